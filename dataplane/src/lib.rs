@@ -1,0 +1,12 @@
+//! orbitmesh dataplane: the label-switching core and (later) the AF_XDP process.
+//!
+//! - [`wire`]: zero-copy views of Ethernet, MPLS, IPv4, IPv6 (smoltcp style).
+//! - [`fib`]: immutable FIB snapshots (label table, next-hop groups, next hops,
+//!   IPv4/IPv6 longest-prefix match), their validating builder, and the
+//!   [`fib::FibHandle`] through which snapshots are published lock-free.
+//! - [`pipeline`]: the pure batch function every worker, test and benchmark runs.
+//! - [`stats`]: per-worker counters, summed on read.
+//! - [`sys`]: the only module with `unsafe` code.
+#![deny(unsafe_code)]
+
+pub mod wire;
