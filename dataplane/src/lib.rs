@@ -9,4 +9,8 @@
 //! - [`sys`]: the only module with `unsafe` code.
 #![deny(unsafe_code)]
 
+pub mod fib;
+pub mod pipeline;
+pub mod stats;
+pub mod sys;
 pub mod wire;

@@ -1,0 +1,232 @@
+//! Counters: plain `u64`s owned by one worker on the fast path, published to
+//! readers once per batch, summed on read (the DPDK per-lcore pattern).
+//!
+//! The pipeline bumps a [`Counters`] that only its worker touches; the worker
+//! then copies it into its cache-padded [`SharedCounters`] with relaxed
+//! stores (single writer, so no read-modify-write and no shared cache line
+//! written by two cores). A reader (the control socket) sums every worker's
+//! `SharedCounters` into one [`Counters`].
+
+use crossbeam_utils::CachePadded;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why the pipeline dropped a frame. Every drop has exactly one reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DropReason {
+    /// Truncated or inconsistent headers (Ethernet, label stack, IP lengths).
+    Malformed,
+    /// An EtherType the relay does not forward (the XDP program passes those
+    /// to the kernel, so this counts frames that bypassed it).
+    UnsupportedEthertype,
+    /// MPLS TTL or IP TTL / hop limit <= 1 on arrival (RFC 3032 2.4.1, RFC 1812 5.3.1).
+    TtlExpired,
+    /// Top label not bound in the ILM.
+    NoLabelRoute,
+    /// No prefix covers the destination address.
+    NoIpRoute,
+    /// Reserved label 4-6, 8-12 or 15 (RFC 7274).
+    ReservedLabel,
+    /// Label 3 (implicit null) seen on the wire (RFC 3032 2.1).
+    ImplicitNullOnWire,
+    /// The chosen port, its backup and every other path of the group are down.
+    PortDown,
+    /// The rewritten packet exceeds the output port's MTU.
+    Mtu,
+    /// Not enough headroom in the buffer for the labels to push.
+    NoHeadroom,
+    /// More labels popped than the dataplane walks (mpls::MAX_DEPTH).
+    StackTooDeep,
+}
+
+impl DropReason {
+    pub const COUNT: usize = 11;
+    pub const ALL: [DropReason; Self::COUNT] = [
+        DropReason::Malformed,
+        DropReason::UnsupportedEthertype,
+        DropReason::TtlExpired,
+        DropReason::NoLabelRoute,
+        DropReason::NoIpRoute,
+        DropReason::ReservedLabel,
+        DropReason::ImplicitNullOnWire,
+        DropReason::PortDown,
+        DropReason::Mtu,
+        DropReason::NoHeadroom,
+        DropReason::StackTooDeep,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::UnsupportedEthertype => "unsupported_ethertype",
+            DropReason::TtlExpired => "ttl_expired",
+            DropReason::NoLabelRoute => "no_label_route",
+            DropReason::NoIpRoute => "no_ip_route",
+            DropReason::ReservedLabel => "reserved_label",
+            DropReason::ImplicitNullOnWire => "implicit_null_on_wire",
+            DropReason::PortDown => "port_down",
+            DropReason::Mtu => "mtu_exceeded",
+            DropReason::NoHeadroom => "no_headroom",
+            DropReason::StackTooDeep => "stack_too_deep",
+        }
+    }
+}
+
+/// Why the pipeline handed a frame to the host (or the punt policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum PuntReason {
+    /// Label 1, router alert (RFC 3032).
+    RouterAlert,
+    /// Label 13 (GAL, RFC 5586) or 14 (OAM alert, RFC 3429).
+    Oam,
+}
+
+impl PuntReason {
+    pub const COUNT: usize = 2;
+    pub const ALL: [PuntReason; Self::COUNT] = [PuntReason::RouterAlert, PuntReason::Oam];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            PuntReason::RouterAlert => "router_alert",
+            PuntReason::Oam => "oam",
+        }
+    }
+}
+
+/// One worker's counters (or a sum of several).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Frames handed to the pipeline.
+    pub rx: u64,
+    /// Frames given a port to leave by.
+    pub forwarded: u64,
+    /// Of those, frames sent to a backup (or another ECMP) next hop because
+    /// the chosen port was down (fast reroute).
+    pub backup_used: u64,
+    pub drops: [u64; DropReason::COUNT],
+    pub punts: [u64; PuntReason::COUNT],
+}
+
+impl Counters {
+    pub fn drop_count(&self, r: DropReason) -> u64 {
+        self.drops[r as usize]
+    }
+
+    pub fn punt_count(&self, r: PuntReason) -> u64 {
+        self.punts[r as usize]
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    pub fn punted(&self) -> u64 {
+        self.punts.iter().sum()
+    }
+
+    pub fn add(&mut self, o: &Counters) {
+        self.rx += o.rx;
+        self.forwarded += o.forwarded;
+        self.backup_used += o.backup_used;
+        for (a, b) in self.drops.iter_mut().zip(o.drops) {
+            *a += b;
+        }
+        for (a, b) in self.punts.iter_mut().zip(o.punts) {
+            *a += b;
+        }
+    }
+
+    /// Every counter as `(name, value)`, for display.
+    pub fn named(&self) -> Vec<(&'static str, u64)> {
+        let mut v = vec![
+            ("rx", self.rx),
+            ("forwarded", self.forwarded),
+            ("backup_used", self.backup_used),
+        ];
+        v.extend(DropReason::ALL.iter().map(|r| (r.name(), self.drops[*r as usize])));
+        v.extend(PuntReason::ALL.iter().map(|r| (r.name(), self.punts[*r as usize])));
+        v
+    }
+}
+
+const N: usize = 3 + DropReason::COUNT + PuntReason::COUNT;
+
+/// A worker's counters as readers see them: written by that worker only.
+#[derive(Debug)]
+pub struct SharedCounters {
+    cells: CachePadded<[AtomicU64; N]>,
+}
+
+impl Default for SharedCounters {
+    fn default() -> Self {
+        SharedCounters {
+            cells: CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))),
+        }
+    }
+}
+
+impl SharedCounters {
+    /// Called by the owning worker once per batch.
+    #[inline]
+    pub fn publish(&self, c: &Counters) {
+        let vals = [c.rx, c.forwarded, c.backup_used];
+        for (cell, v) in self.cells.iter().zip(vals.iter().chain(&c.drops).chain(&c.punts)) {
+            cell.store(*v, Ordering::Relaxed);
+        }
+    }
+
+    pub fn read(&self) -> Counters {
+        let v: Vec<u64> = self.cells.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        let mut c = Counters {
+            rx: v[0],
+            forwarded: v[1],
+            backup_used: v[2],
+            ..Counters::default()
+        };
+        c.drops.copy_from_slice(&v[3..3 + DropReason::COUNT]);
+        c.punts.copy_from_slice(&v[3 + DropReason::COUNT..]);
+        c
+    }
+
+    /// The sum over several workers.
+    pub fn sum<'a>(all: impl IntoIterator<Item = &'a SharedCounters>) -> Counters {
+        let mut t = Counters::default();
+        for s in all {
+            t.add(&s.read());
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_read_and_sum() {
+        let mut c = Counters {
+            rx: 10,
+            forwarded: 7,
+            backup_used: 1,
+            ..Default::default()
+        };
+        c.drops[DropReason::Mtu as usize] = 2;
+        c.punts[PuntReason::Oam as usize] = 1;
+        let a = SharedCounters::default();
+        let b = SharedCounters::default();
+        a.publish(&c);
+        b.publish(&c);
+        assert_eq!(a.read(), c);
+        let s = SharedCounters::sum([&a, &b]);
+        assert_eq!(s.rx, 20);
+        assert_eq!(s.drop_count(DropReason::Mtu), 4);
+        assert_eq!(s.punted(), 2);
+        assert_eq!(s.dropped(), 4);
+        assert_eq!(DropReason::ALL.len(), DropReason::COUNT);
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+        }
+        assert_eq!(c.named().len(), N);
+    }
+}
