@@ -107,7 +107,10 @@ pub fn process(
     counters: &mut Counters,
 ) {
     assert!(verdicts.len() >= frames.len(), "one verdict per frame");
-    for (fs, vs) in frames.chunks_mut(MAX_BATCH).zip(verdicts.chunks_mut(MAX_BATCH)) {
+    for (fs, vs) in frames
+        .chunks_mut(MAX_BATCH)
+        .zip(verdicts.chunks_mut(MAX_BATCH))
+    {
         process_chunk(fib, live_ports, fs, vs, counters);
     }
 }
@@ -165,7 +168,10 @@ fn classify(fib: &FibSnapshot, d: &[u8]) -> Pre {
             }
             let l = Lse::read(d, l2).label();
             let entry = fib.ilm.get(l as usize).copied().unwrap_or_default();
-            Pre::Mpls { l2: l2 as u8, entry }
+            Pre::Mpls {
+                l2: l2 as u8,
+                entry,
+            }
         }
         ethertype::IPV4 => {
             if d.len() < l2 + ipv4::MIN_HEADER_LEN {
@@ -258,7 +264,11 @@ fn mpls(
                 return Verdict::Drop(DropReason::TtlExpired);
             }
         }
-        entry = fib.ilm.get(lse.label() as usize).copied().unwrap_or_default();
+        entry = fib
+            .ilm
+            .get(lse.label() as usize)
+            .copied()
+            .unwrap_or_default();
     }
 }
 
@@ -279,62 +289,62 @@ fn swap(
     let g = fib.groups[entry.group()];
     let end = f.start + f.len;
     let top = f.start + l2;
-    let Some(nh) = choose(fib, live, g, || mpls_hash(f.buf, top, end, fib.hash_seed), c) else {
+    let Some(nh) = choose(
+        fib,
+        live,
+        g,
+        || mpls_hash(f.buf, top, end, fib.hash_seed),
+        c,
+    ) else {
         return Verdict::Drop(DropReason::PortDown);
     };
     let new_ttl = ttl - 1;
     let rest = off + LSE_LEN;
-    let mut stack = [Lse(0); MAX_PUSH + 1];
-    let mut n = 0;
-    for &p in &nh.push[..nh.n_push as usize] {
-        stack[n] = Lse::new(p, lse.tc(), false, new_ttl);
-        n += 1;
-    }
-    let mut et = ethertype::MPLS;
-    if entry.out_label != label::IMPLICIT_NULL {
-        stack[n] = Lse::new(entry.out_label, lse.tc(), lse.bos(), new_ttl);
-        n += 1;
+    let php = entry.out_label == label::IMPLICIT_NULL;
+    // What the pop exposes must be sound before anything is rewritten.
+    let et = if !php {
+        ethertype::MPLS
     } else if lse.bos() {
         // Penultimate-hop pop exposes the IP header.
-        if rest >= end {
-            return Verdict::Drop(DropReason::Malformed);
-        }
-        let uniform = fib.egress_ttl == TtlModel::Uniform;
-        match f.buf[rest] >> 4 {
-            4 => {
-                if ipv4::Packet::new_checked(&f.buf[rest..end]).is_err() {
-                    return Verdict::Drop(DropReason::Malformed);
-                }
-                if uniform {
-                    ipv4::set_ttl_in_place(&mut f.buf[rest..end], new_ttl);
-                }
-                et = ethertype::IPV4;
-            }
-            6 => {
-                if ipv6::Packet::new_checked(&f.buf[rest..end]).is_err() {
-                    return Verdict::Drop(DropReason::Malformed);
-                }
-                if uniform {
-                    f.buf[rest + ipv6::field::HOP_LIMIT] = new_ttl;
-                }
-                et = ethertype::IPV6;
-            }
+        let inner = f.buf.get(rest..end).unwrap_or(&[]);
+        match inner.first().map(|b| b >> 4) {
+            Some(4) if ipv4::Packet::new_checked(inner).is_ok() => ethertype::IPV4,
+            Some(6) if ipv6::Packet::new_checked(inner).is_ok() => ethertype::IPV6,
             _ => return Verdict::Drop(DropReason::Malformed),
+        }
+    } else if rest + LSE_LEN > end {
+        return Verdict::Drop(DropReason::Malformed);
+    } else {
+        ethertype::MPLS
+    };
+    let n = nh.n_push as usize + usize::from(!php);
+    let start = match fit(fib, f, rest, n, nh) {
+        Ok(s) => s,
+        Err(r) => return Verdict::Drop(r),
+    };
+    let mut stack = [Lse(0); MAX_PUSH + 1];
+    for (i, &p) in nh.push[..nh.n_push as usize].iter().enumerate() {
+        stack[i] = Lse::new(p, lse.tc(), false, new_ttl);
+    }
+    let uniform = fib.egress_ttl == TtlModel::Uniform;
+    if !php {
+        stack[n - 1] = Lse::new(entry.out_label, lse.tc(), lse.bos(), new_ttl);
+    } else if lse.bos() {
+        if uniform {
+            if et == ethertype::IPV4 {
+                ipv4::set_ttl_in_place(&mut f.buf[rest..end], new_ttl);
+            } else {
+                f.buf[rest + ipv6::field::HOP_LIMIT] = new_ttl;
+            }
         }
         if n > 0 {
             stack[n - 1] = stack[n - 1].with_bos(true);
         }
-    } else {
-        // PHP of an outer label: the next entry carries on (uniform: with
-        // this hop's TTL).
-        if rest + LSE_LEN > end {
-            return Verdict::Drop(DropReason::Malformed);
-        }
-        if fib.egress_ttl == TtlModel::Uniform {
-            Lse::read(f.buf, rest).with_ttl(new_ttl).write(f.buf, rest);
-        }
+    } else if uniform {
+        // PHP of an outer label: the next entry carries this hop's TTL.
+        Lse::read(f.buf, rest).with_ttl(new_ttl).write(f.buf, rest);
     }
-    emit(fib, f, rest, &stack[..n], nh, et)
+    emit(f, start, &stack[..n], nh, et)
 }
 
 /// Forward by an IPv4/IPv6 header at `at` (ingress, or after an egress pop
@@ -382,7 +392,11 @@ fn ip(
             } else {
                 pre_nhg
             };
-            (carried.unwrap_or(p.hop_limit()), p.traffic_class() >> 5, nhg)
+            (
+                carried.unwrap_or(p.hop_limit()),
+                p.traffic_class() >> 5,
+                nhg,
+            )
         }
         _ => return Verdict::Drop(DropReason::Malformed),
     };
@@ -396,6 +410,11 @@ fn ip(
     let Some(nh) = choose(fib, live, g, || ip_hash(f.buf, at, end, fib.hash_seed), c) else {
         return Verdict::Drop(DropReason::PortDown);
     };
+    let n = nh.n_push as usize;
+    let start = match fit(fib, f, at, n, nh) {
+        Ok(s) => s,
+        Err(r) => return Verdict::Drop(r),
+    };
     let new_ttl = ttl_in - 1;
     let et = if f.buf[at] >> 4 == 4 {
         ipv4::set_ttl_in_place(&mut f.buf[at..end], new_ttl);
@@ -408,13 +427,12 @@ fn ip(
         TtlModel::Uniform => new_ttl,
         TtlModel::Pipe => 255,
     };
-    let n = nh.n_push as usize;
-    let mut stack = [Lse(0); MAX_PUSH + 1];
+    let mut stack = [Lse(0); MAX_PUSH];
     for (i, &p) in nh.push[..n].iter().enumerate() {
         stack[i] = Lse::new(p, tc, i + 1 == n, label_ttl);
     }
     let et = if n > 0 { ethertype::MPLS } else { et };
-    emit(fib, f, at, &stack[..n], nh, et)
+    emit(f, start, &stack[..n], nh, et)
 }
 
 /// Picks the group member by hash (only computed for real ECMP), then
@@ -466,38 +484,45 @@ fn choose_alternate<'f>(
     None
 }
 
-/// Writes `labels` (top first) and a fresh Ethernet header in front of
-/// `rest` (an absolute offset: everything from there on stays as it is),
-/// checks headroom and MTU, and sets the frame's new bounds.
+/// Where the rewritten frame will start: checks that `n_labels` labels and
+/// the next hop's L2 header fit in front of `rest` (an absolute offset;
+/// everything from there on is kept) and that the result fits the port MTU.
+/// Called before anything is written, so a dropped frame is left untouched.
 #[inline(always)]
-fn emit(
+fn fit(
     fib: &FibSnapshot,
-    f: &mut Frame<'_>,
+    f: &Frame<'_>,
     rest: usize,
-    labels: &[Lse],
+    n_labels: usize,
     nh: &NhEntry,
-    et: u16,
-) -> Verdict {
-    let vlan = (nh.vlan != NhEntry::UNTAGGED).then_some(nh.vlan);
-    let l2 = if vlan.is_some() {
+) -> Result<usize, DropReason> {
+    let l2 = if nh.vlan != NhEntry::UNTAGGED {
         ethernet::TAGGED_HEADER_LEN
     } else {
         ethernet::HEADER_LEN
     };
-    let hdr = l2 + labels.len() * LSE_LEN;
-    let Some(start) = rest.checked_sub(hdr) else {
-        return Verdict::Drop(DropReason::NoHeadroom);
-    };
+    let start = rest
+        .checked_sub(l2 + n_labels * LSE_LEN)
+        .ok_or(DropReason::NoHeadroom)?;
     let end = f.start + f.len;
     if end - start - l2 > fib.mtu[nh.port as usize] as usize {
-        return Verdict::Drop(DropReason::Mtu);
+        return Err(DropReason::Mtu);
     }
+    Ok(start)
+}
+
+/// Writes `labels` (top first) and the next hop's Ethernet header from
+/// `start` (as returned by [`fit`]) and sets the frame's new bounds.
+#[inline(always)]
+fn emit(f: &mut Frame<'_>, start: usize, labels: &[Lse], nh: &NhEntry, et: u16) -> Verdict {
+    let vlan = (nh.vlan != NhEntry::UNTAGGED).then_some(nh.vlan);
+    let l2 = ethernet::write_header(&mut f.buf[start..], &nh.dst_mac, &nh.src_mac, vlan, et);
     let mut at = start + l2;
     for l in labels {
         l.write(f.buf, at);
         at += LSE_LEN;
     }
-    ethernet::write_header(&mut f.buf[start..], &nh.dst_mac, &nh.src_mac, vlan, et);
+    let end = f.start + f.len;
     f.start = start;
     f.len = end - start;
     Verdict::Forward(nh.port)

@@ -144,8 +144,16 @@ impl Counters {
             ("forwarded", self.forwarded),
             ("backup_used", self.backup_used),
         ];
-        v.extend(DropReason::ALL.iter().map(|r| (r.name(), self.drops[*r as usize])));
-        v.extend(PuntReason::ALL.iter().map(|r| (r.name(), self.punts[*r as usize])));
+        v.extend(
+            DropReason::ALL
+                .iter()
+                .map(|r| (r.name(), self.drops[*r as usize])),
+        );
+        v.extend(
+            PuntReason::ALL
+                .iter()
+                .map(|r| (r.name(), self.punts[*r as usize])),
+        );
         v
     }
 }
@@ -171,13 +179,21 @@ impl SharedCounters {
     #[inline]
     pub fn publish(&self, c: &Counters) {
         let vals = [c.rx, c.forwarded, c.backup_used];
-        for (cell, v) in self.cells.iter().zip(vals.iter().chain(&c.drops).chain(&c.punts)) {
+        for (cell, v) in self
+            .cells
+            .iter()
+            .zip(vals.iter().chain(&c.drops).chain(&c.punts))
+        {
             cell.store(*v, Ordering::Relaxed);
         }
     }
 
     pub fn read(&self) -> Counters {
-        let v: Vec<u64> = self.cells.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        let v: Vec<u64> = self
+            .cells
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
         let mut c = Counters {
             rx: v[0],
             forwarded: v[1],

@@ -28,7 +28,10 @@ fn nh(port: u16, dst: [u8; 6], src: [u8; 6], push: &[u32]) -> NextHop {
 
 /// The fixture router. Ports 0-2 MTU 1500, port 3 MTU 100.
 fn fib_with(ingress: TtlModel, egress: TtlModel) -> FibSnapshot {
-    let mut b = FibBuilder::new().version(1).ttl_models(ingress, egress).hash_seed(7);
+    let mut b = FibBuilder::new()
+        .version(1)
+        .ttl_models(ingress, egress)
+        .hash_seed(7);
     for p in 0..3 {
         b.port(p, PortConfig::default());
     }
@@ -109,7 +112,11 @@ fn expect_verdict(fib: &FibSnapshot, live: u64, input: &[u8], verdict: Verdict) 
 #[test]
 fn transit_swap_decrements_ttl_keeps_tc_and_rewrites_macs() {
     let input = mpls_in(&labels(&[(16001, 5, 64)]), &ip());
-    let want = cat(&[&eth(A1, B1, None, ET_MPLS), &labels(&[(16001, 5, 63)]), &ip()]);
+    let want = cat(&[
+        &eth(A1, B1, None, ET_MPLS),
+        &labels(&[(16001, 5, 63)]),
+        &ip(),
+    ]);
     expect(&fib(), &input, Forward(1), &want);
 }
 
@@ -126,12 +133,24 @@ fn swap_keeps_the_labels_beneath_untouched() {
 
 #[test]
 fn vlan_tag_is_read_on_input_and_written_by_the_next_hop() {
-    let input = cat(&[&eth(IN_MAC, PEER, Some(7), ET_MPLS), &labels(&[(16001, 0, 64)]), &ip()]);
-    let want = cat(&[&eth(A1, B1, None, ET_MPLS), &labels(&[(16001, 0, 63)]), &ip()]);
+    let input = cat(&[
+        &eth(IN_MAC, PEER, Some(7), ET_MPLS),
+        &labels(&[(16001, 0, 64)]),
+        &ip(),
+    ]);
+    let want = cat(&[
+        &eth(A1, B1, None, ET_MPLS),
+        &labels(&[(16001, 0, 63)]),
+        &ip(),
+    ]);
     expect(&fib(), &input, Forward(1), &want);
 
     let input = mpls_in(&labels(&[(16009, 0, 64)]), &ip());
-    let want = cat(&[&eth(A2, B2, Some(42), ET_MPLS), &labels(&[(16009, 0, 63)]), &ip()]);
+    let want = cat(&[
+        &eth(A2, B2, Some(42), ET_MPLS),
+        &labels(&[(16009, 0, 63)]),
+        &ip(),
+    ]);
     expect(&fib(), &input, Forward(2), &want);
 }
 
@@ -171,10 +190,18 @@ fn penultimate_hop_pop_pipe_leaves_ip_ttl() {
 #[test]
 fn penultimate_hop_pop_of_an_outer_label_exposes_the_next() {
     let input = mpls_in(&labels(&[(16002, 0, 64), (16100, 0, 200)]), &ip());
-    let want = cat(&[&eth(A1, B1, None, ET_MPLS), &labels(&[(16100, 0, 63)]), &ip()]);
+    let want = cat(&[
+        &eth(A1, B1, None, ET_MPLS),
+        &labels(&[(16100, 0, 63)]),
+        &ip(),
+    ]);
     expect(&fib(), &input, Forward(1), &want);
     let f = fib_with(TtlModel::Pipe, TtlModel::Pipe);
-    let want = cat(&[&eth(A1, B1, None, ET_MPLS), &labels(&[(16100, 0, 200)]), &ip()]);
+    let want = cat(&[
+        &eth(A1, B1, None, ET_MPLS),
+        &labels(&[(16100, 0, 200)]),
+        &ip(),
+    ]);
     expect(&f, &input, Forward(1), &want);
 }
 
@@ -193,11 +220,19 @@ fn egress_pop_forwards_by_the_inner_ipv4_header() {
 fn pop_and_continue_with_the_next_label() {
     let input = mpls_in(&labels(&[(16003, 0, 64), (16001, 4, 30)]), &ip());
     // Uniform: the popped label's TTL carries on.
-    let want = cat(&[&eth(A1, B1, None, ET_MPLS), &labels(&[(16001, 4, 63)]), &ip()]);
+    let want = cat(&[
+        &eth(A1, B1, None, ET_MPLS),
+        &labels(&[(16001, 4, 63)]),
+        &ip(),
+    ]);
     expect(&fib(), &input, Forward(1), &want);
     // Pipe: the inner label's own TTL.
     let f = fib_with(TtlModel::Pipe, TtlModel::Pipe);
-    let want = cat(&[&eth(A1, B1, None, ET_MPLS), &labels(&[(16001, 4, 29)]), &ip()]);
+    let want = cat(&[
+        &eth(A1, B1, None, ET_MPLS),
+        &labels(&[(16001, 4, 29)]),
+        &ip(),
+    ]);
     expect(&f, &input, Forward(1), &want);
 }
 
@@ -214,7 +249,11 @@ fn explicit_null_labels_pop_and_forward_by_the_inner_header() {
 
     // RFC 4182: explicit null need not be at the bottom.
     let input = mpls_in(&labels(&[(0, 0, 64), (16001, 0, 64)]), &ip());
-    let want = cat(&[&eth(A1, B1, None, ET_MPLS), &labels(&[(16001, 0, 63)]), &ip()]);
+    let want = cat(&[
+        &eth(A1, B1, None, ET_MPLS),
+        &labels(&[(16001, 0, 63)]),
+        &ip(),
+    ]);
     expect(&fib(), &input, Forward(1), &want);
 }
 
@@ -223,10 +262,18 @@ fn ingress_ipv4_push_uniform_and_pipe() {
     let ip = ipv4_udp([192, 0, 2, 1], [10, 1, 2, 3], 64, 0xb8, 1, 2, 0);
     let input = cat(&[&eth(IN_MAC, PEER, None, ET_V4), &ip]);
     // TC from the IP precedence (0xb8 >> 5 = 5); label TTL = IP TTL - 1.
-    let want = cat(&[&eth(A1, B1, None, ET_MPLS), &labels(&[(16100, 5, 63)]), &with_ttl4(&ip, 63)]);
+    let want = cat(&[
+        &eth(A1, B1, None, ET_MPLS),
+        &labels(&[(16100, 5, 63)]),
+        &with_ttl4(&ip, 63),
+    ]);
     expect(&fib(), &input, Forward(1), &want);
     let f = fib_with(TtlModel::Pipe, TtlModel::Pipe);
-    let want = cat(&[&eth(A1, B1, None, ET_MPLS), &labels(&[(16100, 5, 255)]), &with_ttl4(&ip, 63)]);
+    let want = cat(&[
+        &eth(A1, B1, None, ET_MPLS),
+        &labels(&[(16100, 5, 255)]),
+        &with_ttl4(&ip, 63),
+    ]);
     expect(&f, &input, Forward(1), &want);
 }
 
@@ -246,7 +293,11 @@ fn ingress_push_of_a_two_label_stack() {
 fn ingress_ipv6_push() {
     let ip6 = ipv6_udp(v6("2001:db8:9::1"), v6("2001:db8:1::1"), 64, 1, 2, 0);
     let input = cat(&[&eth(IN_MAC, PEER, None, ET_V6), &ip6]);
-    let want = cat(&[&eth(A1, B1, None, ET_MPLS), &labels(&[(16100, 0, 63)]), &with_hop6(&ip6, 63)]);
+    let want = cat(&[
+        &eth(A1, B1, None, ET_MPLS),
+        &labels(&[(16100, 0, 63)]),
+        &with_hop6(&ip6, 63),
+    ]);
     expect(&fib(), &input, Forward(1), &want);
 }
 
@@ -265,16 +316,36 @@ fn plain_ip_forwarding_when_the_next_hop_pushes_nothing() {
 fn ttl_expiry_is_dropped_and_counted() {
     let f = fib();
     for ttl in [0, 1] {
-        expect_verdict(&f, ALL_UP, &mpls_in(&labels(&[(16001, 0, ttl)]), &ip()), Drop(D::TtlExpired));
+        expect_verdict(
+            &f,
+            ALL_UP,
+            &mpls_in(&labels(&[(16001, 0, ttl)]), &ip()),
+            Drop(D::TtlExpired),
+        );
         let ip = ipv4_udp([1, 1, 1, 1], [10, 1, 0, 1], ttl, 0, 1, 2, 0);
-        expect_verdict(&f, ALL_UP, &cat(&[&eth(IN_MAC, PEER, None, ET_V4), &ip]), Drop(D::TtlExpired));
+        expect_verdict(
+            &f,
+            ALL_UP,
+            &cat(&[&eth(IN_MAC, PEER, None, ET_V4), &ip]),
+            Drop(D::TtlExpired),
+        );
         let ip6 = ipv6_udp(v6("::1"), v6("2001:db8:1::1"), ttl, 1, 2, 0);
-        expect_verdict(&f, ALL_UP, &cat(&[&eth(IN_MAC, PEER, None, ET_V6), &ip6]), Drop(D::TtlExpired));
+        expect_verdict(
+            &f,
+            ALL_UP,
+            &cat(&[&eth(IN_MAC, PEER, None, ET_V6), &ip6]),
+            Drop(D::TtlExpired),
+        );
     }
     // Pipe egress: the inner IP TTL is checked at the IP hop.
     let f = fib_with(TtlModel::Pipe, TtlModel::Pipe);
     let ip1 = ipv4_udp([1, 1, 1, 1], [10, 2, 0, 1], 1, 0, 1, 2, 0);
-    expect_verdict(&f, ALL_UP, &mpls_in(&labels(&[(16003, 0, 64)]), &ip1), Drop(D::TtlExpired));
+    expect_verdict(
+        &f,
+        ALL_UP,
+        &mpls_in(&labels(&[(16003, 0, 64)]), &ip1),
+        Drop(D::TtlExpired),
+    );
 }
 
 #[test]
@@ -293,13 +364,25 @@ fn reserved_labels_follow_rfc_3032_and_7274() {
 #[test]
 fn entropy_label_indicator_is_skipped_and_its_label_popped() {
     // [ELI, EL, 16001] at the top: ELI and EL go, 16001 is swapped.
-    let stack = raw_labels(&[(7, 0, false, 0), (0xabcde, 0, false, 0), (16001, 0, true, 64)]);
+    let stack = raw_labels(&[
+        (7, 0, false, 0),
+        (0xabcde, 0, false, 0),
+        (16001, 0, true, 64),
+    ]);
     let input = mpls_in(&stack, &ip());
-    let want = cat(&[&eth(A1, B1, None, ET_MPLS), &labels(&[(16001, 0, 63)]), &ip()]);
+    let want = cat(&[
+        &eth(A1, B1, None, ET_MPLS),
+        &labels(&[(16001, 0, 63)]),
+        &ip(),
+    ]);
     // Uniform: the TTL checked and carried is the top entry's (ELI's is 0).
     let (v, _, _) = run(&fib(), ALL_UP, &input);
     assert_eq!(v, Drop(D::TtlExpired));
-    let stack = raw_labels(&[(7, 0, false, 64), (0xabcde, 0, false, 0), (16001, 0, true, 9)]);
+    let stack = raw_labels(&[
+        (7, 0, false, 64),
+        (0xabcde, 0, false, 0),
+        (16001, 0, true, 9),
+    ]);
     let input = mpls_in(&stack, &ip());
     expect(&fib(), &input, Forward(1), &want);
     // ELI at the bottom of the stack has no entropy label after it.
@@ -325,7 +408,11 @@ fn ecmp_spreads_flows_and_keeps_each_flow_on_one_path() {
     // The entropy label alone spreads flows whose inner headers are equal.
     let mut ports = [0u32; 4];
     for el in 0..200u32 {
-        let stack = raw_labels(&[(16004, 0, false, 64), (7, 0, false, 0), (1000 + el, 0, true, 0)]);
+        let stack = raw_labels(&[
+            (16004, 0, false, 64),
+            (7, 0, false, 0),
+            (1000 + el, 0, true, 0),
+        ]);
         let (v, out, _) = run(&f, ALL_UP, &mpls_in(&stack, &ip()));
         let Forward(p) = v else { panic!("{v:?}") };
         ports[p as usize] += 1;
@@ -353,7 +440,12 @@ fn mtu_is_checked_after_the_push() {
     let (v, _, _) = run(&f, ALL_UP, &mpls_in(&labels(&[(16008, 0, 64)]), &fits));
     assert_eq!(v, Forward(3));
     let too_big = ipv4_udp([1, 1, 1, 1], [10, 2, 0, 1], 64, 0, 1, 2, 65);
-    expect_verdict(&f, ALL_UP, &mpls_in(&labels(&[(16008, 0, 64)]), &too_big), Drop(D::Mtu));
+    expect_verdict(
+        &f,
+        ALL_UP,
+        &mpls_in(&labels(&[(16008, 0, 64)]), &too_big),
+        Drop(D::Mtu),
+    );
 }
 
 #[test]
@@ -363,7 +455,14 @@ fn fast_reroute_uses_the_backup_when_the_port_is_down() {
     let port1_down = ALL_UP & !(1 << 1);
     let (v, out, c) = run(&f, port1_down, &input);
     assert_eq!(v, Forward(2));
-    assert_eq!(out, cat(&[&eth(A2, B2, None, ET_MPLS), &labels(&[(16006, 0, 63)]), &ip()]));
+    assert_eq!(
+        out,
+        cat(&[
+            &eth(A2, B2, None, ET_MPLS),
+            &labels(&[(16006, 0, 63)]),
+            &ip()
+        ])
+    );
     assert_eq!(c.backup_used, 1);
     let (v, _, c) = run(&f, ALL_UP, &input);
     assert_eq!((v, c.backup_used), (Forward(1), 0));
@@ -379,13 +478,38 @@ fn fast_reroute_uses_the_backup_when_the_port_is_down() {
 #[test]
 fn unknown_destinations_are_dropped_and_counted() {
     let f = fib();
-    expect_verdict(&f, ALL_UP, &mpls_in(&labels(&[(17000, 0, 64)]), &ip()), Drop(D::NoLabelRoute));
-    expect_verdict(&f, ALL_UP, &mpls_in(&labels(&[(0xfffff, 0, 64)]), &ip()), Drop(D::NoLabelRoute));
-    expect_verdict(&f, ALL_UP, &mpls_in(&labels(&[(16010, 0, 64)]), &ip()), Drop(D::NoLabelRoute));
+    expect_verdict(
+        &f,
+        ALL_UP,
+        &mpls_in(&labels(&[(17000, 0, 64)]), &ip()),
+        Drop(D::NoLabelRoute),
+    );
+    expect_verdict(
+        &f,
+        ALL_UP,
+        &mpls_in(&labels(&[(0xfffff, 0, 64)]), &ip()),
+        Drop(D::NoLabelRoute),
+    );
+    expect_verdict(
+        &f,
+        ALL_UP,
+        &mpls_in(&labels(&[(16010, 0, 64)]), &ip()),
+        Drop(D::NoLabelRoute),
+    );
     let ip = ipv4_udp([1, 1, 1, 1], [192, 0, 2, 1], 64, 0, 1, 2, 0);
-    expect_verdict(&f, ALL_UP, &cat(&[&eth(IN_MAC, PEER, None, ET_V4), &ip]), Drop(D::NoIpRoute));
+    expect_verdict(
+        &f,
+        ALL_UP,
+        &cat(&[&eth(IN_MAC, PEER, None, ET_V4), &ip]),
+        Drop(D::NoIpRoute),
+    );
     // Egress pop to an address with no route.
-    expect_verdict(&f, ALL_UP, &mpls_in(&labels(&[(16003, 0, 64)]), &ip), Drop(D::NoIpRoute));
+    expect_verdict(
+        &f,
+        ALL_UP,
+        &mpls_in(&labels(&[(16003, 0, 64)]), &ip),
+        Drop(D::NoIpRoute),
+    );
 }
 
 #[test]
@@ -400,16 +524,46 @@ fn malformed_frames_are_dropped_and_counted() {
     expect_verdict(&f, ALL_UP, &cat(&[&e4, &bad]), Drop(D::Malformed));
     expect_verdict(&f, ALL_UP, &cat(&[&e4, &ip()[..19]]), Drop(D::Malformed));
     expect_verdict(&f, ALL_UP, &e4[..13], Drop(D::Malformed));
-    expect_verdict(&f, ALL_UP, &eth(IN_MAC, PEER, None, ET_MPLS), Drop(D::Malformed));
-    expect_verdict(&f, ALL_UP, &eth(IN_MAC, PEER, None, 0x0806), Drop(D::UnsupportedEthertype));
-    expect_verdict(&f, ALL_UP, &mpls_in(&labels(&[(16001, 0, 64)]), &[])[..17], Drop(D::Malformed));
+    expect_verdict(
+        &f,
+        ALL_UP,
+        &eth(IN_MAC, PEER, None, ET_MPLS),
+        Drop(D::Malformed),
+    );
+    expect_verdict(
+        &f,
+        ALL_UP,
+        &eth(IN_MAC, PEER, None, 0x0806),
+        Drop(D::UnsupportedEthertype),
+    );
+    expect_verdict(
+        &f,
+        ALL_UP,
+        &mpls_in(&labels(&[(16001, 0, 64)]), &[])[..17],
+        Drop(D::Malformed),
+    );
     let mc = cat(&[&eth(IN_MAC, PEER, None, 0x8848), &labels(&[(16001, 0, 64)])]);
     expect_verdict(&f, ALL_UP, &mc, Drop(D::UnsupportedEthertype));
     // A pop with nothing beneath, and an egress pop onto garbage.
-    expect_verdict(&f, ALL_UP, &mpls_in(&raw_labels(&[(16003, 0, false, 64)]), &[]), Drop(D::Malformed));
-    expect_verdict(&f, ALL_UP, &mpls_in(&labels(&[(16003, 0, 64)]), &[0x12; 30]), Drop(D::Malformed));
+    expect_verdict(
+        &f,
+        ALL_UP,
+        &mpls_in(&raw_labels(&[(16003, 0, false, 64)]), &[]),
+        Drop(D::Malformed),
+    );
+    expect_verdict(
+        &f,
+        ALL_UP,
+        &mpls_in(&labels(&[(16003, 0, 64)]), &[0x12; 30]),
+        Drop(D::Malformed),
+    );
     // PHP onto an IPv4 header that is too short.
-    expect_verdict(&f, ALL_UP, &mpls_in(&labels(&[(16002, 0, 64)]), &ip()[..10]), Drop(D::Malformed));
+    expect_verdict(
+        &f,
+        ALL_UP,
+        &mpls_in(&labels(&[(16002, 0, 64)]), &ip()[..10]),
+        Drop(D::Malformed),
+    );
 }
 
 #[test]
@@ -417,7 +571,12 @@ fn deep_stacks_of_pops_are_bounded() {
     let f = fib();
     let mut e: Vec<(u32, u8, bool, u8)> = vec![(16003, 0, false, 64); 20];
     e.push((16001, 0, true, 64));
-    expect_verdict(&f, ALL_UP, &mpls_in(&raw_labels(&e), &ip()), Drop(D::StackTooDeep));
+    expect_verdict(
+        &f,
+        ALL_UP,
+        &mpls_in(&raw_labels(&e), &ip()),
+        Drop(D::StackTooDeep),
+    );
 }
 
 #[test]

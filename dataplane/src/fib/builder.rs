@@ -148,11 +148,7 @@ impl FibBuilder {
                 return Err(err(e, "id", "declared twice"));
             }
             if !(68..=9216).contains(&cfg.mtu) {
-                return Err(err(
-                    e,
-                    "mtu",
-                    format!("{} is outside 68..=9216", cfg.mtu),
-                ));
+                return Err(err(e, "mtu", format!("{} is outside 68..=9216", cfg.mtu)));
             }
             mtu[id as usize] = cfg.mtu;
         }
@@ -162,7 +158,9 @@ impl FibBuilder {
             nhs.push(check_next_hop(i, nh, &mtu, self.nhs.len())?);
         }
 
-        if self.groups.len() > IlmEntry::MAX_GROUP as usize || self.groups.len() > lpm::MAX_VALUE as usize {
+        if self.groups.len() > IlmEntry::MAX_GROUP as usize
+            || self.groups.len() > lpm::MAX_VALUE as usize
+        {
             return Err(err("next-hop groups", "count", "too many groups"));
         }
         let mut groups = Vec::with_capacity(self.groups.len());
@@ -181,7 +179,11 @@ impl FibBuilder {
             }
             for m in g {
                 if m.0 as usize >= nhs.len() {
-                    return Err(err(e, "members", format!("next hop {} does not exist", m.0)));
+                    return Err(err(
+                        e,
+                        "members",
+                        format!("next hop {} does not exist", m.0),
+                    ));
                 }
             }
             groups.push(NhgEntry {
@@ -194,7 +196,11 @@ impl FibBuilder {
             if (g.0 as usize) < groups.len() {
                 Ok(())
             } else {
-                Err(err(e, "nhg", format!("next-hop group {} does not exist", g.0)))
+                Err(err(
+                    e,
+                    "nhg",
+                    format!("next-hop group {} does not exist", g.0),
+                ))
             }
         };
 
@@ -333,7 +339,10 @@ fn check_next_hop(
         return Err(err(
             e,
             "push",
-            format!("{} labels; a next hop pushes at most {MAX_PUSH}", nh.push.len()),
+            format!(
+                "{} labels; a next hop pushes at most {MAX_PUSH}",
+                nh.push.len()
+            ),
         ));
     }
     for &l in &nh.push {
@@ -391,14 +400,26 @@ mod tests {
     #[test]
     fn a_valid_fib_reads_back() {
         let (mut b, g) = base();
-        b.label(16001, IlmAction::Swap { out_label: 16001, nhg: g })
-            .label(16002, IlmAction::Pop)
-            .route_v4("10.1.0.0".parse().unwrap(), 16, g);
+        b.label(
+            16001,
+            IlmAction::Swap {
+                out_label: 16001,
+                nhg: g,
+            },
+        )
+        .label(16002, IlmAction::Pop)
+        .route_v4("10.1.0.0".parse().unwrap(), 16, g);
         let f = b.clone().version(7).build().unwrap();
         assert_eq!(f.version(), 7);
         assert_eq!(f.labels_bound(), 2);
         assert_eq!(f.label_table_len(), 16003);
-        assert_eq!(f.ilm(16001), Some(IlmAction::Swap { out_label: 16001, nhg: g }));
+        assert_eq!(
+            f.ilm(16001),
+            Some(IlmAction::Swap {
+                out_label: 16001,
+                nhg: g
+            })
+        );
         assert_eq!(f.ilm(16002), Some(IlmAction::Pop));
         assert_eq!(f.ilm(16000), None);
         assert_eq!(f.ilm(99_999_999), None);
@@ -420,7 +441,13 @@ mod tests {
         let _ = g2;
 
         let (mut b, _) = base();
-        b.label(16005, IlmAction::Swap { out_label: 5, nhg: g });
+        b.label(
+            16005,
+            IlmAction::Swap {
+                out_label: 5,
+                nhg: g,
+            },
+        );
         let e = refused(&b);
         assert_eq!((e.entry.as_str(), e.field), ("label 16005", "out_label"));
         assert!(e.to_string().contains("reserved"), "{e}");
@@ -429,7 +456,13 @@ mod tests {
     #[test]
     fn dangling_references_are_refused() {
         let (mut b, _) = base();
-        b.label(16001, IlmAction::Swap { out_label: 16001, nhg: NhgId(9) });
+        b.label(
+            16001,
+            IlmAction::Swap {
+                out_label: 16001,
+                nhg: NhgId(9),
+            },
+        );
         assert_eq!(refused(&b).field, "nhg");
 
         let (mut b, _) = base();
@@ -442,14 +475,20 @@ mod tests {
         assert_eq!((e.entry.as_str(), e.field), ("next hop 1", "port"));
 
         let (mut b, _) = base();
-        b.next_hop(NextHop { backup: Some(NhId(1)), ..nh(0) });
+        b.next_hop(NextHop {
+            backup: Some(NhId(1)),
+            ..nh(0)
+        });
         assert_eq!(refused(&b).field, "backup");
     }
 
     #[test]
     fn shapes_are_checked() {
         let (mut b, _) = base();
-        b.next_hop(NextHop { push: vec![16000; MAX_PUSH + 1], ..nh(0) });
+        b.next_hop(NextHop {
+            push: vec![16000; MAX_PUSH + 1],
+            ..nh(0)
+        });
         assert_eq!(refused(&b).field, "push");
 
         let (mut b, _) = base();
@@ -469,7 +508,13 @@ mod tests {
         assert_eq!(refused(&b).field, "prefix_len");
 
         let (mut b, g) = base();
-        b.label(16001, IlmAction::Pop).label(16001, IlmAction::Swap { out_label: 3, nhg: g });
+        b.label(16001, IlmAction::Pop).label(
+            16001,
+            IlmAction::Swap {
+                out_label: 3,
+                nhg: g,
+            },
+        );
         assert!(refused(&b).to_string().contains("bound twice"));
 
         let (mut b, _) = base();
@@ -477,7 +522,10 @@ mod tests {
         assert_eq!(refused(&b).field, "mtu");
 
         let (mut b, _) = base();
-        b.next_hop(NextHop { src_mac: [1, 0, 0, 0, 0, 1], ..nh(0) });
+        b.next_hop(NextHop {
+            src_mac: [1, 0, 0, 0, 0, 1],
+            ..nh(0)
+        });
         assert_eq!(refused(&b).field, "src_mac");
     }
 }

@@ -144,11 +144,7 @@ impl Lpm6 {
             let mut slot: (bool, usize) = (true, (prefix >> 112) as usize); // (in l0, index)
             let mut level_end = 16u32;
             loop {
-                let e = if slot.0 {
-                    l0[slot.1]
-                } else {
-                    groups[slot.1]
-                };
+                let e = if slot.0 { l0[slot.1] } else { groups[slot.1] };
                 let g = if e & EXT != 0 {
                     (e & !EXT) as usize
                 } else {
@@ -254,7 +250,10 @@ mod tests {
         assert_eq!(t.lookup(0x0a01_0281), Some(5));
         assert_eq!(t.lookup(0x0a01_02ff), Some(6));
         assert_eq!(Lpm4::build(&[]).lookup(1), None);
-        assert_eq!(Lpm4::build(&[(0x0a00_0000, 8, 0)]).lookup(0x0b00_0000), None);
+        assert_eq!(
+            Lpm4::build(&[(0x0a00_0000, 8, 0)]).lookup(0x0b00_0000),
+            None
+        );
     }
 
     #[test]

@@ -292,7 +292,11 @@ mod tests {
         assert!(!h.promote_due(999));
         assert!(h.promote_due(1_000));
         assert_eq!(h.current().version(), 2);
-        assert_eq!(version_at(&h, 0), 2, "after promotion the flip is permanent");
+        assert_eq!(
+            version_at(&h, 0),
+            2,
+            "after promotion the flip is permanent"
+        );
         assert_eq!(h.previous().unwrap().version(), 1);
         assert!(h.staged().is_none());
     }

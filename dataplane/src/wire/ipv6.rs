@@ -168,7 +168,7 @@ mod tests {
 
     #[test]
     fn short_or_wrong_version_is_refused() {
-        let mut v = vec![0x60; 40];
+        let mut v = [0x60u8; 40];
         v[4] = 0;
         v[5] = 0;
         assert!(Packet::new_checked(&v[..]).is_ok());

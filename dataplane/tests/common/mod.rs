@@ -65,7 +65,15 @@ pub fn raw_labels(entries: &[(u32, u8, bool, u8)]) -> Vec<u8> {
         .collect()
 }
 
-pub fn ipv4_udp(src: [u8; 4], dst: [u8; 4], ttl: u8, tos: u8, sport: u16, dport: u16, payload: usize) -> Vec<u8> {
+pub fn ipv4_udp(
+    src: [u8; 4],
+    dst: [u8; 4],
+    ttl: u8,
+    tos: u8,
+    sport: u16,
+    dport: u16,
+    payload: usize,
+) -> Vec<u8> {
     let mut v = Vec::new();
     ipv4::Repr {
         src,
@@ -84,7 +92,14 @@ pub fn ipv4_udp(src: [u8; 4], dst: [u8; 4], ttl: u8, tos: u8, sport: u16, dport:
     v
 }
 
-pub fn ipv6_udp(src: [u8; 16], dst: [u8; 16], hop: u8, sport: u16, dport: u16, payload: usize) -> Vec<u8> {
+pub fn ipv6_udp(
+    src: [u8; 16],
+    dst: [u8; 16],
+    hop: u8,
+    sport: u16,
+    dport: u16,
+    payload: usize,
+) -> Vec<u8> {
     let mut v = Vec::new();
     ipv6::Repr {
         src,
