@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command: installs what a fresh machine lacks, then runs the whole
+# suite: formatting, lints, and every test of the workspace. As root, the
+# tests that need namespaces and AF_XDP run too; elsewhere they skip and say so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test --workspace"
+cargo test --workspace --locked
