@@ -95,6 +95,33 @@ fn pipeline(c: &mut Criterion) {
             black_box(naive.process(&mut fr))
         })
     });
+
+    // A table that fits in cache: what the pipeline costs without misses.
+    let small = transit_fib(1000);
+    let mut ip = InPlace::new(&transit_frames(1000, 6), BATCH);
+    g.bench_function("transit_swap_1k_in_place", |b| {
+        b.iter(|| black_box(ip.run(&small)))
+    });
+    assert_eq!(ip.counters.forwarded, ip.counters.rx);
+    drop(small);
+
+    // In place (no copy): the setting of the bare-loop reference figure.
+    let mut ip = InPlace::new(&pool, BATCH);
+    g.bench_function("transit_swap_1M_in_place", |b| {
+        b.iter(|| black_box(ip.run(&fib)))
+    });
+    assert_eq!(ip.counters.forwarded, ip.counters.rx);
+    let mut ip = InPlace::new(&pool, BATCH);
+    g.bench_function("baseline_bare_swap_1M_in_place", |b| {
+        b.iter(|| {
+            let mut fr: smallvec::SmallVec<[&mut [u8]; 64]> = ip
+                .next_batch()
+                .iter_mut()
+                .map(|b| &mut b[HEADROOM..])
+                .collect();
+            black_box(bare_swap(&table, &mut fr))
+        })
+    });
     drop((table, naive, fib));
 
     let prefixes = bgp_like_prefixes(N_PREFIXES, 2);
@@ -117,6 +144,11 @@ fn pipeline(c: &mut Criterion) {
         b.iter(|| black_box(r.run(&fib, &pool)))
     });
     assert_eq!(r.counters.forwarded, r.counters.rx);
+    let mut ip = InPlace::new(&pool, BATCH);
+    g.bench_function("ecmp8_entropy_label_1M_in_place", |b| {
+        b.iter(|| black_box(ip.run(&fib)))
+    });
+    assert_eq!(ip.counters.forwarded, ip.counters.rx);
     drop(fib);
 
     let fib = egress_fib(N_LABELS);

@@ -246,6 +246,74 @@ pub fn ingress_frames(prefixes: &[(u32, u8)], seed: u64) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A pool of buffers processed in place, batch after batch, for rewrites
+/// that keep the frame's shape (transit swap, ECMP): nothing is copied; only
+/// the top label's TTL is reset before each pass (one byte per frame) so the
+/// frames never expire. This is the setting of the "bare loop" reference.
+#[derive(Debug)]
+pub struct InPlace {
+    pub bufs: Vec<Vec<u8>>,
+    verdicts: Vec<Verdict>,
+    pub counters: Counters,
+    next: usize,
+    batch: usize,
+}
+
+/// Offset of the top label's TTL byte in a pool buffer.
+pub const TTL_AT: usize = HEADROOM + 14 + 3;
+
+impl InPlace {
+    pub fn new(pool: &[Vec<u8>], batch: usize) -> InPlace {
+        let bufs = pool
+            .iter()
+            .map(|t| {
+                let mut b = vec![0u8; HEADROOM + t.len()];
+                b[HEADROOM..].copy_from_slice(t);
+                b
+            })
+            .collect();
+        InPlace {
+            bufs,
+            verdicts: vec![Verdict::Drop(DropReason::Malformed); batch],
+            counters: Counters::default(),
+            next: 0,
+            batch,
+        }
+    }
+
+    /// The next batch's buffers, TTLs reset.
+    #[inline]
+    pub fn next_batch(&mut self) -> &mut [Vec<u8>] {
+        let start = self.next;
+        self.next = (self.next + self.batch) % self.bufs.len();
+        let b = &mut self.bufs[start..start + self.batch];
+        for x in b.iter_mut() {
+            x[TTL_AT] = 64;
+        }
+        b
+    }
+
+    #[inline]
+    pub fn run(&mut self, fib: &FibSnapshot) -> Verdict {
+        let start = self.next;
+        self.next = (self.next + self.batch) % self.bufs.len();
+        let mut frames: SmallVec<[Frame<'_>; 64]> = SmallVec::new();
+        for b in self.bufs[start..start + self.batch].iter_mut() {
+            b[TTL_AT] = 64;
+            let n = b.len() - HEADROOM;
+            frames.extend(Frame::new(b, HEADROOM, n));
+        }
+        process(
+            fib,
+            u64::MAX,
+            &mut frames,
+            &mut self.verdicts,
+            &mut self.counters,
+        );
+        self.verdicts[0]
+    }
+}
+
 /// Buffers for one batch, reused across iterations like UMEM frames.
 #[derive(Debug)]
 pub struct BatchRunner {

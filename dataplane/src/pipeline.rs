@@ -122,14 +122,21 @@ fn process_chunk(
     verdicts: &mut [Verdict],
     c: &mut Counters,
 ) {
+    let n = frames.len().min(MAX_BATCH);
+    let (frames, verdicts) = (&mut frames[..n], &mut verdicts[..n]);
     let mut pre = [Pre::Done(Verdict::Drop(DropReason::Malformed)); MAX_BATCH];
-    for (p, f) in pre.iter_mut().zip(frames.iter()) {
-        *p = classify(fib, f.data());
+    let pre = &mut pre[..n];
+    for i in 0..n {
+        pre[i] = classify(fib, frames[i].data());
     }
-    c.rx += frames.len() as u64;
-    for ((f, p), v) in frames.iter_mut().zip(pre).zip(verdicts.iter_mut()) {
-        let verdict = match p {
+    c.rx += n as u64;
+    for i in 0..n {
+        let f = &mut frames[i];
+        let verdict = match pre[i] {
             Pre::Done(v) => v,
+            Pre::Mpls { l2, entry } if entry.is_fast() && l2 as usize == ethernet::HEADER_LEN => {
+                fast_swap(fib, live, f, entry, c)
+            }
             Pre::Mpls { l2, entry } => mpls(fib, live, f, l2 as usize, entry, c),
             Pre::Ip { l2, nhg } => {
                 let at = f.start + l2 as usize;
@@ -141,7 +148,7 @@ fn process_chunk(
             Verdict::Drop(r) => c.drops[r as usize] += 1,
             Verdict::Punt(r) => c.punts[r as usize] += 1,
         }
-        *v = verdict;
+        verdicts[i] = verdict;
     }
 }
 
@@ -198,6 +205,41 @@ fn classify(fib: &FibSnapshot, d: &[u8]) -> Pre {
         // (RFC 5332) that this relay does not implement.
         _ => Pre::Done(Verdict::Drop(DropReason::UnsupportedEthertype)),
     }
+}
+
+/// The common transit case, as `mpls` + `swap` would do it with fewer
+/// steps: an untagged frame whose top label swaps to one untagged next hop
+/// that pushes nothing. The frame keeps its size; only the MACs and the top
+/// entry change. A down port takes the general path (fast reroute).
+#[inline(always)]
+fn fast_swap(
+    fib: &FibSnapshot,
+    live: u64,
+    f: &mut Frame<'_>,
+    entry: IlmEntry,
+    c: &mut Counters,
+) -> Verdict {
+    const L2: usize = ethernet::HEADER_LEN;
+    let nh = &fib.nhs[fib.single_nh[entry.group()] as usize];
+    if live >> nh.port & 1 == 0 {
+        return mpls(fib, live, f, L2, entry, c);
+    }
+    let len = f.len;
+    let b = &mut f.buf[f.start..f.start + L2 + LSE_LEN];
+    let lse = Lse::read(b, L2);
+    let ttl = lse.ttl();
+    if ttl <= 1 {
+        return Verdict::Drop(DropReason::TtlExpired);
+    }
+    if len - L2 > fib.mtu[nh.port as usize] as usize {
+        return Verdict::Drop(DropReason::Mtu);
+    }
+    b[ethernet::field::DST].copy_from_slice(&nh.dst_mac);
+    b[ethernet::field::SRC].copy_from_slice(&nh.src_mac);
+    lse.with_label(entry.out_label)
+        .with_ttl(ttl - 1)
+        .write(b, L2);
+    Verdict::Forward(nh.port)
 }
 
 /// Labelled frame: walk the stack from the top, popping as the rules say,
@@ -344,7 +386,7 @@ fn swap(
         // PHP of an outer label: the next entry carries this hop's TTL.
         Lse::read(f.buf, rest).with_ttl(new_ttl).write(f.buf, rest);
     }
-    emit(f, start, &stack[..n], nh, et)
+    emit(f, start, rest, &stack[..n], nh, et)
 }
 
 /// Forward by an IPv4/IPv6 header at `at` (ingress, or after an egress pop
@@ -432,7 +474,7 @@ fn ip(
         stack[i] = Lse::new(p, tc, i + 1 == n, label_ttl);
     }
     let et = if n > 0 { ethertype::MPLS } else { et };
-    emit(f, start, &stack[..n], nh, et)
+    emit(f, start, at, &stack[..n], nh, et)
 }
 
 /// Picks the group member by hash (only computed for real ECMP), then
@@ -512,15 +554,23 @@ fn fit(
 }
 
 /// Writes `labels` (top first) and the next hop's Ethernet header from
-/// `start` (as returned by [`fit`]) and sets the frame's new bounds.
+/// `start` (as returned by [`fit`]) up to `rest`, and sets the frame's new
+/// bounds.
 #[inline(always)]
-fn emit(f: &mut Frame<'_>, start: usize, labels: &[Lse], nh: &NhEntry, et: u16) -> Verdict {
+fn emit(
+    f: &mut Frame<'_>,
+    start: usize,
+    rest: usize,
+    labels: &[Lse],
+    nh: &NhEntry,
+    et: u16,
+) -> Verdict {
     let vlan = (nh.vlan != NhEntry::UNTAGGED).then_some(nh.vlan);
-    let l2 = ethernet::write_header(&mut f.buf[start..], &nh.dst_mac, &nh.src_mac, vlan, et);
-    let mut at = start + l2;
-    for l in labels {
-        l.write(f.buf, at);
-        at += LSE_LEN;
+    // One bounds check for the whole new header.
+    let hdr = &mut f.buf[start..rest];
+    let l2 = ethernet::write_header(hdr, &nh.dst_mac, &nh.src_mac, vlan, et);
+    for (dst, l) in hdr[l2..].chunks_exact_mut(LSE_LEN).zip(labels) {
+        dst.copy_from_slice(&l.to_bytes());
     }
     let end = f.start + f.len;
     f.start = start;

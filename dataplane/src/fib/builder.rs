@@ -140,15 +140,15 @@ impl FibBuilder {
     pub fn build(&self) -> Result<FibSnapshot, FibError> {
         let mut mtu = [0u16; MAX_PORTS];
         for &(id, cfg) in &self.ports {
-            let e = format!("port {id}");
+            let e = || format!("port {id}");
             if id as usize >= MAX_PORTS {
-                return Err(err(e, "id", format!("must be below {MAX_PORTS}")));
+                return Err(err(e(), "id", format!("must be below {MAX_PORTS}")));
             }
             if mtu[id as usize] != 0 {
-                return Err(err(e, "id", "declared twice"));
+                return Err(err(e(), "id", "declared twice"));
             }
             if !(68..=9216).contains(&cfg.mtu) {
-                return Err(err(e, "mtu", format!("{} is outside 68..=9216", cfg.mtu)));
+                return Err(err(e(), "mtu", format!("{} is outside 68..=9216", cfg.mtu)));
             }
             mtu[id as usize] = cfg.mtu;
         }
@@ -166,13 +166,13 @@ impl FibBuilder {
         let mut groups = Vec::with_capacity(self.groups.len());
         let mut members = Vec::new();
         for (i, g) in self.groups.iter().enumerate() {
-            let e = format!("next-hop group {i}");
+            let e = || format!("next-hop group {i}");
             if g.is_empty() {
-                return Err(err(e, "members", "a group needs at least one next hop"));
+                return Err(err(e(), "members", "a group needs at least one next hop"));
             }
             if g.len() > MAX_ECMP {
                 return Err(err(
-                    e,
+                    e(),
                     "members",
                     format!("{} paths; at most {MAX_ECMP}", g.len()),
                 ));
@@ -180,7 +180,7 @@ impl FibBuilder {
             for m in g {
                 if m.0 as usize >= nhs.len() {
                     return Err(err(
-                        e,
+                        e(),
                         "members",
                         format!("next hop {} does not exist", m.0),
                     ));
@@ -192,12 +192,12 @@ impl FibBuilder {
             });
             members.extend(g.iter().map(|m| m.0));
         }
-        let group_ok = |e: &str, g: NhgId| {
+        let group_ok = |e: &dyn Fn() -> String, g: NhgId| {
             if (g.0 as usize) < groups.len() {
                 Ok(())
             } else {
                 Err(err(
-                    e,
+                    e(),
                     "nhg",
                     format!("next-hop group {} does not exist", g.0),
                 ))
@@ -208,19 +208,19 @@ impl FibBuilder {
         let top = self.ilm.iter().map(|e| e.0).max();
         let mut ilm = vec![IlmEntry::default(); top.map_or(0, |t| t as usize + 1)];
         for &(l, action) in &self.ilm {
-            let e = format!("label {l}");
+            let e = || format!("label {l}");
             if l > label::MAX {
-                return Err(err(e, "label", "larger than 20 bits (1048575)"));
+                return Err(err(e(), "label", "larger than 20 bits (1048575)"));
             }
             if label::is_reserved(l) {
                 return Err(err(
-                    e,
+                    e(),
                     "label",
                     "0-15 are reserved (RFC 3032, RFC 7274) and handled by the dataplane itself",
                 ));
             }
             if !bound.insert(l) {
-                return Err(err(e, "label", "bound twice"));
+                return Err(err(e(), "label", "bound twice"));
             }
             ilm[l as usize] = match action {
                 IlmAction::Pop => IlmEntry {
@@ -230,8 +230,16 @@ impl FibBuilder {
                 IlmAction::Swap { out_label, nhg } => {
                     group_ok(&e, nhg)?;
                     check_out_label(&e, "out_label", out_label)?;
+                    let single = groups[nhg.0 as usize];
+                    let nh = &nhs[members[single.start as usize] as usize];
+                    let fast = single.len == 1
+                        && nh.n_push == 0
+                        && nh.vlan == NhEntry::UNTAGGED
+                        && out_label != label::IMPLICIT_NULL;
                     IlmEntry {
-                        word: (IlmEntry::SWAP << 30) | nhg.0,
+                        word: (IlmEntry::SWAP << 30)
+                            | if fast { IlmEntry::FAST } else { 0 }
+                            | nhg.0,
                         out_label,
                     }
                 }
@@ -241,16 +249,16 @@ impl FibBuilder {
         let mut v4 = Vec::with_capacity(self.v4.len());
         let mut seen4 = HashSet::with_capacity(self.v4.len());
         for &(p, len, nhg) in &self.v4 {
-            let e = format!("route {p}/{len}");
+            let e = || format!("route {p}/{len}");
             if len > 32 {
-                return Err(err(e, "prefix_len", "longer than 32"));
+                return Err(err(e(), "prefix_len", "longer than 32"));
             }
             let bits = p.to_bits();
             if len < 32 && bits & (u32::MAX >> len) != 0 {
-                return Err(err(e, "prefix", "host bits set beyond the prefix length"));
+                return Err(err(e(), "prefix", "host bits set beyond the prefix length"));
             }
             if !seen4.insert((bits, len)) {
-                return Err(err(e, "prefix", "listed twice"));
+                return Err(err(e(), "prefix", "listed twice"));
             }
             group_ok(&e, nhg)?;
             v4.push((bits, len, nhg.0));
@@ -258,23 +266,34 @@ impl FibBuilder {
         let mut v6 = Vec::with_capacity(self.v6.len());
         let mut seen6 = HashSet::with_capacity(self.v6.len());
         for &(p, len, nhg) in &self.v6 {
-            let e = format!("route {p}/{len}");
+            let e = || format!("route {p}/{len}");
             if len > 128 {
-                return Err(err(e, "prefix_len", "longer than 128"));
+                return Err(err(e(), "prefix_len", "longer than 128"));
             }
             let bits = p.to_bits();
             if len < 128 && bits & (u128::MAX >> len) != 0 {
-                return Err(err(e, "prefix", "host bits set beyond the prefix length"));
+                return Err(err(e(), "prefix", "host bits set beyond the prefix length"));
             }
             if !seen6.insert((bits, len)) {
-                return Err(err(e, "prefix", "listed twice"));
+                return Err(err(e(), "prefix", "listed twice"));
             }
             group_ok(&e, nhg)?;
             v6.push((bits, len, nhg.0));
         }
 
+        let single_nh = groups
+            .iter()
+            .map(|g| {
+                if g.len == 1 {
+                    members[g.start as usize]
+                } else {
+                    u32::MAX
+                }
+            })
+            .collect();
         Ok(FibSnapshot {
             version: self.version,
+            single_nh,
             labels_bound: bound.len(),
             ilm: ilm.into_boxed_slice(),
             groups: groups.into_boxed_slice(),
@@ -292,17 +311,16 @@ impl FibBuilder {
 
 /// Labels a next hop may push or a swap may write: 16.. and the explicit
 /// nulls 0/2 (an egress that asked for explicit null, RFC 3032 section 2.1).
-fn check_out_label(e: &str, field: &'static str, l: Label) -> Result<(), FibError> {
+fn check_out_label(e: &dyn Fn() -> String, field: &'static str, l: Label) -> Result<(), FibError> {
     if l > label::MAX {
-        return Err(err(e, field, format!("{l} is larger than 20 bits")));
+        return Err(err(e(), field, format!("{l} is larger than 20 bits")));
     }
     if label::is_reserved(l)
         && l != label::IPV4_EXPLICIT_NULL
         && l != label::IPV6_EXPLICIT_NULL
         && !(field == "out_label" && l == label::IMPLICIT_NULL)
     {
-        return Err(err(
-            e,
+        return Err(err(e(),
             field,
             format!("{l} is a reserved label (RFC 3032/7274); only 0, 2 (explicit null) and 3 (implicit null, swap only) may be used"),
         ));
@@ -316,28 +334,28 @@ fn check_next_hop(
     mtu: &[u16; MAX_PORTS],
     count: usize,
 ) -> Result<NhEntry, FibError> {
-    let e = format!("next hop {i}");
+    let e = || format!("next hop {i}");
     if nh.port as usize >= MAX_PORTS || mtu[nh.port as usize] == 0 {
         return Err(err(
-            e,
+            e(),
             "port",
             format!("port {} is not declared in this FIB", nh.port),
         ));
     }
     if nh.src_mac[0] & 1 != 0 || nh.src_mac == [0; 6] {
-        return Err(err(e, "src_mac", "must be a non-zero unicast address"));
+        return Err(err(e(), "src_mac", "must be a non-zero unicast address"));
     }
     if nh.dst_mac == [0; 6] {
-        return Err(err(e, "dst_mac", "must not be all zeros"));
+        return Err(err(e(), "dst_mac", "must not be all zeros"));
     }
     if let Some(v) = nh.vlan {
         if !(1..=4094).contains(&v) {
-            return Err(err(e, "vlan", format!("{v} is outside 1..=4094")));
+            return Err(err(e(), "vlan", format!("{v} is outside 1..=4094")));
         }
     }
     if nh.push.len() > MAX_PUSH {
         return Err(err(
-            e,
+            e(),
             "push",
             format!(
                 "{} labels; a next hop pushes at most {MAX_PUSH}",
@@ -350,10 +368,14 @@ fn check_next_hop(
     }
     if let Some(b) = nh.backup {
         if b.0 as usize >= count {
-            return Err(err(e, "backup", format!("next hop {} does not exist", b.0)));
+            return Err(err(
+                e(),
+                "backup",
+                format!("next hop {} does not exist", b.0),
+            ));
         }
         if b.0 as usize == i {
-            return Err(err(e, "backup", "a next hop cannot back itself up"));
+            return Err(err(e(), "backup", "a next hop cannot back itself up"));
         }
     }
     let mut push = [0; MAX_PUSH];

@@ -89,7 +89,9 @@ pub enum TtlModel {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[repr(C)]
 pub(crate) struct IlmEntry {
-    /// Bits 31..30: action (0 none, 1 swap, 2 pop); bits 29..0: group id.
+    /// Bits 31..30: action (0 none, 1 swap, 2 pop); bit 29: fast (a swap
+    /// to one untagged next hop that pushes nothing: the pipeline's fast
+    /// path); bits 28..0: group id.
     pub word: u32,
     pub out_label: u32,
 }
@@ -97,11 +99,16 @@ pub(crate) struct IlmEntry {
 impl IlmEntry {
     pub const SWAP: u32 = 1;
     pub const POP: u32 = 2;
-    pub const MAX_GROUP: u32 = (1 << 30) - 1;
+    pub const FAST: u32 = 1 << 29;
+    pub const MAX_GROUP: u32 = (1 << 29) - 1;
 
     #[inline(always)]
     pub fn action(self) -> u32 {
         self.word >> 30
+    }
+    #[inline(always)]
+    pub fn is_fast(self) -> bool {
+        self.word & Self::FAST != 0
     }
     #[inline(always)]
     pub fn group(self) -> usize {
@@ -146,6 +153,8 @@ pub struct FibSnapshot {
     pub(crate) ilm: Box<[IlmEntry]>,
     pub(crate) groups: Box<[NhgEntry]>,
     pub(crate) members: Box<[u32]>,
+    /// Per group: its only next hop when it has exactly one, else u32::MAX.
+    pub(crate) single_nh: Box<[u32]>,
     pub(crate) nhs: Box<[NhEntry]>,
     pub(crate) v4: Lpm4,
     pub(crate) v6: Lpm6,

@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Compare orbitmesh's topology predictor against Hypatia's satgenpy (the real peer)
+# on one small shared scenario: per step RTT and path of a few ground-station pairs.
+#
+# - creates a Python venv (not committed) and installs satgenpy 0.4.0 from PyPI;
+# - runs satgenpy's own code: generate_tles_from_scratch_manual, generate_plus_grid_isls,
+#   extend_ground_stations, generate_dynamic_state (algorithm_free_one_only_over_isls),
+#   then its post-analysis get_path / compute_path_length_without_graph per step;
+# - runs `orbitmesh-ctl predict --pairs` on the same scenario;
+# - reports max |RTT difference|, differing paths, and the per-step speed ratio.
+#
+# Usage: scripts/hypatia-compare.sh [PRESET] [N_GS] [DURATION_S] [STEP_MS] [PAIRS]
+#   defaults: kuiper-k1 10 20 100 "0:3,1:7,2:9,4:6"  (pairs as ground-station indices)
+# Env: VENV (default /tmp/orbitmesh-hypatia-venv), WORK (default target/hypatia-compare),
+#      REUSE_SATGENPY=1 to keep satgenpy's output in WORK from an earlier run (same arguments).
+# CPU-heavy: runs satgenpy under `nice -n 10`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PRESET="${1:-kuiper-k1}"
+N_GS="${2:-10}"
+DURATION_S="${3:-20}"
+STEP_MS="${4:-100}"
+GS_PAIRS="${5:-0:3,1:7,2:9,4:6}"
+VENV="${VENV:-/tmp/orbitmesh-hypatia-venv}"
+WORK="${WORK:-$ROOT/target/hypatia-compare}"
+CITIES="${CITIES:-$ROOT/../shared/data/ground_stations/cities_top100.basic.txt}"
+
+case "$PRESET" in
+  kuiper-k1)   NAME=Kuiper-630;   P=34; S=34; INC=51.9;  MM=14.80; GSL="$(python3 -c 'import math;a=630000;c=a/math.tan(math.radians(30));print(repr(math.sqrt(c*c+a*a)))')"; ALT=630000 ;;
+  starlink-s1) NAME=Starlink-550; P=72; S=22; INC=53.0;  MM=15.19; GSL="$(python3 -c 'import math;print(repr(math.sqrt(940700**2+550000**2)))')"; ALT=550000 ;;
+  telesat-t1)  NAME=Telesat-1015; P=27; S=13; INC=98.98; MM=13.66; GSL="$(python3 -c 'import math;a=1015000;c=a/math.tan(math.radians(10));print(repr(math.sqrt(c*c+a*a)))')"; ALT=1015000 ;;
+  *) echo "hypatia-compare: preset $PRESET has no satgenpy counterpart here" >&2; exit 2 ;;
+esac
+
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/python" -c 'import satgen' 2>/dev/null || "$VENV/bin/pip" install -q "satgenpy==0.4.0"
+
+if [ -z "${REUSE_SATGENPY:-}" ]; then
+  rm -rf "$WORK"; mkdir -p "$WORK/satgenpy"
+  head -n "$N_GS" "$CITIES" > "$WORK/ground_stations.basic.txt"
+fi
+rm -rf "$WORK/orbitmesh"; mkdir -p "$WORK/orbitmesh"
+
+# Node-id pairs (satgenpy numbering: ground station i = node N + i).
+N=$((P * S))
+PAIRS="$(echo "$GS_PAIRS" | tr ',' '\n' | awk -F: -v n="$N" '{printf "%s%d:%d", (NR>1?",":""), $1+n, $2+n}')"
+
+if [ -z "${REUSE_SATGENPY:-}" ]; then
+echo "== satgenpy: $PRESET ($N satellites), $N_GS ground stations, ${DURATION_S}s at ${STEP_MS}ms, pairs $PAIRS"
+cat > "$WORK/run_satgenpy.py" <<'PY'
+import sys, time, math
+from satgen.tles.generate_tles_from_scratch import generate_tles_from_scratch_manual
+from satgen.tles.read_tles import read_tles
+from satgen.isls.generate_plus_grid_isls import generate_plus_grid_isls
+from satgen.ground_stations import extend_ground_stations, read_ground_stations_extended
+from satgen.interfaces import generate_simple_gsl_interfaces_info, read_gsl_interfaces_info
+from satgen.dynamic_state.generate_dynamic_state import generate_dynamic_state
+from satgen.post_analysis.graph_tools import get_path, compute_path_length_without_graph
+import os
+
+(work, name, p, s, inc, mm, alt, gsl, dur_s, step_ms, pairs) = sys.argv[1:]
+p, s, inc, mm, alt, gsl = int(p), int(s), float(inc), float(mm), float(alt), float(gsl)
+dur_ns, step_ns = int(dur_s) * 10**9, int(step_ms) * 10**6
+R = 6378135.0
+max_isl = 2 * math.sqrt((R + alt) ** 2 - (R + 80000) ** 2)
+d = work + "/satgenpy"
+generate_tles_from_scratch_manual(d + "/tles.txt", name, p, s, True, inc, 0.0000001, 0.0, mm)
+list_isls = generate_plus_grid_isls(d + "/isls.txt", p, s, isl_shift=0, idx_offset=0)
+extend_ground_stations(work + "/ground_stations.basic.txt", d + "/ground_stations.txt")
+gss = read_ground_stations_extended(d + "/ground_stations.txt")
+tles = read_tles(d + "/tles.txt")
+sats = tles["satellites"]
+generate_simple_gsl_interfaces_info(d + "/gsl_interfaces_info.txt", len(sats), len(gss), 1, 1, 1, 1)
+ifs = read_gsl_interfaces_info(d + "/gsl_interfaces_info.txt", len(sats), len(gss))
+os.makedirs(d + "/dynamic_state", exist_ok=True)
+t0 = time.time()
+generate_dynamic_state(d + "/dynamic_state", tles["epoch"], dur_ns, step_ns, 0, sats, gss, list_isls, ifs,
+                       gsl, max_isl, "algorithm_free_one_only_over_isls", False)
+el = time.time() - t0
+steps = len(range(0, dur_ns, step_ns))
+print("satgenpy generate_dynamic_state: %.1f s for %d steps = %.1f ms/step" % (el, steps, el * 1e3 / steps))
+with open(work + "/satgenpy_time.txt", "w") as f:
+    f.write("%f %d\n" % (el, steps))
+# Post-analysis exactly as satgenpy's print_routes_and_rtt (without gnuplot).
+fstate = {}
+out = {pr: ([], []) for pr in pairs.split(",")}
+for t in range(0, dur_ns, step_ns):
+    with open(d + "/dynamic_state/fstate_%d.txt" % t) as f_in:
+        for line in f_in:
+            sp = line.split(",")
+            fstate[(int(sp[0]), int(sp[1]))] = int(sp[2])
+    for pr in out:
+        a, b = map(int, pr.split(":"))
+        there, back = get_path(a, b, fstate), get_path(b, a, fstate)
+        if there is not None and back is not None:
+            l1 = compute_path_length_without_graph(there, tles["epoch"], t, sats, gss, list_isls, gsl, max_isl)
+            l2 = compute_path_length_without_graph(back, tles["epoch"], t, sats, gss, list_isls, gsl, max_isl)
+            out[pr][0].append("%d,%.3f" % (t, (l1 + l2) * 1e9 / 299792458.0))
+            out[pr][1].append("%d,%s" % (t, "-".join(map(str, there))))
+        else:
+            out[pr][0].append("%d," % t)
+            out[pr][1].append("%d,Unreachable" % t)
+os.makedirs(d + "/pairs", exist_ok=True)
+for pr, (rtt, path) in out.items():
+    a, b = pr.split(":")
+    open(d + "/pairs/rtt_%s_to_%s.csv" % (a, b), "w").write("time_ns,rtt_ns\n" + "\n".join(rtt) + "\n")
+    open(d + "/pairs/path_%s_to_%s.csv" % (a, b), "w").write("time_ns,path\n" + "\n".join(path) + "\n")
+PY
+nice -n 10 "$VENV/bin/python" "$WORK/run_satgenpy.py" "$WORK" "$NAME" "$P" "$S" "$INC" "$MM" "$ALT" "$GSL" \
+  "$DURATION_S" "$STEP_MS" "$PAIRS"
+fi
+
+echo "== orbitmesh"
+(cd "$ROOT" && cargo build --release -q -p control)
+CTL="$ROOT/target/release/orbitmesh-ctl"
+"$CTL" predict --preset "$PRESET" --ground-stations "$WORK/ground_stations.basic.txt" \
+  --duration "${DURATION_S}s" --step "${STEP_MS}ms" --pairs "$PAIRS" --threads 1 --dump-tles "$WORK/orbitmesh/tles.txt" \
+  --out "$WORK/orbitmesh" --quiet
+if cmp -s "$WORK/satgenpy/tles.txt" "$WORK/orbitmesh/tles.txt"; then
+  echo "TLE text: identical to satgenpy's"
+else
+  echo "TLE text: DIFFERS from satgenpy's ($(diff "$WORK/satgenpy/tles.txt" "$WORK/orbitmesh/tles.txt" | grep -c '^<') lines)"
+fi
+
+echo "== comparison"
+python3 - "$WORK" "$PAIRS" <<'PY'
+import sys, json
+work, pairs = sys.argv[1], sys.argv[2].split(",")
+def rows(path):
+    with open(path) as f:
+        next(f)
+        return [l.rstrip("\n").split(",", 1) for l in f if l.strip()]
+max_diff, n_steps, n_path_diff, n_reach_diff = 0.0, 0, 0, 0
+for pr in pairs:
+    a, b = pr.split(":")
+    s_rtt = rows("%s/satgenpy/pairs/rtt_%s_to_%s.csv" % (work, a, b))
+    o_rtt = rows("%s/orbitmesh/pairs/rtt_%s_to_%s.csv" % (work, a, b))
+    s_path = rows("%s/satgenpy/pairs/path_%s_to_%s.csv" % (work, a, b))
+    o_path = rows("%s/orbitmesh/pairs/path_%s_to_%s.csv" % (work, a, b))
+    assert len(s_rtt) == len(o_rtt), (len(s_rtt), len(o_rtt))
+    pd, md = 0, 0.0
+    for (t1, r1), (t2, r2), (_, p1), (_, p2) in zip(s_rtt, o_rtt, s_path, o_path):
+        assert t1 == t2
+        n_steps += 1
+        if (r1 == "") != (r2 == ""):
+            n_reach_diff += 1
+        elif r1 != "":
+            md = max(md, abs(float(r1) - float(r2)))
+        if p1 != p2:
+            pd += 1
+            if pd <= 3:
+                print("  path differs %s t=%s\n    satgenpy  %s\n    orbitmesh %s" % (pr, t1, p1, p2))
+    print("pair %s: %d steps, max |RTT diff| %.1f ns, %d differing paths" % (pr, len(s_rtt), md, pd))
+    max_diff = max(max_diff, md)
+    n_path_diff += pd
+# Full forwarding state: every (node, destination ground station) next hop at
+# every step, satgenpy's fstate_<t>.txt against orbitmesh's schedules replayed.
+import glob, os
+sched = {}
+for f in glob.glob(work + "/orbitmesh/schedule/node-*.json"):
+    d = json.load(open(f))
+    sched[d["node"]] = d
+times = sorted(int(os.path.basename(f)[7:-4]) for f in glob.glob(work + "/satgenpy/dynamic_state/fstate_*.txt"))
+sg = {}
+om = {n: {e["destination"]: e["next_hop"] for e in d["initial"]["entries"]} for n, d in sched.items()}
+cursor = {n: 0 for n in sched}
+entries = diffs = 0
+first_diffs = []
+for t in times:
+    for line in open(work + "/satgenpy/dynamic_state/fstate_%d.txt" % t):
+        c, dst, nh = map(int, line.split(",")[:3])
+        sg[(c, dst)] = nh
+    for n, d in sched.items():
+        deltas = d["deltas"]
+        while cursor[n] < len(deltas) and deltas[cursor[n]]["activate_at_ns"] <= t:
+            for e in deltas[cursor[n]]["changes"]:
+                om[n][e["destination"]] = e["next_hop"]
+            cursor[n] += 1
+    for (c, dst), nh in sg.items():
+        mine = om[c].get(dst)
+        mine = -1 if mine is None else mine
+        entries += 1
+        if mine != nh:
+            diffs += 1
+            if len(first_diffs) < 5:
+                first_diffs.append((t, c, dst, nh, mine))
+print("full forwarding state: %d steps, %d (node, destination) entries compared, %d differ" % (len(times), entries, diffs))
+for t, c, dst, nh, mine in first_diffs:
+    print("  t=%d node %d -> %d: satgenpy next hop %d, orbitmesh %d" % (t, c, dst, nh, mine))
+el, steps = open(work + "/satgenpy_time.txt").read().split()
+sat_ms = float(el) * 1e3 / int(steps)
+om = json.load(open(work + "/orbitmesh/summary.json"))
+print("TOTAL: %d pair-steps, max |RTT diff| %.1f ns, %d differing paths, %d reachability differences"
+      % (n_steps, max_diff, n_path_diff, n_reach_diff))
+print("speed: satgenpy %.1f ms/step, orbitmesh %.3f ms/step (1 thread, incl. schedule), ratio %.0fx"
+      % (sat_ms, om["ms_per_step"], sat_ms / om["ms_per_step"]))
+PY
