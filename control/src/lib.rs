@@ -2,3 +2,5 @@
 //! computes per-node FIB schedules (time-variant routing, RFC 9657) and drives
 //! them into running dataplanes.
 #![forbid(unsafe_code)]
+
+pub mod predict;

@@ -1,0 +1,354 @@
+//! `orbitmesh-ctl`: the orbitmesh control-plane command line.
+//!
+//! Subcommands (more will follow, e.g. pushing schedules to dataplanes):
+//! - `predict`: propagate a constellation, compute routing per time step and
+//!   write per-node FIB schedules, plus RTT/path series for `--pairs`.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use control::predict::{
+    self, ground, links::IslPlan, output, propagate::Propagator, schedule::ScheduleBuilder, tle,
+    walker::WalkerShell, Network, Window,
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "orbitmesh-ctl", version, about = "orbitmesh control plane")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Predict topology and routing over a time window; write FIB schedules.
+    #[command(after_help = PREDICT_EXAMPLES)]
+    Predict(PredictArgs),
+}
+
+const PREDICT_EXAMPLES: &str = "\
+Examples:
+  # Kuiper K1 with the 100 largest cities, 200 s at 100 ms, two pairs
+  orbitmesh-ctl predict --preset kuiper-k1 \\
+      --ground-stations ../shared/data/ground_stations/cities_top100.basic.txt \\
+      --duration 200s --step 100ms --pairs 1156:1232,1160:1167 --out /tmp/kuiper
+
+  # A Walker shell from parameters (P:S:INC_DEG:ALT_KM[:REV_PER_DAY])
+  orbitmesh-ctl predict --walker 6:21:81:1000 --ground-stations gs.txt --gs-count 5 \\
+      --duration 60s --step 50ms --out /tmp/walker
+
+  # Two shells in one scenario (satellites numbered shell after shell)
+  orbitmesh-ctl predict --preset kuiper-k1,telesat-t1 --ground-stations gs.txt --duration 30s
+
+  # A TLE file in satgenpy's format (header line 'P S' gives the +Grid)
+  orbitmesh-ctl predict --tle tles.txt --max-gsl-m 1260000 --ground-stations gs.txt
+
+Output: <out>/schedule/node-<id>.json (one FIB schedule per node, times in ns since
+the scenario epoch), <out>/pairs/{rtt,path}_<a>_to_<b>.csv and .svg, <out>/summary.{md,json}.
+Node numbering as satgenpy: satellites 0..N-1, ground station i = node N+i.";
+
+#[derive(Debug, Args)]
+struct PredictArgs {
+    /// Built-in shell: starlink-s1, kuiper-k1, telesat-t1, transport-layer.
+    /// Repeat (or comma-separate) for several shells in one scenario.
+    #[arg(long, value_delimiter = ',')]
+    preset: Vec<String>,
+    /// Walker shell P:S:INC_DEG:ALT_KM, optionally :REV_PER_DAY (empty = from the
+    /// altitude) and :PHASING (half = satgenpy's half slot on odd planes, the
+    /// default; none; or a Walker phasing factor F). Repeatable.
+    /// Shells are numbered presets first, then walkers, in the given order.
+    #[arg(long)]
+    walker: Vec<String>,
+    /// 3-line TLE file (checksums verified). satgenpy's 'P S' header gives the +Grid.
+    #[arg(long, conflicts_with_all = ["preset", "walker"])]
+    tle: Option<PathBuf>,
+    /// +Grid structure PxS of a TLE file without header (satellites plane-major).
+    #[arg(long)]
+    grid: Option<String>,
+    /// Ground stations file (id,name,lat,lon,elevation).
+    #[arg(long)]
+    ground_stations: Option<PathBuf>,
+    /// Use only the first N ground stations.
+    #[arg(long)]
+    gs_count: Option<usize>,
+    /// Start of the window after the epoch (e.g. 0s, 1500ms).
+    #[arg(long, default_value = "0s", allow_hyphen_values = true)]
+    start: String,
+    /// Length of the window (e.g. 200s, 2min).
+    #[arg(long, default_value = "200s", allow_hyphen_values = true)]
+    duration: String,
+    /// Time step (e.g. 100ms, 50ms).
+    #[arg(long, default_value = "100ms", allow_hyphen_values = true)]
+    step: String,
+    /// Maximum GSL slant range in metres (default: the preset's / shell's).
+    #[arg(long)]
+    max_gsl_m: Option<f64>,
+    /// Minimum elevation angle in degrees for GSLs (in addition to the range).
+    #[arg(long)]
+    min_elevation_deg: Option<f64>,
+    /// Laser terminals per satellite (ISLs per satellite at most).
+    #[arg(long, default_value_t = 4)]
+    max_terminals: usize,
+    /// ISL lines of sight must stay above this altitude (km).
+    #[arg(long, default_value_t = 80.0)]
+    min_los_altitude_km: f64,
+    /// SRGB base: node SID label = base + node index.
+    #[arg(long, default_value_t = 16000)]
+    srgb_base: u32,
+    /// Output directory.
+    #[arg(long, default_value = "predict-out")]
+    out: PathBuf,
+    /// Ground-station pairs a:b,c:d (node ids) for RTT/path series.
+    #[arg(long)]
+    pairs: Option<String>,
+    /// Worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Also compute next hops towards every satellite's node SID (one more
+    /// Dijkstra per satellite per step; off by default: stations are the
+    /// destinations that carry traffic).
+    #[arg(long)]
+    sat_destinations: bool,
+    /// Do not build or write FIB schedules (analysis / benchmark only).
+    #[arg(long)]
+    no_schedule: bool,
+    /// Also write the constellation's TLEs (satgenpy `tles.txt` form) to this file.
+    #[arg(long)]
+    dump_tles: Option<PathBuf>,
+    /// No progress output.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Parses a duration with a unit: ns, us, ms, s, min (a bare number is seconds).
+fn parse_duration_ns(s: &str) -> Result<i64> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num
+        .parse()
+        .with_context(|| format!("duration {s:?}: {num:?} is not a number"))?;
+    let scale = match unit.trim() {
+        "ns" => 1.0,
+        "us" => 1e3,
+        "ms" => 1e6,
+        "s" | "" => 1e9,
+        "min" => 60e9,
+        u => bail!("duration {s:?}: unknown unit {u:?} (use ns, us, ms, s, min)"),
+    };
+    let ns = (v * scale).round();
+    if !ns.is_finite() || ns.abs() > 9.0e18 {
+        bail!("duration {s:?} is out of range");
+    }
+    Ok(ns as i64)
+}
+
+fn predict_cmd(a: PredictArgs) -> Result<()> {
+    let step_ns = parse_duration_ns(&a.step)?;
+    let start_ns = parse_duration_ns(&a.start)?;
+    let duration_ns = parse_duration_ns(&a.duration)?;
+    let window = Window::new(start_ns, start_ns.saturating_add(duration_ns), step_ns)?;
+
+    let mut shells = Vec::new();
+    for p in &a.preset {
+        shells.push(WalkerShell::preset(p)?);
+    }
+    for w in &a.walker {
+        shells.push(WalkerShell::from_spec(w)?);
+    }
+    // (set, +Grid per shell, maximum GSL length per satellite)
+    let (set, shell_grids, shell_gsl) = match &a.tle {
+        Some(path) => (tle::read(path)?, Vec::new(), Vec::new()),
+        None if shells.is_empty() => bail!("no constellation: give --preset, --walker or --tle"),
+        None => WalkerShell::combine(&shells)?,
+    };
+    if let Some(path) = &a.dump_tles {
+        std::fs::write(path, tle::to_text(&set))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let grid = match &a.grid {
+        Some(g) => {
+            let (p, s) = g
+                .split_once(['x', 'X', ':'])
+                .with_context(|| format!("--grid {g:?}: expected PxS"))?;
+            let (p, s): (usize, usize) = (
+                p.parse().with_context(|| format!("--grid {g:?}: bad P"))?,
+                s.parse().with_context(|| format!("--grid {g:?}: bad S"))?,
+            );
+            if p * s != set.sats.len() {
+                bail!(
+                    "--grid {g}: {p} x {s} = {} but the constellation has {} satellites",
+                    p * s,
+                    set.sats.len()
+                );
+            }
+            Some((p, s))
+        }
+        None => set.grid,
+    };
+    if !(0.0..=10_000.0).contains(&a.min_los_altitude_km) {
+        bail!(
+            "--min-los-altitude-km must be in 0..10000, got {}",
+            a.min_los_altitude_km
+        );
+    }
+    let min_los_m = a.min_los_altitude_km * 1000.0;
+    let isls = match grid {
+        _ if !shell_grids.is_empty() => {
+            IslPlan::plus_grid_shells(&shell_grids, a.max_terminals, min_los_m)?
+        }
+        Some((p, s)) => IslPlan::plus_grid(p, s, a.max_terminals, min_los_m)?,
+        None => {
+            eprintln!(
+                "warning: no +Grid structure (no 'P S' header, no --grid): no ISLs are planned"
+            );
+            IslPlan {
+                pairs: Vec::new(),
+                min_los_altitude_m: a.min_los_altitude_km * 1000.0,
+            }
+        }
+    };
+    let default_gsl = shell_gsl.iter().copied().reduce(f64::max);
+    let max_gsl = match a.max_gsl_m.or(default_gsl) {
+        Some(m) if m > 0.0 => m,
+        Some(m) => bail!("--max-gsl-m must be positive, got {m}"),
+        None => bail!("--max-gsl-m is required for a TLE constellation"),
+    };
+    // Per-shell ranges only matter with several shells and no override.
+    let gsl_max_per_sat = if a.max_gsl_m.is_none() && shells.len() > 1 {
+        shell_gsl
+    } else {
+        Vec::new()
+    };
+    if let Some(e) = a.min_elevation_deg {
+        if !(0.0..90.0).contains(&e) {
+            bail!("--min-elevation-deg must be in 0..90, got {e}");
+        }
+    }
+    let mut stations = match &a.ground_stations {
+        Some(p) => ground::read(p)?,
+        None => Vec::new(),
+    };
+    if let Some(n) = a.gs_count {
+        if n > stations.len() {
+            bail!(
+                "--gs-count {n}: only {} ground stations in the file",
+                stations.len()
+            );
+        }
+        stations.truncate(n);
+    }
+    if stations.is_empty() {
+        bail!("no ground stations: give --ground-stations FILE (destinations are ground stations)");
+    }
+    let propagator = Propagator::new(&set)?;
+    let epoch_utc = propagator
+        .epoch
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+    let net = Network {
+        propagator,
+        stations,
+        isls,
+        gsl: ground::GslPolicy {
+            max_length_m: max_gsl,
+            min_elevation_deg: a.min_elevation_deg,
+        },
+        gsl_max_per_sat,
+        sat_destinations: a.sat_destinations,
+    };
+    let (n_sats, n_gs) = (net.n_sats(), net.stations.len());
+    let pairs = match &a.pairs {
+        Some(spec) => output::parse_pairs(spec, n_sats, n_gs)?,
+        None => Vec::new(),
+    };
+    let steps = window.times().len();
+    if !a.quiet {
+        eprintln!(
+            "predict: {n_sats} satellites, {n_gs} ground stations, {} planned ISLs, {steps} steps of {} ms, epoch {epoch_utc}",
+            net.isls.pairs.len(),
+            step_ns as f64 / 1e6
+        );
+    }
+    let mut sched = (!a.no_schedule).then(|| {
+        ScheduleBuilder::new(n_sats, n_gs, net.n_dests(), a.srgb_base, epoch_utc, step_ns)
+    });
+    let mut rec = output::Recorder::new(n_sats, n_gs, pairs.clone());
+    let t0 = Instant::now();
+    let mut last_report = Instant::now();
+    let quiet = a.quiet;
+    predict::simulate(
+        &net,
+        window,
+        a.threads,
+        |step| {
+            rec.push(step);
+            if let Some(s) = sched.as_mut() {
+                s.push(step);
+            }
+            Ok(())
+        },
+        |done, total| {
+            if !quiet && (last_report.elapsed().as_secs_f64() > 1.0 || done == total) {
+                last_report = Instant::now();
+                let el = t0.elapsed().as_secs_f64();
+                eprintln!(
+                    "  {done}/{total} steps ({:.0}%), {el:.1} s, {:.2} ms/step",
+                    100.0 * done as f64 / total as f64,
+                    el * 1e3 / done as f64
+                );
+            }
+        },
+    )?;
+    let compute = t0.elapsed().as_secs_f64();
+    let (isl_stats, gsl_stats) = output::Summary::link_stats(&rec.links);
+    let minutes = (steps as f64 * step_ns as f64) / 60e9;
+    let rate = |v: &[u64]| {
+        let n = v.len().max(1) as f64;
+        let mean = v.iter().sum::<u64>() as f64 / n / minutes;
+        let max = v.iter().copied().max().unwrap_or(0) as f64 / minutes;
+        (mean, max)
+    };
+    let fib_rate = sched.as_ref().map(|s| rate(&s.changes_per_node));
+    let primary_rate = sched.as_ref().map(|s| rate(&s.primary_changes_per_node));
+    let summary = output::Summary {
+        satellites: n_sats,
+        ground_stations: n_gs,
+        steps,
+        step_ns,
+        isls_per_step: isl_stats,
+        gsls_per_step: gsl_stats,
+        fib_changes_per_node_per_minute: fib_rate,
+        primary_changes_per_node_per_minute: primary_rate,
+        unreachable: pairs
+            .iter()
+            .enumerate()
+            .map(|(k, (x, y))| (format!("{x}:{y}"), rec.unreachable(k, window.end_ns)))
+            .collect(),
+        compute_seconds: compute,
+        ms_per_step: compute * 1e3 / steps as f64,
+    };
+    if let Some(s) = &sched {
+        s.write(&a.out.join("schedule"))?;
+    }
+    if !pairs.is_empty() {
+        rec.write_pairs(&a.out)?;
+    }
+    summary.write(&a.out)?;
+    if !a.quiet {
+        eprint!("{}", summary.to_markdown());
+        eprintln!("wrote {}", a.out.display());
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Predict(a) => predict_cmd(a),
+    }
+}

@@ -1,0 +1,180 @@
+//! Topology predictor: from orbits to per-node FIB schedules.
+//!
+//! Pipeline (one module per stage, in the field's words):
+//! - [`tle`] / [`walker`]: the constellation, from TLE files or Walker shells
+//!   generated with Hypatia satgenpy's conventions;
+//! - [`propagate`] + [`frames`]: SGP4 (WGS72, AFSPC mode) -> TEME -> ECEF (GMST);
+//! - [`links`] (+Grid ISLs) and [`ground`] (stations, GSL visibility);
+//! - [`routing`]: per step, latency-weighted shortest paths over ISLs only
+//!   (satgenpy `algorithm_free_one_only_over_isls`) with RFC 5286 loop-free
+//!   alternates;
+//! - [`schedule`]: per-node next-hop tables at t0 then deltas with activation
+//!   times (time-variant routing, RFC 9657), SR-MPLS node SIDs (RFC 8660);
+//! - [`output`]: `--pairs` RTT / path time series (CSV, SVG) and the summary.
+//!
+//! Numbering follows satgenpy: satellites 0..N-1, ground station i is node N+i.
+//! Several Walker shells can form one scenario: their satellites are numbered
+//! shell after shell, each shell has its own +Grid (no ISLs between shells) and
+//! its own maximum GSL length.
+//!
+//! Destinations are the ground stations; `Network::sat_destinations` adds every
+//! satellite's node SID (costly: one Dijkstra per satellite per step).
+//! Time: integer nanoseconds since the scenario epoch (see [`propagate`]); steps
+//! are `start, start + step, ...` while `< end` (satgenpy's `range`).
+//!
+//! Steps are independent, so [`simulate`] computes them in parallel (rayon) in
+//! chunks, then hands them to a sequential consumer in time order: memory is
+//! bounded by the chunk, not by the window.
+
+pub mod frames;
+pub mod ground;
+pub mod links;
+pub mod output;
+pub mod propagate;
+pub mod routing;
+pub mod schedule;
+pub mod tle;
+pub mod walker;
+
+use rayon::prelude::*;
+
+pub use routing::{Network, StepResult, NONE};
+
+/// Everything that can go wrong while predicting; messages name the input that
+/// is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A TLE file or line is malformed.
+    #[error("{file}: line {line}: {reason}")]
+    Tle {
+        /// File (or generated source) name.
+        file: String,
+        /// 1-based line number (0: the file as a whole).
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A ground-station line is malformed or out of range.
+    #[error("ground stations: line {line}: {reason}")]
+    GroundStation {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A scenario parameter is invalid.
+    #[error("{0}")]
+    Scenario(String),
+    /// SGP4 failed for a satellite (e.g. decayed orbit).
+    #[error("propagation of satellite {sat} failed: {reason}")]
+    Propagation {
+        /// Satellite index.
+        sat: usize,
+        /// The sgp4 error.
+        reason: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Most steps one run accepts (the list of instants is held in memory).
+pub const MAX_STEPS: u64 = 100_000_000;
+
+/// The time window of a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// First instant, ns since the epoch.
+    pub start_ns: i64,
+    /// End (exclusive), ns since the epoch.
+    pub end_ns: i64,
+    /// Step, ns.
+    pub step_ns: i64,
+}
+
+impl Window {
+    /// Checks the window: positive step, non-empty.
+    pub fn new(start_ns: i64, end_ns: i64, step_ns: i64) -> Result<Self, Error> {
+        if step_ns <= 0 {
+            return Err(Error::Scenario(format!(
+                "time step must be positive, got {step_ns} ns"
+            )));
+        }
+        if end_ns <= start_ns {
+            return Err(Error::Scenario(format!(
+                "empty time window: end {end_ns} ns is not after start {start_ns} ns"
+            )));
+        }
+        let steps = (i128::from(end_ns) - i128::from(start_ns) + i128::from(step_ns) - 1)
+            / i128::from(step_ns);
+        if steps > MAX_STEPS as i128 {
+            return Err(Error::Scenario(format!(
+                "{steps} time steps is more than the {MAX_STEPS} supported in one run; \
+                 use a longer step or a shorter window"
+            )));
+        }
+        Ok(Self {
+            start_ns,
+            end_ns,
+            step_ns,
+        })
+    }
+
+    /// The instants of the window.
+    pub fn times(&self) -> Vec<i64> {
+        (0..)
+            .map(|k| self.start_ns + k * self.step_ns)
+            .take_while(|&t| t < self.end_ns)
+            .collect()
+    }
+}
+
+/// Computes every step of `window` (in parallel, `threads` workers, 0 = all
+/// cores) and calls `consume` with each step in time order. `progress` is
+/// called after each chunk with (steps done, total).
+pub fn simulate(
+    net: &Network,
+    window: Window,
+    threads: usize,
+    mut consume: impl FnMut(&StepResult) -> Result<(), Error>,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<(), Error> {
+    let times = window.times();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Scenario(format!("cannot start worker threads: {e}")))?;
+    let workers = pool.current_num_threads().max(1);
+    let chunk = (workers * 8).max(8);
+    let scratches: Vec<std::sync::Mutex<routing::Scratch>> =
+        (0..workers).map(|_| Default::default()).collect();
+    let mut results: Vec<StepResult> = Vec::new();
+    let mut done = 0;
+    for ts in times.chunks(chunk) {
+        // Reuse the result buffers of the previous chunk.
+        results.resize_with(ts.len(), StepResult::default);
+        pool.install(|| {
+            results
+                .par_iter_mut()
+                .zip(ts.par_iter())
+                .try_for_each(|(out, &t)| {
+                    // One scratch per worker thread, reused for every step it
+                    // computes (uncontended lock: only that thread uses it).
+                    let i = rayon::current_thread_index().unwrap_or(0) % scratches.len();
+                    let mut scratch = scratches[i].lock().unwrap_or_else(|e| e.into_inner());
+                    routing::compute_step(net, t, &mut scratch, out)
+                })
+        })?;
+        for r in &results {
+            consume(r)?;
+        }
+        done += ts.len();
+        progress(done, times.len());
+    }
+    Ok(())
+}
