@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential pkg-config m4          # cc, and what libbpf/libxdp's build (xsk-rs) wants
-  clang llvm libelf-dev zlib1g-dev       # XDP programs and libbpf/libxdp (xsk-rs)
+  clang llvm libelf-dev zlib1g-dev libbpf-dev  # XDP program (bpf headers) and libbpf/libxdp (xsk-rs)
   iproute2 ethtool                       # namespaces, veth, XDP attach, counters
   iputils-ping                           # reachability checks in namespace tests
 )

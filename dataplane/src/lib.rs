@@ -9,8 +9,12 @@
 //! - [`sys`]: the only module with `unsafe` code.
 #![deny(unsafe_code)]
 
+pub mod config;
+pub mod ctl;
 pub mod fib;
+pub mod node;
 pub mod pipeline;
 pub mod stats;
 pub mod sys;
 pub mod wire;
+pub mod worker;

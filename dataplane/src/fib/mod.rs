@@ -33,9 +33,11 @@
 mod builder;
 pub mod lpm;
 mod publish;
+pub mod spec;
 
 pub use builder::{FibBuilder, FibError, NextHop, PortConfig};
 pub use publish::{FibHandle, Staged};
+pub use spec::FibSpec;
 
 use crate::wire::ethernet::Mac;
 use crate::wire::mpls::{label, Label};

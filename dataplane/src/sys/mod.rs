@@ -4,6 +4,13 @@
 //!
 //! - [`epoch`]: an epoch-protected pointer cell (crossbeam-epoch) for the
 //!   lock-free publication of FIB snapshots.
+//! - [`cred`]: peer credentials of the control socket (SO_PEERCRED).
+//! - [`xsk`]: AF_XDP UMEM and rings (xsk-rs), one set per worker.
+//! - [`xdp`]: loading/attaching the XDP steering program (aya), host addresses.
 #![allow(unsafe_code)]
 
+pub mod cred;
 pub mod epoch;
+pub mod signal;
+pub mod xdp;
+pub mod xsk;

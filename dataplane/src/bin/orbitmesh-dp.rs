@@ -1,0 +1,273 @@
+//! orbitmesh-dp: the AF_XDP label-switching dataplane process.
+//!
+//! One worker per queue index, pinned to a core; each owns one UMEM and one
+//! AF_XDP socket per port. An XDP program steers MPLS (and IP on edge ports)
+//! to the sockets and passes everything else to the kernel. A control socket
+//! loads, stages, swaps and rolls back FIBs; a watcher follows carrier.
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use dataplane::config::{Config, PortConf};
+use dataplane::fib::{FibSnapshot, FibSpec};
+use dataplane::node::{now_ns, Node};
+use dataplane::sys::{signal, xdp, xsk};
+use dataplane::worker::{self, PollMode};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "orbitmesh-dp",
+    version,
+    about = "orbitmesh AF_XDP MPLS label-switching dataplane",
+    after_help = "Examples:\n  \
+      orbitmesh-dp --port veth-a --port veth-b --fib node.fib.toml\n  \
+      orbitmesh-dp --config sat-17.toml --core 1 --poll busy\n  \
+      orbitmesh-dp --port eth0 --edge eth1 --fib ler.fib.toml --socket /tmp/ler.sock\n\n\
+      Control it with the socket (default /run/orbitmesh/NAME.sock); SIGINT/SIGTERM detach the XDP program and exit."
+)]
+struct Args {
+    /// Configuration file (TOML); flags below override it.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// A port (interface) to forward on; repeat for each. NAME=IFACE names it for the FIB.
+    #[arg(long = "port", value_name = "[NAME=]IFACE")]
+    ports: Vec<String>,
+    /// A label-edge port: IPv4/IPv6 is steered too (ingress push / egress).
+    #[arg(long = "edge", value_name = "[NAME=]IFACE")]
+    edges: Vec<String>,
+    /// Initial FIB file (TOML or JSON, see README); empty FIB if none.
+    #[arg(long)]
+    fib: Option<PathBuf>,
+    /// Node name (logs, stats, default socket path).
+    #[arg(long)]
+    name: Option<String>,
+    /// Control socket path.
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Core to pin a worker to; repeat (worker q uses the q-th core).
+    #[arg(long = "core")]
+    cores: Vec<usize>,
+    /// Frames per batch (1-64).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// busy | sleep-when-idle
+    #[arg(long, value_parser = parse_poll)]
+    poll: Option<PollMode>,
+    /// auto | zero-copy | copy (for ports given on the command line)
+    #[arg(long, value_parser = parse_mode, default_value = "auto")]
+    mode: xsk::XdpMode,
+    /// Queues per port (one worker each).
+    #[arg(long, default_value_t = 1)]
+    queues: u32,
+    /// Use generic (SKB) XDP even where native XDP works.
+    #[arg(long)]
+    skb: bool,
+    /// Replace an XDP program already attached to a port.
+    #[arg(long)]
+    force: bool,
+    /// Log filter (error, warn, info, debug; or RUST_LOG syntax).
+    #[arg(long, default_value = "info")]
+    log: String,
+}
+
+fn parse_poll(s: &str) -> Result<PollMode, String> {
+    match s {
+        "busy" => Ok(PollMode::Busy),
+        "sleep-when-idle" | "sleep" | "wakeup" => Ok(PollMode::SleepWhenIdle),
+        _ => Err(format!("{s:?}: expected busy or sleep-when-idle")),
+    }
+}
+
+fn parse_mode(s: &str) -> Result<xsk::XdpMode, String> {
+    match s {
+        "auto" => Ok(xsk::XdpMode::Auto),
+        "copy" => Ok(xsk::XdpMode::Copy),
+        "zero-copy" | "zc" => Ok(xsk::XdpMode::ZeroCopy),
+        _ => Err(format!("{s:?}: expected auto, zero-copy or copy")),
+    }
+}
+
+fn port_arg(s: &str, edge: bool, mode: xsk::XdpMode, queues: u32) -> PortConf {
+    let (name, iface) = match s.split_once('=') {
+        Some((n, i)) => (Some(n.to_string()), i.to_string()),
+        None => (None, s.to_string()),
+    };
+    PortConf {
+        iface,
+        name,
+        queues,
+        mode,
+        edge,
+    }
+}
+
+fn config(a: &Args) -> Result<Config> {
+    let mut c = match &a.config {
+        Some(p) => Config::parse(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        None => Config::default(),
+    };
+    for p in &a.ports {
+        c.ports.push(port_arg(p, false, a.mode, a.queues));
+    }
+    for p in &a.edges {
+        c.ports.push(port_arg(p, true, a.mode, a.queues));
+    }
+    if let Some(f) = &a.fib {
+        c.fib = Some(f.clone());
+    }
+    if let Some(n) = &a.name {
+        c.name = n.clone();
+    }
+    if let Some(s) = &a.socket {
+        c.control_socket = Some(s.clone());
+    }
+    if !a.cores.is_empty() {
+        c.cores = a.cores.clone();
+    }
+    if let Some(b) = a.batch {
+        c.batch = b;
+    }
+    if let Some(p) = a.poll {
+        c.poll = p;
+    }
+    c.validate().map_err(anyhow::Error::msg)?;
+    Ok(c)
+}
+
+fn load_fib(c: &Config) -> Result<FibSnapshot> {
+    let Some(path) = &c.fib else {
+        tracing::warn!("no FIB given: every frame is dropped (no route) until one is loaded");
+        return Ok(FibSnapshot::empty(0));
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading FIB {}", path.display()))?;
+    let spec = FibSpec::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    spec.build_for_ports(&c.port_names())
+        .map_err(|e| anyhow::anyhow!("{}: FIB refused: {e}", path.display()))
+}
+
+fn main() {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(args) {
+        eprintln!("orbitmesh-dp: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let c = config(&args)?;
+    for p in &c.ports {
+        xdp::ifindex(&p.iface)?;
+    }
+    let fib = load_fib(&c)?;
+    xdp::raise_memlock();
+    signal::install();
+
+    let queues = c.ports[0].queues;
+    let node = Arc::new(Node::new(&c.name, c.port_names(), fib, queues as usize));
+    let ifaces: Vec<String> = c.ports.iter().map(|p| p.iface.clone()).collect();
+    let mut steering = xdp::Steering::load(
+        &c.ports
+            .iter()
+            .map(|p| (p.iface.clone(), p.edge))
+            .collect::<Vec<_>>(),
+        args.force,
+        args.skb,
+    )?;
+    let mut ios = Vec::new();
+    for q in 0..queues {
+        let cfg = xsk::XskConfig {
+            mode: c.ports[0].mode,
+            ..Default::default()
+        };
+        let io = xsk::XskIo::new(&ifaces, q, cfg)?;
+        for slot in 0..ifaces.len() {
+            steering.set_socket(slot, q, io.fd(slot))?;
+        }
+        tracing::info!(
+            queue = q,
+            zero_copy = io.zero_copy,
+            "AF_XDP sockets bound ({})",
+            if io.zero_copy {
+                "zero-copy"
+            } else {
+                "copy mode"
+            }
+        );
+        ios.push(io);
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let socket = c.socket_path();
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let ctl = dataplane::ctl::serve(&socket, node.clone(), stop.clone())
+        .with_context(|| format!("control socket {}", socket.display()))?;
+
+    let mut workers = Vec::new();
+    for (q, io) in ios.into_iter().enumerate() {
+        let core = (!c.cores.is_empty()).then(|| c.cores[q % c.cores.len()]);
+        workers.push(worker::spawn(
+            Box::new(io),
+            node.clone(),
+            q,
+            core,
+            c.batch,
+            c.poll,
+            stop.clone(),
+        )?);
+    }
+    tracing::info!(
+        node = %c.name,
+        ports = ?c.port_names(),
+        workers = workers.len(),
+        fib_version = node.fib.current().version(),
+        socket = %socket.display(),
+        "forwarding"
+    );
+
+    // Housekeeping: carrier, scheduled promotion, reclamation, worker health.
+    let mut failed = None;
+    while !signal::stop_requested() {
+        for (i, p) in c.ports.iter().enumerate() {
+            let up = std::fs::read_to_string(format!("/sys/class/net/{}/carrier", p.iface))
+                .map(|s| s.trim() == "1")
+                .unwrap_or(false);
+            if up != node.live.carrier(i) {
+                tracing::warn!(port = %p.name(), up, "carrier changed");
+                node.live.set_carrier(i, up);
+            }
+        }
+        node.fib.promote_due(now_ns());
+        node.fib.reclaim();
+        if let Some(i) = workers.iter().position(|w| w.is_finished()) {
+            failed = Some(i);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let _ = w.join();
+    }
+    let _ = ctl.join();
+    steering.detach();
+    tracing::info!("stopped; XDP programs detached");
+    if let Some(i) = failed {
+        bail!("worker {i} stopped unexpectedly");
+    }
+    Ok(())
+}

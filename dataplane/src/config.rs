@@ -1,0 +1,189 @@
+//! The dataplane's configuration: a TOML file, with command-line flags that
+//! override it. With only `--port IFACE --port IFACE --fib FILE` it runs.
+//!
+//! ```toml
+//! name = "sat-17"                       # node name (logs, stats)
+//! fib = "sat-17.fib.toml"               # initial FIB (optional: empty FIB)
+//! control_socket = "/run/orbitmesh/sat-17.sock"
+//! batch = 64                            # frames per batch (1..64)
+//! poll = "sleep-when-idle"              # or "busy"
+//! cores = [1]                           # worker cores; worker q serves queue q
+//! punt = "drop"                         # punted frames: counted and dropped
+//!
+//! [[ports]]
+//! iface = "veth-isl0"                   # the interface
+//! name = "isl0"                         # the FIB's name for it (default: iface)
+//! queues = 1                            # queues served (one worker each)
+//! mode = "auto"                         # auto | zero-copy | copy
+//! edge = false                          # true: IPv4/IPv6 steered too (label edge)
+//! ```
+
+use crate::sys::xsk::XdpMode;
+use crate::worker::PollMode;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortConf {
+    pub iface: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "one")]
+    pub queues: u32,
+    #[serde(default = "auto")]
+    pub mode: XdpMode,
+    #[serde(default)]
+    pub edge: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+fn auto() -> XdpMode {
+    XdpMode::Auto
+}
+
+impl PortConf {
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.iface)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PuntPolicy {
+    Drop,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_name")]
+    pub name: String,
+    #[serde(default)]
+    pub fib: Option<PathBuf>,
+    #[serde(default)]
+    pub control_socket: Option<PathBuf>,
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    #[serde(default = "default_poll")]
+    pub poll: PollMode,
+    #[serde(default)]
+    pub cores: Vec<usize>,
+    #[serde(default = "default_punt")]
+    pub punt: PuntPolicy,
+    #[serde(default)]
+    pub ports: Vec<PortConf>,
+}
+
+fn default_name() -> String {
+    "orbitmesh".into()
+}
+fn default_batch() -> usize {
+    64
+}
+fn default_poll() -> PollMode {
+    PollMode::SleepWhenIdle
+}
+fn default_punt() -> PuntPolicy {
+    PuntPolicy::Drop
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults parse")
+    }
+}
+
+impl Config {
+    pub fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The socket path: configured, or /run/orbitmesh/NAME.sock.
+    pub fn socket_path(&self) -> PathBuf {
+        self.control_socket
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("/run/orbitmesh/{}.sock", self.name)))
+    }
+
+    /// Checks what serde cannot: names unique, sizes in range.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.ports.is_empty() {
+            return Err(
+                "no ports: give at least one --port IFACE (or [[ports]] in the config)".into(),
+            );
+        }
+        if self.ports.len() > crate::fib::MAX_PORTS {
+            return Err(format!(
+                "{} ports; at most {}",
+                self.ports.len(),
+                crate::fib::MAX_PORTS
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for p in &self.ports {
+            if !names.insert(p.name()) {
+                return Err(format!("port name {:?} is used twice", p.name()));
+            }
+            if p.queues == 0 || p.queues > crate::sys::xdp::MAX_QUEUES {
+                return Err(format!(
+                    "port {:?}: queues must be 1..={}",
+                    p.name(),
+                    crate::sys::xdp::MAX_QUEUES
+                ));
+            }
+        }
+        if !(1..=crate::pipeline::MAX_BATCH).contains(&self.batch) {
+            return Err(format!(
+                "batch {} is outside 1..={}",
+                self.batch,
+                crate::pipeline::MAX_BATCH
+            ));
+        }
+        let q = self.ports[0].queues;
+        if self.ports.iter().any(|p| p.queues != q) {
+            return Err(
+                "every port must serve the same number of queues (one worker per queue index)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    pub fn port_names(&self) -> Vec<String> {
+        self.ports.iter().map(|p| p.name().to_string()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_example_parses_and_defaults_are_sane() {
+        let doc = include_str!("config.rs");
+        let example: String = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| l.trim_start_matches("//!").trim_start().to_string() + "\n")
+            .collect();
+        let c = Config::parse(&example).unwrap();
+        assert_eq!(c.name, "sat-17");
+        assert_eq!(c.ports[0].name(), "isl0");
+        c.validate().unwrap();
+        let d = Config::default();
+        assert_eq!((d.batch, d.poll), (64, PollMode::SleepWhenIdle));
+        assert!(d.validate().unwrap_err().contains("--port"));
+        assert!(Config::parse("batch = 65\n[[ports]]\niface = \"a\"")
+            .unwrap()
+            .validate()
+            .is_err());
+        assert!(Config::parse("bogus = 1")
+            .unwrap_err()
+            .contains("unknown field"));
+    }
+}

@@ -1,0 +1,453 @@
+//! The control socket: a unix stream socket (mode 0600, peer uid checked
+//! with SO_PEERCRED) speaking a small versioned, framed protocol.
+//!
+//! Frame: `b"OMCP"`, protocol version (u8, currently 1), three reserved
+//! zero bytes, payload length (u32, big endian), then a JSON payload: one
+//! [`Request`] from the client, one [`Response`] back. Payloads above
+//! [`MAX_MESSAGE`] are refused before they are read. A malformed message
+//! gets an `Error` response; forwarding never stops. Every refused request
+//! is logged with its reason.
+
+use crate::fib::spec::FibSpec;
+use crate::node::{now_ns, Node, PortTotals};
+use crate::stats::Counters;
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const MAGIC: &[u8; 4] = b"OMCP";
+pub const VERSION: u8 = 1;
+/// Largest payload accepted (a FIB of about a million entries in JSON).
+pub const MAX_MESSAGE: usize = 256 << 20;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Validate and activate a FIB now.
+    LoadFib {
+        fib: FibSpec,
+    },
+    /// Validate a FIB and stage it for activation at `at_ns` (Unix ns).
+    StageFib {
+        fib: FibSpec,
+        at_ns: u64,
+    },
+    /// Activate the staged FIB now.
+    Swap,
+    /// Reactivate the previous FIB.
+    Rollback,
+    /// FIB versions (active, staged, previous) and the worker's view.
+    Version,
+    Stats,
+    /// Administrative port state (for tests and fault injection).
+    SetPort {
+        port: String,
+        up: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    Ok { version: u64 },
+    Error { message: String },
+    Version(VersionInfo),
+    Stats(StatsInfo),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    pub active: u64,
+    pub staged: Option<(u64, u64)>,
+    pub previous: Option<u64>,
+    /// The version each worker used in its last batch.
+    pub workers: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortInfo {
+    pub name: String,
+    pub carrier: bool,
+    pub admin_up: bool,
+    pub counters: PortTotals,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsInfo {
+    pub node: String,
+    pub now_ns: u64,
+    pub fib_version: u64,
+    pub counters: Vec<(String, u64)>,
+    pub ports: Vec<PortInfo>,
+}
+
+impl StatsInfo {
+    pub fn get(&self, name: &str) -> u64 {
+        self.counters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |c| c.1)
+    }
+}
+
+/// Writes one frame.
+pub fn write_msg<T: Serialize>(w: &mut impl Write, msg: &T) -> std::io::Result<()> {
+    let body = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
+    let mut hdr = [0u8; 12];
+    hdr[..4].copy_from_slice(MAGIC);
+    hdr[4] = VERSION;
+    hdr[8..].copy_from_slice(&(body.len() as u32).to_be_bytes());
+    w.write_all(&hdr)?;
+    w.write_all(&body)?;
+    w.flush()
+}
+
+/// Reads one frame's payload, refusing bad magic, versions and sizes.
+pub fn read_frame(r: &mut impl Read) -> Result<Vec<u8>, String> {
+    let mut hdr = [0u8; 12];
+    r.read_exact(&mut hdr)
+        .map_err(|e| format!("reading header: {e}"))?;
+    if &hdr[..4] != MAGIC {
+        return Err("not an orbitmesh control message (bad magic)".into());
+    }
+    if hdr[4] != VERSION {
+        return Err(format!(
+            "protocol version {} not supported (this dataplane speaks {VERSION})",
+            hdr[4]
+        ));
+    }
+    let len = u32::from_be_bytes(hdr[8..].try_into().expect("4 bytes")) as usize;
+    if len > MAX_MESSAGE {
+        return Err(format!(
+            "message of {len} bytes exceeds the limit of {MAX_MESSAGE}"
+        ));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body)
+        .map_err(|e| format!("reading {len}-byte payload: {e}"))?;
+    Ok(body)
+}
+
+/// A minimal client: one request, one response.
+pub fn call(socket: &Path, req: &Request) -> Result<Response, String> {
+    let mut s = UnixStream::connect(socket)
+        .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    write_msg(&mut s, req).map_err(|e| format!("sending: {e}"))?;
+    let body = read_frame(&mut s)?;
+    serde_json::from_slice(&body).map_err(|e| format!("bad response: {e}"))
+}
+
+/// Carries out one request against the node.
+pub fn handle(node: &Node, req: Request) -> Response {
+    let err = |m: String| Response::Error { message: m };
+    match req {
+        Request::LoadFib { fib } => match fib.build_for_ports(&node.port_names) {
+            Ok(f) => Response::Ok {
+                version: node.fib.publish(f),
+            },
+            Err(e) => err(format!("FIB refused, the running FIB stays: {e}")),
+        },
+        Request::StageFib { fib, at_ns } => match fib.build_for_ports(&node.port_names) {
+            Ok(f) => {
+                let v = f.version();
+                node.fib.stage(f, at_ns, now_ns());
+                Response::Ok { version: v }
+            }
+            Err(e) => err(format!("FIB refused, the running FIB stays: {e}")),
+        },
+        Request::Swap => match node.fib.activate_staged() {
+            Some(v) => Response::Ok { version: v },
+            None => err("no FIB is staged".into()),
+        },
+        Request::Rollback => match node.fib.rollback() {
+            Some(v) => Response::Ok { version: v },
+            None => err("no previous FIB to roll back to".into()),
+        },
+        Request::Version => Response::Version(version_info(node)),
+        Request::Stats => Response::Stats(stats_info(node)),
+        Request::SetPort { port, up } => match node.port_index(&port) {
+            Some(i) => {
+                node.live.set_admin(i, up);
+                Response::Ok {
+                    version: node.fib.current().version(),
+                }
+            }
+            None => err(format!(
+                "no port named {port:?} (ports: {})",
+                node.port_names.join(", ")
+            )),
+        },
+    }
+}
+
+pub fn version_info(node: &Node) -> VersionInfo {
+    let now = now_ns();
+    let g = crossbeam_epoch::pin();
+    VersionInfo {
+        active: node.fib.load(now, &g).version(),
+        staged: node.fib.staged().map(|s| (s.fib.version(), s.at)),
+        previous: node.fib.previous().map(|p| p.version()),
+        workers: node
+            .workers
+            .iter()
+            .map(|w| w.fib_version.load(Ordering::Relaxed))
+            .collect(),
+    }
+}
+
+pub fn stats_info(node: &Node) -> StatsInfo {
+    let c: Counters = node.counters();
+    let totals = node.port_totals();
+    let now = now_ns();
+    let g = crossbeam_epoch::pin();
+    StatsInfo {
+        node: node.name.clone(),
+        now_ns: now,
+        fib_version: node.fib.load(now, &g).version(),
+        counters: c
+            .named()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v))
+            .collect(),
+        ports: node
+            .port_names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| PortInfo {
+                name: n.clone(),
+                carrier: node.live.carrier(i),
+                admin_up: node.live.admin(i),
+                counters: totals[i],
+            })
+            .collect(),
+    }
+}
+
+/// Serves the control socket until `stop` is set. Connections are handled
+/// one request at a time on their own short-lived threads.
+pub fn serve(
+    path: &Path,
+    node: Arc<Node>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    if path.exists() {
+        // A socket left by a previous run; refuse if someone is listening.
+        if UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("{} is in use by a running dataplane", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    listener.set_nonblocking(true)?;
+    let owner = crate::sys::cred::euid();
+    let path = path.to_path_buf();
+    std::thread::Builder::new()
+        .name("om-control".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((s, _)) => {
+                        let node = node.clone();
+                        let _ = std::thread::Builder::new()
+                            .name("om-control-conn".into())
+                            .spawn(move || connection(s, &node, owner));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "control socket accept failed");
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            }
+            let _ = std::fs::remove_file(&path);
+        })
+}
+
+fn connection(mut s: UnixStream, node: &Node, owner: u32) {
+    let _ = s.set_nonblocking(false);
+    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+    match crate::sys::cred::peer_cred(&s) {
+        Ok((pid, uid, _)) if uid == owner || uid == 0 => {
+            tracing::debug!(pid, uid, "control connection");
+        }
+        Ok((pid, uid, _)) => {
+            tracing::warn!(
+                pid,
+                uid,
+                owner,
+                "control request refused: peer uid is not the dataplane's owner"
+            );
+            let _ = write_msg(
+                &mut s,
+                &Response::Error {
+                    message: format!(
+                        "permission denied: uid {uid} is not the dataplane's owner ({owner})"
+                    ),
+                },
+            );
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "control request refused: no peer credentials");
+            return;
+        }
+    }
+    loop {
+        let body = match read_frame(&mut s) {
+            Ok(b) => b,
+            Err(e)
+                if e.contains("failed to fill whole buffer") && e.starts_with("reading header") =>
+            {
+                return
+            }
+            Err(e) => {
+                tracing::warn!(reason = %e, "control request refused");
+                let _ = write_msg(&mut s, &Response::Error { message: e });
+                return;
+            }
+        };
+        let resp = match serde_json::from_slice::<Request>(&body) {
+            Ok(req) => handle(node, req),
+            Err(e) => Response::Error {
+                message: format!("malformed request: {e}"),
+            },
+        };
+        if let Response::Error { message } = &resp {
+            tracing::warn!(reason = %message, "control request refused");
+        }
+        if write_msg(&mut s, &resp).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fib::FibSnapshot;
+
+    fn spec(version: u64) -> FibSpec {
+        FibSpec::parse(&format!(
+            "version = {version}\n[[ports]]\nname = \"a\"\n[[next_hops]]\nname = \"n\"\nport = \"a\"\ndst_mac = \"02:00:00:00:00:01\"\nsrc_mac = \"02:00:00:00:00:02\"\n[[labels]]\nlabel = 16000\naction = \"swap\"\nnext_hop = \"n\"\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn requests_over_the_socket() {
+        let dir = std::env::temp_dir().join(format!("om-ctl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dp.sock");
+        let node = Arc::new(Node::new(
+            "n1",
+            vec!["a".into(), "b".into()],
+            FibSnapshot::empty(1),
+            1,
+        ));
+        let stop = Arc::new(AtomicBool::new(false));
+        let t = serve(&path, node.clone(), stop.clone()).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+
+        assert_eq!(
+            call(&path, &Request::LoadFib { fib: spec(2) }),
+            Ok(Response::Ok { version: 2 })
+        );
+        let far = now_ns() + 3_600_000_000_000;
+        assert_eq!(
+            call(
+                &path,
+                &Request::StageFib {
+                    fib: spec(3),
+                    at_ns: far
+                }
+            ),
+            Ok(Response::Ok { version: 3 })
+        );
+        let Ok(Response::Version(v)) = call(&path, &Request::Version) else {
+            panic!()
+        };
+        assert_eq!(
+            (v.active, v.staged, v.previous),
+            (2, Some((3, far)), Some(1))
+        );
+        assert_eq!(call(&path, &Request::Swap), Ok(Response::Ok { version: 3 }));
+        assert_eq!(
+            call(&path, &Request::Rollback),
+            Ok(Response::Ok { version: 2 })
+        );
+
+        // A bad FIB is refused whole; the running one stays.
+        let mut bad = spec(9);
+        bad.next_hops[0].dst_mac = "zz".into();
+        let Ok(Response::Error { message }) = call(&path, &Request::LoadFib { fib: bad }) else {
+            panic!()
+        };
+        assert!(message.contains("next hop \"n\": dst_mac"), "{message}");
+        let Ok(Response::Version(v)) = call(&path, &Request::Version) else {
+            panic!()
+        };
+        assert_eq!(v.active, 2);
+
+        assert!(matches!(
+            call(
+                &path,
+                &Request::SetPort {
+                    port: "b".into(),
+                    up: false
+                }
+            ),
+            Ok(Response::Ok { .. })
+        ));
+        assert!(!node.live.admin(1));
+        assert!(matches!(
+            call(
+                &path,
+                &Request::SetPort {
+                    port: "zz".into(),
+                    up: false
+                }
+            ),
+            Ok(Response::Error { .. })
+        ));
+        let Ok(Response::Stats(s)) = call(&path, &Request::Stats) else {
+            panic!()
+        };
+        assert_eq!(s.ports.len(), 2);
+        assert!(!s.ports[1].admin_up);
+
+        // Garbage, wrong version, oversized: an error reply, and the server lives on.
+        for raw in [
+            b"GARBAGE-GARBAGE".to_vec(),
+            [&MAGIC[..], &[2, 0, 0, 0], &[0, 0, 0, 2], b"{}"].concat(),
+            [&MAGIC[..], &[1, 0, 0, 0], &(u32::MAX).to_be_bytes()].concat(),
+            [&MAGIC[..], &[1, 0, 0, 0], &[0, 0, 0, 7], b"{\"op\":1"].concat(),
+        ] {
+            let mut s = UnixStream::connect(&path).unwrap();
+            s.write_all(&raw).unwrap();
+            let body = read_frame(&mut s).unwrap();
+            let r: Response = serde_json::from_slice(&body).unwrap();
+            assert!(matches!(r, Response::Error { .. }), "{r:?}");
+        }
+        assert!(matches!(
+            call(&path, &Request::Version),
+            Ok(Response::Version(_))
+        ));
+        stop.store(true, Ordering::Relaxed);
+        t.join().unwrap();
+        assert!(!path.exists(), "the socket file is removed on exit");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

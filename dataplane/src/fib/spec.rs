@@ -1,0 +1,523 @@
+//! The human-readable FIB file: what `orbitmesh-dp --fib` and
+//! `orbitmesh-ctl fib load/check` read (TOML, or JSON for generated files).
+//!
+//! ```toml
+//! version = 7                       # reported by the dataplane while active
+//! ttl_ingress = "uniform"           # RFC 3443: "uniform" (default) or "pipe"
+//! ttl_egress = "uniform"
+//! hash_seed = 1                     # ECMP hash seed; give each node its own
+//!
+//! [[ports]]                         # the ports this FIB forwards to, by name
+//! name = "isl0"                     # = a port name in the dataplane's config
+//! mtu = 1500                        # default 1500
+//!
+//! [[next_hops]]
+//! name = "sat2"                     # referenced by groups, labels, routes
+//! port = "isl0"
+//! dst_mac = "02:00:00:00:02:01"
+//! src_mac = "02:00:00:00:01:01"
+//! push = []                         # labels pushed, top first (<= 6)
+//! backup = "sat3"                   # optional: used while isl0 is down
+//! # vlan = 100                      # optional 802.1Q tag
+//!
+//! [[groups]]                        # ECMP, up to 64 next hops
+//! name = "east"
+//! next_hops = ["sat2", "sat3"]
+//!
+//! [[labels]]                        # swap: out_label (default: the same label)
+//! label = 16002                     #   and group or next_hop
+//! action = "swap"
+//! next_hop = "sat2"
+//!
+//! [[labels]]
+//! label = 16001                     # pop: continue with the next label, or
+//! action = "pop"                    #   forward by the inner IP header
+//!
+//! [[routes]]                        # ingress (label edge): LPM -> push
+//! prefix = "10.2.0.0/16"
+//! group = "east"
+//! ```
+//!
+//! Port indices are the dataplane's: `build_for_ports` resolves each port
+//! name against the dataplane's port list (refusing unknown names); `build`
+//! numbers them in the order the file lists them (for offline checks).
+//! Every reference is checked, and errors name the entry and the field.
+
+use super::{
+    FibBuilder, FibError, FibSnapshot, IlmAction, NextHop, NhId, NhgId, PortConfig, TtlModel,
+};
+use crate::wire::ethernet::Mac;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TtlSpec {
+    #[default]
+    Uniform,
+    Pipe,
+}
+
+impl From<TtlSpec> for TtlModel {
+    fn from(t: TtlSpec) -> TtlModel {
+        match t {
+            TtlSpec::Uniform => TtlModel::Uniform,
+            TtlSpec::Pipe => TtlModel::Pipe,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortSpec {
+    pub name: String,
+    #[serde(default = "default_mtu")]
+    pub mtu: u16,
+}
+
+fn default_mtu() -> u16 {
+    super::DEFAULT_MTU
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NextHopSpec {
+    pub name: String,
+    pub port: String,
+    pub dst_mac: String,
+    pub src_mac: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub push: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    pub name: String,
+    pub next_hops: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionSpec {
+    Swap,
+    Pop,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSpec {
+    pub label: u32,
+    pub action: ActionSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_label: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_hop: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_hop: Option<String>,
+}
+
+/// A whole FIB as written in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FibSpec {
+    #[serde(default)]
+    pub version: u64,
+    #[serde(default)]
+    pub ttl_ingress: TtlSpec,
+    #[serde(default)]
+    pub ttl_egress: TtlSpec,
+    #[serde(default)]
+    pub hash_seed: u32,
+    #[serde(default)]
+    pub ports: Vec<PortSpec>,
+    #[serde(default)]
+    pub next_hops: Vec<NextHopSpec>,
+    #[serde(default)]
+    pub groups: Vec<GroupSpec>,
+    #[serde(default)]
+    pub labels: Vec<LabelSpec>,
+    #[serde(default)]
+    pub routes: Vec<RouteSpec>,
+}
+
+/// A file that could not be read as a FIB.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("{0}")]
+    Syntax(String),
+    #[error(transparent)]
+    Invalid(#[from] FibError),
+}
+
+fn ferr(entry: impl Into<String>, field: &'static str, problem: impl Into<String>) -> FibError {
+    FibError {
+        entry: entry.into(),
+        field,
+        problem: problem.into(),
+    }
+}
+
+/// Parses "02:00:5e:00:53:01".
+pub fn parse_mac(s: &str) -> Option<Mac> {
+    let mut m = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in m.iter_mut() {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(m)
+}
+
+pub fn format_mac(m: &Mac) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+impl FibSpec {
+    /// Parses TOML, or JSON when the text starts with `{`.
+    pub fn parse(text: &str) -> Result<FibSpec, SpecError> {
+        if text.trim_start().starts_with('{') {
+            serde_json::from_str(text).map_err(|e| SpecError::Syntax(format!("JSON: {e}")))
+        } else {
+            toml::from_str(text).map_err(|e| SpecError::Syntax(format!("TOML: {e}")))
+        }
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a FibSpec always serialises")
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a FibSpec always serialises")
+    }
+
+    /// Builds with ports numbered in the order this file lists them.
+    pub fn build(&self) -> Result<FibSnapshot, FibError> {
+        let names: Vec<String> = self.ports.iter().map(|p| p.name.clone()).collect();
+        self.build_for_ports(&names)
+    }
+
+    /// Builds for a dataplane whose ports are `port_names` (index = position).
+    pub fn build_for_ports(&self, port_names: &[String]) -> Result<FibSnapshot, FibError> {
+        self.builder(port_names)?.build()
+    }
+
+    /// Resolves every name and returns the builder (not yet validated).
+    pub fn builder(&self, port_names: &[String]) -> Result<FibBuilder, FibError> {
+        let mut b = FibBuilder::new()
+            .version(self.version)
+            .ttl_models(self.ttl_ingress.into(), self.ttl_egress.into())
+            .hash_seed(self.hash_seed);
+        let mut ports: HashMap<&str, u16> = HashMap::new();
+        for p in &self.ports {
+            let e = || format!("port {:?}", p.name);
+            let idx = port_names
+                .iter()
+                .position(|n| n == &p.name)
+                .ok_or_else(|| {
+                    ferr(
+                        e(),
+                        "name",
+                        format!(
+                            "no such port on this dataplane (it has: {})",
+                            port_names.join(", ")
+                        ),
+                    )
+                })?;
+            if ports.insert(&p.name, idx as u16).is_some() {
+                return Err(ferr(e(), "name", "listed twice"));
+            }
+            b.port(idx as u16, PortConfig { mtu: p.mtu });
+        }
+        let mut nhs: HashMap<&str, NhId> = HashMap::new();
+        for nh in &self.next_hops {
+            let e = || format!("next hop {:?}", nh.name);
+            let port = *ports.get(nh.port.as_str()).ok_or_else(|| {
+                ferr(
+                    e(),
+                    "port",
+                    format!("port {:?} is not listed in [[ports]]", nh.port),
+                )
+            })?;
+            let dst_mac = parse_mac(&nh.dst_mac).ok_or_else(|| {
+                ferr(
+                    e(),
+                    "dst_mac",
+                    format!(
+                        "{:?} is not a MAC address like 02:00:00:00:00:01",
+                        nh.dst_mac
+                    ),
+                )
+            })?;
+            let src_mac = parse_mac(&nh.src_mac).ok_or_else(|| {
+                ferr(
+                    e(),
+                    "src_mac",
+                    format!(
+                        "{:?} is not a MAC address like 02:00:00:00:00:01",
+                        nh.src_mac
+                    ),
+                )
+            })?;
+            let id = b.next_hop(NextHop {
+                port,
+                dst_mac,
+                src_mac,
+                vlan: nh.vlan,
+                push: nh.push.clone(),
+                backup: None,
+            });
+            if nhs.insert(&nh.name, id).is_some() {
+                return Err(ferr(e(), "name", "defined twice"));
+            }
+        }
+        for nh in &self.next_hops {
+            if let Some(bk) = &nh.backup {
+                let id = *nhs.get(bk.as_str()).ok_or_else(|| {
+                    ferr(
+                        format!("next hop {:?}", nh.name),
+                        "backup",
+                        format!("no next hop named {bk:?}"),
+                    )
+                })?;
+                b.set_backup(nhs[nh.name.as_str()], Some(id));
+            }
+        }
+        let mut groups: HashMap<&str, NhgId> = HashMap::new();
+        for g in &self.groups {
+            let e = || format!("group {:?}", g.name);
+            let mut members = Vec::with_capacity(g.next_hops.len());
+            for m in &g.next_hops {
+                members.push(
+                    *nhs.get(m.as_str()).ok_or_else(|| {
+                        ferr(e(), "next_hops", format!("no next hop named {m:?}"))
+                    })?,
+                );
+            }
+            let id = b.group(&members);
+            if groups.insert(&g.name, id).is_some() {
+                return Err(ferr(e(), "name", "defined twice"));
+            }
+        }
+        // `next_hop = "x"` is shorthand for a one-member group, made once.
+        let mut singles: HashMap<String, NhgId> = HashMap::new();
+        let mut target = |b: &mut FibBuilder,
+                          e: &dyn Fn() -> String,
+                          group: &Option<String>,
+                          nh: &Option<String>|
+         -> Result<NhgId, FibError> {
+            match (group, nh) {
+                (Some(g), None) => groups
+                    .get(g.as_str())
+                    .copied()
+                    .ok_or_else(|| ferr(e(), "group", format!("no group named {g:?}"))),
+                (None, Some(n)) => {
+                    if let Some(&g) = singles.get(n) {
+                        return Ok(g);
+                    }
+                    let id = *nhs
+                        .get(n.as_str())
+                        .ok_or_else(|| ferr(e(), "next_hop", format!("no next hop named {n:?}")))?;
+                    let g = b.group(&[id]);
+                    singles.insert(n.clone(), g);
+                    Ok(g)
+                }
+                (Some(_), Some(_)) => Err(ferr(
+                    e(),
+                    "group",
+                    "give either group or next_hop, not both",
+                )),
+                (None, None) => Err(ferr(e(), "group", "needs a group or a next_hop")),
+            }
+        };
+        for l in &self.labels {
+            let e = || format!("label {}", l.label);
+            let action = match l.action {
+                ActionSpec::Pop => {
+                    if l.group.is_some() || l.next_hop.is_some() || l.out_label.is_some() {
+                        return Err(ferr(
+                            e(),
+                            "action",
+                            "pop takes no out_label, group or next_hop",
+                        ));
+                    }
+                    IlmAction::Pop
+                }
+                ActionSpec::Swap => IlmAction::Swap {
+                    out_label: l.out_label.unwrap_or(l.label),
+                    nhg: target(&mut b, &e, &l.group, &l.next_hop)?,
+                },
+            };
+            b.label(l.label, action);
+        }
+        for r in &self.routes {
+            let e = || format!("route {}", r.prefix);
+            let (addr, len) = r
+                .prefix
+                .split_once('/')
+                .ok_or_else(|| ferr(e(), "prefix", "expected address/length, e.g. 10.0.0.0/8"))?;
+            let len: u8 = len
+                .parse()
+                .map_err(|_| ferr(e(), "prefix", format!("{len:?} is not a prefix length")))?;
+            let addr: IpAddr = addr
+                .parse()
+                .map_err(|_| ferr(e(), "prefix", format!("{addr:?} is not an IP address")))?;
+            let g = target(&mut b, &e, &r.group, &r.next_hop)?;
+            match addr {
+                IpAddr::V4(a) => b.route_v4(a, len, g),
+                IpAddr::V6(a) => b.route_v6(a, len, g),
+            };
+        }
+        Ok(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fib::IlmAction;
+
+    const EXAMPLE: &str = r#"
+version = 7
+ttl_egress = "pipe"
+hash_seed = 1
+
+[[ports]]
+name = "isl0"
+
+[[ports]]
+name = "isl1"
+mtu = 9000
+
+[[next_hops]]
+name = "sat2"
+port = "isl0"
+dst_mac = "02:00:00:00:02:01"
+src_mac = "02:00:00:00:01:01"
+backup = "sat3"
+
+[[next_hops]]
+name = "sat3"
+port = "isl1"
+dst_mac = "02:00:00:00:03:01"
+src_mac = "02:00:00:00:01:02"
+push = [24001]
+
+[[groups]]
+name = "east"
+next_hops = ["sat2", "sat3"]
+
+[[labels]]
+label = 16002
+action = "swap"
+next_hop = "sat2"
+
+[[labels]]
+label = 16003
+action = "swap"
+out_label = 3
+group = "east"
+
+[[labels]]
+label = 16001
+action = "pop"
+
+[[routes]]
+prefix = "10.2.0.0/16"
+group = "east"
+
+[[routes]]
+prefix = "2001:db8::/32"
+next_hop = "sat2"
+"#;
+
+    #[test]
+    fn the_documented_example_builds() {
+        let spec = FibSpec::parse(EXAMPLE).unwrap();
+        let f = spec.build().unwrap();
+        assert_eq!(f.version(), 7);
+        assert_eq!(f.egress_ttl(), TtlModel::Pipe);
+        assert_eq!(f.port_mtu(1), Some(9000));
+        assert!(matches!(
+            f.ilm(16002),
+            Some(IlmAction::Swap {
+                out_label: 16002,
+                ..
+            })
+        ));
+        assert_eq!(f.ilm(16001), Some(IlmAction::Pop));
+        assert_eq!(f.next_hop(NhId(0)).unwrap().backup, Some(NhId(1)));
+        assert!(f.lookup_v4("10.2.3.4".parse().unwrap()).is_some());
+        assert!(f.lookup_v6("2001:db8::1".parse().unwrap()).is_some());
+        // The shorthand group for "sat2" is made once and shared.
+        assert_eq!(f.groups_len(), 2);
+        // JSON and TOML round trips give the same FIB description.
+        assert_eq!(FibSpec::parse(&spec.to_json()).unwrap(), spec);
+        assert_eq!(FibSpec::parse(&spec.to_toml()).unwrap(), spec);
+    }
+
+    #[test]
+    fn ports_resolve_against_the_dataplane() {
+        let spec = FibSpec::parse(EXAMPLE).unwrap();
+        let names = vec!["gsl0".to_string(), "isl1".into(), "isl0".into()];
+        let f = spec.build_for_ports(&names).unwrap();
+        assert_eq!(f.next_hop(NhId(0)).unwrap().port, 2);
+        let e = spec.build_for_ports(&["isl0".to_string()]).unwrap_err();
+        assert_eq!((e.entry.as_str(), e.field), ("port \"isl1\"", "name"));
+    }
+
+    #[test]
+    fn errors_name_the_entry_and_field() {
+        let bad = |from: &str, to: &str| {
+            let t = EXAMPLE.replacen(from, to, 1);
+            match FibSpec::parse(&t) {
+                Ok(s) => s.build().unwrap_err().to_string(),
+                Err(e) => e.to_string(),
+            }
+        };
+        assert_eq!(
+            bad("dst_mac = \"02:00:00:00:02:01\"", "dst_mac = \"02:00:00\""),
+            "next hop \"sat2\": dst_mac: \"02:00:00\" is not a MAC address like 02:00:00:00:00:01"
+        );
+        assert!(bad("backup = \"sat3\"", "backup = \"sat9\"")
+            .starts_with("next hop \"sat2\": backup: no next hop named \"sat9\""));
+        assert!(bad(
+            "next_hops = [\"sat2\", \"sat3\"]",
+            "next_hops = [\"sat2\", \"nope\"]"
+        )
+        .starts_with("group \"east\": next_hops"));
+        assert!(bad(
+            "next_hop = \"sat2\"\n\n[[labels]]",
+            "group = \"west\"\n\n[[labels]]"
+        )
+        .starts_with("label 16002: group: no group named"));
+        assert!(bad("prefix = \"10.2.0.0/16\"", "prefix = \"10.2.0.1/16\"")
+            .starts_with("route 10.2.0.1/16: prefix: host bits"));
+        assert!(bad("prefix = \"10.2.0.0/16\"", "prefix = \"10.2.0.0\"")
+            .contains("expected address/length"));
+        assert!(bad("label = 16001", "label = 5").starts_with("label 5: label: 0-15 are reserved"));
+        assert!(bad("version = 7", "versoin = 7").contains("unknown field"));
+        assert!(bad("action = \"pop\"", "action = \"push\"").contains("unknown variant"));
+    }
+}

@@ -1,0 +1,162 @@
+//! The state one dataplane process shares between its workers, its control
+//! socket and its port watcher: the FIB handle, the ports, their liveness,
+//! and every worker's counters.
+//!
+//! Workers only read shared state here (the FIB through the epoch-protected
+//! handle, liveness as one relaxed load per batch) and only write their own
+//! cache-padded counters, so nothing on the fast path is contended.
+
+use crate::fib::{FibHandle, FibSnapshot, MAX_PORTS};
+use crate::stats::{Counters, SharedCounters};
+use crossbeam_utils::CachePadded;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Per-port counters of one worker (I/O side; the pipeline's are in
+/// [`SharedCounters`]).
+#[derive(Debug, Default)]
+pub struct PortCounters {
+    pub rx: AtomicU64,
+    pub tx: AtomicU64,
+    /// Frames dropped because the TX ring was full.
+    pub tx_ring_full: AtomicU64,
+    /// Times the fill ring could not be refilled (no free frames).
+    pub fill_ring_empty: AtomicU64,
+}
+
+/// Plain copy of [`PortCounters`], summed over workers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PortTotals {
+    pub rx: u64,
+    pub tx: u64,
+    pub tx_ring_full: u64,
+    pub fill_ring_empty: u64,
+}
+
+/// Everything one worker publishes.
+#[derive(Debug)]
+pub struct WorkerStats {
+    pub pipeline: SharedCounters,
+    pub ports: Box<[CachePadded<PortCounters>]>,
+    /// Version of the FIB the worker's last batch used.
+    pub fib_version: AtomicU64,
+}
+
+impl WorkerStats {
+    pub fn new(ports: usize) -> WorkerStats {
+        WorkerStats {
+            pipeline: SharedCounters::default(),
+            ports: (0..ports)
+                .map(|_| CachePadded::new(PortCounters::default()))
+                .collect(),
+            fib_version: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Port liveness: a port is up when its carrier is up and an operator has
+/// not set it administratively down. Workers read [`Liveness::mask`] once
+/// per batch.
+#[derive(Debug)]
+pub struct Liveness {
+    carrier: AtomicU64,
+    admin: AtomicU64,
+}
+
+impl Liveness {
+    pub fn all_up() -> Liveness {
+        Liveness {
+            carrier: AtomicU64::new(u64::MAX),
+            admin: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    #[inline(always)]
+    pub fn mask(&self) -> u64 {
+        self.carrier.load(Ordering::Relaxed) & self.admin.load(Ordering::Relaxed)
+    }
+
+    fn set(bits: &AtomicU64, port: usize, up: bool) {
+        if up {
+            bits.fetch_or(1 << port, Ordering::Relaxed);
+        } else {
+            bits.fetch_and(!(1 << port), Ordering::Relaxed);
+        }
+    }
+
+    pub fn set_carrier(&self, port: usize, up: bool) {
+        Self::set(&self.carrier, port, up)
+    }
+
+    pub fn set_admin(&self, port: usize, up: bool) {
+        Self::set(&self.admin, port, up)
+    }
+
+    pub fn carrier(&self, port: usize) -> bool {
+        self.carrier.load(Ordering::Relaxed) >> port & 1 == 1
+    }
+
+    pub fn admin(&self, port: usize) -> bool {
+        self.admin.load(Ordering::Relaxed) >> port & 1 == 1
+    }
+}
+
+/// The clock activation times are given in: nanoseconds since the Unix
+/// epoch (CLOCK_REALTIME, UTC, no leap seconds), the clock that NTP/PTP keep
+/// in step across nodes, so one predicted instant means the same moment on
+/// every node.
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// One dataplane's shared state.
+#[derive(Debug)]
+pub struct Node {
+    pub name: String,
+    pub fib: FibHandle,
+    pub port_names: Vec<String>,
+    pub live: Liveness,
+    pub workers: Vec<WorkerStats>,
+}
+
+impl Node {
+    pub fn new(name: &str, port_names: Vec<String>, fib: FibSnapshot, workers: usize) -> Node {
+        assert!(port_names.len() <= MAX_PORTS);
+        let n = port_names.len();
+        Node {
+            name: name.to_string(),
+            fib: FibHandle::new(fib),
+            port_names,
+            live: Liveness::all_up(),
+            workers: (0..workers).map(|_| WorkerStats::new(n)).collect(),
+        }
+    }
+
+    pub fn port_index(&self, name: &str) -> Option<usize> {
+        self.port_names.iter().position(|p| p == name)
+    }
+
+    /// Pipeline counters summed over workers.
+    pub fn counters(&self) -> Counters {
+        SharedCounters::sum(self.workers.iter().map(|w| &w.pipeline))
+    }
+
+    /// Per-port I/O counters summed over workers.
+    pub fn port_totals(&self) -> Vec<PortTotals> {
+        (0..self.port_names.len())
+            .map(|p| {
+                let mut t = PortTotals::default();
+                for w in &self.workers {
+                    let c = &w.ports[p];
+                    t.rx += c.rx.load(Ordering::Relaxed);
+                    t.tx += c.tx.load(Ordering::Relaxed);
+                    t.tx_ring_full += c.tx_ring_full.load(Ordering::Relaxed);
+                    t.fill_ring_empty += c.fill_ring_empty.load(Ordering::Relaxed);
+                }
+                t
+            })
+            .collect()
+    }
+}

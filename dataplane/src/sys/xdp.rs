@@ -1,0 +1,270 @@
+//! Loading and attaching the XDP steering program (bpf/xdp_steer.c, built by
+//! build.rs) with aya, filling its maps, and detaching it again.
+//!
+//! Native (driver) mode is tried first, generic (SKB) mode is the fallback
+//! with a warning. A port that already has an XDP program is refused unless
+//! `force` is set. aya attaches through BPF links, so the program is also
+//! removed when the process dies.
+
+use anyhow::{bail, Context, Result};
+use aya::maps::{HashMap as BpfHashMap, XskMap};
+use aya::programs::xdp::XdpLinkId;
+use aya::programs::{Xdp, XdpMode};
+use aya::{include_bytes_aligned, Ebpf};
+use std::net::IpAddr;
+
+static XDP_OBJ: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xdp_steer.o"));
+
+/// Keep in step with MAX_QUEUES in xdp_steer.c.
+pub const MAX_QUEUES: u32 = 64;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+struct PortCfg {
+    slot: u32,
+    edge: u32,
+}
+
+// SAFETY: PortCfg is #[repr(C)], two u32s with no padding, valid for any
+// bit pattern: exactly what aya::Pod requires for map values.
+unsafe impl aya::Pod for PortCfg {}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+struct In6 {
+    a: [u8; 16],
+}
+
+// SAFETY: a #[repr(C)] byte array, no padding, any bit pattern is valid.
+unsafe impl aya::Pod for In6 {}
+
+/// The loaded program and where it is attached.
+pub struct Steering {
+    bpf: Ebpf,
+    links: Vec<(String, XdpLinkId)>,
+    /// Per port: true when attached in generic (SKB) mode.
+    pub generic: Vec<bool>,
+}
+
+impl std::fmt::Debug for Steering {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Steering")
+            .field("ports", &self.links.len())
+            .finish()
+    }
+}
+
+/// True when `iface` already has an XDP program attached.
+pub fn has_xdp(iface: &str) -> bool {
+    let out = std::process::Command::new("ip")
+        .args(["-d", "link", "show", "dev", iface])
+        .output();
+    matches!(out, Ok(o) if String::from_utf8_lossy(&o.stdout).contains("prog/xdp"))
+}
+
+impl Steering {
+    /// Loads the program. `ports[i] = (ifname, edge)`, slot = i.
+    pub fn load(ports: &[(String, bool)], force: bool, skb_only: bool) -> Result<Steering> {
+        for (name, _) in ports {
+            if has_xdp(name) {
+                if !force {
+                    bail!("{name} already has an XDP program attached; stop whatever owns it, or pass --force to replace it");
+                }
+                // Programs attached through netlink (ip, libxdp) can be
+                // removed; one held by another process's BPF link cannot.
+                tracing::warn!(port = %name, "--force: removing the XDP program attached to this port");
+                for kind in ["xdp", "xdpgeneric", "xdpdrv"] {
+                    let _ = std::process::Command::new("ip")
+                        .args(["link", "set", "dev", name, kind, "off"])
+                        .status();
+                }
+            }
+        }
+        let mut bpf = Ebpf::load(XDP_OBJ).context("loading the XDP object")?;
+        {
+            let prog: &mut Xdp = bpf
+                .program_mut("xdp_steer")
+                .context("xdp_steer missing from the object")?
+                .try_into()?;
+            prog.load().context("the kernel refused the XDP program")?;
+        }
+        {
+            let mut cfg: BpfHashMap<_, u32, PortCfg> =
+                BpfHashMap::try_from(bpf.map_mut("port_cfg").context("port_cfg map")?)?;
+            for (slot, (name, edge)) in ports.iter().enumerate() {
+                let ifindex = ifindex(name)?;
+                cfg.insert(
+                    ifindex,
+                    PortCfg {
+                        slot: slot as u32,
+                        edge: *edge as u32,
+                    },
+                    0,
+                )?;
+            }
+        }
+        let mut s = Steering {
+            bpf,
+            links: Vec::new(),
+            generic: Vec::new(),
+        };
+        s.set_local_addresses(&local_addresses())?;
+        for (name, _) in ports {
+            let prog: &mut Xdp = s
+                .bpf
+                .program_mut("xdp_steer")
+                .expect("loaded above")
+                .try_into()?;
+            let modes: &[XdpMode] = if skb_only {
+                &[XdpMode::Skb]
+            } else {
+                &[XdpMode::Driver, XdpMode::Skb]
+            };
+            let mut attached = None;
+            let mut last = None;
+            for m in modes {
+                match prog.attach(name, *m) {
+                    Ok(id) => {
+                        attached = Some((id, *m));
+                        break;
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            let Some((id, mode)) = attached else {
+                s.detach();
+                bail!("cannot attach XDP to {name}: {:?}", last);
+            };
+            if mode == XdpMode::Skb && !skb_only {
+                tracing::warn!(port = %name, "native XDP refused; using generic (SKB) mode, which is slower");
+            }
+            s.generic.push(mode == XdpMode::Skb);
+            s.links.push((name.clone(), id));
+        }
+        Ok(s)
+    }
+
+    /// Points (port slot, queue) at an AF_XDP socket.
+    pub fn set_socket(&mut self, slot: usize, queue: u32, fd: i32) -> Result<()> {
+        if queue >= MAX_QUEUES {
+            bail!("queue {queue} is beyond the {MAX_QUEUES} the XDP program supports");
+        }
+        let mut xsks = XskMap::try_from(self.bpf.map_mut("xsks_map").context("xsks_map")?)?;
+        xsks.set(slot as u32 * MAX_QUEUES + queue, fd, 0)?;
+        Ok(())
+    }
+
+    /// The box's own addresses: IP packets to them go to the kernel.
+    pub fn set_local_addresses(&mut self, addrs: &[IpAddr]) -> Result<()> {
+        for a in addrs {
+            match a {
+                IpAddr::V4(v4) => {
+                    let mut m: BpfHashMap<_, u32, u8> =
+                        BpfHashMap::try_from(self.bpf.map_mut("local_v4").context("local_v4")?)?;
+                    m.insert(u32::from_ne_bytes(v4.octets()), 1, 0)?;
+                }
+                IpAddr::V6(v6) => {
+                    let mut m: BpfHashMap<_, In6, u8> =
+                        BpfHashMap::try_from(self.bpf.map_mut("local_v6").context("local_v6")?)?;
+                    m.insert(In6 { a: v6.octets() }, 1, 0)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Detaches from every port (also done on drop).
+    pub fn detach(&mut self) {
+        let links = std::mem::take(&mut self.links);
+        if let Some(p) = self.bpf.program_mut("xdp_steer") {
+            if let Ok(prog) = <&mut Xdp>::try_from(p) {
+                for (name, id) in links {
+                    if let Err(e) = prog.detach(id) {
+                        tracing::warn!(port = %name, error = %e, "detaching XDP failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Steering {
+    fn drop(&mut self) {
+        self.detach();
+    }
+}
+
+/// The interface index of `name`.
+pub fn ifindex(name: &str) -> Result<u32> {
+    let c = std::ffi::CString::new(name).context("interface name with a NUL byte")?;
+    // SAFETY: `c` is a valid NUL-terminated string for the call's duration.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if i == 0 {
+        bail!("no interface named {name:?} here");
+    }
+    Ok(i)
+}
+
+/// Every IPv4/IPv6 address configured on this host (getifaddrs(3)).
+pub fn local_addresses() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head we free below with freeifaddrs;
+    // on failure it returns -1 and we return nothing.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return out;
+    }
+    let mut p = head;
+    while !p.is_null() {
+        // SAFETY: `p` is a node of the list getifaddrs returned, valid until
+        // freeifaddrs; ifa_addr is null or points at a sockaddr whose family
+        // tells its real type.
+        unsafe {
+            let a = (*p).ifa_addr;
+            if !a.is_null() {
+                match (*a).sa_family as i32 {
+                    libc::AF_INET => {
+                        let s = &*(a as *const libc::sockaddr_in);
+                        out.push(IpAddr::from(u32::from_be(s.sin_addr.s_addr).to_be_bytes()));
+                    }
+                    libc::AF_INET6 => {
+                        let s = &*(a as *const libc::sockaddr_in6);
+                        out.push(IpAddr::from(s.sin6_addr.s6_addr));
+                    }
+                    _ => {}
+                }
+            }
+            p = (*p).ifa_next;
+        }
+    }
+    // SAFETY: `head` came from getifaddrs and is freed exactly once.
+    unsafe { libc::freeifaddrs(head) };
+    out
+}
+
+/// Raises RLIMIT_MEMLOCK (UMEM and BPF maps are locked memory): to
+/// unlimited when allowed, else to the hard limit, with a warning.
+pub fn raise_memlock() {
+    let r = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: `r` is a valid rlimit for the call.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &r) } == 0 {
+        return;
+    }
+    let mut cur = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `cur` is valid and writable for both calls.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut cur);
+        cur.rlim_cur = cur.rlim_max;
+        libc::setrlimit(libc::RLIMIT_MEMLOCK, &cur);
+    }
+    tracing::warn!(
+        limit_kib = cur.rlim_max / 1024,
+        "could not raise RLIMIT_MEMLOCK to unlimited; continuing"
+    );
+}

@@ -1,0 +1,328 @@
+//! AF_XDP rings for one worker (xsk-rs): one UMEM shared by one socket per
+//! port, so a frame received on one port is transmitted on another by
+//! handing its descriptor over, without a copy (the AF_XDP-forwarding model
+//! of xdp-project/bpf-examples: one fill/completion ring pair per (netdev,
+//! queue), RX/TX rings per socket).
+//!
+//! Labels are pushed and popped by moving the frame's start inside its UMEM
+//! chunk (`Umem::adjust_head`, our xsk-rs patch): the pipeline sees the whole
+//! chunk with the packet at offset `headroom`, and the TX descriptor starts
+//! wherever the pipeline left the frame.
+//!
+//! Sockets are created with XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD: the
+//! dataplane loads its own XDP program (sys::xdp) and fills its XSKMAP, so
+//! libxdp's dispatcher and bpffs are not needed (also inside `ip netns exec`).
+
+use crate::pipeline::{Frame, Verdict, MAX_BATCH};
+use crate::worker::{BatchIo, Io};
+use smallvec::SmallVec;
+use std::os::fd::AsRawFd;
+use xsk_rs::config::{
+    BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig,
+};
+use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
+
+/// How sockets bind (the first socket of a UMEM decides for all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum XdpMode {
+    /// Zero-copy where the driver supports it, copy otherwise.
+    Auto,
+    ZeroCopy,
+    Copy,
+}
+
+/// Sizes of the UMEM and the rings.
+#[derive(Debug, Clone, Copy)]
+pub struct XskConfig {
+    pub frames: u32,
+    pub frame_size: u32,
+    pub ring_size: u32,
+    pub mode: XdpMode,
+}
+
+impl Default for XskConfig {
+    fn default() -> Self {
+        XskConfig {
+            frames: 8192,
+            frame_size: 2048,
+            ring_size: 2048,
+            mode: XdpMode::Auto,
+        }
+    }
+}
+
+struct Port {
+    tx: TxQueue,
+    rx: RxQueue,
+    fq: FillQueue,
+    cq: CompQueue,
+}
+
+/// One worker's UMEM and sockets.
+pub struct XskIo {
+    umem: Umem,
+    ports: Vec<Port>,
+    free: Vec<FrameDesc>,
+    frame_size: usize,
+    ring_size: u32,
+    /// Whether the kernel bound the sockets in zero-copy mode.
+    pub zero_copy: bool,
+    rxbuf: Vec<FrameDesc>,
+    cqbuf: Vec<FrameDesc>,
+    txq: Vec<SmallVec<[FrameDesc; MAX_BATCH]>>,
+}
+
+impl std::fmt::Debug for XskIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XskIo")
+            .field("ports", &self.ports.len())
+            .field("free", &self.free.len())
+            .field("zero_copy", &self.zero_copy)
+            .finish()
+    }
+}
+
+impl XskIo {
+    /// Creates the UMEM and one socket per interface on `queue`.
+    pub fn new(ifaces: &[String], queue: u32, cfg: XskConfig) -> anyhow::Result<XskIo> {
+        use anyhow::Context;
+        let umem_cfg = UmemConfig::builder()
+            .frame_size(FrameSize::new(cfg.frame_size).context("frame size")?)
+            .fill_queue_size(QueueSize::new(cfg.ring_size).context("ring size")?)
+            .comp_queue_size(QueueSize::new(cfg.ring_size).context("ring size")?)
+            .frame_headroom(0)
+            .build()
+            .context("UMEM config")?;
+        let count = cfg.frames.try_into().context("frame count must be > 0")?;
+        let (umem, descs) = Umem::new(umem_cfg, count, false)
+            .context("creating the UMEM (is RLIMIT_MEMLOCK high enough?)")?;
+        let mut bind = BindFlags::XDP_USE_NEED_WAKEUP;
+        match cfg.mode {
+            XdpMode::Copy => bind |= BindFlags::XDP_COPY,
+            XdpMode::ZeroCopy => bind |= BindFlags::XDP_ZEROCOPY,
+            XdpMode::Auto => {}
+        }
+        let sock_cfg = SocketConfig::builder()
+            .rx_queue_size(QueueSize::new(cfg.ring_size).context("ring size")?)
+            .tx_queue_size(QueueSize::new(cfg.ring_size).context("ring size")?)
+            .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
+            .bind_flags(bind)
+            .build();
+        let mut ports = Vec::new();
+        for name in ifaces {
+            let ifname: Interface = name
+                .parse()
+                .with_context(|| format!("interface name {name:?}"))?;
+            // SAFETY: the UMEM outlives the sockets (both are owned by the
+            // returned XskIo and `ports` is declared, hence dropped, after
+            // nothing that borrows them), and each (interface, queue) gets
+            // exactly one socket.
+            let (tx, rx, rings) = unsafe { Socket::new(sock_cfg, &umem, &ifname, queue) }
+                .with_context(|| format!("AF_XDP socket on {name} queue {queue}"))?;
+            let (fq, cq) = rings.with_context(|| {
+                format!("no fill/completion rings for {name} (one socket per interface and queue)")
+            })?;
+            ports.push(Port { tx, rx, fq, cq });
+        }
+        let zero_copy = ports
+            .first()
+            .map(|p| sys_zero_copy(p.rx.fd().as_raw_fd()))
+            .unwrap_or(false);
+        let n = ports.len();
+        Ok(XskIo {
+            umem,
+            ports,
+            free: descs,
+            frame_size: cfg.frame_size as usize,
+            ring_size: cfg.ring_size,
+            zero_copy,
+            rxbuf: vec![FrameDesc::default(); MAX_BATCH],
+            cqbuf: vec![FrameDesc::default(); MAX_BATCH * 4],
+            txq: (0..n).map(|_| SmallVec::new()).collect(),
+        })
+    }
+
+    /// The socket fd of a port, for the XSKMAP and for poll().
+    pub fn fd(&self, port: usize) -> i32 {
+        self.ports[port].rx.fd().as_raw_fd()
+    }
+
+    fn reclaim(&mut self, p: usize) -> usize {
+        // SAFETY: the completion ring hands back frames the kernel has
+        // finished transmitting; from now on we own them.
+        let n = unsafe { self.ports[p].cq.consume(&mut self.cqbuf) };
+        self.free.extend_from_slice(&self.cqbuf[..n]);
+        n
+    }
+
+    fn send(&mut self, q: usize) -> usize {
+        let descs = std::mem::take(&mut self.txq[q]);
+        let mut sent = 0;
+        for _ in 0..4 {
+            // SAFETY: every descriptor points into our UMEM at a frame we own
+            // (received and not yet returned), adjusted within its chunk by
+            // `adjust_head`; ownership passes to the kernel until completion.
+            sent += unsafe { self.ports[q].tx.produce(&descs[sent..]) };
+            if self.ports[q].tx.needs_wakeup() {
+                let _ = self.ports[q].tx.wakeup();
+            }
+            if sent == descs.len() {
+                break;
+            }
+            self.reclaim(q);
+        }
+        // What the TX ring would not take goes back to the free list.
+        self.free.extend_from_slice(&descs[sent..]);
+        self.txq[q] = descs;
+        self.txq[q].clear();
+        sent
+    }
+}
+
+/// True when the socket was bound in zero-copy mode (XDP_OPTIONS).
+fn sys_zero_copy(fd: i32) -> bool {
+    let mut opts = libc::xdp_options { flags: 0 };
+    let mut len = std::mem::size_of::<libc::xdp_options>() as libc::socklen_t;
+    // SAFETY: `opts` and `len` are valid and sized for XDP_OPTIONS; `fd` is
+    // an open AF_XDP socket owned by the caller.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_XDP,
+            libc::XDP_OPTIONS,
+            (&mut opts as *mut libc::xdp_options).cast(),
+            &mut len,
+        )
+    };
+    r == 0 && opts.flags & libc::XDP_OPTIONS_ZEROCOPY != 0
+}
+
+impl Io for XskIo {
+    fn ports(&self) -> usize {
+        self.ports.len()
+    }
+
+    fn rx_process_tx(
+        &mut self,
+        port: usize,
+        max: usize,
+        tx: &mut [u64],
+        run: &mut dyn FnMut(&mut [Frame<'_>], &mut [Verdict]),
+    ) -> BatchIo {
+        let max = max.min(MAX_BATCH);
+        // SAFETY: the RX ring hands us frames the kernel has written; we own
+        // them until they go to a TX or fill ring.
+        let n = unsafe { self.ports[port].rx.consume(&mut self.rxbuf[..max]) };
+        if n == 0 {
+            return BatchIo::default();
+        }
+        let fs = self.frame_size;
+        let mut head = [0usize; MAX_BATCH];
+        let mut bounds = [(0usize, 0usize); MAX_BATCH];
+        let mut verdicts = [Verdict::Drop(crate::stats::DropReason::Malformed); MAX_BATCH];
+        // Widen each descriptor to the start of its chunk so the pipeline
+        // sees the headroom (aligned UMEM: chunks start at multiples of fs).
+        for (d, h) in self.rxbuf[..n].iter_mut().zip(head.iter_mut()) {
+            *h = d.addr() % fs;
+            let ok = self.umem.adjust_head(d, -(*h as isize));
+            debug_assert!(ok, "a chunk's start is inside the chunk");
+        }
+        {
+            let umem = &self.umem;
+            let mut data: SmallVec<[xsk_rs::umem::frame::DataMut<'_>; MAX_BATCH]> = self.rxbuf[..n]
+                .iter_mut()
+                // SAFETY: each descriptor names a distinct frame we own (just
+                // consumed from the RX ring), so the mutable views never alias
+                // each other or memory the kernel is writing.
+                .map(|d| unsafe { umem.data_mut(d) })
+                .collect();
+            let mut frames: SmallVec<[Frame<'_>; MAX_BATCH]> = data
+                .iter_mut()
+                .zip(head.iter())
+                .filter_map(|(dm, &h)| {
+                    let b = dm.contents_mut();
+                    let len = b.len() - h;
+                    Frame::new(b, h, len)
+                })
+                .collect();
+            let k = frames.len();
+            run(&mut frames, &mut verdicts[..k]);
+            for (b, f) in bounds.iter_mut().zip(frames.iter()) {
+                *b = (f.start(), f.len());
+            }
+        }
+        let mut out = BatchIo {
+            rx: n,
+            ..Default::default()
+        };
+        for i in 0..n {
+            let mut d = self.rxbuf[i];
+            match verdicts[i] {
+                Verdict::Forward(q) if (q as usize) < self.ports.len() => {
+                    let ok = self.umem.adjust_head(&mut d, bounds[i].0 as isize);
+                    debug_assert!(ok && d.lengths().data() == bounds[i].1);
+                    self.txq[q as usize].push(d);
+                }
+                _ => {
+                    // Dropped or punted: back to the free list as a whole chunk.
+                    let _ = self.umem.adjust_head(&mut d, head[i] as isize);
+                    self.free.push(d);
+                }
+            }
+        }
+        for (q, count) in tx.iter_mut().enumerate().take(self.ports.len()) {
+            let want = self.txq[q].len();
+            if want > 0 {
+                let sent = self.send(q);
+                *count += sent as u64;
+                out.forwarded += sent;
+                out.tx_ring_full += want - sent;
+            }
+        }
+        out
+    }
+
+    fn service(&mut self) -> u64 {
+        let mut empty = 0;
+        for p in 0..self.ports.len() {
+            self.reclaim(p);
+            let port = &mut self.ports[p];
+            let want = port.fq.nb_free(self.ring_size).min(self.free.len() as u32) as usize;
+            if want == 0 && self.free.is_empty() {
+                empty += 1;
+                continue;
+            }
+            if want >= MAX_BATCH.min(self.free.len()).max(1) {
+                let from = self.free.len() - want;
+                // SAFETY: frames on the free list are ours and untouched by
+                // the kernel; the fill ring lends them to it for reception.
+                let k = unsafe { port.fq.produce(&self.free[from..]) };
+                self.free.truncate(self.free.len() - k);
+            }
+            if port.fq.needs_wakeup() {
+                let fd = port.rx.fd_mut();
+                let _ = port.fq.wakeup(fd, 0);
+            }
+            if port.tx.needs_wakeup() {
+                let _ = port.tx.wakeup();
+            }
+        }
+        empty
+    }
+
+    fn wait(&mut self, timeout_ms: i32) {
+        let mut fds: SmallVec<[libc::pollfd; 8]> = self
+            .ports
+            .iter()
+            .map(|p| libc::pollfd {
+                fd: p.rx.fd().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: `fds` is a valid array of pollfd for the duration of the
+        // call and its length is passed with it.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    }
+}

@@ -1,0 +1,547 @@
+//! orbitmesh-dp in network namespaces, with real AF_XDP on veth:
+//!
+//! ```text
+//!  [gen] gen0 ── dut0 [dut: orbitmesh-dp] dut1 ── sink0 [sink]
+//!                                          dut2 ── sink1
+//! ```
+//! Frames are crafted and sent from `gen` with AF_PACKET and captured at the
+//! sinks (tests/tools/pkt.py). Needs root; skips with a message otherwise.
+//! Every namespace and the dataplane are removed on drop, also on failure,
+//! and the tests run one at a time.
+
+mod common;
+use common::*;
+use dataplane::ctl::{self, Request, Response};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const GEN: [u8; 6] = [0x02, 0x6f, 0, 0, 0, 0x01];
+const DUT0: [u8; 6] = [0x02, 0x6f, 0, 0, 1, 0x00];
+const DUT1: [u8; 6] = [0x02, 0x6f, 0, 0, 1, 0x01];
+const DUT2: [u8; 6] = [0x02, 0x6f, 0, 0, 1, 0x02];
+const SINK0: [u8; 6] = [0x02, 0x6f, 0, 0, 2, 0x00];
+const SINK1: [u8; 6] = [0x02, 0x6f, 0, 0, 2, 0x01];
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
+}
+
+macro_rules! need_root {
+    () => {
+        if !is_root() {
+            eprintln!(
+                "skipping: this test needs root (network namespaces, AF_XDP); CI runs it as root"
+            );
+            return;
+        }
+    };
+}
+
+fn mac(m: &[u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn sh(args: &[&str]) {
+    let o = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("run command");
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+struct Line {
+    tag: String,
+    dp: Option<Child>,
+    socket: PathBuf,
+    dir: PathBuf,
+}
+
+impl Line {
+    fn ns(&self, role: &str) -> String {
+        format!("om{}-{role}", self.tag)
+    }
+
+    /// Builds the namespaces and links; does not start the dataplane.
+    fn new(name: &str) -> Line {
+        let tag = format!("{}{}", std::process::id() % 100000, name);
+        let dir = std::env::temp_dir().join(format!("om-netns-{tag}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let l = Line {
+            socket: dir.join("dp.sock"),
+            dir,
+            tag,
+            dp: None,
+        };
+        for r in ["gen", "dut", "sink"] {
+            sh(&["ip", "netns", "add", &l.ns(r)]);
+        }
+        let (g, d, s) = (l.ns("gen"), l.ns("dut"), l.ns("sink"));
+        sh(&[
+            "ip", "link", "add", "gen0", "netns", &g, "type", "veth", "peer", "name", "dut0",
+            "netns", &d,
+        ]);
+        sh(&[
+            "ip", "link", "add", "dut1", "netns", &d, "type", "veth", "peer", "name", "sink0",
+            "netns", &s,
+        ]);
+        sh(&[
+            "ip", "link", "add", "dut2", "netns", &d, "type", "veth", "peer", "name", "sink1",
+            "netns", &s,
+        ]);
+        for (ns, dev, m, addr) in [
+            (&g, "gen0", GEN, "10.99.0.1/24"),
+            (&d, "dut0", DUT0, "10.99.0.2/24"),
+            (&d, "dut1", DUT1, "10.99.1.2/24"),
+            (&d, "dut2", DUT2, "10.99.2.2/24"),
+            (&s, "sink0", SINK0, "10.99.1.1/24"),
+            (&s, "sink1", SINK1, "10.99.2.1/24"),
+        ] {
+            sh(&["ip", "-n", ns, "link", "set", dev, "address", &mac(&m)]);
+            sh(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
+            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+        }
+        l
+    }
+
+    /// Starts orbitmesh-dp in `dut` on dut0-2 with `fib` (TOML).
+    fn start(&mut self, fib: &str, extra: &[&str]) {
+        let mut args = vec!["--port", "dut0", "--port", "dut1", "--port", "dut2"];
+        args.extend_from_slice(extra);
+        self.start_args(fib, &args);
+    }
+
+    /// Starts orbitmesh-dp in `dut` with `args` and waits for its socket.
+    fn start_args(&mut self, fib: &str, args: &[&str]) {
+        let fib_path = self.dir.join("fib.toml");
+        std::fs::write(&fib_path, fib).unwrap();
+        let mut cmd = Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            &self.ns("dut"),
+            env!("CARGO_BIN_EXE_orbitmesh-dp"),
+        ])
+        .args(args)
+        .arg("--fib")
+        .arg(&fib_path)
+        .arg("--socket")
+        .arg(&self.socket)
+        .args(["--name", "dut", "--log", "warn"])
+        .stdout(Stdio::null());
+        self.dp = Some(cmd.spawn().expect("start orbitmesh-dp"));
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(20) {
+            if ctl::call(&self.socket, &Request::Version).is_ok() {
+                return;
+            }
+            if let Some(st) = self.dp.as_mut().unwrap().try_wait().unwrap() {
+                panic!("orbitmesh-dp exited early: {st}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("orbitmesh-dp did not open its control socket");
+    }
+
+    fn call(&self, req: Request) -> Response {
+        ctl::call(&self.socket, &req).expect("control call")
+    }
+
+    fn stat(&self, name: &str) -> u64 {
+        match self.call(Request::Stats) {
+            Response::Stats(s) => s.get(name),
+            r => panic!("{r:?}"),
+        }
+    }
+
+    fn capture(&self, iface: &str, secs: f64) -> Child {
+        let mut c = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns("sink"),
+                "python3",
+                tools_py(),
+                "capture",
+                iface,
+                &secs.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("capture");
+        // Wait for "ready".
+        let mut out = c.stdout.take().unwrap();
+        let mut buf = [0u8; 6];
+        std::io::Read::read_exact(&mut out, &mut buf).expect("capture ready");
+        c.stdout = Some(out);
+        c
+    }
+
+    fn send(&self, frames: &[Vec<u8>], count: usize) {
+        let mut c = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns("gen"),
+                "python3",
+                tools_py(),
+                "send",
+                "gen0",
+                &count.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("send");
+        let mut stdin = c.stdin.take().unwrap();
+        for f in frames {
+            writeln!(stdin, "{}", hex(f)).unwrap();
+        }
+        drop(stdin);
+        assert!(c.wait().unwrap().success());
+    }
+
+    /// Sends `frames` and returns what each sink captured (MPLS/IP frames only).
+    fn exchange(&self, frames: &[Vec<u8>], count: usize) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let c0 = self.capture("sink0", 1.5);
+        let c1 = self.capture("sink1", 1.5);
+        self.send(frames, count);
+        (collect(c0), collect(c1))
+    }
+
+    fn stop_dp(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.dp.take()?;
+        // `ip netns exec` execs the dataplane, so the child's pid is the dataplane's.
+        sh(&["kill", "-TERM", &c.id().to_string()]);
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if let Some(st) = c.try_wait().unwrap() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        c.wait().ok()
+    }
+}
+
+impl Drop for Line {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.dp.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            std::thread::sleep(Duration::from_millis(300));
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for r in ["gen", "dut", "sink"] {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.ns(r)])
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn tools_py() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/pkt.py")
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn collect(c: Child) -> Vec<Vec<u8>> {
+    let out = c.wait_with_output().expect("capture output");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.len() > 28 && !l.starts_with("ready"))
+        .map(|l| {
+            (0..l.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&l[i..i + 2], 16).unwrap())
+                .collect::<Vec<u8>>()
+        })
+        .filter(|f| matches!(&f[12..14], [0x88, 0x47] | [0x08, 0x00] | [0x86, 0xdd]))
+        // Only our test traffic (UDP port 5001 or labelled), not kernel chatter.
+        .filter(|f| f[12] == 0x88 || f.windows(2).any(|w| w == [0x13, 0x89]))
+        .collect()
+}
+
+/// The dut's FIB for these tests (ports: dut0 = 0, dut1 = 1, dut2 = 2).
+fn fib_toml(version: u64) -> String {
+    format!(
+        r#"
+version = {version}
+hash_seed = 5
+[[ports]]
+name = "dut0"
+[[ports]]
+name = "dut1"
+[[ports]]
+name = "dut2"
+
+[[next_hops]]
+name = "s0"
+port = "dut1"
+dst_mac = "{s0}"
+src_mac = "{d1}"
+backup = "s1"
+[[next_hops]]
+name = "s1"
+port = "dut2"
+dst_mac = "{s1}"
+src_mac = "{d2}"
+[[next_hops]]
+name = "s0-push"
+port = "dut1"
+dst_mac = "{s0}"
+src_mac = "{d1}"
+push = [16100]
+[[groups]]
+name = "both"
+next_hops = ["s0", "s1"]
+
+[[labels]]
+label = 16001
+action = "swap"
+next_hop = "s0"
+[[labels]]
+label = 16002
+action = "pop"
+[[labels]]
+label = 16004
+action = "swap"
+group = "both"
+[[routes]]
+prefix = "10.50.0.0/16"
+next_hop = "s0-push"
+[[routes]]
+prefix = "10.60.0.0/16"
+next_hop = "s1"
+[[routes]]
+prefix = "2001:db8:50::/48"
+next_hop = "s0-push"
+"#,
+        s0 = mac(&SINK0),
+        s1 = mac(&SINK1),
+        d1 = mac(&DUT1),
+        d2 = mac(&DUT2),
+    )
+}
+
+fn udp4(dst: [u8; 4], ttl: u8, sport: u16) -> Vec<u8> {
+    ipv4_udp([10, 99, 0, 1], dst, ttl, 0, sport, 5001, 18)
+}
+
+#[test]
+fn transit_swap_edge_push_pop_and_ttl_on_real_af_xdp() {
+    need_root!();
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut l = Line::new("a");
+    l.start(&fib_toml(1), &[]);
+
+    let payload = udp4([10, 70, 0, 1], 64, 1000);
+    let swap_in = cat(&[
+        &eth(DUT0, GEN, None, ET_MPLS),
+        &labels(&[(16001, 3, 64)]),
+        &payload,
+    ]);
+    let pop_in = cat(&[
+        &eth(DUT0, GEN, None, ET_MPLS),
+        &labels(&[(16002, 0, 64)]),
+        &udp4([10, 60, 0, 9], 50, 1),
+    ]);
+    let ttl_in = cat(&[
+        &eth(DUT0, GEN, None, ET_MPLS),
+        &labels(&[(16001, 0, 1)]),
+        &payload,
+    ]);
+    let (s0, s1) = l.exchange(&[swap_in, pop_in, ttl_in], 1);
+
+    // Transit swap: exact bytes at sink0.
+    let want = cat(&[
+        &eth(SINK0, DUT1, None, ET_MPLS),
+        &labels(&[(16001, 3, 63)]),
+        &payload,
+    ]);
+    assert_eq!(s0, vec![want], "sink0 got {s0:02x?}");
+    // Egress pop -> IPv4 forwarded to sink1, TTL from the label (uniform): 63.
+    let want = cat(&[
+        &eth(SINK1, DUT2, None, ET_V4),
+        &with_ttl4(&udp4([10, 60, 0, 9], 50, 1), 63),
+    ]);
+    assert_eq!(s1, vec![want]);
+    assert_eq!(l.stat("ttl_expired"), 1);
+    assert_eq!(l.stat("forwarded"), 2);
+    drop(l);
+}
+
+#[test]
+fn ipv4_and_ipv6_ingress_push_on_an_edge_port() {
+    need_root!();
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut l = Line::new("b");
+    // dut0 as a label-edge port: IPv4/IPv6 go to AF_XDP too (unless addressed
+    // to the box). Port order differs from the FIB's: names are resolved.
+    l.start_args(
+        &fib_toml(1),
+        &["--edge", "dut0", "--port", "dut1", "--port", "dut2"],
+    );
+
+    let ip4 = udp4([10, 50, 1, 2], 64, 7);
+    let ip6 = {
+        let mut p = ipv6_udp(v6("2001:db8:99::1"), v6("2001:db8:50::2"), 64, 7, 5001, 10);
+        p[1] = 0; // traffic class 0
+        p
+    };
+    let (s0, _) = l.exchange(
+        &[
+            cat(&[&eth(DUT0, GEN, None, ET_V4), &ip4]),
+            cat(&[&eth(DUT0, GEN, None, ET_V6), &ip6]),
+        ],
+        1,
+    );
+    let want4 = cat(&[
+        &eth(SINK0, DUT1, None, ET_MPLS),
+        &labels(&[(16100, 0, 63)]),
+        &with_ttl4(&ip4, 63),
+    ]);
+    let want6 = cat(&[
+        &eth(SINK0, DUT1, None, ET_MPLS),
+        &labels(&[(16100, 0, 63)]),
+        &with_hop6(&ip6, 63),
+    ]);
+    assert!(s0.contains(&want4), "no pushed IPv4 frame in {s0:02x?}");
+    assert!(s0.contains(&want6), "no pushed IPv6 frame in {s0:02x?}");
+
+    // Traffic to the box itself still reaches the kernel: ping works.
+    let ok = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &l.ns("gen"),
+            "ping",
+            "-c",
+            "2",
+            "-W",
+            "1",
+            "10.99.0.2",
+        ])
+        .status()
+        .unwrap();
+    assert!(
+        ok.success(),
+        "ping to the dataplane's own address failed on an edge port"
+    );
+}
+
+#[test]
+fn ecmp_arp_ping_carrier_failover_and_clean_exit() {
+    need_root!();
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut l = Line::new("c");
+    l.start(&fib_toml(1), &[]);
+
+    // ARP and ping through the kernel on a non-edge port.
+    let ok = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &l.ns("gen"),
+            "ping",
+            "-c",
+            "2",
+            "-W",
+            "1",
+            "10.99.0.2",
+        ])
+        .status()
+        .unwrap();
+    assert!(
+        ok.success(),
+        "ping gen -> dut failed while the dataplane runs"
+    );
+
+    // ECMP: 64 flows spread over both sinks.
+    let frames: Vec<Vec<u8>> = (0..64u16)
+        .map(|sp| {
+            cat(&[
+                &eth(DUT0, GEN, None, ET_MPLS),
+                &labels(&[(16004, 0, 64)]),
+                &udp4([10, 70, 0, 1], 64, 2000 + sp),
+            ])
+        })
+        .collect();
+    let (s0, s1) = l.exchange(&frames, 1);
+    assert_eq!(s0.len() + s1.len(), 64, "every flow delivered once");
+    assert!(
+        s0.len() >= 10 && s1.len() >= 10,
+        "both paths used: {} / {}",
+        s0.len(),
+        s1.len()
+    );
+
+    // Carrier down on dut1 (its peer goes down): label 16001 moves to the
+    // backup next hop on dut2, with no restart.
+    sh(&["ip", "-n", &l.ns("sink"), "link", "set", "sink0", "down"]);
+    let t = Instant::now();
+    loop {
+        let Response::Stats(s) = l.call(Request::Stats) else {
+            panic!()
+        };
+        if !s.ports[1].carrier {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "carrier loss not seen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let payload = udp4([10, 70, 0, 1], 64, 1000);
+    let frame = cat(&[
+        &eth(DUT0, GEN, None, ET_MPLS),
+        &labels(&[(16001, 0, 64)]),
+        &payload,
+    ]);
+    let (_, s1) = l.exchange(&[frame], 3);
+    let want = cat(&[
+        &eth(SINK1, DUT2, None, ET_MPLS),
+        &labels(&[(16001, 0, 63)]),
+        &payload,
+    ]);
+    assert_eq!(s1, vec![want.clone(), want.clone(), want]);
+    assert!(l.stat("backup_used") >= 3);
+
+    // SIGTERM: exits cleanly and leaves no XDP program behind.
+    let st = l.stop_dp().expect("dataplane was running");
+    assert!(st.success(), "exit status {st}");
+    for dev in ["dut0", "dut1", "dut2"] {
+        let o = Command::new("ip")
+            .args(["-n", &l.ns("dut"), "-d", "link", "show", dev])
+            .output()
+            .unwrap();
+        assert!(
+            !String::from_utf8_lossy(&o.stdout).contains("prog/xdp"),
+            "XDP still attached to {dev}"
+        );
+    }
+    assert!(!l.socket.exists(), "control socket removed on exit");
+}
