@@ -343,6 +343,96 @@ fn schedule_replays_to_every_step() {
     assert_eq!(&back, &b.schedules()[0]);
 }
 
+/// Ground stations are label edge routers: entries towards a station carry its
+/// prefix (unique, inside the base), satellite destinations carry none, and a
+/// station's schedule names its own prefix.
+#[test]
+fn schedule_prefixes_on_ground_station_destinations_only() {
+    let net = Network {
+        sat_destinations: true,
+        ..network("transport-layer", &CITIES[..3])
+    };
+    let steps = run(&net, Window::new(0, 4_000_000_000, 500_000_000).unwrap());
+    let ns = net.n_sats();
+    let plan = predict::schedule::gs_prefixes("10.128.0.0/9", 24, 3).unwrap();
+    let base: predict::schedule::Ipv4Prefix = "10.128.0.0/9".parse().unwrap();
+    let mut b = ScheduleBuilder::new(
+        ns,
+        3,
+        net.n_dests(),
+        16000,
+        "2000-01-01T00:00:00Z".into(),
+        500_000_000,
+    )
+    .with_gs_prefixes(plan.clone())
+    .unwrap();
+    for s in &steps {
+        b.push(s);
+    }
+    let unique: std::collections::HashSet<_> = plan.iter().collect();
+    assert_eq!(unique.len(), 3);
+    assert!(plan.iter().all(|p| base.contains(p) && p.len == 24));
+    let mut seen = 0;
+    for sched in b.schedules() {
+        let node = sched.node as usize;
+        assert_eq!(sched.format, "orbitmesh-fib-schedule/2");
+        assert_eq!(
+            sched.local_prefix,
+            node.checked_sub(ns).map(|g| plan[g]),
+            "node {node}"
+        );
+        let deltas = sched.deltas.iter().flat_map(|d| &d.changes);
+        for e in sched.initial.entries.iter().chain(deltas) {
+            let dest = e.destination as usize;
+            if dest < ns {
+                assert_eq!(e.prefix, None, "node {node} -> satellite {dest}");
+            } else {
+                assert_eq!(e.prefix, Some(plan[dest - ns]), "node {node} -> {dest}");
+                seen += 1;
+            }
+        }
+        // A station's table: one prefix per remote station, none its own.
+        if node >= ns {
+            let mut p: Vec<_> = sched
+                .initial
+                .entries
+                .iter()
+                .filter_map(|e| e.prefix)
+                .collect();
+            p.sort_by_key(|p| u32::from(p.addr));
+            let mut want: Vec<_> = plan
+                .iter()
+                .copied()
+                .filter(|&x| Some(x) != sched.local_prefix)
+                .collect();
+            want.sort_by_key(|p| u32::from(p.addr));
+            assert_eq!(p, want);
+        }
+    }
+    assert!(seen >= net.n_nodes() * 3 - 3);
+    // JSON: prefixes as strings, absent where they do not apply; round trip.
+    let gs0 = &b.schedules()[ns];
+    let json = serde_json::to_string(gs0).unwrap();
+    assert!(json.contains(r#""local_prefix":"10.128.0.0/24""#), "{json}");
+    assert!(json.contains(r#""prefix":"10.128.1.0/24""#), "{json}");
+    let back: predict::schedule::NodeSchedule = serde_json::from_str(&json).unwrap();
+    assert_eq!(&back, gs0);
+    let sat0 = serde_json::to_string(&b.schedules()[0]).unwrap();
+    assert!(!sat0.contains("local_prefix"));
+    // Too small a base is refused, naming the option.
+    let err = predict::schedule::gs_prefixes("10.128.0.0/23", 24, 3)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--gs-prefix-base"), "{err}");
+    assert!(b_with_wrong_count(&net).is_err());
+}
+
+fn b_with_wrong_count(net: &Network) -> Result<ScheduleBuilder, predict::Error> {
+    let plan = predict::schedule::gs_prefixes("10.128.0.0/9", 24, 2).unwrap();
+    ScheduleBuilder::new(net.n_sats(), 3, net.n_dests(), 16000, String::new(), 1)
+        .with_gs_prefixes(plan)
+}
+
 #[test]
 fn unreachable_pair_is_reported_not_a_panic() {
     // GSL range shrunk to 1 m: no station ever reaches a satellite.
@@ -493,6 +583,43 @@ fn cli_bad_input_is_a_clear_error() {
             &["predict", "--walker", "6:21:81", "--ground-stations", gs],
             "walker spec",
         ),
+        (
+            // 100 stations, 16 /24s.
+            &[
+                "predict",
+                "--preset",
+                "transport-layer",
+                "--ground-stations",
+                gs,
+                "--gs-prefix-base",
+                "10.128.0.0/20",
+            ],
+            "--gs-prefix-base 10.128.0.0/20 holds 16 /24 prefixes but there are 100",
+        ),
+        (
+            &[
+                "predict",
+                "--preset",
+                "transport-layer",
+                "--ground-stations",
+                gs,
+                "--gs-prefix-base",
+                "10.128.0.0",
+            ],
+            "--gs-prefix-base",
+        ),
+        (
+            &[
+                "predict",
+                "--preset",
+                "transport-layer",
+                "--ground-stations",
+                gs,
+                "--gs-prefix-len",
+                "33",
+            ],
+            "--gs-prefix-len 33",
+        ),
     ];
     for (args, want) in cases {
         let out = ctl(args);
@@ -544,6 +671,15 @@ fn cli_predict_writes_schedules_and_pairs() {
             .unwrap();
     assert_eq!(node.node_label, 16000);
     assert_eq!(node.initial.entries.len(), 4);
+    assert_eq!(node.format, "orbitmesh-fib-schedule/2");
+    assert_eq!(node.local_prefix, None);
+    assert_eq!(
+        node.initial.entries[1].prefix.map(|p| p.to_string()),
+        Some("10.128.1.0/24".into())
+    );
+    let text = std::fs::read_to_string(out.join("schedule/node-128.json")).unwrap();
+    assert!(text.contains(r#""local_prefix":"10.128.2.0/24""#), "{text}");
+    assert!(text.contains(r#""prefix":"10.128.0.0/24""#), "{text}");
     assert!(std::fs::read_to_string(out.join("summary.md"))
         .unwrap()
         .contains("126 satellites"));

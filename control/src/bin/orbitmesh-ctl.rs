@@ -11,8 +11,14 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use control::predict::{
-    self, ground, links::IslPlan, output, propagate::Propagator, schedule::ScheduleBuilder, tle,
-    walker::WalkerShell, Network, Window,
+    self, ground,
+    links::IslPlan,
+    output,
+    propagate::Propagator,
+    schedule::{self, ScheduleBuilder},
+    tle,
+    walker::WalkerShell,
+    Network, Window,
 };
 
 #[derive(Debug, Parser)]
@@ -47,7 +53,8 @@ Examples:
   orbitmesh-ctl predict --tle tles.txt --max-gsl-m 1260000 --ground-stations gs.txt
 
 Output: <out>/schedule/node-<id>.json (one FIB schedule per node, times in ns since
-the scenario epoch), <out>/pairs/{rtt,path}_<a>_to_<b>.csv and .svg, <out>/summary.{md,json}.
+the scenario epoch; ground station i is the label edge router for the i-th
+--gs-prefix-len block of --gs-prefix-base), <out>/pairs/{rtt,path}_<a>_to_<b>.csv and .svg, <out>/summary.{md,json}.
 Node numbering as satgenpy: satellites 0..N-1, ground station i = node N+i.";
 
 #[derive(Debug, Args)]
@@ -98,6 +105,15 @@ struct PredictArgs {
     /// SRGB base: node SID label = base + node index.
     #[arg(long, default_value_t = 16000)]
     srgb_base: u32,
+    /// IPv4 block for the ground stations' prefixes (each station is a label
+    /// edge router for one prefix): station i (0-based) gets the i-th
+    /// --gs-prefix-len block inside it.
+    #[arg(long, default_value = "10.128.0.0/9")]
+    gs_prefix_base: String,
+    /// Length of each ground station's prefix (default /24: station i gets
+    /// 10.<128 + i / 256>.<i % 256>.0/24 with the default base).
+    #[arg(long, default_value_t = 24)]
+    gs_prefix_len: u8,
     /// Output directory.
     #[arg(long, default_value = "predict-out")]
     out: PathBuf,
@@ -275,9 +291,16 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
             step_ns as f64 / 1e6
         );
     }
-    let mut sched = (!a.no_schedule).then(|| {
-        ScheduleBuilder::new(n_sats, n_gs, net.n_dests(), a.srgb_base, epoch_utc, step_ns)
-    });
+    // Checked even with --no-schedule, so a bad plan fails the same way.
+    let gs_prefixes = schedule::gs_prefixes(&a.gs_prefix_base, a.gs_prefix_len, n_gs)?;
+    let mut sched = if a.no_schedule {
+        None
+    } else {
+        Some(
+            ScheduleBuilder::new(n_sats, n_gs, net.n_dests(), a.srgb_base, epoch_utc, step_ns)
+                .with_gs_prefixes(gs_prefixes)?,
+        )
+    };
     let mut rec = output::Recorder::new(n_sats, n_gs, pairs.clone());
     let t0 = Instant::now();
     let mut last_report = Instant::now();
