@@ -57,6 +57,8 @@ struct Port {
     rx: RxQueue,
     fq: FillQueue,
     cq: CompQueue,
+    /// Frames handed to the TX ring and not yet completed.
+    in_flight: usize,
 }
 
 /// One worker's UMEM and sockets.
@@ -123,7 +125,13 @@ impl XskIo {
             let (fq, cq) = rings.with_context(|| {
                 format!("no fill/completion rings for {name} (one socket per interface and queue)")
             })?;
-            ports.push(Port { tx, rx, fq, cq });
+            ports.push(Port {
+                tx,
+                rx,
+                fq,
+                cq,
+                in_flight: 0,
+            });
         }
         let zero_copy = ports
             .first()
@@ -153,6 +161,7 @@ impl XskIo {
         // finished transmitting; from now on we own them.
         let n = unsafe { self.ports[p].cq.consume(&mut self.cqbuf) };
         self.free.extend_from_slice(&self.cqbuf[..n]);
+        self.ports[p].in_flight -= n.min(self.ports[p].in_flight);
         n
     }
 
@@ -163,7 +172,9 @@ impl XskIo {
             // SAFETY: every descriptor points into our UMEM at a frame we own
             // (received and not yet returned), adjusted within its chunk by
             // `adjust_head`; ownership passes to the kernel until completion.
-            sent += unsafe { self.ports[q].tx.produce(&descs[sent..]) };
+            let k = unsafe { self.ports[q].tx.produce(&descs[sent..]) };
+            sent += k;
+            self.ports[q].in_flight += k;
             if self.ports[q].tx.needs_wakeup() {
                 let _ = self.ports[q].tx.wakeup();
             }
@@ -304,7 +315,8 @@ impl Io for XskIo {
                 let fd = port.rx.fd_mut();
                 let _ = port.fq.wakeup(fd, 0);
             }
-            if port.tx.needs_wakeup() {
+            // Copy mode transmits in sendto(): kick only while frames wait.
+            if port.in_flight > 0 && port.tx.needs_wakeup() {
                 let _ = port.tx.wakeup();
             }
         }

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Relay benchmark on a veth line, 64-byte frames, measured side by side:
+#
+#   [omb-gen] gen0 ── dut0 [omb-dut] dut1 ── sink0 [omb-sink: XDP drop]
+#
+# Generator: dpdk-testpmd replaying a pcap from memory (net_pcap,
+# infinite_rx) into net_af_xdp on gen0, forwarding core on CPU 1. Sink: an
+# XDP program dropping every frame, counted with ethtool -S. DUTs, one after
+# the other on CPU 0: orbitmesh-dp (MPLS swap, 1M-label FIB, sleep-when-idle),
+# the kernel's IPv4 forwarding (RPS to CPU 0), and dpdk-testpmd
+# --forward-mode=mac over net_af_xdp. For each: delivered rate, generator
+# rate, and the DUT's CPU time per forwarded packet.
+#   scripts/bench-veth.sh [SECONDS]      (root) -> bench/results/veth.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "bench-veth: needs root (namespaces, XDP, hugepages)" >&2; exit 1; }
+SECS=${1:-10}
+bash scripts/setup.sh >/dev/null
+need=()
+for p in dpdk dpdk-dev librte-net-af-xdp23 librte-net-pcap23; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+[ ${#need[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+if [ "$(cat /proc/sys/vm/nr_hugepages)" -lt 1024 ]; then echo 1024 > /proc/sys/vm/nr_hugepages; fi
+mkdir -p /dev/hugepages
+mountpoint -q /dev/hugepages || mount -t hugetlbfs nodev /dev/hugepages
+
+cargo build -q --release -p dataplane --bin orbitmesh-dp -p bench --bin fib-gen
+work=$(mktemp -d /tmp/omb.XXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 0.5
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  for ns in omb-gen omb-dut omb-sink; do ip netns del $ns 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+GEN=02:6f:00:00:00:01; DUT0=02:6f:00:00:01:00; DUT1=02:6f:00:00:01:01; SINK0=02:6f:00:00:02:00
+arch=$(uname -m)
+clang -O2 -g -target bpf -I/usr/include/$arch-linux-gnu -c bench/veth/drop.c -o "$work/drop.o"
+python3 bench/veth/mkpcap.py "$work/mpls.pcap" mpls $DUT0 64
+python3 bench/veth/mkpcap.py "$work/ipv4.pcap" ipv4 $DUT0 64
+target/release/fib-gen "$work/fib.json" 1000000 dut0 dut1 $SINK0 $DUT1
+
+line() {
+  for ns in omb-gen omb-dut omb-sink; do ip netns del $ns 2>/dev/null || true; ip netns add $ns; done
+  ip link add gen0 netns omb-gen type veth peer name dut0 netns omb-dut
+  ip link add dut1 netns omb-dut type veth peer name sink0 netns omb-sink
+  for x in "omb-gen gen0 $GEN 10.99.0.1/24" "omb-dut dut0 $DUT0 10.99.0.2/24" \
+           "omb-dut dut1 $DUT1 10.99.1.2/24" "omb-sink sink0 $SINK0 10.99.1.1/24"; do
+    set -- $x
+    ip -n $1 link set $2 address $3; ip -n $1 addr add $4 dev $2; ip -n $1 link set $2 up
+  done
+  ip -n omb-sink link set dev sink0 xdp obj "$work/drop.o" sec xdp
+}
+
+sink_count() { ip netns exec omb-sink ethtool -S sink0 | awk '/rx_queue_0_xdp_drops/ {print $2}'; }
+gen_count() { ip netns exec omb-gen cat /sys/class/net/gen0/statistics/tx_packets; }
+proc_cpu() { awk '{print $14 + $15}' /proc/$1/stat; }          # clock ticks
+cpu0_busy() { awk '/^cpu0 / {print $2+$3+$4+$7+$8}' /proc/stat; }  # user nice system irq softirq
+
+start_gen() {
+  ip netns exec omb-gen sh -c "mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec dpdk-testpmd -l 0,1 --main-lcore 0 \
+    --no-pci --file-prefix omb-gen --log-level=*:error \
+    --vdev net_pcap0,rx_pcap=$work/$1.pcap,tx_pcap=/dev/null,infinite_rx=1 --vdev net_af_xdp0,iface=gen0 \
+    -- --forward-mode=io --nb-cores=1 --stats-period 5 --auto-start" > "$work/gen.log" 2>&1 &
+  genpid=$!; pids+=($genpid)
+}
+
+results=()
+measure() { # name dut_pid_or_cpu0
+  local name=$1 who=$2
+  sleep 3
+  local s0 g0 c0 s1 g1 c1
+  s0=$(sink_count); g0=$(gen_count)
+  if [ "$who" = cpu0 ]; then c0=$(cpu0_busy); else c0=$(proc_cpu "$who"); fi
+  sleep "$SECS"
+  s1=$(sink_count); g1=$(gen_count)
+  if [ "$who" = cpu0 ]; then c1=$(cpu0_busy); else c1=$(proc_cpu "$who"); fi
+  local hz; hz=$(getconf CLK_TCK)
+  results+=("$(python3 -c "
+s=($s1-$s0)/$SECS; g=($g1-$g0)/$SECS; cpu=($c1-$c0)/$hz/$SECS
+ns = cpu*1e9/s if s else float('nan')
+print(f'| $name | {s/1e6:.3f} | {g/1e6:.3f} | {cpu*100:.0f}% | {ns:.0f} |')")")
+  echo "${results[-1]}"
+}
+
+stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+echo "== orbitmesh-dp"
+line
+ip netns exec omb-dut target/release/orbitmesh-dp --port dut0 --port dut1 --fib "$work/fib.json" \
+  --core 0 --poll sleep-when-idle --socket "$work/dp.sock" --log warn &
+dp=$!; pids+=($dp)
+sleep 3
+start_gen mpls
+measure "orbitmesh-dp (MPLS swap, 1M labels, sleep-when-idle)" $dp
+stop_pid $genpid; stop_pid $dp
+
+echo "== kernel IPv4 forwarding"
+line
+ip netns exec omb-dut sysctl -qw net.ipv4.ip_forward=1
+ip -n omb-dut neigh replace 10.99.1.1 lladdr $SINK0 dev dut1 nud permanent
+ip netns exec omb-dut sh -c 'echo 1 > /sys/class/net/dut0/queues/rx-0/rps_cpus'
+start_gen ipv4
+measure "kernel IPv4 forwarding (RPS to CPU 0)" cpu0
+stop_pid $genpid
+
+echo "== dpdk-testpmd mac forwarding"
+line
+ip netns exec omb-dut sh -c "mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec dpdk-testpmd -l 0,1 --main-lcore 1 \
+  --no-pci --file-prefix omb-dut --log-level=*:error \
+  --vdev net_af_xdp0,iface=dut0 --vdev net_af_xdp1,iface=dut1 \
+  -- --forward-mode=mac --eth-peer=1,$SINK0 --nb-cores=1 --stats-period 5 --auto-start" > "$work/dut.log" 2>&1 &
+tp=$!; pids+=($tp)
+sleep 3
+start_gen mpls
+measure "dpdk-testpmd --forward-mode=mac (net_af_xdp)" $tp
+stop_pid $genpid; stop_pid $tp
+
+mkdir -p bench/results
+{
+  echo "# Relay on a veth line: orbitmesh-dp vs the kernel vs dpdk-testpmd"
+  echo
+  echo "Command: \`scripts/bench-veth.sh $SECS\`  "
+  echo "Date: $(date -u '+%Y-%m-%d %H:%M') UTC; $(lscpu | sed -n 's/Model name: *//p'), $(nproc) vCPU, Linux $(uname -r)."
+  echo "Generator: dpdk-testpmd, pcap replay into net_af_xdp on gen0 (CPU 1). DUT on CPU 0. Sink: XDP drop on sink0."
+  echo "64-byte frames (60 + FCS), 64 flows. Each DUT measured for $SECS s after 3 s of warm-up."
+  echo
+  echo "| DUT | delivered Mpps | generator Mpps | DUT CPU | DUT CPU ns / delivered packet |"
+  echo "|---|---:|---:|---:|---:|"
+  printf '%s\n' "${results[@]}"
+  echo
+  echo "DUT CPU: for processes, their user+system time (/proc/PID/stat); for the kernel, CPU 0's"
+  echo "non-idle time (/proc/stat). On veth the receiver's NAPI runs on the sender's CPU, so the"
+  echo "generator's CPU also pays for the DUT's receive: when 'delivered' is close to 'generator',"
+  echo "the generator (not the DUT) is the limit."
+} > bench/results/veth.md
+cat bench/results/veth.md
