@@ -19,9 +19,9 @@ pid=${1:-}
 secs=${2:-10}
 if [ -z "$pid" ]; then
   cargo build -q --release -p bench --example pipeline_loop
-  target/release/examples/pipeline_loop pipeline 1000000 8192 3000000 &
+  target/release/examples/pipeline_loop pipeline 1000000 8192 100000000 &
   pid=$!
-  trap 'kill $pid 2>/dev/null || true' EXIT
+  trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; true' EXIT
   sleep 1
 fi
 out=perf/$pid
