@@ -4,7 +4,7 @@
 //! `cargo run --release -p bench --example pipeline_loop -- [pipeline|bare] [labels] [pool] [batches]`
 
 use bench::naive::{bare_swap, BareEntry};
-use bench::workload::{transit_fib, transit_frames, InPlace, HEADROOM, SRGB};
+use bench::workload::*;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -15,6 +15,7 @@ fn main() {
     let batches = num(3, 300_000);
     let frames = transit_frames(labels, 1);
     let mut ip = InPlace::new(&frames[..pool], 32);
+    let pool_len_for = |n: usize, _labels: u32| pool.min(n);
     let t;
     if mode == "bare" {
         let mut table = vec![BareEntry::default(); (SRGB + labels).next_power_of_two() as usize];
@@ -34,6 +35,24 @@ fn main() {
                 .collect();
             std::hint::black_box(bare_swap(&table, &mut fr));
         }
+    } else if mode != "pipeline" {
+        // ingress | ecmp | egress: frames copied into buffers each batch.
+        let (fib, pool) = match mode.as_str() {
+            "ingress" => {
+                let p = bgp_like_prefixes(labels as usize, 2);
+                (ingress_fib(&p), ingress_frames(&p, 3))
+            }
+            "ecmp" => (ecmp_fib(labels), ecmp_frames(labels, 4)),
+            "egress" => (egress_fib(labels), egress_frames(labels, 5)),
+            m => panic!("unknown mode {m}: pipeline | bare | ingress | ecmp | egress"),
+        };
+        let pool = &pool[..pool.len().min(pool_len_for(pool.len(), labels))];
+        let mut r = BatchRunner::new(32);
+        t = std::time::Instant::now();
+        for _ in 0..batches {
+            std::hint::black_box(r.run(&fib, pool));
+        }
+        assert_eq!(r.counters.forwarded, batches * 32);
     } else {
         let fib = transit_fib(labels);
         t = std::time::Instant::now();

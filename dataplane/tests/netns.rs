@@ -79,6 +79,13 @@ impl Line {
 
     /// Builds the namespaces and links; does not start the dataplane.
     fn new(name: &str) -> Line {
+        Line::with_queues(name, 1)
+    }
+
+    /// As `new`, with `queues` RX/TX queues on every veth.
+    fn with_queues(name: &str, queues: u32) -> Line {
+        let q = queues.to_string();
+        let mq = ["numtxqueues", q.as_str(), "numrxqueues", q.as_str()];
         let tag = format!("{}{}", std::process::id() % 100000, name);
         let dir = std::env::temp_dir().join(format!("om-netns-{tag}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -92,18 +99,17 @@ impl Line {
             sh(&["ip", "netns", "add", &l.ns(r)]);
         }
         let (g, d, s) = (l.ns("gen"), l.ns("dut"), l.ns("sink"));
-        sh(&[
-            "ip", "link", "add", "gen0", "netns", &g, "type", "veth", "peer", "name", "dut0",
-            "netns", &d,
-        ]);
-        sh(&[
-            "ip", "link", "add", "dut1", "netns", &d, "type", "veth", "peer", "name", "sink0",
-            "netns", &s,
-        ]);
-        sh(&[
-            "ip", "link", "add", "dut2", "netns", &d, "type", "veth", "peer", "name", "sink1",
-            "netns", &s,
-        ]);
+        for (a, an, b, bn) in [
+            ("gen0", &g, "dut0", &d),
+            ("dut1", &d, "sink0", &s),
+            ("dut2", &d, "sink1", &s),
+        ] {
+            let mut args = vec!["ip", "link", "add", a, "netns", an.as_str()];
+            args.extend_from_slice(&mq);
+            args.extend_from_slice(&["type", "veth", "peer", "name", b, "netns", bn.as_str()]);
+            args.extend_from_slice(&mq);
+            sh(&args);
+        }
         for (ns, dev, m, addr) in [
             (&g, "gen0", GEN, "10.99.0.1/24"),
             (&d, "dut0", DUT0, "10.99.0.2/24"),
@@ -193,16 +199,28 @@ impl Line {
     }
 
     fn send(&self, frames: &[Vec<u8>], count: usize) {
+        self.send_from_cpu(frames, count, None)
+    }
+
+    /// Sends from a given CPU (with XPS set, that CPU's TX queue; a veth
+    /// delivers on the peer's RX queue of the same number).
+    fn send_from_cpu(&self, frames: &[Vec<u8>], count: usize, cpu: Option<usize>) {
+        let cpus = cpu.map_or("0-63".to_string(), |c| c.to_string());
+        let n = count.to_string();
+        let ns = self.ns("gen");
         let mut c = Command::new("ip")
             .args([
                 "netns",
                 "exec",
-                &self.ns("gen"),
+                &ns,
+                "taskset",
+                "-c",
+                &cpus,
                 "python3",
                 tools_py(),
                 "send",
                 "gen0",
-                &count.to_string(),
+                &n,
             ])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -544,4 +562,47 @@ fn ecmp_arp_ping_carrier_failover_and_clean_exit() {
         );
     }
     assert!(!l.socket.exists(), "control socket removed on exit");
+}
+
+#[test]
+fn multi_queue_veth_runs_one_worker_per_queue() {
+    need_root!();
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut l = Line::with_queues("d", 2);
+    l.start(
+        &fib_toml(1),
+        &["--queues", "2", "--core", "0", "--core", "1"],
+    );
+    // Transmit packet steering on gen0: CPU 0 sends on queue 0, CPU 1 on
+    // queue 1, and a veth delivers on the peer's RX queue of the same number.
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &l.ns("gen"),
+        "sh",
+        "-c",
+        "echo 1 > /sys/class/net/gen0/queues/tx-0/xps_cpus && echo 2 > /sys/class/net/gen0/queues/tx-1/xps_cpus",
+    ]);
+    let payload = udp4([10, 70, 0, 1], 64, 1000);
+    let frame = cat(&[
+        &eth(DUT0, GEN, None, ET_MPLS),
+        &labels(&[(16001, 0, 64)]),
+        &payload,
+    ]);
+    let c0 = l.capture("sink0", 2.0);
+    // From CPU 0 and from CPU 1: RX queues 0 and 1 of dut0.
+    l.send_from_cpu(std::slice::from_ref(&frame), 20, Some(0));
+    l.send_from_cpu(std::slice::from_ref(&frame), 20, Some(1));
+    let got = collect(c0);
+    assert_eq!(got.len(), 40, "every frame delivered once");
+    let Response::Version(v) = l.call(Request::Version) else {
+        panic!()
+    };
+    assert_eq!(v.workers.len(), 2);
+    assert_eq!(
+        v.workers,
+        vec![1, 1],
+        "both workers (queues 0 and 1) forwarded traffic"
+    );
 }

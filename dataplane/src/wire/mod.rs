@@ -48,14 +48,19 @@ pub(crate) fn need(what: &'static str, need: usize, have: usize) -> Result<(), W
     }
 }
 
+// One bounds check and one unaligned load per field (indexing byte by byte
+// costs a check per byte: this was 69 instructions per packet in the ECMP
+// hash before).
 #[inline(always)]
 pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
+    let s: [u8; 2] = b[at..at + 2].try_into().expect("a 2-byte slice");
+    u16::from_be_bytes(s)
 }
 
 #[inline(always)]
 pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+    let s: [u8; 4] = b[at..at + 4].try_into().expect("a 4-byte slice");
+    u32::from_be_bytes(s)
 }
 
 #[inline(always)]
