@@ -11,6 +11,7 @@
 # --forward-mode=mac over net_af_xdp. For each: delivered rate, generator
 # rate, and the DUT's CPU time per forwarded packet.
 #   scripts/bench-veth.sh [SECONDS]      (root) -> bench/results/veth.md
+#   ONLY=orbitmesh PERF=1 scripts/bench-veth.sh 5   # one DUT, perf profile of CPU 0
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "bench-veth: needs root (namespaces, XDP, hugepages)" >&2; exit 1; }
@@ -76,7 +77,12 @@ measure() { # name dut_pid_or_cpu0
   local s0 g0 c0 s1 g1 c1
   s0=$(sink_count); g0=$(gen_count)
   if [ "$who" = cpu0 ]; then c0=$(cpu0_busy); else c0=$(proc_cpu "$who"); fi
-  sleep "$SECS"
+  if [ "${PERF:-0}" = 1 ]; then
+    perf record -e cpu-clock -F 999 -g -C 0 -o "perf/veth-dut.data" -- sleep "$SECS" 2>/dev/null
+    perf report -i "perf/veth-dut.data" --no-children --sort dso,sym --percent-limit 2 --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -30
+  else
+    sleep "$SECS"
+  fi
   s1=$(sink_count); g1=$(gen_count)
   if [ "$who" = cpu0 ]; then c1=$(cpu0_busy); else c1=$(proc_cpu "$who"); fi
   local hz; hz=$(getconf CLK_TCK)
@@ -89,6 +95,9 @@ print(f'| $name | {s/1e6:.3f} | {g/1e6:.3f} | {cpu*100:.0f}% | {ns:.0f} |')")")
 
 stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
+run() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
+
+if run orbitmesh; then
 echo "== orbitmesh-dp"
 line
 ip netns exec omb-dut target/release/orbitmesh-dp --port dut0 --port dut1 --fib "$work/fib.json" \
@@ -98,7 +107,9 @@ sleep 3
 start_gen mpls
 measure "orbitmesh-dp (MPLS swap, 1M labels, sleep-when-idle)" $dp
 stop_pid $genpid; stop_pid $dp
+fi
 
+if run kernel; then
 echo "== kernel IPv4 forwarding"
 line
 ip netns exec omb-dut sysctl -qw net.ipv4.ip_forward=1
@@ -107,7 +118,9 @@ ip netns exec omb-dut sh -c 'echo 1 > /sys/class/net/dut0/queues/rx-0/rps_cpus'
 start_gen ipv4
 measure "kernel IPv4 forwarding (RPS to CPU 0)" cpu0
 stop_pid $genpid
+fi
 
+if run testpmd; then
 echo "== dpdk-testpmd mac forwarding"
 line
 ip netns exec omb-dut sh -c "mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec dpdk-testpmd -l 0,1 --main-lcore 1 \
@@ -119,6 +132,8 @@ sleep 3
 start_gen mpls
 measure "dpdk-testpmd --forward-mode=mac (net_af_xdp)" $tp
 stop_pid $genpid; stop_pid $tp
+fi
+[ -z "${ONLY:-}" ] || exit 0
 
 mkdir -p bench/results
 {
