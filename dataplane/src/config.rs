@@ -8,7 +8,9 @@
 //! batch = 64                            # frames per batch (1..64)
 //! poll = "sleep-when-idle"              # or "busy"
 //! cores = [1]                           # worker cores; worker q serves queue q
-//! punt = "drop"                         # punted frames: counted and dropped
+//! punt = "drop"                         # punted frames (router alert, OAM): "drop",
+//!                                       # or "host": to TAP interface punt_iface
+//! punt_iface = "om-punt"                # (default om-<name>, cut to 15 bytes)
 //!
 //! [[ports]]
 //! iface = "veth-isl0"                   # the interface
@@ -54,6 +56,7 @@ impl PortConf {
 #[serde(rename_all = "kebab-case")]
 pub enum PuntPolicy {
     Drop,
+    Host,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +76,8 @@ pub struct Config {
     pub cores: Vec<usize>,
     #[serde(default = "default_punt")]
     pub punt: PuntPolicy,
+    #[serde(default)]
+    pub punt_iface: Option<String>,
     #[serde(default)]
     pub ports: Vec<PortConf>,
 }
@@ -106,6 +111,15 @@ impl Config {
         self.control_socket
             .clone()
             .unwrap_or_else(|| PathBuf::from(format!("/run/orbitmesh/{}.sock", self.name)))
+    }
+
+    /// The TAP interface punted frames go to.
+    pub fn punt_iface(&self) -> String {
+        self.punt_iface.clone().unwrap_or_else(|| {
+            let mut n = format!("om-{}", self.name);
+            n.truncate(15);
+            n
+        })
     }
 
     /// Checks what serde cannot: names unique, sizes in range.

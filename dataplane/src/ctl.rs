@@ -214,6 +214,20 @@ pub fn stats_info(node: &Node) -> StatsInfo {
             .named()
             .into_iter()
             .map(|(n, v)| (n.to_string(), v))
+            .chain([
+                (
+                    "punt_to_host".to_string(),
+                    node.punt.delivered.load(Ordering::Relaxed),
+                ),
+                (
+                    "punt_queue_full".to_string(),
+                    node.punt.queue_full.load(Ordering::Relaxed),
+                ),
+                (
+                    "punt_write_failed".to_string(),
+                    node.punt.write_failed.load(Ordering::Relaxed),
+                ),
+            ])
             .collect(),
         ports: node
             .port_names

@@ -111,6 +111,17 @@ pub fn now_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// Frames handed to the host (punt policy "host"): slow path, counted here.
+#[derive(Debug, Default)]
+pub struct PuntCounters {
+    /// Written to the TAP interface.
+    pub delivered: AtomicU64,
+    /// Dropped because the punt queue was full (the host is not keeping up).
+    pub queue_full: AtomicU64,
+    /// Dropped because writing to the TAP interface failed.
+    pub write_failed: AtomicU64,
+}
+
 /// One dataplane's shared state.
 #[derive(Debug)]
 pub struct Node {
@@ -119,6 +130,7 @@ pub struct Node {
     pub port_names: Vec<String>,
     pub live: Liveness,
     pub workers: Vec<WorkerStats>,
+    pub punt: PuntCounters,
 }
 
 impl Node {
@@ -131,6 +143,7 @@ impl Node {
             port_names,
             live: Liveness::all_up(),
             workers: (0..workers).map(|_| WorkerStats::new(n)).collect(),
+            punt: PuntCounters::default(),
         }
     }
 

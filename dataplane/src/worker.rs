@@ -58,15 +58,20 @@ pub enum PollMode {
     SleepWhenIdle,
 }
 
-/// Counts frames the pipeline punted; they are dropped (the punt path to
-/// the host is not wired up yet) and counted by reason in the pipeline's
-/// counters.
+/// Where punted frames go: `None` drops them (counted by reason in the
+/// pipeline's counters); `Some` copies each into a bounded queue that a
+/// punt thread drains into a TAP interface (slow path; a full queue drops
+/// and counts, the worker never waits).
+pub type PuntQueue = std::sync::mpsc::SyncSender<Vec<u8>>;
+
+/// The worker loop; returns when `stop` is set.
 pub fn run_worker(
     io: &mut dyn Io,
     node: &Node,
     index: usize,
     batch: usize,
     poll: PollMode,
+    punt: Option<&PuntQueue>,
     stop: &AtomicBool,
 ) {
     let stats = &node.workers[index];
@@ -89,6 +94,13 @@ pub fn run_worker(
                 let fib = node.fib.load(now, &guard);
                 version = fib.version();
                 pipeline::process(fib, live, frames, verdicts, &mut counters);
+                if let Some(q) = punt {
+                    for (f, v) in frames.iter().zip(verdicts.iter()) {
+                        if matches!(v, Verdict::Punt(_)) && q.try_send(f.data().to_vec()).is_err() {
+                            node.punt.queue_full.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
             });
             if b.rx > 0 {
                 work += b.rx;
@@ -113,25 +125,43 @@ pub fn run_worker(
     stats.pipeline.publish(&counters);
 }
 
-/// Spawns `run_worker` on its own thread, pinned to `core` when given.
+/// How one worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    /// Worker index = the queue it serves on every port.
+    pub index: usize,
+    /// Core to pin to, if any.
+    pub core: Option<usize>,
+    pub batch: usize,
+    pub poll: PollMode,
+    pub punt: Option<PuntQueue>,
+}
+
+/// Spawns `run_worker` on its own thread, pinned to its core when given.
 pub fn spawn(
     mut io: Box<dyn Io + Send>,
     node: Arc<Node>,
-    index: usize,
-    core: Option<usize>,
-    batch: usize,
-    poll: PollMode,
+    spec: WorkerSpec,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
-        .name(format!("om-worker-{index}"))
+        .name(format!("om-worker-{}", spec.index))
         .spawn(move || {
-            if let Some(c) = core {
+            if let Some(c) = spec.core {
                 if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
                     tracing::warn!(core = c, "could not pin worker to core");
                 }
             }
-            run_worker(io.as_mut(), &node, index, batch, poll, &stop);
+            let punt = spec.punt.as_ref();
+            run_worker(
+                io.as_mut(),
+                &node,
+                spec.index,
+                spec.batch,
+                spec.poll,
+                punt,
+                &stop,
+            );
         })
 }
 
@@ -257,16 +287,20 @@ mod tests {
             io.rx[0].push_back(frame.clone());
         }
         io.rx[0].push_back(vec![0; 5]); // malformed: dropped and counted
+        let mut alert = frame.clone();
+        alert[14..18].copy_from_slice(&Lse::new(1, 0, true, 9).to_bytes());
+        io.rx[0].push_back(alert.clone()); // router alert: punted
+        let (ptx, prx) = std::sync::mpsc::sync_channel(8);
         let stop = AtomicBool::new(false);
         // Run until the RX queue is drained, then stop.
         std::thread::scope(|s| {
             s.spawn(|| {
-                while node.counters().rx < 101 {
+                while node.counters().rx < 102 {
                     std::thread::yield_now();
                 }
                 stop.store(true, Ordering::Relaxed);
             });
-            run_worker(&mut io, &node, 0, 32, PollMode::Busy, &stop);
+            run_worker(&mut io, &node, 0, 32, PollMode::Busy, Some(&ptx), &stop);
         });
         assert_eq!(io.sent[1].len(), 100);
         let out = &io.sent[1][0];
@@ -276,9 +310,17 @@ mod tests {
             Lse::new(16002, 0, true, 8)
         );
         let c = node.counters();
-        assert_eq!((c.rx, c.forwarded, c.dropped()), (101, 100, 1));
+        assert_eq!(
+            (c.rx, c.forwarded, c.dropped(), c.punted()),
+            (102, 100, 1, 1)
+        );
+        assert_eq!(
+            prx.try_recv().unwrap(),
+            alert,
+            "the punted frame, unchanged"
+        );
         assert_eq!(node.port_totals()[1].tx, 100);
-        assert_eq!(node.port_totals()[0].rx, 101);
+        assert_eq!(node.port_totals()[0].rx, 102);
         assert_eq!(node.workers[0].fib_version.load(Ordering::Relaxed), 3);
     }
 }

@@ -176,11 +176,16 @@ impl Line {
     }
 
     fn capture(&self, iface: &str, secs: f64) -> Child {
+        self.capture_in("sink", iface, secs)
+    }
+
+    /// Captures on `iface` in the namespace of `role` (gen, dut, sink).
+    fn capture_in(&self, role: &str, iface: &str, secs: f64) -> Child {
         let mut c = Command::new("ip")
             .args([
                 "netns",
                 "exec",
-                &self.ns("sink"),
+                &self.ns(role),
                 "python3",
                 tools_py(),
                 "capture",
@@ -605,4 +610,35 @@ fn multi_queue_veth_runs_one_worker_per_queue() {
         vec![1, 1],
         "both workers (queues 0 and 1) forwarded traffic"
     );
+}
+
+#[test]
+fn punted_frames_reach_the_host_through_a_tap_interface() {
+    need_root!();
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut l = Line::new("e");
+    l.start(&fib_toml(1), &["--punt", "host"]);
+    // The dataplane is named "dut": its punt interface is om-dut.
+    let c = l.capture_in("dut", "om-dut", 1.5);
+    let payload = udp4([10, 70, 0, 1], 64, 1000);
+    let alert = cat(&[
+        &eth(DUT0, GEN, None, ET_MPLS),
+        &labels(&[(1, 0, 64), (16001, 0, 64)]),
+        &payload,
+    ]);
+    let oam = cat(&[
+        &eth(DUT0, GEN, None, ET_MPLS),
+        &labels(&[(14, 0, 64)]),
+        &payload,
+    ]);
+    l.send(&[alert.clone(), oam.clone()], 1);
+    let got = collect(c);
+    assert_eq!(
+        got,
+        vec![alert, oam],
+        "punted frames arrive unchanged on the TAP"
+    );
+    assert_eq!(l.stat("router_alert"), 1);
+    assert_eq!(l.stat("oam"), 1);
+    assert_eq!(l.stat("punt_to_host"), 2);
 }

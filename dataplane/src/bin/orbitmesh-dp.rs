@@ -7,7 +7,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use dataplane::config::{Config, PortConf};
+use dataplane::config::{Config, PortConf, PuntPolicy};
 use dataplane::fib::{FibSnapshot, FibSpec};
 use dataplane::node::{now_ns, Node};
 use dataplane::sys::{signal, xdp, xsk};
@@ -68,6 +68,9 @@ struct Args {
     /// Replace an XDP program already attached to a port.
     #[arg(long)]
     force: bool,
+    /// Punted frames (router alert, OAM): drop, or host (to a TAP interface).
+    #[arg(long, value_parser = parse_punt)]
+    punt: Option<PuntPolicy>,
     /// Log filter (error, warn, info, debug; or RUST_LOG syntax).
     #[arg(long, default_value = "info")]
     log: String,
@@ -78,6 +81,14 @@ fn parse_poll(s: &str) -> Result<PollMode, String> {
         "busy" => Ok(PollMode::Busy),
         "sleep-when-idle" | "sleep" | "wakeup" => Ok(PollMode::SleepWhenIdle),
         _ => Err(format!("{s:?}: expected busy or sleep-when-idle")),
+    }
+}
+
+fn parse_punt(s: &str) -> Result<PuntPolicy, String> {
+    match s {
+        "drop" => Ok(PuntPolicy::Drop),
+        "host" => Ok(PuntPolicy::Host),
+        _ => Err(format!("{s:?}: expected drop or host")),
     }
 }
 
@@ -136,6 +147,9 @@ fn config(a: &Args) -> Result<Config> {
     if let Some(p) = a.poll {
         c.poll = p;
     }
+    if let Some(p) = a.punt {
+        c.punt = p;
+    }
     c.validate().map_err(anyhow::Error::msg)?;
     Ok(c)
 }
@@ -150,6 +164,43 @@ fn load_fib(c: &Config) -> Result<FibSnapshot> {
     let spec = FibSpec::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     spec.build_for_ports(&c.port_names())
         .map_err(|e| anyhow::anyhow!("{}: FIB refused: {e}", path.display()))
+}
+
+/// Opens the TAP interface and starts the thread that writes punted frames
+/// to it. Returns the queue workers hand frames to.
+fn punt_to_host(iface: &str, node: Arc<Node>, stop: Arc<AtomicBool>) -> Result<worker::PuntQueue> {
+    let mut tap = dataplane::sys::tap::Tap::open(iface)
+        .with_context(|| format!("creating punt TAP interface {iface}"))?;
+    let up = std::process::Command::new("ip")
+        .args(["link", "set", "dev", iface, "up"])
+        .status();
+    if !matches!(up, Ok(s) if s.success()) {
+        tracing::warn!(iface, "could not bring the punt interface up");
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1024);
+    std::thread::Builder::new()
+        .name("om-punt".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match rx.recv_timeout(Duration::from_millis(100)) {
+                    Ok(f) => {
+                        let c = if tap.send(&f).is_ok() {
+                            &node.punt.delivered
+                        } else {
+                            &node.punt.write_failed
+                        };
+                        c.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        })?;
+    tracing::info!(
+        iface,
+        "punted frames go to the host through this TAP interface"
+    );
+    Ok(tx)
 }
 
 fn main() {
@@ -217,19 +268,28 @@ fn run(args: Args) -> Result<()> {
     let ctl = dataplane::ctl::serve(&socket, node.clone(), stop.clone())
         .with_context(|| format!("control socket {}", socket.display()))?;
 
+    let punt = match c.punt {
+        PuntPolicy::Drop => None,
+        PuntPolicy::Host => Some(punt_to_host(&c.punt_iface(), node.clone(), stop.clone())?),
+    };
     let mut workers = Vec::new();
     for (q, io) in ios.into_iter().enumerate() {
         let core = (!c.cores.is_empty()).then(|| c.cores[q % c.cores.len()]);
+        let spec = worker::WorkerSpec {
+            index: q,
+            core,
+            batch: c.batch,
+            poll: c.poll,
+            punt: punt.clone(),
+        };
         workers.push(worker::spawn(
             Box::new(io),
             node.clone(),
-            q,
-            core,
-            c.batch,
-            c.poll,
+            spec,
             stop.clone(),
         )?);
     }
+    drop(punt);
     tracing::info!(
         node = %c.name,
         ports = ?c.port_names(),

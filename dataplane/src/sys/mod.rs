@@ -7,10 +7,12 @@
 //! - [`cred`]: peer credentials of the control socket (SO_PEERCRED).
 //! - [`xsk`]: AF_XDP UMEM and rings (xsk-rs), one set per worker.
 //! - [`xdp`]: loading/attaching the XDP steering program (aya), host addresses.
+//! - [`tap`]: the TAP interface punted frames are handed to the host through.
 #![allow(unsafe_code)]
 
 pub mod cred;
 pub mod epoch;
 pub mod signal;
+pub mod tap;
 pub mod xdp;
 pub mod xsk;
