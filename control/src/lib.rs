@@ -4,3 +4,5 @@
 #![forbid(unsafe_code)]
 
 pub mod predict;
+
+pub mod ops;

@@ -49,6 +49,15 @@ pub enum Request {
         port: String,
         up: bool,
     },
+    /// The active (and staged) FIB in readable form; `label` keeps only
+    /// that label, `prefix` only the route for that prefix or, for a bare
+    /// address, the longest match (like `ip route get`).
+    ShowFib {
+        #[serde(default)]
+        label: Option<u32>,
+        #[serde(default)]
+        prefix: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +67,16 @@ pub enum Response {
     Error { message: String },
     Version(VersionInfo),
     Stats(StatsInfo),
+    Fib(Box<FibView>),
+}
+
+/// What `ShowFib` returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FibView {
+    pub active: FibSpec,
+    /// The staged FIB and its activation time (ns since the Unix epoch).
+    pub staged: Option<(FibSpec, u64)>,
+    pub previous_version: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,6 +190,10 @@ pub fn handle(node: &Node, req: Request) -> Response {
         },
         Request::Version => Response::Version(version_info(node)),
         Request::Stats => Response::Stats(stats_info(node)),
+        Request::ShowFib { label, prefix } => match show_fib(node, label, prefix.as_deref()) {
+            Ok(v) => Response::Fib(Box::new(v)),
+            Err(e) => err(e),
+        },
         Request::SetPort { port, up } => match node.port_index(&port) {
             Some(i) => {
                 node.live.set_admin(i, up);
@@ -184,6 +207,73 @@ pub fn handle(node: &Node, req: Request) -> Response {
             )),
         },
     }
+}
+
+fn filter(
+    mut spec: FibSpec,
+    f: &crate::fib::FibSnapshot,
+    label: Option<u32>,
+    prefix: Option<&str>,
+) -> Result<FibSpec, String> {
+    if let Some(l) = label {
+        spec.labels.retain(|e| e.label == l);
+        spec.routes.clear();
+    }
+    if let Some(p) = prefix {
+        spec.labels.clear();
+        if p.contains('/') {
+            spec.routes.retain(|r| r.prefix == p);
+        } else {
+            let a: std::net::IpAddr = p
+                .parse()
+                .map_err(|_| format!("{p:?} is neither an address nor a prefix"))?;
+            // Longest match, as the dataplane would choose it.
+            let best = spec
+                .routes
+                .iter()
+                .filter(|r| {
+                    let (net, len) = r.prefix.split_once('/').unwrap_or((&r.prefix, "0"));
+                    let len: u32 = len.parse().unwrap_or(0);
+                    match (a, net.parse::<std::net::IpAddr>()) {
+                        (std::net::IpAddr::V4(a), Ok(std::net::IpAddr::V4(n))) => {
+                            len == 0 || (a.to_bits() ^ n.to_bits()) >> (32 - len) == 0
+                        }
+                        (std::net::IpAddr::V6(a), Ok(std::net::IpAddr::V6(n))) => {
+                            len == 0 || (a.to_bits() ^ n.to_bits()) >> (128 - len) == 0
+                        }
+                        _ => false,
+                    }
+                })
+                .max_by_key(|r| {
+                    r.prefix
+                        .split_once('/')
+                        .map_or(0, |x| x.1.parse::<u32>().unwrap_or(0))
+                })
+                .cloned();
+            let _ = f;
+            spec.routes = best.into_iter().collect();
+        }
+    }
+    Ok(spec)
+}
+
+fn show_fib(node: &Node, label: Option<u32>, prefix: Option<&str>) -> Result<FibView, String> {
+    let now = now_ns();
+    let g = crossbeam_epoch::pin();
+    let active = node.fib.load(now, &g);
+    let spec = FibSpec::from_snapshot(active, &node.port_names);
+    let staged = match node.fib.staged() {
+        Some(s) if s.at > now => {
+            let st = FibSpec::from_snapshot(&s.fib, &node.port_names);
+            Some((filter(st, &s.fib, label, prefix)?, s.at))
+        }
+        _ => None,
+    };
+    Ok(FibView {
+        active: filter(spec, active, label, prefix)?,
+        staged,
+        previous_version: node.fib.previous().map(|p| p.version()),
+    })
 }
 
 pub fn version_info(node: &Node) -> VersionInfo {

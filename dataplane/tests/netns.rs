@@ -642,3 +642,130 @@ fn punted_frames_reach_the_host_through_a_tap_interface() {
     assert_eq!(l.stat("oam"), 1);
     assert_eq!(l.stat("punt_to_host"), 2);
 }
+
+/// `orbitmesh-ctl` from the same build (target/<profile>/), next to this
+/// test's own directory.
+fn ctl_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    let bin = dir.join("orbitmesh-ctl");
+    assert!(
+        bin.exists(),
+        "{} not built: run the workspace tests (cargo test --workspace) or cargo build -p control",
+        bin.display()
+    );
+    bin
+}
+
+fn ctl_cmd(args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(ctl_bin())
+        .args(args)
+        .output()
+        .expect("run orbitmesh-ctl");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_cli_shows_loads_stages_swaps_and_rolls_back_live() {
+    need_root!();
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut l = Line::new("f");
+    l.start(&fib_toml(1), &[]);
+    let sock = l.socket.to_str().unwrap().to_string();
+    let s = |args: &[&str]| {
+        let mut v: Vec<&str> = args.to_vec();
+        v.extend_from_slice(&["--socket", &sock]);
+        ctl_cmd(&v)
+    };
+
+    let (code, out, _) = s(&["fib", "show"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("FIB version 1 (active"), "{out}");
+    assert!(
+        out.contains("16001    swap 16001 via nh0 dev dut1"),
+        "{out}"
+    );
+    let (_, out, _) = s(&["fib", "show", "--prefix", "10.50.7.7"]);
+    assert!(
+        out.contains("10.50.0.0/16") && !out.contains("16001"),
+        "{out}"
+    );
+
+    // v2 sends 16001 to sink1 instead; staged 2 s ahead.
+    let v2 = fib_toml(2).replacen(
+        "label = 16001\naction = \"swap\"\nnext_hop = \"s0\"",
+        "label = 16001\naction = \"swap\"\nnext_hop = \"s1\"",
+        1,
+    );
+    assert_ne!(v2, fib_toml(2));
+    let v2_path = l.dir.join("v2.toml");
+    std::fs::write(&v2_path, &v2).unwrap();
+    let (code, out, err) = s(&["fib", "load", v2_path.to_str().unwrap(), "--at", "+2s"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("staged: FIB version 2"), "{out}");
+    let payload = udp4([10, 70, 0, 1], 64, 1000);
+    let frame = cat(&[
+        &eth(DUT0, GEN, None, ET_MPLS),
+        &labels(&[(16001, 0, 64)]),
+        &payload,
+    ]);
+    let (s0, s1) = l.exchange(std::slice::from_ref(&frame), 1);
+    assert_eq!(
+        (s0.len(), s1.len()),
+        (1, 0),
+        "before the activation time: v1"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let (s0, s1) = l.exchange(std::slice::from_ref(&frame), 1);
+    assert_eq!(
+        (s0.len(), s1.len()),
+        (0, 1),
+        "after the activation time: v2"
+    );
+
+    let (code, out, _) = s(&["fib", "rollback"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("FIB version 1"), "{out}");
+    let (s0, s1) = l.exchange(std::slice::from_ref(&frame), 1);
+    assert_eq!((s0.len(), s1.len()), (1, 0), "rolled back to v1");
+
+    // Administrative port down: 16001 falls back to its backup (s1).
+    assert_eq!(s(&["port", "down", "dut1"]).0, 0);
+    let (s0, s1) = l.exchange(std::slice::from_ref(&frame), 1);
+    assert_eq!((s0.len(), s1.len()), (0, 1), "backup while dut1 is down");
+    assert_eq!(s(&["port", "up", "dut1"]).0, 0);
+
+    // Stats as JSON.
+    let (code, out, _) = s(&["stats", "--json"]);
+    assert_eq!(code, 0);
+    let st: serde_json::Value = serde_json::from_str(out.trim()).expect("stats JSON");
+    assert_eq!(st["fib_version"], 1);
+
+    // Errors: a bad file (2, naming the entry), a bad time (2), no dataplane (3),
+    // and the running FIB stays.
+    let bad = l.dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        fib_toml(9).replace("dst_mac = \"02:6f:00:00:02:00\"", "dst_mac = \"02:6f\""),
+    )
+    .unwrap();
+    let (code, _, err) = s(&["fib", "load", bad.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("next hop \"s0\": dst_mac"), "{err}");
+    let (code, _, err) = ctl_cmd(&["fib", "check", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = s(&["fib", "load", v2_path.to_str().unwrap(), "--at", "soon"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--at"), "{err}");
+    let (code, _, err) = ctl_cmd(&["fib", "swap", "--socket", "/nonexistent/x.sock"]);
+    assert_eq!(code, 3, "{err}");
+    let (_, out, _) = s(&["fib", "show", "--label", "16001"]);
+    assert!(out.contains("FIB version 1"), "{out}");
+}

@@ -1,8 +1,10 @@
 //! `orbitmesh-ctl`: the orbitmesh control-plane command line.
 //!
-//! Subcommands (more will follow, e.g. pushing schedules to dataplanes):
+//! Subcommands:
 //! - `predict`: propagate a constellation, compute routing per time step and
 //!   write per-node FIB schedules, plus RTT/path series for `--pairs`.
+//! - `fib show|load|swap|rollback|check|diff`, `stats`, `port up|down`:
+//!   operate running dataplanes through their control sockets (control::ops).
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -32,7 +34,192 @@ struct Cli {
 enum Command {
     /// Predict topology and routing over a time window; write FIB schedules.
     #[command(after_help = PREDICT_EXAMPLES)]
-    Predict(PredictArgs),
+    Predict(Box<PredictArgs>),
+    /// Show, load, stage, swap, roll back, check or diff FIBs.
+    #[command(subcommand)]
+    Fib(FibCmd),
+    /// A running dataplane's counters (--watch for live rates).
+    #[command(
+        after_help = "Examples:\n  orbitmesh-ctl stats --socket /run/orbitmesh/sat-17.sock\n  orbitmesh-ctl stats --watch 1s\n  orbitmesh-ctl stats --json"
+    )]
+    Stats(StatsArgs),
+    /// Set a port administratively up or down (fault injection, tests).
+    Port {
+        #[arg(value_parser = ["up", "down"])]
+        state: String,
+        port: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Target {
+    /// The dataplane's control socket.
+    #[arg(long, default_value = "/run/orbitmesh/orbitmesh.sock")]
+    socket: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum FibCmd {
+    /// The active (and staged) FIB, like `ip -M route`.
+    #[command(
+        after_help = "Examples:\n  orbitmesh-ctl fib show\n  orbitmesh-ctl fib show --label 16002\n  orbitmesh-ctl fib show --prefix 10.2.3.4 --json"
+    )]
+    Show {
+        #[arg(long)]
+        label: Option<u32>,
+        /// A prefix (exact) or an address (longest match).
+        #[arg(long)]
+        prefix: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Load a FIB file now, or stage it for --at TIME.
+    #[command(
+        after_help = "TIME: now, +2s, +500ms, 2026-11-25T16:00:00Z, or nanoseconds since the Unix epoch\n(CLOCK_REALTIME, UTC: the clock NTP/PTP keep in step across nodes).\n\nExamples:\n  orbitmesh-ctl fib load sat-17.fib.toml\n  orbitmesh-ctl fib load next.fib.json --at +2s"
+    )]
+    Load {
+        file: PathBuf,
+        #[arg(long)]
+        at: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Activate the staged FIB now.
+    Swap {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Reactivate the previous FIB.
+    Rollback {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Validate a FIB file offline (no dataplane needed).
+    Check { file: PathBuf },
+    /// What differs between two FIB files.
+    Diff { a: PathBuf, b: PathBuf },
+}
+
+#[derive(Debug, Args)]
+struct StatsArgs {
+    /// Refresh every interval (e.g. 1s, 500ms) until interrupted.
+    #[arg(long)]
+    watch: Option<String>,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    target: Target,
+}
+
+fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
+    use control::ops::{self, bad_input};
+    use dataplane::ctl::{Request, Response};
+    let ok_version = |r: Response, what: &str| match r {
+        Response::Ok { version } => {
+            println!("{what}: FIB version {version} active");
+            Ok(())
+        }
+        other => Err(bad_input(format!("unexpected answer {other:?}"))),
+    };
+    match cmd {
+        Command::Predict(_) => unreachable!("handled in main"),
+        Command::Fib(FibCmd::Check { file }) => {
+            println!("{}", ops::check(&file)?);
+            Ok(())
+        }
+        Command::Fib(FibCmd::Diff { a, b }) => {
+            print!("{}", ops::diff(&ops::read_fib(&a)?, &ops::read_fib(&b)?));
+            Ok(())
+        }
+        Command::Fib(FibCmd::Show {
+            label,
+            prefix,
+            json,
+            target,
+        }) => {
+            match ops::call(&target.socket, &Request::ShowFib { label, prefix })? {
+                Response::Fib(v) if json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&v).expect("serialisable")
+                ),
+                Response::Fib(v) => print!("{}", ops::render_view(&v)),
+                other => return Err(bad_input(format!("unexpected answer {other:?}"))),
+            }
+            Ok(())
+        }
+        Command::Fib(FibCmd::Load { file, at, target }) => {
+            let fib = ops::read_fib(&file)?;
+            match at {
+                None => ok_version(
+                    ops::call(&target.socket, &Request::LoadFib { fib })?,
+                    "loaded",
+                ),
+                Some(t) => {
+                    let at_ns = ops::parse_time(&t, dataplane::node::now_ns())?;
+                    let v = fib.version;
+                    ops::call(&target.socket, &Request::StageFib { fib, at_ns })?;
+                    println!("staged: FIB version {v} activates at {at_ns} ns (Unix epoch)");
+                    Ok(())
+                }
+            }
+        }
+        Command::Fib(FibCmd::Swap { target }) => {
+            ok_version(ops::call(&target.socket, &Request::Swap)?, "swapped")
+        }
+        Command::Fib(FibCmd::Rollback { target }) => ok_version(
+            ops::call(&target.socket, &Request::Rollback)?,
+            "rolled back",
+        ),
+        Command::Port {
+            state,
+            port,
+            target,
+        } => {
+            ops::call(
+                &target.socket,
+                &Request::SetPort {
+                    port: port.clone(),
+                    up: state == "up",
+                },
+            )?;
+            println!("port {port} administratively {state}");
+            Ok(())
+        }
+        Command::Stats(a) => {
+            let every = match &a.watch {
+                None => None,
+                Some(w) => {
+                    let ns = ops::parse_time(&format!("+{w}"), 0).map_err(|_| {
+                        bad_input(format!(
+                            "--watch {w:?}: expected an interval like 1s or 500ms"
+                        ))
+                    })?;
+                    Some(std::time::Duration::from_nanos(ns.max(100_000_000)))
+                }
+            };
+            let mut prev: Option<dataplane::ctl::StatsInfo> = None;
+            loop {
+                let Response::Stats(s) = ops::call(&a.target.socket, &Request::Stats)? else {
+                    return Err(bad_input("unexpected answer to stats"));
+                };
+                if a.json {
+                    println!("{}", serde_json::to_string(&s).expect("serialisable"));
+                } else {
+                    if every.is_some() {
+                        print!("\x1b[2J\x1b[H");
+                    }
+                    print!("{}", ops::render_stats(&s, prev.as_ref()));
+                }
+                let Some(d) = every else { return Ok(()) };
+                prev = Some(s);
+                std::thread::sleep(d);
+            }
+        }
+    }
 }
 
 const PREDICT_EXAMPLES: &str = "\
@@ -372,6 +559,13 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Predict(a) => predict_cmd(a),
+        Command::Predict(a) => predict_cmd(*a),
+        other => {
+            if let Err(e) = ops_main(other) {
+                eprintln!("orbitmesh-ctl: error: {e}");
+                std::process::exit(e.code);
+            }
+            Ok(())
+        }
     }
 }

@@ -300,6 +300,8 @@ impl FibBuilder {
             members: members.into_boxed_slice(),
             nhs: nhs.into_boxed_slice(),
             v4: Lpm4::build(&v4),
+            routes4: v4.into_boxed_slice(),
+            routes6: v6.clone().into_boxed_slice(),
             v6: Lpm6::build(&v6),
             mtu,
             ingress_ttl: self.ingress_ttl,

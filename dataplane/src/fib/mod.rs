@@ -159,6 +159,9 @@ pub struct FibSnapshot {
     pub(crate) single_nh: Box<[u32]>,
     pub(crate) nhs: Box<[NhEntry]>,
     pub(crate) v4: Lpm4,
+    /// The routes the LPM tables were built from, for show/export.
+    pub(crate) routes4: Box<[(u32, u8, u32)]>,
+    pub(crate) routes6: Box<[(u128, u8, u32)]>,
     pub(crate) v6: Lpm6,
     /// Per-port MTU; 0 for ports the FIB does not declare.
     pub(crate) mtu: [u16; MAX_PORTS],
@@ -264,6 +267,29 @@ impl FibSnapshot {
 
     pub fn lookup_v6(&self, dst: std::net::Ipv6Addr) -> Option<NhgId> {
         self.v6.lookup(dst.to_bits()).map(NhgId)
+    }
+
+    /// Every IPv4 route: (prefix, length, group).
+    pub fn routes_v4(&self) -> impl Iterator<Item = (std::net::Ipv4Addr, u8, NhgId)> + '_ {
+        self.routes4
+            .iter()
+            .map(|&(p, l, g)| (std::net::Ipv4Addr::from_bits(p), l, NhgId(g)))
+    }
+
+    /// Every IPv6 route: (prefix, length, group).
+    pub fn routes_v6(&self) -> impl Iterator<Item = (std::net::Ipv6Addr, u8, NhgId)> + '_ {
+        self.routes6
+            .iter()
+            .map(|&(p, l, g)| (std::net::Ipv6Addr::from_bits(p), l, NhgId(g)))
+    }
+
+    /// Declared ports with their MTUs.
+    pub fn ports(&self) -> impl Iterator<Item = (PortId, u16)> + '_ {
+        self.mtu
+            .iter()
+            .enumerate()
+            .filter(|(_, &m)| m != 0)
+            .map(|(i, &m)| (i as PortId, m))
     }
 
     /// MTU of a declared port.

@@ -393,6 +393,107 @@ impl FibSpec {
     }
 }
 
+impl FibSpec {
+    /// The readable form of a built snapshot (for `fib show` and export):
+    /// next hops are named `nh<i>`, multi-path groups `g<i>`; a one-path
+    /// group is written as `next_hop`. `port_names[i]` names port i.
+    pub fn from_snapshot(f: &FibSnapshot, port_names: &[String]) -> FibSpec {
+        let pname = |p: u16| {
+            port_names
+                .get(p as usize)
+                .cloned()
+                .unwrap_or_else(|| format!("port{p}"))
+        };
+        let nh_name = |i: u32| format!("nh{i}");
+        let mut spec = FibSpec {
+            version: f.version(),
+            ttl_ingress: if f.ingress_ttl() == TtlModel::Pipe {
+                TtlSpec::Pipe
+            } else {
+                TtlSpec::Uniform
+            },
+            ttl_egress: if f.egress_ttl() == TtlModel::Pipe {
+                TtlSpec::Pipe
+            } else {
+                TtlSpec::Uniform
+            },
+            hash_seed: f.hash_seed,
+            ports: f
+                .ports()
+                .map(|(p, mtu)| PortSpec {
+                    name: pname(p),
+                    mtu,
+                })
+                .collect(),
+            ..FibSpec::default()
+        };
+        for i in 0..f.next_hops_len() as u32 {
+            let nh = f.next_hop(NhId(i)).expect("in range");
+            spec.next_hops.push(NextHopSpec {
+                name: nh_name(i),
+                port: pname(nh.port),
+                dst_mac: format_mac(&nh.dst_mac),
+                src_mac: format_mac(&nh.src_mac),
+                vlan: nh.vlan,
+                push: nh.push,
+                backup: nh.backup.map(|b| nh_name(b.0)),
+            });
+        }
+        // A group is named only when it has several paths.
+        let target = |g: NhgId| -> (Option<String>, Option<String>) {
+            let m = f.group(g).unwrap_or_default();
+            if m.len() == 1 {
+                (None, Some(nh_name(m[0].0)))
+            } else {
+                (Some(format!("g{}", g.0)), None)
+            }
+        };
+        for g in 0..f.groups_len() as u32 {
+            let m = f.group(NhgId(g)).unwrap_or_default();
+            if m.len() > 1 {
+                spec.groups.push(GroupSpec {
+                    name: format!("g{g}"),
+                    next_hops: m.iter().map(|n| nh_name(n.0)).collect(),
+                });
+            }
+        }
+        for (l, a) in f.ilm_entries() {
+            spec.labels.push(match a {
+                IlmAction::Pop => LabelSpec {
+                    label: l,
+                    action: ActionSpec::Pop,
+                    out_label: None,
+                    group: None,
+                    next_hop: None,
+                },
+                IlmAction::Swap { out_label, nhg } => {
+                    let (group, next_hop) = target(nhg);
+                    LabelSpec {
+                        label: l,
+                        action: ActionSpec::Swap,
+                        out_label: (out_label != l).then_some(out_label),
+                        group,
+                        next_hop,
+                    }
+                }
+            });
+        }
+        let routes = f
+            .routes_v4()
+            .map(|(p, l, g)| (format!("{p}/{l}"), g))
+            .chain(f.routes_v6().map(|(p, l, g)| (format!("{p}/{l}"), g)));
+        for (prefix, g) in routes {
+            let (group, next_hop) = target(g);
+            spec.routes.push(RouteSpec {
+                prefix,
+                group,
+                next_hop,
+            });
+        }
+        spec
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,6 +573,13 @@ next_hop = "sat2"
         assert!(f.lookup_v6("2001:db8::1".parse().unwrap()).is_some());
         // The shorthand group for "sat2" is made once and shared.
         assert_eq!(f.groups_len(), 2);
+        // Exporting the snapshot and building it again gives the same FIB.
+        let names: Vec<String> = spec.ports.iter().map(|p| p.name.clone()).collect();
+        let back = FibSpec::from_snapshot(&f, &names);
+        let f2 = back.build_for_ports(&names).unwrap();
+        assert_eq!(FibSpec::from_snapshot(&f2, &names), back);
+        assert_eq!(f2.ilm(16003), f.ilm(16003));
+        assert!(f2.lookup_v4("10.2.3.4".parse().unwrap()).is_some());
         // JSON and TOML round trips give the same FIB description.
         assert_eq!(FibSpec::parse(&spec.to_json()).unwrap(), spec);
         assert_eq!(FibSpec::parse(&spec.to_toml()).unwrap(), spec);

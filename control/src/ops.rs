@@ -1,0 +1,387 @@
+//! Operator commands against running dataplanes, over their control sockets
+//! (dataplane::ctl): show, load, stage, swap, roll back, check and diff
+//! FIBs; read stats; set ports up or down. The rendering follows what
+//! operators know from `ip -M route` and `vppctl show mpls fib`.
+//!
+//! Exit codes, for scripts: 0 done; 1 the dataplane refused the request
+//! (the running FIB stays); 2 bad input (file, argument); 3 the dataplane
+//! could not be reached.
+
+use dataplane::ctl::{self, FibView, Request, Response, StatsInfo};
+use dataplane::fib::spec::{ActionSpec, FibSpec};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// A failed command with its exit code.
+#[derive(Debug)]
+pub struct OpError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for OpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub fn refused(m: impl Into<String>) -> OpError {
+    OpError {
+        code: 1,
+        message: m.into(),
+    }
+}
+pub fn bad_input(m: impl Into<String>) -> OpError {
+    OpError {
+        code: 2,
+        message: m.into(),
+    }
+}
+pub fn unreachable(m: impl Into<String>) -> OpError {
+    OpError {
+        code: 3,
+        message: m.into(),
+    }
+}
+
+/// The dataplane's default socket (`orbitmesh-dp` with no --name).
+pub fn default_socket() -> PathBuf {
+    PathBuf::from("/run/orbitmesh/orbitmesh.sock")
+}
+
+/// One request; a dataplane error becomes exit code 1, no answer code 3.
+pub fn call(socket: &Path, req: &Request) -> Result<Response, OpError> {
+    match ctl::call(socket, req) {
+        Ok(Response::Error { message }) => Err(refused(message)),
+        Ok(r) => Ok(r),
+        Err(e) => Err(unreachable(e)),
+    }
+}
+
+/// Reads and parses a FIB file (TOML or JSON).
+pub fn read_fib(path: &Path) -> Result<FibSpec, OpError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    FibSpec::parse(&text).map_err(|e| bad_input(format!("{}: {e}", path.display())))
+}
+
+/// Validates a FIB file offline (ports numbered in file order).
+pub fn check(path: &Path) -> Result<String, OpError> {
+    let spec = read_fib(path)?;
+    let f = spec
+        .build()
+        .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    Ok(format!(
+        "{}: valid FIB version {}: {} ports, {} next hops, {} groups, {} labels (table of {}), {} IPv4 and {} IPv6 routes",
+        path.display(),
+        f.version(),
+        spec.ports.len(),
+        f.next_hops_len(),
+        f.groups_len(),
+        f.labels_bound(),
+        f.label_table_len(),
+        f.ipv4_routes(),
+        f.ipv6_routes()
+    ))
+}
+
+/// Parses an activation time: `now`, `+2s`/`+500ms`/`+1m` (from now),
+/// RFC 3339 UTC (`2026-11-25T16:00:00Z`, fractions allowed), or an integer
+/// of nanoseconds since the Unix epoch (CLOCK_REALTIME).
+pub fn parse_time(s: &str, now_ns: u64) -> Result<u64, OpError> {
+    let bad = || {
+        bad_input(format!("--at {s:?}: expected now, +2s, +500ms, 2026-11-25T16:00:00Z or nanoseconds since the Unix epoch"))
+    };
+    if s == "now" {
+        return Ok(now_ns);
+    }
+    if let Some(rel) = s.strip_prefix('+') {
+        let (num, unit) = rel.split_at(
+            rel.find(|c: char| !c.is_ascii_digit() && c != '.')
+                .ok_or_else(bad)?,
+        );
+        let v: f64 = num.parse().map_err(|_| bad())?;
+        let scale = match unit {
+            "ns" => 1.0,
+            "us" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            _ => return Err(bad()),
+        };
+        return Ok(now_ns + (v * scale) as u64);
+    }
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok(n);
+    }
+    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| bad())?;
+    u64::try_from(t.timestamp_nanos_opt().ok_or_else(bad)?).map_err(|_| bad())
+}
+
+/// Renders a FIB like `ip -M route` / `vppctl show mpls fib`.
+pub fn render_spec(spec: &FibSpec) -> String {
+    let mut out = String::new();
+    let nh: BTreeMap<&str, _> = spec
+        .next_hops
+        .iter()
+        .map(|n| (n.name.as_str(), n))
+        .collect();
+    let via = |name: &str| -> String {
+        match nh.get(name) {
+            Some(n) => {
+                let mut s = format!("via {} dev {} dst {}", n.name, n.port, n.dst_mac);
+                if !n.push.is_empty() {
+                    s = format!("push {:?} {s}", n.push);
+                }
+                if let Some(v) = n.vlan {
+                    let _ = write!(s, " vlan {v}");
+                }
+                if let Some(b) = &n.backup {
+                    let _ = write!(s, " backup {b}");
+                }
+                s
+            }
+            None => format!("via {name} (unknown)"),
+        }
+    };
+    let groups: BTreeMap<&str, &Vec<String>> = spec
+        .groups
+        .iter()
+        .map(|g| (g.name.as_str(), &g.next_hops))
+        .collect();
+    let target = |group: &Option<String>, next_hop: &Option<String>| -> String {
+        match (group, next_hop) {
+            (_, Some(n)) => via(n),
+            (Some(g), None) => {
+                let members = groups.get(g.as_str()).map(|m| m.as_slice()).unwrap_or(&[]);
+                let mut s = format!("ecmp {g} ({} paths)", members.len());
+                for m in members {
+                    let _ = write!(s, "\n        {}", via(m));
+                }
+                s
+            }
+            _ => String::new(),
+        }
+    };
+    for l in &spec.labels {
+        match l.action {
+            ActionSpec::Pop => {
+                let _ = writeln!(
+                    out,
+                    "{:<8} pop (next label, or forward by the IP header)",
+                    l.label
+                );
+            }
+            ActionSpec::Swap => {
+                let out_label = l.out_label.unwrap_or(l.label);
+                let what = match out_label {
+                    3 => "pop (php)".to_string(),
+                    0 | 2 => format!("swap {out_label} (explicit null)"),
+                    o => format!("swap {o}"),
+                };
+                let _ = writeln!(
+                    out,
+                    "{:<8} {what} {}",
+                    l.label,
+                    target(&l.group, &l.next_hop)
+                );
+            }
+        }
+    }
+    for r in &spec.routes {
+        let _ = writeln!(out, "{:<18} {}", r.prefix, target(&r.group, &r.next_hop));
+    }
+    out
+}
+
+pub fn render_view(v: &FibView) -> String {
+    let mut out = format!(
+        "FIB version {} (active{}): {} labels, {} routes, TTL ingress {:?} egress {:?}\n",
+        v.active.version,
+        v.previous_version
+            .map_or(String::new(), |p| format!(", previous {p}")),
+        v.active.labels.len(),
+        v.active.routes.len(),
+        v.active.ttl_ingress,
+        v.active.ttl_egress
+    );
+    out += &render_spec(&v.active);
+    if let Some((s, at)) = &v.staged {
+        let _ = writeln!(
+            out,
+            "\nFIB version {} (staged, activates at {at} ns):",
+            s.version
+        );
+        out += &render_spec(s);
+    }
+    out
+}
+
+/// What differs between two FIB files: labels, routes and next hops.
+pub fn diff(a: &FibSpec, b: &FibSpec) -> String {
+    let mut out = String::new();
+    let la: BTreeMap<u32, _> = a.labels.iter().map(|l| (l.label, l)).collect();
+    let lb: BTreeMap<u32, _> = b.labels.iter().map(|l| (l.label, l)).collect();
+    for (k, v) in &la {
+        match lb.get(k) {
+            None => {
+                let _ = writeln!(out, "- label {k} {:?}", v.action);
+            }
+            Some(w) if w != v => {
+                let _ = writeln!(out, "~ label {k}: {v:?} -> {w:?}");
+            }
+            _ => {}
+        }
+    }
+    for k in lb.keys().filter(|k| !la.contains_key(k)) {
+        let _ = writeln!(out, "+ label {k} {:?}", lb[k].action);
+    }
+    let ra: BTreeMap<&str, _> = a.routes.iter().map(|r| (r.prefix.as_str(), r)).collect();
+    let rb: BTreeMap<&str, _> = b.routes.iter().map(|r| (r.prefix.as_str(), r)).collect();
+    for (k, v) in &ra {
+        match rb.get(k) {
+            None => {
+                let _ = writeln!(out, "- route {k}");
+            }
+            Some(w) if w != v => {
+                let _ = writeln!(out, "~ route {k}: {v:?} -> {w:?}");
+            }
+            _ => {}
+        }
+    }
+    for k in rb.keys().filter(|k| !ra.contains_key(*k)) {
+        let _ = writeln!(out, "+ route {k}");
+    }
+    let na: BTreeMap<&str, _> = a.next_hops.iter().map(|n| (n.name.as_str(), n)).collect();
+    let nb: BTreeMap<&str, _> = b.next_hops.iter().map(|n| (n.name.as_str(), n)).collect();
+    for (k, v) in &na {
+        match nb.get(k) {
+            None => {
+                let _ = writeln!(out, "- next hop {k}");
+            }
+            Some(w) if w != v => {
+                let _ = writeln!(out, "~ next hop {k}: {v:?} -> {w:?}");
+            }
+            _ => {}
+        }
+    }
+    for k in nb.keys().filter(|k| !na.contains_key(*k)) {
+        let _ = writeln!(out, "+ next hop {k}");
+    }
+    if a.version != b.version {
+        let _ = writeln!(out, "~ version {} -> {}", a.version, b.version);
+    }
+    if out.is_empty() {
+        out = "no differences\n".into();
+    }
+    out
+}
+
+/// Stats as a table; with a previous sample, rates per second too.
+pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
+    let dt = prev
+        .map(|p| (s.now_ns.saturating_sub(p.now_ns)) as f64 / 1e9)
+        .filter(|&d| d > 0.0);
+    let rate = |now: u64, before: Option<u64>| match (dt, before) {
+        (Some(d), Some(b)) => format!("{:>12.0}/s", now.saturating_sub(b) as f64 / d),
+        _ => String::new(),
+    };
+    let mut out = format!("node {}  FIB version {}\n", s.node, s.fib_version);
+    let _ = writeln!(
+        out,
+        "{:<12} {:>7} {:>6} {:>14} {:>14} {:>14} {:>14}",
+        "port", "carrier", "admin", "rx", "tx", "tx_ring_full", "fill_empty"
+    );
+    for (i, p) in s.ports.iter().enumerate() {
+        let pp = prev.and_then(|x| x.ports.get(i));
+        let _ = writeln!(
+            out,
+            "{:<12} {:>7} {:>6} {:>14} {:>14} {:>14} {:>14} {} {}",
+            p.name,
+            if p.carrier { "up" } else { "down" },
+            if p.admin_up { "up" } else { "down" },
+            p.counters.rx,
+            p.counters.tx,
+            p.counters.tx_ring_full,
+            p.counters.fill_ring_empty,
+            rate(p.counters.rx, pp.map(|x| x.counters.rx)),
+            rate(p.counters.tx, pp.map(|x| x.counters.tx)),
+        );
+    }
+    for (name, v) in &s.counters {
+        if *v == 0 && !matches!(name.as_str(), "rx" | "forwarded") {
+            continue;
+        }
+        let before = prev.map(|p| p.get(name));
+        let _ = writeln!(out, "{name:<24} {v:>14} {}", rate(*v, before));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse() {
+        let now = 1_000_000_000_000;
+        assert_eq!(parse_time("now", now).unwrap(), now);
+        assert_eq!(parse_time("+2s", now).unwrap(), now + 2_000_000_000);
+        assert_eq!(parse_time("+500ms", now).unwrap(), now + 500_000_000);
+        assert_eq!(parse_time("1234", now).unwrap(), 1234);
+        assert_eq!(
+            parse_time("1970-01-01T00:00:01Z", now).unwrap(),
+            1_000_000_000
+        );
+        for bad in ["+2", "soon", "+xs", "2026-13-01T00:00:00Z"] {
+            let e = parse_time(bad, now).unwrap_err();
+            assert_eq!(e.code, 2);
+            assert!(e.message.contains("--at"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn diff_and_render() {
+        let a = FibSpec::parse("version = 1\n[[ports]]\nname = \"p\"\n[[next_hops]]\nname = \"n\"\nport = \"p\"\ndst_mac = \"02:00:00:00:00:01\"\nsrc_mac = \"02:00:00:00:00:02\"\n[[labels]]\nlabel = 16001\naction = \"swap\"\nnext_hop = \"n\"\n[[labels]]\nlabel = 16002\naction = \"pop\"\n").unwrap();
+        let mut b = a.clone();
+        b.version = 2;
+        b.labels.remove(1);
+        b.labels[0].out_label = Some(3);
+        let d = diff(&a, &b);
+        assert!(d.contains("- label 16002"), "{d}");
+        assert!(d.contains("~ label 16001"), "{d}");
+        assert!(d.contains("~ version 1 -> 2"), "{d}");
+        assert_eq!(diff(&a, &a), "no differences\n");
+        let r = render_spec(&b);
+        assert!(
+            r.contains("16001    pop (php) via n dev p dst 02:00:00:00:00:01"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn check_names_the_problem() {
+        let dir = std::env::temp_dir().join(format!("om-ops-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("bad.toml");
+        std::fs::write(
+            &p,
+            "[[labels]]\nlabel = 16001\naction = \"swap\"\nnext_hop = \"nope\"\n",
+        )
+        .unwrap();
+        let e = check(&p).unwrap_err();
+        assert_eq!(e.code, 2);
+        assert!(
+            e.message
+                .contains("label 16001: next_hop: no next hop named \"nope\""),
+            "{}",
+            e.message
+        );
+        let e = check(&dir.join("missing.toml")).unwrap_err();
+        assert_eq!(e.code, 2);
+        let e = call(&dir.join("no.sock"), &Request::Version).unwrap_err();
+        assert_eq!(e.code, 3);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
