@@ -48,6 +48,7 @@ impl Lpm4 {
         // Zeroed memory comes straight from the allocator's zeroed pages:
         // untouched parts of the 64 MiB table cost no physical memory.
         let mut tbl24 = vec![0u32; 1 << 24];
+        crate::sys::mem::advise_huge_pages(&mut tbl24);
         let mut tbl8: Vec<u32> = Vec::new();
         for &(prefix, len, value) in &sorted {
             let v = value + 1;

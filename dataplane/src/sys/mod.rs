@@ -4,6 +4,7 @@
 //!
 //! - [`epoch`]: an epoch-protected pointer cell (crossbeam-epoch) for the
 //!   lock-free publication of FIB snapshots.
+//! - [`mem`]: transparent huge pages for the big FIB tables.
 //! - [`cred`]: peer credentials of the control socket (SO_PEERCRED).
 //! - [`xsk`]: AF_XDP UMEM and rings (xsk-rs), one set per worker.
 //! - [`xdp`]: loading/attaching the XDP steering program (aya), host addresses.
@@ -12,6 +13,7 @@
 
 pub mod cred;
 pub mod epoch;
+pub mod mem;
 pub mod signal;
 pub mod tap;
 pub mod xdp;
