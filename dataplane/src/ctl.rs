@@ -333,8 +333,9 @@ pub fn stats_info(node: &Node) -> StatsInfo {
     }
 }
 
-/// Serves the control socket until `stop` is set. Connections are handled
-/// one request at a time on their own short-lived threads.
+/// Serves the control socket until `stop` is set and [`wake`] is called.
+/// The listener blocks in accept(), so a request is served at once; each
+/// connection is handled on its own short-lived thread.
 pub fn serve(
     path: &Path,
     node: Arc<Node>,
@@ -352,22 +353,21 @@ pub fn serve(
     }
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    listener.set_nonblocking(true)?;
     let owner = crate::sys::cred::euid();
     let path = path.to_path_buf();
     std::thread::Builder::new()
         .name("om-control".into())
         .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((s, _)) => {
+            for conn in listener.incoming() {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                match conn {
+                    Ok(s) => {
                         let node = node.clone();
                         let _ = std::thread::Builder::new()
                             .name("om-control-conn".into())
                             .spawn(move || connection(s, &node, owner));
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(20))
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "control socket accept failed");
@@ -377,6 +377,11 @@ pub fn serve(
             }
             let _ = std::fs::remove_file(&path);
         })
+}
+
+/// Wakes a server blocked in accept() so it sees `stop`.
+pub fn wake(path: &Path) {
+    let _ = UnixStream::connect(path);
 }
 
 fn connection(mut s: UnixStream, node: &Node, owner: u32) {
@@ -550,6 +555,7 @@ mod tests {
             Ok(Response::Version(_))
         ));
         stop.store(true, Ordering::Relaxed);
+        wake(&path);
         t.join().unwrap();
         assert!(!path.exists(), "the socket file is removed on exit");
         let _ = std::fs::remove_dir_all(&dir);

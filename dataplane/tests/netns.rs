@@ -175,12 +175,12 @@ impl Line {
         }
     }
 
-    fn capture(&self, iface: &str, secs: f64) -> Child {
+    fn capture(&self, iface: &str, secs: f64) -> Capture {
         self.capture_in("sink", iface, secs)
     }
 
     /// Captures on `iface` in the namespace of `role` (gen, dut, sink).
-    fn capture_in(&self, role: &str, iface: &str, secs: f64) -> Child {
+    fn capture_in(&self, role: &str, iface: &str, secs: f64) -> Capture {
         let mut c = Command::new("ip")
             .args([
                 "netns",
@@ -195,12 +195,17 @@ impl Line {
             .stdout(Stdio::piped())
             .spawn()
             .expect("capture");
-        // Wait for "ready".
+        // Wait for "ready", then drain the output as it comes, so a full
+        // pipe never stalls the capture (and makes the kernel drop frames).
         let mut out = c.stdout.take().unwrap();
         let mut buf = [0u8; 6];
         std::io::Read::read_exact(&mut out, &mut buf).expect("capture ready");
-        c.stdout = Some(out);
-        c
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut out, &mut text).expect("capture output");
+            text
+        });
+        Capture { child: c, reader }
     }
 
     fn send(&self, frames: &[Vec<u8>], count: usize) {
@@ -290,10 +295,16 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn collect(c: Child) -> Vec<Vec<u8>> {
-    let out = c.wait_with_output().expect("capture output");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+/// A running capture and the thread reading its output.
+struct Capture {
+    child: Child,
+    reader: std::thread::JoinHandle<String>,
+}
+
+fn collect(mut c: Capture) -> Vec<Vec<u8>> {
+    c.child.wait().expect("capture finished");
+    let text = c.reader.join().expect("capture reader");
+    text.lines()
         .filter(|l| l.len() > 28 && !l.starts_with("ready"))
         .map(|l| {
             (0..l.len())
@@ -768,4 +779,100 @@ fn the_cli_shows_loads_stages_swaps_and_rolls_back_live() {
     assert_eq!(code, 3, "{err}");
     let (_, out, _) = s(&["fib", "show", "--label", "16001"]);
     assert!(out.contains("FIB version 1"), "{out}");
+}
+
+#[test]
+fn a_thousand_swaps_under_traffic_lose_and_misforward_nothing() {
+    need_root!();
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut l = Line::new("g");
+    // Version v sends label 16001 out as 20000 + (v % 2 + 1): odd versions
+    // to sink0, even ones to sink1. A frame's label says which FIB
+    // forwarded it, and its port must agree.
+    let spec = |v: u64| {
+        let (nh, out) = if v % 2 == 1 {
+            ("s0", 20001)
+        } else {
+            ("s1", 20002)
+        };
+        let t = fib_toml(v).replacen(
+            "label = 16001\naction = \"swap\"\nnext_hop = \"s0\"",
+            &format!("label = 16001\naction = \"swap\"\nout_label = {out}\nnext_hop = \"{nh}\""),
+            1,
+        );
+        dataplane::fib::FibSpec::parse(&t).unwrap()
+    };
+    l.start(&fib_toml(1), &[]);
+    assert!(matches!(
+        l.call(Request::LoadFib { fib: spec(1) }),
+        Response::Ok { version: 1 }
+    ));
+
+    const FRAMES: u32 = 30_000;
+    let c0 = l.capture("sink0", 12.0);
+    let c1 = l.capture("sink1", 12.0);
+    let payload = udp4([10, 70, 0, 1], 64, 1000);
+    let frame = cat(&[
+        &eth(DUT0, GEN, None, ET_MPLS),
+        &labels(&[(16001, 0, 64)]),
+        &payload,
+    ]);
+    let mut sender = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &l.ns("gen"),
+            "python3",
+            tools_py(),
+            "seq",
+            "gen0",
+            &FRAMES.to_string(),
+            "5000",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(sender.stdin.take().unwrap(), "{}", hex(&frame)).unwrap();
+    // 1,000 swaps spread over the ~6 s of traffic.
+    let t = Instant::now();
+    for v in 2..=1001u64 {
+        match l.call(Request::LoadFib { fib: spec(v) }) {
+            Response::Ok { version } => assert_eq!(version, v),
+            r => panic!("{r:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(4));
+    }
+    let swap_time = t.elapsed();
+    assert!(sender.wait().unwrap().success());
+    let (s0, s1) = (collect(c0), collect(c1));
+
+    let mut seen = vec![0u8; FRAMES as usize];
+    let mut misforwarded = 0;
+    for (port_label, frames) in [(20001, &s0), (20002, &s1)] {
+        for f in frames {
+            let label = u32::from_be_bytes(f[14..18].try_into().unwrap()) >> 12;
+            if label != port_label {
+                misforwarded += 1;
+            }
+            let seq = u32::from_be_bytes(f[f.len() - 4..].try_into().unwrap());
+            seen[seq as usize] += 1;
+        }
+    }
+    let lost = seen.iter().filter(|&&c| c == 0).count();
+    let dup = seen.iter().filter(|&&c| c > 1).count();
+    eprintln!(
+        "1000 swaps in {swap_time:?} during {FRAMES} frames: {} via sink0, {} via sink1, lost {lost}, duplicated {dup}, misforwarded {misforwarded}",
+        s0.len(),
+        s1.len()
+    );
+    assert!(
+        s0.len() > 1000 && s1.len() > 1000,
+        "both FIB versions carried traffic"
+    );
+    assert_eq!((lost, dup, misforwarded), (0, 0, 0));
+    assert!(
+        swap_time < Duration::from_secs(6),
+        "the swaps happened while traffic flowed"
+    );
 }

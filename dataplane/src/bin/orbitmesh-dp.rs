@@ -323,6 +323,7 @@ fn run(args: Args) -> Result<()> {
     for w in workers {
         let _ = w.join();
     }
+    dataplane::ctl::wake(&socket);
     let _ = ctl.join();
     steering.detach();
     tracing::info!("stopped; XDP programs detached");

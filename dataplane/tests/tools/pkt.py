@@ -2,6 +2,8 @@
 """Test traffic for the namespace tests (AF_PACKET, run inside a namespace).
 
   pkt.py send IFACE [COUNT]      frames as hex lines on stdin, each sent COUNT times
+  pkt.py seq IFACE COUNT PPS      the hex frame on stdin, COUNT times, paced at
+                                 PPS, with a 4-byte sequence number in its last bytes
   pkt.py capture IFACE SECONDS   prints every received frame as a hex line
                                  (802.1Q tags re-inserted from PACKET_AUXDATA)
 """
@@ -18,6 +20,20 @@ def send(ifname, count):
         for f in frames:
             s.send(f)
     print(f"sent {len(frames) * count}", flush=True)
+
+
+def seq(ifname, count, pps):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((ifname, 0))
+    base = bytes.fromhex(sys.stdin.readline().strip())[:-4]
+    t0 = time.time()
+    for i in range(count):
+        s.send(base + struct.pack("!I", i))
+        if i % 64 == 63:
+            ahead = t0 + (i + 1) / pps - time.time()
+            if ahead > 0:
+                time.sleep(ahead)
+    print(f"sent {count}", flush=True)
 
 
 def capture(ifname, secs):
@@ -45,5 +61,7 @@ def capture(ifname, secs):
 if __name__ == "__main__":
     if sys.argv[1] == "send":
         send(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 1)
+    elif sys.argv[1] == "seq":
+        seq(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
     else:
         capture(sys.argv[2], float(sys.argv[3]))
