@@ -221,54 +221,30 @@ pub fn render_view(v: &FibView) -> String {
 /// What differs between two FIB files: labels, routes and next hops.
 pub fn diff(a: &FibSpec, b: &FibSpec) -> String {
     let mut out = String::new();
-    let la: BTreeMap<u32, _> = a.labels.iter().map(|l| (l.label, l)).collect();
-    let lb: BTreeMap<u32, _> = b.labels.iter().map(|l| (l.label, l)).collect();
-    for (k, v) in &la {
-        match lb.get(k) {
-            None => {
-                let _ = writeln!(out, "- label {k} {:?}", v.action);
-            }
-            Some(w) if w != v => {
-                let _ = writeln!(out, "~ label {k}: {v:?} -> {w:?}");
-            }
-            _ => {}
-        }
-    }
-    for k in lb.keys().filter(|k| !la.contains_key(k)) {
-        let _ = writeln!(out, "+ label {k} {:?}", lb[k].action);
-    }
-    let ra: BTreeMap<&str, _> = a.routes.iter().map(|r| (r.prefix.as_str(), r)).collect();
-    let rb: BTreeMap<&str, _> = b.routes.iter().map(|r| (r.prefix.as_str(), r)).collect();
-    for (k, v) in &ra {
-        match rb.get(k) {
-            None => {
-                let _ = writeln!(out, "- route {k}");
-            }
-            Some(w) if w != v => {
-                let _ = writeln!(out, "~ route {k}: {v:?} -> {w:?}");
-            }
-            _ => {}
-        }
-    }
-    for k in rb.keys().filter(|k| !ra.contains_key(*k)) {
-        let _ = writeln!(out, "+ route {k}");
-    }
-    let na: BTreeMap<&str, _> = a.next_hops.iter().map(|n| (n.name.as_str(), n)).collect();
-    let nb: BTreeMap<&str, _> = b.next_hops.iter().map(|n| (n.name.as_str(), n)).collect();
-    for (k, v) in &na {
-        match nb.get(k) {
-            None => {
-                let _ = writeln!(out, "- next hop {k}");
-            }
-            Some(w) if w != v => {
-                let _ = writeln!(out, "~ next hop {k}: {v:?} -> {w:?}");
-            }
-            _ => {}
-        }
-    }
-    for k in nb.keys().filter(|k| !na.contains_key(*k)) {
-        let _ = writeln!(out, "+ next hop {k}");
-    }
+    diff_maps(
+        &mut out,
+        "label",
+        keyed(&a.labels, |l| l.label.to_string()),
+        keyed(&b.labels, |l| l.label.to_string()),
+    );
+    diff_maps(
+        &mut out,
+        "route",
+        keyed(&a.routes, |r| r.prefix.clone()),
+        keyed(&b.routes, |r| r.prefix.clone()),
+    );
+    diff_maps(
+        &mut out,
+        "next hop",
+        keyed(&a.next_hops, |n| n.name.clone()),
+        keyed(&b.next_hops, |n| n.name.clone()),
+    );
+    diff_maps(
+        &mut out,
+        "group",
+        keyed(&a.groups, |g| g.name.clone()),
+        keyed(&b.groups, |g| g.name.clone()),
+    );
     if a.version != b.version {
         let _ = writeln!(out, "~ version {} -> {}", a.version, b.version);
     }
@@ -276,6 +252,33 @@ pub fn diff(a: &FibSpec, b: &FibSpec) -> String {
         out = "no differences\n".into();
     }
     out
+}
+
+fn keyed<T>(items: &[T], key: impl Fn(&T) -> String) -> BTreeMap<String, &T> {
+    items.iter().map(|i| (key(i), i)).collect()
+}
+
+/// Appends `- kind key`, `+ kind key` and `~ kind key: old -> new` lines.
+fn diff_maps<T: PartialEq + std::fmt::Debug>(
+    out: &mut String,
+    kind: &str,
+    a: BTreeMap<String, &T>,
+    b: BTreeMap<String, &T>,
+) {
+    for (k, v) in &a {
+        match b.get(k) {
+            None => {
+                let _ = writeln!(out, "- {kind} {k}");
+            }
+            Some(w) if w != v => {
+                let _ = writeln!(out, "~ {kind} {k}: {v:?} -> {w:?}");
+            }
+            _ => {}
+        }
+    }
+    for k in b.keys().filter(|k| !a.contains_key(*k)) {
+        let _ = writeln!(out, "+ {kind} {k}");
+    }
 }
 
 /// Stats as a table; with a previous sample, rates per second too.

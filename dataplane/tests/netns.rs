@@ -164,6 +164,26 @@ impl Line {
         panic!("orbitmesh-dp did not open its control socket");
     }
 
+    /// ARP + ICMP echo from gen to the dut's own address (through the kernel).
+    fn ping_dut(&self) -> bool {
+        let ns = self.ns("gen");
+        let args = [
+            "netns",
+            "exec",
+            &ns,
+            "ping",
+            "-c",
+            "2",
+            "-W",
+            "1",
+            "10.99.0.2",
+        ];
+        Command::new("ip")
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     fn call(&self, req: Request) -> Response {
         ctl::call(&self.socket, &req).expect("control call")
     }
@@ -466,22 +486,8 @@ fn ipv4_and_ipv6_ingress_push_on_an_edge_port() {
     assert!(s0.contains(&want6), "no pushed IPv6 frame in {s0:02x?}");
 
     // Traffic to the box itself still reaches the kernel: ping works.
-    let ok = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &l.ns("gen"),
-            "ping",
-            "-c",
-            "2",
-            "-W",
-            "1",
-            "10.99.0.2",
-        ])
-        .status()
-        .unwrap();
     assert!(
-        ok.success(),
+        l.ping_dut(),
         "ping to the dataplane's own address failed on an edge port"
     );
 }
@@ -494,22 +500,8 @@ fn ecmp_arp_ping_carrier_failover_and_clean_exit() {
     l.start(&fib_toml(1), &[]);
 
     // ARP and ping through the kernel on a non-edge port.
-    let ok = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &l.ns("gen"),
-            "ping",
-            "-c",
-            "2",
-            "-W",
-            "1",
-            "10.99.0.2",
-        ])
-        .status()
-        .unwrap();
     assert!(
-        ok.success(),
+        l.ping_dut(),
         "ping gen -> dut failed while the dataplane runs"
     );
 

@@ -246,39 +246,40 @@ impl FibBuilder {
             };
         }
 
-        let mut v4 = Vec::with_capacity(self.v4.len());
-        let mut seen4 = HashSet::with_capacity(self.v4.len());
-        for &(p, len, nhg) in &self.v4 {
-            let e = || format!("route {p}/{len}");
-            if len > 32 {
-                return Err(err(e(), "prefix_len", "longer than 32"));
+        // Both families go through one check, on the address as a u128.
+        let mut seen = HashSet::with_capacity(self.v4.len() + self.v6.len());
+        let mut route = |e: &dyn Fn() -> String, bits: u128, len: u8, width: u8, nhg: NhgId| {
+            if len > width {
+                return Err(err(e(), "prefix_len", format!("longer than {width}")));
             }
-            let bits = p.to_bits();
-            if len < 32 && bits & (u32::MAX >> len) != 0 {
+            let host = if len >= width {
+                0
+            } else {
+                (u128::MAX >> (128 - width as u32)) >> len
+            };
+            if bits & host != 0 {
                 return Err(err(e(), "prefix", "host bits set beyond the prefix length"));
             }
-            if !seen4.insert((bits, len)) {
+            if !seen.insert((width, bits, len)) {
                 return Err(err(e(), "prefix", "listed twice"));
             }
-            group_ok(&e, nhg)?;
-            v4.push((bits, len, nhg.0));
+            group_ok(e, nhg)
+        };
+        let mut v4 = Vec::with_capacity(self.v4.len());
+        for &(p, len, nhg) in &self.v4 {
+            route(
+                &|| format!("route {p}/{len}"),
+                p.to_bits() as u128,
+                len,
+                32,
+                nhg,
+            )?;
+            v4.push((p.to_bits(), len, nhg.0));
         }
         let mut v6 = Vec::with_capacity(self.v6.len());
-        let mut seen6 = HashSet::with_capacity(self.v6.len());
         for &(p, len, nhg) in &self.v6 {
-            let e = || format!("route {p}/{len}");
-            if len > 128 {
-                return Err(err(e(), "prefix_len", "longer than 128"));
-            }
-            let bits = p.to_bits();
-            if len < 128 && bits & (u128::MAX >> len) != 0 {
-                return Err(err(e(), "prefix", "host bits set beyond the prefix length"));
-            }
-            if !seen6.insert((bits, len)) {
-                return Err(err(e(), "prefix", "listed twice"));
-            }
-            group_ok(&e, nhg)?;
-            v6.push((bits, len, nhg.0));
+            route(&|| format!("route {p}/{len}"), p.to_bits(), len, 128, nhg)?;
+            v6.push((p.to_bits(), len, nhg.0));
         }
 
         let single_nh = groups
