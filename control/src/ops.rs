@@ -119,6 +119,16 @@ pub fn parse_time(s: &str, now_ns: u64) -> Result<u64, OpError> {
     u64::try_from(t.timestamp_nanos_opt().ok_or_else(bad)?).map_err(|_| bad())
 }
 
+/// Nanoseconds since the Unix epoch as RFC 3339 UTC.
+pub fn format_time(ns: u64) -> String {
+    let t =
+        chrono::DateTime::from_timestamp((ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as u32);
+    t.map_or_else(
+        || format!("{ns} ns"),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    )
+}
+
 /// Renders a FIB like `ip -M route` / `vppctl show mpls fib`.
 pub fn render_spec(spec: &FibSpec) -> String {
     let mut out = String::new();
@@ -259,19 +269,20 @@ fn keyed<T>(items: &[T], key: impl Fn(&T) -> String) -> BTreeMap<String, &T> {
 }
 
 /// Appends `- kind key`, `+ kind key` and `~ kind key: old -> new` lines.
-fn diff_maps<T: PartialEq + std::fmt::Debug>(
+fn diff_maps<T: PartialEq + serde::Serialize>(
     out: &mut String,
     kind: &str,
     a: BTreeMap<String, &T>,
     b: BTreeMap<String, &T>,
 ) {
+    let show = |v: &T| serde_json::to_string(v).unwrap_or_default();
     for (k, v) in &a {
         match b.get(k) {
             None => {
                 let _ = writeln!(out, "- {kind} {k}");
             }
             Some(w) if w != v => {
-                let _ = writeln!(out, "~ {kind} {k}: {v:?} -> {w:?}");
+                let _ = writeln!(out, "~ {kind} {k}: {} -> {}", show(v), show(w));
             }
             _ => {}
         }

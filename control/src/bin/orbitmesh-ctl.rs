@@ -162,7 +162,10 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
                     let at_ns = ops::parse_time(&t, dataplane::node::now_ns())?;
                     let v = fib.version;
                     ops::call(&target.socket, &Request::StageFib { fib, at_ns })?;
-                    println!("staged: FIB version {v} activates at {at_ns} ns (Unix epoch)");
+                    println!(
+                        "staged: FIB version {v} activates at {} ({at_ns} ns)",
+                        ops::format_time(at_ns)
+                    );
                     Ok(())
                 }
             }
