@@ -6,3 +6,4 @@
 pub mod predict;
 
 pub mod ops;
+pub mod run;

@@ -43,6 +43,15 @@ enum Command {
         after_help = "Examples:\n  orbitmesh-ctl stats --socket /run/orbitmesh/sat-17.sock\n  orbitmesh-ctl stats --watch 1s\n  orbitmesh-ctl stats --json"
     )]
     Stats(StatsArgs),
+    /// The control process: drive predicted schedules into running dataplanes.
+    #[command(
+        after_help = "Each dataplane is kept one FIB ahead, staged for its predicted instant, and\n\
+each activation is read back. The wiring file maps node ids to control sockets and\n\
+neighbours to ports and MACs (see control/src/run.rs).\n\n\
+Examples:\n  orbitmesh-ctl run --schedule /tmp/kuiper/schedule --wiring wiring.toml\n  \
+orbitmesh-ctl run --schedule out/schedule --wiring w.toml --start +5s --time-scale 10"
+    )]
+    Run(RunArgs),
     /// Set a port administratively up or down (fault injection, tests).
     Port {
         #[arg(value_parser = ["up", "down"])]
@@ -105,6 +114,25 @@ enum FibCmd {
 }
 
 #[derive(Debug, Args)]
+struct RunArgs {
+    /// Directory of node-<id>.json schedules (orbitmesh-ctl predict --out DIR/schedule).
+    #[arg(long)]
+    schedule: PathBuf,
+    /// Wiring file (TOML): sockets and links per node.
+    #[arg(long)]
+    wiring: PathBuf,
+    /// NODE=SOCKET, overriding the wiring's socket for that node; repeat.
+    #[arg(long = "dataplane")]
+    dataplanes: Vec<String>,
+    /// When schedule time 0 happens: now, +2s, RFC 3339, or Unix ns.
+    #[arg(long, default_value = "+2s")]
+    start: String,
+    /// Schedule seconds per wall-clock second (emulations may run faster).
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+}
+
+#[derive(Debug, Args)]
 struct StatsArgs {
     /// Refresh every interval (e.g. 1s, 500ms) until interrupted.
     #[arg(long)]
@@ -113,6 +141,80 @@ struct StatsArgs {
     json: bool,
     #[command(flatten)]
     target: Target,
+}
+
+fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
+    use control::ops::{bad_input, refused};
+    use control::run;
+    if !(a.time_scale > 0.0 && a.time_scale.is_finite()) {
+        return Err(bad_input(format!(
+            "--time-scale {}: must be a positive number",
+            a.time_scale
+        )));
+    }
+    let text = std::fs::read_to_string(&a.wiring)
+        .map_err(|e| bad_input(format!("{}: {e}", a.wiring.display())))?;
+    let mut wiring =
+        run::Wiring::parse(&text).map_err(|e| bad_input(format!("{}: {e}", a.wiring.display())))?;
+    for d in &a.dataplanes {
+        let (n, s) = d
+            .split_once('=')
+            .ok_or_else(|| bad_input(format!("--dataplane {d:?}: expected NODE=SOCKET")))?;
+        let n: u32 = n
+            .parse()
+            .map_err(|_| bad_input(format!("--dataplane {d:?}: {n:?} is not a node id")))?;
+        wiring
+            .nodes
+            .get_mut(&n)
+            .ok_or_else(|| bad_input(format!("--dataplane {d:?}: node {n} is not in the wiring")))?
+            .socket = s.into();
+    }
+    let schedules = run::read_schedules(&a.schedule).map_err(bad_input)?;
+    let mut plans = Vec::new();
+    for (id, w) in &wiring.nodes {
+        let sched = schedules.iter().find(|s| s.node == *id).ok_or_else(|| {
+            bad_input(format!(
+                "node {id} is wired but {} has no schedule for it",
+                a.schedule.display()
+            ))
+        })?;
+        let (plan, unwired) = run::plan(sched, w);
+        if unwired > 0 {
+            eprintln!(
+                "node {id}: up to {unwired} entries name a next hop that is not wired; left out"
+            );
+        }
+        plans.push((*id, w.socket.clone(), plan));
+    }
+    let start = control::ops::parse_time(&a.start, dataplane::node::now_ns())?;
+    eprintln!(
+        "driving {} dataplanes, {} FIBs in all, schedule time 0 at {} (x{})",
+        plans.len(),
+        plans.iter().map(|p| p.2.len()).sum::<usize>(),
+        control::ops::format_time(start),
+        a.time_scale
+    );
+    let call = |s: &std::path::Path, r: dataplane::ctl::Request| dataplane::ctl::call(s, &r);
+    let reports = run::drive(
+        &plans,
+        start,
+        a.time_scale,
+        &call,
+        &dataplane::node::now_ns,
+        &mut |m| eprintln!("{m}"),
+    );
+    let mut bad = 0;
+    for r in &reports {
+        println!(
+            "node {:>5}: staged {:>5}  verified {:>5}  late {:>3}  failed {:>3}",
+            r.node, r.staged, r.verified, r.late, r.failed
+        );
+        bad += r.late + r.failed;
+    }
+    if bad > 0 {
+        return Err(refused(format!("{bad} late or failed activations")));
+    }
+    Ok(())
 }
 
 fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
@@ -177,6 +279,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             ops::call(&target.socket, &Request::Rollback)?,
             "rolled back",
         ),
+        Command::Run(a) => run_cmd(a),
         Command::Port {
             state,
             port,

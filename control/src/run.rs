@@ -1,0 +1,487 @@
+//! The control process (`orbitmesh-ctl run`): turns predicted per-node
+//! schedules (predict::schedule) into FIBs and keeps every dataplane one
+//! snapshot ahead, each staged with its activation time, so a predicted
+//! topology change costs no control-plane latency at the instant it happens
+//! (time-variant routing, RFC 9657).
+//!
+//! A schedule names neighbours by node id; a *wiring* file says how each
+//! node reaches each neighbour (port and MACs) and where its control socket
+//! is:
+//!
+//! ```toml
+//! [nodes.17]
+//! socket = "/run/orbitmesh/n17.sock"
+//! links = [ { neighbor = 18, port = "isl0", dst_mac = "02:00:00:00:12:00", src_mac = "02:00:00:00:11:00" } ]
+//! # A ground station: where its own prefix is delivered (egress).
+//! # local = { port = "lan0", dst_mac = "02:..", src_mac = "02:.." }
+//! ```
+//!
+//! FIB per instant (label plan of DESIGN.md, RFC 8660 node SIDs): every
+//! reachable destination's label swaps to itself towards the next hop (with
+//! the loop-free alternate as backup when it is wired); the node's own label
+//! pops; a ground station also pushes each remote station's label for that
+//! station's prefix (ingress) and routes its own prefix to `local` (egress).
+//! Next hops that are not wired are left out and counted.
+//!
+//! Time: schedule time 0 is mapped to `start` (ns since the Unix epoch,
+//! CLOCK_REALTIME), divided by `time_scale` (2.0 = twice as fast as real
+//! time, for emulations). After each instant the dataplane's active version
+//! is read back; late or failed activations are reported.
+
+use crate::predict::schedule::{FibEntry, NodeSchedule};
+use dataplane::ctl::{Request, Response};
+use dataplane::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    pub neighbor: u32,
+    pub port: String,
+    pub dst_mac: String,
+    pub src_mac: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalPort {
+    pub port: String,
+    pub dst_mac: String,
+    pub src_mac: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeWiring {
+    pub socket: PathBuf,
+    #[serde(default)]
+    pub links: Vec<Link>,
+    #[serde(default)]
+    pub local: Option<LocalPort>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wiring {
+    pub nodes: BTreeMap<u32, NodeWiring>,
+}
+
+impl Wiring {
+    pub fn parse(text: &str) -> Result<Wiring, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+}
+
+/// The FIB of `sched`'s node for `table`, with `version`; returns it and
+/// how many entries had a next hop that is not wired.
+pub fn fib_for(
+    sched: &NodeSchedule,
+    table: &[FibEntry],
+    wiring: &NodeWiring,
+    version: u64,
+) -> (FibSpec, usize) {
+    let mut spec = FibSpec {
+        version,
+        hash_seed: sched.node,
+        ..FibSpec::default()
+    };
+    let mut ports = BTreeSet::new();
+    let wired: BTreeMap<u32, &Link> = wiring.links.iter().map(|l| (l.neighbor, l)).collect();
+    for l in &wiring.links {
+        if ports.insert(l.port.clone()) {
+            spec.ports.push(PortSpec {
+                name: l.port.clone(),
+                mtu: 1500,
+            });
+        }
+        spec.next_hops.push(NextHopSpec {
+            name: format!("n{}", l.neighbor),
+            port: l.port.clone(),
+            dst_mac: l.dst_mac.clone(),
+            src_mac: l.src_mac.clone(),
+            vlan: None,
+            push: vec![],
+            backup: None,
+        });
+    }
+    spec.labels.push(LabelSpec {
+        label: sched.node_label,
+        action: ActionSpec::Pop,
+        out_label: None,
+        group: None,
+        next_hop: None,
+    });
+    let mut unwired = 0;
+    let is_gs = sched.local_prefix.is_some();
+    for e in table {
+        let Some(h) = e.next_hop else { continue };
+        if !wired.contains_key(&h) {
+            unwired += 1;
+            continue;
+        }
+        let backup = e
+            .backup
+            .filter(|b| wired.contains_key(b))
+            .map(|b| format!("n{b}"));
+        if let Some(nh) = spec
+            .next_hops
+            .iter_mut()
+            .find(|n| n.name == format!("n{h}"))
+        {
+            // One backup per neighbour: the first entry's alternate wins.
+            if nh.backup.is_none() && backup.as_deref() != Some(nh.name.as_str()) {
+                nh.backup = backup.clone();
+            }
+        }
+        spec.labels.push(LabelSpec {
+            label: e.label,
+            action: ActionSpec::Swap,
+            out_label: None,
+            group: None,
+            next_hop: Some(format!("n{h}")),
+        });
+        if let (true, Some(p)) = (is_gs, e.prefix) {
+            // Ingress: push the remote station's label towards the next hop.
+            let l = &wired[&h];
+            let name = format!("n{h}-push{}", e.label);
+            spec.next_hops.push(NextHopSpec {
+                name: name.clone(),
+                port: l.port.clone(),
+                dst_mac: l.dst_mac.clone(),
+                src_mac: l.src_mac.clone(),
+                vlan: None,
+                push: vec![e.label],
+                backup: None,
+            });
+            spec.routes.push(RouteSpec {
+                prefix: p.to_string(),
+                group: None,
+                next_hop: Some(name),
+            });
+        }
+    }
+    if let (Some(p), Some(local)) = (sched.local_prefix, &wiring.local) {
+        if ports.insert(local.port.clone()) {
+            spec.ports.push(PortSpec {
+                name: local.port.clone(),
+                mtu: 1500,
+            });
+        }
+        spec.next_hops.push(NextHopSpec {
+            name: "local".into(),
+            port: local.port.clone(),
+            dst_mac: local.dst_mac.clone(),
+            src_mac: local.src_mac.clone(),
+            vlan: None,
+            push: vec![],
+            backup: None,
+        });
+        spec.routes.push(RouteSpec {
+            prefix: p.to_string(),
+            group: None,
+            next_hop: Some("local".into()),
+        });
+    }
+    (spec, unwired)
+}
+
+/// Every instant of a schedule (schedule ns) with its FIB; version = index + 1.
+pub fn plan(sched: &NodeSchedule, wiring: &NodeWiring) -> (Plan, usize) {
+    let mut out = Vec::with_capacity(1 + sched.deltas.len());
+    let mut unwired = 0;
+    let mut table = sched.initial.entries.clone();
+    let mut push = |t: i64, table: &[FibEntry], out: &mut Plan| {
+        let (f, u) = fib_for(sched, table, wiring, out.len() as u64 + 1);
+        unwired = unwired.max(u);
+        out.push((t, f));
+    };
+    push(sched.initial.activate_at_ns, &table, &mut out);
+    for d in &sched.deltas {
+        for c in &d.changes {
+            if let Some(e) = table.iter_mut().find(|e| e.destination == c.destination) {
+                *e = *c;
+            }
+        }
+        push(d.activate_at_ns, &table, &mut out);
+    }
+    (out, unwired)
+}
+
+/// One node's FIBs: (schedule instant in ns, FIB), version = index + 1.
+pub type Plan = Vec<(i64, FibSpec)>;
+
+/// A node to drive: id, control socket, plan.
+pub type NodePlan = (u32, PathBuf, Plan);
+
+/// What happened to one node during a run.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeReport {
+    pub node: u32,
+    pub staged: usize,
+    pub verified: usize,
+    /// Instants whose version was not active when read back after them.
+    pub late: usize,
+    /// Requests the dataplane refused or could not be sent.
+    pub failed: usize,
+    pub max_unwired: usize,
+}
+
+/// Drives every node's plan. `call` sends a request to a socket (the real
+/// control socket in the CLI, anything in tests); `now_ns` is the clock.
+pub fn drive(
+    plans: &[NodePlan],
+    start_ns: u64,
+    time_scale: f64,
+    call: &dyn Fn(&Path, Request) -> Result<Response, String>,
+    now_ns: &dyn Fn() -> u64,
+    log: &mut dyn FnMut(String),
+) -> Vec<NodeReport> {
+    let wall = |t: i64| start_ns + (t.max(0) as f64 / time_scale) as u64;
+    let mut reports: Vec<NodeReport> = plans
+        .iter()
+        .map(|p| NodeReport {
+            node: p.0,
+            ..Default::default()
+        })
+        .collect();
+    // next[i]: index of the next instant of node i to stage.
+    let mut next = vec![0usize; plans.len()];
+    // The first FIB of each node is staged at its instant like the others.
+    loop {
+        let now = now_ns();
+        let mut wake = u64::MAX;
+        let mut pending = false;
+        for (i, (node, socket, plan)) in plans.iter().enumerate() {
+            let k = next[i];
+            // Verify the instant before `k` once its time has passed.
+            if k > 0 && k <= plan.len() {
+                let due = wall(plan[k - 1].0);
+                if now >= due && reports[i].verified + reports[i].late < k {
+                    match call(socket, Request::Version) {
+                        Ok(Response::Version(v)) if v.active >= k as u64 => {
+                            reports[i].verified += 1
+                        }
+                        Ok(Response::Version(v)) => {
+                            reports[i].late += 1;
+                            log(format!(
+                                "node {node}: version {} not active at its instant (active {})",
+                                k, v.active
+                            ));
+                        }
+                        Ok(r) => {
+                            reports[i].failed += 1;
+                            log(format!("node {node}: unexpected answer {r:?}"));
+                        }
+                        Err(e) => {
+                            reports[i].failed += 1;
+                            log(format!("node {node}: {e}"));
+                        }
+                    }
+                }
+            }
+            if k < plan.len() {
+                pending = true;
+                // Stage k as soon as k-1 is active (one snapshot ahead).
+                let prev_due = if k == 0 { 0 } else { wall(plan[k - 1].0) };
+                if now >= prev_due {
+                    let (t, fib) = &plan[k];
+                    let at_ns = wall(*t);
+                    match call(
+                        socket,
+                        Request::StageFib {
+                            fib: fib.clone(),
+                            at_ns,
+                        },
+                    ) {
+                        Ok(Response::Ok { .. }) => reports[i].staged += 1,
+                        Ok(Response::Error { message }) => {
+                            reports[i].failed += 1;
+                            log(format!("node {node}: version {} refused: {message}", k + 1));
+                        }
+                        Ok(r) => {
+                            reports[i].failed += 1;
+                            log(format!("node {node}: unexpected answer {r:?}"));
+                        }
+                        Err(e) => {
+                            reports[i].failed += 1;
+                            log(format!("node {node}: {e} (retrying)"));
+                            wake = wake.min(now + 200_000_000);
+                            continue;
+                        }
+                    }
+                    next[i] += 1;
+                    wake = wake.min(at_ns);
+                } else {
+                    wake = wake.min(prev_due);
+                }
+            } else if k == plan.len() && reports[i].verified + reports[i].late < k {
+                pending = true;
+                wake = wake.min(wall(plan[k - 1].0));
+            }
+        }
+        if !pending {
+            return reports;
+        }
+        let now = now_ns();
+        if wake > now {
+            // Sleeping between instants: the process costs nothing meanwhile.
+            std::thread::sleep(std::time::Duration::from_nanos(
+                (wake - now).min(1_000_000_000),
+            ));
+        }
+    }
+}
+
+/// Reads every node-<id>.json in `dir`.
+pub fn read_schedules(dir: &Path) -> Result<Vec<NodeSchedule>, String> {
+    let mut out = Vec::new();
+    let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in rd {
+        let p = entry.map_err(|e| e.to_string())?.path();
+        if p.extension().is_some_and(|x| x == "json") {
+            let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            out.push(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?);
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("{}: no node-<id>.json schedules", dir.display()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::predict::schedule::{FibDelta, FibTable, FORMAT};
+    use dataplane::fib::FibSnapshot;
+    use dataplane::node::{now_ns, Node};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    fn entry(next_hop: Option<u32>, backup: Option<u32>) -> FibEntry {
+        FibEntry {
+            destination: 5,
+            label: 16005,
+            next_hop,
+            backup,
+            prefix: None,
+        }
+    }
+
+    fn schedule() -> NodeSchedule {
+        NodeSchedule {
+            format: FORMAT.into(),
+            node: 0,
+            node_label: 16000,
+            kind: "satellite".into(),
+            srgb_base: 16000,
+            local_prefix: None,
+            epoch_utc: "2000-01-01T00:00:00Z".into(),
+            step_ns: 100_000_000,
+            initial: FibTable {
+                activate_at_ns: 0,
+                entries: vec![entry(Some(1), Some(2))],
+            },
+            deltas: vec![
+                FibDelta {
+                    activate_at_ns: 100_000_000,
+                    changes: vec![entry(Some(2), None)],
+                },
+                FibDelta {
+                    activate_at_ns: 200_000_000,
+                    changes: vec![entry(None, None)],
+                },
+            ],
+        }
+    }
+
+    fn wiring(socket: PathBuf) -> NodeWiring {
+        let link = |n: u32, port: &str| Link {
+            neighbor: n,
+            port: port.into(),
+            dst_mac: format!("02:00:00:00:00:0{n}"),
+            src_mac: "02:00:00:00:00:10".into(),
+        };
+        NodeWiring {
+            socket,
+            links: vec![link(1, "isl0"), link(2, "isl1")],
+            local: None,
+        }
+    }
+
+    #[test]
+    fn fibs_follow_the_schedule() {
+        let (plan, unwired) = plan(&schedule(), &wiring("x".into()));
+        assert_eq!(unwired, 0);
+        assert_eq!(plan.len(), 3);
+        let names = vec!["isl0".to_string(), "isl1".to_string()];
+        let f: Vec<FibSnapshot> = plan
+            .iter()
+            .map(|(_, s)| s.build_for_ports(&names).unwrap())
+            .collect();
+        assert_eq!(f[0].ilm(16000), Some(dataplane::fib::IlmAction::Pop));
+        let port_of = |f: &FibSnapshot| match f.ilm(16005) {
+            Some(dataplane::fib::IlmAction::Swap { nhg, .. }) => {
+                Some(f.next_hop(f.group(nhg).unwrap()[0]).unwrap().port)
+            }
+            _ => None,
+        };
+        assert_eq!(
+            (port_of(&f[0]), port_of(&f[1]), port_of(&f[2])),
+            (Some(0), Some(1), None)
+        );
+        // An unwired next hop is left out and counted.
+        let mut w = wiring("x".into());
+        w.links.pop();
+        assert_eq!(plan_unwired(&w), 1);
+    }
+
+    fn plan_unwired(w: &NodeWiring) -> usize {
+        plan(&schedule(), w).1
+    }
+
+    #[test]
+    fn drive_stages_ahead_and_verifies_each_instant() {
+        let dir = std::env::temp_dir().join(format!("om-run-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("n0.sock");
+        let node = Arc::new(Node::new(
+            "n0",
+            vec!["isl0".into(), "isl1".into()],
+            FibSnapshot::empty(0),
+            1,
+        ));
+        let stop = Arc::new(AtomicBool::new(false));
+        let server = dataplane::ctl::serve(&sock, node.clone(), stop.clone()).unwrap();
+        let (p, _) = plan(&schedule(), &wiring(sock.clone()));
+        let start = now_ns() + 100_000_000;
+        let mut log = Vec::new();
+        let call = |s: &Path, r: Request| dataplane::ctl::call(s, &r);
+        let reports = drive(
+            &[(0, sock.clone(), p)],
+            start,
+            2.0,
+            &call,
+            &now_ns,
+            &mut |m| log.push(m),
+        );
+        assert_eq!(reports[0].staged, 3, "{log:?}");
+        assert_eq!(
+            (reports[0].verified, reports[0].late, reports[0].failed),
+            (3, 0, 0),
+            "{log:?}"
+        );
+        // At 2x, the last instant (200 ms of schedule) is 100 ms after start.
+        assert!(now_ns() >= start + 100_000_000);
+        node.fib.promote_due(now_ns());
+        let f = node.fib.current();
+        assert_eq!(f.version(), 3);
+        assert_eq!(f.ilm(16005), None, "the destination was withdrawn");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        dataplane::ctl::wake(&sock);
+        server.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
