@@ -119,6 +119,14 @@ pub fn parse_time(s: &str, now_ns: u64) -> Result<u64, OpError> {
     u64::try_from(t.timestamp_nanos_opt().ok_or_else(bad)?).map_err(|_| bad())
 }
 
+/// Activation times are CLOCK_REALTIME instants: say so when this host's
+/// clock is not synchronized.
+pub fn warn_if_unsynchronized() {
+    if dataplane::sys::clock::synchronized() == Some(false) {
+        eprintln!("warning: this host's clock is not synchronized (NTP/PTP); activation times are only as right as its clock");
+    }
+}
+
 /// Nanoseconds since the Unix epoch as RFC 3339 UTC.
 pub fn format_time(ns: u64) -> String {
     let t =

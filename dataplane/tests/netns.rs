@@ -769,6 +769,16 @@ fn the_cli_shows_loads_stages_swaps_and_rolls_back_live() {
     assert!(err.contains("--at"), "{err}");
     let (code, _, err) = ctl_cmd(&["fib", "swap", "--socket", "/nonexistent/x.sock"]);
     assert_eq!(code, 3, "{err}");
+    // Another user cannot talk to the dataplane: the socket is 0600.
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(ctl_bin())
+        .args(["fib", "swap", "--socket", &sock])
+        .output()
+        .expect("setpriv");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("Permission denied"), "{err}");
     let (_, out, _) = s(&["fib", "show", "--label", "16001"]);
     assert!(out.contains("FIB version 1"), "{out}");
 }

@@ -187,6 +187,7 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
         plans.push((*id, w.socket.clone(), plan));
     }
     let start = control::ops::parse_time(&a.start, dataplane::node::now_ns())?;
+    control::ops::warn_if_unsynchronized();
     eprintln!(
         "driving {} dataplanes, {} FIBs in all, schedule time 0 at {} (x{})",
         plans.len(),
@@ -262,6 +263,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
                 ),
                 Some(t) => {
                     let at_ns = ops::parse_time(&t, dataplane::node::now_ns())?;
+                    ops::warn_if_unsynchronized();
                     let v = fib.version;
                     ops::call(&target.socket, &Request::StageFib { fib, at_ns })?;
                     println!(

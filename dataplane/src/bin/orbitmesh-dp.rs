@@ -223,6 +223,9 @@ fn run(args: Args) -> Result<()> {
         xdp::ifindex(&p.iface)?;
     }
     let fib = load_fib(&c)?;
+    if dataplane::sys::clock::synchronized() == Some(false) {
+        tracing::warn!("the host clock is not synchronized (NTP/PTP): staged FIBs activate at this clock's idea of the instant");
+    }
     xdp::raise_memlock();
     signal::install();
 

@@ -4,6 +4,7 @@
 //!
 //! - [`epoch`]: an epoch-protected pointer cell (crossbeam-epoch) for the
 //!   lock-free publication of FIB snapshots.
+//! - [`clock`]: whether the host clock is synchronized (adjtimex).
 //! - [`mem`]: transparent huge pages for the big FIB tables.
 //! - [`cred`]: peer credentials of the control socket (SO_PEERCRED).
 //! - [`xsk`]: AF_XDP UMEM and rings (xsk-rs), one set per worker.
@@ -11,6 +12,7 @@
 //! - [`tap`]: the TAP interface punted frames are handed to the host through.
 #![allow(unsafe_code)]
 
+pub mod clock;
 pub mod cred;
 pub mod epoch;
 pub mod mem;
