@@ -65,12 +65,34 @@ pub struct NodeWiring {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Wiring {
-    pub nodes: BTreeMap<u32, NodeWiring>,
+    /// Keyed by node id (TOML keys are strings: `[nodes.17]`).
+    nodes: BTreeMap<String, NodeWiring>,
 }
 
 impl Wiring {
+    /// Parses a wiring file; every key must be a node id.
     pub fn parse(text: &str) -> Result<Wiring, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let w: Wiring = toml::from_str(text).map_err(|e| e.to_string())?;
+        for k in w.nodes.keys() {
+            k.parse::<u32>()
+                .map_err(|_| format!("[nodes.{k}]: {k:?} is not a node id"))?;
+        }
+        Ok(w)
+    }
+
+    /// The nodes in id order.
+    pub fn nodes(&self) -> Vec<(u32, &NodeWiring)> {
+        let mut v: Vec<(u32, &NodeWiring)> = self
+            .nodes
+            .iter()
+            .map(|(k, w)| (k.parse().expect("checked in parse"), w))
+            .collect();
+        v.sort_by_key(|x| x.0);
+        v
+    }
+
+    pub fn node_mut(&mut self, id: u32) -> Option<&mut NodeWiring> {
+        self.nodes.get_mut(&id.to_string())
     }
 }
 
@@ -409,6 +431,25 @@ mod tests {
             links: vec![link(1, "isl0"), link(2, "isl1")],
             local: None,
         }
+    }
+
+    #[test]
+    fn the_documented_wiring_parses() {
+        let doc = include_str!("run.rs");
+        let example: String = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| l.trim_start_matches("//!").trim_start().to_string() + "\n")
+            .collect();
+        let w = Wiring::parse(&example).unwrap();
+        let nodes = w.nodes();
+        assert_eq!(nodes.len(), 1);
+        assert_eq!((nodes[0].0, nodes[0].1.links[0].neighbor), (17, 18));
+        assert!(Wiring::parse("[nodes.x]\nsocket = \"s\"")
+            .unwrap_err()
+            .contains("not a node id"));
     }
 
     #[test]

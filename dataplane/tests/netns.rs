@@ -878,3 +878,97 @@ fn a_thousand_swaps_under_traffic_lose_and_misforward_nothing() {
         "the swaps happened while traffic flowed"
     );
 }
+
+#[test]
+fn the_control_process_drives_a_predicted_schedule_into_the_dataplane() {
+    need_root!();
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut l = Line::new("h");
+    l.start(&fib_toml(1), &[]);
+    // Node 0's schedule: destination 5 (label 16005) via neighbour 1
+    // (dut1 -> sink0) from t=0, via neighbour 2 (dut2 -> sink1) from t=2 s.
+    let entry = |nh: u32, b: &str| {
+        format!(r#"{{"destination":5,"label":16005,"next_hop":{nh},"backup":{b}}}"#)
+    };
+    let schedule = format!(
+        r#"{{"format":"orbitmesh-fib-schedule/2","node":0,"node_label":16000,"kind":"satellite","srgb_base":16000,
+"epoch_utc":"2000-01-01T00:00:00Z","step_ns":100000000,
+"initial":{{"activate_at_ns":0,"entries":[{}]}},
+"deltas":[{{"activate_at_ns":2000000000,"changes":[{}]}}]}}"#,
+        entry(1, "2"),
+        entry(2, "null")
+    );
+    let dir = l.dir.join("schedule");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("node-0.json"), schedule).unwrap();
+    let wiring = format!(
+        "[nodes.0]\nsocket = \"{}\"\nlinks = [\n  {{ neighbor = 1, port = \"dut1\", dst_mac = \"{}\", src_mac = \"{}\" }},\n  {{ neighbor = 2, port = \"dut2\", dst_mac = \"{}\", src_mac = \"{}\" }},\n]\n",
+        l.socket.display(),
+        mac(&SINK0),
+        mac(&DUT1),
+        mac(&SINK1),
+        mac(&DUT2)
+    );
+    let wiring_path = l.dir.join("wiring.toml");
+    std::fs::write(&wiring_path, wiring).unwrap();
+    let run = Command::new(ctl_bin())
+        .args([
+            "run",
+            "--schedule",
+            dir.to_str().unwrap(),
+            "--wiring",
+            wiring_path.to_str().unwrap(),
+            "--start",
+            "+1s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let payload = udp4([10, 70, 0, 1], 64, 1000);
+    let frame = cat(&[
+        &eth(DUT0, GEN, None, ET_MPLS),
+        &labels(&[(16005, 0, 64)]),
+        &payload,
+    ]);
+    std::thread::sleep(Duration::from_millis(1300).saturating_sub(t0.elapsed()));
+    let (s0, s1) = l.exchange(std::slice::from_ref(&frame), 1);
+    if (s0.len(), s1.len()) != (1, 0) {
+        let r = l.call(Request::ShowFib {
+            label: None,
+            prefix: None,
+        });
+        let st = l.stat("no_label_route");
+        let out = run.wait_with_output().unwrap();
+        panic!(
+            "schedule t in [0, 2 s): via neighbour 1; got {} / {}; FIB {r:?}; no_label_route {st}; run: {} {}",
+            s0.len(),
+            s1.len(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::thread::sleep(Duration::from_millis(3300).saturating_sub(t0.elapsed()));
+    let (s0, s1) = l.exchange(std::slice::from_ref(&frame), 1);
+    assert_eq!(
+        (s0.len(), s1.len()),
+        (0, 1),
+        "schedule t >= 2 s: via neighbour 2"
+    );
+    let out = run.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("staged     2  verified     2  late   0  failed   0"),
+        "{stdout}"
+    );
+    let Response::Version(v) = l.call(Request::Version) else {
+        panic!()
+    };
+    assert_eq!(v.active, 2);
+}

@@ -164,15 +164,14 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
             .parse()
             .map_err(|_| bad_input(format!("--dataplane {d:?}: {n:?} is not a node id")))?;
         wiring
-            .nodes
-            .get_mut(&n)
+            .node_mut(n)
             .ok_or_else(|| bad_input(format!("--dataplane {d:?}: node {n} is not in the wiring")))?
             .socket = s.into();
     }
     let schedules = run::read_schedules(&a.schedule).map_err(bad_input)?;
     let mut plans = Vec::new();
-    for (id, w) in &wiring.nodes {
-        let sched = schedules.iter().find(|s| s.node == *id).ok_or_else(|| {
+    for (id, w) in wiring.nodes() {
+        let sched = schedules.iter().find(|s| s.node == id).ok_or_else(|| {
             bad_input(format!(
                 "node {id} is wired but {} has no schedule for it",
                 a.schedule.display()
@@ -184,7 +183,7 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
                 "node {id}: up to {unwired} entries name a next hop that is not wired; left out"
             );
         }
-        plans.push((*id, w.socket.clone(), plan));
+        plans.push((id, w.socket.clone(), plan));
     }
     let start = control::ops::parse_time(&a.start, dataplane::node::now_ns())?;
     control::ops::warn_if_unsynchronized();
