@@ -7,6 +7,8 @@
 //! control_socket = "/run/orbitmesh/sat-17.sock"
 //! batch = 64                            # frames per batch (1..64)
 //! poll = "sleep-when-idle"              # or "busy"
+//! # busy_poll_budget = 64               # with poll = "busy": kernel busy
+//!                                       # polling (SO_PREFER_BUSY_POLL), NAPI budget
 //! cores = [1]                           # worker cores; worker q serves queue q
 //! punt = "drop"                         # punted frames (router alert, OAM): "drop",
 //!                                       # or "host": to TAP interface punt_iface
@@ -72,6 +74,8 @@ pub struct Config {
     pub batch: usize,
     #[serde(default = "default_poll")]
     pub poll: PollMode,
+    #[serde(default)]
+    pub busy_poll_budget: Option<u32>,
     #[serde(default)]
     pub cores: Vec<usize>,
     #[serde(default = "default_punt")]
@@ -155,6 +159,9 @@ impl Config {
                 self.batch,
                 crate::pipeline::MAX_BATCH
             ));
+        }
+        if self.busy_poll_budget.is_some() && self.poll != PollMode::Busy {
+            return Err("busy_poll_budget needs poll = \"busy\"".into());
         }
         let q = self.ports[0].queues;
         if self.ports.iter().any(|p| p.queues != q) {

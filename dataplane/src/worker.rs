@@ -46,6 +46,8 @@ pub trait Io {
     fn service(&mut self) -> u64;
     /// Blocks until a port has frames or `timeout_ms` passes.
     fn wait(&mut self, timeout_ms: i32);
+    /// Busy mode, idle pass: lets the kernel busy-poll the device (no-op by default).
+    fn kick(&mut self) {}
 }
 
 /// How a worker waits when there is no work.
@@ -120,6 +122,8 @@ pub fn run_worker(
             }
         } else if poll == PollMode::SleepWhenIdle {
             io.wait(10);
+        } else {
+            io.kick();
         }
     }
     stats.pipeline.publish(&counters);

@@ -620,7 +620,18 @@ fn punted_frames_reach_the_host_through_a_tap_interface() {
     need_root!();
     let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let mut l = Line::new("e");
-    l.start(&fib_toml(1), &["--punt", "host"]);
+    // Busy polling here (kernel busy poll, SO_PREFER_BUSY_POLL) to run that mode too.
+    l.start(
+        &fib_toml(1),
+        &[
+            "--punt",
+            "host",
+            "--poll",
+            "busy",
+            "--busy-poll-budget",
+            "64",
+        ],
+    );
     // The dataplane is named "dut": its punt interface is om-dut.
     let c = l.capture_in("dut", "om-dut", 1.5);
     let payload = udp4([10, 70, 0, 1], 64, 1000);

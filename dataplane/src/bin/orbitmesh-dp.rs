@@ -56,6 +56,9 @@ struct Args {
     /// busy | sleep-when-idle
     #[arg(long, value_parser = parse_poll)]
     poll: Option<PollMode>,
+    /// With --poll busy: kernel busy polling (SO_PREFER_BUSY_POLL), NAPI budget.
+    #[arg(long)]
+    busy_poll_budget: Option<u32>,
     /// auto | zero-copy | copy (for ports given on the command line)
     #[arg(long, value_parser = parse_mode, default_value = "auto")]
     mode: xsk::XdpMode,
@@ -146,6 +149,9 @@ fn config(a: &Args) -> Result<Config> {
     }
     if let Some(p) = a.poll {
         c.poll = p;
+    }
+    if let Some(b) = a.busy_poll_budget {
+        c.busy_poll_budget = Some(b);
     }
     if let Some(p) = a.punt {
         c.punt = p;
@@ -244,6 +250,7 @@ fn run(args: Args) -> Result<()> {
     for q in 0..queues {
         let cfg = xsk::XskConfig {
             mode: c.ports[0].mode,
+            busy_poll_budget: c.busy_poll_budget,
             ..Default::default()
         };
         let io = xsk::XskIo::new(&ifaces, q, cfg)?;

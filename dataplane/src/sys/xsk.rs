@@ -39,6 +39,9 @@ pub struct XskConfig {
     pub frame_size: u32,
     pub ring_size: u32,
     pub mode: XdpMode,
+    /// Kernel busy polling (SO_PREFER_BUSY_POLL with this budget): the
+    /// driver's NAPI runs when the worker polls, not from interrupts.
+    pub busy_poll_budget: Option<u32>,
 }
 
 impl Default for XskConfig {
@@ -48,6 +51,7 @@ impl Default for XskConfig {
             frame_size: 2048,
             ring_size: 2048,
             mode: XdpMode::Auto,
+            busy_poll_budget: None,
         }
     }
 }
@@ -133,6 +137,20 @@ impl XskIo {
                 in_flight: 0,
             });
         }
+        if let Some(budget) = cfg.busy_poll_budget {
+            for p in &ports {
+                let fd = p.rx.fd().as_raw_fd();
+                for (opt, val) in [
+                    (libc::SO_PREFER_BUSY_POLL, 1),
+                    (libc::SO_BUSY_POLL, 20),
+                    (libc::SO_BUSY_POLL_BUDGET, budget as i32),
+                ] {
+                    if let Err(e) = set_sock_opt(fd, opt, val) {
+                        tracing::warn!(option = opt, error = %e, "busy polling option refused; interrupts drive reception");
+                    }
+                }
+            }
+        }
         let zero_copy = ports
             .first()
             .map(|p| sys_zero_copy(p.rx.fd().as_raw_fd()))
@@ -188,6 +206,25 @@ impl XskIo {
         self.txq[q] = descs;
         self.txq[q].clear();
         sent
+    }
+}
+
+fn set_sock_opt(fd: i32, opt: libc::c_int, val: i32) -> std::io::Result<()> {
+    // SAFETY: `val` is a valid int for the call and its size is passed;
+    // `fd` is an open socket owned by the caller.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            opt,
+            (&val as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -321,6 +358,11 @@ impl Io for XskIo {
             }
         }
         empty
+    }
+
+    fn kick(&mut self) {
+        // A zero-timeout poll() runs the driver's NAPI when busy polling is on.
+        self.wait(0);
     }
 
     fn wait(&mut self, timeout_ms: i32) {
