@@ -130,6 +130,9 @@ struct RunArgs {
     /// Schedule seconds per wall-clock second (emulations may run faster).
     #[arg(long, default_value_t = 1.0)]
     time_scale: f64,
+    /// Print the per-node report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -203,13 +206,18 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
         &dataplane::node::now_ns,
         &mut |m| eprintln!("{m}"),
     );
-    let mut bad = 0;
-    for r in &reports {
+    let bad: usize = reports.iter().map(|r| r.late + r.failed).sum();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).expect("serialisable")
+        );
+    }
+    for r in reports.iter().filter(|_| !a.json) {
         println!(
             "node {:>5}: staged {:>5}  verified {:>5}  late {:>3}  failed {:>3}",
             r.node, r.staged, r.verified, r.late, r.failed
         );
-        bad += r.late + r.failed;
     }
     if bad > 0 {
         return Err(refused(format!("{bad} late or failed activations")));
