@@ -156,7 +156,7 @@ mkdir -p bench/results
 {
   echo "# Relay on a veth line: orbitmesh-dp vs the kernel vs dpdk-testpmd"
   echo
-  echo "Command: \`scripts/bench-veth.sh $SECS\`  "
+  echo "Command: \`${ONLY:+ONLY=$ONLY }${THREADED:+THREADED=$THREADED }scripts/bench-veth.sh $SECS\`  "
   echo "Date: $(date -u '+%Y-%m-%d %H:%M') UTC; $(lscpu | sed -n 's/Model name: *//p'), $(nproc) vCPU, Linux $(uname -r)."
   echo "Generator: dpdk-testpmd, pcap replay into net_af_xdp on gen0 (CPU 1). DUT on CPU 0. Sink: XDP drop on sink0."
   echo "64-byte frames (60 + FCS), 64 flows. Each DUT measured for $SECS s after 3 s of warm-up."
