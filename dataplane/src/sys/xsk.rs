@@ -288,10 +288,12 @@ impl Io for XskIo {
             let mut frames: SmallVec<[Frame<'_>; MAX_BATCH]> = data
                 .iter_mut()
                 .zip(head.iter())
-                .filter_map(|(dm, &h)| {
+                .map(|(dm, &h)| {
+                    // Frame i must stay descriptor i: never skip one.
                     let b = dm.contents_mut();
+                    let h = h.min(b.len());
                     let len = b.len() - h;
-                    Frame::new(b, h, len)
+                    Frame::new(b, h, len).expect("h + len is exactly the buffer")
                 })
                 .collect();
             let k = frames.len();
