@@ -85,7 +85,7 @@ dst=bytes.fromhex("$DUT0".replace(":","")); src=bytes.fromhex("$GEN".replace(":"
 print((dst+src+b"\x88\x47"+struct.pack("!I",(16001<<12)|(1<<8)|64)+bytes(42)).hex())
 PY
 )
-echo "$frame" | ip netns exec omd-gen python3 dataplane/tests/tools/pkt.py seq gen0 24000 2000 >/dev/null &
+echo "$frame" | ip netns exec omd-gen python3 tests/tools/pkt.py seq gen0 24000 2000 >/dev/null &
 pids+=($!)
 count() { ip netns exec omd-sink cat /sys/class/net/$1/statistics/rx_packets; }
 $CTL fib diff "$work/v1.toml" "$work/v2.toml" | sed 's/^/   /'

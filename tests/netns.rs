@@ -1,4 +1,6 @@
-//! orbitmesh-dp in network namespaces, with real AF_XDP on veth:
+//! End to end: orbitmesh-dp in network namespaces, with real AF_XDP on
+//! veth, driven by orbitmesh-ctl (fib, port, stats, run) and by the control
+//! socket directly:
 //!
 //! ```text
 //!  [gen] gen0 ── dut0 [dut: orbitmesh-dp] dut1 ── sink0 [sink]
@@ -9,6 +11,8 @@
 //! Every namespace and the dataplane are removed on drop, also on failure,
 //! and the tests run one at a time.
 
+// Frame builders shared with the dataplane's own tests.
+#[path = "../dataplane/tests/common/mod.rs"]
 mod common;
 use common::*;
 use dataplane::ctl::{self, Request, Response};
@@ -141,7 +145,7 @@ impl Line {
             "netns",
             "exec",
             &self.ns("dut"),
-            env!("CARGO_BIN_EXE_orbitmesh-dp"),
+            bin("orbitmesh-dp").to_str().expect("utf-8 path"),
         ])
         .args(args)
         .arg("--fib")
@@ -657,21 +661,25 @@ fn punted_frames_reach_the_host_through_a_tap_interface() {
     assert_eq!(l.stat("punt_to_host"), 2);
 }
 
-/// `orbitmesh-ctl` from the same build (target/<profile>/), next to this
-/// test's own directory.
-fn ctl_bin() -> PathBuf {
+/// A workspace binary from the same build (target/<profile>/), next to this
+/// test's own directory (`cargo test --workspace` builds every binary first).
+fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
         .parent()
         .and_then(|d| d.parent())
         .expect("target/<profile>");
-    let bin = dir.join("orbitmesh-ctl");
+    let bin = dir.join(name);
     assert!(
         bin.exists(),
-        "{} not built: run the workspace tests (cargo test --workspace) or cargo build -p control",
+        "{} not built: run the workspace tests (cargo test --workspace) or cargo build --workspace",
         bin.display()
     );
     bin
+}
+
+fn ctl_bin() -> PathBuf {
+    bin("orbitmesh-ctl")
 }
 
 fn ctl_cmd(args: &[&str]) -> (i32, String, String) {
