@@ -208,8 +208,8 @@ fn classify(fib: &FibSnapshot, d: &[u8]) -> Pre {
 }
 
 /// The common transit case, as `mpls` + `swap` would do it with fewer
-/// steps: an untagged frame whose top label swaps to one untagged next hop
-/// that pushes nothing. The frame keeps its size; only the MACs and the top
+/// steps: an untagged frame whose top label swaps to untagged next hops
+/// that push nothing (one, or an ECMP group). The frame keeps its size; only the MACs and the top
 /// entry change. A down port takes the general path (fast reroute).
 #[inline(always)]
 fn fast_swap(
@@ -220,7 +220,15 @@ fn fast_swap(
     c: &mut Counters,
 ) -> Verdict {
     const L2: usize = ethernet::HEADER_LEN;
-    let nh = &fib.nhs[fib.single_nh[entry.group()] as usize];
+    let g = fib.groups[entry.group()];
+    let nh = if g.len == 1 {
+        &fib.nhs[fib.single_nh[entry.group()] as usize]
+    } else {
+        // The same path `choose` would take (hash only for real ECMP).
+        let h = mpls_hash(f.buf, f.start + L2, f.start + f.len, fib.hash_seed);
+        let idx = ((h as u64 * g.len as u64) >> 32) as u32;
+        &fib.nhs[fib.members[(g.start + idx) as usize] as usize]
+    };
     if live >> nh.port & 1 == 0 {
         return mpls(fib, live, f, L2, entry, c);
     }

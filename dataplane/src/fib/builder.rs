@@ -230,12 +230,15 @@ impl FibBuilder {
                 IlmAction::Swap { out_label, nhg } => {
                     group_ok(&e, nhg)?;
                     check_out_label(&e, "out_label", out_label)?;
-                    let single = groups[nhg.0 as usize];
-                    let nh = &nhs[members[single.start as usize] as usize];
-                    let fast = single.len == 1
-                        && nh.n_push == 0
-                        && nh.vlan == NhEntry::UNTAGGED
-                        && out_label != label::IMPLICIT_NULL;
+                    // Fast when every path is untagged and pushes nothing.
+                    let g = groups[nhg.0 as usize];
+                    let fast = out_label != label::IMPLICIT_NULL
+                        && members[g.start as usize..(g.start + g.len) as usize]
+                            .iter()
+                            .all(|&m| {
+                                let nh = &nhs[m as usize];
+                                nh.n_push == 0 && nh.vlan == NhEntry::UNTAGGED
+                            });
                     IlmEntry {
                         word: (IlmEntry::SWAP << 30)
                             | if fast { IlmEntry::FAST } else { 0 }

@@ -92,7 +92,7 @@ pub enum TtlModel {
 #[repr(C)]
 pub(crate) struct IlmEntry {
     /// Bits 31..30: action (0 none, 1 swap, 2 pop); bit 29: fast (a swap
-    /// to one untagged next hop that pushes nothing: the pipeline's fast
+    /// whose paths are all untagged and push nothing: the pipeline's fast
     /// path); bits 28..0: group id.
     pub word: u32,
     pub out_label: u32,
