@@ -435,14 +435,7 @@ mod tests {
 
     #[test]
     fn the_documented_wiring_parses() {
-        let doc = include_str!("run.rs");
-        let example: String = doc
-            .lines()
-            .skip_while(|l| !l.starts_with("//! ```toml"))
-            .skip(1)
-            .take_while(|l| !l.starts_with("//! ```"))
-            .map(|l| l.trim_start_matches("//!").trim_start().to_string() + "\n")
-            .collect();
+        let example = dataplane::config::doc_toml_example(include_str!("run.rs"));
         let w = Wiring::parse(&example).unwrap();
         let nodes = w.nodes();
         assert_eq!(nodes.len(), 1);

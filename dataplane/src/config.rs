@@ -178,21 +178,25 @@ impl Config {
     }
 }
 
+/// The first TOML example in a source file's `//!` docs, as plain TOML:
+/// lets tests check that documented examples stay valid.
+pub fn doc_toml_example(source: &str) -> String {
+    source
+        .lines()
+        .skip_while(|l| !l.starts_with("//! ```toml"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("//! ```"))
+        .map(|l| l.trim_start_matches("//!").trim_start().to_string() + "\n")
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn documented_example_parses_and_defaults_are_sane() {
-        let doc = include_str!("config.rs");
-        let example: String = doc
-            .lines()
-            .skip_while(|l| !l.starts_with("//! ```toml"))
-            .skip(1)
-            .take_while(|l| !l.starts_with("//! ```"))
-            .map(|l| l.trim_start_matches("//!").trim_start().to_string() + "\n")
-            .collect();
-        let c = Config::parse(&example).unwrap();
+        let c = Config::parse(&doc_toml_example(include_str!("config.rs"))).unwrap();
         assert_eq!(c.name, "sat-17");
         assert_eq!(c.ports[0].name(), "isl0");
         c.validate().unwrap();

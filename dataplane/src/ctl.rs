@@ -209,12 +209,8 @@ pub fn handle(node: &Node, req: Request) -> Response {
     }
 }
 
-fn filter(
-    mut spec: FibSpec,
-    f: &crate::fib::FibSnapshot,
-    label: Option<u32>,
-    prefix: Option<&str>,
-) -> Result<FibSpec, String> {
+/// Keeps only the label, or the route for a prefix / address, asked for.
+fn filter(mut spec: FibSpec, label: Option<u32>, prefix: Option<&str>) -> Result<FibSpec, String> {
     if let Some(l) = label {
         spec.labels.retain(|e| e.label == l);
         spec.routes.clear();
@@ -250,7 +246,6 @@ fn filter(
                         .map_or(0, |x| x.1.parse::<u32>().unwrap_or(0))
                 })
                 .cloned();
-            let _ = f;
             spec.routes = best.into_iter().collect();
         }
     }
@@ -265,12 +260,12 @@ fn show_fib(node: &Node, label: Option<u32>, prefix: Option<&str>) -> Result<Fib
     let staged = match node.fib.staged() {
         Some(s) if s.at > now => {
             let st = FibSpec::from_snapshot(&s.fib, &node.port_names);
-            Some((filter(st, &s.fib, label, prefix)?, s.at))
+            Some((filter(st, label, prefix)?, s.at))
         }
         _ => None,
     };
     Ok(FibView {
-        active: filter(spec, active, label, prefix)?,
+        active: filter(spec, label, prefix)?,
         staged,
         previous_version: node.fib.previous().map(|p| p.version()),
     })

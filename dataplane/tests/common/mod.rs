@@ -65,6 +65,15 @@ pub fn raw_labels(entries: &[(u32, u8, bool, u8)]) -> Vec<u8> {
         .collect()
 }
 
+/// Appends a UDP header (checksum 0) and `payload` bytes 0, 1, 2, ...
+fn udp(v: &mut Vec<u8>, sport: u16, dport: u16, payload: usize) {
+    v.extend_from_slice(&sport.to_be_bytes());
+    v.extend_from_slice(&dport.to_be_bytes());
+    v.extend_from_slice(&((8 + payload) as u16).to_be_bytes());
+    v.extend_from_slice(&[0, 0]);
+    v.extend((0..payload).map(|i| i as u8));
+}
+
 pub fn ipv4_udp(
     src: [u8; 4],
     dst: [u8; 4],
@@ -84,11 +93,7 @@ pub fn ipv4_udp(
         payload_len: 8 + payload,
     }
     .emit(&mut v);
-    v.extend_from_slice(&sport.to_be_bytes());
-    v.extend_from_slice(&dport.to_be_bytes());
-    v.extend_from_slice(&((8 + payload) as u16).to_be_bytes());
-    v.extend_from_slice(&[0, 0]);
-    v.extend((0..payload).map(|i| i as u8));
+    udp(&mut v, sport, dport, payload);
     v
 }
 
@@ -111,11 +116,7 @@ pub fn ipv6_udp(
         payload_len: 8 + payload,
     }
     .emit(&mut v);
-    v.extend_from_slice(&sport.to_be_bytes());
-    v.extend_from_slice(&dport.to_be_bytes());
-    v.extend_from_slice(&((8 + payload) as u16).to_be_bytes());
-    v.extend_from_slice(&[0, 0]);
-    v.extend((0..payload).map(|i| i as u8));
+    udp(&mut v, sport, dport, payload);
     v
 }
 
