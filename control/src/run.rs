@@ -28,7 +28,9 @@
 //! time, for emulations). After each instant the dataplane's active version
 //! is read back; late or failed activations are reported.
 
-use crate::predict::schedule::{FibEntry, NodeSchedule};
+use crate::predict::scenario::Scenario;
+use crate::predict::schedule::{FibEntry, NodeSchedule, ScheduleBuilder};
+use crate::predict::Window;
 use dataplane::ctl::{Request, Response};
 use dataplane::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec};
 use serde::{Deserialize, Serialize};
@@ -248,19 +250,60 @@ pub struct NodeReport {
     /// Requests the dataplane refused or could not be sent.
     pub failed: usize,
     pub max_unwired: usize,
+    /// Unscheduled updates pushed after a link went down or came back.
+    pub repairs: usize,
+}
+
+/// Link repair: how the run learns of failed links and recomputes.
+pub struct Repair<'a> {
+    /// How often each dataplane's ports are read (wall ns).
+    pub poll_every_ns: u64,
+    /// (node, port name) -> the neighbour behind that port (from the wiring).
+    pub ports: BTreeMap<(u32, String), u32>,
+    /// Every node's plan from schedule time `t` (ns) on, with `failed` links
+    /// (smaller id first) out of service. The first instant of each plan is
+    /// the one in force at `t`.
+    #[allow(clippy::type_complexity)]
+    pub replan: &'a dyn Fn(&BTreeSet<(u32, u32)>, i64) -> Result<Vec<NodePlan>, String>,
+}
+
+impl std::fmt::Debug for Repair<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repair")
+            .field("poll_every_ns", &self.poll_every_ns)
+            .field("ports", &self.ports.len())
+            .finish()
+    }
+}
+
+/// Per-node progress of [`drive`].
+struct NodeState {
+    plan: Plan,
+    /// Index of the next instant to stage.
+    next: usize,
+    /// Last version sent (every FIB sent gets the next one).
+    version: u64,
+    /// (wall time, version) to read back once the time has passed.
+    verify: std::collections::VecDeque<(u64, u64)>,
 }
 
 /// Drives every node's plan. `call` sends a request to a socket (the real
 /// control socket in the CLI, anything in tests); `now_ns` is the clock.
+/// With `repair`, the ports of every dataplane are watched: when the set of
+/// links down changes, routes are recomputed without them and every node
+/// gets the repaired FIB at once (an unscheduled update), then the repaired
+/// schedule.
 pub fn drive(
     plans: &[NodePlan],
     start_ns: u64,
     time_scale: f64,
     call: &dyn Fn(&Path, Request) -> Result<Response, String>,
     now_ns: &dyn Fn() -> u64,
+    repair: Option<&Repair>,
     log: &mut dyn FnMut(String),
 ) -> Vec<NodeReport> {
     let wall = |t: i64| start_ns + (t.max(0) as f64 / time_scale) as u64;
+    let sched_now = |now: u64| ((now.saturating_sub(start_ns)) as f64 * time_scale) as i64;
     let mut reports: Vec<NodeReport> = plans
         .iter()
         .map(|p| NodeReport {
@@ -268,80 +311,143 @@ pub fn drive(
             ..Default::default()
         })
         .collect();
-    // next[i]: index of the next instant of node i to stage.
-    let mut next = vec![0usize; plans.len()];
-    // The first FIB of each node is staged at its instant like the others.
+    let mut st: Vec<NodeState> = plans
+        .iter()
+        .map(|p| NodeState {
+            plan: p.2.clone(),
+            next: 0,
+            version: 0,
+            verify: Default::default(),
+        })
+        .collect();
+    let mut failed_links = BTreeSet::new();
+    let mut next_poll = 0u64;
+    let end_wall = plans
+        .iter()
+        .filter_map(|p| p.2.last())
+        .map(|(t, _)| wall(*t))
+        .max()
+        .unwrap_or(0);
     loop {
         let now = now_ns();
         let mut wake = u64::MAX;
         let mut pending = false;
-        for (i, (node, socket, plan)) in plans.iter().enumerate() {
-            let k = next[i];
-            // Verify the instant before `k` once its time has passed.
-            if k > 0 && k <= plan.len() {
-                let due = wall(plan[k - 1].0);
-                if now >= due && reports[i].verified + reports[i].late < k {
-                    match call(socket, Request::Version) {
-                        Ok(Response::Version(v)) if v.active >= k as u64 => {
-                            reports[i].verified += 1
-                        }
-                        Ok(Response::Version(v)) => {
-                            reports[i].late += 1;
-                            log(format!(
-                                "node {node}: version {} not active at its instant (active {})",
-                                k, v.active
-                            ));
-                        }
-                        Ok(r) => {
-                            reports[i].failed += 1;
-                            log(format!("node {node}: unexpected answer {r:?}"));
-                        }
-                        Err(e) => {
-                            reports[i].failed += 1;
-                            log(format!("node {node}: {e}"));
+
+        // Link watch: a changed set of links down triggers a repair.
+        if repair.is_some() && now < end_wall && now < next_poll {
+            wake = wake.min(next_poll);
+        }
+        if let Some(r) = repair.filter(|_| now >= next_poll && now < end_wall) {
+            next_poll = now + r.poll_every_ns;
+            wake = wake.min(next_poll);
+            let mut down = BTreeSet::new();
+            for (node, socket, _) in plans {
+                if let Ok(Response::Stats(s)) = call(socket, Request::Stats) {
+                    for p in s.ports.iter().filter(|p| !(p.carrier && p.admin_up)) {
+                        if let Some(&nb) = r.ports.get(&(*node, p.name.clone())) {
+                            down.insert((*node.min(&nb), *node.max(&nb)));
                         }
                     }
                 }
             }
-            if k < plan.len() {
-                pending = true;
-                // Stage k as soon as k-1 is active (one snapshot ahead).
-                let prev_due = if k == 0 { 0 } else { wall(plan[k - 1].0) };
-                if now >= prev_due {
-                    let (t, fib) = &plan[k];
-                    let at_ns = wall(*t);
-                    match call(
-                        socket,
-                        Request::StageFib {
-                            fib: fib.clone(),
-                            at_ns,
-                        },
-                    ) {
-                        Ok(Response::Ok { .. }) => reports[i].staged += 1,
-                        Ok(Response::Error { message }) => {
-                            reports[i].failed += 1;
-                            log(format!("node {node}: version {} refused: {message}", k + 1));
+            if down != failed_links {
+                let t = sched_now(now);
+                let t0 = std::time::Instant::now();
+                match (r.replan)(&down, t) {
+                    Ok(new) => {
+                        log(format!(
+                            "links down {:?}: routes recomputed from schedule t={:.1} s in {:.1} ms; pushing repaired FIBs",
+                            down.iter().map(|(a, b)| format!("{a}-{b}")).collect::<Vec<_>>(),
+                            t as f64 / 1e9,
+                            t0.elapsed().as_secs_f64() * 1e3
+                        ));
+                        for (i, (node, _, _)) in plans.iter().enumerate() {
+                            if let Some((_, _, p)) = new.iter().find(|n| n.0 == *node) {
+                                if !p.is_empty() {
+                                    st[i].plan = p.clone();
+                                    st[i].next = 0;
+                                    reports[i].repairs += 1;
+                                }
+                            }
                         }
-                        Ok(r) => {
-                            reports[i].failed += 1;
-                            log(format!("node {node}: unexpected answer {r:?}"));
-                        }
-                        Err(e) => {
-                            reports[i].failed += 1;
-                            log(format!("node {node}: {e} (retrying)"));
-                            wake = wake.min(now + 200_000_000);
-                            continue;
-                        }
+                        failed_links = down;
                     }
-                    next[i] += 1;
-                    wake = wake.min(at_ns);
-                } else {
-                    wake = wake.min(prev_due);
+                    Err(e) => log(format!("links down, but routes cannot be recomputed: {e}")),
                 }
-            } else if k == plan.len() && reports[i].verified + reports[i].late < k {
-                pending = true;
-                wake = wake.min(wall(plan[k - 1].0));
             }
+        }
+
+        for (i, (node, socket, _)) in plans.iter().enumerate() {
+            let s = &mut st[i];
+            // Read back the versions whose time has passed.
+            while let Some(&(due, v)) = s.verify.front() {
+                if now < due {
+                    pending = true;
+                    wake = wake.min(due);
+                    break;
+                }
+                s.verify.pop_front();
+                match call(socket, Request::Version) {
+                    Ok(Response::Version(info)) if info.active >= v => reports[i].verified += 1,
+                    Ok(Response::Version(info)) => {
+                        reports[i].late += 1;
+                        log(format!(
+                            "node {node}: version {v} not active at its instant (active {})",
+                            info.active
+                        ));
+                    }
+                    Ok(r) => {
+                        reports[i].failed += 1;
+                        log(format!("node {node}: unexpected answer {r:?}"));
+                    }
+                    Err(e) => {
+                        reports[i].failed += 1;
+                        log(format!("node {node}: {e}"));
+                    }
+                }
+            }
+            let k = s.next;
+            if k >= s.plan.len() {
+                continue;
+            }
+            pending = true;
+            // Stage k as soon as k-1 is in force (one snapshot ahead); a
+            // repaired plan's first FIB is in force already: it goes now.
+            let prev_due = if k == 0 { 0 } else { wall(s.plan[k - 1].0) };
+            if now < prev_due {
+                wake = wake.min(prev_due);
+                continue;
+            }
+            let (t, fib) = &s.plan[k];
+            let at_ns = wall(*t).max(if k == 0 { 0 } else { now });
+            let mut fib = fib.clone();
+            fib.version = s.version + 1;
+            match call(socket, Request::StageFib { fib, at_ns }) {
+                Ok(Response::Ok { .. }) => {
+                    reports[i].staged += 1;
+                    s.version += 1;
+                    s.verify.push_back((at_ns.max(now), s.version));
+                }
+                Ok(Response::Error { message }) => {
+                    reports[i].failed += 1;
+                    log(format!(
+                        "node {node}: version {} refused: {message}",
+                        s.version + 1
+                    ));
+                }
+                Ok(r) => {
+                    reports[i].failed += 1;
+                    log(format!("node {node}: unexpected answer {r:?}"));
+                }
+                Err(e) => {
+                    reports[i].failed += 1;
+                    log(format!("node {node}: {e} (retrying)"));
+                    wake = wake.min(now + 200_000_000);
+                    continue;
+                }
+            }
+            s.next += 1;
+            wake = wake.min(at_ns);
         }
         if !pending {
             return reports;
@@ -354,6 +460,56 @@ pub fn drive(
             ));
         }
     }
+}
+
+/// Recomputes every wired node's plan from schedule time `t_ns` to the end
+/// of the scenario's window with `failed` links out of service. The first
+/// instant of each plan is the step in force at `t_ns`.
+pub fn replan(
+    scenario: &Scenario,
+    failed: &BTreeSet<(u32, u32)>,
+    t_ns: i64,
+    wiring: &Wiring,
+) -> Result<Vec<NodePlan>, String> {
+    let built = scenario.build(failed).map_err(|e| e.to_string())?;
+    let w = built.window;
+    // The step in force at t (steps are start + k * step).
+    let k = (t_ns.max(w.start_ns) - w.start_ns) / w.step_ns;
+    let from = w.start_ns + k * w.step_ns;
+    if from >= w.end_ns {
+        return Ok(Vec::new());
+    }
+    let window = Window::new(from, w.end_ns, w.step_ns).map_err(|e| e.to_string())?;
+    let net = &built.net;
+    let mut b = ScheduleBuilder::new(
+        net.n_sats(),
+        net.stations.len(),
+        net.n_dests(),
+        scenario.srgb_base,
+        built.epoch_utc,
+        w.step_ns,
+    )
+    .with_gs_prefixes(built.gs_prefixes)
+    .map_err(|e| e.to_string())?;
+    crate::predict::simulate(
+        net,
+        window,
+        0,
+        |step| {
+            b.push(step);
+            Ok(())
+        },
+        |_, _| {},
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(wiring
+        .nodes()
+        .into_iter()
+        .filter_map(|(id, nw)| {
+            let sched = b.schedules().iter().find(|s| s.node == id)?;
+            Some((id, nw.socket.clone(), plan(sched, nw).0))
+        })
+        .collect())
 }
 
 /// Reads every node-<id>.json in `dir`.
@@ -499,6 +655,7 @@ mod tests {
             2.0,
             &call,
             &now_ns,
+            None,
             &mut |m| log.push(m),
         );
         assert_eq!(reports[0].staged, 3, "{log:?}");
@@ -513,6 +670,91 @@ mod tests {
         let f = node.fib.current();
         assert_eq!(f.version(), 3);
         assert_eq!(f.ilm(16005), None, "the destination was withdrawn");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        dataplane::ctl::wake(&sock);
+        server.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_port_down_triggers_a_repair_pushed_at_once() {
+        let dir = std::env::temp_dir().join(format!("om-repair-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("n0.sock");
+        let node = Arc::new(Node::new(
+            "n0",
+            vec!["isl0".into(), "isl1".into()],
+            FibSnapshot::empty(0),
+            1,
+        ));
+        let stop = Arc::new(AtomicBool::new(false));
+        let server = dataplane::ctl::serve(&sock, node.clone(), stop.clone()).unwrap();
+        // The schedule keeps 16005 on n1 (isl0) for 2 s of schedule time.
+        let mut sched = schedule();
+        sched.deltas.clear();
+        sched.deltas.push(FibDelta {
+            activate_at_ns: 2_000_000_000,
+            changes: vec![entry(Some(1), None)],
+        });
+        let w = wiring(sock.clone());
+        let (p, _) = plan(&sched, &w);
+        let asked = std::sync::Mutex::new(Vec::new());
+        let replan = |failed: &BTreeSet<(u32, u32)>, t: i64| {
+            asked.lock().unwrap().push((failed.clone(), t));
+            let mut s = schedule();
+            s.initial = FibTable {
+                activate_at_ns: t,
+                entries: vec![entry(Some(2), None)],
+            };
+            s.deltas.clear();
+            Ok(vec![(0, sock.clone(), plan(&s, &w).0)])
+        };
+        let repair = Repair {
+            poll_every_ns: 10_000_000,
+            ports: [((0, "isl0".to_string()), 1), ((0, "isl1".to_string()), 2)]
+                .into_iter()
+                .collect(),
+            replan: &replan,
+        };
+        let start = now_ns();
+        let n2 = node.clone();
+        // isl0 goes down 300 ms into the run (1.2 s of schedule time at 4x).
+        let fault = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            n2.live.set_carrier(0, false);
+        });
+        let mut log = Vec::new();
+        let call = |s: &Path, r: Request| dataplane::ctl::call(s, &r);
+        let reports = drive(
+            &[(0, sock.clone(), p)],
+            start,
+            4.0,
+            &call,
+            &now_ns,
+            Some(&repair),
+            &mut |m| log.push(m),
+        );
+        fault.join().unwrap();
+        let asked = asked.into_inner().unwrap();
+        assert_eq!(asked.len(), 1, "one change of the links down: {log:?}");
+        assert_eq!(asked[0].0, [(0, 1)].into_iter().collect());
+        assert!(
+            (1_000_000_000..2_000_000_000).contains(&asked[0].1),
+            "{asked:?}"
+        );
+        assert_eq!(reports[0].repairs, 1);
+        assert_eq!((reports[0].late, reports[0].failed), (0, 0), "{log:?}");
+        // The repaired FIB replaced the rest of the schedule: 16005 via isl1.
+        node.fib.promote_due(now_ns());
+        let f = node.fib.current();
+        let port = match f.ilm(16005) {
+            Some(dataplane::fib::IlmAction::Swap { nhg, .. }) => {
+                f.next_hop(f.group(nhg).unwrap()[0]).unwrap().port
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(port, 1);
+        assert_eq!(f.version(), 3, "v1, v2 staged ahead, then the repair");
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         dataplane::ctl::wake(&sock);
         server.join().unwrap();

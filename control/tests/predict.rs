@@ -107,6 +107,7 @@ fn network(preset: &str, gs: &[(f64, f64)]) -> Network {
         },
         gsl_max_per_sat: Vec::new(),
         sat_destinations: false,
+        failed: Default::default(),
     }
 }
 
@@ -299,6 +300,7 @@ fn paths_are_loop_free_and_use_real_links() {
 fn schedule_replays_to_every_step() {
     let net = Network {
         sat_destinations: true,
+        failed: Default::default(),
         ..network("transport-layer", &CITIES[..3])
     };
     let steps = run(&net, Window::new(0, 20_000_000_000, 500_000_000).unwrap());
@@ -350,6 +352,7 @@ fn schedule_replays_to_every_step() {
 fn schedule_prefixes_on_ground_station_destinations_only() {
     let net = Network {
         sat_destinations: true,
+        failed: Default::default(),
         ..network("transport-layer", &CITIES[..3])
     };
     let steps = run(&net, Window::new(0, 4_000_000_000, 500_000_000).unwrap());
@@ -727,6 +730,7 @@ fn kuiper_matches_satgenpy_golden_values() {
         },
         gsl_max_per_sat: Vec::new(),
         sat_destinations: false,
+        failed: Default::default(),
     };
     // (pair, [(from t in units of 100 ms, path)])
     type PathChanges<'a> = &'a [(i64, &'a str)];
@@ -804,4 +808,37 @@ fn kuiper_matches_satgenpy_golden_values() {
             );
         }
     }
+}
+
+#[test]
+fn failed_links_are_routed_around() {
+    // The first path London -> Cape Town at t=0, then the same step with
+    // its first ISL out of service: the new path avoids it and no node's
+    // next hop or backup uses it.
+    let gs = &[(51.5, -0.1), (-33.9, 18.4)];
+    let net = network("transport-layer", gs);
+    let w = Window::new(0, 100_000_000, 100_000_000).unwrap();
+    let before = &run(&net, w)[0];
+    let (n, ns) = (net.n_nodes(), net.n_sats());
+    let path = before.path(n, ns, ns, 1).expect("reachable");
+    let isl = path
+        .windows(2)
+        .find(|h| (h[0] as usize) < ns && (h[1] as usize) < ns)
+        .expect("the path has an ISL");
+    let cut = (isl[0].min(isl[1]), isl[0].max(isl[1]));
+    let net = Network {
+        failed: [cut].into_iter().collect(),
+        ..network("transport-layer", gs)
+    };
+    let after = &run(&net, w)[0];
+    let p2 = after.path(n, ns, ns, 1).expect("still reachable");
+    assert_ne!(path, p2);
+    for d in 0..net.n_dests() {
+        for (node, other) in [(cut.0, cut.1), (cut.1, cut.0)] {
+            let i = d * n + node as usize;
+            assert_ne!(after.next_hop[i], other, "next hop over the failed link");
+            assert_ne!(after.backup[i], other, "backup over the failed link");
+        }
+    }
+    assert_eq!(after.isls_up + 1, before.isls_up);
 }

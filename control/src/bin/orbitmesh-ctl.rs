@@ -10,18 +10,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use control::predict::{
-    self, ground,
-    links::IslPlan,
-    output,
-    propagate::Propagator,
-    schedule::{self, ScheduleBuilder},
-    tle,
-    walker::WalkerShell,
-    Network, Window,
-};
+use control::predict::{self, output, scenario::Scenario, schedule::ScheduleBuilder};
 
 #[derive(Debug, Parser)]
 #[command(name = "orbitmesh-ctl", version, about = "orbitmesh control plane")]
@@ -133,6 +124,12 @@ struct RunArgs {
     /// Print the per-node report as JSON.
     #[arg(long)]
     json: bool,
+    /// How often to read every dataplane's port states (e.g. 200ms; 0 = never).
+    /// When a port goes down (or back up), routes are recomputed without
+    /// that link from the scenario beside the schedules (scenario.json) and
+    /// pushed at once. Without a scenario only the dataplanes' backups act.
+    #[arg(long, default_value = "200ms")]
+    watch_ports: String,
 }
 
 #[derive(Debug, Args)]
@@ -198,12 +195,40 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
         a.time_scale
     );
     let call = |s: &std::path::Path, r: dataplane::ctl::Request| dataplane::ctl::call(s, &r);
+    let watch = predict::scenario::parse_duration_ns(&a.watch_ports)
+        .map_err(|e| bad_input(format!("--watch-ports: {e}")))?;
+    let scenario = Scenario::read(&a.schedule).map_err(|e| bad_input(e.to_string()))?;
+    if scenario.is_none() && watch > 0 {
+        eprintln!(
+            "{}: no {}: link failures are left to the dataplanes' backups (no recomputation)",
+            a.schedule.display(),
+            predict::scenario::FILE
+        );
+    }
+    let replan = |failed: &std::collections::BTreeSet<(u32, u32)>, t: i64| {
+        let s = scenario.as_ref().expect("only called with a scenario");
+        run::replan(s, failed, t, &wiring)
+    };
+    let repair = run::Repair {
+        poll_every_ns: watch.max(1) as u64,
+        ports: wiring
+            .nodes()
+            .iter()
+            .flat_map(|(id, w)| {
+                w.links
+                    .iter()
+                    .map(move |l| ((*id, l.port.clone()), l.neighbor))
+            })
+            .collect(),
+        replan: &replan,
+    };
     let reports = run::drive(
         &plans,
         start,
         a.time_scale,
         &call,
         &dataplane::node::now_ns,
+        (scenario.is_some() && watch > 0).then_some(&repair),
         &mut |m| eprintln!("{m}"),
     );
     let bad: usize = reports.iter().map(|r| r.late + r.failed).sum();
@@ -215,8 +240,8 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
     }
     for r in reports.iter().filter(|_| !a.json) {
         println!(
-            "node {:>5}: staged {:>5}  verified {:>5}  late {:>3}  failed {:>3}",
-            r.node, r.staged, r.verified, r.late, r.failed
+            "node {:>5}: staged {:>5}  verified {:>5}  late {:>3}  failed {:>3}  repairs {:>3}",
+            r.node, r.staged, r.verified, r.late, r.failed, r.repairs
         );
     }
     if bad > 0 {
@@ -361,61 +386,8 @@ Node numbering as satgenpy: satellites 0..N-1, ground station i = node N+i.";
 
 #[derive(Debug, Args)]
 struct PredictArgs {
-    /// Built-in shell: starlink-s1, kuiper-k1, telesat-t1, transport-layer.
-    /// Repeat (or comma-separate) for several shells in one scenario.
-    #[arg(long, value_delimiter = ',')]
-    preset: Vec<String>,
-    /// Walker shell P:S:INC_DEG:ALT_KM, optionally :REV_PER_DAY (empty = from the
-    /// altitude) and :PHASING (half = satgenpy's half slot on odd planes, the
-    /// default; none; or a Walker phasing factor F). Repeatable.
-    /// Shells are numbered presets first, then walkers, in the given order.
-    #[arg(long)]
-    walker: Vec<String>,
-    /// 3-line TLE file (checksums verified). satgenpy's 'P S' header gives the +Grid.
-    #[arg(long, conflicts_with_all = ["preset", "walker"])]
-    tle: Option<PathBuf>,
-    /// +Grid structure PxS of a TLE file without header (satellites plane-major).
-    #[arg(long)]
-    grid: Option<String>,
-    /// Ground stations file (id,name,lat,lon,elevation).
-    #[arg(long)]
-    ground_stations: Option<PathBuf>,
-    /// Use only the first N ground stations.
-    #[arg(long)]
-    gs_count: Option<usize>,
-    /// Start of the window after the epoch (e.g. 0s, 1500ms).
-    #[arg(long, default_value = "0s", allow_hyphen_values = true)]
-    start: String,
-    /// Length of the window (e.g. 200s, 2min).
-    #[arg(long, default_value = "200s", allow_hyphen_values = true)]
-    duration: String,
-    /// Time step (e.g. 100ms, 50ms).
-    #[arg(long, default_value = "100ms", allow_hyphen_values = true)]
-    step: String,
-    /// Maximum GSL slant range in metres (default: the preset's / shell's).
-    #[arg(long)]
-    max_gsl_m: Option<f64>,
-    /// Minimum elevation angle in degrees for GSLs (in addition to the range).
-    #[arg(long)]
-    min_elevation_deg: Option<f64>,
-    /// Laser terminals per satellite (ISLs per satellite at most).
-    #[arg(long, default_value_t = 4)]
-    max_terminals: usize,
-    /// ISL lines of sight must stay above this altitude (km).
-    #[arg(long, default_value_t = 80.0)]
-    min_los_altitude_km: f64,
-    /// SRGB base: node SID label = base + node index.
-    #[arg(long, default_value_t = 16000)]
-    srgb_base: u32,
-    /// IPv4 block for the ground stations' prefixes (each station is a label
-    /// edge router for one prefix): station i (0-based) gets the i-th
-    /// --gs-prefix-len block inside it.
-    #[arg(long, default_value = "10.128.0.0/9")]
-    gs_prefix_base: String,
-    /// Length of each ground station's prefix (default /24: station i gets
-    /// 10.<128 + i / 256>.<i % 256>.0/24 with the default base).
-    #[arg(long, default_value_t = 24)]
-    gs_prefix_len: u8,
+    #[command(flatten)]
+    scenario: Scenario,
     /// Output directory.
     #[arg(long, default_value = "predict-out")]
     out: PathBuf,
@@ -425,11 +397,6 @@ struct PredictArgs {
     /// Worker threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
-    /// Also compute next hops towards every satellite's node SID (one more
-    /// Dijkstra per satellite per step; off by default: stations are the
-    /// destinations that carry traffic).
-    #[arg(long)]
-    sat_destinations: bool,
     /// Do not build or write FIB schedules (analysis / benchmark only).
     #[arg(long)]
     no_schedule: bool,
@@ -441,145 +408,13 @@ struct PredictArgs {
     quiet: bool,
 }
 
-/// Parses a duration with a unit: ns, us, ms, s, min (a bare number is seconds).
-fn parse_duration_ns(s: &str) -> Result<i64> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num
-        .parse()
-        .with_context(|| format!("duration {s:?}: {num:?} is not a number"))?;
-    let scale = match unit.trim() {
-        "ns" => 1.0,
-        "us" => 1e3,
-        "ms" => 1e6,
-        "s" | "" => 1e9,
-        "min" => 60e9,
-        u => bail!("duration {s:?}: unknown unit {u:?} (use ns, us, ms, s, min)"),
-    };
-    let ns = (v * scale).round();
-    if !ns.is_finite() || ns.abs() > 9.0e18 {
-        bail!("duration {s:?} is out of range");
-    }
-    Ok(ns as i64)
-}
-
 fn predict_cmd(a: PredictArgs) -> Result<()> {
-    let step_ns = parse_duration_ns(&a.step)?;
-    let start_ns = parse_duration_ns(&a.start)?;
-    let duration_ns = parse_duration_ns(&a.duration)?;
-    let window = Window::new(start_ns, start_ns.saturating_add(duration_ns), step_ns)?;
-
-    let mut shells = Vec::new();
-    for p in &a.preset {
-        shells.push(WalkerShell::preset(p)?);
-    }
-    for w in &a.walker {
-        shells.push(WalkerShell::from_spec(w)?);
-    }
-    // (set, +Grid per shell, maximum GSL length per satellite)
-    let (set, shell_grids, shell_gsl) = match &a.tle {
-        Some(path) => (tle::read(path)?, Vec::new(), Vec::new()),
-        None if shells.is_empty() => bail!("no constellation: give --preset, --walker or --tle"),
-        None => WalkerShell::combine(&shells)?,
-    };
+    let built = a.scenario.build(&Default::default())?;
     if let Some(path) = &a.dump_tles {
-        std::fs::write(path, tle::to_text(&set))
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, &built.tles).with_context(|| format!("writing {}", path.display()))?;
     }
-    let grid = match &a.grid {
-        Some(g) => {
-            let (p, s) = g
-                .split_once(['x', 'X', ':'])
-                .with_context(|| format!("--grid {g:?}: expected PxS"))?;
-            let (p, s): (usize, usize) = (
-                p.parse().with_context(|| format!("--grid {g:?}: bad P"))?,
-                s.parse().with_context(|| format!("--grid {g:?}: bad S"))?,
-            );
-            if p * s != set.sats.len() {
-                bail!(
-                    "--grid {g}: {p} x {s} = {} but the constellation has {} satellites",
-                    p * s,
-                    set.sats.len()
-                );
-            }
-            Some((p, s))
-        }
-        None => set.grid,
-    };
-    if !(0.0..=10_000.0).contains(&a.min_los_altitude_km) {
-        bail!(
-            "--min-los-altitude-km must be in 0..10000, got {}",
-            a.min_los_altitude_km
-        );
-    }
-    let min_los_m = a.min_los_altitude_km * 1000.0;
-    let isls = match grid {
-        _ if !shell_grids.is_empty() => {
-            IslPlan::plus_grid_shells(&shell_grids, a.max_terminals, min_los_m)?
-        }
-        Some((p, s)) => IslPlan::plus_grid(p, s, a.max_terminals, min_los_m)?,
-        None => {
-            eprintln!(
-                "warning: no +Grid structure (no 'P S' header, no --grid): no ISLs are planned"
-            );
-            IslPlan {
-                pairs: Vec::new(),
-                min_los_altitude_m: a.min_los_altitude_km * 1000.0,
-            }
-        }
-    };
-    let default_gsl = shell_gsl.iter().copied().reduce(f64::max);
-    let max_gsl = match a.max_gsl_m.or(default_gsl) {
-        Some(m) if m > 0.0 => m,
-        Some(m) => bail!("--max-gsl-m must be positive, got {m}"),
-        None => bail!("--max-gsl-m is required for a TLE constellation"),
-    };
-    // Per-shell ranges only matter with several shells and no override.
-    let gsl_max_per_sat = if a.max_gsl_m.is_none() && shells.len() > 1 {
-        shell_gsl
-    } else {
-        Vec::new()
-    };
-    if let Some(e) = a.min_elevation_deg {
-        if !(0.0..90.0).contains(&e) {
-            bail!("--min-elevation-deg must be in 0..90, got {e}");
-        }
-    }
-    let mut stations = match &a.ground_stations {
-        Some(p) => ground::read(p)?,
-        None => Vec::new(),
-    };
-    if let Some(n) = a.gs_count {
-        if n > stations.len() {
-            bail!(
-                "--gs-count {n}: only {} ground stations in the file",
-                stations.len()
-            );
-        }
-        stations.truncate(n);
-    }
-    if stations.is_empty() {
-        bail!("no ground stations: give --ground-stations FILE (destinations are ground stations)");
-    }
-    let propagator = Propagator::new(&set)?;
-    let epoch_utc = propagator
-        .epoch
-        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string();
-    let net = Network {
-        propagator,
-        stations,
-        isls,
-        gsl: ground::GslPolicy {
-            max_length_m: max_gsl,
-            min_elevation_deg: a.min_elevation_deg,
-        },
-        gsl_max_per_sat,
-        sat_destinations: a.sat_destinations,
-    };
+    let (net, window, step_ns) = (built.net, built.window, built.window.step_ns);
+    let epoch_utc = built.epoch_utc;
     let (n_sats, n_gs) = (net.n_sats(), net.stations.len());
     let pairs = match &a.pairs {
         Some(spec) => output::parse_pairs(spec, n_sats, n_gs)?,
@@ -593,14 +428,19 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
             step_ns as f64 / 1e6
         );
     }
-    // Checked even with --no-schedule, so a bad plan fails the same way.
-    let gs_prefixes = schedule::gs_prefixes(&a.gs_prefix_base, a.gs_prefix_len, n_gs)?;
     let mut sched = if a.no_schedule {
         None
     } else {
         Some(
-            ScheduleBuilder::new(n_sats, n_gs, net.n_dests(), a.srgb_base, epoch_utc, step_ns)
-                .with_gs_prefixes(gs_prefixes)?,
+            ScheduleBuilder::new(
+                n_sats,
+                n_gs,
+                net.n_dests(),
+                a.scenario.srgb_base,
+                epoch_utc,
+                step_ns,
+            )
+            .with_gs_prefixes(built.gs_prefixes)?,
         )
     };
     let mut rec = output::Recorder::new(n_sats, n_gs, pairs.clone());
@@ -659,7 +499,9 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
         ms_per_step: compute * 1e3 / steps as f64,
     };
     if let Some(s) = &sched {
-        s.write(&a.out.join("schedule"))?;
+        let dir = a.out.join("schedule");
+        s.write(&dir)?;
+        a.scenario.write(&dir)?;
     }
     if !pairs.is_empty() {
         rec.write_pairs(&a.out)?;

@@ -32,6 +32,7 @@ pub mod links;
 pub mod output;
 pub mod propagate;
 pub mod routing;
+pub mod scenario;
 pub mod schedule;
 pub mod tle;
 pub mod walker;

@@ -37,7 +37,7 @@
 //! more Dijkstra per satellite per step, so it is off by default.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeSet, BinaryHeap};
 
 use super::frames::Vec3;
 use super::ground::{GroundStation, GslPolicy};
@@ -65,6 +65,9 @@ pub struct Network {
     /// Also route towards every satellite's node SID (one more Dijkstra per
     /// satellite per step: about N/G times the work of the station destinations).
     pub sat_destinations: bool,
+    /// Links out of service (node pairs, smaller id first): ISLs and GSLs
+    /// left out of every step, e.g. a link a dataplane reported down.
+    pub failed: BTreeSet<(u32, u32)>,
 }
 
 impl Network {
@@ -85,6 +88,10 @@ impl Network {
             } else {
                 0
             }
+    }
+    /// Whether the link between nodes `a` and `b` is out of service.
+    pub fn is_failed(&self, a: u32, b: u32) -> bool {
+        !self.failed.is_empty() && self.failed.contains(&(a.min(b), a.max(b)))
     }
     /// Node id of destination index `d`.
     pub fn dest_node(&self, d: usize) -> usize {
@@ -186,6 +193,9 @@ pub fn compute_step(
     let mut up = std::mem::take(&mut s.up);
     up.clear();
     for &(a, b) in &net.isls.pairs {
+        if net.is_failed(a, b) {
+            continue;
+        }
         if let Some(w) = net.isls.link(s.pos[a as usize], s.pos[b as usize]) {
             s.deg[a as usize] += 1;
             s.deg[b as usize] += 1;
@@ -220,12 +230,18 @@ pub fn compute_step(
         list.clear();
         if net.gsl_max_per_sat.is_empty() {
             for (sat, &p) in s.pos.iter().enumerate() {
+                if net.is_failed(sat as u32, (n_sats + g) as u32) {
+                    continue;
+                }
                 if let Some(d) = net.gsl.link(gs, p) {
                     list.push((d, sat as u32));
                 }
             }
         } else {
             for (sat, (&p, &max)) in s.pos.iter().zip(&net.gsl_max_per_sat).enumerate() {
+                if net.is_failed(sat as u32, (n_sats + g) as u32) {
+                    continue;
+                }
                 if let Some(d) = net.gsl.link_within(gs, p, max) {
                     list.push((d, sat as u32));
                 }

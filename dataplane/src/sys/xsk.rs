@@ -72,6 +72,10 @@ pub struct XskIo {
     free: Vec<FrameDesc>,
     frame_size: usize,
     ring_size: u32,
+    /// Frames each port's fill ring holds at most: a fair share of the
+    /// UMEM, so with many ports (a ground station sees dozens of
+    /// satellites) the first ports cannot take every frame.
+    fill_target: u32,
     /// Whether the kernel bound the sockets in zero-copy mode.
     pub zero_copy: bool,
     rxbuf: Vec<FrameDesc>,
@@ -162,6 +166,8 @@ impl XskIo {
             free: descs,
             frame_size: cfg.frame_size as usize,
             ring_size: cfg.ring_size,
+            // Half the UMEM for the fill rings, half for frames in flight.
+            fill_target: cfg.ring_size.min(cfg.frames / (2 * n.max(1) as u32)).max(1),
             zero_copy,
             rxbuf: vec![FrameDesc::default(); MAX_BATCH],
             cqbuf: vec![FrameDesc::default(); MAX_BATCH * 4],
@@ -338,7 +344,13 @@ impl Io for XskIo {
         for p in 0..self.ports.len() {
             self.reclaim(p);
             let port = &mut self.ports[p];
-            let want = port.fq.nb_free(self.ring_size).min(self.free.len() as u32) as usize;
+            let filled = self
+                .ring_size
+                .saturating_sub(port.fq.nb_free(self.ring_size));
+            let want = self
+                .fill_target
+                .saturating_sub(filled)
+                .min(self.free.len() as u32) as usize;
             if want == 0 && self.free.is_empty() {
                 empty += 1;
                 continue;

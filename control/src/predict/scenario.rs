@@ -1,0 +1,297 @@
+//! A scenario: everything the predictor needs to rebuild the same network
+//! (constellation, ground stations, link rules, window, label plan).
+//!
+//! `orbitmesh-ctl predict` takes these as flags and writes them beside the
+//! schedules (`schedule/scenario.json`), so the control process can
+//! recompute routes later from the same model, for example without a link
+//! that a dataplane reported down (DESIGN.md, "the distributor").
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::links::IslPlan;
+use super::propagate::Propagator;
+use super::schedule::{self, Ipv4Prefix};
+use super::walker::WalkerShell;
+use super::{ground, tle, Error, Network, Window};
+
+/// The file name beside the node schedules.
+pub const FILE: &str = "scenario.json";
+
+/// The modelling flags of `predict` (also its on-disk scenario).
+#[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
+pub struct Scenario {
+    /// Built-in shell: starlink-s1, kuiper-k1, telesat-t1, transport-layer.
+    /// Repeat (or comma-separate) for several shells in one scenario.
+    #[arg(long, value_delimiter = ',')]
+    #[serde(default)]
+    pub preset: Vec<String>,
+    /// Walker shell P:S:INC_DEG:ALT_KM, optionally :REV_PER_DAY (empty = from the
+    /// altitude) and :PHASING (half = satgenpy's half slot on odd planes, the
+    /// default; none; or a Walker phasing factor F). Repeatable.
+    /// Shells are numbered presets first, then walkers, in the given order.
+    #[arg(long)]
+    #[serde(default)]
+    pub walker: Vec<String>,
+    /// 3-line TLE file (checksums verified). satgenpy's 'P S' header gives the +Grid.
+    #[arg(long, conflicts_with_all = ["preset", "walker"])]
+    pub tle: Option<PathBuf>,
+    /// +Grid structure PxS of a TLE file without header (satellites plane-major).
+    #[arg(long)]
+    pub grid: Option<String>,
+    /// Ground stations file (id,name,lat,lon,elevation).
+    #[arg(long)]
+    pub ground_stations: Option<PathBuf>,
+    /// Use only the first N ground stations.
+    #[arg(long)]
+    pub gs_count: Option<usize>,
+    /// Start of the window after the epoch (e.g. 0s, 1500ms).
+    #[arg(long, default_value = "0s", allow_hyphen_values = true)]
+    pub start: String,
+    /// Length of the window (e.g. 200s, 2min).
+    #[arg(long, default_value = "200s", allow_hyphen_values = true)]
+    pub duration: String,
+    /// Time step (e.g. 100ms, 50ms).
+    #[arg(long, default_value = "100ms", allow_hyphen_values = true)]
+    pub step: String,
+    /// Maximum GSL slant range in metres (default: the preset's / shell's).
+    #[arg(long)]
+    pub max_gsl_m: Option<f64>,
+    /// Minimum elevation angle in degrees for GSLs (in addition to the range).
+    #[arg(long)]
+    pub min_elevation_deg: Option<f64>,
+    /// Laser terminals per satellite (ISLs per satellite at most).
+    #[arg(long, default_value_t = 4)]
+    pub max_terminals: usize,
+    /// ISL lines of sight must stay above this altitude (km).
+    #[arg(long, default_value_t = 80.0)]
+    pub min_los_altitude_km: f64,
+    /// SRGB base: node SID label = base + node index.
+    #[arg(long, default_value_t = 16000)]
+    pub srgb_base: u32,
+    /// IPv4 block for the ground stations' prefixes (each station is a label
+    /// edge router for one prefix): station i (0-based) gets the i-th
+    /// --gs-prefix-len block inside it.
+    #[arg(long, default_value = "10.128.0.0/9")]
+    pub gs_prefix_base: String,
+    /// Length of each ground station's prefix (default /24: station i gets
+    /// 10.<128 + i / 256>.<i % 256>.0/24 with the default base).
+    #[arg(long, default_value_t = 24)]
+    pub gs_prefix_len: u8,
+    /// Also compute next hops towards every satellite's node SID (one more
+    /// Dijkstra per satellite per step; off by default: stations are the
+    /// destinations that carry traffic).
+    #[arg(long)]
+    #[serde(default)]
+    pub sat_destinations: bool,
+}
+
+/// A scenario made concrete.
+#[derive(Debug)]
+pub struct Built {
+    pub net: Network,
+    pub window: Window,
+    /// The constellation's epoch (schedule time 0), RFC 3339 UTC.
+    pub epoch_utc: String,
+    pub gs_prefixes: Vec<Ipv4Prefix>,
+    /// The satellites as TLEs (for `--dump-tles`).
+    pub tles: String,
+}
+
+/// Parses a duration with a unit: ns, us, ms, s, min (a bare number is seconds).
+pub fn parse_duration_ns(s: &str) -> Result<i64, Error> {
+    let bad = |why: String| Error::Scenario(format!("duration {s:?}: {why}"));
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| bad(format!("{num:?} is not a number")))?;
+    let scale = match unit.trim() {
+        "ns" => 1.0,
+        "us" => 1e3,
+        "ms" => 1e6,
+        "s" | "" => 1e9,
+        "min" => 60e9,
+        u => return Err(bad(format!("unknown unit {u:?} (use ns, us, ms, s, min)"))),
+    };
+    let ns = (v * scale).round();
+    if !ns.is_finite() || ns.abs() > 9.0e18 {
+        return Err(bad("out of range".into()));
+    }
+    Ok(ns as i64)
+}
+
+impl Scenario {
+    /// Reads `dir/scenario.json`; `None` when there is none.
+    pub fn read(dir: &std::path::Path) -> Result<Option<Scenario>, Error> {
+        let path = dir.join(FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| Error::Scenario(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Io {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Writes `dir/scenario.json` with absolute file paths, so it can be
+    /// rebuilt from any working directory.
+    pub fn write(&self, dir: &std::path::Path) -> Result<(), Error> {
+        let mut s = self.clone();
+        for p in [&mut s.tle, &mut s.ground_stations].into_iter().flatten() {
+            if let Ok(abs) = std::fs::canonicalize(&*p) {
+                *p = abs;
+            }
+        }
+        let path = dir.join(FILE);
+        let text = serde_json::to_string_pretty(&s).expect("serialisable");
+        std::fs::write(&path, text + "\n").map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// Builds the network, the window and the label plan; `failed` links
+    /// (node pairs, either order) are left out of every step.
+    pub fn build(&self, failed: &BTreeSet<(u32, u32)>) -> Result<Built, Error> {
+        let scen = |m: String| Error::Scenario(m);
+        let step_ns = parse_duration_ns(&self.step)?;
+        let start_ns = parse_duration_ns(&self.start)?;
+        let duration_ns = parse_duration_ns(&self.duration)?;
+        let window = Window::new(start_ns, start_ns.saturating_add(duration_ns), step_ns)?;
+
+        let mut shells = Vec::new();
+        for p in &self.preset {
+            shells.push(WalkerShell::preset(p)?);
+        }
+        for w in &self.walker {
+            shells.push(WalkerShell::from_spec(w)?);
+        }
+        // (set, +Grid per shell, maximum GSL length per satellite)
+        let (set, shell_grids, shell_gsl) = match &self.tle {
+            Some(path) => (tle::read(path)?, Vec::new(), Vec::new()),
+            None if shells.is_empty() => {
+                return Err(scen(
+                    "no constellation: give --preset, --walker or --tle".into(),
+                ))
+            }
+            None => WalkerShell::combine(&shells)?,
+        };
+        let grid = match &self.grid {
+            Some(g) => {
+                let bad = || scen(format!("--grid {g:?}: expected PxS, e.g. 6x6"));
+                let (p, s) = g.split_once(['x', 'X', ':']).ok_or_else(bad)?;
+                let (p, s): (usize, usize) =
+                    (p.parse().map_err(|_| bad())?, s.parse().map_err(|_| bad())?);
+                if p * s != set.sats.len() {
+                    return Err(scen(format!(
+                        "--grid {g}: {p} x {s} = {} but the constellation has {} satellites",
+                        p * s,
+                        set.sats.len()
+                    )));
+                }
+                Some((p, s))
+            }
+            None => set.grid,
+        };
+        if !(0.0..=10_000.0).contains(&self.min_los_altitude_km) {
+            return Err(scen(format!(
+                "--min-los-altitude-km must be in 0..10000, got {}",
+                self.min_los_altitude_km
+            )));
+        }
+        let min_los_m = self.min_los_altitude_km * 1000.0;
+        let isls = match grid {
+            _ if !shell_grids.is_empty() => {
+                IslPlan::plus_grid_shells(&shell_grids, self.max_terminals, min_los_m)?
+            }
+            Some((p, s)) => IslPlan::plus_grid(p, s, self.max_terminals, min_los_m)?,
+            None => {
+                eprintln!(
+                    "warning: no +Grid structure (no 'P S' header, no --grid): no ISLs are planned"
+                );
+                IslPlan {
+                    pairs: Vec::new(),
+                    min_los_altitude_m: min_los_m,
+                }
+            }
+        };
+        let default_gsl = shell_gsl.iter().copied().reduce(f64::max);
+        let max_gsl = match self.max_gsl_m.or(default_gsl) {
+            Some(m) if m > 0.0 => m,
+            Some(m) => return Err(scen(format!("--max-gsl-m must be positive, got {m}"))),
+            None => {
+                return Err(scen(
+                    "--max-gsl-m is required for a TLE constellation".into(),
+                ))
+            }
+        };
+        // Per-shell ranges only matter with several shells and no override.
+        let gsl_max_per_sat = if self.max_gsl_m.is_none() && shells.len() > 1 {
+            shell_gsl
+        } else {
+            Vec::new()
+        };
+        if let Some(e) = self.min_elevation_deg {
+            if !(0.0..90.0).contains(&e) {
+                return Err(scen(format!(
+                    "--min-elevation-deg must be in 0..90, got {e}"
+                )));
+            }
+        }
+        let mut stations = match &self.ground_stations {
+            Some(p) => ground::read(p)?,
+            None => Vec::new(),
+        };
+        if let Some(n) = self.gs_count {
+            if n > stations.len() {
+                return Err(scen(format!(
+                    "--gs-count {n}: only {} ground stations in the file",
+                    stations.len()
+                )));
+            }
+            stations.truncate(n);
+        }
+        if stations.is_empty() {
+            return Err(scen(
+                "no ground stations: give --ground-stations FILE (destinations are ground stations)"
+                    .into(),
+            ));
+        }
+        let tles = tle::to_text(&set);
+        let propagator = Propagator::new(&set)?;
+        let epoch_utc = propagator
+            .epoch
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string();
+        let n_gs = stations.len();
+        let net = Network {
+            propagator,
+            stations,
+            isls,
+            gsl: ground::GslPolicy {
+                max_length_m: max_gsl,
+                min_elevation_deg: self.min_elevation_deg,
+            },
+            gsl_max_per_sat,
+            sat_destinations: self.sat_destinations,
+            failed: failed.iter().map(|&(a, b)| (a.min(b), a.max(b))).collect(),
+        };
+        let gs_prefixes = schedule::gs_prefixes(&self.gs_prefix_base, self.gs_prefix_len, n_gs)?;
+        Ok(Built {
+            net,
+            window,
+            epoch_utc,
+            gs_prefixes,
+            tles,
+        })
+    }
+}
