@@ -93,6 +93,13 @@ impl Wiring {
         v
     }
 
+    /// A wiring from its nodes (by id).
+    pub fn from_nodes(nodes: impl IntoIterator<Item = (u32, NodeWiring)>) -> Wiring {
+        Wiring {
+            nodes: nodes.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        }
+    }
+
     pub fn node_mut(&mut self, id: u32) -> Option<&mut NodeWiring> {
         self.nodes.get_mut(&id.to_string())
     }
@@ -240,7 +247,7 @@ pub type Plan = Vec<(i64, FibSpec)>;
 pub type NodePlan = (u32, PathBuf, Plan);
 
 /// What happened to one node during a run.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeReport {
     pub node: u32,
     pub staged: usize,
@@ -251,6 +258,7 @@ pub struct NodeReport {
     pub failed: usize,
     pub max_unwired: usize,
     /// Unscheduled updates pushed after a link went down or came back.
+    #[serde(default)]
     pub repairs: usize,
 }
 
@@ -261,10 +269,12 @@ pub struct Repair<'a> {
     /// (node, port name) -> the neighbour behind that port (from the wiring).
     pub ports: BTreeMap<(u32, String), u32>,
     /// Every node's plan from schedule time `t` (ns) on, with `failed` links
-    /// (smaller id first) out of service. The first instant of each plan is
-    /// the one in force at `t`.
+    /// (smaller id first) out of service, for at most `steps` instants (all
+    /// the rest of the window with `None`). The first instant of each plan
+    /// is the one in force at `t`.
     #[allow(clippy::type_complexity)]
-    pub replan: &'a dyn Fn(&BTreeSet<(u32, u32)>, i64) -> Result<Vec<NodePlan>, String>,
+    pub replan:
+        &'a dyn Fn(&BTreeSet<(u32, u32)>, i64, Option<usize>) -> Result<Vec<NodePlan>, String>,
 }
 
 impl std::fmt::Debug for Repair<'_> {
@@ -351,26 +361,65 @@ pub fn drive(
                 }
             }
             if down != failed_links {
+                // First the instant in force (one step: fast), pushed at
+                // once; then the rest of the window, staged one ahead.
                 let t = sched_now(now);
                 let t0 = std::time::Instant::now();
-                match (r.replan)(&down, t) {
+                let names = down
+                    .iter()
+                    .map(|(a, b)| format!("{a}-{b}"))
+                    .collect::<Vec<_>>();
+                match (r.replan)(&down, t, Some(1)) {
                     Ok(new) => {
                         log(format!(
-                            "links down {:?}: routes recomputed from schedule t={:.1} s in {:.1} ms; pushing repaired FIBs",
-                            down.iter().map(|(a, b)| format!("{a}-{b}")).collect::<Vec<_>>(),
+                            "links down {names:?}: routes recomputed for schedule t={:.1} s in {:.1} ms; pushing repaired FIBs",
                             t as f64 / 1e9,
                             t0.elapsed().as_secs_f64() * 1e3
                         ));
-                        for (i, (node, _, _)) in plans.iter().enumerate() {
-                            if let Some((_, _, p)) = new.iter().find(|n| n.0 == *node) {
-                                if !p.is_empty() {
-                                    st[i].plan = p.clone();
-                                    st[i].next = 0;
+                        for (i, (node, socket, _)) in plans.iter().enumerate() {
+                            let Some((_, f)) =
+                                new.iter().find(|n| n.0 == *node).and_then(|n| n.2.first())
+                            else {
+                                continue;
+                            };
+                            let s = &mut st[i];
+                            let mut fib = f.clone();
+                            fib.version = s.version + 1;
+                            match call(socket, Request::StageFib { fib, at_ns: now }) {
+                                Ok(Response::Ok { .. }) => {
+                                    s.version += 1;
+                                    s.verify.push_back((now, s.version));
                                     reports[i].repairs += 1;
                                 }
+                                other => {
+                                    reports[i].failed += 1;
+                                    log(format!("node {node}: repair not taken: {other:?}"));
+                                }
                             }
+                            // Until the rest is computed: nothing more to stage.
+                            s.plan.clear();
+                            s.next = 0;
                         }
-                        failed_links = down;
+                        failed_links = down.clone();
+                        let t1 = std::time::Instant::now();
+                        match (r.replan)(&down, t, None) {
+                            Ok(rest) => {
+                                for (i, (node, _, _)) in plans.iter().enumerate() {
+                                    if let Some((_, _, p)) = rest.iter().find(|n| n.0 == *node) {
+                                        st[i].plan = p.clone();
+                                        // Its first instant is the one just pushed.
+                                        st[i].next = 1;
+                                    }
+                                }
+                                log(format!(
+                                    "links down {names:?}: rest of the window recomputed in {:.1} ms",
+                                    t1.elapsed().as_secs_f64() * 1e3
+                                ));
+                            }
+                            Err(e) => log(format!(
+                                "links down, rest of the window not recomputed: {e}"
+                            )),
+                        }
                     }
                     Err(e) => log(format!("links down, but routes cannot be recomputed: {e}")),
                 }
@@ -463,12 +512,13 @@ pub fn drive(
 }
 
 /// Recomputes every wired node's plan from schedule time `t_ns` to the end
-/// of the scenario's window with `failed` links out of service. The first
-/// instant of each plan is the step in force at `t_ns`.
+/// of the scenario's window (or for `steps` steps) with `failed` links out
+/// of service. The first instant of each plan is the step in force at `t_ns`.
 pub fn replan(
     scenario: &Scenario,
     failed: &BTreeSet<(u32, u32)>,
     t_ns: i64,
+    steps: Option<usize>,
     wiring: &Wiring,
 ) -> Result<Vec<NodePlan>, String> {
     let built = scenario.build(failed).map_err(|e| e.to_string())?;
@@ -479,7 +529,13 @@ pub fn replan(
     if from >= w.end_ns {
         return Ok(Vec::new());
     }
-    let window = Window::new(from, w.end_ns, w.step_ns).map_err(|e| e.to_string())?;
+    let end = match steps {
+        Some(n) => w
+            .end_ns
+            .min(from.saturating_add(w.step_ns.saturating_mul(n as i64))),
+        None => w.end_ns,
+    };
+    let window = Window::new(from, end, w.step_ns).map_err(|e| e.to_string())?;
     let net = &built.net;
     let mut b = ScheduleBuilder::new(
         net.n_sats(),
@@ -518,7 +574,8 @@ pub fn read_schedules(dir: &Path) -> Result<Vec<NodeSchedule>, String> {
     let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for entry in rd {
         let p = entry.map_err(|e| e.to_string())?.path();
-        if p.extension().is_some_and(|x| x == "json") {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with("node-") && name.ends_with(".json") {
             let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
             out.push(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?);
         }
@@ -699,7 +756,7 @@ mod tests {
         let w = wiring(sock.clone());
         let (p, _) = plan(&sched, &w);
         let asked = std::sync::Mutex::new(Vec::new());
-        let replan = |failed: &BTreeSet<(u32, u32)>, t: i64| {
+        let replan = |failed: &BTreeSet<(u32, u32)>, t: i64, _steps: Option<usize>| {
             asked.lock().unwrap().push((failed.clone(), t));
             let mut s = schedule();
             s.initial = FibTable {
@@ -736,7 +793,7 @@ mod tests {
         );
         fault.join().unwrap();
         let asked = asked.into_inner().unwrap();
-        assert_eq!(asked.len(), 1, "one change of the links down: {log:?}");
+        assert_eq!(asked.len(), 2, "the instant, then the rest: {log:?}");
         assert_eq!(asked[0].0, [(0, 1)].into_iter().collect());
         assert!(
             (1_000_000_000..2_000_000_000).contains(&asked[0].1),
@@ -755,6 +812,7 @@ mod tests {
         };
         assert_eq!(port, 1);
         assert_eq!(f.version(), 3, "v1, v2 staged ahead, then the repair");
+        assert_eq!(reports[0].staged, 2, "the repaired plan had nothing more");
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         dataplane::ctl::wake(&sock);
         server.join().unwrap();

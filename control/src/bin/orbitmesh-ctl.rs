@@ -205,9 +205,9 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
             predict::scenario::FILE
         );
     }
-    let replan = |failed: &std::collections::BTreeSet<(u32, u32)>, t: i64| {
+    let replan = |failed: &std::collections::BTreeSet<(u32, u32)>, t: i64, steps| {
         let s = scenario.as_ref().expect("only called with a scenario");
-        run::replan(s, failed, t, &wiring)
+        run::replan(s, failed, t, steps, &wiring)
     };
     let repair = run::Repair {
         poll_every_ns: watch.max(1) as u64,
@@ -366,7 +366,7 @@ const PREDICT_EXAMPLES: &str = "\
 Examples:
   # Kuiper K1 with the 100 largest cities, 200 s at 100 ms, two pairs
   orbitmesh-ctl predict --preset kuiper-k1 \\
-      --ground-stations ../shared/data/ground_stations/cities_top100.basic.txt \\
+      --ground-stations control/data/ground_stations/cities_top100.basic.txt \\
       --duration 200s --step 100ms --pairs 1156:1232,1160:1167 --out /tmp/kuiper
 
   # A Walker shell from parameters (P:S:INC_DEG:ALT_KM[:REV_PER_DAY])

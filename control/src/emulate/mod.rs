@@ -1,0 +1,181 @@
+//! Constellation emulation on one Linux box (`orbitmesh-emu`): every node of
+//! a predicted scenario (satellites and ground stations) is a network
+//! namespace running `orbitmesh-dp` in sleep-when-idle mode, every link it
+//! will ever use is a veth pair, a host namespace behind each ground station
+//! sends and receives test traffic, and `orbitmesh-ctl run` swaps every
+//! node's FIB at the predicted instants (time-variant routing, RFC 9657),
+//! faster than real time with `--time-scale`.
+//!
+//! - this module: the topology to build (which links, names, addresses);
+//! - [`lab`]: namespaces, veths and child processes, torn down on drop;
+//! - [`traffic`]: the UDP test flows with sequence numbers and timestamps;
+//! - [`report`]: the live view, the summary table and the SVG.
+//!
+//! Links: all planned ISLs, and every ground link that any step's routing
+//! uses (as next hop or backup). They stay up for the whole run: the FIBs
+//! decide which are used, as on a real terminal that keeps its links
+//! configured; a link taken down on purpose (`--fail-isl`) is a fault that
+//! the dataplanes' backups and the control process's recomputation handle.
+//! The kernel here has no netem, so frames cross the emulation without the
+//! propagation delay; the predicted latency is reported beside what is
+//! measured.
+
+pub mod lab;
+pub mod report;
+pub mod traffic;
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use crate::predict::schedule::Ipv4Prefix;
+use crate::predict::{StepResult, NONE};
+
+/// CLOCK_REALTIME in ns (the dataplanes' activation clock).
+pub fn now_ns() -> u64 {
+    dataplane::node::now_ns()
+}
+
+/// What to build, derived from the prediction.
+#[derive(Debug, Clone, Default)]
+pub struct Topology {
+    pub n_sats: usize,
+    pub n_gs: usize,
+    /// Node pairs (smaller id first).
+    pub links: BTreeSet<(u32, u32)>,
+    /// Ground station g's prefix (its host is .2, the station's LAN side .1).
+    pub gs_prefixes: Vec<Ipv4Prefix>,
+}
+
+impl Topology {
+    pub fn new(
+        n_sats: usize,
+        n_gs: usize,
+        isls: &[(u32, u32)],
+        gs_prefixes: Vec<Ipv4Prefix>,
+    ) -> Self {
+        Topology {
+            n_sats,
+            n_gs,
+            links: isls.iter().map(|&(a, b)| (a.min(b), a.max(b))).collect(),
+            gs_prefixes,
+        }
+    }
+
+    /// Adds every link a step routes over (next hops and backups).
+    pub fn add_used_links(&mut self, step: &StepResult) {
+        let n = self.n_sats + self.n_gs;
+        for (i, (&nh, &bk)) in step.next_hop.iter().zip(&step.backup).enumerate() {
+            let node = (i % n) as u32;
+            for h in [nh, bk] {
+                if h != NONE {
+                    self.links.insert((node.min(h), node.max(h)));
+                }
+            }
+        }
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = u32> {
+        0..(self.n_sats + self.n_gs) as u32
+    }
+
+    pub fn is_gs(&self, node: u32) -> bool {
+        node as usize >= self.n_sats
+    }
+
+    /// Neighbours of `node`, in id order.
+    pub fn neighbors(&self, node: u32) -> Vec<u32> {
+        self.links
+            .iter()
+            .filter_map(|&(a, b)| {
+                if a == node {
+                    Some(b)
+                } else if b == node {
+                    Some(a)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Host address behind ground station `g` (0-based) and its gateway.
+    pub fn host_addr(&self, g: usize) -> (Ipv4Addr, Ipv4Addr) {
+        let base = u32::from(self.gs_prefixes[g].addr);
+        (Ipv4Addr::from(base + 2), Ipv4Addr::from(base + 1))
+    }
+}
+
+/// Names and addresses, in one place so that every part agrees.
+#[derive(Debug, Clone)]
+pub struct Names {
+    /// Prefix of every namespace (several emulations can run side by side).
+    pub prefix: String,
+}
+
+impl Names {
+    pub fn node_ns(&self, node: u32) -> String {
+        format!("{}-n{node}", self.prefix)
+    }
+    pub fn host_ns(&self, g: usize) -> String {
+        format!("{}-h{g}", self.prefix)
+    }
+    /// The port of `node` towards `neighbor`.
+    pub fn port(neighbor: u32) -> String {
+        format!("p{neighbor}")
+    }
+    /// A ground station's port to its host.
+    pub const LAN: &'static str = "lan";
+    /// The host's port to its ground station.
+    pub const HOST: &'static str = "eth0";
+
+    /// MAC of `node`'s port towards `peer` (u16::MAX: its LAN port).
+    pub fn mac(node: u32, peer: u32) -> String {
+        let (a, b) = (node as u16, peer.min(0xffff) as u16);
+        format!(
+            "02:6e:{:02x}:{:02x}:{:02x}:{:02x}",
+            a >> 8,
+            a & 0xff,
+            b >> 8,
+            b & 0xff
+        )
+    }
+    /// MAC of the host behind ground station `g`.
+    pub fn host_mac(g: usize) -> String {
+        format!("02:6f:00:00:{:02x}:{:02x}", (g >> 8) & 0xff, g & 0xff)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn used_links_come_from_next_hops_and_backups() {
+        // 3 satellites + 1 station (node 3); one destination (the station).
+        let mut t = Topology::new(3, 1, &[(1, 0)], Vec::new());
+        let step = StepResult {
+            next_hop: vec![3, 0, 1, NONE],
+            backup: vec![NONE, 3, NONE, NONE],
+            ..Default::default()
+        };
+        t.add_used_links(&step);
+        let want: BTreeSet<(u32, u32)> = [(0, 1), (0, 3), (1, 2), (1, 3)].into_iter().collect();
+        assert_eq!(t.links, want);
+        assert_eq!(t.neighbors(1), vec![0, 2, 3]);
+        assert!(t.is_gs(3) && !t.is_gs(2));
+    }
+
+    #[test]
+    fn names_and_macs_are_unique_per_side() {
+        assert_eq!(Names::mac(3, 300), "02:6e:00:03:01:2c");
+        assert_ne!(Names::mac(3, 4), Names::mac(4, 3));
+        assert_eq!(Names::mac(5, u32::MAX), "02:6e:00:05:ff:ff");
+        let n = Names {
+            prefix: "ome".into(),
+        };
+        assert_eq!(
+            (n.node_ns(7), n.host_ns(1)),
+            ("ome-n7".into(), "ome-h1".into())
+        );
+    }
+}
