@@ -59,11 +59,24 @@ pub fn call(socket: &Path, req: &Request) -> Result<Response, OpError> {
     }
 }
 
-/// Reads and parses a FIB file (TOML or JSON).
+/// Reads and parses a FIB file (binary .omfib, JSON or TOML).
 pub fn read_fib(path: &Path) -> Result<FibSpec, OpError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
-    FibSpec::parse(&text).map_err(|e| bad_input(format!("{}: {e}", path.display())))
+    let bytes = std::fs::read(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    FibSpec::from_bytes(&bytes).map_err(|e| bad_input(format!("{}: {e}", path.display())))
+}
+
+/// Writes a FIB file in the format its extension names: .omfib (binary),
+/// .json, or TOML otherwise.
+pub fn write_fib(spec: &FibSpec, path: &Path) -> Result<(), OpError> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let bytes = match ext {
+        "omfib" => spec
+            .to_binary()
+            .map_err(|e| bad_input(format!("{}: {e}", path.display())))?,
+        "json" => spec.to_json().into_bytes(),
+        _ => spec.to_toml().into_bytes(),
+    };
+    std::fs::write(path, bytes).map_err(|e| bad_input(format!("{}: {e}", path.display())))
 }
 
 /// Validates a FIB file offline (ports numbered in file order).
@@ -361,6 +374,25 @@ mod tests {
             assert_eq!(e.code, 2);
             assert!(e.message.contains("--at"), "{}", e.message);
         }
+    }
+
+    #[test]
+    fn fib_files_convert_between_all_three_formats() {
+        let dir = std::env::temp_dir().join(format!("om-conv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = FibSpec::parse("version = 3\n[[ports]]\nname = \"p\"\n[[next_hops]]\nname = \"n\"\nport = \"p\"\ndst_mac = \"02:00:00:00:00:01\"\nsrc_mac = \"02:00:00:00:00:02\"\n[[labels]]\nlabel = 16001\naction = \"swap\"\nnext_hop = \"n\"\n[[routes]]\nprefix = \"10.0.0.0/8\"\nnext_hop = \"n\"\n").unwrap();
+        for name in ["f.omfib", "f.json", "f.toml"] {
+            let p = dir.join(name);
+            write_fib(&a, &p).unwrap();
+            assert_eq!(read_fib(&p).unwrap(), a, "{name}");
+        }
+        let raw = std::fs::read(dir.join("f.omfib")).unwrap();
+        assert!(raw.starts_with(b"OMFB"));
+        std::fs::write(dir.join("bad.omfib"), &raw[..raw.len() - 1]).unwrap();
+        let e = read_fib(&dir.join("bad.omfib")).unwrap_err();
+        assert_eq!(e.code, 2);
+        assert!(e.message.contains("bad.omfib"), "{}", e.message);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

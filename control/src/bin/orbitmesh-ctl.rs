@@ -102,6 +102,9 @@ enum FibCmd {
     Check { file: PathBuf },
     /// What differs between two FIB files.
     Diff { a: PathBuf, b: PathBuf },
+    /// Rewrite a FIB file in another format, named by the output's
+    /// extension: .omfib (compact binary), .json, or TOML otherwise.
+    Convert { input: PathBuf, output: PathBuf },
 }
 
 #[derive(Debug, Args)]
@@ -264,6 +267,18 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
         Command::Predict(_) => unreachable!("handled in main"),
         Command::Fib(FibCmd::Check { file }) => {
             println!("{}", ops::check(&file)?);
+            Ok(())
+        }
+        Command::Fib(FibCmd::Convert { input, output }) => {
+            let spec = ops::read_fib(&input)?;
+            ops::write_fib(&spec, &output)?;
+            eprintln!(
+                "{} -> {}: {} labels, {} routes",
+                input.display(),
+                output.display(),
+                spec.labels.len(),
+                spec.routes.len()
+            );
             Ok(())
         }
         Command::Fib(FibCmd::Diff { a, b }) => {

@@ -165,9 +165,9 @@ fn load_fib(c: &Config) -> Result<FibSnapshot> {
         tracing::warn!("no FIB given: every frame is dropped (no route) until one is loaded");
         return Ok(FibSnapshot::empty(0));
     };
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading FIB {}", path.display()))?;
-    let spec = FibSpec::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("reading FIB {}", path.display()))?;
+    let spec =
+        FibSpec::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     spec.build_for_ports(&c.port_names())
         .map_err(|e| anyhow::anyhow!("{}: FIB refused: {e}", path.display()))
 }

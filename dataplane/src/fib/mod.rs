@@ -30,6 +30,7 @@
 //! consistent, and the pipeline never checks indices it got from the FIB.
 //! Snapshots are published to workers through [`FibHandle`].
 
+pub mod binary;
 mod builder;
 pub mod lpm;
 mod publish;

@@ -195,6 +195,22 @@ pub fn format_mac(m: &Mac) -> String {
 }
 
 impl FibSpec {
+    /// Reads a FIB file: binary (`.omfib`, see [`super::binary`]), JSON or
+    /// TOML, told apart by their first bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<FibSpec, SpecError> {
+        if super::binary::is_binary(bytes) {
+            return super::binary::decode(bytes);
+        }
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| SpecError::Syntax(format!("neither a binary FIB nor UTF-8 text: {e}")))?;
+        FibSpec::parse(text)
+    }
+
+    /// The compact binary form (see [`super::binary`]).
+    pub fn to_binary(&self) -> Result<Vec<u8>, SpecError> {
+        super::binary::encode(self)
+    }
+
     /// Parses TOML, or JSON when the text starts with `{`.
     pub fn parse(text: &str) -> Result<FibSpec, SpecError> {
         if text.trim_start().starts_with('{') {
