@@ -66,6 +66,9 @@ pub enum PollMode {
 /// and counts, the worker never waits).
 pub type PuntQueue = std::sync::mpsc::SyncSender<Vec<u8>>;
 
+/// Longest sleep of an idle worker in sleep-when-idle mode.
+pub const IDLE_WAIT_MS: i32 = 100;
+
 /// The worker loop; returns when `stop` is set.
 pub fn run_worker(
     io: &mut dyn Io,
@@ -121,7 +124,10 @@ pub fn run_worker(
                 c.fill_ring_empty.store(fill_empty, Ordering::Relaxed);
             }
         } else if poll == PollMode::SleepWhenIdle {
-            io.wait(10);
+            // poll() returns as soon as a frame arrives; the timeout only
+            // bounds how long a stop request waits (the Io shortens it
+            // while transmitted frames await completion).
+            io.wait(IDLE_WAIT_MS);
         } else {
             io.kick();
         }

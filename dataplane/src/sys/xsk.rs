@@ -380,6 +380,13 @@ impl Io for XskIo {
     }
 
     fn wait(&mut self, timeout_ms: i32) {
+        // Frames still in flight need their completions reaped and, in copy
+        // mode, another kick soon: sleep 1 ms at most then.
+        let timeout_ms = if self.ports.iter().any(|p| p.in_flight > 0) {
+            timeout_ms.min(1)
+        } else {
+            timeout_ms
+        };
         let mut fds: SmallVec<[libc::pollfd; 8]> = self
             .ports
             .iter()
