@@ -802,6 +802,7 @@ fn run(a: RunArgs) -> Result<i32> {
                 let path = p.path_at(sched_t).map(<[u32]>::to_vec);
                 if path != shown_paths[k] {
                     let step = ((sched_t - start_ns) / pred.step_ns).max(0) as usize;
+                    let step = step.min(p.latency_ms.len().saturating_sub(1));
                     let lat = p.latency_ms.get(step).copied().unwrap_or(f64::NAN);
                     eprintln!(
                         "          path {}: {} (predicted {:.1} ms one way)",
@@ -873,6 +874,14 @@ fn run(a: RunArgs) -> Result<i32> {
         );
     }
     let ping = std::fs::read_to_string(out.join("logs/ping.log")).unwrap_or_default();
+    // Frames forwarded by all dataplanes (packet hops), for CPU per hop.
+    let forwarded: u64 = topo
+        .nodes()
+        .filter_map(|n| match dataplane::ctl::call(&sock(n), &dataplane::ctl::Request::Stats) {
+            Ok(dataplane::ctl::Response::Stats(st)) => Some(st.get("forwarded")),
+            _ => None,
+        })
+        .sum();
     lab.stop_children();
     drop(lab);
 
@@ -980,6 +989,7 @@ fn run(a: RunArgs) -> Result<i32> {
         faults: fault_reports,
         lost_after_recovery,
         dataplane_cpu_seconds: dp_cpu.iter().sum(),
+        frames_forwarded: forwarded,
         control_cpu_seconds: ctl_cpu,
     };
     let md = summary.to_markdown()
