@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# orbitmesh demo. The full emulated constellation (a LEO mesh slice in
-# network namespaces, FIBs swapped at predicted instants) is coming with the
-# emulation issue; until then this shows the pieces it stands on, live:
+# orbitmesh relay demo: one dataplane in namespaces and live FIB operations
+# on it (the main demo, the emulated constellation, is scripts/demo.sh):
 #
 #   [omd-gen] gen0 ── dut0 [omd-dut: orbitmesh-dp] dut1 ── sink0 [omd-sink]
 #                                                  dut2 ── sink1
@@ -30,7 +29,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo "== 1. predicting 10 s of a Kuiper K1 slice with 5 ground stations"
-$CTL predict --preset kuiper-k1 --ground-stations ../shared/data/ground_stations/cities_top100.basic.txt \
+$CTL predict --preset kuiper-k1 --ground-stations control/data/ground_stations/cities_top100.basic.txt \
   --gs-count 5 --duration 10s --step 100ms --pairs 1156:1157 --out "$work/kuiper" -q
 sed -n '1,12p' "$work/kuiper/summary.md"
 echo "   path Tokyo -> Delhi at t=0: $(sed -n 2p "$work/kuiper/pairs/path_1156_to_1157.csv")"
@@ -103,4 +102,4 @@ for t in $(seq 1 11); do
 done
 echo "== counters"
 $CTL stats $S
-echo "== done (the full constellation emulation is coming with the emulation issue)"
+echo "== done (the whole constellation: scripts/demo.sh)"
