@@ -295,6 +295,10 @@ struct NodeState {
     version: u64,
     /// (wall time, version) to read back once the time has passed.
     verify: std::collections::VecDeque<(u64, u64)>,
+    /// Unreachable dataplane: next attempt not before this (wall ns), and
+    /// the current backoff (doubling from 200 ms to 5 s).
+    retry_at: u64,
+    backoff_ns: u64,
 }
 
 /// Drives every node's plan. `call` sends a request to a socket (the real
@@ -328,6 +332,8 @@ pub fn drive(
             next: 0,
             version: 0,
             verify: Default::default(),
+            retry_at: 0,
+            backoff_ns: 0,
         })
         .collect();
     let mut failed_links = BTreeSet::new();
@@ -463,8 +469,8 @@ pub fn drive(
             // Stage k as soon as k-1 is in force (one snapshot ahead); a
             // repaired plan's first FIB is in force already: it goes now.
             let prev_due = if k == 0 { 0 } else { wall(s.plan[k - 1].0) };
-            if now < prev_due {
-                wake = wake.min(prev_due);
+            if now < prev_due.max(s.retry_at) {
+                wake = wake.min(prev_due.max(s.retry_at));
                 continue;
             }
             let (t, fib) = &s.plan[k];
@@ -476,6 +482,7 @@ pub fn drive(
                     reports[i].staged += 1;
                     s.version += 1;
                     s.verify.push_back((at_ns.max(now), s.version));
+                    s.backoff_ns = 0;
                 }
                 Ok(Response::Error { message }) => {
                     reports[i].failed += 1;
@@ -490,8 +497,13 @@ pub fn drive(
                 }
                 Err(e) => {
                     reports[i].failed += 1;
-                    log(format!("node {node}: {e} (retrying)"));
-                    wake = wake.min(now + 200_000_000);
+                    s.backoff_ns = (s.backoff_ns * 2).clamp(200_000_000, 5_000_000_000);
+                    s.retry_at = now + s.backoff_ns;
+                    log(format!(
+                        "node {node}: {e} (retrying in {} ms)",
+                        s.backoff_ns / 1_000_000
+                    ));
+                    wake = wake.min(s.retry_at);
                     continue;
                 }
             }
@@ -813,6 +825,58 @@ mod tests {
         assert_eq!(port, 1);
         assert_eq!(f.version(), 3, "v1, v2 staged ahead, then the repair");
         assert_eq!(reports[0].staged, 2, "the repaired plan had nothing more");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        dataplane::ctl::wake(&sock);
+        server.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_unreachable_dataplane_is_retried_with_backoff() {
+        let dir = std::env::temp_dir().join(format!("om-backoff-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("n0.sock");
+        let (p, _) = plan(&schedule(), &wiring(sock.clone()));
+        let node = Arc::new(Node::new(
+            "n0",
+            vec!["isl0".into(), "isl1".into()],
+            FibSnapshot::empty(0),
+            1,
+        ));
+        let stop = Arc::new(AtomicBool::new(false));
+        // The dataplane appears 700 ms after the run starts.
+        let server = {
+            let (sock, node, stop) = (sock.clone(), node.clone(), stop.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(700));
+                dataplane::ctl::serve(&sock, node, stop)
+                    .unwrap()
+                    .join()
+                    .unwrap();
+            })
+        };
+        let mut log = Vec::new();
+        let call = |s: &Path, r: Request| dataplane::ctl::call(s, &r);
+        let reports = drive(
+            &[(0, sock.clone(), p)],
+            now_ns(),
+            2.0,
+            &call,
+            &now_ns,
+            None,
+            &mut |m| log.push(m),
+        );
+        let retries: Vec<&String> = log.iter().filter(|m| m.contains("retrying in")).collect();
+        assert!(retries.len() >= 2, "{log:?}");
+        assert!(
+            retries[0].contains("200 ms") && retries[1].contains("400 ms"),
+            "{log:?}"
+        );
+        assert_eq!(
+            reports[0].staged, 3,
+            "everything staged once it is back: {log:?}"
+        );
+        assert_eq!(reports[0].failed, retries.len());
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         dataplane::ctl::wake(&sock);
         server.join().unwrap();
