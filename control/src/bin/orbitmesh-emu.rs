@@ -877,10 +877,12 @@ fn run(a: RunArgs) -> Result<i32> {
     // Frames forwarded by all dataplanes (packet hops), for CPU per hop.
     let forwarded: u64 = topo
         .nodes()
-        .filter_map(|n| match dataplane::ctl::call(&sock(n), &dataplane::ctl::Request::Stats) {
-            Ok(dataplane::ctl::Response::Stats(st)) => Some(st.get("forwarded")),
-            _ => None,
-        })
+        .filter_map(
+            |n| match dataplane::ctl::call(&sock(n), &dataplane::ctl::Request::Stats) {
+                Ok(dataplane::ctl::Response::Stats(st)) => Some(st.get("forwarded")),
+                _ => None,
+            },
+        )
         .sum();
     lab.stop_children();
     drop(lab);
