@@ -4,31 +4,10 @@
 //! UDP flows between the hosts behind the stations, and one ISL on the
 //! traffic's path failing mid-run. Needs root; skips with a message otherwise.
 
+mod support;
 use std::path::PathBuf;
 use std::process::Command;
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0\n"))
-        .unwrap_or(false)
-}
-
-fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/<profile>");
-    let bin = dir.join(name);
-    assert!(
-        bin.exists(),
-        "{} not built: run the workspace tests (cargo test --workspace)",
-        bin.display()
-    );
-    bin
-}
+use support::{bin, is_root};
 
 fn namespaces_with(prefix: &str) -> usize {
     let out = Command::new("ip").args(["netns", "list"]).output().unwrap();

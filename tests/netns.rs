@@ -14,6 +14,7 @@
 // Frame builders shared with the dataplane's own tests.
 #[path = "../dataplane/tests/common/mod.rs"]
 mod common;
+mod support;
 use common::*;
 use dataplane::ctl::{self, Request, Response};
 use std::io::Write;
@@ -21,6 +22,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use support::{bin, is_root};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -30,14 +32,6 @@ const DUT1: [u8; 6] = [0x02, 0x6f, 0, 0, 1, 0x01];
 const DUT2: [u8; 6] = [0x02, 0x6f, 0, 0, 1, 0x02];
 const SINK0: [u8; 6] = [0x02, 0x6f, 0, 0, 2, 0x00];
 const SINK1: [u8; 6] = [0x02, 0x6f, 0, 0, 2, 0x01];
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0\n"))
-        .unwrap_or(false)
-}
 
 macro_rules! need_root {
     () => {
@@ -659,23 +653,6 @@ fn punted_frames_reach_the_host_through_a_tap_interface() {
     assert_eq!(l.stat("router_alert"), 1);
     assert_eq!(l.stat("oam"), 1);
     assert_eq!(l.stat("punt_to_host"), 2);
-}
-
-/// A workspace binary from the same build (target/<profile>/), next to this
-/// test's own directory (`cargo test --workspace` builds every binary first).
-fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/<profile>");
-    let bin = dir.join(name);
-    assert!(
-        bin.exists(),
-        "{} not built: run the workspace tests (cargo test --workspace) or cargo build --workspace",
-        bin.display()
-    );
-    bin
 }
 
 fn ctl_bin() -> PathBuf {

@@ -701,19 +701,63 @@ mod tests {
         plan(&schedule(), w).1
     }
 
+    /// One node behind a real control socket; stopped and removed on drop.
+    struct TestDp {
+        dir: PathBuf,
+        sock: PathBuf,
+        node: Arc<Node>,
+        stop: Arc<AtomicBool>,
+        server: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl TestDp {
+        /// Serves after `delay_ms` (0: at once).
+        fn new(tag: &str, delay_ms: u64) -> TestDp {
+            let dir = std::env::temp_dir().join(format!("om-{tag}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let sock = dir.join("n0.sock");
+            let node = Arc::new(Node::new(
+                "n0",
+                vec!["isl0".into(), "isl1".into()],
+                FibSnapshot::empty(0),
+                1,
+            ));
+            let stop = Arc::new(AtomicBool::new(false));
+            let (s, n, st) = (sock.clone(), node.clone(), stop.clone());
+            let server = if delay_ms == 0 {
+                let h = dataplane::ctl::serve(&s, n, st).unwrap();
+                std::thread::spawn(move || h.join().unwrap())
+            } else {
+                std::thread::spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+                    dataplane::ctl::serve(&s, n, st).unwrap().join().unwrap();
+                })
+            };
+            TestDp {
+                dir,
+                sock,
+                node,
+                stop,
+                server: Some(server),
+            }
+        }
+    }
+
+    impl Drop for TestDp {
+        fn drop(&mut self) {
+            self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            dataplane::ctl::wake(&self.sock);
+            if let Some(h) = self.server.take() {
+                let _ = h.join();
+            }
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
     #[test]
     fn drive_stages_ahead_and_verifies_each_instant() {
-        let dir = std::env::temp_dir().join(format!("om-run-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let sock = dir.join("n0.sock");
-        let node = Arc::new(Node::new(
-            "n0",
-            vec!["isl0".into(), "isl1".into()],
-            FibSnapshot::empty(0),
-            1,
-        ));
-        let stop = Arc::new(AtomicBool::new(false));
-        let server = dataplane::ctl::serve(&sock, node.clone(), stop.clone()).unwrap();
+        let dp = TestDp::new("run", 0);
+        let (sock, node) = (dp.sock.clone(), dp.node.clone());
         let (p, _) = plan(&schedule(), &wiring(sock.clone()));
         let start = now_ns() + 100_000_000;
         let mut log = Vec::new();
@@ -739,25 +783,12 @@ mod tests {
         let f = node.fib.current();
         assert_eq!(f.version(), 3);
         assert_eq!(f.ilm(16005), None, "the destination was withdrawn");
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        dataplane::ctl::wake(&sock);
-        server.join().unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_port_down_triggers_a_repair_pushed_at_once() {
-        let dir = std::env::temp_dir().join(format!("om-repair-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let sock = dir.join("n0.sock");
-        let node = Arc::new(Node::new(
-            "n0",
-            vec!["isl0".into(), "isl1".into()],
-            FibSnapshot::empty(0),
-            1,
-        ));
-        let stop = Arc::new(AtomicBool::new(false));
-        let server = dataplane::ctl::serve(&sock, node.clone(), stop.clone()).unwrap();
+        let dp = TestDp::new("repair", 0);
+        let (sock, node) = (dp.sock.clone(), dp.node.clone());
         // The schedule keeps 16005 on n1 (isl0) for 2 s of schedule time.
         let mut sched = schedule();
         sched.deltas.clear();
@@ -825,36 +856,14 @@ mod tests {
         assert_eq!(port, 1);
         assert_eq!(f.version(), 3, "v1, v2 staged ahead, then the repair");
         assert_eq!(reports[0].staged, 2, "the repaired plan had nothing more");
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        dataplane::ctl::wake(&sock);
-        server.join().unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn an_unreachable_dataplane_is_retried_with_backoff() {
-        let dir = std::env::temp_dir().join(format!("om-backoff-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let sock = dir.join("n0.sock");
-        let (p, _) = plan(&schedule(), &wiring(sock.clone()));
-        let node = Arc::new(Node::new(
-            "n0",
-            vec!["isl0".into(), "isl1".into()],
-            FibSnapshot::empty(0),
-            1,
-        ));
-        let stop = Arc::new(AtomicBool::new(false));
         // The dataplane appears 700 ms after the run starts.
-        let server = {
-            let (sock, node, stop) = (sock.clone(), node.clone(), stop.clone());
-            std::thread::spawn(move || {
-                std::thread::sleep(std::time::Duration::from_millis(700));
-                dataplane::ctl::serve(&sock, node, stop)
-                    .unwrap()
-                    .join()
-                    .unwrap();
-            })
-        };
+        let dp = TestDp::new("backoff", 700);
+        let sock = dp.sock.clone();
+        let (p, _) = plan(&schedule(), &wiring(sock.clone()));
         let mut log = Vec::new();
         let call = |s: &Path, r: Request| dataplane::ctl::call(s, &r);
         let reports = drive(
@@ -877,9 +886,5 @@ mod tests {
             "everything staged once it is back: {log:?}"
         );
         assert_eq!(reports[0].failed, retries.len());
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        dataplane::ctl::wake(&sock);
-        server.join().unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
