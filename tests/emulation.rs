@@ -2,7 +2,8 @@
 //! shell and 4 ground stations in network namespaces, one orbitmesh-dp per
 //! node, orbitmesh-ctl run swapping the FIBs at the predicted instants (x20),
 //! UDP flows between the hosts behind the stations, and one ISL on the
-//! traffic's path failing mid-run. Needs root; skips with a message otherwise.
+//! traffic's path failing mid-run; every link holds frames for its predicted
+//! propagation delay. Needs root; skips with a message otherwise.
 
 mod support;
 use std::path::PathBuf;
@@ -64,6 +65,13 @@ fn a_constellation_slice_delivers_across_swaps_and_recovers_from_an_isl_failure(
     for fl in flows {
         assert!(fl["delivered"].as_u64().unwrap() > 0, "{fl}");
         assert_eq!(fl["duplicates"].as_u64(), Some(0), "{fl}");
+        // The links' delay lines: the measured median follows the orbits.
+        let predicted = fl["predicted_ms"].as_f64().unwrap();
+        let p50 = fl["latency_us"][0].as_f64().unwrap() / 1e3;
+        assert!(
+            p50 > 0.5 * predicted && p50 < 1.5 * predicted + 5.0,
+            "measured median {p50} ms vs predicted mean {predicted} ms: {fl}"
+        );
     }
     // The scheduled swaps happened on time and cost (almost) nothing.
     assert!(f("fib_swaps_verified") >= 100.0, "{s}");

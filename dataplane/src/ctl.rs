@@ -25,6 +25,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const MAGIC: &[u8; 4] = b"OMCP";
+/// Longest emulated link delay accepted.
+pub const MAX_DELAY_NS: u64 = 1_000_000_000;
 pub const VERSION: u8 = 1;
 /// Largest payload accepted (a FIB of about a million entries in JSON).
 pub const MAX_MESSAGE: usize = 256 << 20;
@@ -52,6 +54,12 @@ pub enum Request {
     SetPort {
         port: String,
         up: bool,
+    },
+    /// Emulation only: hold frames sent on `port` for `delay_ns` (the
+    /// propagation delay of the link it stands for); 0 sends at once.
+    SetPortDelay {
+        port: String,
+        delay_ns: u64,
     },
     /// The active (and staged) FIB in readable form; `label` keeps only
     /// that label, `prefix` only the route for that prefix or, for a bare
@@ -256,6 +264,21 @@ pub fn handle(node: &Node, req: Request) -> Response {
         Request::ShowFib { label, prefix } => match show_fib(node, label, prefix.as_deref()) {
             Ok(v) => Response::Fib(Box::new(v)),
             Err(e) => err(e),
+        },
+        Request::SetPortDelay { port, delay_ns } => match node.port_index(&port) {
+            Some(_) if delay_ns > MAX_DELAY_NS => err(format!(
+                "delay {delay_ns} ns on {port}: at most {MAX_DELAY_NS} ns (1 s)"
+            )),
+            Some(i) => {
+                node.delay_ns[i].store(delay_ns, Ordering::Relaxed);
+                Response::Ok {
+                    version: node.fib.current().version(),
+                }
+            }
+            None => err(format!(
+                "no port named {port:?} (ports: {})",
+                node.port_names.join(", ")
+            )),
         },
         Request::SetPort { port, up } => match node.port_index(&port) {
             Some(i) => {

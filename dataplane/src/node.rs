@@ -131,6 +131,9 @@ pub struct Node {
     pub live: Liveness,
     pub workers: Vec<WorkerStats>,
     pub punt: PuntCounters,
+    /// Emulation only: hold frames sent on port p for `delay_ns[p]` ns
+    /// (propagation delay of the link it stands for); 0 = send at once.
+    pub delay_ns: Vec<AtomicU64>,
 }
 
 impl Node {
@@ -144,6 +147,7 @@ impl Node {
             live: Liveness::all_up(),
             workers: (0..workers).map(|_| WorkerStats::new(n)).collect(),
             punt: PuntCounters::default(),
+            delay_ns: (0..n).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 

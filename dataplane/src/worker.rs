@@ -48,6 +48,9 @@ pub trait Io {
     fn wait(&mut self, timeout_ms: i32);
     /// Busy mode, idle pass: lets the kernel busy-poll the device (no-op by default).
     fn kick(&mut self) {}
+    /// Emulation delay line: hold frames sent on port p for `delays_ns[p]`
+    /// before they go out (not supported by default: sent at once).
+    fn set_delays(&mut self, _delays_ns: &[u64]) {}
 }
 
 /// How a worker waits when there is no work.
@@ -87,7 +90,18 @@ pub fn run_worker(
     let mut rx = vec![0u64; ports];
     let mut full = vec![0u64; ports];
     let mut fill_empty = 0u64;
+    let mut delays = vec![0u64; ports];
     while !stop.load(Ordering::Relaxed) {
+        // Emulated link delays (set over the control socket; rarely change).
+        let mut changed = false;
+        for (d, a) in delays.iter_mut().zip(&node.delay_ns) {
+            let v = a.load(Ordering::Relaxed);
+            changed |= *d != v;
+            *d = v;
+        }
+        if changed {
+            io.set_delays(&delays);
+        }
         fill_empty += io.service();
         let mut work = 0;
         for p in 0..ports {

@@ -89,6 +89,11 @@ struct RunArgs {
     /// Print the summary as JSON on stdout at the end.
     #[arg(long)]
     json: bool,
+    /// Forward without the links' propagation delay (by default each
+    /// dataplane holds frames for its link's predicted delay, updated every
+    /// second, so the measured latency follows the orbits).
+    #[arg(long)]
+    no_delay: bool,
 }
 
 #[derive(Debug, Args)]
@@ -233,6 +238,7 @@ struct Predicted {
     step_ns: i64,
     window_ns: (i64, i64),
     swaps: usize,
+    net: control::predict::Network,
 }
 
 fn predict(a: &RunArgs) -> Result<Predicted> {
@@ -308,6 +314,7 @@ fn predict(a: &RunArgs) -> Result<Predicted> {
         step_ns: built.window.step_ns,
         window_ns: (built.window.start_ns, built.window.end_ns),
         swaps,
+        net: built.net,
     })
 }
 
@@ -582,6 +589,13 @@ fn run(a: RunArgs) -> Result<i32> {
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!("   all up in {:.1} s", t2.elapsed().as_secs_f64());
+    let mut delays_sent = BTreeMap::new();
+    if !a.no_delay {
+        set_link_delays(&pred.net, &topo, start_ns, &sock, &mut delays_sent);
+        eprintln!(
+            "   links hold frames for their predicted propagation delay (updated every second; --no-delay: off)"
+        );
+    }
 
     // 4. The control process: schedule time `start_ns` at wall `t_start`.
     let lead = 2_000_000_000u64;
@@ -782,6 +796,9 @@ fn run(a: RunArgs) -> Result<i32> {
         if now >= next_tick {
             next_tick += 1_000_000_000;
             let sched_t = start_ns + ((now - t_start) as f64 * a.time_scale) as i64;
+            if !a.no_delay {
+                set_link_delays(&pred.net, &topo, sched_t, &sock, &mut delays_sent);
+            }
             let mut cells = Vec::new();
             for (k, p) in pred.pairs.iter_mut().enumerate() {
                 let (mut rx, mut lost) = (0u64, 0u64);
@@ -898,6 +915,7 @@ fn run(a: RunArgs) -> Result<i32> {
             flows.push(FlowReport {
                 from: pred.names[f.src as usize].clone(),
                 to: pred.names[id as usize].clone(),
+                predicted_ms: predicted_mean(&pred.pairs, f.src as usize, id as usize),
                 sent,
                 delivered: f.rx,
                 duplicates: f.duplicates,
@@ -914,6 +932,7 @@ fn run(a: RunArgs) -> Result<i32> {
                 flows.push(FlowReport {
                     from: from.clone(),
                     to: to.clone(),
+                    predicted_ms: predicted_mean(&pred.pairs, id as usize, peer as usize),
                     sent,
                     delivered: 0,
                     duplicates: 0,
@@ -1030,6 +1049,59 @@ fn run(a: RunArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Sets every link's propagation delay at schedule time `t` on both ends
+/// (only where it moved by more than 50 us since `last`).
+fn set_link_delays(
+    net: &control::predict::Network,
+    topo: &Topology,
+    t: i64,
+    sock: &dyn Fn(u32) -> PathBuf,
+    last: &mut BTreeMap<(u32, u32), u64>,
+) {
+    let mut pos = Vec::new();
+    if net.propagator.positions_ecef(t, &mut pos).is_err() {
+        return;
+    }
+    let at = |n: u32| {
+        if topo.is_gs(n) {
+            net.stations[n as usize - topo.n_sats].ecef
+        } else {
+            pos[n as usize]
+        }
+    };
+    for &(x, y) in &topo.links {
+        let (p, q) = (at(x), at(y));
+        let d = ((p.x - q.x).powi(2) + (p.y - q.y).powi(2) + (p.z - q.z).powi(2)).sqrt();
+        let ns = (d / 299_792_458.0 * 1e9) as u64;
+        if last.get(&(x, y)).is_some_and(|&o| o.abs_diff(ns) < 50_000) {
+            continue;
+        }
+        last.insert((x, y), ns);
+        for (n, nb) in [(x, y), (y, x)] {
+            let _ = dataplane::ctl::call(
+                &sock(n),
+                &dataplane::ctl::Request::SetPortDelay {
+                    port: Names::port(nb),
+                    delay_ns: ns,
+                },
+            );
+        }
+    }
+}
+
+/// Mean predicted one-way latency (ms) between stations `x` and `y` over
+/// the steps where they are reachable.
+fn predicted_mean(pairs: &[PairTrace], x: usize, y: usize) -> Option<f64> {
+    let p = pairs.iter().find(|p| (p.a, p.b) == (x.min(y), x.max(y)))?;
+    let v: Vec<f64> = p
+        .latency_ms
+        .iter()
+        .copied()
+        .filter(|l| l.is_finite())
+        .collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -16,9 +16,11 @@
 //! decide which are used, as on a real terminal that keeps its links
 //! configured; a link taken down on purpose (`--fail-isl`) is a fault that
 //! the dataplanes' backups and the control process's recomputation handle.
-//! The kernel here has no netem, so frames cross the emulation without the
-//! propagation delay; the predicted latency is reported beside what is
-//! measured.
+//! Propagation delay: the kernel here has no netem, so the dataplanes hold
+//! frames for it themselves (an emulation-only delay line per port, set
+//! over the control socket): every second each link's length at that
+//! schedule instant gives its delay, and the measured one-way latency
+//! follows the predicted one (`--no-delay` forwards at once).
 
 pub mod lab;
 pub mod report;

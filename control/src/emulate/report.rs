@@ -55,6 +55,8 @@ pub struct FaultReport {
 pub struct FlowReport {
     pub from: String,
     pub to: String,
+    /// Mean predicted one-way latency over the run (ms).
+    pub predicted_ms: Option<f64>,
     pub sent: u64,
     pub delivered: u64,
     pub duplicates: u64,
@@ -102,8 +104,8 @@ impl Summary {
             "# orbitmesh emulation: {}\n\n\
              {} nodes, {} links, {:.0} s of schedule in {:.0} s of wall time (x{}), \
              {} pps per flow.\n\n\
-             | flow | sent | delivered | delivery | dup | reordered | latency p50 / p99 / max (us) |\n\
-             |---|---:|---:|---:|---:|---:|---|\n",
+             | flow | sent | delivered | delivery | dup | reordered | predicted latency, mean (ms) | measured p50 / p99 / max (ms) |\n\
+             |---|---:|---:|---:|---:|---:|---:|---|\n",
             self.scenario,
             self.nodes,
             self.links,
@@ -114,10 +116,10 @@ impl Summary {
         );
         for f in &self.flows {
             let lat = f.latency_us.map_or("-".to_string(), |l| {
-                format!("{:.0} / {:.0} / {:.0}", l[0], l[2], l[3])
+                format!("{:.2} / {:.2} / {:.2}", l[0] / 1e3, l[2] / 1e3, l[3] / 1e3)
             });
             s += &format!(
-                "| {} -> {} | {} | {} | {:.3}% | {} | {} | {} |\n",
+                "| {} -> {} | {} | {} | {:.3}% | {} | {} | {} | {} |\n",
                 f.from,
                 f.to,
                 f.sent,
@@ -125,11 +127,12 @@ impl Summary {
                 100.0 * f.delivered as f64 / f.sent.max(1) as f64,
                 f.duplicates,
                 f.reordered,
+                f.predicted_ms.map_or("-".into(), |p| format!("{p:.2}")),
                 lat
             );
         }
         s += &format!(
-            "| **all** | {} | {} | **{:.3}%** | | | |\n\n\
+            "| **all** | {} | {} | **{:.3}%** | | | | |\n\n\
              - delivery outside the fault windows (-1 s..+3 s): {:.3}%\n\
              - FIB activations at predicted instants: {} verified, {} late, {} failed; \
              {} path changes of the traffic's pairs\n\

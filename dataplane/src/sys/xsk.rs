@@ -81,6 +81,10 @@ pub struct XskIo {
     rxbuf: Vec<FrameDesc>,
     cqbuf: Vec<FrameDesc>,
     txq: Vec<SmallVec<[FrameDesc; MAX_BATCH]>>,
+    /// Emulation delay line: per port, the delay and the frames held with
+    /// the time they may leave (FIFO; capacity reserved when set).
+    delay_ns: Vec<u64>,
+    held: Vec<std::collections::VecDeque<(FrameDesc, u64)>>,
 }
 
 impl std::fmt::Debug for XskIo {
@@ -172,6 +176,8 @@ impl XskIo {
             rxbuf: vec![FrameDesc::default(); MAX_BATCH],
             cqbuf: vec![FrameDesc::default(); MAX_BATCH * 4],
             txq: (0..n).map(|_| SmallVec::new()).collect(),
+            delay_ns: vec![0; n],
+            held: (0..n).map(|_| Default::default()).collect(),
         })
     }
 
@@ -312,13 +318,32 @@ impl Io for XskIo {
             rx: n,
             ..Default::default()
         };
+        // Only with an emulated delay on some port: one clock read per batch.
+        let now = if self.held.iter().any(|h| h.capacity() > 0) {
+            crate::node::now_ns()
+        } else {
+            0
+        };
         for i in 0..n {
             let mut d = self.rxbuf[i];
             match verdicts[i] {
                 Verdict::Forward(q) if (q as usize) < self.ports.len() => {
                     let ok = self.umem.adjust_head(&mut d, bounds[i].0 as isize);
                     debug_assert!(ok && d.lengths().data() == bounds[i].1);
-                    self.txq[q as usize].push(d);
+                    let q = q as usize;
+                    if self.delay_ns[q] == 0 {
+                        self.txq[q].push(d);
+                    } else if self.held[q].len() < self.held[q].capacity() {
+                        // Counted as sent now: it left the pipeline for the link.
+                        self.held[q].push_back((d, now + self.delay_ns[q]));
+                        tx[q] += 1;
+                        out.forwarded += 1;
+                    } else {
+                        let _ = self.umem.adjust_head(&mut d, -(bounds[i].0 as isize));
+                        let _ = self.umem.adjust_head(&mut d, head[i] as isize);
+                        self.free.push(d);
+                        out.tx_ring_full += 1;
+                    }
                 }
                 _ => {
                     // Dropped or punted: back to the free list as a whole chunk.
@@ -339,7 +364,35 @@ impl Io for XskIo {
         out
     }
 
+    fn set_delays(&mut self, delays_ns: &[u64]) {
+        for (q, &d) in delays_ns.iter().enumerate().take(self.ports.len()) {
+            self.delay_ns[q] = d;
+            if d > 0 && self.held[q].capacity() == 0 {
+                // Reserved once, off the per-packet path.
+                self.held[q].reserve_exact(self.ring_size as usize);
+            }
+        }
+    }
+
     fn service(&mut self) -> u64 {
+        // Release held frames whose time has come (delay line).
+        if self.held.iter().any(|h| !h.is_empty()) {
+            let now = crate::node::now_ns();
+            for q in 0..self.ports.len() {
+                let mut due = false;
+                while let Some(&(d, at)) = self.held[q].front() {
+                    if at > now || self.txq[q].len() == MAX_BATCH {
+                        break;
+                    }
+                    self.held[q].pop_front();
+                    self.txq[q].push(d);
+                    due = true;
+                }
+                if due {
+                    self.send(q);
+                }
+            }
+        }
         let mut empty = 0;
         for p in 0..self.ports.len() {
             self.reclaim(p);
@@ -386,6 +439,19 @@ impl Io for XskIo {
             timeout_ms.min(1)
         } else {
             timeout_ms
+        };
+        // Wake for the first held frame that falls due (at least 1 ms: poll()'s unit).
+        let next_due = self
+            .held
+            .iter()
+            .filter_map(|h| h.front().map(|f| f.1))
+            .min();
+        let timeout_ms = match next_due {
+            Some(at) => {
+                let ms = at.saturating_sub(crate::node::now_ns()).div_ceil(1_000_000);
+                timeout_ms.min(ms.clamp(1, i32::MAX as u64) as i32)
+            }
+            None => timeout_ms,
         };
         let mut fds: SmallVec<[libc::pollfd; 8]> = self
             .ports
