@@ -55,9 +55,33 @@ orbitmesh-ctl run --schedule out/schedule --wiring w.toml --start +5s --time-sca
 
 #[derive(Debug, Args)]
 struct Target {
-    /// The dataplane's control socket.
-    #[arg(long, default_value = "/run/orbitmesh/orbitmesh.sock")]
-    socket: PathBuf,
+    /// The dataplane's control socket [default: the --config file's, else
+    /// /run/orbitmesh/orbitmesh.sock, orbitmesh-dp's default].
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// The dataplane's configuration file: its control socket is used.
+    #[arg(long, conflicts_with = "socket")]
+    config: Option<PathBuf>,
+}
+
+impl Target {
+    /// The socket to talk to.
+    fn path(&self) -> Result<PathBuf, control::ops::OpError> {
+        use control::ops::bad_input;
+        if let Some(s) = &self.socket {
+            return Ok(s.clone());
+        }
+        match &self.config {
+            Some(c) => {
+                let text = std::fs::read_to_string(c)
+                    .map_err(|e| bad_input(format!("--config {}: {e}", c.display())))?;
+                let cfg = dataplane::config::Config::parse(&text)
+                    .map_err(|e| bad_input(format!("--config {}: {e}", c.display())))?;
+                Ok(cfg.socket_path())
+            }
+            None => Ok(PathBuf::from("/run/orbitmesh/orbitmesh.sock")),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,7 +315,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             json,
             target,
         }) => {
-            match ops::call(&target.socket, &Request::ShowFib { label, prefix })? {
+            match ops::call(&target.path()?, &Request::ShowFib { label, prefix })? {
                 Response::Fib(v) if json => println!(
                     "{}",
                     serde_json::to_string_pretty(&v).expect("serialisable")
@@ -305,14 +329,14 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             let fib = ops::read_fib(&file)?;
             match at {
                 None => ok_version(
-                    ops::call(&target.socket, &Request::LoadFib { fib })?,
+                    ops::call(&target.path()?, &Request::LoadFib { fib })?,
                     "loaded",
                 ),
                 Some(t) => {
                     let at_ns = ops::parse_time(&t, dataplane::node::now_ns())?;
                     ops::warn_if_unsynchronized();
                     let v = fib.version;
-                    ops::call(&target.socket, &Request::StageFib { fib, at_ns })?;
+                    ops::call(&target.path()?, &Request::StageFib { fib, at_ns })?;
                     println!(
                         "staged: FIB version {v} activates at {} ({at_ns} ns)",
                         ops::format_time(at_ns)
@@ -322,10 +346,10 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             }
         }
         Command::Fib(FibCmd::Swap { target }) => {
-            ok_version(ops::call(&target.socket, &Request::Swap)?, "swapped")
+            ok_version(ops::call(&target.path()?, &Request::Swap)?, "swapped")
         }
         Command::Fib(FibCmd::Rollback { target }) => ok_version(
-            ops::call(&target.socket, &Request::Rollback)?,
+            ops::call(&target.path()?, &Request::Rollback)?,
             "rolled back",
         ),
         Command::Run(a) => run_cmd(a),
@@ -335,7 +359,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             target,
         } => {
             ops::call(
-                &target.socket,
+                &target.path()?,
                 &Request::SetPort {
                     port: port.clone(),
                     up: state == "up",
@@ -358,7 +382,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             };
             let mut prev: Option<dataplane::ctl::StatsInfo> = None;
             loop {
-                let Response::Stats(s) = ops::call(&a.target.socket, &Request::Stats)? else {
+                let Response::Stats(s) = ops::call(&a.target.path()?, &Request::Stats)? else {
                     return Err(bad_input("unexpected answer to stats"));
                 };
                 if a.json {
