@@ -280,6 +280,8 @@ pub fn svg(pairs: &[PairTrace], step_ns: i64, time_scale: f64, faults: &[FaultRe
                 p.latency_ms
                     .iter()
                     .enumerate()
+                    // At most ~1000 points a series: the plot is 810 px wide.
+                    .step_by(p.latency_ms.len().div_ceil(1000).max(1))
                     .map(|(i, &v)| (to_wall(i as i64 * step_ns), v))
                     .filter(|(t, _)| *t <= secs)
                     .collect(),
