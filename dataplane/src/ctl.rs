@@ -1,7 +1,7 @@
 //! The control socket: a unix stream socket (mode 0600, peer uid checked
 //! with SO_PEERCRED) speaking a small versioned, framed protocol.
 //!
-//! Frame: `b"OMCP"`, protocol version (u8, currently 1), encoding (u8: 0
+//! Frame: `b"OMCP"`, protocol version (u8: 2; 1 = JSON only), encoding (u8: 0
 //! JSON, 1 binary FIB), two reserved zero bytes, payload length (u32, big
 //! endian), then the payload: one [`Request`] from the client, one
 //! [`Response`] (always JSON) back. A binary payload carries a FIB to load
@@ -27,7 +27,11 @@ use std::time::Duration;
 pub const MAGIC: &[u8; 4] = b"OMCP";
 /// Longest emulated link delay accepted.
 pub const MAX_DELAY_NS: u64 = 1_000_000_000;
-pub const VERSION: u8 = 1;
+/// Protocol version 2 added binary FIB payloads; version 1 frames (JSON
+/// only) are still accepted, and JSON frames are still sent as version 1,
+/// so older peers keep working and a binary frame sent to an older
+/// dataplane is refused with a clear "version 2 not supported".
+pub const VERSION: u8 = 2;
 /// Largest payload accepted (a FIB of about a million entries in JSON).
 pub const MAX_MESSAGE: usize = 256 << 20;
 
@@ -133,7 +137,7 @@ pub const ENC_BINARY_FIB: u8 = 1;
 fn write_frame(w: &mut impl Write, encoding: u8, body: &[u8]) -> std::io::Result<()> {
     let mut hdr = [0u8; 12];
     hdr[..4].copy_from_slice(MAGIC);
-    hdr[4] = VERSION;
+    hdr[4] = if encoding == ENC_JSON { 1 } else { VERSION };
     hdr[5] = encoding;
     hdr[8..].copy_from_slice(&(body.len() as u32).to_be_bytes());
     w.write_all(&hdr)?;
@@ -205,11 +209,14 @@ pub fn read_frame_enc(r: &mut impl Read) -> Result<(u8, Vec<u8>), String> {
     if &hdr[..4] != MAGIC {
         return Err("not an orbitmesh control message (bad magic)".into());
     }
-    if hdr[4] != VERSION {
+    if hdr[4] == 0 || hdr[4] > VERSION {
         return Err(format!(
-            "protocol version {} not supported (this dataplane speaks {VERSION})",
+            "protocol version {} not supported (this dataplane speaks 1 and {VERSION})",
             hdr[4]
         ));
+    }
+    if hdr[4] == 1 && hdr[5] != ENC_JSON {
+        return Err("protocol version 1 carries JSON only (binary FIBs need version 2)".into());
     }
     let len = u32::from_be_bytes(hdr[8..].try_into().expect("4 bytes")) as usize;
     if len > MAX_MESSAGE {
@@ -630,7 +637,8 @@ mod tests {
         // Garbage, wrong version, oversized: an error reply, and the server lives on.
         for raw in [
             b"GARBAGE-GARBAGE".to_vec(),
-            [&MAGIC[..], &[2, 0, 0, 0], &[0, 0, 0, 2], b"{}"].concat(),
+            [&MAGIC[..], &[3, 0, 0, 0], &[0, 0, 0, 2], b"{}"].concat(),
+            [&MAGIC[..], &[1, 1, 0, 0], &[0, 0, 0, 2], b"{}"].concat(),
             [&MAGIC[..], &[1, 0, 0, 0], &(u32::MAX).to_be_bytes()].concat(),
             [&MAGIC[..], &[1, 0, 0, 0], &[0, 0, 0, 7], b"{\"op\":1"].concat(),
             // Binary FIB frames: unknown encoding, short header, bad
