@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# In-memory benchmarks of the forwarding core (criterion), written with the
-# command and the machine to bench/results/core.md.
+# The standard benchmark suite: in-memory benchmarks of the forwarding core
+# (criterion, -> bench/results/core.md), then, as root, the relay suite on
+# AF_XDP with its peers (scripts/bench-harness.sh -> bench/results/<date>-suite/).
 #   scripts/bench.sh            # full criterion defaults (~3 minutes)
 #   QUICK=1 scripts/bench.sh    # shorter measurement (~1.5 minutes)
+#   HARNESS=0 scripts/bench.sh  # criterion only (by default, as root, the relay suite follows)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
@@ -76,3 +78,13 @@ open("bench/results/core.md", "w").write("\n".join(out) + "\n")
 print("\n".join(out))
 PY
 echo "== written bench/results/core.md"
+
+# The relay suite on AF_XDP (root; installs the peers, ~10 minutes; QUICK=1
+# shortens it too): scripts/bench-harness.sh, also on its own.
+if [ "${HARNESS:-1}" = 1 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    bash scripts/bench-harness.sh
+  else
+    echo "== skipping the relay suite (scripts/bench-harness.sh): it needs root"
+  fi
+fi

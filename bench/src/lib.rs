@@ -1,4 +1,5 @@
-//! orbitmesh bench: workloads and naive baselines for the benchmarks.
+//! orbitmesh bench: workloads and naive baselines for the benchmarks, and
+//! the relay benchmark harness.
 //!
 //! - [`workload`]: FIBs and frame pools for the in-memory benchmarks (a 1M
 //!   label transit table, a 1M-prefix BGP-like IPv4 table, ECMP with entropy
@@ -7,7 +8,17 @@
 //! - [`naive`]: what a first implementation would do (a `HashMap` label map,
 //!   a per-length `HashMap` LPM, one packet at a time) and the bare loop that
 //!   only indexes a table and rewrites bytes: the floor and the foil.
-#![forbid(unsafe_code)]
+//! - [`traffic`]: the harness's AF_XDP generator and sink (RFC 2544 test
+//!   frames over MPLS per RFC 3032 or IPv4, per-flow sequence numbers and
+//!   TX timestamps; loss, reordering, misforwarding, latency).
+//! - [`harness`]: the namespace line, the DUTs (orbitmesh-dp, kernel
+//!   forwarding, dpdk-testpmd), the RFC 2544 throughput search, and the
+//!   report (`orbitmesh-bench`).
+//! - [`sys`]: the crate's only `unsafe` code (AF_XDP transmit, setns).
+#![deny(unsafe_code)]
 
+pub mod harness;
 pub mod naive;
+pub mod sys;
+pub mod traffic;
 pub mod workload;

@@ -241,7 +241,7 @@ fn set_sock_opt(fd: i32, opt: libc::c_int, val: i32) -> std::io::Result<()> {
 }
 
 /// True when the socket was bound in zero-copy mode (XDP_OPTIONS).
-fn sys_zero_copy(fd: i32) -> bool {
+pub fn sys_zero_copy(fd: i32) -> bool {
     let mut opts = libc::xdp_options { flags: 0 };
     let mut len = std::mem::size_of::<libc::xdp_options>() as libc::socklen_t;
     // SAFETY: `opts` and `len` are valid and sized for XDP_OPTIONS; `fd` is

@@ -1,0 +1,306 @@
+//! orbitmesh-bench: the relay benchmark harness. Its own AF_XDP generator and
+//! sink (MPLS per RFC 3032, IPv4; flows with sequence numbers and TX
+//! timestamps), an RFC 2544 zero-loss throughput search, latency
+//! percentiles, and peers (kernel forwarding, dpdk-testpmd) in the same run
+//! on the same namespace line. See `orbitmesh-bench --help`.
+
+use anyhow::{bail, Context, Result};
+use bench::harness::{self, dut::Bins, dut::DutKind, rfc2544::SearchCfg, SuiteCfg};
+use bench::traffic::engine::{EngineCfg, EngineHandle, TrialSpec};
+use bench::traffic::frame::{FlowPlan, Macs, Profile, SizeMix};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "orbitmesh-bench",
+    about = "Relay benchmark: AF_XDP generator and sink, RFC 2544 zero-loss search, latency, peers side by side",
+    after_help = "Examples (root):\n  \
+      orbitmesh-bench run                                  # the standard suite -> bench/results/<date>-suite/\n  \
+      orbitmesh-bench run --name quick --duts orbitmesh --sizes 64 --trial 1 --latency-loads 0.5\n  \
+      orbitmesh-bench traffic --tx eth1 --rx eth2 --dst-mac 02:00:00:00:00:01 --rate 1e6 --secs 5\n  \
+      orbitmesh-bench cleanup                              # remove what a killed run left (obh-* namespaces)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Build the namespace line, benchmark each DUT, write the report.
+    Run(RunArgs),
+    /// One trial between existing interfaces (no namespaces, no DUT management).
+    Traffic(TrafficArgs),
+    /// Remove obh-* namespaces and the lock a killed run left behind.
+    Cleanup,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Run name (results go to OUT/<date>-NAME/).
+    #[arg(long, default_value = "suite")]
+    name: String,
+    /// DUTs, in order: orbitmesh, orbitmesh-busy, orbitmesh-ipv4, kernel, testpmd.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "orbitmesh,orbitmesh-busy,orbitmesh-ipv4,kernel,testpmd"
+    )]
+    duts: Vec<String>,
+    /// Frame sizes with FCS (64..1518) or imix.
+    #[arg(long, value_delimiter = ',', default_value = "64,512,1518,imix")]
+    sizes: Vec<String>,
+    /// Seconds per search trial.
+    #[arg(long, default_value_t = 2.0)]
+    trial: f64,
+    /// Seconds to wait for frames in flight after each trial.
+    #[arg(long, default_value_t = 0.3)]
+    drain: f64,
+    /// Highest offered rate (Mpps): the search's first trial.
+    #[arg(long, default_value_t = 3.0)]
+    max_mpps: f64,
+    /// Lowest rate the search tries (Mpps).
+    #[arg(long, default_value_t = 0.01)]
+    min_mpps: f64,
+    /// Search resolution (relative width of the final bracket).
+    #[arg(long, default_value_t = 0.02)]
+    resolution: f64,
+    /// Accepted loss ratio (0: RFC 2544 zero loss).
+    #[arg(long, default_value_t = 0.0)]
+    loss_tolerance: f64,
+    #[arg(long, default_value_t = 14)]
+    max_trials: usize,
+    /// Loads (fractions of throughput) for the latency trials.
+    #[arg(long, value_delimiter = ',', default_value = "0.1,0.5,0.9,0.99")]
+    latency_loads: Vec<f64>,
+    /// Seconds per latency trial.
+    #[arg(long, default_value_t = 2.0)]
+    latency_trial: f64,
+    #[arg(long, default_value_t = 64)]
+    flows: u16,
+    /// Labels in orbitmesh's table (flows spread over it).
+    #[arg(long, default_value_t = 1_000_000)]
+    labels: u32,
+    /// FIB swaps per second under load (0: skip the test).
+    #[arg(long, default_value_t = 10.0)]
+    swap_rate: f64,
+    /// Seconds of the swap test.
+    #[arg(long, default_value_t = 5.0)]
+    swap_trial: f64,
+    /// Load of the swap test (fraction of the first size's throughput).
+    #[arg(long, default_value_t = 0.9)]
+    swap_load: f64,
+    #[arg(long, default_value_t = 0)]
+    gen_core: usize,
+    #[arg(long, default_value_t = 1)]
+    dut_core: usize,
+    /// Threaded NAPI: the DUT's ingress veth receives in a kernel thread on
+    /// the DUT core, the sink's on the generator's core (default: veth runs
+    /// a receiver's NAPI on the sender's core).
+    #[arg(long)]
+    threaded_napi: bool,
+    /// CPU share of other processes (fraction of the machine) above which a
+    /// trial counts as disturbed: it is run again, and waited for before.
+    #[arg(long, default_value_t = 0.05)]
+    max_other_load: f64,
+    /// Re-runs of a disturbed trial (then the result stands, marked).
+    #[arg(long, default_value_t = 2)]
+    retries: u32,
+    /// Seconds to wait for a quiet machine before each trial.
+    #[arg(long, default_value_t = 20.0)]
+    quiet_wait: f64,
+    /// The generator sends what falls due in this many µs as one batch (at most 32 frames).
+    #[arg(long, default_value_t = 50.0)]
+    batch_gap_us: f64,
+    /// orbitmesh-dp binary (default: next to this one).
+    #[arg(long)]
+    dp_bin: Option<PathBuf>,
+    /// Results root.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+    /// Write the results into exactly this directory instead of OUT/<date>-NAME.
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct TrafficArgs {
+    /// Interface to send on.
+    #[arg(long)]
+    tx: String,
+    /// Interfaces to receive on (egress port 0, 1 of the DUT).
+    #[arg(long, value_delimiter = ',')]
+    rx: Vec<String>,
+    /// Destination MAC of the frames (the DUT's ingress port).
+    #[arg(long)]
+    dst_mac: String,
+    #[arg(long, default_value = "02:6f:68:00:00:01")]
+    src_mac: String,
+    /// Frames per second.
+    #[arg(long, default_value_t = 100_000.0)]
+    rate: f64,
+    #[arg(long, default_value_t = 5.0)]
+    secs: f64,
+    #[arg(long, default_value = "64")]
+    size: String,
+    #[arg(long, default_value = "mpls")]
+    profile: String,
+    #[arg(long, default_value_t = 64)]
+    flows: u16,
+    #[arg(long, default_value_t = 1_000_000)]
+    labels: u32,
+    /// Network namespace to run in.
+    #[arg(long)]
+    netns: Option<String>,
+    #[arg(long)]
+    core: Option<usize>,
+    /// The generator sends what falls due in this many µs as one batch (at most 32 frames).
+    #[arg(long, default_value_t = 50.0)]
+    batch_gap_us: f64,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    dataplane::sys::signal::install();
+    let r = match cli.cmd {
+        Cmd::Run(a) => run(a),
+        Cmd::Traffic(a) => traffic(a),
+        Cmd::Cleanup => cleanup(),
+    };
+    if let Err(e) = r {
+        eprintln!("\norbitmesh-bench: {e:#}");
+        std::process::exit(if dataplane::sys::signal::stop_requested() {
+            130
+        } else {
+            1
+        });
+    }
+}
+
+fn sibling(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join(name)))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+fn run(a: RunArgs) -> Result<()> {
+    let duts = a
+        .duts
+        .iter()
+        .map(|d| DutKind::parse(d))
+        .collect::<Result<Vec<_>>>()?;
+    let sizes = a
+        .sizes
+        .iter()
+        .map(|s| SizeMix::parse(s).map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    if a.trial <= 0.0 || a.max_mpps <= 0.0 || a.gen_core == a.dut_core {
+        bail!("--trial and --max-mpps must be > 0, and --gen-core must differ from --dut-core");
+    }
+    if a.latency_loads.iter().any(|l| !(0.0..=1.0).contains(l)) {
+        bail!("--latency-loads are fractions of the throughput, in 0..1");
+    }
+    let cfg = SuiteCfg {
+        name: a.name.clone(),
+        duts,
+        sizes,
+        trial: Duration::from_secs_f64(a.trial),
+        drain: Duration::from_secs_f64(a.drain),
+        search: SearchCfg {
+            max_pps: a.max_mpps * 1e6,
+            min_pps: a.min_mpps * 1e6,
+            resolution: a.resolution,
+            loss_tolerance: a.loss_tolerance,
+            max_trials: a.max_trials,
+        },
+        latency_loads: a.latency_loads.clone(),
+        latency_trial: Duration::from_secs_f64(a.latency_trial),
+        flows: a.flows,
+        labels: a.labels,
+        swap_rate: a.swap_rate,
+        swap_trial: Duration::from_secs_f64(a.swap_trial),
+        swap_load: a.swap_load,
+        gen_core: a.gen_core,
+        dut_core: a.dut_core,
+        threaded_napi: a.threaded_napi,
+        max_other_load: a.max_other_load,
+        retries: a.retries,
+        quiet_wait: Duration::from_secs_f64(a.quiet_wait),
+        batch_gap_ns: (a.batch_gap_us * 1e3) as u64,
+        bins: Bins {
+            dp: a.dp_bin.clone().unwrap_or_else(|| sibling("orbitmesh-dp")),
+        },
+        out: a.out.clone(),
+    };
+    let command = std::env::var("OBH_COMMAND").unwrap_or_else(|_| {
+        std::iter::once("orbitmesh-bench".to_string())
+            .chain(std::env::args().skip(1))
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    let dir = a
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| harness::report::out_dir(&a.out, &a.name));
+    let result = harness::run_suite(cfg, command)?;
+    let md = harness::report::write(&result, &dir)?;
+    println!("{md}");
+    eprintln!("orbitmesh-bench: results in {}", dir.display());
+    Ok(())
+}
+
+fn traffic(a: TrafficArgs) -> Result<()> {
+    harness::preflight()?;
+    let parse_mac = |s: &str| {
+        dataplane::fib::spec::parse_mac(s).with_context(|| format!("{s:?} is not a MAC address"))
+    };
+    let profile = match a.profile.as_str() {
+        "mpls" => Profile::Mpls,
+        "ipv4" => Profile::Ipv4,
+        p => bail!("--profile {p:?}: mpls or ipv4"),
+    };
+    if a.rx.is_empty() || a.rx.len() > 2 {
+        bail!("--rx takes one or two interfaces");
+    }
+    let mix = SizeMix::parse(&a.size).map_err(anyhow::Error::msg)?;
+    let engine = EngineHandle::start(EngineCfg {
+        netns: a.netns.clone(),
+        core: a.core,
+        gen_iface: a.tx.clone(),
+        sink_ifaces: a.rx.clone(),
+        macs: Macs {
+            gen: parse_mac(&a.src_mac)?,
+            dut_in: parse_mac(&a.dst_mac)?,
+        },
+    })?;
+    let plan = FlowPlan::new(a.flows, a.labels, a.rx.len() as u8, profile);
+    let s = engine.trial(
+        TrialSpec {
+            trial: 1,
+            rate_pps: a.rate,
+            duration: Duration::from_secs_f64(a.secs),
+            drain: Duration::from_millis(300),
+            mix,
+            plan,
+            batch_gap_ns: (a.batch_gap_us * 1e3) as u64,
+        },
+        &mut |_| {},
+    )?;
+    println!("{}", serde_json::to_string_pretty(&s)?);
+    Ok(())
+}
+
+fn cleanup() -> Result<()> {
+    harness::preflight()?;
+    for ns in [harness::topology::GEN_NS, harness::topology::DUT_NS] {
+        if std::path::Path::new(&format!("/run/netns/{ns}")).exists() {
+            harness::topology::sh(&["ip", "netns", "del", ns])?;
+            eprintln!("removed namespace {ns}");
+        }
+    }
+    let _ = std::fs::remove_file(harness::topology::LOCK);
+    Ok(())
+}

@@ -1,0 +1,411 @@
+//! The devices under test, started one after the other in `obh-dut` and
+//! pinned to the DUT core:
+//!
+//! - `orbitmesh`: orbitmesh-dp, MPLS transit (RFC 3032 swap, a label table
+//!   of `--labels` entries, flows spread over both egress ports),
+//!   sleep-when-idle.
+//! - `orbitmesh-busy`: the same, busy polling with the kernel's preferred
+//!   busy polling (budget 64, as net_af_xdp's default), so the DUT's receive
+//!   NAPI runs in its own syscalls on its own core.
+//! - `orbitmesh-ipv4`: orbitmesh-dp as a label edge, IPv4 longest-prefix
+//!   match to a next hop without labels (the kernel's job, done in user space).
+//! - `kernel`: Linux IPv4 forwarding, with RPS steering dut0's receive
+//!   processing to the DUT core.
+//! - `testpmd`: `dpdk-testpmd --forward-mode=mac` over `net_af_xdp`
+//!   (Debian's DPDK), MPLS frames, one egress port (mac forwarding pairs
+//!   ports; it cannot route).
+//!
+//! A DUT whose tool is missing (no testpmd, no hugepages) is skipped with
+//! the reason. Processes are stopped on drop (SIGTERM, then SIGKILL), by
+//! their own PID.
+
+use super::topology::{
+    self, mac, ns_sh, DUT_IN, DUT_NS, DUT_OUT, MAC_DUT1, MAC_DUT2, MAC_SINK0, MAC_SINK1,
+};
+use crate::traffic::frame::{FlowPlan, Profile, LABEL_BASE};
+use anyhow::{bail, Context, Result};
+use dataplane::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Which DUT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DutKind {
+    Orbitmesh,
+    OrbitmeshBusy,
+    OrbitmeshIpv4,
+    Kernel,
+    Testpmd,
+}
+
+impl DutKind {
+    pub fn parse(s: &str) -> Result<DutKind> {
+        Ok(match s {
+            "orbitmesh" => DutKind::Orbitmesh,
+            "orbitmesh-busy" => DutKind::OrbitmeshBusy,
+            "orbitmesh-ipv4" => DutKind::OrbitmeshIpv4,
+            "kernel" => DutKind::Kernel,
+            "testpmd" => DutKind::Testpmd,
+            _ => bail!(
+                "unknown DUT {s:?} (orbitmesh, orbitmesh-busy, orbitmesh-ipv4, kernel, testpmd)"
+            ),
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DutKind::Orbitmesh => "orbitmesh",
+            DutKind::OrbitmeshBusy => "orbitmesh-busy",
+            DutKind::OrbitmeshIpv4 => "orbitmesh-ipv4",
+            DutKind::Kernel => "kernel",
+            DutKind::Testpmd => "testpmd",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            DutKind::Orbitmesh => "orbitmesh-dp, MPLS swap, sleep-when-idle",
+            DutKind::OrbitmeshBusy => "orbitmesh-dp, MPLS swap, busy poll + kernel busy polling",
+            DutKind::OrbitmeshIpv4 => "orbitmesh-dp, IPv4 LPM edge, sleep-when-idle",
+            DutKind::Kernel => "Linux IPv4 forwarding, RPS to the DUT core",
+            DutKind::Testpmd => "dpdk-testpmd --forward-mode=mac, net_af_xdp",
+        }
+    }
+
+    pub fn profile(self) -> Profile {
+        match self {
+            DutKind::Orbitmesh | DutKind::OrbitmeshBusy | DutKind::Testpmd => Profile::Mpls,
+            DutKind::OrbitmeshIpv4 | DutKind::Kernel => Profile::Ipv4,
+        }
+    }
+
+    pub fn egress(self) -> u8 {
+        match self {
+            DutKind::Testpmd => 1,
+            _ => 2,
+        }
+    }
+
+    /// Why this DUT cannot run here, if it cannot.
+    pub fn unavailable(self, bins: &Bins) -> Option<String> {
+        match self {
+            DutKind::Orbitmesh | DutKind::OrbitmeshBusy | DutKind::OrbitmeshIpv4 => {
+                (!bins.dp.is_file()).then(|| {
+                    format!(
+                        "{} not found (cargo build --release -p dataplane, or pass --dp-bin)",
+                        bins.dp.display()
+                    )
+                })
+            }
+            DutKind::Kernel => None,
+            DutKind::Testpmd => {
+                if !super::cpu::have_tool("dpdk-testpmd") {
+                    return Some("dpdk-testpmd not installed (apt-get install dpdk librte-net-af-xdp23; scripts/bench-harness.sh does it)".into());
+                }
+                let hp: u64 = std::fs::read_to_string("/proc/sys/vm/nr_hugepages")
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(0);
+                if hp < 256 {
+                    return Some(format!("only {hp} hugepages (testpmd needs >= 256: echo 1024 > /proc/sys/vm/nr_hugepages)"));
+                }
+                let mounted = std::fs::read_to_string("/proc/mounts")
+                    .map(|m| {
+                        m.lines()
+                            .any(|l| l.split_whitespace().nth(2) == Some("hugetlbfs"))
+                    })
+                    .unwrap_or(false);
+                (!mounted).then(|| {
+                    "no hugetlbfs mounted (mount -t hugetlbfs nodev /dev/hugepages)".into()
+                })
+            }
+        }
+    }
+}
+
+/// Paths of the binaries the harness runs.
+#[derive(Debug, Clone)]
+pub struct Bins {
+    pub dp: PathBuf,
+}
+
+/// A FIB for `plan`: every label swapped to itself towards egress port
+/// `index % egress`, and one /16 per egress port for the IPv4 profile.
+pub fn fib_spec(plan: &FlowPlan, version: u64) -> FibSpec {
+    let ports = [DUT_IN, DUT_OUT[0], DUT_OUT[1]];
+    let nh = ["out0", "out1"];
+    FibSpec {
+        version,
+        ports: ports
+            .iter()
+            .map(|p| PortSpec {
+                name: p.to_string(),
+                mtu: 1500,
+            })
+            .collect(),
+        next_hops: (0..2)
+            .map(|i| NextHopSpec {
+                name: nh[i].into(),
+                port: DUT_OUT[i].into(),
+                dst_mac: mac(&[MAC_SINK0, MAC_SINK1][i]),
+                src_mac: mac(&[MAC_DUT1, MAC_DUT2][i]),
+                vlan: None,
+                push: vec![],
+                backup: None,
+            })
+            .collect(),
+        labels: (0..plan.labels)
+            .map(|i| LabelSpec {
+                label: LABEL_BASE + i,
+                action: ActionSpec::Swap,
+                out_label: None,
+                group: None,
+                next_hop: Some(nh[plan.port_of_index(i) as usize].into()),
+            })
+            .collect(),
+        routes: (0..plan.egress as usize)
+            .map(|i| RouteSpec {
+                prefix: format!("10.{}.0.0/16", 100 + i),
+                group: None,
+                next_hop: Some(nh[i].into()),
+            })
+            .collect(),
+        ..FibSpec::default()
+    }
+}
+
+/// A running DUT.
+#[derive(Debug)]
+pub struct Dut {
+    pub kind: DutKind,
+    child: Option<Child>,
+    pub socket: Option<PathBuf>,
+    log: PathBuf,
+}
+
+impl Dut {
+    /// Starts `kind` in obh-dut on `core`; `work` holds its FIB, socket and log.
+    pub fn start(
+        kind: DutKind,
+        plan: &FlowPlan,
+        bins: &Bins,
+        core: usize,
+        work: &Path,
+    ) -> Result<Dut> {
+        let log = work.join(format!("{}.log", kind.name()));
+        let logf = std::fs::File::create(&log).with_context(|| log.display().to_string())?;
+        let mut dut = Dut {
+            kind,
+            child: None,
+            socket: None,
+            log: log.clone(),
+        };
+        match kind {
+            DutKind::Orbitmesh | DutKind::OrbitmeshBusy | DutKind::OrbitmeshIpv4 => {
+                let fib = work.join("fib-a.json");
+                std::fs::write(&fib, fib_spec(plan, 1).to_json()).context("writing the FIB")?;
+                let sock = work.join("dp.sock");
+                let _ = std::fs::remove_file(&sock);
+                let mut cmd = Command::new("taskset");
+                cmd.args(["-c", &core.to_string(), "ip", "netns", "exec", DUT_NS])
+                    .arg(&bins.dp);
+                if kind == DutKind::OrbitmeshIpv4 {
+                    cmd.args(["--edge", DUT_IN]);
+                } else {
+                    cmd.args(["--port", DUT_IN]);
+                }
+                cmd.args(["--port", DUT_OUT[0], "--port", DUT_OUT[1], "--fib"])
+                    .arg(&fib)
+                    .args(if kind == DutKind::OrbitmeshBusy {
+                        &["--poll", "busy", "--busy-poll-budget", "64"][..]
+                    } else {
+                        &["--poll", "sleep-when-idle"][..]
+                    })
+                    .args([
+                        "--core",
+                        &core.to_string(),
+                        "--name",
+                        "obh-dut",
+                        "--log",
+                        "warn",
+                        "--socket",
+                    ])
+                    .arg(&sock);
+                dut.child = Some(spawn(cmd, logf)?);
+                dut.socket = Some(sock.clone());
+                let t0 = Instant::now();
+                loop {
+                    if let Ok(dataplane::ctl::Response::Stats(_)) =
+                        dataplane::ctl::call(&sock, &dataplane::ctl::Request::Stats)
+                    {
+                        break;
+                    }
+                    dut.check_alive()?;
+                    if t0.elapsed() > Duration::from_secs(120) {
+                        bail!(
+                            "orbitmesh-dp did not answer on {} within 120 s; log: {}",
+                            sock.display(),
+                            dut.log_tail()
+                        );
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+            DutKind::Kernel => {
+                ns_sh(DUT_NS, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+                let mask = format!("{:x}", 1u64 << core);
+                ns_sh(
+                    DUT_NS,
+                    &[
+                        "sh",
+                        "-c",
+                        &format!("echo {mask} > /sys/class/net/{DUT_IN}/queues/rx-0/rps_cpus"),
+                    ],
+                )?;
+            }
+            DutKind::Testpmd => {
+                let script = format!(
+                    "mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec dpdk-testpmd -l {other},{core} --main-lcore {other} \
+                     --no-pci --file-prefix obh-dut --log-level=*:error \
+                     --vdev net_af_xdp0,iface={DUT_IN} --vdev net_af_xdp1,iface={out} \
+                     -- --forward-mode=mac --eth-peer=1,{peer} --nb-cores=1 --stats-period 5 --auto-start",
+                    other = if core == 0 { 1 } else { 0 },
+                    out = DUT_OUT[0],
+                    peer = mac(&MAC_SINK0),
+                );
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", DUT_NS, "sh", "-c", &script]);
+                dut.child = Some(spawn(cmd, logf)?);
+                let t0 = Instant::now();
+                loop {
+                    dut.check_alive()?;
+                    let l = std::fs::read_to_string(&dut.log).unwrap_or_default();
+                    if l.contains("Start automatic packet forwarding")
+                        || l.contains("io packet forwarding")
+                        || l.contains("mac packet forwarding")
+                    {
+                        break;
+                    }
+                    if t0.elapsed() > Duration::from_secs(30) {
+                        bail!(
+                            "dpdk-testpmd did not start forwarding within 30 s; log: {}",
+                            dut.log_tail()
+                        );
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+        Ok(dut)
+    }
+
+    /// orbitmesh-dp's counters (control socket `Stats`), as "name" and
+    /// "port/name"; empty for other DUTs.
+    pub fn counters(&self) -> Vec<(String, u64)> {
+        let Some(sock) = &self.socket else {
+            return Vec::new();
+        };
+        let Ok(dataplane::ctl::Response::Stats(s)) =
+            dataplane::ctl::call(sock, &dataplane::ctl::Request::Stats)
+        else {
+            return Vec::new();
+        };
+        let mut out = s.counters.clone();
+        for p in &s.ports {
+            let c = &p.counters;
+            for (k, v) in [
+                ("rx", c.rx),
+                ("tx", c.tx),
+                ("tx_ring_full", c.tx_ring_full),
+                ("fill_ring_empty", c.fill_ring_empty),
+            ] {
+                out.push((format!("{}/{k}", p.name), v));
+            }
+        }
+        out
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// ns on CPU of the DUT's process (None for the kernel).
+    pub fn process_ns(&self) -> Option<u64> {
+        self.pid().map(super::cpu::process_ns)
+    }
+
+    fn check_alive(&mut self) -> Result<()> {
+        if let Some(c) = self.child.as_mut() {
+            if let Ok(Some(st)) = c.try_wait() {
+                let tail = self.log_tail();
+                self.child = None;
+                bail!("{} exited ({st}): {tail}", self.kind.name());
+            }
+        }
+        Ok(())
+    }
+
+    pub fn log_tail(&self) -> String {
+        let l = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = l.lines().rev().take(8).collect();
+        lines.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Stops the DUT and undoes its settings.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let pid = c.id() as i32;
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(3) {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if self.kind == DutKind::Kernel {
+            let _ = ns_sh(DUT_NS, &["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+            let _ = ns_sh(
+                DUT_NS,
+                &[
+                    "sh",
+                    "-c",
+                    &format!("echo 0 > /sys/class/net/{DUT_IN}/queues/rx-0/rps_cpus"),
+                ],
+            );
+        }
+    }
+}
+
+fn spawn(mut cmd: Command, log: std::fs::File) -> Result<Child> {
+    let err = log.try_clone()?;
+    cmd.stdin(Stdio::null()).stdout(log).stderr(err);
+    cmd.spawn().context("starting the DUT")
+}
+
+impl Drop for Dut {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Makes sure nothing of a DUT is left attached (used between DUTs).
+pub fn dut_ports_clear() -> bool {
+    topology::DUT_OUT
+        .iter()
+        .chain(std::iter::once(&DUT_IN))
+        .all(|p| {
+            let o = Command::new("ip")
+                .args(["-n", DUT_NS, "-d", "link", "show", p])
+                .output();
+            !matches!(o, Ok(o) if String::from_utf8_lossy(&o.stdout).contains("prog/xdp"))
+        })
+}

@@ -1,0 +1,582 @@
+//! The benchmark suite: builds the namespace line, starts the traffic
+//! thread, and for each device under test runs the RFC 2544 throughput
+//! search per frame size (section 26.1, binary search), latency at fractions
+//! of the throughput (section 26.2, percentiles instead of a single mean),
+//! and, for orbitmesh, FIB swaps under load; then writes JSON, Markdown and
+//! SVG (see [`report`]).
+//!
+//! - [`topology`]: the namespaces, removed on drop.
+//! - [`dut`]: orbitmesh-dp, kernel forwarding, dpdk-testpmd.
+//! - [`rfc2544`]: the search.
+//! - [`cpu`]: CPU time from /proc for CPU time per packet.
+//! - [`report`]: the output files.
+
+pub mod cpu;
+pub mod dut;
+pub mod report;
+pub mod rfc2544;
+pub mod topology;
+
+use crate::traffic::engine::{EngineCfg, EngineHandle, Phase, TrialSpec, TrialStats};
+use crate::traffic::frame::{FlowPlan, Macs, SizeMix};
+use anyhow::{bail, Context, Result};
+use dut::{Bins, Dut, DutKind};
+use rfc2544::{Outcome, SearchCfg};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// What to run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SuiteCfg {
+    pub name: String,
+    pub duts: Vec<DutKind>,
+    pub sizes: Vec<SizeMix>,
+    pub trial: Duration,
+    pub drain: Duration,
+    pub search: SearchCfg,
+    /// Fractions of the throughput to measure latency at.
+    pub latency_loads: Vec<f64>,
+    pub latency_trial: Duration,
+    pub flows: u16,
+    pub labels: u32,
+    /// FIB swaps per second in the swap-under-load test (0: skip).
+    pub swap_rate: f64,
+    pub swap_trial: Duration,
+    /// Fraction of the 64-byte throughput the swap test runs at.
+    pub swap_load: f64,
+    pub gen_core: usize,
+    pub dut_core: usize,
+    /// DUT ingress receive in a NAPI thread on the DUT core (sink's on the generator's).
+    pub threaded_napi: bool,
+    /// Other processes' CPU share above which a trial counts as disturbed.
+    pub max_other_load: f64,
+    /// Re-runs of a disturbed trial.
+    pub retries: u32,
+    /// How long to wait for a quiet machine before each trial.
+    pub quiet_wait: Duration,
+    /// The generator's batching interval (see `TrialSpec::batch_gap_ns`).
+    pub batch_gap_ns: u64,
+    #[serde(skip)]
+    pub bins: Bins,
+    #[serde(skip)]
+    pub out: PathBuf,
+}
+
+/// One frame size's results for one DUT.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SizeResult {
+    pub size: String,
+    pub mean_frame_bytes: f64,
+    pub search: rfc2544::SearchResult,
+    /// The best passing trial in full.
+    pub best: Option<TrialRecord>,
+    /// The failing trial at the lowest offered rate (counters show where frames were lost).
+    pub first_fail: Option<TrialRecord>,
+    pub latency: Vec<TrialRecord>,
+}
+
+/// A trial with the CPU accounting around it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrialRecord {
+    pub load: f64,
+    pub stats: TrialStats,
+    /// DUT process CPU ns per delivered frame (None: no process, i.e. the kernel).
+    pub dut_process_ns_per_frame: Option<f64>,
+    /// DUT core non-idle ns per delivered frame (process + softirq on that core).
+    pub dut_core_ns_per_frame: f64,
+    pub dut_core_busy: f64,
+    pub gen_core_busy: f64,
+    /// CPU used by other user-space processes during the sending phase, as
+    /// a fraction of all cores (interference from the rest of the machine).
+    pub other_load: f64,
+    /// Runs of this trial (more than 1: earlier runs were disturbed).
+    pub attempts: u32,
+    /// Interface counters that moved during the trial (ethtool -S of the
+    /// veths, rx/tx_dropped): where frames went, and where they were lost.
+    pub link_counters: Vec<(String, u64)>,
+    /// The DUT's own counters that moved (orbitmesh-dp: per port rx, tx,
+    /// tx_ring_full, fill_ring_empty, and the pipeline's drop reasons).
+    pub dut_counters: Vec<(String, u64)>,
+}
+
+/// FIB swaps under load.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SwapResult {
+    pub swaps_asked_per_s: f64,
+    pub swaps_done: u64,
+    pub swap_errors: u64,
+    pub fib_version_end: u64,
+    pub trial: TrialRecord,
+    /// The same trial without swaps, just before.
+    pub control: TrialRecord,
+}
+
+/// Everything about one DUT.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DutResult {
+    pub dut: DutKind,
+    pub description: String,
+    pub skipped: Option<String>,
+    pub error: Option<String>,
+    pub sizes: Vec<SizeResult>,
+    pub swap: Option<SwapResult>,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SuiteResult {
+    pub name: String,
+    pub command: String,
+    pub started_utc: String,
+    pub machine: String,
+    pub load_before: String,
+    pub load_after: String,
+    pub generator_zero_copy: bool,
+    pub cfg: SuiteCfg,
+    pub duts: Vec<DutResult>,
+}
+
+/// Drives trials for one DUT and keeps the CPU books.
+struct Bench<'a> {
+    engine: &'a EngineHandle,
+    cfg: &'a SuiteCfg,
+    trial_no: u16,
+    label: String,
+}
+
+impl Bench<'_> {
+    /// Runs a trial; on a shared machine, first waits (up to `quiet_wait`)
+    /// for other processes to go quiet, and runs it again (up to `retries`
+    /// times) when they disturbed it anyway.
+    fn trial(
+        &mut self,
+        dut: &Dut,
+        plan: FlowPlan,
+        mix: SizeMix,
+        rate: f64,
+        secs: Duration,
+        load: f64,
+    ) -> Result<TrialRecord> {
+        let ours: Vec<u32> = std::iter::once(std::process::id())
+            .chain(dut.pid())
+            .collect();
+        let mut attempt = 0;
+        loop {
+            self.wait_quiet(&ours)?;
+            let links0 = topology::link_counters();
+            let dp0 = dut.counters();
+            let mut rec = self.trial_once(dut, plan, mix, rate, secs, load)?;
+            rec.link_counters = topology::deltas(&links0, &topology::link_counters());
+            rec.dut_counters = topology::deltas(&dp0, &dut.counters());
+            attempt += 1;
+            rec.attempts = attempt;
+            if rec.other_load <= self.cfg.max_other_load || attempt > self.cfg.retries {
+                return Ok(rec);
+            }
+            eprint!(
+                " -- disturbed (other load {:.0}%), again",
+                rec.other_load * 100.0
+            );
+        }
+    }
+
+    fn wait_quiet(&self, ours: &[u32]) -> Result<()> {
+        let t0 = Instant::now();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        while t0.elapsed() < self.cfg.quiet_wait {
+            let f0 = cpu::foreign_ns(ours);
+            std::thread::sleep(Duration::from_millis(300));
+            let share = cpu::foreign_ns(ours).saturating_sub(f0) as f64 / (0.3e9 * cores);
+            if share <= self.cfg.max_other_load {
+                return Ok(());
+            }
+            if dataplane::sys::signal::stop_requested() {
+                bail!("interrupted");
+            }
+            eprint!(
+                "\r\x1b[K{}: waiting for the machine to be quiet (other processes use {:.0}% of it)",
+                self.label,
+                share * 100.0
+            );
+        }
+        Ok(())
+    }
+
+    fn trial_once(
+        &mut self,
+        dut: &Dut,
+        plan: FlowPlan,
+        mix: SizeMix,
+        rate: f64,
+        secs: Duration,
+        load: f64,
+    ) -> Result<TrialRecord> {
+        if dataplane::sys::signal::stop_requested() {
+            bail!("interrupted");
+        }
+        self.trial_no = self.trial_no.wrapping_add(1).max(1);
+        let spec = TrialSpec {
+            trial: self.trial_no,
+            rate_pps: rate,
+            duration: secs,
+            drain: self.cfg.drain,
+            mix,
+            plan,
+            batch_gap_ns: self.cfg.batch_gap_ns,
+        };
+        let (mut p0, mut p1) = (0u64, 0u64);
+        let (mut d0, mut d1) = (cpu::CoreTicks::default(), cpu::CoreTicks::default());
+        let (mut g0, mut g1) = (cpu::CoreTicks::default(), cpu::CoreTicks::default());
+        let (dc, gc) = (self.cfg.dut_core, self.cfg.gen_core);
+        let ours: Vec<u32> = std::iter::once(std::process::id())
+            .chain(dut.pid())
+            .collect();
+        let (mut f0, mut f1) = (0u64, 0u64);
+        let (mut w0, mut w1) = (Instant::now(), Instant::now());
+        let stats = self.engine.trial(spec, &mut |ph| match ph {
+            Phase::Sending => {
+                f0 = cpu::foreign_ns(&ours);
+                w0 = Instant::now();
+                p0 = dut.process_ns().unwrap_or(0);
+                d0 = cpu::core(dc);
+                g0 = cpu::core(gc);
+            }
+            Phase::Draining => {
+                p1 = dut.process_ns().unwrap_or(0);
+                d1 = cpu::core(dc);
+                g1 = cpu::core(gc);
+                w1 = Instant::now();
+                f1 = cpu::foreign_ns(&ours);
+            }
+        })?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let wall = w1.duration_since(w0).as_nanos().max(1) as f64;
+        let delivered = stats.sink.received.max(1) as f64;
+        let rec = TrialRecord {
+            load,
+            dut_process_ns_per_frame: dut.pid().map(|_| p1.saturating_sub(p0) as f64 / delivered),
+            dut_core_ns_per_frame: d1.busy_ns_since(&d0) as f64 / delivered,
+            dut_core_busy: d1.busy_since(&d0),
+            gen_core_busy: g1.busy_since(&g0),
+            other_load: f1.saturating_sub(f0) as f64 / (wall * cores),
+            attempts: 1,
+            link_counters: Vec::new(),
+            dut_counters: Vec::new(),
+            stats,
+        };
+        let s = &rec.stats;
+        eprint!(
+            "\r\x1b[K{} trial {:>3}: offered {:>7.3} Mpps, sent {:>7.3}, delivered {:>7.3}, loss {:.2e}, misfwd {}, DUT core {:>3.0}%, gen core {:>3.0}%, other load {:>3.0}%",
+            self.label,
+            s.trial,
+            rate / 1e6,
+            s.sent_pps / 1e6,
+            s.delivered_pps / 1e6,
+            s.loss_ratio,
+            s.sink.misforwarded(),
+            rec.dut_core_busy * 100.0,
+            rec.gen_core_busy * 100.0,
+            rec.other_load * 100.0
+        );
+        let _ = std::io::stderr().flush();
+        Ok(rec)
+    }
+}
+
+fn outcome(r: &TrialRecord) -> Outcome {
+    Outcome {
+        offered_pps: r.stats.offered_pps,
+        sent_pps: r.stats.sent_pps,
+        delivered_pps: r.stats.delivered_pps,
+        loss_ratio: r.stats.loss_ratio,
+        gen_limited: r.stats.generator_limited(),
+        dut_core_busy: r.dut_core_busy,
+        gen_core_busy: r.gen_core_busy,
+    }
+}
+
+/// Checks what the run needs before touching anything.
+pub fn preflight() -> Result<()> {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned))
+        })
+        .unwrap_or_default();
+    if uid != "0" {
+        bail!("orbitmesh-bench needs root (network namespaces, XDP, AF_XDP); run it with sudo");
+    }
+    for t in ["ip", "taskset"] {
+        if !cpu::have_tool(t) {
+            bail!("{t} not found (apt-get install iproute2 util-linux)");
+        }
+    }
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if n < 2 {
+        bail!("needs 2 CPUs (generator and DUT on separate cores), this machine has {n}");
+    }
+    Ok(())
+}
+
+/// Runs the suite; `command` is recorded in the results.
+pub fn run_suite(cfg: SuiteCfg, command: String) -> Result<SuiteResult> {
+    preflight()?;
+    let load_before = cpu::load_note();
+    let started = report::utc_now();
+    let topo = topology::Topology::create()?;
+    let work = tempdir()?;
+    let engine = EngineHandle::start(EngineCfg {
+        netns: Some(topology::GEN_NS.into()),
+        core: Some(cfg.gen_core),
+        gen_iface: topology::GEN_IF.into(),
+        sink_ifaces: topology::SINK_IFS.iter().map(|s| s.to_string()).collect(),
+        macs: Macs {
+            gen: topology::MAC_GEN,
+            dut_in: topology::MAC_DUT0,
+        },
+    })
+    .context("starting the generator and sink")?;
+    let mut duts = Vec::new();
+    for &kind in &cfg.duts {
+        let mut r = DutResult {
+            dut: kind,
+            description: kind.describe().into(),
+            skipped: None,
+            error: None,
+            sizes: Vec::new(),
+            swap: None,
+        };
+        if let Some(why) = kind.unavailable(&cfg.bins) {
+            eprintln!("orbitmesh-bench: skipping {}: {why}", kind.name());
+            r.skipped = Some(why);
+            duts.push(r);
+            continue;
+        }
+        eprintln!("== {} ({})", kind.name(), kind.describe());
+        if let Err(e) = run_dut(&cfg, &engine, kind, &work, &mut r) {
+            if dataplane::sys::signal::stop_requested() {
+                return Err(e);
+            }
+            eprintln!("\norbitmesh-bench: {} failed: {e:#}", kind.name());
+            r.error = Some(format!("{e:#}"));
+        }
+        eprintln!();
+        duts.push(r);
+    }
+    let result = SuiteResult {
+        name: cfg.name.clone(),
+        command,
+        started_utc: started,
+        machine: report::machine(),
+        load_before,
+        load_after: cpu::load_note(),
+        generator_zero_copy: engine.zero_copy,
+        cfg,
+        duts,
+    };
+    drop(engine);
+    drop(topo);
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(result)
+}
+
+fn tempdir() -> Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!("obh-{}", std::process::id()));
+    std::fs::create_dir_all(&d).with_context(|| d.display().to_string())?;
+    Ok(d)
+}
+
+fn run_dut(
+    cfg: &SuiteCfg,
+    engine: &EngineHandle,
+    kind: DutKind,
+    work: &std::path::Path,
+    r: &mut DutResult,
+) -> Result<()> {
+    let plan = FlowPlan::new(cfg.flows, cfg.labels, kind.egress(), kind.profile());
+    let dut = Dut::start(kind, &plan, &cfg.bins, cfg.dut_core, work)?;
+    if cfg.threaded_napi {
+        topology::threaded_napi(cfg.dut_core, cfg.gen_core)?;
+    }
+    let mut b = Bench {
+        engine,
+        cfg,
+        trial_no: 0,
+        label: kind.name().into(),
+    };
+    // Probe: a short low-rate trial must get through, else nothing below means anything.
+    let probe = b.trial(
+        &dut,
+        plan,
+        SizeMix::Fixed(kind.profile().min_size()),
+        10_000.0,
+        Duration::from_millis(500),
+        0.0,
+    )?;
+    if probe.stats.sink.received == 0 {
+        bail!(
+            "the DUT forwarded nothing at 10 kpps (sent {}, sink saw {} foreign frames); DUT log: {}",
+            probe.stats.sent,
+            probe.stats.sink.foreign,
+            dut.log_tail()
+        );
+    }
+    for &mix in &cfg.sizes {
+        let mix = match mix {
+            SizeMix::Fixed(n) => SizeMix::Fixed(n.max(kind.profile().min_size())),
+            m => m,
+        };
+        b.label = format!("{} {}B", kind.name(), mix.label());
+        let mut best: Option<TrialRecord> = None;
+        let mut first_fail: Option<TrialRecord> = None;
+        let search = rfc2544::search(&cfg.search, |rate| {
+            let rec = b.trial(&dut, plan, mix, rate, cfg.trial, 1.0)?;
+            let o = outcome(&rec);
+            let slot = if rec.stats.loss_ratio <= cfg.search.loss_tolerance {
+                // The fastest passing trial...
+                (&mut best, true)
+            } else {
+                // ...and the slowest failing one: where the frames went.
+                (&mut first_fail, false)
+            };
+            let better = match slot.0 {
+                None => true,
+                Some(x) if slot.1 => x.stats.sent_pps < rec.stats.sent_pps,
+                Some(x) => x.stats.offered_pps > rec.stats.offered_pps,
+            };
+            if better {
+                *slot.0 = Some(rec);
+            }
+            Ok::<_, anyhow::Error>(o)
+        })?;
+        let mut latency = Vec::new();
+        if search.throughput_pps > 0.0 {
+            for &load in &cfg.latency_loads {
+                b.label = format!(
+                    "{} {}B latency {:.0}%",
+                    kind.name(),
+                    mix.label(),
+                    load * 100.0
+                );
+                latency.push(b.trial(
+                    &dut,
+                    plan,
+                    mix,
+                    search.throughput_pps * load,
+                    cfg.latency_trial,
+                    load,
+                )?);
+            }
+        }
+        eprintln!(
+            "\r\x1b[K{} {}B: throughput {:.3} Mpps (limit: {})",
+            kind.name(),
+            mix.label(),
+            search.throughput_pps / 1e6,
+            search.limit.describe()
+        );
+        r.sizes.push(SizeResult {
+            size: mix.label(),
+            mean_frame_bytes: mix.mean(),
+            search,
+            best,
+            first_fail,
+            latency,
+        });
+    }
+    if kind == DutKind::Orbitmesh && cfg.swap_rate > 0.0 {
+        let base = r
+            .sizes
+            .first()
+            .map(|s| (s.search.throughput_pps, s.size.clone()))
+            .filter(|(t, _)| *t > 0.0);
+        if let Some((tput, size)) = base {
+            let mix = SizeMix::parse(&size).map_err(anyhow::Error::msg)?;
+            r.swap = Some(swap_under_load(
+                cfg,
+                &mut b,
+                &dut,
+                plan,
+                mix,
+                tput * cfg.swap_load,
+            )?);
+        }
+    }
+    Ok(())
+}
+
+/// Alternates between two equivalent FIB snapshots (versions 1 and 2,
+/// published with one pointer swap each: `Rollback` re-publishes the
+/// previous one) `swap_rate` times a second while traffic runs.
+fn swap_under_load(
+    cfg: &SuiteCfg,
+    b: &mut Bench<'_>,
+    dut: &Dut,
+    plan: FlowPlan,
+    mix: SizeMix,
+    rate: f64,
+) -> Result<SwapResult> {
+    let sock = dut
+        .socket
+        .clone()
+        .context("orbitmesh-dp without a control socket")?;
+    // The same trial without swaps first: loss that is not the swaps' doing.
+    b.label = format!("orbitmesh no swaps at {:.0}%", cfg.swap_load * 100.0);
+    let control = b.trial(dut, plan, mix, rate, cfg.swap_trial, cfg.swap_load)?;
+    let spec_b = dut::fib_spec(&plan, 2);
+    match dataplane::ctl::call(&sock, &dataplane::ctl::Request::LoadFib { fib: spec_b }) {
+        Ok(dataplane::ctl::Response::Ok { .. }) => {}
+        other => bail!("loading the second FIB: {other:?}"),
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let period = Duration::from_secs_f64(1.0 / cfg.swap_rate);
+    let (s2, sock2) = (stop.clone(), sock.clone());
+    let swapper = std::thread::spawn(move || {
+        let (mut done, mut errors) = (0u64, 0u64);
+        let mut next = Instant::now();
+        while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+            match dataplane::ctl::call(&sock2, &dataplane::ctl::Request::Rollback) {
+                Ok(dataplane::ctl::Response::Ok { .. }) => done += 1,
+                _ => errors += 1,
+            }
+            next += period;
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+        }
+        (done, errors)
+    });
+    b.label = format!(
+        "orbitmesh swap {:.0}/s at {:.0}%",
+        cfg.swap_rate,
+        cfg.swap_load * 100.0
+    );
+    let rec = b.trial(dut, plan, mix, rate, cfg.swap_trial, cfg.swap_load);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (done, errors) = swapper
+        .join()
+        .map_err(|_| anyhow::anyhow!("swap thread panicked"))?;
+    let rec = rec?;
+    let version = match dataplane::ctl::call(&sock, &dataplane::ctl::Request::Stats) {
+        Ok(dataplane::ctl::Response::Stats(s)) => s.fib_version,
+        _ => 0,
+    };
+    eprintln!(
+        "\r\x1b[Korbitmesh swaps: {done} swaps ({errors} errors) at {:.3} Mpps: lost {}, misforwarded {}",
+        rate / 1e6,
+        rec.stats.lost,
+        rec.stats.sink.misforwarded()
+    );
+    Ok(SwapResult {
+        swaps_asked_per_s: cfg.swap_rate,
+        swaps_done: done,
+        swap_errors: errors,
+        fib_version_end: version,
+        trial: rec,
+        control,
+    })
+}

@@ -1,0 +1,427 @@
+//! Writes a run's results to `bench/results/<date>-<name>/`: `results.json`
+//! (everything, every trial), `README.md` (the tables: RFC 2544 throughput
+//! with the limit named, CPU per frame, latency percentiles at fractions of
+//! the throughput, FIB swaps under load), and SVG plots drawn with plotters'
+//! SVG backend (no font files needed).
+
+use super::{DutResult, SuiteResult};
+use anyhow::{Context, Result};
+use plotters::prelude::*;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// "YYYY-MM-DD HH:MM" UTC, from date(1).
+pub fn utc_now() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// CPU model, CPU count and kernel.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{cpu}, {} vCPU, Linux {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        kernel.trim()
+    )
+}
+
+/// The results directory for a run named `name` under `root`.
+pub fn out_dir(root: &Path, name: &str) -> PathBuf {
+    let date = utc_now().split(' ').next().unwrap_or("undated").to_string();
+    root.join(format!("{date}-{name}"))
+}
+
+/// Writes JSON, Markdown and plots; returns the Markdown.
+pub fn write(r: &SuiteResult, dir: &Path) -> Result<String> {
+    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(r)?)
+        .context("writing results.json")?;
+    let md = markdown(r);
+    std::fs::write(dir.join("README.md"), &md).context("writing README.md")?;
+    throughput_plot(r, &dir.join("throughput.svg"))?;
+    latency_plot(r, &dir.join("latency.svg"))?;
+    Ok(md)
+}
+
+fn us(ns: u64) -> String {
+    format!("{:.1}", ns as f64 / 1e3)
+}
+
+/// Layer-1 rate of `pps` frames of `bytes` (preamble + IFG = 20 bytes each).
+fn gbps_l1(pps: f64, bytes: f64) -> f64 {
+    pps * (bytes + 20.0) * 8.0 / 1e9
+}
+
+pub fn markdown(r: &SuiteResult) -> String {
+    let c = &r.cfg;
+    let mut s = String::new();
+    let _ = writeln!(s, "# orbitmesh-bench: {}\n", r.name);
+    let _ = writeln!(s, "Command: `{}`  ", r.command);
+    let _ = writeln!(s, "Date: {} UTC; {}.  ", r.started_utc, r.machine);
+    let _ = writeln!(
+        s,
+        "Machine load: before {}; after {}.  ",
+        r.load_before, r.load_after
+    );
+    let _ = writeln!(
+        s,
+        "Topology: `[obh-gen] gen0 -> dut0 [obh-dut] dut1,dut2 -> sink0,sink1 [obh-gen]` (veth, AF_XDP {} mode). \
+         Generator and sink: orbitmesh-bench, one thread on CPU {}; DUT on CPU {}.  ",
+        if r.generator_zero_copy { "zero-copy" } else { "copy" },
+        c.gen_core,
+        c.dut_core
+    );
+    if c.threaded_napi {
+        let _ = writeln!(
+            s,
+            "Threaded NAPI: dut0's receive runs in a kernel thread pinned to CPU {} (the DUT's core), sink0/sink1's on CPU {}.  ",
+            c.dut_core, c.gen_core
+        );
+    }
+    let _ = writeln!(
+        s,
+        "RFC 2544 throughput: binary search, {:.1} s trials (+{:.1} s drain), loss tolerance {}, resolution {:.0}%, from {:.2} Mpps down. \
+         {} flows (UDP source port), {} labels in orbitmesh's table; sizes with FCS.\n",
+        c.trial.as_secs_f64(),
+        c.drain.as_secs_f64(),
+        c.search.loss_tolerance,
+        c.search.resolution * 100.0,
+        c.search.max_pps / 1e6,
+        c.flows,
+        c.labels
+    );
+    let (worst, trials) = r
+        .duts
+        .iter()
+        .flat_map(|d| d.sizes.iter())
+        .flat_map(|z| z.best.iter().chain(z.latency.iter()))
+        .fold((0.0f64, 0usize), |(w, n), t| (w.max(t.other_load), n + 1));
+    let _ = writeln!(
+        s,
+        "Interference: other user-space processes used at most {:.0}% of the machine's CPU during the {} trials reported below \
+         (column \"other load\"; the rest of the machine was {}).\n",
+        worst * 100.0,
+        trials,
+        if worst < 0.05 { "quiet" } else { "NOT quiet: treat the affected rows with care" }
+    );
+    let _ = writeln!(
+        s,
+        "Policy: before each trial the harness waits up to {:.0} s for other processes to use less than {:.0}% of the machine, \
+         and runs a trial again (up to {} times) when they used more during it.\n",
+        c.quiet_wait.as_secs_f64(),
+        c.max_other_load * 100.0,
+        c.retries
+    );
+    let _ = writeln!(s, "## Throughput (zero loss)\n");
+    let _ = writeln!(s, "| DUT | frame | throughput Mpps | Gbit/s (L1) | limit | DUT core busy | gen core busy | DUT core ns/frame | DUT process ns/frame | reordered | misforwarded | other load |");
+    let _ = writeln!(
+        s,
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for d in &r.duts {
+        if let Some(why) = &d.skipped {
+            let _ = writeln!(
+                s,
+                "| {} | | skipped: {} | | | | | | | | | |",
+                d.dut_name(),
+                why
+            );
+            continue;
+        }
+        if let Some(e) = &d.error {
+            if d.sizes.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "| {} | | failed: {} | | | | | | | | | |",
+                    d.dut_name(),
+                    e.replace('\n', " ")
+                );
+                continue;
+            }
+        }
+        for z in &d.sizes {
+            let best = z.best.as_ref();
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.3} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                d.dut_name(),
+                z.size,
+                z.search.throughput_pps / 1e6,
+                gbps_l1(z.search.throughput_pps, z.mean_frame_bytes),
+                z.search.limit.describe(),
+                best.map_or("-".into(), |b| format!("{:.0}%", b.dut_core_busy * 100.0)),
+                best.map_or("-".into(), |b| format!("{:.0}%", b.gen_core_busy * 100.0)),
+                best.map_or("-".into(), |b| format!("{:.0}", b.dut_core_ns_per_frame)),
+                best.and_then(|b| b.dut_process_ns_per_frame)
+                    .map_or("-".into(), |v| format!("{v:.0}")),
+                best.map_or("-".into(), |b| b.stats.sink.reordered.to_string()),
+                best.map_or("-".into(), |b| b.stats.sink.misforwarded().to_string()),
+                best.map_or("-".into(), |b| format!("{:.0}%", b.other_load * 100.0)),
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\n\"limit\": generator = it could not offer a higher rate; DUT CPU = frames were lost with the DUT's core >= 90% busy; \
+         path = frames were lost with the DUT's core less busy (on veth the receiver's NAPI runs on the sender's core, so \
+         dut0's receive is paid by the generator's core and sink's by the DUT's). DUT core ns/frame = CPU {}'s non-idle time \
+         (/proc/stat) over the sending phase per delivered frame; DUT process ns/frame = the DUT's threads' CPU time \
+         (/proc/PID/task/*/schedstat) per delivered frame (none for the kernel).\n",
+        c.dut_core
+    );
+    let _ = writeln!(
+        s,
+        "## Where frames were lost (the failing trial at the lowest offered rate)\n"
+    );
+    let _ = writeln!(s, "| DUT | frame | offered Mpps | sent Mpps | lost | DUT core busy | counters that moved (largest first) |");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---|");
+    for d in &r.duts {
+        for z in &d.sizes {
+            let Some(f) = &z.first_fail else { continue };
+            let mut moved: Vec<&(String, u64)> = f
+                .link_counters
+                .iter()
+                .chain(f.dut_counters.iter())
+                .filter(|(k, _)| {
+                    ["drop", "full", "empty", "err", "no_route", "expired"]
+                        .iter()
+                        .any(|w| k.contains(w))
+                })
+                .collect();
+            moved.sort_by_key(|m| std::cmp::Reverse(m.1));
+            let list: Vec<String> = moved
+                .iter()
+                .take(5)
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.3} | {:.3} | {} | {:.0}% | {} |",
+                d.dut.name(),
+                z.size,
+                f.stats.offered_pps / 1e6,
+                f.stats.sent_pps / 1e6,
+                f.stats.lost,
+                f.dut_core_busy * 100.0,
+                if list.is_empty() {
+                    "none of the drop counters".into()
+                } else {
+                    list.join(", ")
+                }
+            );
+        }
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "## Latency (one way, generator TX ring to sink RX ring, µs)\n"
+    );
+    let _ = writeln!(
+        s,
+        "| DUT | frame | load | Mpps | loss | p50 | p90 | p99 | p99.9 | max | other load |"
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for d in &r.duts {
+        for z in &d.sizes {
+            for t in &z.latency {
+                let l = &t.stats.latency;
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {:.0}% | {:.3} | {} | {} | {} | {} | {} | {} | {:.0}% |",
+                    d.dut_name(),
+                    z.size,
+                    t.load * 100.0,
+                    t.stats.sent_pps / 1e6,
+                    t.stats.lost,
+                    us(l.p50),
+                    us(l.p90),
+                    us(l.p99),
+                    us(l.p999),
+                    us(l.max),
+                    t.other_load * 100.0
+                );
+            }
+        }
+    }
+    let swaps: Vec<&DutResult> = r.duts.iter().filter(|d| d.swap.is_some()).collect();
+    if !swaps.is_empty() {
+        let _ = writeln!(s, "\n## FIB swaps under load\n");
+        let _ = writeln!(s, "| DUT | frame | load | Mpps | swaps asked/s | swaps done | errors | sent | lost | duplicates | reordered | misforwarded | lost without swaps (same rate, just before) |");
+        let _ = writeln!(
+            s,
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for d in swaps {
+            let w = d.swap.as_ref().expect("filtered");
+            let t = &w.trial.stats;
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.0}% | {:.3} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} of {} |",
+                d.dut_name(),
+                t.size,
+                w.trial.load * 100.0,
+                t.sent_pps / 1e6,
+                w.swaps_asked_per_s,
+                w.swaps_done,
+                w.swap_errors,
+                t.sent,
+                t.lost,
+                t.sink.duplicates,
+                t.sink.reordered,
+                t.sink.misforwarded(),
+                w.control.stats.lost,
+                w.control.stats.sent
+            );
+        }
+        let _ = writeln!(s, "\nEach swap re-publishes the other of two equivalent FIB snapshots (`Rollback` over the control socket: one pointer swap); loss and misforwarding are counted per frame by the sink.");
+    }
+    let _ = writeln!(s, "\nPlots: [throughput.svg](throughput.svg), [latency.svg](latency.svg). Every trial: results.json.");
+    s
+}
+
+impl DutResult {
+    fn dut_name(&self) -> String {
+        format!("{} ({})", self.dut.name(), self.description)
+    }
+}
+
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(140, 86, 75),
+];
+
+fn throughput_plot(r: &SuiteResult, path: &Path) -> Result<()> {
+    let series: Vec<(String, Vec<(f64, f64)>)> = r
+        .duts
+        .iter()
+        .filter(|d| !d.sizes.is_empty())
+        .map(|d| {
+            let mut pts: Vec<(f64, f64)> = d
+                .sizes
+                .iter()
+                .map(|z| (z.mean_frame_bytes, z.search.throughput_pps / 1e6))
+                .collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (d.dut.name().to_string(), pts)
+        })
+        .collect();
+    let ymax = series
+        .iter()
+        .flat_map(|s| s.1.iter().map(|p| p.1))
+        .fold(0.1f64, f64::max)
+        * 1.15;
+    let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err)?;
+    let mut ch = ChartBuilder::on(&root)
+        .caption(
+            "RFC 2544 throughput (zero loss) vs frame size",
+            ("sans-serif", 20),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0f64..1600f64, 0f64..ymax)
+        .map_err(plot_err)?;
+    ch.configure_mesh()
+        .x_desc("frame size, bytes (IMIX at its mean)")
+        .y_desc("Mpps")
+        .draw()
+        .map_err(plot_err)?;
+    for (i, (name, pts)) in series.iter().enumerate() {
+        let c = COLORS[i % COLORS.len()];
+        ch.draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
+            .map_err(plot_err)?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+        ch.draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))
+            .map_err(plot_err)?;
+    }
+    ch.configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()
+        .map_err(plot_err)?;
+    root.present().map_err(plot_err)?;
+    Ok(())
+}
+
+fn latency_plot(r: &SuiteResult, path: &Path) -> Result<()> {
+    // p50 (solid) and p99 (dashed-looking: thinner) vs load, first frame size of each DUT.
+    let mut series = Vec::new();
+    for d in &r.duts {
+        if let Some(z) = d.sizes.first() {
+            let p50: Vec<(f64, f64)> = z
+                .latency
+                .iter()
+                .map(|t| (t.load * 100.0, (t.stats.latency.p50 as f64 / 1e3).max(1.0)))
+                .collect();
+            let p99: Vec<(f64, f64)> = z
+                .latency
+                .iter()
+                .map(|t| (t.load * 100.0, (t.stats.latency.p99 as f64 / 1e3).max(1.0)))
+                .collect();
+            if !p50.is_empty() {
+                series.push((format!("{} {}B", d.dut.name(), z.size), p50, p99));
+            }
+        }
+    }
+    let ymax = series
+        .iter()
+        .flat_map(|s| s.2.iter().map(|p| p.1))
+        .fold(1.0f64, f64::max)
+        * 1.15;
+    let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err)?;
+    let mut ch = ChartBuilder::on(&root)
+        .caption(
+            "One-way latency vs load (p50 thick, p99 thin; log scale)",
+            ("sans-serif", 20),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0f64..105f64, (1f64..ymax).log_scale())
+        .map_err(plot_err)?;
+    ch.configure_mesh()
+        .x_desc("load, % of zero-loss throughput")
+        .y_desc("µs")
+        .draw()
+        .map_err(plot_err)?;
+    for (i, (name, p50, p99)) in series.iter().enumerate() {
+        let c = COLORS[i % COLORS.len()];
+        ch.draw_series(LineSeries::new(p50.iter().copied(), c.stroke_width(3)))
+            .map_err(plot_err)?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
+        ch.draw_series(LineSeries::new(p99.iter().copied(), c.stroke_width(1)))
+            .map_err(plot_err)?;
+    }
+    ch.configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()
+        .map_err(plot_err)?;
+    root.present().map_err(plot_err)?;
+    Ok(())
+}
+
+fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow::anyhow!("drawing a plot: {e:?}")
+}

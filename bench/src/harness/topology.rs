@@ -1,0 +1,307 @@
+//! The namespace line the harness builds and always removes:
+//!
+//! ```text
+//!   [obh-gen]  gen0  ──── dut0  [obh-dut]   (frames in)
+//!              sink0 ──── dut1              (egress port 0)
+//!              sink1 ──── dut2              (egress port 1)
+//! ```
+//!
+//! Generator and sink share the `obh-gen` namespace (one traffic thread,
+//! pinned to the generator's core); the device under test runs alone in
+//! `obh-dut`, pinned to the other core. The DUT side has addresses and
+//! static neighbours so the kernel can route the IPv4 profile
+//! (10.100.0.0/16 via sink0, 10.101.0.0/16 via sink1); IPv6 is disabled in
+//! both namespaces so router solicitations do not reach the sink.
+//!
+//! [`Topology`] deletes both namespaces on drop (also when a run fails or is
+//! interrupted: the binary turns SIGINT/SIGTERM into an error that unwinds
+//! to here). A lock file keeps two harnesses from sharing the names.
+
+use anyhow::{bail, Context, Result};
+use std::process::Command;
+
+pub const GEN_NS: &str = "obh-gen";
+pub const DUT_NS: &str = "obh-dut";
+pub const LOCK: &str = "/run/orbitmesh-bench.lock";
+
+pub const MAC_GEN: [u8; 6] = [0x02, 0x6f, 0x68, 0, 0, 0x01];
+pub const MAC_DUT0: [u8; 6] = [0x02, 0x6f, 0x68, 0, 1, 0x00];
+pub const MAC_DUT1: [u8; 6] = [0x02, 0x6f, 0x68, 0, 1, 0x01];
+pub const MAC_DUT2: [u8; 6] = [0x02, 0x6f, 0x68, 0, 1, 0x02];
+pub const MAC_SINK0: [u8; 6] = [0x02, 0x6f, 0x68, 0, 2, 0x00];
+pub const MAC_SINK1: [u8; 6] = [0x02, 0x6f, 0x68, 0, 2, 0x01];
+
+pub const GEN_IF: &str = "gen0";
+pub const SINK_IFS: [&str; 2] = ["sink0", "sink1"];
+pub const DUT_IN: &str = "dut0";
+pub const DUT_OUT: [&str; 2] = ["dut1", "dut2"];
+
+pub fn mac(m: &[u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Runs a command, failing with its stderr.
+pub fn sh(args: &[&str]) -> Result<()> {
+    let o = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .with_context(|| format!("running {}", args[0]))?;
+    if !o.status.success() {
+        bail!(
+            "`{}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Runs a command in a namespace.
+pub fn ns_sh(ns: &str, args: &[&str]) -> Result<()> {
+    let mut v = vec!["ip", "netns", "exec", ns];
+    v.extend_from_slice(args);
+    sh(&v)
+}
+
+fn ns_exists(ns: &str) -> bool {
+    std::path::Path::new(&format!("/run/netns/{ns}")).exists()
+}
+
+fn delete_namespaces() {
+    for ns in [GEN_NS, DUT_NS] {
+        if ns_exists(ns) {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// The namespace line; removed on drop.
+#[derive(Debug)]
+pub struct Topology {
+    _private: (),
+}
+
+impl Topology {
+    /// Builds the line. Refuses when another harness holds the lock; cleans
+    /// up what a killed one left behind.
+    pub fn create() -> Result<Topology> {
+        if let Ok(s) = std::fs::read_to_string(LOCK) {
+            let pid: u32 = s.trim().parse().unwrap_or(0);
+            if pid != 0
+                && pid != std::process::id()
+                && std::path::Path::new(&format!("/proc/{pid}")).exists()
+            {
+                bail!("another orbitmesh-bench (pid {pid}) is running ({LOCK}); wait for it or stop it");
+            }
+            eprintln!("orbitmesh-bench: removing what a previous run (pid {pid}) left behind");
+        }
+        std::fs::write(LOCK, std::process::id().to_string())
+            .with_context(|| format!("writing {LOCK}"))?;
+        // From here on, Drop cleans up (also what a crashed run left).
+        let topo = Topology { _private: () };
+        delete_namespaces();
+        topo.build().context("building the namespace line")?;
+        Ok(topo)
+    }
+
+    fn build(&self) -> Result<()> {
+        for ns in [GEN_NS, DUT_NS] {
+            sh(&["ip", "netns", "add", ns])?;
+            ns_sh(ns, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
+            ns_sh(
+                ns,
+                &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"],
+            )?;
+            ns_sh(ns, &["ip", "link", "set", "lo", "up"])?;
+        }
+        let pairs = [
+            (GEN_IF, MAC_GEN, DUT_IN, MAC_DUT0),
+            (SINK_IFS[0], MAC_SINK0, DUT_OUT[0], MAC_DUT1),
+            (SINK_IFS[1], MAC_SINK1, DUT_OUT[1], MAC_DUT2),
+        ];
+        for (g, gm, d, dm) in pairs {
+            sh(&[
+                "ip",
+                "link",
+                "add",
+                g,
+                "netns",
+                GEN_NS,
+                "address",
+                &mac(&gm),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                d,
+                "netns",
+                DUT_NS,
+                "address",
+                &mac(&dm),
+            ])?;
+            ns_sh(GEN_NS, &["ip", "link", "set", g, "up"])?;
+            ns_sh(DUT_NS, &["ip", "link", "set", d, "up"])?;
+        }
+        ns_sh(
+            DUT_NS,
+            &["ip", "addr", "add", "10.99.0.2/24", "dev", DUT_IN],
+        )?;
+        for (i, (d, smac)) in DUT_OUT.iter().zip([MAC_SINK0, MAC_SINK1]).enumerate() {
+            let own = format!("10.98.{}.2/24", i + 1);
+            let nh = format!("10.98.{}.1", i + 1);
+            let dst = format!("10.{}.0.0/16", 100 + i);
+            ns_sh(DUT_NS, &["ip", "addr", "add", &own, "dev", d])?;
+            ns_sh(
+                DUT_NS,
+                &[
+                    "ip",
+                    "neigh",
+                    "replace",
+                    &nh,
+                    "lladdr",
+                    &mac(&smac),
+                    "dev",
+                    d,
+                    "nud",
+                    "permanent",
+                ],
+            )?;
+            ns_sh(DUT_NS, &["ip", "route", "add", &dst, "via", &nh, "dev", d])?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        delete_namespaces();
+        let _ = std::fs::remove_file(LOCK);
+    }
+}
+
+/// PIDs and names of the kernel's NAPI threads (`napi/IFACE-ID`).
+fn napi_threads() -> Vec<(u32, String)> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            let comm = comm.trim();
+            comm.starts_with("napi/").then(|| (pid, comm.to_string()))
+        })
+        .collect()
+}
+
+/// Threaded NAPI (DESIGN.md): the DUT's ingress veth receives in its own
+/// kernel thread pinned to the DUT core (so the DUT's core, not the
+/// generator's, pays for its receive), and the sink's veths in threads on
+/// the generator's core. Call after the DUT is up (a veth has NAPI only with
+/// XDP attached or GRO on). Threads are told apart from other users' by
+/// appearing when we switch threading on.
+pub fn threaded_napi(dut_core: usize, gen_core: usize) -> Result<()> {
+    let _ = ns_sh(DUT_NS, &["ethtool", "-K", DUT_IN, "gro", "on"]);
+    let set = |ns: &str, ifs: &[&str], v: u8| -> Result<()> {
+        for i in ifs {
+            ns_sh(
+                ns,
+                &[
+                    "sh",
+                    "-c",
+                    &format!("echo {v} > /sys/class/net/{i}/threaded"),
+                ],
+            )?;
+        }
+        Ok(())
+    };
+    set(DUT_NS, &[DUT_IN], 0)?;
+    set(GEN_NS, &SINK_IFS, 0)?;
+    let before: Vec<u32> = napi_threads().into_iter().map(|t| t.0).collect();
+    set(DUT_NS, &[DUT_IN], 1)?;
+    set(GEN_NS, &SINK_IFS, 1)?;
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut dut_threads = 0;
+    for (pid, comm) in napi_threads()
+        .into_iter()
+        .filter(|t| !before.contains(&t.0))
+    {
+        let core = if comm.starts_with(&format!("napi/{DUT_IN}-")) {
+            dut_threads += 1;
+            dut_core
+        } else if SINK_IFS
+            .iter()
+            .any(|s| comm.starts_with(&format!("napi/{s}-")))
+        {
+            gen_core
+        } else {
+            continue;
+        };
+        sh(&["taskset", "-pc", &core.to_string(), &pid.to_string()])?;
+    }
+    if dut_threads == 0 {
+        bail!("threaded NAPI: no napi/{DUT_IN} thread appeared");
+    }
+    Ok(())
+}
+
+/// Counters of every interface of the line that can say where frames went
+/// missing (`ethtool -S` of the veths, and rx/tx_dropped), as "iface/name".
+pub fn link_counters() -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let sets: [(&str, &[&str]); 2] = [
+        (DUT_NS, &[DUT_IN, DUT_OUT[0], DUT_OUT[1]]),
+        (GEN_NS, &[GEN_IF, SINK_IFS[0], SINK_IFS[1]]),
+    ];
+    for (ns, ifs) in sets {
+        for i in ifs {
+            if let Ok(o) = Command::new("ip")
+                .args(["netns", "exec", ns, "ethtool", "-S", i])
+                .output()
+            {
+                for line in String::from_utf8_lossy(&o.stdout).lines() {
+                    let Some((k, v)) = line.trim().split_once(':') else {
+                        continue;
+                    };
+                    if k.contains("bytes") || k == "peer_ifindex" {
+                        continue;
+                    }
+                    if let Ok(v) = v.trim().parse::<u64>() {
+                        out.push((format!("{i}/{k}"), v));
+                    }
+                }
+            }
+            for k in ["rx_dropped", "tx_dropped"] {
+                if let Ok(o) = Command::new("ip")
+                    .args([
+                        "netns",
+                        "exec",
+                        ns,
+                        "cat",
+                        &format!("/sys/class/net/{i}/statistics/{k}"),
+                    ])
+                    .output()
+                {
+                    if let Ok(v) = String::from_utf8_lossy(&o.stdout).trim().parse::<u64>() {
+                        out.push((format!("{i}/{k}"), v));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Non-zero differences `after - before`, by name.
+pub fn deltas(before: &[(String, u64)], after: &[(String, u64)]) -> Vec<(String, u64)> {
+    after
+        .iter()
+        .filter_map(|(k, v)| {
+            let b = before.iter().find(|(bk, _)| bk == k).map_or(0, |x| x.1);
+            (*v > b).then(|| (k.clone(), v - b))
+        })
+        .collect()
+}

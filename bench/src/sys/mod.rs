@@ -1,0 +1,11 @@
+//! The only code in the bench crate allowed to be `unsafe` (the aya `sys`
+//! pattern the dataplane follows too); the rest of the crate is
+//! `#![deny(unsafe_code)]`.
+//!
+//! - [`xsk_tx`]: the generator's AF_XDP transmit rings over xsk-rs (the ring
+//!   code the dataplane's `XskIo` uses), writing frames straight into UMEM.
+//! - [`netns`]: moving one thread into a network namespace (`setns`).
+#![allow(unsafe_code)]
+
+pub mod netns;
+pub mod xsk_tx;

@@ -1,0 +1,451 @@
+//! The trial loop: one thread, pinned to the generator's core, both
+//! generating and sinking (so the two never compete for the core through
+//! the scheduler).
+//!
+//! Rate control is a token bucket evaluated once per loop pass: the frames
+//! due by now (`rate x elapsed`) minus those sent, sent once at least what
+//! falls due in `batch_gap_ns` has gathered, at most one batch (64)
+//! per pass, one `produce` and one wake-up per 32 frames. If the generator
+//! falls behind by more than [`MAX_DEFICIT`] frames the excess is not sent
+//! but counted (`gen_skipped`): the offered rate was not reached and the
+//! result names the generator as the limit (RFC 2544 section 26.1 asks for
+//! the offered rate to be the one actually offered). Frames carry the
+//! batch's TX time; the sink reads the clock once per received batch.
+//! After the sending phase the sink keeps draining for `drain` (RFC 2544
+//! section 23: wait for frames in flight before counting).
+
+use super::flows::{FlowTable, SinkCounts};
+use super::frame::{self, FlowPlan, Macs, Profile, SizeMix};
+use crate::sys::xsk_tx::{XskTx, MAX_TX_BATCH};
+use anyhow::{Context, Result};
+use dataplane::sys::xdp::Steering;
+use dataplane::sys::xsk::{XskConfig, XskIo};
+use dataplane::worker::Io;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Frames the generator may lag behind its schedule before it gives up on them.
+pub const MAX_DEFICIT: u64 = 512;
+
+/// Default of [`TrialSpec::batch_gap_ns`].
+pub const MAX_BATCH_GAP_NS: u64 = 50_000;
+
+/// Where the traffic thread runs and which interfaces it uses.
+#[derive(Debug, Clone)]
+pub struct EngineCfg {
+    /// Network namespace to enter (None: stay).
+    pub netns: Option<String>,
+    /// Core to pin the thread to.
+    pub core: Option<usize>,
+    pub gen_iface: String,
+    /// Egress port i of the DUT is received on `sink_ifaces[i]`.
+    pub sink_ifaces: Vec<String>,
+    pub macs: Macs,
+}
+
+/// One trial.
+#[derive(Debug, Clone, Copy)]
+pub struct TrialSpec {
+    pub trial: u16,
+    pub rate_pps: f64,
+    pub duration: Duration,
+    pub drain: Duration,
+    pub mix: SizeMix,
+    pub plan: FlowPlan,
+    /// The generator gathers what falls due in this time (at most 32
+    /// frames) into one batch, so a low rate does not cost one system call
+    /// per frame; smaller = smoother, larger = cheaper.
+    pub batch_gap_ns: u64,
+}
+
+/// Latency percentiles of a trial (ns), from the HDR histogram.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Latency {
+    pub samples: u64,
+    pub min: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+    pub mean: f64,
+}
+
+/// What a trial measured.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TrialStats {
+    pub trial: u16,
+    pub size: String,
+    pub offered_pps: f64,
+    /// Seconds of sending.
+    pub seconds: f64,
+    /// Frames handed to the TX ring.
+    pub sent: u64,
+    /// Frames the kernel reported transmitted (completion ring).
+    pub completed: u64,
+    /// Frames not sent because the generator fell behind.
+    pub gen_skipped: u64,
+    /// Achieved sending rate.
+    pub sent_pps: f64,
+    pub lost: u64,
+    pub loss_ratio: f64,
+    pub delivered_pps: f64,
+    pub sink: SinkCounts,
+    pub latency: Latency,
+    /// CPU time of the traffic thread during the sending phase.
+    pub gen_thread_cpu_ns: u64,
+}
+
+impl TrialStats {
+    /// True when the generator could not offer the asked rate (within 2%).
+    pub fn generator_limited(&self) -> bool {
+        self.sent_pps < self.offered_pps * 0.98
+    }
+}
+
+/// Phases the trial reports as it goes, so the caller samples DUT CPU time
+/// over exactly the sending phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Sending,
+    Draining,
+}
+
+enum Msg {
+    Phase(Phase),
+    Done(Box<Result<TrialStats>>),
+}
+
+/// The traffic thread and its channels.
+#[derive(Debug)]
+pub struct EngineHandle {
+    cmd: Option<mpsc::Sender<TrialSpec>>,
+    out: mpsc::Receiver<Msg>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pub zero_copy: bool,
+}
+
+impl EngineHandle {
+    /// Starts the thread: enter the namespace, pin, open the sockets, load
+    /// the sink's XDP program. Errors (missing or busy interface) come back here.
+    pub fn start(cfg: EngineCfg) -> Result<EngineHandle> {
+        let (cmd_tx, cmd_rx) = mpsc::channel::<TrialSpec>();
+        let (out_tx, out_rx) = mpsc::channel::<Msg>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<bool>>();
+        let thread = std::thread::Builder::new()
+            .name("obh-traffic".into())
+            .spawn(move || {
+                let mut engine = match Engine::new(&cfg) {
+                    Ok(e) => {
+                        let _ = ready_tx.send(Ok(e.tx.zero_copy));
+                        e
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                while let Ok(spec) = cmd_rx.recv() {
+                    let r = engine.run(&spec, &mut |p| {
+                        let _ = out_tx.send(Msg::Phase(p));
+                    });
+                    if out_tx.send(Msg::Done(Box::new(r))).is_err() {
+                        break;
+                    }
+                }
+            })
+            .context("spawning the traffic thread")?;
+        let zero_copy = match ready_rx.recv() {
+            Ok(Ok(z)) => z,
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                anyhow::bail!("the traffic thread died while starting");
+            }
+        };
+        Ok(EngineHandle {
+            cmd: Some(cmd_tx),
+            out: out_rx,
+            thread: Some(thread),
+            zero_copy,
+        })
+    }
+
+    /// Runs one trial; `on_phase` is called as the sending phase starts and ends.
+    pub fn trial(&self, spec: TrialSpec, on_phase: &mut dyn FnMut(Phase)) -> Result<TrialStats> {
+        self.cmd
+            .as_ref()
+            .expect("live until drop")
+            .send(spec)
+            .map_err(|_| anyhow::anyhow!("the traffic thread is gone"))?;
+        loop {
+            match self.out.recv() {
+                Ok(Msg::Phase(p)) => on_phase(p),
+                Ok(Msg::Done(r)) => return *r,
+                Err(_) => anyhow::bail!("the traffic thread is gone"),
+            }
+        }
+    }
+}
+
+impl Drop for EngineHandle {
+    fn drop(&mut self) {
+        self.cmd.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Engine {
+    // Sockets before the XDP program: nothing is redirected to a closed socket.
+    tx: XskTx,
+    sink: XskIo,
+    _steering: Steering,
+    sink_ports: usize,
+    macs: Macs,
+    base: Instant,
+    templates: Vec<Vec<u8>>,
+    templates_for: Option<(u16, u32, u8, Profile, SizeMix)>,
+    passes: u32,
+    sink_got: usize,
+}
+
+impl Engine {
+    fn new(cfg: &EngineCfg) -> Result<Engine> {
+        if let Some(ns) = &cfg.netns {
+            crate::sys::netns::enter(ns)?;
+        }
+        if let Some(c) = cfg.core {
+            if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
+                anyhow::bail!("cannot pin the traffic thread to CPU {c}");
+            }
+        }
+        dataplane::sys::xdp::raise_memlock();
+        for i in std::iter::once(&cfg.gen_iface).chain(&cfg.sink_ifaces) {
+            if dataplane::sys::xdp::ifindex(i).is_err() {
+                anyhow::bail!(
+                    "interface {i} does not exist{}",
+                    cfg.netns
+                        .as_ref()
+                        .map(|n| format!(" in namespace {n}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        let tx = XskTx::new(&cfg.gen_iface, 4096, 2048, false)
+            .with_context(|| format!("generator on {}", cfg.gen_iface))?;
+        let sink = XskIo::new(&cfg.sink_ifaces, 0, XskConfig::default())
+            .with_context(|| format!("sink on {}", cfg.sink_ifaces.join(",")))?;
+        let ports: Vec<(String, bool)> =
+            cfg.sink_ifaces.iter().map(|i| (i.clone(), true)).collect();
+        let mut steering = Steering::load(&ports, false, false).with_context(|| {
+            format!(
+                "sink XDP program on {} (busy interface?)",
+                cfg.sink_ifaces.join(",")
+            )
+        })?;
+        for slot in 0..ports.len() {
+            steering.set_socket(slot, 0, sink.fd(slot))?;
+        }
+        Ok(Engine {
+            tx,
+            sink,
+            _steering: steering,
+            sink_ports: ports.len(),
+            macs: cfg.macs,
+            base: Instant::now(),
+            templates: Vec::new(),
+            templates_for: None,
+            passes: 0,
+            sink_got: 1,
+        })
+    }
+
+    #[inline]
+    fn now_ns(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64
+    }
+
+    fn prepare(&mut self, plan: &FlowPlan, mix: SizeMix) {
+        let key = (plan.flows, plan.labels, plan.egress, plan.profile, mix);
+        if self.templates_for == Some(key) {
+            return;
+        }
+        let classes = mix.classes();
+        self.templates = (0..plan.flows)
+            .flat_map(|f| classes.iter().map(move |&s| (f, s)))
+            .map(|(f, s)| frame::build(plan, &self.macs, f, s))
+            .collect();
+        self.tx.forget_templates();
+        self.templates_for = Some(key);
+    }
+
+    /// One sink pass over every port; returns frames received.
+    #[inline]
+    fn sink_pass(&mut self, table: &mut FlowTable) -> usize {
+        // Refill (and, in copy mode, the fill ring's wake-up: a system call)
+        // only after frames arrived or every 64 passes, not on every pass.
+        self.passes = self.passes.wrapping_add(1);
+        if self.sink_got > 0 || self.passes & 63 == 0 {
+            self.sink.service();
+        }
+        let mut got = 0;
+        let mut txc = [0u64; 4];
+        for p in 0..self.sink_ports {
+            let now = self.now_ns();
+            let b = self
+                .sink
+                .rx_process_tx(p, 64, &mut txc, &mut |frames, _verdicts| {
+                    // Verdicts stay "drop": every frame goes back to the fill ring.
+                    for f in frames.iter() {
+                        table.record(p as u8, frame::parse(f.data()), now);
+                    }
+                });
+            got += b.rx;
+        }
+        self.sink_got = got;
+        got
+    }
+
+    fn run(&mut self, spec: &TrialSpec, on_phase: &mut dyn FnMut(Phase)) -> Result<TrialStats> {
+        let plan = spec.plan;
+        self.prepare(&plan, spec.mix);
+        let flows = plan.flows as u64;
+        let nclasses = spec.mix.classes().len();
+        let secs = spec.duration.as_secs_f64();
+        let budget = (spec.rate_pps * secs).ceil() as u64;
+        let per_flow = (budget / flows + 2) as u32;
+        let mut table = FlowTable::new(plan, spec.trial, per_flow);
+        let stamp_at = plan.profile.stamp_offset();
+        // Leftovers of the previous trial (counted as stale, then forgotten).
+        let quiet = self.now_ns() + 20_000_000;
+        while self.now_ns() < quiet {
+            self.sink_pass(&mut table);
+            self.tx.reclaim();
+        }
+        table.counts = SinkCounts::default();
+        let completed0 = self.tx.completed;
+        let cpu0 = thread_cpu_ns();
+        on_phase(Phase::Sending);
+        let t0 = self.now_ns();
+        let dur_ns = spec.duration.as_nanos() as u64;
+        let mut sent = 0u64;
+        let mut skipped = 0u64;
+        let trial = spec.trial;
+        let mix = spec.mix;
+        let rate = spec.rate_pps;
+        let mut stop_check = 0u32;
+        // Frames per wake-up: what is due in batch_gap_ns (one system call
+        // per frame would cap the rate far below what the ring can do).
+        let min_batch = ((rate * spec.batch_gap_ns as f64 / 1e9) as usize).clamp(1, 32);
+        loop {
+            let now = self.now_ns();
+            let t = now - t0;
+            if t >= dur_ns || sent + skipped >= budget {
+                break;
+            }
+            let due = ((t as f64) * rate / 1e9) as u64;
+            let mut deficit = due.saturating_sub(sent + skipped);
+            if deficit > MAX_DEFICIT {
+                skipped += deficit - MAX_DEFICIT;
+                deficit = MAX_DEFICIT;
+            }
+            let want = deficit
+                .min(MAX_TX_BATCH as u64)
+                .min(budget - sent - skipped) as usize;
+            if want >= min_batch || (want > 0 && dur_ns - t < 1_000_000) {
+                self.tx.reclaim();
+                let base = sent;
+                let templates = std::mem::take(&mut self.templates);
+                let k = self.tx.send(
+                    want,
+                    &templates,
+                    |i| {
+                        let g = base + i as u64;
+                        (g % flows) as usize * nclasses + mix.class_of(g)
+                    },
+                    |i, buf| {
+                        let g = base + i as u64;
+                        frame::write_stamp(buf, stamp_at, trial, (g / flows) as u32, now);
+                    },
+                );
+                self.templates = templates;
+                sent += k as u64;
+                // Copy mode transmits at most 32 frames per wake-up.
+                if k > 32 {
+                    self.tx.kick();
+                }
+            } else {
+                self.tx.reclaim();
+                self.tx.kick();
+            }
+            self.sink_pass(&mut table);
+            stop_check += 1;
+            if stop_check & 1023 == 0 && dataplane::sys::signal::stop_requested() {
+                anyhow::bail!("interrupted");
+            }
+        }
+        let t_send = (self.now_ns() - t0) as f64 / 1e9;
+        let cpu1 = thread_cpu_ns();
+        on_phase(Phase::Draining);
+        let end = self.now_ns() + spec.drain.as_nanos() as u64;
+        while self.now_ns() < end {
+            self.tx.reclaim();
+            self.tx.kick();
+            if self.sink_pass(&mut table) == 0 {
+                std::hint::spin_loop();
+            }
+        }
+        let sent_per_flow: Vec<u32> = (0..flows)
+            .map(|f| (sent / flows + u64::from(f < sent % flows)) as u32)
+            .collect();
+        let lost = table.lost(&sent_per_flow);
+        let h = &table.latency;
+        let latency = if h.is_empty() {
+            Latency::default()
+        } else {
+            Latency {
+                samples: h.len(),
+                min: h.min(),
+                p50: h.value_at_quantile(0.5),
+                p90: h.value_at_quantile(0.9),
+                p99: h.value_at_quantile(0.99),
+                p999: h.value_at_quantile(0.999),
+                max: h.max(),
+                mean: h.mean(),
+            }
+        };
+        Ok(TrialStats {
+            trial,
+            size: spec.mix.label(),
+            offered_pps: rate,
+            seconds: t_send,
+            sent,
+            completed: self.tx.completed - completed0,
+            gen_skipped: skipped,
+            sent_pps: sent as f64 / t_send.max(1e-9),
+            lost,
+            loss_ratio: if sent > 0 {
+                lost as f64 / sent as f64
+            } else {
+                0.0
+            },
+            delivered_pps: table.counts.received as f64 / t_send.max(1e-9),
+            sink: table.counts,
+            latency,
+            gen_thread_cpu_ns: cpu1.saturating_sub(cpu0),
+        })
+    }
+}
+
+/// CPU time of the calling thread (ns on CPU, /proc/thread-self/schedstat).
+pub fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}

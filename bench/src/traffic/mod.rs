@@ -1,0 +1,15 @@
+//! The harness's own traffic: an AF_XDP generator and sink on the same ring
+//! code as the dataplane (xsk-rs; the sink is the dataplane's `XskIo` with
+//! its XDP steering program), run by one thread pinned to the generator's
+//! core.
+//!
+//! - [`frame`]: RFC 2544 UDP test frames, MPLS (RFC 3032) or IPv4, the
+//!   stamp (trial, sequence, TX time), and the per-flow plan (label, egress port).
+//! - [`flows`]: per-flow loss, duplicates, reordering (RFC 4737),
+//!   misforwarding, and latency (HDR histogram) at the sink.
+//! - [`engine`]: the trial loop: rate-controlled batches out, everything
+//!   received accounted, then a drain period.
+
+pub mod engine;
+pub mod flows;
+pub mod frame;

@@ -1,0 +1,131 @@
+//! CI smoke test of the traffic harness: a very short `orbitmesh-bench run`
+//! (orbitmesh only, 64-byte frames, a search of at most four trials from
+//! 50 kpps with 1% loss tolerance, so a loaded CI machine passes; one
+//! latency trial, FIB swaps under load) on the real namespace line with
+//! AF_XDP, then checks of what the sink counted. Needs root; skips with a
+//! message otherwise. The harness removes its namespaces itself.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+                .unwrap_or(false)
+        })
+        .unwrap_or(false)
+}
+
+/// orbitmesh-dp from the same build (target/<profile>/), next to orbitmesh-bench.
+fn dp_bin() -> PathBuf {
+    let bench = PathBuf::from(env!("CARGO_BIN_EXE_orbitmesh-bench"));
+    let dp = bench.with_file_name("orbitmesh-dp");
+    assert!(
+        dp.exists(),
+        "{} not built: run the workspace tests (cargo test --workspace) or cargo build -p dataplane",
+        dp.display()
+    );
+    dp
+}
+
+#[test]
+fn short_run_counts_every_frame() {
+    if !is_root() {
+        eprintln!("skipping: the harness smoke test needs root (namespaces, XDP, AF_XDP); CI runs it as root");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("obh-smoke-{}", std::process::id()));
+    let t0 = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_orbitmesh-bench"))
+        .args([
+            "run",
+            "--name",
+            "smoke",
+            "--duts",
+            "orbitmesh",
+            "--sizes",
+            "64",
+            "--trial",
+            "1",
+            "--drain",
+            "0.2",
+            "--max-mpps",
+            "0.05",
+            "--max-trials",
+            "4",
+            "--loss-tolerance",
+            "0.01",
+            "--latency-loads",
+            "0.5",
+            "--latency-trial",
+            "1",
+            "--swap-rate",
+            "20",
+            "--swap-trial",
+            "1",
+            "--labels",
+            "4096",
+            "--retries",
+            "0",
+            "--quiet-wait",
+            "0",
+            "--flows",
+            "16",
+            "--out-dir",
+        ])
+        .arg(&dir)
+        .arg("--dp-bin")
+        .arg(dp_bin())
+        .output()
+        .expect("run orbitmesh-bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "orbitmesh-bench failed: {stderr}");
+    assert!(
+        t0.elapsed().as_secs() < 60,
+        "smoke run took {:?}",
+        t0.elapsed()
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("results.json")).expect("results.json written"),
+    )
+    .expect("valid JSON");
+    for f in ["README.md", "throughput.svg", "latency.svg"] {
+        assert!(dir.join(f).exists(), "{f} written");
+    }
+    let d = &json["duts"][0];
+    assert!(d["error"].is_null(), "orbitmesh failed: {}", d["error"]);
+    let size = &d["sizes"][0];
+    let best = &size["best"];
+    assert!(!best.is_null(), "some rate passed: {}", size["search"]);
+    assert!(best["stats"]["sink"]["received"].as_u64().unwrap() > 0);
+    assert!(size["search"]["throughput_pps"].as_f64().unwrap() > 0.0);
+    // Every trial's books balance and nothing is misforwarded or duplicated.
+    let mut trials = vec![best, &d["swap"]["trial"], &d["swap"]["control"]];
+    trials.extend(size["latency"].as_array().expect("latency trials"));
+    for t in trials {
+        let s = &t["stats"];
+        let sent = s["sent"].as_u64().unwrap();
+        let received = s["sink"]["received"].as_u64().unwrap();
+        let lost = s["lost"].as_u64().unwrap();
+        assert!(sent > 0, "{s}");
+        assert_eq!(sent, received + lost, "sent = received + lost: {s}");
+        assert_eq!(s["sink"]["wrong_port"], 0, "{s}");
+        assert_eq!(s["sink"]["wrong_label"], 0, "{s}");
+        assert_eq!(s["sink"]["duplicates"], 0, "{s}");
+        assert!(s["latency"]["p50"].as_u64().unwrap() > 0, "{s}");
+    }
+    assert!(
+        d["swap"]["swaps_done"].as_u64().unwrap() > 0,
+        "swaps happened"
+    );
+    assert_eq!(d["swap"]["swap_errors"], 0);
+    assert!(
+        !std::path::Path::new("/run/netns/obh-gen").exists(),
+        "namespaces removed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
