@@ -235,7 +235,14 @@ pub fn call(socket: &Path, req: &Request) -> Result<Response, String> {
     let mut s = UnixStream::connect(socket)
         .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
-    write_request(&mut s, req).map_err(|e| format!("sending: {e}"))?;
+    if let Err(e) = write_request(&mut s, req) {
+        // The dataplane may have refused the header and closed the socket
+        // while we were still writing: its error reply says why.
+        return match read_frame(&mut s).map(|b| serde_json::from_slice::<Response>(&b)) {
+            Ok(Ok(r @ Response::Error { .. })) => Ok(r),
+            _ => Err(format!("sending: {e}")),
+        };
+    }
     let body = read_frame(&mut s)?;
     serde_json::from_slice(&body).map_err(|e| format!("bad response: {e}"))
 }
@@ -549,6 +556,45 @@ mod tests {
             &body,
         ]
         .concat()
+    }
+
+    #[test]
+    fn a_refusal_before_the_body_is_read_reaches_the_client() {
+        // A peer that reads only the header, answers an error and closes
+        // (what a dataplane does with a frame it cannot take): the client,
+        // still writing a large FIB, gets the error, not "broken pipe".
+        let dir = std::env::temp_dir().join(format!("om-refuse-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.sock");
+        let l = UnixListener::bind(&path).unwrap();
+        let t = std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut hdr = [0u8; 12];
+            c.read_exact(&mut hdr).unwrap();
+            let msg = Response::Error {
+                message: "protocol version 2 not supported".into(),
+            };
+            write_msg(&mut c, &msg).unwrap();
+        });
+        let mut big = spec(5);
+        big.labels = (16..300_000)
+            .map(|l| crate::fib::spec::LabelSpec {
+                label: l,
+                action: crate::fib::spec::ActionSpec::Pop,
+                out_label: None,
+                group: None,
+                next_hop: None,
+            })
+            .collect();
+        let r = call(&path, &Request::LoadFib { fib: big });
+        t.join().unwrap();
+        assert_eq!(
+            r,
+            Ok(Response::Error {
+                message: "protocol version 2 not supported".into()
+            })
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
