@@ -1,5 +1,5 @@
 //! orbitmesh-bench: the relay benchmark harness. Its own AF_XDP generator and
-//! sink (MPLS per RFC 3032, IPv4; flows with sequence numbers and TX
+//! sink (MPLS per RFC 3032, IPv4, IPv6 per RFC 8200, or a mix; flows with sequence numbers and TX
 //! timestamps), an RFC 2544 zero-loss throughput search, latency
 //! percentiles, and peers (kernel forwarding, dpdk-testpmd) in the same run
 //! on the same namespace line. See `orbitmesh-bench --help`.
@@ -42,11 +42,12 @@ struct RunArgs {
     /// Run name (results go to OUT/<date>-NAME/).
     #[arg(long, default_value = "suite")]
     name: String,
-    /// DUTs, in order: orbitmesh, orbitmesh-busy, orbitmesh-ipv4, kernel, testpmd.
+    /// DUTs, in order: orbitmesh, orbitmesh-busy, orbitmesh-ipv4,
+    /// orbitmesh-ipv6, orbitmesh-mixed (MPLS/IPv4/IPv6 by flow), kernel, testpmd.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "orbitmesh,orbitmesh-busy,orbitmesh-ipv4,kernel,testpmd"
+        default_value = "orbitmesh,orbitmesh-busy,orbitmesh-ipv4,orbitmesh-ipv6,kernel,testpmd"
     )]
     duts: Vec<String>,
     /// Frame sizes with FCS (64..1518) or imix.
@@ -145,6 +146,7 @@ struct TrafficArgs {
     secs: f64,
     #[arg(long, default_value = "64")]
     size: String,
+    /// mpls, ipv4, ipv6 (RFC 8200) or mixed (flow index mod 3: MPLS, IPv4, IPv6).
     #[arg(long, default_value = "mpls")]
     profile: String,
     #[arg(long, default_value_t = 64)]
@@ -257,15 +259,14 @@ fn traffic(a: TrafficArgs) -> Result<()> {
     let parse_mac = |s: &str| {
         dataplane::fib::spec::parse_mac(s).with_context(|| format!("{s:?} is not a MAC address"))
     };
-    let profile = match a.profile.as_str() {
-        "mpls" => Profile::Mpls,
-        "ipv4" => Profile::Ipv4,
-        p => bail!("--profile {p:?}: mpls or ipv4"),
-    };
+    let profile = Profile::parse(&a.profile).map_err(|e| anyhow::anyhow!("--{e}"))?;
     if a.rx.is_empty() || a.rx.len() > 2 {
         bail!("--rx takes one or two interfaces");
     }
-    let mix = SizeMix::parse(&a.size).map_err(anyhow::Error::msg)?;
+    let mix = match SizeMix::parse(&a.size).map_err(anyhow::Error::msg)? {
+        SizeMix::Fixed(n) => SizeMix::Fixed(n.max(profile.min_size())),
+        m => m,
+    };
     let engine = EngineHandle::start(EngineCfg {
         netns: a.netns.clone(),
         core: a.core,

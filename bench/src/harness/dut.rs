@@ -9,6 +9,11 @@
 //!   NAPI runs in its own syscalls on its own core.
 //! - `orbitmesh-ipv4`: orbitmesh-dp as a label edge, IPv4 longest-prefix
 //!   match to a next hop without labels (the kernel's job, done in user space).
+//! - `orbitmesh-ipv6`: the same for IPv6 (RFC 8200; hop limit decremented),
+//!   one /48 per egress port.
+//! - `orbitmesh-mixed`: orbitmesh-dp's edge port taking MPLS, IPv4 and IPv6
+//!   at once (flows alternate by flow index mod 3): label swaps and both
+//!   kinds of routes in one FIB.
 //! - `kernel`: Linux IPv4 forwarding, with RPS steering dut0's receive
 //!   processing to the DUT core.
 //! - `testpmd`: `dpdk-testpmd --forward-mode=mac` over `net_af_xdp`
@@ -22,7 +27,7 @@
 use super::topology::{
     self, mac, ns_sh, DUT_IN, DUT_NS, DUT_OUT, MAC_DUT1, MAC_DUT2, MAC_SINK0, MAC_SINK1,
 };
-use crate::traffic::frame::{FlowPlan, Profile, LABEL_BASE};
+use crate::traffic::frame::{ipv6_prefix, FlowPlan, Profile, LABEL_BASE};
 use anyhow::{bail, Context, Result};
 use dataplane::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec};
 use std::path::{Path, PathBuf};
@@ -36,6 +41,8 @@ pub enum DutKind {
     Orbitmesh,
     OrbitmeshBusy,
     OrbitmeshIpv4,
+    OrbitmeshIpv6,
+    OrbitmeshMixed,
     Kernel,
     Testpmd,
 }
@@ -46,10 +53,12 @@ impl DutKind {
             "orbitmesh" => DutKind::Orbitmesh,
             "orbitmesh-busy" => DutKind::OrbitmeshBusy,
             "orbitmesh-ipv4" => DutKind::OrbitmeshIpv4,
+            "orbitmesh-ipv6" => DutKind::OrbitmeshIpv6,
+            "orbitmesh-mixed" => DutKind::OrbitmeshMixed,
             "kernel" => DutKind::Kernel,
             "testpmd" => DutKind::Testpmd,
             _ => bail!(
-                "unknown DUT {s:?} (orbitmesh, orbitmesh-busy, orbitmesh-ipv4, kernel, testpmd)"
+                "unknown DUT {s:?} (orbitmesh, orbitmesh-busy, orbitmesh-ipv4, orbitmesh-ipv6, orbitmesh-mixed, kernel, testpmd)"
             ),
         })
     }
@@ -59,6 +68,8 @@ impl DutKind {
             DutKind::Orbitmesh => "orbitmesh",
             DutKind::OrbitmeshBusy => "orbitmesh-busy",
             DutKind::OrbitmeshIpv4 => "orbitmesh-ipv4",
+            DutKind::OrbitmeshIpv6 => "orbitmesh-ipv6",
+            DutKind::OrbitmeshMixed => "orbitmesh-mixed",
             DutKind::Kernel => "kernel",
             DutKind::Testpmd => "testpmd",
         }
@@ -69,6 +80,10 @@ impl DutKind {
             DutKind::Orbitmesh => "orbitmesh-dp, MPLS swap, sleep-when-idle",
             DutKind::OrbitmeshBusy => "orbitmesh-dp, MPLS swap, busy poll + kernel busy polling",
             DutKind::OrbitmeshIpv4 => "orbitmesh-dp, IPv4 LPM edge, sleep-when-idle",
+            DutKind::OrbitmeshIpv6 => "orbitmesh-dp, IPv6 LPM edge, sleep-when-idle",
+            DutKind::OrbitmeshMixed => {
+                "orbitmesh-dp, edge port with MPLS swap + IPv4 + IPv6 LPM, sleep-when-idle"
+            }
             DutKind::Kernel => "Linux IPv4 forwarding, RPS to the DUT core",
             DutKind::Testpmd => "dpdk-testpmd --forward-mode=mac, net_af_xdp",
         }
@@ -78,6 +93,8 @@ impl DutKind {
         match self {
             DutKind::Orbitmesh | DutKind::OrbitmeshBusy | DutKind::Testpmd => Profile::Mpls,
             DutKind::OrbitmeshIpv4 | DutKind::Kernel => Profile::Ipv4,
+            DutKind::OrbitmeshIpv6 => Profile::Ipv6,
+            DutKind::OrbitmeshMixed => Profile::Mixed,
         }
     }
 
@@ -91,14 +108,16 @@ impl DutKind {
     /// Why this DUT cannot run here, if it cannot.
     pub fn unavailable(self, bins: &Bins) -> Option<String> {
         match self {
-            DutKind::Orbitmesh | DutKind::OrbitmeshBusy | DutKind::OrbitmeshIpv4 => {
-                (!bins.dp.is_file()).then(|| {
-                    format!(
-                        "{} not found (cargo build --release -p dataplane, or pass --dp-bin)",
-                        bins.dp.display()
-                    )
-                })
-            }
+            DutKind::Orbitmesh
+            | DutKind::OrbitmeshBusy
+            | DutKind::OrbitmeshIpv4
+            | DutKind::OrbitmeshIpv6
+            | DutKind::OrbitmeshMixed => (!bins.dp.is_file()).then(|| {
+                format!(
+                    "{} not found (cargo build --release -p dataplane, or pass --dp-bin)",
+                    bins.dp.display()
+                )
+            }),
             DutKind::Kernel => None,
             DutKind::Testpmd => {
                 if !super::cpu::have_tool("dpdk-testpmd") {
@@ -132,7 +151,8 @@ pub struct Bins {
 }
 
 /// A FIB for `plan`: every label swapped to itself towards egress port
-/// `index % egress`, and one /16 per egress port for the IPv4 profile.
+/// `index % egress`, one IPv4 /16 and one IPv6 /48 per egress port for the
+/// IPv4, IPv6 and mixed profiles (next hops push no label).
 pub fn fib_spec(plan: &FlowPlan, version: u64) -> FibSpec {
     let ports = [DUT_IN, DUT_OUT[0], DUT_OUT[1]];
     let nh = ["out0", "out1"];
@@ -166,10 +186,12 @@ pub fn fib_spec(plan: &FlowPlan, version: u64) -> FibSpec {
             })
             .collect(),
         routes: (0..plan.egress as usize)
-            .map(|i| RouteSpec {
-                prefix: format!("10.{}.0.0/16", 100 + i),
-                group: None,
-                next_hop: Some(nh[i].into()),
+            .flat_map(|i| {
+                [format!("10.{}.0.0/16", 100 + i), ipv6_prefix(i as u8)].map(|prefix| RouteSpec {
+                    prefix,
+                    group: None,
+                    next_hop: Some(nh[i].into()),
+                })
             })
             .collect(),
         ..FibSpec::default()
@@ -203,7 +225,11 @@ impl Dut {
             log: log.clone(),
         };
         match kind {
-            DutKind::Orbitmesh | DutKind::OrbitmeshBusy | DutKind::OrbitmeshIpv4 => {
+            DutKind::Orbitmesh
+            | DutKind::OrbitmeshBusy
+            | DutKind::OrbitmeshIpv4
+            | DutKind::OrbitmeshIpv6
+            | DutKind::OrbitmeshMixed => {
                 let fib = work.join("fib-a.json");
                 std::fs::write(&fib, fib_spec(plan, 1).to_json()).context("writing the FIB")?;
                 let sock = work.join("dp.sock");
@@ -211,7 +237,10 @@ impl Dut {
                 let mut cmd = Command::new("taskset");
                 cmd.args(["-c", &core.to_string(), "ip", "netns", "exec", DUT_NS])
                     .arg(&bins.dp);
-                if kind == DutKind::OrbitmeshIpv4 {
+                if matches!(
+                    kind,
+                    DutKind::OrbitmeshIpv4 | DutKind::OrbitmeshIpv6 | DutKind::OrbitmeshMixed
+                ) {
                     cmd.args(["--edge", DUT_IN]);
                 } else {
                     cmd.args(["--port", DUT_IN]);
@@ -408,4 +437,36 @@ pub fn dut_ports_clear() -> bool {
                 .output();
             !matches!(o, Ok(o) if String::from_utf8_lossy(&o.stdout).contains("prog/xdp"))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edge_fib_routes_every_flow_of_every_kind_to_its_port() {
+        for profile in [Profile::Ipv4, Profile::Ipv6, Profile::Mixed] {
+            let plan = FlowPlan::new(64, 256, 2, profile);
+            let fib = fib_spec(&plan, 1)
+                .build()
+                .expect("the generated FIB builds");
+            let mut groups = [None, None];
+            for f in 0..plan.flows {
+                let p = plan.expected_port(f) as usize;
+                let g = match plan.kind(f) {
+                    crate::traffic::frame::FlowKind::Ipv6 => {
+                        fib.lookup_v6(std::net::Ipv6Addr::from(plan.dst_ip6(f)))
+                    }
+                    _ => fib.lookup_v4(std::net::Ipv4Addr::from(plan.dst_ip(f))),
+                }
+                .expect("routed");
+                // Both kinds of routes of one port share its next hop.
+                assert_eq!(*groups[p].get_or_insert(g), g, "flow {f}");
+            }
+            assert_ne!(groups[0], groups[1]);
+        }
+        for k in ["orbitmesh-ipv6", "orbitmesh-mixed"] {
+            assert_eq!(DutKind::parse(k).unwrap().name(), k);
+        }
+    }
 }

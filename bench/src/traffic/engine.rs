@@ -320,7 +320,8 @@ impl Engine {
         let budget = (spec.rate_pps * secs).ceil() as u64;
         let per_flow = (budget / flows + 2) as u32;
         let mut table = FlowTable::new(plan, spec.trial, per_flow);
-        let stamp_at = plan.profile.stamp_offset();
+        // Per flow: the mixed profile's flows have their stamps at different offsets.
+        let stamp_at: Vec<frame::StampAt> = (0..plan.flows).map(|f| plan.stamp_at(f)).collect();
         // Leftovers of the previous trial (counted as stale, then forgotten).
         let quiet = self.now_ns() + 20_000_000;
         while self.now_ns() < quiet {
@@ -370,7 +371,8 @@ impl Engine {
                     },
                     |i, buf| {
                         let g = base + i as u64;
-                        frame::write_stamp(buf, stamp_at, trial, (g / flows) as u32, now);
+                        let at = stamp_at[(g % flows) as usize];
+                        frame::write_stamp(buf, at, trial, (g / flows) as u32, now);
                     },
                 );
                 self.templates = templates;
