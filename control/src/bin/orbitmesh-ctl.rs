@@ -43,11 +43,17 @@ Examples:\n  orbitmesh-ctl run --schedule /tmp/kuiper/schedule --wiring wiring.t
 orbitmesh-ctl run --schedule out/schedule --wiring w.toml --start +5s --time-scale 10"
     )]
     Run(RunArgs),
-    /// Set a port administratively up or down (fault injection, tests).
+    /// Set a port administratively up or down (fault injection, tests), or
+    /// give it an emulated propagation delay: `port delay PORT 12ms` (0 = none).
+    #[command(
+        after_help = "Examples:\n  orbitmesh-ctl port down isl0\n  orbitmesh-ctl port up isl0\n  orbitmesh-ctl port delay isl0 12.5ms   # emulation only: hold frames 12.5 ms"
+    )]
     Port {
-        #[arg(value_parser = ["up", "down"])]
+        #[arg(value_parser = ["up", "down", "delay"])]
         state: String,
         port: String,
+        /// With `delay`: how long (e.g. 12ms, 800us, 0).
+        delay: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -356,7 +362,31 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
         Command::Port {
             state,
             port,
+            delay: Some(d),
             target,
+        } if state == "delay" => {
+            let ns = control::predict::scenario::parse_duration_ns(&d)
+                .ok()
+                .filter(|&n| n >= 0)
+                .ok_or_else(|| bad_input(format!("delay {d:?}: expected a duration like 12ms")))?;
+            ops::call(
+                &target.path()?,
+                &Request::SetPortDelay {
+                    port: port.clone(),
+                    delay_ns: ns as u64,
+                },
+            )?;
+            println!("port {port}: frames held {:.3} ms", ns as f64 / 1e6);
+            Ok(())
+        }
+        Command::Port { state, delay, .. } if state == "delay" || delay.is_some() => Err(
+            bad_input("usage: port up|down PORT, or port delay PORT DURATION".to_string()),
+        ),
+        Command::Port {
+            state,
+            port,
+            target,
+            ..
         } => {
             ops::call(
                 &target.path()?,
