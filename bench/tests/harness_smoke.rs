@@ -9,17 +9,6 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-                .unwrap_or(false)
-        })
-        .unwrap_or(false)
-}
-
 /// orbitmesh-dp from the same build (target/<profile>/), next to orbitmesh-bench.
 fn dp_bin() -> PathBuf {
     let bench = PathBuf::from(env!("CARGO_BIN_EXE_orbitmesh-bench"));
@@ -34,7 +23,7 @@ fn dp_bin() -> PathBuf {
 
 #[test]
 fn short_run_counts_every_frame() {
-    if !is_root() {
+    if dataplane::sys::cred::euid() != 0 {
         eprintln!("skipping: the harness smoke test needs root (namespaces, XDP, AF_XDP); CI runs it as root");
         return;
     }

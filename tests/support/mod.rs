@@ -1,15 +1,10 @@
 //! Helpers shared by the end-to-end tests (the root package's tests/*.rs).
 
 use std::path::PathBuf;
-use std::process::Command;
 
 /// True when running as root (network namespaces, AF_XDP).
 pub fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0\n"))
-        .unwrap_or(false)
+    dataplane::sys::cred::euid() == 0
 }
 
 /// A workspace binary in target/<profile>/, built by `cargo test --workspace`.

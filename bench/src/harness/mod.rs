@@ -298,15 +298,7 @@ fn outcome(r: &TrialRecord) -> Outcome {
 
 /// Checks what the run needs before touching anything.
 pub fn preflight() -> Result<()> {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned))
-        })
-        .unwrap_or_default();
-    if uid != "0" {
+    if dataplane::sys::cred::euid() != 0 {
         bail!("orbitmesh-bench needs root (network namespaces, XDP, AF_XDP); run it with sudo");
     }
     for t in ["ip", "taskset"] {

@@ -208,17 +208,6 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
-}
-
 /// A small deterministic generator for the random failures (SplitMix64).
 struct SplitMix(u64);
 impl SplitMix {
@@ -325,7 +314,7 @@ fn run(a: RunArgs) -> Result<i32> {
     if a.rate == 0 || a.rate > 100_000 {
         bail!("--rate {}: must be 1..100000 packets/s per flow", a.rate);
     }
-    if !is_root() {
+    if dataplane::sys::cred::euid() != 0 {
         bail!(
             "needs root: it creates network namespaces and attaches XDP programs (run with sudo)"
         );
