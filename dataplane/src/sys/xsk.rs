@@ -85,6 +85,9 @@ pub struct XskIo {
     /// the time they may leave (FIFO; capacity reserved when set).
     delay_ns: Vec<u64>,
     held: Vec<std::collections::VecDeque<(FrameDesc, u64)>>,
+    /// Some port was ever given a delay: only then does a batch read the
+    /// clock or look at the held queues.
+    delay_line: bool,
 }
 
 impl std::fmt::Debug for XskIo {
@@ -178,6 +181,7 @@ impl XskIo {
             txq: (0..n).map(|_| SmallVec::new()).collect(),
             delay_ns: vec![0; n],
             held: (0..n).map(|_| Default::default()).collect(),
+            delay_line: false,
         })
     }
 
@@ -319,7 +323,7 @@ impl Io for XskIo {
             ..Default::default()
         };
         // Only with an emulated delay on some port: one clock read per batch.
-        let now = if self.held.iter().any(|h| h.capacity() > 0) {
+        let now = if self.delay_line {
             crate::node::now_ns()
         } else {
             0
@@ -370,13 +374,14 @@ impl Io for XskIo {
             if d > 0 && self.held[q].capacity() == 0 {
                 // Reserved once, off the per-packet path.
                 self.held[q].reserve_exact(self.ring_size as usize);
+                self.delay_line = true;
             }
         }
     }
 
     fn service(&mut self) -> u64 {
         // Release held frames whose time has come (delay line).
-        if self.held.iter().any(|h| !h.is_empty()) {
+        if self.delay_line && self.held.iter().any(|h| !h.is_empty()) {
             let now = crate::node::now_ns();
             for q in 0..self.ports.len() {
                 let mut due = false;
