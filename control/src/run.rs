@@ -29,7 +29,7 @@
 //! is read back; late or failed activations are reported.
 
 use crate::predict::scenario::Scenario;
-use crate::predict::schedule::{FibEntry, NodeSchedule, ScheduleBuilder};
+use crate::predict::schedule::{FibEntry, NodeSchedule};
 use crate::predict::Window;
 use dataplane::ctl::{Request, Response};
 use dataplane::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec};
@@ -549,16 +549,9 @@ pub fn replan(
     };
     let window = Window::new(from, end, w.step_ns).map_err(|e| e.to_string())?;
     let net = &built.net;
-    let mut b = ScheduleBuilder::new(
-        net.n_sats(),
-        net.stations.len(),
-        net.n_dests(),
-        scenario.srgb_base,
-        built.epoch_utc,
-        w.step_ns,
-    )
-    .with_gs_prefixes(built.gs_prefixes)
-    .map_err(|e| e.to_string())?;
+    let mut b = built
+        .schedule_builder(scenario.srgb_base)
+        .map_err(|e| e.to_string())?;
     crate::predict::simulate(
         net,
         window,

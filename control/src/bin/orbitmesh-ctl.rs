@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use control::predict::{self, output, scenario::Scenario, schedule::ScheduleBuilder};
+use control::predict::{self, output, scenario::Scenario};
 
 #[derive(Debug, Parser)]
 #[command(name = "orbitmesh-ctl", version, about = "orbitmesh control plane")]
@@ -482,6 +482,11 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
     if let Some(path) = &a.dump_tles {
         std::fs::write(path, &built.tles).with_context(|| format!("writing {}", path.display()))?;
     }
+    let mut sched = if a.no_schedule {
+        None
+    } else {
+        Some(built.schedule_builder(a.scenario.srgb_base)?)
+    };
     let (net, window, step_ns) = (built.net, built.window, built.window.step_ns);
     let epoch_utc = built.epoch_utc;
     let (n_sats, n_gs) = (net.n_sats(), net.stations.len());
@@ -497,21 +502,6 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
             step_ns as f64 / 1e6
         );
     }
-    let mut sched = if a.no_schedule {
-        None
-    } else {
-        Some(
-            ScheduleBuilder::new(
-                n_sats,
-                n_gs,
-                net.n_dests(),
-                a.scenario.srgb_base,
-                epoch_utc,
-                step_ns,
-            )
-            .with_gs_prefixes(built.gs_prefixes)?,
-        )
-    };
     let mut rec = output::Recorder::new(n_sats, n_gs, pairs.clone());
     let t0 = Instant::now();
     let mut last_report = Instant::now();

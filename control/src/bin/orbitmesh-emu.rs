@@ -19,7 +19,6 @@ use control::emulate::report::{self, FaultReport, FlowReport, PairTrace, Summary
 use control::emulate::traffic::{self, AgentReport, AgentSpec};
 use control::emulate::{now_ns, Names, Topology};
 use control::predict::scenario::{parse_duration_ns, Scenario};
-use control::predict::schedule::ScheduleBuilder;
 use control::run::{LocalPort, NodeReport, NodeWiring, Wiring};
 
 const EXAMPLES: &str = "Examples:
@@ -257,15 +256,7 @@ fn predict(a: &RunArgs) -> Result<Predicted> {
             });
         }
     }
-    let mut sched = ScheduleBuilder::new(
-        n_sats,
-        n_gs,
-        net.n_dests(),
-        a.scenario.srgb_base,
-        built.epoch_utc.clone(),
-        built.window.step_ns,
-    )
-    .with_gs_prefixes(built.gs_prefixes.clone())?;
+    let mut sched = built.schedule_builder(a.scenario.srgb_base)?;
     let n_nodes = n_sats + n_gs;
     control::predict::simulate(
         net,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::links::IslPlan;
 use super::propagate::Propagator;
-use super::schedule::{self, Ipv4Prefix};
+use super::schedule::{self, Ipv4Prefix, ScheduleBuilder};
 use super::walker::WalkerShell;
 use super::{ground, tle, Error, Network, Window};
 
@@ -98,6 +98,21 @@ pub struct Built {
     pub gs_prefixes: Vec<Ipv4Prefix>,
     /// The satellites as TLEs (for `--dump-tles`).
     pub tles: String,
+}
+
+impl Built {
+    /// An empty schedule builder for this network, window and label plan.
+    pub fn schedule_builder(&self, srgb_base: u32) -> Result<ScheduleBuilder, Error> {
+        ScheduleBuilder::new(
+            self.net.n_sats(),
+            self.net.stations.len(),
+            self.net.n_dests(),
+            srgb_base,
+            self.epoch_utc.clone(),
+            self.window.step_ns,
+        )
+        .with_gs_prefixes(self.gs_prefixes.clone())
+    }
 }
 
 /// Parses a duration with a unit: ns, us, ms, s, min (a bare number is seconds).
