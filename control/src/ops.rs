@@ -344,6 +344,20 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
             rate(p.counters.tx, pp.map(|x| x.counters.tx)),
         );
     }
+    // The kernel's drops on the ports' AF_XDP sockets, where there are any:
+    // frames lost before the relay saw them.
+    for p in s.ports.iter().filter(|p| p.counters.kernel_drops() > 0) {
+        let c = &p.counters;
+        let _ = writeln!(
+            out,
+            "{:<12} kernel socket drops: rx_ring_full {} fill_empty {} other {} invalid_descs {}",
+            p.name,
+            c.kernel_rx_ring_full,
+            c.kernel_rx_fill_empty,
+            c.kernel_rx_dropped,
+            c.kernel_invalid_descs
+        );
+    }
     for (name, v) in &s.counters {
         if *v == 0 && !matches!(name.as_str(), "rx" | "forwarded") {
             continue;
@@ -357,6 +371,40 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_show_the_kernels_socket_drops_only_where_there_are_some() {
+        use dataplane::ctl::PortInfo;
+        use dataplane::node::PortTotals;
+        let port = |name: &str, counters| PortInfo {
+            name: name.into(),
+            carrier: true,
+            admin_up: true,
+            counters,
+        };
+        let s = StatsInfo {
+            node: "n".into(),
+            now_ns: 1,
+            fib_version: 2,
+            counters: vec![("rx".into(), 10)],
+            ports: vec![
+                port("p0", PortTotals::default()),
+                port(
+                    "p1",
+                    PortTotals {
+                        kernel_rx_ring_full: 864,
+                        kernel_rx_fill_empty: 2,
+                        ..Default::default()
+                    },
+                ),
+            ],
+        };
+        let out = render_stats(&s, None);
+        assert!(out.contains(
+            "p1           kernel socket drops: rx_ring_full 864 fill_empty 2 other 0 invalid_descs 0"
+        ));
+        assert!(!out.contains("p0           kernel"), "{out}");
+    }
 
     #[test]
     fn times_parse() {

@@ -22,6 +22,46 @@ pub struct PortCounters {
     pub tx_ring_full: AtomicU64,
     /// Times the fill ring could not be refilled (no free frames).
     pub fill_ring_empty: AtomicU64,
+    /// The kernel's own drops on this port's socket (XDP_STATISTICS), read
+    /// by the worker every [`KERNEL_STATS_EVERY_NS`] off the per-packet path.
+    pub kernel: KernelCounters,
+}
+
+/// How often a worker reads its sockets' kernel statistics.
+pub const KERNEL_STATS_EVERY_NS: u64 = 100_000_000;
+
+/// What the kernel counts on an AF_XDP socket (getsockopt XDP_STATISTICS):
+/// frames it could not hand to the relay. Absolute values since the socket
+/// was bound, stored as read.
+#[derive(Debug, Default)]
+pub struct KernelCounters {
+    /// Received frames dropped because the socket's RX ring was full (the
+    /// worker did not keep up).
+    pub rx_ring_full: AtomicU64,
+    /// Received frames dropped because the fill ring held no free frame.
+    pub rx_fill_empty: AtomicU64,
+    /// Received frames dropped for other reasons (e.g. larger than a frame).
+    pub rx_dropped: AtomicU64,
+    /// RX and TX descriptors the kernel refused as invalid.
+    pub invalid_descs: AtomicU64,
+}
+
+/// One reading of a socket's kernel statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    pub rx_ring_full: u64,
+    pub rx_fill_empty: u64,
+    pub rx_dropped: u64,
+    pub invalid_descs: u64,
+}
+
+impl KernelCounters {
+    pub fn store(&self, s: &KernelStats) {
+        self.rx_ring_full.store(s.rx_ring_full, Ordering::Relaxed);
+        self.rx_fill_empty.store(s.rx_fill_empty, Ordering::Relaxed);
+        self.rx_dropped.store(s.rx_dropped, Ordering::Relaxed);
+        self.invalid_descs.store(s.invalid_descs, Ordering::Relaxed);
+    }
 }
 
 /// Plain copy of [`PortCounters`], summed over workers.
@@ -31,6 +71,26 @@ pub struct PortTotals {
     pub tx: u64,
     pub tx_ring_full: u64,
     pub fill_ring_empty: u64,
+    /// Kernel drops on the port's sockets (see [`KernelCounters`]).
+    #[serde(default)]
+    pub kernel_rx_ring_full: u64,
+    #[serde(default)]
+    pub kernel_rx_fill_empty: u64,
+    #[serde(default)]
+    pub kernel_rx_dropped: u64,
+    #[serde(default)]
+    pub kernel_invalid_descs: u64,
+}
+
+impl PortTotals {
+    /// Frames the kernel dropped before the relay saw them (or, for invalid
+    /// TX descriptors, after it sent them).
+    pub fn kernel_drops(&self) -> u64 {
+        self.kernel_rx_ring_full
+            + self.kernel_rx_fill_empty
+            + self.kernel_rx_dropped
+            + self.kernel_invalid_descs
+    }
 }
 
 /// Everything one worker publishes.
@@ -171,6 +231,11 @@ impl Node {
                     t.tx += c.tx.load(Ordering::Relaxed);
                     t.tx_ring_full += c.tx_ring_full.load(Ordering::Relaxed);
                     t.fill_ring_empty += c.fill_ring_empty.load(Ordering::Relaxed);
+                    let k = &c.kernel;
+                    t.kernel_rx_ring_full += k.rx_ring_full.load(Ordering::Relaxed);
+                    t.kernel_rx_fill_empty += k.rx_fill_empty.load(Ordering::Relaxed);
+                    t.kernel_rx_dropped += k.rx_dropped.load(Ordering::Relaxed);
+                    t.kernel_invalid_descs += k.invalid_descs.load(Ordering::Relaxed);
                 }
                 t
             })

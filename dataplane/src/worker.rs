@@ -14,7 +14,7 @@
 //! the worker either spins (busy), or blocks in `poll()` (sleep-when-idle),
 //! which is what lets dozens of dataplanes share two cores in an emulation.
 
-use crate::node::Node;
+use crate::node::{KernelStats, Node, KERNEL_STATS_EVERY_NS};
 use crate::pipeline::{self, Frame, Verdict, MAX_BATCH};
 use crate::stats::Counters;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,6 +51,11 @@ pub trait Io {
     /// Emulation delay line: hold frames sent on port p for `delays_ns[p]`
     /// before they go out (not supported by default: sent at once).
     fn set_delays(&mut self, _delays_ns: &[u64]) {}
+    /// The kernel's statistics of a port's socket (a syscall: called every
+    /// [`KERNEL_STATS_EVERY_NS`], never per batch); `None` where there is no kernel.
+    fn kernel_stats(&self, _port: usize) -> Option<KernelStats> {
+        None
+    }
 }
 
 /// How a worker waits when there is no work.
@@ -91,6 +96,7 @@ pub fn run_worker(
     let mut full = vec![0u64; ports];
     let mut fill_empty = 0u64;
     let mut delays = vec![0u64; ports];
+    let mut kernel_stats_due = 0u64;
     while !stop.load(Ordering::Relaxed) {
         // Emulated link delays (set over the control socket; rarely change).
         let mut changed = false;
@@ -103,6 +109,15 @@ pub fn run_worker(
             io.set_delays(&delays);
         }
         fill_empty += io.service();
+        let now = crate::node::now_ns();
+        if now >= kernel_stats_due {
+            kernel_stats_due = now + KERNEL_STATS_EVERY_NS;
+            for p in 0..ports {
+                if let Some(k) = io.kernel_stats(p) {
+                    stats.ports[p].kernel.store(&k);
+                }
+            }
+        }
         let mut work = 0;
         for p in 0..ports {
             let live = node.live.mask();
@@ -346,5 +361,72 @@ mod tests {
         assert_eq!(node.port_totals()[1].tx, 100);
         assert_eq!(node.port_totals()[0].rx, 102);
         assert_eq!(node.workers[0].fib_version.load(Ordering::Relaxed), 3);
+    }
+
+    /// An Io whose port 1 reports kernel socket drops.
+    struct KernelIo(MemIo, KernelStats);
+
+    impl Io for KernelIo {
+        fn ports(&self) -> usize {
+            self.0.ports()
+        }
+        fn rx_process_tx(
+            &mut self,
+            port: usize,
+            max: usize,
+            tx: &mut [u64],
+            run: &mut dyn FnMut(&mut [Frame<'_>], &mut [Verdict]),
+        ) -> BatchIo {
+            self.0.rx_process_tx(port, max, tx, run)
+        }
+        fn service(&mut self) -> u64 {
+            self.0.service()
+        }
+        fn wait(&mut self, timeout_ms: i32) {
+            self.0.wait(timeout_ms)
+        }
+        fn kernel_stats(&self, port: usize) -> Option<KernelStats> {
+            (port == 1).then_some(self.1)
+        }
+    }
+
+    #[test]
+    fn the_kernels_socket_drops_reach_the_port_totals() {
+        let mut b = FibBuilder::new();
+        b.port(0, PortConfig::default())
+            .port(1, PortConfig::default());
+        let node = Node::new("t", vec!["a".into(), "b".into()], b.build().unwrap(), 1);
+        let k = KernelStats {
+            rx_ring_full: 7,
+            rx_fill_empty: 5,
+            rx_dropped: 3,
+            invalid_descs: 1,
+        };
+        let mut io = KernelIo(MemIo::new(2, 64), k);
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let t0 = std::time::Instant::now();
+                while node.port_totals()[1].kernel_drops() < 16
+                    && t0.elapsed() < std::time::Duration::from_secs(10)
+                {
+                    std::thread::yield_now();
+                }
+                stop.store(true, Ordering::Relaxed);
+            });
+            run_worker(&mut io, &node, 0, 32, PollMode::Busy, None, &stop);
+        });
+        let t = node.port_totals();
+        assert_eq!(
+            (
+                t[1].kernel_rx_ring_full,
+                t[1].kernel_rx_fill_empty,
+                t[1].kernel_rx_dropped,
+                t[1].kernel_invalid_descs
+            ),
+            (7, 5, 3, 1)
+        );
+        assert_eq!(t[1].kernel_drops(), 16);
+        assert_eq!(t[0].kernel_drops(), 0, "port 0 has no kernel statistics");
     }
 }

@@ -13,6 +13,7 @@
 //! dataplane loads its own XDP program (sys::xdp) and fills its XSKMAP, so
 //! libxdp's dispatcher and bpffs are not needed (also inside `ip netns exec`).
 
+use crate::node::KernelStats;
 use crate::pipeline::{Frame, Verdict, MAX_BATCH};
 use crate::worker::{BatchIo, Io};
 use smallvec::SmallVec;
@@ -366,6 +367,16 @@ impl Io for XskIo {
             }
         }
         out
+    }
+
+    fn kernel_stats(&self, port: usize) -> Option<KernelStats> {
+        let s = self.ports.get(port)?.rx.fd().xdp_statistics().ok()?;
+        Some(KernelStats {
+            rx_ring_full: s.rx_ring_full(),
+            rx_fill_empty: s.rx_fill_ring_empty_descs(),
+            rx_dropped: s.rx_dropped(),
+            invalid_descs: s.rx_invalid_descs() + s.tx_invalid_descs(),
+        })
     }
 
     fn set_delays(&mut self, delays_ns: &[u64]) {
