@@ -1,8 +1,8 @@
 //! CPU time from /proc, for CPU time per packet: a process's threads
 //! (`/proc/PID/task/*/schedstat`, ns on CPU, what the scheduler charged
-//! them) and a core's non-idle time (`/proc/stat`: user, nice, system,
-//! irq, softirq, steal; in clock ticks), which also catches the kernel work
-//! done on that core on a process's behalf (softirq receive on veth).
+//! them) and a core's non-idle time (wall time minus `/proc/stat`'s idle
+//! time), which also catches the kernel work done on that core on a
+//! process's behalf (softirq receive on veth).
 
 use std::path::Path;
 
@@ -18,48 +18,65 @@ pub fn process_ns(pid: u32) -> u64 {
         .sum()
 }
 
-/// Busy and total time of one core so far, in clock ticks.
-#[derive(Debug, Clone, Copy, Default)]
+/// One reading of a core's idle time (`/proc/stat`: idle + iowait) and the
+/// clock. With NO_HZ the kernel measures idle time exactly (from idle
+/// entry to exit; an interrupt's and its softirq's time are not idle), while
+/// the user/system/softirq fields are only sampled at the tick, which
+/// misses short bursts, e.g. softirq receive run from the idle loop. So
+/// busy = wall time - idle time.
+#[derive(Debug, Clone, Copy)]
 pub struct CoreTicks {
-    pub busy: u64,
-    pub total: u64,
+    /// idle + iowait, clock ticks.
+    pub idle: u64,
+    pub at: std::time::Instant,
+}
+
+impl Default for CoreTicks {
+    fn default() -> Self {
+        CoreTicks {
+            idle: 0,
+            at: std::time::Instant::now(),
+        }
+    }
 }
 
 impl CoreTicks {
-    /// Fraction of the interval since `earlier` the core was busy.
-    pub fn busy_since(&self, earlier: &CoreTicks) -> f64 {
-        let t = self.total.saturating_sub(earlier.total);
-        if t == 0 {
-            0.0
-        } else {
-            self.busy.saturating_sub(earlier.busy) as f64 / t as f64
-        }
-    }
-
     /// Busy ns since `earlier`.
     pub fn busy_ns_since(&self, earlier: &CoreTicks) -> u64 {
-        self.busy.saturating_sub(earlier.busy) * 1_000_000_000 / clock_ticks()
+        let wall = self.at.saturating_duration_since(earlier.at).as_nanos() as u64;
+        let idle = self.idle.saturating_sub(earlier.idle) * 1_000_000_000 / clock_ticks();
+        wall.saturating_sub(idle)
+    }
+
+    /// Fraction of the interval since `earlier` the core was busy.
+    pub fn busy_since(&self, earlier: &CoreTicks) -> f64 {
+        let wall = self.at.saturating_duration_since(earlier.at).as_nanos() as u64;
+        if wall == 0 {
+            0.0
+        } else {
+            (self.busy_ns_since(earlier) as f64 / wall as f64).min(1.0)
+        }
     }
 }
 
 /// Reads `/proc/stat` for `cpu`.
 pub fn core(cpu: usize) -> CoreTicks {
     let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let at = std::time::Instant::now();
     let tag = format!("cpu{cpu} ");
     let Some(line) = s.lines().find(|l| l.starts_with(&tag)) else {
-        return CoreTicks::default();
+        return CoreTicks { idle: 0, at };
     };
     let v: Vec<u64> = line
         .split_whitespace()
         .skip(1)
         .filter_map(|x| x.parse().ok())
         .collect();
-    let get = |i: usize| v.get(i).copied().unwrap_or(0);
     // user nice system idle iowait irq softirq steal
-    let busy = get(0) + get(1) + get(2) + get(5) + get(6) + get(7);
+    let get = |i: usize| v.get(i).copied().unwrap_or(0);
     CoreTicks {
-        busy,
-        total: busy + get(3) + get(4),
+        idle: get(3) + get(4),
+        at,
     }
 }
 
