@@ -76,9 +76,14 @@ struct RunArgs {
     /// Loads (fractions of throughput) for the latency trials.
     #[arg(long, value_delimiter = ',', default_value = "0.1,0.5,0.9,0.99")]
     latency_loads: Vec<f64>,
-    /// Seconds per latency trial.
+    /// Seconds per latency trial (and per CPU-cost trial).
     #[arg(long, default_value_t = 2.0)]
     latency_trial: f64,
+    /// Offered rates (Mpps), the same for every DUT, at which the DUT
+    /// core's CPU time per frame is measured with the first frame size
+    /// (below saturation, where a DUT's CPU use can follow its load; "" to skip).
+    #[arg(long, value_delimiter = ',', default_value = "0.1,0.3")]
+    cost_mpps: Vec<String>,
     #[arg(long, default_value_t = 64)]
     flows: u16,
     /// Labels in orbitmesh's table (flows spread over it).
@@ -118,6 +123,9 @@ struct RunArgs {
     /// orbitmesh-dp binary (default: next to this one).
     #[arg(long)]
     dp_bin: Option<PathBuf>,
+    /// Extra orbitmesh-dp flags for the orbitmesh DUTs, e.g. --dp-args='--coalesce-us 0'.
+    #[arg(long, allow_hyphen_values = true, default_value = "")]
+    dp_args: String,
     /// Results root.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
@@ -205,6 +213,16 @@ fn run(a: RunArgs) -> Result<()> {
     if a.latency_loads.iter().any(|l| !(0.0..=1.0).contains(l)) {
         bail!("--latency-loads are fractions of the throughput, in 0..1");
     }
+    let mut cost_rates = Vec::new();
+    for r in a.cost_mpps.iter().filter(|r| !r.trim().is_empty()) {
+        match r.trim().parse::<f64>() {
+            Ok(m) if m > 0.0 && m <= a.max_mpps => cost_rates.push(m * 1e6),
+            _ => bail!(
+                "--cost-mpps: '{r}' is not a rate in Mpps above 0 and at most --max-mpps ({})",
+                a.max_mpps
+            ),
+        }
+    }
     let cfg = SuiteCfg {
         name: a.name.clone(),
         duts,
@@ -220,6 +238,7 @@ fn run(a: RunArgs) -> Result<()> {
         },
         latency_loads: a.latency_loads.clone(),
         latency_trial: Duration::from_secs_f64(a.latency_trial),
+        cost_rates,
         flows: a.flows,
         labels: a.labels,
         swap_rate: a.swap_rate,
@@ -234,6 +253,7 @@ fn run(a: RunArgs) -> Result<()> {
         batch_gap_ns: (a.batch_gap_us * 1e3) as u64,
         bins: Bins {
             dp: a.dp_bin.clone().unwrap_or_else(|| sibling("orbitmesh-dp")),
+            dp_args: a.dp_args.split_whitespace().map(String::from).collect(),
         },
         out: a.out.clone(),
     };

@@ -148,6 +148,8 @@ impl DutKind {
 #[derive(Debug, Clone)]
 pub struct Bins {
     pub dp: PathBuf,
+    /// Extra orbitmesh-dp flags, after the harness's own.
+    pub dp_args: Vec<String>,
 }
 
 /// A FIB for `plan`: every label swapped to itself towards egress port
@@ -261,7 +263,8 @@ impl Dut {
                         "warn",
                         "--socket",
                     ])
-                    .arg(&sock);
+                    .arg(&sock)
+                    .args(&bins.dp_args);
                 dut.child = Some(spawn(cmd, logf)?);
                 dut.socket = Some(sock.clone());
                 let t0 = Instant::now();

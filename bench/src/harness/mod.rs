@@ -38,6 +38,10 @@ pub struct SuiteCfg {
     /// Fractions of the throughput to measure latency at.
     pub latency_loads: Vec<f64>,
     pub latency_trial: Duration,
+    /// Absolute offered rates (frames/s) at which every DUT's CPU per frame
+    /// is measured with the first frame size: the same load for all, so
+    /// DUTs whose CPU use follows the load can be compared below saturation.
+    pub cost_rates: Vec<f64>,
     pub flows: u16,
     pub labels: u32,
     /// FIB swaps per second in the swap-under-load test (0: skip).
@@ -120,6 +124,8 @@ pub struct DutResult {
     pub skipped: Option<String>,
     pub error: Option<String>,
     pub sizes: Vec<SizeResult>,
+    /// Trials at `SuiteCfg::cost_rates` (first frame size).
+    pub cost: Vec<TrialRecord>,
     pub swap: Option<SwapResult>,
 }
 
@@ -339,6 +345,7 @@ pub fn run_suite(cfg: SuiteCfg, command: String) -> Result<SuiteResult> {
             skipped: None,
             error: None,
             sizes: Vec::new(),
+            cost: Vec::new(),
             swap: None,
         };
         if let Some(why) = kind.unavailable(&cfg.bins) {
@@ -478,6 +485,19 @@ fn run_dut(
             first_fail,
             latency,
         });
+    }
+    if let (Some(&mix), Some(first)) = (cfg.sizes.first(), r.sizes.first()) {
+        let mix = match mix {
+            SizeMix::Fixed(n) => SizeMix::Fixed(n.max(kind.profile().min_size())),
+            m => m,
+        };
+        let tput = first.search.throughput_pps;
+        for &rate in &cfg.cost_rates {
+            b.label = format!("{} {}B at {:.2} Mpps", kind.name(), mix.label(), rate / 1e6);
+            let load = if tput > 0.0 { rate / tput } else { 0.0 };
+            r.cost
+                .push(b.trial(&dut, plan, mix, rate, cfg.latency_trial, load)?);
+        }
     }
     if kind == DutKind::Orbitmesh && cfg.swap_rate > 0.0 {
         let base = r

@@ -178,7 +178,7 @@ pub fn markdown(r: &SuiteResult) -> String {
         "\n\"limit\": generator = it could not offer a higher rate; DUT CPU = frames were lost with the DUT's core >= 90% busy; \
          path = frames were lost with the DUT's core less busy (on veth the receiver's NAPI runs on the sender's core, so \
          dut0's receive is paid by the generator's core and sink's by the DUT's). DUT core ns/frame = CPU {}'s non-idle time \
-         (/proc/stat) over the sending phase per delivered frame; DUT process ns/frame = the DUT's threads' CPU time \
+         (wall time minus /proc/stat's idle time, which NO_HZ measures exactly) over the sending phase per delivered frame; DUT process ns/frame = the DUT's threads' CPU time \
          (/proc/PID/task/*/schedstat) per delivered frame (none for the kernel).\n",
         c.dut_core
     );
@@ -255,6 +255,35 @@ pub fn markdown(r: &SuiteResult) -> String {
                 );
             }
         }
+    }
+    if r.duts.iter().any(|d| !d.cost.is_empty()) {
+        let _ = writeln!(s, "\n## CPU per frame at the same offered rates\n");
+        let _ = writeln!(s, "| DUT | frame | offered Mpps | delivered Mpps | lost | DUT core busy | DUT core ns/frame | DUT process ns/frame | gen core busy | other load |");
+        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for d in &r.duts {
+            for t in &d.cost {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {:.3} | {:.3} | {} | {:.0}% | {:.0} | {} | {:.0}% | {:.0}% |",
+                    d.dut_name(),
+                    t.stats.size,
+                    t.stats.offered_pps / 1e6,
+                    t.stats.delivered_pps / 1e6,
+                    t.stats.lost,
+                    t.dut_core_busy * 100.0,
+                    t.dut_core_ns_per_frame,
+                    t.dut_process_ns_per_frame
+                        .map_or("-".into(), |v| format!("{v:.0}")),
+                    t.gen_core_busy * 100.0,
+                    t.other_load * 100.0
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "\nEvery DUT offered the same rates (first frame size): the DUT core's non-idle time per delivered frame \
+             compares what each DUT costs below saturation (a busy-polling DUT keeps its core at 100% whatever the load)."
+        );
     }
     let swaps: Vec<&DutResult> = r.duts.iter().filter(|d| d.swap.is_some()).collect();
     if !swaps.is_empty() {
