@@ -9,6 +9,8 @@
 //! poll = "sleep-when-idle"              # or "busy"
 //! # busy_poll_budget = 64               # with poll = "busy": kernel busy
 //!                                       # polling (SO_PREFER_BUSY_POLL), NAPI budget
+//! coalesce_us = 0                       # with sleep-when-idle: after a wake-up, let
+//!                                       # frames gather this many µs (0: off)
 //! cores = [1]                           # worker cores; worker q serves queue q
 //! punt = "drop"                         # punted frames (router alert, OAM): "drop",
 //!                                       # or "host": to TAP interface punt_iface
@@ -76,6 +78,10 @@ pub struct Config {
     pub poll: PollMode,
     #[serde(default)]
     pub busy_poll_budget: Option<u32>,
+    /// Receive coalescing of a sleeping worker, µs (default
+    /// [`crate::worker::DEFAULT_COALESCE_US`]).
+    #[serde(default)]
+    pub coalesce_us: Option<u32>,
     #[serde(default)]
     pub cores: Vec<usize>,
     #[serde(default = "default_punt")]
@@ -105,9 +111,23 @@ impl Default for Config {
     }
 }
 
+/// Longest receive coalescing accepted (1 ms).
+pub const MAX_COALESCE_US: u32 = 1_000;
+
 impl Config {
     pub fn parse(text: &str) -> Result<Config, String> {
         toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The workers' receive coalescing: the configured value, else the
+    /// default in sleep-when-idle mode, none when busy polling.
+    pub fn coalesce(&self) -> std::time::Duration {
+        let us = match (self.poll, self.coalesce_us) {
+            (_, Some(u)) => u,
+            (PollMode::SleepWhenIdle, None) => crate::worker::DEFAULT_COALESCE_US,
+            (PollMode::Busy, None) => 0,
+        };
+        std::time::Duration::from_micros(us.into())
     }
 
     /// The socket path: configured, or /run/orbitmesh/NAME.sock.
@@ -163,6 +183,16 @@ impl Config {
         if self.busy_poll_budget.is_some() && self.poll != PollMode::Busy {
             return Err("busy_poll_budget needs poll = \"busy\"".into());
         }
+        if let Some(u) = self.coalesce_us {
+            if self.poll != PollMode::SleepWhenIdle && u > 0 {
+                return Err("coalesce_us needs poll = \"sleep-when-idle\"".into());
+            }
+            if u > MAX_COALESCE_US {
+                return Err(format!(
+                    "coalesce_us {u} is above {MAX_COALESCE_US} (it delays every frame that wakes a worker)"
+                ));
+            }
+        }
         let q = self.ports[0].queues;
         if self.ports.iter().any(|p| p.queues != q) {
             return Err(
@@ -210,5 +240,28 @@ mod tests {
         assert!(Config::parse("bogus = 1")
             .unwrap_err()
             .contains("unknown field"));
+    }
+
+    #[test]
+    fn receive_coalescing_is_for_sleeping_workers_and_bounded() {
+        let port = "\n[[ports]]\niface = \"a\"";
+        let c = |t: &str| Config::parse(&format!("{t}{port}")).unwrap();
+        assert_eq!(
+            c("").coalesce(),
+            std::time::Duration::ZERO,
+            "off by default"
+        );
+        let on = c("coalesce_us = 50");
+        on.validate().unwrap();
+        assert_eq!(on.coalesce(), std::time::Duration::from_micros(50));
+        assert!(c("poll = \"busy\"\ncoalesce_us = 50")
+            .validate()
+            .unwrap_err()
+            .contains("needs poll = \"sleep-when-idle\""));
+        c("poll = \"busy\"\ncoalesce_us = 0").validate().unwrap();
+        assert!(c("coalesce_us = 5000")
+            .validate()
+            .unwrap_err()
+            .contains("above 1000"));
     }
 }

@@ -59,6 +59,11 @@ struct Args {
     /// With --poll busy: kernel busy polling (SO_PREFER_BUSY_POLL), NAPI budget.
     #[arg(long)]
     busy_poll_budget: Option<u32>,
+    /// With sleep-when-idle: after a wake-up, let frames gather this many µs
+    /// before receiving (like a NIC's rx-usecs; fewer wake-ups per frame at
+    /// low rates, more latency) [default: 0 = off].
+    #[arg(long)]
+    coalesce_us: Option<u32>,
     /// auto | zero-copy | copy (for ports given on the command line)
     #[arg(long, value_parser = parse_mode, default_value = "auto")]
     mode: xsk::XdpMode,
@@ -152,6 +157,9 @@ fn config(a: &Args) -> Result<Config> {
     }
     if let Some(b) = a.busy_poll_budget {
         c.busy_poll_budget = Some(b);
+    }
+    if let Some(u) = a.coalesce_us {
+        c.coalesce_us = Some(u);
     }
     if let Some(p) = a.punt {
         c.punt = p;
@@ -290,6 +298,7 @@ fn run(args: Args) -> Result<()> {
             core,
             batch: c.batch,
             poll: c.poll,
+            coalesce: c.coalesce(),
             punt: punt.clone(),
         };
         workers.push(worker::spawn(

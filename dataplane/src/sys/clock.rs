@@ -1,6 +1,7 @@
 //! Whether the host clock is synchronized (adjtimex(2)): activation times
 //! are CLOCK_REALTIME instants agreed across nodes, so an unsynchronized
-//! clock makes every scheduled FIB swap happen at the wrong moment.
+//! clock makes every scheduled FIB swap happen at the wrong moment. Also a
+//! thread's timer slack (prctl), for a worker's short coalescing sleeps.
 
 /// `Some(true)` when the kernel considers the clock synchronized (NTP/PTP
 /// disciplined), `Some(false)` when not, `None` when it cannot tell.
@@ -14,6 +15,14 @@ pub fn synchronized() -> Option<bool> {
         return None;
     }
     Some(state != libc::TIME_ERROR && t.status & libc::STA_UNSYNC == 0)
+}
+
+/// Sets the calling thread's timer slack (how late the kernel may end its
+/// sleeps to group wake-ups; 50 µs by default). Returns false on error.
+pub fn set_timer_slack_ns(ns: u64) -> bool {
+    // SAFETY: PR_SET_TIMERSLACK takes the slack as an unsigned long value
+    // and touches no memory of ours.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0) == 0 }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //!
 //! - [`epoch`]: an epoch-protected pointer cell (crossbeam-epoch) for the
 //!   lock-free publication of FIB snapshots.
-//! - [`clock`]: whether the host clock is synchronized (adjtimex).
+//! - [`clock`]: whether the host clock is synchronized (adjtimex); timer slack.
 //! - [`mem`]: transparent huge pages for the big FIB tables.
 //! - [`cred`]: peer credentials of the control socket (SO_PEERCRED).
 //! - [`xsk`]: AF_XDP UMEM and rings (xsk-rs), one set per worker.
