@@ -14,14 +14,17 @@
 #   ONLY=orbitmesh PERF=1 scripts/bench-veth.sh 5   # one DUT, perf profile of CPU 0
 #   THREADED=1 scripts/bench-veth.sh     # threaded NAPI: dut0's receive pinned to the DUT's
 #                                        # core (CPU 0), sink0's to the generator's (CPU 1)
+#   SINK_NAPI=0 scripts/bench-veth.sh    # diagnostic: only sink0's NAPI threaded, pinned to CPU 0
+# Also counted on CPU 0: NAPI polls and syscalls per packet (perf stat tracepoints);
+# bench/results/veth-analysis.md explains what they show.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "bench-veth: needs root (namespaces, XDP, hugepages)" >&2; exit 1; }
 SECS=${1:-10}
-OUT=${OUT:-bench/results/veth$([ "${THREADED:-0}" = 1 ] && echo -threaded).md}
+OUT=${OUT:-bench/results/veth$([ "${THREADED:-0}" = 1 ] && echo -threaded || true).md}
 bash scripts/setup.sh >/dev/null
 need=()
-for p in dpdk dpdk-dev librte-net-af-xdp23 librte-net-pcap23; do
+for p in dpdk dpdk-dev librte-net-af-xdp23 librte-net-pcap23 linux-perf; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 [ ${#need[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -62,6 +65,11 @@ line() {
 
 # Threaded NAPI: pin each veth's NAPI kthread (they appear once traffic flows).
 pin_napi() {
+  if [ -n "${SINK_NAPI:-}" ]; then
+    ip netns exec omb-sink sh -c 'echo 1 > /sys/class/net/sink0/threaded'
+    sleep 0.5
+    for pid in $(ps -eo pid,comm | awk '$2 ~ /^napi\/sink0-/ {print $1}'); do taskset -pc "$SINK_NAPI" "$pid" >/dev/null 2>&1 || true; done
+  fi
   [ "${THREADED:-0}" = 1 ] || return 0
   # A veth has NAPI only with XDP attached or GRO on; then it can be threaded.
   ip netns exec omb-dut ethtool -K dut0 gro on >/dev/null 2>&1 || true
@@ -75,7 +83,13 @@ pin_napi() {
 sink_count() { ip netns exec omb-sink ethtool -S sink0 | awk '/rx_queue_0_xdp_drops/ {print $2}'; }
 gen_count() { ip netns exec omb-gen cat /sys/class/net/gen0/statistics/tx_packets; }
 proc_cpu() { awk '{print $14 + $15}' /proc/$1/stat; }          # clock ticks
-cpu0_busy() { awk '/^cpu0 / {print $2+$3+$4+$7+$8}' /proc/stat; }  # user nice system irq softirq
+# CPU 0's busy time in clock ticks: wall time minus idle+iowait. NO_HZ measures idle
+# exactly, while the user/system/softirq fields are sampled at the tick and miss
+# softirq work run from the idle loop.
+cpu0_busy() {
+  local hz; hz=$(getconf CLK_TCK)
+  awk -v now="$(date +%s%N)" -v hz="$hz" '/^cpu0 / {printf "%.0f\n", now / 1e9 * hz - $5 - $6}' /proc/stat
+}
 
 start_gen() {
   ip netns exec omb-gen sh -c "mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec dpdk-testpmd -l 0,1 --main-lcore 0 \
@@ -94,11 +108,19 @@ measure() { # name dut_pid_or_cpu0
   local s0 g0 c0 s1 g1 c1
   s0=$(sink_count); g0=$(gen_count)
   if [ "$who" = cpu0 ]; then c0=$(cpu0_busy); else c0=$(proc_cpu "$who"); fi
+  # NAPI polls on the DUT's core (tracepoint napi:napi_poll): how many
+  # receive rounds the DUT's core runs per forwarded packet.
+  local polls=0 sysc=0
   if [ "${PERF:-0}" = 1 ]; then
+    mkdir -p perf
     perf record -e cpu-clock -F 999 -g -C 0 -o "perf/veth-dut.data" -- sleep "$SECS" 2>/dev/null
     perf report -i "perf/veth-dut.data" --no-children --sort dso,sym --percent-limit 2 --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -30
+    echo "user-space share of CPU 0:"
+    perf report -i "perf/veth-dut.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | grep -v kernel | head -5
   else
-    sleep "$SECS"
+    perf stat -e napi:napi_poll,raw_syscalls:sys_enter -C 0 -x, -o "$work/stat" -- sleep "$SECS"
+    polls=$(awk -F, '/napi:napi_poll/ {print $1}' "$work/stat")
+    sysc=$(awk -F, '/raw_syscalls:sys_enter/ {print $1}' "$work/stat")
   fi
   s1=$(sink_count); g1=$(gen_count)
   if [ "$who" = cpu0 ]; then c1=$(cpu0_busy); else c1=$(proc_cpu "$who"); fi
@@ -106,7 +128,9 @@ measure() { # name dut_pid_or_cpu0
   results+=("$(python3 -c "
 s=($s1-$s0)/$SECS; g=($g1-$g0)/$SECS; cpu=($c1-$c0)/$hz/$SECS
 ns = cpu*1e9/s if s else float('nan')
-print(f'| $name | {s/1e6:.3f} | {g/1e6:.3f} | {cpu*100:.0f}% | {ns:.0f} |')")")
+pp = ${polls:-0}/$SECS/s if s else float('nan')
+sc = ${sysc:-0}/$SECS/s if s else float('nan')
+print(f'| $name | {s/1e6:.3f} | {g/1e6:.3f} | {cpu*100:.0f}% | {ns:.0f} | {pp:.2f} | {sc:.3f} |')")")
   echo "${results[-1]}"
 }
 
@@ -162,13 +186,22 @@ mkdir -p bench/results
   echo "64-byte frames (60 + FCS), 64 flows. Each DUT measured for $SECS s after 3 s of warm-up."
   [ "${THREADED:-0}" = 1 ] && echo "Threaded NAPI: dut0's receive thread pinned to CPU 0 (the DUT's core), sink0's to CPU 1; DUT CPU is then CPU 0's non-idle time for every DUT (process + receive thread)."
   echo
-  echo "| DUT | delivered Mpps | generator Mpps | DUT CPU | DUT CPU ns / delivered packet |"
-  echo "|---|---:|---:|---:|---:|"
+  echo "| DUT | delivered Mpps | generator Mpps | DUT CPU | DUT CPU ns / delivered packet | NAPI polls on the DUT core / packet | syscalls on the DUT core / packet |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${results[@]}"
   echo
-  echo "DUT CPU: for processes, their user+system time (/proc/PID/stat); for the kernel, CPU 0's"
-  echo "non-idle time (/proc/stat). On veth the receiver's NAPI runs on the sender's CPU, so the"
+  echo "DUT CPU: for processes, their user+system time (/proc/PID/stat); for the kernel (and with"
+  echo "threaded NAPI for all), CPU 0's non-idle time: wall time minus /proc/stat's idle time."
+  echo "On veth the receiver's NAPI runs on the sender's CPU, so the"
   echo "generator's CPU also pays for the DUT's receive: when 'delivered' is close to 'generator',"
   echo "the generator (not the DUT) is the limit."
+  echo
+  echo "NAPI polls and syscalls on the DUT core per packet: tracepoints napi:napi_poll and"
+  echo "raw_syscalls:sys_enter counted on CPU 0 (perf stat) over the same seconds. An AF_XDP"
+  echo "relay in copy mode transmits each frame with its own __dev_direct_xmit(), whose"
+  echo "local_bh_enable() runs the sink veth's NAPI at once: about one NAPI poll per frame"
+  echo "on the DUT core. The kernel's forwarding transmits from inside its receive softirq,"
+  echo "so the sink's NAPI runs once per batch of frames. What this means for the targets:"
+  echo "bench/results/veth-analysis.md."
 } > "$OUT"
 cat "$OUT"
