@@ -231,6 +231,8 @@ pub struct MemIo {
     pub rx: Vec<std::collections::VecDeque<Vec<u8>>>,
     pub sent: Vec<Vec<Vec<u8>>>,
     pub headroom: usize,
+    /// What `kernel_stats` reports per port (tests of the counters' path).
+    pub kernel: Vec<Option<KernelStats>>,
 }
 
 impl MemIo {
@@ -239,6 +241,7 @@ impl MemIo {
             rx: (0..ports).map(|_| Default::default()).collect(),
             sent: vec![Vec::new(); ports],
             headroom,
+            kernel: vec![None; ports],
         }
     }
 }
@@ -306,6 +309,10 @@ impl Io for MemIo {
 
     fn wait(&mut self, _timeout_ms: i32) {
         std::thread::yield_now();
+    }
+
+    fn kernel_stats(&self, port: usize) -> Option<KernelStats> {
+        self.kernel.get(port).copied().flatten()
     }
 }
 
@@ -386,33 +393,6 @@ mod tests {
         assert_eq!(node.workers[0].fib_version.load(Ordering::Relaxed), 3);
     }
 
-    /// An Io whose port 1 reports kernel socket drops.
-    struct KernelIo(MemIo, KernelStats);
-
-    impl Io for KernelIo {
-        fn ports(&self) -> usize {
-            self.0.ports()
-        }
-        fn rx_process_tx(
-            &mut self,
-            port: usize,
-            max: usize,
-            tx: &mut [u64],
-            run: &mut dyn FnMut(&mut [Frame<'_>], &mut [Verdict]),
-        ) -> BatchIo {
-            self.0.rx_process_tx(port, max, tx, run)
-        }
-        fn service(&mut self) -> u64 {
-            self.0.service()
-        }
-        fn wait(&mut self, timeout_ms: i32) {
-            self.0.wait(timeout_ms)
-        }
-        fn kernel_stats(&self, port: usize) -> Option<KernelStats> {
-            (port == 1).then_some(self.1)
-        }
-    }
-
     #[test]
     fn the_kernels_socket_drops_reach_the_port_totals() {
         let mut b = FibBuilder::new();
@@ -425,7 +405,9 @@ mod tests {
             rx_dropped: 3,
             invalid_descs: 1,
         };
-        let mut io = KernelIo(MemIo::new(2, 64), k);
+        // Port 1 reports kernel socket drops, port 0 none.
+        let mut io = MemIo::new(2, 64);
+        io.kernel[1] = Some(k);
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
             s.spawn(|| {
