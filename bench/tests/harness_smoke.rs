@@ -52,6 +52,8 @@ fn short_run_counts_every_frame() {
             "0.5",
             "--latency-trial",
             "1",
+            "--cost-mpps",
+            "0.02",
             "--swap-rate",
             "20",
             "--swap-trial",
@@ -95,6 +97,15 @@ fn short_run_counts_every_frame() {
     // Every trial's books balance and nothing is misforwarded or duplicated.
     let mut trials = vec![best, &d["swap"]["trial"], &d["swap"]["control"]];
     trials.extend(size["latency"].as_array().expect("latency trials"));
+    let cost = d["cost"].as_array().expect("CPU-cost trials");
+    assert_eq!(cost.len(), 1, "one trial per --cost-mpps rate");
+    let offered = cost[0]["stats"]["offered_pps"].as_f64().unwrap();
+    assert!(
+        (offered - 20_000.0).abs() < 1.0,
+        "offered at the asked rate: {offered}"
+    );
+    assert!(cost[0]["dut_core_ns_per_frame"].as_f64().unwrap() > 0.0);
+    trials.extend(cost);
     for t in trials {
         let s = &t["stats"];
         let sent = s["sent"].as_u64().unwrap();
