@@ -839,9 +839,10 @@ fn a_thousand_swaps_under_traffic_lose_and_misforward_nothing() {
             Response::Ok { version } => assert_eq!(version, v),
             r => panic!("{r:?}"),
         }
-        std::thread::sleep(Duration::from_millis(4));
+        std::thread::sleep(Duration::from_millis(3));
     }
     let swap_time = t.elapsed();
+    let swaps_done_while_sending = sender.try_wait().unwrap().is_none();
     assert!(sender.wait().unwrap().success());
     let (s0, s1) = (collect(c0), collect(c1));
 
@@ -870,8 +871,8 @@ fn a_thousand_swaps_under_traffic_lose_and_misforward_nothing() {
     );
     assert_eq!((lost, dup, misforwarded), (0, 0, 0));
     assert!(
-        swap_time < Duration::from_secs(6),
-        "the swaps happened while traffic flowed"
+        swaps_done_while_sending,
+        "the swaps happened while traffic flowed (the sender was still sending after the last one, {swap_time:?})"
     );
 }
 
