@@ -201,26 +201,28 @@ impl XskIo {
     }
 
     fn send(&mut self, q: usize) -> usize {
-        let descs = std::mem::take(&mut self.txq[q]);
+        // The queue stays in place (moving a 64-descriptor SmallVec out and
+        // back cost two 2 KB copies per call).
+        let total = self.txq[q].len();
         let mut sent = 0;
         for _ in 0..4 {
+            let port = &mut self.ports[q];
             // SAFETY: every descriptor points into our UMEM at a frame we own
             // (received and not yet returned), adjusted within its chunk by
             // `adjust_head`; ownership passes to the kernel until completion.
-            let k = unsafe { self.ports[q].tx.produce(&descs[sent..]) };
+            let k = unsafe { port.tx.produce(&self.txq[q][sent..]) };
             sent += k;
-            self.ports[q].in_flight += k;
-            if self.ports[q].tx.needs_wakeup() {
-                let _ = self.ports[q].tx.wakeup();
+            port.in_flight += k;
+            if port.tx.needs_wakeup() {
+                let _ = port.tx.wakeup();
             }
-            if sent == descs.len() {
+            if sent == total {
                 break;
             }
             self.reclaim(q);
         }
         // What the TX ring would not take goes back to the free list.
-        self.free.extend_from_slice(&descs[sent..]);
-        self.txq[q] = descs;
+        self.free.extend_from_slice(&self.txq[q][sent..]);
         self.txq[q].clear();
         sent
     }
