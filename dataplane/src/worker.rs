@@ -108,6 +108,8 @@ pub fn run_worker(io: &mut dyn Io, node: &Node, spec: &WorkerSpec, stop: &Atomic
             io.set_delays(&delays);
         }
         fill_empty += io.service();
+        // One clock read per pass: it picks the FIB in force (a staged one
+        // activates at its instant) for every port's batch of this pass.
         let now = crate::node::now_ns();
         if now >= kernel_stats_due {
             kernel_stats_due = now + KERNEL_STATS_EVERY_NS;
@@ -120,7 +122,6 @@ pub fn run_worker(io: &mut dyn Io, node: &Node, spec: &WorkerSpec, stop: &Atomic
         let mut work = 0;
         for p in 0..ports {
             let live = node.live.mask();
-            let now = crate::node::now_ns();
             let mut version = 0;
             let b = io.rx_process_tx(p, batch, &mut tx, &mut |frames, verdicts| {
                 let guard = crossbeam_epoch::pin();
