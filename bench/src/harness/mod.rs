@@ -423,11 +423,13 @@ fn run_dut(
             dut.log_tail()
         );
     }
+    // Frames no shorter than the DUT's profile needs (IPv6 headers).
+    let fit = |mix: SizeMix| match mix {
+        SizeMix::Fixed(n) => SizeMix::Fixed(n.max(kind.profile().min_size())),
+        m => m,
+    };
     for &mix in &cfg.sizes {
-        let mix = match mix {
-            SizeMix::Fixed(n) => SizeMix::Fixed(n.max(kind.profile().min_size())),
-            m => m,
-        };
+        let mix = fit(mix);
         b.label = format!("{} {}B", kind.name(), mix.label());
         let mut best: Option<TrialRecord> = None;
         let mut first_fail: Option<TrialRecord> = None;
@@ -487,10 +489,7 @@ fn run_dut(
         });
     }
     if let (Some(&mix), Some(first)) = (cfg.sizes.first(), r.sizes.first()) {
-        let mix = match mix {
-            SizeMix::Fixed(n) => SizeMix::Fixed(n.max(kind.profile().min_size())),
-            m => m,
-        };
+        let mix = fit(mix);
         let tput = first.search.throughput_pps;
         for &rate in &cfg.cost_rates {
             b.label = format!("{} {}B at {:.2} Mpps", kind.name(), mix.label(), rate / 1e6);
