@@ -119,14 +119,12 @@ impl Config {
         toml::from_str(text).map_err(|e| e.to_string())
     }
 
-    /// The workers' receive coalescing: the configured value, else the
-    /// default in sleep-when-idle mode, none when busy polling.
+    /// The workers' receive coalescing (used only by sleeping workers):
+    /// the configured value, else the default.
     pub fn coalesce(&self) -> std::time::Duration {
-        let us = match (self.poll, self.coalesce_us) {
-            (_, Some(u)) => u,
-            (PollMode::SleepWhenIdle, None) => crate::worker::DEFAULT_COALESCE_US,
-            (PollMode::Busy, None) => 0,
-        };
+        let us = self
+            .coalesce_us
+            .unwrap_or(crate::worker::DEFAULT_COALESCE_US);
         std::time::Duration::from_micros(us.into())
     }
 
