@@ -346,16 +346,12 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
     }
     // The kernel's drops on the ports' AF_XDP sockets, where there are any:
     // frames lost before the relay saw them.
-    for p in s.ports.iter().filter(|p| p.counters.kernel_drops() > 0) {
-        let c = &p.counters;
+    for p in s.ports.iter().filter(|p| p.counters.kernel.total() > 0) {
+        let k = &p.counters.kernel;
         let _ = writeln!(
             out,
             "{:<12} kernel socket drops: rx_ring_full {} fill_empty {} other {} invalid_descs {}",
-            p.name,
-            c.kernel_rx_ring_full,
-            c.kernel_rx_fill_empty,
-            c.kernel_rx_dropped,
-            c.kernel_invalid_descs
+            p.name, k.rx_ring_full, k.rx_fill_empty, k.rx_dropped, k.invalid_descs
         );
     }
     for (name, v) in &s.counters {
@@ -375,7 +371,7 @@ mod tests {
     #[test]
     fn stats_show_the_kernels_socket_drops_only_where_there_are_some() {
         use dataplane::ctl::PortInfo;
-        use dataplane::node::PortTotals;
+        use dataplane::node::{KernelStats, PortTotals};
         let port = |name: &str, counters| PortInfo {
             name: name.into(),
             carrier: true,
@@ -392,8 +388,11 @@ mod tests {
                 port(
                     "p1",
                     PortTotals {
-                        kernel_rx_ring_full: 864,
-                        kernel_rx_fill_empty: 2,
+                        kernel: KernelStats {
+                            rx_ring_full: 864,
+                            rx_fill_empty: 2,
+                            ..Default::default()
+                        },
                         ..Default::default()
                     },
                 ),

@@ -46,13 +46,28 @@ pub struct KernelCounters {
     pub invalid_descs: AtomicU64,
 }
 
-/// One reading of a socket's kernel statistics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// One reading of a socket's kernel statistics (or their sum over workers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KernelStats {
     pub rx_ring_full: u64,
     pub rx_fill_empty: u64,
     pub rx_dropped: u64,
     pub invalid_descs: u64,
+}
+
+impl KernelStats {
+    /// Frames the kernel dropped before the relay saw them (or, for invalid
+    /// TX descriptors, after it sent them).
+    pub fn total(&self) -> u64 {
+        self.rx_ring_full + self.rx_fill_empty + self.rx_dropped + self.invalid_descs
+    }
+
+    pub fn add(&mut self, o: &KernelStats) {
+        self.rx_ring_full += o.rx_ring_full;
+        self.rx_fill_empty += o.rx_fill_empty;
+        self.rx_dropped += o.rx_dropped;
+        self.invalid_descs += o.invalid_descs;
+    }
 }
 
 impl KernelCounters {
@@ -61,6 +76,15 @@ impl KernelCounters {
         self.rx_fill_empty.store(s.rx_fill_empty, Ordering::Relaxed);
         self.rx_dropped.store(s.rx_dropped, Ordering::Relaxed);
         self.invalid_descs.store(s.invalid_descs, Ordering::Relaxed);
+    }
+
+    pub fn load(&self) -> KernelStats {
+        KernelStats {
+            rx_ring_full: self.rx_ring_full.load(Ordering::Relaxed),
+            rx_fill_empty: self.rx_fill_empty.load(Ordering::Relaxed),
+            rx_dropped: self.rx_dropped.load(Ordering::Relaxed),
+            invalid_descs: self.invalid_descs.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -73,24 +97,7 @@ pub struct PortTotals {
     pub fill_ring_empty: u64,
     /// Kernel drops on the port's sockets (see [`KernelCounters`]).
     #[serde(default)]
-    pub kernel_rx_ring_full: u64,
-    #[serde(default)]
-    pub kernel_rx_fill_empty: u64,
-    #[serde(default)]
-    pub kernel_rx_dropped: u64,
-    #[serde(default)]
-    pub kernel_invalid_descs: u64,
-}
-
-impl PortTotals {
-    /// Frames the kernel dropped before the relay saw them (or, for invalid
-    /// TX descriptors, after it sent them).
-    pub fn kernel_drops(&self) -> u64 {
-        self.kernel_rx_ring_full
-            + self.kernel_rx_fill_empty
-            + self.kernel_rx_dropped
-            + self.kernel_invalid_descs
-    }
+    pub kernel: KernelStats,
 }
 
 /// Everything one worker publishes.
@@ -231,11 +238,7 @@ impl Node {
                     t.tx += c.tx.load(Ordering::Relaxed);
                     t.tx_ring_full += c.tx_ring_full.load(Ordering::Relaxed);
                     t.fill_ring_empty += c.fill_ring_empty.load(Ordering::Relaxed);
-                    let k = &c.kernel;
-                    t.kernel_rx_ring_full += k.rx_ring_full.load(Ordering::Relaxed);
-                    t.kernel_rx_fill_empty += k.rx_fill_empty.load(Ordering::Relaxed);
-                    t.kernel_rx_dropped += k.rx_dropped.load(Ordering::Relaxed);
-                    t.kernel_invalid_descs += k.invalid_descs.load(Ordering::Relaxed);
+                    t.kernel.add(&c.kernel.load());
                 }
                 t
             })

@@ -413,7 +413,7 @@ mod tests {
         std::thread::scope(|s| {
             s.spawn(|| {
                 let t0 = std::time::Instant::now();
-                while node.port_totals()[1].kernel_drops() < 16
+                while node.port_totals()[1].kernel.total() < 16
                     && t0.elapsed() < std::time::Duration::from_secs(10)
                 {
                     std::thread::yield_now();
@@ -423,16 +423,17 @@ mod tests {
             run_worker(&mut io, &node, &WorkerSpec::new(0), &stop);
         });
         let t = node.port_totals();
+        let k1 = t[1].kernel;
         assert_eq!(
             (
-                t[1].kernel_rx_ring_full,
-                t[1].kernel_rx_fill_empty,
-                t[1].kernel_rx_dropped,
-                t[1].kernel_invalid_descs
+                k1.rx_ring_full,
+                k1.rx_fill_empty,
+                k1.rx_dropped,
+                k1.invalid_descs
             ),
             (7, 5, 3, 1)
         );
-        assert_eq!(t[1].kernel_drops(), 16);
-        assert_eq!(t[0].kernel_drops(), 0, "port 0 has no kernel statistics");
+        assert_eq!(k1.total(), 16);
+        assert_eq!(t[0].kernel.total(), 0, "port 0 has no kernel statistics");
     }
 }

@@ -353,10 +353,10 @@ impl Dut {
                 ("tx", c.tx),
                 ("tx_ring_full", c.tx_ring_full),
                 ("fill_ring_empty", c.fill_ring_empty),
-                ("kernel_rx_ring_full", c.kernel_rx_ring_full),
-                ("kernel_rx_fill_empty", c.kernel_rx_fill_empty),
-                ("kernel_rx_dropped", c.kernel_rx_dropped),
-                ("kernel_invalid_descs", c.kernel_invalid_descs),
+                ("kernel_rx_ring_full", c.kernel.rx_ring_full),
+                ("kernel_rx_fill_empty", c.kernel.rx_fill_empty),
+                ("kernel_rx_dropped", c.kernel.rx_dropped),
+                ("kernel_invalid_descs", c.kernel.invalid_descs),
             ] {
                 out.push((format!("{}/{k}", p.name), v));
             }
