@@ -802,7 +802,10 @@ fn a_thousand_swaps_under_traffic_lose_and_misforward_nothing() {
     };
     l.start(&fib_toml(1), &[]);
     assert!(matches!(
-        l.call(Request::LoadFib { fib: spec(1) }),
+        l.call(Request::LoadFib {
+            fib: spec(1),
+            allow_empty: false,
+        }),
         Response::Ok { version: 1 }
     ));
 
@@ -835,7 +838,10 @@ fn a_thousand_swaps_under_traffic_lose_and_misforward_nothing() {
     // 1,000 swaps spread over the ~6 s of traffic.
     let t = Instant::now();
     for v in 2..=1001u64 {
-        match l.call(Request::LoadFib { fib: spec(v) }) {
+        match l.call(Request::LoadFib {
+            fib: spec(v),
+            allow_empty: false,
+        }) {
             Response::Ok { version } => assert_eq!(version, v),
             r => panic!("{r:?}"),
         }

@@ -59,10 +59,12 @@ pub fn call(socket: &Path, req: &Request) -> Result<Response, OpError> {
     }
 }
 
-/// Reads and parses a FIB file (binary .omfib, JSON or TOML).
+/// Reads and parses a FIB file in the format its name says: `.omfib`
+/// binary only, `.toml` TOML, `.json` JSON, anything else by its first bytes.
 pub fn read_fib(path: &Path) -> Result<FibSpec, OpError> {
     let bytes = std::fs::read(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
-    FibSpec::from_bytes(&bytes).map_err(|e| bad_input(format!("{}: {e}", path.display())))
+    FibSpec::from_file_bytes(path, &bytes)
+        .map_err(|e| bad_input(format!("{}: {e}", path.display())))
 }
 
 /// Writes a FIB file in the format its extension names: .omfib (binary),
@@ -79,12 +81,13 @@ pub fn write_fib(spec: &FibSpec, path: &Path) -> Result<(), OpError> {
     std::fs::write(path, bytes).map_err(|e| bad_input(format!("{}: {e}", path.display())))
 }
 
-/// Validates a FIB file offline (ports numbered in file order).
-pub fn check(path: &Path) -> Result<String, OpError> {
+/// Validates a FIB file offline (ports numbered in file order); an empty
+/// FIB is refused unless `allow_empty`, as the dataplane would.
+pub fn check(path: &Path, allow_empty: bool) -> Result<String, OpError> {
     let spec = read_fib(path)?;
-    let f = spec
-        .build()
-        .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    let invalid = |e| bad_input(format!("{}: {e}", path.display()));
+    spec.check_not_empty(allow_empty).map_err(invalid)?;
+    let f = spec.build().map_err(invalid)?;
     Ok(format!(
         "{}: valid FIB version {}: {} ports, {} next hops, {} groups, {} labels (table of {}), {} IPv4 and {} IPv6 routes",
         path.display(),
@@ -471,7 +474,7 @@ mod tests {
             "[[labels]]\nlabel = 16001\naction = \"swap\"\nnext_hop = \"nope\"\n",
         )
         .unwrap();
-        let e = check(&p).unwrap_err();
+        let e = check(&p, false).unwrap_err();
         assert_eq!(e.code, 2);
         assert!(
             e.message
@@ -479,7 +482,7 @@ mod tests {
             "{}",
             e.message
         );
-        let e = check(&dir.join("missing.toml")).unwrap_err();
+        let e = check(&dir.join("missing.toml"), false).unwrap_err();
         assert_eq!(e.code, 2);
         let e = call(&dir.join("no.sock"), &Request::Version).unwrap_err();
         assert_eq!(e.code, 3);

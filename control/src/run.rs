@@ -391,7 +391,14 @@ pub fn drive(
                             let s = &mut st[i];
                             let mut fib = f.clone();
                             fib.version = s.version + 1;
-                            match call(socket, Request::StageFib { fib, at_ns: now }) {
+                            match call(
+                                socket,
+                                Request::StageFib {
+                                    fib,
+                                    at_ns: now,
+                                    allow_empty: false,
+                                },
+                            ) {
                                 Ok(Response::Ok { .. }) => {
                                     s.version += 1;
                                     s.verify.push_back((now, s.version));
@@ -477,7 +484,14 @@ pub fn drive(
             let at_ns = wall(*t).max(if k == 0 { 0 } else { now });
             let mut fib = fib.clone();
             fib.version = s.version + 1;
-            match call(socket, Request::StageFib { fib, at_ns }) {
+            match call(
+                socket,
+                Request::StageFib {
+                    fib,
+                    at_ns,
+                    allow_empty: false,
+                },
+            ) {
                 Ok(Response::Ok { .. }) => {
                     reports[i].staged += 1;
                     s.version += 1;

@@ -38,14 +38,19 @@ pub const MAX_MESSAGE: usize = 256 << 20;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    /// Validate and activate a FIB now.
+    /// Validate and activate a FIB now. An empty FIB (no labels, no
+    /// routes) is refused unless `allow_empty`.
     LoadFib {
         fib: FibSpec,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        allow_empty: bool,
     },
     /// Validate a FIB and stage it for activation at `at_ns` (Unix ns).
     StageFib {
         fib: FibSpec,
         at_ns: u64,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        allow_empty: bool,
     },
     /// Activate the staged FIB now.
     Swap,
@@ -130,6 +135,12 @@ impl StatsInfo {
     }
 }
 
+/// Binary FIB request operations (the payload's first byte), and the flag
+/// bit that allows an empty FIB.
+const OP_LOAD: u8 = 0;
+const OP_STAGE: u8 = 1;
+const OP_ALLOW_EMPTY: u8 = 0x80;
+
 /// Payload encodings (header byte 5).
 pub const ENC_JSON: u8 = 0;
 pub const ENC_BINARY_FIB: u8 = 1;
@@ -153,11 +164,16 @@ pub fn write_msg<T: Serialize>(w: &mut impl Write, msg: &T) -> std::io::Result<(
 
 /// Writes a request: FIBs in the binary encoding, the rest as JSON.
 pub fn write_request(w: &mut impl Write, req: &Request) -> std::io::Result<()> {
-    let (op, fib, at) = match req {
-        Request::LoadFib { fib } => (0u8, fib, 0u64),
-        Request::StageFib { fib, at_ns } => (1u8, fib, *at_ns),
+    let (op, fib, at, allow_empty) = match req {
+        Request::LoadFib { fib, allow_empty } => (OP_LOAD, fib, 0u64, *allow_empty),
+        Request::StageFib {
+            fib,
+            at_ns,
+            allow_empty,
+        } => (OP_STAGE, fib, *at_ns, *allow_empty),
         _ => return write_msg(w, req),
     };
+    let op = if allow_empty { op | OP_ALLOW_EMPTY } else { op };
     match fib.to_binary() {
         Ok(bin) => {
             let mut body = Vec::with_capacity(9 + bin.len());
@@ -183,10 +199,16 @@ pub fn decode_request(encoding: u8, body: &[u8]) -> Result<Request, String> {
                 return Err("binary FIB request shorter than its 9-byte header".into());
             }
             let at_ns = u64::from_be_bytes(body[1..9].try_into().expect("8 bytes"));
-            let fib = FibSpec::from_bytes(&body[9..]).map_err(|e| e.to_string())?;
-            match body[0] {
-                0 => Ok(Request::LoadFib { fib }),
-                1 => Ok(Request::StageFib { fib, at_ns }),
+            let fib = FibSpec::decode(&body[9..], crate::fib::spec::FibFormat::Binary)
+                .map_err(|e| e.to_string())?;
+            let allow_empty = body[0] & OP_ALLOW_EMPTY != 0;
+            match body[0] & !OP_ALLOW_EMPTY {
+                OP_LOAD => Ok(Request::LoadFib { fib, allow_empty }),
+                OP_STAGE => Ok(Request::StageFib {
+                    fib,
+                    at_ns,
+                    allow_empty,
+                }),
                 op => Err(format!("binary FIB request: unknown operation {op}")),
             }
         }
@@ -251,13 +273,17 @@ pub fn call(socket: &Path, req: &Request) -> Result<Response, String> {
 pub fn handle(node: &Node, req: Request) -> Response {
     let err = |m: String| Response::Error { message: m };
     match req {
-        Request::LoadFib { fib } => match fib.build_for_ports(&node.port_names) {
+        Request::LoadFib { fib, allow_empty } => match build(node, &fib, allow_empty) {
             Ok(f) => Response::Ok {
                 version: node.fib.publish(f),
             },
             Err(e) => err(format!("FIB refused, the running FIB stays: {e}")),
         },
-        Request::StageFib { fib, at_ns } => match fib.build_for_ports(&node.port_names) {
+        Request::StageFib {
+            fib,
+            at_ns,
+            allow_empty,
+        } => match build(node, &fib, allow_empty) {
             Ok(f) => {
                 let v = f.version();
                 node.fib.stage(f, at_ns, now_ns());
@@ -307,6 +333,16 @@ pub fn handle(node: &Node, req: Request) -> Response {
             )),
         },
     }
+}
+
+/// Validates a FIB for this node: complete, and not empty unless allowed.
+fn build(
+    node: &Node,
+    fib: &FibSpec,
+    allow_empty: bool,
+) -> Result<crate::fib::FibSnapshot, crate::fib::FibError> {
+    fib.check_not_empty(allow_empty)?;
+    fib.build_for_ports(&node.port_names)
 }
 
 /// Keeps only the label, or the route for a prefix / address, asked for.
@@ -586,7 +622,13 @@ mod tests {
                 next_hop: None,
             })
             .collect();
-        let r = call(&path, &Request::LoadFib { fib: big });
+        let r = call(
+            &path,
+            &Request::LoadFib {
+                fib: big,
+                allow_empty: false,
+            },
+        );
         t.join().unwrap();
         assert_eq!(
             r,
@@ -614,7 +656,13 @@ mod tests {
         assert_eq!(mode, 0o600);
 
         assert_eq!(
-            call(&path, &Request::LoadFib { fib: spec(2) }),
+            call(
+                &path,
+                &Request::LoadFib {
+                    fib: spec(2),
+                    allow_empty: false
+                }
+            ),
             Ok(Response::Ok { version: 2 })
         );
         let far = now_ns() + 3_600_000_000_000;
@@ -623,7 +671,8 @@ mod tests {
                 &path,
                 &Request::StageFib {
                     fib: spec(3),
-                    at_ns: far
+                    at_ns: far,
+                    allow_empty: false
                 }
             ),
             Ok(Response::Ok { version: 3 })
@@ -644,7 +693,13 @@ mod tests {
         // A bad FIB is refused whole; the running one stays.
         let mut bad = spec(9);
         bad.next_hops[0].dst_mac = "zz".into();
-        let Ok(Response::Error { message }) = call(&path, &Request::LoadFib { fib: bad }) else {
+        let Ok(Response::Error { message }) = call(
+            &path,
+            &Request::LoadFib {
+                fib: bad,
+                allow_empty: false,
+            },
+        ) else {
             panic!()
         };
         assert!(message.contains("next hop \"n\": dst_mac"), "{message}");

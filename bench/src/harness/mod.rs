@@ -538,7 +538,13 @@ fn swap_under_load(
     b.label = format!("orbitmesh no swaps at {:.0}%", cfg.swap_load * 100.0);
     let control = b.trial(dut, plan, mix, rate, cfg.swap_trial, cfg.swap_load)?;
     let spec_b = dut::fib_spec(&plan, 2);
-    match dataplane::ctl::call(&sock, &dataplane::ctl::Request::LoadFib { fib: spec_b }) {
+    match dataplane::ctl::call(
+        &sock,
+        &dataplane::ctl::Request::LoadFib {
+            fib: spec_b,
+            allow_empty: false,
+        },
+    ) {
         Ok(dataplane::ctl::Response::Ok { .. }) => {}
         other => bail!("loading the second FIB: {other:?}"),
     }

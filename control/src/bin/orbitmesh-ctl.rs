@@ -115,6 +115,9 @@ enum FibCmd {
         file: PathBuf,
         #[arg(long)]
         at: Option<String>,
+        /// Accept a FIB with no labels and no routes (it drops every frame).
+        #[arg(long)]
+        allow_empty: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -129,7 +132,12 @@ enum FibCmd {
         target: Target,
     },
     /// Validate a FIB file offline (no dataplane needed).
-    Check { file: PathBuf },
+    Check {
+        file: PathBuf,
+        /// Accept a FIB with no labels and no routes.
+        #[arg(long)]
+        allow_empty: bool,
+    },
     /// What differs between two FIB files.
     Diff { a: PathBuf, b: PathBuf },
     /// Rewrite a FIB file in another format, named by the output's
@@ -295,8 +303,8 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
     };
     match cmd {
         Command::Predict(_) => unreachable!("handled in main"),
-        Command::Fib(FibCmd::Check { file }) => {
-            println!("{}", ops::check(&file)?);
+        Command::Fib(FibCmd::Check { file, allow_empty }) => {
+            println!("{}", ops::check(&file, allow_empty)?);
             Ok(())
         }
         Command::Fib(FibCmd::Convert { input, output }) => {
@@ -331,18 +339,28 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             }
             Ok(())
         }
-        Command::Fib(FibCmd::Load { file, at, target }) => {
+        Command::Fib(FibCmd::Load {
+            file,
+            at,
+            allow_empty,
+            target,
+        }) => {
             let fib = ops::read_fib(&file)?;
             match at {
                 None => ok_version(
-                    ops::call(&target.path()?, &Request::LoadFib { fib })?,
+                    ops::call(&target.path()?, &Request::LoadFib { fib, allow_empty })?,
                     "loaded",
                 ),
                 Some(t) => {
                     let at_ns = ops::parse_time(&t, dataplane::node::now_ns())?;
                     ops::warn_if_unsynchronized();
                     let v = fib.version;
-                    ops::call(&target.path()?, &Request::StageFib { fib, at_ns })?;
+                    let req = Request::StageFib {
+                        fib,
+                        at_ns,
+                        allow_empty,
+                    };
+                    ops::call(&target.path()?, &req)?;
                     println!(
                         "staged: FIB version {v} activates at {} ({at_ns} ns)",
                         ops::format_time(at_ns)

@@ -174,8 +174,15 @@ fn load_fib(c: &Config) -> Result<FibSnapshot> {
         return Ok(FibSnapshot::empty(0));
     };
     let bytes = std::fs::read(path).with_context(|| format!("reading FIB {}", path.display()))?;
-    let spec =
-        FibSpec::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let spec = FibSpec::from_file_bytes(path, &bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if spec.is_empty() {
+        tracing::warn!(
+            fib = %path.display(),
+            version = spec.version,
+            "the FIB has no labels and no routes: every frame is dropped until another is loaded"
+        );
+    }
     spec.build_for_ports(&c.port_names())
         .map_err(|e| anyhow::anyhow!("{}: FIB refused: {e}", path.display()))
 }

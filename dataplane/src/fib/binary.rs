@@ -25,8 +25,8 @@
 //! an index out of range is refused with the byte offset and the entry.
 
 use super::spec::{
-    format_mac, parse_mac, ActionSpec, FibSpec, GroupSpec, LabelSpec, NextHopSpec, PortSpec,
-    RouteSpec, SpecError, TtlSpec,
+    check_version, format_mac, parse_mac, ActionSpec, FibSpec, GroupSpec, LabelSpec, NextHopSpec,
+    PortSpec, RouteSpec, SpecError, TtlSpec, MAX_NAME,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -164,6 +164,15 @@ pub fn encode(spec: &FibSpec) -> Result<Vec<u8>, SpecError> {
             ActionSpec::Swap => 0,
             ActionSpec::Pop => 1,
         });
+        // u32::MAX stands for "none": an out_label of that value would be
+        // read back as none and vanish, so it is refused here (the JSON a
+        // client then falls back to lets the dataplane name the error).
+        if l.out_label == Some(NONE) {
+            return Err(bad(format!(
+                "label {}: out_label: {NONE} is larger than 20 bits",
+                l.label
+            )));
+        }
         u32s(&mut b, l.out_label.unwrap_or(NONE));
         u32s(&mut b, names.opt(&l.group));
         u32s(&mut b, names.opt(&l.next_hop));
@@ -280,8 +289,11 @@ fn ttl_of(v: u8, what: &str) -> Result<TtlSpec, SpecError> {
 
 /// Decodes a binary FIB, refusing anything malformed.
 pub fn decode(bytes: &[u8]) -> Result<FibSpec, SpecError> {
+    if bytes.is_empty() {
+        return Err(bad("the file is empty"));
+    }
     if !is_binary(bytes) {
-        return Err(bad("no OMFB magic"));
+        return Err(bad("not a binary FIB (no OMFB magic at its start)"));
     }
     if bytes.len() < 8 + 8 {
         return Err(bad("truncated header"));
@@ -306,11 +318,18 @@ pub fn decode(bytes: &[u8]) -> Result<FibSpec, SpecError> {
         version: r.u64("version")?,
         ..FibSpec::default()
     };
+    check_version(spec.version).map_err(bad)?;
     spec.ttl_ingress = ttl_of(r.u8("ttl_ingress")?, "ttl_ingress")?;
     spec.ttl_egress = ttl_of(r.u8("ttl_egress")?, "ttl_egress")?;
     spec.hash_seed = r.u32("hash_seed")?;
     for i in 0..r.count(2, "names")? {
         let len = r.u16("name length")? as usize;
+        if len > MAX_NAME {
+            return Err(bad(format!(
+                "name {i}: {len} bytes; a name has at most {MAX_NAME} (byte {})",
+                r.at - 2
+            )));
+        }
         let s = std::str::from_utf8(r.take(len, "name")?)
             .map_err(|_| bad(format!("name {i} is not UTF-8")))?
             .to_string();
@@ -451,6 +470,20 @@ mod tests {
             c[i] ^= 0x40;
             assert!(decode(&c).is_err(), "byte {i} flipped");
         }
+    }
+
+    #[test]
+    fn an_out_label_that_means_none_is_refused_not_dropped() {
+        // It used to be written as u32::MAX, read back as "no out_label",
+        // and the FIB loaded as a plain swap.
+        let mut s = example();
+        let swap = s.labels.iter_mut().find(|l| l.action == ActionSpec::Swap);
+        swap.unwrap().out_label = Some(u32::MAX);
+        let e = encode(&s).unwrap_err().to_string();
+        assert!(
+            e.contains("out_label: 4294967295 is larger than 20 bits"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -69,6 +69,34 @@ pub struct FibBuilder {
     ingress_ttl: TtlModel,
     egress_ttl: TtlModel,
     hash_seed: u32,
+    names: EntryNames,
+}
+
+/// The names a FIB file gave its entries, so that errors name them as the
+/// file does (`next hop "sat2"`) rather than by index; entries built in
+/// code without names are named by index.
+#[derive(Debug, Clone, Default)]
+struct EntryNames {
+    ports: Vec<(PortId, String)>,
+    nhs: Vec<(u32, String)>,
+    groups: Vec<(u32, String)>,
+}
+
+impl EntryNames {
+    fn find<K: PartialEq>(list: &[(K, String)], k: K) -> Option<&str> {
+        list.iter().find(|(i, _)| *i == k).map(|(_, n)| n.as_str())
+    }
+    fn port(&self, id: PortId) -> String {
+        Self::find(&self.ports, id).map_or_else(|| format!("port {id}"), |n| format!("port {n:?}"))
+    }
+    fn nh(&self, i: usize) -> String {
+        Self::find(&self.nhs, i as u32)
+            .map_or_else(|| format!("next hop {i}"), |n| format!("next hop {n:?}"))
+    }
+    fn group(&self, i: usize) -> String {
+        Self::find(&self.groups, i as u32)
+            .map_or_else(|| format!("next-hop group {i}"), |n| format!("group {n:?}"))
+    }
 }
 
 impl FibBuilder {
@@ -93,6 +121,17 @@ impl FibBuilder {
     pub fn hash_seed(mut self, seed: u32) -> Self {
         self.hash_seed = seed;
         self
+    }
+
+    /// Names a port, next hop or group for error messages (see [`EntryNames`]).
+    pub fn name_port(&mut self, id: PortId, name: &str) {
+        self.names.ports.push((id, name.to_string()));
+    }
+    pub fn name_next_hop(&mut self, nh: NhId, name: &str) {
+        self.names.nhs.push((nh.0, name.to_string()));
+    }
+    pub fn name_group(&mut self, g: NhgId, name: &str) {
+        self.names.groups.push((g.0, name.to_string()));
     }
 
     pub fn set_version(&mut self, v: u64) {
@@ -138,9 +177,10 @@ impl FibBuilder {
 
     /// Validates everything and builds the snapshot.
     pub fn build(&self) -> Result<FibSnapshot, FibError> {
+        super::spec::check_version(self.version).map_err(|m| err("FIB", "version", m))?;
         let mut mtu = [0u16; MAX_PORTS];
         for &(id, cfg) in &self.ports {
-            let e = || format!("port {id}");
+            let e = || self.names.port(id);
             if id as usize >= MAX_PORTS {
                 return Err(err(e(), "id", format!("must be below {MAX_PORTS}")));
             }
@@ -155,7 +195,13 @@ impl FibBuilder {
 
         let mut nhs = Vec::with_capacity(self.nhs.len());
         for (i, nh) in self.nhs.iter().enumerate() {
-            nhs.push(check_next_hop(i, nh, &mtu, self.nhs.len())?);
+            nhs.push(check_next_hop(
+                &|| self.names.nh(i),
+                i,
+                nh,
+                &mtu,
+                self.nhs.len(),
+            )?);
         }
 
         if self.groups.len() > IlmEntry::MAX_GROUP as usize
@@ -166,7 +212,7 @@ impl FibBuilder {
         let mut groups = Vec::with_capacity(self.groups.len());
         let mut members = Vec::new();
         for (i, g) in self.groups.iter().enumerate() {
-            let e = || format!("next-hop group {i}");
+            let e = || self.names.group(i);
             if g.is_empty() {
                 return Err(err(e(), "members", "a group needs at least one next hop"));
             }
@@ -204,24 +250,16 @@ impl FibBuilder {
             }
         };
 
+        // Every label is checked before the table is sized from the largest
+        // (a label of 2^32 - 1 must be an error, not a 32 GiB allocation).
         let mut bound = HashSet::with_capacity(self.ilm.len());
+        for &(l, _) in &self.ilm {
+            check_in_label(l, &mut bound)?;
+        }
         let top = self.ilm.iter().map(|e| e.0).max();
         let mut ilm = vec![IlmEntry::default(); top.map_or(0, |t| t as usize + 1)];
         for &(l, action) in &self.ilm {
             let e = || format!("label {l}");
-            if l > label::MAX {
-                return Err(err(e(), "label", "larger than 20 bits (1048575)"));
-            }
-            if label::is_reserved(l) {
-                return Err(err(
-                    e(),
-                    "label",
-                    "0-15 are reserved (RFC 3032, RFC 7274) and handled by the dataplane itself",
-                ));
-            }
-            if !bound.insert(l) {
-                return Err(err(e(), "label", "bound twice"));
-            }
             ilm[l as usize] = match action {
                 IlmAction::Pop => IlmEntry {
                     word: IlmEntry::POP << 30,
@@ -315,6 +353,25 @@ impl FibBuilder {
     }
 }
 
+/// A label bound in the ILM: 16..=2^20-1 (0-15 are reserved), once.
+fn check_in_label(l: Label, bound: &mut HashSet<Label>) -> Result<(), FibError> {
+    let e = || format!("label {l}");
+    if l > label::MAX {
+        return Err(err(e(), "label", "larger than 20 bits (1048575)"));
+    }
+    if label::is_reserved(l) {
+        return Err(err(
+            e(),
+            "label",
+            "0-15 are reserved (RFC 3032, RFC 7274) and handled by the dataplane itself",
+        ));
+    }
+    if !bound.insert(l) {
+        return Err(err(e(), "label", "bound twice"));
+    }
+    Ok(())
+}
+
 /// Labels a next hop may push or a swap may write: 16.. and the explicit
 /// nulls 0/2 (an egress that asked for explicit null, RFC 3032 section 2.1).
 fn check_out_label(e: &dyn Fn() -> String, field: &'static str, l: Label) -> Result<(), FibError> {
@@ -335,12 +392,12 @@ fn check_out_label(e: &dyn Fn() -> String, field: &'static str, l: Label) -> Res
 }
 
 fn check_next_hop(
+    e: &dyn Fn() -> String,
     i: usize,
     nh: &NextHop,
     mtu: &[u16; MAX_PORTS],
     count: usize,
 ) -> Result<NhEntry, FibError> {
-    let e = || format!("next hop {i}");
     if nh.port as usize >= MAX_PORTS || mtu[nh.port as usize] == 0 {
         return Err(err(
             e(),
@@ -370,7 +427,7 @@ fn check_next_hop(
         ));
     }
     for &l in &nh.push {
-        check_out_label(&e, "push", l)?;
+        check_out_label(e, "push", l)?;
     }
     if let Some(b) = nh.backup {
         if b.0 as usize >= count {

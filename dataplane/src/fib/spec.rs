@@ -132,11 +132,73 @@ pub struct RouteSpec {
     pub next_hop: Option<String>,
 }
 
+/// Largest FIB version: TOML's integers are signed 64-bit, so a larger
+/// version could not be written back as TOML (`fib convert`, `fib show`).
+pub const MAX_VERSION: u64 = i64::MAX as u64;
+/// Longest name of a port, next hop or group, in bytes. Names are
+/// identifiers; the bound also keeps a binary FIB, whose entries refer to
+/// interned names by a 4-byte index, from expanding more than a few times
+/// its size when decoded.
+pub const MAX_NAME: usize = 64;
+
+fn bounded_version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = u64::deserialize(d)?;
+    check_version(v).map_err(serde::de::Error::custom)?;
+    Ok(v)
+}
+
+/// Refuses a version above [`MAX_VERSION`].
+pub(crate) fn check_version(v: u64) -> Result<(), String> {
+    if v > MAX_VERSION {
+        return Err(format!(
+            "version {v} is above the largest allowed, {MAX_VERSION} (2^63 - 1)"
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses an empty name or one longer than [`MAX_NAME`] bytes.
+fn check_name(e: &dyn Fn() -> String, field: &'static str, name: &str) -> Result<(), FibError> {
+    if name.is_empty() {
+        return Err(ferr(e(), field, "a name must not be empty"));
+    }
+    if name.len() > MAX_NAME {
+        return Err(ferr(
+            e(),
+            field,
+            format!("{} bytes; a name has at most {MAX_NAME}", name.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// How a FIB file is encoded, from its name: `.omfib` is read only as
+/// binary, `.toml` only as TOML, `.json` only as JSON; any other name is
+/// told apart by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FibFormat {
+    Binary,
+    Toml,
+    Json,
+    Sniff,
+}
+
+impl FibFormat {
+    pub fn of_path(path: &std::path::Path) -> FibFormat {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("omfib") => FibFormat::Binary,
+            Some("toml") => FibFormat::Toml,
+            Some("json") => FibFormat::Json,
+            _ => FibFormat::Sniff,
+        }
+    }
+}
+
 /// A whole FIB as written in a file.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FibSpec {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_version")]
     pub version: u64,
     #[serde(default)]
     pub ttl_ingress: TtlSpec,
@@ -163,6 +225,19 @@ pub enum SpecError {
     Syntax(String),
     #[error(transparent)]
     Invalid(#[from] FibError),
+}
+
+/// A file with nothing but white space is refused: it is far more likely
+/// a truncated or mistaken file than an intended FIB.
+fn refuse_blank(text: &str) -> Result<(), SpecError> {
+    if text.trim().is_empty() {
+        return Err(SpecError::Syntax(
+            "the file is empty; an intentionally empty FIB is written as `version = N` \
+             (and loaded with --allow-empty)"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn ferr(entry: impl Into<String>, field: &'static str, problem: impl Into<String>) -> FibError {
@@ -198,12 +273,50 @@ impl FibSpec {
     /// Reads a FIB file: binary (`.omfib`, see [`super::binary`]), JSON or
     /// TOML, told apart by their first bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<FibSpec, SpecError> {
-        if super::binary::is_binary(bytes) {
-            return super::binary::decode(bytes);
+        FibSpec::decode(bytes, FibFormat::Sniff)
+    }
+
+    /// Reads a FIB file in the format its name says (see [`FibFormat`]).
+    pub fn from_file_bytes(path: &std::path::Path, bytes: &[u8]) -> Result<FibSpec, SpecError> {
+        FibSpec::decode(bytes, FibFormat::of_path(path))
+    }
+
+    /// Reads a FIB in `format`.
+    pub fn decode(bytes: &[u8], format: FibFormat) -> Result<FibSpec, SpecError> {
+        let binary = super::binary::is_binary(bytes);
+        match format {
+            FibFormat::Binary => return super::binary::decode(bytes),
+            FibFormat::Sniff if binary => return super::binary::decode(bytes),
+            _ => {}
         }
         let text = std::str::from_utf8(bytes)
             .map_err(|e| SpecError::Syntax(format!("neither a binary FIB nor UTF-8 text: {e}")))?;
-        FibSpec::parse(text)
+        match format {
+            FibFormat::Toml => FibSpec::parse_toml(text),
+            FibFormat::Json => FibSpec::parse_json(text),
+            _ => FibSpec::parse(text),
+        }
+    }
+
+    /// True when the FIB binds no label and routes no prefix: every frame
+    /// would be dropped.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.routes.is_empty()
+    }
+
+    /// Refuses an empty FIB (see [`FibSpec::is_empty`]): loading one is
+    /// almost always a mistake (a truncated or wrong file), so it takes an
+    /// explicit `allow_empty`.
+    pub fn check_not_empty(&self, allow_empty: bool) -> Result<(), FibError> {
+        if self.is_empty() && !allow_empty {
+            return Err(ferr(
+                format!("FIB version {}", self.version),
+                "labels",
+                "no labels and no routes: it would drop every frame \
+                 (allow an empty FIB explicitly, e.g. --allow-empty, if that is intended)",
+            ));
+        }
+        Ok(())
     }
 
     /// The compact binary form (see [`super::binary`]).
@@ -214,14 +327,31 @@ impl FibSpec {
     /// Parses TOML, or JSON when the text starts with `{`.
     pub fn parse(text: &str) -> Result<FibSpec, SpecError> {
         if text.trim_start().starts_with('{') {
-            serde_json::from_str(text).map_err(|e| SpecError::Syntax(format!("JSON: {e}")))
+            FibSpec::parse_json(text)
         } else {
-            toml::from_str(text).map_err(|e| SpecError::Syntax(format!("TOML: {e}")))
+            FibSpec::parse_toml(text)
         }
     }
 
+    fn parse_json(text: &str) -> Result<FibSpec, SpecError> {
+        refuse_blank(text)?;
+        serde_json::from_str(text).map_err(|e| SpecError::Syntax(format!("JSON: {e}")))
+    }
+
+    fn parse_toml(text: &str) -> Result<FibSpec, SpecError> {
+        refuse_blank(text)?;
+        toml::from_str(text).map_err(|e| SpecError::Syntax(format!("TOML: {e}")))
+    }
+
+    /// The TOML form. Every version a FIB may carry ([`MAX_VERSION`]) fits
+    /// TOML's integers, so this cannot fail for a spec that was parsed or
+    /// built; one made in code with a larger version is clamped.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("a FibSpec always serialises")
+        let mut s = std::borrow::Cow::Borrowed(self);
+        if self.version > MAX_VERSION {
+            s.to_mut().version = MAX_VERSION;
+        }
+        toml::to_string_pretty(&*s).expect("a FibSpec within MAX_VERSION always serialises")
     }
 
     pub fn to_json(&self) -> String {
@@ -248,6 +378,7 @@ impl FibSpec {
         let mut ports: HashMap<&str, u16> = HashMap::new();
         for p in &self.ports {
             let e = || format!("port {:?}", p.name);
+            check_name(&e, "name", &p.name)?;
             let idx = port_names
                 .iter()
                 .position(|n| n == &p.name)
@@ -265,10 +396,12 @@ impl FibSpec {
                 return Err(ferr(e(), "name", "listed twice"));
             }
             b.port(idx as u16, PortConfig { mtu: p.mtu });
+            b.name_port(idx as u16, &p.name);
         }
         let mut nhs: HashMap<&str, NhId> = HashMap::new();
         for nh in &self.next_hops {
             let e = || format!("next hop {:?}", nh.name);
+            check_name(&e, "name", &nh.name)?;
             let port = *ports.get(nh.port.as_str()).ok_or_else(|| {
                 ferr(
                     e(),
@@ -307,6 +440,7 @@ impl FibSpec {
             if nhs.insert(&nh.name, id).is_some() {
                 return Err(ferr(e(), "name", "defined twice"));
             }
+            b.name_next_hop(id, &nh.name);
         }
         for nh in &self.next_hops {
             if let Some(bk) = &nh.backup {
@@ -323,6 +457,7 @@ impl FibSpec {
         let mut groups: HashMap<&str, NhgId> = HashMap::new();
         for g in &self.groups {
             let e = || format!("group {:?}", g.name);
+            check_name(&e, "name", &g.name)?;
             let mut members = Vec::with_capacity(g.next_hops.len());
             for m in &g.next_hops {
                 members.push(
@@ -335,6 +470,7 @@ impl FibSpec {
             if groups.insert(&g.name, id).is_some() {
                 return Err(ferr(e(), "name", "defined twice"));
             }
+            b.name_group(id, &g.name);
         }
         // `next_hop = "x"` is shorthand for a one-member group, made once.
         let mut singles: HashMap<String, NhgId> = HashMap::new();
@@ -599,6 +735,136 @@ next_hop = "sat2"
         // JSON and TOML round trips give the same FIB description.
         assert_eq!(FibSpec::parse(&spec.to_json()).unwrap(), spec);
         assert_eq!(FibSpec::parse(&spec.to_toml()).unwrap(), spec);
+    }
+
+    #[test]
+    fn a_label_beyond_20_bits_is_refused_before_the_table_is_sized() {
+        // Used to size the label table from the largest label first: a
+        // label of 2^32 - 1 aborted the process (a 32 GiB allocation) and
+        // 2^27 took 1 GB before the 20-bit check refused it.
+        for big in [u32::MAX, 1 << 31, 1 << 27, 1 << 21, label_max() + 1] {
+            let t = EXAMPLE.replacen("label = 16001", &format!("label = {big}"), 1);
+            let e = FibSpec::parse(&t).unwrap().build().unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("label {big}: label: larger than 20 bits (1048575)")
+            );
+            let t = EXAMPLE.replacen("out_label = 3", &format!("out_label = {big}"), 1);
+            let e = FibSpec::parse(&t).unwrap().build().unwrap_err();
+            assert_eq!(e.field, "out_label", "{e}");
+        }
+    }
+
+    fn label_max() -> u32 {
+        crate::wire::mpls::label::MAX
+    }
+
+    #[test]
+    fn empty_and_blank_files_are_refused() {
+        for text in ["", "  \n\t\n", "\n"] {
+            let e = FibSpec::from_bytes(text.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("the file is empty"), "{e}");
+            let e = FibSpec::decode(text.as_bytes(), FibFormat::Json).unwrap_err();
+            assert!(e.to_string().starts_with("the file is empty"), "{e}");
+        }
+        // A FIB with neither labels nor routes is refused unless allowed.
+        let spec = FibSpec::parse("version = 4").unwrap();
+        let e = spec.check_not_empty(false).unwrap_err().to_string();
+        assert!(
+            e.starts_with("FIB version 4: labels: no labels and no routes"),
+            "{e}"
+        );
+        assert!(spec.check_not_empty(true).is_ok());
+        assert!(FibSpec::parse(EXAMPLE)
+            .unwrap()
+            .check_not_empty(false)
+            .is_ok());
+    }
+
+    #[test]
+    fn the_file_name_says_the_format() {
+        let spec = FibSpec::parse(EXAMPLE).unwrap();
+        let bin = spec.to_binary().unwrap();
+        let path = |n: &str| std::path::PathBuf::from(n);
+        // An .omfib is only ever binary: empty or text is refused, not read as TOML.
+        for bytes in [&b""[..], b"version = 3\n", EXAMPLE.as_bytes()] {
+            let e = FibSpec::from_file_bytes(&path("a.omfib"), bytes).unwrap_err();
+            assert!(e.to_string().starts_with("binary FIB:"), "{e}");
+        }
+        assert_eq!(
+            FibSpec::from_file_bytes(&path("a.omfib"), &bin).unwrap(),
+            spec
+        );
+        assert!(FibSpec::from_file_bytes(&path("a.toml"), &bin).is_err());
+        assert!(FibSpec::from_file_bytes(&path("a.json"), EXAMPLE.as_bytes()).is_err());
+        let json = spec.to_json();
+        assert_eq!(
+            FibSpec::from_file_bytes(&path("a.json"), json.as_bytes()).unwrap(),
+            spec
+        );
+        assert_eq!(
+            FibSpec::from_file_bytes(&path("a.fib"), &bin).unwrap(),
+            spec
+        );
+    }
+
+    #[test]
+    fn the_version_is_bounded_where_it_is_parsed() {
+        // u64::MAX used to pass check and load, then `fib convert` to TOML
+        // panicked (TOML integers are i64).
+        let spec = FibSpec::parse(EXAMPLE).unwrap();
+        let json =
+            spec.to_json()
+                .replacen("\"version\": 7", &format!("\"version\": {}", u64::MAX), 1);
+        let e = FibSpec::parse(&json).unwrap_err().to_string();
+        assert!(e.contains("above the largest allowed"), "{e}");
+        let json = json.replacen(&u64::MAX.to_string(), &MAX_VERSION.to_string(), 1);
+        let top = FibSpec::parse(&json).unwrap();
+        assert_eq!(FibSpec::parse(&top.to_toml()).unwrap(), top);
+        let mut over = spec.clone();
+        over.version = MAX_VERSION + 1;
+        let e = over.build().unwrap_err();
+        assert_eq!((e.entry.as_str(), e.field), ("FIB", "version"));
+        let e = FibSpec::from_bytes(&over.to_binary().unwrap()).unwrap_err();
+        assert!(e.to_string().contains("above the largest allowed"), "{e}");
+        // Clamped, never a panic, for one made in code.
+        assert!(over.to_toml().contains(&MAX_VERSION.to_string()));
+    }
+
+    #[test]
+    fn builder_errors_name_entries_as_the_file_does() {
+        let t = EXAMPLE.replacen(
+            "push = [24001]",
+            "push = [24001, 16, 17, 18, 19, 20, 21]",
+            1,
+        );
+        let e = FibSpec::parse(&t).unwrap().build().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "next hop \"sat3\": push: 7 labels; a next hop pushes at most 6"
+        );
+        let t = EXAMPLE.replacen("mtu = 9000", "mtu = 20", 1);
+        let e = FibSpec::parse(&t).unwrap().build().unwrap_err().to_string();
+        assert_eq!(e, "port \"isl1\": mtu: 20 is outside 68..=9216");
+        let many: Vec<String> = (0..65).map(|_| "\"sat2\"".to_string()).collect();
+        let t = EXAMPLE.replacen("[\"sat2\", \"sat3\"]", &format!("[{}]", many.join(", ")), 1);
+        let e = FibSpec::parse(&t).unwrap().build().unwrap_err().to_string();
+        assert_eq!(e, "group \"east\": members: 65 paths; at most 64");
+    }
+
+    #[test]
+    fn names_are_bounded() {
+        let long = "x".repeat(MAX_NAME + 1);
+        let t = EXAMPLE.replace("\"sat3\"", &format!("{long:?}"));
+        let e = FibSpec::parse(&t).unwrap().build().unwrap_err().to_string();
+        assert!(
+            e.ends_with(&format!("name: 65 bytes; a name has at most {MAX_NAME}")),
+            "{e}"
+        );
+        let t = EXAMPLE.replace("\"sat3\"", &format!("{:?}", "x".repeat(MAX_NAME)));
+        assert!(FibSpec::parse(&t).unwrap().build().is_ok());
     }
 
     #[test]
