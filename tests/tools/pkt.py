@@ -40,6 +40,12 @@ def capture(ifname, secs):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
     s.bind((ifname, 0))
     s.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+    # Room for bursts while this process is descheduled (a loaded 2-core
+    # runner): a full buffer drops frames the relay did deliver.
+    try:
+        s.setsockopt(socket.SOL_SOCKET, 33, 32 << 20)  # SO_RCVBUFFORCE (root)
+    except OSError:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 20)
     s.settimeout(0.1)
     print("ready", flush=True)
     t0 = time.time()

@@ -1,0 +1,477 @@
+//! The namespace line the end-to-end tests run orbitmesh-dp in, and the
+//! traffic helpers around it (tests/netns.rs, tests/refusals.rs):
+//!
+//! ```text
+//!  [gen] gen0 ── dut0 [dut: orbitmesh-dp] dut1 ── sink0 [sink]
+//!                                          dut2 ── sink1
+//! ```
+//! Frames are sent from `gen` with AF_PACKET and captured at the sinks by
+//! tests/tools/pkt.py. Every namespace and the dataplane are removed on drop,
+//! also on failure.
+// Each test binary uses a part of this.
+#![allow(dead_code)]
+
+use super::bin;
+use dataplane::ctl::{self, Request, Response};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const GEN: [u8; 6] = [0x02, 0x6f, 0, 0, 0, 0x01];
+pub const DUT0: [u8; 6] = [0x02, 0x6f, 0, 0, 1, 0x00];
+pub const DUT1: [u8; 6] = [0x02, 0x6f, 0, 0, 1, 0x01];
+pub const DUT2: [u8; 6] = [0x02, 0x6f, 0, 0, 1, 0x02];
+pub const SINK0: [u8; 6] = [0x02, 0x6f, 0, 0, 2, 0x00];
+pub const SINK1: [u8; 6] = [0x02, 0x6f, 0, 0, 2, 0x01];
+
+pub fn mac(m: &[u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+pub fn sh(args: &[&str]) {
+    let o = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("run command");
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+pub struct Line {
+    pub tag: String,
+    /// The dataplane: `ip netns exec` execs it, so this is its pid.
+    pub dp: Option<Child>,
+    pub socket: PathBuf,
+    /// A scratch directory, removed on drop.
+    pub dir: PathBuf,
+}
+
+impl Line {
+    pub fn ns(&self, role: &str) -> String {
+        format!("om{}-{role}", self.tag)
+    }
+
+    /// Builds the namespaces and links; does not start the dataplane.
+    pub fn new(name: &str) -> Line {
+        Line::with_queues(name, 1)
+    }
+
+    /// As `new`, with `queues` RX/TX queues on every veth.
+    pub fn with_queues(name: &str, queues: u32) -> Line {
+        let q = queues.to_string();
+        let mq = ["numtxqueues", q.as_str(), "numrxqueues", q.as_str()];
+        let tag = format!("{}{}", std::process::id() % 100000, name);
+        let dir = std::env::temp_dir().join(format!("om-netns-{tag}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let l = Line {
+            socket: dir.join("dp.sock"),
+            dir,
+            tag,
+            dp: None,
+        };
+        for r in ["gen", "dut", "sink"] {
+            sh(&["ip", "netns", "add", &l.ns(r)]);
+        }
+        let (g, d, s) = (l.ns("gen"), l.ns("dut"), l.ns("sink"));
+        for (a, an, b, bn) in [
+            ("gen0", &g, "dut0", &d),
+            ("dut1", &d, "sink0", &s),
+            ("dut2", &d, "sink1", &s),
+        ] {
+            let mut args = vec!["ip", "link", "add", a, "netns", an.as_str()];
+            args.extend_from_slice(&mq);
+            args.extend_from_slice(&["type", "veth", "peer", "name", b, "netns", bn.as_str()]);
+            args.extend_from_slice(&mq);
+            sh(&args);
+        }
+        for (ns, dev, m, addr) in [
+            (&g, "gen0", GEN, "10.99.0.1/24"),
+            (&d, "dut0", DUT0, "10.99.0.2/24"),
+            (&d, "dut1", DUT1, "10.99.1.2/24"),
+            (&d, "dut2", DUT2, "10.99.2.2/24"),
+            (&s, "sink0", SINK0, "10.99.1.1/24"),
+            (&s, "sink1", SINK1, "10.99.2.1/24"),
+        ] {
+            sh(&["ip", "-n", ns, "link", "set", dev, "address", &mac(&m)]);
+            sh(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
+            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+        }
+        l
+    }
+
+    /// Starts orbitmesh-dp in `dut` on dut0-2 with `fib` (TOML).
+    pub fn start(&mut self, fib: &str, extra: &[&str]) {
+        let mut args = vec!["--port", "dut0", "--port", "dut1", "--port", "dut2"];
+        args.extend_from_slice(extra);
+        self.start_args(fib, &args);
+    }
+
+    /// Starts orbitmesh-dp in `dut` with `args` and waits for its socket.
+    pub fn start_args(&mut self, fib: &str, args: &[&str]) {
+        let fib_path = self.dir.join("fib.toml");
+        std::fs::write(&fib_path, fib).unwrap();
+        let mut cmd = Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            &self.ns("dut"),
+            bin("orbitmesh-dp").to_str().expect("utf-8 path"),
+        ])
+        .args(args)
+        .arg("--fib")
+        .arg(&fib_path)
+        .arg("--socket")
+        .arg(&self.socket)
+        .args(["--name", "dut", "--log", "warn"])
+        .stdout(Stdio::null());
+        self.dp = Some(cmd.spawn().expect("start orbitmesh-dp"));
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(20) {
+            if ctl::call(&self.socket, &Request::Version).is_ok() {
+                return;
+            }
+            if let Some(st) = self.dp.as_mut().unwrap().try_wait().unwrap() {
+                panic!("orbitmesh-dp exited early: {st}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("orbitmesh-dp did not open its control socket");
+    }
+
+    /// ARP + ICMP echo from gen to the dut's own address (through the kernel).
+    pub fn ping_dut(&self) -> bool {
+        let ns = self.ns("gen");
+        let args = [
+            "netns",
+            "exec",
+            &ns,
+            "ping",
+            "-c",
+            "2",
+            "-W",
+            "1",
+            "10.99.0.2",
+        ];
+        Command::new("ip")
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    pub fn call(&self, req: Request) -> Response {
+        ctl::call(&self.socket, &req).expect("control call")
+    }
+
+    pub fn stat(&self, name: &str) -> u64 {
+        match self.call(Request::Stats) {
+            Response::Stats(s) => s.get(name),
+            r => panic!("{r:?}"),
+        }
+    }
+
+    pub fn capture(&self, iface: &str, secs: f64) -> Capture {
+        self.capture_in("sink", iface, secs)
+    }
+
+    /// Captures on `iface` in the namespace of `role` (gen, dut, sink).
+    pub fn capture_in(&self, role: &str, iface: &str, secs: f64) -> Capture {
+        let mut c = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns(role),
+                "python3",
+                tools_py(),
+                "capture",
+                iface,
+                &secs.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("capture");
+        // Wait for "ready", then drain the output as it comes, so a full
+        // pipe never stalls the capture (and makes the kernel drop frames).
+        let mut out = c.stdout.take().unwrap();
+        let mut buf = [0u8; 6];
+        std::io::Read::read_exact(&mut out, &mut buf).expect("capture ready");
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut out, &mut text).expect("capture output");
+            text
+        });
+        Capture {
+            child: c,
+            reader: Some(reader),
+        }
+    }
+
+    pub fn send(&self, frames: &[Vec<u8>], count: usize) {
+        self.send_from_cpu(frames, count, None)
+    }
+
+    /// Sends from a given CPU (with XPS set, that CPU's TX queue; a veth
+    /// delivers on the peer's RX queue of the same number).
+    pub fn send_from_cpu(&self, frames: &[Vec<u8>], count: usize, cpu: Option<usize>) {
+        let cpus = cpu.map_or("0-63".to_string(), |c| c.to_string());
+        let n = count.to_string();
+        let ns = self.ns("gen");
+        let mut c = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                "taskset",
+                "-c",
+                &cpus,
+                "python3",
+                tools_py(),
+                "send",
+                "gen0",
+                &n,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("send");
+        let mut stdin = c.stdin.take().unwrap();
+        for f in frames {
+            writeln!(stdin, "{}", hex(f)).unwrap();
+        }
+        drop(stdin);
+        assert!(c.wait().unwrap().success());
+    }
+
+    /// Sends `frames` and returns what each sink captured (MPLS/IP frames only).
+    pub fn exchange(&self, frames: &[Vec<u8>], count: usize) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let c0 = self.capture("sink0", 1.5);
+        let c1 = self.capture("sink1", 1.5);
+        self.send(frames, count);
+        (collect(c0), collect(c1))
+    }
+
+    /// Sends `frame` `count` times from gen at `pps`, its last 4 bytes
+    /// replaced by a sequence number (0, 1, ...); returns the sender.
+    pub fn send_seq(&self, frame: &[u8], count: u32, pps: u32) -> Sender {
+        let mut c = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns("gen"),
+                "python3",
+                tools_py(),
+                "seq",
+                "gen0",
+                &count.to_string(),
+                &pps.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the sender");
+        writeln!(c.stdin.take().unwrap(), "{}", hex(frame)).unwrap();
+        Sender(c)
+    }
+
+    /// The dataplane's pid (`ip netns exec` execs it).
+    pub fn dp_pid(&self) -> u32 {
+        self.dp.as_ref().expect("dataplane started").id()
+    }
+
+    /// A field of /proc/<dataplane>/status as a number (VmRSS in kB, Threads).
+    pub fn dp_status(&self, field: &str) -> u64 {
+        let path = format!("/proc/{}/status", self.dp_pid());
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        text.lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in {path}"))
+    }
+
+    pub fn stop_dp(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.dp.take()?;
+        // `ip netns exec` execs the dataplane, so the child's pid is the dataplane's.
+        sh(&["kill", "-TERM", &c.id().to_string()]);
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if let Some(st) = c.try_wait().unwrap() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        c.wait().ok()
+    }
+}
+
+impl Drop for Line {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.dp.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            std::thread::sleep(Duration::from_millis(300));
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for r in ["gen", "dut", "sink"] {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.ns(r)])
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn tools_py() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/pkt.py")
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A running capture and the thread reading its output.
+pub struct Capture {
+    child: Child,
+    reader: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Drop for Capture {
+    /// A capture a failed test never collected stops with it.
+    fn drop(&mut self) {
+        if self.child.try_wait().is_ok_and(|st| st.is_none()) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub fn collect(mut c: Capture) -> Vec<Vec<u8>> {
+    c.child.wait().expect("capture finished");
+    let text = c
+        .reader
+        .take()
+        .expect("collected once")
+        .join()
+        .expect("capture reader");
+    text.lines()
+        .filter(|l| l.len() > 28 && !l.starts_with("ready"))
+        .map(|l| {
+            (0..l.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&l[i..i + 2], 16).unwrap())
+                .collect::<Vec<u8>>()
+        })
+        .filter(|f| matches!(&f[12..14], [0x88, 0x47] | [0x08, 0x00] | [0x86, 0xdd]))
+        // Only our test traffic (UDP port 5001 or labelled), not kernel chatter.
+        .filter(|f| f[12] == 0x88 || f.windows(2).any(|w| w == [0x13, 0x89]))
+        .collect()
+}
+
+/// The dut's FIB for these tests (ports: dut0 = 0, dut1 = 1, dut2 = 2).
+pub fn fib_toml(version: u64) -> String {
+    format!(
+        r#"
+version = {version}
+hash_seed = 5
+[[ports]]
+name = "dut0"
+[[ports]]
+name = "dut1"
+[[ports]]
+name = "dut2"
+
+[[next_hops]]
+name = "s0"
+port = "dut1"
+dst_mac = "{s0}"
+src_mac = "{d1}"
+backup = "s1"
+[[next_hops]]
+name = "s1"
+port = "dut2"
+dst_mac = "{s1}"
+src_mac = "{d2}"
+[[next_hops]]
+name = "s0-push"
+port = "dut1"
+dst_mac = "{s0}"
+src_mac = "{d1}"
+push = [16100]
+[[groups]]
+name = "both"
+next_hops = ["s0", "s1"]
+
+[[labels]]
+label = 16001
+action = "swap"
+next_hop = "s0"
+[[labels]]
+label = 16002
+action = "pop"
+[[labels]]
+label = 16004
+action = "swap"
+group = "both"
+[[routes]]
+prefix = "10.50.0.0/16"
+next_hop = "s0-push"
+[[routes]]
+prefix = "10.60.0.0/16"
+next_hop = "s1"
+[[routes]]
+prefix = "2001:db8:50::/48"
+next_hop = "s0-push"
+"#,
+        s0 = mac(&SINK0),
+        s1 = mac(&SINK1),
+        d1 = mac(&DUT1),
+        d2 = mac(&DUT2),
+    )
+}
+
+pub fn ctl_bin() -> PathBuf {
+    bin("orbitmesh-ctl")
+}
+
+pub fn ctl_cmd(args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(ctl_bin())
+        .args(args)
+        .output()
+        .expect("run orbitmesh-ctl");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A running sequence sender (Line::send_seq); stopped on drop if a failed
+/// test leaves it running.
+pub struct Sender(Child);
+
+impl Sender {
+    pub fn running(&mut self) -> bool {
+        self.0.try_wait().expect("sender status").is_none()
+    }
+
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.0.wait().expect("sender exit")
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        if self.0.try_wait().is_ok_and(|st| st.is_none()) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
