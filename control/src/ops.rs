@@ -139,7 +139,7 @@ pub fn parse_time(s: &str, now_ns: u64) -> Result<u64, OpError> {
 /// clock is not synchronized.
 pub fn warn_if_unsynchronized() {
     if dataplane::sys::clock::synchronized() == Some(false) {
-        eprintln!("warning: this host's clock is not synchronized (NTP/PTP); activation times are only as right as its clock");
+        dataplane::errln!("warning: this host's clock is not synchronized (NTP/PTP); activation times are only as right as its clock");
     }
 }
 

@@ -7,8 +7,10 @@
 //! - [`pipeline`]: the pure batch function every worker, test and benchmark runs.
 //! - [`stats`]: per-worker counters, summed on read.
 //! - [`sys`]: the only module with `unsafe` code.
+//! - [`cli`]: output of the command-line programs that survives a closed pipe.
 #![deny(unsafe_code)]
 
+pub mod cli;
 pub mod config;
 pub mod ctl;
 pub mod fib;

@@ -10,6 +10,7 @@
 use anyhow::{bail, Context, Result};
 use bench::workload::bgp_like_prefixes;
 use dataplane::fib::lpm::Lpm4;
+use dataplane::outln;
 use rand::{Rng, SeedableRng};
 use std::io::{BufRead, Write};
 use std::net::Ipv4Addr;
@@ -91,7 +92,7 @@ fn main() -> Result<()> {
                 }
                 best = best.min(t0.elapsed().as_nanos() as f64 / ips.len() as f64);
             }
-            println!(
+            outln!(
                 "routes {} ips {} build_ms {:.1} lookup_ns {:.2} (checksum {})",
                 routes.len(),
                 ips.len(),

@@ -9,6 +9,7 @@ use bench::harness::{self, dut::Bins, dut::DutKind, rfc2544::SearchCfg, SuiteCfg
 use bench::traffic::engine::{EngineCfg, EngineHandle, TrialSpec};
 use bench::traffic::frame::{FlowPlan, Macs, Profile, SizeMix};
 use clap::{Parser, Subcommand};
+use dataplane::{errln, outln};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -180,7 +181,7 @@ fn main() {
         Cmd::Cleanup => cleanup(),
     };
     if let Err(e) = r {
-        eprintln!("\norbitmesh-bench: {e:#}");
+        errln!("\norbitmesh-bench: {e:#}");
         std::process::exit(if dataplane::sys::signal::stop_requested() {
             130
         } else {
@@ -266,8 +267,8 @@ fn run(a: RunArgs) -> Result<()> {
         .unwrap_or_else(|| harness::report::out_dir(&a.out, &a.name));
     let result = harness::run_suite(cfg, command)?;
     let md = harness::report::write(&result, &dir)?;
-    println!("{md}");
-    eprintln!("orbitmesh-bench: results in {}", dir.display());
+    outln!("{md}");
+    errln!("orbitmesh-bench: results in {}", dir.display());
     Ok(())
 }
 
@@ -307,7 +308,7 @@ fn traffic(a: TrafficArgs) -> Result<()> {
         },
         &mut |_| {},
     )?;
-    println!("{}", serde_json::to_string_pretty(&s)?);
+    outln!("{}", serde_json::to_string_pretty(&s)?);
     Ok(())
 }
 
@@ -316,7 +317,7 @@ fn cleanup() -> Result<()> {
     for ns in [harness::topology::GEN_NS, harness::topology::DUT_NS] {
         if std::path::Path::new(&format!("/run/netns/{ns}")).exists() {
             harness::topology::sh(&["ip", "netns", "del", ns])?;
-            eprintln!("removed namespace {ns}");
+            errln!("removed namespace {ns}");
         }
     }
     let _ = std::fs::remove_file(harness::topology::LOCK);

@@ -180,7 +180,7 @@ impl Bench<'_> {
             if rec.other_load <= self.cfg.max_other_load || attempt > self.cfg.retries {
                 return Ok(rec);
             }
-            eprint!(
+            dataplane::err!(
                 " -- disturbed (other load {:.0}%), again",
                 rec.other_load * 100.0
             );
@@ -200,7 +200,7 @@ impl Bench<'_> {
             if dataplane::sys::signal::stop_requested() {
                 bail!("interrupted");
             }
-            eprint!(
+            dataplane::err!(
                 "\r\x1b[K{}: waiting for the machine to be quiet (other processes use {:.0}% of it)",
                 self.label,
                 share * 100.0
@@ -272,7 +272,7 @@ impl Bench<'_> {
             stats,
         };
         let s = &rec.stats;
-        eprint!(
+        dataplane::err!(
             "\r\x1b[K{} trial {:>3}: offered {:>7.3} Mpps, sent {:>7.3}, delivered {:>7.3}, loss {:.2e}, misfwd {}, DUT core {:>3.0}%, gen core {:>3.0}%, other load {:>3.0}%",
             self.label,
             s.trial,
@@ -349,20 +349,20 @@ pub fn run_suite(cfg: SuiteCfg, command: String) -> Result<SuiteResult> {
             swap: None,
         };
         if let Some(why) = kind.unavailable(&cfg.bins) {
-            eprintln!("orbitmesh-bench: skipping {}: {why}", kind.name());
+            dataplane::errln!("orbitmesh-bench: skipping {}: {why}", kind.name());
             r.skipped = Some(why);
             duts.push(r);
             continue;
         }
-        eprintln!("== {} ({})", kind.name(), kind.describe());
+        dataplane::errln!("== {} ({})", kind.name(), kind.describe());
         if let Err(e) = run_dut(&cfg, &engine, kind, &work, &mut r) {
             if dataplane::sys::signal::stop_requested() {
                 return Err(e);
             }
-            eprintln!("\norbitmesh-bench: {} failed: {e:#}", kind.name());
+            dataplane::errln!("\norbitmesh-bench: {} failed: {e:#}", kind.name());
             r.error = Some(format!("{e:#}"));
         }
-        eprintln!();
+        dataplane::errln!();
         duts.push(r);
     }
     let result = SuiteResult {
@@ -472,7 +472,7 @@ fn run_dut(
                 )?);
             }
         }
-        eprintln!(
+        dataplane::errln!(
             "\r\x1b[K{} {}B: throughput {:.3} Mpps (limit: {})",
             kind.name(),
             mix.label(),
@@ -582,7 +582,7 @@ fn swap_under_load(
         Ok(dataplane::ctl::Response::Stats(s)) => s.fib_version,
         _ => 0,
     };
-    eprintln!(
+    dataplane::errln!(
         "\r\x1b[Korbitmesh swaps: {done} swaps ({errors} errors) at {:.3} Mpps: lost {}, misforwarded {}",
         rate / 1e6,
         rec.stats.lost,

@@ -96,7 +96,9 @@ impl Topology {
             {
                 bail!("another orbitmesh-bench (pid {pid}) is running ({LOCK}); wait for it or stop it");
             }
-            eprintln!("orbitmesh-bench: removing what a previous run (pid {pid}) left behind");
+            dataplane::errln!(
+                "orbitmesh-bench: removing what a previous run (pid {pid}) left behind"
+            );
         }
         std::fs::write(LOCK, std::process::id().to_string())
             .with_context(|| format!("writing {LOCK}"))?;

@@ -13,6 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use control::predict::{self, output, scenario::Scenario};
+use dataplane::{err, errln, out, outln};
 
 #[derive(Debug, Parser)]
 #[command(name = "orbitmesh-ctl", version, about = "orbitmesh control plane")]
@@ -220,7 +221,7 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
         })?;
         let (plan, unwired) = run::plan(sched, w);
         if unwired > 0 {
-            eprintln!(
+            errln!(
                 "node {id}: up to {unwired} entries name a next hop that is not wired; left out"
             );
         }
@@ -228,7 +229,7 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
     }
     let start = control::ops::parse_time(&a.start, dataplane::node::now_ns())?;
     control::ops::warn_if_unsynchronized();
-    eprintln!(
+    errln!(
         "driving {} dataplanes, {} FIBs in all, schedule time 0 at {} (x{})",
         plans.len(),
         plans.iter().map(|p| p.2.len()).sum::<usize>(),
@@ -240,7 +241,7 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
         .map_err(|e| bad_input(format!("--watch-ports: {e}")))?;
     let scenario = Scenario::read(&a.schedule).map_err(|e| bad_input(e.to_string()))?;
     if scenario.is_none() && watch > 0 {
-        eprintln!(
+        errln!(
             "{}: no {}: link failures are left to the dataplanes' backups (no recomputation)",
             a.schedule.display(),
             predict::scenario::FILE
@@ -270,19 +271,24 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
         &call,
         &dataplane::node::now_ns,
         (scenario.is_some() && watch > 0).then_some(&repair),
-        &mut |m| eprintln!("{m}"),
+        &mut |m| errln!("{m}"),
     );
     let bad: usize = reports.iter().map(|r| r.late + r.failed).sum();
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&reports).expect("serialisable")
         );
     }
     for r in reports.iter().filter(|_| !a.json) {
-        println!(
+        outln!(
             "node {:>5}: staged {:>5}  verified {:>5}  late {:>3}  failed {:>3}  repairs {:>3}",
-            r.node, r.staged, r.verified, r.late, r.failed, r.repairs
+            r.node,
+            r.staged,
+            r.verified,
+            r.late,
+            r.failed,
+            r.repairs
         );
     }
     if bad > 0 {
@@ -296,7 +302,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
     use dataplane::ctl::{Request, Response};
     let ok_version = |r: Response, what: &str| match r {
         Response::Ok { version } => {
-            println!("{what}: FIB version {version} active");
+            outln!("{what}: FIB version {version} active");
             Ok(())
         }
         other => Err(bad_input(format!("unexpected answer {other:?}"))),
@@ -304,13 +310,13 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
     match cmd {
         Command::Predict(_) => unreachable!("handled in main"),
         Command::Fib(FibCmd::Check { file, allow_empty }) => {
-            println!("{}", ops::check(&file, allow_empty)?);
+            outln!("{}", ops::check(&file, allow_empty)?);
             Ok(())
         }
         Command::Fib(FibCmd::Convert { input, output }) => {
             let spec = ops::read_fib(&input)?;
             ops::write_fib(&spec, &output)?;
-            eprintln!(
+            errln!(
                 "{} -> {}: {} labels, {} routes",
                 input.display(),
                 output.display(),
@@ -320,7 +326,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             Ok(())
         }
         Command::Fib(FibCmd::Diff { a, b }) => {
-            print!("{}", ops::diff(&ops::read_fib(&a)?, &ops::read_fib(&b)?));
+            out!("{}", ops::diff(&ops::read_fib(&a)?, &ops::read_fib(&b)?));
             Ok(())
         }
         Command::Fib(FibCmd::Show {
@@ -330,11 +336,11 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             target,
         }) => {
             match ops::call(&target.path()?, &Request::ShowFib { label, prefix })? {
-                Response::Fib(v) if json => println!(
+                Response::Fib(v) if json => outln!(
                     "{}",
                     serde_json::to_string_pretty(&v).expect("serialisable")
                 ),
-                Response::Fib(v) => print!("{}", ops::render_view(&v)),
+                Response::Fib(v) => out!("{}", ops::render_view(&v)),
                 other => return Err(bad_input(format!("unexpected answer {other:?}"))),
             }
             Ok(())
@@ -361,7 +367,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
                         allow_empty,
                     };
                     ops::call(&target.path()?, &req)?;
-                    println!(
+                    outln!(
                         "staged: FIB version {v} activates at {} ({at_ns} ns)",
                         ops::format_time(at_ns)
                     );
@@ -394,7 +400,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
                     delay_ns: ns as u64,
                 },
             )?;
-            println!("port {port}: frames held {:.3} ms", ns as f64 / 1e6);
+            outln!("port {port}: frames held {:.3} ms", ns as f64 / 1e6);
             Ok(())
         }
         Command::Port { state, delay, .. } if state == "delay" || delay.is_some() => Err(
@@ -413,7 +419,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
                     up: state == "up",
                 },
             )?;
-            println!("port {port} administratively {state}");
+            outln!("port {port} administratively {state}");
             Ok(())
         }
         Command::Stats(a) => {
@@ -434,12 +440,12 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
                     return Err(bad_input("unexpected answer to stats"));
                 };
                 if a.json {
-                    println!("{}", serde_json::to_string(&s).expect("serialisable"));
+                    outln!("{}", serde_json::to_string(&s).expect("serialisable"));
                 } else {
                     if every.is_some() {
-                        print!("\x1b[2J\x1b[H");
+                        out!("\x1b[2J\x1b[H");
                     }
-                    print!("{}", ops::render_stats(&s, prev.as_ref()));
+                    out!("{}", ops::render_stats(&s, prev.as_ref()));
                 }
                 let Some(d) = every else { return Ok(()) };
                 prev = Some(s);
@@ -514,7 +520,7 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
     };
     let steps = window.times().len();
     if !a.quiet {
-        eprintln!(
+        errln!(
             "predict: {n_sats} satellites, {n_gs} ground stations, {} planned ISLs, {steps} steps of {} ms, epoch {epoch_utc}",
             net.isls.pairs.len(),
             step_ns as f64 / 1e6
@@ -539,7 +545,7 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
             if !quiet && (last_report.elapsed().as_secs_f64() > 1.0 || done == total) {
                 last_report = Instant::now();
                 let el = t0.elapsed().as_secs_f64();
-                eprintln!(
+                errln!(
                     "  {done}/{total} steps ({:.0}%), {el:.1} s, {:.2} ms/step",
                     100.0 * done as f64 / total as f64,
                     el * 1e3 / done as f64
@@ -585,21 +591,25 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
     }
     summary.write(&a.out)?;
     if !a.quiet {
-        eprint!("{}", summary.to_markdown());
-        eprintln!("wrote {}", a.out.display());
+        err!("{}", summary.to_markdown());
+        errln!("wrote {}", a.out.display());
     }
     Ok(())
 }
 
-fn main() -> Result<()> {
+fn main() {
     match Cli::parse().command {
-        Command::Predict(a) => predict_cmd(*a),
+        Command::Predict(a) => {
+            if let Err(e) = predict_cmd(*a) {
+                errln!("orbitmesh-ctl: error: {e:#}");
+                std::process::exit(1);
+            }
+        }
         other => {
             if let Err(e) = ops_main(other) {
-                eprintln!("orbitmesh-ctl: error: {e}");
+                errln!("orbitmesh-ctl: error: {e}");
                 std::process::exit(e.code);
             }
-            Ok(())
         }
     }
 }

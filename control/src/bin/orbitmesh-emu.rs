@@ -20,6 +20,7 @@ use control::emulate::traffic::{self, AgentReport, AgentSpec};
 use control::emulate::{now_ns, Names, Topology};
 use control::predict::scenario::{parse_duration_ns, Scenario};
 use control::run::{LocalPort, NodeReport, NodeWiring, Wiring};
+use dataplane::{errln, outln};
 
 const EXAMPLES: &str = "Examples:
   # 6 planes x 6 satellites at 1500 km, 4 ground stations, 2400 s of orbit
@@ -121,7 +122,7 @@ fn main() {
     match r {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("orbitmesh-emu: {e:#}");
+            errln!("orbitmesh-emu: {e:#}");
             std::process::exit(2);
         }
     }
@@ -329,13 +330,13 @@ fn run(a: RunArgs) -> Result<i32> {
 
     // 1. Prediction.
     let t0 = Instant::now();
-    eprintln!("== predicting the scenario");
+    errln!("== predicting the scenario");
     let mut pred = predict(&a)?;
     let topo = pred.topo.clone();
     let (start_ns, end_ns) = pred.window_ns;
     let sched_len = end_ns - start_ns;
     let wall_s = sched_len as f64 / 1e9 / a.time_scale;
-    eprintln!(
+    errln!(
         "   {} satellites + {} ground stations, {} links ({} ISLs planned), {} FIB changes \
          over {:.0} s of schedule = {:.0} s of wall time at x{}; {:.1} s",
         topo.n_sats,
@@ -396,7 +397,7 @@ fn run(a: RunArgs) -> Result<i32> {
     faults.sort_by_key(|f| f.at_ns);
 
     // 2. Namespaces and links.
-    eprintln!(
+    errln!(
         "== building the slice in network namespaces ({}-*)",
         a.prefix
     );
@@ -469,7 +470,7 @@ fn run(a: RunArgs) -> Result<i32> {
         )
         .map_err(|e| anyhow!("{e} (apt-get install ethtool)"))?;
     }
-    eprintln!(
+    errln!(
         "   {} namespaces, {} veth pairs in {:.1} s",
         nss.len(),
         veths.len(),
@@ -507,7 +508,7 @@ fn run(a: RunArgs) -> Result<i32> {
     }));
     let wiring_path = out.join("wiring.toml");
     std::fs::write(&wiring_path, toml::to_string(&wiring)?)?;
-    eprintln!(
+    errln!(
         "== starting {} dataplanes (orbitmesh-dp, sleep-when-idle)",
         topo.nodes().count()
     );
@@ -568,11 +569,11 @@ fn run(a: RunArgs) -> Result<i32> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    eprintln!("   all up in {:.1} s", t2.elapsed().as_secs_f64());
+    errln!("   all up in {:.1} s", t2.elapsed().as_secs_f64());
     let mut delays_sent = BTreeMap::new();
     if !a.no_delay {
         set_link_delays(&pred.net, &topo, start_ns, &sock, &mut delays_sent);
-        eprintln!(
+        errln!(
             "   links hold frames for their predicted propagation delay (updated every second; --no-delay: off)"
         );
     }
@@ -684,7 +685,7 @@ fn run(a: RunArgs) -> Result<i32> {
     .map_err(|e| anyhow!(e))?;
 
     // 6. Live view.
-    eprintln!(
+    errln!(
         "== running: {} flows at {} pps each; a line per second (delivered/s and lost per pair, \
          FIB versions in force)",
         topo.n_gs * (topo.n_gs - 1),
@@ -695,7 +696,7 @@ fn run(a: RunArgs) -> Result<i32> {
         .iter()
         .map(|p| format!("{:>17}", truncate(&p.name, 17)))
         .collect();
-    eprintln!("   wall  sched |{}| FIB versions", header.join("|"));
+    errln!("   wall  sched |{}| FIB versions", header.join("|"));
     let mut latest: BTreeMap<u16, AgentReport> = BTreeMap::new();
     let mut finals = 0;
     let mut prev: Vec<(u64, u64)> = vec![(0, 0); pred.pairs.len()];
@@ -724,7 +725,7 @@ fn run(a: RunArgs) -> Result<i32> {
             )
             .map_err(|e| anyhow!(e))?;
             let wall = (now - t_start) as f64 / 1e9;
-            eprintln!("   {wall:5.1}s  ** ISL {x}-{y} {state} (injected)");
+            errln!("   {wall:5.1}s  ** ISL {x}-{y} {state} (injected)");
             if f.up {
                 if let Some(r) = fault_reports.iter_mut().rev().find(|r| r.link == f.link) {
                     r.restored_at_s = Some(f.at_ns as f64 / 1e9);
@@ -770,7 +771,7 @@ fn run(a: RunArgs) -> Result<i32> {
                 }
             }
             if !line.contains("version") || line.contains("refused") {
-                eprintln!("          {line}");
+                errln!("          {line}");
             }
         }
         if now >= next_tick {
@@ -801,7 +802,7 @@ fn run(a: RunArgs) -> Result<i32> {
                     let step = ((sched_t - start_ns) / pred.step_ns).max(0) as usize;
                     let step = step.min(p.latency_ms.len().saturating_sub(1));
                     let lat = p.latency_ms.get(step).copied().unwrap_or(f64::NAN);
-                    eprintln!(
+                    errln!(
                         "          path {}: {} (predicted {:.1} ms one way)",
                         p.name,
                         path.as_ref().map_or("unreachable".into(), |v| v
@@ -827,7 +828,7 @@ fn run(a: RunArgs) -> Result<i32> {
                 versions.iter().min().copied().unwrap_or(0),
                 versions.iter().max().copied().unwrap_or(0),
             );
-            eprintln!(
+            errln!(
                 "   {:4.0}s {:5.0}s |{}| v{vmin}..v{vmax} ({} of {} answering)",
                 (now - t_start) as f64 / 1e9,
                 sched_t as f64 / 1e9,
@@ -855,7 +856,7 @@ fn run(a: RunArgs) -> Result<i32> {
         std::thread::sleep(Duration::from_millis(20));
     }
     if interrupted {
-        eprintln!("interrupted: cleaning up");
+        errln!("interrupted: cleaning up");
         return Ok(130);
     }
     // The control process ends after the last instant is verified.
@@ -865,8 +866,12 @@ fn run(a: RunArgs) -> Result<i32> {
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
     if run_reports.is_empty() {
-        eprintln!(
-            "control process: no report ({ctl_status:?}); see {}/logs/ctl.log",
+        let status = match ctl_status {
+            Some(s) => s.to_string(),
+            None => "still running after 10 s".into(),
+        };
+        errln!(
+            "control process: no report ({status}); see {}/logs/ctl.log",
             out.display()
         );
     }
@@ -1011,17 +1016,17 @@ fn run(a: RunArgs) -> Result<i32> {
         out.join("timeline.svg"),
         report::svg(&pred.pairs, pred.step_ns, a.time_scale, &summary.faults),
     )?;
-    eprintln!("\n{md}");
-    eprintln!(
+    errln!("\n{md}");
+    errln!(
         "wrote {}/summary.md, summary.json, timeline.svg",
         out.display()
     );
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
     }
     if let Some(min) = a.min_delivery {
         if 100.0 * summary.delivery_ratio < min {
-            eprintln!(
+            errln!(
                 "delivery {:.3}% is below --min-delivery {min}%",
                 100.0 * summary.delivery_ratio
             );

@@ -79,7 +79,7 @@ impl Lab {
         }
         let stale = namespaces_with(prefix);
         if !stale.is_empty() {
-            eprintln!(
+            dataplane::errln!(
                 "removing {} namespaces left by an earlier run ({}-*)",
                 stale.len(),
                 prefix
@@ -202,7 +202,7 @@ impl Lab {
                 match c.try_wait() {
                     Ok(Some(_)) | Err(_) => break,
                     Ok(None) if t0.elapsed() > Duration::from_secs(3) => {
-                        eprintln!("{label}: did not stop on SIGTERM; killing it");
+                        dataplane::errln!("{label}: did not stop on SIGTERM; killing it");
                         let _ = c.kill();
                         let _ = c.wait();
                         break;
@@ -225,7 +225,7 @@ impl Drop for Lab {
                 .map(|n| format!("netns del {n}\n"))
                 .collect();
             if let Err(e) = run_ip(&["-force", "-batch", "-"], Some(&batch)) {
-                eprintln!("cleanup: {e}");
+                dataplane::errln!("cleanup: {e}");
             }
         }
     }

@@ -230,7 +230,7 @@ impl Scenario {
             }
             Some((p, s)) => IslPlan::plus_grid(p, s, self.max_terminals, min_los_m)?,
             None => {
-                eprintln!(
+                dataplane::errln!(
                     "warning: no +Grid structure (no 'P S' header, no --grid): no ISLs are planned"
                 );
                 IslPlan {

@@ -1,5 +1,6 @@
 //! SIGINT/SIGTERM set a flag the main loop polls (async-signal-safe: the
-//! handler only stores to an atomic).
+//! handler only stores to an atomic). SIGPIPE stays ignored (Rust's
+//! default), except to end a program whose stdout reader has gone.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -34,4 +35,18 @@ pub fn terminate(pid: u32) -> std::io::Result<()> {
     } else {
         Err(std::io::Error::last_os_error())
     }
+}
+
+/// Ends the process the way a Unix tool ends when the reader of its output
+/// has gone: killed by SIGPIPE (a shell shows status 141), with no message.
+/// Exits with 141 should the signal not end it.
+pub fn die_of_sigpipe() -> ! {
+    // SAFETY: signal(2) with SIG_DFL installs no handler of ours, so no code
+    // of ours runs in signal context; raise(3) sends SIGPIPE to the calling
+    // thread. Neither reads or writes memory of ours.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::raise(libc::SIGPIPE);
+    }
+    std::process::exit(128 + libc::SIGPIPE)
 }

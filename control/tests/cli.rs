@@ -1,0 +1,55 @@
+//! The command line's behaviour as a Unix tool, run as a built binary.
+
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+
+const SIGPIPE: i32 = 13;
+
+/// `orbitmesh-ctl fib diff A B | head -c 100`: when the reader goes away,
+/// the program ends quietly like other Unix tools (killed by SIGPIPE),
+/// instead of panicking with "failed printing to stdout: Broken pipe".
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let dir = std::env::temp_dir().join(format!("om-ctl-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let head = "[[ports]]\nname = \"p\"\n";
+    // 8000 labels only in A: about 130 KB of "- label N" lines, far more
+    // than a pipe buffers, so the program is still writing when the
+    // reader closes its end.
+    let mut a = format!("version = 1\n{head}");
+    for l in 16000..24000 {
+        a.push_str(&format!("[[labels]]\nlabel = {l}\naction = \"pop\"\n"));
+    }
+    let (pa, pb) = (dir.join("a.toml"), dir.join("b.toml"));
+    std::fs::write(&pa, a).unwrap();
+    std::fs::write(&pb, format!("version = 2\n{head}")).unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orbitmesh-ctl"))
+        .args(["fib", "diff"])
+        .args([&pa, &pb])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run orbitmesh-ctl");
+    let mut first = [0u8; 100];
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_exact(&mut first)
+        .expect("the diff starts");
+    assert!(String::from_utf8_lossy(&first).starts_with("- label "));
+    // The read end is closed here (the ChildStdout was dropped).
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err, "", "nothing to say on stderr");
+    assert_eq!(
+        out.status.signal(),
+        Some(SIGPIPE),
+        "ended by SIGPIPE like other Unix tools: {:?}",
+        out.status
+    );
+}
