@@ -159,9 +159,17 @@ impl Config {
             ));
         }
         let mut names = std::collections::HashSet::new();
+        let mut ifaces = std::collections::HashMap::new();
         for p in &self.ports {
             if !names.insert(p.name()) {
                 return Err(format!("port name {:?} is used twice", p.name()));
+            }
+            if let Some(first) = ifaces.insert(p.iface.as_str(), p.name()) {
+                return Err(format!(
+                    "interface {:?} is given twice (as ports {first:?} and {:?}); an interface can serve only one port",
+                    p.iface,
+                    p.name()
+                ));
             }
             if p.queues == 0 || p.queues > crate::sys::xdp::MAX_QUEUES {
                 return Err(format!(
@@ -201,8 +209,53 @@ impl Config {
         Ok(())
     }
 
+    /// Checks the worker cores against `usable`, the cores this process may
+    /// run on (see [`usable_cores`]): a worker that cannot be pinned to its
+    /// core would run unpinned, which is not what was asked for.
+    pub fn check_cores(&self, usable: &[usize]) -> Result<(), String> {
+        match self.cores.iter().find(|c| !usable.contains(c)) {
+            Some(c) => Err(format!(
+                "core {c} is not available to this process (usable cores: {})",
+                list(usable)
+            )),
+            None => Ok(()),
+        }
+    }
+
     pub fn port_names(&self) -> Vec<String> {
         self.ports.iter().map(|p| p.name().to_string()).collect()
+    }
+}
+
+/// The cores this process may run on (its CPU affinity mask), ascending.
+pub fn usable_cores() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect()
+}
+
+/// `[0, 1, 2, 5]` as "0-2, 5".
+fn list(cores: &[usize]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < cores.len() {
+        let mut j = i;
+        while j + 1 < cores.len() && cores[j + 1] == cores[j] + 1 {
+            j += 1;
+        }
+        out.push(if j > i {
+            format!("{}-{}", cores[i], cores[j])
+        } else {
+            cores[i].to_string()
+        });
+        i = j + 1;
+    }
+    if out.is_empty() {
+        "none".into()
+    } else {
+        out.join(", ")
     }
 }
 
@@ -238,6 +291,43 @@ mod tests {
         assert!(Config::parse("bogus = 1")
             .unwrap_err()
             .contains("unknown field"));
+    }
+
+    #[test]
+    fn one_interface_cannot_serve_two_ports() {
+        let two = |a: &str, b: &str| {
+            Config::parse(&format!("[[ports]]\n{a}\n[[ports]]\n{b}"))
+                .unwrap()
+                .validate()
+        };
+        let e = two("iface = \"x\"\nname = \"a\"", "iface = \"x\"\nname = \"b\"").unwrap_err();
+        assert_eq!(
+            e,
+            "interface \"x\" is given twice (as ports \"a\" and \"b\"); an interface can serve only one port"
+        );
+        // --port X --edge X: the same, whatever the port kinds.
+        let e = two(
+            "iface = \"x\"\nname = \"a\"",
+            "iface = \"x\"\nname = \"e\"\nedge = true",
+        )
+        .unwrap_err();
+        assert!(e.contains("given twice"), "{e}");
+        two("iface = \"x\"", "iface = \"y\"").unwrap();
+    }
+
+    #[test]
+    fn worker_cores_must_be_usable() {
+        let c = |t: &str| Config::parse(&format!("{t}\n[[ports]]\niface = \"a\"")).unwrap();
+        c("cores = [0, 1]").check_cores(&[0, 1, 2, 5]).unwrap();
+        c("").check_cores(&[]).unwrap();
+        assert_eq!(
+            c("cores = [1, 99]").check_cores(&[0, 1, 2, 5]).unwrap_err(),
+            "core 99 is not available to this process (usable cores: 0-2, 5)"
+        );
+        // This host: a core beyond any CPU set is refused.
+        let usable = usable_cores();
+        assert!(!usable.is_empty());
+        assert!(c("cores = [100000]").check_cores(&usable).is_err());
     }
 
     #[test]

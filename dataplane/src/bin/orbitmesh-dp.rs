@@ -165,6 +165,8 @@ fn config(a: &Args) -> Result<Config> {
         c.punt = p;
     }
     c.validate().map_err(anyhow::Error::msg)?;
+    c.check_cores(&dataplane::config::usable_cores())
+        .map_err(anyhow::Error::msg)?;
     Ok(c)
 }
 
@@ -224,16 +226,28 @@ fn punt_to_host(iface: &str, node: Arc<Node>, stop: Arc<AtomicBool>) -> Result<w
     Ok(tx)
 }
 
+/// Logs go to stderr, coloured only on a terminal (and not with NO_COLOR
+/// set): a log file or pipe gets plain text. A log reader that goes away
+/// loses the log, never the dataplane (no panic on a failed write).
+fn init_logging(filter: &str) -> Result<()> {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| {
+        anyhow::anyhow!("--log {filter:?} is not a log filter ({e}); give error, warn, info, debug or RUST_LOG syntax")
+    })?;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && !no_color)
+        .log_internal_errors(false)
+        .init();
+    Ok(())
+}
+
 fn main() {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    if let Err(e) = run(args) {
-        eprintln!("orbitmesh-dp: error: {e:#}");
+    if let Err(e) = init_logging(&args.log).and_then(|()| run(args)) {
+        dataplane::errln!("orbitmesh-dp: error: {e:#}");
         std::process::exit(1);
     }
 }

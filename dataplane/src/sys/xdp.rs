@@ -9,7 +9,7 @@
 use anyhow::{bail, Context, Result};
 use aya::maps::{HashMap as BpfHashMap, XskMap};
 use aya::programs::xdp::XdpLinkId;
-use aya::programs::{Xdp, XdpMode};
+use aya::programs::{ProgramError, Xdp, XdpMode};
 use aya::{include_bytes_aligned, Ebpf};
 use std::net::IpAddr;
 
@@ -121,19 +121,19 @@ impl Steering {
                 &[XdpMode::Driver, XdpMode::Skb]
             };
             let mut attached = None;
-            let mut last = None;
+            let mut errors = Vec::new();
             for m in modes {
                 match prog.attach(name, *m) {
                     Ok(id) => {
                         attached = Some((id, *m));
                         break;
                     }
-                    Err(e) => last = Some(e),
+                    Err(e) => errors.push(e),
                 }
             }
             let Some((id, mode)) = attached else {
                 s.detach();
-                bail!("cannot attach XDP to {name}: {:?}", last);
+                return Err(attach_error(name, errors));
             };
             if mode == XdpMode::Skb && !skb_only {
                 tracing::warn!(port = %name, "native XDP refused; using generic (SKB) mode, which is slower");
@@ -191,6 +191,29 @@ impl Steering {
 impl Drop for Steering {
     fn drop(&mut self) {
         self.detach();
+    }
+}
+
+/// Why the program could not be attached to `name` (`errors`: one per
+/// mode tried), as a sentence.
+fn attach_error(name: &str, errors: Vec<ProgramError>) -> anyhow::Error {
+    // The kernel keeps one XDP program per interface: EBUSY (a BPF link
+    // holds the driver-mode hook) or EEXIST (native and generic cannot be
+    // active together) mean one is held by a running process, which
+    // --force cannot remove: another orbitmesh-dp, or another port of this
+    // one on the same interface.
+    let held = errors.iter().any(|e| {
+        matches!(e, ProgramError::SyscallError(s)
+            if matches!(s.io_error.raw_os_error(), Some(libc::EBUSY | libc::EEXIST)))
+    });
+    if held {
+        return anyhow::anyhow!(
+            "{name} already has an XDP program attached that cannot be replaced (held by a running process, perhaps another orbitmesh-dp); stop that process first"
+        );
+    }
+    match errors.into_iter().last() {
+        Some(e) => anyhow::anyhow!("cannot attach XDP to {name}: {:#}", anyhow::Error::from(e)),
+        None => anyhow::anyhow!("cannot attach XDP to {name}: no attach mode to try"),
     }
 }
 

@@ -1,0 +1,47 @@
+//! orbitmesh-dp's refusals of bad command lines, run as a built binary.
+//! The interfaces named do not exist, so a dataplane that wrongly accepted
+//! its arguments stops at "no interface named" and touches nothing.
+
+use std::process::Command;
+
+/// Runs orbitmesh-dp with `args`; it must fail (exit 1) with one error line
+/// on stderr, which is returned.
+fn refused(args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_orbitmesh-dp"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run orbitmesh-dp");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+    assert!(err.starts_with("orbitmesh-dp: error: "), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!err.contains("Some(") && !err.contains("Error {"), "{err}");
+    err
+}
+
+#[test]
+fn one_interface_under_two_port_names_is_refused_before_anything_is_attached() {
+    let e = refused(&["--port", "a=om-nosuch0", "--port", "b=om-nosuch0"]);
+    assert!(
+        e.contains("interface \"om-nosuch0\" is given twice (as ports \"a\" and \"b\")"),
+        "{e}"
+    );
+    let e = refused(&["--port", "om-nosuch0", "--edge", "e=om-nosuch0"]);
+    assert!(e.contains("is given twice"), "{e}");
+}
+
+#[test]
+fn a_core_this_process_cannot_run_on_is_refused() {
+    let e = refused(&["--port", "om-nosuch0", "--core", "100000"]);
+    assert!(
+        e.contains("core 100000 is not available to this process (usable cores: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_malformed_log_filter_is_refused() {
+    let e = refused(&["--port", "om-nosuch0", "--log", "info,[bad"]);
+    assert!(e.contains("--log \"info,[bad\" is not a log filter"), "{e}");
+}
