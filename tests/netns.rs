@@ -21,8 +21,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use support::is_root;
 use support::line::*;
+use support::{bin, is_root};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -207,6 +207,114 @@ fn ecmp_arp_ping_carrier_failover_and_clean_exit() {
         );
     }
     assert!(!l.socket.exists(), "control socket removed on exit");
+}
+
+#[test]
+fn logs_to_a_file_are_plain_and_a_held_port_is_refused_in_a_sentence() {
+    need_root!();
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut l = Line::new("j");
+    l.log = true;
+    l.start(&fib_toml(1), &[]);
+
+    // A second dataplane on dut0, even with --force, cannot take the port
+    // from the running one (a BPF link holds it): it says so in a sentence.
+    let o = Command::new("ip")
+        .args(["netns", "exec", &l.ns("dut")])
+        .arg(bin("orbitmesh-dp"))
+        .args([
+            "--port", "dut0", "--force", "--name", "second", "--log", "error",
+        ])
+        .arg("--socket")
+        .arg(l.dir.join("second.sock"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("dut0 already has an XDP program attached that cannot be replaced"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("SyscallError") && !err.contains("Some("),
+        "{err}"
+    );
+    assert!(matches!(l.call(Request::Version), Response::Version(_)));
+
+    let st = l.stop_dp().expect("dataplane was running");
+    assert!(st.success(), "exit status {st}");
+    let log = l.log_text();
+    assert!(log.contains("forwarding"), "{log}");
+    assert!(
+        !log.contains("\x1b["),
+        "colour escapes in a log file: {log:?}"
+    );
+}
+
+#[test]
+fn an_interface_deleted_and_recreated_under_the_dataplane_is_reported_gone() {
+    need_root!();
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut l = Line::new("k");
+    l.log = true;
+    l.start(&fib_toml(1), &[]);
+    let (d, s) = (l.ns("dut"), l.ns("sink"));
+
+    // dut1 (and its peer sink0) deleted, then re-created under the same
+    // names: a new interface XDP is not attached to. The watcher may see
+    // the deletion or only the new interface; either way the port is gone.
+    sh(&["ip", "-n", &d, "link", "del", "dut1"]);
+    sh(&[
+        "ip", "link", "add", "dut1", "netns", &d, "type", "veth", "peer", "name", "sink0", "netns",
+        &s,
+    ]);
+    for (ns, dev, m) in [(&d, "dut1", DUT1), (&s, "sink0", SINK0)] {
+        sh(&["ip", "-n", ns, "link", "set", dev, "address", &mac(&m)]);
+        sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+    }
+    let sock = l.socket.to_str().unwrap().to_string();
+    let t = Instant::now();
+    loop {
+        let (code, out, err) = ctl_cmd(&["stats", "--json", "--socket", &sock]);
+        assert_eq!(code, 0, "{err}");
+        let st: serde_json::Value = serde_json::from_str(out.trim()).expect("stats JSON");
+        if st["ports"][1]["gone"] == true {
+            assert_eq!(st["ports"][1]["carrier"], false);
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "dut1 not reported gone: {st}\n{}",
+            l.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, out, _) = ctl_cmd(&["stats", "--socket", &sock]);
+    assert!(
+        out.contains("\ndut1         gone: its interface was deleted under the running dataplane; restart orbitmesh-dp"),
+        "{out}"
+    );
+    let log = l.log_text();
+    assert!(
+        log.contains("ERROR")
+            && (log.contains("interface dut1 is gone (deleted")
+                || log.contains("interface dut1 was deleted and re-created")),
+        "{log}"
+    );
+    assert!(log.contains("restart orbitmesh-dp"), "{log}");
+
+    // The port stays down: label 16001 takes its backup (dut2 -> sink1).
+    let payload = udp4([10, 70, 0, 1], 64, 1000);
+    let frame = cat(&[
+        &eth(DUT0, GEN, None, ET_MPLS),
+        &labels(&[(16001, 0, 64)]),
+        &payload,
+    ]);
+    let (s0, s1) = l.exchange(&[frame], 2);
+    assert_eq!((s0.len(), s1.len()), (0, 2), "backup while dut1 is gone");
+
+    let st = l.stop_dp().expect("dataplane still running");
+    assert!(st.success(), "exit status {st}\n{}", l.log_text());
 }
 
 #[test]

@@ -337,7 +337,11 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
             out,
             "{:<12} {:>7} {:>6} {:>14} {:>14} {:>14} {:>14} {} {}",
             p.name,
-            if p.carrier { "up" } else { "down" },
+            match (p.gone, p.carrier) {
+                (true, _) => "gone",
+                (false, true) => "up",
+                (false, false) => "down",
+            },
             if p.admin_up { "up" } else { "down" },
             p.counters.rx,
             p.counters.tx,
@@ -345,6 +349,13 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
             p.counters.fill_ring_empty,
             rate(p.counters.rx, pp.map(|x| x.counters.rx)),
             rate(p.counters.tx, pp.map(|x| x.counters.tx)),
+        );
+    }
+    for p in s.ports.iter().filter(|p| p.gone) {
+        let _ = writeln!(
+            out,
+            "{:<12} gone: its interface was deleted under the running dataplane; restart orbitmesh-dp to use it again",
+            p.name
         );
     }
     // The kernel's drops on the ports' AF_XDP sockets, where there are any:
@@ -379,6 +390,7 @@ mod tests {
             name: name.into(),
             carrier: true,
             admin_up: true,
+            gone: false,
             counters,
         };
         let s = StatsInfo {

@@ -114,6 +114,10 @@ pub struct PortInfo {
     pub name: String,
     pub carrier: bool,
     pub admin_up: bool,
+    /// The port's interface was deleted under the running dataplane: down
+    /// for good, until orbitmesh-dp is restarted (see `watch`).
+    #[serde(default)]
+    pub gone: bool,
     pub counters: PortTotals,
 }
 
@@ -458,6 +462,7 @@ pub fn stats_info(node: &Node) -> StatsInfo {
                 name: n.clone(),
                 carrier: node.live.carrier(i),
                 admin_up: node.live.admin(i),
+                gone: node.live.gone(i),
                 counters: totals[i],
             })
             .collect(),

@@ -7,6 +7,7 @@
 //! - [`pipeline`]: the pure batch function every worker, test and benchmark runs.
 //! - [`stats`]: per-worker counters, summed on read.
 //! - [`sys`]: the only module with `unsafe` code.
+//! - [`watch`]: the port watcher (carrier, interfaces that go away).
 //! - [`cli`]: output of the command-line programs that survives a closed pipe.
 #![deny(unsafe_code)]
 
@@ -18,5 +19,6 @@ pub mod node;
 pub mod pipeline;
 pub mod stats;
 pub mod sys;
+pub mod watch;
 pub mod wire;
 pub mod worker;

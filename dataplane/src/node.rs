@@ -123,11 +123,13 @@ impl WorkerStats {
 
 /// Port liveness: a port is up when its carrier is up and an operator has
 /// not set it administratively down. Workers read [`Liveness::mask`] once
-/// per batch.
+/// per batch. A port whose interface has gone (deleted under the running
+/// dataplane) also has its carrier down, for good.
 #[derive(Debug)]
 pub struct Liveness {
     carrier: AtomicU64,
     admin: AtomicU64,
+    gone: AtomicU64,
 }
 
 impl Liveness {
@@ -135,6 +137,7 @@ impl Liveness {
         Liveness {
             carrier: AtomicU64::new(u64::MAX),
             admin: AtomicU64::new(u64::MAX),
+            gone: AtomicU64::new(0),
         }
     }
 
@@ -165,6 +168,17 @@ impl Liveness {
 
     pub fn admin(&self, port: usize) -> bool {
         self.admin.load(Ordering::Relaxed) >> port & 1 == 1
+    }
+
+    /// Marks the port's interface gone: carrier down, and stays so.
+    pub fn set_gone(&self, port: usize) {
+        Self::set(&self.gone, port, true);
+        self.set_carrier(port, false);
+    }
+
+    /// True once the port's interface has gone (see [`crate::watch`]).
+    pub fn gone(&self, port: usize) -> bool {
+        self.gone.load(Ordering::Relaxed) >> port & 1 == 1
     }
 }
 

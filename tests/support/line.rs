@@ -51,6 +51,9 @@ pub struct Line {
     pub socket: PathBuf,
     /// A scratch directory, removed on drop.
     pub dir: PathBuf,
+    /// The dataplane logs at info level to `dir/dp.log` (else warnings go
+    /// to the test's stderr).
+    pub log: bool,
 }
 
 impl Line {
@@ -75,6 +78,7 @@ impl Line {
             dir,
             tag,
             dp: None,
+            log: false,
         };
         for r in ["gen", "dut", "sink"] {
             sh(&["ip", "netns", "add", &l.ns(r)]);
@@ -129,8 +133,17 @@ impl Line {
         .arg(&fib_path)
         .arg("--socket")
         .arg(&self.socket)
-        .args(["--name", "dut", "--log", "warn"])
+        .args([
+            "--name",
+            "dut",
+            "--log",
+            if self.log { "info" } else { "warn" },
+        ])
         .stdout(Stdio::null());
+        if self.log {
+            cmd.env_remove("NO_COLOR")
+                .stderr(std::fs::File::create(self.log_path()).unwrap());
+        }
         self.dp = Some(cmd.spawn().expect("start orbitmesh-dp"));
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(20) {
@@ -143,6 +156,15 @@ impl Line {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("orbitmesh-dp did not open its control socket");
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("dp.log")
+    }
+
+    /// What the dataplane logged so far (with `log` set).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
     /// ARP + ICMP echo from gen to the dut's own address (through the kernel).

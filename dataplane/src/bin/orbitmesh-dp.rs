@@ -11,6 +11,7 @@ use dataplane::config::{Config, PortConf, PuntPolicy};
 use dataplane::fib::{FibSnapshot, FibSpec};
 use dataplane::node::{now_ns, Node};
 use dataplane::sys::{signal, xdp, xsk};
+use dataplane::watch::PortWatch;
 use dataplane::worker::{self, PollMode};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -275,6 +276,13 @@ fn run(args: Args) -> Result<()> {
         args.force,
         args.skb,
     )?;
+    // The interfaces XDP is attached to, watched for carrier and deletion.
+    let mut ports = PortWatch::new(
+        &c.ports
+            .iter()
+            .map(|p| (p.name().to_string(), p.iface.clone()))
+            .collect::<Vec<_>>(),
+    )?;
     let mut ios = Vec::new();
     for q in 0..queues {
         let cfg = xsk::XskConfig {
@@ -341,34 +349,8 @@ fn run(args: Args) -> Result<()> {
 
     // Housekeeping: carrier, scheduled promotion, reclamation, worker health.
     let mut failed = None;
-    // Carrier files stay open and are re-read in place (pread at 0 makes
-    // sysfs regenerate the value): one syscall per port per tick instead of
-    // a path walk, which matters with dozens of instances on two cores.
-    let mut carrier_files: Vec<Option<std::fs::File>> = c
-        .ports
-        .iter()
-        .map(|p| std::fs::File::open(format!("/sys/class/net/{}/carrier", p.iface)).ok())
-        .collect();
-    let mut carrier_buf = [0u8; 8];
     while !signal::stop_requested() {
-        for (i, p) in c.ports.iter().enumerate() {
-            use std::os::unix::fs::FileExt;
-            let up = match &carrier_files[i] {
-                Some(f) => {
-                    matches!(f.read_at(&mut carrier_buf, 0), Ok(n) if n > 0 && carrier_buf[0] == b'1')
-                }
-                None => false,
-            };
-            if carrier_files[i].is_none() {
-                // The interface was not there at start; try again next tick.
-                carrier_files[i] =
-                    std::fs::File::open(format!("/sys/class/net/{}/carrier", p.iface)).ok();
-            }
-            if up != node.live.carrier(i) {
-                tracing::warn!(port = %p.name(), up, "carrier changed");
-                node.live.set_carrier(i, up);
-            }
-        }
+        ports.tick(&node.live);
         node.fib.promote_due(now_ns());
         node.fib.reclaim();
         if let Some(i) = workers.iter().position(|w| w.is_finished()) {
