@@ -24,7 +24,7 @@ STEP_MS="${4:-100}"
 GS_PAIRS="${5:-0:3,1:7,2:9,4:6}"
 VENV="${VENV:-/tmp/orbitmesh-hypatia-venv}"
 WORK="${WORK:-$ROOT/target/hypatia-compare}"
-CITIES="${CITIES:-$ROOT/../shared/data/ground_stations/cities_top100.basic.txt}"
+CITIES="${CITIES:-$ROOT/control/data/ground_stations/cities_top100.basic.txt}"
 
 case "$PRESET" in
   kuiper-k1)   NAME=Kuiper-630;   P=34; S=34; INC=51.9;  MM=14.80; GSL="$(python3 -c 'import math;a=630000;c=a/math.tan(math.radians(30));print(repr(math.sqrt(c*c+a*a)))')"; ALT=630000 ;;

@@ -16,7 +16,7 @@
 //! # local = { port = "lan0", dst_mac = "02:..", src_mac = "02:.." }
 //! ```
 //!
-//! FIB per instant (label plan of DESIGN.md, RFC 8660 node SIDs): every
+//! FIB per instant (docs/design.md, "2. Label plan": RFC 8660 node SIDs): every
 //! reachable destination's label swaps to itself towards the next hop (with
 //! the loop-free alternate as backup when it is wired); the node's own label
 //! pops; a ground station also pushes each remote station's label for that

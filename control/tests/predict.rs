@@ -1,5 +1,6 @@
 //! Integration tests of the topology predictor: SGP4 verification cases,
-//! known geometry, step-size invariance, schedules, the shared data, and bad input.
+//! known geometry, step-size invariance, schedules, the data the
+//! repository carries (control/data), and bad input.
 
 use std::path::PathBuf;
 
@@ -15,9 +16,9 @@ use control::predict::{
     Network, StepResult, Window,
 };
 
-/// `shared/data` beside the repository (works wherever the repo is cloned).
-fn shared_data() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
+/// `control/data` (TLE sets and ground stations, see control/data/README.md).
+fn repo_data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
 }
 
 #[derive(serde::Deserialize)]
@@ -481,10 +482,10 @@ fn bad_windows_are_errors() {
 }
 
 #[test]
-fn shared_data_parses() {
-    let dir = shared_data();
+fn repo_data_parses() {
+    let dir = repo_data();
     let gs = ground::read(&dir.join("ground_stations/cities_top100.basic.txt"))
-        .unwrap_or_else(|e| panic!("shared data expected at {}: {e}", dir.display()));
+        .unwrap_or_else(|e| panic!("data expected at {}: {e}", dir.display()));
     assert_eq!(gs.len(), 100);
     assert_eq!(gs[0].name, "Tokyo");
     for f in ["Starlink.tle", "OneWeb.tle", "Telesat.tle", "Iridium.tle"] {
@@ -507,7 +508,7 @@ fn ctl(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn cli_bad_input_is_a_clear_error() {
-    let gs = shared_data().join("ground_stations/cities_top100.basic.txt");
+    let gs = repo_data().join("ground_stations/cities_top100.basic.txt");
     let gs = gs.to_str().unwrap();
     let cases: &[(&[&str], &str)] = &[
         (
@@ -638,7 +639,7 @@ fn cli_bad_input_is_a_clear_error() {
 
 #[test]
 fn cli_predict_writes_schedules_and_pairs() {
-    let gs = shared_data().join("ground_stations/cities_top100.basic.txt");
+    let gs = repo_data().join("ground_stations/cities_top100.basic.txt");
     let out = std::env::temp_dir().join(format!("orbitmesh-ctl-test-{}", std::process::id()));
     let o = ctl(&[
         "predict",
@@ -718,7 +719,7 @@ fn kuiper_matches_satgenpy_golden_values() {
     let shell = WalkerShell::preset("kuiper-k1").unwrap();
     let set = shell.to_tle_set().unwrap();
     let mut stations =
-        ground::read(&shared_data().join("ground_stations/cities_top100.basic.txt")).unwrap();
+        ground::read(&repo_data().join("ground_stations/cities_top100.basic.txt")).unwrap();
     stations.truncate(10);
     let net = Network {
         propagator: Propagator::new(&set).unwrap(),

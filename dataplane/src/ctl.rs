@@ -346,7 +346,7 @@ fn build(
     allow_empty: bool,
 ) -> Result<crate::fib::FibSnapshot, crate::fib::FibError> {
     fib.check_not_empty(allow_empty)?;
-    fib.build_for_ports(&node.port_names)
+    node.build_fib(fib)
 }
 
 /// Keeps only the label, or the route for a prefix / address, asked for.

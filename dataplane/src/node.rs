@@ -6,8 +6,9 @@
 //! handle, liveness as one relaxed load per batch) and only write their own
 //! cache-padded counters, so nothing on the fast path is contended.
 
-use crate::fib::{FibHandle, FibSnapshot, MAX_PORTS};
+use crate::fib::{FibError, FibHandle, FibSnapshot, FibSpec, MAX_PORTS};
 use crate::stats::{Counters, SharedCounters};
+use crate::sys::xsk;
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -192,6 +193,30 @@ pub fn now_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// Builds a FIB for a dataplane with these ports: the path of every FIB the
+/// dataplane installs (at start, and on load and stage). On top of the FIB's
+/// own checks, which an offline `fib check` runs too, it refuses a port MTU
+/// the AF_XDP buffers cannot carry ([`xsk::MAX_L3`]): frames that long would
+/// be dropped by the kernel, unseen.
+pub fn build_fib(spec: &FibSpec, port_names: &[String]) -> Result<FibSnapshot, FibError> {
+    if let Some(p) = spec.ports.iter().find(|p| p.mtu > xsk::MAX_L3) {
+        return Err(FibError {
+            entry: format!("port {:?}", p.name),
+            field: "mtu",
+            problem: format!(
+                "{} exceeds {}, the largest L3 packet this dataplane's AF_XDP buffers carry \
+                 ({}-byte UMEM chunks, less {} bytes of kernel headroom and a VLAN-tagged \
+                 Ethernet header)",
+                p.mtu,
+                xsk::MAX_L3,
+                xsk::CHUNK_SIZE,
+                xsk::XDP_PACKET_HEADROOM,
+            ),
+        });
+    }
+    spec.build_for_ports(port_names)
+}
+
 /// Frames handed to the host (punt policy "host"): slow path, counted here.
 #[derive(Debug, Default)]
 pub struct PuntCounters {
@@ -232,6 +257,11 @@ impl Node {
         }
     }
 
+    /// [`build_fib`] for this node's ports.
+    pub fn build_fib(&self, spec: &FibSpec) -> Result<FibSnapshot, FibError> {
+        build_fib(spec, &self.port_names)
+    }
+
     pub fn port_index(&self, name: &str) -> Option<usize> {
         self.port_names.iter().position(|p| p == name)
     }
@@ -257,5 +287,79 @@ impl Node {
                 t
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctl::{handle, Request, Response};
+
+    /// One port with this MTU, and a label switched to it.
+    fn spec(version: u64, mtu: u16) -> FibSpec {
+        FibSpec::parse(&format!(
+            "version = {version}\n[[ports]]\nname = \"isl0\"\nmtu = {mtu}\n\
+             [[next_hops]]\nname = \"n\"\nport = \"isl0\"\n\
+             dst_mac = \"02:00:00:00:00:01\"\nsrc_mac = \"02:00:00:00:00:02\"\n\
+             [[labels]]\nlabel = 16000\naction = \"swap\"\nnext_hop = \"n\"\n"
+        ))
+        .unwrap()
+    }
+
+    fn node() -> Node {
+        Node::new("t", vec!["isl0".into()], FibSnapshot::empty(1), 1)
+    }
+
+    fn versions(node: &Node) -> (u64, Option<u64>) {
+        let Response::Version(v) = handle(node, Request::Version) else {
+            panic!("no version reply")
+        };
+        (v.active, v.staged.map(|s| s.0))
+    }
+
+    #[test]
+    fn a_port_mtu_the_umem_cannot_carry_is_refused_on_load_and_stage() {
+        let node = node();
+        let want = "port \"isl0\": mtu: 9000 exceeds 1774, the largest L3 packet this \
+                    dataplane's AF_XDP buffers carry (2048-byte UMEM chunks";
+        for req in [
+            Request::LoadFib {
+                fib: spec(2, 9000),
+                allow_empty: false,
+            },
+            Request::StageFib {
+                fib: spec(2, 9000),
+                at_ns: u64::MAX,
+                allow_empty: false,
+            },
+        ] {
+            match handle(&node, req) {
+                Response::Error { message } => assert!(message.contains(want), "{message}"),
+                r => panic!("accepted: {r:?}"),
+            }
+        }
+        assert_eq!(versions(&node), (1, None), "the running FIB stays");
+    }
+
+    #[test]
+    fn a_port_mtu_of_exactly_the_limit_is_accepted() {
+        let node = node();
+        assert_eq!(xsk::MAX_L3, 1774);
+        let r = handle(
+            &node,
+            Request::LoadFib {
+                fib: spec(2, xsk::MAX_L3),
+                allow_empty: false,
+            },
+        );
+        assert_eq!(r, Response::Ok { version: 2 });
+        assert_eq!(node.fib.current().port_mtu(0), Some(xsk::MAX_L3));
+    }
+
+    #[test]
+    fn the_offline_check_keeps_the_protocol_bound() {
+        // No dataplane, no UMEM: `fib check` still accepts jumbo MTUs.
+        let f = spec(2, 9000).build_for_ports(&["isl0".into()]).unwrap();
+        assert_eq!(f.port_mtu(0), Some(9000));
     }
 }

@@ -199,7 +199,7 @@ fn napi_threads() -> Vec<(u32, String)> {
         .collect()
 }
 
-/// Threaded NAPI (DESIGN.md): the DUT's ingress veth receives in its own
+/// Threaded NAPI (docs/design.md, "6. Measuring on veth"): the DUT's ingress veth receives in its own
 /// kernel thread pinned to the DUT core (so the DUT's core, not the
 /// generator's, pays for its receive), and the sink's veths in threads on
 /// the generator's core. Call after the DUT is up (a veth has NAPI only with

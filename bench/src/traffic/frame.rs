@@ -42,7 +42,7 @@ pub const UDP_DST_PORT: u16 = 7;
 pub const STAMP_LEN: usize = 14;
 /// Frame check sequence: counted in frame sizes, added by the device.
 pub const FCS_LEN: usize = 4;
-/// The first node SID (SRGB base, DESIGN.md's label plan).
+/// The first node SID (SRGB base; docs/design.md, "2. Label plan").
 pub const LABEL_BASE: u32 = 16000;
 /// Sizes of simple IMIX in the order frames are sent (7 x 64, 4 x 594, 1 x 1518).
 pub const IMIX: [u16; 12] = [64, 594, 64, 64, 594, 64, 1518, 64, 594, 64, 64, 594];

@@ -4,7 +4,7 @@
 //! `orbitmesh-ctl predict` takes these as flags and writes them beside the
 //! schedules (`schedule/scenario.json`), so the control process can
 //! recompute routes later from the same model, for example without a link
-//! that a dataplane reported down (DESIGN.md, "the distributor").
+//! that a dataplane reported down (docs/design.md, "5. The control process").
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -2,9 +2,10 @@
 //! deltas with activation times, only where something changes (time-variant
 //! routing, RFC 9657 section 3: the schedule is known ahead of time).
 //!
-//! Label plan (SR-MPLS, RFC 8660, see DESIGN.md): every node's node SID is
-//! `srgb_base + node index` (default base 16000); a transit node swaps the
-//! destination's node SID to the same label and sends it to `next_hop`.
+//! Label plan (SR-MPLS, RFC 8660; docs/design.md, "2. Label plan"): every
+//! node's node SID is `srgb_base + node index` (default base 16000); a
+//! transit node swaps the destination's node SID to the same label and sends
+//! it to `next_hop`.
 //!
 //! Prefix plan: each ground station is a label edge router (LER) for one IPv4
 //! prefix, the networks behind it. Station i (0-based among the stations) owns

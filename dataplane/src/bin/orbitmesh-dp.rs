@@ -186,7 +186,7 @@ fn load_fib(c: &Config) -> Result<FibSnapshot> {
             "the FIB has no labels and no routes: every frame is dropped until another is loaded"
         );
     }
-    spec.build_for_ports(&c.port_names())
+    dataplane::node::build_fib(&spec, &c.port_names())
         .map_err(|e| anyhow::anyhow!("{}: FIB refused: {e}", path.display()))
 }
 

@@ -277,6 +277,8 @@ mod tests {
 
     proptest! {
         // Each case builds a 64 MiB table: fewer cases, many probes each.
+        // PROPTEST_CASES still overrides the 64 (the proptest! macro applies
+        // the environment to an explicit config too).
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
         fn ipv4_matches_naive(

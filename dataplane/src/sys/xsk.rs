@@ -15,6 +15,7 @@
 
 use crate::node::KernelStats;
 use crate::pipeline::{Frame, Verdict, MAX_BATCH};
+use crate::wire::ethernet::TAGGED_HEADER_LEN;
 use crate::worker::{BatchIo, Io};
 use smallvec::SmallVec;
 use std::os::fd::AsRawFd;
@@ -33,10 +34,32 @@ pub enum XdpMode {
     Copy,
 }
 
+/// Bytes of one UMEM chunk: every frame, received or sent, lives in one.
+pub const CHUNK_SIZE: u32 = 2048;
+
+/// Bytes the kernel keeps in front of every received frame
+/// (`XDP_PACKET_HEADROOM`; our own UMEM headroom is 0). Pushed labels go
+/// there.
+pub const XDP_PACKET_HEADROOM: u32 = 256;
+
+/// The largest L3 packet (bytes after the Ethernet header, labels included)
+/// a port can receive in a chunk of `chunk_size` bytes: what is left after
+/// the kernel's headroom and an Ethernet header with one 802.1Q tag. The
+/// kernel drops a longer frame before the dataplane sees it (counted only
+/// as the socket's "other" drops), so no port MTU may exceed this.
+pub const fn max_l3(chunk_size: u32) -> u16 {
+    (chunk_size - XDP_PACKET_HEADROOM - TAGGED_HEADER_LEN as u32) as u16
+}
+
+/// [`max_l3`] of this dataplane's chunks: 1774 bytes.
+pub const MAX_L3: u16 = max_l3(CHUNK_SIZE);
+
 /// Sizes of the UMEM and the rings.
 #[derive(Debug, Clone, Copy)]
 pub struct XskConfig {
     pub frames: u32,
+    /// UMEM chunk size, [`CHUNK_SIZE`] (the port MTU limit, [`MAX_L3`],
+    /// is computed from it).
     pub frame_size: u32,
     pub ring_size: u32,
     pub mode: XdpMode,
@@ -49,7 +72,7 @@ impl Default for XskConfig {
     fn default() -> Self {
         XskConfig {
             frames: 8192,
-            frame_size: 2048,
+            frame_size: CHUNK_SIZE,
             ring_size: 2048,
             mode: XdpMode::Auto,
             busy_poll_budget: None,
