@@ -516,6 +516,19 @@ fn cli_bad_input_is_a_clear_error() {
             "unknown preset",
         ),
         (
+            // Used to start 100,000 threads (30 s and counting).
+            &[
+                "predict",
+                "--walker",
+                "6:6:53:550",
+                "--ground-stations",
+                gs,
+                "--threads",
+                "100000",
+            ],
+            "at most 1024",
+        ),
+        (
             &[
                 "predict",
                 "--preset",

@@ -135,6 +135,11 @@ impl Window {
     }
 }
 
+/// Most worker threads `simulate` starts: each holds routing scratch space,
+/// and a typo such as `--threads 100000` must be an error, not 100,000
+/// threads.
+pub const MAX_THREADS: usize = 1024;
+
 /// Computes every step of `window` (in parallel, `threads` workers, 0 = all
 /// cores) and calls `consume` with each step in time order. `progress` is
 /// called after each chunk with (steps done, total).
@@ -145,6 +150,11 @@ pub fn simulate(
     mut consume: impl FnMut(&StepResult) -> Result<(), Error>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<(), Error> {
+    if threads > MAX_THREADS {
+        return Err(Error::Scenario(format!(
+            "{threads} worker threads: at most {MAX_THREADS} (0 = one per core)"
+        )));
+    }
     let times = window.times();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
