@@ -6,7 +6,8 @@
 //!   lock-free publication of FIB snapshots.
 //! - [`clock`]: whether the host clock is synchronized (adjtimex); timer slack.
 //! - [`mem`]: transparent huge pages for the big FIB tables.
-//! - [`cred`]: peer credentials of the control socket (SO_PEERCRED).
+//! - [`cred`]: peer credentials of the control socket (SO_PEERCRED), and
+//!   whether a control connection has input waiting (recv MSG_PEEK).
 //! - [`xsk`]: AF_XDP UMEM and rings (xsk-rs), one set per worker.
 //! - [`xdp`]: loading/attaching the XDP steering program (aya), host addresses.
 //! - [`tap`]: the TAP interface punted frames are handed to the host through.
