@@ -1727,7 +1727,13 @@ mod tests {
         assert!(matches!(version(&srv.path), Ok(Response::Version(_))));
         // A load works and the FIB is taken.
         assert_eq!(
-            call(&srv.path, &Request::LoadFib { fib: spec(4) }),
+            call(
+                &srv.path,
+                &Request::LoadFib {
+                    fib: spec(4),
+                    allow_empty: false
+                }
+            ),
             Ok(Response::Ok { version: 4 })
         );
         assert_eq!(srv.node.fib.current().version(), 4);

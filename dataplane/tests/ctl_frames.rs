@@ -171,7 +171,13 @@ fn node() -> &'static Node {
             FibSnapshot::empty(0),
             1,
         );
-        let r = handle(&n, Request::LoadFib { fib: base_spec(1) });
+        let r = handle(
+            &n,
+            Request::LoadFib {
+                fib: base_spec(1),
+                allow_empty: false,
+            },
+        );
         assert_eq!(r, Response::Ok { version: 1 });
         n
     })
@@ -264,7 +270,7 @@ fn opt_name() -> impl Strategy<Value = Option<String>> {
 /// FIBs around `base_spec`: valid ones and ones with bad references,
 /// reserved or duplicate labels, bad prefixes, unknown ports.
 fn fib_spec() -> impl Strategy<Value = FibSpec> {
-    let label = prop_oneof![0u32..16, 16u32..100, 100u32..5_000];
+    let label = prop_oneof![3 => 0u32..16, 3 => 16u32..100, 3 => 100u32..5_000, 1 => any::<u32>()];
     let labels = prop::collection::vec(
         (
             label,
@@ -273,7 +279,8 @@ fn fib_spec() -> impl Strategy<Value = FibSpec> {
                 0u32..20,
                 16u32..5_000,
                 Just(1_048_575),
-                Just(1_048_576)
+                Just(1_048_576),
+                any::<u32>()
             ]),
             opt_name(),
             opt_name(),
@@ -347,8 +354,12 @@ fn request() -> impl Strategy<Value = Request> {
         1 => (name(), any::<u64>()).prop_map(|(port, delay_ns)| Request::SetPortDelay { port, delay_ns }),
         1 => (prop::option::of(any::<u32>()), prop::option::of("[0-9./:a-f]{0,20}"))
             .prop_map(|(label, prefix)| Request::ShowFib { label, prefix }),
-        3 => fib_spec().prop_map(|fib| Request::LoadFib { fib }),
-        3 => (fib_spec(), at).prop_map(|(fib, at_ns)| Request::StageFib { fib, at_ns }),
+        3 => (fib_spec(), any::<bool>()).prop_map(|(fib, allow_empty)| Request::LoadFib { fib, allow_empty }),
+        3 => (fib_spec(), at, any::<bool>()).prop_map(|(fib, at_ns, allow_empty)| Request::StageFib {
+            fib,
+            at_ns,
+            allow_empty
+        }),
     ]
 }
 
