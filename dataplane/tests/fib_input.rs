@@ -24,59 +24,10 @@ use dataplane::fib::spec::{FibFormat, FibSpec};
 use dataplane::fib::FibSnapshot;
 use dataplane::node::Node;
 use proptest::prelude::*;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::OnceLock;
 
-/// The counting allocator: live and peak bytes of the current thread.
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<usize> = const { Cell::new(0) };
-    static PEAK: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note_alloc(n: usize) {
-    let _ = LIVE.try_with(|l| {
-        let v = l.get() + n;
-        l.set(v);
-        let _ = PEAK.try_with(|p| p.set(p.get().max(v)));
-    });
-}
-
-fn note_free(n: usize) {
-    let _ = LIVE.try_with(|l| l.set(l.get().saturating_sub(n)));
-}
-
-// SAFETY: every call is forwarded to the system allocator unchanged; the
-// counters are plain thread-local cells (const-initialised, no destructor,
-// so they allocate nothing themselves).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        note_alloc(l.size());
-        // SAFETY: the caller's layout contract is passed on as is.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        note_alloc(l.size());
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        note_free(l.size());
-        // SAFETY: `p` was allocated by `System` with layout `l`.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        note_free(l.size());
-        note_alloc(new);
-        // SAFETY: `p` was allocated by `System` with layout `l`.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: dataplane::sys::alloc::Counting = dataplane::sys::alloc::Counting;
 
 /// What a FIB may allocate whatever its input: the DIR-24-8 table, the
 /// label table, the IPv6 root and some slack for the rest.
@@ -86,10 +37,8 @@ const PER_BYTE: usize = 128;
 
 /// Runs `f`, returning its result and the peak bytes it had live at once.
 fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let base = LIVE.with(|l| l.get());
-    PEAK.with(|p| p.set(base));
-    let t = f();
-    (t, PEAK.with(|p| p.get()) - base)
+    let (t, peak, _) = dataplane::sys::alloc::measure(f);
+    (t, peak)
 }
 
 const EXAMPLE: &str = r#"version = 7

@@ -11,8 +11,10 @@
 //! - [`xsk`]: AF_XDP UMEM and rings (xsk-rs), one set per worker.
 //! - [`xdp`]: loading/attaching the XDP steering program (aya), host addresses.
 //! - [`tap`]: the TAP interface punted frames are handed to the host through.
+//! - [`alloc`]: a counting global allocator for tests that bound allocation.
 #![allow(unsafe_code)]
 
+pub mod alloc;
 pub mod clock;
 pub mod cred;
 pub mod epoch;
