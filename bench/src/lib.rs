@@ -14,8 +14,8 @@
 //! - [`harness`]: the namespace line, the DUTs (orbitmesh-dp, kernel
 //!   forwarding, dpdk-testpmd), the RFC 2544 throughput search, and the
 //!   report (`orbitmesh-bench`).
-//! - [`sys`]: the crate's only `unsafe` code (AF_XDP transmit, setns).
-#![deny(unsafe_code)]
+//! - [`sys`]: the crate's only `unsafe` code (AF_XDP transmit, setns);
+//!   `unsafe_code` is denied workspace-wide (root `Cargo.toml`).
 
 pub mod harness;
 pub mod naive;

@@ -1,6 +1,8 @@
 //! The only place in the dataplane where `unsafe` code is allowed (the aya
-//! pattern: `aya/src/sys`). Everything else in the crate is
-//! `#![deny(unsafe_code)]` and uses the safe wrappers exported here.
+//! pattern: `aya/src/sys`). `unsafe_code` is denied for every target of the
+//! workspace (the root `Cargo.toml` lint table: libraries, binaries, tests,
+//! benches, examples); this module alone allows it, and everything else uses
+//! the safe wrappers exported here.
 //!
 //! - [`epoch`]: an epoch-protected pointer cell (crossbeam-epoch) for the
 //!   lock-free publication of FIB snapshots.
