@@ -21,7 +21,8 @@ pub const MAX_TX_BATCH: usize = 64;
 
 /// A transmit-only AF_XDP socket with its UMEM.
 pub struct XskTx {
-    // Field order = drop order: the socket's rings before the UMEM.
+    // Each queue keeps its socket and the socket its `Umem` handle, so the
+    // UMEM outlives the rings whatever the field order.
     tx: TxQueue,
     _rx: RxQueue,
     _fq: FillQueue,
@@ -75,9 +76,13 @@ impl XskTx {
         let ifname: Interface = iface
             .parse()
             .with_context(|| format!("interface name {iface:?}"))?;
-        // SAFETY: the UMEM outlives the socket (declared after the rings in
-        // XskTx, so dropped after them) and this is the only socket on
-        // (iface, queue 0) of this UMEM.
+        // SAFETY: `Socket::new`'s one precondition (xsk-rs docs): when the
+        // UMEM is shared and (interface, queue) is already bound,
+        // XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD must be set. This is the first
+        // and only socket of a UMEM created just above, so it is not shared;
+        // `sock_cfg` sets the flag all the same. The UMEM's memory needs no
+        // argument: the socket keeps its own clone of the `Umem` handle and
+        // every queue keeps the socket, whatever order XskTx's fields drop in.
         let (tx, rx, rings) = unsafe { Socket::new(sock_cfg, &umem, &ifname, 0) }
             .with_context(|| format!("AF_XDP socket on {iface} queue 0 (does it exist, is it up, is another AF_XDP socket bound to it?)"))?;
         let (fq, cq) = rings.context("no fill/completion rings for the generator's socket")?;
@@ -112,8 +117,9 @@ impl XskTx {
 
     /// Takes completed frames back; returns how many.
     pub fn reclaim(&mut self) -> usize {
-        // SAFETY: the completion ring returns frames the kernel has finished
-        // transmitting; they are ours again.
+        // SAFETY: `cqbuf` only ever holds descriptors of `self.umem`, the
+        // UMEM this ring is tied to (`consume`'s precondition); the frames
+        // returned are ones the kernel has finished transmitting: ours again.
         let n = unsafe { self.cq.consume(&mut self.cqbuf) };
         self.free.extend_from_slice(&self.cqbuf[..n]);
         self.in_flight -= n.min(self.in_flight);
@@ -159,9 +165,11 @@ impl XskTx {
             stamp(i, buf);
             self.batch.push(d);
         }
-        // SAFETY: every descriptor names a distinct chunk we own, written
-        // above; ownership passes to the kernel until the completion ring
-        // hands it back.
+        // SAFETY: every descriptor names a distinct chunk of `self.umem`
+        // (the UMEM this TX ring is tied to) taken from our free list and
+        // written above; the fill ring is never used, so no frame is on both
+        // (the race `produce` warns of). Ownership passes to the kernel until
+        // the completion ring hands it back.
         let k = unsafe { self.tx.produce(&self.batch) };
         self.in_flight += k;
         // What the ring would not take goes back (its template stays valid).

@@ -155,10 +155,17 @@ impl XskIo {
             let ifname: Interface = name
                 .parse()
                 .with_context(|| format!("interface name {name:?}"))?;
-            // SAFETY: the UMEM outlives the sockets (both are owned by the
-            // returned XskIo and `ports` is declared, hence dropped, after
-            // nothing that borrows them), and each (interface, queue) gets
-            // exactly one socket.
+            // SAFETY: `Socket::new`'s one precondition (xsk-rs docs): when
+            // the UMEM is shared and (interface, queue) is already bound,
+            // XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD must be set, or dropping
+            // the sockets may double-free libxdp's program. Every socket
+            // here shares `umem` and `sock_cfg` sets that flag
+            // unconditionally, so it holds whether or not the pair is bound
+            // already (a repeated interface is refused just below). The
+            // UMEM's memory needs no argument from us: each socket keeps its
+            // own clone of the `Umem` handle and every queue returned keeps
+            // its socket, so the mapping lives as long as any queue
+            // does, whatever order XskIo's fields drop in.
             let (tx, rx, rings) = unsafe { Socket::new(sock_cfg, &umem, &ifname, queue) }
                 .with_context(|| format!("AF_XDP socket on {name} queue {queue}"))?;
             let (fq, cq) = rings.with_context(|| {
@@ -215,8 +222,10 @@ impl XskIo {
     }
 
     fn reclaim(&mut self, p: usize) -> usize {
-        // SAFETY: the completion ring hands back frames the kernel has
-        // finished transmitting; from now on we own them.
+        // SAFETY: `consume`'s precondition is that the descriptors belong to
+        // the UMEM the ring is tied to: every ring here was created from
+        // `self.umem`, the only UMEM of this XskIo. The frames handed back
+        // are ones the kernel has finished transmitting: ours from now on.
         let n = unsafe { self.ports[p].cq.consume(&mut self.cqbuf) };
         self.free.extend_from_slice(&self.cqbuf[..n]);
         self.ports[p].in_flight -= n.min(self.ports[p].in_flight);
@@ -230,9 +239,11 @@ impl XskIo {
         let mut sent = 0;
         for _ in 0..4 {
             let port = &mut self.ports[q];
-            // SAFETY: every descriptor points into our UMEM at a frame we own
-            // (received and not yet returned), adjusted within its chunk by
-            // `adjust_head`; ownership passes to the kernel until completion.
+            // SAFETY: every descriptor names a frame of `self.umem` (the UMEM
+            // this TX ring is tied to) that we own: received and on no ring,
+            // so not on a fill ring at the same time (the data race
+            // `produce` warns of); `adjust_head` moved it only within its
+            // chunk. Ownership passes to the kernel until completion.
             let k = unsafe { port.tx.produce(&self.txq[q][sent..]) };
             sent += k;
             port.in_flight += k;
@@ -301,8 +312,9 @@ impl Io for XskIo {
         run: &mut dyn FnMut(&mut [Frame<'_>], &mut [Verdict]),
     ) -> BatchIo {
         let max = max.min(MAX_BATCH);
-        // SAFETY: the RX ring hands us frames the kernel has written; we own
-        // them until they go to a TX or fill ring.
+        // SAFETY: the RX ring is tied to `self.umem`, the only UMEM whose
+        // descriptors `rxbuf` ever holds (`consume`'s precondition); the
+        // frames it hands us are ours until they go to a TX or fill ring.
         let n = unsafe { self.ports[port].rx.consume(&mut self.rxbuf[..max]) };
         if n == 0 {
             return BatchIo::default();
@@ -451,8 +463,10 @@ impl Io for XskIo {
             }
             if want >= MAX_BATCH.min(self.free.len()).max(1) {
                 let from = self.free.len() - want;
-                // SAFETY: frames on the free list are ours and untouched by
-                // the kernel; the fill ring lends them to it for reception.
+                // SAFETY: frames on the free list belong to `self.umem`, the
+                // UMEM this fill ring is tied to, and are on no other ring
+                // (no TX race, as `produce` requires); the fill ring lends
+                // them to the kernel for reception.
                 let k = unsafe { port.fq.produce(&self.free[from..]) };
                 self.free.truncate(self.free.len() - k);
             }
