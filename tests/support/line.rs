@@ -25,12 +25,8 @@ pub const DUT2: [u8; 6] = [0x02, 0x6f, 0, 0, 1, 0x02];
 pub const SINK0: [u8; 6] = [0x02, 0x6f, 0, 0, 2, 0x00];
 pub const SINK1: [u8; 6] = [0x02, 0x6f, 0, 0, 2, 0x01];
 
-pub fn mac(m: &[u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
+/// A MAC address as `ip link` and the FIB spec write it.
+pub use dataplane::wire::ethernet::format_mac as mac;
 
 pub fn sh(args: &[&str]) {
     let o = Command::new(args[0])

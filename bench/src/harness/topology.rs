@@ -36,12 +36,8 @@ pub const SINK_IFS: [&str; 2] = ["sink0", "sink1"];
 pub const DUT_IN: &str = "dut0";
 pub const DUT_OUT: [&str; 2] = ["dut1", "dut2"];
 
-pub fn mac(m: &[u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
+/// A MAC address as `ip link` and the FIB spec write it.
+pub use dataplane::wire::ethernet::format_mac as mac;
 
 /// Runs a command, failing with its stderr.
 pub fn sh(args: &[&str]) -> Result<()> {

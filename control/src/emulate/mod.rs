@@ -31,6 +31,7 @@ use std::net::Ipv4Addr;
 
 use crate::predict::schedule::Ipv4Prefix;
 use crate::predict::{StepResult, NONE};
+use dataplane::wire::ethernet::format_mac;
 
 /// CLOCK_REALTIME in ns (the dataplanes' activation clock).
 pub fn now_ns() -> u64 {
@@ -132,18 +133,16 @@ impl Names {
 
     /// MAC of `node`'s port towards `peer` (u16::MAX: its LAN port).
     pub fn mac(node: u32, peer: u32) -> String {
-        let (a, b) = (node as u16, peer.min(0xffff) as u16);
-        format!(
-            "02:6e:{:02x}:{:02x}:{:02x}:{:02x}",
-            a >> 8,
-            a & 0xff,
-            b >> 8,
-            b & 0xff
-        )
+        let ([a0, a1], [b0, b1]) = (
+            (node as u16).to_be_bytes(),
+            (peer.min(0xffff) as u16).to_be_bytes(),
+        );
+        format_mac(&[0x02, 0x6e, a0, a1, b0, b1])
     }
     /// MAC of the host behind ground station `g`.
     pub fn host_mac(g: usize) -> String {
-        format!("02:6f:00:00:{:02x}:{:02x}", (g >> 8) & 0xff, g & 0xff)
+        let [g0, g1] = ((g & 0xffff) as u16).to_be_bytes();
+        format_mac(&[0x02, 0x6f, 0, 0, g0, g1])
     }
 }
 
@@ -172,6 +171,7 @@ mod tests {
         assert_eq!(Names::mac(3, 300), "02:6e:00:03:01:2c");
         assert_ne!(Names::mac(3, 4), Names::mac(4, 3));
         assert_eq!(Names::mac(5, u32::MAX), "02:6e:00:05:ff:ff");
+        assert_eq!(Names::host_mac(258), "02:6f:00:00:01:02");
         let n = Names {
             prefix: "ome".into(),
         };

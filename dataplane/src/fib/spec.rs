@@ -46,7 +46,7 @@
 use super::{
     FibBuilder, FibError, FibSnapshot, IlmAction, NextHop, NhId, NhgId, PortConfig, TtlModel,
 };
-use crate::wire::ethernet::Mac;
+pub use crate::wire::ethernet::{format_mac, parse_mac};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -246,27 +246,6 @@ fn ferr(entry: impl Into<String>, field: &'static str, problem: impl Into<String
         field,
         problem: problem.into(),
     }
-}
-
-/// Parses "02:00:5e:00:53:01".
-pub fn parse_mac(s: &str) -> Option<Mac> {
-    let mut m = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in m.iter_mut() {
-        let p = parts.next()?;
-        if p.len() != 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
-    }
-    parts.next().is_none().then_some(m)
-}
-
-pub fn format_mac(m: &Mac) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 impl FibSpec {

@@ -25,6 +25,30 @@ pub mod ethertype {
 /// A 48-bit MAC address.
 pub type Mac = [u8; 6];
 
+/// Parses a MAC address written as six colon-separated pairs of hex digits
+/// ("02:00:5e:00:53:01", either case); `None` for anything else.
+pub fn parse_mac(s: &str) -> Option<Mac> {
+    let mut m = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in m.iter_mut() {
+        let p = parts.next()?;
+        // Two hex digits exactly: from_str_radix alone would take "+f".
+        if p.len() != 2 || !p.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(m)
+}
+
+/// Writes a MAC address as [`parse_mac`] reads it: "02:00:5e:00:53:01".
+pub fn format_mac(m: &Mac) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
 /// Length of an untagged header.
 pub const HEADER_LEN: usize = 14;
 /// Length of a header with one 802.1Q tag.
@@ -209,6 +233,39 @@ impl Repr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mac_text_round_trips() {
+        for m in [[0u8; 6], [0xff; 6], [0x02, 0x00, 0x5e, 0x00, 0x53, 0x01]] {
+            assert_eq!(parse_mac(&format_mac(&m)), Some(m));
+        }
+        assert_eq!(
+            format_mac(&[0x02, 0x6e, 0, 3, 1, 0x2c]),
+            "02:6e:00:03:01:2c"
+        );
+        assert_eq!(
+            parse_mac("02:AB:cd:EF:00:01"),
+            Some([2, 0xab, 0xcd, 0xef, 0, 1])
+        );
+    }
+
+    #[test]
+    fn mac_text_refuses_anything_else() {
+        for bad in [
+            "",
+            "02:00:5e:00:53",
+            "02:00:5e:00:53:01:",
+            "02:00:5e:00:53:01:02",
+            "2:00:5e:00:53:01",
+            "002:00:5e:00:53:01",
+            "02-00-5e-00-53-01",
+            "0g:00:5e:00:53:01",
+            "+2:00:5e:00:53:01",
+            "02:00:5e:00:53:+1",
+        ] {
+            assert_eq!(parse_mac(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn untagged_round_trip() {
