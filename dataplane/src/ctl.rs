@@ -38,7 +38,8 @@
 //!   byte ("timed out waiting for the rest of the request"); a client that
 //!   does not take its reply for as long is disconnected.
 
-use crate::fib::spec::FibSpec;
+use crate::fib::spec::{FibSpec, RouteSpec};
+use crate::fib::Prefix;
 use crate::node::{now_ns, Node, PortTotals};
 use crate::stats::Counters;
 use serde::{Deserialize, Serialize};
@@ -642,8 +643,12 @@ fn filter(mut spec: FibSpec, label: Option<u32>, prefix: Option<&str>) -> Result
     }
     if let Some(p) = prefix {
         spec.labels.clear();
+        let route = |r: &RouteSpec| r.prefix.parse::<Prefix>().ok();
         if p.contains('/') {
-            spec.routes.retain(|r| r.prefix == p);
+            let want: Prefix = p
+                .parse()
+                .map_err(|e| format!("{p:?} is not a prefix: {e}"))?;
+            spec.routes.retain(|r| route(r) == Some(want));
         } else {
             let a: std::net::IpAddr = p
                 .parse()
@@ -652,24 +657,8 @@ fn filter(mut spec: FibSpec, label: Option<u32>, prefix: Option<&str>) -> Result
             let best = spec
                 .routes
                 .iter()
-                .filter(|r| {
-                    let (net, len) = r.prefix.split_once('/').unwrap_or((&r.prefix, "0"));
-                    let len: u32 = len.parse().unwrap_or(0);
-                    match (a, net.parse::<std::net::IpAddr>()) {
-                        (std::net::IpAddr::V4(a), Ok(std::net::IpAddr::V4(n))) => {
-                            len == 0 || (a.to_bits() ^ n.to_bits()) >> (32 - len) == 0
-                        }
-                        (std::net::IpAddr::V6(a), Ok(std::net::IpAddr::V6(n))) => {
-                            len == 0 || (a.to_bits() ^ n.to_bits()) >> (128 - len) == 0
-                        }
-                        _ => false,
-                    }
-                })
-                .max_by_key(|r| {
-                    r.prefix
-                        .split_once('/')
-                        .map_or(0, |x| x.1.parse::<u32>().unwrap_or(0))
-                })
+                .filter(|r| route(r).is_some_and(|n| n.contains(a)))
+                .max_by_key(|r| route(r).map_or(0, |n| n.length()))
                 .cloned();
             spec.routes = best.into_iter().collect();
         }
@@ -1199,6 +1188,40 @@ mod tests {
             "version = {version}\n[[ports]]\nname = \"a\"\n[[next_hops]]\nname = \"n\"\nport = \"a\"\ndst_mac = \"02:00:00:00:00:01\"\nsrc_mac = \"02:00:00:00:00:02\"\n[[labels]]\nlabel = 16000\naction = \"swap\"\nnext_hop = \"n\"\n"
         ))
         .unwrap()
+    }
+
+    fn routed() -> FibSpec {
+        let mut s = spec(1);
+        for p in ["10.0.0.0/8", "10.1.0.0/16", "2001:db8::/32"] {
+            s.routes.push(RouteSpec {
+                prefix: p.into(),
+                group: None,
+                next_hop: Some("n".into()),
+            });
+        }
+        s
+    }
+
+    #[test]
+    fn show_fib_filters_by_prefix_and_longest_match() {
+        let kept = |p: &str| -> Vec<String> {
+            let s = filter(routed(), None, Some(p)).unwrap();
+            s.routes.into_iter().map(|r| r.prefix).collect()
+        };
+        assert_eq!(kept("10.1.0.0/16"), ["10.1.0.0/16"]);
+        assert_eq!(kept("10.1.2.3"), ["10.1.0.0/16"]);
+        assert_eq!(kept("10.2.0.1"), ["10.0.0.0/8"]);
+        assert_eq!(kept("2001:db8::9"), ["2001:db8::/32"]);
+        assert!(kept("192.0.2.1").is_empty());
+        assert!(kept("10.2.0.0/16").is_empty());
+    }
+
+    #[test]
+    fn show_fib_refuses_a_prefix_it_cannot_read() {
+        let e = filter(routed(), None, Some("10.1.0.0/16x")).unwrap_err();
+        assert!(e.starts_with("\"10.1.0.0/16x\" is not a prefix: "), "{e}");
+        let e = filter(routed(), None, Some("10.1.0.1/16")).unwrap_err();
+        assert!(e.contains("did you mean 10.1.0.0/16?"), "{e}");
     }
 
     fn binary_frame(op: u8, fib: &[u8]) -> Vec<u8> {

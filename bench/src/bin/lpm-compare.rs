@@ -10,10 +10,11 @@
 use anyhow::{bail, Context, Result};
 use bench::workload::bgp_like_prefixes;
 use dataplane::fib::lpm::Lpm4;
+use dataplane::fib::Prefix;
 use dataplane::outln;
 use rand::{Rng, SeedableRng};
 use std::io::{BufRead, Write};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
 fn main() -> Result<()> {
@@ -60,15 +61,14 @@ fn main() -> Result<()> {
                 let (pfx, nh) = line.split_once(' ').with_context(|| {
                     format!("{}:{}: expected 'prefix/len nexthop'", a[2], n + 1)
                 })?;
-                let (ip, len) = pfx
-                    .split_once('/')
-                    .with_context(|| format!("{}:{}: no /len", a[2], n + 1))?;
-                let ip: Ipv4Addr = ip
-                    .parse()
-                    .with_context(|| format!("{}:{}: bad address", a[2], n + 1))?;
+                let at = || format!("{}:{}: {pfx:?}", a[2], n + 1);
+                let p: Prefix = pfx.parse().with_context(at)?;
+                let IpAddr::V4(ip) = p.addr() else {
+                    bail!("{}: not an IPv4 prefix", at());
+                };
                 routes.push((
                     ip.to_bits(),
-                    len.parse()?,
+                    p.length(),
                     nh.trim().parse::<u32>()? % 1_000_000,
                 ));
             }

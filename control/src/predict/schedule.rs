@@ -101,27 +101,19 @@ impl std::fmt::Display for Ipv4Prefix {
 impl std::str::FromStr for Ipv4Prefix {
     type Err = String;
 
-    /// Parses `a.b.c.d/len`; refuses host bits set and lengths over 32.
+    /// Parses `a.b.c.d/len` (dataplane::fib::Prefix); refuses host bits set,
+    /// lengths over 32 and IPv6.
     fn from_str(s: &str) -> Result<Self, String> {
-        let (a, l) = s
-            .split_once('/')
-            .ok_or_else(|| format!("{s:?} is not an IPv4 prefix a.b.c.d/len"))?;
-        let addr: Ipv4Addr = a
-            .parse()
-            .map_err(|_| format!("{s:?}: {a:?} is not an IPv4 address"))?;
-        let len: u8 = l
-            .parse()
-            .ok()
-            .filter(|&l| l <= 32)
-            .ok_or_else(|| format!("{s:?}: prefix length {l:?} is not in 0..=32"))?;
-        let p = Ipv4Prefix { addr, len };
-        if u32::from(addr) & !p.mask() != 0 {
-            return Err(format!(
-                "{s:?} has host bits set (did you mean {}/{len}?)",
-                Ipv4Addr::from(u32::from(addr) & p.mask())
-            ));
+        let bad =
+            |why: &dyn std::fmt::Display| format!("{s:?} is not an IPv4 prefix a.b.c.d/len: {why}");
+        let p: dataplane::fib::Prefix = s.parse().map_err(|e| bad(&e))?;
+        match p.addr() {
+            std::net::IpAddr::V4(addr) => Ok(Ipv4Prefix {
+                addr,
+                len: p.length(),
+            }),
+            std::net::IpAddr::V6(_) => Err(bad(&"it is an IPv6 prefix")),
         }
-        Ok(p)
     }
 }
 
@@ -474,6 +466,8 @@ mod tests {
             "10.128.0.0/x",
             "",
             "10.200.0.0/9",
+            "10.128.0.1/9",
+            "::/0",
         ] {
             let e = err(bad, 24, 1);
             assert!(e.contains("--gs-prefix-base"), "{bad}: {e}");

@@ -185,9 +185,7 @@ pub fn encode(spec: &FibSpec) -> Result<Vec<u8>, SpecError> {
                 r.prefix
             ))
         };
-        let (addr, len) = r.prefix.split_once('/').ok_or_else(e)?;
-        let addr: IpAddr = addr.parse().map_err(|_| e())?;
-        let len: u8 = len.parse().map_err(|_| e())?;
+        let (addr, len) = super::prefix::split(&r.prefix).map_err(|_| e())?;
         match addr {
             IpAddr::V4(a) => {
                 b.push(4);

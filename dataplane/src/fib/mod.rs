@@ -33,10 +33,12 @@
 pub mod binary;
 mod builder;
 pub mod lpm;
+pub mod prefix;
 mod publish;
 pub mod spec;
 
 pub use builder::{FibBuilder, FibError, NextHop, PortConfig};
+pub use prefix::{Prefix, PrefixError};
 pub use publish::{FibHandle, Staged};
 pub use spec::FibSpec;
 

@@ -504,16 +504,9 @@ impl FibSpec {
         }
         for r in &self.routes {
             let e = || format!("route {}", r.prefix);
-            let (addr, len) = r
-                .prefix
-                .split_once('/')
-                .ok_or_else(|| ferr(e(), "prefix", "expected address/length, e.g. 10.0.0.0/8"))?;
-            let len: u8 = len
-                .parse()
-                .map_err(|_| ferr(e(), "prefix", format!("{len:?} is not a prefix length")))?;
-            let addr: IpAddr = addr
-                .parse()
-                .map_err(|_| ferr(e(), "prefix", format!("{addr:?} is not an IP address")))?;
+            // Lengths and host bits are the builder's to check.
+            let (addr, len) = super::prefix::split(&r.prefix)
+                .map_err(|err| ferr(e(), "prefix", err.to_string()))?;
             let g = target(&mut b, &e, &r.group, &r.next_hop)?;
             match addr {
                 IpAddr::V4(a) => b.route_v4(a, len, g),
