@@ -31,6 +31,7 @@
 //! port or wrong label). Parsing at the sink ([`parse`]) is allocation-free
 //! and reads MPLS (over IPv4 or IPv6), IPv4 and IPv6 frames.
 
+use dataplane::wire::checksum;
 use dataplane::wire::ethernet::ethertype;
 use dataplane::wire::mpls::Lse;
 
@@ -306,39 +307,17 @@ pub fn ipv6_prefix(port: u8) -> String {
     format!("2001:db8:{:x}::/48", 100 + port as u16)
 }
 
-/// One's complement sum of `b` (16-bit big-endian words, an odd tail padded
-/// with zero) added to `acc`, not folded.
-#[inline]
-fn sum_words(mut acc: u32, b: &[u8]) -> u32 {
-    let mut it = b.chunks_exact(2);
-    for w in &mut it {
-        acc += u16::from_be_bytes([w[0], w[1]]) as u32;
-    }
-    if let [last] = it.remainder() {
-        acc += (*last as u32) << 8;
-    }
-    acc
-}
-
-#[inline]
-fn fold(mut acc: u32) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
-}
-
 /// The UDP checksum of `udp` (header and payload, its checksum field taken
 /// as it is) over the IPv6 pseudo-header (RFC 8200 section 8.1): the value
 /// to store when the field is zero, and 0 for a datagram whose stored
 /// checksum is right. A computed 0 is sent as 0xffff (RFC 768).
 pub fn udp6_checksum(src: &[u8; 16], dst: &[u8; 16], udp: &[u8]) -> u16 {
-    let mut acc = sum_words(0, src);
-    acc = sum_words(acc, dst);
+    let mut acc = checksum::sum(0, src);
+    acc = checksum::sum(acc, dst);
     acc += udp.len() as u32; // upper-layer packet length (32 bits; < 64 KiB here)
     acc += 17; // next header UDP, after three zero bytes
-    acc = sum_words(acc, udp);
-    !fold(acc)
+    acc = checksum::sum(acc, udp);
+    !checksum::fold(acc)
 }
 
 /// Builds flow `f`'s frame of `size` bytes on the wire (the buffer is `size - FCS_LEN`), stamp zeroed.
@@ -410,16 +389,16 @@ pub fn write_stamp(frame: &mut [u8], at: StampAt, trial: u16, seq: u32, tx_ns: u
     let s = at.at;
     let old = at
         .udp_csum
-        .map(|_| fold(sum_words(0, &frame[s..s + STAMP_LEN])));
+        .map(|_| checksum::fold(checksum::sum(0, &frame[s..s + STAMP_LEN])));
     frame[s..s + 2].copy_from_slice(&trial.to_be_bytes());
     frame[s + 2..s + 6].copy_from_slice(&seq.to_be_bytes());
     frame[s + 6..s + 14].copy_from_slice(&tx_ns.to_be_bytes());
     if let (Some(c), Some(old)) = (at.udp_csum, old) {
         // The stamp starts at an even offset from the UDP header, so its
         // words are words of the checksum.
-        let new = fold(sum_words(0, &frame[s..s + STAMP_LEN]));
+        let new = checksum::fold(checksum::sum(0, &frame[s..s + STAMP_LEN]));
         let hc = u16::from_be_bytes([frame[c], frame[c + 1]]);
-        let mut v = !fold(!hc as u32 + !old as u32 + new as u32);
+        let mut v = checksum::adjust(hc, old, new);
         if v == 0 {
             v = 0xffff;
         }

@@ -8,6 +8,7 @@
 //! checksum is not verified on the fast path (as in most routers and RFC 1812
 //! section 5.2.2 allows); [`Packet::verify_checksum`] is there for tests.
 
+use super::checksum::{adjust, fold, sum};
 use super::{be16, need, put16, WireError};
 use zerocopy::byteorder::{BigEndian, U16};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
@@ -134,7 +135,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// over the header is 0xffff).
     pub fn verify_checksum(&self) -> bool {
         let b = self.buffer.as_ref();
-        fold(sum_words(&b[..self.header_len()])) == 0xffff
+        fold(sum(0, &b[..self.header_len()])) == 0xffff
     }
     /// Bytes after the header, up to the total length.
     pub fn payload(&self) -> &[u8] {
@@ -155,7 +156,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let hl = self.header_len();
         let b = self.buffer.as_mut();
         put16(b, field::CHECKSUM, 0);
-        let c = !fold(sum_words(&b[..hl]));
+        let c = !fold(sum(0, &b[..hl]));
         put16(b, field::CHECKSUM, c);
     }
 }
@@ -168,30 +169,7 @@ pub fn set_ttl_in_place(b: &mut [u8], ttl: u8) {
     let new = ((ttl as u16) << 8) | (old & 0xff);
     let hc = be16(b, field::CHECKSUM);
     b[field::TTL] = ttl;
-    put16(b, field::CHECKSUM, checksum_adjust(hc, old, new));
-}
-
-/// RFC 1624 equation 3 for one changed 16-bit word.
-#[inline(always)]
-pub const fn checksum_adjust(hc: u16, old: u16, new: u16) -> u16 {
-    let sum = (!hc as u32) + (!old as u32) + (new as u32);
-    !fold(sum)
-}
-
-const fn fold(mut sum: u32) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
-}
-
-fn sum_words(b: &[u8]) -> u32 {
-    b.chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
-        .fold(0u32, |a, w| {
-            let s = a + w;
-            (s & 0xffff) + (s >> 16)
-        })
+    put16(b, field::CHECKSUM, adjust(hc, old, new));
 }
 
 /// The owned form of a header without options, for the slow path and tests.

@@ -11,11 +11,13 @@
 //! Covered: Ethernet II with an optional 802.1Q tag (IEEE 802.1Q), MPLS label
 //! stack entries (RFC 3032, reserved labels per RFC 7274, entropy labels per
 //! RFC 6790), IPv4 (RFC 791, incremental checksum per RFC 1624), IPv6 (RFC 8200)
-//! and the TCP/UDP/SCTP port pair used for flow hashing.
+//! and the TCP/UDP/SCTP port pair used for flow hashing; [`checksum`] is the
+//! one Internet checksum (RFC 1071) they and the bench generator use.
 //!
 //! Malformed input is reported as a [`WireError`]; nothing here panics on
 //! untrusted bytes.
 
+pub mod checksum;
 pub mod ethernet;
 pub mod ipv4;
 pub mod ipv6;
