@@ -23,6 +23,8 @@ use dataplane::fib::spec::{
 };
 use dataplane::fib::FibSnapshot;
 use dataplane::node::Node;
+#[path = "common/cases.rs"]
+mod cases;
 use proptest::prelude::*;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -36,18 +38,6 @@ static ALLOCATOR: dataplane::sys::alloc::Counting = dataplane::sys::alloc::Count
 /// at 64 KiB and grows with what arrives.
 const BOUND: usize = 1 << 20;
 const MAX_INPUT: usize = 16 << 10;
-
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(20_000);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
 
 /// The node's ports.
 const PORTS: [&str; 2] = ["a", "b"];
@@ -393,7 +383,7 @@ fn frame() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(cases::config(20_000))]
 
     #[test]
     fn arbitrary_bytes_are_refused_or_taken(bytes in prop::collection::vec(any::<u8>(), 0..256)) {

@@ -23,6 +23,8 @@ use dataplane::ctl::{self, Request, Response};
 use dataplane::fib::spec::{FibFormat, FibSpec};
 use dataplane::fib::FibSnapshot;
 use dataplane::node::Node;
+#[path = "common/cases.rs"]
+mod cases;
 use proptest::prelude::*;
 use std::sync::OnceLock;
 
@@ -192,18 +194,6 @@ fn settle(node: &Node, resp: Response) {
     }
 }
 
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(2_000);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 /// Numbers and words that have broken parsers before, or might.
 fn token() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -220,7 +210,7 @@ fn token() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(cases::config(2_000))]
 
     #[test]
     fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {

@@ -9,19 +9,9 @@
 mod fuzz;
 
 use fuzz::check;
+#[path = "common/cases.rs"]
+mod cases;
 use proptest::prelude::*;
-
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(100_000);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
 
 /// Bytes that start like the frames the pipeline handles, so the fuzzing
 /// reaches past the first checks.
@@ -57,7 +47,7 @@ fn framed() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(cases::config(100_000))]
 
     #[test]
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..202)) {
