@@ -114,11 +114,7 @@ fn pipeline(c: &mut Criterion) {
     let mut ip = InPlace::new(&pool, BATCH);
     g.bench_function("baseline_bare_swap_1M_in_place", |b| {
         b.iter(|| {
-            let mut fr: smallvec::SmallVec<[&mut [u8]; 64]> = ip
-                .next_batch()
-                .iter_mut()
-                .map(|b| &mut b[HEADROOM..])
-                .collect();
+            let mut fr = ip.next_frames();
             black_box(bare_swap(&table, &mut fr))
         })
     });

@@ -28,11 +28,7 @@ fn main() {
         }
         t = std::time::Instant::now();
         for _ in 0..batches {
-            let mut fr: smallvec::SmallVec<[&mut [u8]; 64]> = ip
-                .next_batch()
-                .iter_mut()
-                .map(|b| &mut b[HEADROOM..])
-                .collect();
+            let mut fr = ip.next_frames();
             std::hint::black_box(bare_swap(&table, &mut fr));
         }
     } else if mode != "pipeline" {

@@ -281,25 +281,20 @@ impl InPlace {
         }
     }
 
-    /// The next batch's buffers, TTLs reset.
+    /// The next batch's frames (past the headroom), TTLs reset: what the
+    /// bare baseline rewrites.
     #[inline]
-    pub fn next_batch(&mut self) -> &mut [Vec<u8>] {
-        let start = self.next;
-        self.next = (self.next + self.batch) % self.bufs.len();
-        let b = &mut self.bufs[start..start + self.batch];
-        for x in b.iter_mut() {
-            x[TTL_AT] = 64;
-        }
-        b
+    pub fn next_frames(&mut self) -> SmallVec<[&mut [u8]; 64]> {
+        next_batch(&mut self.bufs, &mut self.next, self.batch)
+            .iter_mut()
+            .map(|b| &mut b[HEADROOM..])
+            .collect()
     }
 
     #[inline]
     pub fn run(&mut self, fib: &FibSnapshot) -> Verdict {
-        let start = self.next;
-        self.next = (self.next + self.batch) % self.bufs.len();
         let mut frames: SmallVec<[Frame<'_>; 64]> = SmallVec::new();
-        for b in self.bufs[start..start + self.batch].iter_mut() {
-            b[TTL_AT] = 64;
+        for b in next_batch(&mut self.bufs, &mut self.next, self.batch) {
             let n = b.len() - HEADROOM;
             frames.extend(Frame::new(b, HEADROOM, n));
         }
@@ -312,6 +307,18 @@ impl InPlace {
         );
         self.verdicts[0]
     }
+}
+
+/// Moves `next` on by one batch of `bufs` and returns that batch, TTLs reset.
+#[inline]
+fn next_batch<'a>(bufs: &'a mut [Vec<u8>], next: &mut usize, batch: usize) -> &'a mut [Vec<u8>] {
+    let start = *next;
+    *next = (start + batch) % bufs.len();
+    let b = &mut bufs[start..start + batch];
+    for x in b.iter_mut() {
+        x[TTL_AT] = 64;
+    }
+    b
 }
 
 /// Buffers for one batch, reused across iterations like UMEM frames.
