@@ -1,0 +1,197 @@
+//! Carrying out one decoded [`Request`] against the node: FIB load, stage,
+//! swap and rollback (a refused FIB never replaces the running one), the
+//! readable FIB, versions, statistics, and port state.
+
+use super::*;
+
+/// Carries out one request against the node.
+pub fn handle(node: &Node, req: Request) -> Response {
+    let err = |m: String| Response::Error { message: m };
+    match req {
+        Request::LoadFib { fib, allow_empty } => match build(node, &fib, allow_empty) {
+            Ok(f) => Response::Ok {
+                version: node.fib.publish(f),
+            },
+            Err(e) => err(format!("FIB refused, the running FIB stays: {e}")),
+        },
+        Request::StageFib {
+            fib,
+            at_ns,
+            allow_empty,
+        } => match build(node, &fib, allow_empty) {
+            Ok(f) => {
+                let v = f.version();
+                node.fib.stage(f, at_ns, now_ns());
+                Response::Ok { version: v }
+            }
+            Err(e) => err(format!("FIB refused, the running FIB stays: {e}")),
+        },
+        Request::Swap => match node.fib.activate_staged() {
+            Some(v) => Response::Ok { version: v },
+            None => err("no FIB is staged".into()),
+        },
+        Request::Rollback => match node.fib.rollback() {
+            Some(v) => Response::Ok { version: v },
+            None => err("no previous FIB to roll back to".into()),
+        },
+        Request::Version => Response::Version(version_info(node)),
+        Request::Stats => Response::Stats(stats_info(node)),
+        Request::ShowFib { label, prefix } => match show_fib(node, label, prefix.as_deref()) {
+            Ok(v) => Response::Fib(Box::new(v)),
+            Err(e) => err(e),
+        },
+        Request::SetPortDelay { port, delay_ns } => match node.port_index(&port) {
+            Some(_) if delay_ns > MAX_DELAY_NS => err(format!(
+                "delay {delay_ns} ns on {port}: at most {MAX_DELAY_NS} ns (1 s)"
+            )),
+            Some(i) => {
+                node.delay_ns[i].store(delay_ns, Ordering::Relaxed);
+                Response::Ok {
+                    version: node.fib.current().version(),
+                }
+            }
+            None => err(format!(
+                "no port named {port:?} (ports: {})",
+                node.port_names.join(", ")
+            )),
+        },
+        Request::SetPort { port, up } => match node.port_index(&port) {
+            Some(i) => {
+                node.live.set_admin(i, up);
+                Response::Ok {
+                    version: node.fib.current().version(),
+                }
+            }
+            None => err(format!(
+                "no port named {port:?} (ports: {})",
+                node.port_names.join(", ")
+            )),
+        },
+    }
+}
+
+/// Validates a FIB for this node: complete, and not empty unless allowed.
+pub(super) fn build(
+    node: &Node,
+    fib: &FibSpec,
+    allow_empty: bool,
+) -> Result<crate::fib::FibSnapshot, crate::fib::FibError> {
+    fib.check_not_empty(allow_empty)?;
+    node.build_fib(fib)
+}
+
+/// Keeps only the label, or the route for a prefix / address, asked for.
+pub(super) fn filter(
+    mut spec: FibSpec,
+    label: Option<u32>,
+    prefix: Option<&str>,
+) -> Result<FibSpec, String> {
+    if let Some(l) = label {
+        spec.labels.retain(|e| e.label == l);
+        spec.routes.clear();
+    }
+    if let Some(p) = prefix {
+        spec.labels.clear();
+        let route = |r: &RouteSpec| r.prefix.parse::<Prefix>().ok();
+        if p.contains('/') {
+            let want: Prefix = p
+                .parse()
+                .map_err(|e| format!("{p:?} is not a prefix: {e}"))?;
+            spec.routes.retain(|r| route(r) == Some(want));
+        } else {
+            let a: std::net::IpAddr = p
+                .parse()
+                .map_err(|_| format!("{p:?} is neither an address nor a prefix"))?;
+            // Longest match, as the dataplane would choose it.
+            let best = spec
+                .routes
+                .iter()
+                .filter(|r| route(r).is_some_and(|n| n.contains(a)))
+                .max_by_key(|r| route(r).map_or(0, |n| n.length()))
+                .cloned();
+            spec.routes = best.into_iter().collect();
+        }
+    }
+    Ok(spec)
+}
+
+pub(super) fn show_fib(
+    node: &Node,
+    label: Option<u32>,
+    prefix: Option<&str>,
+) -> Result<FibView, String> {
+    let now = now_ns();
+    let g = crossbeam_epoch::pin();
+    let active = node.fib.load(now, &g);
+    let spec = FibSpec::from_snapshot(active, &node.port_names);
+    let staged = match node.fib.staged() {
+        Some(s) if s.at > now => {
+            let st = FibSpec::from_snapshot(&s.fib, &node.port_names);
+            Some((filter(st, label, prefix)?, s.at))
+        }
+        _ => None,
+    };
+    Ok(FibView {
+        active: filter(spec, label, prefix)?,
+        staged,
+        previous_version: node.fib.previous().map(|p| p.version()),
+    })
+}
+
+pub fn version_info(node: &Node) -> VersionInfo {
+    let now = now_ns();
+    let g = crossbeam_epoch::pin();
+    VersionInfo {
+        active: node.fib.load(now, &g).version(),
+        staged: node.fib.staged().map(|s| (s.fib.version(), s.at)),
+        previous: node.fib.previous().map(|p| p.version()),
+        workers: node
+            .workers
+            .iter()
+            .map(|w| w.fib_version.load(Ordering::Relaxed))
+            .collect(),
+    }
+}
+
+pub fn stats_info(node: &Node) -> StatsInfo {
+    let c: Counters = node.counters();
+    let totals = node.port_totals();
+    let now = now_ns();
+    let g = crossbeam_epoch::pin();
+    StatsInfo {
+        node: node.name.clone(),
+        now_ns: now,
+        fib_version: node.fib.load(now, &g).version(),
+        counters: c
+            .named()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v))
+            .chain([
+                (
+                    "punt_to_host".to_string(),
+                    node.punt.delivered.load(Ordering::Relaxed),
+                ),
+                (
+                    "punt_queue_full".to_string(),
+                    node.punt.queue_full.load(Ordering::Relaxed),
+                ),
+                (
+                    "punt_write_failed".to_string(),
+                    node.punt.write_failed.load(Ordering::Relaxed),
+                ),
+            ])
+            .collect(),
+        ports: node
+            .port_names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| PortInfo {
+                name: n.clone(),
+                carrier: node.live.carrier(i),
+                admin_up: node.live.admin(i),
+                gone: node.live.gone(i),
+                counters: totals[i],
+            })
+            .collect(),
+    }
+}

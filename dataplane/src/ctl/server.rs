@@ -1,0 +1,440 @@
+//! The control socket server: the listening socket (only a stale socket is
+//! ever replaced), the connection cap and the eviction of idle connections,
+//! timeouts, and one thread per connection reading frames and answering.
+
+use super::*;
+
+/// Serves the control socket until `stop` is set and [`wake`] is called,
+/// with the default [`Limits`].
+pub fn serve(
+    path: &Path,
+    node: Arc<Node>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    serve_with(path, node, stop, Limits::default())
+}
+
+/// Removes a socket left at `path` by a run that has ended; refuses a path
+/// someone listens on, and anything that is not a socket.
+pub(super) fn clear_stale_socket(path: &Path) -> std::io::Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(std::io::Error::new(
+            ErrorKind::AlreadyExists,
+            format!(
+                "{} exists and is not a socket; refusing to replace it",
+                path.display()
+            ),
+        ));
+    }
+    match UnixStream::connect(path) {
+        Ok(_) => Err(std::io::Error::new(
+            ErrorKind::AddrInUse,
+            format!("{} is in use by a running dataplane", path.display()),
+        )),
+        // Nobody listens: a socket left by a previous run.
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => std::fs::remove_file(path),
+        // E.g. another user's socket: not ours to remove.
+        Err(e) => Err(std::io::Error::new(
+            e.kind(),
+            format!(
+                "{} exists and cannot be probed ({e}); refusing to replace it",
+                path.display()
+            ),
+        )),
+    }
+}
+
+/// [`serve`] with the given limits. The listener blocks in accept(), so a
+/// request is served at once; each connection is handled on its own
+/// thread, at most `limits.max_connections` at a time.
+pub fn serve_with(
+    path: &Path,
+    node: Arc<Node>,
+    stop: Arc<AtomicBool>,
+    limits: Limits,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    serve_shared(path, node, stop, Arc::new(Shared::new(limits)))
+}
+
+pub(super) fn serve_shared(
+    path: &Path,
+    node: Arc<Node>,
+    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let limits = shared.limits;
+    clear_stale_socket(path)?;
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    let owner = crate::sys::cred::euid();
+    let path = path.to_path_buf();
+    std::thread::Builder::new()
+        .name("om-control".into())
+        .spawn(move || {
+            let mut refusals = Throttle::new(Duration::from_secs(1));
+            for conn in listener.incoming() {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                match conn {
+                    Ok(s) => {
+                        let s = Arc::new(s);
+                        let Some(slot) = shared.admit(&s) else {
+                            refuse_busy(&s, limits.max_connections, &mut refusals);
+                            continue;
+                        };
+                        let node = node.clone();
+                        let spawned = std::thread::Builder::new()
+                            .name("om-control-conn".into())
+                            .spawn(move || connection(&s, &slot, &node, owner));
+                        if let Err(e) = spawned {
+                            tracing::warn!(error = %e, "control connection dropped: no thread");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "control socket accept failed");
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            }
+            let _ = std::fs::remove_file(&path);
+        })
+}
+
+/// Wakes a server blocked in accept() so it sees `stop`.
+pub fn wake(path: &Path) {
+    let _ = UnixStream::connect(path);
+}
+
+/// What the server's threads share.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub(super) limits: Limits,
+    pub(super) budget: Budget,
+    /// The connections being served, one thread each.
+    pub(super) slots: Mutex<Vec<Slot>>,
+    /// Signalled when a connection's thread ends.
+    pub(super) freed: Condvar,
+    pub(super) next_id: AtomicU64,
+    /// Frames refused before they could be decoded (garbage, stalls,
+    /// over the budget) are logged at most once a second.
+    pub(super) frame_log: Mutex<Throttle>,
+}
+
+#[derive(Debug)]
+pub(super) struct Slot {
+    pub(super) id: u64,
+    pub(super) stream: Arc<UnixStream>,
+    /// Since when the connection has waited for a request; `None` while
+    /// one is read or handled.
+    pub(super) idle_since: Option<Instant>,
+    /// Shut down to make room for another connection.
+    pub(super) evicted: bool,
+}
+
+/// How long the accepting thread waits for an evicted connection's thread
+/// to end (it ends at once: its read returns end of file).
+pub(super) const EVICTION_WAIT: Duration = Duration::from_secs(1);
+
+impl Shared {
+    pub(super) fn new(limits: Limits) -> Shared {
+        Shared {
+            limits,
+            budget: Budget::new(limits.max_buffered),
+            slots: Mutex::new(Vec::new()),
+            freed: Condvar::new(),
+            next_id: AtomicU64::new(0),
+            frame_log: Mutex::new(Throttle::new(Duration::from_secs(1))),
+        }
+    }
+
+    pub(super) fn slots(&self) -> MutexGuard<'_, Vec<Slot>> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A slot for a new connection. When all are taken, the connection
+    /// idle the longest, with no request waiting in its socket, is shut
+    /// down to make room, so idle connections cannot keep the owner out.
+    /// `None` when every connection is busy with a request.
+    pub(super) fn admit(self: &Arc<Self>, stream: &Arc<UnixStream>) -> Option<SlotGuard> {
+        let max = self.limits.max_connections;
+        let mut slots = self.slots();
+        if slots.len() >= max {
+            let ending = slots.iter().any(|c| c.evicted);
+            let victim = slots
+                .iter_mut()
+                .filter(|c| !c.evicted && c.idle_since.is_some())
+                .filter(|c| !crate::sys::cred::has_pending_input(&c.stream))
+                .min_by_key(|c| c.idle_since);
+            match victim {
+                Some(v) => {
+                    v.evicted = true;
+                    let _ = v.stream.shutdown(std::net::Shutdown::Both);
+                    tracing::debug!(
+                        idle_ms = v.idle_since.map_or(0, |t| t.elapsed().as_millis() as u64),
+                        "idle control connection closed to make room for a new one"
+                    );
+                }
+                // One closed earlier is still ending: its place is coming.
+                None if ending => {}
+                None => return None,
+            }
+            slots = self
+                .freed
+                .wait_timeout_while(slots, EVICTION_WAIT, |s| s.len() >= max)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            if slots.len() >= max {
+                return None;
+            }
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        slots.push(Slot {
+            id,
+            stream: stream.clone(),
+            idle_since: Some(Instant::now()),
+            evicted: false,
+        });
+        Some(SlotGuard {
+            shared: self.clone(),
+            id,
+        })
+    }
+}
+
+/// A connection's place among the [`Shared::slots`], freed on drop.
+#[derive(Debug)]
+pub(super) struct SlotGuard {
+    pub(super) shared: Arc<Shared>,
+    pub(super) id: u64,
+}
+
+impl SlotGuard {
+    /// Marks the connection busy with a request; false if it was evicted
+    /// meanwhile (its socket is shut down).
+    pub(super) fn busy(&self) -> bool {
+        let mut slots = self.shared.slots();
+        match slots.iter_mut().find(|c| c.id == self.id) {
+            Some(c) if !c.evicted => {
+                c.idle_since = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Marks the connection idle (waiting for its next request).
+    pub(super) fn idle(&self) {
+        if let Some(c) = self.shared.slots().iter_mut().find(|c| c.id == self.id) {
+            c.idle_since = Some(Instant::now());
+        }
+    }
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.shared.slots().retain(|c| c.id != self.id);
+        self.shared.freed.notify_all();
+    }
+}
+
+/// At most one log line per `every`; the events in between are counted
+/// and reported with the next.
+#[derive(Debug)]
+pub(super) struct Throttle {
+    pub(super) every: Duration,
+    pub(super) last: Option<Instant>,
+    pub(super) suppressed: u64,
+}
+
+impl Throttle {
+    pub(super) fn new(every: Duration) -> Throttle {
+        Throttle {
+            every,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(events suppressed since the last line)` when a line may be
+    /// logged now.
+    pub(super) fn allow(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(t) if now.duration_since(t) < self.every => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+}
+
+/// Tells a connection beyond the cap to try again, and closes it (on the
+/// accepting thread; the socket is new, so its buffer takes the reply).
+pub(super) fn refuse_busy(s: &UnixStream, max: usize, log: &mut Throttle) {
+    if let Some(suppressed) = log.allow(Instant::now()) {
+        tracing::warn!(
+            max,
+            refused_since_last_warning = suppressed,
+            "control connection refused: every connection is busy with a request"
+        );
+    }
+    let _ = s.set_nonblocking(true);
+    let mut w = s;
+    let _ = write_msg(
+        &mut w,
+        &Response::Error {
+            message: format!("too many control connections ({max}); try again"),
+        },
+    );
+}
+
+/// Reads from a socket until a deadline: each read waits at most the time
+/// left, so a client trickling bytes cannot stretch a request.
+pub(super) struct Deadline<'a> {
+    pub(super) s: &'a UnixStream,
+    pub(super) until: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ErrorKind::TimedOut.into());
+        }
+        self.s.set_read_timeout(Some(left))?;
+        let mut s = self.s;
+        s.read(buf)
+    }
+}
+
+/// Waits up to `timeout` for bytes to read, without taking them: `false`
+/// at end of file.
+pub(super) fn wait_for_request(s: &UnixStream, timeout: Duration) -> std::io::Result<bool> {
+    let until = Instant::now() + timeout;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ErrorKind::TimedOut.into());
+        }
+        s.set_read_timeout(Some(left))?;
+        match crate::sys::cred::wait_for_input(s) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            r => return r,
+        }
+    }
+}
+
+pub(super) fn connection(s: &UnixStream, slot: &SlotGuard, node: &Node, owner: u32) {
+    let limits = slot.shared.limits;
+    let mut w = s;
+    let _ = s.set_nonblocking(false);
+    let _ = s.set_write_timeout(Some(limits.request_timeout));
+    match crate::sys::cred::peer_cred(s) {
+        Ok((pid, uid, _)) if uid == owner || uid == 0 => {
+            tracing::debug!(pid, uid, "control connection");
+        }
+        Ok((pid, uid, _)) => {
+            tracing::warn!(
+                pid,
+                uid,
+                owner,
+                "control request refused: peer uid is not the dataplane's owner"
+            );
+            let _ = write_msg(
+                &mut w,
+                &Response::Error {
+                    message: format!(
+                        "permission denied: uid {uid} is not the dataplane's owner ({owner})"
+                    ),
+                },
+            );
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "control request refused: no peer credentials");
+            return;
+        }
+    }
+    loop {
+        // Wait for a request to begin, leaving its first byte in the socket
+        // so that the connection is never taken for an idle one once it
+        // has a request (see Shared::admit).
+        match wait_for_request(s, limits.idle_timeout) {
+            Ok(true) => {}
+            // Closed by the client (done), or evicted.
+            Ok(false) => return,
+            Err(e) if timed_out(&e) => {
+                tracing::debug!("idle control connection closed");
+                let _ = write_msg(
+                    &mut w,
+                    &Response::Error {
+                        message: format!(
+                            "no request for {:?}; closing the connection",
+                            limits.idle_timeout
+                        ),
+                    },
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "control connection failed");
+                return;
+            }
+        }
+        if !slot.busy() {
+            return;
+        }
+        let mut r = Deadline {
+            s,
+            until: Instant::now() + limits.request_timeout,
+        };
+        let frame = match read_frame_budgeted(&mut r, &slot.shared.budget) {
+            Ok(f) => f,
+            Err(e) => {
+                let logged = slot
+                    .shared
+                    .frame_log
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .allow(Instant::now());
+                if let Some(suppressed) = logged {
+                    tracing::warn!(
+                        reason = %e,
+                        refused_since_last_warning = suppressed,
+                        "control request refused"
+                    );
+                }
+                let _ = write_msg(
+                    &mut w,
+                    &Response::Error {
+                        message: e.to_string(),
+                    },
+                );
+                return;
+            }
+        };
+        let resp = match decode_request(frame.encoding, &frame.body) {
+            Ok(req) => handle(node, req),
+            Err(message) => Response::Error { message },
+        };
+        // The payload is given back to the budget before the reply goes
+        // out, so a client that has its reply can count on it.
+        drop(frame);
+        if let Response::Error { message } = &resp {
+            tracing::warn!(reason = %message, "control request refused");
+        }
+        if write_msg(&mut w, &resp).is_err() {
+            return;
+        }
+        slot.idle();
+    }
+}
