@@ -1,0 +1,182 @@
+//! Real TLE sets: a satellite that cannot be propagated at some instant is
+//! left out at that instant (no links, not a relay), warned about once and
+//! counted; the run never stops. Also the four TLE files the repository ships
+//! (control/data/tle) through `orbitmesh-ctl predict`.
+
+use control::predict::{
+    self,
+    ground::{GroundStation, GslPolicy},
+    links::IslPlan,
+    propagate::Propagator,
+    tle, Network, StepResult, Window, NONE,
+};
+
+/// Five Starlink satellites from control/data/tle/Starlink.tle (CelesTrak,
+/// September 2022), unchanged. STARLINK-4653 (satellite 0) was decaying (mean
+/// motion 16.33 rev/day, drag term 2.3e-3); SGP4 diverges 80,001 s after its
+/// TLE epoch (propagated eccentricity below -0.001). STARLINK-2472 has the
+/// latest epoch (22257.78680092), so it is the scenario epoch, 79,975.1 s after
+/// STARLINK-4653's: satellite 0 propagates until t = 25 s and fails from
+/// t = 26 s on. STARLINK-4650/4655/4658 share its launch and orbit plane.
+const FIXTURE: &str = "\
+STARLINK-4653
+1 53615U 22104AD  22256.86116362  .15877752  12045-4  22984-2 0  9994
+2 53615  53.2076 202.6081 0018184 112.8601 276.6062 16.33314633  2706
+STARLINK-4655
+1 53613U 22104AB  22257.58334491  .00052568  00000+0  37706-3 0  9993
+2 53613  53.2155 201.6035 0000848  86.0362 283.7033 15.73173102  2775
+STARLINK-4658
+1 53612U 22104AA  22257.58334491  .00176018  00000+0  12368-2 0  9995
+2 53612  53.2157 201.5998 0001037 109.6787 262.2864 15.73117619  2772
+STARLINK-4650
+1 53611U 22104Z   22257.58334491  .00141079  00000+0  99736-3 0  9998
+2 53611  53.2173 201.6068 0000950  83.6074 284.9767 15.73093257  2775
+STARLINK-2472
+1 48130U 21027AQ  22257.78680092  .00003728  00000+0  26922-3 0  9999
+2 48130  53.0553 126.4249 0001734  83.3391 276.7795 15.06370597 80249
+";
+
+const S: i64 = 1_000_000_000;
+
+/// Ground stations right under satellites `sats` at t = 0 (geocentric
+/// latitude: a few km off the sub-satellite point, well within range).
+fn stations_under(prop: &Propagator, sats: &[usize]) -> Vec<GroundStation> {
+    let mut pos = Vec::new();
+    prop.positions_or_left_out(0, &mut pos);
+    sats.iter()
+        .enumerate()
+        .map(|(i, &sat)| {
+            let p = pos[sat].expect("propagates at t = 0");
+            let r = (p.x * p.x + p.y * p.y + p.z * p.z).sqrt();
+            let (lat, lon) = ((p.z / r).asin().to_degrees(), p.y.atan2(p.x).to_degrees());
+            GroundStation::new(i, &format!("under {sat}"), lat, lon, 0.0).unwrap()
+        })
+        .collect()
+}
+
+/// The fixture with stations under satellites 0 and 1, ISLs between every
+/// pair (up where the line of sight clears 80 km: between satellites 1, 2
+/// and 3 only; satellite 0 is 100 km up and 4,300 km from them).
+fn fixture_network() -> Network {
+    let set = tle::parse("fixture", FIXTURE).unwrap();
+    let propagator = Propagator::new(&set).unwrap();
+    let stations = stations_under(&propagator, &[0, 1]);
+    let n = set.sats.len() as u32;
+    let pairs = (0..n)
+        .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
+        .collect();
+    Network {
+        propagator,
+        stations,
+        isls: IslPlan {
+            pairs,
+            min_los_altitude_m: 80_000.0,
+        },
+        gsl: GslPolicy {
+            max_length_m: 1_500_000.0,
+            min_elevation_deg: None,
+        },
+        gsl_max_per_sat: Vec::new(),
+        sat_destinations: true,
+        failed: Default::default(),
+    }
+}
+
+fn uses(step: &StepResult, node: u32) -> bool {
+    step.next_hop.contains(&node) || step.backup.contains(&node)
+}
+
+#[test]
+fn unpropagable_satellite_is_left_out_of_the_steps_it_fails() {
+    let net = fixture_network();
+    assert_eq!(
+        net.propagator.epoch.format("%Y-%m-%d %H:%M:%S").to_string(),
+        "2022-09-14 18:52:59"
+    );
+    let mut steps = Vec::new();
+    let left_out = predict::simulate(
+        &net,
+        Window::new(0, 60 * S, 10 * S).unwrap(),
+        2,
+        |s| {
+            steps.push(s.clone());
+            Ok(())
+        },
+        |_, _| {},
+    )
+    .expect("a satellite that cannot be propagated does not stop the run");
+    assert_eq!(steps.len(), 6);
+    assert_eq!(left_out.satellites.iter().copied().collect::<Vec<_>>(), [0]);
+    assert_eq!(left_out.instants, 3);
+    let n_nodes = net.n_nodes();
+    for s in &steps {
+        let out = s.t_ns >= 30 * S;
+        assert_eq!(
+            s.left_out,
+            if out { vec![0] } else { vec![] },
+            "t {}",
+            s.t_ns
+        );
+        // Station 0 (node 5) sees only satellite 0; station 1 sees 1, 2, 3.
+        assert_eq!(s.gsls_up, if out { 3 } else { 4 }, "t {}", s.t_ns);
+        // Destination 2 is satellite 0's node SID (stations first).
+        let to_sat0 = &s.next_hop[2 * n_nodes..3 * n_nodes];
+        if out {
+            // No links: nobody's next hop or alternate, and no route of its
+            // own towards any destination.
+            assert!(!uses(s, 0), "t {}: satellite 0 still used", s.t_ns);
+            for d in 0..net.n_dests() {
+                assert_eq!(s.next_hop[d * n_nodes], NONE, "t {} dest {d}", s.t_ns);
+            }
+            assert_eq!(to_sat0[5], NONE);
+        } else {
+            // Before it fails it is a node like any other.
+            assert!(uses(s, 0), "t {}: satellite 0 unused", s.t_ns);
+            assert_eq!(to_sat0[5], 0);
+        }
+        // The rest of the network is untouched: satellites 1..3 and their
+        // station keep their routes to each other.
+        assert_eq!(s.isls_up, 3, "t {}", s.t_ns);
+        assert_ne!(s.next_hop[n_nodes + 2], NONE);
+    }
+    // The instant matches SGP4's own verdict (fails at 26 s, not at 25 s).
+    assert!(net.propagator.teme_km(0, 25 * S).is_ok());
+    let e = net.propagator.teme_km(0, 26 * S).unwrap_err().to_string();
+    assert!(
+        e.contains("STARLINK-4653 (53615)") && e.contains("eccentricity"),
+        "{e}"
+    );
+}
+
+/// A position below the Earth's surface is no position (Vallado's SGP4
+/// error 6, "satellite has decayed", which the `sgp4` crate does not raise).
+#[test]
+fn satellite_below_the_surface_is_left_out() {
+    // The Vallado verification set's sub-orbital case (perigee -51 km).
+    let text = "SUBORBITAL
+1 28872U 05037B   05333.02012661  .25992681  00000-0  24476-3 0  1534
+2 28872  96.4736 157.9986 0303955 244.0492 110.6523 16.46015938 10708
+";
+    let prop = Propagator::new(&tle::parse("t", text).unwrap()).unwrap();
+    let radius = |t_ns| {
+        let p = prop.teme_km(0, t_ns)?;
+        Ok::<f64, predict::Error>((p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt())
+    };
+    let minutes = |m: i64| m * 60 * S;
+    // SGP4 itself returns a position 52 min after the epoch, 6,374.0 km from
+    // the centre (Vallado: "lost about 50 minutes from epoch"); orbitmesh
+    // refuses it.
+    let first_below = (0..60)
+        .find(|&m| radius(minutes(m)).is_err())
+        .expect("decays within the hour");
+    assert_eq!(first_below, 52);
+    let e = radius(minutes(first_below)).unwrap_err().to_string();
+    assert!(
+        e.contains("decayed") && e.contains("below the surface"),
+        "{e}"
+    );
+    assert!(radius(minutes(first_below - 1)).unwrap() > 6378.135);
+    let mut pos = Vec::new();
+    prop.positions_or_left_out(minutes(first_below), &mut pos);
+    assert_eq!(pos, [None]);
+}
