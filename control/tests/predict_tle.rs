@@ -3,6 +3,8 @@
 //! counted; the run never stops. Also the four TLE files the repository ships
 //! (control/data/tle) through `orbitmesh-ctl predict`.
 
+use std::path::{Path, PathBuf};
+
 use control::predict::{
     self,
     ground::{GroundStation, GslPolicy},
@@ -179,4 +181,162 @@ fn satellite_below_the_surface_is_left_out() {
     let mut pos = Vec::new();
     prop.positions_or_left_out(minutes(first_below), &mut pos);
     assert_eq!(pos, [None]);
+}
+
+fn ctl(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_orbitmesh-ctl"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn repo_data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("orbitmesh-tle-{name}-{}", std::process::id()))
+}
+
+fn predict_tle(tle: &Path, gs: &Path, more: &[&str], out: &Path) -> std::process::Output {
+    let mut args = vec![
+        "predict",
+        "--tle",
+        tle.to_str().unwrap(),
+        "--max-gsl-m",
+        "1500000",
+        "--ground-stations",
+        gs.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(more);
+    ctl(&args)
+}
+
+fn summary_json(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+}
+
+/// The fixture through the CLI: exit 0, one warning for satellite 0 (not one
+/// per step), and the count in summary.md and summary.json. Before the fix
+/// this run failed at t = 30 s ("propagation of satellite 0 failed").
+#[test]
+fn cli_predict_reports_left_out_satellites() {
+    let dir = tmp("fixture");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (tle_file, gs_file) = (dir.join("fixture.tle"), dir.join("gs.txt"));
+    std::fs::write(&tle_file, FIXTURE).unwrap();
+    let net = fixture_network();
+    let gs: String = net
+        .stations
+        .iter()
+        .map(|g| format!("{},{},{},{},0\n", g.index, g.name, g.lat_deg, g.lon_deg))
+        .collect();
+    std::fs::write(&gs_file, gs).unwrap();
+    let out = dir.join("out");
+    let o = predict_tle(
+        &tle_file,
+        &gs_file,
+        &[
+            "--duration",
+            "60s",
+            "--step",
+            "10s",
+            "--pairs",
+            "5:6",
+            "--sat-destinations",
+        ],
+        &out,
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("STARLINK-4653"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].starts_with("warning: ") && warnings[0].contains("left out"));
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        md.contains(
+            "satellites left out (SGP4 cannot propagate them): 1 (at 3 instant-satellite pairs)"
+        ),
+        "{md}"
+    );
+    // Station 0 only ever sees satellite 0, which has no ISL: never reachable.
+    assert!(
+        md.contains("station pairs reachable: 0 of 1 at some step (0.0%), 0 at every step"),
+        "{md}"
+    );
+    let json = summary_json(&out);
+    assert_eq!(json["left_out"]["satellites"], serde_json::json!([0]));
+    assert_eq!(json["left_out"]["instants"], 3);
+    assert_eq!(json["reachability"]["station_pairs"], 1);
+    // Station 0's FIB entry for satellite 0's node SID: next hop 0 until the
+    // satellite is left out, withdrawn at t = 30 s.
+    let node: predict::schedule::NodeSchedule =
+        serde_json::from_str(&std::fs::read_to_string(out.join("schedule/node-5.json")).unwrap())
+            .unwrap();
+    let entry = |e: &&predict::schedule::FibEntry| e.destination == 0;
+    let initial = node.initial.entries.iter().find(entry).unwrap();
+    assert_eq!(initial.next_hop, Some(0));
+    let changes: Vec<(i64, Option<u32>)> = node
+        .deltas
+        .iter()
+        .flat_map(|d| {
+            d.changes
+                .iter()
+                .filter(entry)
+                .map(|c| (d.activate_at_ns, c.next_hop))
+        })
+        .collect();
+    assert_eq!(changes, [(30 * S, None)]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The four TLE files the repository ships, 10 stations, 3 steps: every run
+/// completes and reports its reachable station pairs. Starlink's file holds
+/// decayed satellites and debris (left out, counted); no file has a +Grid
+/// header, so no ISLs are planned (ISL inference is issue 17, item 3).
+#[test]
+fn cli_predict_runs_the_shipped_tle_files() {
+    let gs = repo_data().join("ground_stations/cities_top100.basic.txt");
+    for f in ["Starlink", "OneWeb", "Telesat", "Iridium"] {
+        let out = tmp(f);
+        let tle_file = repo_data().join(format!("tle/{f}.tle"));
+        let o = predict_tle(
+            &tle_file,
+            &gs,
+            &[
+                "--gs-count",
+                "10",
+                "--duration",
+                "3s",
+                "--step",
+                "1s",
+                "--no-schedule",
+            ],
+            &out,
+        );
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{f}: {stderr}");
+        let json = summary_json(&out);
+        assert_eq!(json["steps"], 3, "{f}");
+        assert_eq!(json["reachability"]["station_pairs"], 45, "{f}");
+        let left = json["left_out"]["satellites"].as_array().unwrap().len();
+        let warned = stderr
+            .lines()
+            .filter(|l| l.starts_with("warning: propagation"))
+            .count();
+        assert_eq!(
+            left, warned,
+            "{f}: one warning per satellite left out\n{stderr}"
+        );
+        if f == "Starlink" {
+            assert!(left > 0, "Starlink's file has decayed satellites");
+        }
+        let _ = std::fs::remove_dir_all(&out);
+    }
 }
