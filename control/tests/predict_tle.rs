@@ -340,3 +340,101 @@ fn cli_predict_runs_the_shipped_tle_files() {
         let _ = std::fs::remove_dir_all(&out);
     }
 }
+
+fn pair_set(plan: &IslPlan) -> std::collections::BTreeSet<(u32, u32)> {
+    plan.pairs.iter().copied().collect()
+}
+
+/// On a regular Walker shell (same slot in every plane: no phasing) the
+/// inferred planes and links are exactly +Grid's, whatever the file order.
+#[test]
+fn inferred_grid_of_a_walker_shell_is_plus_grid() {
+    let shell = predict::walker::WalkerShell::from_spec("6:8:53:550::none").unwrap();
+    let mut set = shell.to_tle_set().unwrap();
+    set.grid = None;
+    let prop = Propagator::new(&set).unwrap();
+    let (plan, found) = predict::infer::plane_grid(&prop, 4, 80_000.0);
+    assert_eq!((found.shells, found.planes), (1, 6));
+    let want = IslPlan::plus_grid(6, 8, 4, 80_000.0).unwrap();
+    assert_eq!(pair_set(&plan), pair_set(&want));
+    // File order does not matter: reversed, satellite i is 47 - i.
+    set.sats.reverse();
+    let (plan, _) = predict::infer::plane_grid(&Propagator::new(&set).unwrap(), 4, 80_000.0);
+    let mapped: std::collections::BTreeSet<(u32, u32)> = plan
+        .pairs
+        .iter()
+        .map(|&(a, b)| ((47 - b), (47 - a)))
+        .collect();
+    assert_eq!(mapped, pair_set(&want));
+}
+
+/// An irregular plane (a satellite missing): its ring closes over the gap,
+/// the plane is still found, and no satellite exceeds its terminals.
+#[test]
+fn inferred_grid_closes_a_plane_over_a_missing_satellite() {
+    let shell = predict::walker::WalkerShell::from_spec("6:8:53:550::none").unwrap();
+    let mut set = shell.to_tle_set().unwrap();
+    set.grid = None;
+    set.sats.remove(3); // plane 0, slot 3; satellites 4.. shift down by one
+    let prop = Propagator::new(&set).unwrap();
+    let (plan, found) = predict::infer::plane_grid(&prop, 4, 80_000.0);
+    assert_eq!((found.shells, found.planes), (1, 6));
+    let pairs = pair_set(&plan);
+    assert!(pairs.contains(&(2, 3)), "ring 2 - (old 4) over the gap");
+    let mut deg = [0; 47];
+    for &(a, b) in &plan.pairs {
+        deg[a as usize] += 1;
+        deg[b as usize] += 1;
+    }
+    assert!(deg.iter().all(|&d| (2..=4).contains(&d)), "{deg:?}");
+    // 47 ring links (7 + 5 x 8) and 46 between planes: each of the 47
+    // satellites picks one in the next plane, but plane 5's slot-3 satellite
+    // picks a neighbour of the gap in plane 0, whose four terminals are taken.
+    assert_eq!(plan.pairs.len(), 93);
+}
+
+/// The CLI over the shipped Starlink file with --infer-grid plans ISLs.
+#[test]
+fn cli_predict_infers_a_grid_for_real_starlink() {
+    let gs = repo_data().join("ground_stations/cities_top100.basic.txt");
+    let out = tmp("starlink-grid");
+    let o = predict_tle(
+        &repo_data().join("tle/Starlink.tle"),
+        &gs,
+        &[
+            "--infer-grid",
+            "--gs-count",
+            "10",
+            "--duration",
+            "2s",
+            "--step",
+            "1s",
+            "--no-schedule",
+        ],
+        &out,
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("orbital planes"), "{stderr}");
+    let json = summary_json(&out);
+    assert!(json["isls_per_step"][0].as_u64().unwrap() > 3000, "{json}");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// --infer-grid beside a satgenpy 'P S' header is a clear error.
+#[test]
+fn cli_infer_grid_with_a_header_is_an_error() {
+    let dir = tmp("header");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tle_file = dir.join("grid.tle");
+    std::fs::write(&tle_file, format!("1 5\n{FIXTURE}")).unwrap();
+    let gs = repo_data().join("ground_stations/cities_top100.basic.txt");
+    let o = predict_tle(&tle_file, &gs, &["--infer-grid"], &dir.join("out"));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--infer-grid: the constellation already has a 1 x 5 +Grid"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -4,7 +4,8 @@
 //! - [`tle`] / [`walker`]: the constellation, from TLE files or Walker shells
 //!   generated with Hypatia satgenpy's conventions;
 //! - [`propagate`] + [`frames`]: SGP4 (WGS72, AFSPC mode) -> TEME -> ECEF (GMST);
-//! - [`links`] (+Grid ISLs) and [`ground`] (stations, GSL visibility);
+//! - [`links`] (+Grid ISLs; [`infer`]: shells and planes of a TLE set
+//!   without a grid header) and [`ground`] (stations, GSL visibility);
 //! - [`routing`]: per step, latency-weighted shortest paths over ISLs only
 //!   (satgenpy `algorithm_free_one_only_over_isls`) with RFC 5286 loop-free
 //!   alternates;
@@ -32,6 +33,7 @@
 
 pub mod frames;
 pub mod ground;
+pub mod infer;
 pub mod links;
 pub mod output;
 pub mod propagate;

@@ -111,6 +111,18 @@ impl Propagator {
         Ok(p)
     }
 
+    /// The TEME position (km) and velocity (km/s) of satellite `sat` at `t_ns`
+    /// after the scenario epoch, or `None` where [`Propagator::teme_km`] fails.
+    pub fn teme_state(&self, sat: usize, t_ns: i64) -> Option<([f64; 3], [f64; 3])> {
+        let p = self.teme_km(sat, t_ns).ok()?;
+        let minutes = self.offset_min[sat] + t_ns as f64 / 60e9;
+        let v = self.constants[sat]
+            .propagate_afspc_compatibility_mode(sgp4::MinutesSinceEpoch(minutes))
+            .ok()?
+            .velocity;
+        Some((p, v))
+    }
+
     /// ECEF positions (metres) of all satellites at `t_ns`, written into `out`
     /// (resized to the number of satellites; no allocation once it has the
     /// size); `None` for a satellite that cannot be propagated then.
