@@ -530,7 +530,7 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
     let t0 = Instant::now();
     let mut last_report = Instant::now();
     let quiet = a.quiet;
-    predict::simulate(
+    let left_out = predict::simulate(
         &net,
         window,
         a.threads,
@@ -573,6 +573,8 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
         gsls_per_step: gsl_stats,
         fib_changes_per_node_per_minute: fib_rate,
         primary_changes_per_node_per_minute: primary_rate,
+        reachability: rec.reachability(),
+        left_out,
         unreachable: pairs
             .iter()
             .enumerate()

@@ -106,6 +106,35 @@ impl IslPlan {
         Ok(())
     }
 
+    /// A plan from candidate links in order: duplicates and self-links
+    /// dropped, a link left out once either end has `max_terminals` links.
+    pub fn from_candidates(
+        n_sats: usize,
+        candidates: &[(u32, u32)],
+        max_terminals: usize,
+        min_los_altitude_m: f64,
+    ) -> Self {
+        let mut terminals = vec![0usize; n_sats];
+        let mut seen = std::collections::HashSet::new();
+        let mut pairs = Vec::new();
+        for &(a, b) in candidates {
+            let (a, b) = (a.min(b), a.max(b));
+            if a == b || (b as usize) >= n_sats || !seen.insert((a, b)) {
+                continue;
+            }
+            if terminals[a as usize] >= max_terminals || terminals[b as usize] >= max_terminals {
+                continue;
+            }
+            terminals[a as usize] += 1;
+            terminals[b as usize] += 1;
+            pairs.push((a, b));
+        }
+        Self {
+            pairs,
+            min_los_altitude_m,
+        }
+    }
+
     /// Whether the ISL between two satellite positions can be up now, and its length.
     #[inline]
     pub fn link(&self, a: Vec3, b: Vec3) -> Option<f64> {

@@ -4,7 +4,8 @@
 //! - [`tle`] / [`walker`]: the constellation, from TLE files or Walker shells
 //!   generated with Hypatia satgenpy's conventions;
 //! - [`propagate`] + [`frames`]: SGP4 (WGS72, AFSPC mode) -> TEME -> ECEF (GMST);
-//! - [`links`] (+Grid ISLs) and [`ground`] (stations, GSL visibility);
+//! - [`links`] (+Grid ISLs; [`infer`]: shells and planes of a TLE set
+//!   without a grid header) and [`ground`] (stations, GSL visibility);
 //! - [`routing`]: per step, latency-weighted shortest paths over ISLs only
 //!   (satgenpy `algorithm_free_one_only_over_isls`) with RFC 5286 loop-free
 //!   alternates;
@@ -22,12 +23,17 @@
 //! Time: integer nanoseconds since the scenario epoch (see [`propagate`]); steps
 //! are `start, start + step, ...` while `< end` (satgenpy's `range`).
 //!
+//! A satellite that cannot be propagated at a step is left out of it (see
+//! [`routing`]); [`simulate`] warns once per such satellite and counts them
+//! ([`LeftOut`]), so a real TLE file with decayed objects runs to the end.
+//!
 //! Steps are independent, so [`simulate`] computes them in parallel (rayon) in
 //! chunks, then hands them to a sequential consumer in time order: memory is
 //! bounded by the chunk, not by the window.
 
 pub mod frames;
 pub mod ground;
+pub mod infer;
 pub mod links;
 pub mod output;
 pub mod propagate;
@@ -135,6 +141,34 @@ impl Window {
     }
 }
 
+/// Satellites left out of steps because they could not be propagated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LeftOut {
+    /// The satellites left out at one step or more, ascending.
+    pub satellites: std::collections::BTreeSet<u32>,
+    /// (step, satellite) pairs left out.
+    pub instants: u64,
+}
+
+impl LeftOut {
+    /// Counts the satellites `step` left out; warns (stderr) the first time a
+    /// satellite is left out, with SGP4's reason.
+    pub fn record(&mut self, net: &Network, step: &StepResult) {
+        self.instants += step.left_out.len() as u64;
+        for &sat in &step.left_out {
+            if self.satellites.insert(sat) {
+                let why = match net.propagator.teme_km(sat as usize, step.t_ns) {
+                    Err(e) => e.to_string(),
+                    Ok(_) => format!("satellite {sat} cannot be propagated"),
+                };
+                dataplane::errln!(
+                    "warning: {why}; it is left out (no links, not a relay) at every step it cannot be propagated"
+                );
+            }
+        }
+    }
+}
+
 /// Most worker threads `simulate` starts: each holds routing scratch space,
 /// and a typo such as `--threads 100000` must be an error, not 100,000
 /// threads.
@@ -142,14 +176,15 @@ pub const MAX_THREADS: usize = 1024;
 
 /// Computes every step of `window` (in parallel, `threads` workers, 0 = all
 /// cores) and calls `consume` with each step in time order. `progress` is
-/// called after each chunk with (steps done, total).
+/// called after each chunk with (steps done, total). Returns the satellites
+/// that were left out of steps (warned about once each).
 pub fn simulate(
     net: &Network,
     window: Window,
     threads: usize,
     mut consume: impl FnMut(&StepResult) -> Result<(), Error>,
     mut progress: impl FnMut(usize, usize),
-) -> Result<(), Error> {
+) -> Result<LeftOut, Error> {
     if threads > MAX_THREADS {
         return Err(Error::Scenario(format!(
             "{threads} worker threads: at most {MAX_THREADS} (0 = one per core)"
@@ -166,6 +201,7 @@ pub fn simulate(
         (0..workers).map(|_| Default::default()).collect();
     let mut results: Vec<StepResult> = Vec::new();
     let mut done = 0;
+    let mut left_out = LeftOut::default();
     for ts in times.chunks(chunk) {
         // Reuse the result buffers of the previous chunk.
         results.resize_with(ts.len(), StepResult::default);
@@ -182,10 +218,11 @@ pub fn simulate(
                 })
         })?;
         for r in &results {
+            left_out.record(net, r);
             consume(r)?;
         }
         done += ts.len();
         progress(done, times.len());
     }
-    Ok(())
+    Ok(left_out)
 }

@@ -9,7 +9,9 @@
 //!   path = node ids joined by `-`, or `Unreachable`;
 //! - `pairs/rtt_<a>_to_<b>.svg`: RTT (ms) over time (s);
 //! - `summary.md` / `summary.json`: nodes, links per step, FIB changes per node per
-//!   minute, unreachable intervals per pair, timing.
+//!   minute, station pairs reachable (at some step, at every step), satellites
+//!   left out because they could not be propagated, unreachable intervals per
+//!   pair, timing.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -18,7 +20,7 @@ use serde::Serialize;
 
 use super::frames::SPEED_OF_LIGHT_M_S;
 use super::routing::StepResult;
-use super::Error;
+use super::{Error, LeftOut};
 
 fn io(path: &Path, e: std::io::Error) -> Error {
     Error::Io {
@@ -92,6 +94,26 @@ pub struct Recorder {
     pub series: Vec<Vec<PairSample>>,
     /// (ISLs up, GSLs) per step.
     pub links: Vec<(u32, u32)>,
+    /// Per unordered station pair (see [`pair_index`]): reachable at some
+    /// step so far, and at every step so far.
+    reach: Vec<(bool, bool)>,
+}
+
+/// Index of the unordered station pair `{a, b}` (`a < b`) in a list of the
+/// `G (G - 1) / 2` pairs (0,1), (0,2), ..., (1,2), ...
+fn pair_index(n_gs: usize, a: usize, b: usize) -> usize {
+    a * n_gs - a * (a + 1) / 2 + (b - a - 1)
+}
+
+/// How many station pairs could reach each other.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Reachability {
+    /// Unordered station pairs, G (G - 1) / 2.
+    pub station_pairs: usize,
+    /// Pairs with a route both ways at one step or more.
+    pub reachable_at_some_step: usize,
+    /// Pairs with a route both ways at every step.
+    pub reachable_at_every_step: usize,
 }
 
 impl Recorder {
@@ -104,6 +126,29 @@ impl Recorder {
             pairs,
             series,
             links: Vec::new(),
+            reach: vec![(false, true); n_gs * n_gs.saturating_sub(1) / 2],
+        }
+    }
+
+    /// Station pairs reachable so far.
+    pub fn reachability(&self) -> Reachability {
+        let stepped = !self.links.is_empty();
+        Reachability {
+            station_pairs: self.reach.len(),
+            reachable_at_some_step: self.reach.iter().filter(|r| r.0).count(),
+            reachable_at_every_step: self.reach.iter().filter(|r| stepped && r.1).count(),
+        }
+    }
+
+    fn push_reachability(&mut self, step: &StepResult) {
+        let g = self.n_gs;
+        for a in 0..g {
+            for b in a + 1..g {
+                let up = step.gs_dist[a * g + b].is_finite() && step.gs_dist[b * g + a].is_finite();
+                let r = &mut self.reach[pair_index(g, a, b)];
+                r.0 |= up;
+                r.1 &= up;
+            }
         }
     }
 
@@ -111,6 +156,7 @@ impl Recorder {
     pub fn push(&mut self, step: &StepResult) {
         let n_nodes = self.n_sats + self.n_gs;
         self.links.push((step.isls_up, step.gsls_up));
+        self.push_reachability(step);
         for (k, &(a, b)) in self.pairs.iter().enumerate() {
             let (ga, gb) = (a - self.n_sats, b - self.n_sats);
             let there = step.gs_dist[gb * self.n_gs + ga];
@@ -276,6 +322,14 @@ pub fn svg_plot(title: &str, series: &[PairSample]) -> String {
     s
 }
 
+fn percent(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
+}
+
 fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -302,6 +356,10 @@ pub struct Summary {
     pub fib_changes_per_node_per_minute: Option<(f64, f64)>,
     /// Primary next-hop changes per node per minute: mean, max.
     pub primary_changes_per_node_per_minute: Option<(f64, f64)>,
+    /// Station pairs reachable (both ways) at some step and at every step.
+    pub reachability: Reachability,
+    /// Satellites left out of steps because SGP4 could not propagate them.
+    pub left_out: LeftOut,
     /// Unreachable intervals per pair `a:b`.
     pub unreachable: Vec<(String, Vec<Interval>)>,
     /// Wall-clock seconds for the prediction (propagation + routing + recording).
@@ -366,6 +424,22 @@ impl Summary {
                 "- primary next-hop changes per node per minute: mean {m:.2}, max {x:.2}"
             );
         }
+        let r = &self.reachability;
+        let _ = writeln!(
+            s,
+            "- station pairs reachable: {} of {} at some step ({:.1}%), {} at every step ({:.1}%)",
+            r.reachable_at_some_step,
+            r.station_pairs,
+            percent(r.reachable_at_some_step, r.station_pairs),
+            r.reachable_at_every_step,
+            percent(r.reachable_at_every_step, r.station_pairs)
+        );
+        let _ = writeln!(
+            s,
+            "- satellites left out (SGP4 cannot propagate them): {} (at {} instant-satellite pairs)",
+            self.left_out.satellites.len(),
+            self.left_out.instants
+        );
         let _ = writeln!(
             s,
             "- compute: {:.2} s ({:.2} ms/step)",

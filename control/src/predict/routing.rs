@@ -31,6 +31,11 @@
 //! station's alternate is its second-best satellite (ground stations never
 //! relay, so that is always loop-free).
 //!
+//! A satellite that cannot be propagated at a step (see [`super::propagate`])
+//! is left out of that step: no ISL and no GSL touches it, so it relays
+//! nothing, nothing routes through it, and its own entries are [`NONE`].
+//! [`StepResult::left_out`] lists it.
+//!
 //! Destinations are the ground stations (the node SIDs that carry user traffic);
 //! with `sat_destinations` also every satellite (plain single-source Dijkstra over
 //! the ISLs; stations reach it through their best first satellite). That costs one
@@ -127,6 +132,9 @@ pub struct StepResult {
     pub isls_up: u32,
     /// GSLs (station, satellite in range) at this step.
     pub gsls_up: u32,
+    /// Satellites left out of this step because they cannot be propagated
+    /// (ascending; usually empty).
+    pub left_out: Vec<u32>,
 }
 
 impl StepResult {
@@ -158,7 +166,8 @@ impl StepResult {
 /// Per-thread buffers, reused across steps so a step allocates nothing.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    pos: Vec<Vec3>,
+    /// Satellite positions; `None`: left out of the step.
+    pos: Vec<Option<Vec3>>,
     deg: Vec<u32>,
     adj_start: Vec<u32>,
     adj: Vec<(u32, f64)>,
@@ -182,7 +191,15 @@ pub fn compute_step(
     let n_gs = net.stations.len();
     let n_nodes = n_sats + n_gs;
     out.t_ns = t_ns;
-    net.propagator.positions_ecef(t_ns, &mut s.pos)?;
+    net.propagator.positions_or_left_out(t_ns, &mut s.pos);
+    out.left_out.clear();
+    out.left_out.extend(
+        s.pos
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_none())
+            .map(|(sat, _)| sat as u32),
+    );
 
     // ISL graph as CSR, neighbours in plan order (satgenpy's insertion order).
     s.deg.clear();
@@ -196,7 +213,10 @@ pub fn compute_step(
         if net.is_failed(a, b) {
             continue;
         }
-        if let Some(w) = net.isls.link(s.pos[a as usize], s.pos[b as usize]) {
+        let (Some(pa), Some(pb)) = (s.pos[a as usize], s.pos[b as usize]) else {
+            continue;
+        };
+        if let Some(w) = net.isls.link(pa, pb) {
             s.deg[a as usize] += 1;
             s.deg[b as usize] += 1;
             up.push((a, b, w));
@@ -230,6 +250,7 @@ pub fn compute_step(
         list.clear();
         if net.gsl_max_per_sat.is_empty() {
             for (sat, &p) in s.pos.iter().enumerate() {
+                let Some(p) = p else { continue };
                 if net.is_failed(sat as u32, (n_sats + g) as u32) {
                     continue;
                 }
@@ -239,6 +260,7 @@ pub fn compute_step(
             }
         } else {
             for (sat, (&p, &max)) in s.pos.iter().zip(&net.gsl_max_per_sat).enumerate() {
+                let Some(p) = p else { continue };
                 if net.is_failed(sat as u32, (n_sats + g) as u32) {
                     continue;
                 }

@@ -15,7 +15,7 @@ use super::links::IslPlan;
 use super::propagate::Propagator;
 use super::schedule::{self, Ipv4Prefix, ScheduleBuilder};
 use super::walker::WalkerShell;
-use super::{ground, tle, Error, Network, Window};
+use super::{ground, infer, tle, Error, Network, Window};
 
 /// The file name beside the node schedules.
 pub const FILE: &str = "scenario.json";
@@ -41,6 +41,11 @@ pub struct Scenario {
     /// +Grid structure PxS of a TLE file without header (satellites plane-major).
     #[arg(long)]
     pub grid: Option<String>,
+    /// For a TLE file without +Grid structure (real sets): infer shells and
+    /// orbital planes from the orbits and plan +Grid ISLs in each shell.
+    #[arg(long, conflicts_with_all = ["grid", "preset", "walker"])]
+    #[serde(default)]
+    pub infer_grid: bool,
     /// Ground stations file (id,name,lat,lon,elevation).
     #[arg(long)]
     pub ground_stations: Option<PathBuf>,
@@ -224,14 +229,29 @@ impl Scenario {
             )));
         }
         let min_los_m = self.min_los_altitude_km * 1000.0;
+        let propagator = Propagator::new(&set)?;
         let isls = match grid {
             _ if !shell_grids.is_empty() => {
                 IslPlan::plus_grid_shells(&shell_grids, self.max_terminals, min_los_m)?
             }
+            Some((p, s)) if self.infer_grid => {
+                let why = format!("the constellation already has a {p} x {s} +Grid");
+                return Err(scen(format!("--infer-grid: {why}, nothing to infer")));
+            }
             Some((p, s)) => IslPlan::plus_grid(p, s, self.max_terminals, min_los_m)?,
+            None if self.infer_grid => {
+                let (plan, found) = infer::plane_grid(&propagator, self.max_terminals, min_los_m);
+                dataplane::errln!(
+                    "inferred {} shells and {} orbital planes: {} ISLs planned",
+                    found.shells,
+                    found.planes,
+                    plan.pairs.len()
+                );
+                plan
+            }
             None => {
                 dataplane::errln!(
-                    "warning: no +Grid structure (no 'P S' header, no --grid): no ISLs are planned"
+                    "warning: no +Grid structure (no 'P S' header, no --grid, no --infer-grid): no ISLs are planned"
                 );
                 IslPlan {
                     pairs: Vec::new(),
@@ -282,7 +302,6 @@ impl Scenario {
             ));
         }
         let tles = tle::to_text(&set);
-        let propagator = Propagator::new(&set)?;
         let epoch_utc = propagator
             .epoch
             .format("%Y-%m-%dT%H:%M:%S%.6fZ")

@@ -7,6 +7,16 @@
 //! is verified here before the elements are handed to the `sgp4` crate, so a
 //! corrupted file is refused with the line that is wrong.
 //!
+//! An element set SGP4 cannot start from is refused here too, with its line:
+//! a field that is not a finite number (Rust's float parser takes `NaN` and
+//! `inf`, and letters count 0 in the checksum), or elements the SGP4
+//! initialisation rejects (a mean motion that is not positive, a negative
+//! eccentricity). Such a set is wrong at every instant, like a bad checksum:
+//! the file is at fault, not the satellite, and leaving it out silently would
+//! hide a corrupted file. A set that starts but fails later (a decaying
+//! satellite propagated days past its epoch) is a property of the instant, not
+//! of the file: [`super::propagate`] leaves it out at that instant instead.
+//!
 //! satgenpy's `tles.txt` starts with an extra line `<planes> <sats per plane>`;
 //! when present it is read as the +Grid structure of the set (satellite `i` is
 //! slot `i % S` of plane `i / S`).
@@ -74,6 +84,55 @@ fn check_line(source: &str, lineno: usize, line: &str, want: char) -> Result<(),
     Ok(())
 }
 
+/// Refuses an element set SGP4 cannot start from (see the module notes):
+/// `n1` / `n2` are the line numbers of TLE lines 1 and 2.
+fn check_elements(
+    source: &str,
+    (n1, n2): (usize, usize),
+    name: &str,
+    e: &sgp4::Elements,
+) -> Result<(), Error> {
+    let bad = |line: usize, reason: String| Error::Tle {
+        file: source.to_string(),
+        line,
+        reason: format!("{name}: {reason}"),
+    };
+    let fields = [
+        (n1, "first derivative of the mean motion", e.mean_motion_dot),
+        (
+            n1,
+            "second derivative of the mean motion",
+            e.mean_motion_ddot,
+        ),
+        (n1, "drag term (B*)", e.drag_term),
+        (n2, "inclination", e.inclination),
+        (
+            n2,
+            "right ascension of the ascending node",
+            e.right_ascension,
+        ),
+        (n2, "eccentricity", e.eccentricity),
+        (n2, "argument of perigee", e.argument_of_perigee),
+        (n2, "mean anomaly", e.mean_anomaly),
+        (n2, "mean motion", e.mean_motion),
+    ];
+    for (line, what, v) in fields {
+        if !v.is_finite() {
+            return Err(bad(line, format!("the {what} {v} is not a finite number")));
+        }
+    }
+    sgp4::Constants::from_elements_afspc_compatibility_mode(e).map_err(|err| {
+        bad(
+            n2,
+            format!(
+                "SGP4 cannot start from this element set (eccentricity {}, mean motion {} rev/day): {err}",
+                e.eccentricity, e.mean_motion
+            ),
+        )
+    })?;
+    Ok(())
+}
+
 /// Parses a 3-line TLE text. `source` names the file in error messages.
 pub fn parse(source: &str, text: &str) -> Result<TleSet, Error> {
     let mut lines: Vec<(usize, &str)> = text
@@ -134,6 +193,7 @@ pub fn parse(source: &str, text: &str) -> Result<TleSet, Error> {
             line: n1,
             reason: format!("sgp4 refused the element set: {e}"),
         })?;
+        check_elements(source, (n1, n2), &name, &elements)?;
         sats.push(Tle {
             name,
             line1: l1.to_string(),
@@ -203,6 +263,48 @@ mod tests {
             e.contains("iss.tle") && e.contains("line 2") && e.contains("checksum"),
             "{e}"
         );
+    }
+
+    /// Replaces columns `range` (0-based) of TLE line `which` of `ISS` and
+    /// fixes that line's checksum, so only the elements are wrong.
+    fn iss_with(which: usize, range: std::ops::Range<usize>, field: &str) -> String {
+        let mut lines: Vec<String> = ISS.lines().map(str::to_string).collect();
+        let l = &mut lines[which];
+        l.replace_range(range, field);
+        let sum = checksum(l);
+        l.replace_range(68..69, &sum.to_string());
+        lines.join("\n") + "\n"
+    }
+
+    #[test]
+    fn absurd_elements_are_refused_with_their_line() {
+        // Mean motion 0 and negative: SGP4 cannot start (line 3 of the file).
+        for mm in [" 0.00000000", "-1.00000000"] {
+            let e = parse("bad.tle", &iss_with(2, 52..63, mm))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("bad.tle: line 3")
+                    && e.contains("ISS (ZARYA)")
+                    && e.contains("mean motion"),
+                "{e}"
+            );
+        }
+        // A negative eccentricity (the field's sign is read as a sign).
+        let e = parse("bad.tle", &iss_with(2, 26..33, "-001413"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("eccentricity"), "{e}");
+        // NaN passes Rust's float parser and the checksum (letters count 0).
+        let e = parse("bad.tle", &iss_with(2, 8..16, "     NaN"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 3") && e.contains("inclination") && e.contains("finite"),
+            "{e}"
+        );
+        // The unmodified set still parses (the helper only breaks what it is told).
+        parse("ok.tle", &iss_with(2, 52..63, "15.49507896")).unwrap();
     }
 
     #[test]
