@@ -53,3 +53,45 @@ fn output_into_a_closed_pipe_ends_quietly() {
         out.status
     );
 }
+
+fn ctl(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_orbitmesh-ctl"))
+        .args(args)
+        .output()
+        .expect("run orbitmesh-ctl")
+}
+
+/// A scratch directory for one test, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let d = std::env::temp_dir().join(format!("om-ctl-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+    fn file(&self, name: &str, text: &str) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `--config DIR/sat.toml` with `control_socket = "sat.sock"`: the socket
+/// is DIR/sat.sock, wherever orbitmesh-ctl runs (issue 18).
+#[test]
+fn a_configs_relative_socket_is_beside_the_config() {
+    let dir = Scratch::new("relconf");
+    let conf = dir.file("sat.toml", "control_socket = \"sat.sock\"\n");
+    let out = ctl(&["stats", "--config", &conf]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = format!("cannot connect to {}", dir.0.join("sat.sock").display());
+    assert!(err.contains(&want), "{err}");
+    assert_eq!(out.status.code(), Some(3), "{err}");
+}

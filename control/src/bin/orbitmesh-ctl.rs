@@ -80,10 +80,8 @@ impl Target {
         }
         match &self.config {
             Some(c) => {
-                let text = std::fs::read_to_string(c)
-                    .map_err(|e| bad_input(format!("--config {}: {e}", c.display())))?;
-                let cfg = dataplane::config::Config::parse(&text)
-                    .map_err(|e| bad_input(format!("--config {}: {e}", c.display())))?;
+                let cfg = dataplane::config::Config::read(c)
+                    .map_err(|e| bad_input(format!("--config: {e}")))?;
                 Ok(cfg.socket_path())
             }
             None => Ok(PathBuf::from("/run/orbitmesh/orbitmesh.sock")),
