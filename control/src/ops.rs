@@ -102,6 +102,32 @@ pub fn check(path: &Path, allow_empty: bool) -> Result<String, OpError> {
     ))
 }
 
+/// Checks `fib show --prefix` before the dataplane is asked: an address
+/// (the route it takes) or `address/length` (that route exactly).
+pub fn check_show_prefix(p: &str) -> Result<(), OpError> {
+    let bad = |why: String| {
+        bad_input(format!(
+            "--prefix {p:?}: {why}; expected an address (10.2.3.4, 2001:db8::1) or a prefix (10.2.0.0/16)"
+        ))
+    };
+    let (addr, len) = match p.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (p, None),
+    };
+    let ip: std::net::IpAddr = addr
+        .parse()
+        .map_err(|_| bad(format!("{addr:?} is not an IPv4 or IPv6 address")))?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    match len.map(str::parse::<u8>) {
+        None => Ok(()),
+        Some(Ok(n)) if n <= max => Ok(()),
+        Some(_) => Err(bad(format!(
+            "{:?} is not a prefix length (0-{max})",
+            len.unwrap_or_default()
+        ))),
+    }
+}
+
 /// Parses an activation time: `now`, `+2s`/`+500ms`/`+1m` (from now),
 /// RFC 3339 UTC (`2026-11-25T16:00:00Z`, fractions allowed), or an integer
 /// of nanoseconds since the Unix epoch (CLOCK_REALTIME).
@@ -252,8 +278,11 @@ pub fn render_view(v: &FibView) -> String {
     out
 }
 
-/// What differs between two FIB files: labels, routes and next hops.
-pub fn diff(a: &FibSpec, b: &FibSpec) -> String {
+/// What differs between two FIB files, one line per difference (`- kind
+/// key` only in `a`, `+ kind key` only in `b`, `~ kind key: old -> new`);
+/// `None` when they are the same. `fib diff` exits 1 when they differ,
+/// like diff(1).
+pub fn diff(a: &FibSpec, b: &FibSpec) -> Option<String> {
     let mut out = String::new();
     diff_maps(
         &mut out,
@@ -279,13 +308,36 @@ pub fn diff(a: &FibSpec, b: &FibSpec) -> String {
         keyed(&a.groups, |g| g.name.clone()),
         keyed(&b.groups, |g| g.name.clone()),
     );
-    if a.version != b.version {
-        let _ = writeln!(out, "~ version {} -> {}", a.version, b.version);
+    diff_maps(
+        &mut out,
+        "port",
+        keyed(&a.ports, |p| p.name.clone()),
+        keyed(&b.ports, |p| p.name.clone()),
+    );
+    for (what, x, y) in [
+        ("version", scalar(&a.version), scalar(&b.version)),
+        (
+            "ttl_ingress",
+            scalar(&a.ttl_ingress),
+            scalar(&b.ttl_ingress),
+        ),
+        ("ttl_egress", scalar(&a.ttl_egress), scalar(&b.ttl_egress)),
+        ("hash_seed", scalar(&a.hash_seed), scalar(&b.hash_seed)),
+    ] {
+        if x != y {
+            let _ = writeln!(out, "~ {what} {x} -> {y}");
+        }
     }
-    if out.is_empty() {
-        out = "no differences\n".into();
+    (!out.is_empty()).then_some(out)
+}
+
+/// A scalar field of a FIB file as it is written there (`pipe`, `7`).
+fn scalar<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(v) => v.to_string(),
+        Err(_) => String::new(),
     }
-    out
 }
 
 fn keyed<T>(items: &[T], key: impl Fn(&T) -> String) -> BTreeMap<String, &T> {
@@ -421,6 +473,28 @@ mod tests {
     }
 
     #[test]
+    fn show_prefixes_are_checked_before_asking() {
+        for ok in [
+            "10.2.3.4",
+            "10.2.0.0/16",
+            "0.0.0.0/0",
+            "2001:db8::1",
+            "2001:db8::/32",
+        ] {
+            check_show_prefix(ok).unwrap();
+        }
+        let e = check_show_prefix("10.2.3").unwrap_err();
+        assert_eq!(e.code, 2);
+        assert_eq!(
+            e.message,
+            "--prefix \"10.2.3\": \"10.2.3\" is not an IPv4 or IPv6 address; expected an address (10.2.3.4, 2001:db8::1) or a prefix (10.2.0.0/16)"
+        );
+        for bad in ["10.0.0.0/33", "10.0.0.0/x", "::/129", "", "/8"] {
+            assert_eq!(check_show_prefix(bad).unwrap_err().code, 2, "{bad}");
+        }
+    }
+
+    #[test]
     fn times_parse() {
         let now = 1_000_000_000_000;
         assert_eq!(parse_time("now", now).unwrap(), now);
@@ -464,11 +538,17 @@ mod tests {
         b.version = 2;
         b.labels.remove(1);
         b.labels[0].out_label = Some(3);
-        let d = diff(&a, &b);
+        let d = diff(&a, &b).unwrap();
         assert!(d.contains("- label 16002"), "{d}");
         assert!(d.contains("~ label 16001"), "{d}");
         assert!(d.contains("~ version 1 -> 2"), "{d}");
-        assert_eq!(diff(&a, &a), "no differences\n");
+        assert_eq!(diff(&a, &a), None);
+        let mut c = a.clone();
+        c.ttl_ingress = dataplane::fib::spec::TtlSpec::Pipe;
+        c.ports[0].mtu = 9000;
+        let d = diff(&a, &c).unwrap();
+        assert!(d.contains("~ ttl_ingress uniform -> pipe"), "{d}");
+        assert!(d.contains("~ port p: "), "{d}");
         let r = render_spec(&b);
         assert!(
             r.contains("16001    pop (php) via n dev p dst 02:00:00:00:00:01"),

@@ -95,3 +95,68 @@ fn a_configs_relative_socket_is_beside_the_config() {
     assert!(err.contains(&want), "{err}");
     assert_eq!(out.status.code(), Some(3), "{err}");
 }
+
+/// The documented exit codes (README): 0 done, 1 refused by the
+/// dataplane, 2 bad input, 3 dataplane unreachable; `fib diff` as diff(1):
+/// 0 the same, 1 different, 2 trouble (issue 18).
+#[test]
+fn exit_codes_follow_the_documentation() {
+    let dir = Scratch::new("codes");
+    let head = "[[ports]]\nname = \"p\"\n[[labels]]\nlabel = 16001\naction = \"pop\"\n";
+    let a = dir.file("a.toml", &format!("version = 1\n{head}"));
+    let b = dir.file("b.toml", &format!("version = 2\n{head}"));
+    let missing = dir.0.join("missing.toml");
+    let missing = missing.to_str().unwrap();
+    let sock = dir.0.join("none.sock");
+    let sock = sock.to_str().unwrap();
+    let gs = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/ground_stations/cities_top100.basic.txt"
+    );
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["fib", "diff", &a, &a], 0, ""),
+        (&["fib", "diff", &a, &b], 1, ""),
+        (&["fib", "diff", &a, missing], 2, "missing.toml"),
+        // Bad input is refused before the dataplane is asked.
+        (
+            &["fib", "show", "--prefix", "10.2.3", "--socket", sock],
+            2,
+            "--prefix \"10.2.3\": \"10.2.3\" is not an IPv4 or IPv6 address",
+        ),
+        (&["fib", "show", "--socket", sock], 3, "cannot connect"),
+        (
+            &["predict", "--preset", "nope", "--ground-stations", gs],
+            2,
+            "unknown preset \"nope\"",
+        ),
+        (
+            &["predict", "--walker", "6:x", "--ground-stations", gs],
+            2,
+            "walker spec \"6:x\"",
+        ),
+        (
+            &["predict", "--tle", missing, "--ground-stations", gs],
+            2,
+            "missing.toml",
+        ),
+    ];
+    for (args, code, want) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_orbitmesh-ctl"))
+            .args(*args)
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .expect("run orbitmesh-ctl");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err:?} lacks {want:?}");
+        assert!(
+            err.lines().count() <= 1 && !err.contains("acktrace"),
+            "{args:?}: one line, no backtrace: {err}"
+        );
+        if let Some(first) = err.find("(os error") {
+            assert!(!err[first + 1..].contains("(os error"), "said twice: {err}");
+        }
+    }
+    let same = ctl(&["fib", "diff", &a, &a]);
+    assert_eq!(String::from_utf8_lossy(&same.stdout), "no differences\n");
+}

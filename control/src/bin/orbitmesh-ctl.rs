@@ -323,16 +323,16 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             );
             Ok(())
         }
-        Command::Fib(FibCmd::Diff { a, b }) => {
-            out!("{}", ops::diff(&ops::read_fib(&a)?, &ops::read_fib(&b)?));
-            Ok(())
-        }
+        Command::Fib(FibCmd::Diff { .. }) => unreachable!("handled in main"),
         Command::Fib(FibCmd::Show {
             label,
             prefix,
             json,
             target,
         }) => {
+            if let Some(p) = &prefix {
+                ops::check_show_prefix(p)?;
+            }
             match ops::call(&target.path()?, &Request::ShowFib { label, prefix })? {
                 Response::Fib(v) if json => outln!(
                     "{}",
@@ -595,14 +595,55 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
     Ok(())
 }
 
+/// `fib diff A B`, with diff(1)'s exit status: 0 the same, 1 they
+/// differ, 2 trouble (a file missing or not a FIB).
+fn diff_cmd(a: &std::path::Path, b: &std::path::Path) -> Result<i32, control::ops::OpError> {
+    use control::ops;
+    match ops::diff(&ops::read_fib(a)?, &ops::read_fib(b)?) {
+        Some(d) => {
+            out!("{d}");
+            Ok(1)
+        }
+        None => {
+            outln!("no differences");
+            Ok(0)
+        }
+    }
+}
+
+/// An error and its causes as one sentence, each cause once: a message
+/// that already quotes its source ("x: No such file") is not followed by
+/// it again. No backtrace: bad input is not a crash.
+fn sentence(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain().map(|c| c.to_string()) {
+        if !out.contains(&cause) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&cause);
+        }
+    }
+    out
+}
+
 fn main() {
     match Cli::parse().command {
         Command::Predict(a) => {
+            // Everything predict refuses is its input: the scenario, the
+            // files it reads, the directory it writes (exit 2).
             if let Err(e) = predict_cmd(*a) {
-                errln!("orbitmesh-ctl: error: {e:#}");
-                std::process::exit(1);
+                errln!("orbitmesh-ctl: error: {}", sentence(&e));
+                std::process::exit(2);
             }
         }
+        Command::Fib(FibCmd::Diff { a, b }) => match diff_cmd(&a, &b) {
+            Ok(code) => std::process::exit(code),
+            Err(e) => {
+                errln!("orbitmesh-ctl: error: {e}");
+                std::process::exit(e.code);
+            }
+        },
         other => {
             if let Err(e) = ops_main(other) {
                 errln!("orbitmesh-ctl: error: {e}");
