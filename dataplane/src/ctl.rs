@@ -116,8 +116,12 @@ pub enum Request {
     },
     /// Activate the staged FIB now.
     Swap,
-    /// Reactivate the previous FIB.
+    /// Reactivate the previous FIB, once: the FIB rolled back from is not
+    /// kept, so a second rollback is refused until another FIB is active.
     Rollback,
+    /// Swap the active and the previous FIB (two FIBs alternating: the
+    /// relay harness's swaps under load; operators use `Rollback`).
+    Exchange,
     /// FIB versions (active, staged, previous) and the worker's view.
     Version,
     Stats,
@@ -584,9 +588,17 @@ pub fn handle(node: &Node, req: Request) -> Response {
             Some(v) => Response::Ok { version: v },
             None => err("no FIB is staged".into()),
         },
-        Request::Rollback => match node.fib.rollback() {
+        Request::Rollback => {
+            // A staged FIB already in force counts as the active one.
+            node.fib.promote_due(now_ns());
+            match node.fib.rollback() {
+                Some(v) => Response::Ok { version: v },
+                None => err("no previous FIB to roll back to (a rollback goes back one FIB, once; load or activate another first)".into()),
+            }
+        }
+        Request::Exchange => match node.fib.exchange() {
             Some(v) => Response::Ok { version: v },
-            None => err("no previous FIB to roll back to".into()),
+            None => err("no previous FIB to exchange with".into()),
         },
         Request::Version => Response::Version(version_info(node)),
         Request::Stats => Response::Stats(stats_info(node)),
@@ -1306,6 +1318,14 @@ mod tests {
         assert_eq!(
             call(&path, &Request::Rollback),
             Ok(Response::Ok { version: 2 })
+        );
+        // One step back, not a toggle back to 3.
+        let Ok(Response::Error { message }) = call(&path, &Request::Rollback) else {
+            panic!("a second rollback went somewhere")
+        };
+        assert!(
+            message.starts_with("no previous FIB to roll back to"),
+            "{message}"
         );
 
         // A bad FIB is refused whole; the running one stays.

@@ -284,6 +284,7 @@ fn request() -> impl Strategy<Value = Request> {
         1 => Just(Request::Stats),
         1 => Just(Request::Swap),
         1 => Just(Request::Rollback),
+        1 => Just(Request::Exchange),
         1 => (name(), any::<bool>()).prop_map(|(port, up)| Request::SetPort { port, up }),
         1 => (name(), any::<u64>()).prop_map(|(port, delay_ns)| Request::SetPortDelay { port, delay_ns }),
         1 => (prop::option::of(any::<u32>()), prop::option::of("[0-9./:a-f]{0,20}"))
@@ -479,8 +480,11 @@ fn the_generated_frames_reach_every_layer() {
         }
         n.fib.reclaim();
     }
+    // Taken: mostly Version, Stats and ShowFib (random FIBs and port
+    // names are mostly refused); a rollback is taken once per FIB
+    // activated since it stopped toggling (issue 18), about 70 of 2,000.
     assert!(
-        framing > 100 && decoding > 100 && refused > 100 && taken > 100,
+        framing > 100 && decoding > 100 && refused > 100 && taken > 50,
         "framing {framing}, decoding {decoding}, handler refused {refused}, taken {taken}"
     );
 }
