@@ -128,37 +128,62 @@ pub fn check_show_prefix(p: &str) -> Result<(), OpError> {
     }
 }
 
-/// Parses an activation time: `now`, `+2s`/`+500ms`/`+1m` (from now),
-/// RFC 3339 UTC (`2026-11-25T16:00:00Z`, fractions allowed), or an integer
-/// of nanoseconds since the Unix epoch (CLOCK_REALTIME).
+/// Parses an activation time: `now`, `+` and a duration from now (`+2s`,
+/// `+500ms`, `+90min`, `+1h`: [`crate::duration`], as everywhere), RFC
+/// 3339 UTC (`2026-11-25T16:00:00Z`, fractions allowed), or an integer of
+/// nanoseconds since the Unix epoch (CLOCK_REALTIME).
 pub fn parse_time(s: &str, now_ns: u64) -> Result<u64, OpError> {
-    let bad = || {
-        bad_input(format!("--at {s:?}: expected now, +2s, +500ms, 2026-11-25T16:00:00Z or nanoseconds since the Unix epoch"))
+    let bad = |why: &str| {
+        bad_input(format!("--at {s:?}: {why}expected now, +2s, +90min, +1h, 2026-11-25T16:00:00Z or nanoseconds since the Unix epoch"))
     };
     if s == "now" {
         return Ok(now_ns);
     }
     if let Some(rel) = s.strip_prefix('+') {
-        let (num, unit) = rel.split_at(
-            rel.find(|c: char| !c.is_ascii_digit() && c != '.')
-                .ok_or_else(bad)?,
-        );
-        let v: f64 = num.parse().map_err(|_| bad())?;
-        let scale = match unit {
-            "ns" => 1.0,
-            "us" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            _ => return Err(bad()),
-        };
-        return Ok(now_ns + (v * scale) as u64);
+        let ns = crate::duration::parse_ns(rel).map_err(|e| bad(&format!("{e}; ")))?;
+        let ns = u64::try_from(ns).map_err(|_| bad("a time from now cannot be negative; "))?;
+        return now_ns.checked_add(ns).ok_or_else(|| bad("too far ahead; "));
     }
     if let Ok(n) = s.parse::<u64>() {
         return Ok(n);
     }
-    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| bad())?;
-    u64::try_from(t.timestamp_nanos_opt().ok_or_else(bad)?).map_err(|_| bad())
+    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| bad(""))?;
+    u64::try_from(t.timestamp_nanos_opt().ok_or_else(|| bad(""))?).map_err(|_| bad(""))
+}
+
+/// What an operator should hear before `fib load` sends a FIB of
+/// `version` to a dataplane in state `running`, to take effect at `at_ns`
+/// (`None`: now). Warnings, not refusals (schedules and scripts do these
+/// on purpose): an activation time already past (the FIB takes effect at
+/// once), a version lower than the active one, a staged FIB replaced
+/// before its time.
+pub fn load_warnings(
+    running: &ctl::VersionInfo,
+    version: u64,
+    at_ns: Option<u64>,
+    now_ns: u64,
+) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(at) = at_ns.filter(|&at| at < now_ns) {
+        w.push(format!(
+            "the activation time {} is {:.3} s in the past: FIB version {version} takes effect at once",
+            format_time(at),
+            (now_ns - at) as f64 / 1e9
+        ));
+    }
+    if version < running.active {
+        w.push(format!(
+            "FIB version {version} is lower than the active version {}: versions normally only grow",
+            running.active
+        ));
+    }
+    if let Some((v, at)) = running.staged.filter(|&(_, at)| at > now_ns) {
+        w.push(format!(
+            "FIB version {v}, staged for {}, is replaced and will not take effect",
+            format_time(at)
+        ));
+    }
+    w
 }
 
 /// Activation times are CLOCK_REALTIME instants: say so when this host's
@@ -495,17 +520,58 @@ mod tests {
     }
 
     #[test]
+    fn loads_that_may_be_mistakes_are_warned_about() {
+        let now = 1_000_000_000_000;
+        let running = |staged| ctl::VersionInfo {
+            active: 7,
+            staged,
+            previous: None,
+            workers: vec![],
+        };
+        assert!(load_warnings(&running(None), 8, Some(now + 1), now).is_empty());
+        assert!(load_warnings(&running(None), 8, None, now).is_empty());
+        let w = load_warnings(&running(None), 8, Some(now - 2_500_000_000), now);
+        assert_eq!(
+            w,
+            ["the activation time 1970-01-01T00:16:37.500Z is 2.500 s in the past: FIB version 8 takes effect at once"]
+        );
+        let w = load_warnings(&running(None), 6, None, now);
+        assert_eq!(
+            w,
+            ["FIB version 6 is lower than the active version 7: versions normally only grow"]
+        );
+        let w = load_warnings(&running(Some((8, now + 1_000_000_000))), 9, None, now);
+        assert_eq!(
+            w,
+            ["FIB version 8, staged for 1970-01-01T00:16:41.000Z, is replaced and will not take effect"]
+        );
+        // A staged FIB whose time has come is the active one: nothing lost.
+        assert!(load_warnings(&running(Some((8, now))), 9, None, now).is_empty());
+    }
+
+    #[test]
     fn times_parse() {
         let now = 1_000_000_000_000;
         assert_eq!(parse_time("now", now).unwrap(), now);
         assert_eq!(parse_time("+2s", now).unwrap(), now + 2_000_000_000);
         assert_eq!(parse_time("+500ms", now).unwrap(), now + 500_000_000);
+        // The same durations as predict and run take (issue 18).
+        assert_eq!(parse_time("+1h", now).unwrap(), now + 3_600_000_000_000);
+        assert_eq!(parse_time("+90min", now).unwrap(), now + 5_400_000_000_000);
+        assert_eq!(parse_time("+2min", now).unwrap(), now + 120_000_000_000);
         assert_eq!(parse_time("1234", now).unwrap(), 1234);
         assert_eq!(
             parse_time("1970-01-01T00:00:01Z", now).unwrap(),
             1_000_000_000
         );
-        for bad in ["+2", "soon", "+xs", "2026-13-01T00:00:00Z"] {
+        for bad in [
+            "+-2s",
+            "soon",
+            "+xs",
+            "+1y",
+            "2026-13-01T00:00:00Z",
+            "+9999999999h",
+        ] {
             let e = parse_time(bad, now).unwrap_err();
             assert_eq!(e.code, 2);
             assert!(e.message.contains("--at"), "{}", e.message);

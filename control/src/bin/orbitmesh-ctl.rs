@@ -108,7 +108,7 @@ enum FibCmd {
     },
     /// Load a FIB file now, or stage it for --at TIME.
     #[command(
-        after_help = "TIME: now, +2s, +500ms, 2026-11-25T16:00:00Z, or nanoseconds since the Unix epoch\n(CLOCK_REALTIME, UTC: the clock NTP/PTP keep in step across nodes).\n\nExamples:\n  orbitmesh-ctl fib load sat-17.fib.toml\n  orbitmesh-ctl fib load next.fib.json --at +2s"
+        after_help = "TIME: now, +2s, +500ms, +90min, +1h, 2026-11-25T16:00:00Z, or nanoseconds since the Unix epoch\n(CLOCK_REALTIME, UTC: the clock NTP/PTP keep in step across nodes).\n\nExamples:\n  orbitmesh-ctl fib load sat-17.fib.toml\n  orbitmesh-ctl fib load next.fib.json --at +2s"
     )]
     Load {
         file: PathBuf,
@@ -125,7 +125,9 @@ enum FibCmd {
         #[command(flatten)]
         target: Target,
     },
-    /// Reactivate the previous FIB.
+    /// Reactivate the previous FIB (the one the last load, swap or
+    /// activation replaced), once: a second rollback is refused until
+    /// another FIB is activated; it never goes forward again.
     Rollback {
         #[command(flatten)]
         target: Target,
@@ -235,7 +237,7 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
         a.time_scale
     );
     let call = |s: &std::path::Path, r: dataplane::ctl::Request| dataplane::ctl::call(s, &r);
-    let watch = predict::scenario::parse_duration_ns(&a.watch_ports)
+    let watch = control::duration::parse_ns(&a.watch_ports)
         .map_err(|e| bad_input(format!("--watch-ports: {e}")))?;
     let scenario = Scenario::read(&a.schedule).map_err(|e| bad_input(e.to_string()))?;
     if scenario.is_none() && watch > 0 {
@@ -295,6 +297,50 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
     Ok(())
 }
 
+/// `fib load FILE [--at TIME]`: loads now or stages, after warning about
+/// what may be a mistake (ops::load_warnings).
+fn load_cmd(
+    file: &std::path::Path,
+    at: Option<&str>,
+    allow_empty: bool,
+    target: &Target,
+) -> Result<(), control::ops::OpError> {
+    use control::ops::{self, bad_input};
+    use dataplane::ctl::{Request, Response};
+    let fib = ops::read_fib(file)?;
+    let now = dataplane::node::now_ns();
+    let at_ns = at.map(|t| ops::parse_time(t, now)).transpose()?;
+    let socket = target.path()?;
+    let Response::Version(running) = ops::call(&socket, &Request::Version)? else {
+        return Err(bad_input("unexpected answer to version"));
+    };
+    for w in ops::load_warnings(&running, fib.version, at_ns, now) {
+        errln!("warning: {w}");
+    }
+    let v = fib.version;
+    let Some(at_ns) = at_ns else {
+        return match ops::call(&socket, &Request::LoadFib { fib, allow_empty })? {
+            Response::Ok { version } => {
+                outln!("loaded: FIB version {version} active");
+                Ok(())
+            }
+            other => Err(bad_input(format!("unexpected answer {other:?}"))),
+        };
+    };
+    ops::warn_if_unsynchronized();
+    let req = Request::StageFib {
+        fib,
+        at_ns,
+        allow_empty,
+    };
+    ops::call(&socket, &req)?;
+    outln!(
+        "staged: FIB version {v} activates at {} ({at_ns} ns)",
+        ops::format_time(at_ns)
+    );
+    Ok(())
+}
+
 fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
     use control::ops::{self, bad_input};
     use dataplane::ctl::{Request, Response};
@@ -348,31 +394,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             at,
             allow_empty,
             target,
-        }) => {
-            let fib = ops::read_fib(&file)?;
-            match at {
-                None => ok_version(
-                    ops::call(&target.path()?, &Request::LoadFib { fib, allow_empty })?,
-                    "loaded",
-                ),
-                Some(t) => {
-                    let at_ns = ops::parse_time(&t, dataplane::node::now_ns())?;
-                    ops::warn_if_unsynchronized();
-                    let v = fib.version;
-                    let req = Request::StageFib {
-                        fib,
-                        at_ns,
-                        allow_empty,
-                    };
-                    ops::call(&target.path()?, &req)?;
-                    outln!(
-                        "staged: FIB version {v} activates at {} ({at_ns} ns)",
-                        ops::format_time(at_ns)
-                    );
-                    Ok(())
-                }
-            }
-        }
+        }) => load_cmd(&file, at.as_deref(), allow_empty, &target),
         Command::Fib(FibCmd::Swap { target }) => {
             ok_version(ops::call(&target.path()?, &Request::Swap)?, "swapped")
         }
@@ -387,7 +409,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             delay: Some(d),
             target,
         } if state == "delay" => {
-            let ns = control::predict::scenario::parse_duration_ns(&d)
+            let ns = control::duration::parse_ns(&d)
                 .ok()
                 .filter(|&n| n >= 0)
                 .ok_or_else(|| bad_input(format!("delay {d:?}: expected a duration like 12ms")))?;
