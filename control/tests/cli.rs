@@ -262,3 +262,24 @@ fn risky_loads_are_warned_about_and_rollback_does_not_toggle() {
     assert_eq!(code, Some(1), "a second rollback is refused: {err}");
     assert!(err.contains("no previous FIB to roll back to"), "{err}");
 }
+
+/// Every binary of this package tells its version; `predict --help`
+/// promises only the files predict writes (issue 18).
+#[test]
+fn versions_and_what_predict_help_promises() {
+    for (bin, name) in [
+        (env!("CARGO_BIN_EXE_orbitmesh-ctl"), "orbitmesh-ctl"),
+        (env!("CARGO_BIN_EXE_orbitmesh-emu"), "orbitmesh-emu"),
+    ] {
+        let out = Command::new(bin).arg("--version").output().unwrap();
+        assert!(out.status.success(), "{name}");
+        let want = format!("{name} {}\n", env!("CARGO_PKG_VERSION"));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    }
+    let help = String::from_utf8_lossy(&ctl(&["predict", "--help"]).stdout).into_owned();
+    assert!(help.contains("pairs/rtt_<a>_to_<b>.svg"), "{help}");
+    assert!(
+        !help.contains("path_<a>_to_<b>.svg") && !help.contains(".csv and .svg"),
+        "{help}"
+    );
+}

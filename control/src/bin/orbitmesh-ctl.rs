@@ -494,7 +494,8 @@ Examples:
 
 Output: <out>/schedule/node-<id>.json (one FIB schedule per node, times in ns since
 the scenario epoch; ground station i is the label edge router for the i-th
---gs-prefix-len block of --gs-prefix-base), <out>/pairs/{rtt,path}_<a>_to_<b>.csv and .svg, <out>/summary.{md,json}.
+--gs-prefix-len block of --gs-prefix-base), <out>/pairs/{rtt,path}_<a>_to_<b>.csv,
+<out>/pairs/rtt_<a>_to_<b>.svg (RTT over time), <out>/summary.{md,json}.
 Node numbering as satgenpy: satellites 0..N-1, ground station i = node N+i.";
 
 #[derive(Debug, Args)]
