@@ -5,6 +5,7 @@
 
 pub mod predict;
 
+pub mod duration;
 pub mod emulate;
 pub mod ops;
 pub mod run;

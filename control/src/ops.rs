@@ -102,37 +102,88 @@ pub fn check(path: &Path, allow_empty: bool) -> Result<String, OpError> {
     ))
 }
 
-/// Parses an activation time: `now`, `+2s`/`+500ms`/`+1m` (from now),
-/// RFC 3339 UTC (`2026-11-25T16:00:00Z`, fractions allowed), or an integer
-/// of nanoseconds since the Unix epoch (CLOCK_REALTIME).
+/// Checks `fib show --prefix` before the dataplane is asked: an address
+/// (the route it takes) or `address/length` (that route exactly).
+pub fn check_show_prefix(p: &str) -> Result<(), OpError> {
+    let bad = |why: String| {
+        bad_input(format!(
+            "--prefix {p:?}: {why}; expected an address (10.2.3.4, 2001:db8::1) or a prefix (10.2.0.0/16)"
+        ))
+    };
+    let (addr, len) = match p.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (p, None),
+    };
+    let ip: std::net::IpAddr = addr
+        .parse()
+        .map_err(|_| bad(format!("{addr:?} is not an IPv4 or IPv6 address")))?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    match len.map(str::parse::<u8>) {
+        None => Ok(()),
+        Some(Ok(n)) if n <= max => Ok(()),
+        Some(_) => Err(bad(format!(
+            "{:?} is not a prefix length (0-{max})",
+            len.unwrap_or_default()
+        ))),
+    }
+}
+
+/// Parses an activation time: `now`, `+` and a duration from now (`+2s`,
+/// `+500ms`, `+90min`, `+1h`: [`crate::duration`], as everywhere), RFC
+/// 3339 UTC (`2026-11-25T16:00:00Z`, fractions allowed), or an integer of
+/// nanoseconds since the Unix epoch (CLOCK_REALTIME).
 pub fn parse_time(s: &str, now_ns: u64) -> Result<u64, OpError> {
-    let bad = || {
-        bad_input(format!("--at {s:?}: expected now, +2s, +500ms, 2026-11-25T16:00:00Z or nanoseconds since the Unix epoch"))
+    let bad = |why: &str| {
+        bad_input(format!("--at {s:?}: {why}expected now, +2s, +90min, +1h, 2026-11-25T16:00:00Z or nanoseconds since the Unix epoch"))
     };
     if s == "now" {
         return Ok(now_ns);
     }
     if let Some(rel) = s.strip_prefix('+') {
-        let (num, unit) = rel.split_at(
-            rel.find(|c: char| !c.is_ascii_digit() && c != '.')
-                .ok_or_else(bad)?,
-        );
-        let v: f64 = num.parse().map_err(|_| bad())?;
-        let scale = match unit {
-            "ns" => 1.0,
-            "us" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            _ => return Err(bad()),
-        };
-        return Ok(now_ns + (v * scale) as u64);
+        let ns = crate::duration::parse_ns(rel).map_err(|e| bad(&format!("{e}; ")))?;
+        let ns = u64::try_from(ns).map_err(|_| bad("a time from now cannot be negative; "))?;
+        return now_ns.checked_add(ns).ok_or_else(|| bad("too far ahead; "));
     }
     if let Ok(n) = s.parse::<u64>() {
         return Ok(n);
     }
-    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| bad())?;
-    u64::try_from(t.timestamp_nanos_opt().ok_or_else(bad)?).map_err(|_| bad())
+    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| bad(""))?;
+    u64::try_from(t.timestamp_nanos_opt().ok_or_else(|| bad(""))?).map_err(|_| bad(""))
+}
+
+/// What an operator should hear before `fib load` sends a FIB of
+/// `version` to a dataplane in state `running`, to take effect at `at_ns`
+/// (`None`: now). Warnings, not refusals (schedules and scripts do these
+/// on purpose): an activation time already past (the FIB takes effect at
+/// once), a version lower than the active one, a staged FIB replaced
+/// before its time.
+pub fn load_warnings(
+    running: &ctl::VersionInfo,
+    version: u64,
+    at_ns: Option<u64>,
+    now_ns: u64,
+) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(at) = at_ns.filter(|&at| at < now_ns) {
+        w.push(format!(
+            "the activation time {} is {:.3} s in the past: FIB version {version} takes effect at once",
+            format_time(at),
+            (now_ns - at) as f64 / 1e9
+        ));
+    }
+    if version < running.active {
+        w.push(format!(
+            "FIB version {version} is lower than the active version {}: versions normally only grow",
+            running.active
+        ));
+    }
+    if let Some((v, at)) = running.staged.filter(|&(_, at)| at > now_ns) {
+        w.push(format!(
+            "FIB version {v}, staged for {}, is replaced and will not take effect",
+            format_time(at)
+        ));
+    }
+    w
 }
 
 /// Activation times are CLOCK_REALTIME instants: say so when this host's
@@ -252,8 +303,11 @@ pub fn render_view(v: &FibView) -> String {
     out
 }
 
-/// What differs between two FIB files: labels, routes and next hops.
-pub fn diff(a: &FibSpec, b: &FibSpec) -> String {
+/// What differs between two FIB files, one line per difference (`- kind
+/// key` only in `a`, `+ kind key` only in `b`, `~ kind key: old -> new`);
+/// `None` when they are the same. `fib diff` exits 1 when they differ,
+/// like diff(1).
+pub fn diff(a: &FibSpec, b: &FibSpec) -> Option<String> {
     let mut out = String::new();
     diff_maps(
         &mut out,
@@ -279,13 +333,36 @@ pub fn diff(a: &FibSpec, b: &FibSpec) -> String {
         keyed(&a.groups, |g| g.name.clone()),
         keyed(&b.groups, |g| g.name.clone()),
     );
-    if a.version != b.version {
-        let _ = writeln!(out, "~ version {} -> {}", a.version, b.version);
+    diff_maps(
+        &mut out,
+        "port",
+        keyed(&a.ports, |p| p.name.clone()),
+        keyed(&b.ports, |p| p.name.clone()),
+    );
+    for (what, x, y) in [
+        ("version", scalar(&a.version), scalar(&b.version)),
+        (
+            "ttl_ingress",
+            scalar(&a.ttl_ingress),
+            scalar(&b.ttl_ingress),
+        ),
+        ("ttl_egress", scalar(&a.ttl_egress), scalar(&b.ttl_egress)),
+        ("hash_seed", scalar(&a.hash_seed), scalar(&b.hash_seed)),
+    ] {
+        if x != y {
+            let _ = writeln!(out, "~ {what} {x} -> {y}");
+        }
     }
-    if out.is_empty() {
-        out = "no differences\n".into();
+    (!out.is_empty()).then_some(out)
+}
+
+/// A scalar field of a FIB file as it is written there (`pipe`, `7`).
+fn scalar<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(v) => v.to_string(),
+        Err(_) => String::new(),
     }
-    out
 }
 
 fn keyed<T>(items: &[T], key: impl Fn(&T) -> String) -> BTreeMap<String, &T> {
@@ -421,17 +498,80 @@ mod tests {
     }
 
     #[test]
+    fn show_prefixes_are_checked_before_asking() {
+        for ok in [
+            "10.2.3.4",
+            "10.2.0.0/16",
+            "0.0.0.0/0",
+            "2001:db8::1",
+            "2001:db8::/32",
+        ] {
+            check_show_prefix(ok).unwrap();
+        }
+        let e = check_show_prefix("10.2.3").unwrap_err();
+        assert_eq!(e.code, 2);
+        assert_eq!(
+            e.message,
+            "--prefix \"10.2.3\": \"10.2.3\" is not an IPv4 or IPv6 address; expected an address (10.2.3.4, 2001:db8::1) or a prefix (10.2.0.0/16)"
+        );
+        for bad in ["10.0.0.0/33", "10.0.0.0/x", "::/129", "", "/8"] {
+            assert_eq!(check_show_prefix(bad).unwrap_err().code, 2, "{bad}");
+        }
+    }
+
+    #[test]
+    fn loads_that_may_be_mistakes_are_warned_about() {
+        let now = 1_000_000_000_000;
+        let running = |staged| ctl::VersionInfo {
+            active: 7,
+            staged,
+            previous: None,
+            workers: vec![],
+        };
+        assert!(load_warnings(&running(None), 8, Some(now + 1), now).is_empty());
+        assert!(load_warnings(&running(None), 8, None, now).is_empty());
+        let w = load_warnings(&running(None), 8, Some(now - 2_500_000_000), now);
+        assert_eq!(
+            w,
+            ["the activation time 1970-01-01T00:16:37.500Z is 2.500 s in the past: FIB version 8 takes effect at once"]
+        );
+        let w = load_warnings(&running(None), 6, None, now);
+        assert_eq!(
+            w,
+            ["FIB version 6 is lower than the active version 7: versions normally only grow"]
+        );
+        let w = load_warnings(&running(Some((8, now + 1_000_000_000))), 9, None, now);
+        assert_eq!(
+            w,
+            ["FIB version 8, staged for 1970-01-01T00:16:41.000Z, is replaced and will not take effect"]
+        );
+        // A staged FIB whose time has come is the active one: nothing lost.
+        assert!(load_warnings(&running(Some((8, now))), 9, None, now).is_empty());
+    }
+
+    #[test]
     fn times_parse() {
         let now = 1_000_000_000_000;
         assert_eq!(parse_time("now", now).unwrap(), now);
         assert_eq!(parse_time("+2s", now).unwrap(), now + 2_000_000_000);
         assert_eq!(parse_time("+500ms", now).unwrap(), now + 500_000_000);
+        // The same durations as predict and run take (issue 18).
+        assert_eq!(parse_time("+1h", now).unwrap(), now + 3_600_000_000_000);
+        assert_eq!(parse_time("+90min", now).unwrap(), now + 5_400_000_000_000);
+        assert_eq!(parse_time("+2min", now).unwrap(), now + 120_000_000_000);
         assert_eq!(parse_time("1234", now).unwrap(), 1234);
         assert_eq!(
             parse_time("1970-01-01T00:00:01Z", now).unwrap(),
             1_000_000_000
         );
-        for bad in ["+2", "soon", "+xs", "2026-13-01T00:00:00Z"] {
+        for bad in [
+            "+-2s",
+            "soon",
+            "+xs",
+            "+1y",
+            "2026-13-01T00:00:00Z",
+            "+9999999999h",
+        ] {
             let e = parse_time(bad, now).unwrap_err();
             assert_eq!(e.code, 2);
             assert!(e.message.contains("--at"), "{}", e.message);
@@ -464,11 +604,17 @@ mod tests {
         b.version = 2;
         b.labels.remove(1);
         b.labels[0].out_label = Some(3);
-        let d = diff(&a, &b);
+        let d = diff(&a, &b).unwrap();
         assert!(d.contains("- label 16002"), "{d}");
         assert!(d.contains("~ label 16001"), "{d}");
         assert!(d.contains("~ version 1 -> 2"), "{d}");
-        assert_eq!(diff(&a, &a), "no differences\n");
+        assert_eq!(diff(&a, &a), None);
+        let mut c = a.clone();
+        c.ttl_ingress = dataplane::fib::spec::TtlSpec::Pipe;
+        c.ports[0].mtu = 9000;
+        let d = diff(&a, &c).unwrap();
+        assert!(d.contains("~ ttl_ingress uniform -> pipe"), "{d}");
+        assert!(d.contains("~ port p: "), "{d}");
         let r = render_spec(&b);
         assert!(
             r.contains("16001    pop (php) via n dev p dst 02:00:00:00:00:01"),

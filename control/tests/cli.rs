@@ -53,3 +53,233 @@ fn output_into_a_closed_pipe_ends_quietly() {
         out.status
     );
 }
+
+fn ctl(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_orbitmesh-ctl"))
+        .args(args)
+        .output()
+        .expect("run orbitmesh-ctl")
+}
+
+/// A scratch directory for one test, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let d = std::env::temp_dir().join(format!("om-ctl-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+    fn file(&self, name: &str, text: &str) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `--config DIR/sat.toml` with `control_socket = "sat.sock"`: the socket
+/// is DIR/sat.sock, wherever orbitmesh-ctl runs (issue 18).
+#[test]
+fn a_configs_relative_socket_is_beside_the_config() {
+    let dir = Scratch::new("relconf");
+    let conf = dir.file("sat.toml", "control_socket = \"sat.sock\"\n");
+    let out = ctl(&["stats", "--config", &conf]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = format!("cannot connect to {}", dir.0.join("sat.sock").display());
+    assert!(err.contains(&want), "{err}");
+    assert_eq!(out.status.code(), Some(3), "{err}");
+}
+
+/// The documented exit codes (README): 0 done, 1 refused by the
+/// dataplane, 2 bad input, 3 dataplane unreachable; `fib diff` as diff(1):
+/// 0 the same, 1 different, 2 trouble (issue 18).
+#[test]
+fn exit_codes_follow_the_documentation() {
+    let dir = Scratch::new("codes");
+    let head = "[[ports]]\nname = \"p\"\n[[labels]]\nlabel = 16001\naction = \"pop\"\n";
+    let a = dir.file("a.toml", &format!("version = 1\n{head}"));
+    let b = dir.file("b.toml", &format!("version = 2\n{head}"));
+    let missing = dir.0.join("missing.toml");
+    let missing = missing.to_str().unwrap();
+    let sock = dir.0.join("none.sock");
+    let sock = sock.to_str().unwrap();
+    let gs = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/ground_stations/cities_top100.basic.txt"
+    );
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["fib", "diff", &a, &a], 0, ""),
+        (&["fib", "diff", &a, &b], 1, ""),
+        (&["fib", "diff", &a, missing], 2, "missing.toml"),
+        // Bad input is refused before the dataplane is asked.
+        (
+            &["fib", "show", "--prefix", "10.2.3", "--socket", sock],
+            2,
+            "--prefix \"10.2.3\": \"10.2.3\" is not an IPv4 or IPv6 address",
+        ),
+        (&["fib", "show", "--socket", sock], 3, "cannot connect"),
+        (
+            &["predict", "--preset", "nope", "--ground-stations", gs],
+            2,
+            "unknown preset \"nope\"",
+        ),
+        (
+            &["predict", "--walker", "6:x", "--ground-stations", gs],
+            2,
+            "walker spec \"6:x\"",
+        ),
+        (
+            &["predict", "--tle", missing, "--ground-stations", gs],
+            2,
+            "missing.toml",
+        ),
+    ];
+    for (args, code, want) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_orbitmesh-ctl"))
+            .args(*args)
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .expect("run orbitmesh-ctl");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err:?} lacks {want:?}");
+        assert!(
+            err.lines().count() <= 1 && !err.contains("acktrace"),
+            "{args:?}: one line, no backtrace: {err}"
+        );
+        if let Some(first) = err.find("(os error") {
+            assert!(!err[first + 1..].contains("(os error"), "said twice: {err}");
+        }
+    }
+    let same = ctl(&["fib", "diff", &a, &a]);
+    assert_eq!(String::from_utf8_lossy(&same.stdout), "no differences\n");
+}
+
+/// A dataplane's control socket served in this process (no AF_XDP).
+struct Dataplane {
+    sock: std::path::PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    server: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Dataplane {
+    fn serve(dir: &Scratch) -> Dataplane {
+        use dataplane::fib::FibSnapshot;
+        let sock = dir.0.join("dp.sock");
+        let node = std::sync::Arc::new(dataplane::node::Node::new(
+            "n0",
+            vec!["isl0".into()],
+            FibSnapshot::empty(0),
+            1,
+        ));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let server = dataplane::ctl::serve(&sock, node, stop.clone()).unwrap();
+        Dataplane {
+            sock,
+            stop,
+            server: Some(server),
+        }
+    }
+}
+
+impl Drop for Dataplane {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        dataplane::ctl::wake(&self.sock);
+        if let Some(h) = self.server.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// `fib load` warns (and still loads) on what is often a mistake; a
+/// rollback goes back one FIB once and never forward again (issue 18).
+#[test]
+fn risky_loads_are_warned_about_and_rollback_does_not_toggle() {
+    let dir = Scratch::new("change");
+    let dp = Dataplane::serve(&dir);
+    let sock = dp.sock.to_str().unwrap().to_string();
+    let fib = |v: u32| {
+        dir.file(
+            &format!("v{v}.toml"),
+            &format!("version = {v}\n[[ports]]\nname = \"isl0\"\n[[labels]]\nlabel = 16001\naction = \"pop\"\n"),
+        )
+    };
+    let run = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend(["--socket", &sock]);
+        let o = ctl(&a);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            err,
+        )
+    };
+    let (v5, v3, v6, v7) = (fib(5), fib(3), fib(6), fib(7));
+    let (code, _, err) = run(&["fib", "load", &v5]);
+    assert_eq!(
+        (code, err.as_str()),
+        (Some(0), ""),
+        "a plain load: no warning"
+    );
+    let (code, out, err) = run(&["fib", "load", &v3, "--at", "+1h"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("staged: FIB version 3"), "{out}");
+    assert!(
+        err.contains("warning: FIB version 3 is lower than the active version 5"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["fib", "load", &v6, "--at", "+90min"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("warning: FIB version 3, staged for "), "{err}");
+    assert!(
+        err.contains("is replaced and will not take effect"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["fib", "load", &v7, "--at", "2020-01-01T00:00:00Z"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("is replaced"), "{err}");
+    assert!(
+        err.contains("warning: the activation time 2020-01-01T00:00:00.000Z is "),
+        "{err}"
+    );
+    assert!(
+        err.contains("in the past: FIB version 7 takes effect at once"),
+        "{err}"
+    );
+
+    let (code, out, _) = run(&["fib", "rollback"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out, "rolled back: FIB version 5 active\n");
+    let (code, _, err) = run(&["fib", "rollback"]);
+    assert_eq!(code, Some(1), "a second rollback is refused: {err}");
+    assert!(err.contains("no previous FIB to roll back to"), "{err}");
+}
+
+/// Every binary of this package tells its version; `predict --help`
+/// promises only the files predict writes (issue 18).
+#[test]
+fn versions_and_what_predict_help_promises() {
+    for (bin, name) in [
+        (env!("CARGO_BIN_EXE_orbitmesh-ctl"), "orbitmesh-ctl"),
+        (env!("CARGO_BIN_EXE_orbitmesh-emu"), "orbitmesh-emu"),
+    ] {
+        let out = Command::new(bin).arg("--version").output().unwrap();
+        assert!(out.status.success(), "{name}");
+        let want = format!("{name} {}\n", env!("CARGO_PKG_VERSION"));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    }
+    let help = String::from_utf8_lossy(&ctl(&["predict", "--help"]).stdout).into_owned();
+    assert!(help.contains("pairs/rtt_<a>_to_<b>.svg"), "{help}");
+    assert!(
+        !help.contains("path_<a>_to_<b>.svg") && !help.contains(".csv and .svg"),
+        "{help}"
+    );
+}

@@ -23,11 +23,16 @@
 //! mode = "auto"                         # auto | zero-copy | copy
 //! edge = false                          # true: IPv4/IPv6 steered too (label edge)
 //! ```
+//!
+//! Relative paths in a file (`fib`, `control_socket`) are taken relative
+//! to the directory of the configuration file, wherever the program is
+//! started from ([`Config::read`]); paths given as flags, relative to the
+//! current directory, as usual.
 
 use crate::sys::xsk::XdpMode;
 use crate::worker::PollMode;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +122,29 @@ pub const MAX_COALESCE_US: u32 = 1_000;
 impl Config {
     pub fn parse(text: &str) -> Result<Config, String> {
         toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Reads and parses a configuration file; its relative paths are
+    /// resolved against the file's directory. Errors name the file.
+    pub fn read(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut c = Config::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        c.resolve_paths(path.parent().unwrap_or(Path::new("")));
+        Ok(c)
+    }
+
+    /// Makes the relative paths of a configuration file found in `dir`
+    /// relative to the current directory: `fib` and `control_socket`.
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        for p in [&mut self.fib, &mut self.control_socket]
+            .into_iter()
+            .flatten()
+        {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
     }
 
     /// The workers' receive coalescing (used only by sleeping workers):
@@ -291,6 +319,38 @@ mod tests {
         assert!(Config::parse("bogus = 1")
             .unwrap_err()
             .contains("unknown field"));
+    }
+
+    #[test]
+    fn relative_paths_in_a_file_are_relative_to_the_file() {
+        let dir = std::env::temp_dir().join(format!("om-conf-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        let file = dir.join("etc/sat.toml");
+        std::fs::write(
+            &file,
+            "fib = \"sat.fib.toml\"\ncontrol_socket = \"run/sat.sock\"\n",
+        )
+        .unwrap();
+        let c = Config::read(&file).unwrap();
+        assert_eq!(c.fib, Some(dir.join("etc/sat.fib.toml")));
+        assert_eq!(c.control_socket, Some(dir.join("etc/run/sat.sock")));
+        assert_eq!(c.socket_path(), dir.join("etc/run/sat.sock"));
+        // Absolute paths stay; a file in the current directory keeps its
+        // paths as written.
+        std::fs::write(&file, "fib = \"/srv/a.fib.toml\"\n").unwrap();
+        assert_eq!(
+            Config::read(&file).unwrap().fib,
+            Some(PathBuf::from("/srv/a.fib.toml"))
+        );
+        let mut here = Config::parse("fib = \"a.toml\"").unwrap();
+        here.resolve_paths(Path::new("sat.toml").parent().unwrap());
+        assert_eq!(here.fib, Some(PathBuf::from("a.toml")));
+        let e = Config::read(&dir.join("missing.toml")).unwrap_err();
+        assert!(
+            e.starts_with("cannot read ") && e.contains("missing.toml"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -274,6 +274,7 @@ fn request() -> impl Strategy<Value = Request> {
         1 => Just(Request::Stats),
         1 => Just(Request::Swap),
         1 => Just(Request::Rollback),
+        1 => Just(Request::Exchange),
         1 => (name(), any::<bool>()).prop_map(|(port, up)| Request::SetPort { port, up }),
         1 => (name(), any::<u64>()).prop_map(|(port, delay_ns)| Request::SetPortDelay { port, delay_ns }),
         // A random prefix is almost never well formed (and is refused), so
@@ -465,7 +466,7 @@ fn the_generated_frames_reach_every_layer() {
     let n = node();
     // About one frame in twenty reaches a handler that takes it: 3,000
     // frames leave each count well clear of 100 (2,000 sat on the edge).
-    for _ in 0..3_000 {
+    for _ in 0..4_000 {
         let f = frame().new_tree(&mut runner).unwrap().current();
         let budget = Budget::new(MAX_BUFFERED);
         match read_frame_budgeted(&mut &f[..], &budget) {

@@ -16,6 +16,7 @@ use std::time::Duration;
 #[derive(Parser, Debug)]
 #[command(
     name = "orbitmesh-bench",
+    version,
     about = "Relay benchmark: AF_XDP generator and sink, RFC 2544 zero-loss search, latency, peers side by side",
     after_help = "Examples (root):\n  \
       orbitmesh-bench run                                  # the standard suite -> bench/results/<date>-suite/\n  \

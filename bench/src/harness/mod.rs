@@ -520,7 +520,7 @@ fn run_dut(
 }
 
 /// Alternates between two equivalent FIB snapshots (versions 1 and 2,
-/// published with one pointer swap each: `Rollback` re-publishes the
+/// published with one pointer swap each: `Exchange` re-publishes the
 /// previous one) `swap_rate` times a second while traffic runs.
 fn swap_under_load(
     cfg: &SuiteCfg,
@@ -555,7 +555,7 @@ fn swap_under_load(
         let (mut done, mut errors) = (0u64, 0u64);
         let mut next = Instant::now();
         while !s2.load(std::sync::atomic::Ordering::Relaxed) {
-            match dataplane::ctl::call(&sock2, &dataplane::ctl::Request::Rollback) {
+            match dataplane::ctl::call(&sock2, &dataplane::ctl::Request::Exchange) {
                 Ok(dataplane::ctl::Response::Ok { .. }) => done += 1,
                 _ => errors += 1,
             }

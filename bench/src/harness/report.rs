@@ -315,7 +315,7 @@ pub fn markdown(r: &SuiteResult) -> String {
                 w.control.stats.sent
             );
         }
-        let _ = writeln!(s, "\nEach swap re-publishes the other of two equivalent FIB snapshots (`Rollback` over the control socket: one pointer swap); loss and misforwarding are counted per frame by the sink.");
+        let _ = writeln!(s, "\nEach swap re-publishes the other of two equivalent FIB snapshots (`Exchange` over the control socket: one pointer swap); loss and misforwarding are counted per frame by the sink.");
     }
     let _ = writeln!(s, "\nPlots: [throughput.svg](throughput.svg), [latency.svg](latency.svg). Every trial: results.json.");
     s

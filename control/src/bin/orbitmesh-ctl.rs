@@ -80,10 +80,8 @@ impl Target {
         }
         match &self.config {
             Some(c) => {
-                let text = std::fs::read_to_string(c)
-                    .map_err(|e| bad_input(format!("--config {}: {e}", c.display())))?;
-                let cfg = dataplane::config::Config::parse(&text)
-                    .map_err(|e| bad_input(format!("--config {}: {e}", c.display())))?;
+                let cfg = dataplane::config::Config::read(c)
+                    .map_err(|e| bad_input(format!("--config: {e}")))?;
                 Ok(cfg.socket_path())
             }
             None => Ok(PathBuf::from("/run/orbitmesh/orbitmesh.sock")),
@@ -110,7 +108,7 @@ enum FibCmd {
     },
     /// Load a FIB file now, or stage it for --at TIME.
     #[command(
-        after_help = "TIME: now, +2s, +500ms, 2026-11-25T16:00:00Z, or nanoseconds since the Unix epoch\n(CLOCK_REALTIME, UTC: the clock NTP/PTP keep in step across nodes).\n\nExamples:\n  orbitmesh-ctl fib load sat-17.fib.toml\n  orbitmesh-ctl fib load next.fib.json --at +2s"
+        after_help = "TIME: now, +2s, +500ms, +90min, +1h, 2026-11-25T16:00:00Z, or nanoseconds since the Unix epoch\n(CLOCK_REALTIME, UTC: the clock NTP/PTP keep in step across nodes).\n\nExamples:\n  orbitmesh-ctl fib load sat-17.fib.toml\n  orbitmesh-ctl fib load next.fib.json --at +2s"
     )]
     Load {
         file: PathBuf,
@@ -127,7 +125,9 @@ enum FibCmd {
         #[command(flatten)]
         target: Target,
     },
-    /// Reactivate the previous FIB.
+    /// Reactivate the previous FIB (the one the last load, swap or
+    /// activation replaced), once: a second rollback is refused until
+    /// another FIB is activated; it never goes forward again.
     Rollback {
         #[command(flatten)]
         target: Target,
@@ -237,7 +237,7 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
         a.time_scale
     );
     let call = |s: &std::path::Path, r: dataplane::ctl::Request| dataplane::ctl::call(s, &r);
-    let watch = predict::scenario::parse_duration_ns(&a.watch_ports)
+    let watch = control::duration::parse_ns(&a.watch_ports)
         .map_err(|e| bad_input(format!("--watch-ports: {e}")))?;
     let scenario = Scenario::read(&a.schedule).map_err(|e| bad_input(e.to_string()))?;
     if scenario.is_none() && watch > 0 {
@@ -297,6 +297,50 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
     Ok(())
 }
 
+/// `fib load FILE [--at TIME]`: loads now or stages, after warning about
+/// what may be a mistake (ops::load_warnings).
+fn load_cmd(
+    file: &std::path::Path,
+    at: Option<&str>,
+    allow_empty: bool,
+    target: &Target,
+) -> Result<(), control::ops::OpError> {
+    use control::ops::{self, bad_input};
+    use dataplane::ctl::{Request, Response};
+    let fib = ops::read_fib(file)?;
+    let now = dataplane::node::now_ns();
+    let at_ns = at.map(|t| ops::parse_time(t, now)).transpose()?;
+    let socket = target.path()?;
+    let Response::Version(running) = ops::call(&socket, &Request::Version)? else {
+        return Err(bad_input("unexpected answer to version"));
+    };
+    for w in ops::load_warnings(&running, fib.version, at_ns, now) {
+        errln!("warning: {w}");
+    }
+    let v = fib.version;
+    let Some(at_ns) = at_ns else {
+        return match ops::call(&socket, &Request::LoadFib { fib, allow_empty })? {
+            Response::Ok { version } => {
+                outln!("loaded: FIB version {version} active");
+                Ok(())
+            }
+            other => Err(bad_input(format!("unexpected answer {other:?}"))),
+        };
+    };
+    ops::warn_if_unsynchronized();
+    let req = Request::StageFib {
+        fib,
+        at_ns,
+        allow_empty,
+    };
+    ops::call(&socket, &req)?;
+    outln!(
+        "staged: FIB version {v} activates at {} ({at_ns} ns)",
+        ops::format_time(at_ns)
+    );
+    Ok(())
+}
+
 fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
     use control::ops::{self, bad_input};
     use dataplane::ctl::{Request, Response};
@@ -325,16 +369,16 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             );
             Ok(())
         }
-        Command::Fib(FibCmd::Diff { a, b }) => {
-            out!("{}", ops::diff(&ops::read_fib(&a)?, &ops::read_fib(&b)?));
-            Ok(())
-        }
+        Command::Fib(FibCmd::Diff { .. }) => unreachable!("handled in main"),
         Command::Fib(FibCmd::Show {
             label,
             prefix,
             json,
             target,
         }) => {
+            if let Some(p) = &prefix {
+                ops::check_show_prefix(p)?;
+            }
             match ops::call(&target.path()?, &Request::ShowFib { label, prefix })? {
                 Response::Fib(v) if json => outln!(
                     "{}",
@@ -350,31 +394,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             at,
             allow_empty,
             target,
-        }) => {
-            let fib = ops::read_fib(&file)?;
-            match at {
-                None => ok_version(
-                    ops::call(&target.path()?, &Request::LoadFib { fib, allow_empty })?,
-                    "loaded",
-                ),
-                Some(t) => {
-                    let at_ns = ops::parse_time(&t, dataplane::node::now_ns())?;
-                    ops::warn_if_unsynchronized();
-                    let v = fib.version;
-                    let req = Request::StageFib {
-                        fib,
-                        at_ns,
-                        allow_empty,
-                    };
-                    ops::call(&target.path()?, &req)?;
-                    outln!(
-                        "staged: FIB version {v} activates at {} ({at_ns} ns)",
-                        ops::format_time(at_ns)
-                    );
-                    Ok(())
-                }
-            }
-        }
+        }) => load_cmd(&file, at.as_deref(), allow_empty, &target),
         Command::Fib(FibCmd::Swap { target }) => {
             ok_version(ops::call(&target.path()?, &Request::Swap)?, "swapped")
         }
@@ -389,7 +409,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             delay: Some(d),
             target,
         } if state == "delay" => {
-            let ns = control::predict::scenario::parse_duration_ns(&d)
+            let ns = control::duration::parse_ns(&d)
                 .ok()
                 .filter(|&n| n >= 0)
                 .ok_or_else(|| bad_input(format!("delay {d:?}: expected a duration like 12ms")))?;
@@ -474,7 +494,8 @@ Examples:
 
 Output: <out>/schedule/node-<id>.json (one FIB schedule per node, times in ns since
 the scenario epoch; ground station i is the label edge router for the i-th
---gs-prefix-len block of --gs-prefix-base), <out>/pairs/{rtt,path}_<a>_to_<b>.csv and .svg, <out>/summary.{md,json}.
+--gs-prefix-len block of --gs-prefix-base), <out>/pairs/{rtt,path}_<a>_to_<b>.csv,
+<out>/pairs/rtt_<a>_to_<b>.svg (RTT over time), <out>/summary.{md,json}.
 Node numbering as satgenpy: satellites 0..N-1, ground station i = node N+i.";
 
 #[derive(Debug, Args)]
@@ -599,14 +620,55 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
     Ok(())
 }
 
+/// `fib diff A B`, with diff(1)'s exit status: 0 the same, 1 they
+/// differ, 2 trouble (a file missing or not a FIB).
+fn diff_cmd(a: &std::path::Path, b: &std::path::Path) -> Result<i32, control::ops::OpError> {
+    use control::ops;
+    match ops::diff(&ops::read_fib(a)?, &ops::read_fib(b)?) {
+        Some(d) => {
+            out!("{d}");
+            Ok(1)
+        }
+        None => {
+            outln!("no differences");
+            Ok(0)
+        }
+    }
+}
+
+/// An error and its causes as one sentence, each cause once: a message
+/// that already quotes its source ("x: No such file") is not followed by
+/// it again. No backtrace: bad input is not a crash.
+fn sentence(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain().map(|c| c.to_string()) {
+        if !out.contains(&cause) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&cause);
+        }
+    }
+    out
+}
+
 fn main() {
     match Cli::parse().command {
         Command::Predict(a) => {
+            // Everything predict refuses is its input: the scenario, the
+            // files it reads, the directory it writes (exit 2).
             if let Err(e) = predict_cmd(*a) {
-                errln!("orbitmesh-ctl: error: {e:#}");
-                std::process::exit(1);
+                errln!("orbitmesh-ctl: error: {}", sentence(&e));
+                std::process::exit(2);
             }
         }
+        Command::Fib(FibCmd::Diff { a, b }) => match diff_cmd(&a, &b) {
+            Ok(code) => std::process::exit(code),
+            Err(e) => {
+                errln!("orbitmesh-ctl: error: {e}");
+                std::process::exit(e.code);
+            }
+        },
         other => {
             if let Err(e) = ops_main(other) {
                 errln!("orbitmesh-ctl: error: {e}");

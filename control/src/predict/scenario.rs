@@ -120,30 +120,10 @@ impl Built {
     }
 }
 
-/// Parses a duration with a unit: ns, us, ms, s, min (a bare number is seconds).
+/// Parses a duration (`100ms`, `2min`, `1h`; a bare number is seconds):
+/// [`crate::duration::parse_ns`], the parser every option shares.
 pub fn parse_duration_ns(s: &str) -> Result<i64, Error> {
-    let bad = |why: String| Error::Scenario(format!("duration {s:?}: {why}"));
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| bad(format!("{num:?} is not a number")))?;
-    let scale = match unit.trim() {
-        "ns" => 1.0,
-        "us" => 1e3,
-        "ms" => 1e6,
-        "s" | "" => 1e9,
-        "min" => 60e9,
-        u => return Err(bad(format!("unknown unit {u:?} (use ns, us, ms, s, min)"))),
-    };
-    let ns = (v * scale).round();
-    if !ns.is_finite() || ns.abs() > 9.0e18 {
-        return Err(bad("out of range".into()));
-    }
-    Ok(ns as i64)
+    crate::duration::parse_ns(s).map_err(Error::Scenario)
 }
 
 impl Scenario {

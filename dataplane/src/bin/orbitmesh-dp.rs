@@ -126,10 +126,7 @@ fn port_arg(s: &str, edge: bool, mode: xsk::XdpMode, queues: u32) -> PortConf {
 
 fn config(a: &Args) -> Result<Config> {
     let mut c = match &a.config {
-        Some(p) => Config::parse(
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        )
-        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        Some(p) => Config::read(p).map_err(anyhow::Error::msg)?,
         None => Config::default(),
     };
     for p in &a.ports {

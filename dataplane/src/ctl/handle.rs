@@ -30,9 +30,17 @@ pub fn handle(node: &Node, req: Request) -> Response {
             Some(v) => Response::Ok { version: v },
             None => err("no FIB is staged".into()),
         },
-        Request::Rollback => match node.fib.rollback() {
+        Request::Rollback => {
+            // A staged FIB already in force counts as the active one.
+            node.fib.promote_due(now_ns());
+            match node.fib.rollback() {
+                Some(v) => Response::Ok { version: v },
+                None => err("no previous FIB to roll back to (a rollback goes back one FIB, once; load or activate another first)".into()),
+            }
+        }
+        Request::Exchange => match node.fib.exchange() {
             Some(v) => Response::Ok { version: v },
-            None => err("no previous FIB to roll back to".into()),
+            None => err("no previous FIB to exchange with".into()),
         },
         Request::Version => Response::Version(version_info(node)),
         Request::Stats => Response::Stats(stats_info(node)),

@@ -127,8 +127,12 @@ pub enum Request {
     },
     /// Activate the staged FIB now.
     Swap,
-    /// Reactivate the previous FIB.
+    /// Reactivate the previous FIB, once: the FIB rolled back from is not
+    /// kept, so a second rollback is refused until another FIB is active.
     Rollback,
+    /// Swap the active and the previous FIB (two FIBs alternating: the
+    /// relay harness's swaps under load; operators use `Rollback`).
+    Exchange,
     /// FIB versions (active, staged, previous) and the worker's view.
     Version,
     Stats,

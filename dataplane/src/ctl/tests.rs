@@ -150,6 +150,14 @@ fn requests_over_the_socket() {
         call(&path, &Request::Rollback),
         Ok(Response::Ok { version: 2 })
     );
+    // One step back, not a toggle back to 3.
+    let Ok(Response::Error { message }) = call(&path, &Request::Rollback) else {
+        panic!("a second rollback went somewhere")
+    };
+    assert!(
+        message.starts_with("no previous FIB to roll back to"),
+        "{message}"
+    );
 
     // A bad FIB is refused whole; the running one stays.
     let mut bad = spec(9);

@@ -112,6 +112,13 @@ impl FibHandle {
 
     pub fn publish_arc(&self, fib: Arc<FibSnapshot>) -> u64 {
         let mut w = self.lock();
+        self.install(&mut w, fib, true)
+    }
+
+    /// Makes `fib` current, drops any staged snapshot, and keeps the
+    /// replaced one as the rollback target when `keep_previous` (otherwise
+    /// there is none afterwards). Returns the version.
+    fn install(&self, w: &mut Writer, fib: Arc<FibSnapshot>, keep_previous: bool) -> u64 {
         let g = crossbeam_epoch::pin();
         let v = fib.version;
         self.current.replace(
@@ -127,12 +134,10 @@ impl FibHandle {
         }
         if let Some(old) = w.current.replace(fib) {
             retire(&mut w.retired, old.clone());
-            if let Some(p) = w.previous.replace(old) {
-                drop(p);
-            }
+            w.previous = keep_previous.then_some(old);
         }
         drop(g);
-        Self::reclaim_locked(&mut w);
+        Self::reclaim_locked(w);
         v
     }
 
@@ -199,11 +204,26 @@ impl FibHandle {
         Some(s.fib.version)
     }
 
-    /// Makes the previous snapshot current again (and drops any staged one).
-    /// Returns its version, or `None` when there is no previous snapshot.
+    /// Makes the previous snapshot (the one the last publish, activation or
+    /// swap replaced) current again, and drops any staged one. One step
+    /// back only: the rolled-back snapshot is not kept, so a second
+    /// rollback finds no previous snapshot (rather than going forward
+    /// again) until another FIB is activated. Returns the version now
+    /// current, or `None` when there is no previous snapshot.
     pub fn rollback(&self) -> Option<u64> {
-        let prev = self.lock().previous.clone()?;
-        Some(self.publish_arc(prev))
+        let mut w = self.lock();
+        let prev = w.previous.take()?;
+        Some(self.install(&mut w, prev, false))
+    }
+
+    /// Swaps the current and the previous snapshot (and drops any staged
+    /// one): two FIBs alternate with one pointer swap each, which is what
+    /// the relay harness measures under load. Operators roll back instead.
+    /// Returns the version now current, or `None` with no previous one.
+    pub fn exchange(&self) -> Option<u64> {
+        let mut w = self.lock();
+        let prev = w.previous.clone()?;
+        Some(self.install(&mut w, prev, true))
     }
 
     /// The current snapshot (as the writer knows it; a due staged snapshot
@@ -278,8 +298,47 @@ mod tests {
         assert_eq!(version_at(&h, 0), 2);
         assert_eq!(h.rollback(), Some(1));
         assert_eq!(version_at(&h, 0), 1);
-        assert_eq!(h.rollback(), Some(2));
-        assert_eq!(h.current().version(), 2);
+        // Not a toggle: one step back, then nothing older to go to.
+        assert_eq!(h.rollback(), None);
+        assert_eq!(h.current().version(), 1);
+        assert!(h.previous().is_none());
+        // A new FIB makes the rolled-back one the rollback target again.
+        h.publish(fib(3));
+        assert_eq!(h.rollback(), Some(1));
+    }
+
+    #[test]
+    fn exchange_alternates_two_snapshots() {
+        let h = FibHandle::new(fib(1));
+        assert_eq!(h.exchange(), None);
+        h.publish(fib(2));
+        for want in [1, 2, 1, 2] {
+            assert_eq!(h.exchange(), Some(want));
+            assert_eq!(version_at(&h, 0), want);
+        }
+    }
+
+    #[test]
+    fn rollback_drops_a_staged_snapshot_and_frees_the_abandoned_ones() {
+        let h = FibHandle::new(fib(1));
+        let (two, three) = (Arc::new(fib(2)), Arc::new(fib(3)));
+        let gone = [Arc::downgrade(&two), Arc::downgrade(&three)];
+        h.stage_arc(two, 100, 0);
+        assert!(h.promote_due(100));
+        h.stage_arc(three, 1_000, 100);
+        assert_eq!(h.rollback(), Some(1));
+        assert!(h.staged().is_none());
+        assert_eq!(version_at(&h, 2_000), 1, "the staged FIB never activates");
+        for _ in 0..10_000 {
+            h.reclaim();
+            if gone.iter().all(|w| w.upgrade().is_none()) {
+                break;
+            }
+        }
+        assert!(
+            gone.iter().all(|w| w.upgrade().is_none()),
+            "2 and 3 are freed: nothing keeps them"
+        );
     }
 
     #[test]
