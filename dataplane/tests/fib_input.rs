@@ -43,56 +43,19 @@ fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
     (t, peak)
 }
 
-const EXAMPLE: &str = r#"version = 7
-ttl_egress = "pipe"
-hash_seed = 1
-[[ports]]
-name = "isl0"
-[[ports]]
-name = "isl1"
-mtu = 9000
-[[next_hops]]
-name = "sat2"
-port = "isl0"
-dst_mac = "02:00:00:00:02:01"
-src_mac = "02:00:00:00:01:01"
-backup = "sat3"
-[[next_hops]]
-name = "sat3"
-port = "isl1"
-dst_mac = "02:00:00:00:03:01"
-src_mac = "02:00:00:00:01:02"
-push = [24001]
-vlan = 7
-[[groups]]
-name = "east"
-next_hops = ["sat2", "sat3"]
-[[labels]]
-label = 16002
-action = "swap"
-next_hop = "sat2"
-[[labels]]
-label = 16003
-action = "swap"
-out_label = 3
-group = "east"
-[[labels]]
-label = 16001
-action = "pop"
-[[routes]]
-prefix = "10.2.0.0/16"
-group = "east"
-[[routes]]
-prefix = "10.3.4.5/32"
-next_hop = "sat3"
-[[routes]]
-prefix = "2001:db8::/32"
-next_hop = "sat2"
-"#;
+/// The example in `fib::spec`'s documentation, with a host route added
+/// (a DIR-24-8 extension group).
+fn example_text() -> &'static str {
+    static T: OnceLock<String> = OnceLock::new();
+    T.get_or_init(|| {
+        let doc = dataplane::config::doc_toml_example(include_str!("../src/fib/spec.rs"));
+        format!("{doc}\n[[routes]]\nprefix = \"10.3.4.5/32\"\nnext_hop = \"sat3\"\n")
+    })
+}
 
 fn example() -> &'static FibSpec {
     static S: OnceLock<FibSpec> = OnceLock::new();
-    S.get_or_init(|| FibSpec::parse(EXAMPLE).unwrap())
+    S.get_or_init(|| FibSpec::parse(example_text()).unwrap())
 }
 
 fn ports() -> Vec<String> {
@@ -224,7 +187,7 @@ proptest! {
 
     #[test]
     fn text_with_a_token_replaced(pick in any::<prop::sample::Index>(), t in token(), json in any::<bool>()) {
-        let text = if json { example().to_json() } else { EXAMPLE.to_string() };
+        let text = if json { example().to_json() } else { example_text().to_string() };
         // Replace the value after one `=` or `:`, the kind of edit a typo makes.
         let seps: Vec<usize> = text.match_indices(if json { ": " } else { " = " }).map(|(i, _)| i).collect();
         let at = seps[pick.index(seps.len())] + if json { 2 } else { 3 };
@@ -236,7 +199,7 @@ proptest! {
 
     #[test]
     fn flipped_bytes(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8), binary in any::<bool>()) {
-        let mut b = if binary { example().to_binary().unwrap() } else { EXAMPLE.as_bytes().to_vec() };
+        let mut b = if binary { example().to_binary().unwrap() } else { example_text().as_bytes().to_vec() };
         let body = b.len() - if binary { 8 } else { 0 };
         for (i, v) in flips {
             b[i.index(body)] = v;

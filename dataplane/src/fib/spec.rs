@@ -11,6 +11,9 @@
 //! name = "isl0"                     # = a port name in the dataplane's config
 //! mtu = 1500                        # default 1500
 //!
+//! [[ports]]
+//! name = "isl1"
+//!
 //! [[next_hops]]
 //! name = "sat2"                     # referenced by groups, labels, routes
 //! port = "isl0"
@@ -19,6 +22,13 @@
 //! push = []                         # labels pushed, top first (<= 6)
 //! backup = "sat3"                   # optional: used while isl0 is down
 //! # vlan = 100                      # optional 802.1Q tag
+//!
+//! [[next_hops]]
+//! name = "sat3"
+//! port = "isl1"
+//! dst_mac = "02:00:00:00:03:01"
+//! src_mac = "02:00:00:00:01:02"
+//! vlan = 7
 //!
 //! [[groups]]                        # ECMP, up to 64 next hops
 //! name = "east"
@@ -707,6 +717,14 @@ next_hop = "sat2"
         // JSON and TOML round trips give the same FIB description.
         assert_eq!(FibSpec::parse(&spec.to_json()).unwrap(), spec);
         assert_eq!(FibSpec::parse(&spec.to_toml()).unwrap(), spec);
+    }
+
+    #[test]
+    fn the_example_in_this_modules_doc_builds() {
+        // It named a backup, "sat3", that it did not define.
+        let doc = crate::config::doc_toml_example(include_str!("spec.rs"));
+        let f = FibSpec::parse(&doc).unwrap().build().unwrap();
+        assert_eq!((f.labels_bound(), f.ipv4_routes()), (2, 1));
     }
 
     #[test]
