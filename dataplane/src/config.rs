@@ -119,6 +119,42 @@ impl Default for Config {
 /// Longest receive coalescing accepted (1 ms).
 pub const MAX_COALESCE_US: u32 = 1_000;
 
+/// Largest busy-poll budget the kernel takes (SO_BUSY_POLL_BUDGET).
+pub const MAX_BUSY_POLL_BUDGET: u32 = u16::MAX as u32;
+
+/// Largest configuration file read (1 MiB; real ones are a few hundred
+/// bytes): `/dev/zero` or a wrong, huge file is refused, not read forever.
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
+
+/// Reads at most `limit` bytes of a file; a longer one (or an endless one
+/// such as `/dev/zero`) is an error that says so, with nothing more read.
+pub fn read_limited(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("the file is larger than {limit} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// A node name becomes part of the default socket path
+/// (/run/orbitmesh/NAME.sock) and of the punt interface's: it must be
+/// one plain path component.
+fn check_node_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        return Err(format!(
+            "node name {name:?} is not a plain name: it must be non-empty, not . or .., and without / (it names the socket /run/orbitmesh/NAME.sock)"
+        ));
+    }
+    Ok(())
+}
+
 impl Config {
     pub fn parse(text: &str) -> Result<Config, String> {
         toml::from_str(text).map_err(|e| e.to_string())
@@ -127,8 +163,10 @@ impl Config {
     /// Reads and parses a configuration file; its relative paths are
     /// resolved against the file's directory. Errors name the file.
     pub fn read(path: &Path) -> Result<Config, String> {
-        let text = std::fs::read_to_string(path)
+        let bytes = read_limited(path, MAX_CONFIG_BYTES)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| format!("cannot read {}: not UTF-8 text ({e})", path.display()))?;
         let mut c = Config::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         c.resolve_paths(path.parent().unwrap_or(Path::new("")));
         Ok(c)
@@ -163,17 +201,23 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from(format!("/run/orbitmesh/{}.sock", self.name)))
     }
 
-    /// The TAP interface punted frames go to.
+    /// The TAP interface punted frames go to: `om-NAME` cut to the 15
+    /// bytes an interface name holds, at a character boundary.
     pub fn punt_iface(&self) -> String {
         self.punt_iface.clone().unwrap_or_else(|| {
             let mut n = format!("om-{}", self.name);
-            n.truncate(15);
+            let mut end = n.len().min(15);
+            while !n.is_char_boundary(end) {
+                end -= 1;
+            }
+            n.truncate(end);
             n
         })
     }
 
     /// Checks what serde cannot: names unique, sizes in range.
     pub fn validate(&self) -> Result<(), String> {
+        check_node_name(&self.name)?;
         if self.ports.is_empty() {
             return Err(
                 "no ports: give at least one --port IFACE (or [[ports]] in the config)".into(),
@@ -189,6 +233,12 @@ impl Config {
         let mut names = std::collections::HashSet::new();
         let mut ifaces = std::collections::HashMap::new();
         for p in &self.ports {
+            if p.name().is_empty() {
+                return Err(format!(
+                    "interface {:?} has an empty port name; give NAME=IFACE with a NAME, or no \"=\"",
+                    p.iface
+                ));
+            }
             if !names.insert(p.name()) {
                 return Err(format!("port name {:?} is used twice", p.name()));
             }
@@ -216,6 +266,14 @@ impl Config {
         }
         if self.busy_poll_budget.is_some() && self.poll != PollMode::Busy {
             return Err("busy_poll_budget needs poll = \"busy\"".into());
+        }
+        if let Some(b) = self
+            .busy_poll_budget
+            .filter(|b| !(1..=MAX_BUSY_POLL_BUDGET).contains(b))
+        {
+            return Err(format!(
+                "busy_poll_budget {b} is outside 1..={MAX_BUSY_POLL_BUDGET} (the kernel's limit)"
+            ));
         }
         if let Some(u) = self.coalesce_us {
             if self.poll != PollMode::SleepWhenIdle && u > 0 {
@@ -411,5 +469,62 @@ mod tests {
             .validate()
             .unwrap_err()
             .contains("above 1000"));
+    }
+
+    #[test]
+    fn the_punt_interface_name_is_cut_at_a_character_boundary() {
+        let c = |name: &str| Config {
+            name: name.into(),
+            ..Config::default()
+        };
+        // "om-a" + 2-byte characters: byte 15 falls inside one.
+        assert_eq!(c("aéééééééé").punt_iface(), "om-aééééé");
+        assert_eq!(c("sat-17").punt_iface(), "om-sat-17");
+        assert_eq!(c("abcdefghijklmnop").punt_iface(), "om-abcdefghijkl");
+    }
+
+    #[test]
+    fn node_and_port_names_must_be_plain() {
+        let port = "\n[[ports]]\niface = \"a\"";
+        let v = |t: &str| Config::parse(&format!("{t}{port}")).unwrap().validate();
+        for bad in ["", ".", "..", "../../tmp/x", "a/b"] {
+            let e = v(&format!("name = {bad:?}")).unwrap_err();
+            assert!(
+                e.starts_with("node name ") && e.contains("plain name"),
+                "{e}"
+            );
+        }
+        v("name = \"sat-17\"").unwrap();
+        // --port =IFACE: an empty port name.
+        let e = Config::parse("[[ports]]\niface = \"a\"\nname = \"\"")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(e.contains("empty port name"), "{e}");
+    }
+
+    #[test]
+    fn busy_poll_budget_is_within_the_kernels_range() {
+        let port = "\npoll = \"busy\"\n[[ports]]\niface = \"a\"";
+        let v = |b: u32| {
+            Config::parse(&format!("busy_poll_budget = {b}{port}"))
+                .unwrap()
+                .validate()
+        };
+        v(64).unwrap();
+        v(65535).unwrap();
+        assert!(v(0).unwrap_err().contains("outside 1..=65535"));
+        assert!(v(65536).unwrap_err().contains("outside 1..=65535"));
+    }
+
+    #[test]
+    fn an_endless_or_huge_config_file_is_refused_not_read_forever() {
+        let e = Config::read(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(
+            e,
+            format!("cannot read /dev/zero: the file is larger than {MAX_CONFIG_BYTES} bytes")
+        );
+        let e = Config::read(Path::new("/")).unwrap_err();
+        assert!(e.starts_with("cannot read /: "), "{e}");
     }
 }
