@@ -62,7 +62,8 @@ pub fn call(socket: &Path, req: &Request) -> Result<Response, OpError> {
 /// Reads and parses a FIB file in the format its name says: `.omfib`
 /// binary only, `.toml` TOML, `.json` JSON, anything else by its first bytes.
 pub fn read_fib(path: &Path) -> Result<FibSpec, OpError> {
-    let bytes = std::fs::read(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    let bytes =
+        FibSpec::read_file(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
     FibSpec::from_file_bytes(path, &bytes)
         .map_err(|e| bad_input(format!("{}: {e}", path.display())))
 }
@@ -100,6 +101,18 @@ pub fn check(path: &Path, allow_empty: bool) -> Result<String, OpError> {
         f.ipv4_routes(),
         f.ipv6_routes()
     ))
+}
+
+/// Checks `fib show --label` before the dataplane is asked: a 20-bit
+/// MPLS label (a larger number could only ever show nothing).
+pub fn check_show_label(l: u32) -> Result<(), OpError> {
+    use dataplane::wire::mpls::label::MAX;
+    if l > MAX {
+        return Err(bad_input(format!(
+            "--label {l}: an MPLS label is 20 bits (0-{MAX})"
+        )));
+    }
+    Ok(())
 }
 
 /// Checks `fib show --prefix` before the dataplane is asked: an address

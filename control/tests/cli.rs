@@ -123,6 +123,16 @@ fn exit_codes_follow_the_documentation() {
             2,
             "--prefix \"10.2.3\": \"10.2.3\" is not an IPv4 or IPv6 address",
         ),
+        (
+            &["fib", "show", "--label", "4294967295", "--socket", sock],
+            2,
+            "--label 4294967295: an MPLS label is 20 bits (0-1048575)",
+        ),
+        (
+            &["fib", "check", "/dev/zero"],
+            2,
+            "/dev/zero: the file is larger than 268435456 bytes",
+        ),
         (&["fib", "show", "--socket", sock], 3, "cannot connect"),
         (
             &["predict", "--preset", "nope", "--ground-stations", gs],

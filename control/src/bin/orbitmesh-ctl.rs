@@ -376,6 +376,9 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             json,
             target,
         }) => {
+            if let Some(l) = label {
+                ops::check_show_label(l)?;
+            }
             if let Some(p) = &prefix {
                 ops::check_show_prefix(p)?;
             }

@@ -173,7 +173,8 @@ fn load_fib(c: &Config) -> Result<FibSnapshot> {
         tracing::warn!("no FIB given: every frame is dropped (no route) until one is loaded");
         return Ok(FibSnapshot::empty(0));
     };
-    let bytes = std::fs::read(path).with_context(|| format!("reading FIB {}", path.display()))?;
+    let bytes =
+        FibSpec::read_file(path).with_context(|| format!("reading FIB {}", path.display()))?;
     let spec = FibSpec::from_file_bytes(path, &bytes)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     if spec.is_empty() {

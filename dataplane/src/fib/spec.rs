@@ -258,7 +258,18 @@ fn ferr(entry: impl Into<String>, field: &'static str, problem: impl Into<String
     }
 }
 
+/// Largest FIB file read: the largest control message
+/// ([`crate::ctl::MAX_MESSAGE`]), since a larger FIB could not be sent to
+/// a dataplane anyway. `/dev/zero` or a wrong, huge file is refused.
+pub const MAX_FILE_BYTES: usize = crate::ctl::MAX_MESSAGE;
+
 impl FibSpec {
+    /// A FIB file's bytes, at most [`MAX_FILE_BYTES`] of them (a longer
+    /// file is an error that says so).
+    pub fn read_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+        crate::config::read_limited(path, MAX_FILE_BYTES)
+    }
+
     /// Reads a FIB file: binary (`.omfib`, see [`super::binary`]), JSON or
     /// TOML, told apart by their first bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<FibSpec, SpecError> {
@@ -630,6 +641,15 @@ impl FibSpec {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_endless_fib_file_is_refused_not_read_forever() {
+        let e = FibSpec::read_file(std::path::Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("the file is larger than {MAX_FILE_BYTES} bytes")
+        );
+    }
+
     use super::*;
     use crate::fib::IlmAction;
 
