@@ -280,18 +280,25 @@ pub fn decode_request(encoding: u8, body: &[u8]) -> Result<Request, String> {
                 return Err("binary FIB request shorter than its 9-byte header".into());
             }
             let at_ns = u64::from_be_bytes(body[1..9].try_into().expect("8 bytes"));
+            let allow_empty = body[0] & OP_ALLOW_EMPTY != 0;
+            // The operation is checked before the FIB is decoded: an
+            // unknown one is named, not hidden behind the FIB's errors.
+            let op = body[0] & !OP_ALLOW_EMPTY;
+            if op != OP_LOAD && op != OP_STAGE {
+                return Err(format!(
+                    "binary FIB request: unknown operation {op} (0 load, 1 stage)"
+                ));
+            }
             let fib = FibSpec::decode(&body[9..], crate::fib::spec::FibFormat::Binary)
                 .map_err(|e| e.to_string())?;
-            let allow_empty = body[0] & OP_ALLOW_EMPTY != 0;
-            match body[0] & !OP_ALLOW_EMPTY {
-                OP_LOAD => Ok(Request::LoadFib { fib, allow_empty }),
-                OP_STAGE => Ok(Request::StageFib {
+            Ok(match op {
+                OP_LOAD => Request::LoadFib { fib, allow_empty },
+                _ => Request::StageFib {
                     fib,
                     at_ns,
                     allow_empty,
-                }),
-                op => Err(format!("binary FIB request: unknown operation {op}")),
-            }
+                },
+            })
         }
         e => Err(format!(
             "payload encoding {e} not supported (0 JSON, 1 binary FIB)"

@@ -56,6 +56,21 @@ fn binary_frame(op: u8, fib: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+fn an_unknown_binary_operation_is_named_whatever_follows_it() {
+    let body = |op: u8| [&[op][..], &0u64.to_be_bytes()].concat();
+    let e = decode_request(ENC_BINARY_FIB, &body(9)).unwrap_err();
+    assert_eq!(
+        e,
+        "binary FIB request: unknown operation 9 (0 load, 1 stage)"
+    );
+    let e = decode_request(ENC_BINARY_FIB, &body(9 | OP_ALLOW_EMPTY)).unwrap_err();
+    assert!(e.contains("unknown operation 9"), "{e}");
+    // A known operation goes on to the FIB (here: none).
+    let e = decode_request(ENC_BINARY_FIB, &body(OP_LOAD)).unwrap_err();
+    assert!(e.starts_with("binary FIB: "), "{e}");
+}
+
+#[test]
 fn a_refusal_before_the_body_is_read_reaches_the_client() {
     // A peer that reads only the header, answers an error and closes
     // (what a dataplane does with a frame it cannot take): the client,
