@@ -430,11 +430,29 @@ pub(super) fn connection(s: &UnixStream, slot: &SlotGuard, node: &Node, owner: u
         // out, so a client that has its reply can count on it.
         drop(frame);
         if let Response::Error { message } = &resp {
-            tracing::warn!(reason = %message, "control request refused");
+            tracing::warn!(reason = %loggable(message), "control request refused");
         }
         if write_msg(&mut w, &resp).is_err() {
             return;
         }
         slot.idle();
     }
+}
+
+/// Longest refusal reason written to the log, in bytes.
+pub(super) const MAX_LOGGED_REASON: usize = 1024;
+
+/// A refusal reason as logged: cut to [`MAX_LOGGED_REASON`] bytes (at a
+/// character boundary) with the full length noted. Reasons quote what was
+/// sent (a prefix, a port name), and a request may be 256 MiB: every
+/// refused request is logged, so uncut, a client could fill the disk.
+pub(super) fn loggable(message: &str) -> std::borrow::Cow<'_, str> {
+    if message.len() <= MAX_LOGGED_REASON {
+        return message.into();
+    }
+    let mut end = MAX_LOGGED_REASON;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &message[..end], message.len()).into()
 }

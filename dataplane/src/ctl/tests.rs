@@ -56,6 +56,30 @@ fn binary_frame(op: u8, fib: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+fn refusal_reasons_are_logged_cut_to_a_bounded_length() {
+    use super::server::{loggable, MAX_LOGGED_REASON};
+    assert_eq!(loggable("no port named \"x\""), "no port named \"x\"");
+    // What `show_fib` with a 10 MB prefix is refused with.
+    let node = Node::new("t", vec!["a".into()], FibSnapshot::empty(1), 1);
+    let Response::Error { message } = handle(
+        &node,
+        Request::ShowFib {
+            label: None,
+            prefix: Some("é".repeat(5_000_000)),
+        },
+    ) else {
+        panic!("accepted")
+    };
+    let logged = loggable(&message);
+    assert!(logged.len() < MAX_LOGGED_REASON + 40, "{}", logged.len());
+    assert!(
+        logged.ends_with(&format!("… ({} bytes in all)", message.len())),
+        "{}",
+        &logged[logged.len() - 40..]
+    );
+}
+
+#[test]
 fn an_unknown_binary_operation_is_named_whatever_follows_it() {
     let body = |op: u8| [&[op][..], &0u64.to_be_bytes()].concat();
     let e = decode_request(ENC_BINARY_FIB, &body(9)).unwrap_err();
