@@ -167,7 +167,12 @@ impl XskIo {
             // its socket, so the mapping lives as long as any queue
             // does, whatever order XskIo's fields drop in.
             let (tx, rx, rings) = unsafe { Socket::new(sock_cfg, &umem, &ifname, queue) }
-                .with_context(|| format!("AF_XDP socket on {name} queue {queue}"))?;
+                .with_context(|| {
+                    format!(
+                        "AF_XDP socket on {name} queue {queue}{}",
+                        missing_queue(name, queue, rx_queues(name))
+                    )
+                })?;
             let (fq, cq) = rings.with_context(|| {
                 format!("no fill/completion rings for {name} (one socket per interface and queue)")
             })?;
@@ -520,5 +525,41 @@ impl Io for XskIo {
         // SAFETY: `fds` is a valid array of pollfd for the duration of the
         // call and its length is passed with it.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    }
+}
+
+/// The receive queues the kernel reports for `iface`
+/// (/sys/class/net/IFACE/queues/rx-N), if it can be read.
+pub fn rx_queues(iface: &str) -> Option<u32> {
+    let dir = std::fs::read_dir(format!("/sys/class/net/{iface}/queues")).ok()?;
+    let n = dir
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+        .count();
+    u32::try_from(n).ok().filter(|&n| n > 0)
+}
+
+/// Why binding `queue` of `iface` failed, when the reason is that it has
+/// only `have` queues (the kernel says just "Invalid argument").
+fn missing_queue(iface: &str, queue: u32, have: Option<u32>) -> String {
+    match have {
+        Some(n) if queue >= n => format!(
+            " ({iface} has {n} receive queue{}, so --queues can be at most {n}; more need ethtool -L {iface} combined N)",
+            if n == 1 { "" } else { "s" }
+        ),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod queue_tests {
+    #[test]
+    fn a_queue_beyond_the_interfaces_is_named() {
+        let m = super::missing_queue("dpC", 1, Some(1));
+        assert_eq!(m, " (dpC has 1 receive queue, so --queues can be at most 1; more need ethtool -L dpC combined N)");
+        assert!(super::missing_queue("dpC", 3, Some(4)).is_empty());
+        assert!(super::missing_queue("dpC", 3, None).is_empty());
+        // Every interface has at least one queue; lo is everywhere.
+        assert!(super::rx_queues("lo").is_some_and(|n| n >= 1));
     }
 }
