@@ -161,7 +161,13 @@ pub fn parse_time(s: &str, now_ns: u64) -> Result<u64, OpError> {
         return Ok(n);
     }
     let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| bad(""))?;
-    u64::try_from(t.timestamp_nanos_opt().ok_or_else(|| bad(""))?).map_err(|_| bad(""))
+    let ns = i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos());
+    u64::try_from(ns).map_err(|_| {
+        bad(&format!(
+            "activation times run from 1970-01-01T00:00:00Z to {} (nanoseconds since the Unix epoch, 64 bits); ",
+            format_time(u64::MAX)
+        ))
+    })
 }
 
 /// What an operator should hear before `fib load` sends a FIB of
@@ -577,6 +583,20 @@ mod tests {
             parse_time("1970-01-01T00:00:01Z", now).unwrap(),
             1_000_000_000
         );
+        // Beyond i64 nanoseconds (2262) but within u64: as the integer form.
+        assert_eq!(
+            parse_time("2554-07-21T23:34:33.709551615Z", now).unwrap(),
+            u64::MAX
+        );
+        for outside in ["9999-12-31T23:59:59Z", "1969-12-31T23:59:59Z"] {
+            let e = parse_time(outside, now).unwrap_err().message;
+            assert!(
+                e.contains(
+                    "activation times run from 1970-01-01T00:00:00Z to 2554-07-21T23:34:33.709Z"
+                ),
+                "{e}"
+            );
+        }
         for bad in [
             "+-2s",
             "soon",
