@@ -143,6 +143,22 @@ pub fn read_limited(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// An interface name the kernel takes (dev_valid_name): 1-15 bytes, not
+/// . or .., without / : or white space.
+fn check_iface_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 15
+        || name == "."
+        || name == ".."
+        || name.contains(|c: char| c == '/' || c == ':' || c.is_whitespace())
+    {
+        return Err(format!(
+            "{name:?} is not an interface name (1-15 bytes, not . or .., without / : or spaces)"
+        ));
+    }
+    Ok(())
+}
+
 /// A node name becomes part of the default socket path
 /// (/run/orbitmesh/NAME.sock) and of the punt interface's: it must be
 /// one plain path component.
@@ -284,6 +300,9 @@ impl Config {
                     "coalesce_us {u} is above {MAX_COALESCE_US} (it delays every frame that wakes a worker)"
                 ));
             }
+        }
+        if self.punt == PuntPolicy::Host {
+            check_iface_name(&self.punt_iface()).map_err(|e| format!("punt_iface: {e}"))?;
         }
         let q = self.ports[0].queues;
         if self.ports.iter().any(|p| p.queues != q) {
@@ -526,5 +545,25 @@ mod tests {
         );
         let e = Config::read(Path::new("/")).unwrap_err();
         assert!(e.starts_with("cannot read /: "), "{e}");
+    }
+
+    #[test]
+    fn the_punt_interface_name_is_checked_before_anything_is_attached() {
+        let port = "\n[[ports]]\niface = \"a\"";
+        let v = |t: &str| {
+            Config::parse(&format!("punt = \"host\"\n{t}{port}"))
+                .unwrap()
+                .validate()
+        };
+        for bad in ["", "abcdefghijklmnop", "a/b", "a b", "a:b", ".."] {
+            let e = v(&format!("punt_iface = {bad:?}")).unwrap_err();
+            assert!(
+                e.starts_with("punt_iface: ") && e.contains("is not an interface name"),
+                "{e}"
+            );
+        }
+        v("punt_iface = \"om-punt\"").unwrap();
+        // The default, from the node name, is always valid.
+        v("name = \"a-very-long-node-name\"").unwrap();
     }
 }
