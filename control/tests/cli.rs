@@ -133,6 +133,16 @@ fn exit_codes_follow_the_documentation() {
             2,
             "/dev/zero: the file is larger than 268435456 bytes",
         ),
+        (
+            &["stats", "--watch", "0s", "--socket", sock],
+            2,
+            "--watch \"0s\": the interval must be at least 100ms",
+        ),
+        (
+            &["stats", "--watch", "100ms", "--socket", sock],
+            3,
+            "cannot connect",
+        ),
         (&["fib", "show", "--socket", sock], 3, "cannot connect"),
         (
             &["predict", "--preset", "nope", "--ground-stations", gs],

@@ -341,6 +341,9 @@ fn load_cmd(
     Ok(())
 }
 
+/// The shortest `stats --watch` interval: the screen is redrawn each time.
+const MIN_WATCH_NS: u64 = 100_000_000;
+
 fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
     use control::ops::{self, bad_input};
     use dataplane::ctl::{Request, Response};
@@ -454,7 +457,12 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
                             "--watch {w:?}: expected an interval like 1s or 500ms"
                         ))
                     })?;
-                    Some(std::time::Duration::from_nanos(ns.max(100_000_000)))
+                    if ns < MIN_WATCH_NS {
+                        return Err(bad_input(format!(
+                            "--watch {w:?}: the interval must be at least 100ms"
+                        )));
+                    }
+                    Some(std::time::Duration::from_nanos(ns))
                 }
             };
             let mut prev: Option<dataplane::ctl::StatsInfo> = None;
