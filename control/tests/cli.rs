@@ -143,6 +143,11 @@ fn exit_codes_follow_the_documentation() {
             3,
             "cannot connect",
         ),
+        (
+            &["run", "--schedule", sock, "--wiring", "/dev/zero"],
+            2,
+            "/dev/zero: the file is larger than 67108864 bytes",
+        ),
         (&["fib", "show", "--socket", sock], 3, "cannot connect"),
         (
             &["predict", "--preset", "nope", "--ground-stations", gs],

@@ -185,6 +185,10 @@ struct StatsArgs {
     target: Target,
 }
 
+/// Largest wiring file read (a few hundred bytes a node): `/dev/zero` or
+/// a wrong, huge file is refused, not read forever.
+const MAX_WIRING_BYTES: usize = 64 << 20;
+
 fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
     use control::ops::{bad_input, refused};
     use control::run;
@@ -194,7 +198,9 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
             a.time_scale
         )));
     }
-    let text = std::fs::read_to_string(&a.wiring)
+    let text = dataplane::config::read_limited(&a.wiring, MAX_WIRING_BYTES)
+        .map_err(|e| e.to_string())
+        .and_then(|b| String::from_utf8(b).map_err(|e| format!("not UTF-8 text ({e})")))
         .map_err(|e| bad_input(format!("{}: {e}", a.wiring.display())))?;
     let mut wiring =
         run::Wiring::parse(&text).map_err(|e| bad_input(format!("{}: {e}", a.wiring.display())))?;
