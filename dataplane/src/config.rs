@@ -159,6 +159,23 @@ fn check_iface_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Longest unix socket path, in bytes (sun_path holds 108 with its NUL).
+pub const MAX_SOCKET_PATH: usize = 107;
+
+/// The control socket's path must fit a unix socket address; checked
+/// with the configuration, before any interface is touched.
+fn check_socket_path(path: &Path) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let n = path.as_os_str().as_bytes().len();
+    if n > MAX_SOCKET_PATH {
+        return Err(format!(
+            "the control socket path {} is {n} bytes; a unix socket path holds at most {MAX_SOCKET_PATH} (choose a shorter --socket or --name)",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 /// A node name becomes part of the default socket path
 /// (/run/orbitmesh/NAME.sock) and of the punt interface's: it must be
 /// one plain path component.
@@ -234,6 +251,7 @@ impl Config {
     /// Checks what serde cannot: names unique, sizes in range.
     pub fn validate(&self) -> Result<(), String> {
         check_node_name(&self.name)?;
+        check_socket_path(&self.socket_path())?;
         if self.ports.is_empty() {
             return Err(
                 "no ports: give at least one --port IFACE (or [[ports]] in the config)".into(),
@@ -565,5 +583,22 @@ mod tests {
         v("punt_iface = \"om-punt\"").unwrap();
         // The default, from the node name, is always valid.
         v("name = \"a-very-long-node-name\"").unwrap();
+    }
+
+    #[test]
+    fn a_control_socket_path_too_long_for_a_unix_socket_is_refused() {
+        let port = "\n[[ports]]\niface = \"a\"";
+        let v = |t: &str| Config::parse(&format!("{t}{port}")).unwrap().validate();
+        let long = format!("/tmp/{}", "x".repeat(MAX_SOCKET_PATH - 5));
+        v(&format!("control_socket = {long:?}")).unwrap();
+        let e = v(&format!("control_socket = \"{long}y\"")).unwrap_err();
+        assert!(
+            e.starts_with("the control socket path /tmp/xxx")
+                && e.contains("is 108 bytes; a unix socket path holds at most 107"),
+            "{e}"
+        );
+        // The default path grows with the node name.
+        let e = v(&format!("name = \"{}\"", "n".repeat(100))).unwrap_err();
+        assert!(e.contains("a unix socket path holds at most 107"), "{e}");
     }
 }
