@@ -37,6 +37,9 @@
 //!   and a request must arrive whole within [`REQUEST_TIMEOUT`] of its first
 //!   byte ("timed out waiting for the rest of the request"); a client that
 //!   does not take its reply for as long is disconnected.
+//! - Replies that grow with the FIB (`show_fib`: about 50 MB of JSON for a
+//!   million labels) are built and written one at a time, so unread ones
+//!   cannot pile up in memory, one per connection.
 
 use crate::fib::spec::{FibSpec, RouteSpec};
 use crate::fib::Prefix;
@@ -156,6 +159,14 @@ pub enum Request {
         #[serde(default)]
         prefix: Option<String>,
     },
+}
+
+impl Request {
+    /// A request whose reply grows with the FIB (the readable FIB): the
+    /// server builds and writes such replies one at a time.
+    pub fn is_bulk(&self) -> bool {
+        matches!(self, Request::ShowFib { .. })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -124,6 +124,11 @@ pub(super) struct Shared {
     /// Frames refused before they could be decoded (garbage, stalls,
     /// over the budget) are logged at most once a second.
     pub(super) frame_log: Mutex<Throttle>,
+    /// Held while a reply whose size follows the FIB ([`Request::is_bulk`])
+    /// is built and written: such replies go out one at a time, so unread
+    /// `show_fib` replies of a million-label FIB (50 MB of JSON each) cannot
+    /// pile up in memory, one per connection.
+    pub(super) bulk: Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -150,6 +155,7 @@ impl Shared {
             freed: Condvar::new(),
             next_id: AtomicU64::new(0),
             frame_log: Mutex::new(Throttle::new(Duration::from_secs(1))),
+            bulk: Mutex::new(()),
         }
     }
 
@@ -422,8 +428,20 @@ pub(super) fn connection(s: &UnixStream, slot: &SlotGuard, node: &Node, owner: u
                 return;
             }
         };
+        // Kept until the reply is written (the end of this pass).
+        let mut _bulk = None;
         let resp = match decode_request(frame.encoding, &frame.body) {
-            Ok(req) => handle(node, req),
+            Ok(req) => {
+                if req.is_bulk() {
+                    _bulk = Some(
+                        slot.shared
+                            .bulk
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner),
+                    );
+                }
+                handle(node, req)
+            }
             Err(message) => Response::Error { message },
         };
         // The payload is given back to the budget before the reply goes

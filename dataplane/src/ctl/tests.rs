@@ -698,3 +698,56 @@ fn throttle_logs_once_per_interval_and_counts_the_rest() {
     assert_eq!(t.allow(t0 + Duration::from_millis(1000)), Some(2));
     assert_eq!(t.allow(t0 + Duration::from_millis(1001)), None);
 }
+
+#[test]
+fn readable_fib_replies_go_out_one_at_a_time() {
+    // A reply of several MB that its client does not read blocks its
+    // writer; the next show_fib waits for it instead of building a second
+    // copy beside it (8 unread replies of a 1M-label FIB held 886 MB).
+    let srv = TestServer::start("bulk", Limits::default());
+    let mut big = spec(2);
+    big.labels = (16..200_000)
+        .map(|l| crate::fib::spec::LabelSpec {
+            label: l,
+            action: crate::fib::spec::ActionSpec::Pop,
+            out_label: None,
+            group: None,
+            next_hop: None,
+        })
+        .collect();
+    srv.node
+        .fib
+        .publish(big.build_for_ports(&srv.node.port_names).unwrap());
+    let show = Request::ShowFib {
+        label: None,
+        prefix: None,
+    };
+    let mut a = srv.connect();
+    write_request(&mut a, &show).unwrap();
+    // A's reply fills the socket buffer and its writer blocks, holding the
+    // bulk lock; B's request then waits for it.
+    let t0 = Instant::now();
+    while srv.shared.bulk.try_lock().is_ok() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "A's reply never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut b = srv.connect();
+    write_request(&mut b, &show).unwrap();
+    b.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = b.read(&mut byte);
+    assert!(
+        matches!(&early, Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut),
+        "B was answered while A's reply was still being written: {early:?}"
+    );
+    // Once A has read its reply, B gets its own.
+    let reply_a = read_frame(&mut a).unwrap();
+    assert!(reply_a.len() > 1 << 20, "{} bytes", reply_a.len());
+    b.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let reply_b = read_frame(&mut b).unwrap();
+    assert_eq!(reply_a.len(), reply_b.len());
+}
