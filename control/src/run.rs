@@ -670,14 +670,30 @@ pub fn read_schedules(dir: &Path) -> Result<Vec<NodeSchedule>, String> {
         let p = entry.map_err(|e| e.to_string())?.path();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.starts_with("node-") && name.ends_with(".json") {
-            let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-            out.push(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?);
+            out.push(read_schedule(&p, name)?);
         }
     }
+    out.sort_by_key(|s| s.node);
     if out.is_empty() {
         return Err(format!("{}: no node-<id>.json schedules", dir.display()));
     }
     Ok(out)
+}
+
+/// Reads and checks one schedule file `node-<id>.json` (NodeSchedule::check);
+/// its `node` must be the id in its name, so no two files claim one node.
+fn read_schedule(p: &Path, name: &str) -> Result<NodeSchedule, String> {
+    let bad = |m: &dyn std::fmt::Display| format!("{}: {m}", p.display());
+    let text = std::fs::read_to_string(p).map_err(|e| bad(&e))?;
+    let s: NodeSchedule = serde_json::from_str(&text).map_err(|e| bad(&e))?;
+    s.check().map_err(|e| bad(&e))?;
+    if name != format!("node-{}.json", s.node) {
+        return Err(bad(&format_args!(
+            "node {} is not the node its name says",
+            s.node
+        )));
+    }
+    Ok(s)
 }
 
 #[cfg(test)]
@@ -750,6 +766,67 @@ mod tests {
         assert!(Wiring::parse("[nodes.x]\nsocket = \"s\"")
             .unwrap_err()
             .contains("not a node id"));
+    }
+
+    #[test]
+    fn nonsense_in_a_schedule_is_refused_naming_the_field() {
+        assert_eq!(schedule().check(), Ok(()));
+        let refused = |f: &dyn Fn(&mut NodeSchedule), want: &str| {
+            let mut s = schedule();
+            f(&mut s);
+            let e = s.check().unwrap_err();
+            assert!(e.contains(want), "{want}: {e}");
+        };
+        refused(&|s| s.format = "x".into(), "format");
+        refused(&|s| s.kind = "martian".into(), "kind");
+        refused(&|s| s.step_ns = 0, "step_ns 0");
+        refused(&|s| s.node_label = u32::MAX, "node_label");
+        refused(&|s| s.srgb_base = u32::MAX, "node_label");
+        let over = |s: &mut NodeSchedule| {
+            s.srgb_base = 1 << 20;
+            s.node_label = 1 << 20;
+        };
+        refused(&over, "node_label 1048576 is over the largest MPLS label");
+        fn e0(s: &mut NodeSchedule) -> &mut FibEntry {
+            &mut s.initial.entries[0]
+        }
+        refused(&|s| e0(s).label = 3, "initial.entries[0]: label 3");
+        refused(&|s| e0(s).destination = 0, "node itself");
+        refused(
+            &|s| e0(s).next_hop = Some(0),
+            "next_hop 0 is the node itself",
+        );
+        refused(&|s| e0(s).backup = Some(0), "backup 0");
+        refused(
+            &|s| s.initial.entries.push(s.initial.entries[0]),
+            "destination 5 is listed twice",
+        );
+        refused(&|s| s.deltas.swap(0, 1), "deltas[1]: activate_at_ns");
+        refused(&|s| s.deltas[0].activate_at_ns = 0, "deltas[0]");
+        refused(
+            &|s| {
+                s.deltas[1].changes[0].destination = 9;
+                s.deltas[1].changes[0].label = 16009;
+            },
+            "deltas[1].changes[0]: destination 9 is not in the initial table",
+        );
+        refused(
+            &|s| s.deltas[0].changes[0].label = u32::MAX,
+            "deltas[0].changes[0]: label",
+        );
+    }
+
+    #[test]
+    fn a_schedule_file_must_hold_the_node_its_name_says() {
+        let dir = std::env::temp_dir().join(format!("om-sched-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = serde_json::to_string(&schedule()).unwrap();
+        std::fs::write(dir.join("node-0.json"), &text).unwrap();
+        assert_eq!(read_schedules(&dir).unwrap(), vec![schedule()]);
+        std::fs::write(dir.join("node-7.json"), &text).unwrap();
+        let e = read_schedules(&dir).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(e.contains("node-7.json: node 0 is not"), "{e}");
     }
 
     #[test]
