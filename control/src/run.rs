@@ -662,6 +662,39 @@ pub fn replan(
         .collect())
 }
 
+/// Builds `scenario` once (as [`replan`] will when a link fails) and checks
+/// that it is the one the `schedules` were predicted from: same SRGB base
+/// and step, and every scheduled node in its network. A scenario that
+/// cannot be built or does not match is refused at start, not at the first
+/// link failure.
+pub fn check_scenario(scenario: &Scenario, schedules: &[NodeSchedule]) -> Result<(), String> {
+    let built = scenario
+        .build(&BTreeSet::new())
+        .map_err(|e| e.to_string())?;
+    let nodes = built.net.n_sats() + built.net.stations.len();
+    for s in schedules {
+        let differs = |what: &str, a: &dyn std::fmt::Display, b: &dyn std::fmt::Display| {
+            Err(format!(
+                "node {}'s schedule has {what} {a} but the scenario has {b}",
+                s.node
+            ))
+        };
+        if s.srgb_base != scenario.srgb_base {
+            return differs("srgb_base", &s.srgb_base, &scenario.srgb_base);
+        }
+        if s.step_ns != built.window.step_ns {
+            return differs("step_ns", &s.step_ns, &built.window.step_ns);
+        }
+        if s.node as usize >= nodes {
+            return Err(format!(
+                "node {} is not in the scenario's network of {nodes} nodes",
+                s.node
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Reads every node-<id>.json in `dir`.
 pub fn read_schedules(dir: &Path) -> Result<Vec<NodeSchedule>, String> {
     let mut out = Vec::new();
@@ -814,6 +847,49 @@ mod tests {
             &|s| s.deltas[0].changes[0].label = u32::MAX,
             "deltas[0].changes[0]: label",
         );
+    }
+
+    #[test]
+    fn a_scenario_that_cannot_be_built_or_does_not_match_is_refused_at_start() {
+        let gs = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/ground_stations/cities_top100.basic.txt"
+        );
+        let json = |walker: &str, step: &str, srgb: u32| {
+            format!(
+                r#"{{"walker": ["{walker}"], "ground_stations": "{gs}", "gs_count": 3,
+                "start": "0s", "duration": "1s", "step": "{step}", "max_gsl_m": null,
+                "min_elevation_deg": null, "max_terminals": 4, "min_los_altitude_km": 80.0,
+                "srgb_base": {srgb}, "gs_prefix_base": "10.128.0.0/9", "gs_prefix_len": 24,
+                "tle": null, "grid": null}}"#
+            )
+        };
+        let scen = |w: &str, step: &str, srgb: u32| -> Scenario {
+            serde_json::from_str(&json(w, step, srgb)).unwrap()
+        };
+        // schedule(): node 0, srgb_base 16000, step 100 ms.
+        let ok = scen("4:4:53:550", "100ms", 16000);
+        assert_eq!(check_scenario(&ok, &[schedule()]), Ok(()));
+        let e = check_scenario(&scen("4:4:53:550", "1s", 16000), &[schedule()]).unwrap_err();
+        assert!(e.contains("step_ns 100000000"), "{e}");
+        let e = check_scenario(&scen("4:4:53:550", "100ms", 17000), &[schedule()]).unwrap_err();
+        assert!(e.contains("srgb_base 16000"), "{e}");
+        let e = check_scenario(&scen("4:4:53:550", "0s", 16000), &[schedule()]).unwrap_err();
+        assert!(e.contains("step"), "{e}");
+        let e = check_scenario(&scen("1000:1000:53:550", "100ms", 16000), &[schedule()]);
+        assert!(e.unwrap_err().contains("99,999"));
+        let far = NodeSchedule {
+            node: 40,
+            node_label: 16040,
+            ..schedule()
+        };
+        let e = check_scenario(&ok, &[far]).unwrap_err();
+        assert!(
+            e.contains("node 40 is not") && e.contains("19 nodes"),
+            "{e}"
+        );
+        let unknown = json("4:4:53:550", "100ms", 16000).replacen('{', r#"{"bogus": 1, "#, 1);
+        assert!(serde_json::from_str::<Scenario>(&unknown).is_err());
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub const FILE: &str = "scenario.json";
 
 /// The modelling flags of `predict` (also its on-disk scenario).
 #[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Built-in shell: starlink-s1, kuiper-k1, telesat-t1, transport-layer.
     /// Repeat (or comma-separate) for several shells in one scenario.
