@@ -64,6 +64,46 @@ pub struct NodeWiring {
     pub local: Option<LocalPort>,
 }
 
+impl NodeWiring {
+    /// Node `id`'s wiring: a socket, named ports, MACs the dataplane will
+    /// take, and at most one link to each neighbour, never to itself.
+    pub fn check(&self, id: u32) -> Result<(), String> {
+        if self.socket.as_os_str().is_empty() {
+            return Err("socket is empty".into());
+        }
+        let mut seen = BTreeSet::new();
+        for (i, l) in self.links.iter().enumerate() {
+            let at = |m: String| format!("links[{i}]: {m}");
+            if l.neighbor == id {
+                return Err(at(format!("neighbor {id} is the node itself")));
+            }
+            if !seen.insert(l.neighbor) {
+                return Err(at(format!("neighbor {} is linked twice", l.neighbor)));
+            }
+            check_port(&l.port, &l.dst_mac, &l.src_mac).map_err(at)?;
+        }
+        if let Some(p) = &self.local {
+            check_port(&p.port, &p.dst_mac, &p.src_mac).map_err(|m| format!("local: {m}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// A port name and the two MACs of a link or local port.
+fn check_port(port: &str, dst_mac: &str, src_mac: &str) -> Result<(), String> {
+    if port.is_empty() {
+        return Err("port is empty".into());
+    }
+    for (what, mac) in [("dst_mac", dst_mac), ("src_mac", src_mac)] {
+        if dataplane::wire::ethernet::parse_mac(mac).is_none() {
+            return Err(format!(
+                "{what} {mac:?} is not a MAC address like 02:00:00:00:00:01"
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Wiring {
@@ -72,12 +112,18 @@ pub struct Wiring {
 }
 
 impl Wiring {
-    /// Parses a wiring file; every key must be a node id.
+    /// Parses a wiring file; every key must be a node id written plainly
+    /// (not "+17" or "017", which would name node 17 twice), and every
+    /// node's wiring must hold (NodeWiring::check).
     pub fn parse(text: &str) -> Result<Wiring, String> {
         let w: Wiring = toml::from_str(text).map_err(|e| e.to_string())?;
-        for k in w.nodes.keys() {
-            k.parse::<u32>()
-                .map_err(|_| format!("[nodes.{k}]: {k:?} is not a node id"))?;
+        for (k, nw) in &w.nodes {
+            let id = k
+                .parse::<u32>()
+                .ok()
+                .filter(|id| id.to_string() == *k)
+                .ok_or_else(|| format!("[nodes.{k}]: {k:?} is not a node id"))?;
+            nw.check(id).map_err(|e| format!("[nodes.{k}]: {e}"))?;
         }
         Ok(w)
     }
@@ -367,6 +413,14 @@ impl Unreachable {
     }
 }
 
+/// The wall time (ns since the Unix epoch) of schedule time `t_ns` when
+/// schedule time 0 is `start_ns` and `time_scale` schedule seconds pass per
+/// wall second; the end of time rather than an overflow for instants past it
+/// (`--start 18446744073709551615`, `--time-scale 1e-300`).
+pub fn wall_ns(start_ns: u64, t_ns: i64, time_scale: f64) -> u64 {
+    start_ns.saturating_add((t_ns.max(0) as f64 / time_scale) as u64)
+}
+
 /// Drives every node's plan. `call` sends a request to a socket (the real
 /// control socket in the CLI, anything in tests); `now_ns` is the clock.
 /// With `repair`, the ports of every dataplane are watched: when the set of
@@ -382,7 +436,7 @@ pub fn drive(
     repair: Option<&Repair>,
     log: &mut dyn FnMut(String),
 ) -> Vec<NodeReport> {
-    let wall = |t: i64| start_ns + (t.max(0) as f64 / time_scale) as u64;
+    let wall = |t: i64| wall_ns(start_ns, t, time_scale);
     let sched_now = |now: u64| ((now.saturating_sub(start_ns)) as f64 * time_scale) as i64;
     let mut reports: Vec<NodeReport> = plans
         .iter()
@@ -903,6 +957,48 @@ mod tests {
         let e = read_schedules(&dir).unwrap_err();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(e.contains("node-7.json: node 0 is not"), "{e}");
+    }
+
+    #[test]
+    fn a_wiring_that_cannot_work_is_refused_naming_the_node_and_field() {
+        let link = |nb: u32, port: &str, mac: &str| {
+            format!(
+                "{{ neighbor = {nb}, port = \"{port}\", dst_mac = \"{mac}\", src_mac = \"02:00:00:00:00:10\" }}"
+            )
+        };
+        let node = |key: &str, socket: &str, links: &[String]| {
+            format!(
+                "[nodes.{key}]\nsocket = \"{socket}\"\nlinks = [{}]\n",
+                links.join(", ")
+            )
+        };
+        let good = link(1, "isl0", "02:00:00:00:00:01");
+        assert!(Wiring::parse(&node("16", "s", &[good.clone()])).is_ok());
+        let cases = [
+            (node("016", "s", &[]), "\"016\" is not a node id"),
+            (node("\"+16\"", "s", &[]), "\"+16\" is not a node id"),
+            (node("16", "", &[]), "[nodes.16]: socket is empty"),
+            (node("16", "s", &[link(16, "isl0", "02:00:00:00:00:01")]), "links[0]: neighbor 16 is the node itself"),
+            (node("16", "s", &[good.clone(), link(1, "isl1", "02:00:00:00:00:02")]), "links[1]: neighbor 1 is linked twice"),
+            (node("16", "s", &[link(1, "", "02:00:00:00:00:01")]), "links[0]: port is empty"),
+            (node("16", "s", &[link(1, "isl0", "zz")]), "links[0]: dst_mac \"zz\""),
+            (
+                node("16", "s", &[]) + "local = { port = \"lan0\", dst_mac = \"02:00:00:00:00:01\", src_mac = \"x\" }\n",
+                "[nodes.16]: local: src_mac \"x\"",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = Wiring::parse(&text).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn wall_times_past_the_end_of_time_saturate() {
+        assert_eq!(wall_ns(1_000, 2_000, 2.0), 2_000);
+        assert_eq!(wall_ns(1_000, -5, 1.0), 1_000);
+        assert_eq!(wall_ns(u64::MAX, 1_000_000_000, 1.0), u64::MAX);
+        assert_eq!(wall_ns(1_000, 1_000_000_000, 1e-300), u64::MAX);
     }
 
     #[test]

@@ -201,6 +201,7 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
     for d in &a.dataplanes {
         let (n, s) = d
             .split_once('=')
+            .filter(|(_, s)| !s.is_empty())
             .ok_or_else(|| bad_input(format!("--dataplane {d:?}: expected NODE=SOCKET")))?;
         let n: u32 = n
             .parse()
