@@ -873,7 +873,12 @@ mod tests {
             s.srgb_base = 1 << 20;
             s.node_label = 1 << 20;
         };
-        refused(&over, "node_label 1048576 is over the largest MPLS label");
+        refused(&over, "node_label 1048576 is not an ordinary MPLS label");
+        let reserved = |s: &mut NodeSchedule| {
+            s.srgb_base = 0;
+            s.node_label = 0;
+        };
+        refused(&reserved, "node_label 0 is not an ordinary MPLS label");
         fn e0(s: &mut NodeSchedule) -> &mut FibEntry {
             &mut s.initial.entries[0]
         }

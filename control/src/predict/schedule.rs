@@ -247,7 +247,7 @@ pub const MAX_LABEL: u32 = (1 << 20) - 1;
 impl NodeSchedule {
     /// Checks what a schedule read from a file claims before anything is
     /// built from it: the format, the kind, labels that are `srgb_base + id`
-    /// and fit 20 bits, a positive step, one entry per destination (never
+    /// in 16..=2^20-1, a positive step, one entry per destination (never
     /// the node itself, nor itself as next hop), and deltas after the
     /// initial table, in strictly increasing time, naming known
     /// destinations. The error names the entry and field.
@@ -300,12 +300,13 @@ impl NodeSchedule {
         Ok(())
     }
 
-    /// `label` (field `what`) must be node `id`'s node SID and fit 20 bits.
+    /// `label` (field `what`) must be node `id`'s node SID, above the
+    /// reserved labels 0..=15 and within 20 bits.
     fn check_label(&self, what: &str, id: u32, label: u32) -> Result<(), String> {
         match self.srgb_base.checked_add(id) {
-            Some(l) if l == label && l <= MAX_LABEL => Ok(()),
+            Some(l) if l == label && (16..=MAX_LABEL).contains(&l) => Ok(()),
             Some(l) if l == label => Err(format!(
-                "{what} {label} is over the largest MPLS label {MAX_LABEL}"
+                "{what} {label} is not an ordinary MPLS label (16..={MAX_LABEL})"
             )),
             _ => Err(format!(
                 "{what} {label} is not srgb_base {} + {id}",
