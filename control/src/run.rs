@@ -978,7 +978,7 @@ mod tests {
             )
         };
         let good = link(1, "isl0", "02:00:00:00:00:01");
-        assert!(Wiring::parse(&node("16", "s", &[good.clone()])).is_ok());
+        assert!(Wiring::parse(&node("16", "s", std::slice::from_ref(&good))).is_ok());
         let cases = [
             (node("016", "s", &[]), "\"016\" is not a node id"),
             (node("\"+16\"", "s", &[]), "\"+16\" is not a node id"),
