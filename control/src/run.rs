@@ -894,6 +894,13 @@ mod tests {
             "destination 5 is listed twice",
         );
         refused(&|s| s.deltas.swap(0, 1), "deltas[1]: activate_at_ns");
+        refused(
+            &|s| {
+                let c = s.deltas[0].changes[0];
+                s.deltas[0].changes.push(c);
+            },
+            "deltas[0].changes[1]: destination 5 changes twice",
+        );
         refused(&|s| s.deltas[0].activate_at_ns = 0, "deltas[0]");
         refused(
             &|s| {

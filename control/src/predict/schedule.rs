@@ -285,12 +285,20 @@ impl NodeSchedule {
                 ));
             }
             last = d.activate_at_ns;
+            let mut changed = std::collections::BTreeSet::new();
             for (i, c) in d.changes.iter().enumerate() {
                 let at = || format!("deltas[{k}].changes[{i}]");
                 self.check_entry(c).map_err(|m| format!("{}: {m}", at()))?;
                 if !dests.contains(&c.destination) {
                     return Err(format!(
                         "{}: destination {} is not in the initial table",
+                        at(),
+                        c.destination
+                    ));
+                }
+                if !changed.insert(c.destination) {
+                    return Err(format!(
+                        "{}: destination {} changes twice at one instant",
                         at(),
                         c.destination
                     ));
