@@ -64,6 +64,46 @@ pub struct NodeWiring {
     pub local: Option<LocalPort>,
 }
 
+impl NodeWiring {
+    /// Node `id`'s wiring: a socket, named ports, MACs the dataplane will
+    /// take, and at most one link to each neighbour, never to itself.
+    pub fn check(&self, id: u32) -> Result<(), String> {
+        if self.socket.as_os_str().is_empty() {
+            return Err("socket is empty".into());
+        }
+        let mut seen = BTreeSet::new();
+        for (i, l) in self.links.iter().enumerate() {
+            let at = |m: String| format!("links[{i}]: {m}");
+            if l.neighbor == id {
+                return Err(at(format!("neighbor {id} is the node itself")));
+            }
+            if !seen.insert(l.neighbor) {
+                return Err(at(format!("neighbor {} is linked twice", l.neighbor)));
+            }
+            check_port(&l.port, &l.dst_mac, &l.src_mac).map_err(at)?;
+        }
+        if let Some(p) = &self.local {
+            check_port(&p.port, &p.dst_mac, &p.src_mac).map_err(|m| format!("local: {m}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// A port name and the two MACs of a link or local port.
+fn check_port(port: &str, dst_mac: &str, src_mac: &str) -> Result<(), String> {
+    if port.is_empty() {
+        return Err("port is empty".into());
+    }
+    for (what, mac) in [("dst_mac", dst_mac), ("src_mac", src_mac)] {
+        if dataplane::wire::ethernet::parse_mac(mac).is_none() {
+            return Err(format!(
+                "{what} {mac:?} is not a MAC address like 02:00:00:00:00:01"
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Wiring {
@@ -72,12 +112,18 @@ pub struct Wiring {
 }
 
 impl Wiring {
-    /// Parses a wiring file; every key must be a node id.
+    /// Parses a wiring file; every key must be a node id written plainly
+    /// (not "+17" or "017", which would name node 17 twice), and every
+    /// node's wiring must hold (NodeWiring::check).
     pub fn parse(text: &str) -> Result<Wiring, String> {
         let w: Wiring = toml::from_str(text).map_err(|e| e.to_string())?;
-        for k in w.nodes.keys() {
-            k.parse::<u32>()
-                .map_err(|_| format!("[nodes.{k}]: {k:?} is not a node id"))?;
+        for (k, nw) in &w.nodes {
+            let id = k
+                .parse::<u32>()
+                .ok()
+                .filter(|id| id.to_string() == *k)
+                .ok_or_else(|| format!("[nodes.{k}]: {k:?} is not a node id"))?;
+            nw.check(id).map_err(|e| format!("[nodes.{k}]: {e}"))?;
         }
         Ok(w)
     }
@@ -367,6 +413,14 @@ impl Unreachable {
     }
 }
 
+/// The wall time (ns since the Unix epoch) of schedule time `t_ns` when
+/// schedule time 0 is `start_ns` and `time_scale` schedule seconds pass per
+/// wall second; the end of time rather than an overflow for instants past it
+/// (`--start 18446744073709551615`, `--time-scale 1e-300`).
+pub fn wall_ns(start_ns: u64, t_ns: i64, time_scale: f64) -> u64 {
+    start_ns.saturating_add((t_ns.max(0) as f64 / time_scale) as u64)
+}
+
 /// Drives every node's plan. `call` sends a request to a socket (the real
 /// control socket in the CLI, anything in tests); `now_ns` is the clock.
 /// With `repair`, the ports of every dataplane are watched: when the set of
@@ -382,7 +436,7 @@ pub fn drive(
     repair: Option<&Repair>,
     log: &mut dyn FnMut(String),
 ) -> Vec<NodeReport> {
-    let wall = |t: i64| start_ns + (t.max(0) as f64 / time_scale) as u64;
+    let wall = |t: i64| wall_ns(start_ns, t, time_scale);
     let sched_now = |now: u64| ((now.saturating_sub(start_ns)) as f64 * time_scale) as i64;
     let mut reports: Vec<NodeReport> = plans
         .iter()
@@ -662,6 +716,39 @@ pub fn replan(
         .collect())
 }
 
+/// Builds `scenario` once (as [`replan`] will when a link fails) and checks
+/// that it is the one the `schedules` were predicted from: same SRGB base
+/// and step, and every scheduled node in its network. A scenario that
+/// cannot be built or does not match is refused at start, not at the first
+/// link failure.
+pub fn check_scenario(scenario: &Scenario, schedules: &[NodeSchedule]) -> Result<(), String> {
+    let built = scenario
+        .build(&BTreeSet::new())
+        .map_err(|e| e.to_string())?;
+    let nodes = built.net.n_sats() + built.net.stations.len();
+    for s in schedules {
+        let differs = |what: &str, a: &dyn std::fmt::Display, b: &dyn std::fmt::Display| {
+            Err(format!(
+                "node {}'s schedule has {what} {a} but the scenario has {b}",
+                s.node
+            ))
+        };
+        if s.srgb_base != scenario.srgb_base {
+            return differs("srgb_base", &s.srgb_base, &scenario.srgb_base);
+        }
+        if s.step_ns != built.window.step_ns {
+            return differs("step_ns", &s.step_ns, &built.window.step_ns);
+        }
+        if s.node as usize >= nodes {
+            return Err(format!(
+                "node {} is not in the scenario's network of {nodes} nodes",
+                s.node
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Reads every node-<id>.json in `dir`.
 pub fn read_schedules(dir: &Path) -> Result<Vec<NodeSchedule>, String> {
     let mut out = Vec::new();
@@ -670,14 +757,30 @@ pub fn read_schedules(dir: &Path) -> Result<Vec<NodeSchedule>, String> {
         let p = entry.map_err(|e| e.to_string())?.path();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.starts_with("node-") && name.ends_with(".json") {
-            let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-            out.push(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?);
+            out.push(read_schedule(&p, name)?);
         }
     }
+    out.sort_by_key(|s| s.node);
     if out.is_empty() {
         return Err(format!("{}: no node-<id>.json schedules", dir.display()));
     }
     Ok(out)
+}
+
+/// Reads and checks one schedule file `node-<id>.json` (NodeSchedule::check);
+/// its `node` must be the id in its name, so no two files claim one node.
+fn read_schedule(p: &Path, name: &str) -> Result<NodeSchedule, String> {
+    let bad = |m: &dyn std::fmt::Display| format!("{}: {m}", p.display());
+    let text = std::fs::read_to_string(p).map_err(|e| bad(&e))?;
+    let s: NodeSchedule = serde_json::from_str(&text).map_err(|e| bad(&e))?;
+    s.check().map_err(|e| bad(&e))?;
+    if name != format!("node-{}.json", s.node) {
+        return Err(bad(&format_args!(
+            "node {} is not the node its name says",
+            s.node
+        )));
+    }
+    Ok(s)
 }
 
 #[cfg(test)]
@@ -750,6 +853,164 @@ mod tests {
         assert!(Wiring::parse("[nodes.x]\nsocket = \"s\"")
             .unwrap_err()
             .contains("not a node id"));
+    }
+
+    #[test]
+    fn nonsense_in_a_schedule_is_refused_naming_the_field() {
+        assert_eq!(schedule().check(), Ok(()));
+        let refused = |f: &dyn Fn(&mut NodeSchedule), want: &str| {
+            let mut s = schedule();
+            f(&mut s);
+            let e = s.check().unwrap_err();
+            assert!(e.contains(want), "{want}: {e}");
+        };
+        refused(&|s| s.format = "x".into(), "format");
+        refused(&|s| s.kind = "martian".into(), "kind");
+        refused(&|s| s.step_ns = 0, "step_ns 0");
+        refused(&|s| s.node_label = u32::MAX, "node_label");
+        refused(&|s| s.srgb_base = u32::MAX, "node_label");
+        let over = |s: &mut NodeSchedule| {
+            s.srgb_base = 1 << 20;
+            s.node_label = 1 << 20;
+        };
+        refused(&over, "node_label 1048576 is not an ordinary MPLS label");
+        let reserved = |s: &mut NodeSchedule| {
+            s.srgb_base = 0;
+            s.node_label = 0;
+        };
+        refused(&reserved, "node_label 0 is not an ordinary MPLS label");
+        fn e0(s: &mut NodeSchedule) -> &mut FibEntry {
+            &mut s.initial.entries[0]
+        }
+        refused(&|s| e0(s).label = 3, "initial.entries[0]: label 3");
+        refused(&|s| e0(s).destination = 0, "node itself");
+        refused(
+            &|s| e0(s).next_hop = Some(0),
+            "next_hop 0 is the node itself",
+        );
+        refused(&|s| e0(s).backup = Some(0), "backup 0");
+        refused(
+            &|s| s.initial.entries.push(s.initial.entries[0]),
+            "destination 5 is listed twice",
+        );
+        refused(&|s| s.deltas.swap(0, 1), "deltas[1]: activate_at_ns");
+        refused(
+            &|s| {
+                let c = s.deltas[0].changes[0];
+                s.deltas[0].changes.push(c);
+            },
+            "deltas[0].changes[1]: destination 5 changes twice",
+        );
+        refused(&|s| s.deltas[0].activate_at_ns = 0, "deltas[0]");
+        refused(
+            &|s| {
+                s.deltas[1].changes[0].destination = 9;
+                s.deltas[1].changes[0].label = 16009;
+            },
+            "deltas[1].changes[0]: destination 9 is not in the initial table",
+        );
+        refused(
+            &|s| s.deltas[0].changes[0].label = u32::MAX,
+            "deltas[0].changes[0]: label",
+        );
+    }
+
+    #[test]
+    fn a_scenario_that_cannot_be_built_or_does_not_match_is_refused_at_start() {
+        let gs = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/ground_stations/cities_top100.basic.txt"
+        );
+        let json = |walker: &str, step: &str, srgb: u32| {
+            format!(
+                r#"{{"walker": ["{walker}"], "ground_stations": "{gs}", "gs_count": 3,
+                "start": "0s", "duration": "1s", "step": "{step}", "max_gsl_m": null,
+                "min_elevation_deg": null, "max_terminals": 4, "min_los_altitude_km": 80.0,
+                "srgb_base": {srgb}, "gs_prefix_base": "10.128.0.0/9", "gs_prefix_len": 24,
+                "tle": null, "grid": null}}"#
+            )
+        };
+        let scen = |w: &str, step: &str, srgb: u32| -> Scenario {
+            serde_json::from_str(&json(w, step, srgb)).unwrap()
+        };
+        // schedule(): node 0, srgb_base 16000, step 100 ms.
+        let ok = scen("4:4:53:550", "100ms", 16000);
+        assert_eq!(check_scenario(&ok, &[schedule()]), Ok(()));
+        let e = check_scenario(&scen("4:4:53:550", "1s", 16000), &[schedule()]).unwrap_err();
+        assert!(e.contains("step_ns 100000000"), "{e}");
+        let e = check_scenario(&scen("4:4:53:550", "100ms", 17000), &[schedule()]).unwrap_err();
+        assert!(e.contains("srgb_base 16000"), "{e}");
+        let e = check_scenario(&scen("4:4:53:550", "0s", 16000), &[schedule()]).unwrap_err();
+        assert!(e.contains("step"), "{e}");
+        let e = check_scenario(&scen("1000:1000:53:550", "100ms", 16000), &[schedule()]);
+        assert!(e.unwrap_err().contains("99,999"));
+        let far = NodeSchedule {
+            node: 40,
+            node_label: 16040,
+            ..schedule()
+        };
+        let e = check_scenario(&ok, &[far]).unwrap_err();
+        assert!(
+            e.contains("node 40 is not") && e.contains("19 nodes"),
+            "{e}"
+        );
+        let unknown = json("4:4:53:550", "100ms", 16000).replacen('{', r#"{"bogus": 1, "#, 1);
+        assert!(serde_json::from_str::<Scenario>(&unknown).is_err());
+    }
+
+    #[test]
+    fn a_schedule_file_must_hold_the_node_its_name_says() {
+        let dir = std::env::temp_dir().join(format!("om-sched-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = serde_json::to_string(&schedule()).unwrap();
+        std::fs::write(dir.join("node-0.json"), &text).unwrap();
+        assert_eq!(read_schedules(&dir).unwrap(), vec![schedule()]);
+        std::fs::write(dir.join("node-7.json"), &text).unwrap();
+        let e = read_schedules(&dir).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(e.contains("node-7.json: node 0 is not"), "{e}");
+    }
+
+    #[test]
+    fn a_wiring_that_cannot_work_is_refused_naming_the_node_and_field() {
+        let link = |nb: u32, port: &str, mac: &str| {
+            format!(
+                "{{ neighbor = {nb}, port = \"{port}\", dst_mac = \"{mac}\", src_mac = \"02:00:00:00:00:10\" }}"
+            )
+        };
+        let node = |key: &str, socket: &str, links: &[String]| {
+            format!(
+                "[nodes.{key}]\nsocket = \"{socket}\"\nlinks = [{}]\n",
+                links.join(", ")
+            )
+        };
+        let good = link(1, "isl0", "02:00:00:00:00:01");
+        assert!(Wiring::parse(&node("16", "s", std::slice::from_ref(&good))).is_ok());
+        let cases = [
+            (node("016", "s", &[]), "\"016\" is not a node id"),
+            (node("\"+16\"", "s", &[]), "\"+16\" is not a node id"),
+            (node("16", "", &[]), "[nodes.16]: socket is empty"),
+            (node("16", "s", &[link(16, "isl0", "02:00:00:00:00:01")]), "links[0]: neighbor 16 is the node itself"),
+            (node("16", "s", &[good.clone(), link(1, "isl1", "02:00:00:00:00:02")]), "links[1]: neighbor 1 is linked twice"),
+            (node("16", "s", &[link(1, "", "02:00:00:00:00:01")]), "links[0]: port is empty"),
+            (node("16", "s", &[link(1, "isl0", "zz")]), "links[0]: dst_mac \"zz\""),
+            (
+                node("16", "s", &[]) + "local = { port = \"lan0\", dst_mac = \"02:00:00:00:00:01\", src_mac = \"x\" }\n",
+                "[nodes.16]: local: src_mac \"x\"",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = Wiring::parse(&text).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn wall_times_past_the_end_of_time_saturate() {
+        assert_eq!(wall_ns(1_000, 2_000, 2.0), 2_000);
+        assert_eq!(wall_ns(1_000, -5, 1.0), 1_000);
+        assert_eq!(wall_ns(u64::MAX, 1_000_000_000, 1.0), u64::MAX);
+        assert_eq!(wall_ns(1_000, 1_000_000_000, 1e-300), u64::MAX);
     }
 
     #[test]

@@ -308,3 +308,26 @@ fn versions_and_what_predict_help_promises() {
         "{help}"
     );
 }
+
+/// `run` refuses a `--dataplane` override with no socket before it loads
+/// anything (it used to drive node 16 through the socket "").
+#[test]
+fn run_refuses_an_empty_dataplane_socket() {
+    let dir = Scratch::new("rundp");
+    let wiring = dir.file("w.toml", "[nodes.16]\nsocket = \"n16.sock\"\n");
+    let out = ctl(&[
+        "run",
+        "--schedule",
+        dir.0.to_str().unwrap(),
+        "--wiring",
+        &wiring,
+        "--dataplane",
+        "16=",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--dataplane \"16=\": expected NODE=SOCKET"),
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(2), "{err}");
+}

@@ -637,6 +637,56 @@ fn cli_bad_input_is_a_clear_error() {
             ],
             "--gs-prefix-len 33",
         ),
+        // Used to panic: attempt to add / multiply with overflow.
+        (
+            &[
+                "predict",
+                "--walker",
+                "4:4:53:550",
+                "--ground-stations",
+                gs,
+                "--srgb-base",
+                "4294967295",
+            ],
+            "--srgb-base 4294967295",
+        ),
+        (
+            // Node SIDs up to 1048570 + 115 do not fit 20 bits.
+            &[
+                "predict",
+                "--walker",
+                "4:4:53:550",
+                "--ground-stations",
+                gs,
+                "--srgb-base",
+                "1048570",
+            ],
+            "must lie in 16..=1048575",
+        ),
+        (
+            &[
+                "predict",
+                "--walker",
+                "4:4:53:550",
+                "--ground-stations",
+                gs,
+                "--srgb-base",
+                "3",
+            ],
+            "--srgb-base 3",
+        ),
+        (
+            &[
+                "predict",
+                "--walker",
+                "4:4:53:550",
+                "--ground-stations",
+                gs,
+                "--grid",
+                "18446744073709551615x2",
+            ],
+            "--grid 18446744073709551615x2",
+        ),
     ];
     for (args, want) in cases {
         let out = ctl(args);

@@ -207,6 +207,7 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
     for d in &a.dataplanes {
         let (n, s) = d
             .split_once('=')
+            .filter(|(_, s)| !s.is_empty())
             .ok_or_else(|| bad_input(format!("--dataplane {d:?}: expected NODE=SOCKET")))?;
         let n: u32 = n
             .parse()
@@ -217,6 +218,12 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
             .socket = s.into();
     }
     let schedules = run::read_schedules(&a.schedule).map_err(bad_input)?;
+    let scenario = Scenario::read(&a.schedule).map_err(|e| bad_input(e.to_string()))?;
+    if let Some(s) = &scenario {
+        let path = a.schedule.join(predict::scenario::FILE);
+        run::check_scenario(s, &schedules)
+            .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    }
     let mut plans = Vec::new();
     for (id, w) in wiring.nodes() {
         let sched = schedules.iter().find(|s| s.node == id).ok_or_else(|| {
@@ -245,7 +252,6 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
     let call = |s: &std::path::Path, r: dataplane::ctl::Request| dataplane::ctl::call(s, &r);
     let watch = control::duration::parse_ns(&a.watch_ports)
         .map_err(|e| bad_input(format!("--watch-ports: {e}")))?;
-    let scenario = Scenario::read(&a.schedule).map_err(|e| bad_input(e.to_string()))?;
     if scenario.is_none() && watch > 0 {
         errln!(
             "{}: no {}: link failures are left to the dataplanes' backups (no recomputation)",

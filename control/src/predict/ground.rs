@@ -70,6 +70,16 @@ impl GroundStation {
     }
 }
 
+/// `s` quoted for an error message, cut after 60 characters: a 3 MB line
+/// is not echoed whole.
+fn quoted(s: &str) -> String {
+    const MAX: usize = 60;
+    match s.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &s[..cut], s.len()),
+        None => format!("{s:?}"),
+    }
+}
+
 /// Parses the basic ground-station format.
 pub fn parse(text: &str) -> Result<Vec<GroundStation>, Error> {
     let mut out = Vec::new();
@@ -85,14 +95,15 @@ pub fn parse(text: &str) -> Result<Vec<GroundStation>, Error> {
         let f: Vec<&str> = line.split(',').collect();
         if f.len() != 5 {
             return Err(bad(format!(
-                "expected 5 fields id,name,lat,lon,elevation, got {}: {line:?}",
-                f.len()
+                "expected 5 fields id,name,lat,lon,elevation, got {}: {}",
+                f.len(),
+                quoted(line)
             )));
         }
         let id: usize = f[0]
             .trim()
             .parse()
-            .map_err(|_| bad(format!("id {:?} is not a non-negative integer", f[0])))?;
+            .map_err(|_| bad(format!("id {} is not a non-negative integer", quoted(f[0]))))?;
         if id != out.len() {
             return Err(bad(format!(
                 "id {id} must be {} (ids count up from 0)",
@@ -104,7 +115,7 @@ pub fn parse(text: &str) -> Result<Vec<GroundStation>, Error> {
                 .parse::<f64>()
                 .ok()
                 .filter(|v| v.is_finite())
-                .ok_or_else(|| bad(format!("{what} {s:?} is not a number")))
+                .ok_or_else(|| bad(format!("{what} {} is not a number", quoted(s))))
         };
         let lat = num("latitude", f[2])?;
         let lon = num("longitude", f[3])?;
@@ -183,6 +194,19 @@ mod tests {
         assert!(parse("0,A,1,2\n").is_err());
         assert!(parse("1,A,1,2,0\n").is_err());
         assert!(parse("0,A,x,2,0\n").is_err());
+        let long = "a".repeat(3_000_000);
+        for text in [
+            long.clone(),
+            format!("0,A,{long},2,0"),
+            format!("{long},A,1,2,0"),
+        ] {
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(
+                e.len() < 300 && e.contains("(3000000 bytes)"),
+                "{}",
+                e.len()
+            );
+        }
     }
 
     #[test]

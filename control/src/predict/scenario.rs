@@ -22,6 +22,7 @@ pub const FILE: &str = "scenario.json";
 
 /// The modelling flags of `predict` (also its on-disk scenario).
 #[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Built-in shell: starlink-s1, kuiper-k1, telesat-t1, transport-layer.
     /// Repeat (or comma-separate) for several shells in one scenario.
@@ -126,6 +127,21 @@ pub fn parse_duration_ns(s: &str) -> Result<i64, Error> {
     crate::duration::parse_ns(s).map_err(Error::Scenario)
 }
 
+/// Node SIDs `srgb_base + 0 ..= srgb_base + nodes - 1` must be ordinary
+/// MPLS labels: above the reserved 0..=15 and within 20 bits.
+fn check_srgb(srgb_base: u32, nodes: usize) -> Result<(), Error> {
+    let last = u32::try_from(nodes.saturating_sub(1))
+        .ok()
+        .and_then(|n| srgb_base.checked_add(n));
+    match last {
+        Some(last) if srgb_base >= 16 && last <= schedule::MAX_LABEL => Ok(()),
+        _ => Err(Error::Scenario(format!(
+            "--srgb-base {srgb_base}: the {nodes} node SIDs from it must lie in 16..={}",
+            schedule::MAX_LABEL
+        ))),
+    }
+}
+
 impl Scenario {
     /// Reads `dir/scenario.json`; `None` when there is none.
     pub fn read(dir: &std::path::Path) -> Result<Option<Scenario>, Error> {
@@ -191,10 +207,9 @@ impl Scenario {
                 let (p, s) = g.split_once(['x', 'X', ':']).ok_or_else(bad)?;
                 let (p, s): (usize, usize) =
                     (p.parse().map_err(|_| bad())?, s.parse().map_err(|_| bad())?);
-                if p * s != set.sats.len() {
+                if p.checked_mul(s) != Some(set.sats.len()) {
                     return Err(scen(format!(
-                        "--grid {g}: {p} x {s} = {} but the constellation has {} satellites",
-                        p * s,
+                        "--grid {g}: {p} x {s} is not the constellation's {} satellites",
                         set.sats.len()
                     )));
                 }
@@ -287,6 +302,7 @@ impl Scenario {
             .format("%Y-%m-%dT%H:%M:%S%.6fZ")
             .to_string();
         let n_gs = stations.len();
+        check_srgb(self.srgb_base, set.sats.len() + n_gs)?;
         let net = Network {
             propagator,
             stations,

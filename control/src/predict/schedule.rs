@@ -241,6 +241,102 @@ impl NodeSchedule {
     }
 }
 
+/// The largest MPLS label (20 bits).
+pub const MAX_LABEL: u32 = (1 << 20) - 1;
+
+impl NodeSchedule {
+    /// Checks what a schedule read from a file claims before anything is
+    /// built from it: the format, the kind, labels that are `srgb_base + id`
+    /// in 16..=2^20-1, a positive step, one entry per destination (never
+    /// the node itself, nor itself as next hop), and deltas after the
+    /// initial table, in strictly increasing time, naming known
+    /// destinations. The error names the entry and field.
+    pub fn check(&self) -> Result<(), String> {
+        if self.format != FORMAT {
+            return Err(format!("format {:?} is not {FORMAT:?}", self.format));
+        }
+        if !matches!(self.kind.as_str(), "satellite" | "ground_station") {
+            return Err(format!(
+                "kind {:?} is neither \"satellite\" nor \"ground_station\"",
+                self.kind
+            ));
+        }
+        if self.step_ns <= 0 {
+            return Err(format!("step_ns {} must be positive", self.step_ns));
+        }
+        self.check_label("node_label", self.node, self.node_label)?;
+        let mut dests = std::collections::BTreeSet::new();
+        for (i, e) in self.initial.entries.iter().enumerate() {
+            self.check_entry(e)
+                .map_err(|m| format!("initial.entries[{i}]: {m}"))?;
+            if !dests.insert(e.destination) {
+                return Err(format!(
+                    "initial.entries[{i}]: destination {} is listed twice",
+                    e.destination
+                ));
+            }
+        }
+        let mut last = self.initial.activate_at_ns;
+        for (k, d) in self.deltas.iter().enumerate() {
+            if d.activate_at_ns <= last {
+                return Err(format!(
+                    "deltas[{k}]: activate_at_ns {} is not after the previous instant {last}",
+                    d.activate_at_ns
+                ));
+            }
+            last = d.activate_at_ns;
+            let mut changed = std::collections::BTreeSet::new();
+            for (i, c) in d.changes.iter().enumerate() {
+                let at = || format!("deltas[{k}].changes[{i}]");
+                self.check_entry(c).map_err(|m| format!("{}: {m}", at()))?;
+                if !dests.contains(&c.destination) {
+                    return Err(format!(
+                        "{}: destination {} is not in the initial table",
+                        at(),
+                        c.destination
+                    ));
+                }
+                if !changed.insert(c.destination) {
+                    return Err(format!(
+                        "{}: destination {} changes twice at one instant",
+                        at(),
+                        c.destination
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `label` (field `what`) must be node `id`'s node SID, above the
+    /// reserved labels 0..=15 and within 20 bits.
+    fn check_label(&self, what: &str, id: u32, label: u32) -> Result<(), String> {
+        match self.srgb_base.checked_add(id) {
+            Some(l) if l == label && (16..=MAX_LABEL).contains(&l) => Ok(()),
+            Some(l) if l == label => Err(format!(
+                "{what} {label} is not an ordinary MPLS label (16..={MAX_LABEL})"
+            )),
+            _ => Err(format!(
+                "{what} {label} is not srgb_base {} + {id}",
+                self.srgb_base
+            )),
+        }
+    }
+
+    fn check_entry(&self, e: &FibEntry) -> Result<(), String> {
+        if e.destination == self.node {
+            return Err(format!("destination {} is the node itself", e.destination));
+        }
+        self.check_label("label", e.destination, e.label)?;
+        for (what, hop) in [("next_hop", e.next_hop), ("backup", e.backup)] {
+            if hop == Some(self.node) {
+                return Err(format!("{what} {} is the node itself", self.node));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn opt(v: u32) -> Option<u32> {
     (v != NONE).then_some(v)
 }

@@ -202,13 +202,12 @@ pub fn parse(source: &str, text: &str) -> Result<TleSet, Error> {
         });
     }
     if let Some((p, s)) = grid {
-        if p * s != sats.len() {
+        if p.checked_mul(s) != Some(sats.len()) {
             return Err(Error::Tle {
                 file: source.to_string(),
                 line: 1,
                 reason: format!(
-                    "header says {p} planes x {s} satellites = {}, but the file has {} satellites",
-                    p * s,
+                    "header says {p} planes x {s} satellites, but the file has {} satellites",
                     sats.len()
                 ),
             });
@@ -317,6 +316,9 @@ mod tests {
             .to_string()
             .contains("69-character"));
         assert!(parse("t", "").is_err());
+        // Used to panic: attempt to multiply with overflow.
+        let e = parse("t", &format!("18446744073709551615 2\n{ISS}")).unwrap_err();
+        assert!(e.to_string().contains("header says"), "{e}");
         let swapped = {
             let l: Vec<&str> = ISS.lines().collect();
             format!("{}\n{}\n{}\n", l[0], l[2], l[1])

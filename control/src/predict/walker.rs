@@ -176,7 +176,11 @@ impl WalkerShell {
                 self.planes, self.sats_per_plane
             ));
         }
-        if self.planes * self.sats_per_plane > 99_999 {
+        if self
+            .planes
+            .checked_mul(self.sats_per_plane)
+            .is_none_or(|n| n > 99_999)
+        {
             return bad("more than 99,999 satellites do not fit TLE catalogue numbers".into());
         }
         if !(0.0..=180.0).contains(&self.inclination_deg) {
@@ -409,5 +413,8 @@ mod tests {
         );
         assert!(WalkerShell::from_spec("6:21:81:1000::x").is_err());
         assert!(WalkerShell::from_spec("6:21:181:1000").is_err());
+        // Used to panic: attempt to multiply with overflow.
+        let e = WalkerShell::from_spec("18446744073709551615:2:53:550").unwrap_err();
+        assert!(e.to_string().contains("99,999"), "{e}");
     }
 }
