@@ -10,6 +10,20 @@ fn spec(version: u64) -> FibSpec {
     .unwrap()
 }
 
+/// `spec` with its labels replaced by pops of 16..`top`: a large FIB.
+fn with_pop_labels(mut spec: FibSpec, top: u32) -> FibSpec {
+    spec.labels = (16..top)
+        .map(|l| crate::fib::spec::LabelSpec {
+            label: l,
+            action: crate::fib::spec::ActionSpec::Pop,
+            out_label: None,
+            group: None,
+            next_hop: None,
+        })
+        .collect();
+    spec
+}
+
 fn routed() -> FibSpec {
     let mut s = spec(1);
     for p in ["10.0.0.0/8", "10.1.0.0/16", "2001:db8::/32"] {
@@ -112,16 +126,7 @@ fn a_refusal_before_the_body_is_read_reaches_the_client() {
         };
         write_msg(&mut c, &msg).unwrap();
     });
-    let mut big = spec(5);
-    big.labels = (16..300_000)
-        .map(|l| crate::fib::spec::LabelSpec {
-            label: l,
-            action: crate::fib::spec::ActionSpec::Pop,
-            out_label: None,
-            group: None,
-            next_hop: None,
-        })
-        .collect();
+    let big = with_pop_labels(spec(5), 300_000);
     let r = call(
         &path,
         &Request::LoadFib {
@@ -705,16 +710,7 @@ fn readable_fib_replies_go_out_one_at_a_time() {
     // writer; the next show_fib waits for it instead of building a second
     // copy beside it (8 unread replies of a 1M-label FIB held 886 MB).
     let srv = TestServer::start("bulk", Limits::default());
-    let mut big = spec(2);
-    big.labels = (16..200_000)
-        .map(|l| crate::fib::spec::LabelSpec {
-            label: l,
-            action: crate::fib::spec::ActionSpec::Pop,
-            out_label: None,
-            group: None,
-            next_hop: None,
-        })
-        .collect();
+    let big = with_pop_labels(spec(2), 200_000);
     srv.node
         .fib
         .publish(big.build_for_ports(&srv.node.port_names).unwrap());
