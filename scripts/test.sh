@@ -16,6 +16,6 @@ cargo test --workspace --locked
 # The fuzz crate is a workspace of its own (cargo-fuzz wants that), so the
 # commands above do not see it; checking it here keeps it building. It shares
 # the workspace's target directory, so this costs seconds, not a rebuild.
-echo "== cargo check dataplane/fuzz"
-CARGO_TARGET_DIR="$PWD/target" cargo check --manifest-path dataplane/fuzz/Cargo.toml --locked
-CARGO_TARGET_DIR="$PWD/target" cargo clippy --manifest-path dataplane/fuzz/Cargo.toml --locked -- -D warnings
+echo "== cargo check core/fuzz"
+CARGO_TARGET_DIR="$PWD/target" cargo check --manifest-path core/fuzz/Cargo.toml --locked
+CARGO_TARGET_DIR="$PWD/target" cargo clippy --manifest-path core/fuzz/Cargo.toml --locked -- -D warnings

@@ -12,11 +12,11 @@
 //! and the tests run one at a time.
 
 // Frame builders shared with the dataplane's own tests.
-#[path = "../dataplane/tests/common/mod.rs"]
+#[path = "../core/tests/common/mod.rs"]
 mod common;
 mod support;
 use common::*;
-use dataplane::ctl::{Request, Response};
+use orbitmesh_core::protocol::{Request, Response};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -529,7 +529,7 @@ fn a_thousand_swaps_under_traffic_lose_and_misforward_nothing() {
             &format!("label = 16001\naction = \"swap\"\nout_label = {out}\nnext_hop = \"{nh}\""),
             1,
         );
-        dataplane::fib::FibSpec::parse(&t).unwrap()
+        orbitmesh_core::fib::FibSpec::parse(&t).unwrap()
     };
     l.start(&fib_toml(1), &[]);
     assert!(matches!(

@@ -4,7 +4,7 @@
 //! hop it did not define, and `fib check` refused it.
 
 use dataplane::config::Config;
-use dataplane::fib::FibSpec;
+use orbitmesh_core::fib::FibSpec;
 
 /// The ```toml blocks of the README, in order.
 fn toml_blocks() -> Vec<String> {

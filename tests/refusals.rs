@@ -18,13 +18,13 @@
 //! otherwise.
 
 // Frame builders shared with the dataplane's own tests.
-#[path = "../dataplane/tests/common/mod.rs"]
+#[path = "../core/tests/common/mod.rs"]
 mod common;
 mod support;
 use common::*;
-use dataplane::ctl::{self, Request, Response, VersionInfo, MAX_MESSAGE};
-use dataplane::fib::spec::FibSpec;
-use dataplane::stats::DropReason;
+use orbitmesh_core::fib::spec::FibSpec;
+use orbitmesh_core::protocol::{self as ctl, Request, Response, VersionInfo, MAX_MESSAGE};
+use orbitmesh_core::stats::DropReason;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! Every pipeline figure is for batches of 32 frames of 60 bytes, including
 //! the copy of each frame into a buffer with headroom (what the NIC's DMA
 //! would have done), so the baselines below pay the same copy:
-//! - pipeline/*: `dataplane::pipeline::process`, every check, verdict and
+//! - pipeline/*: `orbitmesh_core::pipeline::process`, every check, verdict and
 //!   counter in place;
 //! - baseline/bare_swap: the floor (read label, index table, rewrite);
 //! - baseline/naive_hashmap_swap: a HashMap label map, packet at a time;
@@ -17,8 +17,8 @@
 use bench::naive::{bare_swap, BareEntry, NaiveLpm, NaiveLsr, NaiveNh};
 use bench::workload::*;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use dataplane::fib::lpm::Lpm4;
-use dataplane::fib::FibHandle;
+use dataplane::publish::FibHandle;
+use orbitmesh_core::fib::lpm::Lpm4;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 use std::time::Duration;

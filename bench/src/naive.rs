@@ -7,7 +7,7 @@
 //!   label to next hop, one packet at a time, with the basic checks.
 //! - [`NaiveLpm`]: longest-prefix match as 33 `HashMap`s probed from /32 down.
 
-use dataplane::wire::mpls::Lse;
+use orbitmesh_core::wire::mpls::Lse;
 use std::collections::HashMap;
 
 /// One entry of the bare loop's table: out label and MACs.

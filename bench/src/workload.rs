@@ -1,11 +1,11 @@
 //! Benchmark workloads: FIBs and pools of template frames.
 
-use dataplane::fib::{FibBuilder, FibSnapshot, IlmAction, NextHop, NhgId, PortConfig};
-use dataplane::pipeline::{process, Frame, Verdict};
-use dataplane::stats::{Counters, DropReason};
-use dataplane::wire::ethernet::{self, ethertype};
-use dataplane::wire::ipv4;
-use dataplane::wire::mpls::{label, Lse};
+use orbitmesh_core::fib::{FibBuilder, FibSnapshot, IlmAction, NextHop, NhgId, PortConfig};
+use orbitmesh_core::pipeline::{process, Frame, Verdict};
+use orbitmesh_core::stats::{Counters, DropReason};
+use orbitmesh_core::wire::ethernet::{self, ethertype};
+use orbitmesh_core::wire::ipv4;
+use orbitmesh_core::wire::mpls::{label, Lse};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use smallvec::SmallVec;

@@ -8,4 +8,5 @@ pub mod predict;
 pub mod duration;
 pub mod emulate;
 pub mod ops;
+pub mod os;
 pub mod run;

@@ -7,8 +7,8 @@
 //! (the running FIB stays); 2 bad input (file, argument); 3 the dataplane
 //! could not be reached.
 
-use dataplane::ctl::{self, FibView, Request, Response, StatsInfo};
-use dataplane::fib::spec::{ActionSpec, FibSpec};
+use orbitmesh_core::fib::spec::{ActionSpec, FibSpec};
+use orbitmesh_core::protocol::{self as ctl, FibView, Request, Response, StatsInfo};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -106,7 +106,7 @@ pub fn check(path: &Path, allow_empty: bool) -> Result<String, OpError> {
 /// Checks `fib show --label` before the dataplane is asked: a 20-bit
 /// MPLS label (a larger number could only ever show nothing).
 pub fn check_show_label(l: u32) -> Result<(), OpError> {
-    use dataplane::wire::mpls::label::MAX;
+    use orbitmesh_core::wire::mpls::label::MAX;
     if l > MAX {
         return Err(bad_input(format!(
             "--label {l}: an MPLS label is 20 bits (0-{MAX})"
@@ -183,6 +183,9 @@ pub fn load_warnings(
     now_ns: u64,
 ) -> Vec<String> {
     let mut w = Vec::new();
+    if at_ns.is_some() {
+        w.extend(clock_warning(running));
+    }
     if let Some(at) = at_ns.filter(|&at| at < now_ns) {
         w.push(format!(
             "the activation time {} is {:.3} s in the past: FIB version {version} takes effect at once",
@@ -205,12 +208,13 @@ pub fn load_warnings(
     w
 }
 
-/// Activation times are CLOCK_REALTIME instants: say so when this host's
-/// clock is not synchronized.
-pub fn warn_if_unsynchronized() {
-    if dataplane::sys::clock::synchronized() == Some(false) {
-        dataplane::errln!("warning: this host's clock is not synchronized (NTP/PTP); activation times are only as right as its clock");
-    }
+/// Activation times are CLOCK_REALTIME instants on the dataplane's host:
+/// the warning to give when that host says its clock is not synchronized
+/// (the dataplane reads its kernel's NTP state and reports it).
+pub fn clock_warning(running: &ctl::VersionInfo) -> Option<String> {
+    (running.clock_synchronized == Some(false)).then(|| {
+        "the dataplane's clock is not synchronized (NTP/PTP); activation times are only as right as its clock".to_string()
+    })
 }
 
 /// Nanoseconds since the Unix epoch as RFC 3339 UTC.
@@ -480,8 +484,8 @@ mod tests {
 
     #[test]
     fn stats_show_the_kernels_socket_drops_only_where_there_are_some() {
-        use dataplane::ctl::PortInfo;
-        use dataplane::node::{KernelStats, PortTotals};
+        use orbitmesh_core::protocol::PortInfo;
+        use orbitmesh_core::stats::{KernelStats, PortTotals};
         let port = |name: &str, counters| PortInfo {
             name: name.into(),
             carrier: true,
@@ -546,9 +550,21 @@ mod tests {
             staged,
             previous: None,
             workers: vec![],
+            clock_synchronized: None,
         };
         assert!(load_warnings(&running(None), 8, Some(now + 1), now).is_empty());
         assert!(load_warnings(&running(None), 8, None, now).is_empty());
+        let unsynced = ctl::VersionInfo {
+            clock_synchronized: Some(false),
+            ..running(None)
+        };
+        let w = load_warnings(&unsynced, 8, Some(now + 1), now);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("clock is not synchronized"), "{w:?}");
+        assert!(
+            load_warnings(&unsynced, 8, None, now).is_empty(),
+            "a load now does not depend on the clock"
+        );
         let w = load_warnings(&running(None), 8, Some(now - 2_500_000_000), now);
         assert_eq!(
             w,
@@ -643,7 +659,7 @@ mod tests {
         assert!(d.contains("~ version 1 -> 2"), "{d}");
         assert_eq!(diff(&a, &a), None);
         let mut c = a.clone();
-        c.ttl_ingress = dataplane::fib::spec::TtlSpec::Pipe;
+        c.ttl_ingress = orbitmesh_core::fib::spec::TtlSpec::Pipe;
         c.ports[0].mtu = 9000;
         let d = diff(&a, &c).unwrap();
         assert!(d.contains("~ ttl_ingress uniform -> pipe"), "{d}");

@@ -31,8 +31,8 @@
 use crate::predict::scenario::Scenario;
 use crate::predict::schedule::{FibEntry, NodeSchedule};
 use crate::predict::Window;
-use dataplane::ctl::{Request, Response};
-use dataplane::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec};
+use orbitmesh_core::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec};
+use orbitmesh_core::protocol::{Request, Response};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -95,7 +95,7 @@ fn check_port(port: &str, dst_mac: &str, src_mac: &str) -> Result<(), String> {
         return Err("port is empty".into());
     }
     for (what, mac) in [("dst_mac", dst_mac), ("src_mac", src_mac)] {
-        if dataplane::wire::ethernet::parse_mac(mac).is_none() {
+        if orbitmesh_core::wire::ethernet::parse_mac(mac).is_none() {
             return Err(format!(
                 "{what} {mac:?} is not a MAC address like 02:00:00:00:00:01"
             ));
@@ -787,10 +787,10 @@ fn read_schedule(p: &Path, name: &str) -> Result<NodeSchedule, String> {
 mod tests {
     use super::*;
     use crate::predict::schedule::{FibDelta, FibTable, FORMAT};
-    use dataplane::fib::FibSnapshot;
-    use dataplane::node::{now_ns, Node};
+    use orbitmesh_core::fib::FibSnapshot;
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
+    use {dataplane::node::Node, orbitmesh_core::time::now_ns};
 
     fn entry(next_hop: Option<u32>, backup: Option<u32>) -> FibEntry {
         FibEntry {
@@ -845,7 +845,7 @@ mod tests {
 
     #[test]
     fn the_documented_wiring_parses() {
-        let example = dataplane::config::doc_toml_example(include_str!("run.rs"));
+        let example = orbitmesh_core::file::doc_toml_example(include_str!("run.rs"));
         let w = Wiring::parse(&example).unwrap();
         let nodes = w.nodes();
         assert_eq!(nodes.len(), 1);
@@ -1023,9 +1023,9 @@ mod tests {
             .iter()
             .map(|(_, s)| s.build_for_ports(&names).unwrap())
             .collect();
-        assert_eq!(f[0].ilm(16000), Some(dataplane::fib::IlmAction::Pop));
+        assert_eq!(f[0].ilm(16000), Some(orbitmesh_core::fib::IlmAction::Pop));
         let port_of = |f: &FibSnapshot| match f.ilm(16005) {
-            Some(dataplane::fib::IlmAction::Swap { nhg, .. }) => {
+            Some(orbitmesh_core::fib::IlmAction::Swap { nhg, .. }) => {
                 Some(f.next_hop(f.group(nhg).unwrap()[0]).unwrap().port)
             }
             _ => None,
@@ -1104,7 +1104,7 @@ mod tests {
         let (p, _) = plan(&schedule(), &wiring(sock.clone()));
         let start = now_ns() + 100_000_000;
         let mut log = Vec::new();
-        let call = |s: &Path, r: Request| dataplane::ctl::call(s, &r);
+        let call = |s: &Path, r: Request| orbitmesh_core::protocol::call(s, &r);
         let reports = drive(
             &[(0, sock.clone(), p)],
             start,
@@ -1167,7 +1167,7 @@ mod tests {
             n2.live.set_carrier(0, false);
         });
         let mut log = Vec::new();
-        let call = |s: &Path, r: Request| dataplane::ctl::call(s, &r);
+        let call = |s: &Path, r: Request| orbitmesh_core::protocol::call(s, &r);
         let reports = drive(
             &[(0, sock.clone(), p)],
             start,
@@ -1191,7 +1191,7 @@ mod tests {
         node.fib.promote_due(now_ns());
         let f = node.fib.current();
         let port = match f.ilm(16005) {
-            Some(dataplane::fib::IlmAction::Swap { nhg, .. }) => {
+            Some(orbitmesh_core::fib::IlmAction::Swap { nhg, .. }) => {
                 f.next_hop(f.group(nhg).unwrap()[0]).unwrap().port
             }
             other => panic!("{other:?}"),
@@ -1208,7 +1208,7 @@ mod tests {
         let sock = dp.sock.clone();
         let (p, _) = plan(&schedule(), &wiring(sock.clone()));
         let mut log = Vec::new();
-        let call = |s: &Path, r: Request| dataplane::ctl::call(s, &r);
+        let call = |s: &Path, r: Request| orbitmesh_core::protocol::call(s, &r);
         let reports = drive(
             &[(0, sock.clone(), p)],
             now_ns(),

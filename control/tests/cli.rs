@@ -195,7 +195,7 @@ struct Dataplane {
 
 impl Dataplane {
     fn serve(dir: &Scratch) -> Dataplane {
-        use dataplane::fib::FibSnapshot;
+        use orbitmesh_core::fib::FibSnapshot;
         let sock = dir.0.join("dp.sock");
         let node = std::sync::Arc::new(dataplane::node::Node::new(
             "n0",

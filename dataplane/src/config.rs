@@ -31,6 +31,8 @@
 
 use crate::sys::xsk::XdpMode;
 use crate::worker::PollMode;
+use orbitmesh_core::file::read_limited;
+use orbitmesh_core::protocol::endpoint;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -98,7 +100,7 @@ pub struct Config {
 }
 
 fn default_name() -> String {
-    "orbitmesh".into()
+    endpoint::DEFAULT_NAME.into()
 }
 fn default_batch() -> usize {
     64
@@ -124,24 +126,7 @@ pub const MAX_BUSY_POLL_BUDGET: u32 = u16::MAX as u32;
 
 /// Largest configuration file read (1 MiB; real ones are a few hundred
 /// bytes): `/dev/zero` or a wrong, huge file is refused, not read forever.
-pub const MAX_CONFIG_BYTES: usize = 1 << 20;
-
-/// Reads at most `limit` bytes of a file; a longer one (or an endless one
-/// such as `/dev/zero`) is an error that says so, with nothing more read.
-pub fn read_limited(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(limit as u64 + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() > limit {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::FileTooLarge,
-            format!("the file is larger than {limit} bytes"),
-        ));
-    }
-    Ok(bytes)
-}
+pub const MAX_CONFIG_BYTES: usize = endpoint::MAX_CONFIG_BYTES;
 
 /// An interface name the kernel takes (dev_valid_name): 1-15 bytes, not
 /// . or .., without / : or white space.
@@ -231,7 +216,7 @@ impl Config {
     pub fn socket_path(&self) -> PathBuf {
         self.control_socket
             .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("/run/orbitmesh/{}.sock", self.name)))
+            .unwrap_or_else(|| endpoint::default_socket(&self.name))
     }
 
     /// The TAP interface punted frames go to: `om-NAME` cut to the 15
@@ -257,11 +242,11 @@ impl Config {
                 "no ports: give at least one --port IFACE (or [[ports]] in the config)".into(),
             );
         }
-        if self.ports.len() > crate::fib::MAX_PORTS {
+        if self.ports.len() > orbitmesh_core::fib::MAX_PORTS {
             return Err(format!(
                 "{} ports; at most {}",
                 self.ports.len(),
-                crate::fib::MAX_PORTS
+                orbitmesh_core::fib::MAX_PORTS
             ));
         }
         let mut names = std::collections::HashSet::new();
@@ -291,11 +276,11 @@ impl Config {
                 ));
             }
         }
-        if !(1..=crate::pipeline::MAX_BATCH).contains(&self.batch) {
+        if !(1..=orbitmesh_core::pipeline::MAX_BATCH).contains(&self.batch) {
             return Err(format!(
                 "batch {} is outside 1..={}",
                 self.batch,
-                crate::pipeline::MAX_BATCH
+                orbitmesh_core::pipeline::MAX_BATCH
             ));
         }
         if self.busy_poll_budget.is_some() && self.poll != PollMode::Busy {
@@ -382,25 +367,16 @@ fn list(cores: &[usize]) -> String {
     }
 }
 
-/// The first TOML example in a source file's `//!` docs, as plain TOML:
-/// lets tests check that documented examples stay valid.
-pub fn doc_toml_example(source: &str) -> String {
-    source
-        .lines()
-        .skip_while(|l| !l.starts_with("//! ```toml"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("//! ```"))
-        .map(|l| l.trim_start_matches("//!").trim_start().to_string() + "\n")
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn documented_example_parses_and_defaults_are_sane() {
-        let c = Config::parse(&doc_toml_example(include_str!("config.rs"))).unwrap();
+        let c = Config::parse(&orbitmesh_core::file::doc_toml_example(include_str!(
+            "config.rs"
+        )))
+        .unwrap();
         assert_eq!(c.name, "sat-17");
         assert_eq!(c.ports[0].name(), "isl0");
         c.validate().unwrap();

@@ -1,26 +1,27 @@
-//! orbitmesh dataplane: the label-switching core and (later) the AF_XDP process.
+//! orbitmesh dataplane: the AF_XDP process `orbitmesh-dp` that runs the
+//! core's pipeline (`orbitmesh_core`) on real ports.
 //!
-//! - [`wire`]: zero-copy views of Ethernet, MPLS, IPv4, IPv6 (smoltcp style).
-//! - [`fib`]: immutable FIB snapshots (label table, next-hop groups, next hops,
-//!   IPv4/IPv6 longest-prefix match), their validating builder, and the
-//!   [`fib::FibHandle`] through which snapshots are published lock-free.
-//! - [`pipeline`]: the pure batch function every worker, test and benchmark runs.
-//! - [`stats`]: per-worker counters, summed on read.
-//! - [`sys`]: the only module with `unsafe` code.
+//! Layers, each using only those above it in this list:
+//!
+//! - [`publish`]: the lock-free handle through which FIB snapshots reach the
+//!   workers (epoch-based reclamation), and staged activations.
+//! - [`node`]: the process state shared by workers, control socket and port
+//!   watcher: FIB handle, ports, liveness, every worker's counters.
+//! - [`worker`]: one pinned thread's loop: receive a batch, run the pipeline,
+//!   dispatch the verdicts, count.
+//! - [`sys`]: the only module with `unsafe` code: AF_XDP sockets and rings,
+//!   the XDP steering program, epoch cells, huge pages, signals, credentials.
+//! - [`ctl`]: the control socket's server (the protocol is the core's).
 //! - [`watch`]: the port watcher (carrier, interfaces that go away).
-//! - [`cli`]: output of the command-line programs that survives a closed pipe.
+//! - [`config`]: the configuration file and its checks.
 //!
 //! `unsafe_code` is denied workspace-wide (root `Cargo.toml`); only [`sys`]
 //! allows it.
 
-pub mod cli;
 pub mod config;
 pub mod ctl;
-pub mod fib;
 pub mod node;
-pub mod pipeline;
-pub mod stats;
+pub mod publish;
 pub mod sys;
 pub mod watch;
-pub mod wire;
 pub mod worker;

@@ -6,12 +6,13 @@
 //! handle, liveness as one relaxed load per batch) and only write their own
 //! cache-padded counters, so nothing on the fast path is contended.
 
-use crate::fib::{FibError, FibHandle, FibSnapshot, FibSpec, MAX_PORTS};
-use crate::stats::{Counters, SharedCounters};
+use crate::publish::FibHandle;
 use crate::sys::xsk;
 use crossbeam_utils::CachePadded;
+use orbitmesh_core::fib::{FibError, FibSnapshot, FibSpec, MAX_PORTS};
+use orbitmesh_core::stats::{Counters, SharedCounters};
+use orbitmesh_core::stats::{KernelStats, PortTotals};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Per-port counters of one worker (I/O side; the pipeline's are in
 /// [`SharedCounters`]).
@@ -47,30 +48,6 @@ pub struct KernelCounters {
     pub invalid_descs: AtomicU64,
 }
 
-/// One reading of a socket's kernel statistics (or their sum over workers).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct KernelStats {
-    pub rx_ring_full: u64,
-    pub rx_fill_empty: u64,
-    pub rx_dropped: u64,
-    pub invalid_descs: u64,
-}
-
-impl KernelStats {
-    /// Frames the kernel dropped before the relay saw them (or, for invalid
-    /// TX descriptors, after it sent them).
-    pub fn total(&self) -> u64 {
-        self.rx_ring_full + self.rx_fill_empty + self.rx_dropped + self.invalid_descs
-    }
-
-    pub fn add(&mut self, o: &KernelStats) {
-        self.rx_ring_full += o.rx_ring_full;
-        self.rx_fill_empty += o.rx_fill_empty;
-        self.rx_dropped += o.rx_dropped;
-        self.invalid_descs += o.invalid_descs;
-    }
-}
-
 impl KernelCounters {
     pub fn store(&self, s: &KernelStats) {
         self.rx_ring_full.store(s.rx_ring_full, Ordering::Relaxed);
@@ -87,18 +64,6 @@ impl KernelCounters {
             invalid_descs: self.invalid_descs.load(Ordering::Relaxed),
         }
     }
-}
-
-/// Plain copy of [`PortCounters`], summed over workers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PortTotals {
-    pub rx: u64,
-    pub tx: u64,
-    pub tx_ring_full: u64,
-    pub fill_ring_empty: u64,
-    /// Kernel drops on the port's sockets (see [`KernelCounters`]).
-    #[serde(default)]
-    pub kernel: KernelStats,
 }
 
 /// Everything one worker publishes.
@@ -183,16 +148,6 @@ impl Liveness {
     }
 }
 
-/// The clock activation times are given in: nanoseconds since the Unix
-/// epoch (CLOCK_REALTIME, UTC, no leap seconds), the clock that NTP/PTP keep
-/// in step across nodes, so one predicted instant means the same moment on
-/// every node.
-pub fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 /// Builds a FIB for a dataplane with these ports: the path of every FIB the
 /// dataplane installs (at start, and on load and stage). On top of the FIB's
 /// own checks, which an offline `fib check` runs too, it refuses a port MTU
@@ -214,6 +169,8 @@ pub fn build_fib(spec: &FibSpec, port_names: &[String]) -> Result<FibSnapshot, F
             ),
         });
     }
+    // The LPM's 64 MiB table is faulted in as huge pages (see lpm).
+    orbitmesh_core::fib::lpm::set_large_table_advice(crate::sys::mem::advise_huge_pages::<u32>);
     spec.build_for_ports(port_names)
 }
 
@@ -293,7 +250,8 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ctl::{handle, Request, Response};
+    use crate::ctl::handle;
+    use orbitmesh_core::protocol::{Request, Response};
 
     /// One port with this MTU, and a label switched to it.
     fn spec(version: u64, mtu: u16) -> FibSpec {

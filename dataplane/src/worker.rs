@@ -14,9 +14,10 @@
 //! the worker either spins (busy), or blocks in `poll()` (sleep-when-idle),
 //! which is what lets dozens of dataplanes share two cores in an emulation.
 
-use crate::node::{KernelStats, Node, KERNEL_STATS_EVERY_NS};
-use crate::pipeline::{self, Frame, Verdict, MAX_BATCH};
-use crate::stats::Counters;
+use crate::node::{Node, KERNEL_STATS_EVERY_NS};
+use orbitmesh_core::pipeline::{self, Frame, Verdict, MAX_BATCH};
+use orbitmesh_core::stats::Counters;
+use orbitmesh_core::stats::KernelStats;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -110,7 +111,7 @@ pub fn run_worker(io: &mut dyn Io, node: &Node, spec: &WorkerSpec, stop: &Atomic
         fill_empty += io.service();
         // One clock read per pass: it picks the FIB in force (a staged one
         // activates at its instant) for every port's batch of this pass.
-        let now = crate::node::now_ns();
+        let now = orbitmesh_core::time::now_ns();
         if now >= kernel_stats_due {
             kernel_stats_due = now + KERNEL_STATS_EVERY_NS;
             for p in 0..ports {
@@ -272,7 +273,7 @@ impl Io for MemIo {
                 b
             })
             .collect();
-        let mut verdicts = vec![Verdict::Drop(crate::stats::DropReason::Malformed); n];
+        let mut verdicts = vec![Verdict::Drop(orbitmesh_core::stats::DropReason::Malformed); n];
         let mut bounds = vec![(0usize, 0usize); n];
         {
             let mut frames: Vec<Frame<'_>> = bufs
@@ -320,8 +321,8 @@ impl Io for MemIo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fib::{FibBuilder, IlmAction, NextHop, PortConfig};
-    use crate::wire::mpls::Lse;
+    use orbitmesh_core::fib::{FibBuilder, IlmAction, NextHop, PortConfig};
+    use orbitmesh_core::wire::mpls::Lse;
 
     #[test]
     fn the_worker_loop_forwards_between_memory_rings() {

@@ -14,16 +14,17 @@
 //! FIB sizes its label table by the largest label, which is not what this
 //! test is about.
 
-use dataplane::ctl::{
-    decode_request, handle, read_frame_budgeted, Budget, Request, Response, ENC_BINARY_FIB,
-    ENC_JSON, HEADER_LEN, MAGIC, MAX_BUFFERED, MAX_MESSAGE, VERSION,
-};
-use dataplane::fib::spec::{
+use dataplane::ctl::{handle, MAX_BUFFERED};
+use dataplane::node::Node;
+use orbitmesh_core::fib::spec::{
     ActionSpec, FibSpec, GroupSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec,
 };
-use dataplane::fib::FibSnapshot;
-use dataplane::node::Node;
-#[path = "common/cases.rs"]
+use orbitmesh_core::fib::FibSnapshot;
+use orbitmesh_core::protocol::{
+    decode_request, read_frame_budgeted, Budget, Request, Response, ENC_BINARY_FIB, ENC_JSON,
+    HEADER_LEN, MAGIC, MAX_MESSAGE, VERSION,
+};
+#[path = "../../core/tests/common/cases.rs"]
 mod cases;
 use proptest::prelude::*;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -267,7 +268,7 @@ fn request() -> impl Strategy<Value = Request> {
         any::<u64>(),
         // Close to now: activation soon, or already due.
         (-2_000_000_000i64..2_000_000_000)
-            .prop_map(|d| dataplane::node::now_ns().saturating_add_signed(d)),
+            .prop_map(|d| orbitmesh_core::time::now_ns().saturating_add_signed(d)),
     ];
     prop_oneof![
         1 => Just(Request::Version),

@@ -19,11 +19,11 @@
 //! decoder's checks behind the checksum are reached. 2,000 cases per
 //! property unless PROPTEST_CASES says otherwise.
 
-use dataplane::ctl::{self, Request, Response};
-use dataplane::fib::spec::{FibFormat, FibSpec};
-use dataplane::fib::FibSnapshot;
 use dataplane::node::Node;
-#[path = "common/cases.rs"]
+use orbitmesh_core::fib::spec::{FibFormat, FibSpec};
+use orbitmesh_core::fib::FibSnapshot;
+use orbitmesh_core::protocol::{self as ctl, Request, Response};
+#[path = "../../core/tests/common/cases.rs"]
 mod cases;
 use proptest::prelude::*;
 use std::sync::OnceLock;
@@ -48,7 +48,8 @@ fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
 fn example_text() -> &'static str {
     static T: OnceLock<String> = OnceLock::new();
     T.get_or_init(|| {
-        let doc = dataplane::config::doc_toml_example(include_str!("../src/fib/spec.rs"));
+        let doc =
+            orbitmesh_core::file::doc_toml_example(include_str!("../../core/src/fib/spec.rs"));
         format!("{doc}\n[[routes]]\nprefix = \"10.3.4.5/32\"\nnext_hop = \"sat3\"\n")
     })
 }
@@ -113,7 +114,7 @@ fn check_request(bytes: &[u8]) {
         body.extend_from_slice(bytes);
         let node = node();
         let (resp, peak) = peak_of(|| match ctl::decode_request(ctl::ENC_BINARY_FIB, &body) {
-            Ok(req) => ctl::handle(&node, req),
+            Ok(req) => dataplane::ctl::handle(&node, req),
             Err(message) => Response::Error { message },
         });
         assert!(
@@ -130,7 +131,7 @@ fn check_request(bytes: &[u8]) {
         .unwrap();
         let node = node();
         let (resp, peak) = peak_of(|| match ctl::decode_request(ctl::ENC_JSON, &json) {
-            Ok(req) => ctl::handle(&node, req),
+            Ok(req) => dataplane::ctl::handle(&node, req),
             Err(message) => Response::Error { message },
         });
         assert!(
@@ -219,9 +220,9 @@ fn a_binary_name_cannot_expand_a_small_file_into_gigabytes() {
     // decoded into 6.5 GB of copies of the name before names were bounded.
     let mut spec = example().clone();
     spec.labels = (16..100_016)
-        .map(|l| dataplane::fib::spec::LabelSpec {
+        .map(|l| orbitmesh_core::fib::spec::LabelSpec {
             label: l,
-            action: dataplane::fib::spec::ActionSpec::Swap,
+            action: orbitmesh_core::fib::spec::ActionSpec::Swap,
             out_label: None,
             group: None,
             next_hop: Some("sat2".into()),
@@ -270,7 +271,7 @@ fn an_empty_fib_is_refused_by_the_node_unless_allowed() {
             let payload = &wire[12..];
             let decoded = ctl::decode_request(wire[5], payload).unwrap();
             assert_eq!(decoded, req);
-            match ctl::handle(&n, decoded) {
+            match dataplane::ctl::handle(&n, decoded) {
                 Response::Error { message } => {
                     assert!(!allow_empty, "{message}");
                     assert!(message.contains("no labels and no routes"), "{message}");

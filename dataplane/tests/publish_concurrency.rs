@@ -3,12 +3,15 @@
 //! read across the label, the next hop and the version), and each reader
 //! sees versions in publication order.
 
+// The FIB fixtures the core's pipeline tests use.
+#[path = "../../core/tests/common/mod.rs"]
 mod common;
 use common::*;
-use dataplane::fib::*;
-use dataplane::pipeline::{process, Frame, Verdict};
-use dataplane::stats::Counters;
-use dataplane::wire::mpls::Lse;
+use dataplane::publish::FibHandle;
+use orbitmesh_core::fib::*;
+use orbitmesh_core::pipeline::{process, Frame, Verdict};
+use orbitmesh_core::stats::Counters;
+use orbitmesh_core::wire::mpls::Lse;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 

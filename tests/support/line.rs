@@ -12,7 +12,7 @@
 #![allow(dead_code)]
 
 use super::bin;
-use dataplane::ctl::{self, Request, Response};
+use orbitmesh_core::protocol::{self as ctl, Request, Response};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -26,7 +26,7 @@ pub const SINK0: [u8; 6] = [0x02, 0x6f, 0, 0, 2, 0x00];
 pub const SINK1: [u8; 6] = [0x02, 0x6f, 0, 0, 2, 0x01];
 
 /// A MAC address as `ip link` and the FIB spec write it.
-pub use dataplane::wire::ethernet::format_mac as mac;
+pub use orbitmesh_core::wire::ethernet::format_mac as mac;
 
 pub fn sh(args: &[&str]) {
     let o = Command::new(args[0])

@@ -3,7 +3,7 @@
 //! `fib-gen OUT N IN_PORT OUT_PORT DST_MAC SRC_MAC`
 
 use anyhow::{bail, Context, Result};
-use dataplane::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec};
+use orbitmesh_core::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec};
 
 fn main() -> Result<()> {
     let a: Vec<String> = std::env::args().collect();

@@ -9,15 +9,16 @@
 
 use anyhow::{bail, Context, Result};
 use bench::workload::bgp_like_prefixes;
-use dataplane::fib::lpm::Lpm4;
-use dataplane::fib::Prefix;
-use dataplane::outln;
+use orbitmesh_core::fib::lpm::Lpm4;
+use orbitmesh_core::fib::Prefix;
+use orbitmesh_core::outln;
 use rand::{Rng, SeedableRng};
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
 fn main() -> Result<()> {
+    orbitmesh_core::cli::on_broken_pipe(dataplane::sys::signal::die_of_sigpipe);
     let a: Vec<String> = std::env::args().collect();
     match a.get(1).map(String::as_str) {
         Some("gen") if a.len() >= 4 => {

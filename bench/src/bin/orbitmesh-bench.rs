@@ -9,7 +9,7 @@ use bench::harness::{self, dut::Bins, dut::DutKind, rfc2544::SearchCfg, SuiteCfg
 use bench::traffic::engine::{EngineCfg, EngineHandle, TrialSpec};
 use bench::traffic::frame::{FlowPlan, Macs, Profile, SizeMix};
 use clap::{Parser, Subcommand};
-use dataplane::{errln, outln};
+use orbitmesh_core::{errln, outln};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -276,7 +276,8 @@ fn run(a: RunArgs) -> Result<()> {
 fn traffic(a: TrafficArgs) -> Result<()> {
     harness::preflight()?;
     let parse_mac = |s: &str| {
-        dataplane::fib::spec::parse_mac(s).with_context(|| format!("{s:?} is not a MAC address"))
+        orbitmesh_core::fib::spec::parse_mac(s)
+            .with_context(|| format!("{s:?} is not a MAC address"))
     };
     let profile = Profile::parse(&a.profile).map_err(|e| anyhow::anyhow!("--{e}"))?;
     if a.rx.is_empty() || a.rx.len() > 2 {

@@ -29,7 +29,7 @@ use super::topology::{
 };
 use crate::traffic::frame::{ipv6_prefix, FlowPlan, Profile, LABEL_BASE};
 use anyhow::{bail, Context, Result};
-use dataplane::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec};
+use orbitmesh_core::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -269,8 +269,11 @@ impl Dut {
                 dut.socket = Some(sock.clone());
                 let t0 = Instant::now();
                 loop {
-                    if let Ok(dataplane::ctl::Response::Stats(_)) =
-                        dataplane::ctl::call(&sock, &dataplane::ctl::Request::Stats)
+                    if let Ok(orbitmesh_core::protocol::Response::Stats(_)) =
+                        orbitmesh_core::protocol::call(
+                            &sock,
+                            &orbitmesh_core::protocol::Request::Stats,
+                        )
                     {
                         break;
                     }
@@ -340,8 +343,8 @@ impl Dut {
         let Some(sock) = &self.socket else {
             return Vec::new();
         };
-        let Ok(dataplane::ctl::Response::Stats(s)) =
-            dataplane::ctl::call(sock, &dataplane::ctl::Request::Stats)
+        let Ok(orbitmesh_core::protocol::Response::Stats(s)) =
+            orbitmesh_core::protocol::call(sock, &orbitmesh_core::protocol::Request::Stats)
         else {
             return Vec::new();
         };

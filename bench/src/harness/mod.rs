@@ -180,7 +180,7 @@ impl Bench<'_> {
             if rec.other_load <= self.cfg.max_other_load || attempt > self.cfg.retries {
                 return Ok(rec);
             }
-            dataplane::err!(
+            orbitmesh_core::err!(
                 " -- disturbed (other load {:.0}%), again",
                 rec.other_load * 100.0
             );
@@ -200,7 +200,7 @@ impl Bench<'_> {
             if dataplane::sys::signal::stop_requested() {
                 bail!("interrupted");
             }
-            dataplane::err!(
+            orbitmesh_core::err!(
                 "\r\x1b[K{}: waiting for the machine to be quiet (other processes use {:.0}% of it)",
                 self.label,
                 share * 100.0
@@ -272,7 +272,7 @@ impl Bench<'_> {
             stats,
         };
         let s = &rec.stats;
-        dataplane::err!(
+        orbitmesh_core::err!(
             "\r\x1b[K{} trial {:>3}: offered {:>7.3} Mpps, sent {:>7.3}, delivered {:>7.3}, loss {:.2e}, misfwd {}, DUT core {:>3.0}%, gen core {:>3.0}%, other load {:>3.0}%",
             self.label,
             s.trial,
@@ -349,20 +349,20 @@ pub fn run_suite(cfg: SuiteCfg, command: String) -> Result<SuiteResult> {
             swap: None,
         };
         if let Some(why) = kind.unavailable(&cfg.bins) {
-            dataplane::errln!("orbitmesh-bench: skipping {}: {why}", kind.name());
+            orbitmesh_core::errln!("orbitmesh-bench: skipping {}: {why}", kind.name());
             r.skipped = Some(why);
             duts.push(r);
             continue;
         }
-        dataplane::errln!("== {} ({})", kind.name(), kind.describe());
+        orbitmesh_core::errln!("== {} ({})", kind.name(), kind.describe());
         if let Err(e) = run_dut(&cfg, &engine, kind, &work, &mut r) {
             if dataplane::sys::signal::stop_requested() {
                 return Err(e);
             }
-            dataplane::errln!("\norbitmesh-bench: {} failed: {e:#}", kind.name());
+            orbitmesh_core::errln!("\norbitmesh-bench: {} failed: {e:#}", kind.name());
             r.error = Some(format!("{e:#}"));
         }
-        dataplane::errln!();
+        orbitmesh_core::errln!();
         duts.push(r);
     }
     let result = SuiteResult {
@@ -472,7 +472,7 @@ fn run_dut(
                 )?);
             }
         }
-        dataplane::errln!(
+        orbitmesh_core::errln!(
             "\r\x1b[K{} {}B: throughput {:.3} Mpps (limit: {})",
             kind.name(),
             mix.label(),
@@ -538,14 +538,14 @@ fn swap_under_load(
     b.label = format!("orbitmesh no swaps at {:.0}%", cfg.swap_load * 100.0);
     let control = b.trial(dut, plan, mix, rate, cfg.swap_trial, cfg.swap_load)?;
     let spec_b = dut::fib_spec(&plan, 2);
-    match dataplane::ctl::call(
+    match orbitmesh_core::protocol::call(
         &sock,
-        &dataplane::ctl::Request::LoadFib {
+        &orbitmesh_core::protocol::Request::LoadFib {
             fib: spec_b,
             allow_empty: false,
         },
     ) {
-        Ok(dataplane::ctl::Response::Ok { .. }) => {}
+        Ok(orbitmesh_core::protocol::Response::Ok { .. }) => {}
         other => bail!("loading the second FIB: {other:?}"),
     }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -555,8 +555,11 @@ fn swap_under_load(
         let (mut done, mut errors) = (0u64, 0u64);
         let mut next = Instant::now();
         while !s2.load(std::sync::atomic::Ordering::Relaxed) {
-            match dataplane::ctl::call(&sock2, &dataplane::ctl::Request::Exchange) {
-                Ok(dataplane::ctl::Response::Ok { .. }) => done += 1,
+            match orbitmesh_core::protocol::call(
+                &sock2,
+                &orbitmesh_core::protocol::Request::Exchange,
+            ) {
+                Ok(orbitmesh_core::protocol::Response::Ok { .. }) => done += 1,
                 _ => errors += 1,
             }
             next += period;
@@ -578,11 +581,12 @@ fn swap_under_load(
         .join()
         .map_err(|_| anyhow::anyhow!("swap thread panicked"))?;
     let rec = rec?;
-    let version = match dataplane::ctl::call(&sock, &dataplane::ctl::Request::Stats) {
-        Ok(dataplane::ctl::Response::Stats(s)) => s.fib_version,
-        _ => 0,
-    };
-    dataplane::errln!(
+    let version =
+        match orbitmesh_core::protocol::call(&sock, &orbitmesh_core::protocol::Request::Stats) {
+            Ok(orbitmesh_core::protocol::Response::Stats(s)) => s.fib_version,
+            _ => 0,
+        };
+    orbitmesh_core::errln!(
         "\r\x1b[Korbitmesh swaps: {done} swaps ({errors} errors) at {:.3} Mpps: lost {}, misforwarded {}",
         rate / 1e6,
         rec.stats.lost,

@@ -37,7 +37,7 @@ pub const DUT_IN: &str = "dut0";
 pub const DUT_OUT: [&str; 2] = ["dut1", "dut2"];
 
 /// A MAC address as `ip link` and the FIB spec write it.
-pub use dataplane::wire::ethernet::format_mac as mac;
+pub use orbitmesh_core::wire::ethernet::format_mac as mac;
 
 /// Runs a command, failing with its stderr.
 pub fn sh(args: &[&str]) -> Result<()> {
@@ -92,7 +92,7 @@ impl Topology {
             {
                 bail!("another orbitmesh-bench (pid {pid}) is running ({LOCK}); wait for it or stop it");
             }
-            dataplane::errln!(
+            orbitmesh_core::errln!(
                 "orbitmesh-bench: removing what a previous run (pid {pid}) left behind"
             );
         }

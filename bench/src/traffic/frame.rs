@@ -31,9 +31,9 @@
 //! port or wrong label). Parsing at the sink ([`parse`]) is allocation-free
 //! and reads MPLS (over IPv4 or IPv6), IPv4 and IPv6 frames.
 
-use dataplane::wire::checksum;
-use dataplane::wire::ethernet::ethertype;
-use dataplane::wire::mpls::Lse;
+use orbitmesh_core::wire::checksum;
+use orbitmesh_core::wire::ethernet::ethertype;
+use orbitmesh_core::wire::mpls::Lse;
 
 /// UDP source port of flow 0.
 pub const FLOW_PORT_BASE: u16 = 0x4000;
@@ -341,7 +341,7 @@ pub fn build(plan: &FlowPlan, macs: &Macs, f: u16, size: u16) -> Vec<u8> {
     let ip_hdr = if kind == FlowKind::Ipv6 { 40 } else { 20 };
     let udp_len = ip_len - ip_hdr;
     if kind == FlowKind::Ipv6 {
-        dataplane::wire::ipv6::Repr {
+        orbitmesh_core::wire::ipv6::Repr {
             src: SRC_IP6,
             dst: plan.dst_ip6(f),
             next_header: 17,
@@ -352,7 +352,7 @@ pub fn build(plan: &FlowPlan, macs: &Macs, f: u16, size: u16) -> Vec<u8> {
         }
         .emit(&mut b);
     } else {
-        dataplane::wire::ipv4::Repr {
+        orbitmesh_core::wire::ipv4::Repr {
             src: SRC_IP,
             dst: plan.dst_ip(f),
             protocol: 17,
@@ -527,7 +527,7 @@ mod tests {
         for size in [64u16, 128, 594, 1518] {
             let mut f = build(&plan, &MACS, 299, size);
             assert_eq!(f.len(), size as usize - 4);
-            let ip = dataplane::wire::ipv4::Packet::new_checked(&f[14..]).expect("valid IPv4");
+            let ip = orbitmesh_core::wire::ipv4::Packet::new_checked(&f[14..]).expect("valid IPv4");
             assert!(ip.verify_checksum());
             assert_eq!(ip.dst(), [10, 101, 1, 43]);
             write_stamp(&mut f, plan.stamp_at(299), 1, 2, 3);
@@ -563,7 +563,7 @@ mod tests {
 
     /// The UDP checksum over IPv6, computed from scratch: true when right.
     fn udp6_ok(f: &[u8], ip_at: usize) -> bool {
-        let ip = dataplane::wire::ipv6::Packet::new_checked(&f[ip_at..]).expect("valid IPv6");
+        let ip = orbitmesh_core::wire::ipv6::Packet::new_checked(&f[ip_at..]).expect("valid IPv6");
         let udp = &f[ip_at + 40..];
         assert_eq!(ip.payload_len() as usize, udp.len());
         u16::from_be_bytes([udp[6], udp[7]]) != 0 && udp6_checksum(&ip.src(), &ip.dst(), udp) == 0
@@ -577,7 +577,7 @@ mod tests {
             let mut f = build(&plan, &MACS, 299, size);
             assert_eq!(f.len(), size.max(80) as usize - 4);
             assert_eq!(u16::from_be_bytes([f[12], f[13]]), 0x86dd);
-            let ip = dataplane::wire::ipv6::Packet::new_checked(&f[14..]).expect("valid IPv6");
+            let ip = orbitmesh_core::wire::ipv6::Packet::new_checked(&f[14..]).expect("valid IPv6");
             assert_eq!(
                 (ip.version(), ip.next_header(), ip.hop_limit()),
                 (6, 17, 64)

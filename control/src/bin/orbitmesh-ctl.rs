@@ -13,7 +13,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use control::predict::{self, output, scenario::Scenario};
-use dataplane::{err, errln, out, outln};
+use orbitmesh_core::protocol::endpoint;
+use orbitmesh_core::{err, errln, out, outln};
 
 #[derive(Debug, Parser)]
 #[command(name = "orbitmesh-ctl", version, about = "orbitmesh control plane")]
@@ -80,11 +81,9 @@ impl Target {
         }
         match &self.config {
             Some(c) => {
-                let cfg = dataplane::config::Config::read(c)
-                    .map_err(|e| bad_input(format!("--config: {e}")))?;
-                Ok(cfg.socket_path())
+                endpoint::socket_of_config(c).map_err(|e| bad_input(format!("--config: {e}")))
             }
-            None => Ok(PathBuf::from("/run/orbitmesh/orbitmesh.sock")),
+            None => Ok(endpoint::default_socket(endpoint::DEFAULT_NAME)),
         }
     }
 }
@@ -198,7 +197,7 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
             a.time_scale
         )));
     }
-    let text = dataplane::config::read_limited(&a.wiring, MAX_WIRING_BYTES)
+    let text = orbitmesh_core::file::read_limited(&a.wiring, MAX_WIRING_BYTES)
         .map_err(|e| e.to_string())
         .and_then(|b| String::from_utf8(b).map_err(|e| format!("not UTF-8 text ({e})")))
         .map_err(|e| bad_input(format!("{}: {e}", a.wiring.display())))?;
@@ -240,8 +239,17 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
         }
         plans.push((id, w.socket.clone(), plan));
     }
-    let start = control::ops::parse_time(&a.start, dataplane::node::now_ns())?;
-    control::ops::warn_if_unsynchronized();
+    let start = control::ops::parse_time(&a.start, orbitmesh_core::time::now_ns())?;
+    for (id, socket, _) in &plans {
+        // Best effort: a dataplane not up yet is reached (and retried) later.
+        if let Ok(orbitmesh_core::protocol::Response::Version(v)) =
+            orbitmesh_core::protocol::call(socket, &orbitmesh_core::protocol::Request::Version)
+        {
+            if let Some(w) = control::ops::clock_warning(&v) {
+                errln!("warning: node {id}: {w}");
+            }
+        }
+    }
     errln!(
         "driving {} dataplanes, {} FIBs in all, schedule time 0 at {} (x{})",
         plans.len(),
@@ -249,7 +257,9 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
         control::ops::format_time(start),
         a.time_scale
     );
-    let call = |s: &std::path::Path, r: dataplane::ctl::Request| dataplane::ctl::call(s, &r);
+    let call = |s: &std::path::Path, r: orbitmesh_core::protocol::Request| {
+        orbitmesh_core::protocol::call(s, &r)
+    };
     let watch = control::duration::parse_ns(&a.watch_ports)
         .map_err(|e| bad_input(format!("--watch-ports: {e}")))?;
     if scenario.is_none() && watch > 0 {
@@ -281,7 +291,7 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
         start,
         a.time_scale,
         &call,
-        &dataplane::node::now_ns,
+        &orbitmesh_core::time::now_ns,
         (scenario.is_some() && watch > 0).then_some(&repair),
         &mut |m| errln!("{m}"),
     );
@@ -318,9 +328,9 @@ fn load_cmd(
     target: &Target,
 ) -> Result<(), control::ops::OpError> {
     use control::ops::{self, bad_input};
-    use dataplane::ctl::{Request, Response};
+    use orbitmesh_core::protocol::{Request, Response};
     let fib = ops::read_fib(file)?;
-    let now = dataplane::node::now_ns();
+    let now = orbitmesh_core::time::now_ns();
     let at_ns = at.map(|t| ops::parse_time(t, now)).transpose()?;
     let socket = target.path()?;
     let Response::Version(running) = ops::call(&socket, &Request::Version)? else {
@@ -339,7 +349,6 @@ fn load_cmd(
             other => Err(bad_input(format!("unexpected answer {other:?}"))),
         };
     };
-    ops::warn_if_unsynchronized();
     let req = Request::StageFib {
         fib,
         at_ns,
@@ -358,7 +367,7 @@ const MIN_WATCH_NS: u64 = 100_000_000;
 
 fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
     use control::ops::{self, bad_input};
-    use dataplane::ctl::{Request, Response};
+    use orbitmesh_core::protocol::{Request, Response};
     let ok_version = |r: Response, what: &str| match r {
         Response::Ok { version } => {
             outln!("{what}: FIB version {version} active");
@@ -477,7 +486,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
                     Some(std::time::Duration::from_nanos(ns))
                 }
             };
-            let mut prev: Option<dataplane::ctl::StatsInfo> = None;
+            let mut prev: Option<orbitmesh_core::protocol::StatsInfo> = None;
             loop {
                 let Response::Stats(s) = ops::call(&a.target.path()?, &Request::Stats)? else {
                     return Err(bad_input("unexpected answer to stats"));
@@ -676,6 +685,7 @@ fn sentence(e: &anyhow::Error) -> String {
 }
 
 fn main() {
+    orbitmesh_core::cli::on_broken_pipe(control::os::die_of_sigpipe);
     match Cli::parse().command {
         Command::Predict(a) => {
             // Everything predict refuses is its input: the scenario, the

@@ -20,7 +20,7 @@ use control::emulate::traffic::{self, AgentReport, AgentSpec};
 use control::emulate::{now_ns, Names, Topology};
 use control::predict::scenario::{parse_duration_ns, Scenario};
 use control::run::{LocalPort, NodeReport, NodeWiring, Wiring};
-use dataplane::{errln, outln};
+use orbitmesh_core::{errln, outln};
 
 const EXAMPLES: &str = "Examples:
   # 6 planes x 6 satellites at 1500 km, 4 ground stations, 2400 s of orbit
@@ -114,6 +114,7 @@ struct AgentArgs {
 }
 
 fn main() {
+    orbitmesh_core::cli::on_broken_pipe(control::os::die_of_sigpipe);
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Run(a) => run(*a),
@@ -306,7 +307,7 @@ fn run(a: RunArgs) -> Result<i32> {
     if a.rate == 0 || a.rate > 100_000 {
         bail!("--rate {}: must be 1..100000 packets/s per flow", a.rate);
     }
-    if dataplane::sys::cred::euid() != 0 {
+    if control::os::euid() != 0 {
         bail!(
             "needs root: it creates network namespaces and attaches XDP programs (run with sudo)"
         );
@@ -323,7 +324,7 @@ fn run(a: RunArgs) -> Result<i32> {
             );
         }
     }
-    dataplane::sys::signal::install();
+    control::os::install().context("installing the signal handlers")?;
     std::fs::create_dir_all(a.out.join("logs"))
         .with_context(|| format!("creating {}", a.out.display()))?;
     let out = std::fs::canonicalize(&a.out)?;
@@ -561,7 +562,7 @@ fn run(a: RunArgs) -> Result<i32> {
         if ready == topo.nodes().count() {
             break;
         }
-        if Instant::now() > deadline || dataplane::sys::signal::stop_requested() {
+        if Instant::now() > deadline || control::os::stop_requested() {
             bail!(
                 "only {ready} of {} dataplanes came up within 60 s",
                 topo.nodes().count()
@@ -708,7 +709,7 @@ fn run(a: RunArgs) -> Result<i32> {
     let mut dp_cpu = vec![0.0; dp_pids.len()];
     let mut interrupted = false;
     while finals < topo.n_gs {
-        if dataplane::sys::signal::stop_requested() {
+        if control::os::stop_requested() {
             interrupted = true;
             break;
         }
@@ -818,8 +819,11 @@ fn run(a: RunArgs) -> Result<i32> {
             let versions: Vec<u64> = topo
                 .nodes()
                 .filter_map(|n| {
-                    match dataplane::ctl::call(&sock(n), &dataplane::ctl::Request::Version) {
-                        Ok(dataplane::ctl::Response::Version(v)) => Some(v.active),
+                    match orbitmesh_core::protocol::call(
+                        &sock(n),
+                        &orbitmesh_core::protocol::Request::Version,
+                    ) {
+                        Ok(orbitmesh_core::protocol::Response::Version(v)) => Some(v.active),
                         _ => None,
                     }
                 })
@@ -879,12 +883,15 @@ fn run(a: RunArgs) -> Result<i32> {
     // Frames forwarded by all dataplanes (packet hops), for CPU per hop.
     let forwarded: u64 = topo
         .nodes()
-        .filter_map(
-            |n| match dataplane::ctl::call(&sock(n), &dataplane::ctl::Request::Stats) {
-                Ok(dataplane::ctl::Response::Stats(st)) => Some(st.get("forwarded")),
+        .filter_map(|n| {
+            match orbitmesh_core::protocol::call(
+                &sock(n),
+                &orbitmesh_core::protocol::Request::Stats,
+            ) {
+                Ok(orbitmesh_core::protocol::Response::Stats(st)) => Some(st.get("forwarded")),
                 _ => None,
-            },
-        )
+            }
+        })
         .sum();
     lab.stop_children();
     drop(lab);
@@ -1065,9 +1072,9 @@ fn set_link_delays(
         }
         last.insert((x, y), ns);
         for (n, nb) in [(x, y), (y, x)] {
-            let _ = dataplane::ctl::call(
+            let _ = orbitmesh_core::protocol::call(
                 &sock(n),
-                &dataplane::ctl::Request::SetPortDelay {
+                &orbitmesh_core::protocol::Request::SetPortDelay {
                     port: Names::port(nb),
                     delay_ns: ns,
                 },

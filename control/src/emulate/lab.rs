@@ -79,7 +79,7 @@ impl Lab {
         }
         let stale = namespaces_with(prefix);
         if !stale.is_empty() {
-            dataplane::errln!(
+            orbitmesh_core::errln!(
                 "removing {} namespaces left by an earlier run ({}-*)",
                 stale.len(),
                 prefix
@@ -193,7 +193,7 @@ impl Lab {
     pub fn stop_children(&mut self) {
         for (_, c) in &mut self.children {
             if let Ok(None) = c.try_wait() {
-                let _ = dataplane::sys::signal::terminate(c.id());
+                let _ = crate::os::terminate(c.id());
             }
         }
         let t0 = Instant::now();
@@ -202,7 +202,7 @@ impl Lab {
                 match c.try_wait() {
                     Ok(Some(_)) | Err(_) => break,
                     Ok(None) if t0.elapsed() > Duration::from_secs(3) => {
-                        dataplane::errln!("{label}: did not stop on SIGTERM; killing it");
+                        orbitmesh_core::errln!("{label}: did not stop on SIGTERM; killing it");
                         let _ = c.kill();
                         let _ = c.wait();
                         break;
@@ -225,7 +225,7 @@ impl Drop for Lab {
                 .map(|n| format!("netns del {n}\n"))
                 .collect();
             if let Err(e) = run_ip(&["-force", "-batch", "-"], Some(&batch)) {
-                dataplane::errln!("cleanup: {e}");
+                orbitmesh_core::errln!("cleanup: {e}");
             }
         }
     }

@@ -31,11 +31,11 @@ use std::net::Ipv4Addr;
 
 use crate::predict::schedule::Ipv4Prefix;
 use crate::predict::{StepResult, NONE};
-use dataplane::wire::ethernet::format_mac;
+use orbitmesh_core::wire::ethernet::format_mac;
 
 /// CLOCK_REALTIME in ns (the dataplanes' activation clock).
 pub fn now_ns() -> u64 {
-    dataplane::node::now_ns()
+    orbitmesh_core::time::now_ns()
 }
 
 /// What to build, derived from the prediction.

@@ -161,7 +161,7 @@ impl LeftOut {
                     Err(e) => e.to_string(),
                     Ok(_) => format!("satellite {sat} cannot be propagated"),
                 };
-                dataplane::errln!(
+                orbitmesh_core::errln!(
                     "warning: {why}; it is left out (no links, not a relay) at every step it cannot be propagated"
                 );
             }

@@ -236,7 +236,7 @@ impl Scenario {
             Some((p, s)) => IslPlan::plus_grid(p, s, self.max_terminals, min_los_m)?,
             None if self.infer_grid => {
                 let (plan, found) = infer::plane_grid(&propagator, self.max_terminals, min_los_m);
-                dataplane::errln!(
+                orbitmesh_core::errln!(
                     "inferred {} shells and {} orbital planes: {} ISLs planned",
                     found.shells,
                     found.planes,
@@ -245,7 +245,7 @@ impl Scenario {
                 plan
             }
             None => {
-                dataplane::errln!(
+                orbitmesh_core::errln!(
                     "warning: no +Grid structure (no 'P S' header, no --grid, no --infer-grid): no ISLs are planned"
                 );
                 IslPlan {

@@ -101,12 +101,12 @@ impl std::fmt::Display for Ipv4Prefix {
 impl std::str::FromStr for Ipv4Prefix {
     type Err = String;
 
-    /// Parses `a.b.c.d/len` (dataplane::fib::Prefix); refuses host bits set,
+    /// Parses `a.b.c.d/len` (orbitmesh_core::fib::Prefix); refuses host bits set,
     /// lengths over 32 and IPv6.
     fn from_str(s: &str) -> Result<Self, String> {
         let bad =
             |why: &dyn std::fmt::Display| format!("{s:?} is not an IPv4 prefix a.b.c.d/len: {why}");
-        let p: dataplane::fib::Prefix = s.parse().map_err(|e| bad(&e))?;
+        let p: orbitmesh_core::fib::Prefix = s.parse().map_err(|e| bad(&e))?;
         match p.addr() {
             std::net::IpAddr::V4(addr) => Ok(Ipv4Prefix {
                 addr,

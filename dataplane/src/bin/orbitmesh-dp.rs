@@ -8,15 +8,15 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use dataplane::config::{Config, PortConf, PuntPolicy};
-use dataplane::fib::{FibSnapshot, FibSpec};
-use dataplane::node::{now_ns, Node};
 use dataplane::sys::{signal, xdp, xsk};
 use dataplane::watch::PortWatch;
 use dataplane::worker::{self, PollMode};
+use orbitmesh_core::fib::{FibSnapshot, FibSpec};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use {dataplane::node::Node, orbitmesh_core::time::now_ns};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -246,7 +246,7 @@ fn init_logging(filter: &str) -> Result<()> {
 fn main() {
     let args = Args::parse();
     if let Err(e) = init_logging(&args.log).and_then(|()| run(args)) {
-        dataplane::errln!("orbitmesh-dp: error: {e:#}");
+        orbitmesh_core::errln!("orbitmesh-dp: error: {e:#}");
         std::process::exit(1);
     }
 }

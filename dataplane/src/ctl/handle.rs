@@ -83,7 +83,7 @@ pub(super) fn build(
     node: &Node,
     fib: &FibSpec,
     allow_empty: bool,
-) -> Result<crate::fib::FibSnapshot, crate::fib::FibError> {
+) -> Result<orbitmesh_core::fib::FibSnapshot, orbitmesh_core::fib::FibError> {
     fib.check_not_empty(allow_empty)?;
     node.build_fib(fib)
 }
@@ -158,6 +158,7 @@ pub fn version_info(node: &Node) -> VersionInfo {
             .iter()
             .map(|w| w.fib_version.load(Ordering::Relaxed))
             .collect(),
+        clock_synchronized: crate::sys::clock::synchronized(),
     }
 }
 

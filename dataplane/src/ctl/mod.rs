@@ -1,21 +1,7 @@
-//! The control socket: a unix stream socket (mode 0600, peer uid checked
-//! with SO_PEERCRED) speaking a small versioned, framed protocol.
-//!
-//! Frame: `b"OMCP"`, protocol version (u8: 2; 1 = JSON only), encoding (u8: 0
-//! JSON, 1 binary FIB), two reserved bytes that must be zero, payload length
-//! (u32, big endian), then the payload: one [`Request`] from the client, one
-//! [`Response`] (always JSON) back. A binary payload carries a FIB to load
-//! or stage: u8 operation (0 load, 1 stage), u64 activation time (ns, 0 for
-//! a load), then the FIB in the binary file format (fib::binary), which
-//! parses about 10x faster than JSON; clients send FIBs this way. A header
-//! that is malformed (magic, version, encoding, reserved bytes) or announces
-//! more than [`MAX_MESSAGE`] is refused before the payload is read. A
-//! malformed frame gets an `Error` response and the connection is closed (a
-//! well-framed but malformed or refused request just the response);
-//! forwarding never stops. Every refused request is logged with its reason
-//! (frames refused before they could be decoded at most once a second,
-//! with a count of the others, so that a flood of garbage cannot flood the
-//! log).
+//! The control socket's server: a unix stream socket (mode 0600, peer uid
+//! checked with SO_PEERCRED) speaking the control protocol
+//! (`orbitmesh_core::protocol`: framing, requests, replies), and the
+//! handling of each request against the running [`Node`].
 //!
 //! Limits ([`Limits`], defaults below), so that no client, however buggy,
 //! can exhaust the dataplane's threads or memory:
@@ -41,41 +27,28 @@
 //!   million labels) are built and written one at a time, so unread ones
 //!   cannot pile up in memory, one per connection.
 
-use crate::fib::spec::{FibSpec, RouteSpec};
-use crate::fib::Prefix;
-use crate::node::{now_ns, Node, PortTotals};
-use crate::stats::Counters;
-use serde::{Deserialize, Serialize};
-use std::io::{ErrorKind, Read, Write};
+use crate::node::Node;
+use orbitmesh_core::fib::spec::{FibSpec, RouteSpec};
+use orbitmesh_core::fib::Prefix;
+use orbitmesh_core::protocol::*;
+use orbitmesh_core::stats::Counters;
+use orbitmesh_core::time::now_ns;
+use std::io::{ErrorKind, Read};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-mod frame;
 mod handle;
 mod server;
 #[cfg(test)]
 mod tests;
 
-pub use frame::*;
 pub use handle::*;
 pub use server::*;
 
-pub const MAGIC: &[u8; 4] = b"OMCP";
-/// Bytes in a frame header (magic, version, encoding, reserved, length).
-pub const HEADER_LEN: usize = 12;
-/// Longest emulated link delay accepted.
-pub const MAX_DELAY_NS: u64 = 1_000_000_000;
-/// Protocol version 2 added binary FIB payloads; version 1 frames (JSON
-/// only) are still accepted, and JSON frames are still sent as version 1,
-/// so older peers keep working and a binary frame sent to an older
-/// dataplane is refused with a clear "version 2 not supported".
-pub const VERSION: u8 = 2;
-/// Largest payload accepted (a FIB of about a million entries in JSON).
-pub const MAX_MESSAGE: usize = 256 << 20;
 /// Connections served at once (one thread each); see the module docs for
 /// what happens beyond. The control process and `orbitmesh-ctl` use one
 /// connection per command, so 32 leaves room for many concurrent operators.
@@ -109,238 +82,4 @@ impl Default for Limits {
             request_timeout: REQUEST_TIMEOUT,
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Request {
-    /// Validate and activate a FIB now. An empty FIB (no labels, no
-    /// routes) is refused unless `allow_empty`.
-    LoadFib {
-        fib: FibSpec,
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        allow_empty: bool,
-    },
-    /// Validate a FIB and stage it for activation at `at_ns` (Unix ns).
-    StageFib {
-        fib: FibSpec,
-        at_ns: u64,
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        allow_empty: bool,
-    },
-    /// Activate the staged FIB now.
-    Swap,
-    /// Reactivate the previous FIB, once: the FIB rolled back from is not
-    /// kept, so a second rollback is refused until another FIB is active.
-    Rollback,
-    /// Swap the active and the previous FIB (two FIBs alternating: the
-    /// relay harness's swaps under load; operators use `Rollback`).
-    Exchange,
-    /// FIB versions (active, staged, previous) and the worker's view.
-    Version,
-    Stats,
-    /// Administrative port state (for tests and fault injection).
-    SetPort {
-        port: String,
-        up: bool,
-    },
-    /// Emulation only: hold frames sent on `port` for `delay_ns` (the
-    /// propagation delay of the link it stands for); 0 sends at once.
-    SetPortDelay {
-        port: String,
-        delay_ns: u64,
-    },
-    /// The active (and staged) FIB in readable form; `label` keeps only
-    /// that label, `prefix` only the route for that prefix or, for a bare
-    /// address, the longest match (like `ip route get`).
-    ShowFib {
-        #[serde(default)]
-        label: Option<u32>,
-        #[serde(default)]
-        prefix: Option<String>,
-    },
-}
-
-impl Request {
-    /// A request whose reply grows with the FIB (the readable FIB): the
-    /// server builds and writes such replies one at a time.
-    pub fn is_bulk(&self) -> bool {
-        matches!(self, Request::ShowFib { .. })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum Response {
-    Ok { version: u64 },
-    Error { message: String },
-    Version(VersionInfo),
-    Stats(StatsInfo),
-    Fib(Box<FibView>),
-}
-
-/// What `ShowFib` returns.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FibView {
-    pub active: FibSpec,
-    /// The staged FIB and its activation time (ns since the Unix epoch).
-    pub staged: Option<(FibSpec, u64)>,
-    pub previous_version: Option<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VersionInfo {
-    pub active: u64,
-    pub staged: Option<(u64, u64)>,
-    pub previous: Option<u64>,
-    /// The version each worker used in its last batch.
-    pub workers: Vec<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PortInfo {
-    pub name: String,
-    pub carrier: bool,
-    pub admin_up: bool,
-    /// The port's interface was deleted under the running dataplane: down
-    /// for good, until orbitmesh-dp is restarted (see `watch`).
-    #[serde(default)]
-    pub gone: bool,
-    pub counters: PortTotals,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StatsInfo {
-    pub node: String,
-    pub now_ns: u64,
-    pub fib_version: u64,
-    pub counters: Vec<(String, u64)>,
-    pub ports: Vec<PortInfo>,
-}
-
-impl StatsInfo {
-    pub fn get(&self, name: &str) -> u64 {
-        self.counters
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or(0, |c| c.1)
-    }
-}
-
-/// Binary FIB request operations (the payload's first byte), and the flag
-/// bit that allows an empty FIB.
-pub(super) const OP_LOAD: u8 = 0;
-pub(super) const OP_STAGE: u8 = 1;
-pub(super) const OP_ALLOW_EMPTY: u8 = 0x80;
-
-/// Payload encodings (header byte 5).
-pub const ENC_JSON: u8 = 0;
-pub const ENC_BINARY_FIB: u8 = 1;
-
-pub(super) fn write_frame(w: &mut impl Write, encoding: u8, body: &[u8]) -> std::io::Result<()> {
-    let mut hdr = [0u8; HEADER_LEN];
-    hdr[..4].copy_from_slice(MAGIC);
-    hdr[4] = if encoding == ENC_JSON { 1 } else { VERSION };
-    hdr[5] = encoding;
-    hdr[8..].copy_from_slice(&(body.len() as u32).to_be_bytes());
-    w.write_all(&hdr)?;
-    w.write_all(body)?;
-    w.flush()
-}
-
-/// Writes one JSON frame.
-pub fn write_msg<T: Serialize>(w: &mut impl Write, msg: &T) -> std::io::Result<()> {
-    let body = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
-    write_frame(w, ENC_JSON, &body)
-}
-
-/// Writes a request: FIBs in the binary encoding, the rest as JSON.
-pub fn write_request(w: &mut impl Write, req: &Request) -> std::io::Result<()> {
-    let (op, fib, at, allow_empty) = match req {
-        Request::LoadFib { fib, allow_empty } => (OP_LOAD, fib, 0u64, *allow_empty),
-        Request::StageFib {
-            fib,
-            at_ns,
-            allow_empty,
-        } => (OP_STAGE, fib, *at_ns, *allow_empty),
-        _ => return write_msg(w, req),
-    };
-    let op = if allow_empty { op | OP_ALLOW_EMPTY } else { op };
-    match fib.to_binary() {
-        Ok(bin) => {
-            let mut body = Vec::with_capacity(9 + bin.len());
-            body.push(op);
-            body.extend_from_slice(&at.to_be_bytes());
-            body.extend_from_slice(&bin);
-            write_frame(w, ENC_BINARY_FIB, &body)
-        }
-        // Not encodable (e.g. a malformed MAC): JSON, so the dataplane's
-        // validation names the entry and field.
-        Err(_) => write_msg(w, req),
-    }
-}
-
-/// Decodes a request payload of either encoding.
-pub fn decode_request(encoding: u8, body: &[u8]) -> Result<Request, String> {
-    match encoding {
-        ENC_JSON => {
-            serde_json::from_slice::<Request>(body).map_err(|e| format!("malformed request: {e}"))
-        }
-        ENC_BINARY_FIB => {
-            if body.len() < 9 {
-                return Err("binary FIB request shorter than its 9-byte header".into());
-            }
-            let at_ns = u64::from_be_bytes(body[1..9].try_into().expect("8 bytes"));
-            let allow_empty = body[0] & OP_ALLOW_EMPTY != 0;
-            // The operation is checked before the FIB is decoded: an
-            // unknown one is named, not hidden behind the FIB's errors.
-            let op = body[0] & !OP_ALLOW_EMPTY;
-            if op != OP_LOAD && op != OP_STAGE {
-                return Err(format!(
-                    "binary FIB request: unknown operation {op} (0 load, 1 stage)"
-                ));
-            }
-            let fib = FibSpec::decode(&body[9..], crate::fib::spec::FibFormat::Binary)
-                .map_err(|e| e.to_string())?;
-            Ok(match op {
-                OP_LOAD => Request::LoadFib { fib, allow_empty },
-                _ => Request::StageFib {
-                    fib,
-                    at_ns,
-                    allow_empty,
-                },
-            })
-        }
-        e => Err(format!(
-            "payload encoding {e} not supported (0 JSON, 1 binary FIB)"
-        )),
-    }
-}
-
-/// A minimal client: one request, one response.
-pub fn call(socket: &Path, req: &Request) -> Result<Response, String> {
-    const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
-    // Encoded before connecting: the dataplane closes a connection on which
-    // no request begins within its idle timeout.
-    let mut frame = Vec::new();
-    write_request(&mut frame, req).map_err(|e| format!("encoding the request: {e}"))?;
-    let mut s = UnixStream::connect(socket)
-        .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
-    s.set_read_timeout(Some(REPLY_TIMEOUT)).ok();
-    let reply_error = |e: FrameError| match e {
-        FrameError::Closed => "the dataplane closed the connection without a reply".to_string(),
-        FrameError::Idle => format!("no reply from the dataplane within {REPLY_TIMEOUT:?}"),
-        e if e.is_timeout() => "timed out waiting for the rest of the reply".to_string(),
-        e => e.to_string(),
-    };
-    if let Err(e) = s.write_all(&frame) {
-        // The dataplane may have refused the header and closed the socket
-        // while we were still writing: its error reply says why.
-        return match read_frame_enc(&mut s).map(|(_, b)| serde_json::from_slice::<Response>(&b)) {
-            Ok(Ok(r @ Response::Error { .. })) => Ok(r),
-            _ => Err(format!("sending: {e}")),
-        };
-    }
-    let (_, body) = read_frame_enc(&mut s).map_err(reply_error)?;
-    serde_json::from_slice(&body).map_err(|e| format!("bad response: {e}"))
 }

@@ -111,6 +111,66 @@ pub fn wake(path: &Path) {
     let _ = UnixStream::connect(path);
 }
 
+/// A control server that stops itself: dropped, it sets its stop flag,
+/// wakes its listener and waits for it, which removes the socket. Tests,
+/// the harness and tools that serve a [`Node`] in-process use this; the
+/// dataplane process shares one stop flag with its workers and uses
+/// [`serve`].
+#[derive(Debug)]
+pub struct Server {
+    path: std::path::PathBuf,
+    node: Arc<Node>,
+    pub(super) shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Serves `node` at `path` with the default [`Limits`].
+    pub fn start(path: &Path, node: Arc<Node>) -> std::io::Result<Server> {
+        Server::start_with(path, node, Limits::default())
+    }
+
+    /// Serves `node` at `path` with these limits.
+    pub fn start_with(path: &Path, node: Arc<Node>, limits: Limits) -> std::io::Result<Server> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared::new(limits));
+        let thread = serve_shared(path, node.clone(), stop.clone(), shared.clone())?;
+        Ok(Server {
+            path: path.to_path_buf(),
+            node,
+            shared,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The node served.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// Connections being served now.
+    pub fn connections(&self) -> usize {
+        self.shared.slots().len()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        wake(&self.path);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// What the server's threads share.
 #[derive(Debug)]
 pub(super) struct Shared {

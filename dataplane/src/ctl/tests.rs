@@ -1,7 +1,8 @@
 //! Tests of the control socket: protocol, limits, refusals.
 
 use super::*;
-use crate::fib::FibSnapshot;
+use orbitmesh_core::fib::FibSnapshot;
+use std::io::Write;
 
 fn spec(version: u64) -> FibSpec {
     FibSpec::parse(&format!(
@@ -13,9 +14,9 @@ fn spec(version: u64) -> FibSpec {
 /// `spec` with its labels replaced by pops of 16..`top`: a large FIB.
 fn with_pop_labels(mut spec: FibSpec, top: u32) -> FibSpec {
     spec.labels = (16..top)
-        .map(|l| crate::fib::spec::LabelSpec {
+        .map(|l| orbitmesh_core::fib::spec::LabelSpec {
             label: l,
-            action: crate::fib::spec::ActionSpec::Pop,
+            action: orbitmesh_core::fib::spec::ActionSpec::Pop,
             out_label: None,
             group: None,
             next_hop: None,
@@ -303,14 +304,17 @@ fn version_request(len: usize) -> Vec<u8> {
     b
 }
 
-/// A server on a socket of its own, stopped on drop.
+/// A [`Server`] on a socket in a directory of its own, both removed on drop.
 struct TestServer {
     dir: std::path::PathBuf,
-    path: std::path::PathBuf,
-    node: Arc<Node>,
-    shared: Arc<Shared>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: Option<Server>,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        self.server.as_ref().expect("serving until dropped")
+    }
 }
 
 impl TestServer {
@@ -318,23 +322,16 @@ impl TestServer {
         let dir = std::env::temp_dir().join(format!("om-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("dp.sock");
         let node = Arc::new(Node::new("n1", vec!["a".into()], FibSnapshot::empty(1), 1));
-        let stop = Arc::new(AtomicBool::new(false));
-        let shared = Arc::new(Shared::new(limits));
-        let thread = serve_shared(&path, node.clone(), stop.clone(), shared.clone()).unwrap();
+        let server = Server::start_with(&dir.join("dp.sock"), node, limits).unwrap();
         TestServer {
             dir,
-            path,
-            node,
-            shared,
-            stop,
-            thread: Some(thread),
+            server: Some(server),
         }
     }
 
     fn connect(&self) -> UnixStream {
-        let s = UnixStream::connect(&self.path).unwrap();
+        let s = UnixStream::connect(self.path()).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         s
     }
@@ -342,11 +339,7 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        wake(&self.path);
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
+        drop(self.server.take());
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -574,9 +567,9 @@ fn connections_beyond_the_cap_are_refused_and_idle_ones_make_room() {
     // Idle connections (as many as the cap, and more) do not keep the
     // owner out: the one idle the longest is closed to make room.
     let mut idle: Vec<UnixStream> = (0..4).map(|_| srv.connect()).collect();
-    assert!(matches!(version(&srv.path), Ok(Response::Version(_))));
+    assert!(matches!(version(srv.path()), Ok(Response::Version(_))));
     idle.extend((0..10).map(|_| srv.connect()));
-    assert!(matches!(version(&srv.path), Ok(Response::Version(_))));
+    assert!(matches!(version(srv.path()), Ok(Response::Version(_))));
     // The oldest were closed, without a word.
     assert!(closed(&mut idle[0]));
 
@@ -599,7 +592,7 @@ fn connections_beyond_the_cap_are_refused_and_idle_ones_make_room() {
             s
         })
         .collect();
-    let m = error_of(version(&srv.path).unwrap());
+    let m = error_of(version(srv.path()).unwrap());
     assert_eq!(m, "too many control connections (4); try again");
     let mut raw = srv.connect();
     assert_eq!(
@@ -619,11 +612,11 @@ fn connections_beyond_the_cap_are_refused_and_idle_ones_make_room() {
         assert!(t0.elapsed() < Duration::from_secs(5), "never idle");
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert!(matches!(version(&srv.path), Ok(Response::Version(_))));
+    assert!(matches!(version(srv.path()), Ok(Response::Version(_))));
     // A load works and the FIB is taken.
     assert_eq!(
         call(
-            &srv.path,
+            srv.path(),
             &Request::LoadFib {
                 fib: spec(4),
                 allow_empty: false
@@ -631,7 +624,7 @@ fn connections_beyond_the_cap_are_refused_and_idle_ones_make_room() {
         ),
         Ok(Response::Ok { version: 4 })
     );
-    assert_eq!(srv.node.fib.current().version(), 4);
+    assert_eq!(srv.node().fib.current().version(), 4);
 }
 
 #[test]
@@ -711,9 +704,9 @@ fn readable_fib_replies_go_out_one_at_a_time() {
     // copy beside it (8 unread replies of a 1M-label FIB held 886 MB).
     let srv = TestServer::start("bulk", Limits::default());
     let big = with_pop_labels(spec(2), 200_000);
-    srv.node
+    srv.node()
         .fib
-        .publish(big.build_for_ports(&srv.node.port_names).unwrap());
+        .publish(big.build_for_ports(&srv.node().port_names).unwrap());
     let show = Request::ShowFib {
         label: None,
         prefix: None,

@@ -10,8 +10,10 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::Relaxed);
 }
 
-/// Installs the handler for SIGINT and SIGTERM.
+/// Installs the handler for SIGINT and SIGTERM, and makes a write to a
+/// closed stdout end the program by SIGPIPE (`orbitmesh_core::cli`).
 pub fn install() {
+    orbitmesh_core::cli::on_broken_pipe(die_of_sigpipe);
     for sig in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: `on_signal` is an extern "C" fn that only performs an
         // atomic store, which is async-signal-safe.

@@ -13,10 +13,10 @@
 //! dataplane loads its own XDP program (sys::xdp) and fills its XSKMAP, so
 //! libxdp's dispatcher and bpffs are not needed (also inside `ip netns exec`).
 
-use crate::node::KernelStats;
-use crate::pipeline::{Frame, Verdict, MAX_BATCH};
-use crate::wire::ethernet::TAGGED_HEADER_LEN;
 use crate::worker::{BatchIo, Io};
+use orbitmesh_core::pipeline::{Frame, Verdict, MAX_BATCH};
+use orbitmesh_core::stats::KernelStats;
+use orbitmesh_core::wire::ethernet::TAGGED_HEADER_LEN;
 use smallvec::SmallVec;
 use std::os::fd::AsRawFd;
 use xsk_rs::config::{
@@ -327,7 +327,7 @@ impl Io for XskIo {
         let fs = self.frame_size;
         let mut head = [0usize; MAX_BATCH];
         let mut bounds = [(0usize, 0usize); MAX_BATCH];
-        let mut verdicts = [Verdict::Drop(crate::stats::DropReason::Malformed); MAX_BATCH];
+        let mut verdicts = [Verdict::Drop(orbitmesh_core::stats::DropReason::Malformed); MAX_BATCH];
         // Widen each descriptor to the start of its chunk so the pipeline
         // sees the headroom (aligned UMEM: chunks start at multiples of fs).
         for (d, h) in self.rxbuf[..n].iter_mut().zip(head.iter_mut()) {
@@ -367,7 +367,7 @@ impl Io for XskIo {
         };
         // Only with an emulated delay on some port: one clock read per batch.
         let now = if self.delay_line {
-            crate::node::now_ns()
+            orbitmesh_core::time::now_ns()
         } else {
             0
         };
@@ -435,7 +435,7 @@ impl Io for XskIo {
     fn service(&mut self) -> u64 {
         // Release held frames whose time has come (delay line).
         if self.delay_line && self.held.iter().any(|h| !h.is_empty()) {
-            let now = crate::node::now_ns();
+            let now = orbitmesh_core::time::now_ns();
             for q in 0..self.ports.len() {
                 let mut due = false;
                 while let Some(&(d, at)) = self.held[q].front() {
@@ -508,7 +508,9 @@ impl Io for XskIo {
             .min();
         let timeout_ms = match next_due {
             Some(at) => {
-                let ms = at.saturating_sub(crate::node::now_ns()).div_ceil(1_000_000);
+                let ms = at
+                    .saturating_sub(orbitmesh_core::time::now_ns())
+                    .div_ceil(1_000_000);
                 timeout_ms.min(ms.clamp(1, i32::MAX as u64) as i32)
             }
             None => timeout_ms,

@@ -8,6 +8,7 @@
 //! `SharedCounters` into one [`Counters`].
 
 use crossbeam_utils::CachePadded;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why the pipeline dropped a frame. Every drop has exactly one reason.
@@ -213,6 +214,43 @@ impl SharedCounters {
         }
         t
     }
+}
+
+/// One reading of a socket's kernel statistics (or their sum over workers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelStats {
+    pub rx_ring_full: u64,
+    pub rx_fill_empty: u64,
+    pub rx_dropped: u64,
+    pub invalid_descs: u64,
+}
+
+impl KernelStats {
+    /// Frames the kernel dropped before the relay saw them (or, for invalid
+    /// TX descriptors, after it sent them).
+    pub fn total(&self) -> u64 {
+        self.rx_ring_full + self.rx_fill_empty + self.rx_dropped + self.invalid_descs
+    }
+
+    pub fn add(&mut self, o: &KernelStats) {
+        self.rx_ring_full += o.rx_ring_full;
+        self.rx_fill_empty += o.rx_fill_empty;
+        self.rx_dropped += o.rx_dropped;
+        self.invalid_descs += o.invalid_descs;
+    }
+}
+
+/// One port's I/O counters summed over workers (what the dataplane's
+/// per-worker port counters add up to).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortTotals {
+    pub rx: u64,
+    pub tx: u64,
+    pub tx_ring_full: u64,
+    pub fill_ring_empty: u64,
+    /// Kernel drops on the port's sockets (see [`KernelStats`]).
+    #[serde(default)]
+    pub kernel: KernelStats,
 }
 
 #[cfg(test)]

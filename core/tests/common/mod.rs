@@ -1,12 +1,12 @@
 //! Frame builders and a harness shared by the dataplane's integration tests.
 #![allow(dead_code)]
 
-use dataplane::fib::FibSnapshot;
-use dataplane::pipeline::{process, Frame, Verdict};
-use dataplane::stats::Counters;
-use dataplane::wire::ethernet::{self, ethertype, Mac};
-use dataplane::wire::mpls::Lse;
-use dataplane::wire::{ipv4, ipv6};
+use orbitmesh_core::fib::FibSnapshot;
+use orbitmesh_core::pipeline::{process, Frame, Verdict};
+use orbitmesh_core::stats::Counters;
+use orbitmesh_core::wire::ethernet::{self, ethertype, Mac};
+use orbitmesh_core::wire::mpls::Lse;
+use orbitmesh_core::wire::{ipv4, ipv6};
 
 pub const HEADROOM: usize = 64;
 pub const ALL_UP: u64 = u64::MAX;
@@ -26,7 +26,7 @@ pub fn run_with_headroom(
     let mut buf = vec![0u8; headroom + frame.len()];
     buf[headroom..].copy_from_slice(frame);
     let mut c = Counters::default();
-    let mut v = [Verdict::Drop(dataplane::stats::DropReason::Malformed)];
+    let mut v = [Verdict::Drop(orbitmesh_core::stats::DropReason::Malformed)];
     let out;
     {
         let mut frames = [Frame::new(&mut buf, headroom, frame.len()).unwrap()];

@@ -64,7 +64,7 @@ impl FrameError {
 
 /// A read that gave up because of a socket timeout (SO_RCVTIMEO reports
 /// EAGAIN, i.e. `WouldBlock`).
-pub(super) fn timed_out(e: &std::io::Error) -> bool {
+pub fn timed_out(e: &std::io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
@@ -192,7 +192,7 @@ pub(super) fn read_header(r: &mut impl Read) -> Result<(u8, usize), FrameError> 
 /// The payload buffer's first size; it doubles as bytes arrive, up to the
 /// announced length, so memory follows what was received, not what was
 /// announced.
-pub(super) const FIRST_CHUNK: usize = 64 << 10;
+pub const FIRST_CHUNK: usize = 64 << 10;
 
 /// Reads a `len`-byte payload. No allocation exceeds `len`; the buffer is
 /// at most twice what has arrived (and [`FIRST_CHUNK`] before that).

@@ -9,11 +9,11 @@
 
 mod common;
 use common::*;
-use dataplane::fib::*;
-use dataplane::pipeline::{ip_flow_hash, mpls_flow_hash, Verdict};
-use dataplane::stats::{DropReason as D, PuntReason as P};
-use dataplane::wire::ipv4;
-use dataplane::wire::mpls::Lse;
+use orbitmesh_core::fib::*;
+use orbitmesh_core::pipeline::{ip_flow_hash, mpls_flow_hash, Verdict};
+use orbitmesh_core::stats::{DropReason as D, PuntReason as P};
+use orbitmesh_core::wire::ipv4;
+use orbitmesh_core::wire::mpls::Lse;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

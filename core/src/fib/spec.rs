@@ -258,16 +258,17 @@ fn ferr(entry: impl Into<String>, field: &'static str, problem: impl Into<String
     }
 }
 
-/// Largest FIB file read: the largest control message
-/// ([`crate::ctl::MAX_MESSAGE`]), since a larger FIB could not be sent to
-/// a dataplane anyway. `/dev/zero` or a wrong, huge file is refused.
-pub const MAX_FILE_BYTES: usize = crate::ctl::MAX_MESSAGE;
+/// Largest FIB file read (256 MiB: a FIB of about a million entries in
+/// JSON); also the largest control message
+/// ([`crate::protocol::MAX_MESSAGE`]), so any FIB read can be sent to a
+/// dataplane. `/dev/zero` or a wrong, huge file is refused.
+pub const MAX_FILE_BYTES: usize = 256 << 20;
 
 impl FibSpec {
     /// A FIB file's bytes, at most [`MAX_FILE_BYTES`] of them (a longer
     /// file is an error that says so).
     pub fn read_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-        crate::config::read_limited(path, MAX_FILE_BYTES)
+        crate::file::read_limited(path, MAX_FILE_BYTES)
     }
 
     /// Reads a FIB file: binary (`.omfib`, see [`super::binary`]), JSON or
@@ -742,7 +743,7 @@ next_hop = "sat2"
     #[test]
     fn the_example_in_this_modules_doc_builds() {
         // It named a backup, "sat3", that it did not define.
-        let doc = crate::config::doc_toml_example(include_str!("spec.rs"));
+        let doc = crate::file::doc_toml_example(include_str!("spec.rs"));
         let f = FibSpec::parse(&doc).unwrap().build().unwrap();
         assert_eq!((f.labels_bound(), f.ipv4_routes()), (2, 1));
     }

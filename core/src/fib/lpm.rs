@@ -13,6 +13,25 @@
 //! memory access for IPv4 prefixes up to /24 (two beyond), and at most 15 for
 //! IPv6.
 
+/// Advice for the large zeroed tables (the 64 MiB DIR-24-8 first level),
+/// given before they are filled: the runtime installs one that asks for
+/// transparent huge pages (`madvise(MADV_HUGEPAGE)`, a syscall this crate
+/// may not make), so the table is faulted in 2 MiB at a time and lookups
+/// miss the TLB less. Without one (tools, tests) tables are plain memory.
+static LARGE_TABLE_ADVICE: std::sync::OnceLock<fn(&mut [u32])> = std::sync::OnceLock::new();
+
+/// Installs the advice for large tables (see [`LARGE_TABLE_ADVICE`]); the
+/// first call wins, later ones are ignored.
+pub fn set_large_table_advice(advise: fn(&mut [u32])) {
+    let _ = LARGE_TABLE_ADVICE.set(advise);
+}
+
+fn advise_large_table(t: &mut [u32]) {
+    if let Some(advise) = LARGE_TABLE_ADVICE.get() {
+        advise(t);
+    }
+}
+
 const EXT: u32 = 1 << 31;
 const GROUP: usize = 256;
 /// The largest value a route may carry (31 bits minus the "none" encoding).
@@ -48,7 +67,7 @@ impl Lpm4 {
         // Zeroed memory comes straight from the allocator's zeroed pages:
         // untouched parts of the 64 MiB table cost no physical memory.
         let mut tbl24 = vec![0u32; 1 << 24];
-        crate::sys::mem::advise_huge_pages(&mut tbl24);
+        advise_large_table(&mut tbl24);
         let mut tbl8: Vec<u32> = Vec::new();
         for &(prefix, len, value) in &sorted {
             let v = value + 1;

@@ -30,9 +30,9 @@
 //! Publication cost does not depend on the FIB's size: one small allocation
 //! and one atomic swap.
 
-use super::FibSnapshot;
 use crate::sys::epoch::EpochCell;
 use crossbeam_epoch::Guard;
+use orbitmesh_core::fib::FibSnapshot;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 struct Slot {
@@ -120,7 +120,7 @@ impl FibHandle {
     /// there is none afterwards). Returns the version.
     fn install(&self, w: &mut Writer, fib: Arc<FibSnapshot>, keep_previous: bool) -> u64 {
         let g = crossbeam_epoch::pin();
-        let v = fib.version;
+        let v = fib.version();
         self.current.replace(
             Some(Slot {
                 fib: fib.clone(),
@@ -201,7 +201,7 @@ impl FibHandle {
         let s = self.lock().staged.clone()?;
         // Compared against its own time, a staged snapshot is always due.
         self.promote_due(s.at);
-        Some(s.fib.version)
+        Some(s.fib.version())
     }
 
     /// Makes the previous snapshot (the one the last publish, activation or

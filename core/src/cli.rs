@@ -15,7 +15,7 @@
 //!
 //! Restoring SIGPIPE's default disposition at start-up would do the same
 //! for stdout, but it would also kill a client whose dataplane closes the
-//! control socket mid-request (`dataplane::ctl::call` reads the refusal
+//! control socket mid-request (`protocol::call` reads the refusal
 //! that follows a failed write), and `orbitmesh-ctl run` or the emulation
 //! whose dataplane dies; so the disposition stays ignored and only writes
 //! to stdout end the program.
@@ -27,13 +27,32 @@ pub fn write_stdout(args: std::fmt::Arguments<'_>) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
         if e.kind() == ErrorKind::BrokenPipe {
-            crate::sys::signal::die_of_sigpipe();
+            broken_pipe();
         }
         write_stderr(format_args!(
             "{}: cannot write the output: {e}\n",
             program()
         ));
         std::process::exit(1);
+    }
+}
+
+/// How a program ends when stdout's reader has gone: the program's own
+/// handler (see [`on_broken_pipe`]) or, without one, exit status 141, which
+/// a shell shows as for a process killed by SIGPIPE.
+static ON_BROKEN_PIPE: std::sync::OnceLock<fn() -> !> = std::sync::OnceLock::new();
+
+/// Sets how the program ends when stdout's reader has gone; each program
+/// installs one that dies of SIGPIPE (raising a signal is a system call this
+/// crate does not make). The first call wins.
+pub fn on_broken_pipe(die: fn() -> !) {
+    let _ = ON_BROKEN_PIPE.set(die);
+}
+
+fn broken_pipe() -> ! {
+    match ON_BROKEN_PIPE.get() {
+        Some(die) => die(),
+        None => std::process::exit(141),
     }
 }
 

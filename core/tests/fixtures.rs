@@ -4,9 +4,9 @@
 
 mod common;
 use common::*;
-use dataplane::fib::*;
-use dataplane::pipeline::Verdict::{self, Drop, Forward, Punt};
-use dataplane::stats::{DropReason as D, PuntReason as P};
+use orbitmesh_core::fib::*;
+use orbitmesh_core::pipeline::Verdict::{self, Drop, Forward, Punt};
+use orbitmesh_core::stats::{DropReason as D, PuntReason as P};
 
 const IN_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
 const PEER: [u8; 6] = [0x02, 0, 0, 0, 0, 0xbb];
@@ -594,7 +594,7 @@ fn pushing_without_headroom_is_a_counted_drop() {
 
 #[test]
 fn a_batch_counts_every_frame_once() {
-    use dataplane::pipeline::{process, Frame};
+    use orbitmesh_core::pipeline::{process, Frame};
     let f = fib();
     let inputs = [
         mpls_in(&labels(&[(16001, 0, 64)]), &ip()),
@@ -616,7 +616,7 @@ fn a_batch_counts_every_frame_once() {
         })
         .collect();
     let mut verdicts = vec![Verdict::Drop(D::Malformed); 100];
-    let mut c = dataplane::stats::Counters::default();
+    let mut c = orbitmesh_core::stats::Counters::default();
     process(&f, ALL_UP, &mut frames, &mut verdicts, &mut c);
     assert_eq!(c.rx, 100);
     assert_eq!(c.forwarded, 25);

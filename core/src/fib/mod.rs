@@ -28,18 +28,17 @@
 //! validates everything and refuses the whole table with a [`FibError`]
 //! naming the entry and field; a snapshot that exists is therefore always
 //! consistent, and the pipeline never checks indices it got from the FIB.
-//! Snapshots are published to workers through [`FibHandle`].
+//! The dataplane runtime publishes snapshots to its workers lock-free
+//! (`dataplane::publish`); this crate only builds and reads them.
 
 pub mod binary;
 mod builder;
 pub mod lpm;
 pub mod prefix;
-mod publish;
 pub mod spec;
 
 pub use builder::{FibBuilder, FibError, NextHop, PortConfig};
 pub use prefix::{Prefix, PrefixError};
-pub use publish::{FibHandle, Staged};
 pub use spec::FibSpec;
 
 use crate::wire::ethernet::Mac;

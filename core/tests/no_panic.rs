@@ -3,7 +3,7 @@
 //!
 //! 100,000 cases per property in CI (PROPTEST_CASES overrides). The first
 //! property runs the cargo-fuzz target's own body ([`fuzz::run`]), which
-//! longer runs drive with coverage feedback (dataplane/fuzz/README.md).
+//! longer runs drive with coverage feedback (core/fuzz/README.md).
 
 #[path = "common/fuzz.rs"]
 mod fuzz;
@@ -36,7 +36,7 @@ fn framed() -> impl Strategy<Value = Vec<u8>> {
                 f.extend_from_slice(&[0, 7, 0x88, 0x47]);
             }
             for (l, ttl, s) in stack {
-                f.extend_from_slice(&dataplane::wire::mpls::Lse::new(l, 0, s, ttl).to_bytes());
+                f.extend_from_slice(&orbitmesh_core::wire::mpls::Lse::new(l, 0, s, ttl).to_bytes());
             }
             if tail.first().is_some_and(|b| b & 1 == 0) {
                 f.push(0x45);

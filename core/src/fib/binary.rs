@@ -423,7 +423,7 @@ mod tests {
     use super::*;
 
     fn example() -> FibSpec {
-        let example = crate::config::doc_toml_example(include_str!("spec.rs"));
+        let example = crate::file::doc_toml_example(include_str!("spec.rs"));
         let mut s = FibSpec::parse(&example).unwrap();
         s.routes.push(RouteSpec {
             prefix: "2001:db8::/32".into(),

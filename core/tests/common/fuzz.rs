@@ -1,13 +1,13 @@
-//! The body of the cargo-fuzz target (dataplane/fuzz) as a plain function,
+//! The body of the cargo-fuzz target (core/fuzz) as a plain function,
 //! so the stable property tests (tests/no_panic.rs) run exactly what the
 //! fuzzer runs: one frame through the pipeline must never panic, never write
 //! past the frame, and always get one counted verdict.
 //!
-//! Included with `#[path]` by both; it only uses the dataplane's public API.
+//! Included with `#[path]` by both; it only uses the core crate's public API.
 
-use dataplane::fib::*;
-use dataplane::pipeline::{process, Frame, Verdict};
-use dataplane::stats::{Counters, DropReason};
+use orbitmesh_core::fib::*;
+use orbitmesh_core::pipeline::{process, Frame, Verdict};
+use orbitmesh_core::stats::{Counters, DropReason};
 use std::sync::OnceLock;
 
 /// One fuzzer input: byte 0 sets the port liveness mask (repeated in every
