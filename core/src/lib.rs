@@ -8,6 +8,8 @@
 //!   file formats (TOML, JSON, binary).
 //! - [`pipeline`]: the pure batch function every worker, test and benchmark runs.
 //! - [`stats`]: per-worker counters, summed on read, and their plain totals.
+//! - [`schedule`]: one node's FIBs for the instants ahead (RFC 9657),
+//!   delta-encoded.
 //! - [`protocol`]: the control protocol's requests, replies, framing, and a
 //!   minimal client.
 //! - [`time`], [`file`], [`cli`]: the clock activations use, bounded file
@@ -25,6 +27,7 @@ pub mod fib;
 pub mod file;
 pub mod pipeline;
 pub mod protocol;
+pub mod schedule;
 pub mod stats;
 pub mod time;
 pub mod wire;

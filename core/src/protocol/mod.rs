@@ -20,6 +20,7 @@
 //! log).
 //!
 use crate::fib::spec::FibSpec;
+use crate::schedule::Schedule;
 use crate::stats::PortTotals;
 use serde::{Deserialize, Serialize};
 use std::io::{ErrorKind, Read, Write};
@@ -84,6 +85,18 @@ pub enum Request {
         port: String,
         delay_ns: u64,
     },
+    /// Hold this schedule and follow it (see `orbitmesh_core::schedule`):
+    /// refused whole unless sound for this node; an upload of the schedule
+    /// already held (same serial and content) changes nothing.
+    LoadSchedule {
+        schedule: Schedule,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        allow_empty: bool,
+    },
+    /// The schedule held: its instants and versions, the entry in force.
+    ShowSchedule,
+    /// End the schedule; the FIB in force stays.
+    ClearSchedule,
     /// The active (and staged) FIB in readable form; `label` keeps only
     /// that label, `prefix` only the route for that prefix or, for a bare
     /// address, the longest match (like `ip route get`).
@@ -99,7 +112,7 @@ impl Request {
     /// A request whose reply grows with the FIB (the readable FIB): the
     /// server builds and writes such replies one at a time.
     pub fn is_bulk(&self) -> bool {
-        matches!(self, Request::ShowFib { .. })
+        matches!(self, Request::ShowFib { .. } | Request::LoadSchedule { .. })
     }
 }
 
@@ -111,6 +124,23 @@ pub enum Response {
     Version(VersionInfo),
     Stats(StatsInfo),
     Fib(Box<FibView>),
+    Schedule(ScheduleInfo),
+}
+
+/// What `ShowSchedule` (and an accepted `LoadSchedule`) returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleInfo {
+    pub node: String,
+    /// The serial of the last schedule accepted (kept after a clear).
+    pub serial: Option<u64>,
+    /// (activation instant in ns since the Unix epoch, FIB version) of
+    /// each entry; empty when no schedule is held.
+    pub entries: Vec<(u64, u64)>,
+    /// The index of the entry in force at `now_ns`.
+    pub in_force: Option<usize>,
+    pub now_ns: u64,
+    /// Where the schedule is kept (`None`: memory only, lost on restart).
+    pub state_dir: Option<String>,
 }
 
 /// What `ShowFib` returns.
