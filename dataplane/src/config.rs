@@ -5,6 +5,7 @@
 //! name = "sat-17"                       # node name (logs, stats)
 //! fib = "sat-17.fib.toml"               # initial FIB (optional: empty FIB)
 //! control_socket = "/run/orbitmesh/sat-17.sock"
+//! state_dir = "/var/lib/orbitmesh/sat-17"  # kept schedule (optional)
 //! batch = 64                            # frames per batch (1..64)
 //! poll = "sleep-when-idle"              # or "busy"
 //! # busy_poll_budget = 64               # with poll = "busy": kernel busy
@@ -24,7 +25,7 @@
 //! edge = false                          # true: IPv4/IPv6 steered too (label edge)
 //! ```
 //!
-//! Relative paths in a file (`fib`, `control_socket`) are taken relative
+//! Relative paths in a file (`fib`, `control_socket`, `state_dir`) are taken relative
 //! to the directory of the configuration file, wherever the program is
 //! started from ([`Config::read`]); paths given as flags, relative to the
 //! current directory, as usual.
@@ -79,6 +80,10 @@ pub struct Config {
     pub fib: Option<PathBuf>,
     #[serde(default)]
     pub control_socket: Option<PathBuf>,
+    /// Where the node keeps what must outlive a restart (its schedule);
+    /// without one a schedule is held in memory only.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
     #[serde(default = "default_batch")]
     pub batch: usize,
     #[serde(default = "default_poll")]
@@ -191,9 +196,9 @@ impl Config {
     }
 
     /// Makes the relative paths of a configuration file found in `dir`
-    /// relative to the current directory: `fib` and `control_socket`.
+    /// relative to the current directory: `fib`, `control_socket`, `state_dir`.
     pub fn resolve_paths(&mut self, dir: &Path) {
-        for p in [&mut self.fib, &mut self.control_socket]
+        for p in [&mut self.fib, &mut self.control_socket, &mut self.state_dir]
             .into_iter()
             .flatten()
         {

@@ -11,6 +11,8 @@
 //!   dispatch the verdicts, count.
 //! - [`sys`]: the only module with `unsafe` code: AF_XDP sockets and rings,
 //!   the XDP steering program, epoch cells, huge pages, signals, credentials.
+//! - [`schedule`]: the schedule a node holds and follows on its own, kept
+//!   in its state directory.
 //! - [`ctl`]: the control socket's server (the protocol is the core's).
 //! - [`watch`]: the port watcher (carrier, interfaces that go away).
 //! - [`config`]: the configuration file and its checks.
@@ -22,6 +24,7 @@ pub mod config;
 pub mod ctl;
 pub mod node;
 pub mod publish;
+pub mod schedule;
 pub mod sys;
 pub mod watch;
 pub mod worker;

@@ -190,6 +190,8 @@ pub struct PuntCounters {
 pub struct Node {
     pub name: String,
     pub fib: FibHandle,
+    /// The schedule this node follows on its own, if any.
+    pub schedule: crate::schedule::Held,
     pub port_names: Vec<String>,
     pub live: Liveness,
     pub workers: Vec<WorkerStats>,
@@ -206,6 +208,7 @@ impl Node {
         Node {
             name: name.to_string(),
             fib: FibHandle::new(fib),
+            schedule: crate::schedule::Held::default(),
             port_names,
             live: Liveness::all_up(),
             workers: (0..workers).map(|_| WorkerStats::new(n)).collect(),

@@ -196,6 +196,22 @@ impl FibHandle {
         true
     }
 
+    /// Drops a staged snapshot that is not yet due (one that is due is
+    /// promoted: workers may already forward with it). Returns the version
+    /// dropped, if any.
+    pub fn unstage(&self, now: u64) -> Option<u64> {
+        self.promote_due(now);
+        let mut w = self.lock();
+        let s = w.staged.take()?;
+        let g = crossbeam_epoch::pin();
+        self.staged.replace(None, &g);
+        let v = s.fib.version();
+        retire(&mut w.retired, s.fib);
+        drop(g);
+        Self::reclaim_locked(&mut w);
+        Some(v)
+    }
+
     /// Swaps the staged snapshot in now, whatever its time.
     pub fn activate_staged(&self) -> Option<u64> {
         let s = self.lock().staged.clone()?;

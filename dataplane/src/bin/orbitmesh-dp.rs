@@ -48,6 +48,9 @@ struct Args {
     /// Control socket path.
     #[arg(long)]
     socket: Option<PathBuf>,
+    /// Directory for what outlives a restart (the schedule followed).
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
     /// Core to pin a worker to; repeat (worker q uses the q-th core).
     #[arg(long = "core")]
     cores: Vec<usize>,
@@ -140,6 +143,9 @@ fn config(a: &Args) -> Result<Config> {
     }
     if let Some(n) = &a.name {
         c.name = n.clone();
+    }
+    if let Some(d) = &a.state_dir {
+        c.state_dir = Some(d.clone());
     }
     if let Some(s) = &a.socket {
         c.control_socket = Some(s.clone());
@@ -306,6 +312,7 @@ fn run(args: Args) -> Result<()> {
     }
 
     let stop = Arc::new(AtomicBool::new(false));
+    let follower = follow_schedule(&c, &node, &stop)?;
     let socket = c.socket_path();
     if let Some(dir) = socket.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -358,6 +365,8 @@ fn run(args: Args) -> Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
     stop.store(true, Ordering::Relaxed);
+    node.schedule.wake();
+    let _ = follower.join();
     for w in workers {
         let _ = w.join();
     }
@@ -369,4 +378,25 @@ fn run(args: Args) -> Result<()> {
         bail!("worker {i} stopped unexpectedly");
     }
     Ok(())
+}
+
+/// Holds the schedule kept in the state directory, if any (a restart
+/// resumes it: the entry in force is activated before the workers start),
+/// and follows the node's schedule from now on.
+fn follow_schedule(
+    c: &Config,
+    node: &Arc<Node>,
+    stop: &Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>> {
+    if let Some(dir) = &c.state_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("state directory {}", dir.display()))?;
+        node.schedule.set_state_dir(Some(dir.clone()));
+        match node.schedule.resume(node, dir) {
+            Ok(Some(serial)) => tracing::info!(serial, dir = %dir.display(), "schedule resumed"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "the kept schedule is refused; following none"),
+        }
+    }
+    Ok(dataplane::schedule::spawn(node.clone(), stop.clone())?)
 }

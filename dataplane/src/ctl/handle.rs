@@ -7,6 +7,14 @@ use super::*;
 /// Carries out one request against the node.
 pub fn handle(node: &Node, req: Request) -> Response {
     let err = |m: String| Response::Error { message: m };
+    if changes_the_fib_by_hand(&req) {
+        if let Some(s) = node.schedule.current() {
+            return err(format!(
+                "this node follows a schedule (serial {}); FIB changes by hand would fight it: `orbitmesh-ctl schedule clear` first",
+                s.serial
+            ));
+        }
+    }
     match req {
         Request::LoadFib { fib, allow_empty } => match build(node, &fib, allow_empty) {
             Ok(f) => Response::Ok {
@@ -41,6 +49,30 @@ pub fn handle(node: &Node, req: Request) -> Response {
         Request::Exchange => match node.fib.exchange() {
             Some(v) => Response::Ok { version: v },
             None => err("no previous FIB to exchange with".into()),
+        },
+        Request::LoadSchedule {
+            schedule,
+            allow_empty,
+        } => match node.schedule.load(node, schedule, allow_empty) {
+            Ok(changed) => {
+                tracing::info!(
+                    node = %node.name,
+                    changed,
+                    "schedule {}",
+                    if changed { "accepted" } else { "already held" }
+                );
+                Response::Schedule(node.schedule.info(node))
+            }
+            Err(e) => err(format!("schedule refused, the running one stays: {e}")),
+        },
+        Request::ShowSchedule => Response::Schedule(node.schedule.info(node)),
+        Request::ClearSchedule => match node.schedule.clear(node) {
+            Ok(true) => {
+                tracing::info!(node = %node.name, "schedule cleared; the FIB in force stays");
+                Response::Schedule(node.schedule.info(node))
+            }
+            Ok(false) => err("no schedule is held".into()),
+            Err(e) => err(e),
         },
         Request::Version => Response::Version(version_info(node)),
         Request::Stats => Response::Stats(stats_info(node)),
@@ -203,4 +235,16 @@ pub fn stats_info(node: &Node) -> StatsInfo {
             })
             .collect(),
     }
+}
+
+/// Requests that change the FIB outside a schedule.
+fn changes_the_fib_by_hand(req: &Request) -> bool {
+    matches!(
+        req,
+        Request::LoadFib { .. }
+            | Request::StageFib { .. }
+            | Request::Swap
+            | Request::Rollback
+            | Request::Exchange
+    )
 }

@@ -1,0 +1,559 @@
+//! The schedule a dataplane holds and follows on its own: the FIB for each
+//! instant ahead (`orbitmesh_core::schedule`, RFC 9657), activated at its
+//! instant with no control process present, kept on disk in the state
+//! directory and resumed from there after a restart.
+//!
+//! - [`Held`] (in [`Node`]) is the accepted schedule. A new one is checked
+//!   whole before it replaces the old: it must name this node, not be older
+//!   than the one held (serial), and every entry's FIB must build for this
+//!   node's ports; then it is written to the state directory (temporary
+//!   file, fsync, rename) and only then takes over. Anything refused leaves
+//!   the running schedule and FIB as they were.
+//! - [`follow`] runs on a thread of its own: it keeps the entry in force
+//!   active and the next one staged in the [`FibHandle`] with its instant,
+//!   so each worker flips at its first batch at or after the instant (the
+//!   same per-batch switch as a FIB staged by hand), and the thread only
+//!   prepares the following entry afterwards, off the fast path.
+//!
+//! While a schedule is held, FIB loads, stages, swaps and rollbacks by hand
+//! are refused: two sources of truth would fight. `schedule clear` ends it
+//! (the FIB in force stays; a staged next entry is dropped).
+//!
+//! [`FibHandle`]: crate::publish::FibHandle
+
+use crate::node::Node;
+use orbitmesh_core::fib::spec::FibSpec;
+use orbitmesh_core::protocol::ScheduleInfo;
+use orbitmesh_core::schedule::{Schedule, ScheduleError};
+use orbitmesh_core::time::now_ns;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+/// The file the schedule is kept in, inside the state directory.
+pub const SCHEDULE_FILE: &str = "schedule.json";
+
+/// Largest schedule file read back at start (the largest control message).
+const MAX_FILE_BYTES: usize = orbitmesh_core::protocol::MAX_MESSAGE;
+
+/// The schedule a node holds (see the module docs).
+#[derive(Debug, Default)]
+pub struct Held {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    schedule: Option<Arc<Schedule>>,
+    /// The serial of the last schedule accepted (kept after a clear, so an
+    /// older schedule is still refused).
+    serial: Option<u64>,
+    /// Where the schedule is kept; `None`: in memory only.
+    state_dir: Option<PathBuf>,
+    /// Bumped on every change, so the follower notices.
+    generation: u64,
+}
+
+impl Held {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The schedule held, if any.
+    pub fn current(&self) -> Option<Arc<Schedule>> {
+        self.lock().schedule.clone()
+    }
+
+    /// Keeps accepted schedules in `dir` from now on.
+    pub fn set_state_dir(&self, dir: Option<PathBuf>) {
+        self.lock().state_dir = dir;
+    }
+
+    /// What `schedule show` reports.
+    pub fn info(&self, node: &Node) -> ScheduleInfo {
+        let s = self.lock();
+        let now = now_ns();
+        ScheduleInfo {
+            node: node.name.clone(),
+            serial: s.serial,
+            entries: s.schedule.as_ref().map_or_else(Vec::new, |sc| {
+                sc.entries
+                    .iter()
+                    .map(|e| e.at_ns)
+                    .zip(sc.versions())
+                    .collect()
+            }),
+            in_force: s.schedule.as_ref().and_then(|sc| sc.in_force(now)),
+            now_ns: now,
+            state_dir: s.state_dir.as_ref().map(|d| d.display().to_string()),
+        }
+    }
+
+    /// Checks `schedule` whole for `node` and, if it is sound, keeps it
+    /// (on disk first) and wakes the follower. `Ok(false)`: the same
+    /// schedule is already held (an idempotent upload).
+    pub fn load(&self, node: &Node, schedule: Schedule, allow_empty: bool) -> Result<bool, String> {
+        if schedule.node != node.name {
+            return Err(format!(
+                "the schedule is for node {:?}; this is {:?}",
+                schedule.node, node.name
+            ));
+        }
+        {
+            let s = self.lock();
+            if let Some(held) = s.serial {
+                if schedule.serial < held {
+                    return Err(format!(
+                        "serial {} is older than the schedule held (serial {held})",
+                        schedule.serial
+                    ));
+                }
+                if schedule.serial == held {
+                    return match &s.schedule {
+                        Some(h) if **h == schedule => Ok(false),
+                        _ => Err(format!(
+                            "serial {held} was accepted with other content; a changed schedule needs a higher serial"
+                        )),
+                    };
+                }
+            }
+        }
+        check_builds(node, &schedule, allow_empty).map_err(|e| e.to_string())?;
+        let mut s = self.lock();
+        if let Some(dir) = &s.state_dir {
+            save(dir, &schedule).map_err(|e| {
+                format!(
+                    "cannot keep the schedule in {}: {e}; nothing changed",
+                    dir.display()
+                )
+            })?;
+        }
+        s.serial = Some(schedule.serial);
+        s.schedule = Some(Arc::new(schedule));
+        s.generation += 1;
+        self.changed.notify_all();
+        Ok(true)
+    }
+
+    /// Ends the schedule: the FIB in force stays, a staged next entry is
+    /// dropped, the file is removed. `false` when none was held.
+    pub fn clear(&self, node: &Node) -> Result<bool, String> {
+        let mut s = self.lock();
+        if s.schedule.is_none() {
+            return Ok(false);
+        }
+        if let Some(dir) = &s.state_dir {
+            match std::fs::remove_file(dir.join(SCHEDULE_FILE)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("cannot remove the kept schedule: {e}")),
+            }
+        }
+        s.schedule = None;
+        s.generation += 1;
+        node.fib.unstage(now_ns());
+        self.changed.notify_all();
+        Ok(true)
+    }
+
+    /// Reads the schedule kept in `dir` (if any) and holds it, as after a
+    /// restart. A kept schedule that is no longer sound (e.g. the ports
+    /// changed) is refused with the reason, and nothing is held.
+    pub fn resume(&self, node: &Node, dir: &Path) -> Result<Option<u64>, String> {
+        let path = dir.join(SCHEDULE_FILE);
+        let bytes = match orbitmesh_core::file::read_limited(&path, MAX_FILE_BYTES) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let schedule: Schedule = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{}: not a schedule: {e}", path.display()))?;
+        let serial = schedule.serial;
+        self.load(node, schedule, true)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Some(serial))
+    }
+
+    fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Waits until the schedule changes or `deadline_ns` (wall clock) comes.
+    fn wait(&self, generation: u64, deadline_ns: Option<u64>) {
+        let s = self.lock();
+        if s.generation != generation {
+            return;
+        }
+        // Re-checked at least once a second: the wall clock may be stepped.
+        let wait = deadline_ns.map_or(Duration::from_secs(1), |d| {
+            Duration::from_nanos(d.saturating_sub(now_ns())).min(Duration::from_secs(1))
+        });
+        let _ = self
+            .changed
+            .wait_timeout(s, wait)
+            .unwrap_or_else(PoisonError::into_inner);
+    }
+
+    /// Wakes the follower (to stop).
+    pub fn wake(&self) {
+        let mut s = self.lock();
+        s.generation += 1;
+        self.changed.notify_all();
+    }
+}
+
+/// Every entry's FIB builds for this node (and, unless `allow_empty`, is
+/// not empty); the error names the entry.
+fn check_builds(node: &Node, schedule: &Schedule, allow_empty: bool) -> Result<(), ScheduleError> {
+    schedule.walk(|i, _, fib| {
+        let bad = |problem: String| ScheduleError::BadEntry { entry: i, problem };
+        fib.check_not_empty(allow_empty)
+            .map_err(|e| bad(e.to_string()))?;
+        node.build_fib(fib)
+            .map(drop)
+            .map_err(|e| bad(e.to_string()))
+    })
+}
+
+/// Writes the schedule to `dir` so that a crash leaves the old file or
+/// the new one, never a mix: a temporary file, fsync, rename, fsync of the
+/// directory.
+fn save(dir: &Path, schedule: &Schedule) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!("{SCHEDULE_FILE}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec(schedule).map_err(std::io::Error::other)?)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(SCHEDULE_FILE))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Entry FIBs expanded in order, keeping the last one: the follower moves
+/// forward one entry at a time, so each step applies one delta.
+#[derive(Debug)]
+struct Expander {
+    schedule: Arc<Schedule>,
+    last: Option<(usize, FibSpec)>,
+}
+
+impl Expander {
+    fn get(&mut self, index: usize) -> Result<&FibSpec, ScheduleError> {
+        let start = match &self.last {
+            Some((i, _)) if *i <= index => *i,
+            _ => {
+                self.last = Some((0, self.schedule.fib_at(0)?));
+                0
+            }
+        };
+        for i in start + 1..=index {
+            let (_, prev) = self.last.take().expect("set above");
+            self.last = Some((i, self.schedule.expand_entry(i, Some(prev))?));
+        }
+        Ok(&self.last.as_ref().expect("set above").1)
+    }
+}
+
+/// Follows the node's schedule until `stop` is set (see the module docs).
+/// Runs on its own thread; [`Held::wake`] after setting `stop`.
+pub fn follow(node: &Node, stop: &AtomicBool) {
+    let mut exp: Option<Expander> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let generation = node.schedule.generation();
+        let deadline = match node.schedule.current() {
+            Some(s) => {
+                if exp.as_ref().is_none_or(|e| !Arc::ptr_eq(&e.schedule, &s)) {
+                    exp = Some(Expander {
+                        schedule: s.clone(),
+                        last: None,
+                    });
+                }
+                step(node, exp.as_mut().expect("set above"))
+            }
+            None => {
+                exp = None;
+                None
+            }
+        };
+        node.schedule.wait(generation, deadline);
+    }
+}
+
+/// Makes the entry in force active and stages the next; returns the next
+/// entry's instant (when to come back).
+fn step(node: &Node, exp: &mut Expander) -> Option<u64> {
+    let now = now_ns();
+    node.fib.promote_due(now);
+    let s = exp.schedule.clone();
+    let versions = s.versions();
+    if let Some(i) = s.in_force(now) {
+        if node.fib.current().version() != versions[i] {
+            match build(node, exp, i) {
+                Ok(f) => {
+                    node.fib.publish(f);
+                    tracing::info!(
+                        entry = i,
+                        version = versions[i],
+                        late_ms = (now - s.entries[i].at_ns) as f64 / 1e6,
+                        "schedule: entry in force activated"
+                    );
+                }
+                Err(e) => tracing::error!(entry = i, error = %e, "schedule: entry cannot be built"),
+            }
+        }
+    }
+    let next = s.in_force(now).map_or(0, |i| i + 1);
+    let entry = s.entries.get(next)?;
+    let staged = node.fib.staged().map(|st| (st.fib.version(), st.at));
+    if staged != Some((versions[next], entry.at_ns)) {
+        match build(node, exp, next) {
+            Ok(f) => node.fib.stage(f, entry.at_ns, now),
+            Err(e) => tracing::error!(entry = next, error = %e, "schedule: entry cannot be built"),
+        }
+    }
+    // Just after the instant: the workers have flipped by then.
+    Some(entry.at_ns.saturating_add(1_000_000))
+}
+
+fn build(
+    node: &Node,
+    exp: &mut Expander,
+    index: usize,
+) -> Result<orbitmesh_core::fib::FibSnapshot, String> {
+    let spec = exp.get(index).map_err(|e| e.to_string())?;
+    node.build_fib(spec).map_err(|e| e.to_string())
+}
+
+/// Starts [`follow`] on a thread named `om-schedule`.
+pub fn spawn(
+    node: Arc<Node>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("om-schedule".into())
+        .spawn(move || follow(&node, &stop))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctl::handle;
+    use orbitmesh_core::fib::FibSnapshot;
+    use orbitmesh_core::protocol::{Request, Response};
+
+    const MS: u64 = 1_000_000;
+
+    fn fib(version: u64, port: &str) -> FibSpec {
+        FibSpec::parse(&format!(
+            "version = {version}\n[[ports]]\nname = \"{port}\"\n[[next_hops]]\nname = \"n\"\nport = \"{port}\"\n\
+             dst_mac = \"02:00:00:00:00:01\"\nsrc_mac = \"02:00:00:00:00:02\"\n\
+             [[labels]]\nlabel = {}\naction = \"swap\"\nnext_hop = \"n\"\n",
+            16000 + version
+        ))
+        .unwrap()
+    }
+
+    /// Entries at `offsets_ms` from now (versions 1, 2, ...).
+    fn schedule(serial: u64, offsets_ms: &[i64]) -> Schedule {
+        let now = now_ns() as i64;
+        let fibs: Vec<(u64, FibSpec)> = offsets_ms
+            .iter()
+            .enumerate()
+            .map(|(i, o)| ((now + o * MS as i64) as u64, fib(i as u64 + 1, "isl0")))
+            .collect();
+        Schedule::delta_encoded("n0", serial, &fibs)
+    }
+
+    fn node() -> Arc<Node> {
+        Arc::new(Node::new(
+            "n0",
+            vec!["isl0".into()],
+            FibSnapshot::empty(0),
+            1,
+        ))
+    }
+
+    /// The version a worker's batch stamped now would use.
+    fn in_force(n: &Node) -> u64 {
+        let g = crossbeam_epoch::pin();
+        n.fib.load(now_ns(), &g).version()
+    }
+
+    struct Follower(
+        Arc<Node>,
+        Arc<AtomicBool>,
+        Option<std::thread::JoinHandle<()>>,
+    );
+
+    impl Follower {
+        fn start(n: &Arc<Node>) -> Follower {
+            let stop = Arc::new(AtomicBool::new(false));
+            let h = spawn(n.clone(), stop.clone()).unwrap();
+            Follower(n.clone(), stop, Some(h))
+        }
+    }
+
+    impl Drop for Follower {
+        fn drop(&mut self) {
+            self.1.store(true, Ordering::Relaxed);
+            self.0.schedule.wake();
+            let _ = self.2.take().map(|h| h.join());
+        }
+    }
+
+    fn wait_for(n: &Node, version: u64, within: Duration) -> bool {
+        let end = std::time::Instant::now() + within;
+        while std::time::Instant::now() < end {
+            if in_force(n) == version {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        false
+    }
+
+    #[test]
+    fn entries_activate_at_their_instants_with_no_controller() {
+        let n = node();
+        let _f = Follower::start(&n);
+        let s = schedule(1, &[-1_000, 300, 600]);
+        let at = [s.entries[1].at_ns, s.entries[2].at_ns];
+        assert!(matches!(
+            handle(
+                &n,
+                Request::LoadSchedule {
+                    schedule: s,
+                    allow_empty: false
+                }
+            ),
+            Response::Schedule(_)
+        ));
+        assert!(
+            wait_for(&n, 1, Duration::from_millis(500)),
+            "the entry in force"
+        );
+        assert!(
+            now_ns() < at[0],
+            "the test machine was too slow to see entry 0"
+        );
+        assert!(wait_for(&n, 2, Duration::from_secs(2)));
+        assert!(now_ns() >= at[0], "entry 1 not before its instant");
+        assert!(wait_for(&n, 3, Duration::from_secs(2)));
+        assert!(now_ns() >= at[1]);
+        // Past the last entry: it stays.
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(in_force(&n), 3);
+    }
+
+    #[test]
+    fn an_unsound_schedule_is_refused_whole_and_the_running_one_stays() {
+        let n = node();
+        let good = schedule(5, &[-1_000, 60_000]);
+        n.schedule.load(&n, good.clone(), false).unwrap();
+        let refused = |s: Schedule| {
+            let e = n.schedule.load(&n, s, false).unwrap_err();
+            assert_eq!(n.schedule.current().as_deref(), Some(&good), "{e}");
+            e
+        };
+        let mut s = schedule(6, &[-1_000, 60_000]);
+        s.entries[1].at_ns = s.entries[0].at_ns - 1;
+        assert!(refused(s).contains("entry 1"));
+        let mut s = schedule(6, &[-1_000, 60_000]);
+        s.entries.swap(0, 1);
+        assert!(refused(s).contains("first entry must be a full FIB"));
+        let mut s = schedule(6, &[-1_000, 60_000, 120_000]);
+        let orbitmesh_core::schedule::EntryFib::Delta(d) = &mut s.entries[2].fib else {
+            panic!("a delta")
+        };
+        d.ports = Some(vec![orbitmesh_core::fib::spec::PortSpec {
+            name: "isl9".into(),
+            mtu: 1500,
+        }]);
+        let e = refused(s);
+        assert!(e.contains("entry 2") && e.contains("isl9"), "{e}");
+        let mut s = schedule(6, &[0]);
+        s.node = "n1".into();
+        assert!(refused(s).contains("for node \"n1\""));
+        assert!(refused(schedule(4, &[0])).contains("older"));
+        assert!(refused(schedule(5, &[0])).contains("other content"));
+        assert_eq!(
+            n.schedule.load(&n, good.clone(), false),
+            Ok(false),
+            "idempotent"
+        );
+        // FIB changes by hand are refused while it is held; after a clear
+        // they work again, and the staged next entry is gone.
+        let r = handle(
+            &n,
+            Request::LoadFib {
+                fib: fib(9, "isl0"),
+                allow_empty: false,
+            },
+        );
+        assert!(
+            matches!(&r, Response::Error { message } if message.contains("schedule clear")),
+            "{r:?}"
+        );
+        n.fib.stage(
+            n.build_fib(&fib(8, "isl0")).unwrap(),
+            now_ns() + 60_000 * MS,
+            now_ns(),
+        );
+        assert!(n.schedule.clear(&n).unwrap());
+        assert!(n.fib.staged().is_none());
+        let r = handle(
+            &n,
+            Request::LoadFib {
+                fib: fib(9, "isl0"),
+                allow_empty: false,
+            },
+        );
+        assert!(matches!(r, Response::Ok { version: 9 }), "{r:?}");
+        assert!(refused_after_clear(&n).contains("older"));
+    }
+
+    fn refused_after_clear(n: &Node) -> String {
+        n.schedule.load(n, schedule(4, &[0]), false).unwrap_err()
+    }
+
+    #[test]
+    fn a_restarted_node_resumes_the_entry_in_force_from_its_state_dir() {
+        let dir = std::env::temp_dir().join(format!("om-sched-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let first = node();
+        first.schedule.set_state_dir(Some(dir.clone()));
+        let s = schedule(7, &[-2_000, -1_000, 60_000]);
+        first.schedule.load(&first, s.clone(), false).unwrap();
+        drop(first);
+        // A new process: same config, nothing in memory.
+        let n = node();
+        n.schedule.set_state_dir(Some(dir.clone()));
+        assert_eq!(n.schedule.resume(&n, &dir), Ok(Some(7)));
+        assert_eq!(n.schedule.current().as_deref(), Some(&s));
+        let started = std::time::Instant::now();
+        let _f = Follower::start(&n);
+        assert!(
+            wait_for(&n, 2, Duration::from_secs(1)),
+            "entry 1 is in force"
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(n.fib.staged().map(|s| s.fib.version()), Some(3));
+        // A replay of an older schedule is still refused after the restart.
+        assert!(n
+            .schedule
+            .load(&n, schedule(6, &[0]), false)
+            .unwrap_err()
+            .contains("older"));
+        // A kept file that is not a schedule is refused with its path.
+        std::fs::write(dir.join(SCHEDULE_FILE), b"{\"node\":").unwrap();
+        let e = node().schedule.resume(&node(), &dir).unwrap_err();
+        assert!(
+            e.contains(SCHEDULE_FILE) && e.contains("not a schedule"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(node().schedule.resume(&node(), &dir), Ok(None));
+    }
+}
