@@ -71,3 +71,87 @@ fn risky_loads_are_warned_about_and_rollback_does_not_toggle() {
     assert!(err.contains("no previous FIB to roll back to"), "{err}");
 }
 
+/// `schedule load|show|clear` as an operator uses them: a schedule file is
+/// checked before it is sent, refused whole with the reason (exit 1 from
+/// the dataplane, 2 for a bad file), shown as a table, and cleared.
+#[test]
+fn schedules_are_loaded_shown_and_cleared() {
+    use orbitmesh_core::fib::FibSpec;
+    use orbitmesh_core::schedule::Schedule;
+    let dp = TestDataplane::start("ctl-schedule", &["isl0"]);
+    let sock = dp.socket().to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(bin("orbitmesh-ctl"))
+            .args(args)
+            .args(["--socket", &sock])
+            .output()
+            .expect("run orbitmesh-ctl");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let fib = |v: u64| {
+        FibSpec::parse(&format!(
+            "version = {v}\n[[ports]]\nname = \"isl0\"\n[[labels]]\nlabel = {}\naction = \"pop\"\n",
+            16000 + v
+        ))
+        .unwrap()
+    };
+    let now = orbitmesh_core::time::now_ns();
+    let sched = |node: &str, serial| {
+        Schedule::delta_encoded(
+            node,
+            serial,
+            &[
+                (now - 1_000_000_000, fib(1)),
+                (now + 3_600_000_000_000, fib(2)),
+            ],
+        )
+    };
+    let file = |name: &str, s: &Schedule| dp.file(name, &serde_json::to_string(s).unwrap());
+    let good = file("good.json", &sched("n0", 3));
+
+    let (code, out, err) = run(&["schedule", "load", &good]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("node n0  serial 3"), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with(" * 0 ")).count(),
+        1,
+        "{out}"
+    );
+    let (code, _, err) = run(&["schedule", "load", &good]);
+    assert_eq!(
+        code,
+        Some(0),
+        "the same schedule again changes nothing: {err}"
+    );
+
+    let other = file("other.json", &sched("n7", 4));
+    let (code, _, err) = run(&["schedule", "load", &other]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("schedule refused, the running one stays"),
+        "{err}"
+    );
+    assert!(err.contains("for node \"n7\""), "{err}");
+    let (code, _, err) = run(&["schedule", "load", &dp.file("bad.json", "{\"node\": 1}")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not a schedule"), "{err}");
+
+    let (code, out, _) = run(&["schedule", "show", "--json"]);
+    assert_eq!(code, Some(0));
+    let info: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(info["serial"], 3);
+    assert_eq!(info["entries"].as_array().unwrap().len(), 2);
+
+    let (code, _, err) = run(&["fib", "load", &dp.file("f.toml", &fib(9).to_toml())]);
+    assert_eq!(code, Some(1), "a FIB by hand while a schedule runs: {err}");
+    assert!(err.contains("schedule clear"), "{err}");
+    let (code, out, _) = run(&["schedule", "clear"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("no schedule held"), "{out}");
+    let (code, _, err) = run(&["schedule", "clear"]);
+    assert_eq!(code, Some(1), "{err}");
+}

@@ -217,6 +217,46 @@ pub fn clock_warning(running: &ctl::VersionInfo) -> Option<String> {
     })
 }
 
+/// Largest schedule file read (the largest control message).
+pub const MAX_SCHEDULE_BYTES: usize = ctl::MAX_MESSAGE;
+
+/// Reads a schedule file (JSON, see `orbitmesh_core::schedule`) and checks
+/// what can be checked without the node's ports.
+pub fn read_schedule(path: &Path) -> Result<orbitmesh_core::schedule::Schedule, OpError> {
+    let bytes = orbitmesh_core::file::read_limited(path, MAX_SCHEDULE_BYTES)
+        .map_err(|e| bad_input(format!("cannot read {}: {e}", path.display())))?;
+    let s: orbitmesh_core::schedule::Schedule = serde_json::from_slice(&bytes)
+        .map_err(|e| bad_input(format!("{}: not a schedule: {e}", path.display())))?;
+    s.check()
+        .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    Ok(s)
+}
+
+/// `schedule show` as a table: one line per entry, the one in force marked.
+pub fn schedule_table(info: &ctl::ScheduleInfo) -> String {
+    use std::fmt::Write;
+    let mut t = format!(
+        "node {}  serial {}  kept in {}\n",
+        info.node,
+        info.serial.map_or("-".to_string(), |s| s.to_string()),
+        info.state_dir.as_deref().unwrap_or("memory only")
+    );
+    if info.entries.is_empty() {
+        t += "no schedule held\n";
+        return t;
+    }
+    let _ = writeln!(
+        t,
+        "   {:<4} {:<26} {:>10}",
+        "#", "activation (UTC)", "version"
+    );
+    for (i, (at, v)) in info.entries.iter().enumerate() {
+        let mark = if info.in_force == Some(i) { "*" } else { " " };
+        let _ = writeln!(t, " {mark} {i:<4} {:<26} {v:>10}", format_time(*at));
+    }
+    t
+}
+
 /// Nanoseconds since the Unix epoch as RFC 3339 UTC.
 pub fn format_time(ns: u64) -> String {
     let t =

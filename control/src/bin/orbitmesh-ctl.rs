@@ -31,6 +31,9 @@ enum Command {
     /// Show, load, stage, swap, roll back, check or diff FIBs.
     #[command(subcommand)]
     Fib(FibCmd),
+    /// Load, show or clear the schedule a dataplane follows on its own.
+    #[command(subcommand)]
+    Schedule(ScheduleCmd),
     /// A running dataplane's counters (--watch for live rates).
     #[command(
         after_help = "Examples:\n  orbitmesh-ctl stats --socket /run/orbitmesh/sat-17.sock\n  orbitmesh-ctl stats --watch 1s\n  orbitmesh-ctl stats --json"
@@ -56,6 +59,38 @@ orbitmesh-ctl run --schedule out/schedule --wiring w.toml --start +5s --time-sca
         port: String,
         /// With `delay`: how long (e.g. 12ms, 800us, 0).
         delay: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ScheduleCmd {
+    /// Hand a dataplane a schedule (JSON: node, serial, entries of at_ns
+    /// and a full FIB or a delta; see core/src/schedule.rs): it activates
+    /// each entry at its instant by itself and keeps the schedule in its
+    /// state directory across restarts.
+    #[command(
+        after_help = "Examples:\n  orbitmesh-ctl schedule load sat-17.schedule.json --socket /run/orbitmesh/sat-17.sock"
+    )]
+    Load {
+        file: PathBuf,
+        /// Accept entries with an empty FIB (no labels, no routes).
+        #[arg(long)]
+        allow_empty: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The schedule held: serial, each entry's instant and FIB version, the
+    /// entry in force.
+    Show {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// End the schedule; the FIB in force stays.
+    Clear {
         #[command(flatten)]
         target: Target,
     },
@@ -430,6 +465,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             "rolled back",
         ),
         Command::Run(a) => run_cmd(a),
+        Command::Schedule(c) => schedule_cmd(c),
         Command::Port {
             state,
             port,
@@ -708,5 +744,41 @@ fn main() {
                 std::process::exit(e.code);
             }
         }
+    }
+}
+
+/// `schedule load|show|clear`.
+fn schedule_cmd(c: ScheduleCmd) -> Result<(), control::ops::OpError> {
+    use control::ops::{self, bad_input};
+    use orbitmesh_core::protocol::{Request, Response};
+    let (req, target, json) = match c {
+        ScheduleCmd::Load {
+            file,
+            allow_empty,
+            target,
+        } => (
+            Request::LoadSchedule {
+                schedule: ops::read_schedule(&file)?,
+                allow_empty,
+            },
+            target,
+            false,
+        ),
+        ScheduleCmd::Show { json, target } => (Request::ShowSchedule, target, json),
+        ScheduleCmd::Clear { target } => (Request::ClearSchedule, target, false),
+    };
+    match ops::call(&target.path()?, &req)? {
+        Response::Schedule(info) if json => {
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&info).expect("serializable")
+            );
+            Ok(())
+        }
+        Response::Schedule(info) => {
+            out!("{}", ops::schedule_table(&info));
+            Ok(())
+        }
+        other => Err(bad_input(format!("unexpected answer {other:?}"))),
     }
 }
