@@ -10,6 +10,7 @@
 //! - [`stats`]: per-worker counters, summed on read, and their plain totals.
 //! - [`schedule`]: one node's FIBs for the instants ahead (RFC 9657),
 //!   delta-encoded.
+//! - [`sign`]: Ed25519 signatures over schedules, trusted keys (RFC 8032).
 //! - [`protocol`]: the control protocol's requests, replies, framing, and a
 //!   minimal client.
 //! - [`time`], [`file`], [`cli`]: the clock activations use, bounded file
@@ -28,6 +29,7 @@ pub mod file;
 pub mod pipeline;
 pub mod protocol;
 pub mod schedule;
+pub mod sign;
 pub mod stats;
 pub mod time;
 pub mod wire;

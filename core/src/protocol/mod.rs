@@ -21,6 +21,7 @@
 //!
 use crate::fib::spec::FibSpec;
 use crate::schedule::Schedule;
+use crate::sign::Signed;
 use crate::stats::PortTotals;
 use serde::{Deserialize, Serialize};
 use std::io::{ErrorKind, Read, Write};
@@ -92,11 +93,20 @@ pub enum Request {
         schedule: Schedule,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         allow_empty: bool,
+        /// Required by a dataplane that trusts keys (`crate::sign`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signed: Option<Signed>,
     },
     /// The schedule held: its instants and versions, the entry in force.
     ShowSchedule,
-    /// End the schedule; the FIB in force stays.
-    ClearSchedule,
+    /// End the schedule; the FIB in force stays. A dataplane that trusts
+    /// keys needs `serial` (above the last accepted) and its signature.
+    ClearSchedule {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        serial: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signed: Option<Signed>,
+    },
     /// The active (and staged) FIB in readable form; `label` keeps only
     /// that label, `prefix` only the route for that prefix or, for a bare
     /// address, the longest match (like `ip route get`).
@@ -141,6 +151,9 @@ pub struct ScheduleInfo {
     pub now_ns: u64,
     /// Where the schedule is kept (`None`: memory only, lost on restart).
     pub state_dir: Option<String>,
+    /// Whether orders must be signed (the dataplane trusts keys).
+    #[serde(default)]
+    pub signed_orders: bool,
 }
 
 /// What `ShowFib` returns.
