@@ -6,6 +6,7 @@
 //! fib = "sat-17.fib.toml"               # initial FIB (optional: empty FIB)
 //! control_socket = "/run/orbitmesh/sat-17.sock"
 //! state_dir = "/var/lib/orbitmesh/sat-17"  # kept schedule (optional)
+//! # revoked_keys = ["<64 hex digits>"]  # refused even if trusted
 //! batch = 64                            # frames per batch (1..64)
 //! poll = "sleep-when-idle"              # or "busy"
 //! # busy_poll_budget = 64               # with poll = "busy": kernel busy
@@ -23,6 +24,12 @@
 //! queues = 1                            # queues served (one worker each)
 //! mode = "auto"                         # auto | zero-copy | copy
 //! edge = false                          # true: IPv4/IPv6 steered too (label edge)
+//!
+//! # Optional: only orders signed by these keys change forwarding.
+//! [[trusted_keys]]
+//! name = "ground-1"
+//! key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+//! not_after = "2027-06-30T00:00:00Z"    # and/or not_before: key rotation
 //! ```
 //!
 //! Relative paths in a file (`fib`, `control_socket`, `state_dir`) are taken relative
@@ -36,6 +43,22 @@ use orbitmesh_core::file::read_limited;
 use orbitmesh_core::protocol::endpoint;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+/// A key the node takes signed orders from (`[[trusted_keys]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConf {
+    /// A name for logs.
+    pub name: String,
+    /// The Ed25519 public key, 64 hex digits (`orbitmesh-ctl keygen`).
+    pub key: String,
+    /// Valid from / until (RFC 3339 UTC); open-ended when absent. Keys are
+    /// rotated by overlapping periods.
+    #[serde(default)]
+    pub not_before: Option<String>,
+    #[serde(default)]
+    pub not_after: Option<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,6 +107,13 @@ pub struct Config {
     /// without one a schedule is held in memory only.
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
+    /// With keys listed, only orders (schedules) signed by one of them
+    /// change forwarding; see `orbitmesh_core::sign`.
+    #[serde(default)]
+    pub trusted_keys: Vec<KeyConf>,
+    /// Public keys refused even if listed (revocation).
+    #[serde(default)]
+    pub revoked_keys: Vec<String>,
     #[serde(default = "default_batch")]
     pub batch: usize,
     #[serde(default = "default_poll")]
@@ -239,8 +269,36 @@ impl Config {
     }
 
     /// Checks what serde cannot: names unique, sizes in range.
+    /// The keys orders must be signed with, read from the configuration;
+    /// a key that does not read is named.
+    pub fn trust(&self) -> Result<orbitmesh_core::sign::Trust, String> {
+        use orbitmesh_core::sign::{PublicKey, TrustedKey};
+        use orbitmesh_core::time::parse_utc;
+        let mut keys = Vec::new();
+        for k in &self.trusted_keys {
+            let bad = |e: String| format!("trusted key {:?}: {e}", k.name);
+            let at = |t: &Option<String>| t.as_deref().map(parse_utc).transpose().map_err(bad);
+            keys.push(TrustedKey {
+                name: k.name.clone(),
+                key: k.key.parse::<PublicKey>().map_err(bad)?,
+                not_before_ns: at(&k.not_before)?,
+                not_after_ns: at(&k.not_after)?,
+            });
+        }
+        let revoked = self
+            .revoked_keys
+            .iter()
+            .map(|k| {
+                k.parse::<PublicKey>()
+                    .map_err(|e| format!("revoked key: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(orbitmesh_core::sign::Trust { keys, revoked })
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         check_node_name(&self.name)?;
+        self.trust()?;
         check_socket_path(&self.socket_path())?;
         if self.ports.is_empty() {
             return Err(

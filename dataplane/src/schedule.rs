@@ -25,14 +25,18 @@ use crate::node::Node;
 use orbitmesh_core::fib::spec::FibSpec;
 use orbitmesh_core::protocol::ScheduleInfo;
 use orbitmesh_core::schedule::{Schedule, ScheduleError};
+use orbitmesh_core::sign::{Refusal, Signed, Trust};
 use orbitmesh_core::time::now_ns;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// The file the schedule is kept in, inside the state directory.
 pub const SCHEDULE_FILE: &str = "schedule.json";
+/// The file the last accepted order's serial is kept in (it outlives a
+/// clear, so an older order stays refused after a restart).
+pub const SERIAL_FILE: &str = "serial";
 
 /// Largest schedule file read back at start (the largest control message).
 const MAX_FILE_BYTES: usize = orbitmesh_core::protocol::MAX_MESSAGE;
@@ -42,6 +46,24 @@ const MAX_FILE_BYTES: usize = orbitmesh_core::protocol::MAX_MESSAGE;
 pub struct Held {
     state: Mutex<State>,
     changed: Condvar,
+    /// Orders refused, by [`Refusal`] kind (in [`Refusal::ALL`] order).
+    refused: [AtomicU64; Refusal::ALL.len()],
+}
+
+/// Why an order (a schedule or a clear) was not carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    /// Not authorised (signature, key, node, serial): counted by kind.
+    #[error("{0}")]
+    Refused(Refusal),
+    /// Unsound for this node (shape, a FIB that does not build).
+    #[error("{0}")]
+    Unsound(String),
+    /// Not kept in the state directory, so not carried out.
+    #[error("{0}")]
+    Storage(String),
+    #[error("no schedule is held")]
+    NothingHeld,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +76,8 @@ struct State {
     state_dir: Option<PathBuf>,
     /// Bumped on every change, so the follower notices.
     generation: u64,
+    /// The keys orders must be signed with (none: unsigned orders).
+    trust: Trust,
 }
 
 impl Held {
@@ -66,9 +90,46 @@ impl Held {
         self.lock().schedule.clone()
     }
 
-    /// Keeps accepted schedules in `dir` from now on.
-    pub fn set_state_dir(&self, dir: Option<PathBuf>) {
-        self.lock().state_dir = dir;
+    /// Keeps accepted schedules in `dir` from now on, and reads the serial
+    /// last accepted there (a restart must not accept an older order).
+    pub fn set_state_dir(&self, dir: Option<PathBuf>) -> Result<(), String> {
+        let serial = match &dir {
+            Some(d) => read_serial(d)?,
+            None => None,
+        };
+        let mut s = self.lock();
+        s.serial = s.serial.max(serial);
+        s.state_dir = dir;
+        Ok(())
+    }
+
+    /// Takes only orders signed by these keys from now on.
+    pub fn set_trust(&self, trust: Trust) {
+        self.lock().trust = trust;
+    }
+
+    /// True when orders must be signed.
+    pub fn signed_orders(&self) -> bool {
+        self.lock().trust.required()
+    }
+
+    /// Counts a refusal and returns it as an error.
+    pub fn refuse(&self, r: Refusal) -> OrderError {
+        let i = Refusal::ALL
+            .iter()
+            .position(|k| *k == r)
+            .expect("every kind listed");
+        self.refused[i].fetch_add(1, Ordering::Relaxed);
+        OrderError::Refused(r)
+    }
+
+    /// Refusals so far, by counter name.
+    pub fn refusals(&self) -> Vec<(&'static str, u64)> {
+        Refusal::ALL
+            .iter()
+            .zip(&self.refused)
+            .map(|(r, c)| (r.name(), c.load(Ordering::Relaxed)))
+            .collect()
     }
 
     /// What `schedule show` reports.
@@ -88,46 +149,71 @@ impl Held {
             in_force: s.schedule.as_ref().and_then(|sc| sc.in_force(now)),
             now_ns: now,
             state_dir: s.state_dir.as_ref().map(|d| d.display().to_string()),
+            signed_orders: s.trust.required(),
         }
     }
 
-    /// Checks `schedule` whole for `node` and, if it is sound, keeps it
-    /// (on disk first) and wakes the follower. `Ok(false)`: the same
-    /// schedule is already held (an idempotent upload).
-    pub fn load(&self, node: &Node, schedule: Schedule, allow_empty: bool) -> Result<bool, String> {
-        if schedule.node != node.name {
-            return Err(format!(
-                "the schedule is for node {:?}; this is {:?}",
-                schedule.node, node.name
-            ));
-        }
-        {
+    /// Checks `schedule` whole for `node` (and its signature, when keys
+    /// are trusted) and, if it is sound, keeps it (on disk first) and wakes
+    /// the follower. `Ok(false)`: the same schedule is already held (an
+    /// idempotent upload; with signed orders a repeat is refused as a
+    /// replay instead).
+    pub fn load(
+        &self,
+        node: &Node,
+        schedule: Schedule,
+        allow_empty: bool,
+        signed: Option<&Signed>,
+    ) -> Result<bool, OrderError> {
+        let (trust, held_serial, same) = {
             let s = self.lock();
-            if let Some(held) = s.serial {
-                if schedule.serial < held {
-                    return Err(format!(
-                        "serial {} is older than the schedule held (serial {held})",
-                        schedule.serial
-                    ));
-                }
-                if schedule.serial == held {
-                    return match &s.schedule {
-                        Some(h) if **h == schedule => Ok(false),
-                        _ => Err(format!(
-                            "serial {held} was accepted with other content; a changed schedule needs a higher serial"
-                        )),
-                    };
-                }
-            }
+            let same = s.schedule.as_deref() == Some(&schedule);
+            (s.trust.clone(), s.serial, same)
+        };
+        if schedule.node != node.name {
+            return Err(if trust.required() {
+                self.refuse(Refusal::OtherNode)
+            } else {
+                OrderError::Unsound(format!(
+                    "the schedule is for node {:?}; this is {:?}",
+                    schedule.node, node.name
+                ))
+            });
         }
-        check_builds(node, &schedule, allow_empty).map_err(|e| e.to_string())?;
+        if trust.required() {
+            let m = orbitmesh_core::sign::schedule_message(&schedule)
+                .map_err(|e| OrderError::Unsound(e.to_string()))?;
+            trust
+                .verify(&m, signed, now_ns())
+                .map_err(|r| self.refuse(r))?;
+        }
+        if let Some(held) = held_serial.filter(|h| schedule.serial <= *h) {
+            // Signed orders: every order is used once; a controller that
+            // uploads again reads the serial held (ShowSchedule).
+            if trust.required() {
+                return Err(self.refuse(Refusal::Replayed));
+            }
+            if schedule.serial == held && same {
+                return Ok(false);
+            }
+            return Err(OrderError::Unsound(if schedule.serial < held {
+                format!(
+                    "serial {} is older than the schedule held (serial {held})",
+                    schedule.serial
+                )
+            } else {
+                format!("serial {held} was accepted with other content; a changed schedule needs a higher serial")
+            }));
+        }
+        check_builds(node, &schedule, allow_empty)
+            .map_err(|e| OrderError::Unsound(e.to_string()))?;
         let mut s = self.lock();
         if let Some(dir) = &s.state_dir {
-            save(dir, &schedule).map_err(|e| {
-                format!(
+            save(dir, schedule.serial, Some(&schedule)).map_err(|e| {
+                OrderError::Storage(format!(
                     "cannot keep the schedule in {}: {e}; nothing changed",
                     dir.display()
-                )
+                ))
             })?;
         }
         s.serial = Some(schedule.serial);
@@ -138,24 +224,49 @@ impl Held {
     }
 
     /// Ends the schedule: the FIB in force stays, a staged next entry is
-    /// dropped, the file is removed. `false` when none was held.
-    pub fn clear(&self, node: &Node) -> Result<bool, String> {
+    /// dropped, the file is removed. With trusted keys the clear is an
+    /// order of its own: a serial above the last one and its signature.
+    pub fn clear(
+        &self,
+        node: &Node,
+        serial: Option<u64>,
+        signed: Option<&Signed>,
+    ) -> Result<(), OrderError> {
         let mut s = self.lock();
+        if s.trust.required() {
+            let serial = serial.ok_or_else(|| self.refuse(Refusal::Unsigned))?;
+            let m = orbitmesh_core::sign::clear_message(&node.name, serial);
+            s.trust
+                .verify(&m, signed, now_ns())
+                .map_err(|r| self.refuse(r))?;
+            if s.serial.is_some_and(|h| serial <= h) {
+                return Err(self.refuse(Refusal::Replayed));
+            }
+            if let Some(dir) = &s.state_dir {
+                save(dir, serial, s.schedule.as_deref())
+                    .map_err(|e| OrderError::Storage(e.to_string()))?;
+            }
+            s.serial = Some(serial);
+        }
         if s.schedule.is_none() {
-            return Ok(false);
+            return Err(OrderError::NothingHeld);
         }
         if let Some(dir) = &s.state_dir {
             match std::fs::remove_file(dir.join(SCHEDULE_FILE)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(format!("cannot remove the kept schedule: {e}")),
+                Err(e) => {
+                    return Err(OrderError::Storage(format!(
+                        "cannot remove the kept schedule: {e}"
+                    )))
+                }
             }
         }
         s.schedule = None;
         s.generation += 1;
         node.fib.unstage(now_ns());
         self.changed.notify_all();
-        Ok(true)
+        Ok(())
     }
 
     /// Reads the schedule kept in `dir` (if any) and holds it, as after a
@@ -171,8 +282,23 @@ impl Held {
         let schedule: Schedule = serde_json::from_slice(&bytes)
             .map_err(|e| format!("{}: not a schedule: {e}", path.display()))?;
         let serial = schedule.serial;
-        self.load(node, schedule, true)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        // The kept schedule was checked (and its signature verified) when
+        // it was accepted; the state directory is the node's own. Its FIBs
+        // are checked again: the ports may have changed since.
+        if schedule.node != node.name {
+            return Err(format!(
+                "{}: the schedule is for node {:?}; this is {:?}",
+                path.display(),
+                schedule.node,
+                node.name
+            ));
+        }
+        check_builds(node, &schedule, true).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut s = self.lock();
+        s.serial = s.serial.max(Some(serial));
+        s.schedule = Some(Arc::new(schedule));
+        s.generation += 1;
+        self.changed.notify_all();
         Ok(Some(serial))
     }
 
@@ -217,18 +343,41 @@ fn check_builds(node: &Node, schedule: &Schedule, allow_empty: bool) -> Result<(
     })
 }
 
-/// Writes the schedule to `dir` so that a crash leaves the old file or
-/// the new one, never a mix: a temporary file, fsync, rename, fsync of the
-/// directory.
-fn save(dir: &Path, schedule: &Schedule) -> std::io::Result<()> {
-    use std::io::Write;
+/// Keeps the serial and the schedule (if any) in `dir` so that a crash
+/// leaves the old files or the new ones, never a torn file: each is written
+/// to a temporary file, fsynced and renamed, then the directory fsynced.
+/// The serial goes first: a schedule on disk is never newer than it.
+fn save(dir: &Path, serial: u64, schedule: Option<&Schedule>) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!("{SCHEDULE_FILE}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&serde_json::to_vec(schedule).map_err(std::io::Error::other)?)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, dir.join(SCHEDULE_FILE))?;
+    write_atomically(dir, SERIAL_FILE, format!("{serial}\n").as_bytes())?;
+    if let Some(s) = schedule {
+        let bytes = serde_json::to_vec(s).map_err(std::io::Error::other)?;
+        write_atomically(dir, SCHEDULE_FILE, &bytes)?;
+    }
     std::fs::File::open(dir)?.sync_all()
+}
+
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))
+}
+
+/// The serial kept in `dir`, if any.
+fn read_serial(dir: &Path) -> Result<Option<u64>, String> {
+    let path = dir.join(SERIAL_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(t) => t
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|e| format!("{}: not a serial: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
 }
 
 /// Entry FIBs expanded in order, keeping the last one: the follower moves
@@ -425,7 +574,8 @@ mod tests {
                 &n,
                 Request::LoadSchedule {
                     schedule: s,
-                    allow_empty: false
+                    allow_empty: false,
+                    signed: None,
                 }
             ),
             Response::Schedule(_)
@@ -451,9 +601,9 @@ mod tests {
     fn an_unsound_schedule_is_refused_whole_and_the_running_one_stays() {
         let n = node();
         let good = schedule(5, &[-1_000, 60_000]);
-        n.schedule.load(&n, good.clone(), false).unwrap();
+        n.schedule.load(&n, good.clone(), false, None).unwrap();
         let refused = |s: Schedule| {
-            let e = n.schedule.load(&n, s, false).unwrap_err();
+            let e = n.schedule.load(&n, s, false, None).unwrap_err().to_string();
             assert_eq!(n.schedule.current().as_deref(), Some(&good), "{e}");
             e
         };
@@ -479,7 +629,7 @@ mod tests {
         assert!(refused(schedule(4, &[0])).contains("older"));
         assert!(refused(schedule(5, &[0])).contains("other content"));
         assert_eq!(
-            n.schedule.load(&n, good.clone(), false),
+            n.schedule.load(&n, good.clone(), false, None),
             Ok(false),
             "idempotent"
         );
@@ -501,7 +651,7 @@ mod tests {
             now_ns() + 60_000 * MS,
             now_ns(),
         );
-        assert!(n.schedule.clear(&n).unwrap());
+        n.schedule.clear(&n, None, None).unwrap();
         assert!(n.fib.staged().is_none());
         let r = handle(
             &n,
@@ -515,7 +665,10 @@ mod tests {
     }
 
     fn refused_after_clear(n: &Node) -> String {
-        n.schedule.load(n, schedule(4, &[0]), false).unwrap_err()
+        n.schedule
+            .load(n, schedule(4, &[0]), false, None)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -523,13 +676,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("om-sched-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let first = node();
-        first.schedule.set_state_dir(Some(dir.clone()));
+        first.schedule.set_state_dir(Some(dir.clone())).unwrap();
         let s = schedule(7, &[-2_000, -1_000, 60_000]);
-        first.schedule.load(&first, s.clone(), false).unwrap();
+        first.schedule.load(&first, s.clone(), false, None).unwrap();
         drop(first);
         // A new process: same config, nothing in memory.
         let n = node();
-        n.schedule.set_state_dir(Some(dir.clone()));
+        n.schedule.set_state_dir(Some(dir.clone())).unwrap();
         assert_eq!(n.schedule.resume(&n, &dir), Ok(Some(7)));
         assert_eq!(n.schedule.current().as_deref(), Some(&s));
         let started = std::time::Instant::now();
@@ -543,8 +696,9 @@ mod tests {
         // A replay of an older schedule is still refused after the restart.
         assert!(n
             .schedule
-            .load(&n, schedule(6, &[0]), false)
+            .load(&n, schedule(6, &[0]), false, None)
             .unwrap_err()
+            .to_string()
             .contains("older"));
         // A kept file that is not a schedule is refused with its path.
         std::fs::write(dir.join(SCHEDULE_FILE), b"{\"node\":").unwrap();
@@ -555,5 +709,200 @@ mod tests {
         );
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(node().schedule.resume(&node(), &dir), Ok(None));
+    }
+}
+
+/// Signed orders (issue 15): each kind of bad order is refused with its
+/// reason counted, and the running schedule stays.
+#[cfg(test)]
+mod signed_tests {
+    use super::*;
+    use orbitmesh_core::fib::FibSnapshot;
+    use orbitmesh_core::sign::{clear_message, SecretKey, TrustedKey};
+
+    fn fib(version: u64) -> FibSpec {
+        FibSpec::parse(&format!(
+            "version = {version}\n[[ports]]\nname = \"isl0\"\n[[labels]]\nlabel = {}\naction = \"pop\"\n",
+            16000 + version
+        ))
+        .unwrap()
+    }
+
+    fn schedule(node: &str, serial: u64) -> Schedule {
+        let now = now_ns();
+        Schedule::delta_encoded(
+            node,
+            serial,
+            &[
+                (now - 1_000_000_000, fib(serial * 10)),
+                (now + 3_600_000_000_000, fib(serial * 10 + 1)),
+            ],
+        )
+    }
+
+    fn node(ground: &SecretKey, valid_until: Option<u64>) -> Node {
+        let n = Node::new("n0", vec!["isl0".into()], FibSnapshot::empty(0), 1);
+        n.schedule.set_trust(Trust {
+            keys: vec![TrustedKey {
+                name: "ground-1".into(),
+                key: ground.public(),
+                not_before_ns: None,
+                not_after_ns: valid_until,
+            }],
+            revoked: vec![],
+        });
+        n
+    }
+
+    fn count(n: &Node, r: Refusal) -> u64 {
+        n.schedule
+            .refusals()
+            .into_iter()
+            .find(|c| c.0 == r.name())
+            .unwrap()
+            .1
+    }
+
+    #[test]
+    fn every_kind_of_bad_order_is_refused_counted_and_changes_nothing() {
+        let ground = SecretKey::from_bytes([1; 32]);
+        let n = node(&ground, None);
+        let held = schedule("n0", 5);
+        let sig = ground.sign_schedule(&held).unwrap();
+        assert_eq!(
+            n.schedule.load(&n, held.clone(), false, Some(&sig)),
+            Ok(true)
+        );
+        let refuse = |s: Schedule, signed: Option<Signed>, r: Refusal| {
+            let before = count(&n, r);
+            assert_eq!(
+                n.schedule.load(&n, s, false, signed.as_ref()),
+                Err(OrderError::Refused(r))
+            );
+            assert_eq!(count(&n, r), before + 1, "{r:?} counted");
+            assert_eq!(
+                n.schedule.current().as_deref(),
+                Some(&held),
+                "{r:?}: the running one stays"
+            );
+        };
+        let next = schedule("n0", 6);
+        refuse(next.clone(), None, Refusal::Unsigned);
+        let attacker = SecretKey::from_bytes([2; 32]);
+        refuse(
+            next.clone(),
+            Some(attacker.sign_schedule(&next).unwrap()),
+            Refusal::UnknownKey,
+        );
+        let mut tampered = next.clone();
+        tampered.entries[0].at_ns += 1;
+        refuse(
+            tampered,
+            Some(ground.sign_schedule(&next).unwrap()),
+            Refusal::BadSignature,
+        );
+        let other = schedule("n1", 6);
+        refuse(
+            other.clone(),
+            Some(ground.sign_schedule(&other).unwrap()),
+            Refusal::OtherNode,
+        );
+        refuse(held.clone(), Some(sig), Refusal::Replayed);
+        let older = schedule("n0", 4);
+        refuse(
+            older.clone(),
+            Some(ground.sign_schedule(&older).unwrap()),
+            Refusal::Replayed,
+        );
+        // Hand-made FIB changes are not signed orders.
+        let r = crate::ctl::handle(
+            &n,
+            orbitmesh_core::protocol::Request::SetPort {
+                port: "isl0".into(),
+                up: false,
+            },
+        );
+        assert!(
+            matches!(r, orbitmesh_core::protocol::Response::Error { .. }),
+            "{r:?}"
+        );
+        assert_eq!(count(&n, Refusal::Unsigned), 2);
+        assert!(n.live.admin(0), "the port stays up");
+        // A signed clear needs a fresh serial.
+        assert_eq!(
+            n.schedule
+                .clear(&n, Some(5), Some(&ground.sign(&clear_message("n0", 5)))),
+            Err(OrderError::Refused(Refusal::Replayed))
+        );
+        assert_eq!(
+            n.schedule
+                .clear(&n, Some(7), Some(&attacker.sign(&clear_message("n0", 7)))),
+            Err(OrderError::Refused(Refusal::UnknownKey))
+        );
+        assert_eq!(
+            n.schedule
+                .clear(&n, Some(7), Some(&ground.sign(&clear_message("n0", 7)))),
+            Ok(())
+        );
+        assert!(n.schedule.current().is_none());
+    }
+
+    #[test]
+    fn an_expired_or_revoked_key_is_refused() {
+        let ground = SecretKey::from_bytes([1; 32]);
+        let n = node(&ground, Some(now_ns() - 1));
+        let s = schedule("n0", 1);
+        let sig = ground.sign_schedule(&s).unwrap();
+        assert_eq!(
+            n.schedule.load(&n, s.clone(), false, Some(&sig)),
+            Err(OrderError::Refused(Refusal::Expired))
+        );
+        let n = node(&ground, None);
+        let trust = n.schedule.lock().trust.clone();
+        n.schedule.set_trust(Trust {
+            revoked: vec![ground.public()],
+            ..trust
+        });
+        assert_eq!(
+            n.schedule.load(&n, s, false, Some(&sig)),
+            Err(OrderError::Refused(Refusal::Revoked))
+        );
+        assert!(n.schedule.current().is_none());
+    }
+
+    #[test]
+    fn a_restarted_node_refuses_a_replay_of_the_last_accepted_order() {
+        let dir = std::env::temp_dir().join(format!("om-signed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ground = SecretKey::from_bytes([1; 32]);
+        let s = schedule("n0", 9);
+        let sig = ground.sign_schedule(&s).unwrap();
+        let first = node(&ground, None);
+        first.schedule.set_state_dir(Some(dir.clone())).unwrap();
+        first
+            .schedule
+            .load(&first, s.clone(), false, Some(&sig))
+            .unwrap();
+        first
+            .schedule
+            .clear(
+                &first,
+                Some(10),
+                Some(&ground.sign(&clear_message("n0", 10))),
+            )
+            .unwrap();
+        drop(first);
+        let n = node(&ground, None);
+        n.schedule.set_state_dir(Some(dir.clone())).unwrap();
+        assert_eq!(
+            n.schedule.resume(&n, &dir),
+            Ok(None),
+            "cleared before the restart"
+        );
+        assert_eq!(
+            n.schedule.load(&n, s, false, Some(&sig)),
+            Err(OrderError::Refused(Refusal::Replayed))
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -388,10 +388,20 @@ fn follow_schedule(
     node: &Arc<Node>,
     stop: &Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>> {
+    let trust = c.trust().map_err(anyhow::Error::msg)?;
+    if trust.required() {
+        tracing::info!(
+            keys = trust.keys.len(),
+            "only signed orders change forwarding"
+        );
+    }
+    node.schedule.set_trust(trust);
     if let Some(dir) = &c.state_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("state directory {}", dir.display()))?;
-        node.schedule.set_state_dir(Some(dir.clone()));
+        node.schedule
+            .set_state_dir(Some(dir.clone()))
+            .map_err(anyhow::Error::msg)?;
         match node.schedule.resume(node, dir) {
             Ok(Some(serial)) => tracing::info!(serial, dir = %dir.display(), "schedule resumed"),
             Ok(None) => {}

@@ -7,6 +7,15 @@ use super::*;
 /// Carries out one request against the node.
 pub fn handle(node: &Node, req: Request) -> Response {
     let err = |m: String| Response::Error { message: m };
+    if changes_forwarding_unsigned(&req) && node.schedule.signed_orders() {
+        let r = node
+            .schedule
+            .refuse(orbitmesh_core::sign::Refusal::Unsigned);
+        tracing::warn!(node = %node.name, request = request_name(&req), refusal = %r, "order refused");
+        return err(format!(
+            "{r}; FIB loads, stages, swaps, rollbacks and port changes by hand are not signed orders: send a signed schedule"
+        ));
+    }
     if changes_the_fib_by_hand(&req) {
         if let Some(s) = node.schedule.current() {
             return err(format!(
@@ -53,27 +62,38 @@ pub fn handle(node: &Node, req: Request) -> Response {
         Request::LoadSchedule {
             schedule,
             allow_empty,
-        } => match node.schedule.load(node, schedule, allow_empty) {
+            signed,
+        } => match node
+            .schedule
+            .load(node, schedule, allow_empty, signed.as_ref())
+        {
             Ok(changed) => {
                 tracing::info!(
                     node = %node.name,
-                    changed,
+                    serial = node.schedule.info(node).serial,
                     "schedule {}",
                     if changed { "accepted" } else { "already held" }
                 );
                 Response::Schedule(node.schedule.info(node))
             }
-            Err(e) => err(format!("schedule refused, the running one stays: {e}")),
+            Err(e) => {
+                tracing::warn!(node = %node.name, reason = %e, "schedule refused");
+                err(format!("schedule refused, the running one stays: {e}"))
+            }
         },
         Request::ShowSchedule => Response::Schedule(node.schedule.info(node)),
-        Request::ClearSchedule => match node.schedule.clear(node) {
-            Ok(true) => {
-                tracing::info!(node = %node.name, "schedule cleared; the FIB in force stays");
-                Response::Schedule(node.schedule.info(node))
+        Request::ClearSchedule { serial, signed } => {
+            match node.schedule.clear(node, serial, signed.as_ref()) {
+                Ok(()) => {
+                    tracing::info!(node = %node.name, "schedule cleared; the FIB in force stays");
+                    Response::Schedule(node.schedule.info(node))
+                }
+                Err(e) => {
+                    tracing::warn!(node = %node.name, reason = %e, "schedule clear refused");
+                    err(e.to_string())
+                }
             }
-            Ok(false) => err("no schedule is held".into()),
-            Err(e) => err(e),
-        },
+        }
         Request::Version => Response::Version(version_info(node)),
         Request::Stats => Response::Stats(stats_info(node)),
         Request::ShowFib { label, prefix } => match show_fib(node, label, prefix.as_deref()) {
@@ -221,6 +241,12 @@ pub fn stats_info(node: &Node) -> StatsInfo {
                     node.punt.write_failed.load(Ordering::Relaxed),
                 ),
             ])
+            .chain(
+                node.schedule
+                    .refusals()
+                    .into_iter()
+                    .map(|(n, v)| (n.to_string(), v)),
+            )
             .collect(),
         ports: node
             .port_names
@@ -247,4 +273,25 @@ fn changes_the_fib_by_hand(req: &Request) -> bool {
             | Request::Rollback
             | Request::Exchange
     )
+}
+
+/// Requests that change forwarding and carry no signature: refused by a
+/// dataplane that takes only signed orders.
+fn changes_forwarding_unsigned(req: &Request) -> bool {
+    changes_the_fib_by_hand(req)
+        || matches!(req, Request::SetPort { .. } | Request::SetPortDelay { .. })
+}
+
+/// A request's name for logs.
+fn request_name(req: &Request) -> &'static str {
+    match req {
+        Request::LoadFib { .. } => "load_fib",
+        Request::StageFib { .. } => "stage_fib",
+        Request::Swap => "swap",
+        Request::Rollback => "rollback",
+        Request::Exchange => "exchange",
+        Request::SetPort { .. } => "set_port",
+        Request::SetPortDelay { .. } => "set_port_delay",
+        _ => "other",
+    }
 }
