@@ -155,3 +155,76 @@ fn schedules_are_loaded_shown_and_cleared() {
     let (code, _, err) = run(&["schedule", "clear"]);
     assert_eq!(code, Some(1), "{err}");
 }
+
+/// Issue 15 from the operator's side: `keygen` makes a key pair (the secret
+/// readable by its owner only, never overwritten); a dataplane trusting the
+/// public key refuses unsigned orders and takes signed ones.
+#[test]
+fn signed_orders_with_a_generated_key() {
+    use orbitmesh_core::fib::FibSpec;
+    use orbitmesh_core::schedule::Schedule;
+    use orbitmesh_core::sign::{Trust, TrustedKey};
+    use std::os::unix::fs::PermissionsExt;
+    let dp = TestDataplane::start("ctl-signed", &["isl0"]);
+    let sock = dp.socket().to_str().unwrap().to_string();
+    let ctl = |args: &[&str]| {
+        let o = std::process::Command::new(bin("orbitmesh-ctl"))
+            .args(args)
+            .output()
+            .expect("run orbitmesh-ctl");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let key = dp.dir().join("ground.key");
+    let key = key.to_str().unwrap();
+    let (code, public, err) = ctl(&["keygen", "--out", key]);
+    assert_eq!(code, Some(0), "{err}");
+    let mode = std::fs::metadata(key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the secret key is its owner's only");
+    assert_eq!(
+        std::fs::read_to_string(format!("{key}.pub")).unwrap(),
+        public
+    );
+    let (code, _, err) = ctl(&["keygen", "--out", key]);
+    assert_eq!(code, Some(2), "an existing key is never overwritten: {err}");
+
+    dp.node().schedule.set_trust(Trust {
+        keys: vec![TrustedKey {
+            name: "ground-1".into(),
+            key: public.trim().parse().unwrap(),
+            not_before_ns: None,
+            not_after_ns: None,
+        }],
+        revoked: vec![],
+    });
+    let fib = FibSpec::parse(
+        "version = 1\n[[ports]]\nname = \"isl0\"\n[[labels]]\nlabel = 16001\naction = \"pop\"\n",
+    )
+    .unwrap();
+    let s = Schedule::delta_encoded("n0", 1, &[(orbitmesh_core::time::now_ns(), fib)]);
+    let file = dp.file("s.json", &serde_json::to_string(&s).unwrap());
+    let (code, _, err) = ctl(&["schedule", "load", &file, "--socket", &sock]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("unsigned"), "{err}");
+    let (code, out, err) = ctl(&["schedule", "load", &file, "--key", key, "--socket", &sock]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("signed orders only"), "{out}");
+    let (code, _, err) = ctl(&["schedule", "clear", "--socket", &sock]);
+    assert_eq!(code, Some(1), "an unsigned clear: {err}");
+    let (code, out, err) = ctl(&["schedule", "clear", "--key", key, "--socket", &sock]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("serial 2"), "{out}");
+    let (code, out, _) = ctl(&["stats", "--json", "--socket", &sock]);
+    assert_eq!(code, Some(0));
+    let st: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let unsigned = st["counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c[0] == "order_unsigned")
+        .map(|c| c[1].as_u64().unwrap());
+    assert_eq!(unsigned, Some(2), "{out}");
+}

@@ -232,14 +232,55 @@ pub fn read_schedule(path: &Path) -> Result<orbitmesh_core::schedule::Schedule, 
     Ok(s)
 }
 
+/// Makes a key pair: `out` (the secret, 64 hex digits, mode 0600, created
+/// new: an existing file is never overwritten) and `out.pub`; returns the
+/// public key. The seed comes from the kernel's random source.
+pub fn keygen(out: &Path) -> Result<orbitmesh_core::sign::PublicKey, OpError> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut seed = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut seed))
+        .map_err(|e| refused(format!("cannot read /dev/urandom: {e}")))?;
+    let key = orbitmesh_core::sign::SecretKey::from_bytes(seed);
+    let public = key.public();
+    let pub_path = PathBuf::from(format!("{}.pub", out.display()));
+    let write = |p: &Path, text: String, mode: u32| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(p)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| bad_input(format!("{}: {e}", p.display())))
+    };
+    write(out, format!("{}\n", key.to_hex()), 0o600)?;
+    write(&pub_path, format!("{public}\n"), 0o644)?;
+    Ok(public)
+}
+
+/// Reads a secret key file written by [`keygen`].
+pub fn read_secret_key(path: &Path) -> Result<orbitmesh_core::sign::SecretKey, OpError> {
+    let text = orbitmesh_core::file::read_limited(path, 1024)
+        .map_err(|e| bad_input(format!("cannot read {}: {e}", path.display())))?;
+    let text = String::from_utf8_lossy(&text);
+    orbitmesh_core::sign::SecretKey::from_hex(&text)
+        .map_err(|e| bad_input(format!("{}: not a secret key: {e}", path.display())))
+}
+
 /// `schedule show` as a table: one line per entry, the one in force marked.
 pub fn schedule_table(info: &ctl::ScheduleInfo) -> String {
     use std::fmt::Write;
     let mut t = format!(
-        "node {}  serial {}  kept in {}\n",
+        "node {}  serial {}  kept in {}{}\n",
         info.node,
         info.serial.map_or("-".to_string(), |s| s.to_string()),
-        info.state_dir.as_deref().unwrap_or("memory only")
+        info.state_dir.as_deref().unwrap_or("memory only"),
+        if info.signed_orders {
+            "  signed orders only"
+        } else {
+            ""
+        }
     );
     if info.entries.is_empty() {
         t += "no schedule held\n";

@@ -34,6 +34,13 @@ enum Command {
     /// Load, show or clear the schedule a dataplane follows on its own.
     #[command(subcommand)]
     Schedule(ScheduleCmd),
+    /// Make an Ed25519 key pair for signing orders: OUT (secret, mode 0600)
+    /// and OUT.pub (the public key a dataplane's config lists).
+    #[command(after_help = "Examples:\n  orbitmesh-ctl keygen --out /etc/orbitmesh/ground-1.key")]
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// A running dataplane's counters (--watch for live rates).
     #[command(
         after_help = "Examples:\n  orbitmesh-ctl stats --socket /run/orbitmesh/sat-17.sock\n  orbitmesh-ctl stats --watch 1s\n  orbitmesh-ctl stats --json"
@@ -78,6 +85,10 @@ enum ScheduleCmd {
         /// Accept entries with an empty FIB (no labels, no routes).
         #[arg(long)]
         allow_empty: bool,
+        /// Sign with this secret key file (`orbitmesh-ctl keygen`); needed
+        /// by a dataplane that trusts keys.
+        #[arg(long)]
+        key: Option<PathBuf>,
         #[command(flatten)]
         target: Target,
     },
@@ -91,6 +102,10 @@ enum ScheduleCmd {
     },
     /// End the schedule; the FIB in force stays.
     Clear {
+        /// Sign the clear with this secret key file (its serial is the one
+        /// held plus one).
+        #[arg(long)]
+        key: Option<PathBuf>,
         #[command(flatten)]
         target: Target,
     },
@@ -466,6 +481,16 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
         ),
         Command::Run(a) => run_cmd(a),
         Command::Schedule(c) => schedule_cmd(c),
+        Command::Keygen { out } => {
+            let public = control::ops::keygen(&out)?;
+            outln!("{public}");
+            errln!(
+                "secret key in {} (keep it private), public key in {}.pub",
+                out.display(),
+                out.display()
+            );
+            Ok(())
+        }
         Command::Port {
             state,
             port,
@@ -749,23 +774,51 @@ fn main() {
 
 /// `schedule load|show|clear`.
 fn schedule_cmd(c: ScheduleCmd) -> Result<(), control::ops::OpError> {
-    use control::ops::{self, bad_input};
+    use control::ops::{self as ops, bad_input};
     use orbitmesh_core::protocol::{Request, Response};
     let (req, target, json) = match c {
         ScheduleCmd::Load {
             file,
             allow_empty,
+            key,
             target,
-        } => (
-            Request::LoadSchedule {
-                schedule: ops::read_schedule(&file)?,
-                allow_empty,
-            },
-            target,
-            false,
-        ),
+        } => {
+            let schedule = ops::read_schedule(&file)?;
+            let signed = match key {
+                Some(k) => Some(
+                    ops::read_secret_key(&k)?
+                        .sign_schedule(&schedule)
+                        .map_err(|e| bad_input(format!("{}: {e}", file.display())))?,
+                ),
+                None => None,
+            };
+            (
+                Request::LoadSchedule {
+                    schedule,
+                    allow_empty,
+                    signed,
+                },
+                target,
+                false,
+            )
+        }
         ScheduleCmd::Show { json, target } => (Request::ShowSchedule, target, json),
-        ScheduleCmd::Clear { target } => (Request::ClearSchedule, target, false),
+        ScheduleCmd::Clear { key, target } => {
+            let (serial, signed) = match key {
+                Some(k) => {
+                    let Response::Schedule(held) =
+                        ops::call(&target.path()?, &Request::ShowSchedule)?
+                    else {
+                        return Err(bad_input("unexpected answer to show_schedule"));
+                    };
+                    let serial = held.serial.map_or(1, |s| s + 1);
+                    let m = orbitmesh_core::sign::clear_message(&held.node, serial);
+                    (Some(serial), Some(ops::read_secret_key(&k)?.sign(&m)))
+                }
+                None => (None, None),
+            };
+            (Request::ClearSchedule { serial, signed }, target, false)
+        }
     };
     match ops::call(&target.path()?, &req)? {
         Response::Schedule(info) if json => {
