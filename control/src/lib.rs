@@ -5,7 +5,7 @@
 
 pub mod predict;
 
+pub mod distribute;
 pub mod duration;
 pub mod emulate;
-pub mod ops;
-pub mod run;
+pub mod fib_ops;

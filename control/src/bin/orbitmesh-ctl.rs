@@ -4,7 +4,7 @@
 //! - `predict`: propagate a constellation, compute routing per time step and
 //!   write per-node FIB schedules, plus RTT/path series for `--pairs`.
 //! - `fib show|load|swap|rollback|check|diff`, `stats`, `port up|down`:
-//!   operate running dataplanes through their control sockets (control::ops).
+//!   operate running dataplanes through their control sockets (control::fib_ops).
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -39,7 +39,7 @@ enum Command {
     #[command(
         after_help = "Each dataplane is kept one FIB ahead, staged for its predicted instant, and\n\
 each activation is read back. The wiring file maps node ids to control sockets and\n\
-neighbours to ports and MACs (see control/src/run.rs).\n\n\
+neighbours to ports and MACs (see control/src/distribute.rs).\n\n\
 Examples:\n  orbitmesh-ctl run --schedule /tmp/kuiper/schedule --wiring wiring.toml\n  \
 orbitmesh-ctl run --schedule out/schedule --wiring w.toml --start +5s --time-scale 10"
     )]
@@ -73,8 +73,8 @@ struct Target {
 
 impl Target {
     /// The socket to talk to.
-    fn path(&self) -> Result<PathBuf, control::ops::OpError> {
-        use control::ops::bad_input;
+    fn path(&self) -> Result<PathBuf, control::fib_ops::OpError> {
+        use control::fib_ops::bad_input;
         if let Some(s) = &self.socket {
             return Ok(s.clone());
         }
@@ -189,9 +189,9 @@ struct StatsArgs {
 /// a wrong, huge file is refused, not read forever.
 const MAX_WIRING_BYTES: usize = 64 << 20;
 
-fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
-    use control::ops::{bad_input, refused};
-    use control::run;
+fn run_cmd(a: RunArgs) -> Result<(), control::fib_ops::OpError> {
+    use control::distribute;
+    use control::fib_ops::{bad_input, refused};
     if !(a.time_scale > 0.0 && a.time_scale.is_finite()) {
         return Err(bad_input(format!(
             "--time-scale {}: must be a positive number",
@@ -202,8 +202,8 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
         .map_err(|e| e.to_string())
         .and_then(|b| String::from_utf8(b).map_err(|e| format!("not UTF-8 text ({e})")))
         .map_err(|e| bad_input(format!("{}: {e}", a.wiring.display())))?;
-    let mut wiring =
-        run::Wiring::parse(&text).map_err(|e| bad_input(format!("{}: {e}", a.wiring.display())))?;
+    let mut wiring = distribute::Wiring::parse(&text)
+        .map_err(|e| bad_input(format!("{}: {e}", a.wiring.display())))?;
     for d in &a.dataplanes {
         let (n, s) = d
             .split_once('=')
@@ -217,11 +217,11 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
             .ok_or_else(|| bad_input(format!("--dataplane {d:?}: node {n} is not in the wiring")))?
             .socket = s.into();
     }
-    let schedules = run::read_schedules(&a.schedule).map_err(bad_input)?;
+    let schedules = distribute::read_schedules(&a.schedule).map_err(bad_input)?;
     let scenario = Scenario::read(&a.schedule).map_err(|e| bad_input(e.to_string()))?;
     if let Some(s) = &scenario {
         let path = a.schedule.join(predict::scenario::FILE);
-        run::check_scenario(s, &schedules)
+        distribute::check_scenario(s, &schedules)
             .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
     }
     let mut plans = Vec::new();
@@ -232,7 +232,7 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
                 a.schedule.display()
             ))
         })?;
-        let (plan, unwired) = run::plan(sched, w);
+        let (plan, unwired) = distribute::plan(sched, w);
         if unwired > 0 {
             errln!(
                 "node {id}: up to {unwired} entries name a next hop that is not wired; left out"
@@ -240,13 +240,13 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
         }
         plans.push((id, w.socket.clone(), plan));
     }
-    let start = control::ops::parse_time(&a.start, dataplane::node::now_ns())?;
-    control::ops::warn_if_unsynchronized();
+    let start = control::fib_ops::parse_time(&a.start, dataplane::node::now_ns())?;
+    control::fib_ops::warn_if_unsynchronized();
     errln!(
         "driving {} dataplanes, {} FIBs in all, schedule time 0 at {} (x{})",
         plans.len(),
         plans.iter().map(|p| p.2.len()).sum::<usize>(),
-        control::ops::format_time(start),
+        control::fib_ops::format_time(start),
         a.time_scale
     );
     let call = |s: &std::path::Path, r: dataplane::ctl::Request| dataplane::ctl::call(s, &r);
@@ -261,9 +261,9 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
     }
     let replan = |failed: &std::collections::BTreeSet<(u32, u32)>, t: i64, steps| {
         let s = scenario.as_ref().expect("only called with a scenario");
-        run::replan(s, failed, t, steps, &wiring)
+        distribute::replan(s, failed, t, steps, &wiring)
     };
-    let repair = run::Repair {
+    let repair = distribute::Repair {
         poll_every_ns: watch.max(1) as u64,
         ports: wiring
             .nodes()
@@ -276,7 +276,7 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
             .collect(),
         replan: &replan,
     };
-    let reports = run::drive(
+    let reports = distribute::drive(
         &plans,
         start,
         a.time_scale,
@@ -310,28 +310,28 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
 }
 
 /// `fib load FILE [--at TIME]`: loads now or stages, after warning about
-/// what may be a mistake (ops::load_warnings).
+/// what may be a mistake (fib_ops::load_warnings).
 fn load_cmd(
     file: &std::path::Path,
     at: Option<&str>,
     allow_empty: bool,
     target: &Target,
-) -> Result<(), control::ops::OpError> {
-    use control::ops::{self, bad_input};
+) -> Result<(), control::fib_ops::OpError> {
+    use control::fib_ops::{self, bad_input};
     use dataplane::ctl::{Request, Response};
-    let fib = ops::read_fib(file)?;
+    let fib = fib_ops::read_fib(file)?;
     let now = dataplane::node::now_ns();
-    let at_ns = at.map(|t| ops::parse_time(t, now)).transpose()?;
+    let at_ns = at.map(|t| fib_ops::parse_time(t, now)).transpose()?;
     let socket = target.path()?;
-    let Response::Version(running) = ops::call(&socket, &Request::Version)? else {
+    let Response::Version(running) = fib_ops::call(&socket, &Request::Version)? else {
         return Err(bad_input("unexpected answer to version"));
     };
-    for w in ops::load_warnings(&running, fib.version, at_ns, now) {
+    for w in fib_ops::load_warnings(&running, fib.version, at_ns, now) {
         errln!("warning: {w}");
     }
     let v = fib.version;
     let Some(at_ns) = at_ns else {
-        return match ops::call(&socket, &Request::LoadFib { fib, allow_empty })? {
+        return match fib_ops::call(&socket, &Request::LoadFib { fib, allow_empty })? {
             Response::Ok { version } => {
                 outln!("loaded: FIB version {version} active");
                 Ok(())
@@ -339,16 +339,16 @@ fn load_cmd(
             other => Err(bad_input(format!("unexpected answer {other:?}"))),
         };
     };
-    ops::warn_if_unsynchronized();
+    fib_ops::warn_if_unsynchronized();
     let req = Request::StageFib {
         fib,
         at_ns,
         allow_empty,
     };
-    ops::call(&socket, &req)?;
+    fib_ops::call(&socket, &req)?;
     outln!(
         "staged: FIB version {v} activates at {} ({at_ns} ns)",
-        ops::format_time(at_ns)
+        fib_ops::format_time(at_ns)
     );
     Ok(())
 }
@@ -356,8 +356,8 @@ fn load_cmd(
 /// The shortest `stats --watch` interval: the screen is redrawn each time.
 const MIN_WATCH_NS: u64 = 100_000_000;
 
-fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
-    use control::ops::{self, bad_input};
+fn ops_main(cmd: Command) -> Result<(), control::fib_ops::OpError> {
+    use control::fib_ops::{self, bad_input};
     use dataplane::ctl::{Request, Response};
     let ok_version = |r: Response, what: &str| match r {
         Response::Ok { version } => {
@@ -369,12 +369,12 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
     match cmd {
         Command::Predict(_) => unreachable!("handled in main"),
         Command::Fib(FibCmd::Check { file, allow_empty }) => {
-            outln!("{}", ops::check(&file, allow_empty)?);
+            outln!("{}", fib_ops::check(&file, allow_empty)?);
             Ok(())
         }
         Command::Fib(FibCmd::Convert { input, output }) => {
-            let spec = ops::read_fib(&input)?;
-            ops::write_fib(&spec, &output)?;
+            let spec = fib_ops::read_fib(&input)?;
+            fib_ops::write_fib(&spec, &output)?;
             errln!(
                 "{} -> {}: {} labels, {} routes",
                 input.display(),
@@ -392,17 +392,17 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             target,
         }) => {
             if let Some(l) = label {
-                ops::check_show_label(l)?;
+                fib_ops::check_show_label(l)?;
             }
             if let Some(p) = &prefix {
-                ops::check_show_prefix(p)?;
+                fib_ops::check_show_prefix(p)?;
             }
-            match ops::call(&target.path()?, &Request::ShowFib { label, prefix })? {
+            match fib_ops::call(&target.path()?, &Request::ShowFib { label, prefix })? {
                 Response::Fib(v) if json => outln!(
                     "{}",
                     serde_json::to_string_pretty(&v).expect("serialisable")
                 ),
-                Response::Fib(v) => out!("{}", ops::render_view(&v)),
+                Response::Fib(v) => out!("{}", fib_ops::render_view(&v)),
                 other => return Err(bad_input(format!("unexpected answer {other:?}"))),
             }
             Ok(())
@@ -414,10 +414,10 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             target,
         }) => load_cmd(&file, at.as_deref(), allow_empty, &target),
         Command::Fib(FibCmd::Swap { target }) => {
-            ok_version(ops::call(&target.path()?, &Request::Swap)?, "swapped")
+            ok_version(fib_ops::call(&target.path()?, &Request::Swap)?, "swapped")
         }
         Command::Fib(FibCmd::Rollback { target }) => ok_version(
-            ops::call(&target.path()?, &Request::Rollback)?,
+            fib_ops::call(&target.path()?, &Request::Rollback)?,
             "rolled back",
         ),
         Command::Run(a) => run_cmd(a),
@@ -431,7 +431,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
                 .ok()
                 .filter(|&n| n >= 0)
                 .ok_or_else(|| bad_input(format!("delay {d:?}: expected a duration like 12ms")))?;
-            ops::call(
+            fib_ops::call(
                 &target.path()?,
                 &Request::SetPortDelay {
                     port: port.clone(),
@@ -450,7 +450,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             target,
             ..
         } => {
-            ops::call(
+            fib_ops::call(
                 &target.path()?,
                 &Request::SetPort {
                     port: port.clone(),
@@ -464,7 +464,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             let every = match &a.watch {
                 None => None,
                 Some(w) => {
-                    let ns = ops::parse_time(&format!("+{w}"), 0).map_err(|_| {
+                    let ns = fib_ops::parse_time(&format!("+{w}"), 0).map_err(|_| {
                         bad_input(format!(
                             "--watch {w:?}: expected an interval like 1s or 500ms"
                         ))
@@ -479,7 +479,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             };
             let mut prev: Option<dataplane::ctl::StatsInfo> = None;
             loop {
-                let Response::Stats(s) = ops::call(&a.target.path()?, &Request::Stats)? else {
+                let Response::Stats(s) = fib_ops::call(&a.target.path()?, &Request::Stats)? else {
                     return Err(bad_input("unexpected answer to stats"));
                 };
                 if a.json {
@@ -488,7 +488,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
                     if every.is_some() {
                         out!("\x1b[2J\x1b[H");
                     }
-                    out!("{}", ops::render_stats(&s, prev.as_ref()));
+                    out!("{}", fib_ops::render_stats(&s, prev.as_ref()));
                 }
                 let Some(d) = every else { return Ok(()) };
                 prev = Some(s);
@@ -546,17 +546,17 @@ struct PredictArgs {
 }
 
 fn predict_cmd(a: PredictArgs) -> Result<()> {
-    let built = a.scenario.build(&Default::default())?;
+    let model = a.scenario.build(&Default::default())?;
     if let Some(path) = &a.dump_tles {
-        std::fs::write(path, &built.tles).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, &model.tles).with_context(|| format!("writing {}", path.display()))?;
     }
     let mut sched = if a.no_schedule {
         None
     } else {
-        Some(built.schedule_builder(a.scenario.srgb_base)?)
+        Some(model.schedule_builder(a.scenario.srgb_base)?)
     };
-    let (net, window, step_ns) = (built.net, built.window, built.window.step_ns);
-    let epoch_utc = built.epoch_utc;
+    let (net, window, step_ns) = (model.net, model.window, model.window.step_ns);
+    let epoch_utc = model.epoch_utc;
     let (n_sats, n_gs) = (net.n_sats(), net.stations.len());
     let pairs = match &a.pairs {
         Some(spec) => output::parse_pairs(spec, n_sats, n_gs)?,
@@ -645,9 +645,9 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
 
 /// `fib diff A B`, with diff(1)'s exit status: 0 the same, 1 they
 /// differ, 2 trouble (a file missing or not a FIB).
-fn diff_cmd(a: &std::path::Path, b: &std::path::Path) -> Result<i32, control::ops::OpError> {
-    use control::ops;
-    match ops::diff(&ops::read_fib(a)?, &ops::read_fib(b)?) {
+fn diff_cmd(a: &std::path::Path, b: &std::path::Path) -> Result<i32, control::fib_ops::OpError> {
+    use control::fib_ops;
+    match fib_ops::diff(&fib_ops::read_fib(a)?, &fib_ops::read_fib(b)?) {
         Some(d) => {
             out!("{d}");
             Ok(1)

@@ -13,8 +13,8 @@ use anyhow::{anyhow, bail, Result};
 
 use super::lab::Lab;
 use super::{Names, Topology};
+use crate::distribute::{Link, LocalPort, NodeWiring, Wiring};
 use crate::predict::Network;
-use crate::run::{Link, LocalPort, NodeWiring, Wiring};
 
 /// Where each node's control socket is: `DIR/n<node>.sock`.
 #[derive(Debug, Clone)]

@@ -35,8 +35,8 @@ pub struct Predicted {
 /// Predicts `scenario` and writes its schedules (and the scenario, for
 /// the control process's recomputations) to `out/schedule`.
 pub fn predict(scenario: &Scenario, out: &Path) -> Result<Predicted> {
-    let built = scenario.build(&Default::default())?;
-    let net = &built.net;
+    let model = scenario.build(&Default::default())?;
+    let net = &model.net;
     let (n_sats, n_gs) = (net.n_sats(), net.stations.len());
     if n_gs < 2 {
         bail!("an emulation needs at least 2 ground stations (traffic flows between them)");
@@ -48,14 +48,14 @@ pub fn predict(scenario: &Scenario, out: &Path) -> Result<Predicted> {
             n_sats + n_gs
         );
     }
-    let mut topo = Topology::new(n_sats, n_gs, &net.isls.pairs, built.gs_prefixes.clone());
+    let mut topo = Topology::new(n_sats, n_gs, &net.isls.pairs, model.gs_prefixes.clone());
     let names: Vec<String> = net.stations.iter().map(|s| s.name.clone()).collect();
     let mut pairs = station_pairs(&names);
-    let mut sched = built.schedule_builder(scenario.srgb_base)?;
+    let mut sched = model.schedule_builder(scenario.srgb_base)?;
     let n_nodes = n_sats + n_gs;
     crate::predict::simulate(
         net,
-        built.window,
+        model.window,
         0,
         |step| {
             sched.push(step);
@@ -86,10 +86,10 @@ pub fn predict(scenario: &Scenario, out: &Path) -> Result<Predicted> {
         topo,
         pairs,
         names,
-        step_ns: built.window.step_ns,
-        window_ns: (built.window.start_ns, built.window.end_ns),
+        step_ns: model.window.step_ns,
+        window_ns: (model.window.start_ns, model.window.end_ns),
         swaps,
-        net: built.net,
+        net: model.net,
     })
 }
 

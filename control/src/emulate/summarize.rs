@@ -17,7 +17,7 @@ use super::live::Observed;
 use super::predicted::{predicted_mean, Predicted};
 use super::report::{self, FaultReport, FlowReport, PairTrace, Summary};
 use super::Topology;
-use crate::run::NodeReport;
+use crate::distribute::NodeReport;
 use dataplane::errln;
 
 /// What the processes tell at the end.

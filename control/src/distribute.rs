@@ -436,233 +436,330 @@ pub fn drive(
     repair: Option<&Repair>,
     log: &mut dyn FnMut(String),
 ) -> Vec<NodeReport> {
-    let wall = |t: i64| wall_ns(start_ns, t, time_scale);
-    let sched_now = |now: u64| ((now.saturating_sub(start_ns)) as f64 * time_scale) as i64;
-    let mut reports: Vec<NodeReport> = plans
-        .iter()
-        .map(|p| NodeReport {
-            node: p.0,
-            ..Default::default()
-        })
-        .collect();
-    let mut st: Vec<NodeState> = plans
-        .iter()
-        .map(|p| NodeState {
-            plan: p.2.clone(),
-            next: 0,
-            version: 0,
-            verify: Default::default(),
-            retry_at: 0,
-            backoff_ns: 0,
-        })
-        .collect();
-    let mut failed_links = BTreeSet::new();
-    let mut unreachable = Unreachable::default();
-    let mut next_poll = 0u64;
-    let end_wall = plans
-        .iter()
-        .filter_map(|p| p.2.last())
-        .map(|(t, _)| wall(*t))
-        .max()
-        .unwrap_or(0);
+    let mut d = Distributor::new(plans, start_ns, time_scale, call, repair, log);
     loop {
         let now = now_ns();
-        let mut wake = u64::MAX;
-        let mut pending = false;
-
-        // Link watch: a changed set of links down triggers a repair.
-        if repair.is_some() && now < end_wall && now < next_poll {
-            wake = wake.min(next_poll);
+        let mut pass = Pass {
+            wake: u64::MAX,
+            pending: false,
+        };
+        d.watch(now, &mut pass);
+        for i in 0..plans.len() {
+            d.verify(i, now, &mut pass);
+            d.stage(i, now, &mut pass);
         }
-        if let Some(r) = repair.filter(|_| now >= next_poll && now < end_wall) {
-            next_poll = now + r.poll_every_ns;
-            wake = wake.min(next_poll);
-            let mut down = BTreeSet::new();
-            for (node, socket, _) in plans {
-                if let Ok(Response::Stats(s)) = call(socket, Request::Stats) {
-                    for p in s.ports.iter().filter(|p| !(p.carrier && p.admin_up)) {
-                        if let Some(&nb) = r.ports.get(&(*node, p.name.clone())) {
-                            down.insert((*node.min(&nb), *node.max(&nb)));
-                        }
+        if let Some(m) = d.unreachable.summary(now) {
+            (d.log)(m);
+        }
+        if !pass.pending {
+            return d.reports;
+        }
+        let now = now_ns();
+        if pass.wake > now {
+            // Sleeping between instants: the process costs nothing meanwhile.
+            std::thread::sleep(std::time::Duration::from_nanos(
+                (pass.wake - now).min(1_000_000_000),
+            ));
+        }
+    }
+}
+
+/// What one pass over the nodes leaves to do: the next wall time anything
+/// is due, and whether anything is left at all.
+struct Pass {
+    wake: u64,
+    pending: bool,
+}
+
+/// The state of [`drive`]: every node's progress and report, and the
+/// links known to be down.
+struct Distributor<'a> {
+    plans: &'a [NodePlan],
+    start_ns: u64,
+    time_scale: f64,
+    call: &'a dyn Fn(&Path, Request) -> Result<Response, String>,
+    repair: Option<&'a Repair<'a>>,
+    log: &'a mut dyn FnMut(String),
+    reports: Vec<NodeReport>,
+    st: Vec<NodeState>,
+    failed_links: BTreeSet<(u32, u32)>,
+    unreachable: Unreachable,
+    next_poll: u64,
+    /// Wall time of the last instant of any plan: the ports are not
+    /// watched after it.
+    end_wall: u64,
+}
+
+impl<'a> Distributor<'a> {
+    fn new(
+        plans: &'a [NodePlan],
+        start_ns: u64,
+        time_scale: f64,
+        call: &'a dyn Fn(&Path, Request) -> Result<Response, String>,
+        repair: Option<&'a Repair<'a>>,
+        log: &'a mut dyn FnMut(String),
+    ) -> Distributor<'a> {
+        let end_wall = plans
+            .iter()
+            .filter_map(|p| p.2.last())
+            .map(|(t, _)| wall_ns(start_ns, *t, time_scale))
+            .max()
+            .unwrap_or(0);
+        Distributor {
+            plans,
+            start_ns,
+            time_scale,
+            call,
+            repair,
+            log,
+            reports: plans
+                .iter()
+                .map(|p| NodeReport {
+                    node: p.0,
+                    ..Default::default()
+                })
+                .collect(),
+            st: plans
+                .iter()
+                .map(|p| NodeState {
+                    plan: p.2.clone(),
+                    next: 0,
+                    version: 0,
+                    verify: Default::default(),
+                    retry_at: 0,
+                    backoff_ns: 0,
+                })
+                .collect(),
+            failed_links: BTreeSet::new(),
+            unreachable: Unreachable::default(),
+            next_poll: 0,
+            end_wall,
+        }
+    }
+
+    /// Wall ns of schedule time `t`.
+    fn wall(&self, t: i64) -> u64 {
+        wall_ns(self.start_ns, t, self.time_scale)
+    }
+
+    /// Link watch: every `poll_every_ns` until the last instant, the
+    /// dataplanes' ports are read; a changed set of links down triggers a
+    /// repair.
+    fn watch(&mut self, now: u64, pass: &mut Pass) {
+        let Some(r) = self.repair else { return };
+        if now >= self.end_wall {
+            return;
+        }
+        if now < self.next_poll {
+            pass.wake = pass.wake.min(self.next_poll);
+            return;
+        }
+        self.next_poll = now + r.poll_every_ns;
+        pass.wake = pass.wake.min(self.next_poll);
+        let down = self.links_down(r);
+        if down != self.failed_links {
+            self.repair(r, down, now);
+        }
+    }
+
+    /// The links whose port is down (no carrier or set down) at either end.
+    fn links_down(&self, r: &Repair) -> BTreeSet<(u32, u32)> {
+        let mut down = BTreeSet::new();
+        for (node, socket, _) in self.plans {
+            if let Ok(Response::Stats(s)) = (self.call)(socket, Request::Stats) {
+                for p in s.ports.iter().filter(|p| !(p.carrier && p.admin_up)) {
+                    if let Some(&nb) = r.ports.get(&(*node, p.name.clone())) {
+                        down.insert((*node.min(&nb), *node.max(&nb)));
                     }
-                }
-            }
-            if down != failed_links {
-                // First the instant in force (one step: fast), pushed at
-                // once; then the rest of the window, staged one ahead.
-                let t = sched_now(now);
-                let t0 = std::time::Instant::now();
-                let names = down
-                    .iter()
-                    .map(|(a, b)| format!("{a}-{b}"))
-                    .collect::<Vec<_>>();
-                match (r.replan)(&down, t, Some(1)) {
-                    Ok(new) => {
-                        log(format!(
-                            "links down {names:?}: routes recomputed for schedule t={:.1} s in {:.1} ms; pushing repaired FIBs",
-                            t as f64 / 1e9,
-                            t0.elapsed().as_secs_f64() * 1e3
-                        ));
-                        for (i, (node, socket, _)) in plans.iter().enumerate() {
-                            let Some((_, f)) =
-                                new.iter().find(|n| n.0 == *node).and_then(|n| n.2.first())
-                            else {
-                                continue;
-                            };
-                            let s = &mut st[i];
-                            let mut fib = f.clone();
-                            fib.version = s.version + 1;
-                            match call(
-                                socket,
-                                Request::StageFib {
-                                    fib,
-                                    at_ns: now,
-                                    allow_empty: false,
-                                },
-                            ) {
-                                Ok(Response::Ok { .. }) => {
-                                    s.version += 1;
-                                    s.verify.push_back((now, s.version));
-                                    reports[i].repairs += 1;
-                                }
-                                other => {
-                                    reports[i].failed += 1;
-                                    log(format!("node {node}: repair not taken: {other:?}"));
-                                }
-                            }
-                            // Until the rest is computed: nothing more to stage.
-                            s.plan.clear();
-                            s.next = 0;
-                        }
-                        failed_links = down.clone();
-                        let t1 = std::time::Instant::now();
-                        match (r.replan)(&down, t, None) {
-                            Ok(rest) => {
-                                for (i, (node, _, _)) in plans.iter().enumerate() {
-                                    if let Some((_, _, p)) = rest.iter().find(|n| n.0 == *node) {
-                                        st[i].plan = p.clone();
-                                        // Its first instant is the one just pushed.
-                                        st[i].next = 1;
-                                    }
-                                }
-                                log(format!(
-                                    "links down {names:?}: rest of the window recomputed in {:.1} ms",
-                                    t1.elapsed().as_secs_f64() * 1e3
-                                ));
-                            }
-                            Err(e) => log(format!(
-                                "links down, rest of the window not recomputed: {e}"
-                            )),
-                        }
-                    }
-                    Err(e) => log(format!("links down, but routes cannot be recomputed: {e}")),
                 }
             }
         }
+        down
+    }
 
-        for (i, (node, socket, _)) in plans.iter().enumerate() {
-            let s = &mut st[i];
-            // Read back the versions whose time has passed.
-            while let Some(&(due, v)) = s.verify.front() {
-                if now < due {
-                    pending = true;
-                    wake = wake.min(due);
-                    break;
-                }
-                s.verify.pop_front();
-                let answer = call(socket, Request::Version);
-                if let Some(m) = answer.is_ok().then(|| unreachable.reached(*node)).flatten() {
-                    log(m);
-                }
-                match answer {
-                    Ok(Response::Version(info)) if info.active >= v => reports[i].verified += 1,
-                    Ok(Response::Version(info)) => {
-                        reports[i].late += 1;
-                        log(format!(
-                            "node {node}: version {v} not active at its instant (active {})",
-                            info.active
-                        ));
-                    }
-                    Ok(r) => {
-                        reports[i].failed += 1;
-                        log(format!("node {node}: unexpected answer {r:?}"));
-                    }
-                    Err(e) => {
-                        reports[i].failed += 1;
-                        unreachable.failed(*node, &e);
-                    }
-                }
+    /// Routes without the links `down`: first the instant in force (one
+    /// step: fast), pushed at once; then the rest of the window, staged one
+    /// ahead like the schedule.
+    fn repair(&mut self, r: &Repair, down: BTreeSet<(u32, u32)>, now: u64) {
+        let t = ((now.saturating_sub(self.start_ns)) as f64 * self.time_scale) as i64;
+        let t0 = std::time::Instant::now();
+        let names = down
+            .iter()
+            .map(|(a, b)| format!("{a}-{b}"))
+            .collect::<Vec<_>>();
+        let new = match (r.replan)(&down, t, Some(1)) {
+            Ok(new) => new,
+            Err(e) => {
+                (self.log)(format!("links down, but routes cannot be recomputed: {e}"));
+                return;
             }
-            let k = s.next;
-            if k >= s.plan.len() {
+        };
+        (self.log)(format!(
+            "links down {names:?}: routes recomputed for schedule t={:.1} s in {:.1} ms; pushing repaired FIBs",
+            t as f64 / 1e9,
+            t0.elapsed().as_secs_f64() * 1e3
+        ));
+        self.push_repaired(&new, now);
+        self.failed_links = down.clone();
+        let t1 = std::time::Instant::now();
+        match (r.replan)(&down, t, None) {
+            Ok(rest) => {
+                for (i, (node, _, _)) in self.plans.iter().enumerate() {
+                    if let Some((_, _, p)) = rest.iter().find(|n| n.0 == *node) {
+                        self.st[i].plan = p.clone();
+                        // Its first instant is the one just pushed.
+                        self.st[i].next = 1;
+                    }
+                }
+                (self.log)(format!(
+                    "links down {names:?}: rest of the window recomputed in {:.1} ms",
+                    t1.elapsed().as_secs_f64() * 1e3
+                ));
+            }
+            Err(e) => (self.log)(format!(
+                "links down, rest of the window not recomputed: {e}"
+            )),
+        }
+    }
+
+    /// Pushes each node's first repaired FIB for activation `now` (an
+    /// unscheduled update) and clears its plan until the rest is computed.
+    fn push_repaired(&mut self, new: &[NodePlan], now: u64) {
+        for (i, (node, socket, _)) in self.plans.iter().enumerate() {
+            let Some((_, f)) = new.iter().find(|n| n.0 == *node).and_then(|n| n.2.first()) else {
                 continue;
-            }
-            pending = true;
-            // Stage k as soon as k-1 is in force (one snapshot ahead); a
-            // repaired plan's first FIB is in force already: it goes now.
-            let prev_due = if k == 0 { 0 } else { wall(s.plan[k - 1].0) };
-            if now < prev_due.max(s.retry_at) {
-                wake = wake.min(prev_due.max(s.retry_at));
-                continue;
-            }
-            let (t, fib) = &s.plan[k];
-            let at_ns = wall(*t).max(if k == 0 { 0 } else { now });
-            let mut fib = fib.clone();
+            };
+            let s = &mut self.st[i];
+            let mut fib = f.clone();
             fib.version = s.version + 1;
-            let answer = call(
-                socket,
-                Request::StageFib {
-                    fib,
-                    at_ns,
-                    allow_empty: false,
-                },
-            );
-            if let Some(m) = answer.is_ok().then(|| unreachable.reached(*node)).flatten() {
-                log(m);
-            }
-            match answer {
+            let req = Request::StageFib {
+                fib,
+                at_ns: now,
+                allow_empty: false,
+            };
+            match (self.call)(socket, req) {
                 Ok(Response::Ok { .. }) => {
-                    reports[i].staged += 1;
                     s.version += 1;
-                    s.verify.push_back((at_ns.max(now), s.version));
-                    s.backoff_ns = 0;
+                    s.verify.push_back((now, s.version));
+                    self.reports[i].repairs += 1;
                 }
-                Ok(Response::Error { message }) => {
-                    reports[i].failed += 1;
-                    log(format!(
-                        "node {node}: version {} refused: {message}",
-                        s.version + 1
+                other => {
+                    self.reports[i].failed += 1;
+                    (self.log)(format!("node {node}: repair not taken: {other:?}"));
+                }
+            }
+            // Until the rest is computed: nothing more to stage.
+            s.plan.clear();
+            s.next = 0;
+        }
+    }
+
+    /// Reads back node `i`'s versions whose time has passed.
+    fn verify(&mut self, i: usize, now: u64, pass: &mut Pass) {
+        let (node, socket, _) = &self.plans[i];
+        while let Some(&(due, v)) = self.st[i].verify.front() {
+            if now < due {
+                pass.pending = true;
+                pass.wake = pass.wake.min(due);
+                break;
+            }
+            self.st[i].verify.pop_front();
+            let answer = (self.call)(socket, Request::Version);
+            self.answered(*node, &answer);
+            let report = &mut self.reports[i];
+            match answer {
+                Ok(Response::Version(info)) if info.active >= v => report.verified += 1,
+                Ok(Response::Version(info)) => {
+                    report.late += 1;
+                    (self.log)(format!(
+                        "node {node}: version {v} not active at its instant (active {})",
+                        info.active
                     ));
                 }
                 Ok(r) => {
-                    reports[i].failed += 1;
-                    log(format!("node {node}: unexpected answer {r:?}"));
+                    report.failed += 1;
+                    (self.log)(format!("node {node}: unexpected answer {r:?}"));
                 }
                 Err(e) => {
-                    reports[i].failed += 1;
-                    s.backoff_ns = (s.backoff_ns * 2).clamp(200_000_000, 5_000_000_000);
-                    s.retry_at = now + s.backoff_ns;
-                    unreachable.failed(*node, &e);
-                    wake = wake.min(s.retry_at);
-                    continue;
+                    report.failed += 1;
+                    self.unreachable.failed(*node, &e);
                 }
             }
-            s.next += 1;
-            wake = wake.min(at_ns);
         }
-        if let Some(m) = unreachable.summary(now) {
-            log(m);
+    }
+
+    /// A call to `node` was answered: say so if it was unreachable.
+    fn answered(&mut self, node: u32, answer: &Result<Response, String>) {
+        if let Some(m) = answer
+            .is_ok()
+            .then(|| self.unreachable.reached(node))
+            .flatten()
+        {
+            (self.log)(m);
         }
-        if !pending {
-            return reports;
+    }
+
+    /// Stages node `i`'s next FIB as soon as the one before it is in force
+    /// (one snapshot ahead); a repaired plan's first FIB is in force
+    /// already: it goes now. An unreachable node is retried with backoff.
+    fn stage(&mut self, i: usize, now: u64, pass: &mut Pass) {
+        let k = self.st[i].next;
+        if k >= self.st[i].plan.len() {
+            return;
         }
-        let now = now_ns();
-        if wake > now {
-            // Sleeping between instants: the process costs nothing meanwhile.
-            std::thread::sleep(std::time::Duration::from_nanos(
-                (wake - now).min(1_000_000_000),
-            ));
+        pass.pending = true;
+        let s = &self.st[i];
+        let prev_due = if k == 0 {
+            0
+        } else {
+            self.wall(s.plan[k - 1].0)
+        };
+        if now < prev_due.max(s.retry_at) {
+            pass.wake = pass.wake.min(prev_due.max(s.retry_at));
+            return;
         }
+        let (t, fib) = &s.plan[k];
+        let at_ns = self.wall(*t).max(if k == 0 { 0 } else { now });
+        let mut fib = fib.clone();
+        fib.version = s.version + 1;
+        let (node, socket, _) = &self.plans[i];
+        let req = Request::StageFib {
+            fib,
+            at_ns,
+            allow_empty: false,
+        };
+        let answer = (self.call)(socket, req);
+        self.answered(*node, &answer);
+        let (s, report) = (&mut self.st[i], &mut self.reports[i]);
+        match answer {
+            Ok(Response::Ok { .. }) => {
+                report.staged += 1;
+                s.version += 1;
+                s.verify.push_back((at_ns.max(now), s.version));
+                s.backoff_ns = 0;
+            }
+            Ok(Response::Error { message }) => {
+                report.failed += 1;
+                (self.log)(format!(
+                    "node {node}: version {} refused: {message}",
+                    s.version + 1
+                ));
+            }
+            Ok(r) => {
+                report.failed += 1;
+                (self.log)(format!("node {node}: unexpected answer {r:?}"));
+            }
+            Err(e) => {
+                report.failed += 1;
+                s.backoff_ns = (s.backoff_ns * 2).clamp(200_000_000, 5_000_000_000);
+                s.retry_at = now + s.backoff_ns;
+                self.unreachable.failed(*node, &e);
+                pass.wake = pass.wake.min(s.retry_at);
+                return;
+            }
+        }
+        s.next += 1;
+        pass.wake = pass.wake.min(at_ns);
     }
 }
 
@@ -676,8 +773,8 @@ pub fn replan(
     steps: Option<usize>,
     wiring: &Wiring,
 ) -> Result<Vec<NodePlan>, String> {
-    let built = scenario.build(failed).map_err(|e| e.to_string())?;
-    let w = built.window;
+    let model = scenario.build(failed).map_err(|e| e.to_string())?;
+    let w = model.window;
     // The step in force at t (steps are start + k * step).
     let k = (t_ns.max(w.start_ns) - w.start_ns) / w.step_ns;
     let from = w.start_ns + k * w.step_ns;
@@ -691,8 +788,8 @@ pub fn replan(
         None => w.end_ns,
     };
     let window = Window::new(from, end, w.step_ns).map_err(|e| e.to_string())?;
-    let net = &built.net;
-    let mut b = built
+    let net = &model.net;
+    let mut b = model
         .schedule_builder(scenario.srgb_base)
         .map_err(|e| e.to_string())?;
     crate::predict::simulate(
@@ -722,10 +819,10 @@ pub fn replan(
 /// cannot be built or does not match is refused at start, not at the first
 /// link failure.
 pub fn check_scenario(scenario: &Scenario, schedules: &[NodeSchedule]) -> Result<(), String> {
-    let built = scenario
+    let model = scenario
         .build(&BTreeSet::new())
         .map_err(|e| e.to_string())?;
-    let nodes = built.net.n_sats() + built.net.stations.len();
+    let nodes = model.net.n_sats() + model.net.stations.len();
     for s in schedules {
         let differs = |what: &str, a: &dyn std::fmt::Display, b: &dyn std::fmt::Display| {
             Err(format!(
@@ -736,8 +833,8 @@ pub fn check_scenario(scenario: &Scenario, schedules: &[NodeSchedule]) -> Result
         if s.srgb_base != scenario.srgb_base {
             return differs("srgb_base", &s.srgb_base, &scenario.srgb_base);
         }
-        if s.step_ns != built.window.step_ns {
-            return differs("step_ns", &s.step_ns, &built.window.step_ns);
+        if s.step_ns != model.window.step_ns {
+            return differs("step_ns", &s.step_ns, &model.window.step_ns);
         }
         if s.node as usize >= nodes {
             return Err(format!(
@@ -845,7 +942,7 @@ mod tests {
 
     #[test]
     fn the_documented_wiring_parses() {
-        let example = dataplane::config::doc_toml_example(include_str!("run.rs"));
+        let example = dataplane::config::doc_toml_example(include_str!("distribute.rs"));
         let w = Wiring::parse(&example).unwrap();
         let nodes = w.nodes();
         assert_eq!(nodes.len(), 1);
