@@ -28,6 +28,7 @@
 //! time, for emulations). After each instant the dataplane's active version
 //! is read back; late or failed activations are reported.
 
+use crate::events::Event;
 use crate::predict::scenario::Scenario;
 use crate::predict::schedule::{FibEntry, NodeSchedule};
 use crate::predict::Window;
@@ -364,9 +365,6 @@ pub struct Unreachable {
 }
 
 impl Unreachable {
-    /// How many nodes a summary names before "and N more".
-    const NAMED: usize = 8;
-
     /// A call to `node` failed with `error`.
     pub fn failed(&mut self, node: u32, error: &str) {
         if self.down.insert(node, error.to_string()).is_none() {
@@ -374,42 +372,29 @@ impl Unreachable {
         }
     }
 
-    /// A call to `node` succeeded: a line to log when it was unreachable.
-    pub fn reached(&mut self, node: u32) -> Option<String> {
-        self.down
-            .remove(&node)
-            .map(|_| format!("node {node}: reachable again"))
+    /// A call to `node` succeeded: an event when it was unreachable.
+    pub fn reached(&mut self, node: u32) -> Option<Event> {
+        self.down.remove(&node).map(|_| Event::Reachable { node })
     }
 
-    /// The line to log at `now` (wall ns), if one is due: when nodes
-    /// joined the set, or the last line is [`UNREACHABLE_REPEAT_NS`] old.
-    pub fn summary(&mut self, now: u64) -> Option<String> {
+    /// The event to tell at `now` (wall ns), if one is due: when nodes
+    /// joined the set, or the last one is [`UNREACHABLE_REPEAT_NS`] old.
+    pub fn summary(&mut self, now: u64) -> Option<Event> {
         let repeat = self
             .told_at
             .is_none_or(|t| now >= t.saturating_add(UNREACHABLE_REPEAT_NS));
-        let (first, error) = self.down.iter().next()?;
+        let (&node, error) = self.down.iter().next()?;
         if !(self.grown || repeat) {
             return None;
         }
-        let n = self.down.len();
-        let mut ids: Vec<String> = self
-            .down
-            .keys()
-            .take(Self::NAMED)
-            .map(u32::to_string)
-            .collect();
-        if n > Self::NAMED {
-            ids.push(format!("and {} more", n - Self::NAMED));
-        }
-        let line = format!(
-            "{n} dataplane{} unreachable (node{} {}); node {first}: {error}; retrying",
-            if n == 1 { "" } else { "s" },
-            if n == 1 { "" } else { "s" },
-            ids.join(", ")
-        );
+        let event = Event::Unreachable {
+            nodes: self.down.keys().copied().collect(),
+            node,
+            error: error.clone(),
+        };
         self.grown = false;
         self.told_at = Some(now);
-        Some(line)
+        Some(event)
     }
 }
 
@@ -434,9 +419,9 @@ pub fn drive(
     call: &dyn Fn(&Path, Request) -> Result<Response, String>,
     now_ns: &dyn Fn() -> u64,
     repair: Option<&Repair>,
-    log: &mut dyn FnMut(String),
+    emit: &mut dyn FnMut(Event),
 ) -> Vec<NodeReport> {
-    let mut d = Distributor::new(plans, start_ns, time_scale, call, repair, log);
+    let mut d = Distributor::new(plans, start_ns, time_scale, call, repair, emit);
     loop {
         let now = now_ns();
         let mut pass = Pass {
@@ -448,8 +433,8 @@ pub fn drive(
             d.verify(i, now, &mut pass);
             d.stage(i, now, &mut pass);
         }
-        if let Some(m) = d.unreachable.summary(now) {
-            (d.log)(m);
+        if let Some(e) = d.unreachable.summary(now) {
+            (d.emit)(e);
         }
         if !pass.pending {
             return d.reports;
@@ -479,7 +464,7 @@ struct Distributor<'a> {
     time_scale: f64,
     call: &'a dyn Fn(&Path, Request) -> Result<Response, String>,
     repair: Option<&'a Repair<'a>>,
-    log: &'a mut dyn FnMut(String),
+    emit: &'a mut dyn FnMut(Event),
     reports: Vec<NodeReport>,
     st: Vec<NodeState>,
     failed_links: BTreeSet<(u32, u32)>,
@@ -497,7 +482,7 @@ impl<'a> Distributor<'a> {
         time_scale: f64,
         call: &'a dyn Fn(&Path, Request) -> Result<Response, String>,
         repair: Option<&'a Repair<'a>>,
-        log: &'a mut dyn FnMut(String),
+        emit: &'a mut dyn FnMut(Event),
     ) -> Distributor<'a> {
         let end_wall = plans
             .iter()
@@ -511,7 +496,7 @@ impl<'a> Distributor<'a> {
             time_scale,
             call,
             repair,
-            log,
+            emit,
             reports: plans
                 .iter()
                 .map(|p| NodeReport {
@@ -583,22 +568,19 @@ impl<'a> Distributor<'a> {
     fn repair(&mut self, r: &Repair, down: BTreeSet<(u32, u32)>, now: u64) {
         let t = ((now.saturating_sub(self.start_ns)) as f64 * self.time_scale) as i64;
         let t0 = std::time::Instant::now();
-        let names = down
-            .iter()
-            .map(|(a, b)| format!("{a}-{b}"))
-            .collect::<Vec<_>>();
+        let links: Vec<(u32, u32)> = down.iter().copied().collect();
         let new = match (r.replan)(&down, t, Some(1)) {
             Ok(new) => new,
-            Err(e) => {
-                (self.log)(format!("links down, but routes cannot be recomputed: {e}"));
+            Err(error) => {
+                (self.emit)(Event::RepairFailed { links, error });
                 return;
             }
         };
-        (self.log)(format!(
-            "links down {names:?}: routes recomputed for schedule t={:.1} s in {:.1} ms; pushing repaired FIBs",
-            t as f64 / 1e9,
-            t0.elapsed().as_secs_f64() * 1e3
-        ));
+        (self.emit)(Event::LinksDown {
+            links: links.clone(),
+            schedule_t_ns: t,
+            recompute_ms: t0.elapsed().as_secs_f64() * 1e3,
+        });
         self.push_repaired(&new, now);
         self.failed_links = down.clone();
         let t1 = std::time::Instant::now();
@@ -611,14 +593,12 @@ impl<'a> Distributor<'a> {
                         self.st[i].next = 1;
                     }
                 }
-                (self.log)(format!(
-                    "links down {names:?}: rest of the window recomputed in {:.1} ms",
-                    t1.elapsed().as_secs_f64() * 1e3
-                ));
+                (self.emit)(Event::RestRecomputed {
+                    links,
+                    recompute_ms: t1.elapsed().as_secs_f64() * 1e3,
+                });
             }
-            Err(e) => (self.log)(format!(
-                "links down, rest of the window not recomputed: {e}"
-            )),
+            Err(error) => (self.emit)(Event::RestNotRecomputed { links, error }),
         }
     }
 
@@ -642,10 +622,17 @@ impl<'a> Distributor<'a> {
                     s.version += 1;
                     s.verify.push_back((now, s.version));
                     self.reports[i].repairs += 1;
+                    (self.emit)(Event::RepairPushed {
+                        node: *node,
+                        version: s.version,
+                    });
                 }
                 other => {
                     self.reports[i].failed += 1;
-                    (self.log)(format!("node {node}: repair not taken: {other:?}"));
+                    (self.emit)(Event::RepairNotTaken {
+                        node: *node,
+                        answer: format!("{other:?}"),
+                    });
                 }
             }
             // Until the rest is computed: nothing more to stage.
@@ -668,17 +655,27 @@ impl<'a> Distributor<'a> {
             self.answered(*node, &answer);
             let report = &mut self.reports[i];
             match answer {
-                Ok(Response::Version(info)) if info.active >= v => report.verified += 1,
+                Ok(Response::Version(info)) if info.active >= v => {
+                    report.verified += 1;
+                    (self.emit)(Event::Verified {
+                        node: *node,
+                        version: v,
+                    });
+                }
                 Ok(Response::Version(info)) => {
                     report.late += 1;
-                    (self.log)(format!(
-                        "node {node}: version {v} not active at its instant (active {})",
-                        info.active
-                    ));
+                    (self.emit)(Event::Late {
+                        node: *node,
+                        version: v,
+                        active: info.active,
+                    });
                 }
                 Ok(r) => {
                     report.failed += 1;
-                    (self.log)(format!("node {node}: unexpected answer {r:?}"));
+                    (self.emit)(Event::Unexpected {
+                        node: *node,
+                        answer: format!("{r:?}"),
+                    });
                 }
                 Err(e) => {
                     report.failed += 1;
@@ -690,12 +687,12 @@ impl<'a> Distributor<'a> {
 
     /// A call to `node` was answered: say so if it was unreachable.
     fn answered(&mut self, node: u32, answer: &Result<Response, String>) {
-        if let Some(m) = answer
+        if let Some(e) = answer
             .is_ok()
             .then(|| self.unreachable.reached(node))
             .flatten()
         {
-            (self.log)(m);
+            (self.emit)(e);
         }
     }
 
@@ -740,14 +737,18 @@ impl<'a> Distributor<'a> {
             }
             Ok(Response::Error { message }) => {
                 report.failed += 1;
-                (self.log)(format!(
-                    "node {node}: version {} refused: {message}",
-                    s.version + 1
-                ));
+                (self.emit)(Event::Refused {
+                    node: *node,
+                    version: s.version + 1,
+                    message,
+                });
             }
             Ok(r) => {
                 report.failed += 1;
-                (self.log)(format!("node {node}: unexpected answer {r:?}"));
+                (self.emit)(Event::Unexpected {
+                    node: *node,
+                    answer: format!("{r:?}"),
+                });
             }
             Err(e) => {
                 report.failed += 1;
@@ -1217,6 +1218,14 @@ mod tests {
             (3, 0, 0),
             "{log:?}"
         );
+        let verified: Vec<u64> = log
+            .iter()
+            .filter_map(|e| match e {
+                Event::Verified { node: 0, version } => Some(*version),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(verified, [1, 2, 3], "{log:?}");
         // At 2x, the last instant (200 ms of schedule) is 100 ms after start.
         assert!(now_ns() >= start + 100_000_000);
         node.fib.promote_due(now_ns());
@@ -1283,6 +1292,18 @@ mod tests {
             "{asked:?}"
         );
         assert_eq!(reports[0].repairs, 1);
+        assert!(
+            log.iter()
+                .any(|e| matches!(e, Event::LinksDown { links, .. } if *links == [(0, 1)])),
+            "{log:?}"
+        );
+        assert!(
+            log.contains(&Event::RepairPushed {
+                node: 0,
+                version: 3
+            }),
+            "{log:?}"
+        );
         assert_eq!((reports[0].late, reports[0].failed), (0, 0), "{log:?}");
         // The repaired FIB replaced the rest of the schedule: 16005 via isl1.
         node.fib.promote_due(now_ns());
@@ -1314,6 +1335,24 @@ mod tests {
             &now_ns,
             None,
             &mut |m| log.push(m),
+        );
+        let events = log;
+        let log: Vec<String> = events.iter().filter_map(Event::line).collect();
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, Event::Unreachable { nodes, .. } if *nodes == [0]))
+                .count(),
+            1,
+            "{events:?}"
+        );
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| **e == Event::Reachable { node: 0 })
+                .count(),
+            1,
+            "{events:?}"
         );
         // Attempts at 0, 200 and 600 ms (backoff 200, 400 ms) fail; without
         // backoff there would be 4 by 700 ms.
@@ -1349,7 +1388,7 @@ mod tests {
             for node in 0..40 {
                 u.failed(node, err);
             }
-            lines.extend(u.summary(now));
+            lines.extend(u.summary(now).and_then(|e| e.line()));
         }
         assert_eq!(lines.len(), 4, "at 0, 5, 10 and 15 s: {lines:?}");
         assert_eq!(
@@ -1357,7 +1396,10 @@ mod tests {
             format!("40 dataplanes unreachable (nodes 0, 1, 2, 3, 4, 5, 6, 7, and 32 more); node 0: {err}; retrying")
         );
         // Back: one line per node, once; a node lost again is told at once.
-        assert_eq!(u.reached(3).as_deref(), Some("node 3: reachable again"));
+        assert_eq!(
+            u.reached(3).and_then(|e| e.line()).as_deref(),
+            Some("node 3: reachable again")
+        );
         assert_eq!(u.reached(3), None);
         assert_eq!(
             u.summary(19_900_000_000),
@@ -1367,6 +1409,7 @@ mod tests {
         u.failed(3, err);
         assert!(u
             .summary(19_950_000_000)
+            .and_then(|e| e.line())
             .unwrap()
             .starts_with("40 dataplanes"));
         for node in 0..40 {

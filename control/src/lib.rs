@@ -8,4 +8,5 @@ pub mod predict;
 pub mod distribute;
 pub mod duration;
 pub mod emulate;
+pub mod events;
 pub mod fib_ops;

@@ -172,6 +172,11 @@ struct RunArgs {
     /// pushed at once. Without a scenario only the dataplanes' backups act.
     #[arg(long, default_value = "200ms")]
     watch_ports: String,
+    /// Also write every event (activation verified or late, links down,
+    /// repair pushed, dataplane unreachable, ...) as a JSON line to PATH
+    /// (`-`: standard output), for programs following the run.
+    #[arg(long, value_name = "PATH")]
+    events: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -189,15 +194,10 @@ struct StatsArgs {
 /// a wrong, huge file is refused, not read forever.
 const MAX_WIRING_BYTES: usize = 64 << 20;
 
-fn run_cmd(a: RunArgs) -> Result<(), control::fib_ops::OpError> {
+/// `run`'s wiring file, with the `--dataplane NODE=SOCKET` overrides.
+fn read_wiring(a: &RunArgs) -> Result<control::distribute::Wiring, control::fib_ops::OpError> {
     use control::distribute;
-    use control::fib_ops::{bad_input, refused};
-    if !(a.time_scale > 0.0 && a.time_scale.is_finite()) {
-        return Err(bad_input(format!(
-            "--time-scale {}: must be a positive number",
-            a.time_scale
-        )));
-    }
+    use control::fib_ops::bad_input;
     let text = dataplane::config::read_limited(&a.wiring, MAX_WIRING_BYTES)
         .map_err(|e| e.to_string())
         .and_then(|b| String::from_utf8(b).map_err(|e| format!("not UTF-8 text ({e})")))
@@ -217,6 +217,43 @@ fn run_cmd(a: RunArgs) -> Result<(), control::fib_ops::OpError> {
             .ok_or_else(|| bad_input(format!("--dataplane {d:?}: node {n} is not in the wiring")))?
             .socket = s.into();
     }
+    Ok(wiring)
+}
+
+/// What `run` does with each event: its line (if any) to the log, and
+/// with `--events PATH` a JSON record to PATH.
+fn event_sink(
+    path: Option<&std::path::Path>,
+) -> Result<impl FnMut(control::events::Event), control::fib_ops::OpError> {
+    let mut sink = path
+        .map(|p| {
+            control::events::Sink::open(p)
+                .map_err(|e| control::fib_ops::bad_input(format!("--events {}: {e}", p.display())))
+        })
+        .transpose()?;
+    Ok(move |e: control::events::Event| {
+        if let Some(line) = e.line() {
+            errln!("{line}");
+        }
+        if let Some(s) = &mut sink {
+            if let Err(err) = s.record(e, dataplane::node::now_ns()) {
+                errln!("--events: {err}; no more events are written");
+                sink = None;
+            }
+        }
+    })
+}
+
+fn run_cmd(a: RunArgs) -> Result<(), control::fib_ops::OpError> {
+    use control::distribute;
+    use control::fib_ops::{bad_input, refused};
+    if !(a.time_scale > 0.0 && a.time_scale.is_finite()) {
+        return Err(bad_input(format!(
+            "--time-scale {}: must be a positive number",
+            a.time_scale
+        )));
+    }
+    let wiring = read_wiring(&a)?;
     let schedules = distribute::read_schedules(&a.schedule).map_err(bad_input)?;
     let scenario = Scenario::read(&a.schedule).map_err(|e| bad_input(e.to_string()))?;
     if let Some(s) = &scenario {
@@ -276,6 +313,7 @@ fn run_cmd(a: RunArgs) -> Result<(), control::fib_ops::OpError> {
             .collect(),
         replan: &replan,
     };
+    let mut emit = event_sink(a.events.as_deref())?;
     let reports = distribute::drive(
         &plans,
         start,
@@ -283,7 +321,7 @@ fn run_cmd(a: RunArgs) -> Result<(), control::fib_ops::OpError> {
         &call,
         &dataplane::node::now_ns,
         (scenario.is_some() && watch > 0).then_some(&repair),
-        &mut |m| errln!("{m}"),
+        &mut emit,
     );
     let bad: usize = reports.iter().map(|r| r.late + r.failed).sum();
     if a.json {

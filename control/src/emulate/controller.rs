@@ -2,18 +2,22 @@
 //! first node's namespace, driving every dataplane's schedule with
 //! schedule time `start_ns` at wall time `t_start` (a couple of seconds
 //! from now) and the whole run `time_scale` times faster than real time.
-//! Its report goes to `OUT/run.json`, its log to `OUT/logs/ctl.log` and,
-//! line by line, to the live view.
+//! Its report goes to `OUT/run.json`, its log to `OUT/logs/ctl.log` and
+//! its events ([`crate::events`]) to `OUT/events.jsonl`, which is followed
+//! as it grows and handed to the live view record by record: the emulator
+//! reads what the control process did from typed records, not its log.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::Stdio;
-use std::sync::mpsc;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 
 use super::lab::Lab;
 use super::{now_ns, Names};
+use crate::events::Record;
 
 /// Schedule time against wall time.
 #[derive(Debug, Clone, Copy)]
@@ -59,8 +63,16 @@ impl Clock {
 #[derive(Debug)]
 pub struct Controller {
     pub pid: u32,
-    /// Its log lines, as they come.
-    pub lines: mpsc::Receiver<String>,
+    /// Its events, as they come.
+    pub events: mpsc::Receiver<Record>,
+    /// Tells the thread following the events file to stop.
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Starts `orbitmesh-ctl run` on the schedules in `out/schedule` with the
@@ -74,6 +86,11 @@ pub fn start(
     clock: &Clock,
 ) -> Result<Controller> {
     let ctl_out = std::fs::File::create(out.join("run.json"))?;
+    let ctl_log = std::fs::File::create(out.join("logs/ctl.log"))?;
+    let events_path = out.join("events.jsonl");
+    // There before the process starts, so that following it never misses
+    // its beginning.
+    std::fs::File::create(&events_path)?;
     let argv = [
         ctl_bin.display().to_string(),
         "run".into(),
@@ -88,6 +105,8 @@ pub fn start(
         "--json".into(),
         "--watch-ports".into(),
         "100ms".into(),
+        "--events".into(),
+        events_path.display().to_string(),
     ];
     let ctl = lab
         .spawn(
@@ -95,18 +114,39 @@ pub fn start(
             &names.node_ns(0),
             &argv,
             ctl_out.into(),
-            Stdio::piped(),
+            ctl_log.into(),
         )
         .map_err(|e| anyhow!(e))?;
     let pid = ctl.id();
-    let stderr = ctl.stderr.take().expect("piped");
-    let (tx, lines) = mpsc::channel::<String>();
-    let mut log = std::fs::File::create(out.join("logs/ctl.log"))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let events = follow(events_path, stop.clone())?;
+    Ok(Controller { pid, events, stop })
+}
+
+/// Follows the JSON-lines file at `path` as it grows (like `tail -f`),
+/// sending each complete record, until `stop` is set or nobody listens.
+/// A line that is not a record is left out (the file is the control
+/// process's, written a line at a time).
+fn follow(path: PathBuf, stop: Arc<AtomicBool>) -> Result<mpsc::Receiver<Record>> {
+    let mut reader = BufReader::new(std::fs::File::open(&path)?);
+    let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = writeln!(log, "{line}");
-            let _ = tx.send(format!("control: {line}"));
+        let mut line = String::new();
+        while !stop.load(Ordering::Relaxed) {
+            match reader.read_line(&mut line) {
+                Ok(n) if n > 0 && line.ends_with('\n') => {
+                    if let Ok(r) = serde_json::from_str::<Record>(&line) {
+                        if tx.send(r).is_err() {
+                            return;
+                        }
+                    }
+                    line.clear();
+                }
+                // At the end for now (maybe mid-line): wait for more.
+                Ok(_) => std::thread::sleep(Duration::from_millis(10)),
+                Err(_) => return,
+            }
         }
     });
-    Ok(Controller { pid, lines })
+    Ok(rx)
 }

@@ -1,7 +1,7 @@
 //! Part 6 of an emulation: the live view. Until every agent has sent its
 //! final report it injects the faults as they fall due, collects the
-//! agents' reports and the control process's news (repairs are timed from
-//! the fault they answer), and once a second prints a line: delivered and
+//! agents' reports and the control process's events (repairs are timed
+//! from the fault they answer), and once a second prints a line: delivered and
 //! lost packets per pair, any change of predicted path, the FIB versions
 //! in force; it also updates the links' delays and stops the run if a
 //! dataplane or the control process dies.
@@ -21,6 +21,7 @@ use super::predicted::Predicted;
 use super::report::FaultReport;
 use super::traffic::AgentReport;
 use super::{now_ns, Names};
+use crate::events::Event;
 use dataplane::errln;
 
 /// What the live view saw.
@@ -154,25 +155,26 @@ impl<'a> Live<'a> {
         Ok(())
     }
 
-    /// The control process's log: a repair is timed from the fault it
-    /// answers; the rest is shown but for routine version chatter.
+    /// The control process's events: a repair is timed from the fault
+    /// on a link it found down; what the control process logs is shown,
+    /// but for late activations (the summary counts them).
     fn control_news(&mut self) {
-        while let Ok(line) = self.controller.lines.try_recv() {
-            if line.contains("links down") {
-                // The control process pushed a repair: time it from the fault.
-                let wall = self.clock.wall_s(now_ns());
+        while let Ok(r) = self.controller.events.try_recv() {
+            if let Event::LinksDown { links, .. } = &r.event {
+                // The control process pushes a repair: time it from the fault.
+                let wall = self.clock.wall_s(r.wall_ns.max(self.clock.t_start));
                 if let Some(f) = self
                     .seen
                     .faults
                     .iter_mut()
                     .rev()
-                    .find(|f| f.repaired_after_s.is_none())
+                    .find(|f| f.repaired_after_s.is_none() && links.contains(&f.link))
                 {
                     f.repaired_after_s = Some(wall - f.wall_s);
                 }
             }
-            if !line.contains("version") || line.contains("refused") {
-                errln!("          {line}");
+            if let (false, Some(line)) = (matches!(r.event, Event::Late { .. }), r.event.line()) {
+                errln!("          control: {line}");
             }
         }
     }
