@@ -8,6 +8,8 @@
 //! - [`stats`]: per-worker counters, summed on read.
 //! - [`sys`]: the only module with `unsafe` code.
 //! - [`watch`]: the port watcher (carrier, interfaces that go away).
+//! - [`housekeeping`]: the process's main loop around the workers (port
+//!   watch, FIB promotion and reclamation, worker health).
 //! - [`cli`]: output of the command-line programs that survives a closed pipe.
 //!
 //! `unsafe_code` is denied workspace-wide (root `Cargo.toml`); only [`sys`]
@@ -17,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod ctl;
 pub mod fib;
+pub mod housekeeping;
 pub mod node;
 pub mod pipeline;
 pub mod stats;
