@@ -65,41 +65,84 @@ pub struct NodeWiring {
     pub local: Option<LocalPort>,
 }
 
+/// A wiring file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    /// Not TOML, or not the wiring's fields.
+    #[error("{0}")]
+    Toml(toml::de::Error),
+    /// A `[nodes.KEY]` whose key is not a node id written plainly.
+    #[error("[nodes.{key}]: {key:?} is not a node id")]
+    NotANodeId { key: String },
+    /// A node's wiring does not hold.
+    #[error("[nodes.{key}]: {error}")]
+    Node { key: String, error: NodeWiringError },
+}
+
+/// What is wrong with one node's wiring.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeWiringError {
+    #[error("socket is empty")]
+    EmptySocket,
+    #[error("links[{index}]: neighbor {node} is the node itself")]
+    LinkToItself { index: usize, node: u32 },
+    #[error("links[{index}]: neighbor {neighbor} is linked twice")]
+    LinkedTwice { index: usize, neighbor: u32 },
+    #[error("links[{index}]: {error}")]
+    Link { index: usize, error: PortError },
+    #[error("local: {0}")]
+    Local(PortError),
+}
+
+/// What is wrong with a link's or the local port's name or MACs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("port is empty")]
+    EmptyPort,
+    /// `field` is `dst_mac` or `src_mac`.
+    #[error("{field} {mac:?} is not a MAC address like 02:00:00:00:00:01")]
+    BadMac { field: &'static str, mac: String },
+}
+
 impl NodeWiring {
     /// Node `id`'s wiring: a socket, named ports, MACs the dataplane will
     /// take, and at most one link to each neighbour, never to itself.
-    pub fn check(&self, id: u32) -> Result<(), String> {
+    pub fn check(&self, id: u32) -> Result<(), NodeWiringError> {
         if self.socket.as_os_str().is_empty() {
-            return Err("socket is empty".into());
+            return Err(NodeWiringError::EmptySocket);
         }
         let mut seen = BTreeSet::new();
-        for (i, l) in self.links.iter().enumerate() {
-            let at = |m: String| format!("links[{i}]: {m}");
+        for (index, l) in self.links.iter().enumerate() {
             if l.neighbor == id {
-                return Err(at(format!("neighbor {id} is the node itself")));
+                return Err(NodeWiringError::LinkToItself { index, node: id });
             }
             if !seen.insert(l.neighbor) {
-                return Err(at(format!("neighbor {} is linked twice", l.neighbor)));
+                return Err(NodeWiringError::LinkedTwice {
+                    index,
+                    neighbor: l.neighbor,
+                });
             }
-            check_port(&l.port, &l.dst_mac, &l.src_mac).map_err(at)?;
+            check_port(&l.port, &l.dst_mac, &l.src_mac)
+                .map_err(|error| NodeWiringError::Link { index, error })?;
         }
         if let Some(p) = &self.local {
-            check_port(&p.port, &p.dst_mac, &p.src_mac).map_err(|m| format!("local: {m}"))?;
+            check_port(&p.port, &p.dst_mac, &p.src_mac).map_err(NodeWiringError::Local)?;
         }
         Ok(())
     }
 }
 
 /// A port name and the two MACs of a link or local port.
-fn check_port(port: &str, dst_mac: &str, src_mac: &str) -> Result<(), String> {
+fn check_port(port: &str, dst_mac: &str, src_mac: &str) -> Result<(), PortError> {
     if port.is_empty() {
-        return Err("port is empty".into());
+        return Err(PortError::EmptyPort);
     }
-    for (what, mac) in [("dst_mac", dst_mac), ("src_mac", src_mac)] {
+    for (field, mac) in [("dst_mac", dst_mac), ("src_mac", src_mac)] {
         if dataplane::wire::ethernet::parse_mac(mac).is_none() {
-            return Err(format!(
-                "{what} {mac:?} is not a MAC address like 02:00:00:00:00:01"
-            ));
+            return Err(PortError::BadMac {
+                field,
+                mac: mac.to_string(),
+            });
         }
     }
     Ok(())
@@ -116,15 +159,18 @@ impl Wiring {
     /// Parses a wiring file; every key must be a node id written plainly
     /// (not "+17" or "017", which would name node 17 twice), and every
     /// node's wiring must hold (NodeWiring::check).
-    pub fn parse(text: &str) -> Result<Wiring, String> {
-        let w: Wiring = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Wiring, WiringError> {
+        let w: Wiring = toml::from_str(text).map_err(WiringError::Toml)?;
         for (k, nw) in &w.nodes {
             let id = k
                 .parse::<u32>()
                 .ok()
                 .filter(|id| id.to_string() == *k)
-                .ok_or_else(|| format!("[nodes.{k}]: {k:?} is not a node id"))?;
-            nw.check(id).map_err(|e| format!("[nodes.{k}]: {e}"))?;
+                .ok_or_else(|| WiringError::NotANodeId { key: k.clone() })?;
+            nw.check(id).map_err(|error| WiringError::Node {
+                key: k.clone(),
+                error,
+            })?;
         }
         Ok(w)
     }
@@ -320,8 +366,11 @@ pub struct Repair<'a> {
     /// the rest of the window with `None`). The first instant of each plan
     /// is the one in force at `t`.
     #[allow(clippy::type_complexity)]
-    pub replan:
-        &'a dyn Fn(&BTreeSet<(u32, u32)>, i64, Option<usize>) -> Result<Vec<NodePlan>, String>,
+    pub replan: &'a dyn Fn(
+        &BTreeSet<(u32, u32)>,
+        i64,
+        Option<usize>,
+    ) -> Result<Vec<NodePlan>, ScenarioError>,
 }
 
 impl std::fmt::Debug for Repair<'_> {
@@ -571,8 +620,11 @@ impl<'a> Distributor<'a> {
         let links: Vec<(u32, u32)> = down.iter().copied().collect();
         let new = match (r.replan)(&down, t, Some(1)) {
             Ok(new) => new,
-            Err(error) => {
-                (self.emit)(Event::RepairFailed { links, error });
+            Err(e) => {
+                (self.emit)(Event::RepairFailed {
+                    links,
+                    error: e.to_string(),
+                });
                 return;
             }
         };
@@ -598,7 +650,10 @@ impl<'a> Distributor<'a> {
                     recompute_ms: t1.elapsed().as_secs_f64() * 1e3,
                 });
             }
-            Err(error) => (self.emit)(Event::RestNotRecomputed { links, error }),
+            Err(e) => (self.emit)(Event::RestNotRecomputed {
+                links,
+                error: e.to_string(),
+            }),
         }
     }
 
@@ -773,8 +828,8 @@ pub fn replan(
     t_ns: i64,
     steps: Option<usize>,
     wiring: &Wiring,
-) -> Result<Vec<NodePlan>, String> {
-    let model = scenario.build(failed).map_err(|e| e.to_string())?;
+) -> Result<Vec<NodePlan>, ScenarioError> {
+    let model = scenario.build(failed)?;
     let w = model.window;
     // The step in force at t (steps are start + k * step).
     let k = (t_ns.max(w.start_ns) - w.start_ns) / w.step_ns;
@@ -788,11 +843,9 @@ pub fn replan(
             .min(from.saturating_add(w.step_ns.saturating_mul(n as i64))),
         None => w.end_ns,
     };
-    let window = Window::new(from, end, w.step_ns).map_err(|e| e.to_string())?;
+    let window = Window::new(from, end, w.step_ns)?;
     let net = &model.net;
-    let mut b = model
-        .schedule_builder(scenario.srgb_base)
-        .map_err(|e| e.to_string())?;
+    let mut b = model.schedule_builder(scenario.srgb_base)?;
     crate::predict::simulate(
         net,
         window,
@@ -802,8 +855,7 @@ pub fn replan(
             Ok(())
         },
         |_, _| {},
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     Ok(wiring
         .nodes()
         .into_iter()
@@ -819,40 +871,88 @@ pub fn replan(
 /// and step, and every scheduled node in its network. A scenario that
 /// cannot be built or does not match is refused at start, not at the first
 /// link failure.
-pub fn check_scenario(scenario: &Scenario, schedules: &[NodeSchedule]) -> Result<(), String> {
-    let model = scenario
-        .build(&BTreeSet::new())
-        .map_err(|e| e.to_string())?;
+pub fn check_scenario(
+    scenario: &Scenario,
+    schedules: &[NodeSchedule],
+) -> Result<(), ScenarioError> {
+    let model = scenario.build(&BTreeSet::new())?;
     let nodes = model.net.n_sats() + model.net.stations.len();
     for s in schedules {
-        let differs = |what: &str, a: &dyn std::fmt::Display, b: &dyn std::fmt::Display| {
-            Err(format!(
-                "node {}'s schedule has {what} {a} but the scenario has {b}",
-                s.node
-            ))
+        let differs = |what, schedule: i64, scenario: i64| {
+            Err(ScenarioError::Differs {
+                node: s.node,
+                what,
+                schedule,
+                scenario,
+            })
         };
         if s.srgb_base != scenario.srgb_base {
-            return differs("srgb_base", &s.srgb_base, &scenario.srgb_base);
+            return differs("srgb_base", s.srgb_base.into(), scenario.srgb_base.into());
         }
         if s.step_ns != model.window.step_ns {
-            return differs("step_ns", &s.step_ns, &model.window.step_ns);
+            return differs("step_ns", s.step_ns, model.window.step_ns);
         }
         if s.node as usize >= nodes {
-            return Err(format!(
-                "node {} is not in the scenario's network of {nodes} nodes",
-                s.node
-            ));
+            return Err(ScenarioError::NotInNetwork {
+                node: s.node,
+                nodes,
+            });
         }
     }
     Ok(())
 }
 
+/// A scenario that cannot be built, or is not the one the schedules were
+/// predicted from.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// Building or simulating the scenario failed.
+    #[error(transparent)]
+    Predict(#[from] crate::predict::Error),
+    /// A schedule's `what` (srgb_base, step_ns) is not the scenario's.
+    #[error("node {node}'s schedule has {what} {schedule} but the scenario has {scenario}")]
+    Differs {
+        node: u32,
+        what: &'static str,
+        schedule: i64,
+        scenario: i64,
+    },
+    #[error("node {node} is not in the scenario's network of {nodes} nodes")]
+    NotInNetwork { node: u32, nodes: usize },
+}
+
+/// A schedule directory or file that cannot be used; each names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("{}: {error}", path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}: no node-<id>.json schedules", dir.display())]
+    Empty { dir: PathBuf },
+    #[error("{}: {error}", path.display())]
+    Json {
+        path: PathBuf,
+        error: serde_json::Error,
+    },
+    /// The schedule does not hold (NodeSchedule::check's reason).
+    #[error("{}: {reason}", path.display())]
+    Invalid { path: PathBuf, reason: String },
+    /// `node-<id>.json` holds another node's schedule.
+    #[error("{}: node {node} is not the node its name says", path.display())]
+    WrongNode { path: PathBuf, node: u32 },
+}
+
 /// Reads every node-<id>.json in `dir`.
-pub fn read_schedules(dir: &Path) -> Result<Vec<NodeSchedule>, String> {
+pub fn read_schedules(dir: &Path) -> Result<Vec<NodeSchedule>, ScheduleError> {
+    let io = |error| ScheduleError::Io {
+        path: dir.to_path_buf(),
+        error,
+    };
     let mut out = Vec::new();
-    let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for entry in rd {
-        let p = entry.map_err(|e| e.to_string())?.path();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let p = entry.map_err(io)?.path();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.starts_with("node-") && name.ends_with(".json") {
             out.push(read_schedule(&p, name)?);
@@ -860,23 +960,34 @@ pub fn read_schedules(dir: &Path) -> Result<Vec<NodeSchedule>, String> {
     }
     out.sort_by_key(|s| s.node);
     if out.is_empty() {
-        return Err(format!("{}: no node-<id>.json schedules", dir.display()));
+        return Err(ScheduleError::Empty {
+            dir: dir.to_path_buf(),
+        });
     }
     Ok(out)
 }
 
 /// Reads and checks one schedule file `node-<id>.json` (NodeSchedule::check);
 /// its `node` must be the id in its name, so no two files claim one node.
-fn read_schedule(p: &Path, name: &str) -> Result<NodeSchedule, String> {
-    let bad = |m: &dyn std::fmt::Display| format!("{}: {m}", p.display());
-    let text = std::fs::read_to_string(p).map_err(|e| bad(&e))?;
-    let s: NodeSchedule = serde_json::from_str(&text).map_err(|e| bad(&e))?;
-    s.check().map_err(|e| bad(&e))?;
+fn read_schedule(p: &Path, name: &str) -> Result<NodeSchedule, ScheduleError> {
+    let path = || p.to_path_buf();
+    let text = std::fs::read_to_string(p).map_err(|error| ScheduleError::Io {
+        path: path(),
+        error,
+    })?;
+    let s: NodeSchedule = serde_json::from_str(&text).map_err(|error| ScheduleError::Json {
+        path: path(),
+        error,
+    })?;
+    s.check().map_err(|reason| ScheduleError::Invalid {
+        path: path(),
+        reason,
+    })?;
     if name != format!("node-{}.json", s.node) {
-        return Err(bad(&format_args!(
-            "node {} is not the node its name says",
-            s.node
-        )));
+        return Err(ScheduleError::WrongNode {
+            path: path(),
+            node: s.node,
+        });
     }
     Ok(s)
 }
@@ -948,9 +1059,12 @@ mod tests {
         let nodes = w.nodes();
         assert_eq!(nodes.len(), 1);
         assert_eq!((nodes[0].0, nodes[0].1.links[0].neighbor), (17, 18));
-        assert!(Wiring::parse("[nodes.x]\nsocket = \"s\"")
-            .unwrap_err()
-            .contains("not a node id"));
+        let e = Wiring::parse("[nodes.x]\nsocket = \"s\"").unwrap_err();
+        assert!(
+            matches!(&e, WiringError::NotANodeId { key } if key == "x"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("not a node id"), "{e}");
     }
 
     #[test]
@@ -1033,15 +1147,48 @@ mod tests {
         };
         // schedule(): node 0, srgb_base 16000, step 100 ms.
         let ok = scen("4:4:53:550", "100ms", 16000);
-        assert_eq!(check_scenario(&ok, &[schedule()]), Ok(()));
+        assert!(check_scenario(&ok, &[schedule()]).is_ok());
         let e = check_scenario(&scen("4:4:53:550", "1s", 16000), &[schedule()]).unwrap_err();
-        assert!(e.contains("step_ns 100000000"), "{e}");
+        assert!(
+            matches!(
+                e,
+                ScenarioError::Differs {
+                    node: 0,
+                    what: "step_ns",
+                    schedule: 100_000_000,
+                    scenario: 1_000_000_000
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("step_ns 100000000"), "{e}");
         let e = check_scenario(&scen("4:4:53:550", "100ms", 17000), &[schedule()]).unwrap_err();
-        assert!(e.contains("srgb_base 16000"), "{e}");
+        assert!(
+            matches!(
+                e,
+                ScenarioError::Differs {
+                    what: "srgb_base",
+                    schedule: 16000,
+                    scenario: 17000,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("srgb_base 16000"), "{e}");
         let e = check_scenario(&scen("4:4:53:550", "0s", 16000), &[schedule()]).unwrap_err();
-        assert!(e.contains("step"), "{e}");
+        assert!(
+            matches!(
+                e,
+                ScenarioError::Predict(crate::predict::Error::Scenario(_))
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("step"), "{e}");
         let e = check_scenario(&scen("1000:1000:53:550", "100ms", 16000), &[schedule()]);
-        assert!(e.unwrap_err().contains("99,999"));
+        let e = e.unwrap_err();
+        assert!(matches!(e, ScenarioError::Predict(_)), "{e}");
+        assert!(e.to_string().contains("99,999"), "{e}");
         let far = NodeSchedule {
             node: 40,
             node_label: 16040,
@@ -1049,7 +1196,17 @@ mod tests {
         };
         let e = check_scenario(&ok, &[far]).unwrap_err();
         assert!(
-            e.contains("node 40 is not") && e.contains("19 nodes"),
+            matches!(
+                e,
+                ScenarioError::NotInNetwork {
+                    node: 40,
+                    nodes: 19
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("node 40 is not") && e.to_string().contains("19 nodes"),
             "{e}"
         );
         let unknown = json("4:4:53:550", "100ms", 16000).replacen('{', r#"{"bogus": 1, "#, 1);
@@ -1066,7 +1223,13 @@ mod tests {
         std::fs::write(dir.join("node-7.json"), &text).unwrap();
         let e = read_schedules(&dir).unwrap_err();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(e.contains("node-7.json: node 0 is not"), "{e}");
+        assert!(
+            matches!(&e, ScheduleError::WrongNode { path, node: 0 } if path.ends_with("node-7.json")),
+            "{e}"
+        );
+        assert!(e.to_string().contains("node-7.json: node 0 is not"), "{e}");
+        let e = read_schedules(&dir).unwrap_err();
+        assert!(matches!(e, ScheduleError::Io { .. }), "{e}");
     }
 
     #[test]
@@ -1084,23 +1247,61 @@ mod tests {
         };
         let good = link(1, "isl0", "02:00:00:00:00:01");
         assert!(Wiring::parse(&node("16", "s", std::slice::from_ref(&good))).is_ok());
+        use NodeWiringError as N;
+        let key = |k: &str| WiringError::NotANodeId { key: k.into() };
+        let in16 = |error| WiringError::Node {
+            key: "16".into(),
+            error,
+        };
+        let bad_mac = |field, mac: &str| PortError::BadMac {
+            field,
+            mac: mac.into(),
+        };
         let cases = [
-            (node("016", "s", &[]), "\"016\" is not a node id"),
-            (node("\"+16\"", "s", &[]), "\"+16\" is not a node id"),
-            (node("16", "", &[]), "[nodes.16]: socket is empty"),
-            (node("16", "s", &[link(16, "isl0", "02:00:00:00:00:01")]), "links[0]: neighbor 16 is the node itself"),
-            (node("16", "s", &[good.clone(), link(1, "isl1", "02:00:00:00:00:02")]), "links[1]: neighbor 1 is linked twice"),
-            (node("16", "s", &[link(1, "", "02:00:00:00:00:01")]), "links[0]: port is empty"),
-            (node("16", "s", &[link(1, "isl0", "zz")]), "links[0]: dst_mac \"zz\""),
+            (node("016", "s", &[]), key("016"), "\"016\" is not a node id"),
+            (node("\"+16\"", "s", &[]), key("+16"), "\"+16\" is not a node id"),
+            (node("16", "", &[]), in16(N::EmptySocket), "[nodes.16]: socket is empty"),
+            (
+                node("16", "s", &[link(16, "isl0", "02:00:00:00:00:01")]),
+                in16(N::LinkToItself { index: 0, node: 16 }),
+                "links[0]: neighbor 16 is the node itself",
+            ),
+            (
+                node("16", "s", &[good.clone(), link(1, "isl1", "02:00:00:00:00:02")]),
+                in16(N::LinkedTwice { index: 1, neighbor: 1 }),
+                "links[1]: neighbor 1 is linked twice",
+            ),
+            (
+                node("16", "s", &[link(1, "", "02:00:00:00:00:01")]),
+                in16(N::Link { index: 0, error: PortError::EmptyPort }),
+                "links[0]: port is empty",
+            ),
+            (
+                node("16", "s", &[link(1, "isl0", "zz")]),
+                in16(N::Link { index: 0, error: bad_mac("dst_mac", "zz") }),
+                "links[0]: dst_mac \"zz\"",
+            ),
             (
                 node("16", "s", &[]) + "local = { port = \"lan0\", dst_mac = \"02:00:00:00:00:01\", src_mac = \"x\" }\n",
+                in16(N::Local(bad_mac("src_mac", "x"))),
                 "[nodes.16]: local: src_mac \"x\"",
             ),
         ];
-        for (text, want) in cases {
+        for (text, kind, want) in cases {
             let e = Wiring::parse(&text).unwrap_err();
-            assert!(e.contains(want), "{text}: {e}");
+            let same = match (&e, &kind) {
+                (WiringError::NotANodeId { key: a }, WiringError::NotANodeId { key: b }) => a == b,
+                (
+                    WiringError::Node { key: a, error: x },
+                    WiringError::Node { key: b, error: y },
+                ) => a == b && x == y,
+                _ => false,
+            };
+            assert!(same, "{text}: {e:?}, want {kind:?}");
+            assert!(e.to_string().contains(want), "{text}: {e}");
         }
+        let e = Wiring::parse("nodes = 3").unwrap_err();
+        assert!(matches!(e, WiringError::Toml(_)), "{e}");
     }
 
     #[test]

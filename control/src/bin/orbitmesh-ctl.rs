@@ -254,7 +254,8 @@ fn run_cmd(a: RunArgs) -> Result<(), control::fib_ops::OpError> {
         )));
     }
     let wiring = read_wiring(&a)?;
-    let schedules = distribute::read_schedules(&a.schedule).map_err(bad_input)?;
+    let schedules =
+        distribute::read_schedules(&a.schedule).map_err(|e| bad_input(e.to_string()))?;
     let scenario = Scenario::read(&a.schedule).map_err(|e| bad_input(e.to_string()))?;
     if let Some(s) = &scenario {
         let path = a.schedule.join(predict::scenario::FILE);

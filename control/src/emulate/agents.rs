@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::mpsc;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 
 use super::lab::Lab;
 use super::traffic::AgentReport;
@@ -45,15 +45,13 @@ pub fn start(
             argv.push("--peer".into());
             argv.push(format!("{p}={}:7000", topo.host_addr(p).0));
         }
-        let c = lab
-            .spawn(
-                &format!("agent{g}"),
-                &names.host_ns(g),
-                &argv,
-                Stdio::piped(),
-                Stdio::inherit(),
-            )
-            .map_err(|e| anyhow!(e))?;
+        let c = lab.spawn(
+            &format!("agent{g}"),
+            &names.host_ns(g),
+            &argv,
+            Stdio::piped(),
+            Stdio::inherit(),
+        )?;
         let stdout = c.stdout.take().expect("piped");
         let tx = tx.clone();
         std::thread::spawn(move || {
@@ -78,7 +76,6 @@ pub fn start(
         ],
         ping_out.into(),
         Stdio::null(),
-    )
-    .map_err(|e| anyhow!(e))?;
+    )?;
     Ok(rx)
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 
 use super::lab::Lab;
 use super::{now_ns, Names};
@@ -108,15 +108,13 @@ pub fn start(
         "--events".into(),
         events_path.display().to_string(),
     ];
-    let ctl = lab
-        .spawn(
-            "ctl",
-            &names.node_ns(0),
-            &argv,
-            ctl_out.into(),
-            ctl_log.into(),
-        )
-        .map_err(|e| anyhow!(e))?;
+    let ctl = lab.spawn(
+        "ctl",
+        &names.node_ns(0),
+        &argv,
+        ctl_out.into(),
+        ctl_log.into(),
+    )?;
     let pid = ctl.id();
     let stop = Arc::new(AtomicBool::new(false));
     let events = follow(events_path, stop.clone())?;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 
 use super::lab::Lab;
 use super::{Names, Topology};
@@ -69,15 +69,13 @@ pub fn start(
     for n in topo.nodes() {
         let _ = std::fs::remove_file(sockets.of(n));
         let log = std::fs::File::create(out.join(format!("logs/n{n}.log")))?;
-        let c = lab
-            .spawn(
-                &format!("n{n}"),
-                &names.node_ns(n),
-                &argv(topo, n, dp_bin, sockets),
-                Stdio::null(),
-                log.into(),
-            )
-            .map_err(|e| anyhow!(e))?;
+        let c = lab.spawn(
+            &format!("n{n}"),
+            &names.node_ns(n),
+            &argv(topo, n, dp_bin, sockets),
+            Stdio::null(),
+            log.into(),
+        )?;
         pids.push(c.id());
     }
     wait_ready(lab, topo, sockets, out)?;

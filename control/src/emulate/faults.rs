@@ -3,11 +3,27 @@
 //! traffic's predicted paths (`--random-failures`), and what each one is
 //! reported as when it happens.
 
-use anyhow::{anyhow, bail, Result};
-
 use super::report::{FaultReport, PairTrace};
 use super::Topology;
 use crate::predict::scenario::parse_duration_ns;
+
+/// A `--fail-isl` value that names no fault of this emulation.
+#[derive(Debug, thiserror::Error)]
+pub enum FaultSpecError {
+    /// Not `A-B@T[+DUR]`; `why` says which part.
+    #[error("--fail-isl {spec:?}: {why} (expected A-B@T or A-B@T+DUR)")]
+    Malformed { spec: String, why: &'static str },
+    #[error("--fail-isl {spec:?}: there is no link {a}-{b} in this emulation")]
+    NoSuchLink { spec: String, a: u32, b: u32 },
+    #[error("--fail-isl {spec:?}: {a}-{b} is a ground link, not an ISL")]
+    GroundLink { spec: String, a: u32, b: u32 },
+    /// T or DUR is not a duration.
+    #[error("--fail-isl {spec:?}: {error}")]
+    Time {
+        spec: String,
+        error: crate::predict::Error,
+    },
+}
 
 /// A fault to inject: at schedule time `at_ns`, `link` goes down (or up).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,8 +35,11 @@ pub struct FaultEvent {
 
 /// Parses one `--fail-isl` value: `A-B@T` or `A-B@T+DUR` (the link back up
 /// DUR later); the link must be an ISL of `topo`.
-pub fn parse_fail(spec: &str, topo: &Topology) -> Result<Vec<FaultEvent>> {
-    let bad = |why: &str| anyhow!("--fail-isl {spec:?}: {why} (expected A-B@T or A-B@T+DUR)");
+pub fn parse_fail(spec: &str, topo: &Topology) -> Result<Vec<FaultEvent>, FaultSpecError> {
+    let bad = |why| FaultSpecError::Malformed {
+        spec: spec.to_string(),
+        why,
+    };
     let (link, when) = spec.split_once('@').ok_or_else(|| bad("no '@'"))?;
     let (a, b) = link
         .split_once('-')
@@ -30,24 +49,31 @@ pub fn parse_fail(spec: &str, topo: &Topology) -> Result<Vec<FaultEvent>> {
         b.trim().parse().map_err(|_| bad("B is not a node id"))?,
     );
     let link = (a.min(b), a.max(b));
+    let spec = spec.to_string();
     if !topo.links.contains(&link) {
-        bail!("--fail-isl {spec:?}: there is no link {a}-{b} in this emulation");
+        return Err(FaultSpecError::NoSuchLink { spec, a, b });
     }
     if topo.is_gs(a) || topo.is_gs(b) {
-        bail!("--fail-isl {spec:?}: {a}-{b} is a ground link, not an ISL");
+        return Err(FaultSpecError::GroundLink { spec, a, b });
     }
+    let time = |t| {
+        parse_duration_ns(t).map_err(|error| FaultSpecError::Time {
+            spec: spec.clone(),
+            error,
+        })
+    };
     let (t, dur) = match when.split_once('+') {
         Some((t, d)) => (t, Some(d)),
         None => (when, None),
     };
-    let at_ns = parse_duration_ns(t).map_err(|e| anyhow!("--fail-isl {spec:?}: {e}"))?;
+    let at_ns = time(t)?;
     let mut v = vec![FaultEvent {
         at_ns,
         link,
         up: false,
     }];
     if let Some(d) = dur {
-        let d = parse_duration_ns(d).map_err(|e| anyhow!("--fail-isl {spec:?}: {e}"))?;
+        let d = time(d)?;
         v.push(FaultEvent {
             at_ns: at_ns + d,
             link,
@@ -171,16 +197,24 @@ mod tests {
                 }
             ]
         );
+        use FaultSpecError as F;
+        let malformed = |e: &F, w: &str| matches!(e, F::Malformed { why, .. } if *why == w);
         for (spec, want) in [
             ("0-1", "no '@'"),
-            ("01@1s", "no '-'"),
+            ("01@1s", "no '-' between the nodes"),
             ("x-1@1s", "A is not a node id"),
-            ("0-2@1s", "there is no link 0-2"),
-            ("0-3@1s", "ground link"),
         ] {
-            let e = parse_fail(spec, &t).unwrap_err().to_string();
-            assert!(e.contains(want), "{spec}: {e}");
+            let e = parse_fail(spec, &t).unwrap_err();
+            assert!(malformed(&e, want), "{spec}: {e}");
+            assert!(e.to_string().contains(want), "{spec}: {e}");
         }
+        let e = parse_fail("0-2@1s", &t).unwrap_err();
+        assert!(matches!(e, F::NoSuchLink { a: 0, b: 2, .. }), "{e}");
+        assert!(e.to_string().contains("there is no link 0-2"), "{e}");
+        let e = parse_fail("3-0@1s", &t).unwrap_err();
+        assert!(matches!(e, F::GroundLink { a: 3, b: 0, .. }), "{e}");
+        let e = parse_fail("0-1@1s+soon", &t).unwrap_err();
+        assert!(matches!(e, F::Time { .. }), "{e}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 
 use super::controller::{Clock, Controller};
 use super::dataplanes::{cpu_seconds, set_link_delays, Sockets};
@@ -135,12 +135,10 @@ impl<'a> Live<'a> {
             self.next_fault += 1;
             let (x, y) = f.link;
             let state = if f.up { "up" } else { "down" };
-            self.lab
-                .ip_in(
-                    &self.names.node_ns(x),
-                    &[format!("link set {} {state}", Names::port(y))],
-                )
-                .map_err(|e| anyhow!(e))?;
+            self.lab.ip_in(
+                &self.names.node_ns(x),
+                &[format!("link set {} {state}", Names::port(y))],
+            )?;
             let wall = self.clock.wall_s(now);
             errln!("   {wall:5.1}s  ** ISL {x}-{y} {state} (injected)");
             let reports = &mut self.seen.faults;

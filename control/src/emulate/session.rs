@@ -135,7 +135,7 @@ pub fn run(a: &Options) -> Result<i32> {
     let names = Names {
         prefix: a.prefix.clone(),
     };
-    let mut lab = Lab::new(&a.prefix).map_err(|e| anyhow!(e))?;
+    let mut lab = Lab::new(&a.prefix)?;
     let size = slice::build(&mut lab, &pred.topo, &names)?;
     errln!(
         "   {} namespaces, {} veth pairs in {:.1} s",

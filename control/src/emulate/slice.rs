@@ -19,12 +19,11 @@ pub struct SliceSize {
 pub fn build(lab: &mut Lab, topo: &Topology, names: &Names) -> Result<SliceSize> {
     let mut nss: Vec<String> = topo.nodes().map(|n| names.node_ns(n)).collect();
     nss.extend((0..topo.n_gs).map(|g| names.host_ns(g)));
-    lab.add_namespaces(&nss).map_err(|e| anyhow!(e))?;
+    lab.add_namespaces(&nss)?;
     let veths = veth_pairs(topo, names);
-    lab.add_veths(&veths).map_err(|e| anyhow!(e))?;
+    lab.add_veths(&veths)?;
     for n in topo.nodes() {
-        lab.ip_in(&names.node_ns(n), &node_commands(topo, n))
-            .map_err(|e| anyhow!(e))?;
+        lab.ip_in(&names.node_ns(n), &node_commands(topo, n))?;
     }
     for g in 0..topo.n_gs {
         configure_host(lab, topo, names, g)?;
@@ -96,8 +95,7 @@ fn configure_host(lab: &Lab, topo: &Topology, names: &Names, g: usize) -> Result
             Names::HOST
         ),
     ];
-    lab.ip_in(&names.host_ns(g), &cmds)
-        .map_err(|e| anyhow!(e))?;
+    lab.ip_in(&names.host_ns(g), &cmds)?;
     // veth leaves UDP/TCP checksums to "hardware" (CHECKSUM_PARTIAL); a
     // frame relayed through AF_XDP never gets them filled in, so the
     // hosts compute their own, as they would in front of a real NIC.
