@@ -27,6 +27,11 @@
 //! CLOCK_REALTIME), divided by `time_scale` (2.0 = twice as fast as real
 //! time, for emulations). After each instant the dataplane's active version
 //! is read back; late or failed activations are reported.
+//!
+//! What [`drive`] does and finds is told as typed [`Event`]s (activations
+//! verified or late, links down, repairs pushed, dataplanes unreachable);
+//! `orbitmesh-ctl run` logs their lines and, with `--events`, writes them
+//! as JSON lines (crate::events).
 
 use crate::events::Event;
 use crate::predict::scenario::Scenario;
