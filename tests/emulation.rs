@@ -84,9 +84,19 @@ fn a_constellation_slice_delivers_across_swaps_and_recovers_from_an_isl_failure(
     assert_eq!(faults.len(), 1);
     assert!(!faults[0]["pairs_on_link"].as_array().unwrap().is_empty());
     assert!(f("repairs") >= 40.0, "one repair per node: {s}");
+    // The repair is timed from the control process's links_down event
+    // (OUT/events.jsonl), within the 100 ms port watch and a recomputation.
+    let after = faults[0]["repaired_after_s"].as_f64();
+    assert!(after.is_some_and(|a| (0.0..2.0).contains(&a)), "{s}");
     assert!(f("lost_after_recovery") <= 0.001 * f("sent"), "{s}");
     assert!(f("delivery_ratio") >= 0.99, "{s}");
-    for file in ["summary.md", "summary.json", "timeline.svg", "wiring.toml"] {
+    for file in [
+        "summary.md",
+        "summary.json",
+        "timeline.svg",
+        "wiring.toml",
+        "events.jsonl",
+    ] {
         assert!(out.join(file).exists(), "{file}");
     }
     let _ = std::fs::remove_dir_all(&out);

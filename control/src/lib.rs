@@ -5,8 +5,9 @@
 
 pub mod predict;
 
+pub mod distribute;
 pub mod duration;
 pub mod emulate;
-pub mod ops;
+pub mod events;
+pub mod fib_ops;
 pub mod os;
-pub mod run;

@@ -229,3 +229,35 @@ fn run_refuses_an_empty_dataplane_socket() {
     );
     assert_eq!(out.status.code(), Some(2), "{err}");
 }
+
+/// `run --events PATH` that cannot be written is bad input (exit 2),
+/// refused before any dataplane is driven.
+#[test]
+fn run_refuses_an_events_file_it_cannot_write() {
+    let dir = Scratch::new("runev");
+    let sched = dir.0.join("schedule");
+    std::fs::create_dir_all(&sched).unwrap();
+    std::fs::write(
+        sched.join("node-0.json"),
+        r#"{"format":"orbitmesh-fib-schedule/2","node":0,"node_label":16000,"kind":"satellite","srgb_base":16000,
+"epoch_utc":"2000-01-01T00:00:00Z","step_ns":100000000,
+"initial":{"activate_at_ns":0,"entries":[]},"deltas":[]}"#,
+    )
+    .unwrap();
+    let wiring = dir.file("w.toml", "[nodes.0]\nsocket = \"n0.sock\"\n");
+    let out = ctl(&[
+        "run",
+        "--schedule",
+        sched.to_str().unwrap(),
+        "--wiring",
+        &wiring,
+        "--events",
+        "/nonexistent-dir/events.jsonl",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--events /nonexistent-dir/events.jsonl: "),
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(2), "{err}");
+}

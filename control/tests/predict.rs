@@ -864,7 +864,7 @@ fn kuiper_matches_satgenpy_golden_values() {
         for &((a, b), want) in rtts {
             let (ga, gb) = (a - ns, b - ns);
             let rtt = (step.gs_dist[gb * 10 + ga] + step.gs_dist[ga * 10 + gb]) * 1e9
-                / predict::frames::SPEED_OF_LIGHT_M_S;
+                / predict::coords::SPEED_OF_LIGHT_M_S;
             assert!(
                 (rtt - want[k]).abs() < 1000.0,
                 "{a}<->{b} at {t_ns} ns: RTT {rtt} ns vs satgenpy {}",

@@ -16,12 +16,15 @@
 //! - [`ctl`]: the control socket's server (the protocol is the core's).
 //! - [`watch`]: the port watcher (carrier, interfaces that go away).
 //! - [`config`]: the configuration file and its checks.
+//! - [`housekeeping`]: the process's main loop around the workers (port
+//!   watch, FIB promotion and reclamation, worker health).
 //!
 //! `unsafe_code` is denied workspace-wide (root `Cargo.toml`); only [`sys`]
 //! allows it.
 
 pub mod config;
 pub mod ctl;
+pub mod housekeeping;
 pub mod node;
 pub mod publish;
 pub mod schedule;

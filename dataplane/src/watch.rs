@@ -58,6 +58,17 @@ impl PortWatch {
         Ok(PortWatch { ports })
     }
 
+    /// The ports of configuration `c`, by slot; call it once XDP is
+    /// attached.
+    pub fn of_config(c: &crate::config::Config) -> anyhow::Result<PortWatch> {
+        PortWatch::new(
+            &c.ports
+                .iter()
+                .map(|p| (p.name().to_string(), p.iface.clone()))
+                .collect::<Vec<_>>(),
+        )
+    }
+
     /// One look at every port; updates `live`.
     pub fn tick(&mut self, live: &Liveness) {
         let mut buf = [0u8; 8];

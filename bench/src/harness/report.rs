@@ -65,9 +65,22 @@ fn gbps_l1(pps: f64, bytes: f64) -> f64 {
     pps * (bytes + 20.0) * 8.0 / 1e9
 }
 
+/// The run's README: how it was measured, then a section per table.
 pub fn markdown(r: &SuiteResult) -> String {
-    let c = &r.cfg;
     let mut s = String::new();
+    method(&mut s, r);
+    throughput(&mut s, r);
+    losses(&mut s, r);
+    latency(&mut s, r);
+    cpu_per_frame(&mut s, r);
+    swaps_under_load(&mut s, r);
+    let _ = writeln!(s, "\nPlots: [throughput.svg](throughput.svg), [latency.svg](latency.svg). Every trial: results.json.");
+    s
+}
+
+/// How the run was made: command, machine, topology, search, interference and retry policy.
+fn method(s: &mut String, r: &SuiteResult) {
+    let c = &r.cfg;
     let _ = writeln!(s, "# orbitmesh-bench: {}\n", r.name);
     let _ = writeln!(s, "Command: `{}`  ", r.command);
     let _ = writeln!(s, "Date: {} UTC; {}.  ", r.started_utc, r.machine);
@@ -125,6 +138,11 @@ pub fn markdown(r: &SuiteResult) -> String {
         c.max_other_load * 100.0,
         c.retries
     );
+}
+
+/// RFC 2544 zero-loss throughput per DUT and frame size, with the limit named.
+fn throughput(s: &mut String, r: &SuiteResult) {
+    let c = &r.cfg;
     let _ = writeln!(s, "## Throughput (zero loss)\n");
     let _ = writeln!(s, "| DUT | frame | throughput Mpps | Gbit/s (L1) | limit | DUT core busy | gen core busy | DUT core ns/frame | DUT process ns/frame | reordered | misforwarded | other load |");
     let _ = writeln!(
@@ -182,6 +200,10 @@ pub fn markdown(r: &SuiteResult) -> String {
          (/proc/PID/task/*/schedstat) per delivered frame (none for the kernel).\n",
         c.dut_core
     );
+}
+
+/// Where frames were lost in the failing trial at the lowest offered rate.
+fn losses(s: &mut String, r: &SuiteResult) {
     let _ = writeln!(
         s,
         "## Where frames were lost (the failing trial at the lowest offered rate)\n"
@@ -225,6 +247,10 @@ pub fn markdown(r: &SuiteResult) -> String {
         }
     }
     let _ = writeln!(s);
+}
+
+/// One-way latency percentiles at fractions of the throughput.
+fn latency(s: &mut String, r: &SuiteResult) {
     let _ = writeln!(
         s,
         "## Latency (one way, generator TX ring to sink RX ring, µs)\n"
@@ -256,6 +282,10 @@ pub fn markdown(r: &SuiteResult) -> String {
             }
         }
     }
+}
+
+/// CPU per frame at the same offered rates (when measured).
+fn cpu_per_frame(s: &mut String, r: &SuiteResult) {
     if r.duts.iter().any(|d| !d.cost.is_empty()) {
         let _ = writeln!(s, "\n## CPU per frame at the same offered rates\n");
         let _ = writeln!(s, "| DUT | frame | offered Mpps | delivered Mpps | lost | DUT core busy | DUT core ns/frame | DUT process ns/frame | gen core busy | other load |");
@@ -285,6 +315,10 @@ pub fn markdown(r: &SuiteResult) -> String {
              compares what each DUT costs below saturation (a busy-polling DUT keeps its core at 100% whatever the load)."
         );
     }
+}
+
+/// FIB swaps under load (when measured).
+fn swaps_under_load(s: &mut String, r: &SuiteResult) {
     let swaps: Vec<&DutResult> = r.duts.iter().filter(|d| d.swap.is_some()).collect();
     if !swaps.is_empty() {
         let _ = writeln!(s, "\n## FIB swaps under load\n");
@@ -317,8 +351,6 @@ pub fn markdown(r: &SuiteResult) -> String {
         }
         let _ = writeln!(s, "\nEach swap re-publishes the other of two equivalent FIB snapshots (`Exchange` over the control socket: one pointer swap); loss and misforwarding are counted per frame by the sink.");
     }
-    let _ = writeln!(s, "\nPlots: [throughput.svg](throughput.svg), [latency.svg](latency.svg). Every trial: results.json.");
-    s
 }
 
 impl DutResult {

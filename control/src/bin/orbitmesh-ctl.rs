@@ -4,7 +4,7 @@
 //! - `predict`: propagate a constellation, compute routing per time step and
 //!   write per-node FIB schedules, plus RTT/path series for `--pairs`.
 //! - `fib show|load|swap|rollback|check|diff`, `stats`, `port up|down`:
-//!   operate running dataplanes through their control sockets (control::ops).
+//!   operate running dataplanes through their control sockets (control::fib_ops).
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -50,7 +50,7 @@ enum Command {
     #[command(
         after_help = "Each dataplane is kept one FIB ahead, staged for its predicted instant, and\n\
 each activation is read back. The wiring file maps node ids to control sockets and\n\
-neighbours to ports and MACs (see control/src/run.rs).\n\n\
+neighbours to ports and MACs (see control/src/distribute.rs).\n\n\
 Examples:\n  orbitmesh-ctl run --schedule /tmp/kuiper/schedule --wiring wiring.toml\n  \
 orbitmesh-ctl run --schedule out/schedule --wiring w.toml --start +5s --time-scale 10"
     )]
@@ -124,8 +124,8 @@ struct Target {
 
 impl Target {
     /// The socket to talk to.
-    fn path(&self) -> Result<PathBuf, control::ops::OpError> {
-        use control::ops::bad_input;
+    fn path(&self) -> Result<PathBuf, control::fib_ops::OpError> {
+        use control::fib_ops::bad_input;
         if let Some(s) = &self.socket {
             return Ok(s.clone());
         }
@@ -221,6 +221,11 @@ struct RunArgs {
     /// pushed at once. Without a scenario only the dataplanes' backups act.
     #[arg(long, default_value = "200ms")]
     watch_ports: String,
+    /// Also write every event (activation verified or late, links down,
+    /// repair pushed, dataplane unreachable, ...) as a JSON line to PATH
+    /// (`-`: standard output), for programs following the run.
+    #[arg(long, value_name = "PATH")]
+    events: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -238,21 +243,16 @@ struct StatsArgs {
 /// a wrong, huge file is refused, not read forever.
 const MAX_WIRING_BYTES: usize = 64 << 20;
 
-fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
-    use control::ops::{bad_input, refused};
-    use control::run;
-    if !(a.time_scale > 0.0 && a.time_scale.is_finite()) {
-        return Err(bad_input(format!(
-            "--time-scale {}: must be a positive number",
-            a.time_scale
-        )));
-    }
+/// `run`'s wiring file, with the `--dataplane NODE=SOCKET` overrides.
+fn read_wiring(a: &RunArgs) -> Result<control::distribute::Wiring, control::fib_ops::OpError> {
+    use control::distribute;
+    use control::fib_ops::bad_input;
     let text = orbitmesh_core::file::read_limited(&a.wiring, MAX_WIRING_BYTES)
         .map_err(|e| e.to_string())
         .and_then(|b| String::from_utf8(b).map_err(|e| format!("not UTF-8 text ({e})")))
         .map_err(|e| bad_input(format!("{}: {e}", a.wiring.display())))?;
-    let mut wiring =
-        run::Wiring::parse(&text).map_err(|e| bad_input(format!("{}: {e}", a.wiring.display())))?;
+    let mut wiring = distribute::Wiring::parse(&text)
+        .map_err(|e| bad_input(format!("{}: {e}", a.wiring.display())))?;
     for d in &a.dataplanes {
         let (n, s) = d
             .split_once('=')
@@ -266,11 +266,49 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
             .ok_or_else(|| bad_input(format!("--dataplane {d:?}: node {n} is not in the wiring")))?
             .socket = s.into();
     }
-    let schedules = run::read_schedules(&a.schedule).map_err(bad_input)?;
+    Ok(wiring)
+}
+
+/// What `run` does with each event: its line (if any) to the log, and
+/// with `--events PATH` a JSON record to PATH.
+fn event_sink(
+    path: Option<&std::path::Path>,
+) -> Result<impl FnMut(control::events::Event), control::fib_ops::OpError> {
+    let mut sink = path
+        .map(|p| {
+            control::events::Sink::open(p)
+                .map_err(|e| control::fib_ops::bad_input(format!("--events {}: {e}", p.display())))
+        })
+        .transpose()?;
+    Ok(move |e: control::events::Event| {
+        if let Some(line) = e.line() {
+            errln!("{line}");
+        }
+        if let Some(s) = &mut sink {
+            if let Err(err) = s.record(e, orbitmesh_core::time::now_ns()) {
+                errln!("--events: {err}; no more events are written");
+                sink = None;
+            }
+        }
+    })
+}
+
+fn run_cmd(a: RunArgs) -> Result<(), control::fib_ops::OpError> {
+    use control::distribute;
+    use control::fib_ops::{bad_input, refused};
+    if !(a.time_scale > 0.0 && a.time_scale.is_finite()) {
+        return Err(bad_input(format!(
+            "--time-scale {}: must be a positive number",
+            a.time_scale
+        )));
+    }
+    let wiring = read_wiring(&a)?;
+    let schedules =
+        distribute::read_schedules(&a.schedule).map_err(|e| bad_input(e.to_string()))?;
     let scenario = Scenario::read(&a.schedule).map_err(|e| bad_input(e.to_string()))?;
     if let Some(s) = &scenario {
         let path = a.schedule.join(predict::scenario::FILE);
-        run::check_scenario(s, &schedules)
+        distribute::check_scenario(s, &schedules)
             .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
     }
     let mut plans = Vec::new();
@@ -281,7 +319,7 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
                 a.schedule.display()
             ))
         })?;
-        let (plan, unwired) = run::plan(sched, w);
+        let (plan, unwired) = distribute::plan(sched, w);
         if unwired > 0 {
             errln!(
                 "node {id}: up to {unwired} entries name a next hop that is not wired; left out"
@@ -289,13 +327,13 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
         }
         plans.push((id, w.socket.clone(), plan));
     }
-    let start = control::ops::parse_time(&a.start, orbitmesh_core::time::now_ns())?;
+    let start = control::fib_ops::parse_time(&a.start, orbitmesh_core::time::now_ns())?;
     for (id, socket, _) in &plans {
         // Best effort: a dataplane not up yet is reached (and retried) later.
         if let Ok(orbitmesh_core::protocol::Response::Version(v)) =
             orbitmesh_core::protocol::call(socket, &orbitmesh_core::protocol::Request::Version)
         {
-            if let Some(w) = control::ops::clock_warning(&v) {
+            if let Some(w) = control::fib_ops::clock_warning(&v) {
                 errln!("warning: node {id}: {w}");
             }
         }
@@ -304,7 +342,7 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
         "driving {} dataplanes, {} FIBs in all, schedule time 0 at {} (x{})",
         plans.len(),
         plans.iter().map(|p| p.2.len()).sum::<usize>(),
-        control::ops::format_time(start),
+        control::fib_ops::format_time(start),
         a.time_scale
     );
     let call = |s: &std::path::Path, r: orbitmesh_core::protocol::Request| {
@@ -321,9 +359,9 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
     }
     let replan = |failed: &std::collections::BTreeSet<(u32, u32)>, t: i64, steps| {
         let s = scenario.as_ref().expect("only called with a scenario");
-        run::replan(s, failed, t, steps, &wiring)
+        distribute::replan(s, failed, t, steps, &wiring)
     };
-    let repair = run::Repair {
+    let repair = distribute::Repair {
         poll_every_ns: watch.max(1) as u64,
         ports: wiring
             .nodes()
@@ -336,14 +374,15 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
             .collect(),
         replan: &replan,
     };
-    let reports = run::drive(
+    let mut emit = event_sink(a.events.as_deref())?;
+    let reports = distribute::drive(
         &plans,
         start,
         a.time_scale,
         &call,
         &orbitmesh_core::time::now_ns,
         (scenario.is_some() && watch > 0).then_some(&repair),
-        &mut |m| errln!("{m}"),
+        &mut emit,
     );
     let bad: usize = reports.iter().map(|r| r.late + r.failed).sum();
     if a.json {
@@ -370,28 +409,28 @@ fn run_cmd(a: RunArgs) -> Result<(), control::ops::OpError> {
 }
 
 /// `fib load FILE [--at TIME]`: loads now or stages, after warning about
-/// what may be a mistake (ops::load_warnings).
+/// what may be a mistake (fib_ops::load_warnings).
 fn load_cmd(
     file: &std::path::Path,
     at: Option<&str>,
     allow_empty: bool,
     target: &Target,
-) -> Result<(), control::ops::OpError> {
-    use control::ops::{self, bad_input};
+) -> Result<(), control::fib_ops::OpError> {
+    use control::fib_ops::{self, bad_input};
     use orbitmesh_core::protocol::{Request, Response};
-    let fib = ops::read_fib(file)?;
+    let fib = fib_ops::read_fib(file)?;
     let now = orbitmesh_core::time::now_ns();
-    let at_ns = at.map(|t| ops::parse_time(t, now)).transpose()?;
+    let at_ns = at.map(|t| fib_ops::parse_time(t, now)).transpose()?;
     let socket = target.path()?;
-    let Response::Version(running) = ops::call(&socket, &Request::Version)? else {
+    let Response::Version(running) = fib_ops::call(&socket, &Request::Version)? else {
         return Err(bad_input("unexpected answer to version"));
     };
-    for w in ops::load_warnings(&running, fib.version, at_ns, now) {
+    for w in fib_ops::load_warnings(&running, fib.version, at_ns, now) {
         errln!("warning: {w}");
     }
     let v = fib.version;
     let Some(at_ns) = at_ns else {
-        return match ops::call(&socket, &Request::LoadFib { fib, allow_empty })? {
+        return match fib_ops::call(&socket, &Request::LoadFib { fib, allow_empty })? {
             Response::Ok { version } => {
                 outln!("loaded: FIB version {version} active");
                 Ok(())
@@ -404,10 +443,10 @@ fn load_cmd(
         at_ns,
         allow_empty,
     };
-    ops::call(&socket, &req)?;
+    fib_ops::call(&socket, &req)?;
     outln!(
         "staged: FIB version {v} activates at {} ({at_ns} ns)",
-        ops::format_time(at_ns)
+        fib_ops::format_time(at_ns)
     );
     Ok(())
 }
@@ -415,8 +454,8 @@ fn load_cmd(
 /// The shortest `stats --watch` interval: the screen is redrawn each time.
 const MIN_WATCH_NS: u64 = 100_000_000;
 
-fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
-    use control::ops::{self, bad_input};
+fn ops_main(cmd: Command) -> Result<(), control::fib_ops::OpError> {
+    use control::fib_ops::{self, bad_input};
     use orbitmesh_core::protocol::{Request, Response};
     let ok_version = |r: Response, what: &str| match r {
         Response::Ok { version } => {
@@ -428,12 +467,12 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
     match cmd {
         Command::Predict(_) => unreachable!("handled in main"),
         Command::Fib(FibCmd::Check { file, allow_empty }) => {
-            outln!("{}", ops::check(&file, allow_empty)?);
+            outln!("{}", fib_ops::check(&file, allow_empty)?);
             Ok(())
         }
         Command::Fib(FibCmd::Convert { input, output }) => {
-            let spec = ops::read_fib(&input)?;
-            ops::write_fib(&spec, &output)?;
+            let spec = fib_ops::read_fib(&input)?;
+            fib_ops::write_fib(&spec, &output)?;
             errln!(
                 "{} -> {}: {} labels, {} routes",
                 input.display(),
@@ -451,17 +490,17 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             target,
         }) => {
             if let Some(l) = label {
-                ops::check_show_label(l)?;
+                fib_ops::check_show_label(l)?;
             }
             if let Some(p) = &prefix {
-                ops::check_show_prefix(p)?;
+                fib_ops::check_show_prefix(p)?;
             }
-            match ops::call(&target.path()?, &Request::ShowFib { label, prefix })? {
+            match fib_ops::call(&target.path()?, &Request::ShowFib { label, prefix })? {
                 Response::Fib(v) if json => outln!(
                     "{}",
                     serde_json::to_string_pretty(&v).expect("serialisable")
                 ),
-                Response::Fib(v) => out!("{}", ops::render_view(&v)),
+                Response::Fib(v) => out!("{}", fib_ops::render_view(&v)),
                 other => return Err(bad_input(format!("unexpected answer {other:?}"))),
             }
             Ok(())
@@ -473,16 +512,16 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             target,
         }) => load_cmd(&file, at.as_deref(), allow_empty, &target),
         Command::Fib(FibCmd::Swap { target }) => {
-            ok_version(ops::call(&target.path()?, &Request::Swap)?, "swapped")
+            ok_version(fib_ops::call(&target.path()?, &Request::Swap)?, "swapped")
         }
         Command::Fib(FibCmd::Rollback { target }) => ok_version(
-            ops::call(&target.path()?, &Request::Rollback)?,
+            fib_ops::call(&target.path()?, &Request::Rollback)?,
             "rolled back",
         ),
         Command::Run(a) => run_cmd(a),
         Command::Schedule(c) => schedule_cmd(c),
         Command::Keygen { out } => {
-            let public = control::ops::keygen(&out)?;
+            let public = control::fib_ops::keygen(&out)?;
             outln!("{public}");
             errln!(
                 "secret key in {} (keep it private), public key in {}.pub",
@@ -501,7 +540,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
                 .ok()
                 .filter(|&n| n >= 0)
                 .ok_or_else(|| bad_input(format!("delay {d:?}: expected a duration like 12ms")))?;
-            ops::call(
+            fib_ops::call(
                 &target.path()?,
                 &Request::SetPortDelay {
                     port: port.clone(),
@@ -520,7 +559,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             target,
             ..
         } => {
-            ops::call(
+            fib_ops::call(
                 &target.path()?,
                 &Request::SetPort {
                     port: port.clone(),
@@ -534,7 +573,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             let every = match &a.watch {
                 None => None,
                 Some(w) => {
-                    let ns = ops::parse_time(&format!("+{w}"), 0).map_err(|_| {
+                    let ns = fib_ops::parse_time(&format!("+{w}"), 0).map_err(|_| {
                         bad_input(format!(
                             "--watch {w:?}: expected an interval like 1s or 500ms"
                         ))
@@ -549,7 +588,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
             };
             let mut prev: Option<orbitmesh_core::protocol::StatsInfo> = None;
             loop {
-                let Response::Stats(s) = ops::call(&a.target.path()?, &Request::Stats)? else {
+                let Response::Stats(s) = fib_ops::call(&a.target.path()?, &Request::Stats)? else {
                     return Err(bad_input("unexpected answer to stats"));
                 };
                 if a.json {
@@ -558,7 +597,7 @@ fn ops_main(cmd: Command) -> Result<(), control::ops::OpError> {
                     if every.is_some() {
                         out!("\x1b[2J\x1b[H");
                     }
-                    out!("{}", ops::render_stats(&s, prev.as_ref()));
+                    out!("{}", fib_ops::render_stats(&s, prev.as_ref()));
                 }
                 let Some(d) = every else { return Ok(()) };
                 prev = Some(s);
@@ -616,17 +655,17 @@ struct PredictArgs {
 }
 
 fn predict_cmd(a: PredictArgs) -> Result<()> {
-    let built = a.scenario.build(&Default::default())?;
+    let model = a.scenario.build(&Default::default())?;
     if let Some(path) = &a.dump_tles {
-        std::fs::write(path, &built.tles).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, &model.tles).with_context(|| format!("writing {}", path.display()))?;
     }
     let mut sched = if a.no_schedule {
         None
     } else {
-        Some(built.schedule_builder(a.scenario.srgb_base)?)
+        Some(model.schedule_builder(a.scenario.srgb_base)?)
     };
-    let (net, window, step_ns) = (built.net, built.window, built.window.step_ns);
-    let epoch_utc = built.epoch_utc;
+    let (net, window, step_ns) = (model.net, model.window, model.window.step_ns);
+    let epoch_utc = model.epoch_utc;
     let (n_sats, n_gs) = (net.n_sats(), net.stations.len());
     let pairs = match &a.pairs {
         Some(spec) => output::parse_pairs(spec, n_sats, n_gs)?,
@@ -715,9 +754,9 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
 
 /// `fib diff A B`, with diff(1)'s exit status: 0 the same, 1 they
 /// differ, 2 trouble (a file missing or not a FIB).
-fn diff_cmd(a: &std::path::Path, b: &std::path::Path) -> Result<i32, control::ops::OpError> {
-    use control::ops;
-    match ops::diff(&ops::read_fib(a)?, &ops::read_fib(b)?) {
+fn diff_cmd(a: &std::path::Path, b: &std::path::Path) -> Result<i32, control::fib_ops::OpError> {
+    use control::fib_ops;
+    match fib_ops::diff(&fib_ops::read_fib(a)?, &fib_ops::read_fib(b)?) {
         Some(d) => {
             out!("{d}");
             Ok(1)
@@ -773,8 +812,8 @@ fn main() {
 }
 
 /// `schedule load|show|clear`.
-fn schedule_cmd(c: ScheduleCmd) -> Result<(), control::ops::OpError> {
-    use control::ops::{self as ops, bad_input};
+fn schedule_cmd(c: ScheduleCmd) -> Result<(), control::fib_ops::OpError> {
+    use control::fib_ops::{self as ops, bad_input};
     use orbitmesh_core::protocol::{Request, Response};
     let (req, target, json) = match c {
         ScheduleCmd::Load {

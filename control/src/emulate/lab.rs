@@ -12,6 +12,41 @@ use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// What went wrong building, running in or removing a lab.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// `ip` itself could not be started.
+    #[error("cannot run ip (apt-get install iproute2): {0}")]
+    NoIp(std::io::Error),
+    /// Talking to an `ip` process (`args` as run) failed.
+    #[error("ip {args}: {error}")]
+    IpIo { args: String, error: std::io::Error },
+    /// `ip args` refused (its stderr).
+    #[error("ip {args}: {stderr}")]
+    IpFailed { args: String, stderr: String },
+    #[error("namespace prefix {0:?}: use 1-16 letters or digits")]
+    BadPrefix(String),
+    #[error("namespace {namespace} is not under {prefix}-")]
+    NotUnderPrefix { namespace: String, prefix: String },
+    /// A command run in a namespace could not be started.
+    #[error("{argv}: {error}")]
+    ExecIo { argv: String, error: std::io::Error },
+    /// A command run in namespace `ns` failed (its stderr).
+    #[error("{argv} in {ns}: {stderr}")]
+    ExecFailed {
+        argv: String,
+        ns: String,
+        stderr: String,
+    },
+    /// The child `label` (program `program`) could not be started.
+    #[error("{label}: cannot start {program}: {error}")]
+    Spawn {
+        label: String,
+        program: String,
+        error: std::io::Error,
+    },
+}
+
 /// Namespaces and processes of one emulation.
 #[derive(Debug)]
 pub struct Lab {
@@ -20,7 +55,7 @@ pub struct Lab {
     children: Vec<(String, Child)>,
 }
 
-fn run_ip(args: &[&str], batch: Option<&str>) -> Result<(), String> {
+fn run_ip(args: &[&str], batch: Option<&str>) -> Result<(), LabError> {
     let mut cmd = Command::new("ip");
     cmd.args(args)
         .stdin(if batch.is_some() {
@@ -30,25 +65,22 @@ fn run_ip(args: &[&str], batch: Option<&str>) -> Result<(), String> {
         })
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run ip (apt-get install iproute2): {e}"))?;
+    let mut child = cmd.spawn().map_err(LabError::NoIp)?;
+    let io = |error| LabError::IpIo {
+        args: args.join(" "),
+        error,
+    };
     if let (Some(text), Some(mut stdin)) = (batch, child.stdin.take()) {
-        stdin
-            .write_all(text.as_bytes())
-            .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
+        stdin.write_all(text.as_bytes()).map_err(io)?;
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
+    let out = child.wait_with_output().map_err(io)?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(LabError::IpFailed {
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
 }
 
@@ -68,14 +100,12 @@ impl Lab {
     /// A lab whose namespaces are named `prefix-*`. Namespaces left with that
     /// prefix by an emulation that was killed are removed first (said on
     /// stderr).
-    pub fn new(prefix: &str) -> Result<Lab, String> {
+    pub fn new(prefix: &str) -> Result<Lab, LabError> {
         if prefix.is_empty()
             || prefix.len() > 16
             || !prefix.chars().all(|c| c.is_ascii_alphanumeric())
         {
-            return Err(format!(
-                "namespace prefix {prefix:?}: use 1-16 letters or digits"
-            ));
+            return Err(LabError::BadPrefix(prefix.to_string()));
         }
         let stale = namespaces_with(prefix);
         if !stale.is_empty() {
@@ -95,10 +125,13 @@ impl Lab {
     }
 
     /// Creates the namespaces (loopback up in each).
-    pub fn add_namespaces(&mut self, names: &[String]) -> Result<(), String> {
+    pub fn add_namespaces(&mut self, names: &[String]) -> Result<(), LabError> {
         for n in names {
             if !n.starts_with(&format!("{}-", self.prefix)) {
-                return Err(format!("namespace {n} is not under {}-", self.prefix));
+                return Err(LabError::NotUnderPrefix {
+                    namespace: n.clone(),
+                    prefix: self.prefix.clone(),
+                });
             }
         }
         let batch: String = names.iter().map(|n| format!("netns add {n}\n")).collect();
@@ -108,7 +141,7 @@ impl Lab {
     }
 
     /// Creates veth pairs: (namespace, interface, MAC) for each end.
-    pub fn add_veths(&mut self, pairs: &[[(String, String, String); 2]]) -> Result<(), String> {
+    pub fn add_veths(&mut self, pairs: &[[(String, String, String); 2]]) -> Result<(), LabError> {
         let batch: String = pairs
             .iter()
             .map(|[(na, ia, ma), (nb, ib, mb)]| {
@@ -121,27 +154,30 @@ impl Lab {
     }
 
     /// Runs `ip -n ns` commands in one batch (e.g. `link set p1 up`).
-    pub fn ip_in(&self, ns: &str, commands: &[String]) -> Result<(), String> {
+    pub fn ip_in(&self, ns: &str, commands: &[String]) -> Result<(), LabError> {
         let batch: String = commands.iter().map(|c| format!("{c}\n")).collect();
         run_ip(&["-n", ns, "-batch", "-"], Some(&batch))
     }
 
     /// Runs `argv` in namespace `ns` to completion.
-    pub fn exec(&self, ns: &str, argv: &[&str]) -> Result<(), String> {
+    pub fn exec(&self, ns: &str, argv: &[&str]) -> Result<(), LabError> {
         let out = Command::new("ip")
             .args(["netns", "exec", ns])
             .args(argv)
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| format!("{}: {e}", argv.join(" ")))?;
+            .map_err(|error| LabError::ExecIo {
+                argv: argv.join(" "),
+                error,
+            })?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(format!(
-                "{} in {ns}: {}",
-                argv.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
+            Err(LabError::ExecFailed {
+                argv: argv.join(" "),
+                ns: ns.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            })
         }
     }
 
@@ -153,7 +189,7 @@ impl Lab {
         argv: &[String],
         stdout: Stdio,
         stderr: Stdio,
-    ) -> Result<&mut Child, String> {
+    ) -> Result<&mut Child, LabError> {
         let child = Command::new("ip")
             .args(["netns", "exec", ns])
             .args(argv)
@@ -161,7 +197,11 @@ impl Lab {
             .stdout(stdout)
             .stderr(stderr)
             .spawn()
-            .map_err(|e| format!("{label}: cannot start {}: {e}", argv[0]))?;
+            .map_err(|error| LabError::Spawn {
+                label: label.to_string(),
+                program: argv[0].clone(),
+                error,
+            })?;
         self.children.push((label.to_string(), child));
         Ok(&mut self.children.last_mut().expect("just pushed").1)
     }
@@ -228,5 +268,40 @@ impl Drop for Lab {
                 orbitmesh_core::errln!("cleanup: {e}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_that_could_reach_other_namespaces_is_refused() {
+        for p in ["", "ome-x", "a/b", "abcdefghijklmnopq"] {
+            let e = Lab::new(p).unwrap_err();
+            assert!(matches!(&e, LabError::BadPrefix(x) if x == p), "{e}");
+            let want = format!("namespace prefix {p:?}: use 1-16 letters or digits");
+            assert_eq!(e.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn namespaces_outside_the_prefix_are_refused_before_any_is_made() {
+        // No namespace is created: the check comes first (no root needed).
+        let mut lab = Lab {
+            prefix: "omlabt".into(),
+            namespaces: Vec::new(),
+            children: Vec::new(),
+        };
+        let e = lab
+            .add_namespaces(&["omlabt-a".into(), "other-b".into()])
+            .unwrap_err();
+        assert!(
+            matches!(&e, LabError::NotUnderPrefix { namespace, prefix }
+                if namespace == "other-b" && prefix == "omlabt"),
+            "{e}"
+        );
+        assert_eq!(e.to_string(), "namespace other-b is not under omlabt-");
+        assert!(lab.namespaces.is_empty());
     }
 }

@@ -7,6 +7,9 @@
 //! faster than real time with `--time-scale`.
 //!
 //! - this module: the topology to build (which links, names, addresses);
+//! - [`session`]: one run from start to end, calling its seven parts in
+//!   order: [`predicted`], [`slice`], [`dataplanes`], [`controller`],
+//!   [`agents`], [`live`] and [`summarize`]; [`faults`] plans the faults;
 //! - [`lab`]: namespaces, veths and child processes, torn down on drop;
 //! - [`traffic`]: the UDP test flows with sequence numbers and timestamps;
 //! - [`report`]: the live view, the summary table and the SVG.
@@ -22,8 +25,17 @@
 //! schedule instant gives its delay, and the measured one-way latency
 //! follows the predicted one (`--no-delay` forwards at once).
 
+pub mod agents;
+pub mod controller;
+pub mod dataplanes;
+pub mod faults;
 pub mod lab;
+pub mod live;
+pub mod predicted;
 pub mod report;
+pub mod session;
+pub mod slice;
+pub mod summarize;
 pub mod traffic;
 
 use std::collections::BTreeSet;

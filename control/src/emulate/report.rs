@@ -187,27 +187,38 @@ const COLORS: &[&str] = &[
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
 ];
 
-/// Two panels over wall time: delivered packets/s per pair, and predicted
-/// one-way latency per pair; grey ticks at path changes, red lines at faults.
-pub fn svg(pairs: &[PairTrace], step_ns: i64, time_scale: f64, faults: &[FaultReport]) -> String {
-    let (w, h, left, right) = (900.0, 560.0, 70.0, 20.0);
-    let secs = pairs
-        .iter()
-        .map(|p| p.delivered.len())
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
-    let x = |s: f64| left + (w - left - right) * s / secs;
-    let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    );
-    let panel = |out: &mut String,
-                 top: f64,
-                 height: f64,
-                 title: &str,
-                 max: f64,
-                 series: &[(usize, Vec<(f64, f64)>)]| {
+/// One series of a panel: the pair's index (its colour) and its points
+/// (wall second, value; a non-finite value lifts the pen).
+type Series = (usize, Vec<(f64, f64)>);
+
+/// The drawing area: `width` x `height` px, the plots between `left` and
+/// `width - right`, spanning `secs` wall seconds.
+struct Canvas {
+    width: f64,
+    height: f64,
+    left: f64,
+    right: f64,
+    secs: f64,
+}
+
+impl Canvas {
+    /// The x of wall second `s`.
+    fn x(&self, s: f64) -> f64 {
+        self.left + (self.width - self.left - self.right) * s / self.secs
+    }
+
+    /// A panel `height` px tall from `top`: title, axes, 0 and `max`, and
+    /// a line per series.
+    fn panel(
+        &self,
+        out: &mut String,
+        top: f64,
+        height: f64,
+        title: &str,
+        max: f64,
+        series: &[Series],
+    ) {
+        let (left, w, right) = (self.left, self.width, self.right);
         *out += &format!(
             "<text x=\"{left}\" y=\"{}\" font-weight=\"bold\">{title}</text>\n\
              <line x1=\"{left}\" y1=\"{}\" x2=\"{left}\" y2=\"{}\" stroke=\"black\"/>\n\
@@ -234,7 +245,12 @@ pub fn svg(pairs: &[PairTrace], step_ns: i64, time_scale: f64, faults: &[FaultRe
                     continue;
                 }
                 let y = top + height - height * (v / max.max(1e-9)).min(1.0);
-                d += &format!("{}{:.1},{:.1} ", if pen_up { "M" } else { "L" }, x(t), y);
+                d += &format!(
+                    "{}{:.1},{:.1} ",
+                    if pen_up { "M" } else { "L" },
+                    self.x(t),
+                    y
+                );
                 pen_up = false;
             }
             *out += &format!(
@@ -242,8 +258,68 @@ pub fn svg(pairs: &[PairTrace], step_ns: i64, time_scale: f64, faults: &[FaultRe
                 COLORS[k % COLORS.len()]
             );
         }
+    }
+}
+
+/// Two panels over wall time: delivered packets/s per pair, and predicted
+/// one-way latency per pair; grey ticks at path changes, red lines at faults.
+pub fn svg(pairs: &[PairTrace], step_ns: i64, time_scale: f64, faults: &[FaultReport]) -> String {
+    let secs = pairs
+        .iter()
+        .map(|p| p.delivered.len())
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let c = Canvas {
+        width: 900.0,
+        height: 560.0,
+        left: 70.0,
+        right: 20.0,
+        secs,
     };
-    let rate: Vec<(usize, Vec<(f64, f64)>)> = pairs
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
+        c.width, c.height
+    );
+    let rate = rate_series(pairs);
+    let max_rate = rate
+        .iter()
+        .flat_map(|s| s.1.iter().map(|p| p.1))
+        .fold(1.0, f64::max);
+    c.panel(
+        &mut out,
+        40.0,
+        200.0,
+        "delivered packets/s per pair (both directions)",
+        max_rate,
+        &rate,
+    );
+    let lat = latency_series(pairs, step_ns, time_scale, secs);
+    let max_lat = lat
+        .iter()
+        .flat_map(|s| s.1.iter().map(|p| p.1))
+        .filter(|v| v.is_finite())
+        .fold(1.0, f64::max);
+    c.panel(
+        &mut out,
+        300.0,
+        200.0,
+        "predicted one-way latency (ms); ticks: path changes (FIB swaps)",
+        max_lat * 1.1,
+        &lat,
+    );
+    marks(&c, &mut out, pairs, time_scale, faults);
+    out += &format!(
+        "<text x=\"{}\" y=\"520\" text-anchor=\"middle\">wall-clock seconds (schedule time / {time_scale})</text>\n</svg>\n",
+        (c.left + c.width - c.right) / 2.0
+    );
+    out
+}
+
+/// Delivered packets per wall second, per pair.
+fn rate_series(pairs: &[PairTrace]) -> Vec<Series> {
+    pairs
         .iter()
         .enumerate()
         .map(|(k, p)| {
@@ -256,22 +332,14 @@ pub fn svg(pairs: &[PairTrace], step_ns: i64, time_scale: f64, faults: &[FaultRe
                     .collect(),
             )
         })
-        .collect();
-    let max_rate = rate
-        .iter()
-        .flat_map(|s| s.1.iter().map(|p| p.1))
-        .fold(1.0, f64::max);
-    panel(
-        &mut out,
-        40.0,
-        200.0,
-        "delivered packets/s per pair (both directions)",
-        max_rate,
-        &rate,
-    );
-    // Latency: schedule time -> wall seconds.
+        .collect()
+}
+
+/// Predicted latency per pair, schedule steps placed at their wall second
+/// (up to `secs`).
+fn latency_series(pairs: &[PairTrace], step_ns: i64, time_scale: f64, secs: f64) -> Vec<Series> {
     let to_wall = |t_ns: i64| t_ns as f64 / 1e9 / time_scale;
-    let lat: Vec<(usize, Vec<(f64, f64)>)> = pairs
+    pairs
         .iter()
         .enumerate()
         .map(|(k, p)| {
@@ -287,25 +355,24 @@ pub fn svg(pairs: &[PairTrace], step_ns: i64, time_scale: f64, faults: &[FaultRe
                     .collect(),
             )
         })
-        .collect();
-    let max_lat = lat
-        .iter()
-        .flat_map(|s| s.1.iter().map(|p| p.1))
-        .filter(|v| v.is_finite())
-        .fold(1.0, f64::max);
-    panel(
-        &mut out,
-        300.0,
-        200.0,
-        "predicted one-way latency (ms); ticks: path changes (FIB swaps)",
-        max_lat * 1.1,
-        &lat,
-    );
+        .collect()
+}
+
+/// Ticks at each pair's path changes, the pairs' legend, and a red line
+/// at each fault.
+fn marks(
+    c: &Canvas,
+    out: &mut String,
+    pairs: &[PairTrace],
+    time_scale: f64,
+    faults: &[FaultReport],
+) {
+    let to_wall = |t_ns: i64| t_ns as f64 / 1e9 / time_scale;
     for (k, p) in pairs.iter().enumerate() {
         for (t, _) in p.paths.iter().skip(1) {
-            let xs = x(to_wall(*t));
-            if xs <= w - right {
-                out += &format!(
+            let xs = c.x(to_wall(*t));
+            if xs <= c.width - c.right {
+                *out += &format!(
                     "<line x1=\"{xs:.1}\" y1=\"{}\" x2=\"{xs:.1}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"1\"/>\n",
                     500.0 + 4.0 * k as f64,
                     506.0 + 4.0 * k as f64,
@@ -313,17 +380,17 @@ pub fn svg(pairs: &[PairTrace], step_ns: i64, time_scale: f64, faults: &[FaultRe
                 );
             }
         }
-        out += &format!(
+        *out += &format!(
             "<text x=\"{}\" y=\"{}\" fill=\"{}\">{}</text>\n",
-            left + 150.0 * (k % 5) as f64,
+            c.left + 150.0 * (k % 5) as f64,
             540.0 + 14.0 * (k / 5) as f64,
             COLORS[k % COLORS.len()],
             p.name
         );
     }
     for f in faults {
-        let xs = x(f.wall_s);
-        out += &format!(
+        let xs = c.x(f.wall_s);
+        *out += &format!(
             "<line x1=\"{xs:.1}\" y1=\"40\" x2=\"{xs:.1}\" y2=\"500\" stroke=\"red\" stroke-dasharray=\"4,3\"/>\n\
              <text x=\"{:.1}\" y=\"52\" fill=\"red\">ISL {}-{} down</text>\n",
             xs + 3.0,
@@ -331,11 +398,6 @@ pub fn svg(pairs: &[PairTrace], step_ns: i64, time_scale: f64, faults: &[FaultRe
             f.link.1
         );
     }
-    out += &format!(
-        "<text x=\"{}\" y=\"520\" text-anchor=\"middle\">wall-clock seconds (schedule time / {time_scale})</text>\n</svg>\n",
-        (left + w - right) / 2.0
-    );
-    out
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! Stations are read from Hypatia's "basic" format, one per line:
 //! `id,name,latitude_deg,longitude_deg,elevation_m`, ids counting 0, 1, 2, ...
 //! (satgenpy `read_ground_stations_basic`). Their Earth-fixed positions use
-//! satgenpy's WGS72 `geodetic2cartesian` ([`super::frames::geodetic_to_ecef`]).
+//! satgenpy's WGS72 `geodetic2cartesian` ([`super::coords::geodetic_to_ecef`]).
 //! Node numbering follows satgenpy: station `i` is node `N + i` for N satellites.
 //!
 //! Visibility as in satgenpy's `generate_dynamic_state`: a station can use every
@@ -12,7 +12,7 @@
 //! per station that may send to any satellite in range). Optionally a minimum
 //! elevation angle above the local ellipsoid horizon is applied as well.
 
-use super::frames::{elevation_rad, geodetic_to_ecef, Vec3};
+use super::coords::{elevation_rad, geodetic_to_ecef, Vec3};
 use super::Error;
 
 /// One ground station.

@@ -13,7 +13,7 @@
 //! at most `max_terminals` laser terminals (default 4); links beyond that, in list
 //! order, are not planned.
 
-use super::frames::{segment_min_radius, Vec3, WGS72_A_M};
+use super::coords::{segment_min_radius, Vec3, WGS72_A_M};
 use super::Error;
 
 /// The planned (static) ISLs of a constellation.
@@ -149,7 +149,7 @@ impl IslPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::predict::frames::geodetic_to_ecef;
+    use crate::predict::coords::geodetic_to_ecef;
 
     #[test]
     fn plus_grid_degrees() {

@@ -31,7 +31,7 @@
 //! chunks, then hands them to a sequential consumer in time order: memory is
 //! bounded by the chunk, not by the window.
 
-pub mod frames;
+pub mod coords;
 pub mod ground;
 pub mod infer;
 pub mod links;

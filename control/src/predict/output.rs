@@ -18,7 +18,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::frames::SPEED_OF_LIGHT_M_S;
+use super::coords::SPEED_OF_LIGHT_M_S;
 use super::routing::StepResult;
 use super::{Error, LeftOut};
 

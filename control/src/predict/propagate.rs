@@ -15,7 +15,7 @@
 //! [`Propagator::positions_or_left_out`] gives `None` for it, and routing
 //! leaves it out of that step (no ISLs, no GSLs, not a relay).
 
-use super::frames::{gmst_rad, julian_date, teme_km_to_ecef_m, Vec3, WGS72_A_M};
+use super::coords::{gmst_rad, julian_date, teme_km_to_ecef_m, Vec3, WGS72_A_M};
 use super::tle::TleSet;
 use super::Error;
 

@@ -44,7 +44,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 
-use super::frames::Vec3;
+use super::coords::Vec3;
 use super::ground::{GroundStation, GslPolicy};
 use super::links::IslPlan;
 use super::propagate::Propagator;

@@ -94,9 +94,10 @@ pub struct Scenario {
     pub sat_destinations: bool,
 }
 
-/// A scenario made concrete.
+/// A scenario made concrete: the network of satellites and stations, the
+/// time window, the epoch and the stations' prefixes, ready to simulate.
 #[derive(Debug)]
-pub struct Built {
+pub struct ScenarioModel {
     pub net: Network,
     pub window: Window,
     /// The constellation's epoch (schedule time 0), RFC 3339 UTC.
@@ -106,7 +107,7 @@ pub struct Built {
     pub tles: String,
 }
 
-impl Built {
+impl ScenarioModel {
     /// An empty schedule builder for this network, window and label plan.
     pub fn schedule_builder(&self, srgb_base: u32) -> Result<ScheduleBuilder, Error> {
         ScheduleBuilder::new(
@@ -177,7 +178,7 @@ impl Scenario {
 
     /// Builds the network, the window and the label plan; `failed` links
     /// (node pairs, either order) are left out of every step.
-    pub fn build(&self, failed: &BTreeSet<(u32, u32)>) -> Result<Built, Error> {
+    pub fn build(&self, failed: &BTreeSet<(u32, u32)>) -> Result<ScenarioModel, Error> {
         let scen = |m: String| Error::Scenario(m);
         let step_ns = parse_duration_ns(&self.step)?;
         let start_ns = parse_duration_ns(&self.start)?;
@@ -316,7 +317,7 @@ impl Scenario {
             failed: failed.iter().map(|&(a, b)| (a.min(b), a.max(b))).collect(),
         };
         let gs_prefixes = schedule::gs_prefixes(&self.gs_prefix_base, self.gs_prefix_len, n_gs)?;
-        Ok(Built {
+        Ok(ScenarioModel {
             net,
             window,
             epoch_utc,

@@ -80,7 +80,7 @@ pub struct WalkerShell {
 /// Mean motion (rev/day) of a circular orbit at `altitude_m` above the WGS72
 /// equatorial radius (two-body, WGS72 mu).
 pub fn mean_motion_for_altitude(altitude_m: f64) -> f64 {
-    let a_km = (super::frames::WGS72_A_M + altitude_m) / 1000.0;
+    let a_km = (super::coords::WGS72_A_M + altitude_m) / 1000.0;
     (WGS72_MU_KM3_S2 / (a_km * a_km * a_km)).sqrt() * 86_400.0 / std::f64::consts::TAU
 }
 
@@ -94,7 +94,7 @@ pub fn max_gsl_for_min_elevation(altitude_m: f64, min_elevation_deg: f64) -> f64
 /// Maximum ISL length such that the straight line between two satellites at
 /// `altitude_m` stays above `min_los_altitude_m` (Hypatia: 80 km).
 pub fn max_isl_length(altitude_m: f64, min_los_altitude_m: f64) -> f64 {
-    let r = super::frames::WGS72_A_M;
+    let r = super::coords::WGS72_A_M;
     2.0 * ((r + altitude_m).powi(2) - (r + min_los_altitude_m).powi(2)).sqrt()
 }
 

@@ -3,11 +3,14 @@
 //! One worker per queue index, pinned to a core; each owns one UMEM and one
 //! AF_XDP socket per port. An XDP program steers MPLS (and IP on edge ports)
 //! to the sockets and passes everything else to the kernel. A control socket
-//! loads, stages, swaps and rolls back FIBs; a watcher follows carrier.
+//! loads, stages, swaps and rolls back FIBs; the main thread's housekeeping
+//! (dataplane::housekeeping) follows carrier and the workers' health.
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use dataplane::config::{Config, PortConf, PuntPolicy};
+use dataplane::housekeeping;
+use dataplane::node::Node;
 use dataplane::sys::{signal, xdp, xsk};
 use dataplane::watch::PortWatch;
 use dataplane::worker::{self, PollMode};
@@ -16,7 +19,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use {dataplane::node::Node, orbitmesh_core::time::now_ns};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -271,7 +273,6 @@ fn run(args: Args) -> Result<()> {
 
     let queues = c.ports[0].queues;
     let node = Arc::new(Node::new(&c.name, c.port_names(), fib, queues as usize));
-    let ifaces: Vec<String> = c.ports.iter().map(|p| p.iface.clone()).collect();
     let mut steering = xdp::Steering::load(
         &c.ports
             .iter()
@@ -281,14 +282,50 @@ fn run(args: Args) -> Result<()> {
         args.skb,
     )?;
     // The interfaces XDP is attached to, watched for carrier and deletion.
-    let mut ports = PortWatch::new(
-        &c.ports
-            .iter()
-            .map(|p| (p.name().to_string(), p.iface.clone()))
-            .collect::<Vec<_>>(),
-    )?;
+    let mut ports = PortWatch::of_config(&c)?;
+    let ios = bind_sockets(&c, &mut steering)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let follower = follow_schedule(&c, &node, &stop)?;
+    let socket = c.socket_path();
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let ctl = dataplane::ctl::serve(&socket, node.clone(), stop.clone())
+        .with_context(|| format!("control socket {}", socket.display()))?;
+    let workers = spawn_workers(&c, ios, &node, &stop)?;
+    tracing::info!(
+        node = %c.name,
+        ports = ?c.port_names(),
+        workers = workers.len(),
+        fib_version = node.fib.current().version(),
+        socket = %socket.display(),
+        "forwarding"
+    );
+
+    let failed = housekeeping::run(&mut ports, &node, &workers);
+    stop.store(true, Ordering::Relaxed);
+    node.schedule.wake();
+    let _ = follower.join();
+    for w in workers {
+        let _ = w.join();
+    }
+    dataplane::ctl::wake(&socket);
+    let _ = ctl.join();
+    steering.detach();
+    tracing::info!("stopped; XDP programs detached");
+    if let Some(i) = failed {
+        bail!("worker {i} stopped unexpectedly");
+    }
+    Ok(())
+}
+
+/// One AF_XDP socket per port and queue, each registered with the XDP
+/// program's steering map; one [`xsk::XskIo`] (a UMEM) per queue.
+fn bind_sockets(c: &Config, steering: &mut xdp::Steering) -> Result<Vec<xsk::XskIo>> {
+    let ifaces: Vec<String> = c.ports.iter().map(|p| p.iface.clone()).collect();
     let mut ios = Vec::new();
-    for q in 0..queues {
+    for q in 0..c.ports[0].queues {
         let cfg = xsk::XskConfig {
             mode: c.ports[0].mode,
             busy_poll_budget: c.busy_poll_budget,
@@ -310,16 +347,17 @@ fn run(args: Args) -> Result<()> {
         );
         ios.push(io);
     }
+    Ok(ios)
+}
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let follower = follow_schedule(&c, &node, &stop)?;
-    let socket = c.socket_path();
-    if let Some(dir) = socket.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let ctl = dataplane::ctl::serve(&socket, node.clone(), stop.clone())
-        .with_context(|| format!("control socket {}", socket.display()))?;
-
+/// A worker per queue, pinned to its core if any, with the punt queue
+/// when punted frames go to the host.
+fn spawn_workers(
+    c: &Config,
+    ios: Vec<xsk::XskIo>,
+    node: &Arc<Node>,
+    stop: &Arc<AtomicBool>,
+) -> Result<Vec<std::thread::JoinHandle<()>>> {
     let punt = match c.punt {
         PuntPolicy::Drop => None,
         PuntPolicy::Host => Some(punt_to_host(&c.punt_iface(), node.clone(), stop.clone())?),
@@ -342,42 +380,7 @@ fn run(args: Args) -> Result<()> {
             stop.clone(),
         )?);
     }
-    drop(punt);
-    tracing::info!(
-        node = %c.name,
-        ports = ?c.port_names(),
-        workers = workers.len(),
-        fib_version = node.fib.current().version(),
-        socket = %socket.display(),
-        "forwarding"
-    );
-
-    // Housekeeping: carrier, scheduled promotion, reclamation, worker health.
-    let mut failed = None;
-    while !signal::stop_requested() {
-        ports.tick(&node.live);
-        node.fib.promote_due(now_ns());
-        node.fib.reclaim();
-        if let Some(i) = workers.iter().position(|w| w.is_finished()) {
-            failed = Some(i);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    stop.store(true, Ordering::Relaxed);
-    node.schedule.wake();
-    let _ = follower.join();
-    for w in workers {
-        let _ = w.join();
-    }
-    dataplane::ctl::wake(&socket);
-    let _ = ctl.join();
-    steering.detach();
-    tracing::info!("stopped; XDP programs detached");
-    if let Some(i) = failed {
-        bail!("worker {i} stopped unexpectedly");
-    }
-    Ok(())
+    Ok(workers)
 }
 
 /// Holds the schedule kept in the state directory, if any (a restart

@@ -27,7 +27,13 @@
 //! CLOCK_REALTIME), divided by `time_scale` (2.0 = twice as fast as real
 //! time, for emulations). After each instant the dataplane's active version
 //! is read back; late or failed activations are reported.
+//!
+//! What [`drive`] does and finds is told as typed [`Event`]s (activations
+//! verified or late, links down, repairs pushed, dataplanes unreachable);
+//! `orbitmesh-ctl run` logs their lines and, with `--events`, writes them
+//! as JSON lines (crate::events).
 
+use crate::events::Event;
 use crate::predict::scenario::Scenario;
 use crate::predict::schedule::{FibEntry, NodeSchedule};
 use crate::predict::Window;
@@ -64,41 +70,84 @@ pub struct NodeWiring {
     pub local: Option<LocalPort>,
 }
 
+/// A wiring file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    /// Not TOML, or not the wiring's fields.
+    #[error("{0}")]
+    Toml(toml::de::Error),
+    /// A `[nodes.KEY]` whose key is not a node id written plainly.
+    #[error("[nodes.{key}]: {key:?} is not a node id")]
+    NotANodeId { key: String },
+    /// A node's wiring does not hold.
+    #[error("[nodes.{key}]: {error}")]
+    Node { key: String, error: NodeWiringError },
+}
+
+/// What is wrong with one node's wiring.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeWiringError {
+    #[error("socket is empty")]
+    EmptySocket,
+    #[error("links[{index}]: neighbor {node} is the node itself")]
+    LinkToItself { index: usize, node: u32 },
+    #[error("links[{index}]: neighbor {neighbor} is linked twice")]
+    LinkedTwice { index: usize, neighbor: u32 },
+    #[error("links[{index}]: {error}")]
+    Link { index: usize, error: PortError },
+    #[error("local: {0}")]
+    Local(PortError),
+}
+
+/// What is wrong with a link's or the local port's name or MACs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("port is empty")]
+    EmptyPort,
+    /// `field` is `dst_mac` or `src_mac`.
+    #[error("{field} {mac:?} is not a MAC address like 02:00:00:00:00:01")]
+    BadMac { field: &'static str, mac: String },
+}
+
 impl NodeWiring {
     /// Node `id`'s wiring: a socket, named ports, MACs the dataplane will
     /// take, and at most one link to each neighbour, never to itself.
-    pub fn check(&self, id: u32) -> Result<(), String> {
+    pub fn check(&self, id: u32) -> Result<(), NodeWiringError> {
         if self.socket.as_os_str().is_empty() {
-            return Err("socket is empty".into());
+            return Err(NodeWiringError::EmptySocket);
         }
         let mut seen = BTreeSet::new();
-        for (i, l) in self.links.iter().enumerate() {
-            let at = |m: String| format!("links[{i}]: {m}");
+        for (index, l) in self.links.iter().enumerate() {
             if l.neighbor == id {
-                return Err(at(format!("neighbor {id} is the node itself")));
+                return Err(NodeWiringError::LinkToItself { index, node: id });
             }
             if !seen.insert(l.neighbor) {
-                return Err(at(format!("neighbor {} is linked twice", l.neighbor)));
+                return Err(NodeWiringError::LinkedTwice {
+                    index,
+                    neighbor: l.neighbor,
+                });
             }
-            check_port(&l.port, &l.dst_mac, &l.src_mac).map_err(at)?;
+            check_port(&l.port, &l.dst_mac, &l.src_mac)
+                .map_err(|error| NodeWiringError::Link { index, error })?;
         }
         if let Some(p) = &self.local {
-            check_port(&p.port, &p.dst_mac, &p.src_mac).map_err(|m| format!("local: {m}"))?;
+            check_port(&p.port, &p.dst_mac, &p.src_mac).map_err(NodeWiringError::Local)?;
         }
         Ok(())
     }
 }
 
 /// A port name and the two MACs of a link or local port.
-fn check_port(port: &str, dst_mac: &str, src_mac: &str) -> Result<(), String> {
+fn check_port(port: &str, dst_mac: &str, src_mac: &str) -> Result<(), PortError> {
     if port.is_empty() {
-        return Err("port is empty".into());
+        return Err(PortError::EmptyPort);
     }
-    for (what, mac) in [("dst_mac", dst_mac), ("src_mac", src_mac)] {
+    for (field, mac) in [("dst_mac", dst_mac), ("src_mac", src_mac)] {
         if orbitmesh_core::wire::ethernet::parse_mac(mac).is_none() {
-            return Err(format!(
-                "{what} {mac:?} is not a MAC address like 02:00:00:00:00:01"
-            ));
+            return Err(PortError::BadMac {
+                field,
+                mac: mac.to_string(),
+            });
         }
     }
     Ok(())
@@ -115,15 +164,18 @@ impl Wiring {
     /// Parses a wiring file; every key must be a node id written plainly
     /// (not "+17" or "017", which would name node 17 twice), and every
     /// node's wiring must hold (NodeWiring::check).
-    pub fn parse(text: &str) -> Result<Wiring, String> {
-        let w: Wiring = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Wiring, WiringError> {
+        let w: Wiring = toml::from_str(text).map_err(WiringError::Toml)?;
         for (k, nw) in &w.nodes {
             let id = k
                 .parse::<u32>()
                 .ok()
                 .filter(|id| id.to_string() == *k)
-                .ok_or_else(|| format!("[nodes.{k}]: {k:?} is not a node id"))?;
-            nw.check(id).map_err(|e| format!("[nodes.{k}]: {e}"))?;
+                .ok_or_else(|| WiringError::NotANodeId { key: k.clone() })?;
+            nw.check(id).map_err(|error| WiringError::Node {
+                key: k.clone(),
+                error,
+            })?;
         }
         Ok(w)
     }
@@ -319,8 +371,11 @@ pub struct Repair<'a> {
     /// the rest of the window with `None`). The first instant of each plan
     /// is the one in force at `t`.
     #[allow(clippy::type_complexity)]
-    pub replan:
-        &'a dyn Fn(&BTreeSet<(u32, u32)>, i64, Option<usize>) -> Result<Vec<NodePlan>, String>,
+    pub replan: &'a dyn Fn(
+        &BTreeSet<(u32, u32)>,
+        i64,
+        Option<usize>,
+    ) -> Result<Vec<NodePlan>, ScenarioError>,
 }
 
 impl std::fmt::Debug for Repair<'_> {
@@ -364,9 +419,6 @@ pub struct Unreachable {
 }
 
 impl Unreachable {
-    /// How many nodes a summary names before "and N more".
-    const NAMED: usize = 8;
-
     /// A call to `node` failed with `error`.
     pub fn failed(&mut self, node: u32, error: &str) {
         if self.down.insert(node, error.to_string()).is_none() {
@@ -374,42 +426,29 @@ impl Unreachable {
         }
     }
 
-    /// A call to `node` succeeded: a line to log when it was unreachable.
-    pub fn reached(&mut self, node: u32) -> Option<String> {
-        self.down
-            .remove(&node)
-            .map(|_| format!("node {node}: reachable again"))
+    /// A call to `node` succeeded: an event when it was unreachable.
+    pub fn reached(&mut self, node: u32) -> Option<Event> {
+        self.down.remove(&node).map(|_| Event::Reachable { node })
     }
 
-    /// The line to log at `now` (wall ns), if one is due: when nodes
-    /// joined the set, or the last line is [`UNREACHABLE_REPEAT_NS`] old.
-    pub fn summary(&mut self, now: u64) -> Option<String> {
+    /// The event to tell at `now` (wall ns), if one is due: when nodes
+    /// joined the set, or the last one is [`UNREACHABLE_REPEAT_NS`] old.
+    pub fn summary(&mut self, now: u64) -> Option<Event> {
         let repeat = self
             .told_at
             .is_none_or(|t| now >= t.saturating_add(UNREACHABLE_REPEAT_NS));
-        let (first, error) = self.down.iter().next()?;
+        let (&node, error) = self.down.iter().next()?;
         if !(self.grown || repeat) {
             return None;
         }
-        let n = self.down.len();
-        let mut ids: Vec<String> = self
-            .down
-            .keys()
-            .take(Self::NAMED)
-            .map(u32::to_string)
-            .collect();
-        if n > Self::NAMED {
-            ids.push(format!("and {} more", n - Self::NAMED));
-        }
-        let line = format!(
-            "{n} dataplane{} unreachable (node{} {}); node {first}: {error}; retrying",
-            if n == 1 { "" } else { "s" },
-            if n == 1 { "" } else { "s" },
-            ids.join(", ")
-        );
+        let event = Event::Unreachable {
+            nodes: self.down.keys().copied().collect(),
+            node,
+            error: error.clone(),
+        };
         self.grown = false;
         self.told_at = Some(now);
-        Some(line)
+        Some(event)
     }
 }
 
@@ -434,235 +473,354 @@ pub fn drive(
     call: &dyn Fn(&Path, Request) -> Result<Response, String>,
     now_ns: &dyn Fn() -> u64,
     repair: Option<&Repair>,
-    log: &mut dyn FnMut(String),
+    emit: &mut dyn FnMut(Event),
 ) -> Vec<NodeReport> {
-    let wall = |t: i64| wall_ns(start_ns, t, time_scale);
-    let sched_now = |now: u64| ((now.saturating_sub(start_ns)) as f64 * time_scale) as i64;
-    let mut reports: Vec<NodeReport> = plans
-        .iter()
-        .map(|p| NodeReport {
-            node: p.0,
-            ..Default::default()
-        })
-        .collect();
-    let mut st: Vec<NodeState> = plans
-        .iter()
-        .map(|p| NodeState {
-            plan: p.2.clone(),
-            next: 0,
-            version: 0,
-            verify: Default::default(),
-            retry_at: 0,
-            backoff_ns: 0,
-        })
-        .collect();
-    let mut failed_links = BTreeSet::new();
-    let mut unreachable = Unreachable::default();
-    let mut next_poll = 0u64;
-    let end_wall = plans
-        .iter()
-        .filter_map(|p| p.2.last())
-        .map(|(t, _)| wall(*t))
-        .max()
-        .unwrap_or(0);
+    let mut d = Distributor::new(plans, start_ns, time_scale, call, repair, emit);
     loop {
         let now = now_ns();
-        let mut wake = u64::MAX;
-        let mut pending = false;
-
-        // Link watch: a changed set of links down triggers a repair.
-        if repair.is_some() && now < end_wall && now < next_poll {
-            wake = wake.min(next_poll);
+        let mut pass = Pass {
+            wake: u64::MAX,
+            pending: false,
+        };
+        d.watch(now, &mut pass);
+        for i in 0..plans.len() {
+            d.verify(i, now, &mut pass);
+            d.stage(i, now, &mut pass);
         }
-        if let Some(r) = repair.filter(|_| now >= next_poll && now < end_wall) {
-            next_poll = now + r.poll_every_ns;
-            wake = wake.min(next_poll);
-            let mut down = BTreeSet::new();
-            for (node, socket, _) in plans {
-                if let Ok(Response::Stats(s)) = call(socket, Request::Stats) {
-                    for p in s.ports.iter().filter(|p| !(p.carrier && p.admin_up)) {
-                        if let Some(&nb) = r.ports.get(&(*node, p.name.clone())) {
-                            down.insert((*node.min(&nb), *node.max(&nb)));
-                        }
-                    }
-                }
-            }
-            if down != failed_links {
-                // First the instant in force (one step: fast), pushed at
-                // once; then the rest of the window, staged one ahead.
-                let t = sched_now(now);
-                let t0 = std::time::Instant::now();
-                let names = down
-                    .iter()
-                    .map(|(a, b)| format!("{a}-{b}"))
-                    .collect::<Vec<_>>();
-                match (r.replan)(&down, t, Some(1)) {
-                    Ok(new) => {
-                        log(format!(
-                            "links down {names:?}: routes recomputed for schedule t={:.1} s in {:.1} ms; pushing repaired FIBs",
-                            t as f64 / 1e9,
-                            t0.elapsed().as_secs_f64() * 1e3
-                        ));
-                        for (i, (node, socket, _)) in plans.iter().enumerate() {
-                            let Some((_, f)) =
-                                new.iter().find(|n| n.0 == *node).and_then(|n| n.2.first())
-                            else {
-                                continue;
-                            };
-                            let s = &mut st[i];
-                            let mut fib = f.clone();
-                            fib.version = s.version + 1;
-                            match call(
-                                socket,
-                                Request::StageFib {
-                                    fib,
-                                    at_ns: now,
-                                    allow_empty: false,
-                                },
-                            ) {
-                                Ok(Response::Ok { .. }) => {
-                                    s.version += 1;
-                                    s.verify.push_back((now, s.version));
-                                    reports[i].repairs += 1;
-                                }
-                                other => {
-                                    reports[i].failed += 1;
-                                    log(format!("node {node}: repair not taken: {other:?}"));
-                                }
-                            }
-                            // Until the rest is computed: nothing more to stage.
-                            s.plan.clear();
-                            s.next = 0;
-                        }
-                        failed_links = down.clone();
-                        let t1 = std::time::Instant::now();
-                        match (r.replan)(&down, t, None) {
-                            Ok(rest) => {
-                                for (i, (node, _, _)) in plans.iter().enumerate() {
-                                    if let Some((_, _, p)) = rest.iter().find(|n| n.0 == *node) {
-                                        st[i].plan = p.clone();
-                                        // Its first instant is the one just pushed.
-                                        st[i].next = 1;
-                                    }
-                                }
-                                log(format!(
-                                    "links down {names:?}: rest of the window recomputed in {:.1} ms",
-                                    t1.elapsed().as_secs_f64() * 1e3
-                                ));
-                            }
-                            Err(e) => log(format!(
-                                "links down, rest of the window not recomputed: {e}"
-                            )),
-                        }
-                    }
-                    Err(e) => log(format!("links down, but routes cannot be recomputed: {e}")),
-                }
-            }
+        if let Some(e) = d.unreachable.summary(now) {
+            (d.emit)(e);
         }
-
-        for (i, (node, socket, _)) in plans.iter().enumerate() {
-            let s = &mut st[i];
-            // Read back the versions whose time has passed.
-            while let Some(&(due, v)) = s.verify.front() {
-                if now < due {
-                    pending = true;
-                    wake = wake.min(due);
-                    break;
-                }
-                s.verify.pop_front();
-                let answer = call(socket, Request::Version);
-                if let Some(m) = answer.is_ok().then(|| unreachable.reached(*node)).flatten() {
-                    log(m);
-                }
-                match answer {
-                    Ok(Response::Version(info)) if info.active >= v => reports[i].verified += 1,
-                    Ok(Response::Version(info)) => {
-                        reports[i].late += 1;
-                        log(format!(
-                            "node {node}: version {v} not active at its instant (active {})",
-                            info.active
-                        ));
-                    }
-                    Ok(r) => {
-                        reports[i].failed += 1;
-                        log(format!("node {node}: unexpected answer {r:?}"));
-                    }
-                    Err(e) => {
-                        reports[i].failed += 1;
-                        unreachable.failed(*node, &e);
-                    }
-                }
-            }
-            let k = s.next;
-            if k >= s.plan.len() {
-                continue;
-            }
-            pending = true;
-            // Stage k as soon as k-1 is in force (one snapshot ahead); a
-            // repaired plan's first FIB is in force already: it goes now.
-            let prev_due = if k == 0 { 0 } else { wall(s.plan[k - 1].0) };
-            if now < prev_due.max(s.retry_at) {
-                wake = wake.min(prev_due.max(s.retry_at));
-                continue;
-            }
-            let (t, fib) = &s.plan[k];
-            let at_ns = wall(*t).max(if k == 0 { 0 } else { now });
-            let mut fib = fib.clone();
-            fib.version = s.version + 1;
-            let answer = call(
-                socket,
-                Request::StageFib {
-                    fib,
-                    at_ns,
-                    allow_empty: false,
-                },
-            );
-            if let Some(m) = answer.is_ok().then(|| unreachable.reached(*node)).flatten() {
-                log(m);
-            }
-            match answer {
-                Ok(Response::Ok { .. }) => {
-                    reports[i].staged += 1;
-                    s.version += 1;
-                    s.verify.push_back((at_ns.max(now), s.version));
-                    s.backoff_ns = 0;
-                }
-                Ok(Response::Error { message }) => {
-                    reports[i].failed += 1;
-                    log(format!(
-                        "node {node}: version {} refused: {message}",
-                        s.version + 1
-                    ));
-                }
-                Ok(r) => {
-                    reports[i].failed += 1;
-                    log(format!("node {node}: unexpected answer {r:?}"));
-                }
-                Err(e) => {
-                    reports[i].failed += 1;
-                    s.backoff_ns = (s.backoff_ns * 2).clamp(200_000_000, 5_000_000_000);
-                    s.retry_at = now + s.backoff_ns;
-                    unreachable.failed(*node, &e);
-                    wake = wake.min(s.retry_at);
-                    continue;
-                }
-            }
-            s.next += 1;
-            wake = wake.min(at_ns);
-        }
-        if let Some(m) = unreachable.summary(now) {
-            log(m);
-        }
-        if !pending {
-            return reports;
+        if !pass.pending {
+            return d.reports;
         }
         let now = now_ns();
-        if wake > now {
+        if pass.wake > now {
             // Sleeping between instants: the process costs nothing meanwhile.
             std::thread::sleep(std::time::Duration::from_nanos(
-                (wake - now).min(1_000_000_000),
+                (pass.wake - now).min(1_000_000_000),
             ));
         }
+    }
+}
+
+/// What one pass over the nodes leaves to do: the next wall time anything
+/// is due, and whether anything is left at all.
+struct Pass {
+    wake: u64,
+    pending: bool,
+}
+
+/// The state of [`drive`]: every node's progress and report, and the
+/// links known to be down.
+struct Distributor<'a> {
+    plans: &'a [NodePlan],
+    start_ns: u64,
+    time_scale: f64,
+    call: &'a dyn Fn(&Path, Request) -> Result<Response, String>,
+    repair: Option<&'a Repair<'a>>,
+    emit: &'a mut dyn FnMut(Event),
+    reports: Vec<NodeReport>,
+    st: Vec<NodeState>,
+    failed_links: BTreeSet<(u32, u32)>,
+    unreachable: Unreachable,
+    next_poll: u64,
+    /// Wall time of the last instant of any plan: the ports are not
+    /// watched after it.
+    end_wall: u64,
+}
+
+impl<'a> Distributor<'a> {
+    fn new(
+        plans: &'a [NodePlan],
+        start_ns: u64,
+        time_scale: f64,
+        call: &'a dyn Fn(&Path, Request) -> Result<Response, String>,
+        repair: Option<&'a Repair<'a>>,
+        emit: &'a mut dyn FnMut(Event),
+    ) -> Distributor<'a> {
+        let end_wall = plans
+            .iter()
+            .filter_map(|p| p.2.last())
+            .map(|(t, _)| wall_ns(start_ns, *t, time_scale))
+            .max()
+            .unwrap_or(0);
+        Distributor {
+            plans,
+            start_ns,
+            time_scale,
+            call,
+            repair,
+            emit,
+            reports: plans
+                .iter()
+                .map(|p| NodeReport {
+                    node: p.0,
+                    ..Default::default()
+                })
+                .collect(),
+            st: plans
+                .iter()
+                .map(|p| NodeState {
+                    plan: p.2.clone(),
+                    next: 0,
+                    version: 0,
+                    verify: Default::default(),
+                    retry_at: 0,
+                    backoff_ns: 0,
+                })
+                .collect(),
+            failed_links: BTreeSet::new(),
+            unreachable: Unreachable::default(),
+            next_poll: 0,
+            end_wall,
+        }
+    }
+
+    /// Wall ns of schedule time `t`.
+    fn wall(&self, t: i64) -> u64 {
+        wall_ns(self.start_ns, t, self.time_scale)
+    }
+
+    /// Link watch: every `poll_every_ns` until the last instant, the
+    /// dataplanes' ports are read; a changed set of links down triggers a
+    /// repair.
+    fn watch(&mut self, now: u64, pass: &mut Pass) {
+        let Some(r) = self.repair else { return };
+        if now >= self.end_wall {
+            return;
+        }
+        if now < self.next_poll {
+            pass.wake = pass.wake.min(self.next_poll);
+            return;
+        }
+        self.next_poll = now + r.poll_every_ns;
+        pass.wake = pass.wake.min(self.next_poll);
+        let down = self.links_down(r);
+        if down != self.failed_links {
+            self.repair(r, down, now);
+        }
+    }
+
+    /// The links whose port is down (no carrier or set down) at either end.
+    fn links_down(&self, r: &Repair) -> BTreeSet<(u32, u32)> {
+        let mut down = BTreeSet::new();
+        for (node, socket, _) in self.plans {
+            if let Ok(Response::Stats(s)) = (self.call)(socket, Request::Stats) {
+                for p in s.ports.iter().filter(|p| !(p.carrier && p.admin_up)) {
+                    if let Some(&nb) = r.ports.get(&(*node, p.name.clone())) {
+                        down.insert((*node.min(&nb), *node.max(&nb)));
+                    }
+                }
+            }
+        }
+        down
+    }
+
+    /// Routes without the links `down`: first the instant in force (one
+    /// step: fast), pushed at once; then the rest of the window, staged one
+    /// ahead like the schedule.
+    fn repair(&mut self, r: &Repair, down: BTreeSet<(u32, u32)>, now: u64) {
+        let t = ((now.saturating_sub(self.start_ns)) as f64 * self.time_scale) as i64;
+        let t0 = std::time::Instant::now();
+        let links: Vec<(u32, u32)> = down.iter().copied().collect();
+        let new = match (r.replan)(&down, t, Some(1)) {
+            Ok(new) => new,
+            Err(e) => {
+                (self.emit)(Event::RepairFailed {
+                    links,
+                    error: e.to_string(),
+                });
+                return;
+            }
+        };
+        (self.emit)(Event::LinksDown {
+            links: links.clone(),
+            schedule_t_ns: t,
+            recompute_ms: t0.elapsed().as_secs_f64() * 1e3,
+        });
+        self.push_repaired(&new, now);
+        self.failed_links = down.clone();
+        let t1 = std::time::Instant::now();
+        match (r.replan)(&down, t, None) {
+            Ok(rest) => {
+                for (i, (node, _, _)) in self.plans.iter().enumerate() {
+                    if let Some((_, _, p)) = rest.iter().find(|n| n.0 == *node) {
+                        self.st[i].plan = p.clone();
+                        // Its first instant is the one just pushed.
+                        self.st[i].next = 1;
+                    }
+                }
+                (self.emit)(Event::RestRecomputed {
+                    links,
+                    recompute_ms: t1.elapsed().as_secs_f64() * 1e3,
+                });
+            }
+            Err(e) => (self.emit)(Event::RestNotRecomputed {
+                links,
+                error: e.to_string(),
+            }),
+        }
+    }
+
+    /// Pushes each node's first repaired FIB for activation `now` (an
+    /// unscheduled update) and clears its plan until the rest is computed.
+    fn push_repaired(&mut self, new: &[NodePlan], now: u64) {
+        for (i, (node, socket, _)) in self.plans.iter().enumerate() {
+            let Some((_, f)) = new.iter().find(|n| n.0 == *node).and_then(|n| n.2.first()) else {
+                continue;
+            };
+            let s = &mut self.st[i];
+            let mut fib = f.clone();
+            fib.version = s.version + 1;
+            let req = Request::StageFib {
+                fib,
+                at_ns: now,
+                allow_empty: false,
+            };
+            match (self.call)(socket, req) {
+                Ok(Response::Ok { .. }) => {
+                    s.version += 1;
+                    s.verify.push_back((now, s.version));
+                    self.reports[i].repairs += 1;
+                    (self.emit)(Event::RepairPushed {
+                        node: *node,
+                        version: s.version,
+                    });
+                }
+                other => {
+                    self.reports[i].failed += 1;
+                    (self.emit)(Event::RepairNotTaken {
+                        node: *node,
+                        answer: format!("{other:?}"),
+                    });
+                }
+            }
+            // Until the rest is computed: nothing more to stage.
+            s.plan.clear();
+            s.next = 0;
+        }
+    }
+
+    /// Reads back node `i`'s versions whose time has passed.
+    fn verify(&mut self, i: usize, now: u64, pass: &mut Pass) {
+        let (node, socket, _) = &self.plans[i];
+        while let Some(&(due, v)) = self.st[i].verify.front() {
+            if now < due {
+                pass.pending = true;
+                pass.wake = pass.wake.min(due);
+                break;
+            }
+            self.st[i].verify.pop_front();
+            let answer = (self.call)(socket, Request::Version);
+            self.answered(*node, &answer);
+            let report = &mut self.reports[i];
+            match answer {
+                Ok(Response::Version(info)) if info.active >= v => {
+                    report.verified += 1;
+                    (self.emit)(Event::Verified {
+                        node: *node,
+                        version: v,
+                    });
+                }
+                Ok(Response::Version(info)) => {
+                    report.late += 1;
+                    (self.emit)(Event::Late {
+                        node: *node,
+                        version: v,
+                        active: info.active,
+                    });
+                }
+                Ok(r) => {
+                    report.failed += 1;
+                    (self.emit)(Event::Unexpected {
+                        node: *node,
+                        answer: format!("{r:?}"),
+                    });
+                }
+                Err(e) => {
+                    report.failed += 1;
+                    self.unreachable.failed(*node, &e);
+                }
+            }
+        }
+    }
+
+    /// A call to `node` was answered: say so if it was unreachable.
+    fn answered(&mut self, node: u32, answer: &Result<Response, String>) {
+        if let Some(e) = answer
+            .is_ok()
+            .then(|| self.unreachable.reached(node))
+            .flatten()
+        {
+            (self.emit)(e);
+        }
+    }
+
+    /// Stages node `i`'s next FIB as soon as the one before it is in force
+    /// (one snapshot ahead); a repaired plan's first FIB is in force
+    /// already: it goes now. An unreachable node is retried with backoff.
+    fn stage(&mut self, i: usize, now: u64, pass: &mut Pass) {
+        let k = self.st[i].next;
+        if k >= self.st[i].plan.len() {
+            return;
+        }
+        pass.pending = true;
+        let s = &self.st[i];
+        let prev_due = if k == 0 {
+            0
+        } else {
+            self.wall(s.plan[k - 1].0)
+        };
+        if now < prev_due.max(s.retry_at) {
+            pass.wake = pass.wake.min(prev_due.max(s.retry_at));
+            return;
+        }
+        let (t, fib) = &s.plan[k];
+        let at_ns = self.wall(*t).max(if k == 0 { 0 } else { now });
+        let mut fib = fib.clone();
+        fib.version = s.version + 1;
+        let (node, socket, _) = &self.plans[i];
+        let req = Request::StageFib {
+            fib,
+            at_ns,
+            allow_empty: false,
+        };
+        let answer = (self.call)(socket, req);
+        self.answered(*node, &answer);
+        let (s, report) = (&mut self.st[i], &mut self.reports[i]);
+        match answer {
+            Ok(Response::Ok { .. }) => {
+                report.staged += 1;
+                s.version += 1;
+                s.verify.push_back((at_ns.max(now), s.version));
+                s.backoff_ns = 0;
+            }
+            Ok(Response::Error { message }) => {
+                report.failed += 1;
+                (self.emit)(Event::Refused {
+                    node: *node,
+                    version: s.version + 1,
+                    message,
+                });
+            }
+            Ok(r) => {
+                report.failed += 1;
+                (self.emit)(Event::Unexpected {
+                    node: *node,
+                    answer: format!("{r:?}"),
+                });
+            }
+            Err(e) => {
+                report.failed += 1;
+                s.backoff_ns = (s.backoff_ns * 2).clamp(200_000_000, 5_000_000_000);
+                s.retry_at = now + s.backoff_ns;
+                self.unreachable.failed(*node, &e);
+                pass.wake = pass.wake.min(s.retry_at);
+                return;
+            }
+        }
+        s.next += 1;
+        pass.wake = pass.wake.min(at_ns);
     }
 }
 
@@ -675,9 +833,9 @@ pub fn replan(
     t_ns: i64,
     steps: Option<usize>,
     wiring: &Wiring,
-) -> Result<Vec<NodePlan>, String> {
-    let built = scenario.build(failed).map_err(|e| e.to_string())?;
-    let w = built.window;
+) -> Result<Vec<NodePlan>, ScenarioError> {
+    let model = scenario.build(failed)?;
+    let w = model.window;
     // The step in force at t (steps are start + k * step).
     let k = (t_ns.max(w.start_ns) - w.start_ns) / w.step_ns;
     let from = w.start_ns + k * w.step_ns;
@@ -690,11 +848,9 @@ pub fn replan(
             .min(from.saturating_add(w.step_ns.saturating_mul(n as i64))),
         None => w.end_ns,
     };
-    let window = Window::new(from, end, w.step_ns).map_err(|e| e.to_string())?;
-    let net = &built.net;
-    let mut b = built
-        .schedule_builder(scenario.srgb_base)
-        .map_err(|e| e.to_string())?;
+    let window = Window::new(from, end, w.step_ns)?;
+    let net = &model.net;
+    let mut b = model.schedule_builder(scenario.srgb_base)?;
     crate::predict::simulate(
         net,
         window,
@@ -704,8 +860,7 @@ pub fn replan(
             Ok(())
         },
         |_, _| {},
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     Ok(wiring
         .nodes()
         .into_iter()
@@ -721,40 +876,88 @@ pub fn replan(
 /// and step, and every scheduled node in its network. A scenario that
 /// cannot be built or does not match is refused at start, not at the first
 /// link failure.
-pub fn check_scenario(scenario: &Scenario, schedules: &[NodeSchedule]) -> Result<(), String> {
-    let built = scenario
-        .build(&BTreeSet::new())
-        .map_err(|e| e.to_string())?;
-    let nodes = built.net.n_sats() + built.net.stations.len();
+pub fn check_scenario(
+    scenario: &Scenario,
+    schedules: &[NodeSchedule],
+) -> Result<(), ScenarioError> {
+    let model = scenario.build(&BTreeSet::new())?;
+    let nodes = model.net.n_sats() + model.net.stations.len();
     for s in schedules {
-        let differs = |what: &str, a: &dyn std::fmt::Display, b: &dyn std::fmt::Display| {
-            Err(format!(
-                "node {}'s schedule has {what} {a} but the scenario has {b}",
-                s.node
-            ))
+        let differs = |what, schedule: i64, scenario: i64| {
+            Err(ScenarioError::Differs {
+                node: s.node,
+                what,
+                schedule,
+                scenario,
+            })
         };
         if s.srgb_base != scenario.srgb_base {
-            return differs("srgb_base", &s.srgb_base, &scenario.srgb_base);
+            return differs("srgb_base", s.srgb_base.into(), scenario.srgb_base.into());
         }
-        if s.step_ns != built.window.step_ns {
-            return differs("step_ns", &s.step_ns, &built.window.step_ns);
+        if s.step_ns != model.window.step_ns {
+            return differs("step_ns", s.step_ns, model.window.step_ns);
         }
         if s.node as usize >= nodes {
-            return Err(format!(
-                "node {} is not in the scenario's network of {nodes} nodes",
-                s.node
-            ));
+            return Err(ScenarioError::NotInNetwork {
+                node: s.node,
+                nodes,
+            });
         }
     }
     Ok(())
 }
 
+/// A scenario that cannot be built, or is not the one the schedules were
+/// predicted from.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// Building or simulating the scenario failed.
+    #[error(transparent)]
+    Predict(#[from] crate::predict::Error),
+    /// A schedule's `what` (srgb_base, step_ns) is not the scenario's.
+    #[error("node {node}'s schedule has {what} {schedule} but the scenario has {scenario}")]
+    Differs {
+        node: u32,
+        what: &'static str,
+        schedule: i64,
+        scenario: i64,
+    },
+    #[error("node {node} is not in the scenario's network of {nodes} nodes")]
+    NotInNetwork { node: u32, nodes: usize },
+}
+
+/// A schedule directory or file that cannot be used; each names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("{}: {error}", path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}: no node-<id>.json schedules", dir.display())]
+    Empty { dir: PathBuf },
+    #[error("{}: {error}", path.display())]
+    Json {
+        path: PathBuf,
+        error: serde_json::Error,
+    },
+    /// The schedule does not hold (NodeSchedule::check's reason).
+    #[error("{}: {reason}", path.display())]
+    Invalid { path: PathBuf, reason: String },
+    /// `node-<id>.json` holds another node's schedule.
+    #[error("{}: node {node} is not the node its name says", path.display())]
+    WrongNode { path: PathBuf, node: u32 },
+}
+
 /// Reads every node-<id>.json in `dir`.
-pub fn read_schedules(dir: &Path) -> Result<Vec<NodeSchedule>, String> {
+pub fn read_schedules(dir: &Path) -> Result<Vec<NodeSchedule>, ScheduleError> {
+    let io = |error| ScheduleError::Io {
+        path: dir.to_path_buf(),
+        error,
+    };
     let mut out = Vec::new();
-    let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for entry in rd {
-        let p = entry.map_err(|e| e.to_string())?.path();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let p = entry.map_err(io)?.path();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.starts_with("node-") && name.ends_with(".json") {
             out.push(read_schedule(&p, name)?);
@@ -762,23 +965,34 @@ pub fn read_schedules(dir: &Path) -> Result<Vec<NodeSchedule>, String> {
     }
     out.sort_by_key(|s| s.node);
     if out.is_empty() {
-        return Err(format!("{}: no node-<id>.json schedules", dir.display()));
+        return Err(ScheduleError::Empty {
+            dir: dir.to_path_buf(),
+        });
     }
     Ok(out)
 }
 
 /// Reads and checks one schedule file `node-<id>.json` (NodeSchedule::check);
 /// its `node` must be the id in its name, so no two files claim one node.
-fn read_schedule(p: &Path, name: &str) -> Result<NodeSchedule, String> {
-    let bad = |m: &dyn std::fmt::Display| format!("{}: {m}", p.display());
-    let text = std::fs::read_to_string(p).map_err(|e| bad(&e))?;
-    let s: NodeSchedule = serde_json::from_str(&text).map_err(|e| bad(&e))?;
-    s.check().map_err(|e| bad(&e))?;
+fn read_schedule(p: &Path, name: &str) -> Result<NodeSchedule, ScheduleError> {
+    let path = || p.to_path_buf();
+    let text = std::fs::read_to_string(p).map_err(|error| ScheduleError::Io {
+        path: path(),
+        error,
+    })?;
+    let s: NodeSchedule = serde_json::from_str(&text).map_err(|error| ScheduleError::Json {
+        path: path(),
+        error,
+    })?;
+    s.check().map_err(|reason| ScheduleError::Invalid {
+        path: path(),
+        reason,
+    })?;
     if name != format!("node-{}.json", s.node) {
-        return Err(bad(&format_args!(
-            "node {} is not the node its name says",
-            s.node
-        )));
+        return Err(ScheduleError::WrongNode {
+            path: path(),
+            node: s.node,
+        });
     }
     Ok(s)
 }
@@ -845,14 +1059,17 @@ mod tests {
 
     #[test]
     fn the_documented_wiring_parses() {
-        let example = orbitmesh_core::file::doc_toml_example(include_str!("run.rs"));
+        let example = orbitmesh_core::file::doc_toml_example(include_str!("distribute.rs"));
         let w = Wiring::parse(&example).unwrap();
         let nodes = w.nodes();
         assert_eq!(nodes.len(), 1);
         assert_eq!((nodes[0].0, nodes[0].1.links[0].neighbor), (17, 18));
-        assert!(Wiring::parse("[nodes.x]\nsocket = \"s\"")
-            .unwrap_err()
-            .contains("not a node id"));
+        let e = Wiring::parse("[nodes.x]\nsocket = \"s\"").unwrap_err();
+        assert!(
+            matches!(&e, WiringError::NotANodeId { key } if key == "x"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("not a node id"), "{e}");
     }
 
     #[test]
@@ -935,15 +1152,48 @@ mod tests {
         };
         // schedule(): node 0, srgb_base 16000, step 100 ms.
         let ok = scen("4:4:53:550", "100ms", 16000);
-        assert_eq!(check_scenario(&ok, &[schedule()]), Ok(()));
+        assert!(check_scenario(&ok, &[schedule()]).is_ok());
         let e = check_scenario(&scen("4:4:53:550", "1s", 16000), &[schedule()]).unwrap_err();
-        assert!(e.contains("step_ns 100000000"), "{e}");
+        assert!(
+            matches!(
+                e,
+                ScenarioError::Differs {
+                    node: 0,
+                    what: "step_ns",
+                    schedule: 100_000_000,
+                    scenario: 1_000_000_000
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("step_ns 100000000"), "{e}");
         let e = check_scenario(&scen("4:4:53:550", "100ms", 17000), &[schedule()]).unwrap_err();
-        assert!(e.contains("srgb_base 16000"), "{e}");
+        assert!(
+            matches!(
+                e,
+                ScenarioError::Differs {
+                    what: "srgb_base",
+                    schedule: 16000,
+                    scenario: 17000,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("srgb_base 16000"), "{e}");
         let e = check_scenario(&scen("4:4:53:550", "0s", 16000), &[schedule()]).unwrap_err();
-        assert!(e.contains("step"), "{e}");
+        assert!(
+            matches!(
+                e,
+                ScenarioError::Predict(crate::predict::Error::Scenario(_))
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("step"), "{e}");
         let e = check_scenario(&scen("1000:1000:53:550", "100ms", 16000), &[schedule()]);
-        assert!(e.unwrap_err().contains("99,999"));
+        let e = e.unwrap_err();
+        assert!(matches!(e, ScenarioError::Predict(_)), "{e}");
+        assert!(e.to_string().contains("99,999"), "{e}");
         let far = NodeSchedule {
             node: 40,
             node_label: 16040,
@@ -951,7 +1201,17 @@ mod tests {
         };
         let e = check_scenario(&ok, &[far]).unwrap_err();
         assert!(
-            e.contains("node 40 is not") && e.contains("19 nodes"),
+            matches!(
+                e,
+                ScenarioError::NotInNetwork {
+                    node: 40,
+                    nodes: 19
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("node 40 is not") && e.to_string().contains("19 nodes"),
             "{e}"
         );
         let unknown = json("4:4:53:550", "100ms", 16000).replacen('{', r#"{"bogus": 1, "#, 1);
@@ -968,7 +1228,13 @@ mod tests {
         std::fs::write(dir.join("node-7.json"), &text).unwrap();
         let e = read_schedules(&dir).unwrap_err();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(e.contains("node-7.json: node 0 is not"), "{e}");
+        assert!(
+            matches!(&e, ScheduleError::WrongNode { path, node: 0 } if path.ends_with("node-7.json")),
+            "{e}"
+        );
+        assert!(e.to_string().contains("node-7.json: node 0 is not"), "{e}");
+        let e = read_schedules(&dir).unwrap_err();
+        assert!(matches!(e, ScheduleError::Io { .. }), "{e}");
     }
 
     #[test]
@@ -986,23 +1252,61 @@ mod tests {
         };
         let good = link(1, "isl0", "02:00:00:00:00:01");
         assert!(Wiring::parse(&node("16", "s", std::slice::from_ref(&good))).is_ok());
+        use NodeWiringError as N;
+        let key = |k: &str| WiringError::NotANodeId { key: k.into() };
+        let in16 = |error| WiringError::Node {
+            key: "16".into(),
+            error,
+        };
+        let bad_mac = |field, mac: &str| PortError::BadMac {
+            field,
+            mac: mac.into(),
+        };
         let cases = [
-            (node("016", "s", &[]), "\"016\" is not a node id"),
-            (node("\"+16\"", "s", &[]), "\"+16\" is not a node id"),
-            (node("16", "", &[]), "[nodes.16]: socket is empty"),
-            (node("16", "s", &[link(16, "isl0", "02:00:00:00:00:01")]), "links[0]: neighbor 16 is the node itself"),
-            (node("16", "s", &[good.clone(), link(1, "isl1", "02:00:00:00:00:02")]), "links[1]: neighbor 1 is linked twice"),
-            (node("16", "s", &[link(1, "", "02:00:00:00:00:01")]), "links[0]: port is empty"),
-            (node("16", "s", &[link(1, "isl0", "zz")]), "links[0]: dst_mac \"zz\""),
+            (node("016", "s", &[]), key("016"), "\"016\" is not a node id"),
+            (node("\"+16\"", "s", &[]), key("+16"), "\"+16\" is not a node id"),
+            (node("16", "", &[]), in16(N::EmptySocket), "[nodes.16]: socket is empty"),
+            (
+                node("16", "s", &[link(16, "isl0", "02:00:00:00:00:01")]),
+                in16(N::LinkToItself { index: 0, node: 16 }),
+                "links[0]: neighbor 16 is the node itself",
+            ),
+            (
+                node("16", "s", &[good.clone(), link(1, "isl1", "02:00:00:00:00:02")]),
+                in16(N::LinkedTwice { index: 1, neighbor: 1 }),
+                "links[1]: neighbor 1 is linked twice",
+            ),
+            (
+                node("16", "s", &[link(1, "", "02:00:00:00:00:01")]),
+                in16(N::Link { index: 0, error: PortError::EmptyPort }),
+                "links[0]: port is empty",
+            ),
+            (
+                node("16", "s", &[link(1, "isl0", "zz")]),
+                in16(N::Link { index: 0, error: bad_mac("dst_mac", "zz") }),
+                "links[0]: dst_mac \"zz\"",
+            ),
             (
                 node("16", "s", &[]) + "local = { port = \"lan0\", dst_mac = \"02:00:00:00:00:01\", src_mac = \"x\" }\n",
+                in16(N::Local(bad_mac("src_mac", "x"))),
                 "[nodes.16]: local: src_mac \"x\"",
             ),
         ];
-        for (text, want) in cases {
+        for (text, kind, want) in cases {
             let e = Wiring::parse(&text).unwrap_err();
-            assert!(e.contains(want), "{text}: {e}");
+            let same = match (&e, &kind) {
+                (WiringError::NotANodeId { key: a }, WiringError::NotANodeId { key: b }) => a == b,
+                (
+                    WiringError::Node { key: a, error: x },
+                    WiringError::Node { key: b, error: y },
+                ) => a == b && x == y,
+                _ => false,
+            };
+            assert!(same, "{text}: {e:?}, want {kind:?}");
+            assert!(e.to_string().contains(want), "{text}: {e}");
         }
+        let e = Wiring::parse("nodes = 3").unwrap_err();
+        assert!(matches!(e, WiringError::Toml(_)), "{e}");
     }
 
     #[test]
@@ -1120,6 +1424,14 @@ mod tests {
             (3, 0, 0),
             "{log:?}"
         );
+        let verified: Vec<u64> = log
+            .iter()
+            .filter_map(|e| match e {
+                Event::Verified { node: 0, version } => Some(*version),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(verified, [1, 2, 3], "{log:?}");
         // At 2x, the last instant (200 ms of schedule) is 100 ms after start.
         assert!(now_ns() >= start + 100_000_000);
         node.fib.promote_due(now_ns());
@@ -1186,6 +1498,18 @@ mod tests {
             "{asked:?}"
         );
         assert_eq!(reports[0].repairs, 1);
+        assert!(
+            log.iter()
+                .any(|e| matches!(e, Event::LinksDown { links, .. } if *links == [(0, 1)])),
+            "{log:?}"
+        );
+        assert!(
+            log.contains(&Event::RepairPushed {
+                node: 0,
+                version: 3
+            }),
+            "{log:?}"
+        );
         assert_eq!((reports[0].late, reports[0].failed), (0, 0), "{log:?}");
         // The repaired FIB replaced the rest of the schedule: 16005 via isl1.
         node.fib.promote_due(now_ns());
@@ -1217,6 +1541,24 @@ mod tests {
             &now_ns,
             None,
             &mut |m| log.push(m),
+        );
+        let events = log;
+        let log: Vec<String> = events.iter().filter_map(Event::line).collect();
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, Event::Unreachable { nodes, .. } if *nodes == [0]))
+                .count(),
+            1,
+            "{events:?}"
+        );
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| **e == Event::Reachable { node: 0 })
+                .count(),
+            1,
+            "{events:?}"
         );
         // Attempts at 0, 200 and 600 ms (backoff 200, 400 ms) fail; without
         // backoff there would be 4 by 700 ms.
@@ -1252,7 +1594,7 @@ mod tests {
             for node in 0..40 {
                 u.failed(node, err);
             }
-            lines.extend(u.summary(now));
+            lines.extend(u.summary(now).and_then(|e| e.line()));
         }
         assert_eq!(lines.len(), 4, "at 0, 5, 10 and 15 s: {lines:?}");
         assert_eq!(
@@ -1260,7 +1602,10 @@ mod tests {
             format!("40 dataplanes unreachable (nodes 0, 1, 2, 3, 4, 5, 6, 7, and 32 more); node 0: {err}; retrying")
         );
         // Back: one line per node, once; a node lost again is told at once.
-        assert_eq!(u.reached(3).as_deref(), Some("node 3: reachable again"));
+        assert_eq!(
+            u.reached(3).and_then(|e| e.line()).as_deref(),
+            Some("node 3: reachable again")
+        );
         assert_eq!(u.reached(3), None);
         assert_eq!(
             u.summary(19_900_000_000),
@@ -1270,6 +1615,7 @@ mod tests {
         u.failed(3, err);
         assert!(u
             .summary(19_950_000_000)
+            .and_then(|e| e.line())
             .unwrap()
             .starts_with("40 dataplanes"));
         for node in 0..40 {

@@ -1,0 +1,183 @@
+//! Part 3 of an emulation: the wiring file the control process reads and
+//! one `orbitmesh-dp` per node, in the node's namespace, in
+//! sleep-when-idle mode; then, unless `--no-delay`, every link's
+//! propagation delay (an emulation-only delay line in each dataplane, set
+//! over the control socket and updated every second as the orbits move).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+
+use super::lab::Lab;
+use super::{Names, Topology};
+use crate::distribute::{Link, LocalPort, NodeWiring, Wiring};
+use crate::predict::Network;
+
+/// Where each node's control socket is: `DIR/n<node>.sock`.
+#[derive(Debug, Clone)]
+pub struct Sockets(pub PathBuf);
+
+impl Sockets {
+    pub fn of(&self, node: u32) -> PathBuf {
+        self.0.join(format!("n{node}.sock"))
+    }
+}
+
+/// The wiring of every node of `topo` (ports named after the neighbour).
+pub fn wiring(topo: &Topology, sockets: &Sockets) -> Wiring {
+    Wiring::from_nodes(topo.nodes().map(|n| {
+        let links = topo
+            .neighbors(n)
+            .into_iter()
+            .map(|b| Link {
+                neighbor: b,
+                port: Names::port(b),
+                dst_mac: Names::mac(b, n),
+                src_mac: Names::mac(n, b),
+            })
+            .collect();
+        let local = topo.is_gs(n).then(|| LocalPort {
+            port: Names::LAN.into(),
+            dst_mac: Names::host_mac(n as usize - topo.n_sats),
+            src_mac: Names::mac(n, u32::MAX),
+        });
+        (
+            n,
+            NodeWiring {
+                socket: sockets.of(n),
+                links,
+                local,
+            },
+        )
+    }))
+}
+
+/// Starts a dataplane per node (log in `out/logs/n<node>.log`) and waits
+/// until every control socket is there; returns their PIDs in node order.
+pub fn start(
+    lab: &mut Lab,
+    topo: &Topology,
+    names: &Names,
+    dp_bin: &Path,
+    sockets: &Sockets,
+    out: &Path,
+) -> Result<Vec<u32>> {
+    let mut pids = Vec::new();
+    for n in topo.nodes() {
+        let _ = std::fs::remove_file(sockets.of(n));
+        let log = std::fs::File::create(out.join(format!("logs/n{n}.log")))?;
+        let c = lab.spawn(
+            &format!("n{n}"),
+            &names.node_ns(n),
+            &argv(topo, n, dp_bin, sockets),
+            Stdio::null(),
+            log.into(),
+        )?;
+        pids.push(c.id());
+    }
+    wait_ready(lab, topo, sockets, out)?;
+    Ok(pids)
+}
+
+/// `orbitmesh-dp`'s command line for node `n`.
+fn argv(topo: &Topology, n: u32, dp_bin: &Path, sockets: &Sockets) -> Vec<String> {
+    let mut argv: Vec<String> = vec![
+        dp_bin.display().to_string(),
+        "--name".into(),
+        format!("n{n}"),
+        "--socket".into(),
+        sockets.of(n).display().to_string(),
+        "--poll".into(),
+        "sleep-when-idle".into(),
+        "--log".into(),
+        "warn".into(),
+    ];
+    for b in topo.neighbors(n) {
+        argv.push("--port".into());
+        argv.push(Names::port(b));
+    }
+    if topo.is_gs(n) {
+        argv.push("--edge".into());
+        argv.push(Names::LAN.into());
+    }
+    argv
+}
+
+/// Waits (at most 60 s) for every dataplane's socket; a dataplane that
+/// exits meanwhile is an error showing its log.
+fn wait_ready(lab: &mut Lab, topo: &Topology, sockets: &Sockets, out: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some((label, st)) = lab.exited().into_iter().next() {
+            let log =
+                std::fs::read_to_string(out.join(format!("logs/{label}.log"))).unwrap_or_default();
+            bail!(
+                "dataplane {label} exited ({st}) while starting:\n{}",
+                log.trim_end()
+            );
+        }
+        let ready = topo.nodes().filter(|&n| sockets.of(n).exists()).count();
+        if ready == topo.nodes().count() {
+            return Ok(());
+        }
+        if Instant::now() > deadline || crate::os::stop_requested() {
+            bail!(
+                "only {ready} of {} dataplanes came up within 60 s",
+                topo.nodes().count()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sets every link's propagation delay at schedule time `t` on both ends
+/// (only where it moved by more than 50 us since `last`).
+pub fn set_link_delays(
+    net: &Network,
+    topo: &Topology,
+    t: i64,
+    sockets: &Sockets,
+    last: &mut BTreeMap<(u32, u32), u64>,
+) {
+    let mut pos = Vec::new();
+    if net.propagator.positions_ecef(t, &mut pos).is_err() {
+        return;
+    }
+    let at = |n: u32| {
+        if topo.is_gs(n) {
+            net.stations[n as usize - topo.n_sats].ecef
+        } else {
+            pos[n as usize]
+        }
+    };
+    for &(x, y) in &topo.links {
+        let (p, q) = (at(x), at(y));
+        let d = ((p.x - q.x).powi(2) + (p.y - q.y).powi(2) + (p.z - q.z).powi(2)).sqrt();
+        let ns = (d / 299_792_458.0 * 1e9) as u64;
+        if last.get(&(x, y)).is_some_and(|&o| o.abs_diff(ns) < 50_000) {
+            continue;
+        }
+        last.insert((x, y), ns);
+        for (n, nb) in [(x, y), (y, x)] {
+            let _ = orbitmesh_core::protocol::call(
+                &sockets.of(n),
+                &orbitmesh_core::protocol::Request::SetPortDelay {
+                    port: Names::port(nb),
+                    delay_ns: ns,
+                },
+            );
+        }
+    }
+}
+
+/// CPU seconds (user + system) of a process, from /proc/PID/stat.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}

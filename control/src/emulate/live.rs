@@ -1,0 +1,282 @@
+//! Part 6 of an emulation: the live view. Until every agent has sent its
+//! final report it injects the faults as they fall due, collects the
+//! agents' reports and the control process's events (repairs are timed
+//! from the fault they answer), and once a second prints a line: delivered and
+//! lost packets per pair, any change of predicted path, the FIB versions
+//! in force; it also updates the links' delays and stops the run if a
+//! dataplane or the control process dies.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+
+use super::controller::{Clock, Controller};
+use super::dataplanes::{cpu_seconds, set_link_delays, Sockets};
+use super::faults::{report_for, FaultEvent};
+use super::lab::Lab;
+use super::predicted::Predicted;
+use super::report::FaultReport;
+use super::traffic::AgentReport;
+use super::{now_ns, Names};
+use crate::events::Event;
+use orbitmesh_core::errln;
+
+/// What the live view saw.
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// Each agent's last report, by station index.
+    pub latest: BTreeMap<u16, AgentReport>,
+    pub faults: Vec<FaultReport>,
+    pub ctl_cpu: f64,
+    pub dp_cpu: Vec<f64>,
+    /// Ctrl-C (or SIGTERM) ended it.
+    pub interrupted: bool,
+}
+
+/// The live view's inputs and state.
+#[derive(Debug)]
+pub struct Live<'a> {
+    lab: &'a mut Lab,
+    pred: &'a mut Predicted,
+    names: &'a Names,
+    sockets: &'a Sockets,
+    clock: Clock,
+    faults: &'a [FaultEvent],
+    agents: mpsc::Receiver<AgentReport>,
+    controller: Controller,
+    dp_pids: Vec<u32>,
+    /// Delays last set per link; `None` with `--no-delay`.
+    delays: Option<BTreeMap<(u32, u32), u64>>,
+    out: &'a Path,
+    /// Per pair: (delivered, lost) at the last tick, and the path shown.
+    prev: Vec<(u64, u64)>,
+    shown_paths: Vec<Option<Vec<u32>>>,
+    next_fault: usize,
+    seen: Observed,
+}
+
+impl<'a> Live<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        lab: &'a mut Lab,
+        pred: &'a mut Predicted,
+        names: &'a Names,
+        sockets: &'a Sockets,
+        clock: Clock,
+        faults: &'a [FaultEvent],
+        agents: mpsc::Receiver<AgentReport>,
+        controller: Controller,
+        dp_pids: Vec<u32>,
+        delays: Option<BTreeMap<(u32, u32), u64>>,
+        out: &'a Path,
+    ) -> Live<'a> {
+        let n = pred.pairs.len();
+        let seen = Observed {
+            dp_cpu: vec![0.0; dp_pids.len()],
+            ..Default::default()
+        };
+        Live {
+            lab,
+            pred,
+            names,
+            sockets,
+            clock,
+            faults,
+            agents,
+            controller,
+            dp_pids,
+            delays,
+            out,
+            prev: vec![(0, 0); n],
+            shown_paths: vec![None; n],
+            next_fault: 0,
+            seen,
+        }
+    }
+
+    /// Runs until every agent has reported for the last time (or Ctrl-C).
+    pub fn run(mut self) -> Result<Observed> {
+        let mut finals = 0;
+        let mut next_tick = self.clock.t_start + 1_000_000_000;
+        while finals < self.pred.topo.n_gs {
+            if crate::os::stop_requested() {
+                self.seen.interrupted = true;
+                break;
+            }
+            let now = now_ns();
+            self.inject_due_faults(now)?;
+            while let Ok(r) = self.agents.try_recv() {
+                if r.is_final {
+                    finals += 1;
+                }
+                self.seen.latest.insert(r.id, r);
+            }
+            self.control_news();
+            if now >= next_tick {
+                next_tick += 1_000_000_000;
+                self.tick(now)?;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(self.seen)
+    }
+
+    /// Takes down (or up) every link whose fault time has come.
+    fn inject_due_faults(&mut self, now: u64) -> Result<()> {
+        while let Some(f) = self
+            .faults
+            .get(self.next_fault)
+            .filter(|f| self.clock.to_wall(f.at_ns) <= now)
+            .copied()
+        {
+            self.next_fault += 1;
+            let (x, y) = f.link;
+            let state = if f.up { "up" } else { "down" };
+            self.lab.ip_in(
+                &self.names.node_ns(x),
+                &[format!("link set {} {state}", Names::port(y))],
+            )?;
+            let wall = self.clock.wall_s(now);
+            errln!("   {wall:5.1}s  ** ISL {x}-{y} {state} (injected)");
+            let reports = &mut self.seen.faults;
+            if f.up {
+                if let Some(r) = reports.iter_mut().rev().find(|r| r.link == f.link) {
+                    r.restored_at_s = Some(f.at_ns as f64 / 1e9);
+                }
+            } else {
+                reports.push(report_for(&f, &self.pred.pairs, wall));
+            }
+        }
+        Ok(())
+    }
+
+    /// The control process's events: a repair is timed from the fault
+    /// on a link it found down; what the control process logs is shown,
+    /// but for late activations (the summary counts them).
+    fn control_news(&mut self) {
+        while let Ok(r) = self.controller.events.try_recv() {
+            if let Event::LinksDown { links, .. } = &r.event {
+                // The control process pushes a repair: time it from the fault.
+                let wall = self.clock.wall_s(r.wall_ns.max(self.clock.t_start));
+                if let Some(f) = self
+                    .seen
+                    .faults
+                    .iter_mut()
+                    .rev()
+                    .find(|f| f.repaired_after_s.is_none() && links.contains(&f.link))
+                {
+                    f.repaired_after_s = Some(wall - f.wall_s);
+                }
+            }
+            if let (false, Some(line)) = (matches!(r.event, Event::Late { .. }), r.event.line()) {
+                errln!("          control: {line}");
+            }
+        }
+    }
+
+    /// The once-a-second work: delays, the pairs' line, health.
+    fn tick(&mut self, now: u64) -> Result<()> {
+        let sched_t = self.clock.sched_at(now);
+        if let Some(last) = &mut self.delays {
+            set_link_delays(&self.pred.net, &self.pred.topo, sched_t, self.sockets, last);
+        }
+        let cells = self.pair_cells(sched_t);
+        let topo = &self.pred.topo;
+        let versions: Vec<u64> = topo
+            .nodes()
+            .filter_map(|n| {
+                match orbitmesh_core::protocol::call(
+                    &self.sockets.of(n),
+                    &orbitmesh_core::protocol::Request::Version,
+                ) {
+                    Ok(orbitmesh_core::protocol::Response::Version(v)) => Some(v.active),
+                    _ => None,
+                }
+            })
+            .collect();
+        let (vmin, vmax) = (
+            versions.iter().min().copied().unwrap_or(0),
+            versions.iter().max().copied().unwrap_or(0),
+        );
+        errln!(
+            "   {:4.0}s {:5.0}s |{}| v{vmin}..v{vmax} ({} of {} answering)",
+            self.clock.wall_s(now),
+            sched_t as f64 / 1e9,
+            cells.join("|"),
+            versions.len(),
+            topo.nodes().count()
+        );
+        for (c, &pid) in self.seen.dp_cpu.iter_mut().zip(&self.dp_pids) {
+            *c = cpu_seconds(pid).unwrap_or(*c);
+        }
+        self.seen.ctl_cpu = cpu_seconds(self.controller.pid).unwrap_or(self.seen.ctl_cpu);
+        self.check_children()
+    }
+
+    /// Each pair's delivered and lost packets in the last second (recorded
+    /// in its trace), and a line when its predicted path changed.
+    fn pair_cells(&mut self, sched_t: i64) -> Vec<String> {
+        let (start_ns, step_ns) = (self.clock.start_ns, self.pred.step_ns);
+        let mut cells = Vec::new();
+        for (k, p) in self.pred.pairs.iter_mut().enumerate() {
+            let (mut rx, mut lost) = (0u64, 0u64);
+            for (me, peer) in [(p.a, p.b), (p.b, p.a)] {
+                if let Some(f) = self
+                    .seen
+                    .latest
+                    .get(&(me as u16))
+                    .and_then(|r| r.flows.iter().find(|f| f.src == peer as u16))
+                {
+                    rx += f.rx;
+                    lost += f.seq_end - f.rx;
+                }
+            }
+            let prev = &mut self.prev[k];
+            let (drx, dlost) = (rx - prev.0.min(rx), lost.saturating_sub(prev.1));
+            *prev = (rx, lost);
+            p.delivered.push(drx);
+            p.lost.push(dlost);
+            cells.push(format!("{drx:>6}/s lost {dlost:>5}"));
+            let path = p.path_at(sched_t).map(<[u32]>::to_vec);
+            if path != self.shown_paths[k] {
+                let step = ((sched_t - start_ns) / step_ns).max(0) as usize;
+                let step = step.min(p.latency_ms.len().saturating_sub(1));
+                let lat = p.latency_ms.get(step).copied().unwrap_or(f64::NAN);
+                errln!(
+                    "          path {}: {} (predicted {:.1} ms one way)",
+                    p.name,
+                    path.as_ref().map_or("unreachable".into(), |v| v
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" > ")),
+                    lat
+                );
+                self.shown_paths[k] = path;
+            }
+        }
+        cells
+    }
+
+    /// A dataplane that stopped, or a control process that failed, ends
+    /// the run with an error pointing at its log.
+    fn check_children(&mut self) -> Result<()> {
+        for (label, st) in self.lab.exited() {
+            if label.starts_with('n') {
+                bail!(
+                    "dataplane {label} stopped ({st}) during the run; see {}/logs/{label}.log",
+                    self.out.display()
+                );
+            }
+            if label == "ctl" && !st.success() {
+                let log =
+                    std::fs::read_to_string(self.out.join("logs/ctl.log")).unwrap_or_default();
+                bail!("the control process failed ({st}):\n{}", log.trim_end());
+            }
+        }
+        Ok(())
+    }
+}

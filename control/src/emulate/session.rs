@@ -1,0 +1,306 @@
+//! One emulation from start to end (`orbitmesh-emu run`), in its seven
+//! parts: 1. the prediction ([`predicted`](super::predicted)), 2. the
+//! slice in namespaces ([`slice`](super::slice)), 3. the wiring and the
+//! dataplanes ([`dataplanes`](super::dataplanes)), 4. the control process
+//! ([`controller`](super::controller)), 5. the traffic
+//! ([`agents`](super::agents)), 6. the live view ([`live`](super::live))
+//! and 7. the summary ([`summarize`](super::summarize)); the faults to
+//! inject ([`faults`](super::faults)) are planned after the prediction.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+
+use super::controller::Clock;
+use super::dataplanes::Sockets;
+use super::faults::{parse_fail, FaultEvent, RandomFailures};
+use super::lab::Lab;
+use super::live::Live;
+use super::predicted::{predict, scenario_name, Predicted};
+use super::summarize::{self, Run};
+use super::{agents, controller, dataplanes, slice, Names};
+use crate::predict::scenario::{parse_duration_ns, Scenario};
+use orbitmesh_core::{errln, outln};
+
+/// `orbitmesh-emu run`'s options.
+#[derive(Debug, Args)]
+pub struct Options {
+    #[command(flatten)]
+    pub scenario: Scenario,
+    /// Schedule seconds per wall-clock second.
+    #[arg(long, default_value_t = 20.0)]
+    pub time_scale: f64,
+    /// UDP packets per second in each direction of each ground-station pair.
+    #[arg(long, default_value_t = 100)]
+    pub rate: u32,
+    /// Take an ISL down at schedule time T, optionally back up DUR later:
+    /// A-B@T or A-B@T+DUR (e.g. 3-4@600s+300s). Repeatable.
+    #[arg(long = "fail-isl")]
+    pub fail_isl: Vec<String>,
+    /// This many failures of ISLs on the traffic's predicted paths, at random
+    /// times between 20% and 80% of the window.
+    #[arg(long, default_value_t = 0)]
+    pub random_failures: usize,
+    /// Bring randomly failed ISLs back up after this schedule time (e.g. 60s).
+    #[arg(long)]
+    pub restore_after: Option<String>,
+    /// Seed of the random failures.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Prefix of the namespaces (PREFIX-n<node>, PREFIX-h<station>).
+    #[arg(long, default_value = "ome")]
+    pub prefix: String,
+    /// Output directory (schedules, wiring, logs, summary, SVG).
+    #[arg(long, default_value = "emu-out")]
+    pub out: PathBuf,
+    /// Exit with status 1 when fewer packets than this (%) are delivered.
+    #[arg(long)]
+    pub min_delivery: Option<f64>,
+    /// Print the summary as JSON on stdout at the end.
+    #[arg(long)]
+    pub json: bool,
+    /// Forward without the links' propagation delay (by default each
+    /// dataplane holds frames for its link's predicted delay, updated every
+    /// second, so the measured latency follows the orbits).
+    #[arg(long)]
+    pub no_delay: bool,
+}
+
+/// The programs an emulation runs: this binary (its `agent` subcommand)
+/// and, beside it, the dataplane and the control process.
+#[derive(Debug)]
+struct Programs {
+    exe: PathBuf,
+    dp: PathBuf,
+    ctl: PathBuf,
+}
+
+impl Programs {
+    fn beside_this_binary() -> Result<Programs> {
+        let exe = std::env::current_exe().context("locating this binary")?;
+        let bindir = exe.parent().context("binary directory")?;
+        let (dp, ctl) = (bindir.join("orbitmesh-dp"), bindir.join("orbitmesh-ctl"));
+        for b in [&dp, &ctl] {
+            if !b.exists() {
+                bail!(
+                    "{} not found beside {}: cargo build --release -p dataplane -p control",
+                    b.display(),
+                    exe.display()
+                );
+            }
+        }
+        Ok(Programs { exe, dp, ctl })
+    }
+}
+
+/// Runs an emulation; the exit status (0, 1 below `--min-delivery`, 130
+/// when interrupted).
+pub fn run(a: &Options) -> Result<i32> {
+    if !(a.time_scale > 0.0 && a.time_scale.is_finite()) {
+        bail!("--time-scale {}: must be a positive number", a.time_scale);
+    }
+    if a.rate == 0 || a.rate > 100_000 {
+        bail!("--rate {}: must be 1..100000 packets/s per flow", a.rate);
+    }
+    if crate::os::euid() != 0 {
+        bail!(
+            "needs root: it creates network namespaces and attaches XDP programs (run with sudo)"
+        );
+    }
+    let programs = Programs::beside_this_binary()?;
+    crate::os::install().context("installing the signal handlers")?;
+    std::fs::create_dir_all(a.out.join("logs"))
+        .with_context(|| format!("creating {}", a.out.display()))?;
+    let out = std::fs::canonicalize(&a.out)?;
+
+    // 1. Prediction.
+    let t0 = Instant::now();
+    errln!("== predicting the scenario");
+    let mut pred = predict(&a.scenario, &out)?;
+    let wall_s = told_prediction(&pred, a.time_scale, t0);
+    if wall_s < 5.0 {
+        bail!("{wall_s:.1} s of wall time is too short: give a longer --duration or a smaller --time-scale");
+    }
+    let faults = plan_faults(a, &pred)?;
+
+    // 2. Namespaces and links.
+    errln!(
+        "== building the slice in network namespaces ({}-*)",
+        a.prefix
+    );
+    let t1 = Instant::now();
+    let names = Names {
+        prefix: a.prefix.clone(),
+    };
+    let mut lab = Lab::new(&a.prefix)?;
+    let size = slice::build(&mut lab, &pred.topo, &names)?;
+    errln!(
+        "   {} namespaces, {} veth pairs in {:.1} s",
+        size.namespaces,
+        size.veths,
+        t1.elapsed().as_secs_f64()
+    );
+
+    // 3. Wiring and dataplanes.
+    let sockets = Sockets(out.join("sock"));
+    std::fs::create_dir_all(&sockets.0)?;
+    let wiring_path = out.join("wiring.toml");
+    let wiring = dataplanes::wiring(&pred.topo, &sockets);
+    std::fs::write(&wiring_path, toml::to_string(&wiring)?)?;
+    errln!(
+        "== starting {} dataplanes (orbitmesh-dp, sleep-when-idle)",
+        pred.topo.nodes().count()
+    );
+    let t2 = Instant::now();
+    let dp_pids = dataplanes::start(&mut lab, &pred.topo, &names, &programs.dp, &sockets, &out)?;
+    errln!("   all up in {:.1} s", t2.elapsed().as_secs_f64());
+    let (start_ns, end_ns) = pred.window_ns;
+    let delays = (!a.no_delay).then(|| {
+        let mut sent = BTreeMap::new();
+        dataplanes::set_link_delays(&pred.net, &pred.topo, start_ns, &sockets, &mut sent);
+        errln!(
+            "   links hold frames for their predicted propagation delay (updated every second; --no-delay: off)"
+        );
+        sent
+    });
+
+    // 4. The control process: schedule time `start_ns` at wall `t_start`.
+    let clock = Clock::starting_in(2_000_000_000, start_ns, a.time_scale);
+    let ctl = controller::start(&mut lab, &names, &programs.ctl, &out, &wiring_path, &clock)?;
+
+    // 5. Traffic, from just after the first FIB is in force.
+    while super::now_ns() < clock.t_start + 100_000_000 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let traffic_ms = ((end_ns - start_ns) as f64 / 1e6 / a.time_scale) as u64 - 600;
+    let topo = &pred.topo;
+    let reports = agents::start(
+        &mut lab,
+        topo,
+        &names,
+        &programs.exe,
+        a.rate,
+        traffic_ms,
+        &out,
+    )?;
+
+    // 6. Live view.
+    told_live_header(&pred, a.rate);
+    let seen = Live::new(
+        &mut lab, &mut pred, &names, &sockets, clock, &faults, reports, ctl, dp_pids, delays, &out,
+    )
+    .run()?;
+    if seen.interrupted {
+        errln!("interrupted: cleaning up");
+        return Ok(130);
+    }
+    let ended = summarize::wind_down(&mut lab, &pred.topo, &sockets, &out);
+    drop(lab);
+
+    // 7. Summary.
+    let summary = summarize::summary(Run {
+        scenario: scenario_name(&a.scenario),
+        time_scale: a.time_scale,
+        wall_seconds: wall_s,
+        rate: a.rate,
+        pred: &pred,
+        seen,
+        ended: &ended,
+    });
+    finish(a, &out, &summary, &pred, &ended.ping)
+}
+
+/// Logs what was predicted; returns the run's wall time (s).
+fn told_prediction(pred: &Predicted, time_scale: f64, t0: Instant) -> f64 {
+    let topo = &pred.topo;
+    let sched_len = pred.window_ns.1 - pred.window_ns.0;
+    let wall_s = sched_len as f64 / 1e9 / time_scale;
+    errln!(
+        "   {} satellites + {} ground stations, {} links ({} ISLs planned), {} FIB changes \
+         over {:.0} s of schedule = {:.0} s of wall time at x{}; {:.1} s",
+        topo.n_sats,
+        topo.n_gs,
+        topo.links.len(),
+        topo.links.iter().filter(|l| !topo.is_gs(l.1)).count(),
+        pred.swaps,
+        sched_len as f64 / 1e9,
+        wall_s,
+        time_scale,
+        t0.elapsed().as_secs_f64()
+    );
+    wall_s
+}
+
+/// The faults to inject, in time order: `--fail-isl` and random ones.
+fn plan_faults(a: &Options, pred: &Predicted) -> Result<Vec<FaultEvent>> {
+    let mut faults: Vec<FaultEvent> = Vec::new();
+    for f in &a.fail_isl {
+        faults.extend(parse_fail(f, &pred.topo)?);
+    }
+    if a.random_failures > 0 {
+        let restore_after_ns = a
+            .restore_after
+            .as_deref()
+            .map(parse_duration_ns)
+            .transpose()
+            .map_err(|e| anyhow!("--restore-after: {e}"))?;
+        let random = RandomFailures {
+            count: a.random_failures,
+            restore_after_ns,
+            seed: a.seed,
+        };
+        let (start_ns, end_ns) = pred.window_ns;
+        faults.extend(random.events(&pred.pairs, &pred.topo, start_ns, end_ns - start_ns));
+    }
+    faults.sort_by_key(|f| f.at_ns);
+    Ok(faults)
+}
+
+/// The live view's heading: what runs and the columns of its lines.
+fn told_live_header(pred: &Predicted, rate: u32) {
+    let n_gs = pred.topo.n_gs;
+    errln!(
+        "== running: {} flows at {} pps each; a line per second (delivered/s and lost per pair, \
+         FIB versions in force)",
+        n_gs * (n_gs - 1),
+        rate
+    );
+    let header: Vec<String> = pred
+        .pairs
+        .iter()
+        .map(|p| format!("{:>17}", p.name.chars().take(17).collect::<String>()))
+        .collect();
+    errln!("   wall  sched |{}| FIB versions", header.join("|"));
+}
+
+/// Writes and shows the summary; the exit status against `--min-delivery`.
+fn finish(
+    a: &Options,
+    out: &Path,
+    summary: &super::report::Summary,
+    pred: &Predicted,
+    ping: &str,
+) -> Result<i32> {
+    let md = summarize::write(out, summary, pred, ping)?;
+    errln!("\n{md}");
+    errln!(
+        "wrote {}/summary.md, summary.json, timeline.svg",
+        out.display()
+    );
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(summary)?);
+    }
+    if let Some(min) = a.min_delivery {
+        if 100.0 * summary.delivery_ratio < min {
+            errln!(
+                "delivery {:.3}% is below --min-delivery {min}%",
+                100.0 * summary.delivery_ratio
+            );
+            return Ok(1);
+        }
+    }
+    Ok(0)
+}

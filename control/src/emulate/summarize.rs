@@ -1,0 +1,245 @@
+//! Part 7 of an emulation: the summary. After the traffic it waits for the
+//! control process's report (`OUT/run.json`), reads the frames forwarded
+//! from every dataplane, stops everything, then puts together per-flow
+//! delivery and latency, what each fault cost (packets missing around it,
+//! time to the repair), the loss outside the faults (what the scheduled
+//! swaps cost) and the FIB activations, and writes `summary.md`,
+//! `summary.json` and `timeline.svg`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::dataplanes::Sockets;
+use super::lab::Lab;
+use super::live::Observed;
+use super::predicted::{predicted_mean, Predicted};
+use super::report::{self, FaultReport, FlowReport, PairTrace, Summary};
+use super::Topology;
+use crate::distribute::NodeReport;
+use orbitmesh_core::errln;
+
+/// What the processes tell at the end.
+#[derive(Debug, Default)]
+pub struct Ended {
+    /// `orbitmesh-ctl run`'s per-node report (empty if it gave none).
+    pub run_reports: Vec<NodeReport>,
+    /// The ping across the mesh (`ping`'s output).
+    pub ping: String,
+    /// Frames forwarded by all dataplanes (packet hops).
+    pub forwarded: u64,
+}
+
+/// Waits for the control process (it ends after the last instant is
+/// verified), reads the dataplanes' counters, then stops every child.
+pub fn wind_down(lab: &mut Lab, topo: &Topology, sockets: &Sockets, out: &Path) -> Ended {
+    let ctl_status = lab.wait_for("ctl", Duration::from_secs(10));
+    let run_reports: Vec<NodeReport> = std::fs::read_to_string(out.join("run.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    if run_reports.is_empty() {
+        let status = match ctl_status {
+            Some(s) => s.to_string(),
+            None => "still running after 10 s".into(),
+        };
+        errln!(
+            "control process: no report ({status}); see {}/logs/ctl.log",
+            out.display()
+        );
+    }
+    let ping = std::fs::read_to_string(out.join("logs/ping.log")).unwrap_or_default();
+    let forwarded: u64 = topo
+        .nodes()
+        .filter_map(|n| {
+            match orbitmesh_core::protocol::call(
+                &sockets.of(n),
+                &orbitmesh_core::protocol::Request::Stats,
+            ) {
+                Ok(orbitmesh_core::protocol::Response::Stats(st)) => Some(st.get("forwarded")),
+                _ => None,
+            }
+        })
+        .sum();
+    lab.stop_children();
+    Ended {
+        run_reports,
+        ping,
+        forwarded,
+    }
+}
+
+/// Every directed flow, in station order: what its receiver counted and its
+/// sender sent; flows that delivered nothing still count what they sent.
+pub fn flows(seen: &Observed, pred: &Predicted) -> Vec<FlowReport> {
+    let latest = &seen.latest;
+    let mut flows = Vec::new();
+    for (&id, r) in latest {
+        for f in &r.flows {
+            let sent = latest
+                .get(&f.src)
+                .and_then(|s| s.sent.iter().find(|(p, _)| *p == id))
+                .map_or(0, |x| x.1);
+            flows.push(FlowReport {
+                from: pred.names[f.src as usize].clone(),
+                to: pred.names[id as usize].clone(),
+                predicted_ms: predicted_mean(&pred.pairs, f.src as usize, id as usize),
+                sent,
+                delivered: f.rx,
+                duplicates: f.duplicates,
+                reordered: f.reordered,
+                latency_us: f.latency_us,
+            });
+        }
+    }
+    for (&id, r) in latest {
+        for &(peer, sent) in &r.sent {
+            let (from, to) = (&pred.names[id as usize], &pred.names[peer as usize]);
+            if !flows.iter().any(|f| &f.from == from && &f.to == to) {
+                flows.push(FlowReport {
+                    from: from.clone(),
+                    to: to.clone(),
+                    predicted_ms: predicted_mean(&pred.pairs, id as usize, peer as usize),
+                    sent,
+                    delivered: 0,
+                    duplicates: 0,
+                    reordered: 0,
+                    latency_us: None,
+                });
+            }
+        }
+    }
+    let order = |n: &str| pred.names.iter().position(|x| x == n).unwrap_or(usize::MAX);
+    flows.sort_by_key(|f| (order(&f.from), order(&f.to)));
+    flows
+}
+
+/// What the faults cost: packets missing from 1 s before to 3 s after
+/// each (set in the reports); returns (lost from 2 s after the last fault
+/// to the end, lost outside the fault windows).
+pub fn fault_losses(faults: &mut [FaultReport], pairs: &[PairTrace]) -> (u64, u64) {
+    let secs = pairs.iter().map(|p| p.lost.len()).max().unwrap_or(0);
+    for f in faults.iter_mut() {
+        let from = (f.wall_s - 1.0).max(0.0) as usize;
+        let to = ((f.wall_s + 3.0).ceil() as usize).min(secs);
+        f.lost_around = pairs
+            .iter()
+            .map(|p| {
+                p.lost[from.min(p.lost.len())..to.min(p.lost.len())]
+                    .iter()
+                    .sum::<u64>()
+            })
+            .sum();
+    }
+    let lost_after_recovery = faults.last().map_or(0, |f| {
+        let from = (f.wall_s + 2.0).ceil() as usize;
+        pairs
+            .iter()
+            .map(|p| p.lost[from.min(p.lost.len())..].iter().sum::<u64>())
+            .sum()
+    });
+    // Loss outside the fault windows: what the scheduled swaps cost.
+    let in_fault = |sec: usize| {
+        faults
+            .iter()
+            .any(|f| (sec as f64) + 1.0 >= f.wall_s - 1.0 && (sec as f64) < f.wall_s + 3.0)
+    };
+    let lost_outside_faults: u64 = pairs
+        .iter()
+        .map(|p| {
+            p.lost
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !in_fault(*i))
+                .map(|(_, l)| l)
+                .sum::<u64>()
+        })
+        .sum();
+    (lost_after_recovery, lost_outside_faults)
+}
+
+/// The run as its figures: `seen` by the live view, `ended` at the end.
+#[derive(Debug)]
+pub struct Run<'a> {
+    pub scenario: String,
+    pub time_scale: f64,
+    pub wall_seconds: f64,
+    pub rate: u32,
+    pub pred: &'a Predicted,
+    pub seen: Observed,
+    pub ended: &'a Ended,
+}
+
+/// The summary of a run.
+pub fn summary(run: Run) -> Summary {
+    let Run {
+        pred,
+        mut seen,
+        ended,
+        ..
+    } = run;
+    let flows = flows(&seen, pred);
+    let (lost_after_recovery, lost_outside_faults) = fault_losses(&mut seen.faults, &pred.pairs);
+    let sent: u64 = flows.iter().map(|f| f.sent).sum();
+    let delivered: u64 = flows.iter().map(|f| f.delivered).sum();
+    let reports = &ended.run_reports;
+    let (start_ns, end_ns) = pred.window_ns;
+    Summary {
+        scenario: run.scenario,
+        nodes: pred.topo.n_sats + pred.topo.n_gs,
+        links: pred.topo.links.len(),
+        time_scale: run.time_scale,
+        wall_seconds: run.wall_seconds,
+        schedule_seconds: (end_ns - start_ns) as f64 / 1e9,
+        rate_pps_per_flow: run.rate,
+        flows,
+        sent,
+        delivered,
+        delivery_ratio: delivered as f64 / sent.max(1) as f64,
+        delivery_ratio_outside_faults: 1.0 - lost_outside_faults as f64 / sent.max(1) as f64,
+        fib_swaps_verified: reports.iter().map(|r| r.verified as u64).sum(),
+        fib_swaps_late: reports.iter().map(|r| r.late as u64).sum(),
+        fib_swaps_failed: reports.iter().map(|r| r.failed as u64).sum(),
+        repairs: reports.iter().map(|r| r.repairs as u64).sum(),
+        path_changes: pred
+            .pairs
+            .iter()
+            .map(|p| p.paths.len().saturating_sub(1))
+            .sum(),
+        faults: seen.faults,
+        lost_after_recovery,
+        dataplane_cpu_seconds: seen.dp_cpu.iter().sum(),
+        frames_forwarded: ended.forwarded,
+        control_cpu_seconds: seen.ctl_cpu,
+    }
+}
+
+/// Writes `summary.md` (returned, with the ping's result), `summary.json`
+/// and `timeline.svg` to `out`.
+pub fn write(out: &Path, summary: &Summary, pred: &Predicted, ping: &str) -> Result<String> {
+    let md = summary.to_markdown()
+        + &format!(
+            "\nping {} -> {} across the mesh: {}\n",
+            pred.names[0],
+            pred.names[1],
+            ping.lines()
+                .find(|l| l.contains("packets transmitted"))
+                .unwrap_or("no result")
+        );
+    std::fs::write(out.join("summary.md"), &md)?;
+    std::fs::write(
+        out.join("summary.json"),
+        serde_json::to_string_pretty(summary)?,
+    )?;
+    std::fs::write(
+        out.join("timeline.svg"),
+        report::svg(
+            &pred.pairs,
+            pred.step_ns,
+            summary.time_scale,
+            &summary.faults,
+        ),
+    )?;
+    Ok(md)
+}
