@@ -13,6 +13,8 @@ echo "== cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test --workspace"
 cargo test --workspace --locked
+echo "== control without a BPF toolchain"
+bash scripts/check-control-alone.sh
 # The fuzz crate is a workspace of its own (cargo-fuzz wants that), so the
 # commands above do not see it; checking it here keeps it building. It shares
 # the workspace's target directory, so this costs seconds, not a rebuild.
