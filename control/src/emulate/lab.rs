@@ -1,67 +1,20 @@
-//! The emulation's Linux side: network namespaces, veth pairs and the child
-//! processes running in them, all owned by a [`Lab`] that removes them when
-//! it is dropped (normal end, error or Ctrl-C): children get SIGTERM by PID
-//! (the dataplanes detach their XDP programs), then the namespaces are
-//! deleted, which deletes their veths.
-//!
-//! Interfaces are made with `ip -batch` (one `ip` process for all veths, one
-//! per namespace to bring its interfaces up), so a 40-node slice with a few
-//! hundred links is built in about a second.
+//! The emulation's Linux side, on the shared lab (`orbitmesh_lab`): network
+//! namespaces, veth pairs and the child processes running in them, all
+//! owned by a [`Lab`] that removes them when it is dropped (normal end,
+//! error or Ctrl-C): children get SIGTERM by PID (the dataplanes detach
+//! their XDP programs), then every `prefix-*` namespace is deleted, which
+//! deletes their veths. This layer keeps the emulator's calls (names and
+//! MACs as strings, errors as sentences).
 
-use std::io::Write;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Stdio};
+use std::time::Duration;
 
 /// Namespaces and processes of one emulation.
 #[derive(Debug)]
-pub struct Lab {
-    prefix: String,
-    namespaces: Vec<String>,
-    children: Vec<(String, Child)>,
-}
+pub struct Lab(orbitmesh_lab::Lab);
 
-fn run_ip(args: &[&str], batch: Option<&str>) -> Result<(), String> {
-    let mut cmd = Command::new("ip");
-    cmd.args(args)
-        .stdin(if batch.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run ip (apt-get install iproute2): {e}"))?;
-    if let (Some(text), Some(mut stdin)) = (batch, child.stdin.take()) {
-        stdin
-            .write_all(text.as_bytes())
-            .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// Namespaces whose name starts with `prefix-`.
-fn namespaces_with(prefix: &str) -> Vec<String> {
-    let out = Command::new("ip").args(["netns", "list"]).output();
-    let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-    text.unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(&format!("{prefix}-")))
-        .map(str::to_string)
-        .collect()
+fn sentence(e: orbitmesh_lab::Error) -> String {
+    e.to_string()
 }
 
 impl Lab {
@@ -69,80 +22,34 @@ impl Lab {
     /// prefix by an emulation that was killed are removed first (said on
     /// stderr).
     pub fn new(prefix: &str) -> Result<Lab, String> {
-        if prefix.is_empty()
-            || prefix.len() > 16
-            || !prefix.chars().all(|c| c.is_ascii_alphanumeric())
-        {
-            return Err(format!(
-                "namespace prefix {prefix:?}: use 1-16 letters or digits"
-            ));
-        }
-        let stale = namespaces_with(prefix);
-        if !stale.is_empty() {
-            orbitmesh_core::errln!(
-                "removing {} namespaces left by an earlier run ({}-*)",
-                stale.len(),
-                prefix
-            );
-            let batch: String = stale.iter().map(|n| format!("netns del {n}\n")).collect();
-            run_ip(&["-force", "-batch", "-"], Some(&batch))?;
-        }
-        Ok(Lab {
-            prefix: prefix.to_string(),
-            namespaces: Vec::new(),
-            children: Vec::new(),
-        })
+        orbitmesh_lab::Lab::new(prefix).map(Lab).map_err(sentence)
     }
 
-    /// Creates the namespaces (loopback up in each).
+    /// Creates the namespaces (each `prefix-*`; loopback is left down).
     pub fn add_namespaces(&mut self, names: &[String]) -> Result<(), String> {
-        for n in names {
-            if !n.starts_with(&format!("{}-", self.prefix)) {
-                return Err(format!("namespace {n} is not under {}-", self.prefix));
-            }
-        }
-        let batch: String = names.iter().map(|n| format!("netns add {n}\n")).collect();
-        // Recorded first: a partial failure is still cleaned up.
-        self.namespaces.extend(names.iter().cloned());
-        run_ip(&["-batch", "-"], Some(&batch))
+        self.0.add_namespaces(names).map_err(sentence)
     }
 
     /// Creates veth pairs: (namespace, interface, MAC) for each end.
     pub fn add_veths(&mut self, pairs: &[[(String, String, String); 2]]) -> Result<(), String> {
-        let batch: String = pairs
+        let end = |(ns, name, mac): &(String, String, String)| {
+            orbitmesh_lab::VethEnd::new(ns, name).mac(mac)
+        };
+        let veths: Vec<_> = pairs
             .iter()
-            .map(|[(na, ia, ma), (nb, ib, mb)]| {
-                format!(
-                    "link add {ia} address {ma} netns {na} type veth peer name {ib} address {mb} netns {nb}\n"
-                )
-            })
+            .map(|[a, b]| orbitmesh_lab::Veth::new(end(a), end(b)))
             .collect();
-        run_ip(&["-batch", "-"], Some(&batch))
+        self.0.add_veths(&veths).map_err(sentence)
     }
 
     /// Runs `ip -n ns` commands in one batch (e.g. `link set p1 up`).
     pub fn ip_in(&self, ns: &str, commands: &[String]) -> Result<(), String> {
-        let batch: String = commands.iter().map(|c| format!("{c}\n")).collect();
-        run_ip(&["-n", ns, "-batch", "-"], Some(&batch))
+        self.0.ip_in(ns, commands).map_err(sentence)
     }
 
     /// Runs `argv` in namespace `ns` to completion.
     pub fn exec(&self, ns: &str, argv: &[&str]) -> Result<(), String> {
-        let out = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .args(argv)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("{}: {e}", argv.join(" ")))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{} in {ns}: {}",
-                argv.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
+        self.0.exec(ns, argv).map(drop).map_err(sentence)
     }
 
     /// Starts `argv` in namespace `ns`; the lab stops it at the end.
@@ -154,79 +61,25 @@ impl Lab {
         stdout: Stdio,
         stderr: Stdio,
     ) -> Result<&mut Child, String> {
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .args(argv)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| format!("{label}: cannot start {}: {e}", argv[0]))?;
-        self.children.push((label.to_string(), child));
-        Ok(&mut self.children.last_mut().expect("just pushed").1)
+        let mut cmd = self.0.command(ns, argv);
+        cmd.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+        self.0
+            .spawn(label, cmd)
+            .map_err(|e| format!("{label}: {e}"))
     }
 
     /// Labels of children that have exited, with their status.
     pub fn exited(&mut self) -> Vec<(String, std::process::ExitStatus)> {
-        self.children
-            .iter_mut()
-            .filter_map(|(l, c)| c.try_wait().ok().flatten().map(|s| (l.clone(), s)))
-            .collect()
+        self.0.exited()
     }
 
     /// Waits for the child `label` to exit (at most `timeout`).
     pub fn wait_for(&mut self, label: &str, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let t0 = Instant::now();
-        let (_, c) = self.children.iter_mut().find(|(l, _)| l == label)?;
-        loop {
-            if let Ok(Some(s)) = c.try_wait() {
-                return Some(s);
-            }
-            if t0.elapsed() > timeout {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.0.wait_for(label, timeout)
     }
 
     /// Stops every child: SIGTERM by PID, then SIGKILL after 3 s.
     pub fn stop_children(&mut self) {
-        for (_, c) in &mut self.children {
-            if let Ok(None) = c.try_wait() {
-                let _ = crate::os::terminate(c.id());
-            }
-        }
-        let t0 = Instant::now();
-        for (label, c) in &mut self.children {
-            loop {
-                match c.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if t0.elapsed() > Duration::from_secs(3) => {
-                        orbitmesh_core::errln!("{label}: did not stop on SIGTERM; killing it");
-                        let _ = c.kill();
-                        let _ = c.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        }
-        self.children.clear();
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        self.stop_children();
-        if !self.namespaces.is_empty() {
-            let batch: String = self
-                .namespaces
-                .iter()
-                .map(|n| format!("netns del {n}\n"))
-                .collect();
-            if let Err(e) = run_ip(&["-force", "-batch", "-"], Some(&batch)) {
-                orbitmesh_core::errln!("cleanup: {e}");
-            }
-        }
+        self.0.stop_children()
     }
 }
