@@ -320,6 +320,14 @@ impl Lab {
             .map(|(_, c)| c)
     }
 
+    /// The PID of child `label` (the program's own: `ip netns exec` execs it).
+    pub fn pid(&self, label: &str) -> Option<u32> {
+        self.children
+            .iter()
+            .find(|(l, _)| l == label)
+            .map(|(_, c)| c.id())
+    }
+
     /// Labels of children that have exited, with their status.
     pub fn exited(&mut self) -> Vec<(String, ExitStatus)> {
         self.children

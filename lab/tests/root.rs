@@ -69,7 +69,8 @@ fn a_lab_builds_a_link_runs_processes_and_removes_everything() {
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(st.signal(), Some(15), "SIGTERM by its PID");
         assert!(lab.child("first").is_none() && lab.child("second").is_some());
-        let pid = lab.child("second").unwrap().id();
+        let pid = lab.pid("second").unwrap();
+        assert_eq!(lab.child("second").unwrap().id(), pid);
         assert!(Path::new(&format!("/proc/{pid}")).exists());
         drop(lab);
         let zombie_or_gone = std::fs::read_to_string(format!("/proc/{pid}/stat"))
