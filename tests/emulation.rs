@@ -30,7 +30,7 @@ fn a_constellation_slice_delivers_across_swaps_and_recovers_from_an_isl_failure(
     let out = std::env::temp_dir().join(format!("om-emu-test-{}", std::process::id()));
     // Per process: a run in another worktree at the same time must not
     // take this one's namespaces for leftovers and delete them.
-    let prefix = format!("omte{}", std::process::id() % 100_000);
+    let prefix = format!("omte{}", std::process::id());
     let o = Command::new(bin("orbitmesh-emu"))
         .args([
             "run",

@@ -53,7 +53,7 @@ impl Line {
 
     /// As `new`, with `queues` RX/TX queues on every veth.
     pub fn with_queues(name: &str, queues: u32) -> Line {
-        let tag = format!("{}{}", std::process::id() % 100000, name);
+        let tag = format!("{}{}", std::process::id(), name);
         let mut lab = Lab::new(&format!("om{tag}")).expect("a lab for the line");
         let (g, d, s) = (lab.ns("gen"), lab.ns("dut"), lab.ns("sink"));
         lab.add_namespaces(&[&g, &d, &s]).expect("namespaces");
