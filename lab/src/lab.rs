@@ -15,6 +15,10 @@ use std::io::Write;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
+/// How long [`Lab::stop_children`] and drop give the children between
+/// SIGTERM and SIGKILL (a dataplane detaches its XDP programs in that time).
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Where iproute2 keeps named namespaces (`ip netns list` reads it).
 const NETNS_DIR: &str = "/run/netns";
 
@@ -205,7 +209,6 @@ fn by_namespace<'a>(lines: impl IntoIterator<Item = (&'a str, String)>) -> Vec<(
 pub struct Lab {
     prefix: String,
     children: Vec<(String, Child)>,
-    stop_timeout: Duration,
 }
 
 impl Lab {
@@ -225,7 +228,6 @@ impl Lab {
         Ok(Lab {
             prefix: prefix.to_string(),
             children: Vec::new(),
-            stop_timeout: Duration::from_secs(3),
         })
     }
 
@@ -236,12 +238,6 @@ impl Lab {
     /// The name of the lab's namespace for `role` (`prefix-role`).
     pub fn ns(&self, role: &str) -> String {
         format!("{}-{role}", self.prefix)
-    }
-
-    /// How long [`stop_children`](Lab::stop_children) and drop give a child
-    /// between SIGTERM and SIGKILL (3 s unless set).
-    pub fn set_stop_timeout(&mut self, timeout: Duration) {
-        self.stop_timeout = timeout;
     }
 
     fn check_ns(&self, ns: &str) -> Result<()> {
@@ -355,14 +351,14 @@ impl Lab {
     }
 
     /// Stops every child: SIGTERM to each by PID, then SIGKILL to those
-    /// still running after the stop timeout.
+    /// still running after [`STOP_TIMEOUT`].
     pub fn stop_children(&mut self) {
         for (_, c) in &mut self.children {
             if let Ok(None) = c.try_wait() {
                 let _ = terminate(c.id());
             }
         }
-        let deadline = Instant::now() + self.stop_timeout;
+        let deadline = Instant::now() + STOP_TIMEOUT;
         for (label, c) in &mut self.children {
             if wait_until(c, deadline).is_none() {
                 if let Ok(None) = c.try_wait() {

@@ -18,5 +18,5 @@ mod lab;
 mod process;
 
 pub use command::{exec_in, in_netns, output, run, run_input, Error, Result};
-pub use lab::{remove_leftovers, Lab, Veth, VethEnd};
+pub use lab::{remove_leftovers, Lab, Veth, VethEnd, STOP_TIMEOUT};
 pub use process::{stop, terminate};
