@@ -28,6 +28,9 @@ fn a_constellation_slice_delivers_across_swaps_and_recovers_from_an_isl_failure(
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let out = std::env::temp_dir().join(format!("om-emu-test-{}", std::process::id()));
+    // Per process: a run in another worktree at the same time must not
+    // take this one's namespaces for leftovers and delete them.
+    let prefix = format!("omte{}", std::process::id());
     let o = Command::new(bin("orbitmesh-emu"))
         .args([
             "run",
@@ -40,14 +43,7 @@ fn a_constellation_slice_delivers_across_swaps_and_recovers_from_an_isl_failure(
         .arg("--ground-stations")
         .arg(root.join("control/data/ground_stations/cities_top100.basic.txt"))
         .args(["--duration", "600s", "--time-scale", "20", "--rate", "100"])
-        .args([
-            "--random-failures",
-            "1",
-            "--seed",
-            "1",
-            "--prefix",
-            "omtemu",
-        ])
+        .args(["--random-failures", "1", "--seed", "1", "--prefix", &prefix])
         .arg("--out")
         .arg(&out)
         .arg("--json")
@@ -55,7 +51,7 @@ fn a_constellation_slice_delivers_across_swaps_and_recovers_from_an_isl_failure(
         .expect("run orbitmesh-emu");
     let log = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "orbitmesh-emu failed:\n{log}");
-    assert_eq!(namespaces_with("omtemu"), 0, "namespaces left behind");
+    assert_eq!(namespaces_with(&prefix), 0, "namespaces left behind");
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON summary");
     let f = |k: &str| s[k].as_f64().unwrap_or_else(|| panic!("{k} in {s}"));
     eprintln!("{log}");

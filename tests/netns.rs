@@ -17,6 +17,7 @@ mod common;
 mod support;
 use common::*;
 use orbitmesh_core::protocol::{Request, Response};
+use orbitmesh_lab::{run, Veth, VethEnd};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -163,7 +164,7 @@ fn ecmp_arp_ping_carrier_failover_and_clean_exit() {
 
     // Carrier down on dut1 (its peer goes down): label 16001 moves to the
     // backup next hop on dut2, with no restart.
-    sh(&["ip", "-n", &l.ns("sink"), "link", "set", "sink0", "down"]);
+    run(&["ip", "-n", &l.ns("sink"), "link", "set", "sink0", "down"]).unwrap();
     let t = Instant::now();
     loop {
         let Response::Stats(s) = l.call(Request::Stats) else {
@@ -219,9 +220,9 @@ fn logs_to_a_file_are_plain_and_a_held_port_is_refused_in_a_sentence() {
 
     // A second dataplane on dut0, even with --force, cannot take the port
     // from the running one (a BPF link holds it): it says so in a sentence.
-    let o = Command::new("ip")
-        .args(["netns", "exec", &l.ns("dut")])
-        .arg(bin("orbitmesh-dp"))
+    let o = l
+        .lab
+        .command(&l.ns("dut"), &[bin("orbitmesh-dp")])
         .args([
             "--port", "dut0", "--force", "--name", "second", "--log", "error",
         ])
@@ -263,15 +264,14 @@ fn an_interface_deleted_and_recreated_under_the_dataplane_is_reported_gone() {
     // dut1 (and its peer sink0) deleted, then re-created under the same
     // names: a new interface XDP is not attached to. The watcher may see
     // the deletion or only the new interface; either way the port is gone.
-    sh(&["ip", "-n", &d, "link", "del", "dut1"]);
-    sh(&[
-        "ip", "link", "add", "dut1", "netns", &d, "type", "veth", "peer", "name", "sink0", "netns",
-        &s,
-    ]);
-    for (ns, dev, m) in [(&d, "dut1", DUT1), (&s, "sink0", SINK0)] {
-        sh(&["ip", "-n", ns, "link", "set", dev, "address", &mac(&m)]);
-        sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
-    }
+    l.lab.ip_in(&d, &["link del dut1"]).unwrap();
+    l.lab
+        .add_veths(&[Veth::new(
+            VethEnd::new(&d, "dut1").mac(mac(&DUT1)),
+            VethEnd::new(&s, "sink0").mac(mac(&SINK0)),
+        )
+        .up()])
+        .unwrap();
     let sock = l.socket.to_str().unwrap().to_string();
     let t = Instant::now();
     loop {
@@ -328,15 +328,16 @@ fn multi_queue_veth_runs_one_worker_per_queue() {
     );
     // Transmit packet steering on gen0: CPU 0 sends on queue 0, CPU 1 on
     // queue 1, and a veth delivers on the peer's RX queue of the same number.
-    sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &l.ns("gen"),
-        "sh",
-        "-c",
-        "echo 1 > /sys/class/net/gen0/queues/tx-0/xps_cpus && echo 2 > /sys/class/net/gen0/queues/tx-1/xps_cpus",
-    ]);
+    l.lab
+        .exec(
+            &l.ns("gen"),
+            &[
+                "sh",
+                "-c",
+                "echo 1 > /sys/class/net/gen0/queues/tx-0/xps_cpus && echo 2 > /sys/class/net/gen0/queues/tx-1/xps_cpus",
+            ],
+        )
+        .unwrap();
     let payload = udp4([10, 70, 0, 1], 64, 1000);
     let frame = cat(&[
         &eth(DUT0, GEN, None, ET_MPLS),

@@ -158,7 +158,7 @@ fn step_of(windows: &[(String, u64, u64)], seq: usize) -> &str {
 fn alive(l: &mut Line, step: &str, what: &str, suspicious: bool) {
     let t = Instant::now();
     loop {
-        if let Some(st) = l.dp.as_mut().unwrap().try_wait().unwrap() {
+        if let Some(st) = l.dp_exited() {
             panic!("step {step}: the dataplane died ({st}) on {what}");
         }
         if !suspicious || t.elapsed() > Duration::from_secs(1) {

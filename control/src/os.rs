@@ -31,13 +31,7 @@ pub fn stop_requested() -> bool {
 
 /// Sends SIGTERM to a process this program started (by its PID, never by
 /// name), so it can clean up (detach XDP programs) before it exits.
-pub fn terminate(pid: u32) -> std::io::Result<()> {
-    let pid = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-        .ok_or_else(|| std::io::Error::other(format!("{pid} is not a process id")))?;
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).map_err(Into::into)
-}
+pub use orbitmesh_lab::terminate;
 
 /// The effective user id (0: root, who may create namespaces).
 pub fn euid() -> u32 {
@@ -49,28 +43,4 @@ pub fn euid() -> u32 {
 pub fn die_of_sigpipe() -> ! {
     let _ = signal_hook::low_level::emulate_default_handler(signal_hook::consts::SIGPIPE);
     std::process::exit(141)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_child_is_terminated_by_its_pid() {
-        let mut c = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .unwrap();
-        terminate(c.id()).unwrap();
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(
-            c.wait().unwrap().signal(),
-            Some(signal_hook::consts::SIGTERM)
-        );
-        assert!(
-            terminate(0).is_err(),
-            "0 names a process group, not a process"
-        );
-        assert!(terminate(u32::MAX).is_err());
-    }
 }

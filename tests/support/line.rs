@@ -6,16 +6,17 @@
 //!                                          dut2 ── sink1
 //! ```
 //! Frames are sent from `gen` with AF_PACKET and captured at the sinks by
-//! tests/tools/pkt.py. Every namespace and the dataplane are removed on drop,
-//! also on failure.
+//! tests/tools/pkt.py. The namespaces, links and the dataplane's process are
+//! an `orbitmesh_lab::Lab`, so they are removed on drop, also on failure.
 // Each test binary uses a part of this.
 #![allow(dead_code)]
 
 use super::bin;
 use orbitmesh_core::protocol::{self as ctl, Request, Response};
+use orbitmesh_lab::{Lab, Veth, VethEnd};
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub const GEN: [u8; 6] = [0x02, 0x6f, 0, 0, 0, 0x01];
@@ -28,22 +29,10 @@ pub const SINK1: [u8; 6] = [0x02, 0x6f, 0, 0, 2, 0x01];
 /// A MAC address as `ip link` and the FIB spec write it.
 pub use orbitmesh_core::wire::ethernet::format_mac as mac;
 
-pub fn sh(args: &[&str]) {
-    let o = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("run command");
-    assert!(
-        o.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 pub struct Line {
-    pub tag: String,
-    /// The dataplane: `ip netns exec` execs it, so this is its pid.
-    pub dp: Option<Child>,
+    /// The namespaces `om<pid><name>-{gen,dut,sink}`, their links, and the
+    /// dataplane (child "dp").
+    pub lab: Lab,
     pub socket: PathBuf,
     /// A scratch directory, removed on drop.
     pub dir: PathBuf,
@@ -54,7 +43,7 @@ pub struct Line {
 
 impl Line {
     pub fn ns(&self, role: &str) -> String {
-        format!("om{}-{role}", self.tag)
+        self.lab.ns(role)
     }
 
     /// Builds the namespaces and links; does not start the dataplane.
@@ -64,46 +53,37 @@ impl Line {
 
     /// As `new`, with `queues` RX/TX queues on every veth.
     pub fn with_queues(name: &str, queues: u32) -> Line {
-        let q = queues.to_string();
-        let mq = ["numtxqueues", q.as_str(), "numrxqueues", q.as_str()];
-        let tag = format!("{}{}", std::process::id() % 100000, name);
+        let tag = format!("{}{}", std::process::id(), name);
+        let mut lab = Lab::new(&format!("om{tag}")).expect("a lab for the line");
+        let (g, d, s) = (lab.ns("gen"), lab.ns("dut"), lab.ns("sink"));
+        lab.add_namespaces(&[&g, &d, &s]).expect("namespaces");
+        let end = |ns: &str, dev: &str, m: [u8; 6], addr: &str| {
+            VethEnd::new(ns, dev).mac(mac(&m)).addr(addr)
+        };
+        let pair = |a: VethEnd, b: VethEnd| Veth::new(a, b).queues(queues).up();
+        lab.add_veths(&[
+            pair(
+                end(&g, "gen0", GEN, "10.99.0.1/24"),
+                end(&d, "dut0", DUT0, "10.99.0.2/24"),
+            ),
+            pair(
+                end(&d, "dut1", DUT1, "10.99.1.2/24"),
+                end(&s, "sink0", SINK0, "10.99.1.1/24"),
+            ),
+            pair(
+                end(&d, "dut2", DUT2, "10.99.2.2/24"),
+                end(&s, "sink1", SINK1, "10.99.2.1/24"),
+            ),
+        ])
+        .expect("links");
         let dir = std::env::temp_dir().join(format!("om-netns-{tag}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let l = Line {
+        Line {
+            lab,
             socket: dir.join("dp.sock"),
             dir,
-            tag,
-            dp: None,
             log: false,
-        };
-        for r in ["gen", "dut", "sink"] {
-            sh(&["ip", "netns", "add", &l.ns(r)]);
         }
-        let (g, d, s) = (l.ns("gen"), l.ns("dut"), l.ns("sink"));
-        for (a, an, b, bn) in [
-            ("gen0", &g, "dut0", &d),
-            ("dut1", &d, "sink0", &s),
-            ("dut2", &d, "sink1", &s),
-        ] {
-            let mut args = vec!["ip", "link", "add", a, "netns", an.as_str()];
-            args.extend_from_slice(&mq);
-            args.extend_from_slice(&["type", "veth", "peer", "name", b, "netns", bn.as_str()]);
-            args.extend_from_slice(&mq);
-            sh(&args);
-        }
-        for (ns, dev, m, addr) in [
-            (&g, "gen0", GEN, "10.99.0.1/24"),
-            (&d, "dut0", DUT0, "10.99.0.2/24"),
-            (&d, "dut1", DUT1, "10.99.1.2/24"),
-            (&d, "dut2", DUT2, "10.99.2.2/24"),
-            (&s, "sink0", SINK0, "10.99.1.1/24"),
-            (&s, "sink1", SINK1, "10.99.2.1/24"),
-        ] {
-            sh(&["ip", "-n", ns, "link", "set", dev, "address", &mac(&m)]);
-            sh(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
-            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
-        }
-        l
     }
 
     /// Starts orbitmesh-dp in `dut` on dut0-2 with `fib` (TOML).
@@ -117,36 +97,30 @@ impl Line {
     pub fn start_args(&mut self, fib: &str, args: &[&str]) {
         let fib_path = self.dir.join("fib.toml");
         std::fs::write(&fib_path, fib).unwrap();
-        let mut cmd = Command::new("ip");
-        cmd.args([
-            "netns",
-            "exec",
-            &self.ns("dut"),
-            bin("orbitmesh-dp").to_str().expect("utf-8 path"),
-        ])
-        .args(args)
-        .arg("--fib")
-        .arg(&fib_path)
-        .arg("--socket")
-        .arg(&self.socket)
-        .args([
-            "--name",
-            "dut",
-            "--log",
-            if self.log { "info" } else { "warn" },
-        ])
-        .stdout(Stdio::null());
+        let mut cmd = self.lab.command(&self.ns("dut"), &[bin("orbitmesh-dp")]);
+        cmd.args(args)
+            .arg("--fib")
+            .arg(&fib_path)
+            .arg("--socket")
+            .arg(&self.socket)
+            .args([
+                "--name",
+                "dut",
+                "--log",
+                if self.log { "info" } else { "warn" },
+            ])
+            .stdout(Stdio::null());
         if self.log {
             cmd.env_remove("NO_COLOR")
                 .stderr(std::fs::File::create(self.log_path()).unwrap());
         }
-        self.dp = Some(cmd.spawn().expect("start orbitmesh-dp"));
+        self.lab.spawn("dp", cmd).expect("start orbitmesh-dp");
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(20) {
             if ctl::call(&self.socket, &Request::Version).is_ok() {
                 return;
             }
-            if let Some(st) = self.dp.as_mut().unwrap().try_wait().unwrap() {
+            if let Some(st) = self.dp_exited() {
                 panic!("orbitmesh-dp exited early: {st}");
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -165,20 +139,9 @@ impl Line {
 
     /// ARP + ICMP echo from gen to the dut's own address (through the kernel).
     pub fn ping_dut(&self) -> bool {
-        let ns = self.ns("gen");
-        let args = [
-            "netns",
-            "exec",
-            &ns,
-            "ping",
-            "-c",
-            "2",
-            "-W",
-            "1",
-            "10.99.0.2",
-        ];
-        Command::new("ip")
-            .args(args)
+        let args = ["ping", "-c", "2", "-W", "1", "10.99.0.2"];
+        self.lab
+            .command(&self.ns("gen"), &args)
             .status()
             .is_ok_and(|s| s.success())
     }
@@ -200,17 +163,12 @@ impl Line {
 
     /// Captures on `iface` in the namespace of `role` (gen, dut, sink).
     pub fn capture_in(&self, role: &str, iface: &str, secs: f64) -> Capture {
-        let mut c = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
+        let mut c = self
+            .lab
+            .command(
                 &self.ns(role),
-                "python3",
-                tools_py(),
-                "capture",
-                iface,
-                &secs.to_string(),
-            ])
+                &["python3", tools_py(), "capture", iface, &secs.to_string()],
+            )
             .stdout(Stdio::piped())
             .spawn()
             .expect("capture");
@@ -240,20 +198,21 @@ impl Line {
         let cpus = cpu.map_or("0-63".to_string(), |c| c.to_string());
         let n = count.to_string();
         let ns = self.ns("gen");
-        let mut c = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
+        let mut c = self
+            .lab
+            .command(
                 &ns,
-                "taskset",
-                "-c",
-                &cpus,
-                "python3",
-                tools_py(),
-                "send",
-                "gen0",
-                &n,
-            ])
+                &[
+                    "taskset",
+                    "-c",
+                    &cpus,
+                    "python3",
+                    tools_py(),
+                    "send",
+                    "gen0",
+                    &n,
+                ],
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -277,18 +236,19 @@ impl Line {
     /// Sends `frame` `count` times from gen at `pps`, its last 4 bytes
     /// replaced by a sequence number (0, 1, ...); returns the sender.
     pub fn send_seq(&self, frame: &[u8], count: u32, pps: u32) -> Sender {
-        let mut c = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
+        let mut c = self
+            .lab
+            .command(
                 &self.ns("gen"),
-                "python3",
-                tools_py(),
-                "seq",
-                "gen0",
-                &count.to_string(),
-                &pps.to_string(),
-            ])
+                &[
+                    "python3",
+                    tools_py(),
+                    "seq",
+                    "gen0",
+                    &count.to_string(),
+                    &pps.to_string(),
+                ],
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -299,7 +259,13 @@ impl Line {
 
     /// The dataplane's pid (`ip netns exec` execs it).
     pub fn dp_pid(&self) -> u32 {
-        self.dp.as_ref().expect("dataplane started").id()
+        self.lab.pid("dp").expect("dataplane started")
+    }
+
+    /// The dataplane's exit status once it has exited.
+    pub fn dp_exited(&mut self) -> Option<ExitStatus> {
+        let dp = self.lab.child("dp").expect("dataplane started");
+        dp.try_wait().expect("dataplane status")
     }
 
     /// A field of /proc/<dataplane>/status as a number (VmRSS in kB, Threads).
@@ -312,37 +278,22 @@ impl Line {
             .unwrap_or_else(|| panic!("no {field} in {path}"))
     }
 
-    pub fn stop_dp(&mut self) -> Option<std::process::ExitStatus> {
-        let mut c = self.dp.take()?;
-        // `ip netns exec` execs the dataplane, so the child's pid is the dataplane's.
-        sh(&["kill", "-TERM", &c.id().to_string()]);
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if let Some(st) = c.try_wait().unwrap() {
-                return Some(st);
-            }
-            std::thread::sleep(Duration::from_millis(50));
+    /// Stops the dataplane (SIGTERM by its PID, SIGKILL after 10 s);
+    /// `None` if it was not started.
+    pub fn stop_dp(&mut self) -> Option<ExitStatus> {
+        match self.lab.stop("dp", Duration::from_secs(10)) {
+            Ok(st) => Some(st),
+            Err(orbitmesh_lab::Error::NoChild(_)) => None,
+            Err(e) => panic!("{e}"),
         }
-        let _ = c.kill();
-        c.wait().ok()
     }
 }
 
 impl Drop for Line {
+    /// The dataplane stops before its scratch directory goes (it removes
+    /// its socket there); the lab then deletes the namespaces.
     fn drop(&mut self) {
-        if let Some(mut c) = self.dp.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            std::thread::sleep(Duration::from_millis(300));
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for r in ["gen", "dut", "sink"] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &self.ns(r)])
-                .status();
-        }
+        self.lab.stop_children();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

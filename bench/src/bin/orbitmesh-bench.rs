@@ -316,11 +316,8 @@ fn traffic(a: TrafficArgs) -> Result<()> {
 
 fn cleanup() -> Result<()> {
     harness::preflight()?;
-    for ns in [harness::topology::GEN_NS, harness::topology::DUT_NS] {
-        if std::path::Path::new(&format!("/run/netns/{ns}")).exists() {
-            harness::topology::sh(&["ip", "netns", "del", ns])?;
-            errln!("removed namespace {ns}");
-        }
+    for ns in orbitmesh_lab::remove_leftovers(harness::topology::PREFIX)? {
+        errln!("removed namespace {ns}");
     }
     let _ = std::fs::remove_file(harness::topology::LOCK);
     Ok(())

@@ -25,11 +25,12 @@
 //! their own PID.
 
 use super::topology::{
-    self, mac, ns_sh, DUT_IN, DUT_NS, DUT_OUT, MAC_DUT1, MAC_DUT2, MAC_SINK0, MAC_SINK1,
+    self, mac, DUT_IN, DUT_NS, DUT_OUT, MAC_DUT1, MAC_DUT2, MAC_SINK0, MAC_SINK1,
 };
 use crate::traffic::frame::{ipv6_prefix, FlowPlan, Profile, LABEL_BASE};
 use anyhow::{bail, Context, Result};
 use orbitmesh_core::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec};
+use orbitmesh_lab::{exec_in, in_netns};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -236,9 +237,9 @@ impl Dut {
                 std::fs::write(&fib, fib_spec(plan, 1).to_json()).context("writing the FIB")?;
                 let sock = work.join("dp.sock");
                 let _ = std::fs::remove_file(&sock);
-                let mut cmd = Command::new("taskset");
-                cmd.args(["-c", &core.to_string(), "ip", "netns", "exec", DUT_NS])
-                    .arg(&bins.dp);
+                // Pinned from its first instruction: taskset execs the dataplane.
+                let mut cmd = in_netns(DUT_NS, &["taskset", "-c", &core.to_string()]);
+                cmd.arg(&bins.dp);
                 if matches!(
                     kind,
                     DutKind::OrbitmeshIpv4 | DutKind::OrbitmeshIpv6 | DutKind::OrbitmeshMixed
@@ -289,9 +290,9 @@ impl Dut {
                 }
             }
             DutKind::Kernel => {
-                ns_sh(DUT_NS, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+                exec_in(DUT_NS, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
                 let mask = format!("{:x}", 1u64 << core);
-                ns_sh(
+                exec_in(
                     DUT_NS,
                     &[
                         "sh",
@@ -310,8 +311,7 @@ impl Dut {
                     out = DUT_OUT[0],
                     peer = mac(&MAC_SINK0),
                 );
-                let mut cmd = Command::new("ip");
-                cmd.args(["netns", "exec", DUT_NS, "sh", "-c", &script]);
+                let cmd = in_netns(DUT_NS, &["sh", "-c", &script]);
                 dut.child = Some(spawn(cmd, logf)?);
                 let t0 = Instant::now();
                 loop {
@@ -396,23 +396,11 @@ impl Dut {
     /// Stops the DUT and undoes its settings.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let pid = c.id() as i32;
-            let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(3) {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            let _ = orbitmesh_lab::stop(&mut c, Duration::from_secs(3));
         }
         if self.kind == DutKind::Kernel {
-            let _ = ns_sh(DUT_NS, &["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
-            let _ = ns_sh(
+            let _ = exec_in(DUT_NS, &["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+            let _ = exec_in(
                 DUT_NS,
                 &[
                     "sh",
@@ -442,10 +430,8 @@ pub fn dut_ports_clear() -> bool {
         .iter()
         .chain(std::iter::once(&DUT_IN))
         .all(|p| {
-            let o = Command::new("ip")
-                .args(["-n", DUT_NS, "-d", "link", "show", p])
-                .output();
-            !matches!(o, Ok(o) if String::from_utf8_lossy(&o.stdout).contains("prog/xdp"))
+            orbitmesh_lab::run(&["ip", "-n", DUT_NS, "-d", "link", "show", p])
+                .map_or(true, |link| !link.contains("prog/xdp"))
         })
 }
 

@@ -13,13 +13,18 @@
 //! (10.100.0.0/16 via sink0, 10.101.0.0/16 via sink1); IPv6 is disabled in
 //! both namespaces so router solicitations do not reach the sink.
 //!
-//! [`Topology`] deletes both namespaces on drop (also when a run fails or is
-//! interrupted: the binary turns SIGINT/SIGTERM into an error that unwinds
-//! to here). A lock file keeps two harnesses from sharing the names.
+//! The namespaces and links are an `orbitmesh_lab::Lab` under the prefix
+//! `obh`, so [`Topology`] deletes both namespaces on drop (also when a run
+//! fails or is interrupted: the binary turns SIGINT/SIGTERM into an error
+//! that unwinds to here). A lock file keeps two harnesses from sharing the
+//! names; what this module adds to the lab is the bench's line, threaded
+//! NAPI and the links' counters.
 
 use anyhow::{bail, Context, Result};
-use std::process::Command;
+use orbitmesh_lab::{exec_in, run, Lab, Veth, VethEnd};
 
+/// The lab's prefix: the namespaces are `obh-*`.
+pub const PREFIX: &str = "obh";
 pub const GEN_NS: &str = "obh-gen";
 pub const DUT_NS: &str = "obh-dut";
 pub const LOCK: &str = "/run/orbitmesh-bench.lock";
@@ -39,45 +44,22 @@ pub const DUT_OUT: [&str; 2] = ["dut1", "dut2"];
 /// A MAC address as `ip link` and the FIB spec write it.
 pub use orbitmesh_core::wire::ethernet::format_mac as mac;
 
-/// Runs a command, failing with its stderr.
-pub fn sh(args: &[&str]) -> Result<()> {
-    let o = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .with_context(|| format!("running {}", args[0]))?;
-    if !o.status.success() {
-        bail!(
-            "`{}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&o.stderr).trim()
-        );
-    }
-    Ok(())
-}
+/// The lock file, removed on drop.
+#[derive(Debug)]
+struct Lock;
 
-/// Runs a command in a namespace.
-pub fn ns_sh(ns: &str, args: &[&str]) -> Result<()> {
-    let mut v = vec!["ip", "netns", "exec", ns];
-    v.extend_from_slice(args);
-    sh(&v)
-}
-
-fn ns_exists(ns: &str) -> bool {
-    std::path::Path::new(&format!("/run/netns/{ns}")).exists()
-}
-
-fn delete_namespaces() {
-    for ns in [GEN_NS, DUT_NS] {
-        if ns_exists(ns) {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(LOCK);
     }
 }
 
 /// The namespace line; removed on drop.
 #[derive(Debug)]
 pub struct Topology {
-    _private: (),
+    /// Dropped first: the namespaces go before the lock is released.
+    _lab: Lab,
+    _lock: Lock,
 }
 
 impl Topology {
@@ -98,86 +80,55 @@ impl Topology {
         }
         std::fs::write(LOCK, std::process::id().to_string())
             .with_context(|| format!("writing {LOCK}"))?;
-        // From here on, Drop cleans up (also what a crashed run left).
-        let topo = Topology { _private: () };
-        delete_namespaces();
-        topo.build().context("building the namespace line")?;
-        Ok(topo)
-    }
-
-    fn build(&self) -> Result<()> {
-        for ns in [GEN_NS, DUT_NS] {
-            sh(&["ip", "netns", "add", ns])?;
-            ns_sh(ns, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
-            ns_sh(
-                ns,
-                &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"],
-            )?;
-            ns_sh(ns, &["ip", "link", "set", "lo", "up"])?;
-        }
-        let pairs = [
-            (GEN_IF, MAC_GEN, DUT_IN, MAC_DUT0),
-            (SINK_IFS[0], MAC_SINK0, DUT_OUT[0], MAC_DUT1),
-            (SINK_IFS[1], MAC_SINK1, DUT_OUT[1], MAC_DUT2),
-        ];
-        for (g, gm, d, dm) in pairs {
-            sh(&[
-                "ip",
-                "link",
-                "add",
-                g,
-                "netns",
-                GEN_NS,
-                "address",
-                &mac(&gm),
-                "type",
-                "veth",
-                "peer",
-                "name",
-                d,
-                "netns",
-                DUT_NS,
-                "address",
-                &mac(&dm),
-            ])?;
-            ns_sh(GEN_NS, &["ip", "link", "set", g, "up"])?;
-            ns_sh(DUT_NS, &["ip", "link", "set", d, "up"])?;
-        }
-        ns_sh(
-            DUT_NS,
-            &["ip", "addr", "add", "10.99.0.2/24", "dev", DUT_IN],
-        )?;
-        for (i, (d, smac)) in DUT_OUT.iter().zip([MAC_SINK0, MAC_SINK1]).enumerate() {
-            let own = format!("10.98.{}.2/24", i + 1);
-            let nh = format!("10.98.{}.1", i + 1);
-            let dst = format!("10.{}.0.0/16", 100 + i);
-            ns_sh(DUT_NS, &["ip", "addr", "add", &own, "dev", d])?;
-            ns_sh(
-                DUT_NS,
-                &[
-                    "ip",
-                    "neigh",
-                    "replace",
-                    &nh,
-                    "lladdr",
-                    &mac(&smac),
-                    "dev",
-                    d,
-                    "nud",
-                    "permanent",
-                ],
-            )?;
-            ns_sh(DUT_NS, &["ip", "route", "add", &dst, "via", &nh, "dev", d])?;
-        }
-        Ok(())
+        let lock = Lock;
+        // Removes what a crashed run left under obh-*; from here on, drop
+        // cleans up.
+        let mut lab = Lab::new(PREFIX)?;
+        build(&mut lab).context("building the namespace line")?;
+        Ok(Topology {
+            _lab: lab,
+            _lock: lock,
+        })
     }
 }
 
-impl Drop for Topology {
-    fn drop(&mut self) {
-        delete_namespaces();
-        let _ = std::fs::remove_file(LOCK);
+fn build(lab: &mut Lab) -> Result<()> {
+    lab.add_namespaces(&[GEN_NS, DUT_NS])?;
+    for ns in [GEN_NS, DUT_NS] {
+        lab.exec(ns, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
+        lab.exec(
+            ns,
+            &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"],
+        )?;
+        lab.ip_in(ns, &["link set lo up"])?;
     }
+    let gen = |dev: &str, m: [u8; 6]| VethEnd::new(GEN_NS, dev).mac(mac(&m));
+    let dut = |dev: &str, m: [u8; 6], addr: &str| VethEnd::new(DUT_NS, dev).mac(mac(&m)).addr(addr);
+    lab.add_veths(&[
+        Veth::new(gen(GEN_IF, MAC_GEN), dut(DUT_IN, MAC_DUT0, "10.99.0.2/24")).up(),
+        Veth::new(
+            gen(SINK_IFS[0], MAC_SINK0),
+            dut(DUT_OUT[0], MAC_DUT1, "10.98.1.2/24"),
+        )
+        .up(),
+        Veth::new(
+            gen(SINK_IFS[1], MAC_SINK1),
+            dut(DUT_OUT[1], MAC_DUT2, "10.98.2.2/24"),
+        )
+        .up(),
+    ])?;
+    // Static neighbours and routes so the kernel DUT can forward.
+    let mut cmds = Vec::new();
+    for (i, (d, smac)) in DUT_OUT.iter().zip([MAC_SINK0, MAC_SINK1]).enumerate() {
+        let nh = format!("10.98.{}.1", i + 1);
+        cmds.push(format!(
+            "neigh replace {nh} lladdr {} dev {d} nud permanent",
+            mac(&smac)
+        ));
+        cmds.push(format!("route add 10.{}.0.0/16 via {nh} dev {d}", 100 + i));
+    }
+    lab.ip_in(DUT_NS, &cmds)?;
+    Ok(())
 }
 
 /// PIDs and names of the kernel's NAPI threads (`napi/IFACE-ID`).
@@ -202,10 +153,10 @@ fn napi_threads() -> Vec<(u32, String)> {
 /// XDP attached or GRO on). Threads are told apart from other users' by
 /// appearing when we switch threading on.
 pub fn threaded_napi(dut_core: usize, gen_core: usize) -> Result<()> {
-    let _ = ns_sh(DUT_NS, &["ethtool", "-K", DUT_IN, "gro", "on"]);
+    let _ = exec_in(DUT_NS, &["ethtool", "-K", DUT_IN, "gro", "on"]);
     let set = |ns: &str, ifs: &[&str], v: u8| -> Result<()> {
         for i in ifs {
-            ns_sh(
+            exec_in(
                 ns,
                 &[
                     "sh",
@@ -238,7 +189,7 @@ pub fn threaded_napi(dut_core: usize, gen_core: usize) -> Result<()> {
         } else {
             continue;
         };
-        sh(&["taskset", "-pc", &core.to_string(), &pid.to_string()])?;
+        run(&["taskset", "-pc", &core.to_string(), &pid.to_string()])?;
     }
     if dut_threads == 0 {
         bail!("threaded NAPI: no napi/{DUT_IN} thread appeared");
@@ -256,11 +207,8 @@ pub fn link_counters() -> Vec<(String, u64)> {
     ];
     for (ns, ifs) in sets {
         for i in ifs {
-            if let Ok(o) = Command::new("ip")
-                .args(["netns", "exec", ns, "ethtool", "-S", i])
-                .output()
-            {
-                for line in String::from_utf8_lossy(&o.stdout).lines() {
+            if let Ok(stats) = exec_in(ns, &["ethtool", "-S", i]) {
+                for line in stats.lines() {
                     let Some((k, v)) = line.trim().split_once(':') else {
                         continue;
                     };
@@ -273,17 +221,9 @@ pub fn link_counters() -> Vec<(String, u64)> {
                 }
             }
             for k in ["rx_dropped", "tx_dropped"] {
-                if let Ok(o) = Command::new("ip")
-                    .args([
-                        "netns",
-                        "exec",
-                        ns,
-                        "cat",
-                        &format!("/sys/class/net/{i}/statistics/{k}"),
-                    ])
-                    .output()
-                {
-                    if let Ok(v) = String::from_utf8_lossy(&o.stdout).trim().parse::<u64>() {
+                let path = format!("/sys/class/net/{i}/statistics/{k}");
+                if let Ok(text) = exec_in(ns, &["cat", &path]) {
+                    if let Ok(v) = text.trim().parse::<u64>() {
                         out.push((format!("{i}/{k}"), v));
                     }
                 }
