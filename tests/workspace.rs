@@ -35,6 +35,7 @@ fn a_plain_cargo_build_builds_every_binary() {
     for (package, binary) in [
         ("dataplane", "orbitmesh-dp"),
         ("control", "orbitmesh-ctl"),
+        ("emulation", "orbitmesh-emu"),
         ("bench", "orbitmesh-bench"),
     ] {
         assert!(
@@ -108,7 +109,15 @@ fn crates_depend_along_the_layer_line() {
         );
     }
     let control = dependencies(&meta, "control");
-    for banned in ["dataplane", "bench", "aya", "xsk-rs", "libc"] {
+    for banned in [
+        "dataplane",
+        "bench",
+        "emulation",
+        "orbitmesh-lab",
+        "aya",
+        "xsk-rs",
+        "libc",
+    ] {
         assert!(
             !control.iter().any(|d| d == banned),
             "control depends on {banned} (any kind counts: its tests must build without the BPF toolchain): {control:?}"

@@ -2,7 +2,7 @@
 //! between them, and the processes started in them, all owned by a [`Lab`]
 //! that removes them when it is dropped (normal end, error or panic). The
 //! end-to-end tests (tests/support/line.rs), the bench harness
-//! (bench/src/harness/topology.rs) and the emulator (control/src/emulate)
+//! (bench/src/harness/topology.rs) and the emulator (emulation/)
 //! build their topologies on it and keep only their own domain part.
 //!
 //! Everything goes through iproute2 (`ip`), as an operator would type it;

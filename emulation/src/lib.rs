@@ -31,6 +31,7 @@ pub mod dataplanes;
 pub mod faults;
 pub mod lab;
 pub mod live;
+pub mod os;
 pub mod predicted;
 pub mod report;
 pub mod session;
@@ -41,8 +42,8 @@ pub mod traffic;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use crate::predict::schedule::Ipv4Prefix;
-use crate::predict::{StepResult, NONE};
+use control::predict::schedule::Ipv4Prefix;
+use control::predict::{StepResult, NONE};
 use orbitmesh_core::wire::ethernet::format_mac;
 
 /// CLOCK_REALTIME in ns (the dataplanes' activation clock).

@@ -11,8 +11,8 @@ use anyhow::{bail, Result};
 
 use super::report::PairTrace;
 use super::Topology;
-use crate::predict::scenario::Scenario;
-use crate::predict::Network;
+use control::predict::scenario::Scenario;
+use control::predict::Network;
 
 /// Largest slice this emulation builds (one namespace and dataplane a node).
 pub const MAX_NODES: usize = 1000;
@@ -53,7 +53,7 @@ pub fn predict(scenario: &Scenario, out: &Path) -> Result<Predicted> {
     let mut pairs = station_pairs(&names);
     let mut sched = model.schedule_builder(scenario.srgb_base)?;
     let n_nodes = n_sats + n_gs;
-    crate::predict::simulate(
+    control::predict::simulate(
         net,
         model.window,
         0,

@@ -22,7 +22,7 @@ use super::live::Live;
 use super::predicted::{predict, scenario_name, Predicted};
 use super::summarize::{self, Run};
 use super::{agents, controller, dataplanes, slice, Names};
-use crate::predict::scenario::{parse_duration_ns, Scenario};
+use control::predict::scenario::{parse_duration_ns, Scenario};
 use orbitmesh_core::{errln, outln};
 
 /// `orbitmesh-emu run`'s options.

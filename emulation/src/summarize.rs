@@ -17,7 +17,7 @@ use super::live::Observed;
 use super::predicted::{predicted_mean, Predicted};
 use super::report::{self, FaultReport, FlowReport, PairTrace, Summary};
 use super::Topology;
-use crate::distribute::NodeReport;
+use control::distribute::NodeReport;
 use orbitmesh_core::errln;
 
 /// What the processes tell at the end.

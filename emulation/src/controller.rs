@@ -3,7 +3,7 @@
 //! schedule time `start_ns` at wall time `t_start` (a couple of seconds
 //! from now) and the whole run `time_scale` times faster than real time.
 //! Its report goes to `OUT/run.json`, its log to `OUT/logs/ctl.log` and
-//! its events ([`crate::events`]) to `OUT/events.jsonl`, which is followed
+//! its events ([`control::events`]) to `OUT/events.jsonl`, which is followed
 //! as it grows and handed to the live view record by record: the emulator
 //! reads what the control process did from typed records, not its log.
 
@@ -17,7 +17,7 @@ use anyhow::Result;
 
 use super::lab::Lab;
 use super::{now_ns, Names};
-use crate::events::Record;
+use control::events::Record;
 
 /// Schedule time against wall time.
 #[derive(Debug, Clone, Copy)]

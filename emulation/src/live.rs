@@ -21,7 +21,7 @@ use super::predicted::Predicted;
 use super::report::FaultReport;
 use super::traffic::AgentReport;
 use super::{now_ns, Names};
-use crate::events::Event;
+use control::events::Event;
 use orbitmesh_core::errln;
 
 /// What the live view saw.

@@ -1,5 +1,5 @@
-//! `orbitmesh-emu`: a live LEO mesh slice on one Linux box (see
-//! control::emulate): predict, build namespaces and veths, start one
+//! `orbitmesh-emu`: a live LEO mesh slice on one Linux box (see the
+//! `emulation` crate): predict, build namespaces and veths, start one
 //! `orbitmesh-dp` per node and `orbitmesh-ctl run`, send traffic between
 //! the hosts behind the ground stations, inject faults, report.
 #![forbid(unsafe_code)]
@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use control::emulate::session::{self, Options};
-use control::emulate::traffic::{self, AgentSpec};
+use emulation::session::{self, Options};
+use emulation::traffic::{self, AgentSpec};
 use orbitmesh_core::errln;
 
 const EXAMPLES: &str = "Examples:

@@ -13,8 +13,8 @@ use anyhow::{bail, Result};
 
 use super::lab::Lab;
 use super::{Names, Topology};
-use crate::distribute::{Link, LocalPort, NodeWiring, Wiring};
-use crate::predict::Network;
+use control::distribute::{Link, LocalPort, NodeWiring, Wiring};
+use control::predict::Network;
 
 /// Where each node's control socket is: `DIR/n<node>.sock`.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 
 use super::report::{FaultReport, PairTrace};
 use super::Topology;
-use crate::predict::scenario::parse_duration_ns;
+use control::predict::scenario::parse_duration_ns;
 
 /// A `--fail-isl` value that names no fault of this emulation.
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +21,7 @@ pub enum FaultSpecError {
     #[error("--fail-isl {spec:?}: {error}")]
     Time {
         spec: String,
-        error: crate::predict::Error,
+        error: control::predict::Error,
     },
 }
 

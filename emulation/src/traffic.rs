@@ -140,7 +140,7 @@ pub fn run_agent(spec: &AgentSpec, out: &mut dyn Write) -> std::io::Result<()> {
                 let due = (t0.elapsed().as_secs_f64() * spec.rate as f64) as u64;
                 for (i, (peer, addr)) in spec.peers.iter().enumerate() {
                     while seq[i] < due {
-                        let p = encode(spec.id, *peer, seq[i], crate::emulate::now_ns());
+                        let p = encode(spec.id, *peer, seq[i], crate::now_ns());
                         // A send error (no route yet, buffer full) is a lost
                         // packet like any other: the receiver sees the gap.
                         let _ = sock.send_to(&p, addr);
@@ -159,7 +159,7 @@ pub fn run_agent(spec: &AgentSpec, out: &mut dyn Write) -> std::io::Result<()> {
     let mut stop_at: Option<Instant> = None;
     let report = |flows: &mut BTreeMap<u16, FlowState>, is_final: bool| AgentReport {
         id: spec.id,
-        t_ns: crate::emulate::now_ns(),
+        t_ns: crate::now_ns(),
         is_final,
         sent: spec
             .peers
@@ -186,7 +186,7 @@ pub fn run_agent(spec: &AgentSpec, out: &mut dyn Write) -> std::io::Result<()> {
                     if dst == spec.id {
                         let f = flows.entry(src).or_default();
                         f.rx.src = src;
-                        f.record(seq, crate::emulate::now_ns().saturating_sub(t));
+                        f.record(seq, crate::now_ns().saturating_sub(t));
                     }
                 }
             }
