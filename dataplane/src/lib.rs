@@ -6,6 +6,9 @@
 //!   [`fib::FibHandle`] through which snapshots are published lock-free.
 //! - [`pipeline`]: the pure batch function every worker, test and benchmark runs.
 //! - [`stats`]: per-worker counters, summed on read.
+//! - [`ring`]: frames as handles, batches, and the batch I/O trait workers drive.
+//! - [`worker`]: the per-core loop: receive, pipeline, dispatch by verdict, send.
+//! - [`delay_line`]: the emulation's per-port propagation delay, wrapped around the I/O.
 //! - [`sys`]: the only module with `unsafe` code.
 //! - [`watch`]: the port watcher (carrier, interfaces that go away).
 //! - [`cli`]: output of the command-line programs that survives a closed pipe.
@@ -16,9 +19,11 @@
 pub mod cli;
 pub mod config;
 pub mod ctl;
+pub mod delay_line;
 pub mod fib;
 pub mod node;
 pub mod pipeline;
+pub mod ring;
 pub mod stats;
 pub mod sys;
 pub mod watch;

@@ -524,6 +524,7 @@ fn run(a: RunArgs) -> Result<i32> {
             sock(n).display().to_string(),
             "--poll".into(),
             "sleep-when-idle".into(),
+            "--delay-line".into(),
             "--log".into(),
             "warn".into(),
         ];
