@@ -12,6 +12,8 @@
 # rate, and the DUT's CPU time per forwarded packet.
 #   scripts/bench-veth.sh [SECONDS]      (root) -> bench/results/veth.md
 #   ONLY=orbitmesh PERF=1 scripts/bench-veth.sh 5   # one DUT, perf profile of CPU 0
+#   DP_BIN=/tmp/old/release/orbitmesh-dp ONLY=orbitmesh scripts/bench-veth.sh 8
+#                                        # another orbitmesh-dp build (before/after comparisons)
 #   THREADED=1 scripts/bench-veth.sh     # threaded NAPI: dut0's receive pinned to the DUT's
 #                                        # core (CPU 0), sink0's to the generator's (CPU 1)
 #   SINK_NAPI=0 scripts/bench-veth.sh    # diagnostic: only sink0's NAPI threaded, pinned to CPU 0
@@ -141,7 +143,7 @@ run() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 if run orbitmesh; then
 echo "== orbitmesh-dp"
 line
-ip netns exec omb-dut target/release/orbitmesh-dp --port dut0 --port dut1 --fib "$work/fib.json" \
+ip netns exec omb-dut "${DP_BIN:-target/release/orbitmesh-dp}" --port dut0 --port dut1 --fib "$work/fib.json" \
   --core 0 --poll sleep-when-idle --socket "$work/dp.sock" --log warn &
 dp=$!; pids+=($dp)
 sleep 3

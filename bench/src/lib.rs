@@ -14,7 +14,7 @@
 //! - [`harness`]: the namespace line, the DUTs (orbitmesh-dp, kernel
 //!   forwarding, dpdk-testpmd), the RFC 2544 throughput search, and the
 //!   report (`orbitmesh-bench`).
-//! - [`sys`]: the crate's only `unsafe` code (AF_XDP transmit, setns);
+//! - [`sys`]: the crate's only `unsafe` code (setns; AF_XDP is the dataplane's);
 //!   `unsafe_code` is denied workspace-wide (root `Cargo.toml`).
 
 pub mod harness;

@@ -7,8 +7,12 @@
 //!   workers (epoch-based reclamation), and staged activations.
 //! - [`node`]: the process state shared by workers, control socket and port
 //!   watcher: FIB handle, ports, liveness, every worker's counters.
+//! - [`ring`]: frames as handles, batches, and the batch I/O trait
+//!   (`PacketIo`) workers drive.
 //! - [`worker`]: one pinned thread's loop: receive a batch, run the pipeline,
-//!   dispatch the verdicts, count.
+//!   dispatch the verdicts by port, count.
+//! - [`delay_line`]: the emulation's per-port propagation delay, wrapped
+//!   around the I/O.
 //! - [`sys`]: the only module with `unsafe` code: AF_XDP sockets and rings,
 //!   the XDP steering program, epoch cells, huge pages, signals, credentials.
 //! - [`schedule`]: the schedule a node holds and follows on its own, kept
@@ -24,9 +28,11 @@
 
 pub mod config;
 pub mod ctl;
+pub mod delay_line;
 pub mod housekeeping;
 pub mod node;
 pub mod publish;
+pub mod ring;
 pub mod schedule;
 pub mod sys;
 pub mod watch;

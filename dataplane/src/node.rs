@@ -199,6 +199,10 @@ pub struct Node {
     /// Emulation only: hold frames sent on port p for `delay_ns[p]` ns
     /// (propagation delay of the link it stands for); 0 = send at once.
     pub delay_ns: Vec<AtomicU64>,
+    /// Whether the workers' I/O is wrapped in a
+    /// [`crate::delay_line::DelayLine`] that reads `delay_ns` (emulation
+    /// only; otherwise a delay is refused, not silently ignored).
+    pub delay_line: bool,
 }
 
 impl Node {
@@ -214,6 +218,7 @@ impl Node {
             workers: (0..workers).map(|_| WorkerStats::new(n)).collect(),
             punt: PuntCounters::default(),
             delay_ns: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            delay_line: false,
         }
     }
 

@@ -1,10 +1,13 @@
-//! A worker: one thread pinned to one core, polling the AF_XDP rings of every
+//! A worker: one thread pinned to one core, polling the rings of every
 //! port it serves, running the pipeline over each received batch, and
 //! sending each forwarded frame out of its port without copying it.
 //!
-//! The rings sit behind the [`Io`] trait: [`crate::sys::xsk::XskIo`] is the
-//! AF_XDP implementation, [`MemIo`] an in-memory one for tests, so the loop
-//! below is the same code in both.
+//! The rings sit behind [`PacketIo`] (frames as [`Buf`] handles, moved in
+//! [`Batch`]es): [`crate::sys::xsk::XskIo`] over AF_XDP, or the same ring
+//! logic over the in-memory fake [`crate::sys::ring::MemRings`] in tests,
+//! optionally wrapped in the emulation's [`crate::delay_line::DelayLine`].
+//! What a verdict means is decided here, once: a forwarded frame joins its
+//! output port's batch, a dropped or punted one goes back to the pool.
 //!
 //! Per iteration (DPDK l3fwd's shape): reclaim TX completions and refill the
 //! fill rings in batches; for each port, receive up to `batch` frames, pin
@@ -14,50 +17,13 @@
 //! the worker either spins (busy), or blocks in `poll()` (sleep-when-idle),
 //! which is what lets dozens of dataplanes share two cores in an emulation.
 
-use crate::node::{Node, KERNEL_STATS_EVERY_NS};
+use crate::node::{Node, WorkerStats, KERNEL_STATS_EVERY_NS};
+use crate::ring::{Batch, Buf, PacketIo};
 use orbitmesh_core::pipeline::{self, Frame, Verdict, MAX_BATCH};
-use orbitmesh_core::stats::Counters;
-use orbitmesh_core::stats::KernelStats;
+use orbitmesh_core::stats::{Counters, DropReason};
+use smallvec::SmallVec;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-/// What a batch did on one port.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct BatchIo {
-    pub rx: usize,
-    pub forwarded: usize,
-    pub tx_ring_full: usize,
-}
-
-/// Ring access for one worker.
-pub trait Io {
-    fn ports(&self) -> usize;
-    /// Receives up to `max` frames on `port`, lets `run` rewrite them and
-    /// give each a verdict, sends the forwarded ones (counted per output
-    /// port in `tx`), and recycles the rest.
-    fn rx_process_tx(
-        &mut self,
-        port: usize,
-        max: usize,
-        tx: &mut [u64],
-        run: &mut dyn FnMut(&mut [Frame<'_>], &mut [Verdict]),
-    ) -> BatchIo;
-    /// Reclaims completed TX frames and refills fill rings; returns how many
-    /// fill-ring refills found no free frame.
-    fn service(&mut self) -> u64;
-    /// Blocks until a port has frames or `timeout_ms` passes.
-    fn wait(&mut self, timeout_ms: i32);
-    /// Busy mode, idle pass: lets the kernel busy-poll the device (no-op by default).
-    fn kick(&mut self) {}
-    /// Emulation delay line: hold frames sent on port p for `delays_ns[p]`
-    /// before they go out (not supported by default: sent at once).
-    fn set_delays(&mut self, _delays_ns: &[u64]) {}
-    /// The kernel's statistics of a port's socket (a syscall: called every
-    /// [`KERNEL_STATS_EVERY_NS`], never per batch); `None` where there is no kernel.
-    fn kernel_stats(&self, _port: usize) -> Option<KernelStats> {
-        None
-    }
-}
 
 /// How a worker waits when there is no work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -84,36 +50,69 @@ pub const IDLE_WAIT_MS: i32 = 100;
 /// (bench/results/veth-analysis.md), so it is a choice, not a default.
 pub const DEFAULT_COALESCE_US: u32 = 0;
 
+/// One worker's per-port I/O tallies (totals since start, published as is).
+#[derive(Debug)]
+struct PortTally {
+    rx: Vec<u64>,
+    tx: Vec<u64>,
+    tx_ring_full: Vec<u64>,
+    fill_short: Vec<u64>,
+}
+
+impl PortTally {
+    fn new(ports: usize) -> PortTally {
+        PortTally {
+            rx: vec![0; ports],
+            tx: vec![0; ports],
+            tx_ring_full: vec![0; ports],
+            fill_short: vec![0; ports],
+        }
+    }
+
+    fn publish(&self, stats: &WorkerStats) {
+        for (p, c) in stats.ports.iter().enumerate().take(self.rx.len()) {
+            c.rx.store(self.rx[p], Ordering::Relaxed);
+            c.tx.store(self.tx[p], Ordering::Relaxed);
+            c.tx_ring_full
+                .store(self.tx_ring_full[p], Ordering::Relaxed);
+            c.fill_ring_empty
+                .store(self.fill_short[p], Ordering::Relaxed);
+        }
+    }
+}
+
+/// The batches a worker reuses: nothing is allocated per packet or per pass.
+struct Batches {
+    rx: Batch,
+    /// Per output port: the frames forwarded to it from one received batch.
+    out: Vec<Batch>,
+    /// Dropped and punted frames, back to the pool.
+    done: Batch,
+    verdicts: [Verdict; MAX_BATCH],
+}
+
 /// The worker loop; returns when `stop` is set.
-pub fn run_worker(io: &mut dyn Io, node: &Node, spec: &WorkerSpec, stop: &AtomicBool) {
+pub fn run_worker(io: &mut dyn PacketIo, node: &Node, spec: &WorkerSpec, stop: &AtomicBool) {
     let stats = &node.workers[spec.index];
-    let batch = spec.batch.clamp(1, MAX_BATCH);
-    let (poll, punt) = (spec.poll, spec.punt.as_ref());
-    let mut counters = Counters::default();
     let ports = io.ports();
-    let mut tx = vec![0u64; ports];
-    let mut rx = vec![0u64; ports];
-    let mut full = vec![0u64; ports];
-    let mut fill_empty = 0u64;
-    let mut delays = vec![0u64; ports];
+    let mut counters = Counters::default();
+    let mut tally = PortTally::new(ports);
+    let mut b = Batches {
+        rx: Batch::with_limit(spec.batch.clamp(1, MAX_BATCH)),
+        out: (0..ports).map(|_| Batch::new()).collect(),
+        done: Batch::new(),
+        verdicts: [Verdict::Drop(DropReason::Malformed); MAX_BATCH],
+    };
     let mut kernel_stats_due = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        // Emulated link delays (set over the control socket; rarely change).
-        let mut changed = false;
-        for (d, a) in delays.iter_mut().zip(&node.delay_ns) {
-            let v = a.load(Ordering::Relaxed);
-            changed |= *d != v;
-            *d = v;
-        }
-        if changed {
-            io.set_delays(&delays);
-        }
-        fill_empty += io.service();
+        io.reclaim_and_refill(&mut tally.fill_short);
         // One clock read per pass: it picks the FIB in force (a staged one
         // activates at its instant) for every port's batch of this pass.
         let now = orbitmesh_core::time::now_ns();
         if now >= kernel_stats_due {
             kernel_stats_due = now + KERNEL_STATS_EVERY_NS;
+            // Also on idle passes: a port starved of fill frames receives nothing.
+            tally.publish(stats);
             for p in 0..ports {
                 if let Some(k) = io.kernel_stats(p) {
                     stats.ports[p].kernel.store(&k);
@@ -122,40 +121,22 @@ pub fn run_worker(io: &mut dyn Io, node: &Node, spec: &WorkerSpec, stop: &Atomic
         }
         let mut work = 0;
         for p in 0..ports {
-            let live = node.live.mask();
-            let mut version = 0;
-            let b = io.rx_process_tx(p, batch, &mut tx, &mut |frames, verdicts| {
-                let guard = crossbeam_epoch::pin();
-                let fib = node.fib.load(now, &guard);
-                version = fib.version();
-                pipeline::process(fib, live, frames, verdicts, &mut counters);
-                if let Some(q) = punt {
-                    for (f, v) in frames.iter().zip(verdicts.iter()) {
-                        if matches!(v, Verdict::Punt(_)) && q.try_send(f.data().to_vec()).is_err() {
-                            node.punt.queue_full.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-            });
-            if b.rx > 0 {
-                work += b.rx;
-                rx[p] += b.rx as u64;
-                full[p] += b.tx_ring_full as u64;
-                stats.fib_version.store(version, Ordering::Relaxed);
+            let n = io.rx(p, &mut b.rx);
+            if n == 0 {
+                continue;
             }
+            work += n;
+            tally.rx[p] += n as u64;
+            let version = process(io, &mut b, node, now, &mut counters, spec.punt.as_ref());
+            stats.fib_version.store(version, Ordering::Relaxed);
+            dispatch(io, &mut b, &mut tally);
         }
         if work > 0 {
             stats.pipeline.publish(&counters);
-            for p in 0..ports {
-                let c = &stats.ports[p];
-                c.rx.store(rx[p], Ordering::Relaxed);
-                c.tx.store(tx[p], Ordering::Relaxed);
-                c.tx_ring_full.store(full[p], Ordering::Relaxed);
-                c.fill_ring_empty.store(fill_empty, Ordering::Relaxed);
-            }
-        } else if poll == PollMode::SleepWhenIdle {
+            tally.publish(stats);
+        } else if spec.poll == PollMode::SleepWhenIdle {
             // poll() returns as soon as a frame arrives; the timeout only
-            // bounds how long a stop request waits (the Io shortens it
+            // bounds how long a stop request waits (the I/O shortens it
             // while transmitted frames await completion).
             io.wait(IDLE_WAIT_MS);
             // Receive coalescing (a NIC's rx-usecs): let frames gather for
@@ -165,10 +146,90 @@ pub fn run_worker(io: &mut dyn Io, node: &Node, spec: &WorkerSpec, stop: &Atomic
                 std::thread::sleep(spec.coalesce);
             }
         } else {
-            io.kick();
+            io.busy_poll();
         }
     }
     stats.pipeline.publish(&counters);
+    tally.publish(stats);
+}
+
+/// Runs the pipeline over the received batch `b.rx` in place, writing
+/// `b.verdicts`; copies punted frames to the punt queue. Returns the
+/// version of the FIB used.
+fn process(
+    io: &mut dyn PacketIo,
+    b: &mut Batches,
+    node: &Node,
+    now: u64,
+    counters: &mut Counters,
+    punt: Option<&PuntQueue>,
+) -> u64 {
+    let live = node.live.mask();
+    let mut version = 0;
+    let verdicts = &mut b.verdicts;
+    io.with_data(&mut b.rx, &mut |bufs, chunks| {
+        let mut frames: SmallVec<[Frame<'_>; MAX_BATCH]> = chunks
+            .iter_mut()
+            .zip(bufs.iter())
+            // Frame i must stay buf i: a frame the I/O could not show
+            // (never the case) is an empty one, dropped as malformed.
+            .map(|(c, buf)| match Frame::new(c, buf.head(), buf.len()) {
+                Some(f) => f,
+                None => Frame::new(&mut [], 0, 0).expect("empty is in bounds"),
+            })
+            .collect();
+        let n = frames.len();
+        let guard = crossbeam_epoch::pin();
+        let fib = node.fib.load(now, &guard);
+        version = fib.version();
+        pipeline::process(fib, live, &mut frames, &mut verdicts[..n], counters);
+        if let Some(q) = punt {
+            for (f, v) in frames.iter().zip(verdicts.iter()) {
+                if matches!(v, Verdict::Punt(_)) && q.try_send(f.data().to_vec()).is_err() {
+                    node.punt.queue_full.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        for (buf, f) in bufs.iter_mut().zip(&frames) {
+            let moved = buf.set_data(f.start(), f.len());
+            debug_assert!(moved, "a frame stays inside its buffer");
+        }
+    });
+    version
+}
+
+/// Groups the processed batch by verdict: forwarded frames to their output
+/// port's TX ring (one `tx` per port per batch, counted per port), the rest
+/// back to the pool.
+fn dispatch(io: &mut dyn PacketIo, b: &mut Batches, tally: &mut PortTally) {
+    let ports = b.out.len();
+    let n = b.rx.len();
+    for (buf, v) in b.rx.drain().zip(&b.verdicts[..n]) {
+        let to: Result<(), Buf> = match *v {
+            Verdict::Forward(q) if (q as usize) < ports => b.out[q as usize].push(buf),
+            _ => Err(buf),
+        };
+        if let Err(buf) = to {
+            // Room for a whole batch: never refused.
+            let kept = b.done.push(buf);
+            debug_assert!(kept.is_ok());
+        }
+    }
+    if !b.done.is_empty() {
+        io.free(&mut b.done);
+    }
+    for (q, out) in b.out.iter_mut().enumerate() {
+        if out.is_empty() {
+            continue;
+        }
+        let want = out.len();
+        let sent = io.tx(q, out);
+        tally.tx[q] += sent as u64;
+        if sent < want {
+            tally.tx_ring_full[q] += (want - sent) as u64;
+            io.free(out);
+        }
+    }
 }
 
 /// How one worker runs.
@@ -203,7 +264,7 @@ impl WorkerSpec {
 
 /// Spawns `run_worker` on its own thread, pinned to its core when given.
 pub fn spawn(
-    mut io: Box<dyn Io + Send>,
+    mut io: Box<dyn PacketIo + Send>,
     node: Arc<Node>,
     spec: WorkerSpec,
     stop: Arc<AtomicBool>,
@@ -225,104 +286,18 @@ pub fn spawn(
         })
 }
 
-/// In-memory rings: each port has an RX queue of frames to receive and a
-/// TX list of frames sent. Frames live in buffers with headroom like UMEM
-/// frames, and are rewritten in place by the pipeline.
-#[derive(Debug, Default)]
-pub struct MemIo {
-    pub rx: Vec<std::collections::VecDeque<Vec<u8>>>,
-    pub sent: Vec<Vec<Vec<u8>>>,
-    pub headroom: usize,
-    /// What `kernel_stats` reports per port (tests of the counters' path).
-    pub kernel: Vec<Option<KernelStats>>,
-}
-
-impl MemIo {
-    pub fn new(ports: usize, headroom: usize) -> MemIo {
-        MemIo {
-            rx: (0..ports).map(|_| Default::default()).collect(),
-            sent: vec![Vec::new(); ports],
-            headroom,
-            kernel: vec![None; ports],
-        }
-    }
-}
-
-impl Io for MemIo {
-    fn ports(&self) -> usize {
-        self.rx.len()
-    }
-
-    fn rx_process_tx(
-        &mut self,
-        port: usize,
-        max: usize,
-        tx: &mut [u64],
-        run: &mut dyn FnMut(&mut [Frame<'_>], &mut [Verdict]),
-    ) -> BatchIo {
-        let n = self.rx[port].len().min(max);
-        if n == 0 {
-            return BatchIo::default();
-        }
-        let h = self.headroom;
-        let mut bufs: Vec<Vec<u8>> = self.rx[port]
-            .drain(..n)
-            .map(|f| {
-                let mut b = vec![0u8; h + f.len()];
-                b[h..].copy_from_slice(&f);
-                b
-            })
-            .collect();
-        let mut verdicts = vec![Verdict::Drop(orbitmesh_core::stats::DropReason::Malformed); n];
-        let mut bounds = vec![(0usize, 0usize); n];
-        {
-            let mut frames: Vec<Frame<'_>> = bufs
-                .iter_mut()
-                .map(|b| {
-                    let len = b.len() - h;
-                    Frame::new(b, h, len).expect("in bounds")
-                })
-                .collect();
-            run(&mut frames, &mut verdicts);
-            for (b, f) in bounds.iter_mut().zip(&frames) {
-                *b = (f.start(), f.len());
-            }
-        }
-        let mut out = BatchIo {
-            rx: n,
-            ..Default::default()
-        };
-        for ((buf, v), (s, l)) in bufs.into_iter().zip(verdicts).zip(bounds) {
-            if let Verdict::Forward(p) = v {
-                let p = p as usize;
-                if p < self.sent.len() {
-                    self.sent[p].push(buf[s..s + l].to_vec());
-                    tx[p] += 1;
-                    out.forwarded += 1;
-                }
-            }
-        }
-        out
-    }
-
-    fn service(&mut self) -> u64 {
-        0
-    }
-
-    fn wait(&mut self, _timeout_ms: i32) {
-        std::thread::yield_now();
-    }
-
-    fn kernel_stats(&self, port: usize) -> Option<KernelStats> {
-        self.kernel.get(port).copied().flatten()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::ring::{MemRings, RingIo};
     use orbitmesh_core::fib::{FibBuilder, IlmAction, NextHop, PortConfig};
+    use orbitmesh_core::stats::KernelStats;
     use orbitmesh_core::wire::mpls::Lse;
+
+    /// Two ports of in-memory rings: 256 chunks of 2 KiB, rings of 64.
+    fn mem_io() -> RingIo<MemRings> {
+        RingIo::with_rings(MemRings::new(2, 256, 2048, 64), true)
+    }
 
     #[test]
     fn the_worker_loop_forwards_between_memory_rings() {
@@ -346,17 +321,17 @@ mod tests {
             },
         );
         let node = Node::new("t", vec!["a".into(), "b".into()], b.build().unwrap(), 1);
-        let mut io = MemIo::new(2, 64);
+        let mut io = mem_io();
         let mut frame = vec![2, 0, 0, 0, 0, 9, 2, 0, 0, 0, 0, 8, 0x88, 0x47];
         frame.extend_from_slice(&Lse::new(16001, 0, true, 9).to_bytes());
         frame.extend_from_slice(&[0x45; 8]);
         for _ in 0..100 {
-            io.rx[0].push_back(frame.clone());
+            io.rings_mut().arrive(0, &frame);
         }
-        io.rx[0].push_back(vec![0; 5]); // malformed: dropped and counted
+        io.rings_mut().arrive(0, &[0; 5]); // malformed: dropped and counted
         let mut alert = frame.clone();
         alert[14..18].copy_from_slice(&Lse::new(1, 0, true, 9).to_bytes());
-        io.rx[0].push_back(alert.clone()); // router alert: punted
+        io.rings_mut().arrive(0, &alert); // router alert: punted
         let (ptx, prx) = std::sync::mpsc::sync_channel(8);
         let stop = AtomicBool::new(false);
         // Run until the RX queue is drained, then stop.
@@ -373,8 +348,8 @@ mod tests {
             };
             run_worker(&mut io, &node, &spec, &stop);
         });
-        assert_eq!(io.sent[1].len(), 100);
-        let out = &io.sent[1][0];
+        assert_eq!(io.rings().sent(1).len(), 100);
+        let out = &io.rings().sent(1)[0];
         assert_eq!(&out[..6], &[2, 0, 0, 0, 0, 2]);
         assert_eq!(
             Lse::from_bytes(out[14..18].try_into().unwrap()),
@@ -408,8 +383,8 @@ mod tests {
             invalid_descs: 1,
         };
         // Port 1 reports kernel socket drops, port 0 none.
-        let mut io = MemIo::new(2, 64);
-        io.kernel[1] = Some(k);
+        let mut io = mem_io();
+        io.rings_mut().kernel[1] = Some(k);
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
             s.spawn(|| {
@@ -436,5 +411,62 @@ mod tests {
         );
         assert_eq!(k1.total(), 16);
         assert_eq!(t[0].kernel.total(), 0, "port 0 has no kernel statistics");
+    }
+
+    #[test]
+    fn a_port_that_runs_out_of_fill_frames_is_the_one_counted() {
+        // Port 0 receives frames switched to port 1, whose link sends
+        // nothing: its TX ring keeps every frame, the pool runs dry, and
+        // port 0's fill ring cannot be refilled. Port 1 never needed one.
+        let mut b = FibBuilder::new();
+        b.port(0, PortConfig::default())
+            .port(1, PortConfig::default());
+        let nh = b.next_hop(NextHop {
+            port: 1,
+            dst_mac: [2, 0, 0, 0, 0, 2],
+            src_mac: [2, 0, 0, 0, 0, 1],
+            vlan: None,
+            push: vec![],
+            backup: None,
+        });
+        let g = b.group(&[nh]);
+        b.label(
+            16001,
+            IlmAction::Swap {
+                out_label: 16002,
+                nhg: g,
+            },
+        );
+        let node = Node::new("t", vec!["a".into(), "b".into()], b.build().unwrap(), 1);
+        // 64 chunks: 16 per fill ring, 32 in the pool.
+        let mut io = RingIo::with_rings(MemRings::new(2, 64, 2048, 64), true);
+        io.rings_mut().stall_tx(1, true);
+        let mut frame = vec![2, 0, 0, 0, 0, 9, 2, 0, 0, 0, 0, 8, 0x88, 0x47];
+        frame.extend_from_slice(&Lse::new(16001, 0, true, 9).to_bytes());
+        frame.extend_from_slice(&[0x45; 8]);
+        for _ in 0..100 {
+            io.rings_mut().arrive(0, &frame);
+        }
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let t0 = std::time::Instant::now();
+                while node.port_totals()[0].fill_ring_empty == 0
+                    && t0.elapsed() < std::time::Duration::from_secs(10)
+                {
+                    std::thread::yield_now();
+                }
+                stop.store(true, Ordering::Relaxed);
+            });
+            run_worker(&mut io, &node, &WorkerSpec::new(0), &stop);
+        });
+        let t = node.port_totals();
+        assert!(t[0].fill_ring_empty > 0, "port 0 ran short");
+        assert_eq!(t[1].fill_ring_empty, 0, "port 1's fill ring stayed full");
+        assert_eq!(
+            (t[0].rx, t[1].tx),
+            (48, 48),
+            "every frame of the UMEM but port 1's fill share"
+        );
     }
 }

@@ -92,6 +92,7 @@ fn argv(topo: &Topology, n: u32, dp_bin: &Path, sockets: &Sockets) -> Vec<String
         sockets.of(n).display().to_string(),
         "--poll".into(),
         "sleep-when-idle".into(),
+        "--delay-line".into(),
         "--log".into(),
         "warn".into(),
     ];

@@ -5,7 +5,10 @@
 //! Rate control is a token bucket evaluated once per loop pass: the frames
 //! due by now (`rate x elapsed`) minus those sent, sent once at least what
 //! falls due in `batch_gap_ns` has gathered, at most one batch (64)
-//! per pass, one `produce` and one wake-up per 32 frames. If the generator
+//! per pass, one `produce` and one wake-up per 32 frames. Both ends use
+//! the dataplane's own I/O ([`dataplane::ring::PacketIo`] over
+//! [`XskIo`]): the generator allocates frames from its UMEM's pool, writes
+//! them in place and transmits them as a batch; the sink receives batches. If the generator
 //! falls behind by more than [`MAX_DEFICIT`] frames the excess is not sent
 //! but counted (`gen_skipped`): the offered rate was not reached and the
 //! result names the generator as the limit (RFC 2544 section 26.1 asks for
@@ -16,16 +19,18 @@
 
 use super::flows::{FlowTable, SinkCounts};
 use super::frame::{self, FlowPlan, Macs, Profile, SizeMix};
-use crate::sys::xsk_tx::{XskTx, MAX_TX_BATCH};
 use anyhow::{Context, Result};
+use dataplane::ring::{Batch, PacketIo, MAX_BATCH};
 use dataplane::sys::xdp::Steering;
 use dataplane::sys::xsk::{XskConfig, XskIo};
-use dataplane::worker::Io;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Frames the generator may lag behind its schedule before it gives up on them.
 pub const MAX_DEFICIT: u64 = 512;
+
+/// Chunks of the generator's UMEM (all for sending: its socket receives nothing).
+const GEN_FRAMES: u32 = 4096;
 
 /// Default of [`TrialSpec::batch_gap_ns`].
 pub const MAX_BATCH_GAP_NS: u64 = 50_000;
@@ -137,7 +142,7 @@ impl EngineHandle {
             .spawn(move || {
                 let mut engine = match Engine::new(&cfg) {
                     Ok(e) => {
-                        let _ = ready_tx.send(Ok(e.tx.zero_copy));
+                        let _ = ready_tx.send(Ok(e.tx.zero_copy()));
                         e
                     }
                     Err(e) => {
@@ -202,8 +207,15 @@ impl Drop for EngineHandle {
 
 struct Engine {
     // Sockets before the XDP program: nothing is redirected to a closed socket.
-    tx: XskTx,
+    /// The generator: a transmit-only socket on `gen_iface`, port 0.
+    tx: XskIo,
+    /// Frames being written and sent, and the template id each chunk of
+    /// the generator's UMEM holds (u32::MAX: none), so a recycled chunk
+    /// usually needs only its stamp rewritten.
+    tx_batch: Batch,
+    held: Vec<u32>,
     sink: XskIo,
+    sink_batch: Batch,
     _steering: Steering,
     sink_ports: usize,
     macs: Macs,
@@ -236,8 +248,13 @@ impl Engine {
                 );
             }
         }
-        let tx = XskTx::new(&cfg.gen_iface, 4096, 2048, false)
-            .with_context(|| format!("generator on {}", cfg.gen_iface))?;
+        let gen_cfg = XskConfig {
+            frames: GEN_FRAMES,
+            receive: false,
+            ..XskConfig::default()
+        };
+        let tx = XskIo::new(std::slice::from_ref(&cfg.gen_iface), 0, gen_cfg)
+            .with_context(|| format!("generator on {} (does it exist, is it up, is another AF_XDP socket bound to it?)", cfg.gen_iface))?;
         let sink = XskIo::new(&cfg.sink_ifaces, 0, XskConfig::default())
             .with_context(|| format!("sink on {}", cfg.sink_ifaces.join(",")))?;
         let ports: Vec<(String, bool)> =
@@ -253,7 +270,10 @@ impl Engine {
         }
         Ok(Engine {
             tx,
+            tx_batch: Batch::new(),
+            held: vec![u32::MAX; GEN_FRAMES as usize],
             sink,
+            sink_batch: Batch::new(),
             _steering: steering,
             sink_ports: ports.len(),
             macs: cfg.macs,
@@ -280,7 +300,7 @@ impl Engine {
             .flat_map(|f| classes.iter().map(move |&s| (f, s)))
             .map(|(f, s)| frame::build(plan, &self.macs, f, s))
             .collect();
-        self.tx.forget_templates();
+        self.held.fill(u32::MAX);
         self.templates_for = Some(key);
     }
 
@@ -291,24 +311,76 @@ impl Engine {
         // only after frames arrived or every 64 passes, not on every pass.
         self.passes = self.passes.wrapping_add(1);
         if self.sink_got > 0 || self.passes & 63 == 0 {
-            self.sink.service();
+            let mut short = [0u64; orbitmesh_core::fib::MAX_PORTS];
+            self.sink.reclaim_and_refill(&mut short);
         }
         let mut got = 0;
-        let mut txc = [0u64; 4];
         for p in 0..self.sink_ports {
             let now = self.now_ns();
-            let b = self
-                .sink
-                .rx_process_tx(p, 64, &mut txc, &mut |frames, _verdicts| {
-                    // Verdicts stay "drop": every frame goes back to the fill ring.
-                    for f in frames.iter() {
-                        table.record(p as u8, frame::parse(f.data()), now);
+            let n = self.sink.rx(p, &mut self.sink_batch);
+            if n == 0 {
+                continue;
+            }
+            self.sink
+                .with_data(&mut self.sink_batch, &mut |bufs, chunks| {
+                    for (b, c) in bufs.iter().zip(chunks.iter()) {
+                        let f = c.get(b.head()..b.head() + b.len()).unwrap_or_default();
+                        table.record(p as u8, frame::parse(f), now);
                     }
                 });
-            got += b.rx;
+            // Every frame goes back to the fill ring.
+            self.sink.free(&mut self.sink_batch);
+            got += n;
         }
         self.sink_got = got;
         got
+    }
+
+    /// Reclaims sent frames and, in copy mode, kicks the kernel to send
+    /// what waits on the TX ring (sendto: at most 32 frames per call).
+    #[inline]
+    fn tx_service(&mut self) {
+        self.tx.reclaim_and_refill(&mut [0]);
+    }
+
+    /// Posts up to `n` frames. The `i`-th is `templates[pick(i)]` (copied
+    /// only if its chunk holds another template), then `stamp(i, frame)`
+    /// writes the per-frame fields. Returns how many frames went onto the
+    /// TX ring.
+    #[inline]
+    fn send(
+        &mut self,
+        n: usize,
+        templates: &[Vec<u8>],
+        mut pick: impl FnMut(usize) -> usize,
+        mut stamp: impl FnMut(usize, &mut [u8]),
+    ) -> usize {
+        if self.tx.alloc(&mut self.tx_batch, n) == 0 {
+            return 0;
+        }
+        let held = &mut self.held;
+        let chunk = XskConfig::default().frame_size as usize;
+        self.tx.with_data(&mut self.tx_batch, &mut |bufs, chunks| {
+            for (i, (b, c)) in bufs.iter_mut().zip(chunks.iter_mut()).enumerate() {
+                let id = pick(i);
+                let bytes = &templates[id][..];
+                let (h, len) = (b.head(), bytes.len());
+                let Some(buf) = c.get_mut(h..h + len) else {
+                    continue; // longer than a chunk: sent empty, counted lost
+                };
+                let slot = &mut held[b.addr() as usize / chunk];
+                if *slot != id as u32 {
+                    buf.copy_from_slice(bytes);
+                    *slot = id as u32;
+                }
+                stamp(i, buf);
+                b.set_data(h, len);
+            }
+        });
+        let k = self.tx.tx(0, &mut self.tx_batch);
+        // What the ring would not take goes back (its template stays valid).
+        self.tx.free(&mut self.tx_batch);
+        k
     }
 
     fn run(&mut self, spec: &TrialSpec, on_phase: &mut dyn FnMut(Phase)) -> Result<TrialStats> {
@@ -326,10 +398,10 @@ impl Engine {
         let quiet = self.now_ns() + 20_000_000;
         while self.now_ns() < quiet {
             self.sink_pass(&mut table);
-            self.tx.reclaim();
+            self.tx_service();
         }
         table.counts = SinkCounts::default();
-        let completed0 = self.tx.completed;
+        let completed0 = self.tx.completed();
         let cpu0 = thread_cpu_ns();
         on_phase(Phase::Sending);
         let t0 = self.now_ns();
@@ -355,14 +427,12 @@ impl Engine {
                 skipped += deficit - MAX_DEFICIT;
                 deficit = MAX_DEFICIT;
             }
-            let want = deficit
-                .min(MAX_TX_BATCH as u64)
-                .min(budget - sent - skipped) as usize;
+            let want = deficit.min(MAX_BATCH as u64).min(budget - sent - skipped) as usize;
             if want >= min_batch || (want > 0 && dur_ns - t < 1_000_000) {
-                self.tx.reclaim();
+                self.tx_service();
                 let base = sent;
                 let templates = std::mem::take(&mut self.templates);
-                let k = self.tx.send(
+                let k = self.send(
                     want,
                     &templates,
                     |i| {
@@ -379,11 +449,10 @@ impl Engine {
                 sent += k as u64;
                 // Copy mode transmits at most 32 frames per wake-up.
                 if k > 32 {
-                    self.tx.kick();
+                    self.tx_service();
                 }
             } else {
-                self.tx.reclaim();
-                self.tx.kick();
+                self.tx_service();
             }
             self.sink_pass(&mut table);
             stop_check += 1;
@@ -396,8 +465,7 @@ impl Engine {
         on_phase(Phase::Draining);
         let end = self.now_ns() + spec.drain.as_nanos() as u64;
         while self.now_ns() < end {
-            self.tx.reclaim();
-            self.tx.kick();
+            self.tx_service();
             if self.sink_pass(&mut table) == 0 {
                 std::hint::spin_loop();
             }
@@ -427,7 +495,7 @@ impl Engine {
             offered_pps: rate,
             seconds: t_send,
             sent,
-            completed: self.tx.completed - completed0,
+            completed: self.tx.completed() - completed0,
             gen_skipped: skipped,
             sent_pps: sent as f64 / t_send.max(1e-9),
             lost,

@@ -1,7 +1,7 @@
-//! The harness's own traffic: an AF_XDP generator and sink on the same ring
-//! code as the dataplane (xsk-rs; the sink is the dataplane's `XskIo` with
-//! its XDP steering program), run by one thread pinned to the generator's
-//! core.
+//! The harness's own traffic: an AF_XDP generator and sink on the
+//! dataplane's own I/O (`dataplane::ring::PacketIo` over `XskIo`; the sink
+//! with the dataplane's XDP steering program), run by one thread pinned to
+//! the generator's core.
 //!
 //! - [`frame`]: RFC 2544 UDP test frames, MPLS (RFC 3032), IPv4, IPv6
 //!   (RFC 8200) or a mix of the three, the stamp (trial, sequence, TX time),

@@ -9,8 +9,10 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use dataplane::config::{Config, PortConf, PuntPolicy};
+use dataplane::delay_line::DelayLine;
 use dataplane::housekeeping;
 use dataplane::node::Node;
+use dataplane::ring::PacketIo;
 use dataplane::sys::{signal, xdp, xsk};
 use dataplane::watch::PortWatch;
 use dataplane::worker::{self, PollMode};
@@ -82,6 +84,11 @@ struct Args {
     /// Replace an XDP program already attached to a port.
     #[arg(long)]
     force: bool,
+    /// Emulation only: put a delay line in front of every TX ring, so
+    /// `orbitmesh-ctl port delay PORT 12ms` can hold frames for a link's
+    /// propagation delay (off: no per-pass cost, and delays are refused).
+    #[arg(long)]
+    delay_line: bool,
     /// Punted frames (router alert, OAM): drop, or host (to a TAP interface).
     #[arg(long, value_parser = parse_punt)]
     punt: Option<PuntPolicy>,
@@ -272,7 +279,9 @@ fn run(args: Args) -> Result<()> {
     signal::install();
 
     let queues = c.ports[0].queues;
-    let node = Arc::new(Node::new(&c.name, c.port_names(), fib, queues as usize));
+    let mut node = Node::new(&c.name, c.port_names(), fib, queues as usize);
+    node.delay_line = args.delay_line;
+    let node = Arc::new(node);
     let mut steering = xdp::Steering::load(
         &c.ports
             .iter()
@@ -337,9 +346,9 @@ fn bind_sockets(c: &Config, steering: &mut xdp::Steering) -> Result<Vec<xsk::Xsk
         }
         tracing::info!(
             queue = q,
-            zero_copy = io.zero_copy,
+            zero_copy = io.zero_copy(),
             "AF_XDP sockets bound ({})",
-            if io.zero_copy {
+            if io.zero_copy() {
                 "zero-copy"
             } else {
                 "copy mode"
@@ -373,12 +382,14 @@ fn spawn_workers(
             coalesce: c.coalesce(),
             punt: punt.clone(),
         };
-        workers.push(worker::spawn(
-            Box::new(io),
-            node.clone(),
-            spec,
-            stop.clone(),
-        )?);
+        let io: Box<dyn PacketIo + Send> = if node.delay_line {
+            // A TX ring's worth of frames per port, as the rings hold.
+            let line = xsk::XskConfig::default().ring_size as usize;
+            Box::new(DelayLine::new(io, node.clone(), line))
+        } else {
+            Box::new(io)
+        };
+        workers.push(worker::spawn(io, node.clone(), spec, stop.clone())?);
     }
     Ok(workers)
 }

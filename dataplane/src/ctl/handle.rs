@@ -101,6 +101,9 @@ pub fn handle(node: &Node, req: Request) -> Response {
             Err(e) => err(e),
         },
         Request::SetPortDelay { port, delay_ns } => match node.port_index(&port) {
+            Some(_) if !node.delay_line => err(format!(
+                "port {port}: this dataplane has no delay line (emulation only: start it with --delay-line)"
+            )),
             Some(_) if delay_ns > MAX_DELAY_NS => err(format!(
                 "delay {delay_ns} ns on {port}: at most {MAX_DELAY_NS} ns (1 s)"
             )),

@@ -10,7 +10,9 @@
 //! - [`mem`]: transparent huge pages for the big FIB tables.
 //! - [`cred`]: peer credentials of the control socket (SO_PEERCRED), and
 //!   whether a control connection has input waiting (recv MSG_PEEK).
-//! - [`xsk`]: AF_XDP UMEM and rings (xsk-rs), one set per worker.
+//! - [`ring`]: the AF_XDP ring logic (frame pool, receive, transmit retry,
+//!   fill share) over any ring set, and an in-memory fake of the rings.
+//! - [`xsk`]: the kernel's AF_XDP UMEM and rings (xsk-rs), one set per worker.
 //! - [`xdp`]: loading/attaching the XDP steering program (aya), host addresses.
 //! - [`tap`]: the TAP interface punted frames are handed to the host through.
 //! - [`alloc`]: a counting global allocator for tests that bound allocation.
@@ -21,6 +23,7 @@ pub mod clock;
 pub mod cred;
 pub mod epoch;
 pub mod mem;
+pub mod ring;
 pub mod signal;
 pub mod tap;
 pub mod xdp;

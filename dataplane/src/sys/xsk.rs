@@ -4,17 +4,18 @@
 //! of xdp-project/bpf-examples: one fill/completion ring pair per (netdev,
 //! queue), RX/TX rings per socket).
 //!
-//! Labels are pushed and popped by moving the frame's start inside its UMEM
-//! chunk (`Umem::adjust_head`, our xsk-rs patch): the pipeline sees the whole
-//! chunk with the packet at offset `headroom`, and the TX descriptor starts
-//! wherever the pipeline left the frame.
+//! This module is only the kernel's side of [`crate::sys::ring::Rings`]:
+//! creating the UMEM and sockets, and each ring's produce/consume and
+//! wake-up. The pool, receive, transmit retry and fill share are
+//! [`crate::sys::ring::RingIo`]'s, the same code the in-memory fake is
+//! tested with; [`XskIo`] is `RingIo` over these rings.
 //!
 //! Sockets are created with XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD: the
 //! dataplane loads its own XDP program (sys::xdp) and fills its XSKMAP, so
 //! libxdp's dispatcher and bpffs are not needed (also inside `ip netns exec`).
 
-use crate::worker::{BatchIo, Io};
-use orbitmesh_core::pipeline::{Frame, Verdict, MAX_BATCH};
+use crate::sys::ring::{Desc, RingIo, Rings};
+use orbitmesh_core::pipeline::MAX_BATCH;
 use orbitmesh_core::stats::KernelStats;
 use orbitmesh_core::wire::ethernet::TAGGED_HEADER_LEN;
 use smallvec::SmallVec;
@@ -66,6 +67,9 @@ pub struct XskConfig {
     /// Kernel busy polling (SO_PREFER_BUSY_POLL with this budget): the
     /// driver's NAPI runs when the worker polls, not from interrupts.
     pub busy_poll_budget: Option<u32>,
+    /// Keep the fill rings topped up (false: a transmit-only socket, whose
+    /// frames all stay free for sending).
+    pub receive: bool,
 }
 
 impl Default for XskConfig {
@@ -76,6 +80,7 @@ impl Default for XskConfig {
             ring_size: 2048,
             mode: XdpMode::Auto,
             busy_poll_budget: None,
+            receive: true,
         }
     }
 }
@@ -85,40 +90,28 @@ struct Port {
     rx: RxQueue,
     fq: FillQueue,
     cq: CompQueue,
-    /// Frames handed to the TX ring and not yet completed.
-    in_flight: usize,
 }
 
-/// One worker's UMEM and sockets.
-pub struct XskIo {
+/// The kernel's rings of one worker: its UMEM and one socket per port.
+pub struct XskRings {
     umem: Umem,
     ports: Vec<Port>,
-    free: Vec<FrameDesc>,
-    frame_size: usize,
+    chunks: u32,
+    chunk: u32,
     ring_size: u32,
-    /// Frames each port's fill ring holds at most: a fair share of the
-    /// UMEM, so with many ports (a ground station sees dozens of
-    /// satellites) the first ports cannot take every frame.
-    fill_target: u32,
     /// Whether the kernel bound the sockets in zero-copy mode.
-    pub zero_copy: bool,
-    rxbuf: Vec<FrameDesc>,
-    cqbuf: Vec<FrameDesc>,
-    txq: Vec<SmallVec<[FrameDesc; MAX_BATCH]>>,
-    /// Emulation delay line: per port, the delay and the frames held with
-    /// the time they may leave (FIFO; capacity reserved when set).
-    delay_ns: Vec<u64>,
-    held: Vec<std::collections::VecDeque<(FrameDesc, u64)>>,
-    /// Some port was ever given a delay: only then does a batch read the
-    /// clock or look at the held queues.
-    delay_line: bool,
+    zero_copy: bool,
+    /// xsk-rs descriptors for one ring operation (a fill ring's worth).
+    descs: Vec<FrameDesc>,
 }
 
-impl std::fmt::Debug for XskIo {
+/// One worker's AF_XDP I/O: [`RingIo`] over the kernel's rings.
+pub type XskIo = RingIo<XskRings>;
+
+impl std::fmt::Debug for XskRings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("XskIo")
+        f.debug_struct("XskRings")
             .field("ports", &self.ports.len())
-            .field("free", &self.free.len())
             .field("zero_copy", &self.zero_copy)
             .finish()
     }
@@ -127,6 +120,26 @@ impl std::fmt::Debug for XskIo {
 impl XskIo {
     /// Creates the UMEM and one socket per interface on `queue`.
     pub fn new(ifaces: &[String], queue: u32, cfg: XskConfig) -> anyhow::Result<XskIo> {
+        let receive = cfg.receive;
+        Ok(RingIo::with_rings(
+            XskRings::open(ifaces, queue, cfg)?,
+            receive,
+        ))
+    }
+
+    /// The socket fd of a port, for the XSKMAP and for poll().
+    pub fn fd(&self, port: usize) -> i32 {
+        self.rings().ports[port].rx.fd().as_raw_fd()
+    }
+
+    /// Whether the kernel bound the sockets in zero-copy mode.
+    pub fn zero_copy(&self) -> bool {
+        self.rings().zero_copy
+    }
+}
+
+impl XskRings {
+    fn open(ifaces: &[String], queue: u32, cfg: XskConfig) -> anyhow::Result<XskRings> {
         use anyhow::Context;
         let umem_cfg = UmemConfig::builder()
             .frame_size(FrameSize::new(cfg.frame_size).context("frame size")?)
@@ -136,7 +149,9 @@ impl XskIo {
             .build()
             .context("UMEM config")?;
         let count = cfg.frames.try_into().context("frame count must be > 0")?;
-        let (umem, descs) = Umem::new(umem_cfg, count, false)
+        // The descriptors Umem::new returns are chunk starts (no UMEM
+        // headroom): RingIo's pool computes the same addresses itself.
+        let (umem, _) = Umem::new(umem_cfg, count, false)
             .context("creating the UMEM (is RLIMIT_MEMLOCK high enough?)")?;
         let mut bind = BindFlags::XDP_USE_NEED_WAKEUP;
         match cfg.mode {
@@ -155,17 +170,23 @@ impl XskIo {
             let ifname: Interface = name
                 .parse()
                 .with_context(|| format!("interface name {name:?}"))?;
-            // SAFETY: `Socket::new`'s one precondition (xsk-rs docs): when
-            // the UMEM is shared and (interface, queue) is already bound,
-            // XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD must be set, or dropping
-            // the sockets may double-free libxdp's program. Every socket
-            // here shares `umem` and `sock_cfg` sets that flag
-            // unconditionally, so it holds whether or not the pair is bound
-            // already (a repeated interface is refused just below). The
-            // UMEM's memory needs no argument from us: each socket keeps its
-            // own clone of the `Umem` handle and every queue returned keeps
-            // its socket, so the mapping lives as long as any queue
-            // does, whatever order XskIo's fields drop in.
+            // SAFETY: `Socket::new` has one precondition
+            // (vendor/xsk-rs/src/socket/mod.rs, "# Safety"): if the UMEM is
+            // shared and the (interface, queue) pair is already bound, the
+            // socket config must set XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD, or
+            // dropping the sockets may detach (double-free) libxdp's
+            // program. From the second interface on, `umem` is shared;
+            // `sock_cfg` sets the flag for every socket, so the
+            // precondition holds whatever is bound already (and the pair
+            // could not be bound by us twice: a repeated interface fails
+            // below with no fill/completion rings). The memory the rings
+            // point into is not part of that contract, and needs no
+            // argument from the order of our fields: `Umem` is a handle
+            // to reference-counted state (`Arc<Mutex<UmemInner>>` and the
+            // `Arc`'d mmap in `UmemRegion`), `Socket::new` stores a clone
+            // of it in the socket, and every queue returned holds the
+            // socket, so the mapping and libxdp's UMEM outlive the last
+            // queue; the kernel pinned the pages at XDP_UMEM_REG in any case.
             let (tx, rx, rings) = unsafe { Socket::new(sock_cfg, &umem, &ifname, queue) }
                 .with_context(|| {
                     format!(
@@ -176,13 +197,7 @@ impl XskIo {
             let (fq, cq) = rings.with_context(|| {
                 format!("no fill/completion rings for {name} (one socket per interface and queue)")
             })?;
-            ports.push(Port {
-                tx,
-                rx,
-                fq,
-                cq,
-                in_flight: 0,
-            });
+            ports.push(Port { tx, rx, fq, cq });
         }
         if let Some(budget) = cfg.busy_poll_budget {
             for p in &ports {
@@ -202,68 +217,15 @@ impl XskIo {
             .first()
             .map(|p| sys_zero_copy(p.rx.fd().as_raw_fd()))
             .unwrap_or(false);
-        let n = ports.len();
-        Ok(XskIo {
+        Ok(XskRings {
             umem,
             ports,
-            free: descs,
-            frame_size: cfg.frame_size as usize,
+            chunks: cfg.frames,
+            chunk: cfg.frame_size,
             ring_size: cfg.ring_size,
-            // Half the UMEM for the fill rings, half for frames in flight.
-            fill_target: cfg.ring_size.min(cfg.frames / (2 * n.max(1) as u32)).max(1),
             zero_copy,
-            rxbuf: vec![FrameDesc::default(); MAX_BATCH],
-            cqbuf: vec![FrameDesc::default(); MAX_BATCH * 4],
-            txq: (0..n).map(|_| SmallVec::new()).collect(),
-            delay_ns: vec![0; n],
-            held: (0..n).map(|_| Default::default()).collect(),
-            delay_line: false,
+            descs: vec![FrameDesc::default(); (cfg.ring_size as usize).max(MAX_BATCH * 4)],
         })
-    }
-
-    /// The socket fd of a port, for the XSKMAP and for poll().
-    pub fn fd(&self, port: usize) -> i32 {
-        self.ports[port].rx.fd().as_raw_fd()
-    }
-
-    fn reclaim(&mut self, p: usize) -> usize {
-        // SAFETY: `consume`'s precondition is that the descriptors belong to
-        // the UMEM the ring is tied to: every ring here was created from
-        // `self.umem`, the only UMEM of this XskIo. The frames handed back
-        // are ones the kernel has finished transmitting: ours from now on.
-        let n = unsafe { self.ports[p].cq.consume(&mut self.cqbuf) };
-        self.free.extend_from_slice(&self.cqbuf[..n]);
-        self.ports[p].in_flight -= n.min(self.ports[p].in_flight);
-        n
-    }
-
-    fn send(&mut self, q: usize) -> usize {
-        // The queue stays in place (moving a 64-descriptor SmallVec out and
-        // back cost two 2 KB copies per call).
-        let total = self.txq[q].len();
-        let mut sent = 0;
-        for _ in 0..4 {
-            let port = &mut self.ports[q];
-            // SAFETY: every descriptor names a frame of `self.umem` (the UMEM
-            // this TX ring is tied to) that we own: received and on no ring,
-            // so not on a fill ring at the same time (the data race
-            // `produce` warns of); `adjust_head` moved it only within its
-            // chunk. Ownership passes to the kernel until completion.
-            let k = unsafe { port.tx.produce(&self.txq[q][sent..]) };
-            sent += k;
-            port.in_flight += k;
-            if port.tx.needs_wakeup() {
-                let _ = port.tx.wakeup();
-            }
-            if sent == total {
-                break;
-            }
-            self.reclaim(q);
-        }
-        // What the TX ring would not take goes back to the free list.
-        self.free.extend_from_slice(&self.txq[q][sent..]);
-        self.txq[q].clear();
-        sent
     }
 }
 
@@ -304,217 +266,134 @@ pub fn sys_zero_copy(fd: i32) -> bool {
     r == 0 && opts.flags & libc::XDP_OPTIONS_ZEROCOPY != 0
 }
 
-impl Io for XskIo {
+// SAFETY: the promises `Rings` asks for are the kernel's own (af_xdp.rst):
+// the RX ring hands back only chunks we put on the fill ring, the
+// completion ring only chunks we put on the TX ring, and the kernel
+// touches neither until we produce it again; `with_chunks` builds each
+// view from a descriptor covering exactly one chunk of `self.umem`.
+unsafe impl Rings for XskRings {
     fn ports(&self) -> usize {
         self.ports.len()
     }
 
-    fn rx_process_tx(
-        &mut self,
-        port: usize,
-        max: usize,
-        tx: &mut [u64],
-        run: &mut dyn FnMut(&mut [Frame<'_>], &mut [Verdict]),
-    ) -> BatchIo {
-        let max = max.min(MAX_BATCH);
-        // SAFETY: the RX ring is tied to `self.umem`, the only UMEM whose
-        // descriptors `rxbuf` ever holds (`consume`'s precondition); the
-        // frames it hands us are ours until they go to a TX or fill ring.
-        let n = unsafe { self.ports[port].rx.consume(&mut self.rxbuf[..max]) };
-        if n == 0 {
-            return BatchIo::default();
+    fn chunks(&self) -> u32 {
+        self.chunks
+    }
+
+    fn chunk_size(&self) -> u32 {
+        self.chunk
+    }
+
+    fn ring_size(&self) -> u32 {
+        self.ring_size
+    }
+
+    fn rx_headroom(&self) -> u32 {
+        XDP_PACKET_HEADROOM
+    }
+
+    fn rx_consume(&mut self, port: usize, out: &mut [Desc]) -> usize {
+        let n = out.len().min(self.descs.len());
+        // SAFETY: `consume`'s precondition is that the descriptors are
+        // written for the UMEM the ring is tied to: every ring here was
+        // created from `self.umem`, this set's only UMEM.
+        let k = unsafe { self.ports[port].rx.consume(&mut self.descs[..n]) };
+        for (o, d) in out.iter_mut().zip(&self.descs[..k]) {
+            *o = Desc {
+                addr: d.addr() as u32,
+                len: d.lengths().data() as u32,
+            };
         }
-        let fs = self.frame_size;
-        let mut head = [0usize; MAX_BATCH];
-        let mut bounds = [(0usize, 0usize); MAX_BATCH];
-        let mut verdicts = [Verdict::Drop(orbitmesh_core::stats::DropReason::Malformed); MAX_BATCH];
-        // Widen each descriptor to the start of its chunk so the pipeline
-        // sees the headroom (aligned UMEM: chunks start at multiples of fs).
-        for (d, h) in self.rxbuf[..n].iter_mut().zip(head.iter_mut()) {
-            *h = d.addr() % fs;
-            let ok = self.umem.adjust_head(d, -(*h as isize));
-            debug_assert!(ok, "a chunk's start is inside the chunk");
+        k
+    }
+
+    fn comp_consume(&mut self, port: usize, out: &mut [u32]) -> usize {
+        let n = out.len().min(self.descs.len());
+        // SAFETY: as in `rx_consume`: the ring is tied to `self.umem`.
+        let k = unsafe { self.ports[port].cq.consume(&mut self.descs[..n]) };
+        for (o, d) in out.iter_mut().zip(&self.descs[..k]) {
+            *o = d.addr() as u32;
         }
-        {
-            let umem = &self.umem;
-            let mut data: SmallVec<[xsk_rs::umem::frame::DataMut<'_>; MAX_BATCH]> = self.rxbuf[..n]
-                .iter_mut()
-                // SAFETY: each descriptor names a distinct frame we own (just
-                // consumed from the RX ring), so the mutable views never alias
-                // each other or memory the kernel is writing.
-                .map(|d| unsafe { umem.data_mut(d) })
-                .collect();
-            let mut frames: SmallVec<[Frame<'_>; MAX_BATCH]> = data
-                .iter_mut()
-                .zip(head.iter())
-                .map(|(dm, &h)| {
-                    // Frame i must stay descriptor i: never skip one.
-                    let b = dm.contents_mut();
-                    let h = h.min(b.len());
-                    let len = b.len() - h;
-                    Frame::new(b, h, len).expect("h + len is exactly the buffer")
-                })
-                .collect();
-            let k = frames.len();
-            run(&mut frames, &mut verdicts[..k]);
-            for (b, f) in bounds.iter_mut().zip(frames.iter()) {
-                *b = (f.start(), f.len());
-            }
+        k
+    }
+
+    fn fill_count(&mut self, port: usize) -> u32 {
+        let size = self.ring_size;
+        size.saturating_sub(self.ports[port].fq.nb_free(size))
+    }
+
+    unsafe fn fill_produce(&mut self, port: usize, chunks: &[u32]) -> usize {
+        let n = chunks.len().min(self.descs.len());
+        for (d, &a) in self.descs.iter_mut().zip(&chunks[..n]) {
+            *d = FrameDesc::from_parts(a as usize, 0);
         }
-        let mut out = BatchIo {
-            rx: n,
-            ..Default::default()
-        };
-        // Only with an emulated delay on some port: one clock read per batch.
-        let now = if self.delay_line {
-            orbitmesh_core::time::now_ns()
-        } else {
-            0
-        };
-        for i in 0..n {
-            let mut d = self.rxbuf[i];
-            match verdicts[i] {
-                Verdict::Forward(q) if (q as usize) < self.ports.len() => {
-                    let ok = self.umem.adjust_head(&mut d, bounds[i].0 as isize);
-                    debug_assert!(ok && d.lengths().data() == bounds[i].1);
-                    let q = q as usize;
-                    if self.delay_ns[q] == 0 {
-                        self.txq[q].push(d);
-                    } else if self.held[q].len() < self.held[q].capacity() {
-                        // Counted as sent now: it left the pipeline for the link.
-                        self.held[q].push_back((d, now + self.delay_ns[q]));
-                        tx[q] += 1;
-                        out.forwarded += 1;
-                    } else {
-                        let _ = self.umem.adjust_head(&mut d, -(bounds[i].0 as isize));
-                        let _ = self.umem.adjust_head(&mut d, head[i] as isize);
-                        self.free.push(d);
-                        out.tx_ring_full += 1;
-                    }
+        // SAFETY: our caller's contract: distinct chunks of `self.umem`,
+        // owned and on no other ring (no TX race, which `produce` warns
+        // of); the fill ring lends them to the kernel for reception.
+        unsafe { self.ports[port].fq.produce(&self.descs[..n]) }
+    }
+
+    unsafe fn tx_produce(&mut self, port: usize, descs: &[Desc]) -> usize {
+        let n = descs.len().min(self.descs.len());
+        for (d, s) in self.descs.iter_mut().zip(&descs[..n]) {
+            *d = FrameDesc::from_parts(s.addr as usize, s.len as usize);
+        }
+        // SAFETY: our caller's contract: distinct chunks of `self.umem`
+        // (the UMEM this TX ring is tied to), owned and on no fill ring
+        // (the data race `produce` warns of), each packet inside its
+        // chunk. Ownership passes to the kernel until completion.
+        unsafe { self.ports[port].tx.produce(&self.descs[..n]) }
+    }
+
+    fn fill_needs_wakeup(&self, port: usize) -> bool {
+        self.ports[port].fq.needs_wakeup()
+    }
+
+    fn wake_fill(&mut self, port: usize) {
+        let p = &mut self.ports[port];
+        let _ = p.fq.wakeup(p.rx.fd_mut(), 0);
+    }
+
+    fn tx_needs_wakeup(&self, port: usize) -> bool {
+        self.ports[port].tx.needs_wakeup()
+    }
+
+    fn wake_tx(&mut self, port: usize) {
+        let _ = self.ports[port].tx.wakeup();
+    }
+
+    unsafe fn with_chunks(&mut self, addrs: &[u32], f: &mut dyn FnMut(&mut [&mut [u8]])) {
+        let n = addrs.len().min(MAX_BATCH);
+        let chunk = self.chunk as usize;
+        let mut descs = [FrameDesc::default(); MAX_BATCH];
+        let umem = &self.umem;
+        let mut data: SmallVec<[Option<xsk_rs::umem::frame::DataMut<'_>>; MAX_BATCH]> = descs[..n]
+            .iter_mut()
+            .zip(addrs)
+            .map(|(d, &a)| {
+                if a == u32::MAX {
+                    return None;
                 }
-                _ => {
-                    // Dropped or punted: back to the free list as a whole chunk.
-                    let _ = self.umem.adjust_head(&mut d, head[i] as isize);
-                    self.free.push(d);
-                }
-            }
-        }
-        for (q, count) in tx.iter_mut().enumerate().take(self.ports.len()) {
-            let want = self.txq[q].len();
-            if want > 0 {
-                let sent = self.send(q);
-                *count += sent as u64;
-                out.forwarded += sent;
-                out.tx_ring_full += want - sent;
-            }
-        }
-        out
+                debug_assert!((a as usize).is_multiple_of(chunk) && a < self.chunks * self.chunk);
+                *d = FrameDesc::from_parts(a as usize, chunk);
+                // SAFETY: our caller's contract: a distinct chunk of this
+                // UMEM it owns (on no ring, so the kernel is not writing
+                // it), so the mutable views never alias; the descriptor
+                // covers exactly that chunk.
+                Some(unsafe { umem.data_mut(d) })
+            })
+            .collect();
+        let mut views: SmallVec<[&mut [u8]; MAX_BATCH]> = data
+            .iter_mut()
+            .map(|d| match d {
+                Some(d) => d.contents_mut(),
+                None => <&mut [u8]>::default(),
+            })
+            .collect();
+        f(&mut views);
     }
 
-    fn kernel_stats(&self, port: usize) -> Option<KernelStats> {
-        let s = self.ports.get(port)?.rx.fd().xdp_statistics().ok()?;
-        Some(KernelStats {
-            rx_ring_full: s.rx_ring_full(),
-            rx_fill_empty: s.rx_fill_ring_empty_descs(),
-            rx_dropped: s.rx_dropped(),
-            invalid_descs: s.rx_invalid_descs() + s.tx_invalid_descs(),
-        })
-    }
-
-    fn set_delays(&mut self, delays_ns: &[u64]) {
-        for (q, &d) in delays_ns.iter().enumerate().take(self.ports.len()) {
-            self.delay_ns[q] = d;
-            if d > 0 && self.held[q].capacity() == 0 {
-                // Reserved once, off the per-packet path.
-                self.held[q].reserve_exact(self.ring_size as usize);
-                self.delay_line = true;
-            }
-        }
-    }
-
-    fn service(&mut self) -> u64 {
-        // Release held frames whose time has come (delay line).
-        if self.delay_line && self.held.iter().any(|h| !h.is_empty()) {
-            let now = orbitmesh_core::time::now_ns();
-            for q in 0..self.ports.len() {
-                let mut due = false;
-                while let Some(&(d, at)) = self.held[q].front() {
-                    if at > now || self.txq[q].len() == MAX_BATCH {
-                        break;
-                    }
-                    self.held[q].pop_front();
-                    self.txq[q].push(d);
-                    due = true;
-                }
-                if due {
-                    self.send(q);
-                }
-            }
-        }
-        let mut empty = 0;
-        for p in 0..self.ports.len() {
-            self.reclaim(p);
-            let port = &mut self.ports[p];
-            let filled = self
-                .ring_size
-                .saturating_sub(port.fq.nb_free(self.ring_size));
-            let want = self
-                .fill_target
-                .saturating_sub(filled)
-                .min(self.free.len() as u32) as usize;
-            if want == 0 && self.free.is_empty() {
-                empty += 1;
-                continue;
-            }
-            if want >= MAX_BATCH.min(self.free.len()).max(1) {
-                let from = self.free.len() - want;
-                // SAFETY: frames on the free list belong to `self.umem`, the
-                // UMEM this fill ring is tied to, and are on no other ring
-                // (no TX race, as `produce` requires); the fill ring lends
-                // them to the kernel for reception.
-                let k = unsafe { port.fq.produce(&self.free[from..]) };
-                self.free.truncate(self.free.len() - k);
-            }
-            if port.fq.needs_wakeup() {
-                let fd = port.rx.fd_mut();
-                let _ = port.fq.wakeup(fd, 0);
-            }
-            // Copy mode transmits in sendto(): kick only while frames wait.
-            if port.in_flight > 0 && port.tx.needs_wakeup() {
-                let _ = port.tx.wakeup();
-            }
-        }
-        empty
-    }
-
-    fn kick(&mut self) {
-        // A zero-timeout poll() runs the driver's NAPI when busy polling is on.
-        self.wait(0);
-    }
-
-    fn wait(&mut self, timeout_ms: i32) {
-        // Frames still in flight need their completions reaped and, in copy
-        // mode, another kick soon: sleep 1 ms at most then.
-        let timeout_ms = if self.ports.iter().any(|p| p.in_flight > 0) {
-            timeout_ms.min(1)
-        } else {
-            timeout_ms
-        };
-        // Wake for the first held frame that falls due (at least 1 ms: poll()'s unit).
-        let next_due = self
-            .held
-            .iter()
-            .filter_map(|h| h.front().map(|f| f.1))
-            .min();
-        let timeout_ms = match next_due {
-            Some(at) => {
-                let ms = at
-                    .saturating_sub(orbitmesh_core::time::now_ns())
-                    .div_ceil(1_000_000);
-                timeout_ms.min(ms.clamp(1, i32::MAX as u64) as i32)
-            }
-            None => timeout_ms,
-        };
+    fn poll(&mut self, timeout_ms: i32) {
         let mut fds: SmallVec<[libc::pollfd; 8]> = self
             .ports
             .iter()
@@ -527,6 +406,16 @@ impl Io for XskIo {
         // SAFETY: `fds` is a valid array of pollfd for the duration of the
         // call and its length is passed with it.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    }
+
+    fn kernel_stats(&self, port: usize) -> Option<KernelStats> {
+        let s = self.ports.get(port)?.rx.fd().xdp_statistics().ok()?;
+        Some(KernelStats {
+            rx_ring_full: s.rx_ring_full(),
+            rx_fill_empty: s.rx_fill_ring_empty_descs(),
+            rx_dropped: s.rx_dropped(),
+            invalid_descs: s.rx_invalid_descs() + s.tx_invalid_descs(),
+        })
     }
 }
 

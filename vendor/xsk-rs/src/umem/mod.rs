@@ -208,30 +208,6 @@ impl Umem {
         Ok((umem, frame_descs))
     }
 
-    /// SPIKE PATCH (orbitmesh): move the start of the packet described
-    /// by `desc` by `delta` bytes while keeping its end fixed, like
-    /// `bpf_xdp_adjust_head`. A negative `delta` grows the packet
-    /// towards the start of its frame (into the XDP headroom), e.g. to
-    /// prepend MPLS label stack entries without moving the payload; a
-    /// positive one strips bytes from the front (pop). Returns `false`
-    /// and leaves `desc` untouched if the packet would leave its frame
-    /// or become empty. The kernel accepts any tx `addr` inside a chunk
-    /// in aligned mode as long as `addr + len` stays in the chunk.
-    pub fn adjust_head(&self, desc: &mut FrameDesc, delta: isize) -> bool {
-        let start = self.mem.frame_start_of(desc.addr);
-        let new_addr = desc.addr as isize + delta;
-        let new_len = desc.lengths.data as isize - delta;
-        if new_addr < start as isize
-            || new_len <= 0
-            || new_addr as usize + new_len as usize > start + self.mem.frame_size()
-        {
-            return false;
-        }
-        desc.addr = new_addr as usize;
-        desc.lengths.data = new_len as usize;
-        true
-    }
-
     /// The headroom and packet data segments of the `Umem` frame
     /// pointed at by `desc`. Contents are read-only.
     ///

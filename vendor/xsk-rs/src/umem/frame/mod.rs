@@ -85,6 +85,24 @@ impl FrameDesc {
         }
     }
 
+    /// ORBITMESH PATCH: a descriptor of `len` bytes at `addr` (an
+    /// offset into the UMEM), as a descriptor read off a ring would
+    /// be. Building one is harmless; what it may be used for is
+    /// governed by the `unsafe` ring and UMEM functions it is passed
+    /// to, whose contracts already require it to name a frame of
+    /// their UMEM.
+    #[inline]
+    pub fn from_parts(addr: usize, len: usize) -> Self {
+        Self {
+            addr,
+            options: 0,
+            lengths: SegmentLengths {
+                headroom: 0,
+                data: len,
+            },
+        }
+    }
+
     /// The starting address of the packet data segment of the frame
     /// pointed at by this descriptor.
     #[inline]

@@ -55,18 +55,6 @@ impl UmemRegion {
         })
     }
 
-    /// Offset of the start of the frame containing `addr`.
-    #[inline]
-    pub(crate) fn frame_start_of(&self, addr: usize) -> usize {
-        self.layout.frame_start(addr)
-    }
-
-    /// Size of one frame.
-    #[inline]
-    pub(crate) fn frame_size(&self) -> usize {
-        self.layout.frame_size()
-    }
-
     /// The size of the underlying memory region.
     #[inline]
     pub fn len(&self) -> usize {
