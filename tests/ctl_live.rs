@@ -4,6 +4,19 @@
 mod support;
 use support::{bin, TestDataplane};
 
+/// Runs orbitmesh-ctl: exit code, stdout, stderr.
+fn ctl(args: &[&str]) -> (Option<i32>, String, String) {
+    let o = std::process::Command::new(bin("orbitmesh-ctl"))
+        .args(args)
+        .output()
+        .expect("run orbitmesh-ctl");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
 /// `fib load` warns (and still loads) on what is often a mistake; a
 /// rollback goes back one FIB once and never forward again (issue 18).
 #[test]
@@ -19,16 +32,7 @@ fn risky_loads_are_warned_about_and_rollback_does_not_toggle() {
     let run = |args: &[&str]| {
         let mut a = args.to_vec();
         a.extend(["--socket", &sock]);
-        let o = std::process::Command::new(bin("orbitmesh-ctl"))
-            .args(&a)
-            .output()
-            .expect("run orbitmesh-ctl");
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            err,
-        )
+        ctl(&a)
     };
     let (v5, v3, v6, v7) = (fib(5), fib(3), fib(6), fib(7));
     let (code, _, err) = run(&["fib", "load", &v5]);
@@ -81,16 +85,9 @@ fn schedules_are_loaded_shown_and_cleared() {
     let dp = TestDataplane::start("ctl-schedule", &["isl0"]);
     let sock = dp.socket().to_str().unwrap().to_string();
     let run = |args: &[&str]| {
-        let o = std::process::Command::new(bin("orbitmesh-ctl"))
-            .args(args)
-            .args(["--socket", &sock])
-            .output()
-            .expect("run orbitmesh-ctl");
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
+        let mut a = args.to_vec();
+        a.extend(["--socket", &sock]);
+        ctl(&a)
     };
     let fib = |v: u64| {
         FibSpec::parse(&format!(
@@ -167,17 +164,6 @@ fn signed_orders_with_a_generated_key() {
     use std::os::unix::fs::PermissionsExt;
     let dp = TestDataplane::start("ctl-signed", &["isl0"]);
     let sock = dp.socket().to_str().unwrap().to_string();
-    let ctl = |args: &[&str]| {
-        let o = std::process::Command::new(bin("orbitmesh-ctl"))
-            .args(args)
-            .output()
-            .expect("run orbitmesh-ctl");
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    };
     let key = dp.dir().join("ground.key");
     let key = key.to_str().unwrap();
     let (code, public, err) = ctl(&["keygen", "--out", key]);

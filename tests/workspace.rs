@@ -6,25 +6,7 @@ use std::process::Command;
 
 #[test]
 fn a_plain_cargo_build_builds_every_binary() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
-    let out = Command::new(cargo)
-        .args([
-            "metadata",
-            "--no-deps",
-            "--offline",
-            "--format-version",
-            "1",
-        ])
-        .args(["--manifest-path", manifest])
-        .output()
-        .expect("cargo metadata runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("cargo metadata JSON");
+    let meta = metadata();
     let defaults: Vec<&str> = meta["workspace_default_members"]
         .as_array()
         .expect("workspace_default_members (cargo >= 1.71)")
