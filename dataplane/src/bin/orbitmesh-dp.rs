@@ -312,7 +312,7 @@ fn run(args: Args) -> Result<()> {
     let remote = match c.remote_addr().map_err(anyhow::Error::msg)? {
         Some(addr) => {
             let limits = dataplane::ctl::Limits::default();
-            let (t, bound) = dataplane::ctl::serve_remote(
+            let r = dataplane::ctl::serve_remote(
                 addr,
                 node.clone(),
                 stop.clone(),
@@ -320,8 +320,8 @@ fn run(args: Args) -> Result<()> {
                 c.remote_reads,
             )
             .with_context(|| format!("remote control channel {addr}"))?;
-            tracing::info!(%bound, reads = c.remote_reads, "remote control channel: signed orders only");
-            Some((t, bound))
+            tracing::info!(bound = %r.addr(), reads = c.remote_reads, "remote control channel: signed orders only");
+            Some(r)
         }
         None => None,
     };
@@ -344,9 +344,8 @@ fn run(args: Args) -> Result<()> {
     }
     dataplane::ctl::wake(&socket);
     let _ = ctl.join();
-    if let Some((t, bound)) = remote {
-        dataplane::ctl::wake_remote(bound);
-        let _ = t.join();
+    if let Some(r) = remote {
+        r.join();
     }
     steering.detach();
     tracing::info!("stopped; XDP programs detached");

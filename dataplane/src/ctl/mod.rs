@@ -52,7 +52,7 @@ mod server;
 mod tests;
 
 pub use handle::*;
-pub use remote::{serve_remote, wake_remote, RemoteServer};
+pub use remote::{serve_remote, Remote, RemoteServer};
 pub use server::*;
 
 /// Connections served at once (one thread each); see the module docs for

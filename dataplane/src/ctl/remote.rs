@@ -75,17 +75,47 @@ pub fn vet(node: &Node, req: &Request, reads: bool) -> Option<Response> {
     }
 }
 
+/// A running remote channel's listener: [`Remote::join`] after its stop
+/// flag is set.
+#[derive(Debug)]
+pub struct Remote {
+    listener: Arc<TcpListener>,
+    addr: SocketAddr,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Remote {
+    /// The address it listens on (the port chosen when it was 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Wakes the listener (its stop flag must be set) and waits for it.
+    /// Connections being served end on their own (timeouts).
+    pub fn join(self) {
+        if let Err(e) = crate::sys::cred::shutdown_listener(&*self.listener) {
+            tracing::warn!(error = %e, "remote control channel: cannot shut the listener down");
+        }
+        let _ = self.thread.join();
+    }
+}
+
+impl Listen for Arc<TcpListener> {
+    type Conn = TcpStream;
+    fn accept_conn(&self) -> std::io::Result<TcpStream> {
+        (**self).accept_conn()
+    }
+}
+
 /// Binds the remote channel at `addr` and serves it until `stop` is set
-/// and [`wake_remote`] is called. Refused unless the node trusts keys.
-/// Returns the listener's thread and its address (the port chosen when
-/// `addr` has port 0).
+/// and [`Remote::join`] is called. Refused unless the node trusts keys.
 pub fn serve_remote(
     addr: SocketAddr,
     node: Arc<Node>,
     stop: Arc<AtomicBool>,
     limits: Limits,
     reads: bool,
-) -> std::io::Result<(std::thread::JoinHandle<()>, SocketAddr)> {
+) -> std::io::Result<Remote> {
     serve_remote_shared(addr, node, stop, Arc::new(Shared::new(limits)), reads)
 }
 
@@ -95,41 +125,32 @@ fn serve_remote_shared(
     stop: Arc<AtomicBool>,
     shared: Arc<Shared>,
     reads: bool,
-) -> std::io::Result<(std::thread::JoinHandle<()>, SocketAddr)> {
+) -> std::io::Result<Remote> {
     if !node.schedule.signed_orders() {
         return Err(std::io::Error::new(
             ErrorKind::InvalidInput,
             "the remote control channel takes only signed orders: list trusted_keys in the configuration first",
         ));
     }
-    let listener = TcpListener::bind(addr)?;
+    let listener = Arc::new(TcpListener::bind(addr)?);
     let bound = listener.local_addr()?;
     let access = Access::Remote { reads };
-    let thread = accept_loop(listener, "om-remote", node, stop, shared, access, || {})?;
-    Ok((thread, bound))
-}
-
-/// Wakes a remote listener blocked in accept() so it sees its stop flag:
-/// connects to it (through loopback when it listens on every address).
-pub fn wake_remote(bound: SocketAddr) {
-    let mut to = bound;
-    if to.ip().is_unspecified() {
-        to.set_ip(match to {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    let _ = TcpStream::connect_timeout(&to, Duration::from_secs(1));
+    let l = listener.clone();
+    let thread = accept_loop(l, "om-remote", node, stop, shared, access, || {})?;
+    Ok(Remote {
+        listener,
+        addr: bound,
+        thread,
+    })
 }
 
 /// A remote channel that stops itself when dropped (tests, tools serving
 /// a node in-process); the dataplane process uses [`serve_remote`].
 #[derive(Debug)]
 pub struct RemoteServer {
-    addr: SocketAddr,
     pub(super) shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    remote: Option<Remote>,
 }
 
 impl RemoteServer {
@@ -142,18 +163,17 @@ impl RemoteServer {
     ) -> std::io::Result<RemoteServer> {
         let stop = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared::new(limits));
-        let (thread, addr) = serve_remote_shared(addr, node, stop.clone(), shared.clone(), reads)?;
+        let remote = serve_remote_shared(addr, node, stop.clone(), shared.clone(), reads)?;
         Ok(RemoteServer {
-            addr,
             shared,
             stop,
-            thread: Some(thread),
+            remote: Some(remote),
         })
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.remote.as_ref().expect("serving until dropped").addr
     }
 
     /// Connections being served now.
@@ -165,9 +185,8 @@ impl RemoteServer {
 impl Drop for RemoteServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        wake_remote(self.addr);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(r) = self.remote.take() {
+            r.join();
         }
     }
 }

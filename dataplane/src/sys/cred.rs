@@ -76,3 +76,17 @@ pub fn has_pending_input(s: &impl AsRawFd) -> bool {
         ),
     }
 }
+
+/// Shuts a listening socket down: on Linux a thread blocked in accept(2)
+/// on it returns (EINVAL), and so do later accepts. Used to stop a TCP
+/// listener, which a connection cannot always wake (its own address may
+/// be unreachable from its namespace, e.g. with `lo` down).
+pub fn shutdown_listener(s: &impl AsRawFd) -> std::io::Result<()> {
+    // SAFETY: shutdown(2) takes only the fd and a flag; the fd is owned by
+    // `s`, borrowed (so open) for the whole call.
+    let r = unsafe { libc::shutdown(s.as_raw_fd(), libc::SHUT_RDWR) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
