@@ -711,3 +711,222 @@ fn the_control_process_drives_a_predicted_schedule_into_the_dataplane() {
     };
     assert_eq!(v.active, 2);
 }
+
+/// Sends `frame` (a whole request) over TCP to `addr` from namespace `ns`
+/// and returns the dataplane's reply: the remote channel as a ground
+/// controller on another host reaches it, raw, so that altered orders
+/// (which orbitmesh-ctl never sends) can be sent too.
+fn remote_raw(l: &Line, ns: &str, addr: (&str, u16), frame: &[u8]) -> Response {
+    const RELAY: &str = r#"
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+s.sendall(sys.stdin.buffer.read())
+def take(n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            break
+        b += c
+    return b
+h = take(12)
+sys.stdout.buffer.write(h + take(int.from_bytes(h[8:12], "big")))
+"#;
+    let mut child = l
+        .lab
+        .command(ns, &["python3", "-c", RELAY, addr.0, &addr.1.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child.stdin.take().unwrap().write_all(frame).unwrap();
+    let out = child.wait_with_output().expect("relay output");
+    assert!(out.status.success(), "relay failed: {out:?}");
+    let body = orbitmesh_core::protocol::read_frame(&mut &out.stdout[..]).expect("a reply frame");
+    serde_json::from_slice(&body).expect("a response")
+}
+
+/// Issue 15 over the network: orbitmesh-dp trusting a ground key, with its
+/// remote channel on dut0's address, takes a signed schedule sent over TCP
+/// from the gen namespace (orbitmesh-ctl --remote), and refuses a forged,
+/// a tampered, a replayed and an older one, each with its reason counted,
+/// while the schedule accepted keeps running; hand-made FIB loads are
+/// refused on the channel. Restarted from its state directory it still
+/// refuses a replay of the last accepted order.
+#[test]
+fn signed_orders_over_the_remote_channel_survive_a_restart() {
+    use orbitmesh_core::fib::FibSpec;
+    use orbitmesh_core::protocol::write_request;
+    use orbitmesh_core::schedule::Schedule;
+    use orbitmesh_core::sign::SecretKey;
+    need_root!();
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut l = Line::new("r");
+    l.log = true;
+    let key = l.dir.join("ground.key");
+    let (code, public, err) = ctl_cmd(&["keygen", "--out", key.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let ground = SecretKey::from_hex(std::fs::read_to_string(&key).unwrap().trim()).unwrap();
+    let cfg = l.dir.join("dut.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state_dir = \"state\"\nremote_listen = \"10.99.0.2:7470\"\n\
+             [[trusted_keys]]\nname = \"ground-1\"\nkey = \"{}\"\n",
+            public.trim()
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap().to_string();
+    l.start(&fib_toml(1), &["--config", &cfg]);
+    let remote = "10.99.0.2:7470";
+    let gen = l.ns("gen");
+    let ctl_in_gen = |args: &[&str]| {
+        let o = l
+            .lab
+            .command(&gen, &[bin("orbitmesh-ctl").to_str().unwrap()])
+            .args(args)
+            .args(["--remote", remote])
+            .output()
+            .expect("orbitmesh-ctl in gen");
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+
+    let now = orbitmesh_core::time::now_ns();
+    let fib = |v| FibSpec::parse(&fib_toml(v)).unwrap();
+    let sched = |serial: u64| {
+        Schedule::delta_encoded(
+            "dut",
+            serial,
+            &[
+                (now - 1_000_000_000, fib(serial * 10)),
+                (now + 3_600_000_000_000, fib(serial * 10 + 1)),
+            ],
+        )
+    };
+    let order = |s: &Schedule, k: &SecretKey| {
+        let req = Request::LoadSchedule {
+            schedule: s.clone(),
+            allow_empty: false,
+            signed: Some(k.sign_schedule(s).unwrap()),
+        };
+        let mut f = Vec::new();
+        write_request(&mut f, &req).unwrap();
+        (req, f)
+    };
+
+    // Reads are open; a hand-made FIB load is not an order.
+    let (code, out, err) = ctl_in_gen(&["schedule", "show", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"signed_orders\": true"), "{out}");
+    let f9 = l.dir.join("f9.toml");
+    std::fs::write(&f9, fib_toml(9)).unwrap();
+    let (code, _, err) = ctl_in_gen(&["fib", "load", f9.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("unsigned"), "{err}");
+    assert_eq!(l.stat("order_unsigned"), 1);
+
+    // The ground controller's signed schedule, over TCP from gen.
+    let s5 = l.dir.join("s5.json");
+    std::fs::write(&s5, serde_json::to_string(&sched(5)).unwrap()).unwrap();
+    let (code, out, err) = ctl_in_gen(&[
+        "schedule",
+        "load",
+        s5.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("serial 5"), "{out}");
+    let in_force = |l: &Line| {
+        let t = Instant::now();
+        loop {
+            let Response::Version(v) = l.call(Request::Version) else {
+                panic!()
+            };
+            if v.active == 50 || t.elapsed() > Duration::from_secs(10) {
+                return v.active;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    assert_eq!(in_force(&l), 50, "entry 0 of serial 5 in force");
+    let held = |l: &Line| match l.call(Request::ShowSchedule) {
+        Response::Schedule(i) => i.serial,
+        r => panic!("{r:?}"),
+    };
+
+    let addr = ("10.99.0.2", 7470);
+    let refused = |l: &Line, frame: &[u8], why: &str, counter: &str, n: u64| {
+        let r = remote_raw(l, &gen, addr, frame);
+        let Response::Error { message } = r else {
+            panic!("{why}: accepted: {r:?}")
+        };
+        assert!(
+            message.contains("the running one stays"),
+            "{why}: {message}"
+        );
+        assert_eq!(l.stat(counter), n, "{why}: {counter}");
+        assert_eq!(held(l), Some(5), "{why}: the schedule stays");
+        assert_eq!(in_force(l), 50, "{why}: the FIB stays");
+    };
+    // Forged: signed by a key the node does not trust.
+    let mallory = SecretKey::from_bytes([0x4d; 32]);
+    refused(
+        &l,
+        &order(&sched(6), &mallory).1,
+        "forged",
+        "order_unknown_key",
+        1,
+    );
+    // Forged under the ground key's name: the signature does not verify.
+    let (mut req, _) = order(&sched(6), &mallory);
+    if let Request::LoadSchedule {
+        signed: Some(s), ..
+    } = &mut req
+    {
+        s.key = ground.public();
+    }
+    let mut f = Vec::new();
+    write_request(&mut f, &req).unwrap();
+    refused(
+        &l,
+        &f,
+        "forged under the trusted key",
+        "order_bad_signature",
+        1,
+    );
+    // Tampered: properly signed, then an activation instant moved.
+    let (mut req, _) = order(&sched(6), &ground);
+    if let Request::LoadSchedule { schedule, .. } = &mut req {
+        schedule.entries[1].at_ns += 1;
+    }
+    let mut f = Vec::new();
+    write_request(&mut f, &req).unwrap();
+    refused(&l, &f, "tampered", "order_bad_signature", 2);
+    // Replayed: the accepted order again, byte for byte.
+    let (_, replay) = order(&sched(5), &ground);
+    refused(&l, &replay, "replayed", "order_replayed", 1);
+    // Older: properly signed, serial below the one held.
+    refused(
+        &l,
+        &order(&sched(4), &ground).1,
+        "older",
+        "order_replayed",
+        2,
+    );
+
+    // Restarted from its state directory, it resumes serial 5 and still
+    // refuses the replay.
+    let st = l.stop_dp();
+    assert!(st.is_some_and(|s| s.success()), "{st:?}: {}", l.log_text());
+    l.start(&fib_toml(1), &["--config", &cfg]);
+    assert_eq!(held(&l), Some(5), "serial 5 resumed from the state dir");
+    assert_eq!(in_force(&l), 50);
+    assert_eq!(l.stat("order_replayed"), 0, "counters start afresh");
+    refused(&l, &replay, "replayed after a restart", "order_replayed", 1);
+}

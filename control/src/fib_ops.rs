@@ -52,7 +52,12 @@ pub fn default_socket() -> PathBuf {
 
 /// One request; a dataplane error becomes exit code 1, no answer code 3.
 pub fn call(socket: &Path, req: &Request) -> Result<Response, OpError> {
-    match ctl::call(socket, req) {
+    call_at(&ctl::Endpoint::Socket(socket.to_path_buf()), req)
+}
+
+/// [`call`] to the unix socket or the remote (TCP) channel.
+pub fn call_at(at: &ctl::Endpoint, req: &Request) -> Result<Response, OpError> {
+    match ctl::call_at(at, req) {
         Ok(Response::Error { message }) => Err(refused(message)),
         Ok(r) => Ok(r),
         Err(e) => Err(unreachable(e)),

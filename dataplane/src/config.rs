@@ -7,6 +7,9 @@
 //! control_socket = "/run/orbitmesh/sat-17.sock"
 //! state_dir = "/var/lib/orbitmesh/sat-17"  # kept schedule (optional)
 //! # revoked_keys = ["<64 hex digits>"]  # refused even if trusted
+//! # remote_listen = "10.99.0.17:7470"  # remote control channel (TCP; off
+//!                                       # by default; needs trusted_keys)
+//! # remote_reads = true                 # serve version/stats/show_* on it
 //! batch = 64                            # frames per batch (1..64)
 //! poll = "sleep-when-idle"              # or "busy"
 //! # busy_poll_budget = 64               # with poll = "busy": kernel busy
@@ -114,6 +117,14 @@ pub struct Config {
     /// Public keys refused even if listed (revocation).
     #[serde(default)]
     pub revoked_keys: Vec<String>,
+    /// The remote control channel's address (`ctl::remote`): signed
+    /// orders over TCP. Off when absent; refused without trusted keys.
+    #[serde(default)]
+    pub remote_listen: Option<String>,
+    /// Whether the remote channel serves read-only requests (version,
+    /// stats, show_fib, show_schedule) unsigned; false: orders only.
+    #[serde(default = "yes")]
+    pub remote_reads: bool,
     #[serde(default = "default_batch")]
     pub batch: usize,
     #[serde(default = "default_poll")]
@@ -136,6 +147,9 @@ pub struct Config {
 
 fn default_name() -> String {
     endpoint::DEFAULT_NAME.into()
+}
+fn yes() -> bool {
+    true
 }
 fn default_batch() -> usize {
     64
@@ -296,9 +310,30 @@ impl Config {
         Ok(orbitmesh_core::sign::Trust { keys, revoked })
     }
 
+    /// The remote channel's address, if enabled; refused unless it is
+    /// an IP address and port, and keys are trusted (it takes only signed
+    /// orders).
+    pub fn remote_addr(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        let Some(a) = &self.remote_listen else {
+            return Ok(None);
+        };
+        let addr = a.parse().map_err(|_| {
+            format!(
+                "remote_listen {a:?}: expected ADDR:PORT, e.g. 10.99.0.17:7470 or [fd00::11]:7470"
+            )
+        })?;
+        if !self.trust()?.required() {
+            return Err(format!(
+                "remote_listen {a:?}: the remote control channel takes only signed orders; list the ground controller's keys in [[trusted_keys]] first (orbitmesh-ctl keygen)"
+            ));
+        }
+        Ok(Some(addr))
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         check_node_name(&self.name)?;
         self.trust()?;
+        self.remote_addr()?;
         check_socket_path(&self.socket_path())?;
         if self.ports.is_empty() {
             return Err(
@@ -622,6 +657,29 @@ mod tests {
         v("punt_iface = \"om-punt\"").unwrap();
         // The default, from the node name, is always valid.
         v("name = \"a-very-long-node-name\"").unwrap();
+    }
+
+    #[test]
+    fn the_remote_channel_needs_an_address_and_trusted_keys() {
+        let port = "\n[[ports]]\niface = \"a\"";
+        let key = "\n[[trusted_keys]]\nname = \"g\"\nkey = \"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\"";
+        let v = |t: &str| Config::parse(&format!("{t}{port}")).unwrap();
+        assert_eq!(v("").remote_addr(), Ok(None));
+        let e = v("remote_listen = \"0.0.0.0:7470\"")
+            .validate()
+            .unwrap_err();
+        assert!(e.contains("[[trusted_keys]]"), "{e}");
+        let e = v(&format!("remote_listen = \"ground:7470\"{key}"))
+            .validate()
+            .unwrap_err();
+        assert!(e.contains("expected ADDR:PORT"), "{e}");
+        let c = v(&format!(
+            "remote_listen = \"[::]:7470\"\nremote_reads = false{key}"
+        ));
+        c.validate().unwrap();
+        assert_eq!(c.remote_addr(), Ok(Some("[::]:7470".parse().unwrap())));
+        assert!(!c.remote_reads);
+        assert!(v("").remote_reads, "reads are open by default");
     }
 
     #[test]

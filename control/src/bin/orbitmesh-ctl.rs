@@ -4,7 +4,9 @@
 //! - `predict`: propagate a constellation, compute routing per time step and
 //!   write per-node FIB schedules, plus RTT/path series for `--pairs`.
 //! - `fib show|load|swap|rollback|check|diff`, `stats`, `port up|down`:
-//!   operate running dataplanes through their control sockets (control::fib_ops).
+//!   operate running dataplanes through their control sockets
+//!   (control::fib_ops), or with `--remote HOST:PORT` over a dataplane's
+//!   remote control channel (TCP; state changes only as signed orders).
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -120,9 +122,29 @@ struct Target {
     /// The dataplane's configuration file: its control socket is used.
     #[arg(long, conflicts_with = "socket")]
     config: Option<PathBuf>,
+    /// The dataplane's remote control channel (its `remote_listen`),
+    /// HOST:PORT over TCP: state changes only as signed orders (--key).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["socket", "config"])]
+    remote: Option<String>,
 }
 
 impl Target {
+    /// Where to talk to: the remote channel, or the unix socket.
+    fn endpoint(&self) -> Result<endpoint::Endpoint, control::fib_ops::OpError> {
+        match &self.remote {
+            Some(r)
+                if r.rsplit_once(':')
+                    .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()) =>
+            {
+                Err(control::fib_ops::bad_input(format!(
+                    "--remote {r:?}: expected HOST:PORT, e.g. sat-17.mgmt:7470 or [fd00::11]:7470"
+                )))
+            }
+            Some(r) => Ok(endpoint::Endpoint::Tcp(r.clone())),
+            None => self.path().map(endpoint::Endpoint::Socket),
+        }
+    }
+
     /// The socket to talk to.
     fn path(&self) -> Result<PathBuf, control::fib_ops::OpError> {
         use control::fib_ops::bad_input;
@@ -421,8 +443,8 @@ fn load_cmd(
     let fib = fib_ops::read_fib(file)?;
     let now = orbitmesh_core::time::now_ns();
     let at_ns = at.map(|t| fib_ops::parse_time(t, now)).transpose()?;
-    let socket = target.path()?;
-    let Response::Version(running) = fib_ops::call(&socket, &Request::Version)? else {
+    let socket = target.endpoint()?;
+    let Response::Version(running) = fib_ops::call_at(&socket, &Request::Version)? else {
         return Err(bad_input("unexpected answer to version"));
     };
     for w in fib_ops::load_warnings(&running, fib.version, at_ns, now) {
@@ -430,7 +452,7 @@ fn load_cmd(
     }
     let v = fib.version;
     let Some(at_ns) = at_ns else {
-        return match fib_ops::call(&socket, &Request::LoadFib { fib, allow_empty })? {
+        return match fib_ops::call_at(&socket, &Request::LoadFib { fib, allow_empty })? {
             Response::Ok { version } => {
                 outln!("loaded: FIB version {version} active");
                 Ok(())
@@ -443,7 +465,7 @@ fn load_cmd(
         at_ns,
         allow_empty,
     };
-    fib_ops::call(&socket, &req)?;
+    fib_ops::call_at(&socket, &req)?;
     outln!(
         "staged: FIB version {v} activates at {} ({at_ns} ns)",
         fib_ops::format_time(at_ns)
@@ -495,7 +517,7 @@ fn ops_main(cmd: Command) -> Result<(), control::fib_ops::OpError> {
             if let Some(p) = &prefix {
                 fib_ops::check_show_prefix(p)?;
             }
-            match fib_ops::call(&target.path()?, &Request::ShowFib { label, prefix })? {
+            match fib_ops::call_at(&target.endpoint()?, &Request::ShowFib { label, prefix })? {
                 Response::Fib(v) if json => outln!(
                     "{}",
                     serde_json::to_string_pretty(&v).expect("serialisable")
@@ -511,11 +533,12 @@ fn ops_main(cmd: Command) -> Result<(), control::fib_ops::OpError> {
             allow_empty,
             target,
         }) => load_cmd(&file, at.as_deref(), allow_empty, &target),
-        Command::Fib(FibCmd::Swap { target }) => {
-            ok_version(fib_ops::call(&target.path()?, &Request::Swap)?, "swapped")
-        }
+        Command::Fib(FibCmd::Swap { target }) => ok_version(
+            fib_ops::call_at(&target.endpoint()?, &Request::Swap)?,
+            "swapped",
+        ),
         Command::Fib(FibCmd::Rollback { target }) => ok_version(
-            fib_ops::call(&target.path()?, &Request::Rollback)?,
+            fib_ops::call_at(&target.endpoint()?, &Request::Rollback)?,
             "rolled back",
         ),
         Command::Run(a) => run_cmd(a),
@@ -540,8 +563,8 @@ fn ops_main(cmd: Command) -> Result<(), control::fib_ops::OpError> {
                 .ok()
                 .filter(|&n| n >= 0)
                 .ok_or_else(|| bad_input(format!("delay {d:?}: expected a duration like 12ms")))?;
-            fib_ops::call(
-                &target.path()?,
+            fib_ops::call_at(
+                &target.endpoint()?,
                 &Request::SetPortDelay {
                     port: port.clone(),
                     delay_ns: ns as u64,
@@ -559,8 +582,8 @@ fn ops_main(cmd: Command) -> Result<(), control::fib_ops::OpError> {
             target,
             ..
         } => {
-            fib_ops::call(
-                &target.path()?,
+            fib_ops::call_at(
+                &target.endpoint()?,
                 &Request::SetPort {
                     port: port.clone(),
                     up: state == "up",
@@ -588,7 +611,8 @@ fn ops_main(cmd: Command) -> Result<(), control::fib_ops::OpError> {
             };
             let mut prev: Option<orbitmesh_core::protocol::StatsInfo> = None;
             loop {
-                let Response::Stats(s) = fib_ops::call(&a.target.path()?, &Request::Stats)? else {
+                let Response::Stats(s) = fib_ops::call_at(&a.target.endpoint()?, &Request::Stats)?
+                else {
                     return Err(bad_input("unexpected answer to stats"));
                 };
                 if a.json {
@@ -846,7 +870,7 @@ fn schedule_cmd(c: ScheduleCmd) -> Result<(), control::fib_ops::OpError> {
             let (serial, signed) = match key {
                 Some(k) => {
                     let Response::Schedule(held) =
-                        ops::call(&target.path()?, &Request::ShowSchedule)?
+                        ops::call_at(&target.endpoint()?, &Request::ShowSchedule)?
                     else {
                         return Err(bad_input("unexpected answer to show_schedule"));
                     };
@@ -859,7 +883,7 @@ fn schedule_cmd(c: ScheduleCmd) -> Result<(), control::fib_ops::OpError> {
             (Request::ClearSchedule { serial, signed }, target, false)
         }
     };
-    match ops::call(&target.path()?, &req)? {
+    match ops::call_at(&target.endpoint()?, &req)? {
         Response::Schedule(info) if json => {
             outln!(
                 "{}",

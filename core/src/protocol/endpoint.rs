@@ -1,7 +1,9 @@
 //! Where a dataplane's control socket is: given in its configuration file
 //! (`control_socket`, relative to the file's directory), else
 //! `/run/orbitmesh/NAME.sock`. The dataplane and the tools that reach it
-//! (`orbitmesh-ctl --config`) find it by these same rules.
+//! (`orbitmesh-ctl --config`) find it by these same rules. A dataplane may
+//! also listen on TCP (`remote_listen`, signed orders only): an
+//! [`Endpoint`] is either.
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,24 @@ pub const MAX_CONFIG_BYTES: usize = 1 << 20;
 /// The default socket of a dataplane named `name`.
 pub fn default_socket(name: &str) -> PathBuf {
     PathBuf::from(format!("{SOCKET_DIR}/{name}.sock"))
+}
+
+/// Where a client reaches a dataplane's control server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The local unix socket.
+    Socket(PathBuf),
+    /// The remote channel: HOST:PORT (TCP).
+    Tcp(String),
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Socket(p) => write!(f, "{}", p.display()),
+            Endpoint::Tcp(a) => write!(f, "tcp://{a}"),
+        }
+    }
 }
 
 /// The two settings of a dataplane configuration that locate its socket;

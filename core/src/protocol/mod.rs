@@ -1,7 +1,8 @@
 //! The control protocol between a dataplane and its operators: typed
 //! requests and replies, their framing and encodings, and a minimal client
-//! ([`call`]). The server (a unix stream socket, mode 0600, peer uid checked
-//! with SO_PEERCRED) is the dataplane runtime's `ctl` module.
+//! ([`call`], [`call_at`]). The servers (a unix stream socket, mode 0600,
+//! peer uid checked with SO_PEERCRED; and, when enabled, a TCP listener
+//! that takes only signed orders) are the dataplane runtime's `ctl` module.
 //!
 //! Frame: `b"OMCP"`, protocol version (u8: 2; 1 = JSON only), encoding (u8: 0
 //! JSON, 1 binary FIB), two reserved bytes that must be zero, payload length
@@ -25,6 +26,7 @@ use crate::sign::Signed;
 use crate::stats::PortTotals;
 use serde::{Deserialize, Serialize};
 use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,6 +35,7 @@ use std::time::Duration;
 pub mod endpoint;
 mod frame;
 
+pub use endpoint::Endpoint;
 pub use frame::*;
 
 pub const MAGIC: &[u8; 4] = b"OMCP";
@@ -299,23 +302,66 @@ pub fn decode_request(encoding: u8, body: &[u8]) -> Result<Request, String> {
     }
 }
 
-/// A minimal client: one request, one response.
+/// A minimal client: one request, one response, over the dataplane's
+/// unix control socket.
 pub fn call(socket: &Path, req: &Request) -> Result<Response, String> {
-    const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+    call_at(&Endpoint::Socket(socket.to_path_buf()), req)
+}
+
+/// How long a client waits for its reply (and, over TCP, to connect).
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client waits for a TCP connection to be set up, per address.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One request, one response, over the unix socket or the remote (TCP)
+/// channel: the same frames either way.
+pub fn call_at(at: &Endpoint, req: &Request) -> Result<Response, String> {
     // Encoded before connecting: the dataplane closes a connection on which
     // no request begins within its idle timeout.
     let mut frame = Vec::new();
     write_request(&mut frame, req).map_err(|e| format!("encoding the request: {e}"))?;
-    let mut s = UnixStream::connect(socket)
-        .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
-    s.set_read_timeout(Some(REPLY_TIMEOUT)).ok();
+    match at {
+        Endpoint::Socket(p) => {
+            let s = UnixStream::connect(p)
+                .map_err(|e| format!("cannot connect to {}: {e}", p.display()))?;
+            s.set_read_timeout(Some(REPLY_TIMEOUT)).ok();
+            exchange(s, &frame)
+        }
+        Endpoint::Tcp(addr) => {
+            let s = connect_tcp(addr)?;
+            s.set_read_timeout(Some(REPLY_TIMEOUT)).ok();
+            s.set_write_timeout(Some(REPLY_TIMEOUT)).ok();
+            // One small request, one reply: no reason to wait for more bytes.
+            s.set_nodelay(true).ok();
+            exchange(s, &frame)
+        }
+    }
+}
+
+/// Connects to `addr` (HOST:PORT), trying each address it resolves to.
+fn connect_tcp(addr: &str) -> Result<TcpStream, String> {
+    let addrs = addr
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {addr}: {e}"))?;
+    let mut last = format!("{addr} resolves to no address");
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = format!("cannot connect to {addr} ({a}): {e}"),
+        }
+    }
+    Err(last)
+}
+
+/// Writes an encoded request and reads its reply.
+fn exchange<S: Read + Write>(mut s: S, frame: &[u8]) -> Result<Response, String> {
     let reply_error = |e: FrameError| match e {
         FrameError::Closed => "the dataplane closed the connection without a reply".to_string(),
         FrameError::Idle => format!("no reply from the dataplane within {REPLY_TIMEOUT:?}"),
         e if e.is_timeout() => "timed out waiting for the rest of the reply".to_string(),
         e => e.to_string(),
     };
-    if let Err(e) = s.write_all(&frame) {
+    if let Err(e) = s.write_all(frame) {
         // The dataplane may have refused the header and closed the socket
         // while we were still writing: its error reply says why.
         return match read_frame_enc(&mut s).map(|(_, b)| serde_json::from_slice::<Response>(&b)) {

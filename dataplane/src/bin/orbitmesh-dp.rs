@@ -52,6 +52,10 @@ struct Args {
     /// Control socket path.
     #[arg(long)]
     socket: Option<PathBuf>,
+    /// Remote control channel (TCP ADDR:PORT): signed orders only; needs
+    /// trusted keys in the config.
+    #[arg(long, value_name = "ADDR:PORT")]
+    remote_listen: Option<String>,
     /// Directory for what outlives a restart (the schedule followed).
     #[arg(long)]
     state_dir: Option<PathBuf>,
@@ -158,6 +162,9 @@ fn config(a: &Args) -> Result<Config> {
     }
     if let Some(s) = &a.socket {
         c.control_socket = Some(s.clone());
+    }
+    if let Some(r) = &a.remote_listen {
+        c.remote_listen = Some(r.clone());
     }
     if !a.cores.is_empty() {
         c.cores = a.cores.clone();
@@ -302,6 +309,22 @@ fn run(args: Args) -> Result<()> {
     }
     let ctl = dataplane::ctl::serve(&socket, node.clone(), stop.clone())
         .with_context(|| format!("control socket {}", socket.display()))?;
+    let remote = match c.remote_addr().map_err(anyhow::Error::msg)? {
+        Some(addr) => {
+            let limits = dataplane::ctl::Limits::default();
+            let r = dataplane::ctl::serve_remote(
+                addr,
+                node.clone(),
+                stop.clone(),
+                limits,
+                c.remote_reads,
+            )
+            .with_context(|| format!("remote control channel {addr}"))?;
+            tracing::info!(bound = %r.addr(), reads = c.remote_reads, "remote control channel: signed orders only");
+            Some(r)
+        }
+        None => None,
+    };
     let workers = spawn_workers(&c, ios, &node, &stop)?;
     tracing::info!(
         node = %c.name,
@@ -321,6 +344,9 @@ fn run(args: Args) -> Result<()> {
     }
     dataplane::ctl::wake(&socket);
     let _ = ctl.join();
+    if let Some(r) = remote {
+        r.join();
+    }
     steering.detach();
     tracing::info!("stopped; XDP programs detached");
     if let Some(i) = failed {

@@ -1,7 +1,9 @@
-//! The control socket's server: a unix stream socket (mode 0600, peer uid
-//! checked with SO_PEERCRED) speaking the control protocol
+//! The control servers: a unix stream socket (mode 0600, peer uid checked
+//! with SO_PEERCRED) and, when enabled, the remote channel (TCP, signed
+//! orders only: [`remote`]), both speaking the control protocol
 //! (`orbitmesh_core::protocol`: framing, requests, replies), and the
-//! handling of each request against the running [`Node`].
+//! handling of each request against the running [`Node`]. Both channels
+//! have the limits below, each its own.
 //!
 //! Limits ([`Limits`], defaults below), so that no client, however buggy,
 //! can exhaust the dataplane's threads or memory:
@@ -42,11 +44,15 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 mod handle;
+pub mod remote;
+#[cfg(test)]
+mod remote_tests;
 mod server;
 #[cfg(test)]
 mod tests;
 
 pub use handle::*;
+pub use remote::{serve_remote, Remote, RemoteServer};
 pub use server::*;
 
 /// Connections served at once (one thread each); see the module docs for

@@ -1,6 +1,9 @@
-//! The control socket server: the listening socket (only a stale socket is
-//! ever replaced), the connection cap and the eviction of idle connections,
+//! The control server: the listening socket (only a stale socket is ever
+//! replaced), the connection cap and the eviction of idle connections,
 //! timeouts, and one thread per connection reading frames and answering.
+//! The same code serves the unix socket and the remote channel
+//! (`super::remote`, TCP): it is generic over the stream ([`Conn`],
+//! [`Listen`]), and what a peer may ask is the channel's [`Access`].
 
 use super::*;
 
@@ -67,31 +70,194 @@ pub(super) fn serve_shared(
     stop: Arc<AtomicBool>,
     shared: Arc<Shared>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let limits = shared.limits;
     clear_stale_socket(path)?;
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    let owner = crate::sys::cred::euid();
+    let access = Access::Local {
+        owner: crate::sys::cred::euid(),
+    };
     let path = path.to_path_buf();
+    accept_loop(
+        listener,
+        "om-control",
+        node,
+        stop,
+        shared,
+        access,
+        move || {
+            let _ = std::fs::remove_file(&path);
+        },
+    )
+}
+
+/// A stream a control server accepts: the unix socket's or TCP's. Methods
+/// take `&self` (both streams read and write through a shared reference),
+/// so the accepting thread can shut down a connection another thread
+/// serves.
+pub trait Conn: Send + Sync + std::fmt::Debug + 'static {
+    fn read_some(&self, buf: &mut [u8]) -> std::io::Result<usize>;
+    fn write_some(&self, buf: &[u8]) -> std::io::Result<usize>;
+    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()>;
+    fn set_write_timeout(&self, d: Option<Duration>) -> std::io::Result<()>;
+    fn set_nonblocking(&self, on: bool) -> std::io::Result<()>;
+    fn shutdown(&self);
+    /// Waits (at most the read timeout) for input without taking it;
+    /// `false` at end of file.
+    fn wait_for_input(&self) -> std::io::Result<bool>;
+    /// Whether input waits, without blocking (see `sys::cred`).
+    fn has_pending_input(&self) -> bool;
+    /// Who is at the other end.
+    fn peer(&self) -> Peer;
+}
+
+/// The other end of a control connection.
+#[derive(Debug)]
+pub enum Peer {
+    /// A local process (SO_PEERCRED).
+    Process { pid: i32, uid: u32 },
+    /// A remote host.
+    Host(std::net::SocketAddr),
+    /// Not known (the error says why).
+    Unknown(std::io::Error),
+}
+
+macro_rules! conn_impl {
+    ($t:ty, $peer:expr) => {
+        impl Conn for $t {
+            fn read_some(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let mut s = self;
+                s.read(buf)
+            }
+            fn write_some(&self, buf: &[u8]) -> std::io::Result<usize> {
+                let mut s = self;
+                std::io::Write::write(&mut s, buf)
+            }
+            fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
+                <$t>::set_read_timeout(self, d)
+            }
+            fn set_write_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
+                <$t>::set_write_timeout(self, d)
+            }
+            fn set_nonblocking(&self, on: bool) -> std::io::Result<()> {
+                <$t>::set_nonblocking(self, on)
+            }
+            fn shutdown(&self) {
+                let _ = <$t>::shutdown(self, std::net::Shutdown::Both);
+            }
+            fn wait_for_input(&self) -> std::io::Result<bool> {
+                crate::sys::cred::wait_for_input(self)
+            }
+            fn has_pending_input(&self) -> bool {
+                crate::sys::cred::has_pending_input(self)
+            }
+            fn peer(&self) -> Peer {
+                #[allow(clippy::redundant_closure_call)]
+                ($peer)(self)
+            }
+        }
+    };
+}
+
+conn_impl!(
+    UnixStream,
+    |s: &UnixStream| match crate::sys::cred::peer_cred(s) {
+        Ok((pid, uid, _)) => Peer::Process { pid, uid },
+        Err(e) => Peer::Unknown(e),
+    }
+);
+conn_impl!(
+    std::net::TcpStream,
+    |s: &std::net::TcpStream| match s.peer_addr() {
+        Ok(a) => Peer::Host(a),
+        Err(e) => Peer::Unknown(e),
+    }
+);
+
+/// A [`Conn`] as a reader and writer.
+pub(super) struct Io<'a>(pub(super) &'a dyn Conn);
+
+impl Read for Io<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read_some(buf)
+    }
+}
+
+impl std::io::Write for Io<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_some(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A listening socket a control server accepts [`Conn`]s on.
+pub trait Listen: Send + 'static {
+    type Conn: Conn;
+    fn accept_conn(&self) -> std::io::Result<Self::Conn>;
+}
+
+impl Listen for UnixListener {
+    type Conn = UnixStream;
+    fn accept_conn(&self) -> std::io::Result<UnixStream> {
+        self.accept().map(|(s, _)| s)
+    }
+}
+
+impl Listen for std::net::TcpListener {
+    type Conn = std::net::TcpStream;
+    fn accept_conn(&self) -> std::io::Result<std::net::TcpStream> {
+        let (s, _) = self.accept()?;
+        // Replies go out whole at once; no reason to wait for more bytes.
+        let _ = s.set_nodelay(true);
+        Ok(s)
+    }
+}
+
+/// What the peers of a channel may ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The unix socket: a process of the dataplane's owner (or root) may
+    /// ask anything; orders are checked against the trusted keys as usual.
+    Local { owner: u32 },
+    /// The remote channel (`super::remote`): state changes only as signed
+    /// orders; read-only requests when `reads`.
+    Remote { reads: bool },
+}
+
+/// The accepting thread of a control server: one thread per connection,
+/// at most `shared.limits.max_connections`; `on_exit` runs when `stop` is
+/// seen (after a wake-up connection).
+pub(super) fn accept_loop<L: Listen>(
+    listener: L,
+    name: &str,
+    node: Arc<Node>,
+    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+    access: Access,
+    on_exit: impl FnOnce() + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let limits = shared.limits;
     std::thread::Builder::new()
-        .name("om-control".into())
+        .name(name.into())
         .spawn(move || {
             let mut refusals = Throttle::new(Duration::from_secs(1));
-            for conn in listener.incoming() {
+            loop {
+                let conn = listener.accept_conn();
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
                 match conn {
                     Ok(s) => {
-                        let s = Arc::new(s);
+                        let s: Arc<dyn Conn> = Arc::new(s);
                         let Some(slot) = shared.admit(&s) else {
-                            refuse_busy(&s, limits.max_connections, &mut refusals);
+                            refuse_busy(&*s, limits.max_connections, &mut refusals);
                             continue;
                         };
                         let node = node.clone();
                         let spawned = std::thread::Builder::new()
                             .name("om-control-conn".into())
-                            .spawn(move || connection(&s, &slot, &node, owner));
+                            .spawn(move || connection(&*s, &slot, &node, access));
                         if let Err(e) = spawned {
                             tracing::warn!(error = %e, "control connection dropped: no thread");
                         }
@@ -102,7 +268,7 @@ pub(super) fn serve_shared(
                     }
                 }
             }
-            let _ = std::fs::remove_file(&path);
+            on_exit();
         })
 }
 
@@ -194,7 +360,7 @@ pub(super) struct Shared {
 #[derive(Debug)]
 pub(super) struct Slot {
     pub(super) id: u64,
-    pub(super) stream: Arc<UnixStream>,
+    pub(super) stream: Arc<dyn Conn>,
     /// Since when the connection has waited for a request; `None` while
     /// one is read or handled.
     pub(super) idle_since: Option<Instant>,
@@ -227,7 +393,7 @@ impl Shared {
     /// idle the longest, with no request waiting in its socket, is shut
     /// down to make room, so idle connections cannot keep the owner out.
     /// `None` when every connection is busy with a request.
-    pub(super) fn admit(self: &Arc<Self>, stream: &Arc<UnixStream>) -> Option<SlotGuard> {
+    pub(super) fn admit(self: &Arc<Self>, stream: &Arc<dyn Conn>) -> Option<SlotGuard> {
         let max = self.limits.max_connections;
         let mut slots = self.slots();
         if slots.len() >= max {
@@ -235,12 +401,12 @@ impl Shared {
             let victim = slots
                 .iter_mut()
                 .filter(|c| !c.evicted && c.idle_since.is_some())
-                .filter(|c| !crate::sys::cred::has_pending_input(&c.stream))
+                .filter(|c| !c.stream.has_pending_input())
                 .min_by_key(|c| c.idle_since);
             match victim {
                 Some(v) => {
                     v.evicted = true;
-                    let _ = v.stream.shutdown(std::net::Shutdown::Both);
+                    v.stream.shutdown();
                     tracing::debug!(
                         idle_ms = v.idle_since.map_or(0, |t| t.elapsed().as_millis() as u64),
                         "idle control connection closed to make room for a new one"
@@ -345,7 +511,7 @@ impl Throttle {
 
 /// Tells a connection beyond the cap to try again, and closes it (on the
 /// accepting thread; the socket is new, so its buffer takes the reply).
-pub(super) fn refuse_busy(s: &UnixStream, max: usize, log: &mut Throttle) {
+pub(super) fn refuse_busy(s: &dyn Conn, max: usize, log: &mut Throttle) {
     if let Some(suppressed) = log.allow(Instant::now()) {
         tracing::warn!(
             max,
@@ -354,7 +520,7 @@ pub(super) fn refuse_busy(s: &UnixStream, max: usize, log: &mut Throttle) {
         );
     }
     let _ = s.set_nonblocking(true);
-    let mut w = s;
+    let mut w = Io(s);
     let _ = write_msg(
         &mut w,
         &Response::Error {
@@ -366,7 +532,7 @@ pub(super) fn refuse_busy(s: &UnixStream, max: usize, log: &mut Throttle) {
 /// Reads from a socket until a deadline: each read waits at most the time
 /// left, so a client trickling bytes cannot stretch a request.
 pub(super) struct Deadline<'a> {
-    pub(super) s: &'a UnixStream,
+    pub(super) s: &'a dyn Conn,
     pub(super) until: Instant,
 }
 
@@ -377,14 +543,13 @@ impl Read for Deadline<'_> {
             return Err(ErrorKind::TimedOut.into());
         }
         self.s.set_read_timeout(Some(left))?;
-        let mut s = self.s;
-        s.read(buf)
+        self.s.read_some(buf)
     }
 }
 
 /// Waits up to `timeout` for bytes to read, without taking them: `false`
 /// at end of file.
-pub(super) fn wait_for_request(s: &UnixStream, timeout: Duration) -> std::io::Result<bool> {
+pub(super) fn wait_for_request(s: &dyn Conn, timeout: Duration) -> std::io::Result<bool> {
     let until = Instant::now() + timeout;
     loop {
         let left = until.saturating_duration_since(Instant::now());
@@ -392,23 +557,28 @@ pub(super) fn wait_for_request(s: &UnixStream, timeout: Duration) -> std::io::Re
             return Err(ErrorKind::TimedOut.into());
         }
         s.set_read_timeout(Some(left))?;
-        match crate::sys::cred::wait_for_input(s) {
+        match s.wait_for_input() {
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             r => return r,
         }
     }
 }
 
-pub(super) fn connection(s: &UnixStream, slot: &SlotGuard, node: &Node, owner: u32) {
-    let limits = slot.shared.limits;
-    let mut w = s;
-    let _ = s.set_nonblocking(false);
-    let _ = s.set_write_timeout(Some(limits.request_timeout));
-    match crate::sys::cred::peer_cred(s) {
-        Ok((pid, uid, _)) if uid == owner || uid == 0 => {
-            tracing::debug!(pid, uid, "control connection");
+/// Whether the peer may use this channel at all: on the unix socket, the
+/// dataplane's owner or root; on the remote channel anyone (each request
+/// is vetted). `false`: refused (logged, told why).
+fn admit_peer(s: &dyn Conn, access: Access) -> bool {
+    let mut w = Io(s);
+    match (access, s.peer()) {
+        (Access::Remote { .. }, Peer::Host(addr)) => {
+            tracing::debug!(%addr, "remote control connection");
+            true
         }
-        Ok((pid, uid, _)) => {
+        (Access::Local { owner }, Peer::Process { pid, uid }) if uid == owner || uid == 0 => {
+            tracing::debug!(pid, uid, "control connection");
+            true
+        }
+        (Access::Local { owner }, Peer::Process { pid, uid }) => {
             tracing::warn!(
                 pid,
                 uid,
@@ -423,12 +593,22 @@ pub(super) fn connection(s: &UnixStream, slot: &SlotGuard, node: &Node, owner: u
                     ),
                 },
             );
-            return;
+            false
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "control request refused: no peer credentials");
-            return;
+        (_, peer) => {
+            tracing::warn!(?peer, "control request refused: peer unknown");
+            false
         }
+    }
+}
+
+pub(super) fn connection(s: &dyn Conn, slot: &SlotGuard, node: &Node, access: Access) {
+    let limits = slot.shared.limits;
+    let mut w = Io(s);
+    let _ = s.set_nonblocking(false);
+    let _ = s.set_write_timeout(Some(limits.request_timeout));
+    if !admit_peer(s, access) {
+        return;
     }
     loop {
         // Wait for a request to begin, leaving its first byte in the socket
@@ -500,7 +680,12 @@ pub(super) fn connection(s: &UnixStream, slot: &SlotGuard, node: &Node, owner: u
                             .unwrap_or_else(PoisonError::into_inner),
                     );
                 }
-                handle(node, req)
+                match access {
+                    Access::Remote { reads } => {
+                        super::remote::vet(node, &req, reads).unwrap_or_else(|| handle(node, req))
+                    }
+                    Access::Local { .. } => handle(node, req),
+                }
             }
             Err(message) => Response::Error { message },
         };

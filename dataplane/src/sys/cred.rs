@@ -1,6 +1,6 @@
 //! Peer credentials of a unix socket (SO_PEERCRED, unix(7)), the process's
-//! effective uid, and whether input waits on a socket (for the control
-//! server's choice of an idle connection to close).
+//! effective uid, and whether input waits on a stream socket, unix or TCP
+//! (for the control server's choice of an idle connection to close).
 
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -38,10 +38,10 @@ pub fn euid() -> u32 {
 
 /// recv(MSG_PEEK) of one byte: whether bytes wait to be read (`false` at
 /// end of file), leaving them in the socket.
-fn peek(s: &UnixStream, flags: libc::c_int) -> std::io::Result<bool> {
+fn peek(s: &impl AsRawFd, flags: libc::c_int) -> std::io::Result<bool> {
     let mut b = 0u8;
     // SAFETY: `b` is a valid, writable one-byte buffer for the whole call;
-    // the fd is owned by `s` and open for the whole call. MSG_PEEK leaves
+    // the fd is owned by `s` (borrowed for the whole call, so open). MSG_PEEK leaves
     // the byte in the socket.
     let r = unsafe {
         libc::recv(
@@ -60,14 +60,14 @@ fn peek(s: &UnixStream, flags: libc::c_int) -> std::io::Result<bool> {
 /// Waits for bytes to read on `s` (at most its read timeout, SO_RCVTIMEO,
 /// after which the error is `WouldBlock`) without taking them: `false` at
 /// end of file.
-pub fn wait_for_input(s: &UnixStream) -> std::io::Result<bool> {
+pub fn wait_for_input(s: &impl AsRawFd) -> std::io::Result<bool> {
     peek(s, 0)
 }
 
 /// Whether bytes wait to be read on `s`, without taking them or blocking.
 /// End of file is not input; an error other than "nothing to read" counts
 /// as input, so a socket in an unknown state is not taken for an idle one.
-pub fn has_pending_input(s: &UnixStream) -> bool {
+pub fn has_pending_input(s: &impl AsRawFd) -> bool {
     match peek(s, libc::MSG_DONTWAIT) {
         Ok(pending) => pending,
         Err(e) => !matches!(
@@ -75,4 +75,18 @@ pub fn has_pending_input(s: &UnixStream) -> bool {
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
         ),
     }
+}
+
+/// Shuts a listening socket down: on Linux a thread blocked in accept(2)
+/// on it returns (EINVAL), and so do later accepts. Used to stop a TCP
+/// listener, which a connection cannot always wake (its own address may
+/// be unreachable from its namespace, e.g. with `lo` down).
+pub fn shutdown_listener(s: &impl AsRawFd) -> std::io::Result<()> {
+    // SAFETY: shutdown(2) takes only the fd and a flag; the fd is owned by
+    // `s`, borrowed (so open) for the whole call.
+    let r = unsafe { libc::shutdown(s.as_raw_fd(), libc::SHUT_RDWR) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
