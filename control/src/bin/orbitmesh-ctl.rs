@@ -226,6 +226,19 @@ struct RunArgs {
     /// (`-`: standard output), for programs following the run.
     #[arg(long, value_name = "PATH")]
     events: Option<PathBuf>,
+    /// How much schedule time each node is given ahead (e.g. 10m, 1h): it
+    /// follows that much on its own, with no controller (topped up every
+    /// half window).
+    #[arg(long, default_value = "10m")]
+    window: String,
+    /// Stage one FIB ahead at a time instead of uploading windows (the
+    /// design before windows: nodes freeze when the controller is gone).
+    #[arg(long, conflicts_with = "key")]
+    one_ahead: bool,
+    /// Sign every window with this secret key (orbitmesh-ctl keygen), for
+    /// dataplanes that take only signed orders.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -375,15 +388,53 @@ fn run_cmd(a: RunArgs) -> Result<(), control::fib_ops::OpError> {
         replan: &replan,
     };
     let mut emit = event_sink(a.events.as_deref())?;
-    let reports = distribute::drive(
-        &plans,
-        start,
-        a.time_scale,
-        &call,
-        &orbitmesh_core::time::now_ns,
-        (scenario.is_some() && watch > 0).then_some(&repair),
-        &mut emit,
-    );
+    let repair = (scenario.is_some() && watch > 0).then_some(&repair);
+    let reports = if a.one_ahead {
+        distribute::drive(
+            &plans,
+            start,
+            a.time_scale,
+            &call,
+            &orbitmesh_core::time::now_ns,
+            repair,
+            &mut emit,
+        )
+    } else {
+        let window_ns = control::duration::parse_ns(&a.window)
+            .ok()
+            .filter(|w| *w > 0)
+            .ok_or_else(|| {
+                bad_input(format!(
+                    "--window {:?}: expected a positive duration like 10m",
+                    a.window
+                ))
+            })?;
+        let key = a
+            .key
+            .as_deref()
+            .map(control::fib_ops::read_secret_key)
+            .transpose()?;
+        let sign = |s: &orbitmesh_core::schedule::Schedule| {
+            key.as_ref()
+                .expect("only with a key")
+                .sign_schedule(s)
+                .map_err(|e| e.to_string())
+        };
+        let win = control::windows::Windows {
+            window_ns,
+            sign: key.is_some().then_some(&sign as control::windows::Signer),
+        };
+        control::windows::drive_windows(
+            &plans,
+            start,
+            a.time_scale,
+            win,
+            &call,
+            &orbitmesh_core::time::now_ns,
+            repair,
+            &mut emit,
+        )
+    };
     let bad: usize = reports.iter().map(|r| r.late + r.failed).sum();
     if a.json {
         outln!(
