@@ -44,8 +44,11 @@
 //!   salts collide (1 in 65535) would not republish the entry in force
 //!   until the next instant.
 
-use crate::distribute::{wall_ns, NodePlan, NodeReport, Plan, Repair, Unreachable};
+use crate::distribute::{
+    wall_ns, Link, LocalPort, NodePlan, NodeReport, NodeWiring, Plan, Repair, Unreachable,
+};
 use crate::events::Event;
+use crate::predict::schedule::NodeSchedule;
 use orbitmesh_core::fib::spec::FibSpec;
 use orbitmesh_core::protocol::{Request, Response, ScheduleInfo};
 use orbitmesh_core::schedule::Schedule;
@@ -513,6 +516,46 @@ impl WinDriver<'_> {
                 error: e.to_string(),
             }),
         }
+    }
+}
+
+/// A wiring of `sched`'s node with every neighbour its schedule names
+/// (next hop or backup) on a port of its own, and a LAN port for a ground
+/// station: what the emulator builds, for offline measurements.
+pub fn wiring_for(sched: &NodeSchedule) -> NodeWiring {
+    let named = sched
+        .initial
+        .entries
+        .iter()
+        .chain(sched.deltas.iter().flat_map(|d| d.changes.iter()))
+        .flat_map(|e| [e.next_hop, e.backup])
+        .flatten()
+        .collect::<BTreeSet<u32>>();
+    let mac = |n: u32| {
+        format!(
+            "02:00:{:02x}:{:02x}:{:02x}:{:02x}",
+            n >> 24,
+            (n >> 16) & 255,
+            (n >> 8) & 255,
+            n & 255
+        )
+    };
+    NodeWiring {
+        socket: format!("n{}.sock", sched.node).into(),
+        links: named
+            .into_iter()
+            .map(|nb| Link {
+                neighbor: nb,
+                port: format!("p{nb}"),
+                dst_mac: mac(nb),
+                src_mac: mac(sched.node),
+            })
+            .collect(),
+        local: sched.local_prefix.map(|_| LocalPort {
+            port: "lan0".into(),
+            dst_mac: mac(u32::MAX),
+            src_mac: mac(sched.node),
+        }),
     }
 }
 

@@ -100,6 +100,17 @@ enum ScheduleCmd {
         #[command(flatten)]
         target: Target,
     },
+    /// Bytes `run` sends per node per hour of schedule (offline): every
+    /// node's plan from `predict`'s schedules as windows, each entry in
+    /// full and delta-encoded (every neighbour a schedule names is wired).
+    Size {
+        /// Directory of node-<id>.json schedules (predict --out DIR/schedule).
+        #[arg(long)]
+        schedule: PathBuf,
+        /// Window length, as `run --window`.
+        #[arg(long, default_value = "10m")]
+        window: String,
+    },
     /// End the schedule; the FIB in force stays.
     Clear {
         /// Sign the clear with this secret key file (its serial is the one
@@ -862,11 +873,49 @@ fn main() {
     }
 }
 
+/// `schedule size`: bytes per node per hour of schedule, full vs delta.
+fn size_cmd(dir: &std::path::Path, window: &str) -> Result<(), control::fib_ops::OpError> {
+    use control::fib_ops::bad_input;
+    use control::windows;
+    let window_ns = control::duration::parse_ns(window)
+        .ok()
+        .filter(|w| *w > 0)
+        .ok_or_else(|| bad_input(format!("--window {window:?}: expected a positive duration")))?;
+    let schedules =
+        control::distribute::read_schedules(dir).map_err(|e| bad_input(e.to_string()))?;
+    let (mut full, mut delta, mut entries, mut span) = (0u64, 0u64, 0usize, 0i64);
+    for s in &schedules {
+        let (plan, _) = control::distribute::plan(s, &windows::wiring_for(s));
+        full += windows::encoded_bytes(&plan, window_ns, false);
+        delta += windows::encoded_bytes(&plan, window_ns, true);
+        entries += plan.len();
+        span = span.max(plan.last().map_or(0, |p| p.0) - plan.first().map_or(0, |p| p.0));
+    }
+    let per_node_hour = |b: u64| b as f64 / schedules.len() as f64 / (span as f64 / 3.6e12);
+    outln!(
+        "{} nodes, {:.1} h of schedule, {} instants, window {window}",
+        schedules.len(),
+        span as f64 / 3.6e12,
+        entries
+    );
+    outln!(
+        "full:  {:>12.0} bytes per node per hour",
+        per_node_hour(full)
+    );
+    outln!(
+        "delta: {:>12.0} bytes per node per hour ({:.1}x smaller)",
+        per_node_hour(delta),
+        full as f64 / delta.max(1) as f64
+    );
+    Ok(())
+}
+
 /// `schedule load|show|clear`.
 fn schedule_cmd(c: ScheduleCmd) -> Result<(), control::fib_ops::OpError> {
     use control::fib_ops::{self as ops, bad_input};
     use orbitmesh_core::protocol::{Request, Response};
     let (req, target, json) = match c {
+        ScheduleCmd::Size { schedule, window } => return size_cmd(&schedule, &window),
         ScheduleCmd::Load {
             file,
             allow_empty,
