@@ -95,6 +95,11 @@ pub struct Summary {
     pub dataplane_cpu_seconds: f64,
     /// Frames forwarded by all dataplanes (packet hops).
     pub frames_forwarded: u64,
+    /// Frames sent on links that had gone away by the geometry (a FIB that
+    /// was late or stale), summed over the dataplanes.
+    pub lost_to_gone_links: u64,
+    /// Links that came or went with the geometry during the run.
+    pub link_changes: usize,
     pub control_cpu_seconds: f64,
 }
 
@@ -138,6 +143,7 @@ impl Summary {
              {} path changes of the traffic's pairs\n\
              - unscheduled repairs pushed by the control process: {}\n\
              - frames forwarded by all dataplanes (packet hops): {}\n\
+             - links following the geometry: {} changes; frames lost to links that had gone away: {}\n\
              - CPU: dataplanes {:.1} s ({:.1} us per hop, idle cost included), control process {:.1} s\n",
             self.sent,
             self.delivered,
@@ -149,6 +155,8 @@ impl Summary {
             self.path_changes,
             self.repairs,
             self.frames_forwarded,
+            self.link_changes,
+            self.lost_to_gone_links,
             self.dataplane_cpu_seconds,
             self.dataplane_cpu_seconds * 1e6 / self.frames_forwarded.max(1) as f64,
             self.control_cpu_seconds,

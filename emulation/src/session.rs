@@ -167,8 +167,16 @@ pub fn run(a: &Options) -> Result<i32> {
         sent
     });
 
+    let geo = super::geometry::plan(&pred.net, &pred.topo, pred.window_ns, pred.step_ns);
+    errln!(
+        "   links follow the geometry: {} gone at the start, {} changes over the window",
+        geo.gone_at_start.len(),
+        geo.changes.len()
+    );
+
     // 4. The control process: schedule time `start_ns` at wall `t_start`.
     let clock = Clock::starting_in(2_000_000_000, start_ns, a.time_scale);
+    let geometry = super::geometry::Follower::start(geo, sockets.clone(), clock);
     let ctl = controller::start(&mut lab, &names, &programs.ctl, &out, &wiring_path, &clock)?;
 
     // 5. Traffic, from just after the first FIB is in force.
@@ -193,11 +201,13 @@ pub fn run(a: &Options) -> Result<i32> {
         &mut lab, &mut pred, &names, &sockets, clock, &faults, reports, ctl, dp_pids, delays, &out,
     )
     .run()?;
+    let link_changes = geometry.stop();
     if seen.interrupted {
         errln!("interrupted: cleaning up");
         return Ok(130);
     }
-    let ended = summarize::wind_down(&mut lab, &pred.topo, &sockets, &out);
+    let mut ended = summarize::wind_down(&mut lab, &pred.topo, &sockets, &out);
+    ended.link_changes = link_changes;
     drop(lab);
 
     // 7. Summary.
