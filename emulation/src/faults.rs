@@ -83,6 +83,41 @@ pub fn parse_fail(spec: &str, topo: &Topology) -> Result<Vec<FaultEvent>, FaultS
     Ok(v)
 }
 
+/// Parses one `--flap-isl` value, `A-B@T,PERIOD,COUNT`: the ISL goes down
+/// at T for PERIOD/2 and comes back for PERIOD/2, COUNT times.
+pub fn parse_flap(spec: &str, topo: &Topology) -> anyhow::Result<Vec<FaultEvent>> {
+    let bad = || {
+        anyhow::anyhow!("--flap-isl {spec:?}: expected A-B@T,PERIOD,COUNT (e.g. 3-4@300s,20s,5)")
+    };
+    let (first, rest) = spec.split_once(',').ok_or_else(bad)?;
+    let (period, count) = rest.split_once(',').ok_or_else(bad)?;
+    let period =
+        parse_duration_ns(period).map_err(|e| anyhow::anyhow!("--flap-isl {spec:?}: {e}"))?;
+    let count: u32 = count.trim().parse().map_err(|_| bad())?;
+    if period < 2 || count == 0 {
+        return Err(bad());
+    }
+    let down = parse_fail(first, topo).map_err(|e| anyhow::anyhow!("--flap-isl {spec:?}: {e}"))?;
+    let (at, link) = (down[0].at_ns, down[0].link);
+    Ok((0..i64::from(count))
+        .flat_map(|k| {
+            let t = at + k * period;
+            [
+                FaultEvent {
+                    at_ns: t,
+                    link,
+                    up: false,
+                },
+                FaultEvent {
+                    at_ns: t + period / 2,
+                    link,
+                    up: true,
+                },
+            ]
+        })
+        .collect())
+}
+
 /// A small deterministic generator for the random failures (SplitMix64).
 struct SplitMix(u64);
 impl SplitMix {

@@ -89,6 +89,21 @@ pub fn plan(net: &Network, topo: &Topology, window: (i64, i64), step_ns: i64) ->
     g
 }
 
+impl Geometry {
+    /// The links gone at schedule time `t`.
+    pub fn gone_at(&self, t: i64) -> BTreeSet<(u32, u32)> {
+        let mut gone = self.gone_at_start.clone();
+        for (_, l, up) in self.changes.iter().take_while(|c| c.0 <= t) {
+            if *up {
+                gone.remove(l);
+            } else {
+                gone.insert(*l);
+            }
+        }
+        gone
+    }
+}
+
 /// Sets link `(x, y)` gone or back at both ends; how many ends took it.
 pub fn set(sockets: &Sockets, (x, y): (u32, u32), gone: bool) -> usize {
     [(x, y), (y, x)]

@@ -35,6 +35,7 @@ pub mod geometry;
 pub mod lab;
 pub mod live;
 pub mod os;
+pub mod outages;
 pub mod predicted;
 pub mod report;
 pub mod session;

@@ -188,6 +188,10 @@ pub fn summary(run: Run) -> Summary {
         ..
     } = run;
     let flows = flows(&seen, pred);
+    let mut outages = std::mem::take(&mut seen.outages);
+    for o in &mut outages {
+        o.count(&pred.pairs);
+    }
     let (lost_after_recovery, lost_outside_faults) = fault_losses(&mut seen.faults, &pred.pairs);
     let sent: u64 = flows.iter().map(|f| f.sent).sum();
     let delivered: u64 = flows.iter().map(|f| f.delivered).sum();
@@ -221,6 +225,7 @@ pub fn summary(run: Run) -> Summary {
         frames_forwarded: ended.forwarded,
         lost_to_gone_links: ended.lost_to_gone_links,
         link_changes: ended.link_changes,
+        outages,
         control_cpu_seconds: seen.ctl_cpu,
     }
 }
