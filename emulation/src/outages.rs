@@ -86,8 +86,10 @@ pub struct OutageReport {
     /// Wall seconds of the emulation when it stopped and when it was back.
     pub wall_s: f64,
     pub back_wall_s: Option<f64>,
-    /// Packets delivered and missing from the stop to 3 s after it was
-    /// back (to the end if it never was).
+    /// Packets delivered from the stop to 3 s after it was back (to the
+    /// end of the traffic if it never was), and how many fewer than were
+    /// sent at the flows' rate: a black hole leaves no sequence gap to
+    /// count, so the loss is what did not arrive.
     pub delivered_during: u64,
     pub lost_during: u64,
     /// A node: wall ms from its restart to forwarding with the FIB its
@@ -113,14 +115,24 @@ impl OutageReport {
     }
 
     /// Counts the traffic of the seconds it lasted (see the fields).
-    pub fn count(&mut self, pairs: &[PairTrace]) {
+    /// `rate`: packets per second of each direction of each pair.
+    pub fn count(&mut self, pairs: &[PairTrace], rate: u32) {
         let from = self.wall_s.max(0.0) as usize;
         let to = self
             .back_wall_s
             .map_or(usize::MAX, |b| (b + 3.0).ceil() as usize);
+        // The last second is the traffic's partial one: left out.
+        let secs = pairs
+            .iter()
+            .map(|p| p.delivered.len())
+            .max()
+            .unwrap_or(0)
+            .saturating_sub(1);
+        let (from, to) = (from.min(secs), to.min(secs));
         let sum = |v: &[u64]| -> u64 { v[from.min(v.len())..to.min(v.len())].iter().sum() };
         self.delivered_during = pairs.iter().map(|p| sum(&p.delivered)).sum();
-        self.lost_during = pairs.iter().map(|p| sum(&p.lost)).sum();
+        let sent = (to - from) as u64 * u64::from(rate) * 2 * pairs.len() as u64;
+        self.lost_during = sent.saturating_sub(self.delivered_during);
     }
 }
 

@@ -190,7 +190,7 @@ pub fn summary(run: Run) -> Summary {
     let flows = flows(&seen, pred);
     let mut outages = std::mem::take(&mut seen.outages);
     for o in &mut outages {
-        o.count(&pred.pairs);
+        o.count(&pred.pairs, run.rate);
     }
     let (lost_after_recovery, lost_outside_faults) = fault_losses(&mut seen.faults, &pred.pairs);
     let sent: u64 = flows.iter().map(|f| f.sent).sum();
