@@ -275,4 +275,31 @@ mod tests {
         let rep = report_for(&ev[0], &[pair], 1.5);
         assert_eq!((rep.pairs_on_link.len(), rep.wall_s), (1, 1.5));
     }
+
+    #[test]
+    fn a_flap_is_count_downs_and_ups_half_a_period_each() {
+        let t = topo();
+        let (a, b) = *t.links.iter().find(|l| !t.is_gs(l.1)).unwrap();
+        let v = parse_flap(&format!("{a}-{b}@10s,4s,3"), &t).unwrap();
+        let s = |x: i64| x * 1_000_000_000;
+        let want: Vec<(i64, bool)> = vec![
+            (s(10), false),
+            (s(12), true),
+            (s(14), false),
+            (s(16), true),
+            (s(18), false),
+            (s(20), true),
+        ];
+        let got: Vec<(i64, bool)> = v.iter().map(|f| (f.at_ns, f.up)).collect();
+        assert_eq!(got, want);
+        assert!(v.iter().all(|f| f.link == (a, b)));
+        for bad in [
+            format!("{a}-{b}@10s,4s"),
+            format!("{a}-{b}@10s,4s,0"),
+            format!("{a}-{b}@10s,x,2"),
+            "9999-9998@1s,2s,2".to_string(),
+        ] {
+            assert!(parse_flap(&bad, &t).is_err(), "{bad}");
+        }
+    }
 }

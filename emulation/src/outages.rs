@@ -205,3 +205,38 @@ pub fn actions(outages: &[Outage], to_wall: impl Fn(i64) -> u64) -> Vec<(u64, us
     v.sort_by_key(|a| (a.0, a.2));
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kills_parse_and_order_their_stops_and_starts() {
+        let c = parse_controller("120s+60s").unwrap();
+        assert_eq!(
+            (c.at_ns, c.back_ns),
+            (120_000_000_000, Some(180_000_000_000))
+        );
+        let n = parse_node("5@300s", 40).unwrap();
+        assert_eq!((n.target, n.back_ns), (Target::Node(5), None));
+        assert!(parse_node("40@1s", 40).is_err(), "no node 40 of 40");
+        assert!(parse_node("5", 40).is_err());
+        assert!(parse_controller("soon").is_err());
+        let never = parse_controller("10s").unwrap();
+        // Wall = schedule ns / 10: a node is back 1 s of wall time later,
+        // a controller without DUR never.
+        let a = actions(&[n, never], |t| t as u64 / 10);
+        assert_eq!(
+            a,
+            vec![
+                (1_000_000_000, 1, false),
+                (30_000_000_000, 0, false),
+                (31_000_000_000, 0, true)
+            ]
+        );
+        assert!(
+            check(&[n], (0, 200_000_000_000)).is_err(),
+            "outside the window"
+        );
+    }
+}
