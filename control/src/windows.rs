@@ -133,6 +133,15 @@ pub fn window_schedule(
     Schedule::delta_encoded(name, serial, &fibs)
 }
 
+/// The FIB of `plan` in force at `t`, version aside (the same forwarding
+/// under another stamp is not a change).
+fn fib_in_force(plan: &Plan, t: i64) -> Option<FibSpec> {
+    let k = plan.partition_point(|(at, _)| *at <= t).checked_sub(1)?;
+    let mut f = plan[k].1.clone();
+    f.version = 0;
+    Some(f)
+}
+
 /// Per-node progress of [`drive_windows`].
 struct NodeWin {
     plan: Plan,
@@ -183,6 +192,7 @@ pub fn drive_windows(
             })
             .collect(),
         st: Vec::new(),
+        order: (0..plans.len()).collect(),
         failed: BTreeSet::new(),
         unreachable: Unreachable::default(),
         next_poll: 0,
@@ -213,7 +223,8 @@ pub fn drive_windows(
         let mut wake = u64::MAX;
         let mut pending = false;
         d.watch(now, &mut wake);
-        for i in 0..plans.len() {
+        // After a repair, the nodes whose FIB in force changes go first.
+        for i in d.order.clone() {
             d.verify(i, now, &mut wake, &mut pending);
             d.upload(i, now, &mut wake, &mut pending);
         }
@@ -243,6 +254,8 @@ struct WinDriver<'a> {
     emit: &'a mut dyn FnMut(Event),
     reports: Vec<NodeReport>,
     st: Vec<NodeWin>,
+    /// The order nodes are served in each pass.
+    order: Vec<usize>,
     failed: BTreeSet<(u32, u32)>,
     unreachable: Unreachable,
     next_poll: u64,
@@ -497,9 +510,11 @@ impl WinDriver<'_> {
                     recompute_ms: t0.elapsed().as_secs_f64() * 1e3,
                 });
                 let salt = salt(&down);
+                let mut changed = vec![false; self.plans.len()];
                 for (i, (node, _, _)) in self.plans.iter().enumerate() {
                     if let Some((_, _, p)) = new.iter().find(|n| n.0 == *node) {
                         let s = &mut self.st[i];
+                        changed[i] = fib_in_force(&s.plan, t) != fib_in_force(p, t);
                         s.plan = p.clone();
                         s.salt = salt;
                         s.next = (!p.is_empty()).then_some(t);
@@ -510,6 +525,7 @@ impl WinDriver<'_> {
                     }
                 }
                 self.failed = down;
+                self.order.sort_by_key(|&i| (!changed[i], i));
             }
             Err(e) => (self.emit)(Event::RepairFailed {
                 links,
