@@ -358,6 +358,10 @@ pub struct NodeReport {
     /// Unscheduled updates pushed after a link went down or came back.
     #[serde(default)]
     pub repairs: usize,
+    /// Schedule windows the node took (crate::windows; 0 when FIBs are
+    /// staged one at a time).
+    #[serde(default)]
+    pub windows: usize,
 }
 
 /// Link repair: how the run learns of failed links and recomputes.
@@ -458,6 +462,26 @@ impl Unreachable {
 /// (`--start 18446744073709551615`, `--time-scale 1e-300`).
 pub fn wall_ns(start_ns: u64, t_ns: i64, time_scale: f64) -> u64 {
     start_ns.saturating_add((t_ns.max(0) as f64 / time_scale) as u64)
+}
+
+/// The links whose port is down (no carrier or set down) at either end,
+/// read from every dataplane's stats.
+pub(crate) fn links_down(
+    plans: &[NodePlan],
+    call: &dyn Fn(&Path, Request) -> Result<Response, String>,
+    r: &Repair,
+) -> BTreeSet<(u32, u32)> {
+    let mut down = BTreeSet::new();
+    for (node, socket, _) in plans {
+        if let Ok(Response::Stats(s)) = call(socket, Request::Stats) {
+            for p in s.ports.iter().filter(|p| !(p.carrier && p.admin_up)) {
+                if let Some(&nb) = r.ports.get(&(*node, p.name.clone())) {
+                    down.insert((*node.min(&nb), *node.max(&nb)));
+                }
+            }
+        }
+    }
+    down
 }
 
 /// Drives every node's plan. `call` sends a request to a socket (the real
@@ -601,19 +625,8 @@ impl<'a> Distributor<'a> {
         }
     }
 
-    /// The links whose port is down (no carrier or set down) at either end.
     fn links_down(&self, r: &Repair) -> BTreeSet<(u32, u32)> {
-        let mut down = BTreeSet::new();
-        for (node, socket, _) in self.plans {
-            if let Ok(Response::Stats(s)) = (self.call)(socket, Request::Stats) {
-                for p in s.ports.iter().filter(|p| !(p.carrier && p.admin_up)) {
-                    if let Some(&nb) = r.ports.get(&(*node, p.name.clone())) {
-                        down.insert((*node.min(&nb), *node.max(&nb)));
-                    }
-                }
-            }
-        }
-        down
+        links_down(self.plans, self.call, r)
     }
 
     /// Routes without the links `down`: first the instant in force (one

@@ -74,6 +74,17 @@ pub enum Event {
     },
     /// `node` answered again after being unreachable.
     Reachable { node: u32 },
+    /// `node` took a schedule window (crate::windows): `serial`, `entries`
+    /// instants, `bytes` of request on the control channel.
+    WindowLoaded {
+        node: u32,
+        serial: u64,
+        entries: usize,
+        bytes: usize,
+    },
+    /// `node` already holds serial `held` >= `serial` (this window, or a
+    /// later one from another controller): nothing was sent.
+    WindowHeld { node: u32, serial: u64, held: u64 },
 }
 
 /// An event as written: when, and what.
@@ -97,7 +108,10 @@ impl Event {
     /// The event's line in the human log (none for routine successes).
     pub fn line(&self) -> Option<String> {
         Some(match self {
-            Event::Verified { .. } | Event::RepairPushed { .. } => return None,
+            Event::Verified { .. }
+            | Event::RepairPushed { .. }
+            | Event::WindowLoaded { .. }
+            | Event::WindowHeld { .. } => return None,
             Event::Late {
                 node,
                 version,

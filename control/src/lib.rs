@@ -11,3 +11,4 @@ pub mod duration;
 pub mod events;
 pub mod fib_ops;
 pub mod os;
+pub mod windows;

@@ -9,6 +9,16 @@
 //! pass, no clock read per batch. Frames held are counted as sent when
 //! they enter the line (they left the relay for the link); when the line
 //! is full, `tx` leaves them with the caller, which counts a full TX ring.
+//!
+//! It also stands for links that come and go with the geometry: while
+//! `Node::link_gone[p]` is set (the emulator sets it at every schedule
+//! instant the prediction says the link does not exist), every frame sent
+//! on p is dropped, counted in `Node::gone_drops[p]` (one atomic add per
+//! batch), and counted as sent by the relay: lost in space, as on a laser
+//! link out of range. The veth stays up on purpose: taking it down would
+//! drop carrier, which the dataplane's fast reroute and the controller's
+//! port watch take as a failure and route around, hiding what a late or
+//! frozen FIB costs; a link gone by the geometry is the schedule's job.
 
 use crate::node::Node;
 use crate::ring::{Batch, Buf, DataFn, PacketIo};
@@ -24,6 +34,8 @@ pub struct DelayLine<I> {
     node: Arc<Node>,
     /// The delays in force (read from `node` once per pass).
     delay_ns: Vec<u64>,
+    /// The links gone (read from `node` once per pass).
+    gone: Vec<bool>,
     /// Per port: frames held, with the time they may leave (FIFO: one
     /// port's delay is the same for every frame).
     held: Vec<VecDeque<(Buf, u64)>>,
@@ -43,6 +55,7 @@ impl<I: PacketIo> DelayLine<I> {
             inner,
             node,
             delay_ns: vec![0; n],
+            gone: vec![false; n],
             held: (0..n).map(|_| VecDeque::new()).collect(),
             capacity,
             due: Batch::new(),
@@ -70,6 +83,7 @@ impl<I: PacketIo> DelayLine<I> {
             .enumerate()
         {
             *d = a.load(Ordering::Relaxed);
+            self.gone[q] = self.node.link_gone[q].load(Ordering::Relaxed);
             if *d > 0 && self.held[q].capacity() == 0 {
                 self.held[q].reserve_exact(self.capacity);
             }
@@ -113,6 +127,13 @@ impl<I: PacketIo> PacketIo for DelayLine<I> {
     }
 
     fn tx(&mut self, port: usize, batch: &mut Batch) -> usize {
+        if self.gone[port] {
+            // Lost on a link that is not there: sent, as far as the relay knows.
+            let k = batch.len();
+            self.node.gone_drops[port].fetch_add(k as u64, Ordering::Relaxed);
+            self.inner.free(batch);
+            return k;
+        }
         let d = self.delay_ns[port];
         if d == 0 && self.held[port].is_empty() {
             return self.inner.tx(port, batch);
@@ -252,5 +273,25 @@ mod tests {
         assert_eq!(io.tx(1, &mut b), 4, "a line of 4 frames");
         assert_eq!(b.len(), 2, "the rest stays with the caller");
         io.free(&mut b);
+    }
+
+    #[test]
+    fn a_gone_link_drops_and_counts_every_frame_until_it_is_back() {
+        let node = node();
+        let inner = RingIo::with_rings(MemRings::new(2, 256, 2048, 64), true);
+        let mut io = DelayLine::new(inner, node.clone(), 64);
+        let mut short = [0u64; 2];
+        node.link_gone[1].store(true, Ordering::Relaxed);
+        let mut b = received(&mut io, 5);
+        assert_eq!(io.tx(1, &mut b), 5, "sent, as far as the relay knows");
+        assert!(b.is_empty());
+        io.reclaim_and_refill(&mut short);
+        assert!(io.inner().rings().sent(1).is_empty(), "nothing on the wire");
+        assert_eq!(node.gone_drops[1].load(Ordering::Relaxed), 5);
+        node.link_gone[1].store(false, Ordering::Relaxed);
+        let mut b = received(&mut io, 3);
+        assert_eq!(io.tx(1, &mut b), 3);
+        assert_eq!(io.inner().rings().sent(1).len(), 3, "back: straight out");
+        assert_eq!(node.gone_drops[1].load(Ordering::Relaxed), 5);
     }
 }

@@ -199,6 +199,12 @@ pub struct Node {
     /// Emulation only: hold frames sent on port p for `delay_ns[p]` ns
     /// (propagation delay of the link it stands for); 0 = send at once.
     pub delay_ns: Vec<AtomicU64>,
+    /// Emulation only: the link behind port p is gone (out of range in
+    /// orbit): the delay line drops what is sent on it.
+    pub link_gone: Vec<std::sync::atomic::AtomicBool>,
+    /// Frames dropped on each port while its link was gone (added once per
+    /// batch by the delay line, emulation only).
+    pub gone_drops: Vec<AtomicU64>,
     /// Whether the workers' I/O is wrapped in a
     /// [`crate::delay_line::DelayLine`] that reads `delay_ns` (emulation
     /// only; otherwise a delay is refused, not silently ignored).
@@ -218,6 +224,10 @@ impl Node {
             workers: (0..workers).map(|_| WorkerStats::new(n)).collect(),
             punt: PuntCounters::default(),
             delay_ns: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            link_gone: (0..n)
+                .map(|_| std::sync::atomic::AtomicBool::new(false))
+                .collect(),
+            gone_drops: (0..n).map(|_| AtomicU64::new(0)).collect(),
             delay_line: false,
         }
     }

@@ -84,6 +84,7 @@ pub fn start(
     out: &Path,
     wiring: &Path,
     clock: &Clock,
+    extra: &[String],
 ) -> Result<Controller> {
     let ctl_out = std::fs::File::create(out.join("run.json"))?;
     let ctl_log = std::fs::File::create(out.join("logs/ctl.log"))?;
@@ -91,7 +92,7 @@ pub fn start(
     // There before the process starts, so that following it never misses
     // its beginning.
     std::fs::File::create(&events_path)?;
-    let argv = [
+    let mut argv = vec![
         ctl_bin.display().to_string(),
         "run".into(),
         "--schedule".into(),
@@ -108,6 +109,7 @@ pub fn start(
         "--events".into(),
         events_path.display().to_string(),
     ];
+    argv.extend(extra.iter().cloned());
     let ctl = lab.spawn(
         "ctl",
         &names.node_ns(0),

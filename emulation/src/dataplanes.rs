@@ -67,19 +67,41 @@ pub fn start(
 ) -> Result<Vec<u32>> {
     let mut pids = Vec::new();
     for n in topo.nodes() {
-        let _ = std::fs::remove_file(sockets.of(n));
-        let log = std::fs::File::create(out.join(format!("logs/n{n}.log")))?;
-        let c = lab.spawn(
-            &format!("n{n}"),
-            &names.node_ns(n),
-            &argv(topo, n, dp_bin, sockets),
-            Stdio::null(),
-            log.into(),
-        )?;
-        pids.push(c.id());
+        let _ = std::fs::remove_dir_all(super::outages::state_dir(out, n));
+        pids.push(spawn_one(lab, topo, names, dp_bin, sockets, out, n)?);
     }
     wait_ready(lab, topo, sockets, out)?;
     Ok(pids)
+}
+
+/// Starts node `n`'s dataplane (again, after a `--kill-node`: it resumes
+/// the schedule kept in its state directory); its PID. Its log is
+/// appended to.
+pub fn spawn_one(
+    lab: &mut Lab,
+    topo: &Topology,
+    names: &Names,
+    dp_bin: &Path,
+    sockets: &Sockets,
+    out: &Path,
+    n: u32,
+) -> Result<u32> {
+    let _ = std::fs::remove_file(sockets.of(n));
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out.join(format!("logs/n{n}.log")))?;
+    let mut argv = argv(topo, n, dp_bin, sockets);
+    argv.push("--state-dir".into());
+    argv.push(super::outages::state_dir(out, n).display().to_string());
+    let c = lab.spawn(
+        &format!("n{n}"),
+        &names.node_ns(n),
+        &argv,
+        Stdio::null(),
+        log.into(),
+    )?;
+    Ok(c.id())
 }
 
 /// `orbitmesh-dp`'s command line for node `n`.

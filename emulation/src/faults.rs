@@ -83,6 +83,41 @@ pub fn parse_fail(spec: &str, topo: &Topology) -> Result<Vec<FaultEvent>, FaultS
     Ok(v)
 }
 
+/// Parses one `--flap-isl` value, `A-B@T,PERIOD,COUNT`: the ISL goes down
+/// at T for PERIOD/2 and comes back for PERIOD/2, COUNT times.
+pub fn parse_flap(spec: &str, topo: &Topology) -> anyhow::Result<Vec<FaultEvent>> {
+    let bad = || {
+        anyhow::anyhow!("--flap-isl {spec:?}: expected A-B@T,PERIOD,COUNT (e.g. 3-4@300s,20s,5)")
+    };
+    let (first, rest) = spec.split_once(',').ok_or_else(bad)?;
+    let (period, count) = rest.split_once(',').ok_or_else(bad)?;
+    let period =
+        parse_duration_ns(period).map_err(|e| anyhow::anyhow!("--flap-isl {spec:?}: {e}"))?;
+    let count: u32 = count.trim().parse().map_err(|_| bad())?;
+    if period < 2 || count == 0 {
+        return Err(bad());
+    }
+    let down = parse_fail(first, topo).map_err(|e| anyhow::anyhow!("--flap-isl {spec:?}: {e}"))?;
+    let (at, link) = (down[0].at_ns, down[0].link);
+    Ok((0..i64::from(count))
+        .flat_map(|k| {
+            let t = at + k * period;
+            [
+                FaultEvent {
+                    at_ns: t,
+                    link,
+                    up: false,
+                },
+                FaultEvent {
+                    at_ns: t + period / 2,
+                    link,
+                    up: true,
+                },
+            ]
+        })
+        .collect())
+}
+
 /// A small deterministic generator for the random failures (SplitMix64).
 struct SplitMix(u64);
 impl SplitMix {
@@ -239,5 +274,32 @@ mod tests {
         assert_eq!(ev, r.events(std::slice::from_ref(&pair), &t, 0, 1_000));
         let rep = report_for(&ev[0], &[pair], 1.5);
         assert_eq!((rep.pairs_on_link.len(), rep.wall_s), (1, 1.5));
+    }
+
+    #[test]
+    fn a_flap_is_count_downs_and_ups_half_a_period_each() {
+        let t = topo();
+        let (a, b) = *t.links.iter().find(|l| !t.is_gs(l.1)).unwrap();
+        let v = parse_flap(&format!("{a}-{b}@10s,4s,3"), &t).unwrap();
+        let s = |x: i64| x * 1_000_000_000;
+        let want: Vec<(i64, bool)> = vec![
+            (s(10), false),
+            (s(12), true),
+            (s(14), false),
+            (s(16), true),
+            (s(18), false),
+            (s(20), true),
+        ];
+        let got: Vec<(i64, bool)> = v.iter().map(|f| (f.at_ns, f.up)).collect();
+        assert_eq!(got, want);
+        assert!(v.iter().all(|f| f.link == (a, b)));
+        for bad in [
+            format!("{a}-{b}@10s,4s"),
+            format!("{a}-{b}@10s,4s,0"),
+            format!("{a}-{b}@10s,x,2"),
+            "9999-9998@1s,2s,2".to_string(),
+        ] {
+            assert!(parse_flap(&bad, &t).is_err(), "{bad}");
+        }
     }
 }

@@ -74,6 +74,16 @@ impl Lab {
         self.0.wait_for(label, timeout)
     }
 
+    /// Stops the child `label` (SIGTERM by PID, SIGKILL after `timeout`)
+    /// and forgets it.
+    pub fn stop(
+        &mut self,
+        label: &str,
+        timeout: Duration,
+    ) -> Result<std::process::ExitStatus, LabError> {
+        self.0.stop(label, timeout)
+    }
+
     /// Stops every child: SIGTERM by PID, then SIGKILL after 3 s.
     pub fn stop_children(&mut self) {
         self.0.stop_children()

@@ -15,10 +15,12 @@
 //! - [`report`]: the live view, the summary table and the SVG.
 //!
 //! Links: all planned ISLs, and every ground link that any step's routing
-//! uses (as next hop or backup). They stay up for the whole run: the FIBs
-//! decide which are used, as on a real terminal that keeps its links
-//! configured; a link taken down on purpose (`--fail-isl`) is a fault that
-//! the dataplanes' backups and the control process's recomputation handle.
+//! uses (as next hop or backup). Each carries frames only while the
+//! prediction says it exists ([`geometry`]: out of range or below the
+//! horizon, every frame sent on it is dropped and counted), so a FIB that
+//! switches late loses traffic; a link taken down on purpose (`--fail-isl`)
+//! is a fault (carrier lost) that the dataplanes' backups and the control
+//! process's recomputation handle.
 //! Propagation delay: the kernel here has no netem, so the dataplanes hold
 //! frames for it themselves (an emulation-only delay line per port, set
 //! over the control socket): every second each link's length at that
@@ -29,9 +31,11 @@ pub mod agents;
 pub mod controller;
 pub mod dataplanes;
 pub mod faults;
+pub mod geometry;
 pub mod lab;
 pub mod live;
 pub mod os;
+pub mod outages;
 pub mod predicted;
 pub mod report;
 pub mod session;

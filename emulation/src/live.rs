@@ -17,6 +17,7 @@ use super::controller::{Clock, Controller};
 use super::dataplanes::{cpu_seconds, set_link_delays, Sockets};
 use super::faults::{report_for, FaultEvent};
 use super::lab::Lab;
+use super::outages::{Outage, OutageReport, Restarts, Target};
 use super::predicted::Predicted;
 use super::report::FaultReport;
 use super::traffic::AgentReport;
@@ -34,6 +35,8 @@ pub struct Observed {
     pub dp_cpu: Vec<f64>,
     /// Ctrl-C (or SIGTERM) ended it.
     pub interrupted: bool,
+    /// The process faults, in the order given.
+    pub outages: Vec<OutageReport>,
 }
 
 /// The live view's inputs and state.
@@ -55,6 +58,11 @@ pub struct Live<'a> {
     prev: Vec<(u64, u64)>,
     shown_paths: Vec<Option<Vec<u32>>>,
     next_fault: usize,
+    outages: &'a [Outage],
+    /// (wall ns, outage, start) still to do.
+    actions: Vec<(u64, usize, bool)>,
+    next_action: usize,
+    restarts: Restarts,
     seen: Observed,
 }
 
@@ -72,12 +80,16 @@ impl<'a> Live<'a> {
         dp_pids: Vec<u32>,
         delays: Option<BTreeMap<(u32, u32), u64>>,
         out: &'a Path,
+        outages: &'a [Outage],
+        restarts: Restarts,
     ) -> Live<'a> {
         let n = pred.pairs.len();
         let seen = Observed {
             dp_cpu: vec![0.0; dp_pids.len()],
+            outages: outages.iter().map(|o| OutageReport::new(o, 0.0)).collect(),
             ..Default::default()
         };
+        let actions = super::outages::actions(outages, |t| clock.to_wall(t));
         Live {
             lab,
             pred,
@@ -93,6 +105,10 @@ impl<'a> Live<'a> {
             prev: vec![(0, 0); n],
             shown_paths: vec![None; n],
             next_fault: 0,
+            outages,
+            actions,
+            next_action: 0,
+            restarts,
             seen,
         }
     }
@@ -108,6 +124,7 @@ impl<'a> Live<'a> {
             }
             let now = now_ns();
             self.inject_due_faults(now)?;
+            self.inject_due_outages(now)?;
             while let Ok(r) = self.agents.try_recv() {
                 if r.is_final {
                     finals += 1;
@@ -149,6 +166,81 @@ impl<'a> Live<'a> {
             } else {
                 reports.push(report_for(&f, &self.pred.pairs, wall));
             }
+        }
+        Ok(())
+    }
+
+    /// Stops or starts every process whose time has come.
+    fn inject_due_outages(&mut self, now: u64) -> Result<()> {
+        while let Some(&(_, i, start)) = self.actions.get(self.next_action).filter(|a| a.0 <= now) {
+            self.next_action += 1;
+            let o = self.outages[i];
+            let wall = self.clock.wall_s(now);
+            let report = &mut self.seen.outages[i];
+            if !start {
+                report.wall_s = wall;
+                let label = match o.target {
+                    Target::Controller => "ctl".to_string(),
+                    Target::Node(n) => format!("n{n}"),
+                };
+                let _ = self.lab.stop(&label, Duration::from_secs(1));
+                errln!("   {wall:5.1}s  ** {} stopped (injected)", report.what);
+                continue;
+            }
+            let r = &self.restarts;
+            match o.target {
+                Target::Controller => {
+                    self.controller = super::controller::start(
+                        self.lab,
+                        self.names,
+                        &r.ctl_bin,
+                        self.out,
+                        &r.wiring,
+                        &self.clock,
+                        &r.ctl_extra,
+                    )?;
+                }
+                Target::Node(n) => {
+                    let t0 = std::time::Instant::now();
+                    let pid = super::dataplanes::spawn_one(
+                        self.lab,
+                        &self.pred.topo,
+                        self.names,
+                        &r.dp_bin,
+                        self.sockets,
+                        self.out,
+                        n,
+                    )?;
+                    self.dp_pids[n as usize] = pid;
+                    let after = super::outages::right_fib_after(
+                        &self.sockets.of(n),
+                        t0,
+                        Duration::from_secs(10),
+                    );
+                    self.seen.outages[i].right_fib_after_ms = after.map(|d| d.as_secs_f64() * 1e3);
+                    // Its links' state lived in the process: set it again.
+                    let t = self.clock.sched_at(super::now_ns());
+                    let gone = r.geometry.gone_at(t);
+                    for l in gone.iter().filter(|l| l.0 == n || l.1 == n) {
+                        super::geometry::set(self.sockets, *l, true);
+                    }
+                    if let Some(last) = &mut self.delays {
+                        last.retain(|l, _| l.0 != n && l.1 != n);
+                    }
+                }
+            }
+            let report = &mut self.seen.outages[i];
+            report.back_wall_s = Some(wall);
+            report.back_at_s = Some(self.clock.sched_at(now) as f64 / 1e9);
+            errln!(
+                "   {wall:5.1}s  ** {} started again{}",
+                report.what,
+                report
+                    .right_fib_after_ms
+                    .map_or(String::new(), |ms| format!(
+                        "; forwarding with the FIB in force after {ms:.0} ms"
+                    ))
+            );
         }
         Ok(())
     }

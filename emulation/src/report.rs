@@ -95,6 +95,13 @@ pub struct Summary {
     pub dataplane_cpu_seconds: f64,
     /// Frames forwarded by all dataplanes (packet hops).
     pub frames_forwarded: u64,
+    /// Frames sent on links that had gone away by the geometry (a FIB that
+    /// was late or stale), summed over the dataplanes.
+    pub lost_to_gone_links: u64,
+    /// Links that came or went with the geometry during the run.
+    pub link_changes: usize,
+    /// The control process or dataplanes stopped (and started again).
+    pub outages: Vec<super::outages::OutageReport>,
     pub control_cpu_seconds: f64,
 }
 
@@ -138,6 +145,7 @@ impl Summary {
              {} path changes of the traffic's pairs\n\
              - unscheduled repairs pushed by the control process: {}\n\
              - frames forwarded by all dataplanes (packet hops): {}\n\
+             - links following the geometry: {} changes; frames lost to links that had gone away: {}\n\
              - CPU: dataplanes {:.1} s ({:.1} us per hop, idle cost included), control process {:.1} s\n",
             self.sent,
             self.delivered,
@@ -149,10 +157,30 @@ impl Summary {
             self.path_changes,
             self.repairs,
             self.frames_forwarded,
+            self.link_changes,
+            self.lost_to_gone_links,
             self.dataplane_cpu_seconds,
             self.dataplane_cpu_seconds * 1e6 / self.frames_forwarded.max(1) as f64,
             self.control_cpu_seconds,
         );
+        if !self.outages.is_empty() {
+            s += "\n| process stopped | at (schedule s) | back at (schedule s) | delivered while out (to back +3 s) | lost | right FIB after restart |\n\
+                  |---|---:|---:|---:|---:|---:|\n";
+            for o in &self.outages {
+                let total = o.delivered_during + o.lost_during;
+                s += &format!(
+                    "| {} | {:.1} | {} | {} ({:.3}%) | {} | {} |\n",
+                    o.what,
+                    o.at_s,
+                    o.back_at_s.map_or("never".into(), |b| format!("{b:.1}")),
+                    o.delivered_during,
+                    100.0 * o.delivered_during as f64 / total.max(1) as f64,
+                    o.lost_during,
+                    o.right_fib_after_ms
+                        .map_or("-".into(), |m| format!("{m:.0} ms")),
+                );
+            }
+        }
         if !self.faults.is_empty() {
             s += "\n| fault | at (schedule s) | restored | wall s | pairs on the link | repair pushed after | lost -1 s..+3 s |\n\
                   |---|---:|---:|---:|---|---:|---:|\n";

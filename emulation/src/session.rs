@@ -62,6 +62,26 @@ pub struct Options {
     /// Print the summary as JSON on stdout at the end.
     #[arg(long)]
     pub json: bool,
+    /// Stop the control process at schedule time T, and start it again DUR
+    /// later if given: T or T+DUR (e.g. 480s, 480s+120s).
+    #[arg(long)]
+    pub kill_controller_at: Option<String>,
+    /// Stop node N's dataplane at schedule time T and start it again (from
+    /// its state directory) DUR later, or 1 s of wall time later: N@T or
+    /// N@T+DUR. Repeatable.
+    #[arg(long = "kill-node")]
+    pub kill_node: Vec<String>,
+    /// Flap an ISL: down at T for PERIOD/2, up for PERIOD/2, COUNT times:
+    /// A-B@T,PERIOD,COUNT (e.g. 3-4@300s,20s,5). Repeatable.
+    #[arg(long = "flap-isl")]
+    pub flap_isl: Vec<String>,
+    /// Run the control process in its one-FIB-ahead mode (`orbitmesh-ctl
+    /// run --one-ahead`, the design before schedule windows).
+    #[arg(long)]
+    pub one_ahead: bool,
+    /// Schedule window the control process uploads (`run --window`).
+    #[arg(long, default_value = "10m")]
+    pub window: String,
     /// Forward without the links' propagation delay (by default each
     /// dataplane holds frames for its link's predicted delay, updated every
     /// second, so the measured latency follows the orbits).
@@ -125,6 +145,17 @@ pub fn run(a: &Options) -> Result<i32> {
         bail!("{wall_s:.1} s of wall time is too short: give a longer --duration or a smaller --time-scale");
     }
     let faults = plan_faults(a, &pred)?;
+    let mut outages = Vec::new();
+    if let Some(k) = &a.kill_controller_at {
+        outages.push(super::outages::parse_controller(k)?);
+    }
+    for k in &a.kill_node {
+        outages.push(super::outages::parse_node(
+            k,
+            pred.topo.n_sats + pred.topo.n_gs,
+        )?);
+    }
+    super::outages::check(&outages, pred.window_ns)?;
 
     // 2. Namespaces and links.
     errln!(
@@ -167,9 +198,36 @@ pub fn run(a: &Options) -> Result<i32> {
         sent
     });
 
+    let geo = super::geometry::plan(&pred.net, &pred.topo, pred.window_ns, pred.step_ns);
+    errln!(
+        "   links follow the geometry: {} gone at the start, {} changes over the window",
+        geo.gone_at_start.len(),
+        geo.changes.len()
+    );
+
     // 4. The control process: schedule time `start_ns` at wall `t_start`.
     let clock = Clock::starting_in(2_000_000_000, start_ns, a.time_scale);
-    let ctl = controller::start(&mut lab, &names, &programs.ctl, &out, &wiring_path, &clock)?;
+    let restarts = super::outages::Restarts {
+        dp_bin: programs.dp.clone(),
+        ctl_bin: programs.ctl.clone(),
+        wiring: wiring_path.clone(),
+        ctl_extra: if a.one_ahead {
+            vec!["--one-ahead".into()]
+        } else {
+            vec!["--window".into(), a.window.clone()]
+        },
+        geometry: geo.clone(),
+    };
+    let geometry = super::geometry::Follower::start(geo, sockets.clone(), clock);
+    let ctl = controller::start(
+        &mut lab,
+        &names,
+        &programs.ctl,
+        &out,
+        &wiring_path,
+        &clock,
+        &restarts.ctl_extra,
+    )?;
 
     // 5. Traffic, from just after the first FIB is in force.
     while super::now_ns() < clock.t_start + 100_000_000 {
@@ -191,13 +249,16 @@ pub fn run(a: &Options) -> Result<i32> {
     told_live_header(&pred, a.rate);
     let seen = Live::new(
         &mut lab, &mut pred, &names, &sockets, clock, &faults, reports, ctl, dp_pids, delays, &out,
+        &outages, restarts,
     )
     .run()?;
+    let link_changes = geometry.stop();
     if seen.interrupted {
         errln!("interrupted: cleaning up");
         return Ok(130);
     }
-    let ended = summarize::wind_down(&mut lab, &pred.topo, &sockets, &out);
+    let mut ended = summarize::wind_down(&mut lab, &pred.topo, &sockets, &out);
+    ended.link_changes = link_changes;
     drop(lab);
 
     // 7. Summary.
@@ -239,6 +300,9 @@ fn plan_faults(a: &Options, pred: &Predicted) -> Result<Vec<FaultEvent>> {
     let mut faults: Vec<FaultEvent> = Vec::new();
     for f in &a.fail_isl {
         faults.extend(parse_fail(f, &pred.topo)?);
+    }
+    for f in &a.flap_isl {
+        faults.extend(super::faults::parse_flap(f, &pred.topo)?);
     }
     if a.random_failures > 0 {
         let restore_after_ns = a

@@ -29,6 +29,10 @@ pub struct Ended {
     pub ping: String,
     /// Frames forwarded by all dataplanes (packet hops).
     pub forwarded: u64,
+    /// Frames sent on links that had gone away (geometry), all dataplanes.
+    pub lost_to_gone_links: u64,
+    /// Link changes the geometry follower applied.
+    pub link_changes: usize,
 }
 
 /// Waits for the control process (it ends after the last instant is
@@ -50,23 +54,27 @@ pub fn wind_down(lab: &mut Lab, topo: &Topology, sockets: &Sockets, out: &Path) 
         );
     }
     let ping = std::fs::read_to_string(out.join("logs/ping.log")).unwrap_or_default();
-    let forwarded: u64 = topo
+    let (forwarded, lost_to_gone_links) = topo
         .nodes()
         .filter_map(|n| {
             match orbitmesh_core::protocol::call(
                 &sockets.of(n),
                 &orbitmesh_core::protocol::Request::Stats,
             ) {
-                Ok(orbitmesh_core::protocol::Response::Stats(st)) => Some(st.get("forwarded")),
+                Ok(orbitmesh_core::protocol::Response::Stats(st)) => {
+                    Some((st.get("forwarded"), st.get("emu_link_gone_drops")))
+                }
                 _ => None,
             }
         })
-        .sum();
+        .fold((0, 0), |(f, g), (a, b)| (f + a, g + b));
     lab.stop_children();
     Ended {
         run_reports,
         ping,
         forwarded,
+        lost_to_gone_links,
+        link_changes: 0,
     }
 }
 
@@ -180,6 +188,10 @@ pub fn summary(run: Run) -> Summary {
         ..
     } = run;
     let flows = flows(&seen, pred);
+    let mut outages = std::mem::take(&mut seen.outages);
+    for o in &mut outages {
+        o.count(&pred.pairs, run.rate);
+    }
     let (lost_after_recovery, lost_outside_faults) = fault_losses(&mut seen.faults, &pred.pairs);
     let sent: u64 = flows.iter().map(|f| f.sent).sum();
     let delivered: u64 = flows.iter().map(|f| f.delivered).sum();
@@ -211,6 +223,9 @@ pub fn summary(run: Run) -> Summary {
         lost_after_recovery,
         dataplane_cpu_seconds: seen.dp_cpu.iter().sum(),
         frames_forwarded: ended.forwarded,
+        lost_to_gone_links: ended.lost_to_gone_links,
+        link_changes: ended.link_changes,
+        outages,
         control_cpu_seconds: seen.ctl_cpu,
     }
 }

@@ -93,3 +93,36 @@ impl Drop for TestDataplane {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A node's schedule follower (`dataplane::schedule::follow`) on its own
+/// thread, as orbitmesh-dp runs it (TestDataplane has none): stopped and
+/// joined when dropped.
+#[allow(dead_code)]
+pub struct Follower {
+    node: std::sync::Arc<dataplane::node::Node>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[allow(dead_code)]
+impl Follower {
+    pub fn start(node: &std::sync::Arc<dataplane::node::Node>) -> Follower {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = dataplane::schedule::spawn(node.clone(), stop.clone()).expect("follower");
+        Follower {
+            node: node.clone(),
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.node.schedule.wake();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -102,6 +102,17 @@ enum ScheduleCmd {
         #[command(flatten)]
         target: Target,
     },
+    /// Bytes `run` sends per node per hour of schedule (offline): every
+    /// node's plan from `predict`'s schedules as windows, each entry in
+    /// full and delta-encoded (every neighbour a schedule names is wired).
+    Size {
+        /// Directory of node-<id>.json schedules (predict --out DIR/schedule).
+        #[arg(long)]
+        schedule: PathBuf,
+        /// Window length, as `run --window`.
+        #[arg(long, default_value = "10m")]
+        window: String,
+    },
     /// End the schedule; the FIB in force stays.
     Clear {
         /// Sign the clear with this secret key file (its serial is the one
@@ -248,6 +259,19 @@ struct RunArgs {
     /// (`-`: standard output), for programs following the run.
     #[arg(long, value_name = "PATH")]
     events: Option<PathBuf>,
+    /// How much schedule time each node is given ahead (e.g. 10m, 1h): it
+    /// follows that much on its own, with no controller (topped up every
+    /// half window).
+    #[arg(long, default_value = "10m")]
+    window: String,
+    /// Stage one FIB ahead at a time instead of uploading windows (the
+    /// design before windows: nodes freeze when the controller is gone).
+    #[arg(long, conflicts_with = "key")]
+    one_ahead: bool,
+    /// Sign every window with this secret key (orbitmesh-ctl keygen), for
+    /// dataplanes that take only signed orders.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -397,15 +421,53 @@ fn run_cmd(a: RunArgs) -> Result<(), control::fib_ops::OpError> {
         replan: &replan,
     };
     let mut emit = event_sink(a.events.as_deref())?;
-    let reports = distribute::drive(
-        &plans,
-        start,
-        a.time_scale,
-        &call,
-        &orbitmesh_core::time::now_ns,
-        (scenario.is_some() && watch > 0).then_some(&repair),
-        &mut emit,
-    );
+    let repair = (scenario.is_some() && watch > 0).then_some(&repair);
+    let reports = if a.one_ahead {
+        distribute::drive(
+            &plans,
+            start,
+            a.time_scale,
+            &call,
+            &orbitmesh_core::time::now_ns,
+            repair,
+            &mut emit,
+        )
+    } else {
+        let window_ns = control::duration::parse_ns(&a.window)
+            .ok()
+            .filter(|w| *w > 0)
+            .ok_or_else(|| {
+                bad_input(format!(
+                    "--window {:?}: expected a positive duration like 10m",
+                    a.window
+                ))
+            })?;
+        let key = a
+            .key
+            .as_deref()
+            .map(control::fib_ops::read_secret_key)
+            .transpose()?;
+        let sign = |s: &orbitmesh_core::schedule::Schedule| {
+            key.as_ref()
+                .expect("only with a key")
+                .sign_schedule(s)
+                .map_err(|e| e.to_string())
+        };
+        let win = control::windows::Windows {
+            window_ns,
+            sign: key.is_some().then_some(&sign as control::windows::Signer),
+        };
+        control::windows::drive_windows(
+            &plans,
+            start,
+            a.time_scale,
+            win,
+            &call,
+            &orbitmesh_core::time::now_ns,
+            repair,
+            &mut emit,
+        )
+    };
     let bad: usize = reports.iter().map(|r| r.late + r.failed).sum();
     if a.json {
         outln!(
@@ -835,11 +897,49 @@ fn main() {
     }
 }
 
+/// `schedule size`: bytes per node per hour of schedule, full vs delta.
+fn size_cmd(dir: &std::path::Path, window: &str) -> Result<(), control::fib_ops::OpError> {
+    use control::fib_ops::bad_input;
+    use control::windows;
+    let window_ns = control::duration::parse_ns(window)
+        .ok()
+        .filter(|w| *w > 0)
+        .ok_or_else(|| bad_input(format!("--window {window:?}: expected a positive duration")))?;
+    let schedules =
+        control::distribute::read_schedules(dir).map_err(|e| bad_input(e.to_string()))?;
+    let (mut full, mut delta, mut entries, mut span) = (0u64, 0u64, 0usize, 0i64);
+    for s in &schedules {
+        let (plan, _) = control::distribute::plan(s, &windows::wiring_for(s));
+        full += windows::encoded_bytes(&plan, window_ns, false);
+        delta += windows::encoded_bytes(&plan, window_ns, true);
+        entries += plan.len();
+        span = span.max(plan.last().map_or(0, |p| p.0) - plan.first().map_or(0, |p| p.0));
+    }
+    let per_node_hour = |b: u64| b as f64 / schedules.len() as f64 / (span as f64 / 3.6e12);
+    outln!(
+        "{} nodes, {:.1} h of schedule, {} instants, window {window}",
+        schedules.len(),
+        span as f64 / 3.6e12,
+        entries
+    );
+    outln!(
+        "full:  {:>12.0} bytes per node per hour",
+        per_node_hour(full)
+    );
+    outln!(
+        "delta: {:>12.0} bytes per node per hour ({:.1}x smaller)",
+        per_node_hour(delta),
+        full as f64 / delta.max(1) as f64
+    );
+    Ok(())
+}
+
 /// `schedule load|show|clear`.
 fn schedule_cmd(c: ScheduleCmd) -> Result<(), control::fib_ops::OpError> {
     use control::fib_ops::{self as ops, bad_input};
     use orbitmesh_core::protocol::{Request, Response};
     let (req, target, json) = match c {
+        ScheduleCmd::Size { schedule, window } => return size_cmd(&schedule, &window),
         ScheduleCmd::Load {
             file,
             allow_empty,

@@ -89,6 +89,14 @@ pub enum Request {
         port: String,
         delay_ns: u64,
     },
+    /// Emulation only: the link behind `port` does not exist in orbit now
+    /// (`gone`), so every frame sent on it is dropped and counted; its
+    /// carrier stays up, as nothing on the node can tell (see
+    /// `dataplane::delay_line`).
+    SetLinkGone {
+        port: String,
+        gone: bool,
+    },
     /// Hold this schedule and follow it (see `orbitmesh_core::schedule`):
     /// refused whole unless sound for this node; an upload of the schedule
     /// already held (same serial and content) changes nothing.

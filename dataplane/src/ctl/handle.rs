@@ -100,6 +100,18 @@ pub fn handle(node: &Node, req: Request) -> Response {
             Ok(v) => Response::Fib(Box::new(v)),
             Err(e) => err(e),
         },
+        Request::SetLinkGone { port, gone } => match node.port_index(&port) {
+            Some(_) if !node.delay_line => err(format!(
+                "port {port}: this dataplane has no delay line (emulation only: start it with --delay-line)"
+            )),
+            Some(i) => {
+                node.link_gone[i].store(gone, Ordering::Relaxed);
+                Response::Ok {
+                    version: node.fib.current().version(),
+                }
+            }
+            None => err(format!("no port named {port}")),
+        },
         Request::SetPortDelay { port, delay_ns } => match node.port_index(&port) {
             Some(_) if !node.delay_line => err(format!(
                 "port {port}: this dataplane has no delay line (emulation only: start it with --delay-line)"
@@ -243,6 +255,13 @@ pub fn stats_info(node: &Node) -> StatsInfo {
                     "punt_write_failed".to_string(),
                     node.punt.write_failed.load(Ordering::Relaxed),
                 ),
+                (
+                    "emu_link_gone_drops".to_string(),
+                    node.gone_drops
+                        .iter()
+                        .map(|c| c.load(Ordering::Relaxed))
+                        .sum(),
+                ),
             ])
             .chain(
                 node.schedule
@@ -282,7 +301,10 @@ fn changes_the_fib_by_hand(req: &Request) -> bool {
 /// dataplane that takes only signed orders.
 fn changes_forwarding_unsigned(req: &Request) -> bool {
     changes_the_fib_by_hand(req)
-        || matches!(req, Request::SetPort { .. } | Request::SetPortDelay { .. })
+        || matches!(
+            req,
+            Request::SetPort { .. } | Request::SetPortDelay { .. } | Request::SetLinkGone { .. }
+        )
 }
 
 /// A request's name for logs.
@@ -295,6 +317,7 @@ fn request_name(req: &Request) -> &'static str {
         Request::Exchange => "exchange",
         Request::SetPort { .. } => "set_port",
         Request::SetPortDelay { .. } => "set_port_delay",
+        Request::SetLinkGone { .. } => "set_link_gone",
         _ => "other",
     }
 }

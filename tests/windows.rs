@@ -1,0 +1,189 @@
+//! The control process's windows (`control::windows::drive_windows`)
+//! against dataplanes served in this process by the real control server
+//! and following their schedule with the real follower thread: every
+//! instant activated by the node itself, and a window that survives a
+//! controller restart with no duplicate or missing activation.
+
+mod support;
+use control::distribute::fixtures::{entry, schedule, wiring};
+use control::distribute::*;
+use control::events::Event;
+use control::predict::schedule::{FibDelta, NodeSchedule};
+use control::windows::{drive_windows, stamp, Windows};
+use orbitmesh_core::protocol::{Request, Response};
+use orbitmesh_core::time::now_ns;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use support::{Follower, TestDataplane};
+
+const MS: i64 = 1_000_000;
+
+/// Node 0's route to 5 alternating between neighbours 1 and 2 every
+/// 100 ms of schedule time, `n` instants.
+fn alternating(n: i64) -> NodeSchedule {
+    let mut s = schedule();
+    s.deltas = (1..n)
+        .map(|k| FibDelta {
+            activate_at_ns: k * 100 * MS,
+            changes: vec![entry(Some(if k % 2 == 0 { 1 } else { 2 }), None)],
+        })
+        .collect();
+    s
+}
+
+/// Samples the version a worker's batch would use every millisecond until
+/// `stop`; returns the sequence of versions seen, each once per change.
+fn watch_versions(
+    node: Arc<dataplane::node::Node>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<u64>> {
+    std::thread::spawn(move || {
+        let mut seen = vec![];
+        while !stop.load(Ordering::Relaxed) {
+            node.fib.promote_due(now_ns());
+            let v = node.fib.current().version();
+            if seen.last() != Some(&v) {
+                seen.push(v);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        seen
+    })
+}
+
+fn call(s: &Path, r: Request) -> Result<Response, String> {
+    orbitmesh_core::protocol::call(s, &r)
+}
+
+#[test]
+fn a_window_is_followed_by_the_node_itself() {
+    let dp = TestDataplane::start("win-run", &["isl0", "isl1"]);
+    let _f = Follower::start(dp.node());
+    let sock = dp.socket().to_path_buf();
+    let (p, _) = plan(&alternating(6), &wiring(sock.clone()));
+    let start = now_ns() + 100_000_000;
+    let mut log = Vec::new();
+    let win = Windows {
+        window_ns: 400 * MS,
+        sign: None,
+    };
+    let reports = drive_windows(
+        &[(0, sock, p)],
+        start,
+        1.0,
+        win,
+        &call,
+        &now_ns,
+        None,
+        &mut |e| log.push(e),
+    );
+    let r = &reports[0];
+    assert_eq!(
+        (r.staged, r.verified, r.late, r.failed),
+        (6, 6, 0, 0),
+        "{log:?}"
+    );
+    // Windows at 0, 200, 400 ms of schedule time (the last holds 500 ms).
+    assert_eq!(r.windows, 3, "{log:?}");
+    let loaded: Vec<u64> = log
+        .iter()
+        .filter_map(|e| match e {
+            Event::WindowLoaded { serial, .. } => Some(*serial),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        loaded,
+        [stamp(0, 0), stamp(200 * MS, 0), stamp(400 * MS, 0)]
+    );
+    dp.node().fib.promote_due(now_ns());
+    assert_eq!(dp.node().fib.current().version(), stamp(500 * MS, 0));
+}
+
+#[test]
+fn a_window_survives_a_controller_restart_with_no_duplicate_or_missing_activation() {
+    let dp = TestDataplane::start("win-restart", &["isl0", "isl1"]);
+    let _f = Follower::start(dp.node());
+    let sock = dp.socket().to_path_buf();
+    let (p, _) = plan(&alternating(12), &wiring(sock.clone()));
+    let want: Vec<u64> = std::iter::once(0)
+        .chain(p.iter().map(|(t, _)| stamp(*t, 0)))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = watch_versions(dp.node().clone(), stop.clone());
+    let start = now_ns() + 100_000_000;
+    let win = Windows {
+        window_ns: 600 * MS,
+        sign: None,
+    };
+    // Controller A uploads windows 0 (at once) and 1 (at 300 ms), then
+    // dies at 350 ms: nothing it sends reaches the node any more.
+    let killed_at = start + 350_000_000;
+    let (pa, sa) = (p.clone(), sock.clone());
+    let a = std::thread::spawn(move || {
+        let dead = |s: &Path, r: Request| {
+            if now_ns() >= killed_at {
+                return Err("controller killed".to_string());
+            }
+            call(s, r)
+        };
+        let mut log = Vec::new();
+        let win = Windows {
+            window_ns: 600 * MS,
+            sign: None,
+        };
+        drive_windows(
+            &[(0, sa, pa)],
+            start,
+            1.0,
+            win,
+            &dead,
+            &now_ns,
+            None,
+            &mut |e| log.push(e),
+        );
+        log
+    });
+    // Controller B starts at 500 ms: window 1 is held already.
+    std::thread::sleep(std::time::Duration::from_nanos(
+        (start + 500_000_000).saturating_sub(now_ns()),
+    ));
+    let mut log = Vec::new();
+    let reports = drive_windows(
+        &[(0, sock, p)],
+        start,
+        1.0,
+        win,
+        &call,
+        &now_ns,
+        None,
+        &mut |e| log.push(e),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    stop.store(true, Ordering::Relaxed);
+    let seen = seen.join().unwrap();
+    let log_a = a.join().unwrap();
+    assert!(
+        log_a.iter().any(
+            |e| matches!(e, Event::WindowLoaded { serial, .. } if *serial == stamp(300 * MS, 0))
+        ),
+        "A uploaded window 1: {log_a:?}"
+    );
+    let held = stamp(300 * MS, 0);
+    assert_eq!(
+        log.first(),
+        Some(&Event::WindowHeld {
+            node: 0,
+            serial: held,
+            held
+        }),
+        "B found window 1 held and sent nothing: {log:?}"
+    );
+    assert_eq!(seen, want, "every instant activated once, in order");
+    let r = &reports[0];
+    assert_eq!((r.late, r.failed), (0, 0), "{log:?}");
+    assert_eq!(r.windows, 2, "windows 2 (600 ms) and 3 (900 ms): {log:?}");
+    let refused: u64 = dp.node().schedule.refusals().iter().map(|r| r.1).sum();
+    assert_eq!(refused, 0);
+}
