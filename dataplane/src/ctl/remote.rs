@@ -63,7 +63,8 @@ pub fn vet(node: &Node, req: &Request, reads: bool) -> Option<Response> {
         | Request::Rollback
         | Request::Exchange
         | Request::SetPort { .. }
-        | Request::SetPortDelay { .. } => {
+        | Request::SetPortDelay { .. }
+        | Request::SetLinkGone { .. } => {
             let r = node
                 .schedule
                 .refuse(orbitmesh_core::sign::Refusal::Unsigned);
