@@ -10,8 +10,8 @@
 //! they enter the line (they left the relay for the link); when the line
 //! is full, `tx` leaves them with the caller, which counts a full TX ring.
 
-use crate::node::Node;
 use crate::ring::{Batch, Buf, DataFn, PacketIo};
+use crate::shared::Node;
 use orbitmesh_core::stats::KernelStats;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;

@@ -21,7 +21,7 @@
 //!
 //! [`FibHandle`]: crate::publish::FibHandle
 
-use crate::node::Node;
+use crate::shared::Node;
 use orbitmesh_core::fib::spec::FibSpec;
 use orbitmesh_core::protocol::ScheduleInfo;
 use orbitmesh_core::schedule::{Schedule, ScheduleError};

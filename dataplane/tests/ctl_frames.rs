@@ -15,7 +15,7 @@
 //! test is about.
 
 use dataplane::ctl::{handle, MAX_BUFFERED};
-use dataplane::node::Node;
+use dataplane::shared::Node;
 use orbitmesh_core::fib::spec::{
     ActionSpec, FibSpec, GroupSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec,
 };

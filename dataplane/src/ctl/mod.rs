@@ -27,7 +27,7 @@
 //!   million labels) are built and written one at a time, so unread ones
 //!   cannot pile up in memory, one per connection.
 
-use crate::node::Node;
+use crate::shared::Node;
 use orbitmesh_core::fib::spec::{FibSpec, RouteSpec};
 use orbitmesh_core::fib::Prefix;
 use orbitmesh_core::protocol::*;
