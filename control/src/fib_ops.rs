@@ -68,6 +68,21 @@ pub fn read_fib(path: &Path) -> Result<FibSpec, OpError> {
         .map_err(|e| bad_input(format!("{}: {e}", path.display())))
 }
 
+/// Reads a FIB file to load it: as [`read_fib`], except that a file that
+/// reads but holds a bad value (a MAC or prefix, named by entry and field)
+/// is refused (exit 1), as the dataplane refuses an entry it cannot build,
+/// rather than bad input.
+pub fn read_fib_to_load(path: &Path) -> Result<FibSpec, OpError> {
+    let bytes =
+        FibSpec::read_file(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    FibSpec::from_file_bytes(path, &bytes).map_err(|e| match e {
+        orbitmesh_core::fib::spec::SpecError::Invalid(_) => {
+            refused(format!("{}: {e}", path.display()))
+        }
+        _ => bad_input(format!("{}: {e}", path.display())),
+    })
+}
+
 /// Writes a FIB file in the format its extension names: .omfib (binary),
 /// .json, or TOML otherwise.
 pub fn write_fib(spec: &FibSpec, path: &Path) -> Result<(), OpError> {
@@ -422,8 +437,8 @@ pub fn diff(a: &FibSpec, b: &FibSpec) -> Option<String> {
     diff_maps(
         &mut out,
         "route",
-        keyed(&a.routes, |r| r.prefix.clone()),
-        keyed(&b.routes, |r| r.prefix.clone()),
+        keyed(&a.routes, |r| r.prefix.to_string()),
+        keyed(&b.routes, |r| r.prefix.to_string()),
     );
     diff_maps(
         &mut out,

@@ -29,7 +29,9 @@ use super::topology::{
 };
 use crate::traffic::frame::{ipv6_prefix, FlowPlan, Profile, LABEL_BASE};
 use anyhow::{bail, Context, Result};
-use orbitmesh_core::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec};
+use orbitmesh_core::fib::spec::{
+    ActionSpec, FibSpec, LabelSpec, Mac, NextHopSpec, PortSpec, Prefix, RouteSpec,
+};
 use orbitmesh_lab::{exec_in, in_netns};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -172,8 +174,8 @@ pub fn fib_spec(plan: &FlowPlan, version: u64) -> FibSpec {
             .map(|i| NextHopSpec {
                 name: nh[i].into(),
                 port: DUT_OUT[i].into(),
-                dst_mac: mac(&[MAC_SINK0, MAC_SINK1][i]),
-                src_mac: mac(&[MAC_DUT1, MAC_DUT2][i]),
+                dst_mac: Mac([MAC_SINK0, MAC_SINK1][i]),
+                src_mac: Mac([MAC_DUT1, MAC_DUT2][i]),
                 vlan: None,
                 push: vec![],
                 backup: None,
@@ -190,7 +192,9 @@ pub fn fib_spec(plan: &FlowPlan, version: u64) -> FibSpec {
             .collect(),
         routes: (0..plan.egress as usize)
             .flat_map(|i| {
-                [format!("10.{}.0.0/16", 100 + i), ipv6_prefix(i as u8)].map(|prefix| RouteSpec {
+                let v4 = Prefix::new(std::net::Ipv4Addr::new(10, 100 + i as u8, 0, 0).into(), 16);
+                let v6 = ipv6_prefix(i as u8).parse();
+                [v4.expect("10.x.0.0/16"), v6.expect("a /48")].map(|prefix| RouteSpec {
                     prefix,
                     group: None,
                     next_hop: Some(nh[i].into()),

@@ -418,7 +418,7 @@ fn load_cmd(
 ) -> Result<(), control::fib_ops::OpError> {
     use control::fib_ops::{self, bad_input};
     use orbitmesh_core::protocol::{Request, Response};
-    let fib = fib_ops::read_fib(file)?;
+    let fib = fib_ops::read_fib_to_load(file)?;
     let now = orbitmesh_core::time::now_ns();
     let at_ns = at.map(|t| fib_ops::parse_time(t, now)).transpose()?;
     let socket = target.path()?;

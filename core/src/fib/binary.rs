@@ -25,8 +25,8 @@
 //! an index out of range is refused with the byte offset and the entry.
 
 use super::spec::{
-    check_version, format_mac, parse_mac, ActionSpec, FibSpec, GroupSpec, LabelSpec, NextHopSpec,
-    PortSpec, RouteSpec, SpecError, TtlSpec, MAX_NAME,
+    check_version, ActionSpec, FibSpec, GroupSpec, LabelSpec, Mac, NextHopSpec, PortSpec, Prefix,
+    RouteSpec, SpecError, TtlSpec, MAX_NAME,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -131,11 +131,7 @@ pub fn encode(spec: &FibSpec) -> Result<Vec<u8>, SpecError> {
     }
     count(&mut b, spec.next_hops.len(), "next hops")?;
     for n in &spec.next_hops {
-        let mac = |m: &str, field: &str| {
-            parse_mac(m)
-                .ok_or_else(|| bad(format!("next hop {:?}: {field} {m:?} is not a MAC", n.name)))
-        };
-        let (dst, src) = (mac(&n.dst_mac, "dst_mac")?, mac(&n.src_mac, "src_mac")?);
+        let (dst, src) = (n.dst_mac.0, n.src_mac.0);
         u32s(&mut b, names.idx(&n.name));
         u32s(&mut b, names.idx(&n.port));
         b.extend_from_slice(&dst);
@@ -179,14 +175,7 @@ pub fn encode(spec: &FibSpec) -> Result<Vec<u8>, SpecError> {
     }
     count(&mut b, spec.routes.len(), "routes")?;
     for r in &spec.routes {
-        let e = || {
-            bad(format!(
-                "route {:?}: not an address/length prefix",
-                r.prefix
-            ))
-        };
-        let (addr, len) = super::prefix::split(&r.prefix).map_err(|_| e())?;
-        match addr {
+        match r.prefix.addr() {
             IpAddr::V4(a) => {
                 b.push(4);
                 b.extend_from_slice(&a.octets());
@@ -196,7 +185,7 @@ pub fn encode(spec: &FibSpec) -> Result<Vec<u8>, SpecError> {
                 b.extend_from_slice(&a.octets());
             }
         }
-        b.push(len);
+        b.push(r.prefix.length());
         u32s(&mut b, names.opt(&r.group));
         u32s(&mut b, names.opt(&r.next_hop));
     }
@@ -271,9 +260,8 @@ impl Reader<'_> {
             }
         }
     }
-    fn mac(&mut self, what: &str) -> Result<String, SpecError> {
-        let m: [u8; 6] = self.take(6, what)?.try_into().expect("6");
-        Ok(format_mac(&m))
+    fn mac(&mut self, what: &str) -> Result<Mac, SpecError> {
+        Ok(Mac(self.take(6, what)?.try_into().expect("6")))
     }
 }
 
@@ -402,8 +390,9 @@ pub fn decode(bytes: &[u8]) -> Result<FibSpec, SpecError> {
             x => return Err(bad(format!("{w}: unknown address family {x}"))),
         };
         let len = r.u8(&w)?;
+        let prefix = Prefix::new(addr, len).map_err(|e| bad(format!("{w}: {addr}/{len}: {e}")))?;
         spec.routes.push(RouteSpec {
-            prefix: format!("{addr}/{len}"),
+            prefix,
             group: r.opt_name(&w)?,
             next_hop: r.opt_name(&w)?,
         });
@@ -426,7 +415,7 @@ mod tests {
         let example = crate::file::doc_toml_example(include_str!("spec.rs"));
         let mut s = FibSpec::parse(&example).unwrap();
         s.routes.push(RouteSpec {
-            prefix: "2001:db8::/32".into(),
+            prefix: "2001:db8::/32".parse().unwrap(),
             group: None,
             next_hop: Some("sat2".into()),
         });
@@ -486,9 +475,11 @@ mod tests {
 
     #[test]
     fn errors_name_what_is_wrong() {
-        let mut s = example();
-        s.next_hops[0].dst_mac = "nope".into();
-        let e = encode(&s).unwrap_err().to_string();
+        // A bad MAC cannot reach the encoder: the typed spec refuses it
+        // where the FIB is read, naming the entry and the field.
+        let text = crate::file::doc_toml_example(include_str!("spec.rs"));
+        let text = text.replacen("dst_mac = \"02:00:00:00:02:01\"", "dst_mac = \"nope\"", 1);
+        let e = FibSpec::parse(&text).unwrap_err().to_string();
         assert!(e.contains("dst_mac") && e.contains("sat2"), "{e}");
         let mut b = encode(&example()).unwrap();
         b[5] = 9; // format version 9

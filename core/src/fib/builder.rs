@@ -46,8 +46,8 @@ impl Default for PortConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NextHop {
     pub port: PortId,
-    pub dst_mac: Mac,
-    pub src_mac: Mac,
+    pub dst_mac: MacBytes,
+    pub src_mac: MacBytes,
     /// 802.1Q VLAN id to tag with (1..=4094), or untagged.
     pub vlan: Option<u16>,
     /// Labels to push, top of stack first (at most [`MAX_PUSH`]).

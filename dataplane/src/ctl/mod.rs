@@ -28,7 +28,7 @@
 //!   cannot pile up in memory, one per connection.
 
 use crate::shared::Node;
-use orbitmesh_core::fib::spec::{FibSpec, RouteSpec};
+use orbitmesh_core::fib::spec::FibSpec;
 use orbitmesh_core::fib::Prefix;
 use orbitmesh_core::protocol::*;
 use orbitmesh_core::stats::Counters;
