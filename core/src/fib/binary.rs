@@ -308,6 +308,36 @@ pub fn decode(bytes: &[u8]) -> Result<FibSpec, SpecError> {
     spec.ttl_ingress = ttl_of(r.u8("ttl_ingress")?, "ttl_ingress")?;
     spec.ttl_egress = ttl_of(r.u8("ttl_egress")?, "ttl_egress")?;
     spec.hash_seed = r.u32("hash_seed")?;
+    read_names(&mut r)?;
+    for i in 0..r.count(6, "ports")? {
+        let what = format!("ports[{i}]");
+        spec.ports.push(PortSpec {
+            name: r.name(&what)?,
+            mtu: r.u16(&what)?,
+        });
+    }
+    read_next_hops(&mut r, &mut spec)?;
+    for i in 0..r.count(6, "groups")? {
+        let w = format!("groups[{i}]");
+        let name = r.name(&w)?;
+        let n = r.u16(&w)?;
+        let next_hops = (0..n).map(|_| r.name(&w)).collect::<Result<_, _>>()?;
+        spec.groups.push(GroupSpec { name, next_hops });
+    }
+    read_labels(&mut r, &mut spec)?;
+    read_routes(&mut r, &mut spec)?;
+    if r.at != body.len() {
+        return Err(bad(format!(
+            "{} unexpected bytes after the routes (byte {})",
+            body.len() - r.at,
+            r.at
+        )));
+    }
+    Ok(spec)
+}
+
+/// The name table, each name at most [`MAX_NAME`] bytes of UTF-8.
+fn read_names(r: &mut Reader) -> Result<(), SpecError> {
     for i in 0..r.count(2, "names")? {
         let len = r.u16("name length")? as usize;
         if len > MAX_NAME {
@@ -321,13 +351,10 @@ pub fn decode(bytes: &[u8]) -> Result<FibSpec, SpecError> {
             .to_string();
         r.names.push(s);
     }
-    for i in 0..r.count(6, "ports")? {
-        let what = format!("ports[{i}]");
-        spec.ports.push(PortSpec {
-            name: r.name(&what)?,
-            mtu: r.u16(&what)?,
-        });
-    }
+    Ok(())
+}
+
+fn read_next_hops(r: &mut Reader, spec: &mut FibSpec) -> Result<(), SpecError> {
     for i in 0..r.count(27, "next_hops")? {
         let w = format!("next_hops[{i}]");
         let name = r.name(&w)?;
@@ -351,13 +378,10 @@ pub fn decode(bytes: &[u8]) -> Result<FibSpec, SpecError> {
             backup,
         });
     }
-    for i in 0..r.count(6, "groups")? {
-        let w = format!("groups[{i}]");
-        let name = r.name(&w)?;
-        let n = r.u16(&w)?;
-        let next_hops = (0..n).map(|_| r.name(&w)).collect::<Result<_, _>>()?;
-        spec.groups.push(GroupSpec { name, next_hops });
-    }
+    Ok(())
+}
+
+fn read_labels(r: &mut Reader, spec: &mut FibSpec) -> Result<(), SpecError> {
     let n = r.count(17, "labels")?;
     spec.labels.reserve(n);
     for i in 0..n {
@@ -380,6 +404,11 @@ pub fn decode(bytes: &[u8]) -> Result<FibSpec, SpecError> {
             next_hop: r.opt_name("next_hop")?,
         });
     }
+    Ok(())
+}
+
+/// Routes, each a [`Prefix`] (host bits or an over-long length refused).
+fn read_routes(r: &mut Reader, spec: &mut FibSpec) -> Result<(), SpecError> {
     let n = r.count(14, "routes")?;
     spec.routes.reserve(n);
     for i in 0..n {
@@ -397,14 +426,7 @@ pub fn decode(bytes: &[u8]) -> Result<FibSpec, SpecError> {
             next_hop: r.opt_name(&w)?,
         });
     }
-    if r.at != body.len() {
-        return Err(bad(format!(
-            "{} unexpected bytes after the routes (byte {})",
-            body.len() - r.at,
-            r.at
-        )));
-    }
-    Ok(spec)
+    Ok(())
 }
 
 #[cfg(test)]

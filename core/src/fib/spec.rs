@@ -495,83 +495,9 @@ impl FibSpec {
             .version(self.version)
             .ttl_models(self.ttl_ingress.into(), self.ttl_egress.into())
             .hash_seed(self.hash_seed);
-        let mut ports: HashMap<&str, u16> = HashMap::new();
-        for p in &self.ports {
-            let e = || format!("port {:?}", p.name);
-            check_name(&e, "name", &p.name)?;
-            let idx = port_names
-                .iter()
-                .position(|n| n == &p.name)
-                .ok_or_else(|| {
-                    ferr(
-                        e(),
-                        "name",
-                        format!(
-                            "no such port on this dataplane (it has: {})",
-                            port_names.join(", ")
-                        ),
-                    )
-                })?;
-            if ports.insert(&p.name, idx as u16).is_some() {
-                return Err(ferr(e(), "name", "listed twice"));
-            }
-            b.port(idx as u16, PortConfig { mtu: p.mtu });
-            b.name_port(idx as u16, &p.name);
-        }
-        let mut nhs: HashMap<&str, NhId> = HashMap::new();
-        for nh in &self.next_hops {
-            let e = || format!("next hop {:?}", nh.name);
-            check_name(&e, "name", &nh.name)?;
-            let port = *ports.get(nh.port.as_str()).ok_or_else(|| {
-                ferr(
-                    e(),
-                    "port",
-                    format!("port {:?} is not listed in [[ports]]", nh.port),
-                )
-            })?;
-            let id = b.next_hop(NextHop {
-                port,
-                dst_mac: nh.dst_mac.0,
-                src_mac: nh.src_mac.0,
-                vlan: nh.vlan,
-                push: nh.push.clone(),
-                backup: None,
-            });
-            if nhs.insert(&nh.name, id).is_some() {
-                return Err(ferr(e(), "name", "defined twice"));
-            }
-            b.name_next_hop(id, &nh.name);
-        }
-        for nh in &self.next_hops {
-            if let Some(bk) = &nh.backup {
-                let id = *nhs.get(bk.as_str()).ok_or_else(|| {
-                    ferr(
-                        format!("next hop {:?}", nh.name),
-                        "backup",
-                        format!("no next hop named {bk:?}"),
-                    )
-                })?;
-                b.set_backup(nhs[nh.name.as_str()], Some(id));
-            }
-        }
-        let mut groups: HashMap<&str, NhgId> = HashMap::new();
-        for g in &self.groups {
-            let e = || format!("group {:?}", g.name);
-            check_name(&e, "name", &g.name)?;
-            let mut members = Vec::with_capacity(g.next_hops.len());
-            for m in &g.next_hops {
-                members.push(
-                    *nhs.get(m.as_str()).ok_or_else(|| {
-                        ferr(e(), "next_hops", format!("no next hop named {m:?}"))
-                    })?,
-                );
-            }
-            let id = b.group(&members);
-            if groups.insert(&g.name, id).is_some() {
-                return Err(ferr(e(), "name", "defined twice"));
-            }
-            b.name_group(id, &g.name);
-        }
+        let ports = self.add_ports(&mut b, port_names)?;
+        let nhs = self.add_next_hops(&mut b, &ports)?;
+        let groups = self.add_groups(&mut b, &nhs)?;
         // `next_hop = "x"` is shorthand for a one-member group, made once.
         let mut singles: HashMap<String, NhgId> = HashMap::new();
         let mut target = |b: &mut FibBuilder,
@@ -633,6 +559,110 @@ impl FibSpec {
             };
         }
         Ok(b)
+    }
+
+    /// Ports by name, resolved against the dataplane's `port_names`.
+    fn add_ports<'a>(
+        &'a self,
+        b: &mut FibBuilder,
+        port_names: &[String],
+    ) -> Result<HashMap<&'a str, u16>, FibError> {
+        let mut ports: HashMap<&str, u16> = HashMap::new();
+        for p in &self.ports {
+            let e = || format!("port {:?}", p.name);
+            check_name(&e, "name", &p.name)?;
+            let idx = port_names
+                .iter()
+                .position(|n| n == &p.name)
+                .ok_or_else(|| {
+                    ferr(
+                        e(),
+                        "name",
+                        format!(
+                            "no such port on this dataplane (it has: {})",
+                            port_names.join(", ")
+                        ),
+                    )
+                })?;
+            if ports.insert(&p.name, idx as u16).is_some() {
+                return Err(ferr(e(), "name", "listed twice"));
+            }
+            b.port(idx as u16, PortConfig { mtu: p.mtu });
+            b.name_port(idx as u16, &p.name);
+        }
+        Ok(ports)
+    }
+
+    /// Next hops by name, out of listed ports, then their backups.
+    fn add_next_hops<'a>(
+        &'a self,
+        b: &mut FibBuilder,
+        ports: &HashMap<&str, u16>,
+    ) -> Result<HashMap<&'a str, NhId>, FibError> {
+        let mut nhs: HashMap<&str, NhId> = HashMap::new();
+        for nh in &self.next_hops {
+            let e = || format!("next hop {:?}", nh.name);
+            check_name(&e, "name", &nh.name)?;
+            let port = *ports.get(nh.port.as_str()).ok_or_else(|| {
+                ferr(
+                    e(),
+                    "port",
+                    format!("port {:?} is not listed in [[ports]]", nh.port),
+                )
+            })?;
+            let id = b.next_hop(NextHop {
+                port,
+                dst_mac: nh.dst_mac.0,
+                src_mac: nh.src_mac.0,
+                vlan: nh.vlan,
+                push: nh.push.clone(),
+                backup: None,
+            });
+            if nhs.insert(&nh.name, id).is_some() {
+                return Err(ferr(e(), "name", "defined twice"));
+            }
+            b.name_next_hop(id, &nh.name);
+        }
+        for nh in &self.next_hops {
+            if let Some(bk) = &nh.backup {
+                let id = *nhs.get(bk.as_str()).ok_or_else(|| {
+                    ferr(
+                        format!("next hop {:?}", nh.name),
+                        "backup",
+                        format!("no next hop named {bk:?}"),
+                    )
+                })?;
+                b.set_backup(nhs[nh.name.as_str()], Some(id));
+            }
+        }
+        Ok(nhs)
+    }
+
+    /// Groups by name, of named next hops.
+    fn add_groups<'a>(
+        &'a self,
+        b: &mut FibBuilder,
+        nhs: &HashMap<&str, NhId>,
+    ) -> Result<HashMap<&'a str, NhgId>, FibError> {
+        let mut groups: HashMap<&str, NhgId> = HashMap::new();
+        for g in &self.groups {
+            let e = || format!("group {:?}", g.name);
+            check_name(&e, "name", &g.name)?;
+            let mut members = Vec::with_capacity(g.next_hops.len());
+            for m in &g.next_hops {
+                members.push(
+                    *nhs.get(m.as_str()).ok_or_else(|| {
+                        ferr(e(), "next_hops", format!("no next hop named {m:?}"))
+                    })?,
+                );
+            }
+            let id = b.group(&members);
+            if groups.insert(&g.name, id).is_some() {
+                return Err(ferr(e(), "name", "defined twice"));
+            }
+            b.name_group(id, &g.name);
+        }
+        Ok(groups)
     }
 }
 
