@@ -35,7 +35,7 @@ fn alternating(n: i64) -> NodeSchedule {
 /// Samples the version a worker's batch would use every millisecond until
 /// `stop`; returns the sequence of versions seen, each once per change.
 fn watch_versions(
-    node: Arc<dataplane::node::Node>,
+    node: Arc<dataplane::shared::Node>,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<Vec<u64>> {
     std::thread::spawn(move || {

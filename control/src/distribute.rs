@@ -137,6 +137,13 @@ impl NodeWiring {
     }
 }
 
+/// A wiring MAC as a value; [`NodeWiring::check`] refuses a wiring with
+/// any that is not one before a FIB is made from it.
+fn wired_mac(s: &str) -> orbitmesh_core::wire::ethernet::Mac {
+    s.parse()
+        .expect("wiring MACs are checked (NodeWiring::check)")
+}
+
 /// A port name and the two MACs of a link or local port.
 fn check_port(port: &str, dst_mac: &str, src_mac: &str) -> Result<(), PortError> {
     if port.is_empty() {
@@ -228,8 +235,8 @@ pub fn fib_for(
         spec.next_hops.push(NextHopSpec {
             name: format!("n{}", l.neighbor),
             port: l.port.clone(),
-            dst_mac: l.dst_mac.clone(),
-            src_mac: l.src_mac.clone(),
+            dst_mac: wired_mac(&l.dst_mac),
+            src_mac: wired_mac(&l.src_mac),
             vlan: None,
             push: vec![],
             backup: None,
@@ -278,14 +285,14 @@ pub fn fib_for(
             spec.next_hops.push(NextHopSpec {
                 name: name.clone(),
                 port: l.port.clone(),
-                dst_mac: l.dst_mac.clone(),
-                src_mac: l.src_mac.clone(),
+                dst_mac: wired_mac(&l.dst_mac),
+                src_mac: wired_mac(&l.src_mac),
                 vlan: None,
                 push: vec![e.label],
                 backup: None,
             });
             spec.routes.push(RouteSpec {
-                prefix: p.to_string(),
+                prefix: p.into(),
                 group: None,
                 next_hop: Some(name),
             });
@@ -301,14 +308,14 @@ pub fn fib_for(
         spec.next_hops.push(NextHopSpec {
             name: "local".into(),
             port: local.port.clone(),
-            dst_mac: local.dst_mac.clone(),
-            src_mac: local.src_mac.clone(),
+            dst_mac: wired_mac(&local.dst_mac),
+            src_mac: wired_mac(&local.src_mac),
             vlan: None,
             push: vec![],
             backup: None,
         });
         spec.routes.push(RouteSpec {
-            prefix: p.to_string(),
+            prefix: p.into(),
             group: None,
             next_hop: Some("local".into()),
         });

@@ -73,6 +73,21 @@ pub fn read_fib(path: &Path) -> Result<FibSpec, OpError> {
         .map_err(|e| bad_input(format!("{}: {e}", path.display())))
 }
 
+/// Reads a FIB file to load it: as [`read_fib`], except that a file that
+/// reads but holds a bad value (a MAC or prefix, named by entry and field)
+/// is refused (exit 1), as the dataplane refuses an entry it cannot build,
+/// rather than bad input.
+pub fn read_fib_to_load(path: &Path) -> Result<FibSpec, OpError> {
+    let bytes =
+        FibSpec::read_file(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    FibSpec::from_file_bytes(path, &bytes).map_err(|e| match e {
+        orbitmesh_core::fib::spec::SpecError::Invalid(_) => {
+            refused(format!("{}: {e}", path.display()))
+        }
+        _ => bad_input(format!("{}: {e}", path.display())),
+    })
+}
+
 /// Writes a FIB file in the format its extension names: .omfib (binary),
 /// .json, or TOML otherwise.
 pub fn write_fib(spec: &FibSpec, path: &Path) -> Result<(), OpError> {
@@ -128,21 +143,27 @@ pub fn check_show_prefix(p: &str) -> Result<(), OpError> {
             "--prefix {p:?}: {why}; expected an address (10.2.3.4, 2001:db8::1) or a prefix (10.2.0.0/16)"
         ))
     };
-    let (addr, len) = match p.split_once('/') {
-        Some((a, l)) => (a, Some(l)),
-        None => (p, None),
-    };
-    let ip: std::net::IpAddr = addr
-        .parse()
-        .map_err(|_| bad(format!("{addr:?} is not an IPv4 or IPv6 address")))?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    match len.map(str::parse::<u8>) {
-        None => Ok(()),
-        Some(Ok(n)) if n <= max => Ok(()),
-        Some(_) => Err(bad(format!(
-            "{:?} is not a prefix length (0-{max})",
-            len.unwrap_or_default()
-        ))),
+    use orbitmesh_core::fib::prefix::{split, PrefixError};
+    let not_ip = |a: &str| bad(format!("{a:?} is not an IPv4 or IPv6 address"));
+    if !p.contains('/') {
+        return p
+            .parse::<std::net::IpAddr>()
+            .map(|_| ())
+            .map_err(|_| not_ip(p));
+    }
+    // The one prefix parser takes the text apart; the length's range is
+    // checked here, host bits are the dataplane's to refuse.
+    match split(p) {
+        Ok((ip, n)) if n <= if ip.is_ipv4() { 32 } else { 128 } => Ok(()),
+        Err(PrefixError::Address(a)) => Err(not_ip(&a)),
+        _ => {
+            let (a, l) = p.split_once('/').expect("has a /");
+            let max = match a.parse::<std::net::IpAddr>() {
+                Ok(ip) if ip.is_ipv4() => 32,
+                _ => 128,
+            };
+            Err(bad(format!("{l:?} is not a prefix length (0-{max})")))
+        }
     }
 }
 
@@ -427,8 +448,8 @@ pub fn diff(a: &FibSpec, b: &FibSpec) -> Option<String> {
     diff_maps(
         &mut out,
         "route",
-        keyed(&a.routes, |r| r.prefix.clone()),
-        keyed(&b.routes, |r| r.prefix.clone()),
+        keyed(&a.routes, |r| r.prefix.to_string()),
+        keyed(&b.routes, |r| r.prefix.to_string()),
     );
     diff_maps(
         &mut out,

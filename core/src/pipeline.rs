@@ -87,9 +87,10 @@ pub enum Verdict {
     Punt(PuntReason),
 }
 
-/// Stage-1 result for one frame.
+/// What stage 1 (`classify`) found in one frame: a verdict already, or
+/// the ILM entry / route group stage 2 forwards it by.
 #[derive(Clone, Copy)]
-enum Pre {
+enum Classified {
     Done(Verdict),
     Mpls { l2: u8, entry: IlmEntry },
     Ip { l2: u8, nhg: Option<u32> },
@@ -124,7 +125,7 @@ fn process_chunk(
 ) {
     let n = frames.len().min(MAX_BATCH);
     let (frames, verdicts) = (&mut frames[..n], &mut verdicts[..n]);
-    let mut pre = [Pre::Done(Verdict::Drop(DropReason::Malformed)); MAX_BATCH];
+    let mut pre = [Classified::Done(Verdict::Drop(DropReason::Malformed)); MAX_BATCH];
     let pre = &mut pre[..n];
     for i in 0..n {
         pre[i] = classify(fib, frames[i].data());
@@ -133,12 +134,14 @@ fn process_chunk(
     for i in 0..n {
         let f = &mut frames[i];
         let verdict = match pre[i] {
-            Pre::Done(v) => v,
-            Pre::Mpls { l2, entry } if entry.is_fast() && l2 as usize == ethernet::HEADER_LEN => {
+            Classified::Done(v) => v,
+            Classified::Mpls { l2, entry }
+                if entry.is_fast() && l2 as usize == ethernet::HEADER_LEN =>
+            {
                 fast_swap(fib, live, f, entry, c)
             }
-            Pre::Mpls { l2, entry } => mpls(fib, live, f, l2 as usize, entry, c),
-            Pre::Ip { l2, nhg } => {
+            Classified::Mpls { l2, entry } => mpls(fib, live, f, l2 as usize, entry, c),
+            Classified::Ip { l2, nhg } => {
                 let at = f.start + l2 as usize;
                 ip(fib, live, f, at, None, nhg, c)
             }
@@ -154,8 +157,8 @@ fn process_chunk(
 
 /// Stage 1: L2 parse and first lookup.
 #[inline(always)]
-fn classify(fib: &FibSnapshot, d: &[u8]) -> Pre {
-    const MALFORMED: Pre = Pre::Done(Verdict::Drop(DropReason::Malformed));
+fn classify(fib: &FibSnapshot, d: &[u8]) -> Classified {
+    const MALFORMED: Classified = Classified::Done(Verdict::Drop(DropReason::Malformed));
     if d.len() < ethernet::HEADER_LEN {
         return MALFORMED;
     }
@@ -175,7 +178,7 @@ fn classify(fib: &FibSnapshot, d: &[u8]) -> Pre {
             }
             let l = Lse::read(d, l2).label();
             let entry = fib.ilm.get(l as usize).copied().unwrap_or_default();
-            Pre::Mpls {
+            Classified::Mpls {
                 l2: l2 as u8,
                 entry,
             }
@@ -185,7 +188,7 @@ fn classify(fib: &FibSnapshot, d: &[u8]) -> Pre {
                 return MALFORMED;
             }
             let dst = be32(d, l2 + ipv4::field::DST.start);
-            Pre::Ip {
+            Classified::Ip {
                 l2: l2 as u8,
                 nhg: fib.v4.lookup(dst),
             }
@@ -196,14 +199,14 @@ fn classify(fib: &FibSnapshot, d: &[u8]) -> Pre {
             }
             let a = l2 + ipv6::field::DST.start;
             let dst = u128::from_be_bytes(d[a..a + 16].try_into().unwrap_or([0; 16]));
-            Pre::Ip {
+            Classified::Ip {
                 l2: l2 as u8,
                 nhg: fib.v6.lookup(dst),
             }
         }
         // MPLS with EtherType 0x8848 uses a context-specific label space
         // (RFC 5332) that this relay does not implement.
-        _ => Pre::Done(Verdict::Drop(DropReason::UnsupportedEthertype)),
+        _ => Classified::Done(Verdict::Drop(DropReason::UnsupportedEthertype)),
     }
 }
 

@@ -253,7 +253,7 @@ impl FibDelta {
         let (next_hops, removed_next_hops) = diff(&a.next_hops, &b.next_hops, |n| n.name.clone());
         let (groups, removed_groups) = diff(&a.groups, &b.groups, |g| g.name.clone());
         let (labels, removed_labels) = diff(&a.labels, &b.labels, |l| l.label);
-        let (routes, removed_routes) = diff(&a.routes, &b.routes, |r| r.prefix.clone());
+        let (routes, removed_routes) = diff(&a.routes, &b.routes, |r| r.prefix.to_string());
         FibDelta {
             version: b.version,
             ports: (a.ports != b.ports).then(|| b.ports.clone()),
@@ -307,7 +307,7 @@ impl FibDelta {
             &mut base.routes,
             &self.routes,
             &self.removed_routes,
-            |r| r.prefix.clone(),
+            |r| r.prefix.to_string(),
             "route",
         )?;
         Ok(base)

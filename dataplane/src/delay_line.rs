@@ -20,8 +20,8 @@
 //! port watch take as a failure and route around, hiding what a late or
 //! frozen FIB costs; a link gone by the geometry is the schedule's job.
 
-use crate::node::Node;
 use crate::ring::{Batch, Buf, DataFn, PacketIo};
+use crate::shared::Node;
 use orbitmesh_core::stats::KernelStats;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;

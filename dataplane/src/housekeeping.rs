@@ -11,7 +11,7 @@
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::node::Node;
+use crate::shared::Node;
 use crate::sys::signal;
 use crate::watch::PortWatch;
 use orbitmesh_core::time::now_ns;

@@ -5,7 +5,7 @@
 //!
 //! - [`publish`]: the lock-free handle through which FIB snapshots reach the
 //!   workers (epoch-based reclamation), and staged activations.
-//! - [`node`]: the process state shared by workers, control socket and port
+//! - [`shared`]: the process state shared by workers, control socket and port
 //!   watcher: FIB handle, ports, liveness, every worker's counters.
 //! - [`ring`]: frames as handles, batches, and the batch I/O trait
 //!   (`PacketIo`) workers drive.
@@ -30,10 +30,10 @@ pub mod config;
 pub mod ctl;
 pub mod delay_line;
 pub mod housekeeping;
-pub mod node;
 pub mod publish;
 pub mod ring;
 pub mod schedule;
+pub mod shared;
 pub mod sys;
 pub mod watch;
 pub mod worker;

@@ -259,7 +259,7 @@ pub trait PacketIo {
     fn busy_poll(&mut self) {}
 
     /// The kernel's statistics of a port's socket (a syscall: read every
-    /// [`crate::node::KERNEL_STATS_EVERY_NS`], never per batch); `None`
+    /// [`crate::shared::KERNEL_STATS_EVERY_NS`], never per batch); `None`
     /// where there is no kernel.
     fn kernel_stats(&self, _port: usize) -> Option<KernelStats> {
         None

@@ -21,7 +21,7 @@
 //!
 //! [`FibHandle`]: crate::publish::FibHandle
 
-use crate::node::Node;
+use crate::shared::Node;
 use orbitmesh_core::fib::spec::FibSpec;
 use orbitmesh_core::protocol::ScheduleInfo;
 use orbitmesh_core::schedule::{Schedule, ScheduleError};
@@ -692,6 +692,12 @@ mod tests {
             "entry 1 is in force"
         );
         assert!(started.elapsed() < Duration::from_secs(1));
+        // The follower stages the next entry just after it publishes the
+        // one in force: wait for it rather than race it.
+        let end = std::time::Instant::now() + Duration::from_secs(1);
+        while n.fib.staged().is_none() && std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         assert_eq!(n.fib.staged().map(|s| s.fib.version()), Some(3));
         // A replay of an older schedule is still refused after the restart.
         assert!(n

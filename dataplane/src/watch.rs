@@ -9,7 +9,7 @@
 //! dataplane: re-attaching XDP and re-binding every worker's socket under
 //! running workers is not done.
 
-use crate::node::Liveness;
+use crate::shared::Liveness;
 use crate::sys::xdp;
 use std::fs::File;
 use std::os::unix::fs::FileExt;

@@ -17,8 +17,8 @@
 //! the worker either spins (busy), or blocks in `poll()` (sleep-when-idle),
 //! which is what lets dozens of dataplanes share two cores in an emulation.
 
-use crate::node::{Node, WorkerStats, KERNEL_STATS_EVERY_NS};
 use crate::ring::{Batch, Buf, PacketIo};
+use crate::shared::{Node, WorkerStats, KERNEL_STATS_EVERY_NS};
 use orbitmesh_core::pipeline::{self, Frame, Verdict, MAX_BATCH};
 use orbitmesh_core::stats::{Counters, DropReason};
 use smallvec::SmallVec;

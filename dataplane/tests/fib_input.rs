@@ -19,7 +19,7 @@
 //! decoder's checks behind the checksum are reached. 2,000 cases per
 //! property unless PROPTEST_CASES says otherwise.
 
-use dataplane::node::Node;
+use dataplane::shared::Node;
 use orbitmesh_core::fib::spec::{FibFormat, FibSpec};
 use orbitmesh_core::fib::FibSnapshot;
 use orbitmesh_core::protocol::{self as ctl, Request, Response};

@@ -1,6 +1,6 @@
 //! orbitmesh-dp refuses, at start, a FIB whose port MTU its AF_XDP buffers
 //! cannot carry, and says what the limit is (load and stage are covered by
-//! the unit tests in src/node.rs).
+//! the unit tests in src/shared.rs).
 //!
 //! The refusal comes before anything is attached, so no root is needed. As
 //! root, the process still runs in a network namespace of its own (`unshare

@@ -54,7 +54,7 @@ impl TestDataplane {
 
     /// Serves a fresh node at `socket` (the caller owns the directory).
     pub fn serve(socket: &std::path::Path, ports: &[&str]) -> dataplane::ctl::Server {
-        let node = std::sync::Arc::new(dataplane::node::Node::new(
+        let node = std::sync::Arc::new(dataplane::shared::Node::new(
             "n0",
             ports.iter().map(|p| p.to_string()).collect(),
             orbitmesh_core::fib::FibSnapshot::empty(0),
@@ -67,7 +67,7 @@ impl TestDataplane {
         self.server().path()
     }
 
-    pub fn node(&self) -> &std::sync::Arc<dataplane::node::Node> {
+    pub fn node(&self) -> &std::sync::Arc<dataplane::shared::Node> {
         self.server().node()
     }
 
@@ -99,14 +99,14 @@ impl Drop for TestDataplane {
 /// joined when dropped.
 #[allow(dead_code)]
 pub struct Follower {
-    node: std::sync::Arc<dataplane::node::Node>,
+    node: std::sync::Arc<dataplane::shared::Node>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 #[allow(dead_code)]
 impl Follower {
-    pub fn start(node: &std::sync::Arc<dataplane::node::Node>) -> Follower {
+    pub fn start(node: &std::sync::Arc<dataplane::shared::Node>) -> Follower {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let thread = dataplane::schedule::spawn(node.clone(), stop.clone()).expect("follower");
         Follower {

@@ -183,7 +183,7 @@ fn sign(dir: &Path, max_nodes: usize) -> Result<()> {
 }
 
 fn serve(socket: &Path, addr: std::net::SocketAddr) -> Result<()> {
-    let node = std::sync::Arc::new(dataplane::node::Node::new(
+    let node = std::sync::Arc::new(dataplane::shared::Node::new(
         "n0",
         vec!["isl0".into()],
         orbitmesh_core::fib::FibSnapshot::empty(1),

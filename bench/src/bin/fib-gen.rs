@@ -26,8 +26,8 @@ fn main() -> Result<()> {
         next_hops: vec![NextHopSpec {
             name: "out".into(),
             port: a[4].clone(),
-            dst_mac: a[5].clone(),
-            src_mac: a[6].clone(),
+            dst_mac: a[5].parse().map_err(|e| anyhow::anyhow!("DST_MAC: {e}"))?,
+            src_mac: a[6].parse().map_err(|e| anyhow::anyhow!("SRC_MAC: {e}"))?,
             vlan: None,
             push: vec![],
             backup: None,

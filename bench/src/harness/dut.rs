@@ -29,7 +29,9 @@ use super::topology::{
 };
 use crate::traffic::frame::{ipv6_prefix, FlowPlan, Profile, LABEL_BASE};
 use anyhow::{bail, Context, Result};
-use orbitmesh_core::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec};
+use orbitmesh_core::fib::spec::{
+    ActionSpec, FibSpec, LabelSpec, Mac, NextHopSpec, PortSpec, Prefix, RouteSpec,
+};
 use orbitmesh_lab::{exec_in, in_netns};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -172,8 +174,8 @@ pub fn fib_spec(plan: &FlowPlan, version: u64) -> FibSpec {
             .map(|i| NextHopSpec {
                 name: nh[i].into(),
                 port: DUT_OUT[i].into(),
-                dst_mac: mac(&[MAC_SINK0, MAC_SINK1][i]),
-                src_mac: mac(&[MAC_DUT1, MAC_DUT2][i]),
+                dst_mac: Mac([MAC_SINK0, MAC_SINK1][i]),
+                src_mac: Mac([MAC_DUT1, MAC_DUT2][i]),
                 vlan: None,
                 push: vec![],
                 backup: None,
@@ -190,7 +192,9 @@ pub fn fib_spec(plan: &FlowPlan, version: u64) -> FibSpec {
             .collect(),
         routes: (0..plan.egress as usize)
             .flat_map(|i| {
-                [format!("10.{}.0.0/16", 100 + i), ipv6_prefix(i as u8)].map(|prefix| RouteSpec {
+                let v4 = Prefix::new(std::net::Ipv4Addr::new(10, 100 + i as u8, 0, 0).into(), 16);
+                let v6 = ipv6_prefix(i as u8).parse();
+                [v4.expect("10.x.0.0/16"), v6.expect("a /48")].map(|prefix| RouteSpec {
                     prefix,
                     group: None,
                     next_hop: Some(nh[i].into()),
@@ -233,61 +237,7 @@ impl Dut {
             | DutKind::OrbitmeshIpv4
             | DutKind::OrbitmeshIpv6
             | DutKind::OrbitmeshMixed => {
-                let fib = work.join("fib-a.json");
-                std::fs::write(&fib, fib_spec(plan, 1).to_json()).context("writing the FIB")?;
-                let sock = work.join("dp.sock");
-                let _ = std::fs::remove_file(&sock);
-                // Pinned from its first instruction: taskset execs the dataplane.
-                let mut cmd = in_netns(DUT_NS, &["taskset", "-c", &core.to_string()]);
-                cmd.arg(&bins.dp);
-                if matches!(
-                    kind,
-                    DutKind::OrbitmeshIpv4 | DutKind::OrbitmeshIpv6 | DutKind::OrbitmeshMixed
-                ) {
-                    cmd.args(["--edge", DUT_IN]);
-                } else {
-                    cmd.args(["--port", DUT_IN]);
-                }
-                cmd.args(["--port", DUT_OUT[0], "--port", DUT_OUT[1], "--fib"])
-                    .arg(&fib)
-                    .args(if kind == DutKind::OrbitmeshBusy {
-                        &["--poll", "busy", "--busy-poll-budget", "64"][..]
-                    } else {
-                        &["--poll", "sleep-when-idle"][..]
-                    })
-                    .args([
-                        "--core",
-                        &core.to_string(),
-                        "--name",
-                        "obh-dut",
-                        "--log",
-                        "warn",
-                        "--socket",
-                    ])
-                    .arg(&sock)
-                    .args(&bins.dp_args);
-                dut.child = Some(spawn(cmd, logf)?);
-                dut.socket = Some(sock.clone());
-                let t0 = Instant::now();
-                loop {
-                    if let Ok(orbitmesh_core::protocol::Response::Stats(_)) =
-                        orbitmesh_core::protocol::call(
-                            &sock,
-                            &orbitmesh_core::protocol::Request::Stats,
-                        )
-                    {
-                        break;
-                    }
-                    dut.check_alive()?;
-                    if t0.elapsed() > Duration::from_secs(120) {
-                        bail!(
-                            "orbitmesh-dp did not answer on {} within 120 s; log: {}",
-                            sock.display(),
-                            dut.log_tail()
-                        );
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
-                }
+                dut.start_orbitmesh(plan, bins, core, work, logf)?;
             }
             DutKind::Kernel => {
                 exec_in(DUT_NS, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
@@ -302,39 +252,112 @@ impl Dut {
                 )?;
             }
             DutKind::Testpmd => {
-                let script = format!(
-                    "mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec dpdk-testpmd -l {other},{core} --main-lcore {other} \
-                     --no-pci --file-prefix obh-dut --log-level=*:error \
-                     --vdev net_af_xdp0,iface={DUT_IN} --vdev net_af_xdp1,iface={out} \
-                     -- --forward-mode=mac --eth-peer=1,{peer} --nb-cores=1 --stats-period 5 --auto-start",
-                    other = if core == 0 { 1 } else { 0 },
-                    out = DUT_OUT[0],
-                    peer = mac(&MAC_SINK0),
-                );
-                let cmd = in_netns(DUT_NS, &["sh", "-c", &script]);
-                dut.child = Some(spawn(cmd, logf)?);
-                let t0 = Instant::now();
-                loop {
-                    dut.check_alive()?;
-                    let l = std::fs::read_to_string(&dut.log).unwrap_or_default();
-                    if l.contains("Start automatic packet forwarding")
-                        || l.contains("io packet forwarding")
-                        || l.contains("mac packet forwarding")
-                    {
-                        break;
-                    }
-                    if t0.elapsed() > Duration::from_secs(30) {
-                        bail!(
-                            "dpdk-testpmd did not start forwarding within 30 s; log: {}",
-                            dut.log_tail()
-                        );
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-                std::thread::sleep(Duration::from_millis(500));
+                dut.start_testpmd(core, logf)?;
             }
         }
         Ok(dut)
+    }
+
+    /// Starts orbitmesh-dp with a FIB for `plan` and waits (up to 120 s) until
+    /// its control socket answers.
+    fn start_orbitmesh(
+        &mut self,
+        plan: &FlowPlan,
+        bins: &Bins,
+        core: usize,
+        work: &Path,
+        logf: std::fs::File,
+    ) -> Result<()> {
+        let kind = self.kind;
+        let fib = work.join("fib-a.json");
+        std::fs::write(&fib, fib_spec(plan, 1).to_json()).context("writing the FIB")?;
+        let sock = work.join("dp.sock");
+        let _ = std::fs::remove_file(&sock);
+        // Pinned from its first instruction: taskset execs the dataplane.
+        let mut cmd = in_netns(DUT_NS, &["taskset", "-c", &core.to_string()]);
+        cmd.arg(&bins.dp);
+        if matches!(
+            kind,
+            DutKind::OrbitmeshIpv4 | DutKind::OrbitmeshIpv6 | DutKind::OrbitmeshMixed
+        ) {
+            cmd.args(["--edge", DUT_IN]);
+        } else {
+            cmd.args(["--port", DUT_IN]);
+        }
+        cmd.args(["--port", DUT_OUT[0], "--port", DUT_OUT[1], "--fib"])
+            .arg(&fib)
+            .args(if self.kind == DutKind::OrbitmeshBusy {
+                &["--poll", "busy", "--busy-poll-budget", "64"][..]
+            } else {
+                &["--poll", "sleep-when-idle"][..]
+            })
+            .args([
+                "--core",
+                &core.to_string(),
+                "--name",
+                "obh-dut",
+                "--log",
+                "warn",
+                "--socket",
+            ])
+            .arg(&sock)
+            .args(&bins.dp_args);
+        self.child = Some(spawn(cmd, logf)?);
+        self.socket = Some(sock.clone());
+        let t0 = Instant::now();
+        loop {
+            if let Ok(orbitmesh_core::protocol::Response::Stats(_)) =
+                orbitmesh_core::protocol::call(&sock, &orbitmesh_core::protocol::Request::Stats)
+            {
+                break;
+            }
+            self.check_alive()?;
+            if t0.elapsed() > Duration::from_secs(120) {
+                bail!(
+                    "orbitmesh-dp did not answer on {} within 120 s; log: {}",
+                    sock.display(),
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok(())
+    }
+
+    /// Starts dpdk-testpmd (MAC forwarding over AF_XDP vdevs) and waits (up
+    /// to 30 s) until its log says it forwards.
+    fn start_testpmd(&mut self, core: usize, logf: std::fs::File) -> Result<()> {
+        let script = format!(
+            "mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec dpdk-testpmd -l {other},{core} --main-lcore {other} \
+             --no-pci --file-prefix obh-dut --log-level=*:error \
+             --vdev net_af_xdp0,iface={DUT_IN} --vdev net_af_xdp1,iface={out} \
+             -- --forward-mode=mac --eth-peer=1,{peer} --nb-cores=1 --stats-period 5 --auto-start",
+            other = if core == 0 { 1 } else { 0 },
+            out = DUT_OUT[0],
+            peer = mac(&MAC_SINK0),
+        );
+        let cmd = in_netns(DUT_NS, &["sh", "-c", &script]);
+        self.child = Some(spawn(cmd, logf)?);
+        let t0 = Instant::now();
+        loop {
+            self.check_alive()?;
+            let l = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if l.contains("Start automatic packet forwarding")
+                || l.contains("io packet forwarding")
+                || l.contains("mac packet forwarding")
+            {
+                break;
+            }
+            if t0.elapsed() > Duration::from_secs(30) {
+                bail!(
+                    "dpdk-testpmd did not start forwarding within 30 s; log: {}",
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        Ok(())
     }
 
     /// orbitmesh-dp's counters (control socket `Stats`), as "name" and

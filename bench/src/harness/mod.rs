@@ -382,6 +382,76 @@ pub fn run_suite(cfg: SuiteCfg, command: String) -> Result<SuiteResult> {
     Ok(result)
 }
 
+/// One frame size (or mix) on a running DUT: the RFC 2544 throughput search
+/// (keeping the fastest passing and slowest failing trials), then latency at
+/// the configured fractions of the throughput found.
+fn measure_size(
+    b: &mut Bench,
+    dut: &Dut,
+    plan: FlowPlan,
+    kind: DutKind,
+    mix: SizeMix,
+) -> Result<SizeResult> {
+    let cfg = b.cfg;
+    b.label = format!("{} {}B", kind.name(), mix.label());
+    let mut best: Option<TrialRecord> = None;
+    let mut first_fail: Option<TrialRecord> = None;
+    let search = rfc2544::search(&cfg.search, |rate| {
+        let rec = b.trial(dut, plan, mix, rate, cfg.trial, 1.0)?;
+        let o = outcome(&rec);
+        let slot = if rec.stats.loss_ratio <= cfg.search.loss_tolerance {
+            // The fastest passing trial...
+            (&mut best, true)
+        } else {
+            // ...and the slowest failing one: where the frames went.
+            (&mut first_fail, false)
+        };
+        let better = match slot.0 {
+            None => true,
+            Some(x) if slot.1 => x.stats.sent_pps < rec.stats.sent_pps,
+            Some(x) => x.stats.offered_pps > rec.stats.offered_pps,
+        };
+        if better {
+            *slot.0 = Some(rec);
+        }
+        Ok::<_, anyhow::Error>(o)
+    })?;
+    let mut latency = Vec::new();
+    if search.throughput_pps > 0.0 {
+        for &load in &cfg.latency_loads {
+            b.label = format!(
+                "{} {}B latency {:.0}%",
+                kind.name(),
+                mix.label(),
+                load * 100.0
+            );
+            latency.push(b.trial(
+                dut,
+                plan,
+                mix,
+                search.throughput_pps * load,
+                cfg.latency_trial,
+                load,
+            )?);
+        }
+    }
+    orbitmesh_core::errln!(
+        "\r\x1b[K{} {}B: throughput {:.3} Mpps (limit: {})",
+        kind.name(),
+        mix.label(),
+        search.throughput_pps / 1e6,
+        search.limit.describe()
+    );
+    Ok(SizeResult {
+        size: mix.label(),
+        mean_frame_bytes: mix.mean(),
+        search,
+        best,
+        first_fail,
+        latency,
+    })
+}
+
 fn tempdir() -> Result<PathBuf> {
     let d = std::env::temp_dir().join(format!("obh-{}", std::process::id()));
     std::fs::create_dir_all(&d).with_context(|| d.display().to_string())?;
@@ -429,64 +499,8 @@ fn run_dut(
         m => m,
     };
     for &mix in &cfg.sizes {
-        let mix = fit(mix);
-        b.label = format!("{} {}B", kind.name(), mix.label());
-        let mut best: Option<TrialRecord> = None;
-        let mut first_fail: Option<TrialRecord> = None;
-        let search = rfc2544::search(&cfg.search, |rate| {
-            let rec = b.trial(&dut, plan, mix, rate, cfg.trial, 1.0)?;
-            let o = outcome(&rec);
-            let slot = if rec.stats.loss_ratio <= cfg.search.loss_tolerance {
-                // The fastest passing trial...
-                (&mut best, true)
-            } else {
-                // ...and the slowest failing one: where the frames went.
-                (&mut first_fail, false)
-            };
-            let better = match slot.0 {
-                None => true,
-                Some(x) if slot.1 => x.stats.sent_pps < rec.stats.sent_pps,
-                Some(x) => x.stats.offered_pps > rec.stats.offered_pps,
-            };
-            if better {
-                *slot.0 = Some(rec);
-            }
-            Ok::<_, anyhow::Error>(o)
-        })?;
-        let mut latency = Vec::new();
-        if search.throughput_pps > 0.0 {
-            for &load in &cfg.latency_loads {
-                b.label = format!(
-                    "{} {}B latency {:.0}%",
-                    kind.name(),
-                    mix.label(),
-                    load * 100.0
-                );
-                latency.push(b.trial(
-                    &dut,
-                    plan,
-                    mix,
-                    search.throughput_pps * load,
-                    cfg.latency_trial,
-                    load,
-                )?);
-            }
-        }
-        orbitmesh_core::errln!(
-            "\r\x1b[K{} {}B: throughput {:.3} Mpps (limit: {})",
-            kind.name(),
-            mix.label(),
-            search.throughput_pps / 1e6,
-            search.limit.describe()
-        );
-        r.sizes.push(SizeResult {
-            size: mix.label(),
-            mean_frame_bytes: mix.mean(),
-            search,
-            best,
-            first_fail,
-            latency,
-        });
+        r.sizes
+            .push(measure_size(&mut b, &dut, plan, kind, fit(mix))?);
     }
     if let (Some(&mix), Some(first)) = (cfg.sizes.first(), r.sizes.first()) {
         let mix = fit(mix);

@@ -387,13 +387,9 @@ impl Engine {
         let plan = spec.plan;
         self.prepare(&plan, spec.mix);
         let flows = plan.flows as u64;
-        let nclasses = spec.mix.classes().len();
-        let secs = spec.duration.as_secs_f64();
-        let budget = (spec.rate_pps * secs).ceil() as u64;
+        let budget = (spec.rate_pps * spec.duration.as_secs_f64()).ceil() as u64;
         let per_flow = (budget / flows + 2) as u32;
         let mut table = FlowTable::new(plan, spec.trial, per_flow);
-        // Per flow: the mixed profile's flows have their stamps at different offsets.
-        let stamp_at: Vec<frame::StampAt> = (0..plan.flows).map(|f| plan.stamp_at(f)).collect();
         // Leftovers of the previous trial (counted as stale, then forgotten).
         let quiet = self.now_ns() + 20_000_000;
         while self.now_ns() < quiet {
@@ -405,6 +401,59 @@ impl Engine {
         let cpu0 = thread_cpu_ns();
         on_phase(Phase::Sending);
         let t0 = self.now_ns();
+        let (sent, skipped) = self.send_paced(spec, budget, t0, &mut table)?;
+        let t_send = (self.now_ns() - t0) as f64 / 1e9;
+        let cpu1 = thread_cpu_ns();
+        on_phase(Phase::Draining);
+        let end = self.now_ns() + spec.drain.as_nanos() as u64;
+        while self.now_ns() < end {
+            self.tx_service();
+            if self.sink_pass(&mut table) == 0 {
+                std::hint::spin_loop();
+            }
+        }
+        let sent_per_flow: Vec<u32> = (0..flows)
+            .map(|f| (sent / flows + u64::from(f < sent % flows)) as u32)
+            .collect();
+        let lost = table.lost(&sent_per_flow);
+        let latency = latency_of(&table.latency);
+        Ok(TrialStats {
+            trial: spec.trial,
+            size: spec.mix.label(),
+            offered_pps: spec.rate_pps,
+            seconds: t_send,
+            sent,
+            completed: self.tx.completed() - completed0,
+            gen_skipped: skipped,
+            sent_pps: sent as f64 / t_send.max(1e-9),
+            lost,
+            loss_ratio: if sent > 0 {
+                lost as f64 / sent as f64
+            } else {
+                0.0
+            },
+            delivered_pps: table.counts.received as f64 / t_send.max(1e-9),
+            sink: table.counts,
+            latency,
+            gen_thread_cpu_ns: cpu1.saturating_sub(cpu0),
+        })
+    }
+
+    /// The sending phase from `t0`: frames at `spec.rate_pps` in batches of
+    /// what is due, at most `budget`, sinking as it goes; returns (sent,
+    /// skipped: frames the generator fell too far behind to send).
+    fn send_paced(
+        &mut self,
+        spec: &TrialSpec,
+        budget: u64,
+        t0: u64,
+        table: &mut FlowTable,
+    ) -> Result<(u64, u64)> {
+        let plan = spec.plan;
+        let flows = plan.flows as u64;
+        let nclasses = spec.mix.classes().len();
+        // Per flow: the mixed profile's flows have their stamps at different offsets.
+        let stamp_at: Vec<frame::StampAt> = (0..plan.flows).map(|f| plan.stamp_at(f)).collect();
         let dur_ns = spec.duration.as_nanos() as u64;
         let mut sent = 0u64;
         let mut skipped = 0u64;
@@ -454,61 +503,30 @@ impl Engine {
             } else {
                 self.tx_service();
             }
-            self.sink_pass(&mut table);
+            self.sink_pass(table);
             stop_check += 1;
             if stop_check & 1023 == 0 && dataplane::sys::signal::stop_requested() {
                 anyhow::bail!("interrupted");
             }
         }
-        let t_send = (self.now_ns() - t0) as f64 / 1e9;
-        let cpu1 = thread_cpu_ns();
-        on_phase(Phase::Draining);
-        let end = self.now_ns() + spec.drain.as_nanos() as u64;
-        while self.now_ns() < end {
-            self.tx_service();
-            if self.sink_pass(&mut table) == 0 {
-                std::hint::spin_loop();
-            }
-        }
-        let sent_per_flow: Vec<u32> = (0..flows)
-            .map(|f| (sent / flows + u64::from(f < sent % flows)) as u32)
-            .collect();
-        let lost = table.lost(&sent_per_flow);
-        let h = &table.latency;
-        let latency = if h.is_empty() {
-            Latency::default()
-        } else {
-            Latency {
-                samples: h.len(),
-                min: h.min(),
-                p50: h.value_at_quantile(0.5),
-                p90: h.value_at_quantile(0.9),
-                p99: h.value_at_quantile(0.99),
-                p999: h.value_at_quantile(0.999),
-                max: h.max(),
-                mean: h.mean(),
-            }
-        };
-        Ok(TrialStats {
-            trial,
-            size: spec.mix.label(),
-            offered_pps: rate,
-            seconds: t_send,
-            sent,
-            completed: self.tx.completed() - completed0,
-            gen_skipped: skipped,
-            sent_pps: sent as f64 / t_send.max(1e-9),
-            lost,
-            loss_ratio: if sent > 0 {
-                lost as f64 / sent as f64
-            } else {
-                0.0
-            },
-            delivered_pps: table.counts.received as f64 / t_send.max(1e-9),
-            sink: table.counts,
-            latency,
-            gen_thread_cpu_ns: cpu1.saturating_sub(cpu0),
-        })
+        Ok((sent, skipped))
+    }
+}
+
+/// The latency summary of a trial's histogram (all zero when empty).
+fn latency_of(h: &hdrhistogram::Histogram<u64>) -> Latency {
+    if h.is_empty() {
+        return Latency::default();
+    }
+    Latency {
+        samples: h.len(),
+        min: h.min(),
+        p50: h.value_at_quantile(0.5),
+        p90: h.value_at_quantile(0.9),
+        p99: h.value_at_quantile(0.99),
+        p999: h.value_at_quantile(0.999),
+        max: h.max(),
+        mean: h.mean(),
     }
 }
 

@@ -502,7 +502,7 @@ fn load_cmd(
 ) -> Result<(), control::fib_ops::OpError> {
     use control::fib_ops::{self, bad_input};
     use orbitmesh_core::protocol::{Request, Response};
-    let fib = fib_ops::read_fib(file)?;
+    let fib = fib_ops::read_fib_to_load(file)?;
     let now = orbitmesh_core::time::now_ns();
     let at_ns = at.map(|t| fib_ops::parse_time(t, now)).transpose()?;
     let socket = target.endpoint()?;
@@ -572,23 +572,7 @@ fn ops_main(cmd: Command) -> Result<(), control::fib_ops::OpError> {
             prefix,
             json,
             target,
-        }) => {
-            if let Some(l) = label {
-                fib_ops::check_show_label(l)?;
-            }
-            if let Some(p) = &prefix {
-                fib_ops::check_show_prefix(p)?;
-            }
-            match fib_ops::call_at(&target.endpoint()?, &Request::ShowFib { label, prefix })? {
-                Response::Fib(v) if json => outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&v).expect("serialisable")
-                ),
-                Response::Fib(v) => out!("{}", fib_ops::render_view(&v)),
-                other => return Err(bad_input(format!("unexpected answer {other:?}"))),
-            }
-            Ok(())
-        }
+        }) => show_cmd(label, prefix, json, &target),
         Command::Fib(FibCmd::Load {
             file,
             at,
@@ -618,78 +602,119 @@ fn ops_main(cmd: Command) -> Result<(), control::fib_ops::OpError> {
         Command::Port {
             state,
             port,
-            delay: Some(d),
+            delay,
             target,
-        } if state == "delay" => {
-            let ns = control::duration::parse_ns(&d)
+        } => port_cmd(&state, &port, delay.as_deref(), &target),
+        Command::Stats(a) => stats_cmd(&a),
+    }
+}
+
+/// `fib show [--label L] [--prefix P] [--json]`: the running FIB, or the
+/// entries of one label or prefix.
+fn show_cmd(
+    label: Option<u32>,
+    prefix: Option<String>,
+    json: bool,
+    target: &Target,
+) -> Result<(), control::fib_ops::OpError> {
+    use control::fib_ops::{self, bad_input};
+    use orbitmesh_core::protocol::{Request, Response};
+    if let Some(l) = label {
+        fib_ops::check_show_label(l)?;
+    }
+    if let Some(p) = &prefix {
+        fib_ops::check_show_prefix(p)?;
+    }
+    match fib_ops::call_at(&target.endpoint()?, &Request::ShowFib { label, prefix })? {
+        Response::Fib(v) if json => outln!(
+            "{}",
+            serde_json::to_string_pretty(&v).expect("serialisable")
+        ),
+        Response::Fib(v) => out!("{}", fib_ops::render_view(&v)),
+        other => return Err(bad_input(format!("unexpected answer {other:?}"))),
+    }
+    Ok(())
+}
+
+/// `port up|down PORT` and `port delay PORT DURATION`.
+fn port_cmd(
+    state: &str,
+    port: &str,
+    delay: Option<&str>,
+    target: &Target,
+) -> Result<(), control::fib_ops::OpError> {
+    use control::fib_ops::{self, bad_input};
+    use orbitmesh_core::protocol::Request;
+    match delay {
+        Some(d) if state == "delay" => {
+            let ns = control::duration::parse_ns(d)
                 .ok()
                 .filter(|&n| n >= 0)
                 .ok_or_else(|| bad_input(format!("delay {d:?}: expected a duration like 12ms")))?;
             fib_ops::call_at(
                 &target.endpoint()?,
                 &Request::SetPortDelay {
-                    port: port.clone(),
+                    port: port.to_string(),
                     delay_ns: ns as u64,
                 },
             )?;
             outln!("port {port}: frames held {:.3} ms", ns as f64 / 1e6);
             Ok(())
         }
-        Command::Port { state, delay, .. } if state == "delay" || delay.is_some() => Err(
-            bad_input("usage: port up|down PORT, or port delay PORT DURATION".to_string()),
-        ),
-        Command::Port {
-            state,
-            port,
-            target,
-            ..
-        } => {
+        _ if state == "delay" || delay.is_some() => Err(bad_input(
+            "usage: port up|down PORT, or port delay PORT DURATION".to_string(),
+        )),
+        _ => {
             fib_ops::call_at(
                 &target.endpoint()?,
                 &Request::SetPort {
-                    port: port.clone(),
+                    port: port.to_string(),
                     up: state == "up",
                 },
             )?;
             outln!("port {port} administratively {state}");
             Ok(())
         }
-        Command::Stats(a) => {
-            let every = match &a.watch {
-                None => None,
-                Some(w) => {
-                    let ns = fib_ops::parse_time(&format!("+{w}"), 0).map_err(|_| {
-                        bad_input(format!(
-                            "--watch {w:?}: expected an interval like 1s or 500ms"
-                        ))
-                    })?;
-                    if ns < MIN_WATCH_NS {
-                        return Err(bad_input(format!(
-                            "--watch {w:?}: the interval must be at least 100ms"
-                        )));
-                    }
-                    Some(std::time::Duration::from_nanos(ns))
-                }
-            };
-            let mut prev: Option<orbitmesh_core::protocol::StatsInfo> = None;
-            loop {
-                let Response::Stats(s) = fib_ops::call_at(&a.target.endpoint()?, &Request::Stats)?
-                else {
-                    return Err(bad_input("unexpected answer to stats"));
-                };
-                if a.json {
-                    outln!("{}", serde_json::to_string(&s).expect("serialisable"));
-                } else {
-                    if every.is_some() {
-                        out!("\x1b[2J\x1b[H");
-                    }
-                    out!("{}", fib_ops::render_stats(&s, prev.as_ref()));
-                }
-                let Some(d) = every else { return Ok(()) };
-                prev = Some(s);
-                std::thread::sleep(d);
+    }
+}
+
+/// `stats [--json] [--watch INTERVAL]`: the counters once, or redrawn every
+/// interval with rates since the last draw.
+fn stats_cmd(a: &StatsArgs) -> Result<(), control::fib_ops::OpError> {
+    use control::fib_ops::{self, bad_input};
+    use orbitmesh_core::protocol::{Request, Response};
+    let every = match &a.watch {
+        None => None,
+        Some(w) => {
+            let ns = fib_ops::parse_time(&format!("+{w}"), 0).map_err(|_| {
+                bad_input(format!(
+                    "--watch {w:?}: expected an interval like 1s or 500ms"
+                ))
+            })?;
+            if ns < MIN_WATCH_NS {
+                return Err(bad_input(format!(
+                    "--watch {w:?}: the interval must be at least 100ms"
+                )));
             }
+            Some(std::time::Duration::from_nanos(ns))
         }
+    };
+    let mut prev: Option<orbitmesh_core::protocol::StatsInfo> = None;
+    loop {
+        let Response::Stats(s) = fib_ops::call_at(&a.target.endpoint()?, &Request::Stats)? else {
+            return Err(bad_input("unexpected answer to stats"));
+        };
+        if a.json {
+            outln!("{}", serde_json::to_string(&s).expect("serialisable"));
+        } else {
+            if every.is_some() {
+                out!("\x1b[2J\x1b[H");
+            }
+            out!("{}", fib_ops::render_stats(&s, prev.as_ref()));
+        }
+        let Some(d) = every else { return Ok(()) };
+        prev = Some(s);
+        std::thread::sleep(d);
     }
 }
 

@@ -180,16 +180,15 @@ pub struct Scratch {
     heap: BinaryHeap<Reverse<(u64, u32)>>,
 }
 
-/// Computes the routing state at `t_ns` into `out` (buffers reused).
+/// Computes the routing state at `t_ns` into `out` (buffers reused): the
+/// positions, the ISL graph, the GSL candidates, then one shortest-path tree
+/// per destination with its alternates.
 pub fn compute_step(
     net: &Network,
     t_ns: i64,
     s: &mut Scratch,
     out: &mut StepResult,
 ) -> Result<(), Error> {
-    let n_sats = net.n_sats();
-    let n_gs = net.stations.len();
-    let n_nodes = n_sats + n_gs;
     out.t_ns = t_ns;
     net.propagator.positions_or_left_out(t_ns, &mut s.pos);
     out.left_out.clear();
@@ -200,8 +199,28 @@ pub fn compute_step(
             .filter(|(_, p)| p.is_none())
             .map(|(sat, _)| sat as u32),
     );
+    out.isls_up = build_isl_graph(net, s);
+    out.gsls_up = build_gsl_candidates(net, s);
+    reset_outputs(net, s, out);
+    for d in 0..net.n_dests() {
+        shortest_paths_to(net, s, d);
+        let base = d * net.n_nodes();
+        out.next_hop[base..base + net.n_sats()].copy_from_slice(&s.next);
+        satellite_alternates(net, s, d, out);
+        station_hops(net, s, d, out);
+        if d < net.stations.len() {
+            for &(_, sat) in &s.gsl[d] {
+                s.direct[sat as usize] = f64::INFINITY;
+            }
+        }
+    }
+    Ok(())
+}
 
-    // ISL graph as CSR, neighbours in plan order (satgenpy's insertion order).
+/// The ISL graph of the step as CSR (`adj_start`, `adj`), neighbours in plan
+/// order (satgenpy's insertion order); returns the number of ISLs up.
+fn build_isl_graph(net: &Network, s: &mut Scratch) -> u32 {
+    let n_sats = net.n_sats();
     s.deg.clear();
     s.deg.resize(n_sats + 1, 0);
     let mut isls_up = 0u32;
@@ -241,9 +260,14 @@ pub fn compute_step(
         s.deg[b as usize] += 1;
     }
     s.up = up;
+    isls_up
+}
 
-    // GSLs per station, sorted like satgenpy's candidate tuples (distance, sat).
-    s.gsl.resize_with(n_gs, Vec::new);
+/// The satellites in range of each station (`gsl`), sorted like satgenpy's
+/// candidate tuples (distance, sat); returns the number of GSLs up.
+fn build_gsl_candidates(net: &Network, s: &mut Scratch) -> u32 {
+    let n_sats = net.n_sats();
+    s.gsl.resize_with(net.stations.len(), Vec::new);
     let mut gsls_up = 0u32;
     for (g, gs) in net.stations.iter().enumerate() {
         let list = &mut s.gsl[g];
@@ -272,9 +296,12 @@ pub fn compute_step(
         list.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
         gsls_up += list.len() as u32;
     }
-    out.isls_up = isls_up;
-    out.gsls_up = gsls_up;
+    gsls_up
+}
 
+/// Sizes the step's tables and the per-destination buffers, all unreachable.
+fn reset_outputs(net: &Network, s: &mut Scratch, out: &mut StepResult) {
+    let (n_sats, n_gs, n_nodes) = (net.n_sats(), net.stations.len(), net.n_nodes());
     let n_dests = net.n_dests();
     out.next_hop.clear();
     out.next_hop.resize(n_dests * n_nodes, NONE);
@@ -286,104 +313,111 @@ pub fn compute_step(
     s.next.resize(n_sats, NONE);
     s.direct.clear();
     s.direct.resize(n_sats, f64::INFINITY);
+}
 
-    for d in 0..n_dests {
-        let d_node = dest_node(n_sats, n_gs, d) as u32;
-        s.dist.fill(f64::INFINITY);
-        s.next.fill(NONE);
-        s.heap.clear();
-        if d < n_gs {
-            // A station: every satellite in range is a source, at its GSL length.
-            for &(len, sat) in &s.gsl[d] {
-                s.direct[sat as usize] = len;
-                if len < s.dist[sat as usize] {
-                    s.dist[sat as usize] = len;
-                    s.next[sat as usize] = d_node;
-                    s.heap.push(Reverse((len.to_bits(), sat)));
-                }
-            }
-        } else {
-            // A satellite: the single source, at distance 0, no next hop.
-            s.dist[d_node as usize] = 0.0;
-            s.heap.push(Reverse((0f64.to_bits(), d_node)));
-        }
-        // Lazy deletion: a popped entry whose key is above the node's current
-        // distance is stale. (Measured alternatives, Starlink S1 + 100 stations,
-        // one thread: an indexed heap with decrease-key ~25% slower, its
-        // comparisons go through `dist`; a radix heap on the f64 bits ~40% slower.)
-        while let Some(Reverse((bits, u))) = s.heap.pop() {
-            let du = f64::from_bits(bits);
-            if du > s.dist[u as usize] {
-                continue;
-            }
-            let (lo, hi) = (
-                s.adj_start[u as usize] as usize,
-                s.adj_start[u as usize + 1] as usize,
-            );
-            for &(v, w) in &s.adj[lo..hi] {
-                let nd = du + w;
-                if nd < s.dist[v as usize] {
-                    s.dist[v as usize] = nd;
-                    s.next[v as usize] = u;
-                    s.heap.push(Reverse((nd.to_bits(), v)));
-                }
+/// Dijkstra over the ISL graph towards destination index `d`: fills `dist`,
+/// `next` and (for a station) `direct`, the GSL length of each satellite in
+/// range of it.
+fn shortest_paths_to(net: &Network, s: &mut Scratch, d: usize) {
+    let d_node = net.dest_node(d) as u32;
+    s.dist.fill(f64::INFINITY);
+    s.next.fill(NONE);
+    s.heap.clear();
+    if d < net.stations.len() {
+        // A station: every satellite in range is a source, at its GSL length.
+        for &(len, sat) in &s.gsl[d] {
+            s.direct[sat as usize] = len;
+            if len < s.dist[sat as usize] {
+                s.dist[sat as usize] = len;
+                s.next[sat as usize] = d_node;
+                s.heap.push(Reverse((len.to_bits(), sat)));
             }
         }
-        let base = d * n_nodes;
-        out.next_hop[base..base + n_sats].copy_from_slice(&s.next);
-        // Loop-free alternates for satellites.
-        for sat in 0..n_sats {
-            let primary = s.next[sat];
-            if primary == NONE {
-                continue;
-            }
-            let ds = s.dist[sat];
-            let mut best = (f64::INFINITY, NONE);
-            if primary != d_node && s.direct[sat].is_finite() {
-                best = (s.direct[sat], d_node);
-            }
-            let (lo, hi) = (s.adj_start[sat] as usize, s.adj_start[sat + 1] as usize);
-            for &(nb, w) in &s.adj[lo..hi] {
-                if nb == primary {
-                    continue;
-                }
-                let dn = s.dist[nb as usize];
-                if dn.is_finite() && dn < w + ds && w + dn < best.0 {
-                    best = (w + dn, nb);
-                }
-            }
-            out.backup[base + sat] = best.1;
+    } else {
+        // A satellite: the single source, at distance 0, no next hop.
+        s.dist[d_node as usize] = 0.0;
+        s.heap.push(Reverse((0f64.to_bits(), d_node)));
+    }
+    // Lazy deletion: a popped entry whose key is above the node's current
+    // distance is stale. (Measured alternatives, Starlink S1 + 100 stations,
+    // one thread: an indexed heap with decrease-key ~25% slower, its
+    // comparisons go through `dist`; a radix heap on the f64 bits ~40% slower.)
+    while let Some(Reverse((bits, u))) = s.heap.pop() {
+        let du = f64::from_bits(bits);
+        if du > s.dist[u as usize] {
+            continue;
         }
-        // Ground stations: best and second-best first satellite.
-        for h in 0..n_gs {
-            if h == d && d < n_gs {
-                continue;
-            }
-            let mut first = (f64::INFINITY, NONE);
-            let mut second = (f64::INFINITY, NONE);
-            for &(len, sat) in &s.gsl[h] {
-                let total = len + s.dist[sat as usize];
-                if !total.is_finite() {
-                    continue;
-                }
-                if total < first.0 {
-                    second = first;
-                    first = (total, sat);
-                } else if total < second.0 {
-                    second = (total, sat);
-                }
-            }
-            out.next_hop[base + n_sats + h] = first.1;
-            out.backup[base + n_sats + h] = second.1;
-            if d < n_gs {
-                out.gs_dist[d * n_gs + h] = first.0;
-            }
-        }
-        if d < n_gs {
-            for &(_, sat) in &s.gsl[d] {
-                s.direct[sat as usize] = f64::INFINITY;
+        let (lo, hi) = (
+            s.adj_start[u as usize] as usize,
+            s.adj_start[u as usize + 1] as usize,
+        );
+        for &(v, w) in &s.adj[lo..hi] {
+            let nd = du + w;
+            if nd < s.dist[v as usize] {
+                s.dist[v as usize] = nd;
+                s.next[v as usize] = u;
+                s.heap.push(Reverse((nd.to_bits(), v)));
             }
         }
     }
-    Ok(())
+}
+
+/// Loop-free alternates of the satellites towards destination index `d`
+/// (RFC 5286 inequality 1, see the module note).
+fn satellite_alternates(net: &Network, s: &Scratch, d: usize, out: &mut StepResult) {
+    let d_node = net.dest_node(d) as u32;
+    let base = d * net.n_nodes();
+    for sat in 0..net.n_sats() {
+        let primary = s.next[sat];
+        if primary == NONE {
+            continue;
+        }
+        let ds = s.dist[sat];
+        let mut best = (f64::INFINITY, NONE);
+        if primary != d_node && s.direct[sat].is_finite() {
+            best = (s.direct[sat], d_node);
+        }
+        let (lo, hi) = (s.adj_start[sat] as usize, s.adj_start[sat + 1] as usize);
+        for &(nb, w) in &s.adj[lo..hi] {
+            if nb == primary {
+                continue;
+            }
+            let dn = s.dist[nb as usize];
+            if dn.is_finite() && dn < w + ds && w + dn < best.0 {
+                best = (w + dn, nb);
+            }
+        }
+        out.backup[base + sat] = best.1;
+    }
+}
+
+/// Ground stations towards destination index `d`: the best first satellite
+/// is the next hop, the second best the alternate.
+fn station_hops(net: &Network, s: &Scratch, d: usize, out: &mut StepResult) {
+    let (n_sats, n_gs) = (net.n_sats(), net.stations.len());
+    let base = d * net.n_nodes();
+    for h in 0..n_gs {
+        if h == d && d < n_gs {
+            continue;
+        }
+        let mut first = (f64::INFINITY, NONE);
+        let mut second = (f64::INFINITY, NONE);
+        for &(len, sat) in &s.gsl[h] {
+            let total = len + s.dist[sat as usize];
+            if !total.is_finite() {
+                continue;
+            }
+            if total < first.0 {
+                second = first;
+                first = (total, sat);
+            } else if total < second.0 {
+                second = (total, sat);
+            }
+        }
+        out.next_hop[base + n_sats + h] = first.1;
+        out.backup[base + n_sats + h] = second.1;
+        if d < n_gs {
+            out.gs_dist[d * n_gs + h] = first.0;
+        }
+    }
 }

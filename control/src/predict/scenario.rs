@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::links::IslPlan;
 use super::propagate::Propagator;
 use super::schedule::{self, Ipv4Prefix, ScheduleBuilder};
+use super::tle::TleSet;
 use super::walker::WalkerShell;
 use super::{ground, infer, tle, Error, Network, Window};
 
@@ -143,6 +144,11 @@ fn check_srgb(srgb_base: u32, nodes: usize) -> Result<(), Error> {
     }
 }
 
+/// A scenario error with this message.
+fn scen(m: String) -> Error {
+    Error::Scenario(m)
+}
+
 impl Scenario {
     /// Reads `dir/scenario.json`; `None` when there is none.
     pub fn read(dir: &std::path::Path) -> Result<Option<Scenario>, Error> {
@@ -179,12 +185,56 @@ impl Scenario {
     /// Builds the network, the window and the label plan; `failed` links
     /// (node pairs, either order) are left out of every step.
     pub fn build(&self, failed: &BTreeSet<(u32, u32)>) -> Result<ScenarioModel, Error> {
-        let scen = |m: String| Error::Scenario(m);
         let step_ns = parse_duration_ns(&self.step)?;
         let start_ns = parse_duration_ns(&self.start)?;
         let duration_ns = parse_duration_ns(&self.duration)?;
         let window = Window::new(start_ns, start_ns.saturating_add(duration_ns), step_ns)?;
+        let (set, shell_grids, shell_gsl, n_shells) = self.constellation()?;
+        let grid = self.grid(&set)?;
+        if !(0.0..=10_000.0).contains(&self.min_los_altitude_km) {
+            return Err(scen(format!(
+                "--min-los-altitude-km must be in 0..10000, got {}",
+                self.min_los_altitude_km
+            )));
+        }
+        let min_los_m = self.min_los_altitude_km * 1000.0;
+        let propagator = Propagator::new(&set)?;
+        let isls = self.isl_plan(grid, &shell_grids, &propagator, min_los_m)?;
+        let (gsl, gsl_max_per_sat) = self.gsl_policy(shell_gsl, n_shells)?;
+        let stations = self.stations()?;
+        let tles = tle::to_text(&set);
+        let epoch_utc = propagator
+            .epoch
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string();
+        let n_gs = stations.len();
+        check_srgb(self.srgb_base, set.sats.len() + n_gs)?;
+        let net = Network {
+            propagator,
+            stations,
+            isls,
+            gsl,
+            gsl_max_per_sat,
+            sat_destinations: self.sat_destinations,
+            failed: failed.iter().map(|&(a, b)| (a.min(b), a.max(b))).collect(),
+        };
+        let gs_prefixes = schedule::gs_prefixes(&self.gs_prefix_base, self.gs_prefix_len, n_gs)?;
+        Ok(ScenarioModel {
+            net,
+            window,
+            epoch_utc,
+            gs_prefixes,
+            tles,
+        })
+    }
 
+    /// The satellites: a TLE file, or the presets and Walker shells combined
+    /// (with their +Grid per shell, maximum GSL length per satellite, and the
+    /// number of shells).
+    #[allow(clippy::type_complexity)]
+    fn constellation(
+        &self,
+    ) -> Result<(TleSet, Vec<(usize, usize, usize)>, Vec<f64>, usize), Error> {
         let mut shells = Vec::new();
         for p in &self.preset {
             shells.push(WalkerShell::preset(p)?);
@@ -192,7 +242,6 @@ impl Scenario {
         for w in &self.walker {
             shells.push(WalkerShell::from_spec(w)?);
         }
-        // (set, +Grid per shell, maximum GSL length per satellite)
         let (set, shell_grids, shell_gsl) = match &self.tle {
             Some(path) => (tle::read(path)?, Vec::new(), Vec::new()),
             None if shells.is_empty() => {
@@ -202,33 +251,39 @@ impl Scenario {
             }
             None => WalkerShell::combine(&shells)?,
         };
-        let grid = match &self.grid {
-            Some(g) => {
-                let bad = || scen(format!("--grid {g:?}: expected PxS, e.g. 6x6"));
-                let (p, s) = g.split_once(['x', 'X', ':']).ok_or_else(bad)?;
-                let (p, s): (usize, usize) =
-                    (p.parse().map_err(|_| bad())?, s.parse().map_err(|_| bad())?);
-                if p.checked_mul(s) != Some(set.sats.len()) {
-                    return Err(scen(format!(
-                        "--grid {g}: {p} x {s} is not the constellation's {} satellites",
-                        set.sats.len()
-                    )));
-                }
-                Some((p, s))
-            }
-            None => set.grid,
+        Ok((set, shell_grids, shell_gsl, shells.len()))
+    }
+
+    /// The +Grid shape: `--grid PxS` (checked against the satellite count)
+    /// or the TLE file's header.
+    fn grid(&self, set: &TleSet) -> Result<Option<(usize, usize)>, Error> {
+        let Some(g) = &self.grid else {
+            return Ok(set.grid);
         };
-        if !(0.0..=10_000.0).contains(&self.min_los_altitude_km) {
+        let bad = || scen(format!("--grid {g:?}: expected PxS, e.g. 6x6"));
+        let (p, s) = g.split_once(['x', 'X', ':']).ok_or_else(bad)?;
+        let (p, s): (usize, usize) = (p.parse().map_err(|_| bad())?, s.parse().map_err(|_| bad())?);
+        if p.checked_mul(s) != Some(set.sats.len()) {
             return Err(scen(format!(
-                "--min-los-altitude-km must be in 0..10000, got {}",
-                self.min_los_altitude_km
+                "--grid {g}: {p} x {s} is not the constellation's {} satellites",
+                set.sats.len()
             )));
         }
-        let min_los_m = self.min_los_altitude_km * 1000.0;
-        let propagator = Propagator::new(&set)?;
-        let isls = match grid {
+        Ok(Some((p, s)))
+    }
+
+    /// The planned ISLs: +Grid per shell, the given grid, an inferred one, or
+    /// none (with a warning).
+    fn isl_plan(
+        &self,
+        grid: Option<(usize, usize)>,
+        shell_grids: &[(usize, usize, usize)],
+        propagator: &Propagator,
+        min_los_m: f64,
+    ) -> Result<IslPlan, Error> {
+        Ok(match grid {
             _ if !shell_grids.is_empty() => {
-                IslPlan::plus_grid_shells(&shell_grids, self.max_terminals, min_los_m)?
+                IslPlan::plus_grid_shells(shell_grids, self.max_terminals, min_los_m)?
             }
             Some((p, s)) if self.infer_grid => {
                 let why = format!("the constellation already has a {p} x {s} +Grid");
@@ -236,7 +291,7 @@ impl Scenario {
             }
             Some((p, s)) => IslPlan::plus_grid(p, s, self.max_terminals, min_los_m)?,
             None if self.infer_grid => {
-                let (plan, found) = infer::plane_grid(&propagator, self.max_terminals, min_los_m);
+                let (plan, found) = infer::plane_grid(propagator, self.max_terminals, min_los_m);
                 orbitmesh_core::errln!(
                     "inferred {} shells and {} orbital planes: {} ISLs planned",
                     found.shells,
@@ -254,7 +309,16 @@ impl Scenario {
                     min_los_altitude_m: min_los_m,
                 }
             }
-        };
+        })
+    }
+
+    /// GSL visibility: the maximum length (given, or the shells' largest) and
+    /// elevation, and the per-satellite ranges of a multi-shell scenario.
+    fn gsl_policy(
+        &self,
+        shell_gsl: Vec<f64>,
+        n_shells: usize,
+    ) -> Result<(ground::GslPolicy, Vec<f64>), Error> {
         let default_gsl = shell_gsl.iter().copied().reduce(f64::max);
         let max_gsl = match self.max_gsl_m.or(default_gsl) {
             Some(m) if m > 0.0 => m,
@@ -266,7 +330,7 @@ impl Scenario {
             }
         };
         // Per-shell ranges only matter with several shells and no override.
-        let gsl_max_per_sat = if self.max_gsl_m.is_none() && shells.len() > 1 {
+        let gsl_max_per_sat = if self.max_gsl_m.is_none() && n_shells > 1 {
             shell_gsl
         } else {
             Vec::new()
@@ -278,6 +342,17 @@ impl Scenario {
                 )));
             }
         }
+        Ok((
+            ground::GslPolicy {
+                max_length_m: max_gsl,
+                min_elevation_deg: self.min_elevation_deg,
+            },
+            gsl_max_per_sat,
+        ))
+    }
+
+    /// The ground stations of the file, the first `--gs-count` of them.
+    fn stations(&self) -> Result<Vec<ground::GroundStation>, Error> {
         let mut stations = match &self.ground_stations {
             Some(p) => ground::read(p)?,
             None => Vec::new(),
@@ -297,32 +372,6 @@ impl Scenario {
                     .into(),
             ));
         }
-        let tles = tle::to_text(&set);
-        let epoch_utc = propagator
-            .epoch
-            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-            .to_string();
-        let n_gs = stations.len();
-        check_srgb(self.srgb_base, set.sats.len() + n_gs)?;
-        let net = Network {
-            propagator,
-            stations,
-            isls,
-            gsl: ground::GslPolicy {
-                max_length_m: max_gsl,
-                min_elevation_deg: self.min_elevation_deg,
-            },
-            gsl_max_per_sat,
-            sat_destinations: self.sat_destinations,
-            failed: failed.iter().map(|&(a, b)| (a.min(b), a.max(b))).collect(),
-        };
-        let gs_prefixes = schedule::gs_prefixes(&self.gs_prefix_base, self.gs_prefix_len, n_gs)?;
-        Ok(ScenarioModel {
-            net,
-            window,
-            epoch_utc,
-            gs_prefixes,
-            tles,
-        })
+        Ok(stations)
     }
 }

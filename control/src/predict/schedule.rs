@@ -124,6 +124,13 @@ impl TryFrom<String> for Ipv4Prefix {
     }
 }
 
+impl From<Ipv4Prefix> for orbitmesh_core::fib::Prefix {
+    fn from(p: Ipv4Prefix) -> orbitmesh_core::fib::Prefix {
+        orbitmesh_core::fib::Prefix::new(p.addr.into(), p.len)
+            .expect("an Ipv4Prefix has no host bits and at most 32 bits")
+    }
+}
+
 impl From<Ipv4Prefix> for String {
     fn from(p: Ipv4Prefix) -> String {
         p.to_string()

@@ -25,8 +25,8 @@
 //! an index out of range is refused with the byte offset and the entry.
 
 use super::spec::{
-    check_version, format_mac, parse_mac, ActionSpec, FibSpec, GroupSpec, LabelSpec, NextHopSpec,
-    PortSpec, RouteSpec, SpecError, TtlSpec, MAX_NAME,
+    check_version, ActionSpec, FibSpec, GroupSpec, LabelSpec, Mac, NextHopSpec, PortSpec, Prefix,
+    RouteSpec, SpecError, TtlSpec, MAX_NAME,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -131,11 +131,7 @@ pub fn encode(spec: &FibSpec) -> Result<Vec<u8>, SpecError> {
     }
     count(&mut b, spec.next_hops.len(), "next hops")?;
     for n in &spec.next_hops {
-        let mac = |m: &str, field: &str| {
-            parse_mac(m)
-                .ok_or_else(|| bad(format!("next hop {:?}: {field} {m:?} is not a MAC", n.name)))
-        };
-        let (dst, src) = (mac(&n.dst_mac, "dst_mac")?, mac(&n.src_mac, "src_mac")?);
+        let (dst, src) = (n.dst_mac.0, n.src_mac.0);
         u32s(&mut b, names.idx(&n.name));
         u32s(&mut b, names.idx(&n.port));
         b.extend_from_slice(&dst);
@@ -179,14 +175,7 @@ pub fn encode(spec: &FibSpec) -> Result<Vec<u8>, SpecError> {
     }
     count(&mut b, spec.routes.len(), "routes")?;
     for r in &spec.routes {
-        let e = || {
-            bad(format!(
-                "route {:?}: not an address/length prefix",
-                r.prefix
-            ))
-        };
-        let (addr, len) = super::prefix::split(&r.prefix).map_err(|_| e())?;
-        match addr {
+        match r.prefix.addr() {
             IpAddr::V4(a) => {
                 b.push(4);
                 b.extend_from_slice(&a.octets());
@@ -196,7 +185,7 @@ pub fn encode(spec: &FibSpec) -> Result<Vec<u8>, SpecError> {
                 b.extend_from_slice(&a.octets());
             }
         }
-        b.push(len);
+        b.push(r.prefix.length());
         u32s(&mut b, names.opt(&r.group));
         u32s(&mut b, names.opt(&r.next_hop));
     }
@@ -271,9 +260,8 @@ impl Reader<'_> {
             }
         }
     }
-    fn mac(&mut self, what: &str) -> Result<String, SpecError> {
-        let m: [u8; 6] = self.take(6, what)?.try_into().expect("6");
-        Ok(format_mac(&m))
+    fn mac(&mut self, what: &str) -> Result<Mac, SpecError> {
+        Ok(Mac(self.take(6, what)?.try_into().expect("6")))
     }
 }
 
@@ -320,6 +308,36 @@ pub fn decode(bytes: &[u8]) -> Result<FibSpec, SpecError> {
     spec.ttl_ingress = ttl_of(r.u8("ttl_ingress")?, "ttl_ingress")?;
     spec.ttl_egress = ttl_of(r.u8("ttl_egress")?, "ttl_egress")?;
     spec.hash_seed = r.u32("hash_seed")?;
+    read_names(&mut r)?;
+    for i in 0..r.count(6, "ports")? {
+        let what = format!("ports[{i}]");
+        spec.ports.push(PortSpec {
+            name: r.name(&what)?,
+            mtu: r.u16(&what)?,
+        });
+    }
+    read_next_hops(&mut r, &mut spec)?;
+    for i in 0..r.count(6, "groups")? {
+        let w = format!("groups[{i}]");
+        let name = r.name(&w)?;
+        let n = r.u16(&w)?;
+        let next_hops = (0..n).map(|_| r.name(&w)).collect::<Result<_, _>>()?;
+        spec.groups.push(GroupSpec { name, next_hops });
+    }
+    read_labels(&mut r, &mut spec)?;
+    read_routes(&mut r, &mut spec)?;
+    if r.at != body.len() {
+        return Err(bad(format!(
+            "{} unexpected bytes after the routes (byte {})",
+            body.len() - r.at,
+            r.at
+        )));
+    }
+    Ok(spec)
+}
+
+/// The name table, each name at most [`MAX_NAME`] bytes of UTF-8.
+fn read_names(r: &mut Reader) -> Result<(), SpecError> {
     for i in 0..r.count(2, "names")? {
         let len = r.u16("name length")? as usize;
         if len > MAX_NAME {
@@ -333,13 +351,10 @@ pub fn decode(bytes: &[u8]) -> Result<FibSpec, SpecError> {
             .to_string();
         r.names.push(s);
     }
-    for i in 0..r.count(6, "ports")? {
-        let what = format!("ports[{i}]");
-        spec.ports.push(PortSpec {
-            name: r.name(&what)?,
-            mtu: r.u16(&what)?,
-        });
-    }
+    Ok(())
+}
+
+fn read_next_hops(r: &mut Reader, spec: &mut FibSpec) -> Result<(), SpecError> {
     for i in 0..r.count(27, "next_hops")? {
         let w = format!("next_hops[{i}]");
         let name = r.name(&w)?;
@@ -363,13 +378,10 @@ pub fn decode(bytes: &[u8]) -> Result<FibSpec, SpecError> {
             backup,
         });
     }
-    for i in 0..r.count(6, "groups")? {
-        let w = format!("groups[{i}]");
-        let name = r.name(&w)?;
-        let n = r.u16(&w)?;
-        let next_hops = (0..n).map(|_| r.name(&w)).collect::<Result<_, _>>()?;
-        spec.groups.push(GroupSpec { name, next_hops });
-    }
+    Ok(())
+}
+
+fn read_labels(r: &mut Reader, spec: &mut FibSpec) -> Result<(), SpecError> {
     let n = r.count(17, "labels")?;
     spec.labels.reserve(n);
     for i in 0..n {
@@ -392,6 +404,11 @@ pub fn decode(bytes: &[u8]) -> Result<FibSpec, SpecError> {
             next_hop: r.opt_name("next_hop")?,
         });
     }
+    Ok(())
+}
+
+/// Routes, each a [`Prefix`] (host bits or an over-long length refused).
+fn read_routes(r: &mut Reader, spec: &mut FibSpec) -> Result<(), SpecError> {
     let n = r.count(14, "routes")?;
     spec.routes.reserve(n);
     for i in 0..n {
@@ -402,20 +419,14 @@ pub fn decode(bytes: &[u8]) -> Result<FibSpec, SpecError> {
             x => return Err(bad(format!("{w}: unknown address family {x}"))),
         };
         let len = r.u8(&w)?;
+        let prefix = Prefix::new(addr, len).map_err(|e| bad(format!("{w}: {addr}/{len}: {e}")))?;
         spec.routes.push(RouteSpec {
-            prefix: format!("{addr}/{len}"),
+            prefix,
             group: r.opt_name(&w)?,
             next_hop: r.opt_name(&w)?,
         });
     }
-    if r.at != body.len() {
-        return Err(bad(format!(
-            "{} unexpected bytes after the routes (byte {})",
-            body.len() - r.at,
-            r.at
-        )));
-    }
-    Ok(spec)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -426,7 +437,7 @@ mod tests {
         let example = crate::file::doc_toml_example(include_str!("spec.rs"));
         let mut s = FibSpec::parse(&example).unwrap();
         s.routes.push(RouteSpec {
-            prefix: "2001:db8::/32".into(),
+            prefix: "2001:db8::/32".parse().unwrap(),
             group: None,
             next_hop: Some("sat2".into()),
         });
@@ -486,9 +497,11 @@ mod tests {
 
     #[test]
     fn errors_name_what_is_wrong() {
-        let mut s = example();
-        s.next_hops[0].dst_mac = "nope".into();
-        let e = encode(&s).unwrap_err().to_string();
+        // A bad MAC cannot reach the encoder: the typed spec refuses it
+        // where the FIB is read, naming the entry and the field.
+        let text = crate::file::doc_toml_example(include_str!("spec.rs"));
+        let text = text.replacen("dst_mac = \"02:00:00:00:02:01\"", "dst_mac = \"nope\"", 1);
+        let e = FibSpec::parse(&text).unwrap_err().to_string();
         assert!(e.contains("dst_mac") && e.contains("sat2"), "{e}");
         let mut b = encode(&example()).unwrap();
         b[5] = 9; // format version 9

@@ -46,8 +46,8 @@ impl Default for PortConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NextHop {
     pub port: PortId,
-    pub dst_mac: Mac,
-    pub src_mac: Mac,
+    pub dst_mac: MacBytes,
+    pub src_mac: MacBytes,
     /// 802.1Q VLAN id to tag with (1..=4094), or untagged.
     pub vlan: Option<u16>,
     /// Labels to push, top of stack first (at most [`MAX_PUSH`]).
@@ -178,6 +178,52 @@ impl FibBuilder {
     /// Validates everything and builds the snapshot.
     pub fn build(&self) -> Result<FibSnapshot, FibError> {
         super::spec::check_version(self.version).map_err(|m| err("FIB", "version", m))?;
+        let mtu = self.check_ports()?;
+        let mut nhs = Vec::with_capacity(self.nhs.len());
+        for (i, nh) in self.nhs.iter().enumerate() {
+            nhs.push(check_next_hop(
+                &|| self.names.nh(i),
+                i,
+                nh,
+                &mtu,
+                self.nhs.len(),
+            )?);
+        }
+        let (groups, members) = self.check_groups(nhs.len())?;
+        let (ilm, labels_bound) = self.build_ilm(&groups, &members, &nhs)?;
+        let (v4, v6) = self.check_routes(groups.len())?;
+        let single_nh = groups
+            .iter()
+            .map(|g| {
+                if g.len == 1 {
+                    members[g.start as usize]
+                } else {
+                    u32::MAX
+                }
+            })
+            .collect();
+        Ok(FibSnapshot {
+            version: self.version,
+            single_nh,
+            labels_bound,
+            ilm: ilm.into_boxed_slice(),
+            groups: groups.into_boxed_slice(),
+            members: members.into_boxed_slice(),
+            nhs: nhs.into_boxed_slice(),
+            v4: Lpm4::build(&v4),
+            routes4: v4.into_boxed_slice(),
+            routes6: v6.clone().into_boxed_slice(),
+            v6: Lpm6::build(&v6),
+            mtu,
+            ingress_ttl: self.ingress_ttl,
+            egress_ttl: self.egress_ttl,
+            hash_seed: self.hash_seed,
+        })
+    }
+
+    /// Each port once, below [`MAX_PORTS`], with an MTU in 68..=9216; the
+    /// MTU per port id (0: not declared).
+    fn check_ports(&self) -> Result<[u16; MAX_PORTS], FibError> {
         let mut mtu = [0u16; MAX_PORTS];
         for &(id, cfg) in &self.ports {
             let e = || self.names.port(id);
@@ -192,18 +238,12 @@ impl FibBuilder {
             }
             mtu[id as usize] = cfg.mtu;
         }
+        Ok(mtu)
+    }
 
-        let mut nhs = Vec::with_capacity(self.nhs.len());
-        for (i, nh) in self.nhs.iter().enumerate() {
-            nhs.push(check_next_hop(
-                &|| self.names.nh(i),
-                i,
-                nh,
-                &mtu,
-                self.nhs.len(),
-            )?);
-        }
-
+    /// Next-hop groups: 1..=[`MAX_ECMP`] existing next hops each, laid out
+    /// as ranges of one members array.
+    fn check_groups(&self, n_nhs: usize) -> Result<(Vec<NhgEntry>, Vec<u32>), FibError> {
         if self.groups.len() > IlmEntry::MAX_GROUP as usize
             || self.groups.len() > lpm::MAX_VALUE as usize
         {
@@ -224,7 +264,7 @@ impl FibBuilder {
                 ));
             }
             for m in g {
-                if m.0 as usize >= nhs.len() {
+                if m.0 as usize >= n_nhs {
                     return Err(err(
                         e(),
                         "members",
@@ -238,18 +278,17 @@ impl FibBuilder {
             });
             members.extend(g.iter().map(|m| m.0));
         }
-        let group_ok = |e: &dyn Fn() -> String, g: NhgId| {
-            if (g.0 as usize) < groups.len() {
-                Ok(())
-            } else {
-                Err(err(
-                    e(),
-                    "nhg",
-                    format!("next-hop group {} does not exist", g.0),
-                ))
-            }
-        };
+        Ok((groups, members))
+    }
 
+    /// The ILM, indexed by label, and the number of labels bound. A swap is
+    /// marked fast when every path of its group is untagged and pushes nothing.
+    fn build_ilm(
+        &self,
+        groups: &[NhgEntry],
+        members: &[u32],
+        nhs: &[NhEntry],
+    ) -> Result<(Vec<IlmEntry>, usize), FibError> {
         // Every label is checked before the table is sized from the largest
         // (a label of 2^32 - 1 must be an error, not a 32 GiB allocation).
         let mut bound = HashSet::with_capacity(self.ilm.len());
@@ -266,7 +305,7 @@ impl FibBuilder {
                     out_label: 0,
                 },
                 IlmAction::Swap { out_label, nhg } => {
-                    group_ok(&e, nhg)?;
+                    group_ok(&e, nhg, groups.len())?;
                     check_out_label(&e, "out_label", out_label)?;
                     // Fast when every path is untagged and pushes nothing.
                     let g = groups[nhg.0 as usize];
@@ -286,7 +325,16 @@ impl FibBuilder {
                 }
             };
         }
+        Ok((ilm, bound.len()))
+    }
 
+    /// The IPv4 and IPv6 routes as (address bits, length, group): no host
+    /// bits, each prefix once, an existing group.
+    #[allow(clippy::type_complexity)]
+    fn check_routes(
+        &self,
+        n_groups: usize,
+    ) -> Result<(Vec<(u32, u8, u32)>, Vec<(u128, u8, u32)>), FibError> {
         // Both families go through one check, on the address as a u128.
         let mut seen = HashSet::with_capacity(self.v4.len() + self.v6.len());
         let mut route = |e: &dyn Fn() -> String, bits: u128, len: u8, width: u8, nhg: NhgId| {
@@ -304,7 +352,7 @@ impl FibBuilder {
             if !seen.insert((width, bits, len)) {
                 return Err(err(e(), "prefix", "listed twice"));
             }
-            group_ok(e, nhg)
+            group_ok(e, nhg, n_groups)
         };
         let mut v4 = Vec::with_capacity(self.v4.len());
         for &(p, len, nhg) in &self.v4 {
@@ -322,34 +370,20 @@ impl FibBuilder {
             route(&|| format!("route {p}/{len}"), p.to_bits(), len, 128, nhg)?;
             v6.push((p.to_bits(), len, nhg.0));
         }
+        Ok((v4, v6))
+    }
+}
 
-        let single_nh = groups
-            .iter()
-            .map(|g| {
-                if g.len == 1 {
-                    members[g.start as usize]
-                } else {
-                    u32::MAX
-                }
-            })
-            .collect();
-        Ok(FibSnapshot {
-            version: self.version,
-            single_nh,
-            labels_bound: bound.len(),
-            ilm: ilm.into_boxed_slice(),
-            groups: groups.into_boxed_slice(),
-            members: members.into_boxed_slice(),
-            nhs: nhs.into_boxed_slice(),
-            v4: Lpm4::build(&v4),
-            routes4: v4.into_boxed_slice(),
-            routes6: v6.clone().into_boxed_slice(),
-            v6: Lpm6::build(&v6),
-            mtu,
-            ingress_ttl: self.ingress_ttl,
-            egress_ttl: self.egress_ttl,
-            hash_seed: self.hash_seed,
-        })
+/// A route's or swap's group must exist.
+fn group_ok(e: &dyn Fn() -> String, g: NhgId, n_groups: usize) -> Result<(), FibError> {
+    if (g.0 as usize) < n_groups {
+        Ok(())
+    } else {
+        Err(err(
+            e(),
+            "nhg",
+            format!("next-hop group {} does not exist", g.0),
+        ))
     }
 }
 

@@ -41,7 +41,7 @@ pub use builder::{FibBuilder, FibError, NextHop, PortConfig};
 pub use prefix::{Prefix, PrefixError};
 pub use spec::FibSpec;
 
-use crate::wire::ethernet::Mac;
+use crate::wire::ethernet::MacBytes;
 use crate::wire::mpls::{label, Label};
 use lpm::{Lpm4, Lpm6};
 
@@ -124,8 +124,8 @@ impl IlmEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
 pub(crate) struct NhEntry {
-    pub dst_mac: Mac,
-    pub src_mac: Mac,
+    pub dst_mac: MacBytes,
+    pub src_mac: MacBytes,
     pub port: PortId,
     /// 802.1Q VLAN id to tag with, or [`NhEntry::UNTAGGED`].
     pub vlan: u16,

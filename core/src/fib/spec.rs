@@ -53,10 +53,11 @@
 //! numbers them in the order the file lists them (for offline checks).
 //! Every reference is checked, and errors name the entry and the field.
 
+pub use super::prefix::Prefix;
 use super::{
     FibBuilder, FibError, FibSnapshot, IlmAction, NextHop, NhId, NhgId, PortConfig, TtlModel,
 };
-pub use crate::wire::ethernet::{format_mac, parse_mac};
+pub use crate::wire::ethernet::{format_mac, parse_mac, Mac};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -90,13 +91,16 @@ fn default_mtu() -> u16 {
     super::DEFAULT_MTU
 }
 
+/// A next hop: out of `port` with these MACs, optionally tagged and
+/// pushing labels, with an optional backup (by name). Read from a file
+/// through [`NextHopFile`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "NextHopFile")]
 pub struct NextHopSpec {
     pub name: String,
     pub port: String,
-    pub dst_mac: String,
-    pub src_mac: String,
+    pub dst_mac: Mac,
+    pub src_mac: Mac,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vlan: Option<u16>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -132,10 +136,12 @@ pub struct LabelSpec {
     pub next_hop: Option<String>,
 }
 
+/// A route: `prefix` to a group or one next hop (by name). Read from a
+/// file through [`RouteFile`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RouteFile")]
 pub struct RouteSpec {
-    pub prefix: String,
+    pub prefix: Prefix,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -204,28 +210,137 @@ impl FibFormat {
     }
 }
 
-/// A whole FIB as written in a file.
+/// A whole FIB: what a file says, with MACs and prefixes as values. Read
+/// through [`FibFile`] (serde's `try_from`), so a bad value is an error
+/// naming its entry and field wherever the FIB comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "FibFile")]
 pub struct FibSpec {
-    #[serde(default, deserialize_with = "bounded_version")]
     pub version: u64,
-    #[serde(default)]
     pub ttl_ingress: TtlSpec,
-    #[serde(default)]
     pub ttl_egress: TtlSpec,
-    #[serde(default)]
     pub hash_seed: u32,
-    #[serde(default)]
     pub ports: Vec<PortSpec>,
-    #[serde(default)]
     pub next_hops: Vec<NextHopSpec>,
-    #[serde(default)]
     pub groups: Vec<GroupSpec>,
-    #[serde(default)]
     pub labels: Vec<LabelSpec>,
-    #[serde(default)]
     pub routes: Vec<RouteSpec>,
+}
+
+/// The file model of a FIB: [`FibSpec`] as TOML/JSON carry it, MACs and
+/// prefixes still text. [`FibSpec`]'s `TryFrom` turns it into values, each
+/// bad one an error naming the entry and field ("next hop \"s0\": dst_mac:
+/// ..."), the same text whether the FIB came from a file or a request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FibFile {
+    #[serde(default, deserialize_with = "bounded_version")]
+    version: u64,
+    #[serde(default)]
+    ttl_ingress: TtlSpec,
+    #[serde(default)]
+    ttl_egress: TtlSpec,
+    #[serde(default)]
+    hash_seed: u32,
+    #[serde(default)]
+    ports: Vec<PortSpec>,
+    #[serde(default)]
+    next_hops: Vec<NextHopFile>,
+    #[serde(default)]
+    groups: Vec<GroupSpec>,
+    #[serde(default)]
+    labels: Vec<LabelSpec>,
+    #[serde(default)]
+    routes: Vec<RouteFile>,
+}
+
+/// A next hop as a file writes it (see [`NextHopSpec`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NextHopFile {
+    name: String,
+    port: String,
+    dst_mac: String,
+    src_mac: String,
+    #[serde(default)]
+    vlan: Option<u16>,
+    #[serde(default)]
+    push: Vec<u32>,
+    #[serde(default)]
+    backup: Option<String>,
+}
+
+/// A route as a file writes it (see [`RouteSpec`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFile {
+    prefix: String,
+    #[serde(default)]
+    group: Option<String>,
+    #[serde(default)]
+    next_hop: Option<String>,
+}
+
+impl TryFrom<NextHopFile> for NextHopSpec {
+    type Error = FibError;
+
+    fn try_from(f: NextHopFile) -> Result<NextHopSpec, FibError> {
+        let mac = |field: &'static str, text: &str| {
+            text.parse::<Mac>()
+                .map_err(|e| ferr(format!("next hop {:?}", f.name), field, e.to_string()))
+        };
+        let (dst_mac, src_mac) = (mac("dst_mac", &f.dst_mac)?, mac("src_mac", &f.src_mac)?);
+        Ok(NextHopSpec {
+            name: f.name,
+            port: f.port,
+            dst_mac,
+            src_mac,
+            vlan: f.vlan,
+            push: f.push,
+            backup: f.backup,
+        })
+    }
+}
+
+impl TryFrom<RouteFile> for RouteSpec {
+    type Error = FibError;
+
+    fn try_from(f: RouteFile) -> Result<RouteSpec, FibError> {
+        let prefix = f.prefix.parse().map_err(|e: super::prefix::PrefixError| {
+            ferr(format!("route {}", f.prefix), "prefix", e.to_string())
+        })?;
+        Ok(RouteSpec {
+            prefix,
+            group: f.group,
+            next_hop: f.next_hop,
+        })
+    }
+}
+
+impl TryFrom<FibFile> for FibSpec {
+    type Error = FibError;
+
+    fn try_from(f: FibFile) -> Result<FibSpec, FibError> {
+        Ok(FibSpec {
+            version: f.version,
+            ttl_ingress: f.ttl_ingress,
+            ttl_egress: f.ttl_egress,
+            hash_seed: f.hash_seed,
+            ports: f.ports,
+            next_hops: f
+                .next_hops
+                .into_iter()
+                .map(NextHopSpec::try_from)
+                .collect::<Result<_, _>>()?,
+            groups: f.groups,
+            labels: f.labels,
+            routes: f
+                .routes
+                .into_iter()
+                .map(RouteSpec::try_from)
+                .collect::<Result<_, _>>()?,
+        })
+    }
 }
 
 /// A file that could not be read as a FIB.
@@ -336,12 +451,16 @@ impl FibSpec {
 
     fn parse_json(text: &str) -> Result<FibSpec, SpecError> {
         refuse_blank(text)?;
-        serde_json::from_str(text).map_err(|e| SpecError::Syntax(format!("JSON: {e}")))
+        let file: FibFile =
+            serde_json::from_str(text).map_err(|e| SpecError::Syntax(format!("JSON: {e}")))?;
+        Ok(FibSpec::try_from(file)?)
     }
 
     fn parse_toml(text: &str) -> Result<FibSpec, SpecError> {
         refuse_blank(text)?;
-        toml::from_str(text).map_err(|e| SpecError::Syntax(format!("TOML: {e}")))
+        let file: FibFile =
+            toml::from_str(text).map_err(|e| SpecError::Syntax(format!("TOML: {e}")))?;
+        Ok(FibSpec::try_from(file)?)
     }
 
     /// The TOML form. Every version a FIB may carry ([`MAX_VERSION`]) fits
@@ -376,103 +495,9 @@ impl FibSpec {
             .version(self.version)
             .ttl_models(self.ttl_ingress.into(), self.ttl_egress.into())
             .hash_seed(self.hash_seed);
-        let mut ports: HashMap<&str, u16> = HashMap::new();
-        for p in &self.ports {
-            let e = || format!("port {:?}", p.name);
-            check_name(&e, "name", &p.name)?;
-            let idx = port_names
-                .iter()
-                .position(|n| n == &p.name)
-                .ok_or_else(|| {
-                    ferr(
-                        e(),
-                        "name",
-                        format!(
-                            "no such port on this dataplane (it has: {})",
-                            port_names.join(", ")
-                        ),
-                    )
-                })?;
-            if ports.insert(&p.name, idx as u16).is_some() {
-                return Err(ferr(e(), "name", "listed twice"));
-            }
-            b.port(idx as u16, PortConfig { mtu: p.mtu });
-            b.name_port(idx as u16, &p.name);
-        }
-        let mut nhs: HashMap<&str, NhId> = HashMap::new();
-        for nh in &self.next_hops {
-            let e = || format!("next hop {:?}", nh.name);
-            check_name(&e, "name", &nh.name)?;
-            let port = *ports.get(nh.port.as_str()).ok_or_else(|| {
-                ferr(
-                    e(),
-                    "port",
-                    format!("port {:?} is not listed in [[ports]]", nh.port),
-                )
-            })?;
-            let dst_mac = parse_mac(&nh.dst_mac).ok_or_else(|| {
-                ferr(
-                    e(),
-                    "dst_mac",
-                    format!(
-                        "{:?} is not a MAC address like 02:00:00:00:00:01",
-                        nh.dst_mac
-                    ),
-                )
-            })?;
-            let src_mac = parse_mac(&nh.src_mac).ok_or_else(|| {
-                ferr(
-                    e(),
-                    "src_mac",
-                    format!(
-                        "{:?} is not a MAC address like 02:00:00:00:00:01",
-                        nh.src_mac
-                    ),
-                )
-            })?;
-            let id = b.next_hop(NextHop {
-                port,
-                dst_mac,
-                src_mac,
-                vlan: nh.vlan,
-                push: nh.push.clone(),
-                backup: None,
-            });
-            if nhs.insert(&nh.name, id).is_some() {
-                return Err(ferr(e(), "name", "defined twice"));
-            }
-            b.name_next_hop(id, &nh.name);
-        }
-        for nh in &self.next_hops {
-            if let Some(bk) = &nh.backup {
-                let id = *nhs.get(bk.as_str()).ok_or_else(|| {
-                    ferr(
-                        format!("next hop {:?}", nh.name),
-                        "backup",
-                        format!("no next hop named {bk:?}"),
-                    )
-                })?;
-                b.set_backup(nhs[nh.name.as_str()], Some(id));
-            }
-        }
-        let mut groups: HashMap<&str, NhgId> = HashMap::new();
-        for g in &self.groups {
-            let e = || format!("group {:?}", g.name);
-            check_name(&e, "name", &g.name)?;
-            let mut members = Vec::with_capacity(g.next_hops.len());
-            for m in &g.next_hops {
-                members.push(
-                    *nhs.get(m.as_str()).ok_or_else(|| {
-                        ferr(e(), "next_hops", format!("no next hop named {m:?}"))
-                    })?,
-                );
-            }
-            let id = b.group(&members);
-            if groups.insert(&g.name, id).is_some() {
-                return Err(ferr(e(), "name", "defined twice"));
-            }
-            b.name_group(id, &g.name);
-        }
+        let ports = self.add_ports(&mut b, port_names)?;
+        let nhs = self.add_next_hops(&mut b, &ports)?;
+        let groups = self.add_groups(&mut b, &nhs)?;
         // `next_hop = "x"` is shorthand for a one-member group, made once.
         let mut singles: HashMap<String, NhgId> = HashMap::new();
         let mut target = |b: &mut FibBuilder,
@@ -526,9 +551,7 @@ impl FibSpec {
         }
         for r in &self.routes {
             let e = || format!("route {}", r.prefix);
-            // Lengths and host bits are the builder's to check.
-            let (addr, len) = super::prefix::split(&r.prefix)
-                .map_err(|err| ferr(e(), "prefix", err.to_string()))?;
+            let (addr, len) = (r.prefix.addr(), r.prefix.length());
             let g = target(&mut b, &e, &r.group, &r.next_hop)?;
             match addr {
                 IpAddr::V4(a) => b.route_v4(a, len, g),
@@ -536,6 +559,110 @@ impl FibSpec {
             };
         }
         Ok(b)
+    }
+
+    /// Ports by name, resolved against the dataplane's `port_names`.
+    fn add_ports<'a>(
+        &'a self,
+        b: &mut FibBuilder,
+        port_names: &[String],
+    ) -> Result<HashMap<&'a str, u16>, FibError> {
+        let mut ports: HashMap<&str, u16> = HashMap::new();
+        for p in &self.ports {
+            let e = || format!("port {:?}", p.name);
+            check_name(&e, "name", &p.name)?;
+            let idx = port_names
+                .iter()
+                .position(|n| n == &p.name)
+                .ok_or_else(|| {
+                    ferr(
+                        e(),
+                        "name",
+                        format!(
+                            "no such port on this dataplane (it has: {})",
+                            port_names.join(", ")
+                        ),
+                    )
+                })?;
+            if ports.insert(&p.name, idx as u16).is_some() {
+                return Err(ferr(e(), "name", "listed twice"));
+            }
+            b.port(idx as u16, PortConfig { mtu: p.mtu });
+            b.name_port(idx as u16, &p.name);
+        }
+        Ok(ports)
+    }
+
+    /// Next hops by name, out of listed ports, then their backups.
+    fn add_next_hops<'a>(
+        &'a self,
+        b: &mut FibBuilder,
+        ports: &HashMap<&str, u16>,
+    ) -> Result<HashMap<&'a str, NhId>, FibError> {
+        let mut nhs: HashMap<&str, NhId> = HashMap::new();
+        for nh in &self.next_hops {
+            let e = || format!("next hop {:?}", nh.name);
+            check_name(&e, "name", &nh.name)?;
+            let port = *ports.get(nh.port.as_str()).ok_or_else(|| {
+                ferr(
+                    e(),
+                    "port",
+                    format!("port {:?} is not listed in [[ports]]", nh.port),
+                )
+            })?;
+            let id = b.next_hop(NextHop {
+                port,
+                dst_mac: nh.dst_mac.0,
+                src_mac: nh.src_mac.0,
+                vlan: nh.vlan,
+                push: nh.push.clone(),
+                backup: None,
+            });
+            if nhs.insert(&nh.name, id).is_some() {
+                return Err(ferr(e(), "name", "defined twice"));
+            }
+            b.name_next_hop(id, &nh.name);
+        }
+        for nh in &self.next_hops {
+            if let Some(bk) = &nh.backup {
+                let id = *nhs.get(bk.as_str()).ok_or_else(|| {
+                    ferr(
+                        format!("next hop {:?}", nh.name),
+                        "backup",
+                        format!("no next hop named {bk:?}"),
+                    )
+                })?;
+                b.set_backup(nhs[nh.name.as_str()], Some(id));
+            }
+        }
+        Ok(nhs)
+    }
+
+    /// Groups by name, of named next hops.
+    fn add_groups<'a>(
+        &'a self,
+        b: &mut FibBuilder,
+        nhs: &HashMap<&str, NhId>,
+    ) -> Result<HashMap<&'a str, NhgId>, FibError> {
+        let mut groups: HashMap<&str, NhgId> = HashMap::new();
+        for g in &self.groups {
+            let e = || format!("group {:?}", g.name);
+            check_name(&e, "name", &g.name)?;
+            let mut members = Vec::with_capacity(g.next_hops.len());
+            for m in &g.next_hops {
+                members.push(
+                    *nhs.get(m.as_str()).ok_or_else(|| {
+                        ferr(e(), "next_hops", format!("no next hop named {m:?}"))
+                    })?,
+                );
+            }
+            let id = b.group(&members);
+            if groups.insert(&g.name, id).is_some() {
+                return Err(ferr(e(), "name", "defined twice"));
+            }
+            b.name_group(id, &g.name);
+        }
+        Ok(groups)
     }
 }
 
@@ -578,8 +705,8 @@ impl FibSpec {
             spec.next_hops.push(NextHopSpec {
                 name: nh_name(i),
                 port: pname(nh.port),
-                dst_mac: format_mac(&nh.dst_mac),
-                src_mac: format_mac(&nh.src_mac),
+                dst_mac: Mac(nh.dst_mac),
+                src_mac: Mac(nh.src_mac),
                 vlan: nh.vlan,
                 push: nh.push,
                 backup: nh.backup.map(|b| nh_name(b.0)),
@@ -624,10 +751,13 @@ impl FibSpec {
                 }
             });
         }
+        // The builder refused host bits and over-long lengths.
+        let prefix =
+            |a: IpAddr, l: u8| Prefix::new(a, l).expect("a built FIB's routes are prefixes");
         let routes = f
             .routes_v4()
-            .map(|(p, l, g)| (format!("{p}/{l}"), g))
-            .chain(f.routes_v6().map(|(p, l, g)| (format!("{p}/{l}"), g)));
+            .map(|(p, l, g)| (prefix(p.into(), l), g))
+            .chain(f.routes_v6().map(|(p, l, g)| (prefix(p.into(), l), g)));
         for (prefix, g) in routes {
             let (group, next_hop) = target(g);
             spec.routes.push(RouteSpec {

@@ -22,31 +22,81 @@ pub mod ethertype {
     pub const MPLS_MC: u16 = 0x8848;
 }
 
-/// A 48-bit MAC address.
-pub type Mac = [u8; 6];
+/// A 48-bit MAC address as the wire carries it (six octets).
+pub type MacBytes = [u8; 6];
 
-/// Parses a MAC address written as six colon-separated pairs of hex digits
-/// ("02:00:5e:00:53:01", either case); `None` for anything else.
-pub fn parse_mac(s: &str) -> Option<Mac> {
-    let mut m = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in m.iter_mut() {
-        let p = parts.next()?;
-        // Two hex digits exactly: from_str_radix alone would take "+f".
-        if p.len() != 2 || !p.bytes().all(|c| c.is_ascii_hexdigit()) {
-            return None;
+/// A MAC address as a value: written and read as six colon-separated pairs
+/// of hex digits ("02:00:5e:00:53:01", either case when read); serde
+/// (TOML/JSON) carries it as that string.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mac(pub MacBytes);
+
+/// Text that is not a MAC address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a MAC address like 02:00:00:00:00:01")]
+pub struct MacError(pub String);
+
+impl std::str::FromStr for Mac {
+    type Err = MacError;
+
+    fn from_str(s: &str) -> Result<Mac, MacError> {
+        let bad = || MacError(s.to_string());
+        let mut m = [0u8; 6];
+        let mut parts = s.split(':');
+        for b in m.iter_mut() {
+            let p = parts.next().ok_or_else(bad)?;
+            // Two hex digits exactly: from_str_radix alone would take "+f".
+            if p.len() != 2 || !p.bytes().all(|c| c.is_ascii_hexdigit()) {
+                return Err(bad());
+            }
+            *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
         }
-        *b = u8::from_str_radix(p, 16).ok()?;
+        match parts.next() {
+            None => Ok(Mac(m)),
+            Some(_) => Err(bad()),
+        }
     }
-    parts.next().is_none().then_some(m)
 }
 
-/// Writes a MAC address as [`parse_mac`] reads it: "02:00:5e:00:53:01".
-pub fn format_mac(m: &Mac) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
+impl std::fmt::Display for Mac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = &self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
+impl From<MacBytes> for Mac {
+    fn from(m: MacBytes) -> Mac {
+        Mac(m)
+    }
+}
+
+impl serde::Serialize for Mac {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Mac {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Mac, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses a MAC address ([`Mac`]'s `FromStr`); `None` for anything else.
+pub fn parse_mac(s: &str) -> Option<MacBytes> {
+    s.parse::<Mac>().ok().map(|m| m.0)
+}
+
+/// Writes a MAC address as [`parse_mac`] reads it ([`Mac`]'s `Display`):
+/// "02:00:5e:00:53:01".
+pub fn format_mac(m: &MacBytes) -> String {
+    Mac(*m).to_string()
 }
 
 /// Length of an untagged header.
@@ -68,8 +118,8 @@ pub mod field {
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
 pub struct Header {
-    pub dst: Mac,
-    pub src: Mac,
+    pub dst: MacBytes,
+    pub src: MacBytes,
     pub ethertype: U16<BigEndian>,
 }
 const _: () = assert!(core::mem::size_of::<Header>() == HEADER_LEN);
@@ -106,13 +156,13 @@ impl<T: AsRef<[u8]>> Frame<T> {
         self.buffer
     }
 
-    pub fn dst(&self) -> Mac {
+    pub fn dst(&self) -> MacBytes {
         let mut m = [0; 6];
         m.copy_from_slice(&self.buffer.as_ref()[field::DST]);
         m
     }
 
-    pub fn src(&self) -> Mac {
+    pub fn src(&self) -> MacBytes {
         let mut m = [0; 6];
         m.copy_from_slice(&self.buffer.as_ref()[field::SRC]);
         m
@@ -153,10 +203,10 @@ impl<T: AsRef<[u8]>> Frame<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
-    pub fn set_dst(&mut self, mac: Mac) {
+    pub fn set_dst(&mut self, mac: MacBytes) {
         self.buffer.as_mut()[field::DST].copy_from_slice(&mac);
     }
-    pub fn set_src(&mut self, mac: Mac) {
+    pub fn set_src(&mut self, mac: MacBytes) {
         self.buffer.as_mut()[field::SRC].copy_from_slice(&mac);
     }
     /// Sets the payload EtherType (the inner one when tagged).
@@ -177,7 +227,13 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
 /// Writes a header at the start of `buf` and returns its length.
 /// `buf` must hold 14 bytes (18 with a VLAN id).
 #[inline(always)]
-pub fn write_header(buf: &mut [u8], dst: &Mac, src: &Mac, vlan: Option<u16>, et: u16) -> usize {
+pub fn write_header(
+    buf: &mut [u8],
+    dst: &MacBytes,
+    src: &MacBytes,
+    vlan: Option<u16>,
+    et: u16,
+) -> usize {
     buf[field::DST].copy_from_slice(dst);
     buf[field::SRC].copy_from_slice(src);
     match vlan {
@@ -197,8 +253,8 @@ pub fn write_header(buf: &mut [u8], dst: &Mac, src: &Mac, vlan: Option<u16>, et:
 /// The owned, parsed form of a header, for the slow path and for tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Repr {
-    pub dst: Mac,
-    pub src: Mac,
+    pub dst: MacBytes,
+    pub src: MacBytes,
     pub vlan: Option<u16>,
     pub ethertype: u16,
 }

@@ -4,7 +4,7 @@
 use orbitmesh_core::fib::FibSnapshot;
 use orbitmesh_core::pipeline::{process, Frame, Verdict};
 use orbitmesh_core::stats::Counters;
-use orbitmesh_core::wire::ethernet::{self, ethertype, Mac};
+use orbitmesh_core::wire::ethernet::{self, ethertype, MacBytes};
 use orbitmesh_core::wire::mpls::Lse;
 use orbitmesh_core::wire::{ipv4, ipv6};
 
@@ -36,7 +36,7 @@ pub fn run_with_headroom(
     (v[0], out, c)
 }
 
-pub fn eth(dst: Mac, src: Mac, vlan: Option<u16>, et: u16) -> Vec<u8> {
+pub fn eth(dst: MacBytes, src: MacBytes, vlan: Option<u16>, et: u16) -> Vec<u8> {
     let mut v = Vec::new();
     ethernet::Repr {
         dst,

@@ -11,8 +11,8 @@ use clap::Parser;
 use dataplane::config::{Config, PortConf, PuntPolicy};
 use dataplane::delay_line::DelayLine;
 use dataplane::housekeeping;
-use dataplane::node::Node;
 use dataplane::ring::PacketIo;
+use dataplane::shared::Node;
 use dataplane::sys::{signal, xdp, xsk};
 use dataplane::watch::PortWatch;
 use dataplane::worker::{self, PollMode};
@@ -206,7 +206,7 @@ fn load_fib(c: &Config) -> Result<FibSnapshot> {
             "the FIB has no labels and no routes: every frame is dropped until another is loaded"
         );
     }
-    dataplane::node::build_fib(&spec, &c.port_names())
+    dataplane::shared::build_fib(&spec, &c.port_names())
         .map_err(|e| anyhow::anyhow!("{}: FIB refused: {e}", path.display()))
 }
 

@@ -167,12 +167,11 @@ pub(super) fn filter(
     }
     if let Some(p) = prefix {
         spec.labels.clear();
-        let route = |r: &RouteSpec| r.prefix.parse::<Prefix>().ok();
         if p.contains('/') {
             let want: Prefix = p
                 .parse()
                 .map_err(|e| format!("{p:?} is not a prefix: {e}"))?;
-            spec.routes.retain(|r| route(r) == Some(want));
+            spec.routes.retain(|r| r.prefix == want);
         } else {
             let a: std::net::IpAddr = p
                 .parse()
@@ -181,8 +180,8 @@ pub(super) fn filter(
             let best = spec
                 .routes
                 .iter()
-                .filter(|r| route(r).is_some_and(|n| n.contains(a)))
-                .max_by_key(|r| route(r).map_or(0, |n| n.length()))
+                .filter(|r| r.prefix.contains(a))
+                .max_by_key(|r| r.prefix.length())
                 .cloned();
             spec.routes = best.into_iter().collect();
         }

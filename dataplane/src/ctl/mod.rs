@@ -29,8 +29,8 @@
 //!   million labels) are built and written one at a time, so unread ones
 //!   cannot pile up in memory, one per connection.
 
-use crate::node::Node;
-use orbitmesh_core::fib::spec::{FibSpec, RouteSpec};
+use crate::shared::Node;
+use orbitmesh_core::fib::spec::FibSpec;
 use orbitmesh_core::fib::Prefix;
 use orbitmesh_core::protocol::*;
 use orbitmesh_core::stats::Counters;

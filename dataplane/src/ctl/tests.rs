@@ -28,8 +28,8 @@ fn with_pop_labels(mut spec: FibSpec, top: u32) -> FibSpec {
 fn routed() -> FibSpec {
     let mut s = spec(1);
     for p in ["10.0.0.0/8", "10.1.0.0/16", "2001:db8::/32"] {
-        s.routes.push(RouteSpec {
-            prefix: p.into(),
+        s.routes.push(orbitmesh_core::fib::spec::RouteSpec {
+            prefix: p.parse().unwrap(),
             group: None,
             next_hop: Some("n".into()),
         });
@@ -41,7 +41,7 @@ fn routed() -> FibSpec {
 fn show_fib_filters_by_prefix_and_longest_match() {
     let kept = |p: &str| -> Vec<String> {
         let s = filter(routed(), None, Some(p)).unwrap();
-        s.routes.into_iter().map(|r| r.prefix).collect()
+        s.routes.into_iter().map(|r| r.prefix.to_string()).collect()
     };
     assert_eq!(kept("10.1.0.0/16"), ["10.1.0.0/16"]);
     assert_eq!(kept("10.1.2.3"), ["10.1.0.0/16"]);
@@ -205,17 +205,18 @@ fn requests_over_the_socket() {
     );
 
     // A bad FIB is refused whole; the running one stays.
-    let mut bad = spec(9);
-    bad.next_hops[0].dst_mac = "zz".into();
-    let Ok(Response::Error { message }) = call(
-        &path,
-        &Request::LoadFib {
-            fib: bad,
-            allow_empty: false,
-        },
-    ) else {
-        panic!()
-    };
+    // A MAC that is not one cannot be put in a typed spec: the request
+    // carries it as JSON text, as a client could.
+    let mut bad = serde_json::to_value(Request::LoadFib {
+        fib: spec(9),
+        allow_empty: false,
+    })
+    .unwrap();
+    bad["fib"]["next_hops"][0]["dst_mac"] = "zz".into();
+    let mut raw = UnixStream::connect(&path).unwrap();
+    raw.write_all(&json_frame(&serde_json::to_vec(&bad).unwrap()))
+        .unwrap();
+    let message = error_of(reply(&mut raw));
     assert!(message.contains("next hop \"n\": dst_mac"), "{message}");
     let Ok(Response::Version(v)) = call(&path, &Request::Version) else {
         panic!()
