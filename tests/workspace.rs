@@ -171,3 +171,63 @@ fn core_modules_import_along_the_layer_line() {
         }
     }
 }
+
+/// The runtime's modules (dataplane/src) import one another without a
+/// circle (issue 13): what a module uses, outside its tests, never uses
+/// it back, however indirectly.
+#[test]
+fn runtime_modules_import_without_a_circle() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/dataplane/src"));
+    let mut uses: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for e in std::fs::read_dir(root).unwrap() {
+        let path = e.unwrap().path();
+        let module = path.file_stem().unwrap().to_str().unwrap().to_string();
+        if module == "lib" || module == "bin" {
+            continue;
+        }
+        let files: Vec<std::path::PathBuf> = if path.is_dir() {
+            std::fs::read_dir(&path)
+                .unwrap()
+                .map(|f| f.unwrap().path())
+                .filter(|f| !f.file_stem().unwrap().to_str().unwrap().ends_with("tests"))
+                .collect()
+        } else {
+            vec![path]
+        };
+        let set = uses.entry(module.clone()).or_default();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for (i, _) in line.match_indices("crate::") {
+                    let used: String = line[i + 7..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if used != module {
+                        set.insert(used);
+                    }
+                }
+            }
+        }
+    }
+    // Depth-first search for a path back to the start.
+    fn reaches(
+        uses: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        from: &str,
+        to: &str,
+        seen: &mut std::collections::BTreeSet<String>,
+    ) -> bool {
+        uses.get(from)
+            .into_iter()
+            .flatten()
+            .any(|m| m == to || (seen.insert(m.clone()) && reaches(uses, m, to, seen)))
+    }
+    for m in uses.keys() {
+        assert!(
+            !reaches(&uses, m, m, &mut Default::default()),
+            "dataplane module {m} uses itself through others: {uses:?}"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 //! instant with no control process present, kept on disk in the state
 //! directory and resumed from there after a restart.
 //!
-//! - [`Held`] (in [`Node`]) is the accepted schedule. A new one is checked
+//! - [`Held`] (in the node's shared state) is the accepted schedule. A new one is checked
 //!   whole before it replaces the old: it must name this node, not be older
 //!   than the one held (serial), and every entry's FIB must build for this
 //!   node's ports; then it is written to the state directory (temporary
@@ -21,8 +21,9 @@
 //!
 //! [`FibHandle`]: crate::publish::FibHandle
 
-use crate::shared::Node;
+use crate::publish::FibHandle;
 use orbitmesh_core::fib::spec::FibSpec;
+use orbitmesh_core::fib::{FibError, FibSnapshot};
 use orbitmesh_core::protocol::ScheduleInfo;
 use orbitmesh_core::schedule::{Schedule, ScheduleError};
 use orbitmesh_core::sign::{Refusal, Signed, Trust};
@@ -31,6 +32,32 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+
+/// What a schedule is followed on: the node's name, its FIB handle, how it
+/// builds a FIB for its ports, and the schedule it holds. The process's
+/// shared state implements it (`crate::shared::Node`), so this module
+/// needs nothing above it.
+pub trait Forwarder {
+    fn name(&self) -> &str;
+    fn fib(&self) -> &FibHandle;
+    fn build_fib(&self, spec: &FibSpec) -> Result<FibSnapshot, FibError>;
+    fn held(&self) -> &Held;
+}
+
+impl<T: Forwarder + ?Sized> Forwarder for Arc<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn fib(&self) -> &FibHandle {
+        (**self).fib()
+    }
+    fn build_fib(&self, spec: &FibSpec) -> Result<FibSnapshot, FibError> {
+        (**self).build_fib(spec)
+    }
+    fn held(&self) -> &Held {
+        (**self).held()
+    }
+}
 
 /// The file the schedule is kept in, inside the state directory.
 pub const SCHEDULE_FILE: &str = "schedule.json";
@@ -133,11 +160,11 @@ impl Held {
     }
 
     /// What `schedule show` reports.
-    pub fn info(&self, node: &Node) -> ScheduleInfo {
+    pub fn info(&self, node: &dyn Forwarder) -> ScheduleInfo {
         let s = self.lock();
         let now = now_ns();
         ScheduleInfo {
-            node: node.name.clone(),
+            node: node.name().to_string(),
             serial: s.serial,
             entries: s.schedule.as_ref().map_or_else(Vec::new, |sc| {
                 sc.entries
@@ -160,7 +187,7 @@ impl Held {
     /// replay instead).
     pub fn load(
         &self,
-        node: &Node,
+        node: &dyn Forwarder,
         schedule: Schedule,
         allow_empty: bool,
         signed: Option<&Signed>,
@@ -170,13 +197,14 @@ impl Held {
             let same = s.schedule.as_deref() == Some(&schedule);
             (s.trust.clone(), s.serial, same)
         };
-        if schedule.node != node.name {
+        if schedule.node != node.name() {
             return Err(if trust.required() {
                 self.refuse(Refusal::OtherNode)
             } else {
                 OrderError::Unsound(format!(
                     "the schedule is for node {:?}; this is {:?}",
-                    schedule.node, node.name
+                    schedule.node,
+                    node.name()
                 ))
             });
         }
@@ -228,14 +256,14 @@ impl Held {
     /// order of its own: a serial above the last one and its signature.
     pub fn clear(
         &self,
-        node: &Node,
+        node: &dyn Forwarder,
         serial: Option<u64>,
         signed: Option<&Signed>,
     ) -> Result<(), OrderError> {
         let mut s = self.lock();
         if s.trust.required() {
             let serial = serial.ok_or_else(|| self.refuse(Refusal::Unsigned))?;
-            let m = orbitmesh_core::sign::clear_message(&node.name, serial);
+            let m = orbitmesh_core::sign::clear_message(node.name(), serial);
             s.trust
                 .verify(&m, signed, now_ns())
                 .map_err(|r| self.refuse(r))?;
@@ -264,7 +292,7 @@ impl Held {
         }
         s.schedule = None;
         s.generation += 1;
-        node.fib.unstage(now_ns());
+        node.fib().unstage(now_ns());
         self.changed.notify_all();
         Ok(())
     }
@@ -272,7 +300,7 @@ impl Held {
     /// Reads the schedule kept in `dir` (if any) and holds it, as after a
     /// restart. A kept schedule that is no longer sound (e.g. the ports
     /// changed) is refused with the reason, and nothing is held.
-    pub fn resume(&self, node: &Node, dir: &Path) -> Result<Option<u64>, String> {
+    pub fn resume(&self, node: &dyn Forwarder, dir: &Path) -> Result<Option<u64>, String> {
         let path = dir.join(SCHEDULE_FILE);
         let bytes = match orbitmesh_core::file::read_limited(&path, MAX_FILE_BYTES) {
             Ok(b) => b,
@@ -285,12 +313,12 @@ impl Held {
         // The kept schedule was checked (and its signature verified) when
         // it was accepted; the state directory is the node's own. Its FIBs
         // are checked again: the ports may have changed since.
-        if schedule.node != node.name {
+        if schedule.node != node.name() {
             return Err(format!(
                 "{}: the schedule is for node {:?}; this is {:?}",
                 path.display(),
                 schedule.node,
-                node.name
+                node.name()
             ));
         }
         check_builds(node, &schedule, true).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -332,7 +360,11 @@ impl Held {
 
 /// Every entry's FIB builds for this node (and, unless `allow_empty`, is
 /// not empty); the error names the entry.
-fn check_builds(node: &Node, schedule: &Schedule, allow_empty: bool) -> Result<(), ScheduleError> {
+fn check_builds(
+    node: &dyn Forwarder,
+    schedule: &Schedule,
+    allow_empty: bool,
+) -> Result<(), ScheduleError> {
     schedule.walk(|i, _, fib| {
         let bad = |problem: String| ScheduleError::BadEntry { entry: i, problem };
         fib.check_not_empty(allow_empty)
@@ -407,11 +439,11 @@ impl Expander {
 
 /// Follows the node's schedule until `stop` is set (see the module docs).
 /// Runs on its own thread; [`Held::wake`] after setting `stop`.
-pub fn follow(node: &Node, stop: &AtomicBool) {
+pub fn follow(node: &dyn Forwarder, stop: &AtomicBool) {
     let mut exp: Option<Expander> = None;
     while !stop.load(Ordering::Relaxed) {
-        let generation = node.schedule.generation();
-        let deadline = match node.schedule.current() {
+        let generation = node.held().generation();
+        let deadline = match node.held().current() {
             Some(s) => {
                 if exp.as_ref().is_none_or(|e| !Arc::ptr_eq(&e.schedule, &s)) {
                     exp = Some(Expander {
@@ -426,22 +458,22 @@ pub fn follow(node: &Node, stop: &AtomicBool) {
                 None
             }
         };
-        node.schedule.wait(generation, deadline);
+        node.held().wait(generation, deadline);
     }
 }
 
 /// Makes the entry in force active and stages the next; returns the next
 /// entry's instant (when to come back).
-fn step(node: &Node, exp: &mut Expander) -> Option<u64> {
+fn step(node: &dyn Forwarder, exp: &mut Expander) -> Option<u64> {
     let now = now_ns();
-    node.fib.promote_due(now);
+    node.fib().promote_due(now);
     let s = exp.schedule.clone();
     let versions = s.versions();
     if let Some(i) = s.in_force(now) {
-        if node.fib.current().version() != versions[i] {
+        if node.fib().current().version() != versions[i] {
             match build(node, exp, i) {
                 Ok(f) => {
-                    node.fib.publish(f);
+                    node.fib().publish(f);
                     tracing::info!(
                         entry = i,
                         version = versions[i],
@@ -455,10 +487,10 @@ fn step(node: &Node, exp: &mut Expander) -> Option<u64> {
     }
     let next = s.in_force(now).map_or(0, |i| i + 1);
     let entry = s.entries.get(next)?;
-    let staged = node.fib.staged().map(|st| (st.fib.version(), st.at));
+    let staged = node.fib().staged().map(|st| (st.fib.version(), st.at));
     if staged != Some((versions[next], entry.at_ns)) {
         match build(node, exp, next) {
-            Ok(f) => node.fib.stage(f, entry.at_ns, now),
+            Ok(f) => node.fib().stage(f, entry.at_ns, now),
             Err(e) => tracing::error!(entry = next, error = %e, "schedule: entry cannot be built"),
         }
     }
@@ -467,7 +499,7 @@ fn step(node: &Node, exp: &mut Expander) -> Option<u64> {
 }
 
 fn build(
-    node: &Node,
+    node: &dyn Forwarder,
     exp: &mut Expander,
     index: usize,
 ) -> Result<orbitmesh_core::fib::FibSnapshot, String> {
@@ -477,18 +509,19 @@ fn build(
 
 /// Starts [`follow`] on a thread named `om-schedule`.
 pub fn spawn(
-    node: Arc<Node>,
+    node: Arc<dyn Forwarder + Send + Sync>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("om-schedule".into())
-        .spawn(move || follow(&node, &stop))
+        .spawn(move || follow(node.as_ref(), &stop))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ctl::handle;
+    use crate::shared::Node;
     use orbitmesh_core::fib::FibSnapshot;
     use orbitmesh_core::protocol::{Request, Response};
 
@@ -723,6 +756,7 @@ mod tests {
 #[cfg(test)]
 mod signed_tests {
     use super::*;
+    use crate::shared::Node;
     use orbitmesh_core::fib::FibSnapshot;
     use orbitmesh_core::sign::{clear_message, SecretKey, TrustedKey};
 

@@ -211,6 +211,21 @@ pub struct Node {
     pub delay_line: bool,
 }
 
+impl crate::schedule::Forwarder for Node {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn fib(&self) -> &FibHandle {
+        &self.fib
+    }
+    fn build_fib(&self, spec: &FibSpec) -> Result<FibSnapshot, FibError> {
+        Node::build_fib(self, spec)
+    }
+    fn held(&self) -> &crate::schedule::Held {
+        &self.schedule
+    }
+}
+
 impl Node {
     pub fn new(name: &str, port_names: Vec<String>, fib: FibSnapshot, workers: usize) -> Node {
         assert!(port_names.len() <= MAX_PORTS);
