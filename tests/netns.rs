@@ -709,7 +709,11 @@ fn the_control_process_drives_a_predicted_schedule_into_the_dataplane() {
     let Response::Version(v) = l.call(Request::Version) else {
         panic!()
     };
-    assert_eq!(v.active, 2);
+    // The FIB of the schedule's second instant (t = 2 s) is active. The
+    // control process uploads windows, whose FIB versions stamp their
+    // instant (control::windows::stamp) so that any controller produces
+    // the same ones.
+    assert_eq!(v.active, control::windows::stamp(2_000_000_000, 0));
 }
 
 /// Sends `frame` (a whole request) over TCP to `addr` from namespace `ns`
