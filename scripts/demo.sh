@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "demo: needs root (network namespaces, XDP)" >&2; exit 1; }
 bash scripts/setup.sh >/dev/null
 echo "== building (release)"
-cargo build -q --release -p dataplane -p control
+cargo build -q --release -p dataplane -p control -p emulation
 OUT=${OUT:-/tmp/orbitmesh-demo}
 exec target/release/orbitmesh-emu run \
   --walker 6:6:70:1500 --min-elevation-deg 10 --max-gsl-m 5000000 \
