@@ -231,3 +231,62 @@ fn runtime_modules_import_without_a_circle() {
         );
     }
 }
+
+/// Every script that runs `target/release/BIN` builds BIN first: each
+/// binary a script runs belongs to a package its `cargo build` names
+/// (`-p PKG`, or `--bin BIN`). Moving a binary to another crate without
+/// the scripts following (orbitmesh-emu, once) fails here, not on a
+/// user's fresh machine.
+#[test]
+fn scripts_build_the_binaries_they_run() {
+    let meta = metadata();
+    let bins_of = |package: &str| -> Vec<String> {
+        meta["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["name"] == package)
+            .flat_map(|p| p["targets"].as_array().unwrap().iter())
+            .filter(|t| t["kind"].as_array().unwrap().iter().any(|k| k == "bin"))
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts");
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_none_or(|x| x != "sh") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut built: Vec<String> = Vec::new();
+        for line in text
+            .lines()
+            .filter(|l| l.contains("cargo build") && l.contains("--release"))
+        {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            for w in words.windows(2) {
+                // `-p control)` in a subshell: the name without punctuation.
+                let name = w[1].trim_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '-'));
+                match w[0] {
+                    "-p" => built.extend(bins_of(name)),
+                    "--bin" => built.push(name.to_string()),
+                    _ => {}
+                }
+            }
+        }
+        for (i, _) in text.match_indices("target/release/") {
+            let bin: String = text[i + 15..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
+            if bin.is_empty() || !bin.starts_with("orbitmesh") && !bins_of("bench").contains(&bin) {
+                continue;
+            }
+            assert!(
+                built.contains(&bin),
+                "{} runs target/release/{bin} but its cargo build does not build it (builds: {built:?})",
+                path.display()
+            );
+        }
+    }
+}
