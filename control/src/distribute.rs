@@ -137,6 +137,20 @@ impl NodeWiring {
     }
 }
 
+/// A next hop out of a wired port (no VLAN, no backup yet), its MACs
+/// (destination, source) as the wiring gives them.
+fn wired_hop(name: String, port: &str, (dst, src): (&str, &str), push: Vec<u32>) -> NextHopSpec {
+    NextHopSpec {
+        name,
+        port: port.to_string(),
+        dst_mac: wired_mac(dst),
+        src_mac: wired_mac(src),
+        vlan: None,
+        push,
+        backup: None,
+    }
+}
+
 /// A wiring MAC as a value; [`NodeWiring::check`] refuses a wiring with
 /// any that is not one before a FIB is made from it.
 fn wired_mac(s: &str) -> orbitmesh_core::wire::ethernet::Mac {
@@ -232,15 +246,12 @@ pub fn fib_for(
                 mtu: 1500,
             });
         }
-        spec.next_hops.push(NextHopSpec {
-            name: format!("n{}", l.neighbor),
-            port: l.port.clone(),
-            dst_mac: wired_mac(&l.dst_mac),
-            src_mac: wired_mac(&l.src_mac),
-            vlan: None,
-            push: vec![],
-            backup: None,
-        });
+        spec.next_hops.push(wired_hop(
+            format!("n{}", l.neighbor),
+            &l.port,
+            (&l.dst_mac, &l.src_mac),
+            vec![],
+        ));
     }
     spec.labels.push(LabelSpec {
         label: sched.node_label,
@@ -282,15 +293,12 @@ pub fn fib_for(
             // Ingress: push the remote station's label towards the next hop.
             let l = &wired[&h];
             let name = format!("n{h}-push{}", e.label);
-            spec.next_hops.push(NextHopSpec {
-                name: name.clone(),
-                port: l.port.clone(),
-                dst_mac: wired_mac(&l.dst_mac),
-                src_mac: wired_mac(&l.src_mac),
-                vlan: None,
-                push: vec![e.label],
-                backup: None,
-            });
+            spec.next_hops.push(wired_hop(
+                name.clone(),
+                &l.port,
+                (&l.dst_mac, &l.src_mac),
+                vec![e.label],
+            ));
             spec.routes.push(RouteSpec {
                 prefix: p.into(),
                 group: None,
@@ -305,15 +313,12 @@ pub fn fib_for(
                 mtu: 1500,
             });
         }
-        spec.next_hops.push(NextHopSpec {
-            name: "local".into(),
-            port: local.port.clone(),
-            dst_mac: wired_mac(&local.dst_mac),
-            src_mac: wired_mac(&local.src_mac),
-            vlan: None,
-            push: vec![],
-            backup: None,
-        });
+        spec.next_hops.push(wired_hop(
+            "local".into(),
+            &local.port,
+            (&local.dst_mac, &local.src_mac),
+            vec![],
+        ));
         spec.routes.push(RouteSpec {
             prefix: p.into(),
             group: None,
@@ -442,6 +447,18 @@ impl Unreachable {
         self.down.remove(&node).map(|_| Event::Reachable { node })
     }
 
+    /// A call to `node` was answered (`Ok`): says so if it was unreachable.
+    pub fn answered<T>(
+        &mut self,
+        node: u32,
+        answer: &Result<T, String>,
+        emit: &mut dyn FnMut(Event),
+    ) {
+        if let Some(e) = answer.is_ok().then(|| self.reached(node)).flatten() {
+            emit(e);
+        }
+    }
+
     /// The event to tell at `now` (wall ns), if one is due: when nodes
     /// joined the set, or the last one is [`UNREACHABLE_REPEAT_NS`] old.
     pub fn summary(&mut self, now: u64) -> Option<Event> {
@@ -460,6 +477,48 @@ impl Unreachable {
         self.grown = false;
         self.told_at = Some(now);
         Some(event)
+    }
+}
+
+/// Counts one read-back of `node`'s FIB version, taken once the instant of
+/// version `v` had passed, and says it: verified when `in_force(active)`
+/// (the FIB of `v`'s instant or a later one is active), late when not,
+/// failed when the answer is not a version or the node is unreachable.
+/// Both distributors (one FIB ahead, and windows) verify this way.
+pub(crate) fn tally_readback(
+    node: u32,
+    v: u64,
+    answer: Result<Response, String>,
+    in_force: impl Fn(u64) -> bool,
+    report: &mut NodeReport,
+    unreachable: &mut Unreachable,
+    emit: &mut dyn FnMut(Event),
+) {
+    unreachable.answered(node, &answer, &mut *emit);
+    match answer {
+        Ok(Response::Version(info)) if in_force(info.active) => {
+            report.verified += 1;
+            emit(Event::Verified { node, version: v });
+        }
+        Ok(Response::Version(info)) => {
+            report.late += 1;
+            emit(Event::Late {
+                node,
+                version: v,
+                active: info.active,
+            });
+        }
+        Ok(r) => {
+            report.failed += 1;
+            emit(Event::Unexpected {
+                node,
+                answer: format!("{r:?}"),
+            });
+        }
+        Err(e) => {
+            report.failed += 1;
+            unreachable.failed(node, &e);
+        }
     }
 }
 
@@ -732,47 +791,15 @@ impl<'a> Distributor<'a> {
             }
             self.st[i].verify.pop_front();
             let answer = (self.call)(socket, Request::Version);
-            self.answered(*node, &answer);
-            let report = &mut self.reports[i];
-            match answer {
-                Ok(Response::Version(info)) if info.active >= v => {
-                    report.verified += 1;
-                    (self.emit)(Event::Verified {
-                        node: *node,
-                        version: v,
-                    });
-                }
-                Ok(Response::Version(info)) => {
-                    report.late += 1;
-                    (self.emit)(Event::Late {
-                        node: *node,
-                        version: v,
-                        active: info.active,
-                    });
-                }
-                Ok(r) => {
-                    report.failed += 1;
-                    (self.emit)(Event::Unexpected {
-                        node: *node,
-                        answer: format!("{r:?}"),
-                    });
-                }
-                Err(e) => {
-                    report.failed += 1;
-                    self.unreachable.failed(*node, &e);
-                }
-            }
-        }
-    }
-
-    /// A call to `node` was answered: say so if it was unreachable.
-    fn answered(&mut self, node: u32, answer: &Result<Response, String>) {
-        if let Some(e) = answer
-            .is_ok()
-            .then(|| self.unreachable.reached(node))
-            .flatten()
-        {
-            (self.emit)(e);
+            tally_readback(
+                *node,
+                v,
+                answer,
+                |active| active >= v,
+                &mut self.reports[i],
+                &mut self.unreachable,
+                &mut *self.emit,
+            );
         }
     }
 
@@ -806,7 +833,7 @@ impl<'a> Distributor<'a> {
             allow_empty: false,
         };
         let answer = (self.call)(socket, req);
-        self.answered(*node, &answer);
+        self.unreachable.answered(*node, &answer, &mut *self.emit);
         let (s, report) = (&mut self.st[i], &mut self.reports[i]);
         match answer {
             Ok(Response::Ok { .. }) => {

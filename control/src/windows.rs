@@ -45,7 +45,8 @@
 //!   until the next instant.
 
 use crate::distribute::{
-    wall_ns, Link, LocalPort, NodePlan, NodeReport, NodeWiring, Plan, Repair, Unreachable,
+    tally_readback, wall_ns, Link, LocalPort, NodePlan, NodeReport, NodeWiring, Plan, Repair,
+    Unreachable,
 };
 use crate::events::Event;
 use crate::predict::schedule::NodeSchedule;
@@ -354,7 +355,7 @@ impl WinDriver<'_> {
     ) -> Result<bool, String> {
         let node = self.plans[i].0;
         let answer = (self.call)(socket, Request::ShowSchedule);
-        self.answered(node, &answer);
+        self.unreachable.answered(node, &answer, &mut *self.emit);
         let info: ScheduleInfo = match answer? {
             Response::Schedule(info) => info,
             other => {
@@ -394,7 +395,7 @@ impl WinDriver<'_> {
         };
         let bytes = serde_json::to_vec(&req).map_or(0, |v| v.len());
         let answer = (self.call)(socket, req);
-        self.answered(node, &answer);
+        self.unreachable.answered(node, &answer, &mut *self.emit);
         match answer? {
             Response::Schedule(_) => {
                 self.reports[i].windows += 1;
@@ -426,14 +427,6 @@ impl WinDriver<'_> {
         }
     }
 
-    fn answered(&mut self, node: u32, answer: &Result<Response, String>) {
-        if answer.is_ok() {
-            if let Some(e) = self.unreachable.reached(node) {
-                (self.emit)(e);
-            }
-        }
-    }
-
     /// Reads back node `i`'s versions whose instant has passed: the one
     /// expected, or a later instant's, must be active.
     fn verify(&mut self, i: usize, now: u64, wake: &mut u64, pending: &mut bool) {
@@ -446,38 +439,15 @@ impl WinDriver<'_> {
             }
             self.st[i].verify.pop_front();
             let answer = (self.call)(socket, Request::Version);
-            self.answered(*node, &answer);
-            let report = &mut self.reports[i];
-            match answer {
-                Ok(Response::Version(info))
-                    if info.active == v || stamp_instant_us(info.active) > stamp_instant_us(v) =>
-                {
-                    report.verified += 1;
-                    (self.emit)(Event::Verified {
-                        node: *node,
-                        version: v,
-                    });
-                }
-                Ok(Response::Version(info)) => {
-                    report.late += 1;
-                    (self.emit)(Event::Late {
-                        node: *node,
-                        version: v,
-                        active: info.active,
-                    });
-                }
-                Ok(r) => {
-                    report.failed += 1;
-                    (self.emit)(Event::Unexpected {
-                        node: *node,
-                        answer: format!("{r:?}"),
-                    });
-                }
-                Err(e) => {
-                    report.failed += 1;
-                    self.unreachable.failed(*node, &e);
-                }
-            }
+            tally_readback(
+                *node,
+                v,
+                answer,
+                |active| active == v || stamp_instant_us(active) > stamp_instant_us(v),
+                &mut self.reports[i],
+                &mut self.unreachable,
+                &mut *self.emit,
+            );
         }
     }
 
