@@ -299,9 +299,9 @@ mod tests {
         RingIo::with_rings(MemRings::new(2, 256, 2048, 64), true)
     }
 
-    #[test]
-    fn the_worker_loop_forwards_between_memory_rings() {
-        let mut b = FibBuilder::new().version(3);
+    /// A two-port node whose FIB (built from `b`) swaps label 16001 to
+    /// 16002 out of port 1.
+    fn swap_16001_to_port_1(mut b: FibBuilder) -> Node {
         b.port(0, PortConfig::default())
             .port(1, PortConfig::default());
         let nh = b.next_hop(NextHop {
@@ -320,7 +320,12 @@ mod tests {
                 nhg: g,
             },
         );
-        let node = Node::new("t", vec!["a".into(), "b".into()], b.build().unwrap(), 1);
+        Node::new("t", vec!["a".into(), "b".into()], b.build().unwrap(), 1)
+    }
+
+    #[test]
+    fn the_worker_loop_forwards_between_memory_rings() {
+        let node = swap_16001_to_port_1(FibBuilder::new().version(3));
         let mut io = mem_io();
         let mut frame = vec![2, 0, 0, 0, 0, 9, 2, 0, 0, 0, 0, 8, 0x88, 0x47];
         frame.extend_from_slice(&Lse::new(16001, 0, true, 9).to_bytes());
@@ -418,26 +423,7 @@ mod tests {
         // Port 0 receives frames switched to port 1, whose link sends
         // nothing: its TX ring keeps every frame, the pool runs dry, and
         // port 0's fill ring cannot be refilled. Port 1 never needed one.
-        let mut b = FibBuilder::new();
-        b.port(0, PortConfig::default())
-            .port(1, PortConfig::default());
-        let nh = b.next_hop(NextHop {
-            port: 1,
-            dst_mac: [2, 0, 0, 0, 0, 2],
-            src_mac: [2, 0, 0, 0, 0, 1],
-            vlan: None,
-            push: vec![],
-            backup: None,
-        });
-        let g = b.group(&[nh]);
-        b.label(
-            16001,
-            IlmAction::Swap {
-                out_label: 16002,
-                nhg: g,
-            },
-        );
-        let node = Node::new("t", vec!["a".into(), "b".into()], b.build().unwrap(), 1);
+        let node = swap_16001_to_port_1(FibBuilder::new());
         // 64 chunks: 16 per fill ring, 32 in the pool.
         let mut io = RingIo::with_rings(MemRings::new(2, 64, 2048, 64), true);
         io.rings_mut().stall_tx(1, true);
