@@ -192,10 +192,9 @@ impl Held {
         allow_empty: bool,
         signed: Option<&Signed>,
     ) -> Result<bool, OrderError> {
-        let (trust, held_serial, same) = {
+        let (trust, held_serial, held_schedule) = {
             let s = self.lock();
-            let same = s.schedule.as_deref() == Some(&schedule);
-            (s.trust.clone(), s.serial, same)
+            (s.trust.clone(), s.serial, s.schedule.clone())
         };
         if schedule.node != node.name() {
             return Err(if trust.required() {
@@ -221,7 +220,8 @@ impl Held {
             if trust.required() {
                 return Err(self.refuse(Refusal::Replayed));
             }
-            if schedule.serial == held && same {
+            // Compared whole only when the serials are equal.
+            if schedule.serial == held && held_schedule.as_deref() == Some(&schedule) {
                 return Ok(false);
             }
             return Err(OrderError::Unsound(if schedule.serial < held {
