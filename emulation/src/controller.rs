@@ -6,6 +6,12 @@
 //! its events ([`control::events`]) to `OUT/events.jsonl`, which is followed
 //! as it grows and handed to the live view record by record: the emulator
 //! reads what the control process did from typed records, not its log.
+//!
+//! Each process gets files of its own, so that none overwrites another's:
+//! a controller started again after `--kill-controller-at` writes
+//! `run.2.json`, `logs/ctl.2.log` and `events.2.jsonl` (a third time `.3`),
+//! and the second controller of a redundant pair (`--controllers 2`, label
+//! `ctl-b`) writes `run-b.json`, `logs/ctl-b.log` and `events-b.jsonl`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -59,9 +65,49 @@ impl Clock {
     }
 }
 
-/// The running control process.
+/// Which control process: `ctl` (the first of a pair, the one
+/// `--kill-controller-at` stops) or `ctl-b`, and how many times it has
+/// been started (1 for the first time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incarnation {
+    pub label: &'static str,
+    pub n: u32,
+}
+
+impl Incarnation {
+    /// The first start of `label`.
+    pub fn first(label: &'static str) -> Incarnation {
+        Incarnation { label, n: 1 }
+    }
+
+    /// The next start of the same process.
+    pub fn next(&self) -> Incarnation {
+        Incarnation {
+            label: self.label,
+            n: self.n + 1,
+        }
+    }
+
+    /// This incarnation's name for `base` + `ext`: `run.json`, `run.2.json`,
+    /// `run-b.json`, `run-b.2.json`.
+    pub fn file(&self, base: &str, ext: &str) -> String {
+        let pair = self.label.strip_prefix("ctl").unwrap_or("");
+        match self.n {
+            1 => format!("{base}{pair}.{ext}"),
+            n => format!("{base}{pair}.{n}.{ext}"),
+        }
+    }
+
+    /// Its log: `logs/ctl.log`, `logs/ctl.2.log`, `logs/ctl-b.log`.
+    pub fn log(&self) -> String {
+        format!("logs/{}", self.file("ctl", "log"))
+    }
+}
+
+/// A running control process.
 #[derive(Debug)]
 pub struct Controller {
+    pub which: Incarnation,
     pub pid: u32,
     /// Its events, as they come.
     pub events: mpsc::Receiver<Record>,
@@ -75,8 +121,9 @@ impl Drop for Controller {
     }
 }
 
-/// Starts `orbitmesh-ctl run` on the schedules in `out/schedule` with the
-/// wiring at `wiring`, its port watch every 100 ms.
+/// Starts `orbitmesh-ctl run` (`which`) on the schedules in `out/schedule`
+/// with the wiring at `wiring`, its port watch every 100 ms.
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     lab: &mut Lab,
     names: &Names,
@@ -85,10 +132,11 @@ pub fn start(
     wiring: &Path,
     clock: &Clock,
     extra: &[String],
+    which: Incarnation,
 ) -> Result<Controller> {
-    let ctl_out = std::fs::File::create(out.join("run.json"))?;
-    let ctl_log = std::fs::File::create(out.join("logs/ctl.log"))?;
-    let events_path = out.join("events.jsonl");
+    let ctl_out = std::fs::File::create(out.join(which.file("run", "json")))?;
+    let ctl_log = std::fs::File::create(out.join(which.log()))?;
+    let events_path = out.join(which.file("events", "jsonl"));
     // There before the process starts, so that following it never misses
     // its beginning.
     std::fs::File::create(&events_path)?;
@@ -111,7 +159,7 @@ pub fn start(
     ];
     argv.extend(extra.iter().cloned());
     let ctl = lab.spawn(
-        "ctl",
+        which.label,
         &names.node_ns(0),
         &argv,
         ctl_out.into(),
@@ -120,7 +168,12 @@ pub fn start(
     let pid = ctl.id();
     let stop = Arc::new(AtomicBool::new(false));
     let events = follow(events_path, stop.clone())?;
-    Ok(Controller { pid, events, stop })
+    Ok(Controller {
+        which,
+        pid,
+        events,
+        stop,
+    })
 }
 
 /// Follows the JSON-lines file at `path` as it grows (like `tail -f`),
@@ -149,4 +202,21 @@ fn follow(path: PathBuf, stop: Arc<AtomicBool>) -> Result<mpsc::Receiver<Record>
         }
     });
     Ok(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Incarnation;
+
+    #[test]
+    fn every_incarnation_has_files_of_its_own() {
+        let a = Incarnation::first("ctl");
+        let b = Incarnation::first("ctl-b");
+        assert_eq!(a.file("run", "json"), "run.json");
+        assert_eq!(a.next().file("run", "json"), "run.2.json");
+        assert_eq!(a.next().next().file("events", "jsonl"), "events.3.jsonl");
+        assert_eq!(a.log(), "logs/ctl.log");
+        assert_eq!(b.file("run", "json"), "run-b.json");
+        assert_eq!(b.next().log(), "logs/ctl-b.2.log");
+    }
 }

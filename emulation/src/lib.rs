@@ -32,6 +32,7 @@ pub mod controller;
 pub mod dataplanes;
 pub mod faults;
 pub mod geometry;
+pub mod in_force;
 pub mod lab;
 pub mod live;
 pub mod os;

@@ -6,16 +6,17 @@
 //! in force; it also updates the links' delays and stops the run if a
 //! dataplane or the control process dies.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
 
-use super::controller::{Clock, Controller};
+use super::controller::{Clock, Controller, Incarnation};
 use super::dataplanes::{cpu_seconds, set_link_delays, Sockets};
 use super::faults::{report_for, FaultEvent};
+use super::in_force::{self, Checker};
 use super::lab::Lab;
 use super::outages::{Outage, OutageReport, Restarts, Target};
 use super::predicted::Predicted;
@@ -37,6 +38,50 @@ pub struct Observed {
     pub interrupted: bool,
     /// The process faults, in the order given.
     pub outages: Vec<OutageReport>,
+    /// What the control processes did, from their events.
+    pub activations: Activations,
+    /// Whether each node's FIB in force was its schedule's, read once a
+    /// second (`None` with `--one-ahead`).
+    pub in_force: Option<Checker>,
+    /// Every control process started, and whether it was stopped by
+    /// `--kill-controller-at` (and so wrote no report).
+    pub controllers: Vec<(Incarnation, bool)>,
+}
+
+/// The scheduled activations and repairs the control processes told of
+/// in their events, each (node, version) once however many controllers
+/// (a redundant pair, or one started again) told it.
+#[derive(Debug, Default)]
+pub struct Activations {
+    pub verified: BTreeSet<(u32, u64)>,
+    pub late: BTreeSet<(u32, u64)>,
+    pub repairs: BTreeSet<(u32, u64)>,
+    /// Orders a dataplane refused, answers that made no sense.
+    pub refused: u64,
+}
+
+impl Activations {
+    /// Counts `e` if it is an activation, a repair or a refusal.
+    pub fn add(&mut self, e: &Event) {
+        match *e {
+            Event::Verified { node, version } => {
+                self.verified.insert((node, version));
+            }
+            Event::Late { node, version, .. } => {
+                self.late.insert((node, version));
+            }
+            Event::RepairPushed { node, version } => {
+                self.repairs.insert((node, version));
+            }
+            Event::Refused { .. } | Event::Unexpected { .. } => self.refused += 1,
+            _ => {}
+        }
+    }
+
+    /// Late ones that no controller verified later.
+    pub fn late_only(&self) -> usize {
+        self.late.difference(&self.verified).count()
+    }
 }
 
 /// The live view's inputs and state.
@@ -49,7 +94,12 @@ pub struct Live<'a> {
     clock: Clock,
     faults: &'a [FaultEvent],
     agents: mpsc::Receiver<AgentReport>,
-    controller: Controller,
+    /// The control process (`ctl`) and, with `--controllers 2`, `ctl-b`.
+    controllers: Vec<Controller>,
+    /// CPU seconds of control processes that were stopped, and the last
+    /// reading of each running one.
+    ctl_cpu_stopped: f64,
+    ctl_cpu_last: Vec<f64>,
     dp_pids: Vec<u32>,
     /// Delays last set per link; `None` with `--no-delay`.
     delays: Option<BTreeMap<(u32, u32), u64>>,
@@ -76,7 +126,7 @@ impl<'a> Live<'a> {
         clock: Clock,
         faults: &'a [FaultEvent],
         agents: mpsc::Receiver<AgentReport>,
-        controller: Controller,
+        controllers: Vec<Controller>,
         dp_pids: Vec<u32>,
         delays: Option<BTreeMap<(u32, u32), u64>>,
         out: &'a Path,
@@ -84,9 +134,18 @@ impl<'a> Live<'a> {
         restarts: Restarts,
     ) -> Live<'a> {
         let n = pred.pairs.len();
+        let ctl_cpu_last = vec![0.0; controllers.len()];
+        let in_force = restarts
+            .window_ns
+            .map(|w| Checker::new(&pred.instants, w, clock));
         let seen = Observed {
+            controllers: controllers
+                .iter()
+                .map(|c| (c.which.clone(), false))
+                .collect(),
             dp_cpu: vec![0.0; dp_pids.len()],
             outages: outages.iter().map(|o| OutageReport::new(o, 0.0)).collect(),
+            in_force,
             ..Default::default()
         };
         let actions = super::outages::actions(outages, |t| clock.to_wall(t));
@@ -98,7 +157,9 @@ impl<'a> Live<'a> {
             clock,
             faults,
             agents,
-            controller,
+            controllers,
+            ctl_cpu_stopped: 0.0,
+            ctl_cpu_last,
             dp_pids,
             delays,
             out,
@@ -113,8 +174,9 @@ impl<'a> Live<'a> {
         }
     }
 
-    /// Runs until every agent has reported for the last time (or Ctrl-C).
-    pub fn run(mut self) -> Result<Observed> {
+    /// Runs until every agent has reported for the last time (or Ctrl-C);
+    /// gives what it saw and the control processes, still followed.
+    pub fn run(mut self) -> Result<(Observed, Vec<Controller>)> {
         let mut finals = 0;
         let mut next_tick = self.clock.t_start + 1_000_000_000;
         while finals < self.pred.topo.n_gs {
@@ -138,7 +200,8 @@ impl<'a> Live<'a> {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(self.seen)
+        self.control_news();
+        Ok((self.seen, self.controllers))
     }
 
     /// Takes down (or up) every link whose fault time has come.
@@ -180,17 +243,31 @@ impl<'a> Live<'a> {
             if !start {
                 report.wall_s = wall;
                 let label = match o.target {
-                    Target::Controller => "ctl".to_string(),
+                    Target::Controller => {
+                        let c = &self.controllers[0];
+                        let last = &mut self.ctl_cpu_last[0];
+                        self.ctl_cpu_stopped += cpu_seconds(c.pid).unwrap_or(*last);
+                        *last = 0.0;
+                        if let Some(k) = self.seen.controllers.iter_mut().find(|k| k.0 == c.which) {
+                            k.1 = true;
+                        }
+                        c.which.label.to_string()
+                    }
                     Target::Node(n) => format!("n{n}"),
                 };
                 let _ = self.lab.stop(&label, Duration::from_secs(1));
                 errln!("   {wall:5.1}s  ** {} stopped (injected)", report.what);
                 continue;
             }
+            if o.target == Target::Controller {
+                // What the stopped one wrote before it stopped.
+                self.control_news();
+            }
             let r = &self.restarts;
             match o.target {
                 Target::Controller => {
-                    self.controller = super::controller::start(
+                    let which = self.controllers[0].which.next();
+                    self.controllers[0] = super::controller::start(
                         self.lab,
                         self.names,
                         &r.ctl_bin,
@@ -198,7 +275,9 @@ impl<'a> Live<'a> {
                         &r.wiring,
                         &self.clock,
                         &r.ctl_extra,
+                        which.clone(),
                     )?;
+                    self.seen.controllers.push((which, false));
                 }
                 Target::Node(n) => {
                     let t0 = std::time::Instant::now();
@@ -249,7 +328,13 @@ impl<'a> Live<'a> {
     /// on a link it found down; what the control process logs is shown,
     /// but for late activations (the summary counts them).
     fn control_news(&mut self) {
-        while let Ok(r) = self.controller.events.try_recv() {
+        let records: Vec<_> = self
+            .controllers
+            .iter()
+            .flat_map(|c| c.events.try_iter())
+            .collect();
+        for r in records {
+            self.seen.activations.add(&r.event);
             if let Event::LinksDown { links, .. } = &r.event {
                 // The control process pushes a repair: time it from the fault.
                 let wall = self.clock.wall_s(r.wall_ns.max(self.clock.t_start));
@@ -277,18 +362,16 @@ impl<'a> Live<'a> {
         }
         let cells = self.pair_cells(sched_t);
         let topo = &self.pred.topo;
-        let versions: Vec<u64> = topo
-            .nodes()
-            .filter_map(|n| {
-                match orbitmesh_core::protocol::call(
-                    &self.sockets.of(n),
-                    &orbitmesh_core::protocol::Request::Version,
-                ) {
-                    Ok(orbitmesh_core::protocol::Response::Version(v)) => Some(v.active),
-                    _ => None,
+        let wall = self.clock.wall_s(now);
+        let mut versions = Vec::new();
+        for n in topo.nodes() {
+            if let Some(r) = in_force::read(self.sockets, n) {
+                versions.push(r.active);
+                if let Some(c) = &mut self.seen.in_force {
+                    c.during(self.sockets, n, r, wall);
                 }
-            })
-            .collect();
+            }
+        }
         let (vmin, vmax) = (
             versions.iter().min().copied().unwrap_or(0),
             versions.iter().max().copied().unwrap_or(0),
@@ -304,7 +387,11 @@ impl<'a> Live<'a> {
         for (c, &pid) in self.seen.dp_cpu.iter_mut().zip(&self.dp_pids) {
             *c = cpu_seconds(pid).unwrap_or(*c);
         }
-        self.seen.ctl_cpu = cpu_seconds(self.controller.pid).unwrap_or(self.seen.ctl_cpu);
+        // The last reading stays once a process has ended and been reaped.
+        for (c, last) in self.controllers.iter().zip(&mut self.ctl_cpu_last) {
+            *last = cpu_seconds(c.pid).unwrap_or(*last);
+        }
+        self.seen.ctl_cpu = self.ctl_cpu_stopped + self.ctl_cpu_last.iter().sum::<f64>();
         self.check_children()
     }
 
@@ -363,10 +450,13 @@ impl<'a> Live<'a> {
                     self.out.display()
                 );
             }
-            if label == "ctl" && !st.success() {
-                let log =
-                    std::fs::read_to_string(self.out.join("logs/ctl.log")).unwrap_or_default();
-                bail!("the control process failed ({st}):\n{}", log.trim_end());
+            let ctl = self.controllers.iter().find(|c| c.which.label == label);
+            if let (Some(c), false) = (ctl, st.success()) {
+                let log = std::fs::read_to_string(self.out.join(c.which.log())).unwrap_or_default();
+                bail!(
+                    "the control process {label} failed ({st}):\n{}",
+                    log.trim_end()
+                );
             }
         }
         Ok(())

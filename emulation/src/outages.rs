@@ -188,6 +188,9 @@ pub struct Restarts {
     pub wiring: PathBuf,
     pub ctl_extra: Vec<String>,
     pub geometry: super::geometry::Geometry,
+    /// The windows the control process uploads (schedule ns); `None` when
+    /// it runs `--one-ahead` (nodes hold no schedule).
+    pub window_ns: Option<i64>,
 }
 
 /// Every stop and start in wall time order: (wall ns, outage index, start).

@@ -29,6 +29,8 @@ pub struct Predicted {
     pub window_ns: (i64, i64),
     /// FIB changes in all the schedules.
     pub swaps: usize,
+    /// Each node's FIB instants (schedule ns), by node id.
+    pub instants: Vec<Vec<i64>>,
     pub net: Network,
 }
 
@@ -82,6 +84,13 @@ pub fn predict(scenario: &Scenario, out: &Path) -> Result<Predicted> {
     sched.write(&dir)?;
     scenario.write(&dir)?;
     let swaps = sched.schedules().iter().map(|s| s.deltas.len()).sum();
+    let mut instants = vec![Vec::new(); n_nodes];
+    for s in sched.schedules() {
+        if let Some(v) = instants.get_mut(s.node as usize) {
+            v.push(s.initial.activate_at_ns);
+            v.extend(s.deltas.iter().map(|d| d.activate_at_ns));
+        }
+    }
     Ok(Predicted {
         topo,
         pairs,
@@ -89,6 +98,7 @@ pub fn predict(scenario: &Scenario, out: &Path) -> Result<Predicted> {
         step_ns: model.window.step_ns,
         window_ns: (model.window.start_ns, model.window.end_ns),
         swaps,
+        instants,
         net: model.net,
     })
 }

@@ -82,12 +82,22 @@ pub struct Summary {
     /// 1 - (packets missing outside the seconds around faults) / sent: what
     /// the scheduled FIB swaps cost.
     pub delivery_ratio_outside_faults: f64,
-    /// Scheduled FIB activations verified / late / failed, and repairs, as
-    /// `orbitmesh-ctl run` reported them.
+    /// Scheduled FIB activations verified / late, and repairs, as the
+    /// control processes told them in their events (each node and version
+    /// once); failed read-backs and uploads, as their reports counted them.
     pub fib_swaps_verified: u64,
     pub fib_swaps_late: u64,
     pub fib_swaps_failed: u64,
     pub repairs: u64,
+    /// Control processes that wrote no report (stopped by
+    /// `--kill-controller-at`): their failures are not in `fib_swaps_failed`.
+    pub controllers_without_report: Vec<String>,
+    /// The emulator's own readings, once a second, of whether each node's
+    /// active FIB was its schedule's entry in force (`None` with
+    /// `--one-ahead`, where nodes hold no schedule).
+    pub in_force_during: Option<crate::in_force::Tally>,
+    /// The same, once more at the end of the run, every node.
+    pub in_force_at_end: Option<crate::in_force::Tally>,
     pub path_changes: usize,
     pub faults: Vec<FaultReport>,
     /// Packets lost from 2 s after the last fault to the end (0 = full recovery).
@@ -144,6 +154,7 @@ impl Summary {
              - FIB activations at predicted instants: {} verified, {} late, {} failed; \
              {} path changes of the traffic's pairs\n\
              - unscheduled repairs pushed by the control process: {}\n\
+             {}\
              - frames forwarded by all dataplanes (packet hops): {}\n\
              - links following the geometry: {} changes; frames lost to links that had gone away: {}\n\
              - CPU: dataplanes {:.1} s ({:.1} us per hop, idle cost included), control process {:.1} s\n",
@@ -156,6 +167,7 @@ impl Summary {
             self.fib_swaps_failed,
             self.path_changes,
             self.repairs,
+            self.in_force_lines(),
             self.frames_forwarded,
             self.link_changes,
             self.lost_to_gone_links,
@@ -163,6 +175,9 @@ impl Summary {
             self.dataplane_cpu_seconds * 1e6 / self.frames_forwarded.max(1) as f64,
             self.control_cpu_seconds,
         );
+        for c in &self.controllers_without_report {
+            s += &format!("- control process {c}\n");
+        }
         if !self.outages.is_empty() {
             s += "\n| process stopped | at (schedule s) | back at (schedule s) | delivered while out (to back +3 s) | lost | right FIB after restart |\n\
                   |---|---:|---:|---:|---:|---:|\n";
@@ -206,6 +221,29 @@ impl Summary {
                 "\nLost after recovery (from 2 s after the last fault to the end): {}\n",
                 self.lost_after_recovery
             );
+        }
+        s
+    }
+}
+
+impl Summary {
+    /// The in-force checks as list lines (each ending in a newline).
+    fn in_force_lines(&self) -> String {
+        let (Some(d), Some(e)) = (&self.in_force_during, &self.in_force_at_end) else {
+            return "- FIB in force read by the emulator: not checked (--one-ahead: nodes hold no schedule)\n"
+                .into();
+        };
+        let mut s = format!(
+            "- FIB in force read by the emulator once a second: {} readings, {} not the schedule's entry, \
+             {} after the node's window ran out; at the end {} of {} nodes right\n",
+            d.checked,
+            d.wrong,
+            d.ran_out,
+            e.checked - e.wrong - e.ran_out,
+            e.checked
+        );
+        for x in d.examples.iter().chain(&e.examples) {
+            s += &format!("  - {x}\n");
         }
         s
     }

@@ -79,6 +79,12 @@ pub struct Options {
     /// run --one-ahead`, the design before schedule windows).
     #[arg(long)]
     pub one_ahead: bool,
+    /// Run this many control processes (1 or 2). With 2, a redundant pair:
+    /// `ctl` and `ctl-b` drive every node with the same inputs at once, as
+    /// the README's "Running a redundant pair" says; `--kill-controller-at`
+    /// stops `ctl`, and `ctl-b` carries on alone.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub controllers: u8,
     /// Schedule window the control process uploads (`run --window`).
     #[arg(long, default_value = "10m")]
     pub window: String,
@@ -217,17 +223,28 @@ pub fn run(a: &Options) -> Result<i32> {
             vec!["--window".into(), a.window.clone()]
         },
         geometry: geo.clone(),
+        window_ns: (!a.one_ahead)
+            .then(|| parse_duration_ns(&a.window))
+            .transpose()
+            .map_err(|e| anyhow!("--window {}: {e}", a.window))?,
     };
     let geometry = super::geometry::Follower::start(geo, sockets.clone(), clock);
-    let ctl = controller::start(
-        &mut lab,
-        &names,
-        &programs.ctl,
-        &out,
-        &wiring_path,
-        &clock,
-        &restarts.ctl_extra,
-    )?;
+    let mut ctls = Vec::new();
+    for label in ["ctl", "ctl-b"].into_iter().take(a.controllers.into()) {
+        ctls.push(controller::start(
+            &mut lab,
+            &names,
+            &programs.ctl,
+            &out,
+            &wiring_path,
+            &clock,
+            &restarts.ctl_extra,
+            controller::Incarnation::first(label),
+        )?);
+    }
+    if a.controllers == 2 {
+        errln!("   a redundant pair of control processes (ctl, ctl-b) drives every node");
+    }
 
     // 5. Traffic, from just after the first FIB is in force.
     while super::now_ns() < clock.t_start + 100_000_000 {
@@ -247,9 +264,9 @@ pub fn run(a: &Options) -> Result<i32> {
 
     // 6. Live view.
     told_live_header(&pred, a.rate);
-    let seen = Live::new(
-        &mut lab, &mut pred, &names, &sockets, clock, &faults, reports, ctl, dp_pids, delays, &out,
-        &outages, restarts,
+    let (mut seen, ctls) = Live::new(
+        &mut lab, &mut pred, &names, &sockets, clock, &faults, reports, ctls, dp_pids, delays,
+        &out, &outages, restarts,
     )
     .run()?;
     let link_changes = geometry.stop();
@@ -257,7 +274,7 @@ pub fn run(a: &Options) -> Result<i32> {
         errln!("interrupted: cleaning up");
         return Ok(130);
     }
-    let mut ended = summarize::wind_down(&mut lab, &pred.topo, &sockets, &out);
+    let mut ended = summarize::wind_down(&mut lab, &pred.topo, &sockets, &out, &mut seen, ctls);
     ended.link_changes = link_changes;
     drop(lab);
 

@@ -1,17 +1,28 @@
 //! Part 7 of an emulation: the summary. After the traffic it waits for the
-//! control process's report (`OUT/run.json`), reads the frames forwarded
-//! from every dataplane, stops everything, then puts together per-flow
-//! delivery and latency, what each fault cost (packets missing around it,
-//! time to the repair), the loss outside the faults (what the scheduled
-//! swaps cost) and the FIB activations, and writes `summary.md`,
-//! `summary.json` and `timeline.svg`.
+//! control processes still running to end, reads their last events, checks
+//! once more that every dataplane forwards with its schedule's entry in
+//! force ([`in_force`](super::in_force)), reads the frames forwarded from
+//! every dataplane, stops everything, then puts together per-flow delivery
+//! and latency, what each fault cost (packets missing around it, time to
+//! the repair), the loss outside the faults (what the scheduled swaps
+//! cost) and the FIB activations, and writes `summary.md`, `summary.json`
+//! and `timeline.svg`.
+//!
+//! Activations are counted from the control processes' events, each
+//! (node, version) once: a controller stopped by `--kill-controller-at`
+//! writes no report, a restarted one only knows its own half, and the two
+//! of a redundant pair verify the same activations. The reports
+//! (`run*.json`) are still read for what has no event of its own: the
+//! read-backs and uploads that failed.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
 
+use super::controller::{Controller, Incarnation};
 use super::dataplanes::Sockets;
+use super::in_force::Tally;
 use super::lab::Lab;
 use super::live::Observed;
 use super::predicted::{predicted_mean, Predicted};
@@ -23,8 +34,13 @@ use orbitmesh_core::errln;
 /// What the processes tell at the end.
 #[derive(Debug, Default)]
 pub struct Ended {
-    /// `orbitmesh-ctl run`'s per-node report (empty if it gave none).
+    /// Every `orbitmesh-ctl run` report written (`run*.json`), per node.
     pub run_reports: Vec<NodeReport>,
+    /// The control processes that wrote no report, and why.
+    pub no_report: Vec<String>,
+    /// Whether each node forwarded with its schedule's entry in force at the
+    /// end (`None` with `--one-ahead`).
+    pub in_force_at_end: Option<Tally>,
     /// The ping across the mesh (`ping`'s output).
     pub ping: String,
     /// Frames forwarded by all dataplanes (packet hops).
@@ -35,24 +51,56 @@ pub struct Ended {
     pub link_changes: usize,
 }
 
-/// Waits for the control process (it ends after the last instant is
-/// verified), reads the dataplanes' counters, then stops every child.
-pub fn wind_down(lab: &mut Lab, topo: &Topology, sockets: &Sockets, out: &Path) -> Ended {
-    let ctl_status = lab.wait_for("ctl", Duration::from_secs(10));
-    let run_reports: Vec<NodeReport> = std::fs::read_to_string(out.join("run.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    if run_reports.is_empty() {
-        let status = match ctl_status {
-            Some(s) => s.to_string(),
-            None => "still running after 10 s".into(),
+/// Waits for the control processes still running (each ends after its
+/// last instant is verified) and counts their last events into `seen`,
+/// checks every node's FIB in force, reads the dataplanes' counters, then
+/// stops every child.
+pub fn wind_down(
+    lab: &mut Lab,
+    topo: &Topology,
+    sockets: &Sockets,
+    out: &Path,
+    seen: &mut Observed,
+    controllers: Vec<Controller>,
+) -> Ended {
+    let mut ended = Ended::default();
+    for (which, killed) in &seen.controllers {
+        if *killed {
+            ended.no_report.push(format!(
+                "{}: stopped by --kill-controller-at (no report; its events are counted)",
+                which.log()
+            ));
+            continue;
+        }
+        let running = controllers.iter().any(|c| &c.which == which);
+        let status = if running {
+            lab.wait_for(which.label, Duration::from_secs(10))
+        } else {
+            None
         };
-        errln!(
-            "control process: no report ({status}); see {}/logs/ctl.log",
-            out.display()
-        );
+        match read_report(out, which) {
+            Some(r) => ended.run_reports.extend(r),
+            None => {
+                let status = status.map_or("still running after 10 s".into(), |s| s.to_string());
+                let line = format!("{}: no report ({status})", which.log());
+                errln!(
+                    "control process {line}; see {}/{}",
+                    out.display(),
+                    which.log()
+                );
+                ended.no_report.push(line);
+            }
+        }
     }
+    // The followers read what the processes wrote last (they poll every 10 ms).
+    std::thread::sleep(Duration::from_millis(100));
+    for c in &controllers {
+        for r in c.events.try_iter() {
+            seen.activations.add(&r.event);
+        }
+    }
+    drop(controllers);
+    ended.in_force_at_end = seen.in_force.as_mut().map(|c| c.at_end(sockets));
     let ping = std::fs::read_to_string(out.join("logs/ping.log")).unwrap_or_default();
     let (forwarded, lost_to_gone_links) = topo
         .nodes()
@@ -70,12 +118,19 @@ pub fn wind_down(lab: &mut Lab, topo: &Topology, sockets: &Sockets, out: &Path) 
         .fold((0, 0), |(f, g), (a, b)| (f + a, g + b));
     lab.stop_children();
     Ended {
-        run_reports,
         ping,
         forwarded,
         lost_to_gone_links,
-        link_changes: 0,
+        ..ended
     }
+}
+
+/// The report `which` wrote, if it wrote one.
+fn read_report(out: &Path, which: &Incarnation) -> Option<Vec<NodeReport>> {
+    let text = std::fs::read_to_string(out.join(which.file("run", "json"))).ok()?;
+    serde_json::from_str::<Vec<NodeReport>>(&text)
+        .ok()
+        .filter(|r| !r.is_empty())
 }
 
 /// Every directed flow, in station order: what its receiver counted and its
@@ -210,10 +265,13 @@ pub fn summary(run: Run) -> Summary {
         delivered,
         delivery_ratio: delivered as f64 / sent.max(1) as f64,
         delivery_ratio_outside_faults: 1.0 - lost_outside_faults as f64 / sent.max(1) as f64,
-        fib_swaps_verified: reports.iter().map(|r| r.verified as u64).sum(),
-        fib_swaps_late: reports.iter().map(|r| r.late as u64).sum(),
+        fib_swaps_verified: seen.activations.verified.len() as u64,
+        fib_swaps_late: seen.activations.late_only() as u64,
         fib_swaps_failed: reports.iter().map(|r| r.failed as u64).sum(),
-        repairs: reports.iter().map(|r| r.repairs as u64).sum(),
+        repairs: seen.activations.repairs.len() as u64,
+        controllers_without_report: ended.no_report.clone(),
+        in_force_during: seen.in_force.as_ref().map(|c| c.during.clone()),
+        in_force_at_end: ended.in_force_at_end.clone(),
         path_changes: pred
             .pairs
             .iter()
