@@ -3,6 +3,8 @@
 //! readable FIB, versions, statistics, and port state.
 
 use super::*;
+use orbitmesh_core::schedule::Schedule;
+use orbitmesh_core::sign::Signed;
 
 /// Carries out one request against the node; a refusal becomes the
 /// `Error` reply its client is told.
@@ -11,22 +13,21 @@ pub fn handle(node: &Node, req: Request) -> Response {
 }
 
 /// Carries out one request against the node: the reply, or why it was
-/// refused.
+/// refused. Changes by hand are vetted first ([`vet_by_hand`]); then one
+/// arm per request, each read-only or one function.
 pub fn execute(node: &Node, req: Request) -> Result<Response, CtlError> {
-    if changes_forwarding_unsigned(&req) && node.schedule.signed_orders() {
-        let r = node
-            .schedule
-            .refuse(orbitmesh_core::sign::Refusal::Unsigned);
-        tracing::warn!(node = %node.name, request = request_name(&req), refusal = %r, "order refused");
-        return Err(CtlError::Unsigned(r));
-    }
-    if changes_the_fib_by_hand(&req) {
-        if let Some(s) = node.schedule.current() {
-            return Err(CtlError::FollowsSchedule { serial: s.serial });
-        }
-    }
+    vet_by_hand(node, &req)?;
     let version = |v| Ok(Response::Ok { version: v });
     match req {
+        // Read-only.
+        Request::Version => Ok(Response::Version(version_info(node))),
+        Request::Stats => Ok(Response::Stats(stats_info(node))),
+        Request::ShowFib { label, prefix } => {
+            let view = show_fib(node, label, prefix.as_deref())?;
+            Ok(Response::Fib(Box::new(view)))
+        }
+        Request::ShowSchedule => Ok(Response::Schedule(node.schedule.info(node))),
+        // The FIB by hand.
         Request::LoadFib { fib, allow_empty } => {
             let f = build(node, &fib, allow_empty).map_err(CtlError::Fib)?;
             version(node.fib.publish(f))
@@ -48,67 +49,102 @@ pub fn execute(node: &Node, req: Request) -> Result<Response, CtlError> {
             version(node.fib.rollback().ok_or(CtlError::NoRollback)?)
         }
         Request::Exchange => version(node.fib.exchange().ok_or(CtlError::NoExchange)?),
+        // Orders.
         Request::LoadSchedule {
             schedule,
             allow_empty,
             signed,
-        } => match node
-            .schedule
-            .load(node, schedule, allow_empty, signed.as_ref())
-        {
-            Ok(changed) => {
-                tracing::info!(
-                    node = %node.name,
-                    serial = node.schedule.info(node).serial,
-                    "schedule {}",
-                    if changed { "accepted" } else { "already held" }
-                );
-                Ok(Response::Schedule(node.schedule.info(node)))
-            }
-            Err(e) => {
-                tracing::warn!(node = %node.name, reason = %e, "schedule refused");
-                Err(CtlError::Schedule(e))
-            }
-        },
-        Request::ShowSchedule => Ok(Response::Schedule(node.schedule.info(node))),
-        Request::ClearSchedule { serial, signed } => {
-            match node.schedule.clear(node, serial, signed.as_ref()) {
-                Ok(()) => {
-                    tracing::info!(node = %node.name, "schedule cleared; the FIB in force stays");
-                    Ok(Response::Schedule(node.schedule.info(node)))
-                }
-                Err(e) => {
-                    tracing::warn!(node = %node.name, reason = %e, "schedule clear refused");
-                    Err(CtlError::Clear(e))
-                }
-            }
-        }
-        Request::Version => Ok(Response::Version(version_info(node))),
-        Request::Stats => Ok(Response::Stats(stats_info(node))),
-        Request::ShowFib { label, prefix } => Ok(Response::Fib(Box::new(show_fib(
-            node,
-            label,
-            prefix.as_deref(),
-        )?))),
-        Request::SetLinkGone { port, gone } => {
-            let i = delay_line_port(node, &port)?;
-            node.link_gone[i].store(gone, Ordering::Relaxed);
+        } => load_schedule(node, schedule, allow_empty, signed.as_ref()),
+        Request::ClearSchedule { serial, signed } => clear_schedule(node, serial, signed.as_ref()),
+        // Ports.
+        Request::SetPort { port, up } => {
+            node.live.set_admin(port_index(node, &port)?, up);
             version(node.fib.current().version())
         }
         Request::SetPortDelay { port, delay_ns } => {
-            let i = delay_line_port(node, &port)?;
-            if delay_ns > MAX_DELAY_NS {
-                return Err(CtlError::DelayTooLong { port, delay_ns });
-            }
-            node.delay_ns[i].store(delay_ns, Ordering::Relaxed);
+            set_port_delay(node, &port, delay_ns)?;
             version(node.fib.current().version())
         }
-        Request::SetPort { port, up } => {
-            let i = port_index(node, &port)?;
-            node.live.set_admin(i, up);
+        Request::SetLinkGone { port, gone } => {
+            node.link_gone[delay_line_port(node, &port)?].store(gone, Ordering::Relaxed);
             version(node.fib.current().version())
         }
     }
+}
+
+/// Refuses a change by hand (of the FIB or a port) on a dataplane that
+/// takes only signed orders (counted), and a FIB change by hand on one
+/// that follows a schedule.
+fn vet_by_hand(node: &Node, req: &Request) -> Result<(), CtlError> {
+    if changes_forwarding_unsigned(req) && node.schedule.signed_orders() {
+        let r = node
+            .schedule
+            .refuse(orbitmesh_core::sign::Refusal::Unsigned);
+        tracing::warn!(node = %node.name, request = request_name(req), refusal = %r, "order refused");
+        return Err(CtlError::Unsigned(r));
+    }
+    if changes_the_fib_by_hand(req) {
+        if let Some(s) = node.schedule.current() {
+            return Err(CtlError::FollowsSchedule { serial: s.serial });
+        }
+    }
+    Ok(())
+}
+
+/// A schedule order: accepted (or already held) and logged, or refused
+/// and logged.
+fn load_schedule(
+    node: &Node,
+    schedule: Schedule,
+    allow_empty: bool,
+    signed: Option<&Signed>,
+) -> Result<Response, CtlError> {
+    match node.schedule.load(node, schedule, allow_empty, signed) {
+        Ok(changed) => {
+            tracing::info!(
+                node = %node.name,
+                serial = node.schedule.info(node).serial,
+                "schedule {}",
+                if changed { "accepted" } else { "already held" }
+            );
+            Ok(Response::Schedule(node.schedule.info(node)))
+        }
+        Err(e) => {
+            tracing::warn!(node = %node.name, reason = %e, "schedule refused");
+            Err(CtlError::Schedule(e))
+        }
+    }
+}
+
+/// An order to drop the schedule (the FIB in force stays).
+fn clear_schedule(
+    node: &Node,
+    serial: Option<u64>,
+    signed: Option<&Signed>,
+) -> Result<Response, CtlError> {
+    match node.schedule.clear(node, serial, signed) {
+        Ok(()) => {
+            tracing::info!(node = %node.name, "schedule cleared; the FIB in force stays");
+            Ok(Response::Schedule(node.schedule.info(node)))
+        }
+        Err(e) => {
+            tracing::warn!(node = %node.name, reason = %e, "schedule clear refused");
+            Err(CtlError::Clear(e))
+        }
+    }
+}
+
+/// The emulation's one-way delay on a port, at most [`MAX_DELAY_NS`].
+fn set_port_delay(node: &Node, port: &str, delay_ns: u64) -> Result<(), CtlError> {
+    let i = delay_line_port(node, port)?;
+    if delay_ns > MAX_DELAY_NS {
+        return Err(CtlError::DelayTooLong {
+            port: port.into(),
+            delay_ns,
+        });
+    }
+    node.delay_ns[i].store(delay_ns, Ordering::Relaxed);
+    Ok(())
 }
 
 /// The index of the port named `port`.
