@@ -258,37 +258,9 @@ pub fn stats_info(node: &Node) -> StatsInfo {
         node: node.name.clone(),
         now_ns: now,
         fib_version: node.fib.load(now, &g).version(),
-        counters: c
-            .named()
+        counters: Counter::ALL
             .into_iter()
-            .map(|(n, v)| (n.to_string(), v))
-            .chain([
-                (
-                    "punt_to_host".to_string(),
-                    node.punt.delivered.load(Ordering::Relaxed),
-                ),
-                (
-                    "punt_queue_full".to_string(),
-                    node.punt.queue_full.load(Ordering::Relaxed),
-                ),
-                (
-                    "punt_write_failed".to_string(),
-                    node.punt.write_failed.load(Ordering::Relaxed),
-                ),
-                (
-                    "emu_link_gone_drops".to_string(),
-                    node.gone_drops
-                        .iter()
-                        .map(|c| c.load(Ordering::Relaxed))
-                        .sum(),
-                ),
-            ])
-            .chain(
-                node.schedule
-                    .refusals()
-                    .into_iter()
-                    .map(|(n, v)| (n.to_string(), v)),
-            )
+            .map(|k| (k, counter(node, &c, k)))
             .collect(),
         ports: node
             .port_names
@@ -302,6 +274,23 @@ pub fn stats_info(node: &Node) -> StatsInfo {
                 counters: totals[i],
             })
             .collect(),
+    }
+}
+
+/// One counter's value: from the workers' sum `c`, or the node's own.
+fn counter(node: &Node, c: &Counters, k: Counter) -> u64 {
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    match k {
+        Counter::Rx => c.rx,
+        Counter::Forwarded => c.forwarded,
+        Counter::BackupUsed => c.backup_used,
+        Counter::Drop(r) => c.drop_count(r),
+        Counter::Punt(r) => c.punt_count(r),
+        Counter::PuntToHost => load(&node.punt.delivered),
+        Counter::PuntQueueFull => load(&node.punt.queue_full),
+        Counter::PuntWriteFailed => load(&node.punt.write_failed),
+        Counter::EmuLinkGoneDrops => node.gone_drops.iter().map(load).sum(),
+        Counter::Order(r) => node.schedule.refused(r),
     }
 }
 
