@@ -178,6 +178,18 @@ mod tests {
             assert_eq!(Counter::from_name(c.name()), Some(c));
         }
         assert_eq!(Counter::from_name("bogus"), None);
+        // Every pipeline counter (stats::Counters, one cell each) is named.
+        let pipeline = Counter::ALL.iter().filter(|k| {
+            matches!(
+                k,
+                Counter::Rx
+                    | Counter::Forwarded
+                    | Counter::BackupUsed
+                    | Counter::Drop(_)
+                    | Counter::Punt(_)
+            )
+        });
+        assert_eq!(pipeline.count(), 3 + DropReason::COUNT + PuntReason::COUNT);
         assert_eq!(Counter::ALL[0], Counter::Rx);
         assert_eq!(
             Counter::ALL[Counter::COUNT - 1],
