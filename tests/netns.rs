@@ -16,7 +16,9 @@
 mod common;
 mod support;
 use common::*;
-use orbitmesh_core::protocol::{Request, Response};
+use orbitmesh_core::protocol::{Counter, Request, Response};
+use orbitmesh_core::sign::Refusal;
+use orbitmesh_core::stats::{DropReason, PuntReason};
 use orbitmesh_lab::{run, Veth, VethEnd};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -80,8 +82,8 @@ fn transit_swap_edge_push_pop_and_ttl_on_real_af_xdp() {
         &with_ttl4(&udp4([10, 60, 0, 9], 50, 1), 63),
     ]);
     assert_eq!(s1, vec![want]);
-    assert_eq!(l.stat("ttl_expired"), 1);
-    assert_eq!(l.stat("forwarded"), 2);
+    assert_eq!(l.stat(Counter::Drop(DropReason::TtlExpired)), 1);
+    assert_eq!(l.stat(Counter::Forwarded), 2);
     drop(l);
 }
 
@@ -192,7 +194,7 @@ fn ecmp_arp_ping_carrier_failover_and_clean_exit() {
         &payload,
     ]);
     assert_eq!(s1, vec![want.clone(), want.clone(), want]);
-    assert!(l.stat("backup_used") >= 3);
+    assert!(l.stat(Counter::BackupUsed) >= 3);
 
     // SIGTERM: exits cleanly and leaves no XDP program behind.
     let st = l.stop_dp().expect("dataplane was running");
@@ -398,9 +400,9 @@ fn punted_frames_reach_the_host_through_a_tap_interface() {
         vec![alert, oam],
         "punted frames arrive unchanged on the TAP"
     );
-    assert_eq!(l.stat("router_alert"), 1);
-    assert_eq!(l.stat("oam"), 1);
-    assert_eq!(l.stat("punt_to_host"), 2);
+    assert_eq!(l.stat(Counter::Punt(PuntReason::RouterAlert)), 1);
+    assert_eq!(l.stat(Counter::Punt(PuntReason::Oam)), 1);
+    assert_eq!(l.stat(Counter::PuntToHost), 2);
 }
 
 #[test]
@@ -678,7 +680,7 @@ fn the_control_process_drives_a_predicted_schedule_into_the_dataplane() {
             label: None,
             prefix: None,
         });
-        let st = l.stat("no_label_route");
+        let st = l.stat(Counter::Drop(DropReason::NoLabelRoute));
         let out = run.wait_with_output().unwrap();
         panic!(
             "schedule t in [0, 2 s): via neighbour 1; got {} / {}; FIB {r:?}; no_label_route {st}; run: {} {}",
@@ -832,7 +834,7 @@ fn signed_orders_over_the_remote_channel_survive_a_restart() {
     let (code, _, err) = ctl_in_gen(&["fib", "load", f9.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("unsigned"), "{err}");
-    assert_eq!(l.stat("order_unsigned"), 1);
+    assert_eq!(l.stat(Counter::Order(Refusal::Unsigned)), 1);
 
     // The ground controller's signed schedule, over TCP from gen.
     let s5 = l.dir.join("s5.json");
@@ -865,7 +867,7 @@ fn signed_orders_over_the_remote_channel_survive_a_restart() {
     };
 
     let addr = ("10.99.0.2", 7470);
-    let refused = |l: &Line, frame: &[u8], why: &str, counter: &str, n: u64| {
+    let refused = |l: &Line, frame: &[u8], why: &str, counter: Counter, n: u64| {
         let r = remote_raw(l, &gen, addr, frame);
         let Response::Error { message } = r else {
             panic!("{why}: accepted: {r:?}")
@@ -874,7 +876,7 @@ fn signed_orders_over_the_remote_channel_survive_a_restart() {
             message.contains("the running one stays"),
             "{why}: {message}"
         );
-        assert_eq!(l.stat(counter), n, "{why}: {counter}");
+        assert_eq!(l.stat(counter), n, "{why}: {}", counter.name());
         assert_eq!(held(l), Some(5), "{why}: the schedule stays");
         assert_eq!(in_force(l), 50, "{why}: the FIB stays");
     };
@@ -884,7 +886,7 @@ fn signed_orders_over_the_remote_channel_survive_a_restart() {
         &l,
         &order(&sched(6), &mallory).1,
         "forged",
-        "order_unknown_key",
+        Counter::Order(Refusal::UnknownKey),
         1,
     );
     // Forged under the ground key's name: the signature does not verify.
@@ -901,7 +903,7 @@ fn signed_orders_over_the_remote_channel_survive_a_restart() {
         &l,
         &f,
         "forged under the trusted key",
-        "order_bad_signature",
+        Counter::Order(Refusal::BadSignature),
         1,
     );
     // Tampered: properly signed, then an activation instant moved.
@@ -911,16 +913,22 @@ fn signed_orders_over_the_remote_channel_survive_a_restart() {
     }
     let mut f = Vec::new();
     write_request(&mut f, &req).unwrap();
-    refused(&l, &f, "tampered", "order_bad_signature", 2);
+    refused(&l, &f, "tampered", Counter::Order(Refusal::BadSignature), 2);
     // Replayed: the accepted order again, byte for byte.
     let (_, replay) = order(&sched(5), &ground);
-    refused(&l, &replay, "replayed", "order_replayed", 1);
+    refused(
+        &l,
+        &replay,
+        "replayed",
+        Counter::Order(Refusal::Replayed),
+        1,
+    );
     // Older: properly signed, serial below the one held.
     refused(
         &l,
         &order(&sched(4), &ground).1,
         "older",
-        "order_replayed",
+        Counter::Order(Refusal::Replayed),
         2,
     );
 
@@ -931,6 +939,16 @@ fn signed_orders_over_the_remote_channel_survive_a_restart() {
     l.start(&fib_toml(1), &["--config", &cfg]);
     assert_eq!(held(&l), Some(5), "serial 5 resumed from the state dir");
     assert_eq!(in_force(&l), 50);
-    assert_eq!(l.stat("order_replayed"), 0, "counters start afresh");
-    refused(&l, &replay, "replayed after a restart", "order_replayed", 1);
+    assert_eq!(
+        l.stat(Counter::Order(Refusal::Replayed)),
+        0,
+        "counters start afresh"
+    );
+    refused(
+        &l,
+        &replay,
+        "replayed after a restart",
+        Counter::Order(Refusal::Replayed),
+        1,
+    );
 }

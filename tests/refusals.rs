@@ -23,7 +23,7 @@ mod common;
 mod support;
 use common::*;
 use orbitmesh_core::fib::spec::FibSpec;
-use orbitmesh_core::protocol::{self as ctl, Request, Response, VersionInfo, MAX_MESSAGE};
+use orbitmesh_core::protocol::{self as ctl, Counter, Request, Response, VersionInfo, MAX_MESSAGE};
 use orbitmesh_core::stats::DropReason;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -88,9 +88,12 @@ fn counts(socket: &Path) -> Counts {
         panic!("the dataplane did not answer a stats request");
     };
     Counts {
-        rx: st.get("rx"),
-        forwarded: st.get("forwarded"),
-        dropped: DropReason::ALL.iter().map(|r| st.get(r.name())).sum(),
+        rx: st.counters.get(Counter::Rx),
+        forwarded: st.counters.get(Counter::Forwarded),
+        dropped: DropReason::ALL
+            .iter()
+            .map(|r| st.counters.get(Counter::Drop(*r)))
+            .sum(),
         kernel: st.ports.iter().map(|p| p.counters.kernel.total()).sum(),
     }
 }

@@ -239,6 +239,9 @@ pub fn fib_for(
     };
     let mut ports = BTreeSet::new();
     let wired: BTreeMap<u32, &Link> = wiring.links.iter().map(|l| (l.neighbor, l)).collect();
+    // The next hop towards each wired neighbour, by its position in
+    // `spec.next_hops`; its name ("n<id>") is made once, here, for the file.
+    let mut hop: BTreeMap<u32, usize> = BTreeMap::new();
     for l in &wiring.links {
         if ports.insert(l.port.clone()) {
             spec.ports.push(PortSpec {
@@ -246,6 +249,7 @@ pub fn fib_for(
                 mtu: 1500,
             });
         }
+        hop.insert(l.neighbor, spec.next_hops.len());
         spec.next_hops.push(wired_hop(
             format!("n{}", l.neighbor),
             &l.port,
@@ -264,30 +268,22 @@ pub fn fib_for(
     let is_gs = sched.local_prefix.is_some();
     for e in table {
         let Some(h) = e.next_hop else { continue };
-        if !wired.contains_key(&h) {
+        let Some(&i) = hop.get(&h) else {
             unwired += 1;
             continue;
-        }
-        let backup = e
-            .backup
-            .filter(|b| wired.contains_key(b))
-            .map(|b| format!("n{b}"));
-        if let Some(nh) = spec
-            .next_hops
-            .iter_mut()
-            .find(|n| n.name == format!("n{h}"))
-        {
-            // One backup per neighbour: the first entry's alternate wins.
-            if nh.backup.is_none() && backup.as_deref() != Some(nh.name.as_str()) {
-                nh.backup = backup.clone();
-            }
+        };
+        // One backup per neighbour: the first entry's wired alternate
+        // (other than the neighbour itself) wins.
+        let backup = e.backup.and_then(|b| hop.get(&b)).filter(|&&b| b != i);
+        if let (None, Some(&b)) = (&spec.next_hops[i].backup, backup) {
+            spec.next_hops[i].backup = Some(spec.next_hops[b].name.clone());
         }
         spec.labels.push(LabelSpec {
             label: e.label,
             action: ActionSpec::Swap,
             out_label: None,
             group: None,
-            next_hop: Some(format!("n{h}")),
+            next_hop: Some(spec.next_hops[i].name.clone()),
         });
         if let (true, Some(p)) = (is_gs, e.prefix) {
             // Ingress: push the remote station's label towards the next hop.
@@ -1108,6 +1104,43 @@ pub mod fixtures {
 mod tests {
     use super::fixtures::*;
     use super::*;
+
+    #[test]
+    fn a_neighbours_backup_is_the_first_wired_alternate_other_than_itself() {
+        let table = |entries: &[(u32, Option<u32>, Option<u32>)]| -> Vec<FibEntry> {
+            entries
+                .iter()
+                .map(|&(label, next_hop, backup)| FibEntry {
+                    label,
+                    ..entry(next_hop, backup)
+                })
+                .collect()
+        };
+        let w = wiring("s".into());
+        let backup = |t: &[FibEntry]| -> Vec<Option<String>> {
+            let (spec, _) = fib_for(&schedule(), t, &w, 1);
+            spec.next_hops.into_iter().map(|n| n.backup).collect()
+        };
+        // Itself, then unwired (9), then 2: n1's backup is n2.
+        let t = table(&[
+            (16001, Some(1), Some(1)),
+            (16002, Some(1), Some(9)),
+            (16003, Some(1), Some(2)),
+            (16004, Some(1), None),
+        ]);
+        assert_eq!(backup(&t), [Some("n2".into()), None]);
+        // The first alternate wins; an unwired next hop is counted, not used.
+        let t = table(&[
+            (16001, Some(2), Some(1)),
+            (16002, Some(9), Some(1)),
+            (16003, Some(2), None),
+        ]);
+        assert_eq!(backup(&t), [None, Some("n1".into())]);
+        let (spec, unwired) = fib_for(&schedule(), &t, &w, 1);
+        assert_eq!(unwired, 1);
+        let to: Vec<_> = spec.labels.iter().map(|l| l.next_hop.clone()).collect();
+        assert_eq!(to, [None, Some("n2".into()), Some("n2".into())]);
+    }
 
     #[test]
     fn the_documented_wiring_parses() {

@@ -8,7 +8,7 @@
 //! could not be reached.
 
 use orbitmesh_core::fib::spec::{ActionSpec, FibSpec};
-use orbitmesh_core::protocol::{self as ctl, FibView, Request, Response, StatsInfo};
+use orbitmesh_core::protocol::{self as ctl, Counter, FibView, Request, Response, StatsInfo};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -575,11 +575,16 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
             p.name, k.rx_ring_full, k.rx_fill_empty, k.rx_dropped, k.invalid_descs
         );
     }
-    for (name, v) in &s.counters {
-        if *v == 0 && !matches!(name.as_str(), "rx" | "forwarded") {
+    for &(c, v) in s.counters.known() {
+        if v == 0 && !matches!(c, Counter::Rx | Counter::Forwarded) {
             continue;
         }
-        let before = prev.map(|p| p.get(name));
+        let before = prev.map(|p| p.counters.get(c));
+        let _ = writeln!(out, "{:<24} {v:>14} {}", c.name(), rate(v, before));
+    }
+    // A newer dataplane's counters, as it names them.
+    for (name, v) in s.counters.unknown().iter().filter(|c| c.1 > 0) {
+        let before = prev.map(|p| p.counters.unknown_value(name));
         let _ = writeln!(out, "{name:<24} {v:>14} {}", rate(*v, before));
     }
     out
@@ -604,7 +609,7 @@ mod tests {
             node: "n".into(),
             now_ns: 1,
             fib_version: 2,
-            counters: vec![("rx".into(), 10)],
+            counters: [(Counter::Rx, 10)].into_iter().collect(),
             ports: vec![
                 port("p0", PortTotals::default()),
                 port(

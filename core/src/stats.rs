@@ -137,26 +137,6 @@ impl Counters {
             *a += b;
         }
     }
-
-    /// Every counter as `(name, value)`, for display.
-    pub fn named(&self) -> Vec<(&'static str, u64)> {
-        let mut v = vec![
-            ("rx", self.rx),
-            ("forwarded", self.forwarded),
-            ("backup_used", self.backup_used),
-        ];
-        v.extend(
-            DropReason::ALL
-                .iter()
-                .map(|r| (r.name(), self.drops[*r as usize])),
-        );
-        v.extend(
-            PuntReason::ALL
-                .iter()
-                .map(|r| (r.name(), self.punts[*r as usize])),
-        );
-        v
-    }
 }
 
 const N: usize = 3 + DropReason::COUNT + PuntReason::COUNT;
@@ -281,6 +261,5 @@ mod tests {
         for (i, r) in DropReason::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i);
         }
-        assert_eq!(c.named().len(), N);
     }
 }

@@ -177,20 +177,97 @@ pub const MAX_BUSY_POLL_BUDGET: u32 = u16::MAX as u32;
 /// bytes): `/dev/zero` or a wrong, huge file is refused, not read forever.
 pub const MAX_CONFIG_BYTES: usize = endpoint::MAX_CONFIG_BYTES;
 
+/// Why a configuration cannot be used. Each kind carries what the
+/// operator wrote, and its message (Display) says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read (missing, too large, not a file).
+    #[error("cannot read {}: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot read {}: not UTF-8 text ({error})", path.display())]
+    NotText {
+        path: PathBuf,
+        error: std::string::FromUtf8Error,
+    },
+    /// Not TOML, or not the configuration's fields.
+    #[error("{}{error}", in_file(file))]
+    Syntax {
+        /// The file it was read from (none: text given directly).
+        file: Option<PathBuf>,
+        error: toml::de::Error,
+    },
+    #[error("node name {name:?} is not a plain name: it must be non-empty, not . or .., and without / (it names the socket /run/orbitmesh/NAME.sock)")]
+    NodeName { name: String },
+    #[error("trusted key {name:?}: {reason}")]
+    TrustedKey { name: String, reason: String },
+    #[error("revoked key: {reason}")]
+    RevokedKey { reason: String },
+    #[error("remote_listen {addr:?}: expected ADDR:PORT, e.g. 10.99.0.17:7470 or [fd00::11]:7470")]
+    RemoteAddress { addr: String },
+    #[error("remote_listen {addr:?}: the remote control channel takes only signed orders; list the ground controller's keys in [[trusted_keys]] first (orbitmesh-ctl keygen)")]
+    RemoteWithoutKeys { addr: String },
+    #[error("the control socket path {} is {bytes} bytes; a unix socket path holds at most {MAX_SOCKET_PATH} (choose a shorter --socket or --name)", path.display())]
+    SocketPath { path: PathBuf, bytes: usize },
+    #[error("no ports: give at least one --port IFACE (or [[ports]] in the config)")]
+    NoPorts,
+    #[error("{count} ports; at most {}", orbitmesh_core::fib::MAX_PORTS)]
+    TooManyPorts { count: usize },
+    #[error(
+        "interface {iface:?} has an empty port name; give NAME=IFACE with a NAME, or no \"=\""
+    )]
+    EmptyPortName { iface: String },
+    #[error("port name {name:?} is used twice")]
+    PortNameTwice { name: String },
+    #[error("interface {iface:?} is given twice (as ports {first:?} and {second:?}); an interface can serve only one port")]
+    InterfaceTwice {
+        iface: String,
+        first: String,
+        second: String,
+    },
+    #[error("port {port:?}: queues must be 1..={}", crate::sys::xdp::MAX_QUEUES)]
+    Queues { port: String },
+    #[error("every port must serve the same number of queues (one worker per queue index)")]
+    UnequalQueues,
+    #[error("batch {batch} is outside 1..={}", orbitmesh_core::pipeline::MAX_BATCH)]
+    Batch { batch: usize },
+    #[error("busy_poll_budget needs poll = \"busy\"")]
+    BudgetWithoutBusyPoll,
+    #[error(
+        "busy_poll_budget {budget} is outside 1..={MAX_BUSY_POLL_BUDGET} (the kernel's limit)"
+    )]
+    BusyPollBudget { budget: u32 },
+    #[error("coalesce_us needs poll = \"sleep-when-idle\"")]
+    CoalesceWithoutSleep,
+    #[error(
+        "coalesce_us {us} is above {MAX_COALESCE_US} (it delays every frame that wakes a worker)"
+    )]
+    Coalesce { us: u32 },
+    #[error("punt_iface: {name:?} is not an interface name (1-15 bytes, not . or .., without / : or spaces)")]
+    PuntIface { name: String },
+    #[error(
+        "core {core} is not available to this process (usable cores: {})",
+        list(usable)
+    )]
+    Core { core: usize, usable: Vec<usize> },
+}
+
+/// "FILE: " before a syntax error read from a file.
+fn in_file(file: &Option<PathBuf>) -> String {
+    file.as_ref()
+        .map_or(String::new(), |f| format!("{}: ", f.display()))
+}
+
 /// An interface name the kernel takes (dev_valid_name): 1-15 bytes, not
 /// . or .., without / : or white space.
-fn check_iface_name(name: &str) -> Result<(), String> {
-    if name.is_empty()
+fn is_iface_name(name: &str) -> bool {
+    !(name.is_empty()
         || name.len() > 15
         || name == "."
         || name == ".."
-        || name.contains(|c: char| c == '/' || c == ':' || c.is_whitespace())
-    {
-        return Err(format!(
-            "{name:?} is not an interface name (1-15 bytes, not . or .., without / : or spaces)"
-        ));
-    }
-    Ok(())
+        || name.contains(|c: char| c == '/' || c == ':' || c.is_whitespace()))
 }
 
 /// Longest unix socket path, in bytes (sun_path holds 108 with its NUL).
@@ -198,14 +275,14 @@ pub const MAX_SOCKET_PATH: usize = 107;
 
 /// The control socket's path must fit a unix socket address; checked
 /// with the configuration, before any interface is touched.
-fn check_socket_path(path: &Path) -> Result<(), String> {
+fn check_socket_path(path: &Path) -> Result<(), ConfigError> {
     use std::os::unix::ffi::OsStrExt;
-    let n = path.as_os_str().as_bytes().len();
-    if n > MAX_SOCKET_PATH {
-        return Err(format!(
-            "the control socket path {} is {n} bytes; a unix socket path holds at most {MAX_SOCKET_PATH} (choose a shorter --socket or --name)",
-            path.display()
-        ));
+    let bytes = path.as_os_str().as_bytes().len();
+    if bytes > MAX_SOCKET_PATH {
+        return Err(ConfigError::SocketPath {
+            path: path.to_path_buf(),
+            bytes,
+        });
     }
     Ok(())
 }
@@ -213,28 +290,33 @@ fn check_socket_path(path: &Path) -> Result<(), String> {
 /// A node name becomes part of the default socket path
 /// (/run/orbitmesh/NAME.sock) and of the punt interface's: it must be
 /// one plain path component.
-fn check_node_name(name: &str) -> Result<(), String> {
+fn check_node_name(name: &str) -> Result<(), ConfigError> {
     if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
-        return Err(format!(
-            "node name {name:?} is not a plain name: it must be non-empty, not . or .., and without / (it names the socket /run/orbitmesh/NAME.sock)"
-        ));
+        return Err(ConfigError::NodeName { name: name.into() });
     }
     Ok(())
 }
 
 impl Config {
-    pub fn parse(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|error| ConfigError::Syntax { file: None, error })
     }
 
     /// Reads and parses a configuration file; its relative paths are
     /// resolved against the file's directory. Errors name the file.
-    pub fn read(path: &Path) -> Result<Config, String> {
-        let bytes = read_limited(path, MAX_CONFIG_BYTES)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|e| format!("cannot read {}: not UTF-8 text ({e})", path.display()))?;
-        let mut c = Config::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn read(path: &Path) -> Result<Config, ConfigError> {
+        let bytes = read_limited(path, MAX_CONFIG_BYTES).map_err(|error| ConfigError::Read {
+            path: path.into(),
+            error,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|error| ConfigError::NotText {
+            path: path.into(),
+            error,
+        })?;
+        let mut c = toml::from_str::<Config>(&text).map_err(|error| ConfigError::Syntax {
+            file: Some(path.into()),
+            error,
+        })?;
         c.resolve_paths(path.parent().unwrap_or(Path::new("")));
         Ok(c)
     }
@@ -285,12 +367,15 @@ impl Config {
     /// Checks what serde cannot: names unique, sizes in range.
     /// The keys orders must be signed with, read from the configuration;
     /// a key that does not read is named.
-    pub fn trust(&self) -> Result<orbitmesh_core::sign::Trust, String> {
+    pub fn trust(&self) -> Result<orbitmesh_core::sign::Trust, ConfigError> {
         use orbitmesh_core::sign::{PublicKey, TrustedKey};
         use orbitmesh_core::time::parse_utc;
         let mut keys = Vec::new();
         for k in &self.trusted_keys {
-            let bad = |e: String| format!("trusted key {:?}: {e}", k.name);
+            let bad = |reason: String| ConfigError::TrustedKey {
+                name: k.name.clone(),
+                reason,
+            };
             let at = |t: &Option<String>| t.as_deref().map(parse_utc).transpose().map_err(bad);
             keys.push(TrustedKey {
                 name: k.name.clone(),
@@ -304,7 +389,7 @@ impl Config {
             .iter()
             .map(|k| {
                 k.parse::<PublicKey>()
-                    .map_err(|e| format!("revoked key: {e}"))
+                    .map_err(|reason| ConfigError::RevokedKey { reason })
             })
             .collect::<Result<_, _>>()?;
         Ok(orbitmesh_core::sign::Trust { keys, revoked })
@@ -313,104 +398,100 @@ impl Config {
     /// The remote channel's address, if enabled; refused unless it is
     /// an IP address and port, and keys are trusted (it takes only signed
     /// orders).
-    pub fn remote_addr(&self) -> Result<Option<std::net::SocketAddr>, String> {
+    pub fn remote_addr(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
         let Some(a) = &self.remote_listen else {
             return Ok(None);
         };
-        let addr = a.parse().map_err(|_| {
-            format!(
-                "remote_listen {a:?}: expected ADDR:PORT, e.g. 10.99.0.17:7470 or [fd00::11]:7470"
-            )
-        })?;
+        let addr = a
+            .parse()
+            .map_err(|_| ConfigError::RemoteAddress { addr: a.clone() })?;
         if !self.trust()?.required() {
-            return Err(format!(
-                "remote_listen {a:?}: the remote control channel takes only signed orders; list the ground controller's keys in [[trusted_keys]] first (orbitmesh-ctl keygen)"
-            ));
+            return Err(ConfigError::RemoteWithoutKeys { addr: a.clone() });
         }
         Ok(Some(addr))
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         check_node_name(&self.name)?;
         self.trust()?;
         self.remote_addr()?;
         check_socket_path(&self.socket_path())?;
+        self.check_ports()?;
+        self.check_polling()?;
+        if self.punt == PuntPolicy::Host && !is_iface_name(&self.punt_iface()) {
+            return Err(ConfigError::PuntIface {
+                name: self.punt_iface(),
+            });
+        }
+        Ok(())
+    }
+
+    /// At least one port, at most `MAX_PORTS`; names and interfaces
+    /// unique; the same number of queues on each.
+    fn check_ports(&self) -> Result<(), ConfigError> {
         if self.ports.is_empty() {
-            return Err(
-                "no ports: give at least one --port IFACE (or [[ports]] in the config)".into(),
-            );
+            return Err(ConfigError::NoPorts);
         }
         if self.ports.len() > orbitmesh_core::fib::MAX_PORTS {
-            return Err(format!(
-                "{} ports; at most {}",
-                self.ports.len(),
-                orbitmesh_core::fib::MAX_PORTS
-            ));
+            return Err(ConfigError::TooManyPorts {
+                count: self.ports.len(),
+            });
         }
         let mut names = std::collections::HashSet::new();
         let mut ifaces = std::collections::HashMap::new();
         for p in &self.ports {
             if p.name().is_empty() {
-                return Err(format!(
-                    "interface {:?} has an empty port name; give NAME=IFACE with a NAME, or no \"=\"",
-                    p.iface
-                ));
+                return Err(ConfigError::EmptyPortName {
+                    iface: p.iface.clone(),
+                });
             }
             if !names.insert(p.name()) {
-                return Err(format!("port name {:?} is used twice", p.name()));
+                return Err(ConfigError::PortNameTwice {
+                    name: p.name().into(),
+                });
             }
             if let Some(first) = ifaces.insert(p.iface.as_str(), p.name()) {
-                return Err(format!(
-                    "interface {:?} is given twice (as ports {first:?} and {:?}); an interface can serve only one port",
-                    p.iface,
-                    p.name()
-                ));
+                return Err(ConfigError::InterfaceTwice {
+                    iface: p.iface.clone(),
+                    first: first.into(),
+                    second: p.name().into(),
+                });
             }
             if p.queues == 0 || p.queues > crate::sys::xdp::MAX_QUEUES {
-                return Err(format!(
-                    "port {:?}: queues must be 1..={}",
-                    p.name(),
-                    crate::sys::xdp::MAX_QUEUES
-                ));
+                return Err(ConfigError::Queues {
+                    port: p.name().into(),
+                });
             }
-        }
-        if !(1..=orbitmesh_core::pipeline::MAX_BATCH).contains(&self.batch) {
-            return Err(format!(
-                "batch {} is outside 1..={}",
-                self.batch,
-                orbitmesh_core::pipeline::MAX_BATCH
-            ));
-        }
-        if self.busy_poll_budget.is_some() && self.poll != PollMode::Busy {
-            return Err("busy_poll_budget needs poll = \"busy\"".into());
-        }
-        if let Some(b) = self
-            .busy_poll_budget
-            .filter(|b| !(1..=MAX_BUSY_POLL_BUDGET).contains(b))
-        {
-            return Err(format!(
-                "busy_poll_budget {b} is outside 1..={MAX_BUSY_POLL_BUDGET} (the kernel's limit)"
-            ));
-        }
-        if let Some(u) = self.coalesce_us {
-            if self.poll != PollMode::SleepWhenIdle && u > 0 {
-                return Err("coalesce_us needs poll = \"sleep-when-idle\"".into());
-            }
-            if u > MAX_COALESCE_US {
-                return Err(format!(
-                    "coalesce_us {u} is above {MAX_COALESCE_US} (it delays every frame that wakes a worker)"
-                ));
-            }
-        }
-        if self.punt == PuntPolicy::Host {
-            check_iface_name(&self.punt_iface()).map_err(|e| format!("punt_iface: {e}"))?;
         }
         let q = self.ports[0].queues;
         if self.ports.iter().any(|p| p.queues != q) {
-            return Err(
-                "every port must serve the same number of queues (one worker per queue index)"
-                    .into(),
-            );
+            return Err(ConfigError::UnequalQueues);
+        }
+        Ok(())
+    }
+
+    /// The batch size, and the busy-poll budget and receive coalescing
+    /// each with the poll mode it belongs to, in range.
+    fn check_polling(&self) -> Result<(), ConfigError> {
+        if !(1..=orbitmesh_core::pipeline::MAX_BATCH).contains(&self.batch) {
+            return Err(ConfigError::Batch { batch: self.batch });
+        }
+        if self.busy_poll_budget.is_some() && self.poll != PollMode::Busy {
+            return Err(ConfigError::BudgetWithoutBusyPoll);
+        }
+        if let Some(budget) = self
+            .busy_poll_budget
+            .filter(|b| !(1..=MAX_BUSY_POLL_BUDGET).contains(b))
+        {
+            return Err(ConfigError::BusyPollBudget { budget });
+        }
+        if let Some(us) = self.coalesce_us {
+            if self.poll != PollMode::SleepWhenIdle && us > 0 {
+                return Err(ConfigError::CoalesceWithoutSleep);
+            }
+            if us > MAX_COALESCE_US {
+                return Err(ConfigError::Coalesce { us });
+            }
         }
         Ok(())
     }
@@ -418,12 +499,12 @@ impl Config {
     /// Checks the worker cores against `usable`, the cores this process may
     /// run on (see [`usable_cores`]): a worker that cannot be pinned to its
     /// core would run unpinned, which is not what was asked for.
-    pub fn check_cores(&self, usable: &[usize]) -> Result<(), String> {
+    pub fn check_cores(&self, usable: &[usize]) -> Result<(), ConfigError> {
         match self.cores.iter().find(|c| !usable.contains(c)) {
-            Some(c) => Err(format!(
-                "core {c} is not available to this process (usable cores: {})",
-                list(usable)
-            )),
+            Some(&core) => Err(ConfigError::Core {
+                core,
+                usable: usable.to_vec(),
+            }),
             None => Ok(()),
         }
     }
@@ -480,14 +561,16 @@ mod tests {
         c.validate().unwrap();
         let d = Config::default();
         assert_eq!((d.batch, d.poll), (64, PollMode::SleepWhenIdle));
-        assert!(d.validate().unwrap_err().contains("--port"));
+        let e = d.validate().unwrap_err();
+        assert!(matches!(e, ConfigError::NoPorts), "{e}");
+        assert!(e.to_string().contains("--port"));
         assert!(Config::parse("batch = 65\n[[ports]]\niface = \"a\"")
             .unwrap()
             .validate()
             .is_err());
-        assert!(Config::parse("bogus = 1")
-            .unwrap_err()
-            .contains("unknown field"));
+        let e = Config::parse("bogus = 1").unwrap_err();
+        assert!(matches!(e, ConfigError::Syntax { file: None, .. }));
+        assert!(e.to_string().contains("unknown field"));
     }
 
     #[test]
@@ -515,6 +598,8 @@ mod tests {
         here.resolve_paths(Path::new("sat.toml").parent().unwrap());
         assert_eq!(here.fib, Some(PathBuf::from("a.toml")));
         let e = Config::read(&dir.join("missing.toml")).unwrap_err();
+        assert!(matches!(&e, ConfigError::Read { path, .. } if path.ends_with("missing.toml")));
+        let e = e.to_string();
         assert!(
             e.starts_with("cannot read ") && e.contains("missing.toml"),
             "{e}"
@@ -530,8 +615,9 @@ mod tests {
                 .validate()
         };
         let e = two("iface = \"x\"\nname = \"a\"", "iface = \"x\"\nname = \"b\"").unwrap_err();
+        assert!(matches!(&e, ConfigError::InterfaceTwice { iface, .. } if iface == "x"));
         assert_eq!(
-            e,
+            e.to_string(),
             "interface \"x\" is given twice (as ports \"a\" and \"b\"); an interface can serve only one port"
         );
         // --port X --edge X: the same, whatever the port kinds.
@@ -539,7 +625,8 @@ mod tests {
             "iface = \"x\"\nname = \"a\"",
             "iface = \"x\"\nname = \"e\"\nedge = true",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("given twice"), "{e}");
         two("iface = \"x\"", "iface = \"y\"").unwrap();
     }
@@ -549,8 +636,10 @@ mod tests {
         let c = |t: &str| Config::parse(&format!("{t}\n[[ports]]\niface = \"a\"")).unwrap();
         c("cores = [0, 1]").check_cores(&[0, 1, 2, 5]).unwrap();
         c("").check_cores(&[]).unwrap();
+        let e = c("cores = [1, 99]").check_cores(&[0, 1, 2, 5]).unwrap_err();
+        assert!(matches!(e, ConfigError::Core { core: 99, .. }));
         assert_eq!(
-            c("cores = [1, 99]").check_cores(&[0, 1, 2, 5]).unwrap_err(),
+            e.to_string(),
             "core 99 is not available to this process (usable cores: 0-2, 5)"
         );
         // This host: a core beyond any CPU set is refused.
@@ -574,11 +663,13 @@ mod tests {
         assert!(c("poll = \"busy\"\ncoalesce_us = 50")
             .validate()
             .unwrap_err()
+            .to_string()
             .contains("needs poll = \"sleep-when-idle\""));
         c("poll = \"busy\"\ncoalesce_us = 0").validate().unwrap();
         assert!(c("coalesce_us = 5000")
             .validate()
             .unwrap_err()
+            .to_string()
             .contains("above 1000"));
     }
 
@@ -600,6 +691,8 @@ mod tests {
         let v = |t: &str| Config::parse(&format!("{t}{port}")).unwrap().validate();
         for bad in ["", ".", "..", "../../tmp/x", "a/b"] {
             let e = v(&format!("name = {bad:?}")).unwrap_err();
+            assert!(matches!(e, ConfigError::NodeName { .. }), "{e}");
+            let e = e.to_string();
             assert!(
                 e.starts_with("node name ") && e.contains("plain name"),
                 "{e}"
@@ -610,7 +703,8 @@ mod tests {
         let e = Config::parse("[[ports]]\niface = \"a\"\nname = \"\"")
             .unwrap()
             .validate()
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("empty port name"), "{e}");
     }
 
@@ -624,18 +718,21 @@ mod tests {
         };
         v(64).unwrap();
         v(65535).unwrap();
-        assert!(v(0).unwrap_err().contains("outside 1..=65535"));
-        assert!(v(65536).unwrap_err().contains("outside 1..=65535"));
+        for b in [0, 65536] {
+            let e = v(b).unwrap_err();
+            assert!(matches!(e, ConfigError::BusyPollBudget { budget } if budget == b));
+            assert!(e.to_string().contains("outside 1..=65535"));
+        }
     }
 
     #[test]
     fn an_endless_or_huge_config_file_is_refused_not_read_forever() {
         let e = Config::read(Path::new("/dev/zero")).unwrap_err();
         assert_eq!(
-            e,
+            e.to_string(),
             format!("cannot read /dev/zero: the file is larger than {MAX_CONFIG_BYTES} bytes")
         );
-        let e = Config::read(Path::new("/")).unwrap_err();
+        let e = Config::read(Path::new("/")).unwrap_err().to_string();
         assert!(e.starts_with("cannot read /: "), "{e}");
     }
 
@@ -649,6 +746,8 @@ mod tests {
         };
         for bad in ["", "abcdefghijklmnop", "a/b", "a b", "a:b", ".."] {
             let e = v(&format!("punt_iface = {bad:?}")).unwrap_err();
+            assert!(matches!(&e, ConfigError::PuntIface { name } if name == bad));
+            let e = e.to_string();
             assert!(
                 e.starts_with("punt_iface: ") && e.contains("is not an interface name"),
                 "{e}"
@@ -664,20 +763,23 @@ mod tests {
         let port = "\n[[ports]]\niface = \"a\"";
         let key = "\n[[trusted_keys]]\nname = \"g\"\nkey = \"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\"";
         let v = |t: &str| Config::parse(&format!("{t}{port}")).unwrap();
-        assert_eq!(v("").remote_addr(), Ok(None));
+        assert_eq!(v("").remote_addr().unwrap(), None);
         let e = v("remote_listen = \"0.0.0.0:7470\"")
             .validate()
             .unwrap_err();
+        assert!(matches!(e, ConfigError::RemoteWithoutKeys { .. }), "{e}");
+        let e = e.to_string();
         assert!(e.contains("[[trusted_keys]]"), "{e}");
         let e = v(&format!("remote_listen = \"ground:7470\"{key}"))
             .validate()
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("expected ADDR:PORT"), "{e}");
         let c = v(&format!(
             "remote_listen = \"[::]:7470\"\nremote_reads = false{key}"
         ));
         c.validate().unwrap();
-        assert_eq!(c.remote_addr(), Ok(Some("[::]:7470".parse().unwrap())));
+        assert_eq!(c.remote_addr().unwrap(), Some("[::]:7470".parse().unwrap()));
         assert!(!c.remote_reads);
         assert!(v("").remote_reads, "reads are open by default");
     }
@@ -690,12 +792,19 @@ mod tests {
         v(&format!("control_socket = {long:?}")).unwrap();
         let e = v(&format!("control_socket = \"{long}y\"")).unwrap_err();
         assert!(
+            matches!(e, ConfigError::SocketPath { bytes: 108, .. }),
+            "{e}"
+        );
+        let e = e.to_string();
+        assert!(
             e.starts_with("the control socket path /tmp/xxx")
                 && e.contains("is 108 bytes; a unix socket path holds at most 107"),
             "{e}"
         );
         // The default path grows with the node name.
-        let e = v(&format!("name = \"{}\"", "n".repeat(100))).unwrap_err();
+        let e = v(&format!("name = \"{}\"", "n".repeat(100)))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("a unix socket path holds at most 107"), "{e}");
     }
 }

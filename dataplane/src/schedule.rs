@@ -150,13 +150,19 @@ impl Held {
         OrderError::Refused(r)
     }
 
-    /// Refusals so far, by counter name.
-    pub fn refusals(&self) -> Vec<(&'static str, u64)> {
+    /// Refusals so far, by kind (in [`Refusal::ALL`] order).
+    pub fn refusals(&self) -> Vec<(Refusal, u64)> {
         Refusal::ALL
             .iter()
             .zip(&self.refused)
-            .map(|(r, c)| (r.name(), c.load(Ordering::Relaxed)))
+            .map(|(r, c)| (*r, c.load(Ordering::Relaxed)))
             .collect()
+    }
+
+    /// Refusals so far of kind `r`.
+    pub fn refused(&self, r: Refusal) -> u64 {
+        let i = Refusal::ALL.iter().position(|k| *k == r);
+        self.refused[i.expect("every kind listed")].load(Ordering::Relaxed)
     }
 
     /// What `schedule show` reports.
@@ -795,12 +801,7 @@ mod signed_tests {
     }
 
     fn count(n: &Node, r: Refusal) -> u64 {
-        n.schedule
-            .refusals()
-            .into_iter()
-            .find(|c| c.0 == r.name())
-            .unwrap()
-            .1
+        n.schedule.refused(r)
     }
 
     #[test]

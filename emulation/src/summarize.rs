@@ -110,7 +110,9 @@ pub fn wind_down(
                 &orbitmesh_core::protocol::Request::Stats,
             ) {
                 Ok(orbitmesh_core::protocol::Response::Stats(st)) => {
-                    Some((st.get("forwarded"), st.get("emu_link_gone_drops")))
+                    use orbitmesh_core::protocol::Counter;
+                    let c = &st.counters;
+                    Some((c.get(Counter::Forwarded), c.get(Counter::EmuLinkGoneDrops)))
                 }
                 _ => None,
             }

@@ -150,9 +150,9 @@ impl Line {
         ctl::call(&self.socket, &req).expect("control call")
     }
 
-    pub fn stat(&self, name: &str) -> u64 {
+    pub fn stat(&self, c: ctl::Counter) -> u64 {
         match self.call(Request::Stats) {
-            Response::Stats(s) => s.get(name),
+            Response::Stats(s) => s.counters.get(c),
             r => panic!("{r:?}"),
         }
     }

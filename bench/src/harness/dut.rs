@@ -371,7 +371,11 @@ impl Dut {
         else {
             return Vec::new();
         };
-        let mut out = s.counters.clone();
+        let mut out: Vec<(String, u64)> = s
+            .counters
+            .named()
+            .map(|(n, v)| (n.to_string(), v))
+            .collect();
         for p in &s.ports {
             let c = &p.counters;
             for (k, v) in [

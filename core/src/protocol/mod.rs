@@ -32,9 +32,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+mod counter;
 pub mod endpoint;
 mod frame;
 
+pub use counter::{Counter, CounterValues};
 pub use endpoint::Endpoint;
 pub use frame::*;
 
@@ -207,17 +209,9 @@ pub struct StatsInfo {
     pub node: String,
     pub now_ns: u64,
     pub fib_version: u64,
-    pub counters: Vec<(String, u64)>,
+    /// Every counter ([`Counter::ALL`] from a dataplane of this build).
+    pub counters: CounterValues,
     pub ports: Vec<PortInfo>,
-}
-
-impl StatsInfo {
-    pub fn get(&self, name: &str) -> u64 {
-        self.counters
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or(0, |c| c.1)
-    }
 }
 
 /// Binary FIB request operations (the payload's first byte), and the flag

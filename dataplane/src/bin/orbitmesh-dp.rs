@@ -142,7 +142,7 @@ fn port_arg(s: &str, edge: bool, mode: xsk::XdpMode, queues: u32) -> PortConf {
 
 fn config(a: &Args) -> Result<Config> {
     let mut c = match &a.config {
-        Some(p) => Config::read(p).map_err(anyhow::Error::msg)?,
+        Some(p) => Config::read(p)?,
         None => Config::default(),
     };
     for p in &a.ports {
@@ -184,9 +184,8 @@ fn config(a: &Args) -> Result<Config> {
     if let Some(p) = a.punt {
         c.punt = p;
     }
-    c.validate().map_err(anyhow::Error::msg)?;
-    c.check_cores(&dataplane::config::usable_cores())
-        .map_err(anyhow::Error::msg)?;
+    c.validate()?;
+    c.check_cores(&dataplane::config::usable_cores())?;
     Ok(c)
 }
 
@@ -309,7 +308,7 @@ fn run(args: Args) -> Result<()> {
     }
     let ctl = dataplane::ctl::serve(&socket, node.clone(), stop.clone())
         .with_context(|| format!("control socket {}", socket.display()))?;
-    let remote = match c.remote_addr().map_err(anyhow::Error::msg)? {
+    let remote = match c.remote_addr()? {
         Some(addr) => {
             let limits = dataplane::ctl::Limits::default();
             let r = dataplane::ctl::serve_remote(
@@ -428,7 +427,7 @@ fn follow_schedule(
     node: &Arc<Node>,
     stop: &Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>> {
-    let trust = c.trust().map_err(anyhow::Error::msg)?;
+    let trust = c.trust()?;
     if trust.required() {
         tracing::info!(
             keys = trust.keys.len(),

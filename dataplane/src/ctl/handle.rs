@@ -3,146 +3,166 @@
 //! readable FIB, versions, statistics, and port state.
 
 use super::*;
+use orbitmesh_core::schedule::Schedule;
+use orbitmesh_core::sign::Signed;
 
-/// Carries out one request against the node.
+/// Carries out one request against the node; a refusal becomes the
+/// `Error` reply its client is told.
 pub fn handle(node: &Node, req: Request) -> Response {
-    let err = |m: String| Response::Error { message: m };
-    if changes_forwarding_unsigned(&req) && node.schedule.signed_orders() {
-        let r = node
-            .schedule
-            .refuse(orbitmesh_core::sign::Refusal::Unsigned);
-        tracing::warn!(node = %node.name, request = request_name(&req), refusal = %r, "order refused");
-        return err(format!(
-            "{r}; FIB loads, stages, swaps, rollbacks and port changes by hand are not signed orders: send a signed schedule"
-        ));
-    }
-    if changes_the_fib_by_hand(&req) {
-        if let Some(s) = node.schedule.current() {
-            return err(format!(
-                "this node follows a schedule (serial {}); FIB changes by hand would fight it: `orbitmesh-ctl schedule clear` first",
-                s.serial
-            ));
-        }
-    }
+    execute(node, req).unwrap_or_else(Response::from)
+}
+
+/// Carries out one request against the node: the reply, or why it was
+/// refused. Changes by hand are vetted first ([`vet_by_hand`]); then one
+/// arm per request, each read-only or one function.
+pub fn execute(node: &Node, req: Request) -> Result<Response, CtlError> {
+    vet_by_hand(node, &req)?;
+    let version = |v| Ok(Response::Ok { version: v });
     match req {
-        Request::LoadFib { fib, allow_empty } => match build(node, &fib, allow_empty) {
-            Ok(f) => Response::Ok {
-                version: node.fib.publish(f),
-            },
-            Err(e) => err(format!("FIB refused, the running FIB stays: {e}")),
-        },
+        // Read-only.
+        Request::Version => Ok(Response::Version(version_info(node))),
+        Request::Stats => Ok(Response::Stats(stats_info(node))),
+        Request::ShowFib { label, prefix } => {
+            let view = show_fib(node, label, prefix.as_deref())?;
+            Ok(Response::Fib(Box::new(view)))
+        }
+        Request::ShowSchedule => Ok(Response::Schedule(node.schedule.info(node))),
+        // The FIB by hand.
+        Request::LoadFib { fib, allow_empty } => {
+            let f = build(node, &fib, allow_empty).map_err(CtlError::Fib)?;
+            version(node.fib.publish(f))
+        }
         Request::StageFib {
             fib,
             at_ns,
             allow_empty,
-        } => match build(node, &fib, allow_empty) {
-            Ok(f) => {
-                let v = f.version();
-                node.fib.stage(f, at_ns, now_ns());
-                Response::Ok { version: v }
-            }
-            Err(e) => err(format!("FIB refused, the running FIB stays: {e}")),
-        },
-        Request::Swap => match node.fib.activate_staged() {
-            Some(v) => Response::Ok { version: v },
-            None => err("no FIB is staged".into()),
-        },
+        } => {
+            let f = build(node, &fib, allow_empty).map_err(CtlError::Fib)?;
+            let v = f.version();
+            node.fib.stage(f, at_ns, now_ns());
+            version(v)
+        }
+        Request::Swap => version(node.fib.activate_staged().ok_or(CtlError::NothingStaged)?),
         Request::Rollback => {
             // A staged FIB already in force counts as the active one.
             node.fib.promote_due(now_ns());
-            match node.fib.rollback() {
-                Some(v) => Response::Ok { version: v },
-                None => err("no previous FIB to roll back to (a rollback goes back one FIB, once; load or activate another first)".into()),
-            }
+            version(node.fib.rollback().ok_or(CtlError::NoRollback)?)
         }
-        Request::Exchange => match node.fib.exchange() {
-            Some(v) => Response::Ok { version: v },
-            None => err("no previous FIB to exchange with".into()),
-        },
+        Request::Exchange => version(node.fib.exchange().ok_or(CtlError::NoExchange)?),
+        // Orders.
         Request::LoadSchedule {
             schedule,
             allow_empty,
             signed,
-        } => match node
-            .schedule
-            .load(node, schedule, allow_empty, signed.as_ref())
-        {
-            Ok(changed) => {
-                tracing::info!(
-                    node = %node.name,
-                    serial = node.schedule.info(node).serial,
-                    "schedule {}",
-                    if changed { "accepted" } else { "already held" }
-                );
-                Response::Schedule(node.schedule.info(node))
-            }
-            Err(e) => {
-                tracing::warn!(node = %node.name, reason = %e, "schedule refused");
-                err(format!("schedule refused, the running one stays: {e}"))
-            }
-        },
-        Request::ShowSchedule => Response::Schedule(node.schedule.info(node)),
-        Request::ClearSchedule { serial, signed } => {
-            match node.schedule.clear(node, serial, signed.as_ref()) {
-                Ok(()) => {
-                    tracing::info!(node = %node.name, "schedule cleared; the FIB in force stays");
-                    Response::Schedule(node.schedule.info(node))
-                }
-                Err(e) => {
-                    tracing::warn!(node = %node.name, reason = %e, "schedule clear refused");
-                    err(e.to_string())
-                }
-            }
+        } => load_schedule(node, schedule, allow_empty, signed.as_ref()),
+        Request::ClearSchedule { serial, signed } => clear_schedule(node, serial, signed.as_ref()),
+        // Ports.
+        Request::SetPort { port, up } => {
+            node.live.set_admin(port_index(node, &port)?, up);
+            version(node.fib.current().version())
         }
-        Request::Version => Response::Version(version_info(node)),
-        Request::Stats => Response::Stats(stats_info(node)),
-        Request::ShowFib { label, prefix } => match show_fib(node, label, prefix.as_deref()) {
-            Ok(v) => Response::Fib(Box::new(v)),
-            Err(e) => err(e),
-        },
-        Request::SetLinkGone { port, gone } => match node.port_index(&port) {
-            Some(_) if !node.delay_line => err(format!(
-                "port {port}: this dataplane has no delay line (emulation only: start it with --delay-line)"
-            )),
-            Some(i) => {
-                node.link_gone[i].store(gone, Ordering::Relaxed);
-                Response::Ok {
-                    version: node.fib.current().version(),
-                }
-            }
-            None => err(format!("no port named {port}")),
-        },
-        Request::SetPortDelay { port, delay_ns } => match node.port_index(&port) {
-            Some(_) if !node.delay_line => err(format!(
-                "port {port}: this dataplane has no delay line (emulation only: start it with --delay-line)"
-            )),
-            Some(_) if delay_ns > MAX_DELAY_NS => err(format!(
-                "delay {delay_ns} ns on {port}: at most {MAX_DELAY_NS} ns (1 s)"
-            )),
-            Some(i) => {
-                node.delay_ns[i].store(delay_ns, Ordering::Relaxed);
-                Response::Ok {
-                    version: node.fib.current().version(),
-                }
-            }
-            None => err(format!(
-                "no port named {port:?} (ports: {})",
-                node.port_names.join(", ")
-            )),
-        },
-        Request::SetPort { port, up } => match node.port_index(&port) {
-            Some(i) => {
-                node.live.set_admin(i, up);
-                Response::Ok {
-                    version: node.fib.current().version(),
-                }
-            }
-            None => err(format!(
-                "no port named {port:?} (ports: {})",
-                node.port_names.join(", ")
-            )),
-        },
+        Request::SetPortDelay { port, delay_ns } => {
+            set_port_delay(node, &port, delay_ns)?;
+            version(node.fib.current().version())
+        }
+        Request::SetLinkGone { port, gone } => {
+            node.link_gone[delay_line_port(node, &port)?].store(gone, Ordering::Relaxed);
+            version(node.fib.current().version())
+        }
     }
+}
+
+/// Refuses a change by hand (of the FIB or a port) on a dataplane that
+/// takes only signed orders (counted), and a FIB change by hand on one
+/// that follows a schedule.
+fn vet_by_hand(node: &Node, req: &Request) -> Result<(), CtlError> {
+    if changes_forwarding_unsigned(req) && node.schedule.signed_orders() {
+        let r = node
+            .schedule
+            .refuse(orbitmesh_core::sign::Refusal::Unsigned);
+        tracing::warn!(node = %node.name, request = request_name(req), refusal = %r, "order refused");
+        return Err(CtlError::Unsigned(r));
+    }
+    if changes_the_fib_by_hand(req) {
+        if let Some(s) = node.schedule.current() {
+            return Err(CtlError::FollowsSchedule { serial: s.serial });
+        }
+    }
+    Ok(())
+}
+
+/// A schedule order: accepted (or already held) and logged, or refused
+/// and logged.
+fn load_schedule(
+    node: &Node,
+    schedule: Schedule,
+    allow_empty: bool,
+    signed: Option<&Signed>,
+) -> Result<Response, CtlError> {
+    match node.schedule.load(node, schedule, allow_empty, signed) {
+        Ok(changed) => {
+            tracing::info!(
+                node = %node.name,
+                serial = node.schedule.info(node).serial,
+                "schedule {}",
+                if changed { "accepted" } else { "already held" }
+            );
+            Ok(Response::Schedule(node.schedule.info(node)))
+        }
+        Err(e) => {
+            tracing::warn!(node = %node.name, reason = %e, "schedule refused");
+            Err(CtlError::Schedule(e))
+        }
+    }
+}
+
+/// An order to drop the schedule (the FIB in force stays).
+fn clear_schedule(
+    node: &Node,
+    serial: Option<u64>,
+    signed: Option<&Signed>,
+) -> Result<Response, CtlError> {
+    match node.schedule.clear(node, serial, signed) {
+        Ok(()) => {
+            tracing::info!(node = %node.name, "schedule cleared; the FIB in force stays");
+            Ok(Response::Schedule(node.schedule.info(node)))
+        }
+        Err(e) => {
+            tracing::warn!(node = %node.name, reason = %e, "schedule clear refused");
+            Err(CtlError::Clear(e))
+        }
+    }
+}
+
+/// The emulation's one-way delay on a port, at most [`MAX_DELAY_NS`].
+fn set_port_delay(node: &Node, port: &str, delay_ns: u64) -> Result<(), CtlError> {
+    let i = delay_line_port(node, port)?;
+    if delay_ns > MAX_DELAY_NS {
+        return Err(CtlError::DelayTooLong {
+            port: port.into(),
+            delay_ns,
+        });
+    }
+    node.delay_ns[i].store(delay_ns, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The index of the port named `port`.
+fn port_index(node: &Node, port: &str) -> Result<usize, CtlError> {
+    node.port_index(port).ok_or_else(|| CtlError::NoSuchPort {
+        port: port.into(),
+        ports: node.port_names.clone(),
+    })
+}
+
+/// The index of the port named `port`, on a dataplane with a delay line
+/// (the emulation's link changes).
+fn delay_line_port(node: &Node, port: &str) -> Result<usize, CtlError> {
+    let i = port_index(node, port)?;
+    if !node.delay_line {
+        return Err(CtlError::NoDelayLine { port: port.into() });
+    }
+    Ok(i)
 }
 
 /// Validates a FIB for this node: complete, and not empty unless allowed.
@@ -160,7 +180,7 @@ pub(super) fn filter(
     mut spec: FibSpec,
     label: Option<u32>,
     prefix: Option<&str>,
-) -> Result<FibSpec, String> {
+) -> Result<FibSpec, CtlError> {
     if let Some(l) = label {
         spec.labels.retain(|e| e.label == l);
         spec.routes.clear();
@@ -168,14 +188,15 @@ pub(super) fn filter(
     if let Some(p) = prefix {
         spec.labels.clear();
         if p.contains('/') {
-            let want: Prefix = p
-                .parse()
-                .map_err(|e| format!("{p:?} is not a prefix: {e}"))?;
+            let want: Prefix = p.parse().map_err(|error| CtlError::NotAPrefix {
+                text: p.into(),
+                error,
+            })?;
             spec.routes.retain(|r| r.prefix == want);
         } else {
             let a: std::net::IpAddr = p
                 .parse()
-                .map_err(|_| format!("{p:?} is neither an address nor a prefix"))?;
+                .map_err(|_| CtlError::NotAnAddress { text: p.into() })?;
             // Longest match, as the dataplane would choose it.
             let best = spec
                 .routes
@@ -193,7 +214,7 @@ pub(super) fn show_fib(
     node: &Node,
     label: Option<u32>,
     prefix: Option<&str>,
-) -> Result<FibView, String> {
+) -> Result<FibView, CtlError> {
     let now = now_ns();
     let g = crossbeam_epoch::pin();
     let active = node.fib.load(now, &g);
@@ -237,37 +258,9 @@ pub fn stats_info(node: &Node) -> StatsInfo {
         node: node.name.clone(),
         now_ns: now,
         fib_version: node.fib.load(now, &g).version(),
-        counters: c
-            .named()
+        counters: Counter::ALL
             .into_iter()
-            .map(|(n, v)| (n.to_string(), v))
-            .chain([
-                (
-                    "punt_to_host".to_string(),
-                    node.punt.delivered.load(Ordering::Relaxed),
-                ),
-                (
-                    "punt_queue_full".to_string(),
-                    node.punt.queue_full.load(Ordering::Relaxed),
-                ),
-                (
-                    "punt_write_failed".to_string(),
-                    node.punt.write_failed.load(Ordering::Relaxed),
-                ),
-                (
-                    "emu_link_gone_drops".to_string(),
-                    node.gone_drops
-                        .iter()
-                        .map(|c| c.load(Ordering::Relaxed))
-                        .sum(),
-                ),
-            ])
-            .chain(
-                node.schedule
-                    .refusals()
-                    .into_iter()
-                    .map(|(n, v)| (n.to_string(), v)),
-            )
+            .map(|k| (k, counter(node, &c, k)))
             .collect(),
         ports: node
             .port_names
@@ -281,6 +274,23 @@ pub fn stats_info(node: &Node) -> StatsInfo {
                 counters: totals[i],
             })
             .collect(),
+    }
+}
+
+/// One counter's value: from the workers' sum `c`, or the node's own.
+fn counter(node: &Node, c: &Counters, k: Counter) -> u64 {
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    match k {
+        Counter::Rx => c.rx,
+        Counter::Forwarded => c.forwarded,
+        Counter::BackupUsed => c.backup_used,
+        Counter::Drop(r) => c.drop_count(r),
+        Counter::Punt(r) => c.punt_count(r),
+        Counter::PuntToHost => load(&node.punt.delivered),
+        Counter::PuntQueueFull => load(&node.punt.queue_full),
+        Counter::PuntWriteFailed => load(&node.punt.write_failed),
+        Counter::EmuLinkGoneDrops => node.gone_drops.iter().map(load).sum(),
+        Counter::Order(r) => node.schedule.refused(r),
     }
 }
 

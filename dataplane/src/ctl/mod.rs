@@ -43,6 +43,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+mod error;
 mod handle;
 pub mod remote;
 #[cfg(test)]
@@ -51,6 +52,7 @@ mod server;
 #[cfg(test)]
 mod tests;
 
+pub use error::CtlError;
 pub use handle::*;
 pub use remote::{serve_remote, Remote, RemoteServer};
 pub use server::*;

@@ -36,25 +36,24 @@
 use super::*;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 
-/// Carries out nothing, or refuses: `Some(refusal)` when `req` may not be
-/// served on the remote channel, `None` when it goes on to [`handle`]
+/// Carries out nothing, or refuses: `Err(refusal)` when `req` may not be
+/// served on the remote channel, `Ok` when it goes on to [`handle`]
 /// (which verifies the signature of an order).
-pub fn vet(node: &Node, req: &Request, reads: bool) -> Option<Response> {
-    let err = |message: String| Some(Response::Error { message });
+pub fn vet(node: &Node, req: &Request, reads: bool) -> Result<(), CtlError> {
     match req {
         Request::Version | Request::Stats | Request::ShowFib { .. } | Request::ShowSchedule => {
             if reads {
-                None
+                Ok(())
             } else {
-                err("read-only requests are not served on this dataplane's remote channel (remote_reads = false)".into())
+                Err(CtlError::ReadsClosed)
             }
         }
         Request::LoadSchedule { .. } | Request::ClearSchedule { .. } => {
             if node.schedule.signed_orders() {
                 // Verified (and an unsigned one refused and counted) there.
-                None
+                Ok(())
             } else {
-                err("this dataplane trusts no keys: its remote channel takes no orders".into())
+                Err(CtlError::NoTrustedKeys)
             }
         }
         Request::LoadFib { .. }
@@ -69,9 +68,7 @@ pub fn vet(node: &Node, req: &Request, reads: bool) -> Option<Response> {
                 .schedule
                 .refuse(orbitmesh_core::sign::Refusal::Unsigned);
             tracing::warn!(node = %node.name, refusal = %r, "remote order refused");
-            err(format!(
-                "{r}; on the remote channel only signed orders (schedule load, schedule clear) change state"
-            ))
+            Err(CtlError::RemoteUnsigned(r))
         }
     }
 }

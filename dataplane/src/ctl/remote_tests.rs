@@ -50,11 +50,7 @@ fn any_port() -> std::net::SocketAddr {
 }
 
 fn count(n: &Node, r: Refusal) -> u64 {
-    n.schedule
-        .refusals()
-        .into_iter()
-        .find(|(name, _)| *name == r.name())
-        .map_or(0, |c| c.1)
+    n.schedule.refused(r)
 }
 
 fn error_of(r: Result<Response, String>) -> String {

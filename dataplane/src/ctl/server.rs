@@ -523,9 +523,7 @@ pub(super) fn refuse_busy(s: &dyn Conn, max: usize, log: &mut Throttle) {
     let mut w = Io(s);
     let _ = write_msg(
         &mut w,
-        &Response::Error {
-            message: format!("too many control connections ({max}); try again"),
-        },
+        &Response::from(CtlError::TooManyConnections { max }),
     );
 }
 
@@ -585,14 +583,7 @@ fn admit_peer(s: &dyn Conn, access: Access) -> bool {
                 owner,
                 "control request refused: peer uid is not the dataplane's owner"
             );
-            let _ = write_msg(
-                &mut w,
-                &Response::Error {
-                    message: format!(
-                        "permission denied: uid {uid} is not the dataplane's owner ({owner})"
-                    ),
-                },
-            );
+            let _ = write_msg(&mut w, &Response::from(CtlError::NotOwner { uid, owner }));
             false
         }
         (_, peer) => {
@@ -620,15 +611,10 @@ pub(super) fn connection(s: &dyn Conn, slot: &SlotGuard, node: &Node, access: Ac
             Ok(false) => return,
             Err(e) if timed_out(&e) => {
                 tracing::debug!("idle control connection closed");
-                let _ = write_msg(
-                    &mut w,
-                    &Response::Error {
-                        message: format!(
-                            "no request for {:?}; closing the connection",
-                            limits.idle_timeout
-                        ),
-                    },
-                );
+                let idle = CtlError::Idle {
+                    timeout: limits.idle_timeout,
+                };
+                let _ = write_msg(&mut w, &Response::from(idle));
                 return;
             }
             Err(e) => {
@@ -659,12 +645,7 @@ pub(super) fn connection(s: &dyn Conn, slot: &SlotGuard, node: &Node, access: Ac
                         "control request refused"
                     );
                 }
-                let _ = write_msg(
-                    &mut w,
-                    &Response::Error {
-                        message: e.to_string(),
-                    },
-                );
+                let _ = write_msg(&mut w, &Response::from(CtlError::Frame(e)));
                 return;
             }
         };
@@ -681,13 +662,12 @@ pub(super) fn connection(s: &dyn Conn, slot: &SlotGuard, node: &Node, access: Ac
                     );
                 }
                 match access {
-                    Access::Remote { reads } => {
-                        super::remote::vet(node, &req, reads).unwrap_or_else(|| handle(node, req))
-                    }
+                    Access::Remote { reads } => super::remote::vet(node, &req, reads)
+                        .map_or_else(Response::from, |()| handle(node, req)),
                     Access::Local { .. } => handle(node, req),
                 }
             }
-            Err(message) => Response::Error { message },
+            Err(message) => CtlError::Malformed(message).into(),
         };
         // The payload is given back to the budget before the reply goes
         // out, so a client that has its reply can count on it.

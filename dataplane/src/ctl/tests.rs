@@ -54,9 +54,29 @@ fn show_fib_filters_by_prefix_and_longest_match() {
 #[test]
 fn show_fib_refuses_a_prefix_it_cannot_read() {
     let e = filter(routed(), None, Some("10.1.0.0/16x")).unwrap_err();
-    assert!(e.starts_with("\"10.1.0.0/16x\" is not a prefix: "), "{e}");
+    assert!(matches!(e, CtlError::NotAPrefix { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("\"10.1.0.0/16x\" is not a prefix: "),
+        "{e}"
+    );
     let e = filter(routed(), None, Some("10.1.0.1/16")).unwrap_err();
-    assert!(e.contains("did you mean 10.1.0.0/16?"), "{e}");
+    assert!(
+        matches!(
+            &e,
+            CtlError::NotAPrefix {
+                error: orbitmesh_core::fib::PrefixError::HostBits { .. },
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("did you mean 10.1.0.0/16?"), "{e}");
+    let e = filter(routed(), None, Some("ground")).unwrap_err();
+    assert!(
+        matches!(&e, CtlError::NotAnAddress { text } if text == "ground"),
+        "{e}"
+    );
 }
 
 fn binary_frame(op: u8, fib: &[u8]) -> Vec<u8> {
@@ -740,4 +760,44 @@ fn readable_fib_replies_go_out_one_at_a_time() {
     b.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let reply_b = read_frame(&mut b).unwrap();
     assert_eq!(reply_a.len(), reply_b.len());
+}
+
+#[test]
+fn refusals_are_kinds_in_process_and_messages_on_the_wire() {
+    let node = Node::new("t", vec!["a".into(), "b".into()], FibSnapshot::empty(1), 1);
+    let set_port = |port: &str| Request::SetPort {
+        port: port.into(),
+        up: false,
+    };
+    let e = execute(&node, set_port("c")).unwrap_err();
+    assert!(
+        matches!(&e, CtlError::NoSuchPort { port, ports } if port == "c" && ports == &["a", "b"]),
+        "{e}"
+    );
+    assert_eq!(
+        handle(&node, set_port("c")),
+        Response::Error {
+            message: "no port named \"c\" (ports: a, b)".into()
+        }
+    );
+    assert!(matches!(
+        execute(&node, Request::Swap),
+        Err(CtlError::NothingStaged)
+    ));
+    assert!(matches!(
+        execute(&node, Request::Rollback),
+        Err(CtlError::NoRollback)
+    ));
+    let gone = Request::SetLinkGone {
+        port: "a".into(),
+        gone: true,
+    };
+    assert!(matches!(
+        execute(&node, gone),
+        Err(CtlError::NoDelayLine { port }) if port == "a"
+    ));
+    assert!(matches!(
+        execute(&node, set_port("a")),
+        Ok(Response::Ok { version: 1 })
+    ));
 }
