@@ -192,7 +192,7 @@ impl<'a> Live<'a> {
                 Target::Controller => {
                     self.controller = super::controller::start(
                         self.lab,
-                        self.names,
+                        &r.ctl_ns,
                         &r.ctl_bin,
                         self.out,
                         &r.wiring,

@@ -103,6 +103,8 @@ pub struct Summary {
     /// The control process or dataplanes stopped (and started again).
     pub outages: Vec<super::outages::OutageReport>,
     pub control_cpu_seconds: f64,
+    /// Signed or not, over which channel, and the orders refused.
+    pub orders: super::mgmt::Orders,
 }
 
 impl Summary {
@@ -163,6 +165,7 @@ impl Summary {
             self.dataplane_cpu_seconds * 1e6 / self.frames_forwarded.max(1) as f64,
             self.control_cpu_seconds,
         );
+        s += &self.orders.markdown();
         if !self.outages.is_empty() {
             s += "\n| process stopped | at (schedule s) | back at (schedule s) | delivered while out (to back +3 s) | lost | right FIB after restart |\n\
                   |---|---:|---:|---:|---:|---:|\n";

@@ -33,6 +33,10 @@ pub struct Ended {
     pub lost_to_gone_links: u64,
     /// Link changes the geometry follower applied.
     pub link_changes: usize,
+    /// Every `order_*` refusal counter, summed over the dataplanes.
+    pub order_refusals: Vec<(String, u64)>,
+    /// How orders went (set by the session from the above and its probe).
+    pub orders: super::mgmt::Orders,
 }
 
 /// Waits for the control process (it ends after the last instant is
@@ -54,20 +58,28 @@ pub fn wind_down(lab: &mut Lab, topo: &Topology, sockets: &Sockets, out: &Path) 
         );
     }
     let ping = std::fs::read_to_string(out.join("logs/ping.log")).unwrap_or_default();
-    let (forwarded, lost_to_gone_links) = topo
+    let stats: Vec<_> = topo
         .nodes()
         .filter_map(|n| {
             match orbitmesh_core::protocol::call(
                 &sockets.of(n),
                 &orbitmesh_core::protocol::Request::Stats,
             ) {
-                Ok(orbitmesh_core::protocol::Response::Stats(st)) => {
-                    Some((st.get("forwarded"), st.get("emu_link_gone_drops")))
-                }
+                Ok(orbitmesh_core::protocol::Response::Stats(st)) => Some(st),
                 _ => None,
             }
         })
+        .collect();
+    let (forwarded, lost_to_gone_links) = stats
+        .iter()
+        .map(|st| (st.get("forwarded"), st.get("emu_link_gone_drops")))
         .fold((0, 0), |(f, g), (a, b)| (f + a, g + b));
+    let mut order_refusals = std::collections::BTreeMap::<String, u64>::new();
+    for (name, v) in stats.iter().flat_map(|st| &st.counters) {
+        if name.starts_with("order_") {
+            *order_refusals.entry(name.clone()).or_default() += v;
+        }
+    }
     lab.stop_children();
     Ended {
         run_reports,
@@ -75,6 +87,8 @@ pub fn wind_down(lab: &mut Lab, topo: &Topology, sockets: &Sockets, out: &Path) 
         forwarded,
         lost_to_gone_links,
         link_changes: 0,
+        order_refusals: order_refusals.into_iter().collect(),
+        orders: Default::default(),
     }
 }
 
@@ -227,6 +241,7 @@ pub fn summary(run: Run) -> Summary {
         link_changes: ended.link_changes,
         outages,
         control_cpu_seconds: seen.ctl_cpu,
+        orders: ended.orders.clone(),
     }
 }
 
