@@ -166,7 +166,9 @@ impl NodeWiring {
         Ok(())
     }
 
-    /// Where the node is reached (a checked wiring has exactly one).
+    /// Where the node is reached: its remote channel or its socket (a
+    /// checked wiring has exactly one; an unchecked one with neither gets
+    /// the empty path, which no connection reaches).
     pub fn endpoint(&self) -> Endpoint {
         match (&self.remote, &self.socket) {
             (Some(r), _) => Endpoint::Tcp(r.clone()),

@@ -1,8 +1,10 @@
 //! One emulation from start to end (`orbitmesh-emu run`), in its seven
 //! parts: 1. the prediction ([`predicted`](super::predicted)), 2. the
-//! slice in namespaces ([`slice`](super::slice)), 3. the wiring and the
-//! dataplanes ([`dataplanes`](super::dataplanes)), 4. the control process
-//! ([`controller`](super::controller)), 5. the traffic
+//! slice in namespaces ([`slice`](super::slice)) and the management
+//! network the control process reaches the nodes over, with the key it
+//! signs with ([`mgmt`](super::mgmt); `--unsigned`: none), 3. the wiring
+//! and the dataplanes ([`dataplanes`](super::dataplanes)), 4. the control
+//! process ([`controller`](super::controller)), 5. the traffic
 //! ([`agents`](super::agents)), 6. the live view ([`live`](super::live))
 //! and 7. the summary ([`summarize`](super::summarize)); the faults to
 //! inject ([`faults`](super::faults)) are planned after the prediction.
