@@ -10,10 +10,10 @@ use control::distribute::*;
 use control::events::Event;
 use control::predict::schedule::{FibDelta, FibTable};
 use orbitmesh_core::fib::FibSnapshot;
+use orbitmesh_core::protocol::endpoint::Endpoint;
 use orbitmesh_core::protocol::Request;
 use orbitmesh_core::time::now_ns;
 use std::collections::BTreeSet;
-use std::path::Path;
 use support::TestDataplane;
 
 #[test]
@@ -54,9 +54,9 @@ fn drive_stages_ahead_and_verifies_each_instant() {
     let (p, _) = plan(&schedule(), &wiring(sock.clone()));
     let start = now_ns() + 100_000_000;
     let mut log = Vec::new();
-    let call = |s: &Path, r: Request| orbitmesh_core::protocol::call(s, &r);
+    let call = |s: &Endpoint, r: Request| orbitmesh_core::protocol::call_at(s, &r);
     let reports = drive(
-        &[(0, sock.clone(), p)],
+        &[(0, Endpoint::Socket(sock.clone()), p)],
         start,
         2.0,
         &call,
@@ -108,7 +108,7 @@ fn a_port_down_triggers_a_repair_pushed_at_once() {
             entries: vec![entry(Some(2), None)],
         };
         s.deltas.clear();
-        Ok(vec![(0, sock.clone(), plan(&s, &w).0)])
+        Ok(vec![(0, Endpoint::Socket(sock.clone()), plan(&s, &w).0)])
     };
     let repair = Repair {
         poll_every_ns: 10_000_000,
@@ -125,9 +125,9 @@ fn a_port_down_triggers_a_repair_pushed_at_once() {
         n2.live.set_carrier(0, false);
     });
     let mut log = Vec::new();
-    let call = |s: &Path, r: Request| orbitmesh_core::protocol::call(s, &r);
+    let call = |s: &Endpoint, r: Request| orbitmesh_core::protocol::call_at(s, &r);
     let reports = drive(
-        &[(0, sock.clone(), p)],
+        &[(0, Endpoint::Socket(sock.clone()), p)],
         start,
         4.0,
         &call,
@@ -185,9 +185,9 @@ fn an_unreachable_dataplane_is_retried_with_backoff() {
     });
     let (p, _) = plan(&schedule(), &wiring(sock.clone()));
     let mut log = Vec::new();
-    let call = |s: &Path, r: Request| orbitmesh_core::protocol::call(s, &r);
+    let call = |s: &Endpoint, r: Request| orbitmesh_core::protocol::call_at(s, &r);
     let reports = drive(
-        &[(0, sock.clone(), p)],
+        &[(0, Endpoint::Socket(sock.clone()), p)],
         now_ns(),
         2.0,
         &call,

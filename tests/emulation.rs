@@ -3,7 +3,9 @@
 //! node, orbitmesh-ctl run swapping the FIBs at the predicted instants (x20),
 //! UDP flows between the hosts behind the stations, and one ISL on the
 //! traffic's path failing mid-run; every link holds frames for its predicted
-//! propagation delay. Needs root; skips with a message otherwise.
+//! propagation delay; the control process signs every order and reaches
+//! the nodes' remote channels over a management network (the default).
+//! Needs root; skips with a message otherwise.
 
 mod support;
 use std::path::PathBuf;
@@ -224,6 +226,24 @@ fn a_constellation_slice_delivers_across_swaps_and_recovers_from_an_isl_failure(
         .sum();
     assert_eq!(verified as f64, f("fib_swaps_verified"), "{s}");
     assert_in_force(&s, 40);
+    // Signing is on by default: every order went signed over the nodes'
+    // remote channels, none was refused, and an unsigned one sent from the
+    // management network at the end was refused, counted and changed
+    // nothing.
+    let orders = &s["orders"];
+    assert_eq!(orders["signed"], true, "{orders}");
+    assert!(
+        orders["channel"]
+            .as_str()
+            .unwrap()
+            .contains("remote channel"),
+        "{orders}"
+    );
+    assert_eq!(orders["refused_apart_from_probe"], 0, "{orders}");
+    let probe = &orders["probe"];
+    for k in ["refused", "counted", "schedule_kept"] {
+        assert_eq!(probe[k], true, "{k}: {orders}");
+    }
     for file in [
         "summary.md",
         "summary.json",

@@ -1,7 +1,8 @@
 //! The README's TOML examples are what the programs accept: every FIB
 //! example builds (and is not empty), every dataplane configuration
-//! example parses and validates. The FIB example once named a backup next
-//! hop it did not define, and `fib check` refused it.
+//! example parses and validates, every wiring example parses. The FIB
+//! example once named a backup next hop it did not define, and `fib
+//! check` refused it.
 
 use dataplane::config::Config;
 use orbitmesh_core::fib::FibSpec;
@@ -23,7 +24,7 @@ fn toml_blocks() -> Vec<String> {
 
 #[test]
 fn every_toml_example_in_the_readme_is_accepted() {
-    let (mut fibs, mut configs) = (0, 0);
+    let (mut fibs, mut configs, mut wirings) = (0, 0, 0);
     for b in toml_blocks() {
         if b.contains("[[next_hops]]") {
             let spec = FibSpec::parse(&b).unwrap_or_else(|e| panic!("README FIB: {e}\n{b}"));
@@ -31,6 +32,10 @@ fn every_toml_example_in_the_readme_is_accepted() {
                 .and_then(|()| spec.build().map(|_| ()))
                 .unwrap_or_else(|e| panic!("README FIB refused: {e}\n{b}"));
             fibs += 1;
+        } else if b.contains("[nodes.") {
+            control::distribute::Wiring::parse(&b)
+                .unwrap_or_else(|e| panic!("README wiring refused: {e}\n{b}"));
+            wirings += 1;
         } else if b.contains("iface") {
             let c = Config::parse(&b).unwrap_or_else(|e| panic!("README config: {e}\n{b}"));
             c.validate()
@@ -39,7 +44,7 @@ fn every_toml_example_in_the_readme_is_accepted() {
         }
     }
     assert!(
-        fibs >= 1 && configs >= 1,
-        "found {fibs} FIB and {configs} config examples"
+        fibs >= 1 && configs >= 1 && wirings >= 1,
+        "found {fibs} FIB, {configs} config and {wirings} wiring examples"
     );
 }

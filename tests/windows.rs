@@ -10,9 +10,9 @@ use control::distribute::*;
 use control::events::Event;
 use control::predict::schedule::{FibDelta, NodeSchedule};
 use control::windows::{drive_windows, stamp, Windows};
+use orbitmesh_core::protocol::endpoint::Endpoint;
 use orbitmesh_core::protocol::{Request, Response};
 use orbitmesh_core::time::now_ns;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use support::{Follower, TestDataplane};
@@ -52,8 +52,8 @@ fn watch_versions(
     })
 }
 
-fn call(s: &Path, r: Request) -> Result<Response, String> {
-    orbitmesh_core::protocol::call(s, &r)
+fn call(s: &Endpoint, r: Request) -> Result<Response, String> {
+    orbitmesh_core::protocol::call_at(s, &r)
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn a_window_is_followed_by_the_node_itself() {
         sign: None,
     };
     let reports = drive_windows(
-        &[(0, sock, p)],
+        &[(0, Endpoint::Socket(sock), p)],
         start,
         1.0,
         win,
@@ -122,7 +122,7 @@ fn a_window_survives_a_controller_restart_with_no_duplicate_or_missing_activatio
     let killed_at = start + 350_000_000;
     let (pa, sa) = (p.clone(), sock.clone());
     let a = std::thread::spawn(move || {
-        let dead = |s: &Path, r: Request| {
+        let dead = |s: &Endpoint, r: Request| {
             if now_ns() >= killed_at {
                 return Err("controller killed".to_string());
             }
@@ -134,7 +134,7 @@ fn a_window_survives_a_controller_restart_with_no_duplicate_or_missing_activatio
             sign: None,
         };
         drive_windows(
-            &[(0, sa, pa)],
+            &[(0, Endpoint::Socket(sa), pa)],
             start,
             1.0,
             win,
@@ -151,7 +151,7 @@ fn a_window_survives_a_controller_restart_with_no_duplicate_or_missing_activatio
     ));
     let mut log = Vec::new();
     let reports = drive_windows(
-        &[(0, sock, p)],
+        &[(0, Endpoint::Socket(sock), p)],
         start,
         1.0,
         win,

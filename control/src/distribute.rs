@@ -5,8 +5,11 @@
 //! (time-variant routing, RFC 9657).
 //!
 //! A schedule names neighbours by node id; a *wiring* file says how each
-//! node reaches each neighbour (port and MACs) and where its control socket
-//! is:
+//! node reaches each neighbour (port and MACs) and where the control process
+//! reaches the node: its control socket (`socket`, on the same host) or its
+//! remote control channel (`remote = "HOST:PORT"`, the dataplane's
+//! `remote_listen`, TCP: signed orders only, so run with `--key`), one of
+//! the two:
 //!
 //! ```toml
 //! [nodes.17]
@@ -14,6 +17,10 @@
 //! links = [ { neighbor = 18, port = "isl0", dst_mac = "02:00:00:00:12:00", src_mac = "02:00:00:00:11:00" } ]
 //! # A ground station: where its own prefix is delivered (egress).
 //! # local = { port = "lan0", dst_mac = "02:..", src_mac = "02:.." }
+//!
+//! [nodes.18]
+//! remote = "10.99.0.18:7470"
+//! links = [ { neighbor = 17, port = "isl0", dst_mac = "02:00:00:00:11:00", src_mac = "02:00:00:00:12:00" } ]
 //! ```
 //!
 //! FIB per instant (docs/design.md, "2. Label plan": RFC 8660 node SIDs): every
@@ -38,6 +45,7 @@ use crate::predict::scenario::Scenario;
 use crate::predict::schedule::{FibEntry, NodeSchedule};
 use crate::predict::Window;
 use orbitmesh_core::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec};
+use orbitmesh_core::protocol::endpoint::{is_host_port, Endpoint};
 use orbitmesh_core::protocol::{Request, Response};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,7 +71,12 @@ pub struct LocalPort {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeWiring {
-    pub socket: PathBuf,
+    /// The node's control socket (the control process on the same host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<PathBuf>,
+    /// The node's remote control channel, HOST:PORT (TCP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
     #[serde(default)]
     pub links: Vec<Link>,
     #[serde(default)]
@@ -89,6 +102,14 @@ pub enum WiringError {
 pub enum NodeWiringError {
     #[error("socket is empty")]
     EmptySocket,
+    #[error("neither socket nor remote: give one, where the node's dataplane is reached")]
+    NoEndpoint,
+    #[error(
+        "both socket and remote: give one (remote for the remote channel, signed orders only)"
+    )]
+    TwoEndpoints,
+    #[error("remote {0:?}: expected HOST:PORT, e.g. 10.99.0.17:7470 or [fd00::11]:7470")]
+    BadRemote(String),
     #[error("links[{index}]: neighbor {node} is the node itself")]
     LinkToItself { index: usize, node: u32 },
     #[error("links[{index}]: neighbor {neighbor} is linked twice")]
@@ -110,11 +131,20 @@ pub enum PortError {
 }
 
 impl NodeWiring {
-    /// Node `id`'s wiring: a socket, named ports, MACs the dataplane will
-    /// take, and at most one link to each neighbour, never to itself.
+    /// Node `id`'s wiring: a socket or a remote channel (not both), named
+    /// ports, MACs the dataplane will take, and at most one link to each
+    /// neighbour, never to itself.
     pub fn check(&self, id: u32) -> Result<(), NodeWiringError> {
-        if self.socket.as_os_str().is_empty() {
-            return Err(NodeWiringError::EmptySocket);
+        match (&self.socket, &self.remote) {
+            (None, None) => return Err(NodeWiringError::NoEndpoint),
+            (Some(_), Some(_)) => return Err(NodeWiringError::TwoEndpoints),
+            (Some(s), None) if s.as_os_str().is_empty() => {
+                return Err(NodeWiringError::EmptySocket)
+            }
+            (None, Some(r)) if !is_host_port(r) => {
+                return Err(NodeWiringError::BadRemote(r.clone()))
+            }
+            _ => {}
         }
         let mut seen = BTreeSet::new();
         for (index, l) in self.links.iter().enumerate() {
@@ -134,6 +164,27 @@ impl NodeWiring {
             check_port(&p.port, &p.dst_mac, &p.src_mac).map_err(NodeWiringError::Local)?;
         }
         Ok(())
+    }
+
+    /// Where the node is reached: its remote channel or its socket (a
+    /// checked wiring has exactly one; an unchecked one with neither gets
+    /// the empty path, which no connection reaches).
+    pub fn endpoint(&self) -> Endpoint {
+        match (&self.remote, &self.socket) {
+            (Some(r), _) => Endpoint::Tcp(r.clone()),
+            (None, Some(s)) => Endpoint::Socket(s.clone()),
+            (None, None) => Endpoint::Socket(PathBuf::new()),
+        }
+    }
+
+    /// A node reached at its control socket `socket`.
+    pub fn at_socket(socket: PathBuf, links: Vec<Link>, local: Option<LocalPort>) -> NodeWiring {
+        NodeWiring {
+            socket: Some(socket),
+            remote: None,
+            links,
+            local,
+        }
     }
 }
 
@@ -349,8 +400,12 @@ pub fn plan(sched: &NodeSchedule, wiring: &NodeWiring) -> (Plan, usize) {
 /// One node's FIBs: (schedule instant in ns, FIB), version = index + 1.
 pub type Plan = Vec<(i64, FibSpec)>;
 
-/// A node to drive: id, control socket, plan.
-pub type NodePlan = (u32, PathBuf, Plan);
+/// A node to drive: id, where it is reached, plan.
+pub type NodePlan = (u32, Endpoint, Plan);
+
+/// Sends one request to a node and returns its answer (the real control
+/// socket or remote channel in the CLI, anything in tests).
+pub type Call<'a> = &'a dyn Fn(&Endpoint, Request) -> Result<Response, String>;
 
 /// What happened to one node during a run.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -528,11 +583,7 @@ pub fn wall_ns(start_ns: u64, t_ns: i64, time_scale: f64) -> u64 {
 
 /// The links whose port is down (no carrier or set down) at either end,
 /// read from every dataplane's stats.
-pub(crate) fn links_down(
-    plans: &[NodePlan],
-    call: &dyn Fn(&Path, Request) -> Result<Response, String>,
-    r: &Repair,
-) -> BTreeSet<(u32, u32)> {
+pub(crate) fn links_down(plans: &[NodePlan], call: Call<'_>, r: &Repair) -> BTreeSet<(u32, u32)> {
     let mut down = BTreeSet::new();
     for (node, socket, _) in plans {
         if let Ok(Response::Stats(s)) = call(socket, Request::Stats) {
@@ -556,7 +607,7 @@ pub fn drive(
     plans: &[NodePlan],
     start_ns: u64,
     time_scale: f64,
-    call: &dyn Fn(&Path, Request) -> Result<Response, String>,
+    call: Call<'_>,
     now_ns: &dyn Fn() -> u64,
     repair: Option<&Repair>,
     emit: &mut dyn FnMut(Event),
@@ -602,7 +653,7 @@ struct Distributor<'a> {
     plans: &'a [NodePlan],
     start_ns: u64,
     time_scale: f64,
-    call: &'a dyn Fn(&Path, Request) -> Result<Response, String>,
+    call: Call<'a>,
     repair: Option<&'a Repair<'a>>,
     emit: &'a mut dyn FnMut(Event),
     reports: Vec<NodeReport>,
@@ -620,7 +671,7 @@ impl<'a> Distributor<'a> {
         plans: &'a [NodePlan],
         start_ns: u64,
         time_scale: f64,
-        call: &'a dyn Fn(&Path, Request) -> Result<Response, String>,
+        call: Call<'a>,
         repair: Option<&'a Repair<'a>>,
         emit: &'a mut dyn FnMut(Event),
     ) -> Distributor<'a> {
@@ -909,7 +960,7 @@ pub fn replan(
         .into_iter()
         .filter_map(|(id, nw)| {
             let sched = b.schedules().iter().find(|s| s.node == id)?;
-            Some((id, nw.socket.clone(), plan(sched, nw).0))
+            Some((id, nw.endpoint(), plan(sched, nw).0))
         })
         .collect())
 }
@@ -1092,11 +1143,7 @@ pub mod fixtures {
             dst_mac: format!("02:00:00:00:00:0{n}"),
             src_mac: "02:00:00:00:00:10".into(),
         };
-        NodeWiring {
-            socket,
-            links: vec![link(1, "isl0"), link(2, "isl1")],
-            local: None,
-        }
+        NodeWiring::at_socket(socket, vec![link(1, "isl0"), link(2, "isl1")], None)
     }
 }
 
@@ -1147,8 +1194,12 @@ mod tests {
         let example = orbitmesh_core::file::doc_toml_example(include_str!("distribute.rs"));
         let w = Wiring::parse(&example).unwrap();
         let nodes = w.nodes();
-        assert_eq!(nodes.len(), 1);
+        assert_eq!(nodes.len(), 2);
         assert_eq!((nodes[0].0, nodes[0].1.links[0].neighbor), (17, 18));
+        assert_eq!(
+            nodes[1].1.endpoint(),
+            Endpoint::Tcp("10.99.0.18:7470".into())
+        );
         let e = Wiring::parse("[nodes.x]\nsocket = \"s\"").unwrap_err();
         assert!(
             matches!(&e, WiringError::NotANodeId { key } if key == "x"),
@@ -1376,6 +1427,21 @@ mod tests {
                 in16(N::Local(bad_mac("src_mac", "x"))),
                 "[nodes.16]: local: src_mac \"x\"",
             ),
+            (
+                "[nodes.16]\nlinks = []\n".to_string(),
+                in16(N::NoEndpoint),
+                "[nodes.16]: neither socket nor remote",
+            ),
+            (
+                node("16", "s", &[]) + "remote = \"10.99.0.16:7470\"\n",
+                in16(N::TwoEndpoints),
+                "[nodes.16]: both socket and remote",
+            ),
+            (
+                "[nodes.16]\nremote = \"10.99.0.16\"\n".to_string(),
+                in16(N::BadRemote("10.99.0.16".into())),
+                "[nodes.16]: remote \"10.99.0.16\": expected HOST:PORT",
+            ),
         ];
         for (text, kind, want) in cases {
             let e = Wiring::parse(&text).unwrap_err();
@@ -1392,6 +1458,33 @@ mod tests {
         }
         let e = Wiring::parse("nodes = 3").unwrap_err();
         assert!(matches!(e, WiringError::Toml(_)), "{e}");
+    }
+
+    #[test]
+    fn a_node_is_reached_at_its_socket_or_its_remote_channel() {
+        let w = Wiring::parse(
+            "[nodes.1]\nsocket = \"/run/n1.sock\"\n[nodes.2]\nremote = \"10.99.0.2:7470\"\n",
+        )
+        .unwrap();
+        let at: Vec<_> = w
+            .nodes()
+            .iter()
+            .map(|(id, n)| (*id, n.endpoint()))
+            .collect();
+        assert_eq!(
+            at,
+            [
+                (1, Endpoint::Socket("/run/n1.sock".into())),
+                (2, Endpoint::Tcp("10.99.0.2:7470".into())),
+            ]
+        );
+        // Written back as read: one of the two, no empty field.
+        let text = toml::to_string(&w).unwrap();
+        assert!(
+            !text.contains("remote = \"\"") && text.contains("remote = \"10.99.0.2:7470\""),
+            "{text}"
+        );
+        assert_eq!(Wiring::parse(&text).unwrap(), w);
     }
 
     #[test]

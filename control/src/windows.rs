@@ -45,17 +45,17 @@
 //!   until the next instant.
 
 use crate::distribute::{
-    tally_readback, wall_ns, Link, LocalPort, NodePlan, NodeReport, NodeWiring, Plan, Repair,
+    tally_readback, wall_ns, Call, Link, LocalPort, NodePlan, NodeReport, NodeWiring, Plan, Repair,
     Unreachable,
 };
 use crate::events::Event;
 use crate::predict::schedule::NodeSchedule;
 use orbitmesh_core::fib::spec::FibSpec;
+use orbitmesh_core::protocol::endpoint::Endpoint;
 use orbitmesh_core::protocol::{Request, Response, ScheduleInfo};
 use orbitmesh_core::schedule::Schedule;
 use orbitmesh_core::sign::Signed;
 use std::collections::{BTreeSet, VecDeque};
-use std::path::Path;
 
 /// The default window: 10 minutes of schedule time.
 pub const DEFAULT_WINDOW_NS: i64 = 600_000_000_000;
@@ -178,7 +178,7 @@ pub fn drive_windows(
     start_ns: u64,
     time_scale: f64,
     win: Windows,
-    call: &dyn Fn(&Path, Request) -> Result<Response, String>,
+    call: Call<'_>,
     now_ns: &dyn Fn() -> u64,
     repair: Option<&Repair>,
     emit: &mut dyn FnMut(Event),
@@ -257,7 +257,7 @@ struct WinDriver<'a> {
     time_scale: f64,
     win: Windows<'a>,
     half: i64,
-    call: &'a dyn Fn(&Path, Request) -> Result<Response, String>,
+    call: Call<'a>,
     repair: Option<&'a Repair<'a>>,
     emit: &'a mut dyn FnMut(Event),
     reports: Vec<NodeReport>,
@@ -356,7 +356,7 @@ impl WinDriver<'_> {
     fn send(
         &mut self,
         i: usize,
-        socket: &Path,
+        socket: &Endpoint,
         serial: u64,
         range: std::ops::Range<usize>,
     ) -> Result<bool, String> {
@@ -537,7 +537,8 @@ pub fn wiring_for(sched: &NodeSchedule) -> NodeWiring {
         )
     };
     NodeWiring {
-        socket: format!("n{}.sock", sched.node).into(),
+        socket: Some(format!("n{}.sock", sched.node).into()),
+        remote: None,
         links: named
             .into_iter()
             .map(|nb| Link {

@@ -228,6 +228,53 @@ fn run_refuses_an_empty_dataplane_socket() {
     assert_eq!(out.status.code(), Some(2), "{err}");
 }
 
+/// `run` refuses to drive a node over its remote channel unsigned (every
+/// order would be refused there), and a wiring naming it badly, before it
+/// loads anything; a `--dataplane` override puts the node back on a socket.
+#[test]
+fn run_refuses_a_remote_node_without_a_key() {
+    let dir = Scratch::new("runremote");
+    let wiring = dir.file("w.toml", "[nodes.16]\nremote = \"10.99.0.17:7470\"\n");
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "run",
+            "--schedule",
+            dir.0.to_str().unwrap(),
+            "--wiring",
+            &wiring,
+        ];
+        a.extend_from_slice(extra);
+        let out = ctl(&a);
+        (
+            String::from_utf8_lossy(&out.stderr).to_string(),
+            out.status.code(),
+        )
+    };
+    let (err, code) = run(&[]);
+    assert!(
+        err.contains("node 16 is reached over its remote channel (tcp://10.99.0.17:7470), which takes only signed orders: give --key"),
+        "{err}"
+    );
+    assert_eq!(code, Some(2), "{err}");
+    // Overridden with a socket: past the wiring (to the missing schedule).
+    let (err, _) = run(&["--dataplane", "16=n16.sock"]);
+    assert!(!err.contains("remote channel"), "{err}");
+    let bad = dir.file("bad.toml", "[nodes.16]\nremote = \"10.99.0.17\"\n");
+    let out = ctl(&[
+        "run",
+        "--schedule",
+        dir.0.to_str().unwrap(),
+        "--wiring",
+        &bad,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("[nodes.16]: remote \"10.99.0.17\": expected HOST:PORT"),
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(2), "{err}");
+}
+
 /// `run --events PATH` that cannot be written is bad input (exit 2),
 /// refused before any dataplane is driven.
 #[test]

@@ -1,5 +1,7 @@
 //! Part 4 of an emulation: the control process, `orbitmesh-ctl run` in the
-//! first node's namespace, driving every dataplane's schedule with
+//! management namespace (signed, over the nodes' remote channels) or in
+//! the first node's namespace (`--unsigned`, over their sockets: see
+//! [`mgmt`](super::mgmt)), driving every dataplane's schedule with
 //! schedule time `start_ns` at wall time `t_start` (a couple of seconds
 //! from now) and the whole run `time_scale` times faster than real time.
 //! Its report goes to `OUT/run.json`, its log to `OUT/logs/ctl.log` and
@@ -22,7 +24,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::lab::Lab;
-use super::{now_ns, Names};
+use super::now_ns;
 use control::events::Record;
 
 /// Schedule time against wall time.
@@ -121,12 +123,12 @@ impl Drop for Controller {
     }
 }
 
-/// Starts `orbitmesh-ctl run` (`which`) on the schedules in `out/schedule`
-/// with the wiring at `wiring`, its port watch every 100 ms.
+/// Starts `orbitmesh-ctl run` (`which`) in namespace `ns` on the schedules
+/// in `out/schedule` with the wiring at `wiring`, its port watch every 100 ms.
 #[allow(clippy::too_many_arguments)]
 pub fn start(
     lab: &mut Lab,
-    names: &Names,
+    ns: &str,
     ctl_bin: &Path,
     out: &Path,
     wiring: &Path,
@@ -158,13 +160,7 @@ pub fn start(
         events_path.display().to_string(),
     ];
     argv.extend(extra.iter().cloned());
-    let ctl = lab.spawn(
-        which.label,
-        &names.node_ns(0),
-        &argv,
-        ctl_out.into(),
-        ctl_log.into(),
-    )?;
+    let ctl = lab.spawn(which.label, ns, &argv, ctl_out.into(), ctl_log.into())?;
     let pid = ctl.id();
     let stop = Arc::new(AtomicBool::new(false));
     let events = follow(events_path, stop.clone())?;

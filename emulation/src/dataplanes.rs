@@ -1,6 +1,7 @@
 //! Part 3 of an emulation: the wiring file the control process reads and
 //! one `orbitmesh-dp` per node, in the node's namespace, in
-//! sleep-when-idle mode; then, unless `--no-delay`, every link's
+//! sleep-when-idle mode, with its configuration file (`OUT/conf`, written
+//! by [`mgmt`](super::mgmt): trusted key and remote channel); then, unless `--no-delay`, every link's
 //! propagation delay (an emulation-only delay line in each dataplane, set
 //! over the control socket and updated every second as the orbits move).
 
@@ -44,14 +45,7 @@ pub fn wiring(topo: &Topology, sockets: &Sockets) -> Wiring {
             dst_mac: Names::host_mac(n as usize - topo.n_sats),
             src_mac: Names::mac(n, u32::MAX),
         });
-        (
-            n,
-            NodeWiring {
-                socket: sockets.of(n),
-                links,
-                local,
-            },
-        )
+        (n, NodeWiring::at_socket(sockets.of(n), links, local))
     }))
 }
 
@@ -92,6 +86,8 @@ pub fn spawn_one(
         .append(true)
         .open(out.join(format!("logs/n{n}.log")))?;
     let mut argv = argv(topo, n, dp_bin, sockets);
+    argv.push("--config".into());
+    argv.push(super::mgmt::config_path(out, n).display().to_string());
     argv.push("--state-dir".into());
     argv.push(super::outages::state_dir(out, n).display().to_string());
     let c = lab.spawn(

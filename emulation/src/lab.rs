@@ -40,6 +40,11 @@ impl Lab {
         self.0.add_veths(&veths)
     }
 
+    /// Creates veth pairs as the shared lab describes them (addresses, up).
+    pub fn add_lab_veths(&mut self, veths: &[orbitmesh_lab::Veth]) -> Result<(), LabError> {
+        self.0.add_veths(veths)
+    }
+
     /// Runs `ip -n ns` commands in one batch (e.g. `link set p1 up`).
     pub fn ip_in(&self, ns: &str, commands: &[String]) -> Result<(), LabError> {
         self.0.ip_in(ns, commands)

@@ -11,6 +11,9 @@
 //!   order: [`predicted`], [`slice`], [`dataplanes`], [`controller`],
 //!   [`agents`], [`live`] and [`summarize`]; [`faults`] plans the faults;
 //! - [`lab`]: namespaces, veths and child processes, torn down on drop;
+//! - [`mgmt`]: how the control process reaches the nodes: signed orders
+//!   over the remote channel on a management network (the default), or
+//!   unsigned over the unix sockets (`--unsigned`);
 //! - [`traffic`]: the UDP test flows with sequence numbers and timestamps;
 //! - [`report`]: the live view, the summary table and the SVG.
 //!
@@ -35,6 +38,7 @@ pub mod geometry;
 pub mod in_force;
 pub mod lab;
 pub mod live;
+pub mod mgmt;
 pub mod os;
 pub mod outages;
 pub mod predicted;

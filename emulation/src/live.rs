@@ -269,7 +269,7 @@ impl<'a> Live<'a> {
                     let which = self.controllers[0].which.next();
                     self.controllers[0] = super::controller::start(
                         self.lab,
-                        self.names,
+                        &r.ctl_ns,
                         &r.ctl_bin,
                         self.out,
                         &r.wiring,

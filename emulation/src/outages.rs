@@ -185,6 +185,8 @@ pub fn check(outages: &[Outage], window: (i64, i64)) -> Result<()> {
 pub struct Restarts {
     pub dp_bin: PathBuf,
     pub ctl_bin: PathBuf,
+    /// The namespace the control process runs in.
+    pub ctl_ns: String,
     pub wiring: PathBuf,
     pub ctl_extra: Vec<String>,
     pub geometry: super::geometry::Geometry,

@@ -113,6 +113,8 @@ pub struct Summary {
     /// The control process or dataplanes stopped (and started again).
     pub outages: Vec<super::outages::OutageReport>,
     pub control_cpu_seconds: f64,
+    /// Signed or not, over which channel, and the orders refused.
+    pub orders: super::mgmt::Orders,
 }
 
 impl Summary {
@@ -178,6 +180,7 @@ impl Summary {
         for c in &self.controllers_without_report {
             s += &format!("- control process {c}\n");
         }
+        s += &self.orders.markdown();
         if !self.outages.is_empty() {
             s += "\n| process stopped | at (schedule s) | back at (schedule s) | delivered while out (to back +3 s) | lost | right FIB after restart |\n\
                   |---|---:|---:|---:|---:|---:|\n";

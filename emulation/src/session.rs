@@ -1,8 +1,10 @@
 //! One emulation from start to end (`orbitmesh-emu run`), in its seven
 //! parts: 1. the prediction ([`predicted`](super::predicted)), 2. the
-//! slice in namespaces ([`slice`](super::slice)), 3. the wiring and the
-//! dataplanes ([`dataplanes`](super::dataplanes)), 4. the control process
-//! ([`controller`](super::controller)), 5. the traffic
+//! slice in namespaces ([`slice`](super::slice)) and the management
+//! network the control process reaches the nodes over, with the key it
+//! signs with ([`mgmt`](super::mgmt); `--unsigned`: none), 3. the wiring
+//! and the dataplanes ([`dataplanes`](super::dataplanes)), 4. the control
+//! process ([`controller`](super::controller)), 5. the traffic
 //! ([`agents`](super::agents)), 6. the live view ([`live`](super::live))
 //! and 7. the summary ([`summarize`](super::summarize)); the faults to
 //! inject ([`faults`](super::faults)) are planned after the prediction.
@@ -21,7 +23,7 @@ use super::lab::Lab;
 use super::live::Live;
 use super::predicted::{predict, scenario_name, Predicted};
 use super::summarize::{self, Run};
-use super::{agents, controller, dataplanes, slice, Names};
+use super::{agents, controller, dataplanes, mgmt, slice, Names};
 use control::predict::scenario::{parse_duration_ns, Scenario};
 use orbitmesh_core::{errln, outln};
 
@@ -93,6 +95,13 @@ pub struct Options {
     /// second, so the measured latency follows the orbits).
     #[arg(long)]
     pub no_delay: bool,
+    /// Run without signed orders, for comparison: the nodes trust no key
+    /// and the control process reaches them through their unix sockets from
+    /// the first node's namespace (by default it signs every order with a
+    /// key made for the run and reaches each node's remote channel over a
+    /// management network: see the `mgmt` module).
+    #[arg(long)]
+    pub unsigned: bool,
 }
 
 /// The programs an emulation runs: this binary (its `agent` subcommand)
@@ -130,6 +139,9 @@ pub fn run(a: &Options) -> Result<i32> {
     }
     if a.rate == 0 || a.rate > 100_000 {
         bail!("--rate {}: must be 1..100000 packets/s per flow", a.rate);
+    }
+    if a.one_ahead && !a.unsigned {
+        bail!("--one-ahead stages FIBs one at a time, which are not signed orders: add --unsigned");
     }
     if crate::os::euid() != 0 {
         bail!(
@@ -181,12 +193,18 @@ pub fn run(a: &Options) -> Result<i32> {
         t1.elapsed().as_secs_f64()
     );
 
+    // How the control process will reach the nodes (signed by default).
+    let channel = mgmt::setup(&mut lab, &pred.topo, &names, &out, a.unsigned)?;
+    errln!("   orders: {}", channel.describe());
+
     // 3. Wiring and dataplanes.
     let sockets = Sockets(out.join("sock"));
     std::fs::create_dir_all(&sockets.0)?;
     let wiring_path = out.join("wiring.toml");
-    let wiring = dataplanes::wiring(&pred.topo, &sockets);
+    let mut wiring = dataplanes::wiring(&pred.topo, &sockets);
+    mgmt::rewire(&mut wiring, &pred.topo, &channel);
     std::fs::write(&wiring_path, toml::to_string(&wiring)?)?;
+    mgmt::write_configs(&pred.topo, &channel, &out)?;
     errln!(
         "== starting {} dataplanes (orbitmesh-dp, sleep-when-idle)",
         pred.topo.nodes().count()
@@ -216,11 +234,16 @@ pub fn run(a: &Options) -> Result<i32> {
     let restarts = super::outages::Restarts {
         dp_bin: programs.dp.clone(),
         ctl_bin: programs.ctl.clone(),
+        ctl_ns: channel.ctl_ns().to_string(),
         wiring: wiring_path.clone(),
         ctl_extra: if a.one_ahead {
             vec!["--one-ahead".into()]
         } else {
-            vec!["--window".into(), a.window.clone()]
+            [
+                vec!["--window".into(), a.window.clone()],
+                channel.ctl_args(),
+            ]
+            .concat()
         },
         geometry: geo.clone(),
         window_ns: (!a.one_ahead)
@@ -233,7 +256,7 @@ pub fn run(a: &Options) -> Result<i32> {
     for label in ["ctl", "ctl-b"].into_iter().take(a.controllers.into()) {
         ctls.push(controller::start(
             &mut lab,
-            &names,
+            channel.ctl_ns(),
             &programs.ctl,
             &out,
             &wiring_path,
@@ -274,8 +297,10 @@ pub fn run(a: &Options) -> Result<i32> {
         errln!("interrupted: cleaning up");
         return Ok(130);
     }
+    let probe = mgmt::probe(&lab, &channel, &programs.ctl, &sockets);
     let mut ended = summarize::wind_down(&mut lab, &pred.topo, &sockets, &out, &mut seen, ctls);
     ended.link_changes = link_changes;
+    ended.orders = mgmt::Orders::new(&channel, ended.order_refusals.clone(), probe);
     drop(lab);
 
     // 7. Summary.

@@ -30,6 +30,8 @@ use super::report::{self, FaultReport, FlowReport, PairTrace, Summary};
 use super::Topology;
 use control::distribute::NodeReport;
 use orbitmesh_core::errln;
+use orbitmesh_core::protocol::Counter;
+use orbitmesh_core::sign::Refusal;
 
 /// What the processes tell at the end.
 #[derive(Debug, Default)]
@@ -49,6 +51,10 @@ pub struct Ended {
     pub lost_to_gone_links: u64,
     /// Link changes the geometry follower applied.
     pub link_changes: usize,
+    /// Every `order_*` refusal counter, summed over the dataplanes.
+    pub order_refusals: Vec<(String, u64)>,
+    /// How orders went (set by the session from the above and its probe).
+    pub orders: super::mgmt::Orders,
 }
 
 /// Waits for the control processes still running (each ends after its
@@ -102,27 +108,30 @@ pub fn wind_down(
     drop(controllers);
     ended.in_force_at_end = seen.in_force.as_mut().map(|c| c.at_end(sockets));
     let ping = std::fs::read_to_string(out.join("logs/ping.log")).unwrap_or_default();
-    let (forwarded, lost_to_gone_links) = topo
+    let stats: Vec<_> = topo
         .nodes()
         .filter_map(|n| {
             match orbitmesh_core::protocol::call(
                 &sockets.of(n),
                 &orbitmesh_core::protocol::Request::Stats,
             ) {
-                Ok(orbitmesh_core::protocol::Response::Stats(st)) => {
-                    use orbitmesh_core::protocol::Counter;
-                    let c = &st.counters;
-                    Some((c.get(Counter::Forwarded), c.get(Counter::EmuLinkGoneDrops)))
-                }
+                Ok(orbitmesh_core::protocol::Response::Stats(st)) => Some(st.counters),
                 _ => None,
             }
         })
-        .fold((0, 0), |(f, g), (a, b)| (f + a, g + b));
+        .collect();
+    let sum = |c: Counter| stats.iter().map(|st| st.get(c)).sum::<u64>();
+    let (forwarded, lost_to_gone_links) = (sum(Counter::Forwarded), sum(Counter::EmuLinkGoneDrops));
+    let order_refusals = Refusal::ALL
+        .iter()
+        .map(|&r| (Counter::Order(r).name().to_string(), sum(Counter::Order(r))))
+        .collect();
     lab.stop_children();
     Ended {
         ping,
         forwarded,
         lost_to_gone_links,
+        order_refusals,
         ..ended
     }
 }
@@ -287,6 +296,7 @@ pub fn summary(run: Run) -> Summary {
         link_changes: ended.link_changes,
         outages,
         control_cpu_seconds: seen.ctl_cpu,
+        orders: ended.orders.clone(),
     }
 }
 

@@ -73,7 +73,8 @@ fn wiring(s: &control::predict::schedule::NodeSchedule) -> NodeWiring {
         )
     };
     NodeWiring {
-        socket: "/dev/null".into(),
+        socket: Some("/dev/null".into()),
+        remote: None,
         links: nbrs
             .into_iter()
             .map(|b| Link {

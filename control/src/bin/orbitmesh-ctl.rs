@@ -143,14 +143,9 @@ impl Target {
     /// Where to talk to: the remote channel, or the unix socket.
     fn endpoint(&self) -> Result<endpoint::Endpoint, control::fib_ops::OpError> {
         match &self.remote {
-            Some(r)
-                if r.rsplit_once(':')
-                    .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()) =>
-            {
-                Err(control::fib_ops::bad_input(format!(
-                    "--remote {r:?}: expected HOST:PORT, e.g. sat-17.mgmt:7470 or [fd00::11]:7470"
-                )))
-            }
+            Some(r) if !endpoint::is_host_port(r) => Err(control::fib_ops::bad_input(format!(
+                "--remote {r:?}: expected HOST:PORT, e.g. sat-17.mgmt:7470 or [fd00::11]:7470"
+            ))),
             Some(r) => Ok(endpoint::Endpoint::Tcp(r.clone())),
             None => self.path().map(endpoint::Endpoint::Socket),
         }
@@ -233,10 +228,11 @@ struct RunArgs {
     /// Directory of node-<id>.json schedules (orbitmesh-ctl predict --out DIR/schedule).
     #[arg(long)]
     schedule: PathBuf,
-    /// Wiring file (TOML): sockets and links per node.
+    /// Wiring file (TOML): links per node, and its socket or remote channel.
     #[arg(long)]
     wiring: PathBuf,
-    /// NODE=SOCKET, overriding the wiring's socket for that node; repeat.
+    /// NODE=SOCKET, overriding where the wiring says node NODE is reached
+    /// (its socket or remote channel) with this control socket; repeat.
     #[arg(long = "dataplane")]
     dataplanes: Vec<String>,
     /// When schedule time 0 happens: now, +2s, RFC 3339, or Unix ns.
@@ -307,10 +303,10 @@ fn read_wiring(a: &RunArgs) -> Result<control::distribute::Wiring, control::fib_
         let n: u32 = n
             .parse()
             .map_err(|_| bad_input(format!("--dataplane {d:?}: {n:?} is not a node id")))?;
-        wiring
-            .node_mut(n)
-            .ok_or_else(|| bad_input(format!("--dataplane {d:?}: node {n} is not in the wiring")))?
-            .socket = s.into();
+        let node = wiring.node_mut(n).ok_or_else(|| {
+            bad_input(format!("--dataplane {d:?}: node {n} is not in the wiring"))
+        })?;
+        *node = distribute::NodeWiring::at_socket(s.into(), node.links.clone(), node.local.clone());
     }
     Ok(wiring)
 }
@@ -349,6 +345,17 @@ fn run_cmd(a: RunArgs) -> Result<(), control::fib_ops::OpError> {
         )));
     }
     let wiring = read_wiring(&a)?;
+    if a.key.is_none() {
+        if let Some((id, w)) = wiring.nodes().into_iter().find(|(_, w)| w.remote.is_some()) {
+            // Everything sent would be refused: say so now, not per node.
+            return Err(bad_input(format!(
+                "{}: node {id} is reached over its remote channel ({}), which takes only \
+                 signed orders: give --key (and no --one-ahead)",
+                a.wiring.display(),
+                w.endpoint()
+            )));
+        }
+    }
     let schedules =
         distribute::read_schedules(&a.schedule).map_err(|e| bad_input(e.to_string()))?;
     let scenario = Scenario::read(&a.schedule).map_err(|e| bad_input(e.to_string()))?;
@@ -371,13 +378,13 @@ fn run_cmd(a: RunArgs) -> Result<(), control::fib_ops::OpError> {
                 "node {id}: up to {unwired} entries name a next hop that is not wired; left out"
             );
         }
-        plans.push((id, w.socket.clone(), plan));
+        plans.push((id, w.endpoint(), plan));
     }
     let start = control::fib_ops::parse_time(&a.start, orbitmesh_core::time::now_ns())?;
-    for (id, socket, _) in &plans {
+    for (id, at, _) in &plans {
         // Best effort: a dataplane not up yet is reached (and retried) later.
         if let Ok(orbitmesh_core::protocol::Response::Version(v)) =
-            orbitmesh_core::protocol::call(socket, &orbitmesh_core::protocol::Request::Version)
+            orbitmesh_core::protocol::call_at(at, &orbitmesh_core::protocol::Request::Version)
         {
             if let Some(w) = control::fib_ops::clock_warning(&v) {
                 errln!("warning: node {id}: {w}");
@@ -391,8 +398,8 @@ fn run_cmd(a: RunArgs) -> Result<(), control::fib_ops::OpError> {
         control::fib_ops::format_time(start),
         a.time_scale
     );
-    let call = |s: &std::path::Path, r: orbitmesh_core::protocol::Request| {
-        orbitmesh_core::protocol::call(s, &r)
+    let call = |at: &endpoint::Endpoint, r: orbitmesh_core::protocol::Request| {
+        orbitmesh_core::protocol::call_at(at, &r)
     };
     let watch = control::duration::parse_ns(&a.watch_ports)
         .map_err(|e| bad_input(format!("--watch-ports: {e}")))?;

@@ -38,6 +38,14 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
+/// Whether `addr` reads as HOST:PORT (a name or address, then a port
+/// number: `sat-17.mgmt:7470`, `10.99.0.17:7470`, `[fd00::11]:7470`);
+/// it is resolved only when connecting.
+pub fn is_host_port(addr: &str) -> bool {
+    addr.rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+}
+
 /// The two settings of a dataplane configuration that locate its socket;
 /// the dataplane checks the rest of the file when it starts.
 #[derive(Debug, Deserialize)]
@@ -65,6 +73,24 @@ pub fn socket_of_config(path: &Path) -> Result<PathBuf, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_port_needs_a_host_and_a_port_number() {
+        for ok in ["10.99.0.17:7470", "sat-17.mgmt:7470", "[fd00::11]:7470"] {
+            assert!(is_host_port(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "10.99.0.17",
+            ":7470",
+            "h:",
+            "h:70000",
+            "h:x",
+            "/run/n1.sock",
+        ] {
+            assert!(!is_host_port(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn the_socket_is_found_as_the_dataplane_finds_it() {

@@ -76,7 +76,7 @@ pub fn execute(node: &Node, req: Request) -> Result<Response, CtlError> {
 /// takes only signed orders (counted), and a FIB change by hand on one
 /// that follows a schedule.
 fn vet_by_hand(node: &Node, req: &Request) -> Result<(), CtlError> {
-    if changes_forwarding_unsigned(req) && node.schedule.signed_orders() {
+    if changes_forwarding_unsigned(node, req) && node.schedule.signed_orders() {
         let r = node
             .schedule
             .refuse(orbitmesh_core::sign::Refusal::Unsigned);
@@ -308,12 +308,21 @@ fn changes_the_fib_by_hand(req: &Request) -> bool {
 
 /// Requests that change forwarding and carry no signature: refused by a
 /// dataplane that takes only signed orders.
-fn changes_forwarding_unsigned(req: &Request) -> bool {
-    changes_the_fib_by_hand(req)
-        || matches!(
-            req,
-            Request::SetPort { .. } | Request::SetPortDelay { .. } | Request::SetLinkGone { .. }
-        )
+///
+/// Except, on a dataplane started with `--delay-line` (emulation only), a
+/// link's delay and its being gone (`set_port_delay`, `set_link_gone`):
+/// there they stand for physics the emulator imposes (propagation delay,
+/// a link out of sight), not orders a controller gives, and the emulator
+/// sets them every second on its own. They still come only from the
+/// owner's uid on the unix socket (the remote channel refuses them before
+/// this, `super::remote::vet`); a dataplane without a delay line refuses
+/// them as unsigned, so nothing is opened on a real node.
+fn changes_forwarding_unsigned(node: &Node, req: &Request) -> bool {
+    match req {
+        Request::SetPortDelay { .. } | Request::SetLinkGone { .. } => !node.delay_line,
+        Request::SetPort { .. } => true,
+        _ => changes_the_fib_by_hand(req),
+    }
 }
 
 /// A request's name for logs.

@@ -30,7 +30,12 @@ fn schedule(serial: u64) -> Schedule {
 }
 
 fn node(ground: Option<&SecretKey>) -> Arc<Node> {
-    let n = Node::new("n0", vec!["isl0".into()], FibSnapshot::empty(1), 1);
+    node_with(ground, false)
+}
+
+fn node_with(ground: Option<&SecretKey>, delay_line: bool) -> Arc<Node> {
+    let mut n = Node::new("n0", vec!["isl0".into()], FibSnapshot::empty(1), 1);
+    n.delay_line = delay_line;
     if let Some(k) = ground {
         n.schedule.set_trust(Trust {
             keys: vec![TrustedKey {
@@ -248,4 +253,54 @@ fn the_remote_channel_has_the_sockets_limits() {
         call_at(&at, &Request::Version),
         Ok(Response::Version(_))
     ));
+}
+
+#[test]
+fn an_emulated_links_delay_is_set_locally_only_and_only_on_a_delay_line() {
+    let ground = SecretKey::from_bytes([7; 32]);
+    let delay = |ns| Request::SetPortDelay {
+        port: "isl0".into(),
+        delay_ns: ns,
+    };
+    let gone = Request::SetLinkGone {
+        port: "isl0".into(),
+        gone: true,
+    };
+    let down = Request::SetPort {
+        port: "isl0".into(),
+        up: false,
+    };
+
+    // A real node (no delay line) that trusts keys: all three are unsigned
+    // changes, refused and counted, also on its own socket.
+    let real = node(Some(&ground));
+    for r in [delay(5), gone.clone(), down.clone()] {
+        let m = match handle(&real, r.clone()) {
+            Response::Error { message } => message,
+            other => panic!("{r:?}: expected a refusal, got {other:?}"),
+        };
+        assert!(m.contains("unsigned"), "{r:?}: {m}");
+    }
+    assert_eq!(count(&real, Refusal::Unsigned), 3);
+
+    // An emulated node (--delay-line) that trusts keys: the emulator sets
+    // a link's delay and its being gone on the unix socket (`handle` is
+    // what the socket calls once the peer's uid is checked)...
+    let n = node_with(Some(&ground), true);
+    assert!(matches!(handle(&n, delay(5)), Response::Ok { .. }));
+    assert_eq!(n.delay_ns[0].load(Ordering::Relaxed), 5);
+    assert!(matches!(handle(&n, gone.clone()), Response::Ok { .. }));
+    assert!(n.link_gone[0].load(Ordering::Relaxed));
+    // ...but a port change is still an unsigned order,
+    assert!(matches!(handle(&n, down.clone()), Response::Error { .. }));
+    assert!(n.live.admin(0));
+    // and over the remote channel none of them is taken.
+    let srv = RemoteServer::start(any_port(), n.clone(), Limits::default(), true).unwrap();
+    let at = Endpoint::Tcp(srv.addr().to_string());
+    for r in [delay(9), gone, down] {
+        let m = error_of(call_at(&at, &r));
+        assert!(m.contains("unsigned"), "{r:?}: {m}");
+    }
+    assert_eq!(n.delay_ns[0].load(Ordering::Relaxed), 5);
+    assert_eq!(count(&n, Refusal::Unsigned), 4);
 }
