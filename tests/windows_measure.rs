@@ -126,3 +126,263 @@ fn memory_of_a_one_hour_window() {
     );
     assert!(after > before);
 }
+
+/// Median of `n` runs of `f`, in ms, and the last result.
+fn timed<T>(n: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut ms = Vec::new();
+    let mut last = None;
+    for _ in 0..n {
+        let t0 = std::time::Instant::now();
+        last = Some(f());
+        ms.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    (pct(&mut ms, 0.5), last.expect("n > 0"))
+}
+
+/// Where a repair's time goes, piece by piece, on the schedules and
+/// scenario in $ORBITMESH_SCHEDULE_DIR (the demo's `predict`, 2400 s):
+/// the controller's recomputation, encoding and signing; a dataplane's
+/// checks (FIB builds, hashing, signature), its state-directory writes;
+/// and the uploads to 40 in-process dataplanes (real control server and
+/// follower) one after the other, until each has the repaired entry in
+/// force. A link on the traffic's side fails at $REPAIR_AT_S (default
+/// 600 s of schedule time), with 10-minute windows at x20.
+#[test]
+#[ignore = "a measurement: see bench/results/windows.md"]
+fn where_a_repair_spends_its_time() {
+    use control::distribute::{replan, Wiring};
+    use control::predict::scenario::Scenario;
+    use control::windows::{salt, window_range, DEFAULT_WINDOW_NS};
+    use orbitmesh_core::sign::{schedule_message, SecretKey, Trust, TrustedKey};
+    use std::collections::BTreeSet;
+    const S: i64 = 1_000_000_000;
+    let dir = std::env::var("ORBITMESH_SCHEDULE_DIR").expect("ORBITMESH_SCHEDULE_DIR");
+    let dir = std::path::Path::new(&dir);
+    let scheds = read_schedules(dir).unwrap();
+    let scenario = Scenario::read(dir).unwrap().expect("scenario.json");
+    let t: i64 = std::env::var("REPAIR_AT_S").map_or(600, |v| v.parse().unwrap()) * S;
+    let scale = 20.0;
+    let w = DEFAULT_WINDOW_NS;
+    let scratch = std::env::temp_dir().join(format!("om-repair-cost-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    let wiring = Wiring::from_nodes(scheds.iter().map(|s| {
+        let mut nw = wiring_for(s);
+        nw.socket = scratch.join(format!("n{}.sock", s.node));
+        (s.node, nw)
+    }));
+    // One ISL of the first satellite: the failure.
+    let (a, nw) = wiring.nodes()[0];
+    let failed: BTreeSet<(u32, u32)> = [(a.min(nw.links[0].neighbor), a.max(nw.links[0].neighbor))]
+        .into_iter()
+        .collect();
+    let salt = salt(&failed);
+    let step = scenario.build(&BTreeSet::new()).unwrap().window.step_ns;
+    let steps = (w / step) as usize + 1;
+    eprintln!(
+        "{} nodes; link {failed:?} fails at {} s of schedule time; window {} s, step {} ms",
+        scheds.len(),
+        t / S,
+        w / S,
+        step / 1_000_000
+    );
+    // Controller: the recomputation, whole rest of the run, one window, one step.
+    let (rest_ms, new) = timed(3, || replan(&scenario, &failed, t, None, &wiring).unwrap());
+    let (win_ms, _) = timed(3, || {
+        replan(&scenario, &failed, t, Some(steps), &wiring).unwrap()
+    });
+    let (one_ms, _) = timed(3, || {
+        replan(&scenario, &failed, t, Some(1), &wiring).unwrap()
+    });
+    eprintln!(
+        "replan: the rest of the run {rest_ms:.1} ms; one window ({steps} steps) {win_ms:.1} ms; the step in force {one_ms:.1} ms"
+    );
+    // The dataplanes: in-process servers, each with its ports, a state
+    // directory, and a follower.
+    let servers: Vec<_> = wiring
+        .nodes()
+        .into_iter()
+        .map(|(id, nw)| {
+            let mut ports: Vec<&str> = nw.links.iter().map(|l| l.port.as_str()).collect();
+            ports.extend(nw.local.as_ref().map(|l| l.port.as_str()));
+            let s = TestDataplane::serve(&nw.socket, &ports);
+            let state = scratch.join(format!("state-{id}"));
+            s.node().schedule.set_state_dir(Some(state)).unwrap();
+            (id, nw.socket.clone(), s)
+        })
+        .collect();
+    let _followers: Vec<_> = servers
+        .iter()
+        .map(|s| Follower::start(s.2.node()))
+        .collect();
+    let start_wall = now_ns() - (t as f64 / scale) as u64;
+    let wall = |x: i64| control::distribute::wall_ns(start_wall, x, scale);
+    let call =
+        |sock: &std::path::Path, r: Request| orbitmesh_core::protocol::call(sock, &r).unwrap();
+    // Every node holds the grid window (no failure) in force at t.
+    let grid = t / (w / 2) * (w / 2);
+    for (id, sock, _) in &servers {
+        let s = scheds.iter().find(|s| s.node == *id).unwrap();
+        let (p, _) = plan(s, wiring.nodes().iter().find(|n| n.0 == *id).unwrap().1);
+        let sc = window_schedule("n0", stamp(grid, 0), &p, window_range(&p, grid, w), 0, wall);
+        let r = call(
+            sock,
+            Request::LoadSchedule {
+                schedule: sc,
+                allow_empty: false,
+                signed: None,
+            },
+        );
+        assert!(matches!(r, Response::Schedule(_)), "{r:?}");
+    }
+    // Encoding and signing every node's repaired window.
+    let (enc_ms, windows) = timed(3, || {
+        new.iter()
+            .map(|(_, _, p)| {
+                window_schedule("n0", stamp(t, salt), p, window_range(p, t, w), salt, wall)
+            })
+            .collect::<Vec<Schedule>>()
+    });
+    let key = SecretKey::from_bytes([7; 32]);
+    let (sign_ms, sigs) = timed(3, || {
+        windows
+            .iter()
+            .map(|s| key.sign_schedule(s).unwrap())
+            .collect::<Vec<_>>()
+    });
+    let (json_ms, bytes) = timed(3, || {
+        windows
+            .iter()
+            .map(|s| serde_json::to_vec(s).unwrap().len())
+            .sum::<usize>()
+    });
+    let entries: usize = windows.iter().map(|s| s.entries.len()).sum();
+    eprintln!(
+        "controller, all {} windows ({entries} entries, {bytes} B of JSON): encode {enc_ms:.2} ms, sign {sign_ms:.2} ms, JSON {json_ms:.2} ms",
+        windows.len()
+    );
+    // A dataplane's checks, per node, summed over the 40.
+    let node0 = servers[0].2.node().clone();
+    let mut build_ms = Vec::new();
+    let (walk_ms, _) = timed(3, || {
+        for s in &windows {
+            s.walk(|_, _, _| Ok(())).unwrap();
+        }
+    });
+    for (s, (_, _, srv)) in windows.iter().zip(&servers) {
+        s.walk(|_, _, f| {
+            let t0 = std::time::Instant::now();
+            srv.node().build_fib(f).unwrap();
+            build_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+            Ok(())
+        })
+        .unwrap();
+    }
+    let builds: f64 = build_ms.iter().sum();
+    let (hash_ms, msgs) = timed(3, || {
+        windows
+            .iter()
+            .map(|s| schedule_message(s).unwrap())
+            .collect::<Vec<_>>()
+    });
+    let trust = Trust {
+        keys: vec![TrustedKey {
+            name: "g".into(),
+            key: key.public(),
+            not_before_ns: None,
+            not_after_ns: None,
+        }],
+        revoked: vec![],
+    };
+    let (verify_ms, _) = timed(3, || {
+        for (m, s) in msgs.iter().zip(&sigs) {
+            trust.verify(m, Some(s), now_ns()).unwrap();
+        }
+    });
+    let n = build_ms.len();
+    eprintln!(
+        "dataplanes, all 40: expand {walk_ms:.2} ms; {n} FIB builds {builds:.1} ms (p50 {:.3} ms, max {:.3} ms); hash (message) {hash_ms:.2} ms; verify {verify_ms:.2} ms",
+        pct(&mut build_ms.clone(), 0.5),
+        pct(&mut build_ms, 1.0)
+    );
+    // A dataplane's load, in memory and with its state directory.
+    let mut mem_ms = Vec::new();
+    let mut disk_ms = Vec::new();
+    for (k, s) in windows.iter().enumerate() {
+        let (_, _, srv) = &servers[k];
+        let ports = srv.node().port_names.clone();
+        let fresh = dataplane::shared::Node::new(
+            "n0",
+            ports,
+            orbitmesh_core::fib::FibSnapshot::empty(0),
+            1,
+        );
+        let t0 = std::time::Instant::now();
+        fresh.schedule.load(&fresh, s.clone(), false, None).unwrap();
+        mem_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        fresh
+            .schedule
+            .set_state_dir(Some(scratch.join(format!("fresh-{k}"))))
+            .unwrap();
+        let mut again = s.clone();
+        again.serial += 1;
+        let t0 = std::time::Instant::now();
+        fresh.schedule.load(&fresh, again, false, None).unwrap();
+        disk_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    let sum = |v: &[f64]| v.iter().sum::<f64>();
+    eprintln!(
+        "Held::load, all 40: in memory {:.1} ms (p50 {:.2} ms per node), with the state dir {:.1} ms (p50 {:.2} ms per node)",
+        sum(&mem_ms),
+        pct(&mut mem_ms.clone(), 0.5),
+        sum(&disk_ms),
+        pct(&mut disk_ms.clone(), 0.5)
+    );
+    // The uploads as the driver makes them, one node after the other,
+    // and when each node has the repaired entry in force.
+    let t0 = std::time::Instant::now();
+    let mut sent = Vec::new();
+    for (s, (_, sock, srv)) in windows.iter().zip(&servers) {
+        let _ = call(sock, Request::ShowSchedule);
+        let want = s.versions();
+        let r = call(
+            sock,
+            Request::LoadSchedule {
+                schedule: s.clone(),
+                allow_empty: false,
+                signed: None,
+            },
+        );
+        assert!(matches!(r, Response::Schedule(_)), "{r:?}");
+        sent.push((t0.elapsed().as_secs_f64() * 1e3, srv.node().clone(), want));
+    }
+    let total_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let mut in_force = Vec::new();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut left: Vec<_> = sent.iter().collect();
+    while !left.is_empty() && std::time::Instant::now() < end {
+        left.retain(|(_, n, v)| {
+            // Any entry of the repaired window (time moves on meanwhile).
+            if v.contains(&n.fib.current().version()) {
+                in_force.push(t0.elapsed().as_secs_f64() * 1e3);
+                false
+            } else {
+                true
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    let mut per: Vec<f64> = sent.windows(2).map(|p| p[1].0 - p[0].0).collect();
+    per.insert(0, sent[0].0);
+    eprintln!(
+        "uploads, one node after the other: all 40 in {total_ms:.1} ms (per node p50 {:.2} ms, max {:.2} ms); repaired entry in force at all 40 after {:.1} ms ({} of 40)",
+        pct(&mut per.clone(), 0.5),
+        pct(&mut per, 1.0),
+        in_force.iter().copied().fold(0.0, f64::max),
+        in_force.len()
+    );
+    drop(_followers);
+    drop(servers);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let _ = node0;
+}
