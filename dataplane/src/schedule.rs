@@ -76,6 +76,10 @@ pub const SCHEDULE_FILE: &str = "schedule.json";
 /// clear, so an older order stays refused after a restart).
 pub const SERIAL_FILE: &str = "serial";
 
+/// Longest an order's answer waits for the follower to make its entry in
+/// force active (it takes a FIB build, well under a millisecond).
+const FOLLOW_WAIT: Duration = Duration::from_secs(1);
+
 /// Largest schedule file read back at start (the largest control message).
 const MAX_FILE_BYTES: usize = orbitmesh_core::protocol::MAX_MESSAGE;
 
@@ -87,6 +91,8 @@ pub struct Held {
     orders: Mutex<()>,
     state: Mutex<State>,
     changed: Condvar,
+    /// Signalled when the follower has acted on a generation.
+    followed: Condvar,
     /// Orders refused, by [`Refusal`] kind (in [`Refusal::ALL`] order).
     refused: [AtomicU64; Refusal::ALL.len()],
     /// FIBs built to check the windows loaded (see [`check_builds`]).
@@ -123,6 +129,9 @@ struct State {
     state_dir: Option<PathBuf>,
     /// Bumped on every change, so the follower notices.
     generation: u64,
+    /// A follower runs, and the last generation it acted on.
+    following: bool,
+    followed: u64,
     /// The keys orders must be signed with (none: unsigned orders).
     trust: Trust,
 }
@@ -259,16 +268,19 @@ impl Held {
         self.builds.fetch_add(built, Ordering::Relaxed);
         // In force at once; kept on disk before the answer (module docs).
         let schedule = Arc::new(schedule);
-        let (dir, before) = {
+        let (dir, before, generation) = {
             let mut s = self.lock();
             let before = (s.schedule.clone(), s.serial);
             s.serial = Some(schedule.serial);
             s.schedule = Some(schedule.clone());
             s.generation += 1;
             self.changed.notify_all();
-            (s.state_dir.clone(), before)
+            (s.state_dir.clone(), before, s.generation)
         };
-        let Some(dir) = dir else { return Ok(true) };
+        let Some(dir) = dir else {
+            self.wait_followed(generation);
+            return Ok(true);
+        };
         #[cfg(test)]
         self.pause_before_save();
         if let Err(e) = save(&dir, schedule.serial, Some(&schedule)) {
@@ -281,7 +293,36 @@ impl Held {
                 dir.display()
             )));
         }
+        self.wait_followed(generation);
         Ok(true)
+    }
+
+    /// Waits (at most [`FOLLOW_WAIT`]) until the follower, if one runs,
+    /// has acted on `generation`: an answered order's entry in force is
+    /// active, so a controller reading the version back right after its
+    /// answer sees it.
+    fn wait_followed(&self, generation: u64) {
+        let end = std::time::Instant::now() + FOLLOW_WAIT;
+        let mut s = self.lock();
+        while s.following && s.followed < generation {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            s = self
+                .followed
+                .wait_timeout(s, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// The follower has acted on `generation` (or stops: `None`).
+    fn set_followed(&self, generation: Option<u64>) {
+        let mut s = self.lock();
+        s.following = generation.is_some();
+        s.followed = generation.unwrap_or(0);
+        self.followed.notify_all();
     }
 
     /// The order lock (see [`Held::orders`]).
@@ -551,6 +592,7 @@ impl Expander {
 /// Runs on its own thread; [`Held::wake`] after setting `stop`.
 pub fn follow(node: &dyn Forwarder, stop: &AtomicBool) {
     let mut exp: Option<Expander> = None;
+    node.held().set_followed(Some(0));
     while !stop.load(Ordering::Relaxed) {
         let generation = node.held().generation();
         let deadline = match node.held().current() {
@@ -568,8 +610,10 @@ pub fn follow(node: &dyn Forwarder, stop: &AtomicBool) {
                 None
             }
         };
+        node.held().set_followed(Some(generation));
         node.held().wait(generation, deadline);
     }
+    node.held().set_followed(None);
 }
 
 /// Makes the entry in force active and stages the next; returns the next
@@ -831,7 +875,11 @@ mod tests {
         n.schedule
             .load(&n, schedule_from(1, 1, &[-1_000, 60_000]), false, None)
             .unwrap();
-        assert!(wait_for(&n, 1, Duration::from_secs(1)));
+        assert_eq!(
+            in_force(&n),
+            1,
+            "its entry in force is active when answered"
+        );
         let (tx, rx) = std::sync::mpsc::channel();
         *n.schedule.save_gate.lock().unwrap() = Some(rx);
         let repaired = schedule_from(2, 11, &[-500, 60_000]);
@@ -844,6 +892,7 @@ mod tests {
         assert!(!load.is_finished(), "answered only once kept");
         tx.send(()).unwrap();
         assert_eq!(load.join().unwrap(), Ok(true));
+        assert_eq!(in_force(&n), 11);
         assert_eq!(kept_serial(&dir), "2\n");
         let kept: Schedule =
             serde_json::from_slice(&std::fs::read(dir.join(SCHEDULE_FILE)).unwrap()).unwrap();
