@@ -313,11 +313,11 @@ fn a_repair_reaches_the_changed_nodes_first_then_every_node_gets_its_window() {
         [
             (0, stamp(0, 0), 2),
             (3, stamp(0, 0), 2),
-            (0, stamp(t, salt), 1),
+            (0, stamp(t, salt), 2),
             (0, rest, 2),
             (3, rest, 2)
         ],
-        "the first windows, node 0's step in force alone, then both whole: {log:?}"
+        "the first windows, node 0's step in force and its old plan after it, then both whole: {log:?}"
     );
     let at = |f: &dyn Fn(&Event) -> bool| log.iter().position(f).unwrap();
     let down = at(&|e| matches!(e, Event::LinksDown { links, .. } if *links == [(0, 1)]));

@@ -20,8 +20,11 @@
 //! bench/results/windows.md):
 //!
 //! 1. Only the step in force is recomputed, and each node whose FIB in
-//!    force changes gets it at once as a window of that one entry (the
-//!    `links_down` event is emitted then).
+//!    force changes gets it at once (the `links_down` event is emitted
+//!    then), followed by the rest of the window it holds, computed before
+//!    the failure: until the rest comes, every node follows its old plan
+//!    after the step in force, as all did before, and the dataplanes'
+//!    backups carry what crosses the failed link.
 //! 2. In the next pass the rest is recomputed and every node gets its
 //!    whole repaired window.
 //!
@@ -187,9 +190,12 @@ struct NodeWin {
     urgent: bool,
     /// The next upload is this node's repair (counted, told).
     repair: bool,
-    /// The plan is a repair's step in force alone, until the rest is
-    /// recomputed.
+    /// The plan is a repair's step in force (and the old plan after it),
+    /// until the rest is recomputed.
     quick: bool,
+    /// Plan entries from this index on are the plan from before a repair,
+    /// stamped with this salt (see the module docs).
+    stale: Option<(usize, u16)>,
     /// The last instant queued for verification.
     queued_to: Option<i64>,
     /// (wall time, version) to read back once the time has passed.
@@ -253,6 +259,7 @@ pub fn drive_windows(
             urgent: true,
             repair: false,
             quick: false,
+            stale: None,
             queued_to: None,
             verify: VecDeque::new(),
             retry_at: 0,
@@ -358,7 +365,7 @@ impl WinDriver<'_> {
         let one = |job: &Job| {
             let s = &st[job.i];
             exchange(call, sign, &plans[job.i].1, job.serial, |node| {
-                window_schedule(node, job.serial, &s.plan, job.range.clone(), s.salt, |t| {
+                s.window(node, job.serial, job.range.clone(), |t| {
                     wall_ns(start_ns, t, scale)
                 })
             })
@@ -491,7 +498,7 @@ impl WinDriver<'_> {
                         continue;
                     }
                     let at = wall_ns(self.start_ns, t, self.time_scale).max(now);
-                    s.verify.push_back((at, stamp(t, s.salt)));
+                    s.verify.push_back((at, s.version(k)));
                     s.queued_to = Some(t);
                     self.reports[i].staged += 1;
                 }
@@ -499,7 +506,7 @@ impl WinDriver<'_> {
                     self.reports[i].repairs += 1;
                     (self.emit)(Event::RepairPushed {
                         node,
-                        version: stamp(s.plan[range.start].0, s.salt),
+                        version: s.version(range.start),
                     });
                 }
             }
@@ -579,9 +586,16 @@ impl WinDriver<'_> {
                     let s = &mut self.st[i];
                     changed[i] = fib_in_force(&s.plan, t) != fib_in_force(p, t);
                     if changed[i] {
-                        s.plan = p.clone();
+                        // The old plan after the step in force, as it was.
+                        let mut plan = p.clone();
+                        let from = plan.len();
+                        if s.stale.is_none() && from > 0 {
+                            plan.extend(s.plan.iter().filter(|e| e.0 > t).cloned());
+                        }
+                        s.stale = (plan.len() > from).then_some((from, s.salt));
+                        s.next = (!plan.is_empty()).then_some(t);
+                        s.plan = plan;
                         s.salt = salt;
-                        s.next = (!p.is_empty()).then_some(t);
                         s.serial = None;
                         s.urgent = true;
                         s.repair = true;
@@ -629,19 +643,58 @@ impl WinDriver<'_> {
                 continue;
             };
             let s = &mut self.st[i];
-            if !s.quick {
+            if s.quick {
+                // Only its step in force is read back as it is now.
+                let k = s.plan.first().map(|e| e.0);
+                s.verify
+                    .retain(|(_, v)| k.is_some_and(|k| *v == stamp(k, salt)));
+                s.queued_to = k.filter(|_| !s.verify.is_empty());
+            } else {
                 // Its instants still queued are the old plan's.
                 s.verify.clear();
                 s.queued_to = None;
                 s.repair = true;
             }
             s.quick = false;
+            s.stale = None;
             s.plan = p.clone();
             s.salt = salt;
             s.next = (!p.is_empty()).then_some(t);
             s.serial = Some(rest_serial(t, salt));
             s.urgent = true;
         }
+    }
+}
+
+impl NodeWin {
+    /// The version of plan entry `k`: its instant stamped with the salt it
+    /// was computed under.
+    fn version(&self, k: usize) -> u64 {
+        let salt = match self.stale {
+            Some((from, old)) if k >= from => old,
+            _ => self.salt,
+        };
+        stamp(self.plan[k].0, salt)
+    }
+
+    /// The window of plan entries `range` for node `name`, as
+    /// [`window_schedule`] makes it, each entry with its [`NodeWin::version`].
+    fn window(
+        &self,
+        name: &str,
+        serial: u64,
+        range: std::ops::Range<usize>,
+        wall: impl Fn(i64) -> u64,
+    ) -> Schedule {
+        let fibs: Vec<(u64, FibSpec)> = range
+            .map(|k| {
+                let (t, f) = &self.plan[k];
+                let mut f = f.clone();
+                f.version = self.version(k);
+                (wall(*t), f)
+            })
+            .collect();
+        Schedule::delta_encoded(name, serial, &fibs)
     }
 }
 
