@@ -367,9 +367,22 @@ fn where_a_repair_spends_its_time() {
         };
         if in_force(&p) != in_force(repaired) {
             let i = whole.len();
+            // Its step in force, then its old (repaired) plan after t2.
+            let mut fibs = vec![(wall(p[k].0), p[k].1.clone())];
+            fibs[0].1.version = stamp(p[k].0, 0);
+            fibs.extend(
+                repaired
+                    .iter()
+                    .filter(|(at, _)| *at > t2 && *at < t2 + w)
+                    .map(|(at, f)| {
+                        let mut f = f.clone();
+                        f.version = stamp(*at, salt);
+                        (wall(*at), f)
+                    }),
+            );
             quick
                 .0
-                .push(window_schedule("n0", stamp(t2, 0), &p, k..k + 1, 0, wall));
+                .push(Schedule::delta_encoded("n0", stamp(t2, 0), &fibs));
             quick.1.push(socks[i].clone());
             quick.2.push(nodes[i].clone());
         }
@@ -379,7 +392,8 @@ fn where_a_repair_spends_its_time() {
     let at_once = control::windows::UPLOADS_AT_ONCE;
     let (total_ms, in_force_ms) = upload_all(&quick.0, &quick.1, &quick.2, at_once);
     eprintln!(
-        "links back, step in force to the {} nodes it changes, {at_once} at once: answered after {total_ms:.1} ms; in force at all after {in_force_ms:.1} ms",
+        "links back, step in force and the old plan after it ({} entries) to the {} nodes it changes, {at_once} at once: answered after {total_ms:.1} ms; in force at all after {in_force_ms:.1} ms",
+        quick.0.iter().map(|s| s.entries.len()).sum::<usize>(),
         quick.0.len()
     );
     let (total_ms, in_force_ms) = upload_all(&whole, &socks, &nodes, at_once);

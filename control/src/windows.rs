@@ -32,6 +32,7 @@
 //! point) go to up to [`UPLOADS_AT_ONCE`] nodes at once, the nodes whose
 //! FIB in force changes first: a dataplane answers after keeping the
 //! window on disk (fsync), which one after the other added up to 0.5 s.
+//! The link watch's poll asks every node's ports at once too.
 //!
 //! ## Serials and versions: the same upload from any controller
 //!
@@ -370,28 +371,27 @@ impl WinDriver<'_> {
                 })
             })
         };
-        if jobs.len() <= 1 {
-            return jobs.iter().map(one).collect();
-        }
-        let next = AtomicUsize::new(0);
-        let out: Vec<Mutex<Option<Exchange>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
-        std::thread::scope(|scope| {
-            for _ in 0..jobs.len().min(UPLOADS_AT_ONCE) {
-                scope.spawn(|| loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(job) = jobs.get(k) else { break };
-                    let x = one(job);
-                    *out[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(x);
-                });
+        at_once(jobs.len(), |k| one(&jobs[k]))
+    }
+
+    /// The links whose port is down at either end, as
+    /// `distribute::links_down` finds them, asking the nodes at once: one
+    /// after the other, the 40 `Stats` calls of a poll added to the time a
+    /// failure takes to be seen.
+    fn links_down(&self, r: &Repair) -> BTreeSet<(u32, u32)> {
+        let (call, plans) = (self.call, self.plans);
+        let answers = at_once(plans.len(), |k| call(&plans[k].1, Request::Stats));
+        let mut down = BTreeSet::new();
+        for ((node, _, _), answer) in plans.iter().zip(answers) {
+            if let Ok(Response::Stats(s)) = answer {
+                for p in s.ports.iter().filter(|p| !(p.carrier && p.admin_up)) {
+                    if let Some(&nb) = r.ports.get(&(*node, p.name.clone())) {
+                        down.insert((*node.min(&nb), *node.max(&nb)));
+                    }
+                }
             }
-        });
-        out.into_iter()
-            .map(|m| {
-                m.into_inner()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .expect("every job ran")
-            })
-            .collect()
+        }
+        down
     }
 
     /// Tells what came back from node `i` (events, report): `Ok(true)`
@@ -563,7 +563,7 @@ impl WinDriver<'_> {
         }
         self.next_poll = now + r.poll_every_ns;
         *wake = (*wake).min(self.next_poll);
-        let down = crate::distribute::links_down(self.plans, self.call, r);
+        let down = self.links_down(r);
         if down == self.failed {
             return;
         }
@@ -696,6 +696,35 @@ impl NodeWin {
             .collect();
         Schedule::delta_encoded(name, serial, &fibs)
     }
+}
+
+/// `f(0)`, ..., `f(n - 1)` on up to [`UPLOADS_AT_ONCE`] threads; the
+/// results in order.
+fn at_once<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    if n <= 1 {
+        return (0..n).map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let out: Vec<Mutex<Option<T>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..n.min(UPLOADS_AT_ONCE) {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= n {
+                    break;
+                }
+                let x = f(k);
+                *out[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(x);
+            });
+        }
+    });
+    out.into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every job ran")
+        })
+        .collect()
 }
 
 /// A repair's second step, due in the pass after its first: the links
