@@ -32,7 +32,6 @@
 //! point) go to up to [`UPLOADS_AT_ONCE`] nodes at once, the nodes whose
 //! FIB in force changes first: a dataplane answers after keeping the
 //! window on disk (fsync), which one after the other added up to 0.5 s.
-//! The link watch's poll asks every node's ports at once too.
 //!
 //! ## Serials and versions: the same upload from any controller
 //!
@@ -374,26 +373,6 @@ impl WinDriver<'_> {
         at_once(jobs.len(), |k| one(&jobs[k]))
     }
 
-    /// The links whose port is down at either end, as
-    /// `distribute::links_down` finds them, asking the nodes at once: one
-    /// after the other, the 40 `Stats` calls of a poll added to the time a
-    /// failure takes to be seen.
-    fn links_down(&self, r: &Repair) -> BTreeSet<(u32, u32)> {
-        let (call, plans) = (self.call, self.plans);
-        let answers = at_once(plans.len(), |k| call(&plans[k].1, Request::Stats));
-        let mut down = BTreeSet::new();
-        for ((node, _, _), answer) in plans.iter().zip(answers) {
-            if let Ok(Response::Stats(s)) = answer {
-                for p in s.ports.iter().filter(|p| !(p.carrier && p.admin_up)) {
-                    if let Some(&nb) = r.ports.get(&(*node, p.name.clone())) {
-                        down.insert((*node.min(&nb), *node.max(&nb)));
-                    }
-                }
-            }
-        }
-        down
-    }
-
     /// Tells what came back from node `i` (events, report): `Ok(true)`
     /// when the node has the window now, `Ok(false)` when it refused it
     /// (told), `Err` when the node cannot be reached.
@@ -563,7 +542,7 @@ impl WinDriver<'_> {
         }
         self.next_poll = now + r.poll_every_ns;
         *wake = (*wake).min(self.next_poll);
-        let down = self.links_down(r);
+        let down = crate::distribute::links_down(self.plans, self.call, r);
         if down == self.failed {
             return;
         }
