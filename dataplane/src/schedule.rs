@@ -10,7 +10,8 @@
 //!   Anything refused leaves the running schedule and FIB as they were.
 //!   A sound one takes over at once (the follower makes its entry in force
 //!   active), then it is written to the state directory (temporary file,
-//!   fsync, rename, directory fsync), and only then is the order answered.
+//!   fsync, rename, directory fsync), and only then (and once the follower
+//!   has made its entry in force active) is the order answered.
 //!   The writes took 12-16 ms per order on this VM, more under disk load
 //!   (bench/results/windows.md); a repair's entry in force does not wait
 //!   for them. This keeps the crash and replay story: orders are carried
