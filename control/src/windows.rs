@@ -39,9 +39,11 @@
 //! instant in schedule time (µs) shifted left 16 bits, plus a 16-bit salt
 //! of the set of failed links the plan was computed under (0 for none),
 //! plus 1. A window's serial stamps its start (its grid point, or the
-//! repair's instant; a repair's whole window, which follows its one-entry
-//! window from the same instant, stamps that instant plus 1 µs); an
-//! entry's version stamps its instant. So:
+//! repair's instant; a repair's whole window, which follows its first
+//! window (step 1 above) from the same instant, stamps that instant plus
+//! 1 µs); an entry's version stamps its instant, with the salt of the plan
+//! it comes from (in a repair's first window, the old plan's entries keep
+//! their old salt, so the whole window's replace them). So:
 //!
 //! - Two controllers (or one restarted) with the same schedules, wiring and
 //!   `--start` that see the same links down compute byte-identical windows
@@ -113,7 +115,7 @@ pub fn stamp(t_ns: i64, salt: u16) -> u64 {
 }
 
 /// The serial of a repair's whole window from `t_ns` (see the module
-/// docs): above its one-entry window's, `stamp(t_ns, salt)`.
+/// docs): above its first window's, `stamp(t_ns, salt)`.
 pub fn rest_serial(t_ns: i64, salt: u16) -> u64 {
     stamp(t_ns.max(0).saturating_add(1_000), salt)
 }
