@@ -187,3 +187,178 @@ fn a_window_survives_a_controller_restart_with_no_duplicate_or_missing_activatio
     let refused: u64 = dp.node().schedule.refusals().iter().map(|r| r.1).sum();
     assert_eq!(refused, 0);
 }
+
+/// Node 0 routes 16005 via neighbour 1 and node 3 via 4 until 3 s of
+/// schedule time; then both add a backup. Node 0's isl0 (to 1) fails
+/// 300 ms into the run (1.2 s of schedule time at x4): node 0's FIB in
+/// force changes (via 2), node 3's does not.
+#[test]
+fn a_repair_reaches_the_changed_nodes_first_then_every_node_gets_its_window() {
+    use control::predict::schedule::FibTable;
+    use std::collections::BTreeSet;
+    let (a, b) = (
+        TestDataplane::start("win-repair-a", &["isl0", "isl1"]),
+        TestDataplane::start("win-repair-b", &["isl0", "isl1"]),
+    );
+    let (_fa, _fb) = (Follower::start(a.node()), Follower::start(b.node()));
+    let (sa, sb) = (a.socket().to_path_buf(), b.socket().to_path_buf());
+    let sched = |id: u32, via: u32, from: i64| {
+        let mut s = schedule();
+        s.node = id;
+        s.initial = FibTable {
+            activate_at_ns: from,
+            entries: vec![entry(Some(via), None)],
+        };
+        s.deltas = vec![FibDelta {
+            activate_at_ns: 3_000 * MS,
+            changes: vec![entry(Some(via), Some(if via == 2 { 1 } else { 2 }))],
+        }];
+        s
+    };
+    let (wa, wb) = (wiring(sa.clone()), wiring(sb.clone()));
+    let asked = std::sync::Mutex::new(Vec::new());
+    let replan = |failed: &BTreeSet<(u32, u32)>, t: i64, steps: Option<usize>| {
+        asked.lock().unwrap().push((failed.clone(), t, steps));
+        let mut pa = plan(&sched(0, 2, t), &wa).0;
+        let mut pb = plan(&sched(3, 1, t), &wb).0;
+        if let Some(n) = steps {
+            pa.truncate(n);
+            pb.truncate(n);
+        }
+        Ok(vec![
+            (0, Endpoint::Socket(sa.clone()), pa),
+            (3, Endpoint::Socket(sb.clone()), pb),
+        ])
+    };
+    let repair = Repair {
+        poll_every_ns: 10_000_000,
+        ports: [
+            ((0, "isl0".to_string()), 1),
+            ((0, "isl1".to_string()), 2),
+            ((3, "isl0".to_string()), 1),
+            ((3, "isl1".to_string()), 2),
+        ]
+        .into_iter()
+        .collect(),
+        replan: &replan,
+    };
+    let plans = [
+        (
+            0,
+            Endpoint::Socket(sa.clone()),
+            plan(&sched(0, 1, 0), &wa).0,
+        ),
+        (
+            3,
+            Endpoint::Socket(sb.clone()),
+            plan(&sched(3, 1, 0), &wb).0,
+        ),
+    ];
+    let n0 = a.node().clone();
+    let fault = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        n0.live.set_carrier(0, false);
+    });
+    // Loads in flight at once, and the most seen.
+    let (inflight, most) = (
+        std::sync::atomic::AtomicUsize::new(0),
+        std::sync::atomic::AtomicUsize::new(0),
+    );
+    let call = |s: &Endpoint, r: Request| {
+        if !matches!(r, Request::LoadSchedule { .. }) {
+            return call(s, r);
+        }
+        let n = inflight.fetch_add(1, Ordering::SeqCst) + 1;
+        most.fetch_max(n, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let answer = call(s, r);
+        inflight.fetch_sub(1, Ordering::SeqCst);
+        answer
+    };
+    let mut log = Vec::new();
+    let win = Windows {
+        window_ns: 60_000 * MS,
+        sign: None,
+    };
+    let start = now_ns();
+    let reports = drive_windows(
+        &plans,
+        start,
+        4.0,
+        win,
+        &call,
+        &now_ns,
+        Some(&repair),
+        &mut |e| log.push(e),
+    );
+    fault.join().unwrap();
+    let asked = asked.into_inner().unwrap();
+    let failed: BTreeSet<(u32, u32)> = [(0, 1)].into_iter().collect();
+    assert_eq!(
+        asked.len(),
+        2,
+        "the step in force, then the rest: {asked:?}"
+    );
+    let t = asked[0].1;
+    assert!((1_000 * MS..3_000 * MS).contains(&t), "{asked:?}");
+    assert_eq!(
+        asked,
+        [(failed.clone(), t, Some(1)), (failed.clone(), t, None)]
+    );
+    let salt = control::windows::salt(&failed);
+    let loaded: Vec<(u32, u64, usize)> = log
+        .iter()
+        .filter_map(|e| match e {
+            Event::WindowLoaded {
+                node,
+                serial,
+                entries,
+                ..
+            } => Some((*node, *serial, *entries)),
+            _ => None,
+        })
+        .collect();
+    let rest = control::windows::rest_serial(t, salt);
+    assert_eq!(
+        loaded,
+        [
+            (0, stamp(0, 0), 2),
+            (3, stamp(0, 0), 2),
+            (0, stamp(t, salt), 2),
+            (0, rest, 2),
+            (3, rest, 2)
+        ],
+        "the first windows, node 0's step in force and its old plan after it, then both whole: {log:?}"
+    );
+    let at = |f: &dyn Fn(&Event) -> bool| log.iter().position(f).unwrap();
+    let down = at(&|e| matches!(e, Event::LinksDown { links, .. } if *links == [(0, 1)]));
+    let recomputed = at(&|e| matches!(e, Event::RestRecomputed { .. }));
+    let quick =
+        at(&|e| matches!(e, Event::WindowLoaded { serial, .. } if *serial == stamp(t, salt)));
+    assert!(down < quick && quick < recomputed, "{log:?}");
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        2,
+        "both nodes' windows in flight at once"
+    );
+    for r in &reports {
+        assert_eq!((r.repairs, r.late, r.failed), (1, 0, 0), "{log:?}");
+    }
+    assert!(log.contains(&Event::RepairPushed {
+        node: 0,
+        version: stamp(t, salt)
+    }));
+    // Both ended on the repaired plan's last instant.
+    for n in [a.node(), b.node()] {
+        n.fib.promote_due(now_ns());
+        assert_eq!(n.fib.current().version(), stamp(3_000 * MS, salt));
+    }
+    let f = a.node().fib.current();
+    let port = match f.ilm(16005) {
+        Some(orbitmesh_core::fib::IlmAction::Swap { nhg, .. }) => {
+            f.next_hop(f.group(nhg).unwrap()[0]).unwrap().port
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(port, 1, "node 0 forwards via isl1");
+}

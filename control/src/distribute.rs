@@ -404,8 +404,9 @@ pub type Plan = Vec<(i64, FibSpec)>;
 pub type NodePlan = (u32, Endpoint, Plan);
 
 /// Sends one request to a node and returns its answer (the real control
-/// socket or remote channel in the CLI, anything in tests).
-pub type Call<'a> = &'a dyn Fn(&Endpoint, Request) -> Result<Response, String>;
+/// socket or remote channel in the CLI, anything in tests); shared by the
+/// threads that upload windows to several nodes at once.
+pub type Call<'a> = &'a (dyn Fn(&Endpoint, Request) -> Result<Response, String> + Sync);
 
 /// What happened to one node during a run.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]

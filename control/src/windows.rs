@@ -14,7 +14,24 @@
 //! holds the entry in force at `j * W/2` and every entry before
 //! `j * W/2 + W`, and is uploaded at `j * W/2` (the first one at once).
 //! After a repair (links found down or back) every node gets a window that
-//! starts at the repair's instant, computed without the failed links.
+//! starts at the repair's instant, computed without the failed links, in
+//! two steps, because recomputing a whole window takes long (0.2-0.7 s in
+//! release for the demo's 40 nodes, seconds in debug; one step 1-3 ms,
+//! bench/results/windows.md):
+//!
+//! 1. Only the step in force is recomputed, and each node whose FIB in
+//!    force changes gets it at once (the `links_down` event is emitted
+//!    then), followed by the rest of the window it holds, computed before
+//!    the failure: until the rest comes, every node follows its old plan
+//!    after the step in force, as all did before, and the dataplanes'
+//!    backups carry what crosses the failed link.
+//! 2. In the next pass the rest is recomputed and every node gets its
+//!    whole repaired window.
+//!
+//! Uploads due in the same pass (a repair's, or a top-up's at a grid
+//! point) go to up to [`UPLOADS_AT_ONCE`] nodes at once, the nodes whose
+//! FIB in force changes first: a dataplane answers after keeping the
+//! window on disk (fsync), which one after the other added up to 0.5 s.
 //!
 //! ## Serials and versions: the same upload from any controller
 //!
@@ -22,7 +39,11 @@
 //! instant in schedule time (µs) shifted left 16 bits, plus a 16-bit salt
 //! of the set of failed links the plan was computed under (0 for none),
 //! plus 1. A window's serial stamps its start (its grid point, or the
-//! repair's instant); an entry's version stamps its instant. So:
+//! repair's instant; a repair's whole window, which follows its first
+//! window (step 1 above) from the same instant, stamps that instant plus
+//! 1 µs); an entry's version stamps its instant, with the salt of the plan
+//! it comes from (in a repair's first window, the old plan's entries keep
+//! their old salt, so the whole window's replace them). So:
 //!
 //! - Two controllers (or one restarted) with the same schedules, wiring and
 //!   `--start` that see the same links down compute byte-identical windows
@@ -56,12 +77,17 @@ use orbitmesh_core::protocol::{Request, Response, ScheduleInfo};
 use orbitmesh_core::schedule::Schedule;
 use orbitmesh_core::sign::Signed;
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// The default window: 10 minutes of schedule time.
 pub const DEFAULT_WINDOW_NS: i64 = 600_000_000_000;
 
-/// Signs a window (`--key`).
-pub type Signer<'a> = &'a dyn Fn(&Schedule) -> Result<Signed, String>;
+/// Signs a window (`--key`); called from the threads that upload.
+pub type Signer<'a> = &'a (dyn Fn(&Schedule) -> Result<Signed, String> + Sync);
+
+/// Most nodes a pass uploads to at once (see the module docs).
+pub const UPLOADS_AT_ONCE: usize = 32;
 
 /// How windows are made: their length (schedule ns) and the signer.
 #[derive(Clone, Copy)]
@@ -83,6 +109,12 @@ impl std::fmt::Debug for Windows<'_> {
 /// `salt` (see the module docs).
 pub fn stamp(t_ns: i64, salt: u16) -> u64 {
     (((t_ns.max(0) / 1_000) as u64) << 16 | u64::from(salt)) + 1
+}
+
+/// The serial of a repair's whole window from `t_ns` (see the module
+/// docs): above its first window's, `stamp(t_ns, salt)`.
+pub fn rest_serial(t_ns: i64, salt: u16) -> u64 {
+    stamp(t_ns.max(0).saturating_add(1_000), salt)
 }
 
 /// The schedule instant (µs) a [`stamp`] stands for.
@@ -157,9 +189,19 @@ struct NodeWin {
     /// Where the next window starts (schedule ns); `None`: the plan is
     /// covered to its end.
     next: Option<i64>,
+    /// The next window's serial when it is not `stamp(next, salt)` (a
+    /// repair's whole window).
+    serial: Option<u64>,
     /// The next window is due at once (the first one, or a repair).
     urgent: bool,
+    /// The next upload is this node's repair (counted, told).
     repair: bool,
+    /// The plan is a repair's step in force (and the old plan after it),
+    /// until the rest is recomputed.
+    quick: bool,
+    /// Plan entries from this index on are the plan from before a repair,
+    /// stamped with this salt (see the module docs).
+    stale: Option<(usize, u16)>,
     /// The last instant queued for verification.
     queued_to: Option<i64>,
     /// (wall time, version) to read back once the time has passed.
@@ -202,6 +244,7 @@ pub fn drive_windows(
         st: Vec::new(),
         order: (0..plans.len()).collect(),
         failed: BTreeSet::new(),
+        rest: None,
         unreachable: Unreachable::default(),
         next_poll: 0,
         end_wall: plans
@@ -218,8 +261,11 @@ pub fn drive_windows(
             plan: p.2.clone(),
             salt: 0,
             next: (!p.2.is_empty()).then_some(first),
+            serial: None,
             urgent: true,
             repair: false,
+            quick: false,
+            stale: None,
             queued_to: None,
             verify: VecDeque::new(),
             retry_at: 0,
@@ -231,11 +277,10 @@ pub fn drive_windows(
         let mut wake = u64::MAX;
         let mut pending = false;
         d.watch(now, &mut wake);
-        // After a repair, the nodes whose FIB in force changes go first.
         for i in d.order.clone() {
             d.verify(i, now, &mut wake, &mut pending);
-            d.upload(i, now, &mut wake, &mut pending);
         }
+        d.uploads(now, &mut wake, &mut pending);
         if let Some(e) = d.unreachable.summary(now) {
             (d.emit)(e);
         }
@@ -262,9 +307,12 @@ struct WinDriver<'a> {
     emit: &'a mut dyn FnMut(Event),
     reports: Vec<NodeReport>,
     st: Vec<NodeWin>,
-    /// The order nodes are served in each pass.
+    /// The order nodes are served in each pass: after a repair, the nodes
+    /// whose FIB in force changes first.
     order: Vec<usize>,
     failed: BTreeSet<(u32, u32)>,
+    /// A repair whose rest is to be recomputed.
+    rest: Option<PendingRest>,
     unreachable: Unreachable,
     next_poll: u64,
     end_wall: u64,
@@ -285,86 +333,60 @@ impl WinDriver<'_> {
         t.max(0) / self.half * self.half
     }
 
-    /// Uploads node `i`'s next window once it is due (see the module docs).
-    fn upload(&mut self, i: usize, now: u64, wake: &mut u64, pending: &mut bool) {
-        let Some(start) = self.st[i].next else { return };
-        *pending = true;
-        let s = &self.st[i];
-        let due = if s.urgent { 0 } else { self.wall(start) }.max(s.retry_at);
-        if now < due {
-            *wake = (*wake).min(due);
-            return;
-        }
-        let (node, socket, _) = &self.plans[i];
-        let (node, socket) = (*node, socket.clone());
-        let range = window_range(&s.plan, start, self.win.window_ns);
-        let serial = stamp(start, s.salt);
-        let outcome = self.send(i, &socket, serial, range.clone());
-        let s = &mut self.st[i];
-        match outcome {
-            Err(e) => {
-                self.reports[i].failed += 1;
-                s.backoff_ns = (s.backoff_ns * 2).clamp(200_000_000, 5_000_000_000);
-                s.retry_at = now + s.backoff_ns;
-                self.unreachable.failed(node, &e);
-                // Retried until the next window is due, which supersedes
-                // it; after the plan's end, given up.
-                let after = (start / self.half + 1) * self.half;
-                if now >= wall_ns(self.start_ns, after, self.time_scale) {
-                    let last = s.plan.last().map_or(i64::MIN, |p| p.0);
-                    s.next = (after <= last).then_some(after);
-                }
-                *wake = (*wake).min(s.retry_at);
-                return;
+    /// Uploads every node's next window that is due, to up to
+    /// [`UPLOADS_AT_ONCE`] nodes at once, in `order` (see the module docs).
+    fn uploads(&mut self, now: u64, wake: &mut u64, pending: &mut bool) {
+        let mut jobs = Vec::new();
+        for &i in &self.order {
+            let s = &self.st[i];
+            let Some(start) = s.next else { continue };
+            *pending = true;
+            let due = if s.urgent { 0 } else { self.wall(start) }.max(s.retry_at);
+            if now < due {
+                *wake = (*wake).min(due);
+                continue;
             }
-            Ok(false) => {}
-            Ok(true) => {
-                s.backoff_ns = 0;
-                let from = s.queued_to;
-                for k in range.clone() {
-                    let t = s.plan[k].0;
-                    if from.is_some_and(|q| t <= q) {
-                        continue;
-                    }
-                    let at = wall_ns(self.start_ns, t, self.time_scale).max(now);
-                    s.verify.push_back((at, stamp(t, s.salt)));
-                    s.queued_to = Some(t);
-                    self.reports[i].staged += 1;
-                }
-                if s.repair {
-                    self.reports[i].repairs += 1;
-                    (self.emit)(Event::RepairPushed {
-                        node,
-                        version: stamp(s.plan[range.start].0, s.salt),
-                    });
-                }
-            }
+            let range = window_range(&s.plan, start, self.win.window_ns);
+            let serial = s.serial.unwrap_or_else(|| stamp(start, s.salt));
+            jobs.push(Job {
+                i,
+                start,
+                serial,
+                range,
+            });
         }
-        let after = (start / self.half + 1) * self.half;
-        let last = s.plan.last().map_or(i64::MIN, |p| p.0);
-        s.next = (range.end < s.plan.len() || after <= last).then_some(after);
-        s.urgent = false;
-        s.repair = false;
-        if let Some(n) = s.next {
-            *wake = (*wake).min(wall_ns(self.start_ns, n, self.time_scale));
+        let sent = self.exchanges(&jobs);
+        for (job, x) in jobs.into_iter().zip(sent) {
+            let outcome = self.settle(job.i, job.serial, x);
+            self.uploaded(job, now, outcome, wake);
         }
     }
 
-    /// Sends one window unless the node holds it (or a later one):
-    /// `Ok(true)` when the node has it now, `Ok(false)` when it refused it
+    /// Sends each job's window (unless its node holds it or a later one),
+    /// several at once; the answers in the jobs' order.
+    fn exchanges(&self, jobs: &[Job]) -> Vec<Exchange> {
+        let (call, sign) = (self.call, self.win.sign);
+        let (start_ns, scale) = (self.start_ns, self.time_scale);
+        let (st, plans) = (&self.st, self.plans);
+        let one = |job: &Job| {
+            let s = &st[job.i];
+            exchange(call, sign, &plans[job.i].1, job.serial, |node| {
+                s.window(node, job.serial, job.range.clone(), |t| {
+                    wall_ns(start_ns, t, scale)
+                })
+            })
+        };
+        at_once(jobs.len(), |k| one(&jobs[k]))
+    }
+
+    /// Tells what came back from node `i` (events, report): `Ok(true)`
+    /// when the node has the window now, `Ok(false)` when it refused it
     /// (told), `Err` when the node cannot be reached.
-    fn send(
-        &mut self,
-        i: usize,
-        socket: &Endpoint,
-        serial: u64,
-        range: std::ops::Range<usize>,
-    ) -> Result<bool, String> {
+    fn settle(&mut self, i: usize, serial: u64, x: Exchange) -> Result<bool, String> {
         let node = self.plans[i].0;
-        let answer = (self.call)(socket, Request::ShowSchedule);
-        self.unreachable.answered(node, &answer, &mut *self.emit);
-        let info: ScheduleInfo = match answer? {
-            Response::Schedule(info) => info,
+        self.unreachable.answered(node, &x.show, &mut *self.emit);
+        match x.show? {
+            Response::Schedule(_) => {}
             other => {
                 (self.emit)(Event::Unexpected {
                     node,
@@ -372,20 +394,14 @@ impl WinDriver<'_> {
                 });
                 return Ok(false);
             }
-        };
-        if let Some(held) = info.serial.filter(|h| *h >= serial) {
-            (self.emit)(Event::WindowHeld { node, serial, held });
-            return Ok(true);
         }
-        let s = &self.st[i];
-        let (start_ns, scale) = (self.start_ns, self.time_scale);
-        let schedule = window_schedule(&info.node, serial, &s.plan, range, s.salt, |t| {
-            wall_ns(start_ns, t, scale)
-        });
-        let entries = schedule.entries.len();
-        let signed = match self.win.sign.map(|f| f(&schedule)).transpose() {
-            Ok(s) => s,
-            Err(message) => {
+        let (entries, bytes, answer) = match x.sent {
+            Sent::Nothing => return Ok(false),
+            Sent::Held(held) => {
+                (self.emit)(Event::WindowHeld { node, serial, held });
+                return Ok(true);
+            }
+            Sent::NotSigned(message) => {
                 self.reports[i].failed += 1;
                 (self.emit)(Event::Refused {
                     node,
@@ -394,14 +410,12 @@ impl WinDriver<'_> {
                 });
                 return Ok(false);
             }
+            Sent::Loaded {
+                entries,
+                bytes,
+                answer,
+            } => (entries, bytes, answer),
         };
-        let req = Request::LoadSchedule {
-            schedule,
-            allow_empty: false,
-            signed,
-        };
-        let bytes = serde_json::to_vec(&req).map_or(0, |v| v.len());
-        let answer = (self.call)(socket, req);
         self.unreachable.answered(node, &answer, &mut *self.emit);
         match answer? {
             Response::Schedule(_) => {
@@ -434,6 +448,64 @@ impl WinDriver<'_> {
         }
     }
 
+    /// After an upload to node `i`: its instants to read back, and when its
+    /// next window is due (or its retry, when it could not be reached).
+    fn uploaded(&mut self, job: Job, now: u64, outcome: Result<bool, String>, wake: &mut u64) {
+        let Job {
+            i, start, range, ..
+        } = job;
+        let node = self.plans[i].0;
+        let s = &mut self.st[i];
+        let after = (start / self.half + 1) * self.half;
+        match outcome {
+            Err(e) => {
+                self.reports[i].failed += 1;
+                s.backoff_ns = (s.backoff_ns * 2).clamp(200_000_000, 5_000_000_000);
+                s.retry_at = now + s.backoff_ns;
+                self.unreachable.failed(node, &e);
+                // Retried until the next window is due, which supersedes
+                // it; after the plan's end, given up.
+                if now >= wall_ns(self.start_ns, after, self.time_scale) {
+                    let last = s.plan.last().map_or(i64::MIN, |p| p.0);
+                    s.next = (after <= last).then_some(after);
+                    s.serial = None;
+                }
+                *wake = (*wake).min(s.retry_at);
+                return;
+            }
+            Ok(false) => {}
+            Ok(true) => {
+                s.backoff_ns = 0;
+                let from = s.queued_to;
+                for k in range.clone() {
+                    let t = s.plan[k].0;
+                    if from.is_some_and(|q| t <= q) {
+                        continue;
+                    }
+                    let at = wall_ns(self.start_ns, t, self.time_scale).max(now);
+                    s.verify.push_back((at, s.version(k)));
+                    s.queued_to = Some(t);
+                    self.reports[i].staged += 1;
+                }
+                if s.repair {
+                    self.reports[i].repairs += 1;
+                    (self.emit)(Event::RepairPushed {
+                        node,
+                        version: s.version(range.start),
+                    });
+                }
+            }
+        }
+        let last = s.plan.last().map_or(i64::MIN, |p| p.0);
+        s.next = (range.end < s.plan.len() || after <= last).then_some(after);
+        s.serial = None;
+        s.urgent = false;
+        s.repair = false;
+        if let Some(n) = s.next {
+            *wake = (*wake).min(wall_ns(self.start_ns, n, self.time_scale));
+        }
+    }
+
     /// Reads back node `i`'s versions whose instant has passed: the one
     /// expected, or a later instant's, must be active. The same instant
     /// under another set of failed links counts as well: a second
@@ -462,10 +534,14 @@ impl WinDriver<'_> {
     }
 
     /// Link watch, as `distribute::drive`'s: a changed set of links down
-    /// replans every node from the instant in force, and each gets a window
-    /// starting there at once.
+    /// replans the step in force, and each node whose FIB in force changes
+    /// gets it at once; the pass after, the rest (see the module docs).
     fn watch(&mut self, now: u64, wake: &mut u64) {
         let Some(r) = self.repair else { return };
+        if let Some(PendingRest { down, t, salt }) = self.rest.take() {
+            self.repair_rest(r, &down, t, salt);
+            return;
+        }
         if now >= self.end_wall {
             return;
         }
@@ -482,7 +558,7 @@ impl WinDriver<'_> {
         let t = self.sched_t(now).max(0);
         let links: Vec<(u32, u32)> = down.iter().copied().collect();
         let t0 = std::time::Instant::now();
-        match (r.replan)(&down, t, None) {
+        match (r.replan)(&down, t, Some(1)) {
             Ok(new) => {
                 (self.emit)(Event::LinksDown {
                     links,
@@ -492,18 +568,35 @@ impl WinDriver<'_> {
                 let salt = salt(&down);
                 let mut changed = vec![false; self.plans.len()];
                 for (i, (node, _, _)) in self.plans.iter().enumerate() {
-                    if let Some((_, _, p)) = new.iter().find(|n| n.0 == *node) {
-                        let s = &mut self.st[i];
-                        changed[i] = fib_in_force(&s.plan, t) != fib_in_force(p, t);
-                        s.plan = p.clone();
+                    let Some((_, _, p)) = new.iter().find(|n| n.0 == *node) else {
+                        continue;
+                    };
+                    let s = &mut self.st[i];
+                    changed[i] = fib_in_force(&s.plan, t) != fib_in_force(p, t);
+                    if changed[i] {
+                        // The old plan after the step in force, as it was.
+                        let mut plan = p.clone();
+                        let from = plan.len();
+                        if s.stale.is_none() && from > 0 {
+                            plan.extend(s.plan.iter().filter(|e| e.0 > t).cloned());
+                        }
+                        s.stale = (plan.len() > from).then_some((from, s.salt));
+                        s.next = (!plan.is_empty()).then_some(t);
+                        s.plan = plan;
                         s.salt = salt;
-                        s.next = (!p.is_empty()).then_some(t);
+                        s.serial = None;
                         s.urgent = true;
                         s.repair = true;
+                        s.quick = true;
                         s.verify.clear();
                         s.queued_to = None;
                     }
                 }
+                self.rest = Some(PendingRest {
+                    down: down.clone(),
+                    t,
+                    salt,
+                });
                 self.failed = down;
                 self.order.sort_by_key(|&i| (!changed[i], i));
             }
@@ -513,6 +606,198 @@ impl WinDriver<'_> {
             }),
         }
     }
+
+    /// A repair's second step: every node's plan from `t` without the
+    /// links `down`, each node's whole window due at once.
+    fn repair_rest(&mut self, r: &Repair, down: &BTreeSet<(u32, u32)>, t: i64, salt: u16) {
+        let links: Vec<(u32, u32)> = down.iter().copied().collect();
+        let t0 = std::time::Instant::now();
+        let new = match (r.replan)(down, t, None) {
+            Ok(new) => new,
+            Err(e) => {
+                (self.emit)(Event::RestNotRecomputed {
+                    links,
+                    error: e.to_string(),
+                });
+                return;
+            }
+        };
+        (self.emit)(Event::RestRecomputed {
+            links,
+            recompute_ms: t0.elapsed().as_secs_f64() * 1e3,
+        });
+        for (i, (node, _, _)) in self.plans.iter().enumerate() {
+            let Some((_, _, p)) = new.iter().find(|n| n.0 == *node) else {
+                continue;
+            };
+            let s = &mut self.st[i];
+            if s.quick {
+                // Only its step in force is read back as it is now.
+                let k = s.plan.first().map(|e| e.0);
+                s.verify
+                    .retain(|(_, v)| k.is_some_and(|k| *v == stamp(k, salt)));
+                s.queued_to = k.filter(|_| !s.verify.is_empty());
+            } else {
+                // Its instants still queued are the old plan's.
+                s.verify.clear();
+                s.queued_to = None;
+                s.repair = true;
+            }
+            s.quick = false;
+            s.stale = None;
+            s.plan = p.clone();
+            s.salt = salt;
+            s.next = (!p.is_empty()).then_some(t);
+            s.serial = Some(rest_serial(t, salt));
+            s.urgent = true;
+        }
+    }
+}
+
+impl NodeWin {
+    /// The version of plan entry `k`: its instant stamped with the salt it
+    /// was computed under.
+    fn version(&self, k: usize) -> u64 {
+        let salt = match self.stale {
+            Some((from, old)) if k >= from => old,
+            _ => self.salt,
+        };
+        stamp(self.plan[k].0, salt)
+    }
+
+    /// The window of plan entries `range` for node `name`, as
+    /// [`window_schedule`] makes it, each entry with its [`NodeWin::version`].
+    fn window(
+        &self,
+        name: &str,
+        serial: u64,
+        range: std::ops::Range<usize>,
+        wall: impl Fn(i64) -> u64,
+    ) -> Schedule {
+        let fibs: Vec<(u64, FibSpec)> = range
+            .map(|k| {
+                let (t, f) = &self.plan[k];
+                let mut f = f.clone();
+                f.version = self.version(k);
+                (wall(*t), f)
+            })
+            .collect();
+        Schedule::delta_encoded(name, serial, &fibs)
+    }
+}
+
+/// `f(0)`, ..., `f(n - 1)` on up to [`UPLOADS_AT_ONCE`] threads; the
+/// results in order.
+fn at_once<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    if n <= 1 {
+        return (0..n).map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let out: Vec<Mutex<Option<T>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..n.min(UPLOADS_AT_ONCE) {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= n {
+                    break;
+                }
+                let x = f(k);
+                *out[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(x);
+            });
+        }
+    });
+    out.into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every job ran")
+        })
+        .collect()
+}
+
+/// A repair's second step, due in the pass after its first: the links
+/// down, the repair's instant (schedule ns) and their salt.
+struct PendingRest {
+    down: BTreeSet<(u32, u32)>,
+    t: i64,
+    salt: u16,
+}
+
+/// One node's upload in a pass.
+struct Job {
+    i: usize,
+    /// The window's start (schedule ns).
+    start: i64,
+    serial: u64,
+    /// The plan entries it holds.
+    range: std::ops::Range<usize>,
+}
+
+/// What one node answered in a pass.
+struct Exchange {
+    show: Result<Response, String>,
+    sent: Sent,
+}
+
+/// What was done after `ShowSchedule`.
+enum Sent {
+    /// Nothing: `ShowSchedule` failed or made no sense.
+    Nothing,
+    /// The node holds this serial, at or above the window's: not sent.
+    Held(u64),
+    /// The window could not be signed: not sent.
+    NotSigned(String),
+    /// Sent: its entries, its bytes, the answer.
+    Loaded {
+        entries: usize,
+        bytes: usize,
+        answer: Result<Response, String>,
+    },
+}
+
+/// Asks the node at `socket` which serial it holds and, unless it holds
+/// `serial` or a later one, sends it the window `make` builds for the
+/// node's name (signed with `sign`). Runs on the uploading threads.
+fn exchange(
+    call: Call,
+    sign: Option<Signer>,
+    socket: &Endpoint,
+    serial: u64,
+    make: impl Fn(&str) -> Schedule,
+) -> Exchange {
+    let show = call(socket, Request::ShowSchedule);
+    let info: &ScheduleInfo = match &show {
+        Ok(Response::Schedule(info)) => info,
+        _ => {
+            return Exchange {
+                show,
+                sent: Sent::Nothing,
+            }
+        }
+    };
+    let sent = if let Some(held) = info.serial.filter(|h| *h >= serial) {
+        Sent::Held(held)
+    } else {
+        let schedule = make(&info.node);
+        let entries = schedule.entries.len();
+        match sign.map(|f| f(&schedule)).transpose() {
+            Err(message) => Sent::NotSigned(message),
+            Ok(signed) => {
+                let req = Request::LoadSchedule {
+                    schedule,
+                    allow_empty: false,
+                    signed,
+                };
+                let bytes = serde_json::to_vec(&req).map_or(0, |v| v.len());
+                Sent::Loaded {
+                    entries,
+                    bytes,
+                    answer: call(socket, req),
+                }
+            }
+        }
+    };
+    Exchange { show, sent }
 }
 
 /// A wiring of `sched`'s node with every neighbour its schedule names
