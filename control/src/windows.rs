@@ -50,7 +50,10 @@
 //!   with identical serials: the second upload finds the serial held
 //!   (`ShowSchedule`) and sends nothing (`WindowHeld`); the dataplane
 //!   would anyway take a repeat as a no-op (unsigned) or refuse it as a
-//!   replay (signed), and neither disturbs forwarding.
+//!   replay (signed), and neither disturbs forwarding. When both find it
+//!   missing at the same moment and both send it, the signed node refuses
+//!   the second as a replay; that controller reads the serial again and
+//!   takes it as held ([`held_meanwhile`]), not as a failure.
 //! - Serials grow with time: a top-up's start is a later grid point, a
 //!   repair's start is the (later) instant it was computed at, so the
 //!   dataplane's "older serial is refused" rule orders windows by the time
@@ -740,6 +743,7 @@ struct Exchange {
 }
 
 /// What was done after `ShowSchedule`.
+#[derive(Debug)]
 enum Sent {
     /// Nothing: `ShowSchedule` failed or made no sense.
     Nothing,
@@ -789,15 +793,40 @@ fn exchange(
                     signed,
                 };
                 let bytes = serde_json::to_vec(&req).map_or(0, |v| v.len());
-                Sent::Loaded {
-                    entries,
-                    bytes,
-                    answer: call(socket, req),
+                let answer = call(socket, req);
+                match held_meanwhile(call, socket, serial, &answer) {
+                    Some(held) => Sent::Held(held),
+                    None => Sent::Loaded {
+                        entries,
+                        bytes,
+                        answer,
+                    },
                 }
             }
         }
     };
     Exchange { show, sent }
+}
+
+/// After a refusal: the serial the node holds now, if it is at or above
+/// `serial`. Two controllers of a redundant pair can both find a window
+/// missing and both send it; the node takes the first and, with signed
+/// orders, refuses the second as a replay. The window is there all the
+/// same (the same serial is the same window, see the module docs), so the
+/// second controller takes it as held rather than as a failure.
+fn held_meanwhile(
+    call: Call,
+    socket: &Endpoint,
+    serial: u64,
+    answer: &Result<Response, String>,
+) -> Option<u64> {
+    if !matches!(answer, Ok(Response::Error { .. })) {
+        return None;
+    }
+    match call(socket, Request::ShowSchedule) {
+        Ok(Response::Schedule(info)) => info.serial.filter(|h| *h >= serial),
+        _ => None,
+    }
 }
 
 /// A wiring of `sched`'s node with every neighbour its schedule names
@@ -904,6 +933,40 @@ mod tests {
         assert_eq!(window_range(&p, 150, 200), 1..4);
         assert_eq!(window_range(&p, 450, 200), 4..5);
         assert_eq!(window_range(&plan(&[500]), 0, 200), 0..1);
+    }
+
+    /// A node that holds `serial` after its first `ShowSchedule` (another
+    /// controller's upload came in between) and refuses every load.
+    fn raced_node(serial: Option<u64>) -> impl Fn(&Endpoint, Request) -> Result<Response, String> {
+        let shows = std::sync::atomic::AtomicUsize::new(0);
+        move |_: &Endpoint, r: Request| match r {
+            Request::ShowSchedule => {
+                let first = shows.fetch_add(1, Ordering::SeqCst) == 0;
+                Ok(Response::Schedule(ScheduleInfo {
+                    node: "n0".into(),
+                    serial: if first { None } else { serial },
+                    entries: vec![],
+                    in_force: None,
+                    now_ns: 0,
+                    state_dir: None,
+                    signed_orders: true,
+                }))
+            }
+            _ => Ok(Response::Error {
+                message: "replayed or older".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_window_another_controller_sent_first_is_held_not_failed() {
+        let at = Endpoint::Socket("n0.sock".into());
+        let make = |node: &str| Schedule::delta_encoded(node, 7, &[(1, FibSpec::default())]);
+        let x = exchange(&raced_node(Some(7)), None, &at, 7, make);
+        assert!(matches!(x.sent, Sent::Held(7)), "{:?}", x.sent);
+        // Still a failure when the node holds nothing newer: a real refusal.
+        let x = exchange(&raced_node(Some(6)), None, &at, 7, make);
+        assert!(matches!(x.sent, Sent::Loaded { .. }), "{:?}", x.sent);
     }
 
     #[test]
