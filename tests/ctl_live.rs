@@ -214,3 +214,29 @@ fn signed_orders_with_a_generated_key() {
         .map(|c| c[1].as_u64().unwrap());
     assert_eq!(unsigned, Some(2), "{out}");
 }
+
+/// `stats --watch` into a pipe: no clear-screen escapes, each draw after a
+/// blank line, and the rate columns under headers (issue 18).
+#[test]
+fn stats_watch_into_a_pipe_writes_plain_text_with_rate_headers() {
+    let dp = TestDataplane::start("ctl-watch", &["isl0"]);
+    let mut child = std::process::Command::new(bin("orbitmesh-ctl"))
+        .args(["stats", "--watch", "100ms", "--socket"])
+        .arg(dp.socket())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run orbitmesh-ctl");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.contains('\x1b'), "escapes in a pipe: {out:?}");
+    let draws = out.matches("node ").count();
+    assert!(draws >= 2, "{out}");
+    assert_eq!(out.matches("\n\nnode ").count(), draws - 1, "{out}");
+    assert!(out.contains("        rx rate        tx rate\n"), "{out}");
+    assert!(
+        out.contains("counter                           total           rate\n"),
+        "{out}"
+    );
+}

@@ -690,6 +690,7 @@ fn port_cmd(
 fn stats_cmd(a: &StatsArgs) -> Result<(), control::fib_ops::OpError> {
     use control::fib_ops::{self, bad_input};
     use orbitmesh_core::protocol::{Request, Response};
+    use std::io::IsTerminal;
     let every = match &a.watch {
         None => None,
         Some(w) => {
@@ -714,8 +715,12 @@ fn stats_cmd(a: &StatsArgs) -> Result<(), control::fib_ops::OpError> {
         if a.json {
             outln!("{}", serde_json::to_string(&s).expect("serialisable"));
         } else {
-            if every.is_some() {
+            // Redrawn in place on a terminal; a file or pipe gets each
+            // draw after a blank line, with no escape sequences.
+            if every.is_some() && std::io::stdout().is_terminal() {
                 out!("\x1b[2J\x1b[H");
+            } else if prev.is_some() {
+                outln!();
             }
             out!("{}", fib_ops::render_stats(&s, prev.as_ref()));
         }
