@@ -421,10 +421,7 @@ fn the_cli_shows_loads_stages_swaps_and_rolls_back_live() {
     let (code, out, _) = s(&["fib", "show"]);
     assert_eq!(code, 0);
     assert!(out.contains("FIB version 1 (active"), "{out}");
-    assert!(
-        out.contains("16001    swap 16001 via nh0 dev dut1"),
-        "{out}"
-    );
+    assert!(out.contains("16001    swap 16001 via s0 dev dut1"), "{out}");
     let (_, out, _) = s(&["fib", "show", "--prefix", "10.50.7.7"]);
     assert!(
         out.contains("10.50.0.0/16") && !out.contains("16001"),

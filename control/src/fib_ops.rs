@@ -412,7 +412,7 @@ pub fn render_spec(spec: &FibSpec) -> String {
 
 pub fn render_view(v: &FibView) -> String {
     let mut out = format!(
-        "FIB version {} (active{}): {} labels, {} routes, TTL ingress {:?} egress {:?}\n",
+        "FIB version {} (active{}): {} labels, {} routes, TTL ingress {} egress {}\n",
         v.active.version,
         v.previous_version
             .map_or(String::new(), |p| format!(", previous {p}")),
