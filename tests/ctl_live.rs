@@ -214,3 +214,87 @@ fn signed_orders_with_a_generated_key() {
         .map(|c| c[1].as_u64().unwrap());
     assert_eq!(unsigned, Some(2), "{out}");
 }
+
+/// `stats --watch` into a pipe: no clear-screen escapes, each draw after a
+/// blank line, and the rate columns under headers (issue 18).
+#[test]
+fn stats_watch_into_a_pipe_writes_plain_text_with_rate_headers() {
+    let dp = TestDataplane::start("ctl-watch", &["isl0"]);
+    let mut child = std::process::Command::new(bin("orbitmesh-ctl"))
+        .args(["stats", "--watch", "100ms", "--socket"])
+        .arg(dp.socket())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run orbitmesh-ctl");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.contains('\x1b'), "escapes in a pipe: {out:?}");
+    let draws = out.matches("node ").count();
+    assert!(draws >= 2, "{out}");
+    assert_eq!(out.matches("\n\nnode ").count(), draws - 1, "{out}");
+    assert!(out.contains("        rx rate        tx rate\n"), "{out}");
+    assert!(
+        out.contains("counter                           total           rate\n"),
+        "{out}"
+    );
+}
+
+/// `fib show` names next hops and groups as the FIB file did (text and
+/// JSON), writes TTL models as the file does, and a query that matches
+/// nothing says so and exits 1, like grep(1) (issue 18).
+#[test]
+fn fib_show_uses_the_given_names_and_says_when_nothing_matches() {
+    let dp = TestDataplane::start("ctl-show", &["isl0", "isl1"]);
+    let sock = dp.socket().to_str().unwrap().to_string();
+    let fib = dp.file(
+        "named.toml",
+        concat!(
+            "version = 4\nttl_egress = \"pipe\"\n",
+            "[[ports]]\nname = \"isl0\"\n[[ports]]\nname = \"isl1\"\n",
+            "[[next_hops]]\nname = \"sat2\"\nport = \"isl0\"\ndst_mac = \"02:00:00:00:02:01\"\n",
+            "src_mac = \"02:00:00:00:01:01\"\nbackup = \"sat3\"\n",
+            "[[next_hops]]\nname = \"sat3\"\nport = \"isl1\"\ndst_mac = \"02:00:00:00:03:01\"\n",
+            "src_mac = \"02:00:00:00:01:02\"\n",
+            "[[groups]]\nname = \"east\"\nnext_hops = [\"sat2\", \"sat3\"]\n",
+            "[[labels]]\nlabel = 16002\naction = \"swap\"\nnext_hop = \"sat2\"\n",
+            "[[routes]]\nprefix = \"10.2.0.0/16\"\ngroup = \"east\"\n",
+        ),
+    );
+    let run = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend(["--socket", &sock]);
+        ctl(&a)
+    };
+    let (code, _, err) = run(&["fib", "load", &fib]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, _) = run(&["fib", "show"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("TTL ingress uniform egress pipe"), "{out}");
+    assert!(
+        out.contains("16002    swap 16002 via sat2 dev isl0 dst 02:00:00:00:02:01 backup sat3"),
+        "{out}"
+    );
+    assert!(out.contains("10.2.0.0/16 ecmp east (2 paths)"), "{out}");
+    assert!(!out.contains("nh0") && !out.contains("g0"), "{out}");
+    let (code, json, _) = run(&["fib", "show", "--json"]);
+    assert_eq!(code, Some(0));
+    for name in ["\"sat2\"", "\"sat3\"", "\"east\""] {
+        assert!(json.contains(&format!("\"name\": {name}")), "{json}");
+    }
+    for (query, what) in [
+        (["--label", "99"], "label 99"),
+        (["--prefix", "192.0.2.1"], "192.0.2.1"),
+    ] {
+        let mut args = vec!["fib", "show"];
+        args.extend(query);
+        let (code, out, err) = run(&args);
+        assert_eq!(code, Some(1), "{args:?}: {out}{err}");
+        assert_eq!(out, "", "{args:?}: no empty table");
+        assert_eq!(
+            err,
+            format!("orbitmesh-ctl: error: no entry for {what} in FIB version 4\n")
+        );
+    }
+}

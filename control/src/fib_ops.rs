@@ -412,7 +412,7 @@ pub fn render_spec(spec: &FibSpec) -> String {
 
 pub fn render_view(v: &FibView) -> String {
     let mut out = format!(
-        "FIB version {} (active{}): {} labels, {} routes, TTL ingress {:?} egress {:?}\n",
+        "FIB version {} (active{}): {} labels, {} routes, TTL ingress {} egress {}\n",
         v.active.version,
         v.previous_version
             .map_or(String::new(), |p| format!(", previous {p}")),
@@ -532,11 +532,23 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
         (Some(d), Some(b)) => format!("{:>12.0}/s", now.saturating_sub(b) as f64 / d),
         _ => String::new(),
     };
+    // Rate columns (from the second draw of --watch on) have headers too.
+    let rates = |a: &str, b: &str| match dt {
+        Some(_) => format!(" {a:>14} {b:>14}"),
+        None => String::new(),
+    };
     let mut out = format!("node {}  FIB version {}\n", s.node, s.fib_version);
     let _ = writeln!(
         out,
-        "{:<12} {:>7} {:>6} {:>14} {:>14} {:>14} {:>14}",
-        "port", "carrier", "admin", "rx", "tx", "tx_ring_full", "fill_empty"
+        "{:<12} {:>7} {:>6} {:>14} {:>14} {:>14} {:>14}{}",
+        "port",
+        "carrier",
+        "admin",
+        "rx",
+        "tx",
+        "tx_ring_full",
+        "fill_empty",
+        rates("rx rate", "tx rate")
     );
     for (i, p) in s.ports.iter().enumerate() {
         let pp = prev.and_then(|x| x.ports.get(i));
@@ -574,6 +586,9 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
             "{:<12} kernel socket drops: rx_ring_full {} fill_empty {} other {} invalid_descs {}",
             p.name, k.rx_ring_full, k.rx_fill_empty, k.rx_dropped, k.invalid_descs
         );
+    }
+    if dt.is_some() {
+        let _ = writeln!(out, "{:<24} {:>14} {:>14}", "counter", "total", "rate");
     }
     for &(c, v) in s.counters.known() {
         if v == 0 && !matches!(c, Counter::Rx | Counter::Forwarded) {
@@ -626,6 +641,28 @@ mod tests {
             ],
         };
         let out = render_stats(&s, None);
+        assert!(!out.contains("rate"), "no rates on the first draw: {out}");
+        // The next draw of --watch, 2 s later: rate columns, with headers
+        // aligned over them.
+        let mut later = s.clone();
+        later.now_ns += 2_000_000_000;
+        later.counters = [(Counter::Rx, 30)].into_iter().collect();
+        let watched = render_stats(&later, Some(&s));
+        let lines: Vec<&str> = watched.lines().collect();
+        assert!(
+            lines[1].ends_with("        rx rate        tx rate"),
+            "{watched}"
+        );
+        assert_eq!(lines[1].len(), lines[2].len(), "{watched}");
+        let counters = lines.iter().position(|l| l.starts_with("counter")).unwrap();
+        assert_eq!(
+            lines[counters],
+            format!("{:<24} {:>14} {:>14}", "counter", "total", "rate")
+        );
+        assert_eq!(
+            lines[counters + 1],
+            format!("{:<24} {:>14} {:>14}", "rx", 30, "10/s")
+        );
         assert!(out.contains(
             "p1           kernel socket drops: rx_ring_full 864 fill_empty 2 other 0 invalid_descs 0"
         ));

@@ -168,13 +168,28 @@ impl FibHandle {
 
     /// Promotes a staged snapshot whose time has come to current. Readers see
     /// no change (they already use it). Returns true when it promoted.
+    /// Logged at info level (the audit trail): the versions and how late
+    /// the promotion came.
     pub fn promote_due(&self, now: u64) -> bool {
+        self.promote(now, true)
+    }
+
+    fn promote(&self, now: u64, at_its_time: bool) -> bool {
         let mut w = self.lock();
         let due = matches!(&w.staged, Some(s) if now >= s.at);
         if !due {
             return false;
         }
         let s = w.staged.take().expect("checked above");
+        if at_its_time {
+            tracing::info!(
+                version = s.fib.version(),
+                replaced = w.current.as_ref().map(|c| c.version()),
+                at_ns = s.at,
+                late_ms = now.saturating_sub(s.at) as f64 / 1e6,
+                "staged FIB activated at its time"
+            );
+        }
         let g = crossbeam_epoch::pin();
         // Current first, then clear staged: a reader in between sees the new
         // snapshot through either slot.
@@ -216,7 +231,7 @@ impl FibHandle {
     pub fn activate_staged(&self) -> Option<u64> {
         let s = self.lock().staged.clone()?;
         // Compared against its own time, a staged snapshot is always due.
-        self.promote_due(s.at);
+        self.promote(s.at, false);
         Some(s.fib.version())
     }
 

@@ -632,15 +632,39 @@ fn show_cmd(
     if let Some(p) = &prefix {
         fib_ops::check_show_prefix(p)?;
     }
-    match fib_ops::call_at(&target.endpoint()?, &Request::ShowFib { label, prefix })? {
-        Response::Fib(v) if json => outln!(
+    let query = match (label, &prefix) {
+        (Some(l), _) => Some(format!("label {l}")),
+        (None, Some(p)) => Some(p.clone()),
+        (None, None) => None,
+    };
+    let v = match fib_ops::call_at(&target.endpoint()?, &Request::ShowFib { label, prefix })? {
+        Response::Fib(v) => v,
+        other => return Err(bad_input(format!("unexpected answer {other:?}"))),
+    };
+    let found =
+        |s: &orbitmesh_core::fib::spec::FibSpec| !s.labels.is_empty() || !s.routes.is_empty();
+    let none =
+        query.filter(|_| !found(&v.active) && !v.staged.as_ref().is_some_and(|s| found(&s.0)));
+    if json {
+        outln!(
             "{}",
             serde_json::to_string_pretty(&v).expect("serialisable")
-        ),
-        Response::Fib(v) => out!("{}", fib_ops::render_view(&v)),
-        other => return Err(bad_input(format!("unexpected answer {other:?}"))),
+        );
+    } else if none.is_none() {
+        out!("{}", fib_ops::render_view(&v));
     }
-    Ok(())
+    // Like grep(1): a query that matches nothing exits 1, and says so.
+    match none {
+        Some(q) => Err(fib_ops::refused(format!(
+            "no entry for {q} in FIB version {}{}",
+            v.active.version,
+            v.staged.as_ref().map_or(String::new(), |s| format!(
+                " (active) or {} (staged)",
+                s.0.version
+            ))
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// `port up|down PORT` and `port delay PORT DURATION`.
@@ -690,6 +714,7 @@ fn port_cmd(
 fn stats_cmd(a: &StatsArgs) -> Result<(), control::fib_ops::OpError> {
     use control::fib_ops::{self, bad_input};
     use orbitmesh_core::protocol::{Request, Response};
+    use std::io::IsTerminal;
     let every = match &a.watch {
         None => None,
         Some(w) => {
@@ -714,8 +739,12 @@ fn stats_cmd(a: &StatsArgs) -> Result<(), control::fib_ops::OpError> {
         if a.json {
             outln!("{}", serde_json::to_string(&s).expect("serialisable"));
         } else {
-            if every.is_some() {
+            // Redrawn in place on a terminal; a file or pipe gets each
+            // draw after a blank line, with no escape sequences.
+            if every.is_some() && std::io::stdout().is_terminal() {
                 out!("\x1b[2J\x1b[H");
+            } else if prev.is_some() {
+                outln!();
             }
             out!("{}", fib_ops::render_stats(&s, prev.as_ref()));
         }

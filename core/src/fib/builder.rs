@@ -83,6 +83,23 @@ struct EntryNames {
 }
 
 impl EntryNames {
+    /// The names `fib show` gives next hops and groups: the file's, by id
+    /// (the first given where several are), `None` where none was given.
+    fn shown(&self, nhs: usize, groups: usize) -> super::ShownNames {
+        let by_id = |list: &[(u32, String)], n: usize| -> Box<[Option<Box<str>>]> {
+            let mut v = vec![None; n];
+            for (i, name) in list.iter().rev() {
+                if let Some(slot) = v.get_mut(*i as usize) {
+                    *slot = Some(name.as_str().into());
+                }
+            }
+            v.into_boxed_slice()
+        };
+        super::ShownNames {
+            nhs: by_id(&self.nhs, nhs),
+            groups: by_id(&self.groups, groups),
+        }
+    }
     fn find<K: PartialEq>(list: &[(K, String)], k: K) -> Option<&str> {
         list.iter().find(|(i, _)| *i == k).map(|(_, n)| n.as_str())
     }
@@ -218,6 +235,7 @@ impl FibBuilder {
             ingress_ttl: self.ingress_ttl,
             egress_ttl: self.egress_ttl,
             hash_seed: self.hash_seed,
+            names: self.names.shown(self.nhs.len(), self.groups.len()),
         })
     }
 

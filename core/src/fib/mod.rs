@@ -171,6 +171,16 @@ pub struct FibSnapshot {
     pub(crate) egress_ttl: TtlModel,
     pub(crate) hash_seed: u32,
     pub(crate) labels_bound: usize,
+    /// The names the FIB file gave (for `fib show`; never read per packet).
+    pub(crate) names: ShownNames,
+}
+
+/// The names a FIB file gave its next hops and groups, by id; `None` for
+/// entries built in code without a name.
+#[derive(Debug, Default)]
+pub(crate) struct ShownNames {
+    pub(crate) nhs: Box<[Option<Box<str>>]>,
+    pub(crate) groups: Box<[Option<Box<str>>]>,
 }
 
 impl FibSnapshot {
@@ -256,6 +266,16 @@ impl FibSnapshot {
             push: e.push[..e.n_push as usize].to_vec(),
             backup: (e.backup != NhEntry::NO_BACKUP).then_some(NhId(e.backup)),
         })
+    }
+
+    /// The name the FIB file gave next hop `nh`, if any.
+    pub fn next_hop_name(&self, nh: NhId) -> Option<&str> {
+        self.names.nhs.get(nh.0 as usize)?.as_deref()
+    }
+
+    /// The name the FIB file gave group `g`, if any.
+    pub fn group_name(&self, g: NhgId) -> Option<&str> {
+        self.names.groups.get(g.0 as usize)?.as_deref()
     }
 
     pub fn next_hops_len(&self) -> usize {

@@ -70,6 +70,16 @@ pub enum TtlSpec {
     Pipe,
 }
 
+/// As written in a FIB file: `uniform`, `pipe`.
+impl std::fmt::Display for TtlSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TtlSpec::Uniform => "uniform",
+            TtlSpec::Pipe => "pipe",
+        })
+    }
+}
+
 impl From<TtlSpec> for TtlModel {
     fn from(t: TtlSpec) -> TtlModel {
         match t {
@@ -668,7 +678,8 @@ impl FibSpec {
 
 impl FibSpec {
     /// The readable form of a built snapshot (for `fib show` and export):
-    /// next hops are named `nh<i>`, multi-path groups `g<i>`; a one-path
+    /// next hops and multi-path groups by the names their FIB file gave
+    /// them (`nh<i>`, `g<i>` for ones built without a name); a one-path
     /// group is written as `next_hop`. `port_names[i]` names port i.
     pub fn from_snapshot(f: &FibSnapshot, port_names: &[String]) -> FibSpec {
         let pname = |p: u16| {
@@ -677,7 +688,14 @@ impl FibSpec {
                 .cloned()
                 .unwrap_or_else(|| format!("port{p}"))
         };
-        let nh_name = |i: u32| format!("nh{i}");
+        let nh_name = |i: u32| {
+            f.next_hop_name(NhId(i))
+                .map_or_else(|| format!("nh{i}"), str::to_string)
+        };
+        let group_name = |g: u32| {
+            f.group_name(NhgId(g))
+                .map_or_else(|| format!("g{g}"), str::to_string)
+        };
         let mut spec = FibSpec {
             version: f.version(),
             ttl_ingress: if f.ingress_ttl() == TtlModel::Pipe {
@@ -718,14 +736,14 @@ impl FibSpec {
             if m.len() == 1 {
                 (None, Some(nh_name(m[0].0)))
             } else {
-                (Some(format!("g{}", g.0)), None)
+                (Some(group_name(g.0)), None)
             }
         };
         for g in 0..f.groups_len() as u32 {
             let m = f.group(NhgId(g)).unwrap_or_default();
             if m.len() > 1 {
                 spec.groups.push(GroupSpec {
-                    name: format!("g{g}"),
+                    name: group_name(g),
                     next_hops: m.iter().map(|n| nh_name(n.0)).collect(),
                 });
             }
@@ -863,6 +881,35 @@ next_hop = "sat2"
         let back = FibSpec::from_snapshot(&f, &names);
         let f2 = back.build_for_ports(&names).unwrap();
         assert_eq!(FibSpec::from_snapshot(&f2, &names), back);
+        // Shown by the names the file gave (issue 18), not nh0, g1.
+        let nh: Vec<&str> = back.next_hops.iter().map(|n| n.name.as_str()).collect();
+        let given: Vec<&str> = spec.next_hops.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(nh, given);
+        assert_eq!(back.next_hops[0].backup, spec.next_hops[0].backup);
+        assert_eq!(back.groups.len(), 1);
+        assert_eq!(back.groups[0].name, "east");
+        assert_eq!(
+            back.labels
+                .iter()
+                .find(|l| l.label == 16003)
+                .unwrap()
+                .group
+                .as_deref(),
+            Some("east")
+        );
+        assert_eq!(
+            back.routes
+                .iter()
+                .find(|r| r.prefix.to_string() == "2001:db8::/32")
+                .unwrap()
+                .next_hop
+                .as_deref(),
+            Some("sat2")
+        );
+        assert_eq!(
+            format!("{} {}", back.ttl_ingress, back.ttl_egress),
+            "uniform pipe"
+        );
         assert_eq!(f2.ilm(16003), f.ilm(16003));
         assert!(f2.lookup_v4("10.2.3.4".parse().unwrap()).is_some());
         // JSON and TOML round trips give the same FIB description.

@@ -99,6 +99,10 @@ struct Args {
     /// Log filter (error, warn, info, debug; or RUST_LOG syntax).
     #[arg(long, default_value = "info")]
     log: String,
+    /// Log lines as text, or as JSON objects (one a line: timestamp,
+    /// level, fields, and the control connection's uid/pid as span).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 fn parse_poll(s: &str) -> Result<PollMode, String> {
@@ -249,24 +253,34 @@ fn punt_to_host(iface: &str, node: Arc<Node>, stop: Arc<AtomicBool>) -> Result<w
 /// Logs go to stderr, coloured only on a terminal (and not with NO_COLOR
 /// set): a log file or pipe gets plain text. A log reader that goes away
 /// loses the log, never the dataplane (no panic on a failed write).
-fn init_logging(filter: &str) -> Result<()> {
+fn init_logging(filter: &str, format: LogFormat) -> Result<()> {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| {
         anyhow::anyhow!("--log {filter:?} is not a log filter ({e}); give error, warn, info, debug or RUST_LOG syntax")
     })?;
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal() && !no_color)
-        .log_internal_errors(false)
-        .init();
+        .log_internal_errors(false);
+    match format {
+        LogFormat::Text => fmt.init(),
+        LogFormat::Json => fmt.json().with_current_span(false).init(),
+    }
     Ok(())
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 fn main() {
     let args = Args::parse();
-    if let Err(e) = init_logging(&args.log).and_then(|()| run(args)) {
+    if let Err(e) = init_logging(&args.log, args.log_format).and_then(|()| run(args)) {
         orbitmesh_core::errln!("orbitmesh-dp: error: {e:#}");
         std::process::exit(1);
     }

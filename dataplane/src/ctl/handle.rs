@@ -30,7 +30,10 @@ pub fn execute(node: &Node, req: Request) -> Result<Response, CtlError> {
         // The FIB by hand.
         Request::LoadFib { fib, allow_empty } => {
             let f = build(node, &fib, allow_empty).map_err(CtlError::Fib)?;
-            version(node.fib.publish(f))
+            let replaced = node.fib.current().version();
+            let v = node.fib.publish(f);
+            tracing::info!(node = %node.name, version = v, replaced, "FIB loaded and active");
+            version(v)
         }
         Request::StageFib {
             fib,
@@ -39,14 +42,32 @@ pub fn execute(node: &Node, req: Request) -> Result<Response, CtlError> {
         } => {
             let f = build(node, &fib, allow_empty).map_err(CtlError::Fib)?;
             let v = f.version();
+            let replaced_staged = node.fib.staged().map(|s| s.fib.version());
             node.fib.stage(f, at_ns, now_ns());
+            tracing::info!(
+                node = %node.name,
+                version = v,
+                at_ns,
+                active = node.fib.current().version(),
+                replaced_staged,
+                "FIB staged"
+            );
             version(v)
         }
-        Request::Swap => version(node.fib.activate_staged().ok_or(CtlError::NothingStaged)?),
+        Request::Swap => {
+            let replaced = node.fib.current().version();
+            let v = node.fib.activate_staged().ok_or(CtlError::NothingStaged)?;
+            tracing::info!(node = %node.name, version = v, replaced, "staged FIB swapped in");
+            version(v)
+        }
         Request::Rollback => {
             // A staged FIB already in force counts as the active one.
             node.fib.promote_due(now_ns());
-            version(node.fib.rollback().ok_or(CtlError::NoRollback)?)
+            let from = node.fib.current().version();
+            let dropped_staged = node.fib.staged().map(|s| s.fib.version());
+            let v = node.fib.rollback().ok_or(CtlError::NoRollback)?;
+            tracing::info!(node = %node.name, version = v, from, dropped_staged, "FIB rolled back");
+            version(v)
         }
         Request::Exchange => version(node.fib.exchange().ok_or(CtlError::NoExchange)?),
         // Orders.
@@ -59,14 +80,18 @@ pub fn execute(node: &Node, req: Request) -> Result<Response, CtlError> {
         // Ports.
         Request::SetPort { port, up } => {
             node.live.set_admin(port_index(node, &port)?, up);
+            let admin = if up { "up" } else { "down" };
+            tracing::info!(node = %node.name, %port, up, "port administratively {admin}");
             version(node.fib.current().version())
         }
         Request::SetPortDelay { port, delay_ns } => {
             set_port_delay(node, &port, delay_ns)?;
+            tracing::info!(node = %node.name, %port, delay_ms = delay_ns as f64 / 1e6, "port delay set");
             version(node.fib.current().version())
         }
         Request::SetLinkGone { port, gone } => {
             node.link_gone[delay_line_port(node, &port)?].store(gone, Ordering::Relaxed);
+            tracing::info!(node = %node.name, %port, gone, "emulated link changed");
             version(node.fib.current().version())
         }
     }

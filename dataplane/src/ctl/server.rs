@@ -601,6 +601,13 @@ pub(super) fn connection(s: &dyn Conn, slot: &SlotGuard, node: &Node, access: Ac
     if !admit_peer(s, access) {
         return;
     }
+    // Every line logged for this connection's requests (the audit trail of
+    // what they changed, and refusals) names where they came from.
+    let _source = match s.peer() {
+        Peer::Process { pid, uid } => tracing::info_span!("ctl", uid, pid).entered(),
+        Peer::Host(addr) => tracing::info_span!("ctl", from = %addr).entered(),
+        Peer::Unknown(_) => tracing::info_span!("ctl").entered(),
+    };
     loop {
         // Wait for a request to begin, leaving its first byte in the socket
         // so that the connection is never taken for an idle one once it

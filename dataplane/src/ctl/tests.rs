@@ -801,3 +801,73 @@ fn refusals_are_kinds_in_process_and_messages_on_the_wire() {
         Ok(Response::Ok { version: 1 })
     ));
 }
+
+/// The audit trail (issue 18): every change by hand, and a staged FIB
+/// taking effect at its time, is one timestamped info line naming the
+/// versions; nothing else is logged for them.
+#[test]
+fn every_state_change_is_one_info_line_with_its_versions() {
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let w = buf.clone();
+    let sub = tracing_subscriber::fmt()
+        .with_writer(move || w.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let node = Node::new("t", vec!["a".into()], FibSnapshot::empty(1), 1);
+    let ok = |r: Response| assert!(matches!(r, Response::Ok { .. }), "{r:?}");
+    tracing::subscriber::with_default(sub, || {
+        let load = |v| Request::LoadFib {
+            fib: spec(v),
+            allow_empty: false,
+        };
+        let stage = |v, at_ns| Request::StageFib {
+            fib: spec(v),
+            at_ns,
+            allow_empty: false,
+        };
+        ok(handle(&node, load(2)));
+        ok(handle(&node, stage(3, now_ns() + 20_000_000)));
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        assert!(node.fib.promote_due(now_ns()));
+        ok(handle(&node, stage(4, now_ns() + 3_600_000_000_000)));
+        ok(handle(&node, Request::Swap));
+        ok(handle(&node, Request::Rollback));
+        let down = Request::SetPort {
+            port: "a".into(),
+            up: false,
+        };
+        ok(handle(&node, down));
+        // Read-only requests are not state changes.
+        handle(&node, Request::Version);
+    });
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let want = [
+        "FIB loaded and active node=t version=2 replaced=1",
+        "FIB staged node=t version=3 at_ns=",
+        "staged FIB activated at its time version=3 replaced=2 at_ns=",
+        "FIB staged node=t version=4 at_ns=",
+        "staged FIB swapped in node=t version=4 replaced=3",
+        "FIB rolled back node=t version=3 from=4",
+        "port administratively down node=t port=a up=false",
+    ];
+    assert_eq!(lines.len(), want.len(), "{text}");
+    for (line, want) in lines.iter().zip(want) {
+        // RFC 3339 UTC timestamp, then the level.
+        assert!(line.starts_with("20") && line[..30].contains('Z'), "{line}");
+        assert!(line.contains(" INFO "), "{line}");
+        assert!(line.contains(want), "{line:?} lacks {want:?}");
+    }
+}
