@@ -39,12 +39,15 @@ fn assert_in_force(s: &serde_json::Value, nodes: u64) {
     );
 }
 
-/// `orbitmesh-emu run` on the test's 6 x 6 shell with `extra` arguments;
-/// the JSON summary and the output directory.
+/// `orbitmesh-emu run` on the test's 6 x 6 shell with `extra` arguments,
+/// one at a time; the JSON summary, the output directory and the log.
+/// Namespaces are named per process (`om<name><pid>`): a run in another
+/// worktree at the same time must not take this one's for leftovers.
 fn emulate(name: &str, extra: &[&str]) -> (serde_json::Value, PathBuf, String) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let out = std::env::temp_dir().join(format!("om-emu-{name}-{}", std::process::id()));
     let prefix = format!("om{name}{}", std::process::id());
+    let one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let o = Command::new(bin("orbitmesh-emu"))
         .args([
             "run",
@@ -63,6 +66,7 @@ fn emulate(name: &str, extra: &[&str]) -> (serde_json::Value, PathBuf, String) {
         .arg(&out)
         .output()
         .expect("run orbitmesh-emu");
+    drop(one);
     let log = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(o.status.success(), "orbitmesh-emu failed:\n{log}");
     assert_eq!(namespaces_with(&prefix), 0, "namespaces left behind");
@@ -152,35 +156,7 @@ fn a_constellation_slice_delivers_across_swaps_and_recovers_from_an_isl_failure(
         );
         return;
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let out = std::env::temp_dir().join(format!("om-emu-test-{}", std::process::id()));
-    // Per process: a run in another worktree at the same time must not
-    // take this one's namespaces for leftovers and delete them.
-    let prefix = format!("omte{}", std::process::id());
-    let one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let o = Command::new(bin("orbitmesh-emu"))
-        .args([
-            "run",
-            "--walker",
-            "6:6:70:1500",
-            "--min-elevation-deg",
-            "10",
-        ])
-        .args(["--max-gsl-m", "5000000", "--gs-count", "4"])
-        .arg("--ground-stations")
-        .arg(root.join("control/data/ground_stations/cities_top100.basic.txt"))
-        .args(["--duration", "600s", "--time-scale", "20", "--rate", "100"])
-        .args(["--random-failures", "1", "--seed", "1", "--prefix", &prefix])
-        .arg("--out")
-        .arg(&out)
-        .arg("--json")
-        .output()
-        .expect("run orbitmesh-emu");
-    drop(one);
-    let log = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "orbitmesh-emu failed:\n{log}");
-    assert_eq!(namespaces_with(&prefix), 0, "namespaces left behind");
-    let s: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON summary");
+    let (s, out, log) = emulate("te", &["--random-failures", "1", "--seed", "1"]);
     let f = |k: &str| s[k].as_f64().unwrap_or_else(|| panic!("{k} in {s}"));
     eprintln!("{log}");
     // Every flow carried traffic, none was duplicated.
