@@ -134,20 +134,7 @@ impl Programs {
 /// Runs an emulation; the exit status (0, 1 below `--min-delivery`, 130
 /// when interrupted).
 pub fn run(a: &Options) -> Result<i32> {
-    if !(a.time_scale > 0.0 && a.time_scale.is_finite()) {
-        bail!("--time-scale {}: must be a positive number", a.time_scale);
-    }
-    if a.rate == 0 || a.rate > 100_000 {
-        bail!("--rate {}: must be 1..100000 packets/s per flow", a.rate);
-    }
-    if a.one_ahead && !a.unsigned {
-        bail!("--one-ahead stages FIBs one at a time, which are not signed orders: add --unsigned");
-    }
-    if crate::os::euid() != 0 {
-        bail!(
-            "needs root: it creates network namespaces and attaches XDP programs (run with sudo)"
-        );
-    }
+    check_options(a)?;
     let programs = Programs::beside_this_binary()?;
     crate::os::install().context("installing the signal handlers")?;
     std::fs::create_dir_all(a.out.join("logs"))
@@ -155,25 +142,9 @@ pub fn run(a: &Options) -> Result<i32> {
     let out = std::fs::canonicalize(&a.out)?;
 
     // 1. Prediction.
-    let t0 = Instant::now();
-    errln!("== predicting the scenario");
-    let mut pred = predict(&a.scenario, &out)?;
-    let wall_s = told_prediction(&pred, a.time_scale, t0);
-    if wall_s < 5.0 {
-        bail!("{wall_s:.1} s of wall time is too short: give a longer --duration or a smaller --time-scale");
-    }
+    let (mut pred, wall_s) = prediction(a, &out)?;
     let faults = plan_faults(a, &pred)?;
-    let mut outages = Vec::new();
-    if let Some(k) = &a.kill_controller_at {
-        outages.push(super::outages::parse_controller(k)?);
-    }
-    for k in &a.kill_node {
-        outages.push(super::outages::parse_node(
-            k,
-            pred.topo.n_sats + pred.topo.n_gs,
-        )?);
-    }
-    super::outages::check(&outages, pred.window_ns)?;
+    let outages = plan_outages(a, &pred)?;
 
     // 2. Namespaces and links.
     errln!(
@@ -199,19 +170,8 @@ pub fn run(a: &Options) -> Result<i32> {
 
     // 3. Wiring and dataplanes.
     let sockets = Sockets(out.join("sock"));
-    std::fs::create_dir_all(&sockets.0)?;
     let wiring_path = out.join("wiring.toml");
-    let mut wiring = dataplanes::wiring(&pred.topo, &sockets);
-    mgmt::rewire(&mut wiring, &pred.topo, &channel);
-    std::fs::write(&wiring_path, toml::to_string(&wiring)?)?;
-    mgmt::write_configs(&pred.topo, &channel, &out)?;
-    errln!(
-        "== starting {} dataplanes (orbitmesh-dp, sleep-when-idle)",
-        pred.topo.nodes().count()
-    );
-    let t2 = Instant::now();
-    let dp_pids = dataplanes::start(&mut lab, &pred.topo, &names, &programs.dp, &sockets, &out)?;
-    errln!("   all up in {:.1} s", t2.elapsed().as_secs_f64());
+    let dp_pids = start_dataplanes(&mut lab, &pred, &names, &channel, &programs.dp, &out)?;
     let (start_ns, end_ns) = pred.window_ns;
     let delays = (!a.no_delay).then(|| {
         let mut sent = BTreeMap::new();
@@ -236,15 +196,7 @@ pub fn run(a: &Options) -> Result<i32> {
         ctl_bin: programs.ctl.clone(),
         ctl_ns: channel.ctl_ns().to_string(),
         wiring: wiring_path.clone(),
-        ctl_extra: if a.one_ahead {
-            vec!["--one-ahead".into()]
-        } else {
-            [
-                vec!["--window".into(), a.window.clone()],
-                channel.ctl_args(),
-            ]
-            .concat()
-        },
+        ctl_extra: ctl_args(a, &channel),
         geometry: geo.clone(),
         window_ns: (!a.one_ahead)
             .then(|| parse_duration_ns(&a.window))
@@ -252,22 +204,7 @@ pub fn run(a: &Options) -> Result<i32> {
             .map_err(|e| anyhow!("--window {}: {e}", a.window))?,
     };
     let geometry = super::geometry::Follower::start(geo, sockets.clone(), clock);
-    let mut ctls = Vec::new();
-    for label in ["ctl", "ctl-b"].into_iter().take(a.controllers.into()) {
-        ctls.push(controller::start(
-            &mut lab,
-            channel.ctl_ns(),
-            &programs.ctl,
-            &out,
-            &wiring_path,
-            &clock,
-            &restarts.ctl_extra,
-            controller::Incarnation::first(label),
-        )?);
-    }
-    if a.controllers == 2 {
-        errln!("   a redundant pair of control processes (ctl, ctl-b) drives every node");
-    }
+    let ctls = start_controllers(a.controllers, &mut lab, &restarts, &out, &clock)?;
 
     // 5. Traffic, from just after the first FIB is in force.
     while super::now_ns() < clock.t_start + 100_000_000 {
@@ -314,6 +251,125 @@ pub fn run(a: &Options) -> Result<i32> {
         ended: &ended,
     });
     finish(a, &out, &summary, &pred, &ended.ping)
+}
+
+/// Writes the wiring (`OUT/wiring.toml`, each node at its socket under
+/// `OUT/sock` or its remote channel) and the nodes' configurations, then
+/// starts every dataplane; their PIDs.
+fn start_dataplanes(
+    lab: &mut Lab,
+    pred: &Predicted,
+    names: &Names,
+    channel: &mgmt::Channel,
+    dp_bin: &Path,
+    out: &Path,
+) -> Result<Vec<u32>> {
+    let sockets = Sockets(out.join("sock"));
+    std::fs::create_dir_all(&sockets.0)?;
+    let mut wiring = dataplanes::wiring(&pred.topo, &sockets);
+    mgmt::rewire(&mut wiring, &pred.topo, channel);
+    std::fs::write(out.join("wiring.toml"), toml::to_string(&wiring)?)?;
+    mgmt::write_configs(&pred.topo, channel, out)?;
+    errln!(
+        "== starting {} dataplanes (orbitmesh-dp, sleep-when-idle)",
+        pred.topo.nodes().count()
+    );
+    let t = Instant::now();
+    let pids = dataplanes::start(lab, &pred.topo, names, dp_bin, &sockets, out)?;
+    errln!("   all up in {:.1} s", t.elapsed().as_secs_f64());
+    Ok(pids)
+}
+
+/// Refuses options that cannot make a run, before anything is built.
+fn check_options(a: &Options) -> Result<()> {
+    if !(a.time_scale > 0.0 && a.time_scale.is_finite()) {
+        bail!("--time-scale {}: must be a positive number", a.time_scale);
+    }
+    if a.rate == 0 || a.rate > 100_000 {
+        bail!("--rate {}: must be 1..100000 packets/s per flow", a.rate);
+    }
+    if a.one_ahead && !a.unsigned {
+        bail!("--one-ahead stages FIBs one at a time, which are not signed orders: add --unsigned");
+    }
+    if crate::os::euid() != 0 {
+        bail!(
+            "needs root: it creates network namespaces and attaches XDP programs (run with sudo)"
+        );
+    }
+    Ok(())
+}
+
+/// The processes to stop (and start again): `--kill-controller-at` and
+/// `--kill-node`, checked against the window.
+fn plan_outages(a: &Options, pred: &Predicted) -> Result<Vec<super::outages::Outage>> {
+    let mut outages = Vec::new();
+    if let Some(k) = &a.kill_controller_at {
+        outages.push(super::outages::parse_controller(k)?);
+    }
+    for k in &a.kill_node {
+        outages.push(super::outages::parse_node(
+            k,
+            pred.topo.n_sats + pred.topo.n_gs,
+        )?);
+    }
+    super::outages::check(&outages, pred.window_ns)?;
+    Ok(outages)
+}
+
+/// `orbitmesh-ctl run`'s mode: one FIB ahead, or windows (signed unless
+/// `--unsigned`).
+fn ctl_args(a: &Options, channel: &mgmt::Channel) -> Vec<String> {
+    if a.one_ahead {
+        vec!["--one-ahead".into()]
+    } else {
+        [
+            vec!["--window".into(), a.window.clone()],
+            channel.ctl_args(),
+        ]
+        .concat()
+    }
+}
+
+/// Starts `ctl` and, for a redundant pair (`--controllers 2`), `ctl-b`.
+fn start_controllers(
+    count: u8,
+    lab: &mut Lab,
+    r: &super::outages::Restarts,
+    out: &Path,
+    clock: &Clock,
+) -> Result<Vec<controller::Controller>> {
+    let mut ctls = Vec::new();
+    for label in ["ctl", "ctl-b"].into_iter().take(count.into()) {
+        let which = controller::Incarnation::first(label);
+        let (bin, wiring) = (&r.ctl_bin, &r.wiring);
+        ctls.push(controller::start(
+            lab,
+            &r.ctl_ns,
+            bin,
+            out,
+            wiring,
+            clock,
+            &r.ctl_extra,
+            which,
+        )?);
+    }
+    if count == 2 {
+        errln!("   a redundant pair of control processes (ctl, ctl-b) drives every node");
+    }
+    Ok(ctls)
+}
+
+/// Predicts the scenario and says what it holds; the prediction and the
+/// run's wall time (s), at least 5 s.
+fn prediction(a: &Options, out: &Path) -> Result<(Predicted, f64)> {
+    let t0 = Instant::now();
+    errln!("== predicting the scenario");
+    let pred = predict(&a.scenario, out)?;
+    let wall_s = told_prediction(&pred, a.time_scale, t0);
+    if wall_s < 5.0 {
+        bail!("{wall_s:.1} s of wall time is too short: give a longer --duration or a smaller --time-scale");
+    }
+    Ok((pred, wall_s))
 }
 
 /// Logs what was predicted; returns the run's wall time (s).

@@ -337,7 +337,7 @@ fn event_sink(
 
 fn run_cmd(a: RunArgs) -> Result<(), control::fib_ops::OpError> {
     use control::distribute;
-    use control::fib_ops::{bad_input, refused};
+    use control::fib_ops::bad_input;
     if !(a.time_scale > 0.0 && a.time_scale.is_finite()) {
         return Err(bad_input(format!(
             "--time-scale {}: must be a positive number",
@@ -364,33 +364,9 @@ fn run_cmd(a: RunArgs) -> Result<(), control::fib_ops::OpError> {
         distribute::check_scenario(s, &schedules)
             .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
     }
-    let mut plans = Vec::new();
-    for (id, w) in wiring.nodes() {
-        let sched = schedules.iter().find(|s| s.node == id).ok_or_else(|| {
-            bad_input(format!(
-                "node {id} is wired but {} has no schedule for it",
-                a.schedule.display()
-            ))
-        })?;
-        let (plan, unwired) = distribute::plan(sched, w);
-        if unwired > 0 {
-            errln!(
-                "node {id}: up to {unwired} entries name a next hop that is not wired; left out"
-            );
-        }
-        plans.push((id, w.endpoint(), plan));
-    }
+    let plans = node_plans(&a, &wiring, &schedules)?;
     let start = control::fib_ops::parse_time(&a.start, orbitmesh_core::time::now_ns())?;
-    for (id, at, _) in &plans {
-        // Best effort: a dataplane not up yet is reached (and retried) later.
-        if let Ok(orbitmesh_core::protocol::Response::Version(v)) =
-            orbitmesh_core::protocol::call_at(at, &orbitmesh_core::protocol::Request::Version)
-        {
-            if let Some(w) = control::fib_ops::clock_warning(&v) {
-                errln!("warning: node {id}: {w}");
-            }
-        }
-    }
+    warn_unsynchronized_clocks(&plans);
     errln!(
         "driving {} dataplanes, {} FIBs in all, schedule time 0 at {} (x{})",
         plans.len(),
@@ -475,14 +451,63 @@ fn run_cmd(a: RunArgs) -> Result<(), control::fib_ops::OpError> {
             &mut emit,
         )
     };
+    run_report(&reports, a.json)
+}
+
+/// Every wired node's plan, reached at its socket or remote channel; a
+/// wired node without a schedule is bad input.
+fn node_plans(
+    a: &RunArgs,
+    wiring: &control::distribute::Wiring,
+    schedules: &[predict::schedule::NodeSchedule],
+) -> Result<Vec<control::distribute::NodePlan>, control::fib_ops::OpError> {
+    let mut plans = Vec::new();
+    for (id, w) in wiring.nodes() {
+        let sched = schedules.iter().find(|s| s.node == id).ok_or_else(|| {
+            control::fib_ops::bad_input(format!(
+                "node {id} is wired but {} has no schedule for it",
+                a.schedule.display()
+            ))
+        })?;
+        let (plan, unwired) = control::distribute::plan(sched, w);
+        if unwired > 0 {
+            errln!(
+                "node {id}: up to {unwired} entries name a next hop that is not wired; left out"
+            );
+        }
+        plans.push((id, w.endpoint(), plan));
+    }
+    Ok(plans)
+}
+
+/// Warns about each dataplane whose clock is not synchronized (best
+/// effort: a dataplane not up yet is reached, and retried, later).
+fn warn_unsynchronized_clocks(plans: &[control::distribute::NodePlan]) {
+    for (id, at, _) in plans {
+        if let Ok(orbitmesh_core::protocol::Response::Version(v)) =
+            orbitmesh_core::protocol::call_at(at, &orbitmesh_core::protocol::Request::Version)
+        {
+            if let Some(w) = control::fib_ops::clock_warning(&v) {
+                errln!("warning: node {id}: {w}");
+            }
+        }
+    }
+}
+
+/// `run`'s report (a line per node, or JSON); refused (status 3) when an
+/// activation was late or failed.
+fn run_report(
+    reports: &[control::distribute::NodeReport],
+    json: bool,
+) -> Result<(), control::fib_ops::OpError> {
     let bad: usize = reports.iter().map(|r| r.late + r.failed).sum();
-    if a.json {
+    if json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&reports).expect("serialisable")
+            serde_json::to_string_pretty(reports).expect("serialisable")
         );
     }
-    for r in reports.iter().filter(|_| !a.json) {
+    for r in reports.iter().filter(|_| !json) {
         outln!(
             "node {:>5}: staged {:>5}  verified {:>5}  late {:>3}  failed {:>3}  repairs {:>3}",
             r.node,
@@ -494,7 +519,9 @@ fn run_cmd(a: RunArgs) -> Result<(), control::fib_ops::OpError> {
         );
     }
     if bad > 0 {
-        return Err(refused(format!("{bad} late or failed activations")));
+        return Err(control::fib_ops::refused(format!(
+            "{bad} late or failed activations"
+        )));
     }
     Ok(())
 }
