@@ -3,7 +3,8 @@
 //!
 //! - `control-cost sign DIR`: for every node schedule `orbitmesh-ctl
 //!   predict` wrote to DIR, the FIBs the controller would send (wired like
-//!   the emulation: a port per neighbour, `lan` at ground stations), as one
+//!   the emulation: a port per neighbour, `lan0` at ground stations,
+//!   `control::windows::wiring_for`), as one
 //!   signed bundle (`orbitmesh_core::schedule::Schedule`); times what a
 //!   dataplane does to check it: the canonical message (every FIB encoded
 //!   in binary and hashed, SHA-256) and the Ed25519 verification.
@@ -15,7 +16,8 @@
 //!   `latency`, run in the namespaces.
 
 use anyhow::{bail, Context, Result};
-use control::distribute::{self, Link, LocalPort, NodeWiring};
+use control::distribute;
+use control::windows::wiring_for;
 use orbitmesh_core::protocol::{call_at, Endpoint, Request, Response};
 use orbitmesh_core::schedule::Schedule;
 use orbitmesh_core::sign::{schedule_message, SecretKey, Trust, TrustedKey};
@@ -51,47 +53,6 @@ fn trust() -> Trust {
     }
 }
 
-/// A wiring like the emulation's: a port per neighbour the schedule names.
-fn wiring(s: &control::predict::schedule::NodeSchedule) -> NodeWiring {
-    let mut nbrs = std::collections::BTreeSet::new();
-    let all = s
-        .initial
-        .entries
-        .iter()
-        .chain(s.deltas.iter().flat_map(|d| d.changes.iter()));
-    for e in all {
-        nbrs.extend(e.next_hop);
-        nbrs.extend(e.backup);
-    }
-    let mac = |a: u32, b: u32| {
-        format!(
-            "02:00:{:02x}:{:02x}:{:02x}:{:02x}",
-            a >> 8,
-            a & 255,
-            b >> 8,
-            b & 255
-        )
-    };
-    NodeWiring {
-        socket: Some("/dev/null".into()),
-        remote: None,
-        links: nbrs
-            .into_iter()
-            .map(|b| Link {
-                neighbor: b,
-                port: format!("n{b}"),
-                dst_mac: mac(b, s.node),
-                src_mac: mac(s.node, b),
-            })
-            .collect(),
-        local: s.local_prefix.map(|_| LocalPort {
-            port: "lan".into(),
-            dst_mac: mac(0xffff, s.node),
-            src_mac: mac(s.node, 0xffff),
-        }),
-    }
-}
-
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -108,7 +69,7 @@ fn sign(dir: &Path, max_nodes: usize) -> Result<()> {
     let mut hash_per_mb = Vec::new();
     let schedules = &schedules[..schedules.len().min(max_nodes)];
     for s in schedules {
-        let (plan, _) = distribute::plan(s, &wiring(s));
+        let (plan, _) = distribute::plan(s, &wiring_for(s));
         let fibs: Vec<(u64, _)> = plan
             .into_iter()
             .map(|(t, f)| (now + t.max(0) as u64, f))
