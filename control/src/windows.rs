@@ -165,11 +165,23 @@ pub fn window_schedule(
     salt: u16,
     wall: impl Fn(i64) -> u64,
 ) -> Schedule {
-    let fibs: Vec<(u64, FibSpec)> = plan[range]
-        .iter()
-        .map(|(t, f)| {
+    versioned_window(name, serial, plan, range, |k| stamp(plan[k].0, salt), wall)
+}
+
+/// [`window_schedule`] with entry `k`'s version given by `version(k)`.
+fn versioned_window(
+    name: &str,
+    serial: u64,
+    plan: &Plan,
+    range: std::ops::Range<usize>,
+    version: impl Fn(usize) -> u64,
+    wall: impl Fn(i64) -> u64,
+) -> Schedule {
+    let fibs: Vec<(u64, FibSpec)> = range
+        .map(|k| {
+            let (t, f) = &plan[k];
             let mut f = f.clone();
-            f.version = stamp(*t, salt);
+            f.version = version(k);
             (wall(*t), f)
         })
         .collect();
@@ -677,15 +689,7 @@ impl NodeWin {
         range: std::ops::Range<usize>,
         wall: impl Fn(i64) -> u64,
     ) -> Schedule {
-        let fibs: Vec<(u64, FibSpec)> = range
-            .map(|k| {
-                let (t, f) = &self.plan[k];
-                let mut f = f.clone();
-                f.version = self.version(k);
-                (wall(*t), f)
-            })
-            .collect();
-        Schedule::delta_encoded(name, serial, &fibs)
+        versioned_window(name, serial, &self.plan, range, |k| self.version(k), wall)
     }
 }
 
