@@ -169,9 +169,8 @@ pub fn run(a: &Options) -> Result<i32> {
     errln!("   orders: {}", channel.describe());
 
     // 3. Wiring and dataplanes.
-    let sockets = Sockets(out.join("sock"));
-    let wiring_path = out.join("wiring.toml");
-    let dp_pids = start_dataplanes(&mut lab, &pred, &names, &channel, &programs.dp, &out)?;
+    let (sockets, wiring_path, dp_pids) =
+        start_dataplanes(&mut lab, &pred, &names, &channel, &programs.dp, &out)?;
     let (start_ns, end_ns) = pred.window_ns;
     let delays = (!a.no_delay).then(|| {
         let mut sent = BTreeMap::new();
@@ -255,7 +254,7 @@ pub fn run(a: &Options) -> Result<i32> {
 
 /// Writes the wiring (`OUT/wiring.toml`, each node at its socket under
 /// `OUT/sock` or its remote channel) and the nodes' configurations, then
-/// starts every dataplane; their PIDs.
+/// starts every dataplane; the sockets, the wiring's path and the PIDs.
 fn start_dataplanes(
     lab: &mut Lab,
     pred: &Predicted,
@@ -263,12 +262,13 @@ fn start_dataplanes(
     channel: &mgmt::Channel,
     dp_bin: &Path,
     out: &Path,
-) -> Result<Vec<u32>> {
+) -> Result<(Sockets, PathBuf, Vec<u32>)> {
     let sockets = Sockets(out.join("sock"));
     std::fs::create_dir_all(&sockets.0)?;
     let mut wiring = dataplanes::wiring(&pred.topo, &sockets);
     mgmt::rewire(&mut wiring, &pred.topo, channel);
-    std::fs::write(out.join("wiring.toml"), toml::to_string(&wiring)?)?;
+    let wiring_path = out.join("wiring.toml");
+    std::fs::write(&wiring_path, toml::to_string(&wiring)?)?;
     mgmt::write_configs(&pred.topo, channel, out)?;
     errln!(
         "== starting {} dataplanes (orbitmesh-dp, sleep-when-idle)",
@@ -277,7 +277,7 @@ fn start_dataplanes(
     let t = Instant::now();
     let pids = dataplanes::start(lab, &pred.topo, names, dp_bin, &sockets, out)?;
     errln!("   all up in {:.1} s", t.elapsed().as_secs_f64());
-    Ok(pids)
+    Ok((sockets, wiring_path, pids))
 }
 
 /// Refuses options that cannot make a run, before anything is built.
