@@ -565,18 +565,18 @@ pub(super) fn wait_for_request(s: &dyn Conn, timeout: Duration) -> std::io::Resu
 /// Whether the peer may use this channel at all: on the unix socket, the
 /// dataplane's owner or root; on the remote channel anyone (each request
 /// is vetted). `false`: refused (logged, told why).
-fn admit_peer(s: &dyn Conn, access: Access) -> bool {
+fn admit_peer(s: &dyn Conn, peer: &Peer, access: Access) -> bool {
     let mut w = Io(s);
-    match (access, s.peer()) {
-        (Access::Remote { .. }, Peer::Host(addr)) => {
+    match (access, peer) {
+        (Access::Remote { .. }, &Peer::Host(addr)) => {
             tracing::debug!(%addr, "remote control connection");
             true
         }
-        (Access::Local { owner }, Peer::Process { pid, uid }) if uid == owner || uid == 0 => {
+        (Access::Local { owner }, &Peer::Process { pid, uid }) if uid == owner || uid == 0 => {
             tracing::debug!(pid, uid, "control connection");
             true
         }
-        (Access::Local { owner }, Peer::Process { pid, uid }) => {
+        (Access::Local { owner }, &Peer::Process { pid, uid }) => {
             tracing::warn!(
                 pid,
                 uid,
@@ -598,12 +598,13 @@ pub(super) fn connection(s: &dyn Conn, slot: &SlotGuard, node: &Node, access: Ac
     let mut w = Io(s);
     let _ = s.set_nonblocking(false);
     let _ = s.set_write_timeout(Some(limits.request_timeout));
-    if !admit_peer(s, access) {
+    let peer = s.peer();
+    if !admit_peer(s, &peer, access) {
         return;
     }
     // Every line logged for this connection's requests (the audit trail of
     // what they changed, and refusals) names where they came from.
-    let _source = match s.peer() {
+    let _source = match peer {
         Peer::Process { pid, uid } => tracing::info_span!("ctl", uid, pid).entered(),
         Peer::Host(addr) => tracing::info_span!("ctl", from = %addr).entered(),
         Peer::Unknown(_) => tracing::info_span!("ctl").entered(),
