@@ -16,6 +16,7 @@ use super::lab::Lab;
 use super::{Names, Topology};
 use control::distribute::{Link, LocalPort, NodeWiring, Wiring};
 use control::predict::Network;
+use orbitmesh_core::protocol::{call, Request, Response, ScheduleInfo, StatsInfo, VersionInfo};
 
 /// Where each node's control socket is: `DIR/n<node>.sock`.
 #[derive(Debug, Clone)]
@@ -24,6 +25,30 @@ pub struct Sockets(pub PathBuf);
 impl Sockets {
     pub fn of(&self, node: u32) -> PathBuf {
         self.0.join(format!("n{node}.sock"))
+    }
+}
+
+/// The node's FIB versions (`Version`) at `socket`; `None` if it gives none.
+pub fn ask_version(socket: &Path) -> Option<VersionInfo> {
+    match call(socket, &Request::Version) {
+        Ok(Response::Version(v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// The node's counters (`Stats`); `None` if it gives none.
+pub fn ask_stats(socket: &Path) -> Option<StatsInfo> {
+    match call(socket, &Request::Stats) {
+        Ok(Response::Stats(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// The schedule the node holds (`ShowSchedule`); `None` if it gives none.
+pub fn ask_schedule(socket: &Path) -> Option<ScheduleInfo> {
+    match call(socket, &Request::ShowSchedule) {
+        Ok(Response::Schedule(s)) => Some(s),
+        _ => None,
     }
 }
 

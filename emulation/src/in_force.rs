@@ -22,11 +22,10 @@
 //! a step at the window's end.) Nodes that hold no schedule
 //! (`--one-ahead`) are not checked.
 
-use orbitmesh_core::protocol::{call, Request, Response};
 use serde::Serialize;
 
 use super::controller::Clock;
-use super::dataplanes::Sockets;
+use super::dataplanes::{ask_schedule, ask_version, Sockets};
 use super::now_ns;
 use control::windows::stamp_instant_us;
 
@@ -45,14 +44,12 @@ pub struct Reading {
 /// Reads `node`'s active FIB version; `None` if it does not answer.
 pub fn read(sockets: &Sockets, node: u32) -> Option<Reading> {
     let t0 = now_ns();
-    match call(&sockets.of(node), &Request::Version) {
-        Ok(Response::Version(v)) => Some(Reading {
-            active: v.active,
-            t0,
-            t1: now_ns(),
-        }),
-        _ => None,
-    }
+    let v = ask_version(&sockets.of(node))?;
+    Some(Reading {
+        active: v.active,
+        t0,
+        t1: now_ns(),
+    })
 }
 
 /// What a reading says.
@@ -168,16 +165,14 @@ impl Checker {
             return Verdict::Right;
         }
         // Fetched again: the node may hold a newer window than the cache.
-        self.held[i] = match call(&sockets.of(node), &Request::ShowSchedule) {
-            Ok(Response::Schedule(info)) => info.serial.map(|serial| {
-                let start_ns = stamp_instant_us(serial).saturating_mul(1000) as i64;
-                Held {
-                    entries: info.entries,
-                    ends: self.clock.to_wall(start_ns.saturating_add(self.window_ns)),
-                }
-            }),
-            _ => None,
-        };
+        self.held[i] = ask_schedule(&sockets.of(node)).and_then(|info| {
+            let serial = info.serial?;
+            let start_ns = stamp_instant_us(serial).saturating_mul(1000) as i64;
+            Some(Held {
+                entries: info.entries,
+                ends: self.clock.to_wall(start_ns.saturating_add(self.window_ns)),
+            })
+        });
         let Some(held) = &self.held[i] else {
             return cached.unwrap_or(Verdict::NoSchedule);
         };

@@ -55,11 +55,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use super::dataplanes::Sockets;
+use super::dataplanes::{ask_schedule, ask_stats, Sockets};
 use super::lab::Lab;
 use super::{Names, Topology};
 use control::distribute::Wiring;
-use orbitmesh_core::protocol::{call, Request, Response};
 
 /// The remote channel's TCP port on every node.
 pub const PORT: u16 = 7470;
@@ -257,16 +256,12 @@ pub fn probe(lab: &Lab, channel: &Channel, ctl_bin: &Path, sockets: &Sockets) ->
     let node = 0;
     let socket = sockets.of(node);
     let read = || {
-        let unsigned = match call(&socket, &Request::Stats) {
-            Ok(Response::Stats(s)) => Some(s.counters.get(
-                orbitmesh_core::protocol::Counter::Order(orbitmesh_core::sign::Refusal::Unsigned),
-            )),
-            _ => None,
-        };
-        let serial = match call(&socket, &Request::ShowSchedule) {
-            Ok(Response::Schedule(i)) => i.serial,
-            _ => None,
-        };
+        let unsigned = ask_stats(&socket).map(|s| {
+            s.counters.get(orbitmesh_core::protocol::Counter::Order(
+                orbitmesh_core::sign::Refusal::Unsigned,
+            ))
+        });
+        let serial = ask_schedule(&socket).and_then(|i| i.serial);
         (unsigned, serial)
     };
     let before = read();

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use super::dataplanes::{ask_schedule, ask_version};
 use control::predict::scenario::parse_duration_ns;
-use orbitmesh_core::protocol::{call, Request, Response};
 
 use super::report::PairTrace;
 
@@ -141,14 +141,12 @@ impl OutageReport {
 /// that took from `since`, at most `limit`.
 pub fn right_fib_after(socket: &Path, since: Instant, limit: Duration) -> Option<Duration> {
     while since.elapsed() < limit {
-        let want = match call(socket, &Request::ShowSchedule) {
-            Ok(Response::Schedule(s)) => s.in_force.and_then(|i| s.entries.get(i)).map(|e| e.1),
-            _ => {
-                std::thread::sleep(Duration::from_millis(5));
-                continue;
-            }
+        let Some(s) = ask_schedule(socket) else {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
         };
-        if let Ok(Response::Version(v)) = call(socket, &Request::Version) {
+        let want = s.in_force.and_then(|i| s.entries.get(i)).map(|e| e.1);
+        if let Some(v) = ask_version(socket) {
             if want.is_none_or(|w| v.active == w) {
                 return Some(since.elapsed());
             }

@@ -21,7 +21,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::controller::{Controller, Incarnation};
-use super::dataplanes::Sockets;
+use super::dataplanes::{ask_stats, Sockets};
 use super::in_force::Tally;
 use super::lab::Lab;
 use super::live::Observed;
@@ -110,15 +110,7 @@ pub fn wind_down(
     let ping = std::fs::read_to_string(out.join("logs/ping.log")).unwrap_or_default();
     let stats: Vec<_> = topo
         .nodes()
-        .filter_map(|n| {
-            match orbitmesh_core::protocol::call(
-                &sockets.of(n),
-                &orbitmesh_core::protocol::Request::Stats,
-            ) {
-                Ok(orbitmesh_core::protocol::Response::Stats(st)) => Some(st.counters),
-                _ => None,
-            }
-        })
+        .filter_map(|n| ask_stats(&sockets.of(n)).map(|st| st.counters))
         .collect();
     let sum = |c: Counter| stats.iter().map(|st| st.get(c)).sum::<u64>();
     let (forwarded, lost_to_gone_links) = (sum(Counter::Forwarded), sum(Counter::EmuLinkGoneDrops));
