@@ -46,6 +46,11 @@ struct Args {
     /// Initial FIB file (TOML or JSON, see README); empty FIB if none.
     #[arg(long)]
     fib: Option<PathBuf>,
+    /// Check the configuration (file and flags) and the FIB it names
+    /// against its ports, then exit: 0 with a summary, or 1 with the error
+    /// naming the field. Opens no interface, socket or state directory.
+    #[arg(long)]
+    check_config: bool,
     /// Node name (logs, stats, default socket path).
     #[arg(long)]
     name: Option<String>,
@@ -280,10 +285,41 @@ enum LogFormat {
 
 fn main() {
     let args = Args::parse();
-    if let Err(e) = init_logging(&args.log, args.log_format).and_then(|()| run(args)) {
+    let go = |args: Args| {
+        if args.check_config {
+            check(&args)
+        } else {
+            run(args)
+        }
+    };
+    if let Err(e) = init_logging(&args.log, args.log_format).and_then(|()| go(args)) {
         orbitmesh_core::errln!("orbitmesh-dp: error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// `--check-config`: everything `run` checks before it touches the
+/// system (configuration, trusted keys, remote address, the FIB built for
+/// the configured ports), and a one-line summary on standard output.
+fn check(args: &Args) -> Result<()> {
+    let c = config(args).map_err(|e| match &args.config {
+        Some(p) => e.context(p.display().to_string()),
+        None => e,
+    })?;
+    c.trust()?;
+    c.remote_addr()?;
+    let fib = load_fib(&c)?;
+    orbitmesh_core::outln!(
+        "{}: valid configuration for node {}: ports {}, FIB version {}, control socket {}",
+        args.config
+            .as_ref()
+            .map_or("flags".into(), |p| p.display().to_string()),
+        c.name,
+        c.port_names().join(", "),
+        fib.version(),
+        c.socket_path().display()
+    );
+    Ok(())
 }
 
 fn run(args: Args) -> Result<()> {
