@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use control::predict::{self, output, scenario::Scenario};
 use orbitmesh_core::protocol::endpoint;
 use orbitmesh_core::{err, errln, out, outln};
@@ -70,6 +70,21 @@ orbitmesh-ctl run --schedule out/schedule --wiring w.toml --start +5s --time-sca
         delay: Option<String>,
         #[command(flatten)]
         target: Target,
+    },
+    /// Shell completions for orbitmesh-ctl, on standard output.
+    #[command(
+        after_help = "Examples:\n  orbitmesh-ctl completions bash > /usr/share/bash-completion/completions/orbitmesh-ctl\n  orbitmesh-ctl completions zsh > /usr/share/zsh/vendor-completions/_orbitmesh-ctl\n  orbitmesh-ctl completions fish > /usr/share/fish/vendor_completions.d/orbitmesh-ctl.fish"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Man pages, from these command-line definitions: orbitmesh-ctl.1 and
+    /// one page per subcommand (orbitmesh-ctl-fib-load.1, ...) in DIR.
+    #[command(after_help = "Examples:\n  orbitmesh-ctl man --out /usr/share/man/man1")]
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
 }
 
@@ -583,7 +598,9 @@ fn ops_main(cmd: Command) -> Result<(), control::fib_ops::OpError> {
         other => Err(bad_input(format!("unexpected answer {other:?}"))),
     };
     match cmd {
-        Command::Predict(_) => unreachable!("handled in main"),
+        Command::Predict(_) | Command::Completions { .. } | Command::Man { .. } => {
+            unreachable!("handled in main")
+        }
         Command::Fib(FibCmd::Check { file, allow_empty }) => {
             outln!("{}", fib_ops::check(&file, allow_empty)?);
             Ok(())
@@ -966,6 +983,24 @@ fn main() {
             // files it reads, the directory it writes (exit 2).
             if let Err(e) = predict_cmd(*a) {
                 errln!("orbitmesh-ctl: error: {}", sentence(&e));
+                std::process::exit(2);
+            }
+        }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "orbitmesh-ctl", &mut out);
+            out!("{}", String::from_utf8_lossy(&out));
+        }
+        Command::Man { out } => {
+            // Every page, the subcommands' too (clap_mangen names them
+            // orbitmesh-ctl-fib-load.1 and so on).
+            if let Err(e) = std::fs::create_dir_all(&out)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &out))
+            {
+                errln!(
+                    "orbitmesh-ctl: error: man pages into {}: {e}",
+                    out.display()
+                );
                 std::process::exit(2);
             }
         }

@@ -51,6 +51,12 @@ struct Args {
     /// naming the field. Opens no interface, socket or state directory.
     #[arg(long)]
     check_config: bool,
+    /// Print shell completions for orbitmesh-dp (bash, zsh, fish, ...) and exit.
+    #[arg(long, value_name = "SHELL")]
+    completions: Option<clap_complete::Shell>,
+    /// Write the man page, orbitmesh-dp.1, into DIR and exit.
+    #[arg(long, value_name = "DIR")]
+    man: Option<PathBuf>,
     /// Node name (logs, stats, default socket path).
     #[arg(long)]
     name: Option<String>,
@@ -285,6 +291,13 @@ enum LogFormat {
 
 fn main() {
     let args = Args::parse();
+    if args.completions.is_some() || args.man.is_some() {
+        if let Err(e) = generate_docs(&args) {
+            orbitmesh_core::errln!("orbitmesh-dp: error: {e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let go = |args: Args| {
         if args.check_config {
             check(&args)
@@ -296,6 +309,23 @@ fn main() {
         orbitmesh_core::errln!("orbitmesh-dp: error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// `--completions SHELL`, `--man DIR`: from the definitions above, so they
+/// always match the binary that prints them.
+fn generate_docs(args: &Args) -> Result<()> {
+    use clap::CommandFactory;
+    if let Some(shell) = args.completions {
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut Args::command(), "orbitmesh-dp", &mut out);
+        orbitmesh_core::out!("{}", String::from_utf8_lossy(&out));
+    }
+    if let Some(dir) = &args.man {
+        std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(Args::command(), dir))
+            .with_context(|| format!("man page into {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// `--check-config`: everything `run` checks before it touches the
