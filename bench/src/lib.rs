@@ -22,3 +22,15 @@ pub mod naive;
 pub mod sys;
 pub mod traffic;
 pub mod workload;
+
+/// `--version` for the helper binaries without a clap parser (fib-gen,
+/// lpm-compare, control-cost): with it as the only argument, prints
+/// `NAME VERSION` as clap does for the others and returns true.
+pub fn version_asked(name: &str) -> bool {
+    let a: Vec<String> = std::env::args().skip(1).collect();
+    let asked = a.len() == 1 && (a[0] == "--version" || a[0] == "-V");
+    if asked {
+        orbitmesh_core::outln!("{name} {}", env!("CARGO_PKG_VERSION"));
+    }
+    asked
+}

@@ -6,6 +6,9 @@ use anyhow::{bail, Context, Result};
 use orbitmesh_core::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec};
 
 fn main() -> Result<()> {
+    if bench::version_asked("fib-gen") {
+        return Ok(());
+    }
     let a: Vec<String> = std::env::args().collect();
     if a.len() != 7 {
         bail!("usage: fib-gen OUT N IN_PORT OUT_PORT DST_MAC SRC_MAC");

@@ -18,6 +18,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
 fn main() -> Result<()> {
+    if bench::version_asked("lpm-compare") {
+        return Ok(());
+    }
     orbitmesh_core::cli::on_broken_pipe(dataplane::sys::signal::die_of_sigpipe);
     let a: Vec<String> = std::env::args().collect();
     match a.get(1).map(String::as_str) {
