@@ -32,8 +32,8 @@
 //! or a file extension the project uses) must be a file the repository
 //! ships: tracked by git when this is a git checkout, so a file that exists
 //! only in the developer's tree fails here and not in a fresh clone. Paths
-//! after `--out`, `--man` and `>` are outputs; absolute outputs under /tmp
-//! that did not exist before are removed after the run.
+//! after `--out`, `--man` and `>` are outputs; paths under /tmp that did
+//! not exist before the run are removed after it.
 //!
 //! Every file under examples/ is checked: FIBs by `orbitmesh-ctl fib check`,
 //! dataplane configurations by `orbitmesh-dp --check-config`, wirings by the
@@ -209,6 +209,10 @@ fn files_named(cmd: &str) -> (Vec<String>, Vec<String>) {
         let w = w.split_once('=').map_or(w, |(_, v)| v);
         if ["--out", "--man", ">", "2>", ">>"].contains(&w) {
             outputs.extend(words.next().map(str::to_string));
+            continue;
+        }
+        if w.starts_with("/tmp/") {
+            outputs.push(w.to_string());
             continue;
         }
         let file_like = w.contains('/')
@@ -704,7 +708,8 @@ fn the_convention_reads_commands_comments_and_exit_statuses() {
         body: vec![],
     };
     assert!(mode(&typo).is_err());
-    let (ins, outs) = files_named("x fib diff examples/a.toml b.json --out /tmp/o > /tmp/f $S");
+    let (ins, outs) =
+        files_named("x diff examples/a.toml b.json --out /tmp/o > /tmp/f $S /tmp/c.omfib /etc/x");
     assert_eq!(ins, ["examples/a.toml", "b.json"]);
-    assert_eq!(outs, ["/tmp/o", "/tmp/f"]);
+    assert_eq!(outs, ["/tmp/o", "/tmp/f", "/tmp/c.omfib"]);
 }
