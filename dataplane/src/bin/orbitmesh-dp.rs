@@ -28,9 +28,10 @@ use std::time::Duration;
     version,
     about = "orbitmesh AF_XDP MPLS label-switching dataplane",
     after_help = "Examples:\n  \
-      orbitmesh-dp --port veth-a --port veth-b --fib node.fib.toml\n  \
-      orbitmesh-dp --config sat-17.toml --core 1 --poll busy\n  \
-      orbitmesh-dp --port eth0 --edge eth1 --fib ler.fib.toml --socket /tmp/ler.sock\n\n\
+      orbitmesh-dp --name sat-17 --port isl0=veth-isl0 --port isl1=veth-isl1 --fib examples/sat-17.fib.toml\n  \
+      orbitmesh-dp --config examples/sat-17.toml --core 1 --poll busy\n  \
+      orbitmesh-dp --port isl0=eth0 --edge gsl0=eth1 --fib examples/ler.fib.toml --socket /tmp/ler.sock\n  \
+      orbitmesh-dp --config examples/sat-17.toml --check-config\n\n\
       Control it with the socket (default /run/orbitmesh/NAME.sock); SIGINT/SIGTERM detach the XDP program and exit."
 )]
 struct Args {
