@@ -44,7 +44,9 @@ use crate::events::Event;
 use crate::predict::scenario::Scenario;
 use crate::predict::schedule::{FibEntry, NodeSchedule};
 use crate::predict::Window;
-use orbitmesh_core::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec};
+use orbitmesh_core::fib::spec::{
+    ActionSpec, FibSpec, LabelSpec, NextHopId, NextHopSpec, PortSpec, RouteSpec,
+};
 use orbitmesh_core::protocol::endpoint::{is_host_port, Endpoint};
 use orbitmesh_core::protocol::{Request, Response};
 use serde::{Deserialize, Serialize};
@@ -112,6 +114,8 @@ pub enum NodeWiringError {
     BadRemote(String),
     #[error("links[{index}]: neighbor {node} is the node itself")]
     LinkToItself { index: usize, node: u32 },
+    #[error("links[{index}]: neighbor {neighbor} is above {MAX_NEIGHBOUR}, the largest node id a next-hop id is made from")]
+    NeighbourTooLarge { index: usize, neighbor: u32 },
     #[error("links[{index}]: neighbor {neighbor} is linked twice")]
     LinkedTwice { index: usize, neighbor: u32 },
     #[error("links[{index}]: {error}")]
@@ -151,6 +155,12 @@ impl NodeWiring {
             if l.neighbor == id {
                 return Err(NodeWiringError::LinkToItself { index, node: id });
             }
+            if l.neighbor > MAX_NEIGHBOUR {
+                return Err(NodeWiringError::NeighbourTooLarge {
+                    index,
+                    neighbor: l.neighbor,
+                });
+            }
             if !seen.insert(l.neighbor) {
                 return Err(NodeWiringError::LinkedTwice {
                     index,
@@ -188,10 +198,31 @@ impl NodeWiring {
     }
 }
 
+/// Largest neighbour node id a wiring may name: the next hop towards
+/// neighbour `n` has id `n + 1` in every FIB the control process makes
+/// (see [`fib_for`]), below the ids of ingress and local next hops.
+pub const MAX_NEIGHBOUR: u32 = (1 << 30) - 3;
+/// The id of the next hop out of the local port (a ground station's).
+const LOCAL_HOP: NextHopId = NextHopId((1 << 30) - 1);
+/// Ingress next hops: the one pushing label `l` has id `PUSH_HOPS + l`
+/// (labels are 20 bits, so these stay below `spec::MAX_ID`).
+const PUSH_HOPS: u32 = 1 << 30;
+
+/// The next-hop id towards neighbour node `n` (`n` <= [`MAX_NEIGHBOUR`]).
+pub fn neighbour_hop(n: u32) -> NextHopId {
+    NextHopId(n + 1)
+}
+
 /// A next hop out of a wired port (no VLAN, no backup yet), its MACs
 /// (destination, source) as the wiring gives them.
-fn wired_hop(name: String, port: &str, (dst, src): (&str, &str), push: Vec<u32>) -> NextHopSpec {
+fn wired_hop(
+    (id, name): (NextHopId, String),
+    port: &str,
+    (dst, src): (&str, &str),
+    push: Vec<u32>,
+) -> NextHopSpec {
     NextHopSpec {
+        id,
         name,
         port: port.to_string(),
         dst_mac: wired_mac(dst),
@@ -291,7 +322,9 @@ pub fn fib_for(
     let mut ports = BTreeSet::new();
     let wired: BTreeMap<u32, &Link> = wiring.links.iter().map(|l| (l.neighbor, l)).collect();
     // The next hop towards each wired neighbour, by its position in
-    // `spec.next_hops`; its name ("n<id>") is made once, here, for the file.
+    // `spec.next_hops`. Its id is the neighbour's node id + 1, the same in
+    // every FIB of the node, so that the deltas between them are keyed by
+    // ids that never change; its name ("n<id>") is a label for people.
     let mut hop: BTreeMap<u32, usize> = BTreeMap::new();
     for l in &wiring.links {
         if ports.insert(l.port.clone()) {
@@ -302,7 +335,7 @@ pub fn fib_for(
         }
         hop.insert(l.neighbor, spec.next_hops.len());
         spec.next_hops.push(wired_hop(
-            format!("n{}", l.neighbor),
+            (neighbour_hop(l.neighbor), format!("n{}", l.neighbor)),
             &l.port,
             (&l.dst_mac, &l.src_mac),
             vec![],
@@ -327,21 +360,22 @@ pub fn fib_for(
         // (other than the neighbour itself) wins.
         let backup = e.backup.and_then(|b| hop.get(&b)).filter(|&&b| b != i);
         if let (None, Some(&b)) = (&spec.next_hops[i].backup, backup) {
-            spec.next_hops[i].backup = Some(spec.next_hops[b].name.clone());
+            spec.next_hops[i].backup = Some(spec.next_hops[b].id);
         }
         spec.labels.push(LabelSpec {
             label: e.label,
             action: ActionSpec::Swap,
             out_label: None,
             group: None,
-            next_hop: Some(spec.next_hops[i].name.clone()),
+            next_hop: Some(spec.next_hops[i].id),
         });
         if let (true, Some(p)) = (is_gs, e.prefix) {
             // Ingress: push the remote station's label towards the next hop.
             let l = &wired[&h];
-            let name = format!("n{h}-push{}", e.label);
+            // One per destination label, so its id is made from the label.
+            let id = NextHopId(PUSH_HOPS.saturating_add(e.label));
             spec.next_hops.push(wired_hop(
-                name.clone(),
+                (id, format!("n{h}-push{}", e.label)),
                 &l.port,
                 (&l.dst_mac, &l.src_mac),
                 vec![e.label],
@@ -349,7 +383,7 @@ pub fn fib_for(
             spec.routes.push(RouteSpec {
                 prefix: p.into(),
                 group: None,
-                next_hop: Some(name),
+                next_hop: Some(id),
             });
         }
     }
@@ -361,7 +395,7 @@ pub fn fib_for(
             });
         }
         spec.next_hops.push(wired_hop(
-            "local".into(),
+            (LOCAL_HOP, "local".into()),
             &local.port,
             (&local.dst_mac, &local.src_mac),
             vec![],
@@ -369,7 +403,7 @@ pub fn fib_for(
         spec.routes.push(RouteSpec {
             prefix: p.into(),
             group: None,
-            next_hop: Some("local".into()),
+            next_hop: Some(LOCAL_HOP),
         });
     }
     (spec, unwired)
@@ -1167,7 +1201,11 @@ mod tests {
         let w = wiring("s".into());
         let backup = |t: &[FibEntry]| -> Vec<Option<String>> {
             let (spec, _) = fib_for(&schedule(), t, &w, 1);
-            spec.next_hops.into_iter().map(|n| n.backup).collect()
+            let name = |b| spec.next_hop_name(b).map(String::from);
+            spec.next_hops
+                .iter()
+                .map(|n| n.backup.and_then(name))
+                .collect()
         };
         // Itself, then unwired (9), then 2: n1's backup is n2.
         let t = table(&[
@@ -1186,7 +1224,15 @@ mod tests {
         assert_eq!(backup(&t), [None, Some("n1".into())]);
         let (spec, unwired) = fib_for(&schedule(), &t, &w, 1);
         assert_eq!(unwired, 1);
-        let to: Vec<_> = spec.labels.iter().map(|l| l.next_hop.clone()).collect();
+        let to: Vec<_> = spec
+            .labels
+            .iter()
+            .map(|l| {
+                l.next_hop
+                    .and_then(|n| spec.next_hop_name(n))
+                    .map(String::from)
+            })
+            .collect();
         assert_eq!(to, [None, Some("n2".into()), Some("n2".into())]);
     }
 
