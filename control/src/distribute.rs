@@ -1582,4 +1582,228 @@ mod tests {
         }
         assert_eq!(u.summary(40_000_000_000), None, "all back: nothing to say");
     }
+
+    /// A small random generator (xorshift64*), so the check is repeatable.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u32 {
+            (self.next() % n) as u32
+        }
+    }
+
+    /// A random node: its schedule (satellite or ground station), wiring
+    /// (0-5 links, ports sometimes shared) and one table.
+    fn random_node(rng: &mut Rng) -> (NodeSchedule, NodeWiring, Vec<FibEntry>) {
+        let node = rng.below(40);
+        let mac =
+            |rng: &mut Rng| format!("02:00:00:00:{:02x}:{:02x}", rng.below(256), rng.below(256));
+        let mut neighbours: Vec<u32> = (0..rng.below(6)).map(|_| rng.below(40)).collect();
+        neighbours.retain(|&n| n != node);
+        neighbours.sort_unstable();
+        neighbours.dedup();
+        let links = neighbours
+            .iter()
+            .map(|&n| Link {
+                neighbor: n,
+                port: format!("isl{}", rng.below(4)),
+                dst_mac: mac(rng),
+                src_mac: mac(rng),
+            })
+            .collect();
+        let gs = rng.below(2) == 0;
+        let local = (gs && rng.below(4) != 0).then(|| LocalPort {
+            port: if rng.below(3) == 0 {
+                "isl0".into()
+            } else {
+                "gsl".into()
+            },
+            dst_mac: mac(rng),
+            src_mac: mac(rng),
+        });
+        let wiring = NodeWiring::at_socket("s".into(), links, local);
+        let pick = |rng: &mut Rng| match rng.below(5) {
+            0 => None,
+            1 => Some(rng.below(40)),
+            _ if neighbours.is_empty() => None,
+            _ => Some(neighbours[rng.below(neighbours.len() as u64) as usize]),
+        };
+        let prefix = |d: u32| crate::predict::schedule::Ipv4Prefix {
+            addr: std::net::Ipv4Addr::new(10, d as u8, 0, 0),
+            len: 16,
+        };
+        let mut table = Vec::new();
+        for d in (0..40).filter(|&d| d != node) {
+            if rng.below(4) == 0 {
+                continue;
+            }
+            table.push(FibEntry {
+                destination: d,
+                label: 16000 + d,
+                next_hop: pick(rng),
+                backup: pick(rng),
+                prefix: (gs && rng.below(2) == 0).then(|| prefix(d)),
+            });
+        }
+        let mut sched = schedule();
+        sched.node = node;
+        sched.node_label = 16000 + node;
+        sched.local_prefix = gs.then(|| prefix(node));
+        (sched, wiring, table)
+    }
+
+    /// The FIB file `fib_for` made before next hops had ids (references
+    /// by name), written out by the rules it followed.
+    fn by_name(sched: &NodeSchedule, table: &[FibEntry], w: &NodeWiring) -> String {
+        let mut ports = Vec::new();
+        // (name, port, dst_mac, src_mac, push, backup)
+        type Hop = (String, String, String, String, Vec<u32>, Option<String>);
+        let mut hops: Vec<Hop> = Vec::new();
+        let mut port = |p: &str| {
+            if !ports.contains(&p.to_string()) {
+                ports.push(p.to_string());
+            }
+        };
+        for l in &w.links {
+            port(&l.port);
+            let name = format!("n{}", l.neighbor);
+            hops.push((
+                name,
+                l.port.clone(),
+                l.dst_mac.clone(),
+                l.src_mac.clone(),
+                vec![],
+                None,
+            ));
+        }
+        let at = |n: u32| w.links.iter().position(|l| l.neighbor == n);
+        let mut labels = format!(
+            "[[labels]]\nlabel = {}\naction = \"pop\"\n",
+            sched.node_label
+        );
+        let mut routes = String::new();
+        for e in table {
+            let Some(h) = e.next_hop else { continue };
+            let Some(i) = at(h) else { continue };
+            let backup = e.backup.and_then(at).filter(|&b| b != i);
+            if let (None, Some(b)) = (&hops[i].5, backup) {
+                hops[i].5 = Some(hops[b].0.clone());
+            }
+            labels += &format!(
+                "[[labels]]\nlabel = {}\naction = \"swap\"\nnext_hop = \"{}\"\n",
+                e.label, hops[i].0
+            );
+            if let (true, Some(p)) = (sched.local_prefix.is_some(), e.prefix) {
+                let l = &w.links[i];
+                let name = format!("n{h}-push{}", e.label);
+                hops.push((
+                    name.clone(),
+                    l.port.clone(),
+                    l.dst_mac.clone(),
+                    l.src_mac.clone(),
+                    vec![e.label],
+                    None,
+                ));
+                routes += &format!("[[routes]]\nprefix = \"{p}\"\nnext_hop = \"{name}\"\n");
+            }
+        }
+        if let (Some(p), Some(local)) = (sched.local_prefix, &w.local) {
+            port(&local.port);
+            hops.push((
+                "local".into(),
+                local.port.clone(),
+                local.dst_mac.clone(),
+                local.src_mac.clone(),
+                vec![],
+                None,
+            ));
+            routes += &format!("[[routes]]\nprefix = \"{p}\"\nnext_hop = \"local\"\n");
+        }
+        let mut t = format!("version = 1\nhash_seed = {}\n", sched.node);
+        for p in &ports {
+            t += &format!("[[ports]]\nname = \"{p}\"\nmtu = 1500\n");
+        }
+        for (name, port, dst, src, push, backup) in &hops {
+            t += &format!("[[next_hops]]\nname = \"{name}\"\nport = \"{port}\"\ndst_mac = \"{dst}\"\nsrc_mac = \"{src}\"\npush = {push:?}\n");
+            if let Some(b) = backup {
+                t += &format!("backup = \"{b}\"\n");
+            }
+        }
+        t + &labels + &routes
+    }
+
+    /// What a built FIB does with each label and prefix: the next hops'
+    /// ports, MACs, tags and pushes (and their backups'), not their ids.
+    fn forwarding(f: &orbitmesh_core::fib::FibSnapshot) -> Vec<String> {
+        use orbitmesh_core::fib::{IlmAction, NhId, NhgId};
+        let hop = |id: NhId| {
+            let n = f.next_hop(id).expect("a member");
+            let b = n.backup.map(|b| f.next_hop(b).expect("a backup"));
+            let key = |n: &orbitmesh_core::fib::NextHop| {
+                (n.port, n.dst_mac, n.src_mac, n.vlan, n.push.clone())
+            };
+            format!("{:?} backup {:?}", key(&n), b.as_ref().map(key))
+        };
+        let group = |g: NhgId| {
+            f.group(g)
+                .expect("a group")
+                .into_iter()
+                .map(hop)
+                .collect::<Vec<_>>()
+        };
+        let mut out: Vec<String> = f
+            .ilm_entries()
+            .map(|(l, a)| match a {
+                IlmAction::Pop => format!("{l} pop"),
+                IlmAction::Swap { out_label, nhg } => {
+                    format!("{l} swap {out_label} {:?}", group(nhg))
+                }
+            })
+            .collect();
+        out.extend(
+            f.routes_v4()
+                .map(|(p, l, g)| format!("{p}/{l} {:?}", group(g))),
+        );
+        out.extend(f.ports().map(|(p, mtu)| format!("port {p} mtu {mtu}")));
+        out.push(format!("version {}", f.version()));
+        out
+    }
+
+    #[test]
+    fn fibs_with_next_hop_ids_forward_as_the_fibs_by_name_did() {
+        // 3000 random nodes and tables: the FIB fib_for makes (next hops
+        // by id) builds to the same forwarding as the FIB it made before
+        // (next hops by name), and is the same file apart from the ids.
+        let mut rng = Rng(0x0005_eed0_f1d5);
+        let (mut gs, mut backups, mut pushes) = (0, 0, 0);
+        for case in 0..3000 {
+            let (sched, w, table) = random_node(&mut rng);
+            w.check(sched.node).unwrap();
+            let (spec, _) = fib_for(&sched, &table, &w, 1);
+            let old = FibSpec::parse(&by_name(&sched, &table, &w)).unwrap();
+            let (f, g) = (spec.build().unwrap(), old.build().unwrap());
+            assert_eq!(forwarding(&f), forwarding(&g), "case {case}");
+            let (mut a, b) = (spec.written(), old.written());
+            a.next_hops.iter_mut().for_each(|n| n.id = None);
+            assert_eq!(a, b, "case {case}");
+            // Ids: the neighbour's node id + 1, stable whatever the table.
+            for (n, l) in spec.next_hops.iter().zip(&w.links) {
+                assert_eq!(n.id, neighbour_hop(l.neighbor), "case {case}");
+            }
+            gs += usize::from(sched.local_prefix.is_some());
+            backups += spec.next_hops.iter().filter(|n| n.backup.is_some()).count();
+            pushes += spec.next_hops.iter().filter(|n| !n.push.is_empty()).count();
+        }
+        // The cases exercised what they are meant to.
+        assert!(
+            gs > 1000 && backups > 1000 && pushes > 1000,
+            "{gs} {backups} {pushes}"
+        );
+    }
 }
