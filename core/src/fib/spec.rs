@@ -16,6 +16,7 @@
 //!
 //! [[next_hops]]
 //! name = "sat2"                     # referenced by groups, labels, routes
+//! # id = 12                         # optional stable id (see FibFile)
 //! port = "isl0"
 //! dst_mac = "02:00:00:00:02:01"
 //! src_mac = "02:00:00:00:01:01"
@@ -52,6 +53,13 @@
 //! name against the dataplane's port list (refusing unknown names); `build`
 //! numbers them in the order the file lists them (for offline checks).
 //! Every reference is checked, and errors name the entry and the field.
+//!
+//! Inside [`FibSpec`] next hops and groups are referred to by stable ids
+//! ([`NextHopId`], [`GroupId`]; like `ip nexthop add id N`), so that a
+//! schedule delta ([`crate::schedule::FibDelta`]) can add or remove one
+//! without renumbering the rest; names are what people read and what a
+//! file refers to. [`FibFile`] is the text edge: it resolves names to ids
+//! and documents how ids are given when a file gives none.
 
 pub use super::prefix::Prefix;
 use super::{
