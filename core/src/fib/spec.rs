@@ -1212,14 +1212,6 @@ impl FibSpec {
                 .cloned()
                 .unwrap_or_else(|| format!("port{p}"))
         };
-        let nh_name = |i: u32| {
-            f.next_hop_name(NhId(i))
-                .map_or_else(|| format!("nh{i}"), str::to_string)
-        };
-        let group_name = |g: u32| {
-            f.group_name(NhgId(g))
-                .map_or_else(|| format!("g{g}"), str::to_string)
-        };
         let mut spec = FibSpec {
             version: f.version(),
             ttl_ingress: if f.ingress_ttl() == TtlModel::Pipe {
@@ -1242,53 +1234,19 @@ impl FibSpec {
                 .collect(),
             ..FibSpec::default()
         };
-        // The ids the FIB's file gave, or 1, 2, 3... for a FIB built in
-        // code without them (so that they are unique either way).
-        let nh_ids: Vec<u32> = (0..f.next_hops_len() as u32)
-            .map(|i| f.next_hop_id(NhId(i)))
-            .collect::<Option<_>>()
-            .unwrap_or_else(|| (1..=f.next_hops_len() as u32).collect());
+        let (next_hops, nh_ids) = shown_next_hops(f, &pname);
+        let (groups, group_ids) = shown_groups(f, &nh_ids);
+        (spec.next_hops, spec.groups) = (next_hops, groups);
         let nh_id = |i: NhId| NextHopId(nh_ids[i.0 as usize]);
-        for i in 0..f.next_hops_len() as u32 {
-            let nh = f.next_hop(NhId(i)).expect("in range");
-            spec.next_hops.push(NextHopSpec {
-                id: nh_id(NhId(i)),
-                name: nh_name(i),
-                port: pname(nh.port),
-                dst_mac: Mac(nh.dst_mac),
-                src_mac: Mac(nh.src_mac),
-                vlan: nh.vlan,
-                push: nh.push,
-                backup: nh.backup.map(nh_id),
-            });
-        }
-        // A group is shown only when it has several paths.
-        let shown: Vec<u32> = (0..f.groups_len() as u32)
-            .filter(|&g| f.group(NhgId(g)).unwrap_or_default().len() > 1)
-            .collect();
-        let group_ids: HashMap<u32, u32> = match shown
-            .iter()
-            .map(|&g| f.group_id(NhgId(g)))
-            .collect::<Option<Vec<u32>>>()
-        {
-            Some(ids) => shown.iter().copied().zip(ids).collect(),
-            None => shown.iter().copied().zip(1..).collect(),
-        };
         let target = |g: NhgId| -> (Option<GroupId>, Option<NextHopId>) {
-            let m = f.group(g).unwrap_or_default();
             match group_ids.get(&g.0) {
                 Some(&id) => (Some(GroupId(id)), None),
-                None => (None, m.first().map(|&n| nh_id(n))),
+                None => (
+                    None,
+                    f.group(g).unwrap_or_default().first().map(|&n| nh_id(n)),
+                ),
             }
         };
-        for &g in &shown {
-            let m = f.group(NhgId(g)).unwrap_or_default();
-            spec.groups.push(GroupSpec {
-                id: GroupId(group_ids[&g]),
-                name: group_name(g),
-                next_hops: m.iter().map(|&n| nh_id(n)).collect(),
-            });
-        }
         for (l, a) in f.ilm_entries() {
             spec.labels.push(match a {
                 IlmAction::Pop => LabelSpec {
@@ -1327,6 +1285,68 @@ impl FibSpec {
         }
         spec
     }
+}
+
+/// A snapshot's next hops as [`FibSpec::from_snapshot`] shows them, and
+/// each one's id: the ids its file gave, or 1, 2, 3... for a FIB built in
+/// code without them (so that they are unique either way).
+fn shown_next_hops(f: &FibSnapshot, pname: &dyn Fn(u16) -> String) -> (Vec<NextHopSpec>, Vec<u32>) {
+    let n = f.next_hops_len() as u32;
+    let ids: Vec<u32> = (0..n)
+        .map(|i| f.next_hop_id(NhId(i)))
+        .collect::<Option<_>>()
+        .unwrap_or_else(|| (1..=n).collect());
+    let id = |i: NhId| NextHopId(ids[i.0 as usize]);
+    let hops = (0..n)
+        .map(|i| {
+            let nh = f.next_hop(NhId(i)).expect("in range");
+            NextHopSpec {
+                id: id(NhId(i)),
+                name: f
+                    .next_hop_name(NhId(i))
+                    .map_or_else(|| format!("nh{i}"), str::to_string),
+                port: pname(nh.port),
+                dst_mac: Mac(nh.dst_mac),
+                src_mac: Mac(nh.src_mac),
+                vlan: nh.vlan,
+                push: nh.push,
+                backup: nh.backup.map(id),
+            }
+        })
+        .collect();
+    (hops, ids)
+}
+
+/// A snapshot's groups of several paths (a one-path group is shown as
+/// its next hop), and their ids by group index: as for
+/// [`shown_next_hops`].
+fn shown_groups(f: &FibSnapshot, nh_ids: &[u32]) -> (Vec<GroupSpec>, HashMap<u32, u32>) {
+    let members = |g: u32| f.group(NhgId(g)).unwrap_or_default();
+    let shown: Vec<u32> = (0..f.groups_len() as u32)
+        .filter(|&g| members(g).len() > 1)
+        .collect();
+    let ids: HashMap<u32, u32> = match shown
+        .iter()
+        .map(|&g| f.group_id(NhgId(g)))
+        .collect::<Option<Vec<u32>>>()
+    {
+        Some(ids) => shown.iter().copied().zip(ids).collect(),
+        None => shown.iter().copied().zip(1..).collect(),
+    };
+    let groups = shown
+        .iter()
+        .map(|&g| GroupSpec {
+            id: GroupId(ids[&g]),
+            name: f
+                .group_name(NhgId(g))
+                .map_or_else(|| format!("g{g}"), str::to_string),
+            next_hops: members(g)
+                .iter()
+                .map(|n| NextHopId(nh_ids[n.0 as usize]))
+                .collect(),
+        })
+        .collect();
+    (groups, ids)
 }
 
 #[cfg(test)]
