@@ -44,7 +44,9 @@ use crate::events::Event;
 use crate::predict::scenario::Scenario;
 use crate::predict::schedule::{FibEntry, NodeSchedule};
 use crate::predict::Window;
-use orbitmesh_core::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec};
+use orbitmesh_core::fib::spec::{
+    ActionSpec, FibSpec, LabelSpec, NextHopId, NextHopSpec, PortSpec, RouteSpec,
+};
 use orbitmesh_core::protocol::endpoint::{is_host_port, Endpoint};
 use orbitmesh_core::protocol::{Request, Response};
 use serde::{Deserialize, Serialize};
@@ -112,6 +114,8 @@ pub enum NodeWiringError {
     BadRemote(String),
     #[error("links[{index}]: neighbor {node} is the node itself")]
     LinkToItself { index: usize, node: u32 },
+    #[error("links[{index}]: neighbor {neighbor} is above {MAX_NEIGHBOUR}, the largest node id a next-hop id is made from")]
+    NeighbourTooLarge { index: usize, neighbor: u32 },
     #[error("links[{index}]: neighbor {neighbor} is linked twice")]
     LinkedTwice { index: usize, neighbor: u32 },
     #[error("links[{index}]: {error}")]
@@ -151,6 +155,12 @@ impl NodeWiring {
             if l.neighbor == id {
                 return Err(NodeWiringError::LinkToItself { index, node: id });
             }
+            if l.neighbor > MAX_NEIGHBOUR {
+                return Err(NodeWiringError::NeighbourTooLarge {
+                    index,
+                    neighbor: l.neighbor,
+                });
+            }
             if !seen.insert(l.neighbor) {
                 return Err(NodeWiringError::LinkedTwice {
                     index,
@@ -188,10 +198,31 @@ impl NodeWiring {
     }
 }
 
+/// Largest neighbour node id a wiring may name: the next hop towards
+/// neighbour `n` has id `n + 1` in every FIB the control process makes
+/// (see [`fib_for`]), below the ids of ingress and local next hops.
+pub const MAX_NEIGHBOUR: u32 = (1 << 30) - 3;
+/// The id of the next hop out of the local port (a ground station's).
+const LOCAL_HOP: NextHopId = NextHopId((1 << 30) - 1);
+/// Ingress next hops: the one pushing label `l` has id `PUSH_HOPS + l`
+/// (labels are 20 bits, so these stay below `spec::MAX_ID`).
+const PUSH_HOPS: u32 = 1 << 30;
+
+/// The next-hop id towards neighbour node `n` (`n` <= [`MAX_NEIGHBOUR`]).
+pub fn neighbour_hop(n: u32) -> NextHopId {
+    NextHopId(n + 1)
+}
+
 /// A next hop out of a wired port (no VLAN, no backup yet), its MACs
 /// (destination, source) as the wiring gives them.
-fn wired_hop(name: String, port: &str, (dst, src): (&str, &str), push: Vec<u32>) -> NextHopSpec {
+fn wired_hop(
+    (id, name): (NextHopId, String),
+    port: &str,
+    (dst, src): (&str, &str),
+    push: Vec<u32>,
+) -> NextHopSpec {
     NextHopSpec {
+        id,
         name,
         port: port.to_string(),
         dst_mac: wired_mac(dst),
@@ -291,7 +322,9 @@ pub fn fib_for(
     let mut ports = BTreeSet::new();
     let wired: BTreeMap<u32, &Link> = wiring.links.iter().map(|l| (l.neighbor, l)).collect();
     // The next hop towards each wired neighbour, by its position in
-    // `spec.next_hops`; its name ("n<id>") is made once, here, for the file.
+    // `spec.next_hops`. Its id is the neighbour's node id + 1, the same in
+    // every FIB of the node, so that the deltas between them are keyed by
+    // ids that never change; its name ("n<id>") is a label for people.
     let mut hop: BTreeMap<u32, usize> = BTreeMap::new();
     for l in &wiring.links {
         if ports.insert(l.port.clone()) {
@@ -302,7 +335,7 @@ pub fn fib_for(
         }
         hop.insert(l.neighbor, spec.next_hops.len());
         spec.next_hops.push(wired_hop(
-            format!("n{}", l.neighbor),
+            (neighbour_hop(l.neighbor), format!("n{}", l.neighbor)),
             &l.port,
             (&l.dst_mac, &l.src_mac),
             vec![],
@@ -327,21 +360,22 @@ pub fn fib_for(
         // (other than the neighbour itself) wins.
         let backup = e.backup.and_then(|b| hop.get(&b)).filter(|&&b| b != i);
         if let (None, Some(&b)) = (&spec.next_hops[i].backup, backup) {
-            spec.next_hops[i].backup = Some(spec.next_hops[b].name.clone());
+            spec.next_hops[i].backup = Some(spec.next_hops[b].id);
         }
         spec.labels.push(LabelSpec {
             label: e.label,
             action: ActionSpec::Swap,
             out_label: None,
             group: None,
-            next_hop: Some(spec.next_hops[i].name.clone()),
+            next_hop: Some(spec.next_hops[i].id),
         });
         if let (true, Some(p)) = (is_gs, e.prefix) {
             // Ingress: push the remote station's label towards the next hop.
             let l = &wired[&h];
-            let name = format!("n{h}-push{}", e.label);
+            // One per destination label, so its id is made from the label.
+            let id = NextHopId(PUSH_HOPS.saturating_add(e.label));
             spec.next_hops.push(wired_hop(
-                name.clone(),
+                (id, format!("n{h}-push{}", e.label)),
                 &l.port,
                 (&l.dst_mac, &l.src_mac),
                 vec![e.label],
@@ -349,7 +383,7 @@ pub fn fib_for(
             spec.routes.push(RouteSpec {
                 prefix: p.into(),
                 group: None,
-                next_hop: Some(name),
+                next_hop: Some(id),
             });
         }
     }
@@ -361,7 +395,7 @@ pub fn fib_for(
             });
         }
         spec.next_hops.push(wired_hop(
-            "local".into(),
+            (LOCAL_HOP, "local".into()),
             &local.port,
             (&local.dst_mac, &local.src_mac),
             vec![],
@@ -369,7 +403,7 @@ pub fn fib_for(
         spec.routes.push(RouteSpec {
             prefix: p.into(),
             group: None,
-            next_hop: Some("local".into()),
+            next_hop: Some(LOCAL_HOP),
         });
     }
     (spec, unwired)
@@ -1167,7 +1201,11 @@ mod tests {
         let w = wiring("s".into());
         let backup = |t: &[FibEntry]| -> Vec<Option<String>> {
             let (spec, _) = fib_for(&schedule(), t, &w, 1);
-            spec.next_hops.into_iter().map(|n| n.backup).collect()
+            let name = |b| spec.next_hop_name(b).map(String::from);
+            spec.next_hops
+                .iter()
+                .map(|n| n.backup.and_then(name))
+                .collect()
         };
         // Itself, then unwired (9), then 2: n1's backup is n2.
         let t = table(&[
@@ -1186,7 +1224,15 @@ mod tests {
         assert_eq!(backup(&t), [None, Some("n1".into())]);
         let (spec, unwired) = fib_for(&schedule(), &t, &w, 1);
         assert_eq!(unwired, 1);
-        let to: Vec<_> = spec.labels.iter().map(|l| l.next_hop.clone()).collect();
+        let to: Vec<_> = spec
+            .labels
+            .iter()
+            .map(|l| {
+                l.next_hop
+                    .and_then(|n| spec.next_hop_name(n))
+                    .map(String::from)
+            })
+            .collect();
         assert_eq!(to, [None, Some("n2".into()), Some("n2".into())]);
     }
 
@@ -1535,5 +1581,229 @@ mod tests {
             u.reached(node);
         }
         assert_eq!(u.summary(40_000_000_000), None, "all back: nothing to say");
+    }
+
+    /// A small random generator (xorshift64*), so the check is repeatable.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u32 {
+            (self.next() % n) as u32
+        }
+    }
+
+    /// A random node: its schedule (satellite or ground station), wiring
+    /// (0-5 links, ports sometimes shared) and one table.
+    fn random_node(rng: &mut Rng) -> (NodeSchedule, NodeWiring, Vec<FibEntry>) {
+        let node = rng.below(40);
+        let mac =
+            |rng: &mut Rng| format!("02:00:00:00:{:02x}:{:02x}", rng.below(256), rng.below(256));
+        let mut neighbours: Vec<u32> = (0..rng.below(6)).map(|_| rng.below(40)).collect();
+        neighbours.retain(|&n| n != node);
+        neighbours.sort_unstable();
+        neighbours.dedup();
+        let links = neighbours
+            .iter()
+            .map(|&n| Link {
+                neighbor: n,
+                port: format!("isl{}", rng.below(4)),
+                dst_mac: mac(rng),
+                src_mac: mac(rng),
+            })
+            .collect();
+        let gs = rng.below(2) == 0;
+        let local = (gs && rng.below(4) != 0).then(|| LocalPort {
+            port: if rng.below(3) == 0 {
+                "isl0".into()
+            } else {
+                "gsl".into()
+            },
+            dst_mac: mac(rng),
+            src_mac: mac(rng),
+        });
+        let wiring = NodeWiring::at_socket("s".into(), links, local);
+        let pick = |rng: &mut Rng| match rng.below(5) {
+            0 => None,
+            1 => Some(rng.below(40)),
+            _ if neighbours.is_empty() => None,
+            _ => Some(neighbours[rng.below(neighbours.len() as u64) as usize]),
+        };
+        let prefix = |d: u32| crate::predict::schedule::Ipv4Prefix {
+            addr: std::net::Ipv4Addr::new(10, d as u8, 0, 0),
+            len: 16,
+        };
+        let mut table = Vec::new();
+        for d in (0..40).filter(|&d| d != node) {
+            if rng.below(4) == 0 {
+                continue;
+            }
+            table.push(FibEntry {
+                destination: d,
+                label: 16000 + d,
+                next_hop: pick(rng),
+                backup: pick(rng),
+                prefix: (gs && rng.below(2) == 0).then(|| prefix(d)),
+            });
+        }
+        let mut sched = schedule();
+        sched.node = node;
+        sched.node_label = 16000 + node;
+        sched.local_prefix = gs.then(|| prefix(node));
+        (sched, wiring, table)
+    }
+
+    /// The FIB file `fib_for` made before next hops had ids (references
+    /// by name), written out by the rules it followed.
+    fn by_name(sched: &NodeSchedule, table: &[FibEntry], w: &NodeWiring) -> String {
+        let mut ports = Vec::new();
+        // (name, port, dst_mac, src_mac, push, backup)
+        type Hop = (String, String, String, String, Vec<u32>, Option<String>);
+        let mut hops: Vec<Hop> = Vec::new();
+        let mut port = |p: &str| {
+            if !ports.contains(&p.to_string()) {
+                ports.push(p.to_string());
+            }
+        };
+        for l in &w.links {
+            port(&l.port);
+            let name = format!("n{}", l.neighbor);
+            hops.push((
+                name,
+                l.port.clone(),
+                l.dst_mac.clone(),
+                l.src_mac.clone(),
+                vec![],
+                None,
+            ));
+        }
+        let at = |n: u32| w.links.iter().position(|l| l.neighbor == n);
+        let mut labels = format!(
+            "[[labels]]\nlabel = {}\naction = \"pop\"\n",
+            sched.node_label
+        );
+        let mut routes = String::new();
+        for e in table {
+            let Some(h) = e.next_hop else { continue };
+            let Some(i) = at(h) else { continue };
+            let backup = e.backup.and_then(at).filter(|&b| b != i);
+            if let (None, Some(b)) = (&hops[i].5, backup) {
+                hops[i].5 = Some(hops[b].0.clone());
+            }
+            labels += &format!(
+                "[[labels]]\nlabel = {}\naction = \"swap\"\nnext_hop = \"{}\"\n",
+                e.label, hops[i].0
+            );
+            if let (true, Some(p)) = (sched.local_prefix.is_some(), e.prefix) {
+                let l = &w.links[i];
+                let name = format!("n{h}-push{}", e.label);
+                hops.push((
+                    name.clone(),
+                    l.port.clone(),
+                    l.dst_mac.clone(),
+                    l.src_mac.clone(),
+                    vec![e.label],
+                    None,
+                ));
+                routes += &format!("[[routes]]\nprefix = \"{p}\"\nnext_hop = \"{name}\"\n");
+            }
+        }
+        if let (Some(p), Some(local)) = (sched.local_prefix, &w.local) {
+            port(&local.port);
+            hops.push((
+                "local".into(),
+                local.port.clone(),
+                local.dst_mac.clone(),
+                local.src_mac.clone(),
+                vec![],
+                None,
+            ));
+            routes += &format!("[[routes]]\nprefix = \"{p}\"\nnext_hop = \"local\"\n");
+        }
+        let mut t = format!("version = 1\nhash_seed = {}\n", sched.node);
+        for p in &ports {
+            t += &format!("[[ports]]\nname = \"{p}\"\nmtu = 1500\n");
+        }
+        for (name, port, dst, src, push, backup) in &hops {
+            t += &format!("[[next_hops]]\nname = \"{name}\"\nport = \"{port}\"\ndst_mac = \"{dst}\"\nsrc_mac = \"{src}\"\npush = {push:?}\n");
+            if let Some(b) = backup {
+                t += &format!("backup = \"{b}\"\n");
+            }
+        }
+        t + &labels + &routes
+    }
+
+    /// What a built FIB does with each label and prefix: the next hops'
+    /// ports, MACs, tags and pushes (and their backups'), not their ids.
+    fn forwarding(f: &orbitmesh_core::fib::FibSnapshot) -> Vec<String> {
+        use orbitmesh_core::fib::{IlmAction, NhId, NhgId};
+        let hop = |id: NhId| {
+            let n = f.next_hop(id).expect("a member");
+            let b = n.backup.map(|b| f.next_hop(b).expect("a backup"));
+            let key = |n: &orbitmesh_core::fib::NextHop| {
+                (n.port, n.dst_mac, n.src_mac, n.vlan, n.push.clone())
+            };
+            format!("{:?} backup {:?}", key(&n), b.as_ref().map(key))
+        };
+        let group = |g: NhgId| {
+            f.group(g)
+                .expect("a group")
+                .into_iter()
+                .map(hop)
+                .collect::<Vec<_>>()
+        };
+        let mut out: Vec<String> = f
+            .ilm_entries()
+            .map(|(l, a)| match a {
+                IlmAction::Pop => format!("{l} pop"),
+                IlmAction::Swap { out_label, nhg } => {
+                    format!("{l} swap {out_label} {:?}", group(nhg))
+                }
+            })
+            .collect();
+        out.extend(
+            f.routes_v4()
+                .map(|(p, l, g)| format!("{p}/{l} {:?}", group(g))),
+        );
+        out.extend(f.ports().map(|(p, mtu)| format!("port {p} mtu {mtu}")));
+        out.push(format!("version {}", f.version()));
+        out
+    }
+
+    #[test]
+    fn fibs_with_next_hop_ids_forward_as_the_fibs_by_name_did() {
+        // 3000 random nodes and tables: the FIB fib_for makes (next hops
+        // by id) builds to the same forwarding as the FIB it made before
+        // (next hops by name), and is the same file apart from the ids.
+        let mut rng = Rng(0x0005_eed0_f1d5);
+        let (mut gs, mut backups, mut pushes) = (0, 0, 0);
+        for case in 0..3000 {
+            let (sched, w, table) = random_node(&mut rng);
+            w.check(sched.node).unwrap();
+            let (spec, _) = fib_for(&sched, &table, &w, 1);
+            let old = FibSpec::parse(&by_name(&sched, &table, &w)).unwrap();
+            let (f, g) = (spec.build().unwrap(), old.build().unwrap());
+            assert_eq!(forwarding(&f), forwarding(&g), "case {case}");
+            let (mut a, b) = (spec.written(), old.written());
+            a.next_hops.iter_mut().for_each(|n| n.id = None);
+            assert_eq!(a, b, "case {case}");
+            // Ids: the neighbour's node id + 1, stable whatever the table.
+            for (n, l) in spec.next_hops.iter().zip(&w.links) {
+                assert_eq!(n.id, neighbour_hop(l.neighbor), "case {case}");
+            }
+            gs += usize::from(sched.local_prefix.is_some());
+            backups += spec.next_hops.iter().filter(|n| n.backup.is_some()).count();
+            pushes += spec.next_hops.iter().filter(|n| !n.push.is_empty()).count();
+        }
+        // The cases exercised what they are meant to.
+        assert!(
+            gs > 1000 && backups > 1000 && pushes > 1000,
+            "{gs} {backups} {pushes}"
+        );
     }
 }

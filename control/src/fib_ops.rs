@@ -7,7 +7,9 @@
 //! (the running FIB stays); 2 bad input (file, argument); 3 the dataplane
 //! could not be reached.
 
-use orbitmesh_core::fib::spec::{ActionSpec, FibSpec};
+use orbitmesh_core::fib::spec::{
+    ActionSpec, FibSpec, GroupId, GroupSpec, NextHopId, NextHopSpec, WrittenTarget,
+};
 use orbitmesh_core::protocol::{self as ctl, Counter, FibView, Request, Response, StatsInfo};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -337,13 +339,13 @@ pub fn format_time(ns: u64) -> String {
 /// Renders a FIB like `ip -M route` / `vppctl show mpls fib`.
 pub fn render_spec(spec: &FibSpec) -> String {
     let mut out = String::new();
-    let nh: BTreeMap<&str, _> = spec
-        .next_hops
-        .iter()
-        .map(|n| (n.name.as_str(), n))
-        .collect();
-    let via = |name: &str| -> String {
-        match nh.get(name) {
+    let nh: BTreeMap<NextHopId, &NextHopSpec> = spec.next_hops.iter().map(|n| (n.id, n)).collect();
+    let name = |id: NextHopId| {
+        nh.get(&id)
+            .map_or_else(|| format!("#{id}"), |n| n.name.clone())
+    };
+    let via = |id: NextHopId| -> String {
+        match nh.get(&id) {
             Some(n) => {
                 let mut s = format!("via {} dev {} dst {}", n.name, n.port, n.dst_mac);
                 if !n.push.is_empty() {
@@ -352,26 +354,25 @@ pub fn render_spec(spec: &FibSpec) -> String {
                 if let Some(v) = n.vlan {
                     let _ = write!(s, " vlan {v}");
                 }
-                if let Some(b) = &n.backup {
-                    let _ = write!(s, " backup {b}");
+                if let Some(b) = n.backup {
+                    let _ = write!(s, " backup {}", name(b));
                 }
                 s
             }
-            None => format!("via {name} (unknown)"),
+            None => format!("via #{id} (unknown)"),
         }
     };
-    let groups: BTreeMap<&str, &Vec<String>> = spec
-        .groups
-        .iter()
-        .map(|g| (g.name.as_str(), &g.next_hops))
-        .collect();
-    let target = |group: &Option<String>, next_hop: &Option<String>| -> String {
+    let groups: BTreeMap<GroupId, &GroupSpec> = spec.groups.iter().map(|g| (g.id, g)).collect();
+    let target = |group: Option<GroupId>, next_hop: Option<NextHopId>| -> String {
         match (group, next_hop) {
             (_, Some(n)) => via(n),
             (Some(g), None) => {
-                let members = groups.get(g.as_str()).map(|m| m.as_slice()).unwrap_or(&[]);
-                let mut s = format!("ecmp {g} ({} paths)", members.len());
-                for m in members {
+                let (gname, members) = groups.get(&g).map_or_else(
+                    || (format!("#{g}"), &[][..]),
+                    |g| (g.name.clone(), g.next_hops.as_slice()),
+                );
+                let mut s = format!("ecmp {gname} ({} paths)", members.len());
+                for &m in members {
                     let _ = write!(s, "\n        {}", via(m));
                 }
                 s
@@ -395,17 +396,12 @@ pub fn render_spec(spec: &FibSpec) -> String {
                     0 | 2 => format!("swap {out_label} (explicit null)"),
                     o => format!("swap {o}"),
                 };
-                let _ = writeln!(
-                    out,
-                    "{:<8} {what} {}",
-                    l.label,
-                    target(&l.group, &l.next_hop)
-                );
+                let _ = writeln!(out, "{:<8} {what} {}", l.label, target(l.group, l.next_hop));
             }
         }
     }
     for r in &spec.routes {
-        let _ = writeln!(out, "{:<18} {}", r.prefix, target(&r.group, &r.next_hop));
+        let _ = writeln!(out, "{:<18} {}", r.prefix, target(r.group, r.next_hop));
     }
     out
 }
@@ -439,35 +435,40 @@ pub fn render_view(v: &FibView) -> String {
 /// like diff(1).
 pub fn diff(a: &FibSpec, b: &FibSpec) -> Option<String> {
     let mut out = String::new();
+    // Compared as written (references by name, see FibFile), so an entry
+    // whose target keeps its name is unchanged even where ids differ.
+    let (wa, wb) = (a.written(), b.written());
+    let label = |l: &WrittenTarget| l.label.map(|l| l.to_string()).unwrap_or_default();
+    let prefix = |r: &WrittenTarget| r.prefix.map(|p| p.to_string()).unwrap_or_default();
     diff_maps(
         &mut out,
         "label",
-        keyed(&a.labels, |l| l.label.to_string()),
-        keyed(&b.labels, |l| l.label.to_string()),
+        keyed(&wa.labels, label),
+        keyed(&wb.labels, label),
     );
     diff_maps(
         &mut out,
         "route",
-        keyed(&a.routes, |r| r.prefix.to_string()),
-        keyed(&b.routes, |r| r.prefix.to_string()),
+        keyed(&wa.routes, prefix),
+        keyed(&wb.routes, prefix),
     );
     diff_maps(
         &mut out,
         "next hop",
-        keyed(&a.next_hops, |n| n.name.clone()),
-        keyed(&b.next_hops, |n| n.name.clone()),
+        keyed(&wa.next_hops, |n| n.name.to_string()),
+        keyed(&wb.next_hops, |n| n.name.to_string()),
     );
     diff_maps(
         &mut out,
         "group",
-        keyed(&a.groups, |g| g.name.clone()),
-        keyed(&b.groups, |g| g.name.clone()),
+        keyed(&wa.groups, |g| g.name.to_string()),
+        keyed(&wb.groups, |g| g.name.to_string()),
     );
     diff_maps(
         &mut out,
         "port",
-        keyed(&a.ports, |p| p.name.clone()),
-        keyed(&b.ports, |p| p.name.clone()),
+        keyed(wa.ports, |p| p.name.clone()),
+        keyed(wb.ports, |p| p.name.clone()),
     );
     for (what, x, y) in [
         ("version", scalar(&a.version), scalar(&b.version)),

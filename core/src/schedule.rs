@@ -22,7 +22,8 @@
 //! restarted or a second, redundant controller converges on one state.
 
 use crate::fib::spec::{
-    check_version, FibSpec, GroupSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec, TtlSpec,
+    check_version, FibSpec, GroupId, GroupSpec, LabelSpec, NextHopId, NextHopSpec, PortSpec,
+    Prefix, RouteSpec, TtlSpec,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -60,8 +61,10 @@ pub enum EntryFib {
 }
 
 /// The changes from one FIB to the next: entries set (added or replaced,
-/// keyed by label, name or prefix) and entries removed; ports, TTL models
-/// and hash seed are kept unless given.
+/// keyed by next-hop id, group id, label or prefix) and entries removed;
+/// ports, TTL models and hash seed are kept unless given. Because next
+/// hops and groups are keyed by their stable ids (references inside the
+/// entries are ids too), adding or removing one touches nothing else.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FibDelta {
@@ -78,11 +81,11 @@ pub struct FibDelta {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub next_hops: Vec<NextHopSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub removed_next_hops: Vec<String>,
+    pub removed_next_hops: Vec<NextHopId>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<GroupSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub removed_groups: Vec<String>,
+    pub removed_groups: Vec<GroupId>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<LabelSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -90,7 +93,7 @@ pub struct FibDelta {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub removed_routes: Vec<String>,
+    pub removed_routes: Vec<Prefix>,
 }
 
 /// Why a schedule was refused; `entry` is the index of the entry at fault.
@@ -250,10 +253,10 @@ impl Schedule {
 impl FibDelta {
     /// The changes that turn `a` into `b`.
     pub fn between(a: &FibSpec, b: &FibSpec) -> FibDelta {
-        let (next_hops, removed_next_hops) = diff(&a.next_hops, &b.next_hops, |n| n.name.clone());
-        let (groups, removed_groups) = diff(&a.groups, &b.groups, |g| g.name.clone());
+        let (next_hops, removed_next_hops) = diff(&a.next_hops, &b.next_hops, |n| n.id);
+        let (groups, removed_groups) = diff(&a.groups, &b.groups, |g| g.id);
         let (labels, removed_labels) = diff(&a.labels, &b.labels, |l| l.label);
-        let (routes, removed_routes) = diff(&a.routes, &b.routes, |r| r.prefix.to_string());
+        let (routes, removed_routes) = diff(&a.routes, &b.routes, |r| r.prefix);
         FibDelta {
             version: b.version,
             ports: (a.ports != b.ports).then(|| b.ports.clone()),
@@ -286,14 +289,14 @@ impl FibDelta {
             &mut base.next_hops,
             &self.next_hops,
             &self.removed_next_hops,
-            |n| n.name.clone(),
+            |n| n.id,
             "next hop",
         )?;
         patch(
             &mut base.groups,
             &self.groups,
             &self.removed_groups,
-            |g| g.name.clone(),
+            |g| g.id,
             "group",
         )?;
         patch(
@@ -307,7 +310,7 @@ impl FibDelta {
             &mut base.routes,
             &self.routes,
             &self.removed_routes,
-            |r| r.prefix.to_string(),
+            |r| r.prefix,
             "route",
         )?;
         Ok(base)
@@ -332,7 +335,7 @@ fn diff<T: Clone + PartialEq, K: Ord + Clone>(
 }
 
 /// Applies `set` and `removed` to `items` (see [`FibDelta::apply`]).
-fn patch<T: Clone, K: Ord + Clone + std::fmt::Debug>(
+fn patch<T: Clone, K: Ord + Clone + std::fmt::Display>(
     items: &mut Vec<T>,
     set: &[T],
     removed: &[K],
@@ -344,7 +347,7 @@ fn patch<T: Clone, K: Ord + Clone + std::fmt::Debug>(
     for k in removed {
         match index.get(k) {
             Some(&i) if !gone[i] => gone[i] = true,
-            _ => return Err(format!("{what} {k:?}")),
+            _ => return Err(format!("{what} {k}")),
         }
     }
     let mut keep = gone.iter().map(|g| !g);
@@ -468,5 +471,40 @@ mod tests {
         let mut s = good;
         s.entries = vec![s.entries[0].clone(); MAX_ENTRIES + 1];
         assert_eq!(s.check(), Err(ScheduleError::TooLong(MAX_ENTRIES + 1)));
+    }
+
+    #[test]
+    fn a_delta_that_removes_and_adds_next_hops_keeps_every_other_id() {
+        // a = 1, b = 2; the next FIB drops a and adds c (id 3), and the
+        // label that went via a goes via c.
+        let a = fib(1, &[(16001, "a"), (16002, "b")]);
+        let mut b = a.clone();
+        b.version = 2;
+        b.next_hops.remove(0);
+        let mut c = b.next_hops[0].clone();
+        (c.id, c.name) = (NextHopId(3), "c".into());
+        b.next_hops.push(c);
+        b.labels[0].next_hop = Some(NextHopId(3));
+        let d = FibDelta::between(&a, &b);
+        assert_eq!(d.removed_next_hops, [NextHopId(1)]);
+        assert_eq!(d.next_hops.len(), 1);
+        assert_eq!(d.next_hops[0].id, NextHopId(3));
+        // b kept its id, so the label via b is not in the delta.
+        let set: Vec<u32> = d.labels.iter().map(|l| l.label).collect();
+        assert_eq!(set, [16001]);
+        let after = d.apply(a.clone()).unwrap();
+        assert_eq!(after, b);
+        assert_eq!(after.next_hop_named("b"), Some(NextHopId(2)));
+        assert_eq!(after.labels[1].next_hop, Some(NextHopId(2)));
+        let f = after.build().unwrap();
+        assert!(f.ilm(16001).is_some() && f.ilm(16002).is_some());
+        // Ids travel as ids.
+        let j = serde_json::to_string(&d).unwrap();
+        assert!(j.contains("\"removed_next_hops\":[1]"), "{j}");
+        assert_eq!(serde_json::from_str::<FibDelta>(&j).unwrap(), d);
+        // Removing an id the FIB before does not have is refused.
+        let mut bad = d;
+        bad.removed_next_hops.push(NextHopId(9));
+        assert_eq!(bad.apply(a).unwrap_err(), "next hop 9");
     }
 }

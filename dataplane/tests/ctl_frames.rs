@@ -17,7 +17,7 @@
 use dataplane::ctl::{handle, MAX_BUFFERED};
 use dataplane::shared::Node;
 use orbitmesh_core::fib::spec::{
-    ActionSpec, FibSpec, GroupSpec, LabelSpec, NextHopSpec, PortSpec, RouteSpec,
+    ActionSpec, FibSpec, GroupId, GroupSpec, LabelSpec, NextHopId, NextHopSpec, PortSpec, RouteSpec,
 };
 use orbitmesh_core::fib::FibSnapshot;
 use orbitmesh_core::protocol::{
@@ -45,14 +45,15 @@ const PORTS: [&str; 2] = ["a", "b"];
 
 /// A FIB that builds for the node: two next hops, a group, labels, routes.
 fn base_spec(version: u64) -> FibSpec {
-    let nh = |name: &str, port: &str, backup: Option<&str>| NextHopSpec {
+    let nh = |id: u32, name: &str, port: &str, backup: Option<u32>| NextHopSpec {
+        id: NextHopId(id),
         name: name.into(),
         port: port.into(),
         dst_mac: "02:00:00:00:00:01".parse().unwrap(),
         src_mac: "02:00:00:00:00:02".parse().unwrap(),
         vlan: None,
         push: vec![100],
-        backup: backup.map(Into::into),
+        backup: backup.map(NextHopId),
     };
     FibSpec {
         version,
@@ -63,24 +64,25 @@ fn base_spec(version: u64) -> FibSpec {
                 mtu: 1500,
             })
             .collect(),
-        next_hops: vec![nh("n", "a", None), nh("m", "b", Some("n"))],
+        next_hops: vec![nh(1, "n", "a", None), nh(2, "m", "b", Some(1))],
         groups: vec![GroupSpec {
+            id: GroupId(1),
             name: "g".into(),
-            next_hops: vec!["n".into(), "m".into()],
+            next_hops: vec![NextHopId(1), NextHopId(2)],
         }],
         labels: (16..40)
             .map(|l| LabelSpec {
                 label: l,
                 action: ActionSpec::Swap,
                 out_label: Some(l + 1000),
-                group: Some("g".into()),
+                group: Some(GroupId(1)),
                 next_hop: None,
             })
             .collect(),
         routes: vec![RouteSpec {
             prefix: "10.0.0.0/8".parse().unwrap(),
             group: None,
-            next_hop: Some("m".into()),
+            next_hop: Some(NextHopId(2)),
         }],
         ..FibSpec::default()
     }
@@ -188,8 +190,14 @@ fn name() -> impl Strategy<Value = String> {
     ]
 }
 
-fn opt_name() -> impl Strategy<Value = Option<String>> {
-    prop_oneof![2 => Just(None), 3 => name().prop_map(Some)]
+/// A reference by id: mostly to an entry `base_spec` has (1, 2), else
+/// to none, or to any id.
+fn opt_id() -> impl Strategy<Value = Option<u32>> {
+    prop_oneof![
+        2 => Just(None),
+        3 => (1u32..4).prop_map(Some),
+        1 => any::<u32>().prop_map(Some)
+    ]
 }
 
 /// FIBs around `base_spec`: valid ones and ones with bad references,
@@ -207,8 +215,8 @@ fn fib_spec() -> impl Strategy<Value = FibSpec> {
                 Just(1_048_576),
                 any::<u32>()
             ]),
-            opt_name(),
-            opt_name(),
+            opt_id(),
+            opt_id(),
         ),
         0..12,
     );
@@ -218,7 +226,7 @@ fn fib_spec() -> impl Strategy<Value = FibSpec> {
         Just("10.1.2.3/33".to_string()),
         "[0-9./:a-f]{0,20}",
     ];
-    let routes = prop::collection::vec((prefix, opt_name(), opt_name()), 0..4);
+    let routes = prop::collection::vec((prefix, opt_id(), opt_id()), 0..4);
     (
         any::<u64>(),
         any::<bool>(),
@@ -246,8 +254,8 @@ fn fib_spec() -> impl Strategy<Value = FibSpec> {
                             ActionSpec::Swap
                         },
                         out_label,
-                        group,
-                        next_hop,
+                        group: group.map(GroupId),
+                        next_hop: next_hop.map(NextHopId),
                     }),
             );
             s.routes.extend(
@@ -257,8 +265,8 @@ fn fib_spec() -> impl Strategy<Value = FibSpec> {
                 routes.into_iter().filter_map(|(prefix, group, next_hop)| {
                     Some(RouteSpec {
                         prefix: prefix.parse().ok()?,
-                        group,
-                        next_hop,
+                        group: group.map(GroupId),
+                        next_hop: next_hop.map(NextHopId),
                     })
                 }),
             );

@@ -225,7 +225,7 @@ fn a_binary_name_cannot_expand_a_small_file_into_gigabytes() {
             action: orbitmesh_core::fib::spec::ActionSpec::Swap,
             out_label: None,
             group: None,
-            next_hop: Some("sat2".into()),
+            next_hop: spec.next_hop_named("sat2"),
         })
         .collect();
     let long = "n".repeat(60_000);

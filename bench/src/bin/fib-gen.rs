@@ -3,7 +3,7 @@
 //! `fib-gen OUT N IN_PORT OUT_PORT DST_MAC SRC_MAC`
 
 use anyhow::{bail, Context, Result};
-use orbitmesh_core::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopSpec, PortSpec};
+use orbitmesh_core::fib::spec::{ActionSpec, FibSpec, LabelSpec, NextHopId, NextHopSpec, PortSpec};
 
 fn main() -> Result<()> {
     if bench::version_asked("fib-gen") {
@@ -27,6 +27,7 @@ fn main() -> Result<()> {
             },
         ],
         next_hops: vec![NextHopSpec {
+            id: NextHopId(1),
             name: "out".into(),
             port: a[4].clone(),
             dst_mac: a[5].parse().map_err(|e| anyhow::anyhow!("DST_MAC: {e}"))?,
@@ -41,7 +42,7 @@ fn main() -> Result<()> {
                 action: ActionSpec::Swap,
                 out_label: None,
                 group: None,
-                next_hop: Some("out".into()),
+                next_hop: Some(NextHopId(1)),
             })
             .collect(),
         ..FibSpec::default()

@@ -30,7 +30,7 @@ use super::topology::{
 use crate::traffic::frame::{ipv6_prefix, FlowPlan, Profile, LABEL_BASE};
 use anyhow::{bail, Context, Result};
 use orbitmesh_core::fib::spec::{
-    ActionSpec, FibSpec, LabelSpec, Mac, NextHopSpec, PortSpec, Prefix, RouteSpec,
+    ActionSpec, FibSpec, LabelSpec, Mac, NextHopId, NextHopSpec, PortSpec, Prefix, RouteSpec,
 };
 use orbitmesh_lab::{exec_in, in_netns};
 use std::path::{Path, PathBuf};
@@ -172,6 +172,7 @@ pub fn fib_spec(plan: &FlowPlan, version: u64) -> FibSpec {
             .collect(),
         next_hops: (0..2)
             .map(|i| NextHopSpec {
+                id: NextHopId(i as u32 + 1),
                 name: nh[i].into(),
                 port: DUT_OUT[i].into(),
                 dst_mac: Mac([MAC_SINK0, MAC_SINK1][i]),
@@ -187,7 +188,7 @@ pub fn fib_spec(plan: &FlowPlan, version: u64) -> FibSpec {
                 action: ActionSpec::Swap,
                 out_label: None,
                 group: None,
-                next_hop: Some(nh[plan.port_of_index(i) as usize].into()),
+                next_hop: Some(NextHopId(plan.port_of_index(i) as u32 + 1)),
             })
             .collect(),
         routes: (0..plan.egress as usize)
@@ -197,7 +198,7 @@ pub fn fib_spec(plan: &FlowPlan, version: u64) -> FibSpec {
                 [v4.expect("10.x.0.0/16"), v6.expect("a /48")].map(|prefix| RouteSpec {
                     prefix,
                     group: None,
-                    next_hop: Some(nh[i].into()),
+                    next_hop: Some(NextHopId(i as u32 + 1)),
                 })
             })
             .collect(),

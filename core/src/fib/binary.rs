@@ -3,36 +3,41 @@
 //! (the control process, `fib-gen`). Versioned, self-checking, and about a
 //! fifth of the JSON's size; names are interned once, labels are 17 bytes.
 //!
-//! Layout (big endian; "idx" is a u32 index into the name table,
-//! `u32::MAX` for none):
+//! Layout (big endian; "idx" is a u32 index into the name table; "nh" and
+//! "group" are a next hop's and a group's id ([`super::spec::NextHopId`],
+//! [`super::spec::GroupId`]), `u32::MAX` for none):
 //!
 //! ```text
-//! "OMFB"  u16 format (1)  u16 flags (0)
+//! "OMFB"  u16 format (2)  u16 flags (0)
 //! u64 version  u8 ttl_ingress  u8 ttl_egress  u32 hash_seed
 //! names:     u32 n, n x (u16 len, UTF-8 bytes)
 //! ports:     u32 n, n x (idx name, u16 mtu)
-//! next_hops: u32 n, n x (idx name, idx port, [6] dst, [6] src,
-//!                        u16 vlan (0xffff none), u8 n, n x u32 push, idx backup)
-//! groups:    u32 n, n x (idx name, u16 n, n x idx next hop)
+//! next_hops: u32 n, n x (u32 id, idx name, idx port, [6] dst, [6] src,
+//!                        u16 vlan (0xffff none), u8 n, n x u32 push, nh backup)
+//! groups:    u32 n, n x (u32 id, idx name, u16 n, n x nh member)
 //! labels:    u32 n, n x (u32 label, u8 action (0 swap, 1 pop),
-//!                        u32 out_label (u32::MAX none), idx group, idx next hop)
+//!                        u32 out_label (u32::MAX none), group, nh)
 //! routes:    u32 n, n x (u8 family (4|6), [4|16] address, u8 length,
-//!                        idx group, idx next hop)
+//!                        group, nh)
 //! u64 FNV-1a of every byte before it
 //! ```
 //!
-//! A file that is truncated, corrupted, of another format version or with
-//! an index out of range is refused with the byte offset and the entry.
+//! Format 2 carries ids where format 1 (before next hops had ids) carried
+//! names; a format-1 file is refused, saying so. References are decoded
+//! straight into ids, and a file whose ids are 0, out of range, given
+//! twice or referenced but not defined is refused, as is one truncated,
+//! corrupted, of another format version or with a name index out of range,
+//! with the byte offset or the entry.
 
 use super::spec::{
-    check_version, ActionSpec, FibSpec, GroupSpec, LabelSpec, Mac, NextHopSpec, PortSpec, Prefix,
-    RouteSpec, SpecError, TtlSpec, MAX_NAME,
+    check_version, ActionSpec, FibSpec, GroupId, GroupSpec, LabelSpec, Mac, NextHopId, NextHopSpec,
+    PortSpec, Prefix, RouteSpec, SpecError, TtlSpec, MAX_NAME,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 pub const MAGIC: &[u8; 4] = b"OMFB";
-pub const FORMAT: u16 = 1;
+pub const FORMAT: u16 = 2;
 const NONE: u32 = u32::MAX;
 
 /// True when `bytes` start like a binary FIB.
@@ -63,9 +68,11 @@ impl<'a> Names<'a> {
             n
         })
     }
-    fn opt(&mut self, s: &'a Option<String>) -> u32 {
-        s.as_deref().map_or(NONE, |s| self.idx(s))
-    }
+}
+
+/// An optional id as written: `u32::MAX` for none.
+fn opt_id(id: Option<u32>) -> u32 {
+    id.unwrap_or(NONE)
 }
 
 fn ttl(t: TtlSpec) -> u8 {
@@ -88,21 +95,9 @@ pub fn encode(spec: &FibSpec) -> Result<Vec<u8>, SpecError> {
     for n in &spec.next_hops {
         names.idx(&n.name);
         names.idx(&n.port);
-        names.opt(&n.backup);
     }
     for g in &spec.groups {
         names.idx(&g.name);
-        g.next_hops.iter().for_each(|n| {
-            names.idx(n);
-        });
-    }
-    for l in &spec.labels {
-        names.opt(&l.group);
-        names.opt(&l.next_hop);
-    }
-    for r in &spec.routes {
-        names.opt(&r.group);
-        names.opt(&r.next_hop);
     }
     let mut b = Vec::with_capacity(64 + spec.labels.len() * 17 + spec.next_hops.len() * 40);
     b.extend_from_slice(MAGIC);
@@ -132,6 +127,7 @@ pub fn encode(spec: &FibSpec) -> Result<Vec<u8>, SpecError> {
     count(&mut b, spec.next_hops.len(), "next hops")?;
     for n in &spec.next_hops {
         let (dst, src) = (n.dst_mac.0, n.src_mac.0);
+        u32s(&mut b, n.id.0);
         u32s(&mut b, names.idx(&n.name));
         u32s(&mut b, names.idx(&n.port));
         b.extend_from_slice(&dst);
@@ -141,16 +137,17 @@ pub fn encode(spec: &FibSpec) -> Result<Vec<u8>, SpecError> {
             .map_err(|_| bad(format!("next hop {:?}: too many labels to push", n.name)))?;
         b.push(np);
         n.push.iter().for_each(|&l| u32s(&mut b, l));
-        u32s(&mut b, names.opt(&n.backup));
+        u32s(&mut b, opt_id(n.backup.map(|b| b.0)));
     }
     count(&mut b, spec.groups.len(), "groups")?;
     for g in &spec.groups {
+        u32s(&mut b, g.id.0);
         u32s(&mut b, names.idx(&g.name));
         let n = u16::try_from(g.next_hops.len())
             .map_err(|_| bad(format!("group {:?}: too many next hops", g.name)))?;
         b.extend_from_slice(&n.to_be_bytes());
         for h in &g.next_hops {
-            u32s(&mut b, names.idx(h));
+            u32s(&mut b, h.0);
         }
     }
     count(&mut b, spec.labels.len(), "labels")?;
@@ -170,8 +167,8 @@ pub fn encode(spec: &FibSpec) -> Result<Vec<u8>, SpecError> {
             )));
         }
         u32s(&mut b, l.out_label.unwrap_or(NONE));
-        u32s(&mut b, names.opt(&l.group));
-        u32s(&mut b, names.opt(&l.next_hop));
+        u32s(&mut b, opt_id(l.group.map(|g| g.0)));
+        u32s(&mut b, opt_id(l.next_hop.map(|n| n.0)));
     }
     count(&mut b, spec.routes.len(), "routes")?;
     for r in &spec.routes {
@@ -186,8 +183,8 @@ pub fn encode(spec: &FibSpec) -> Result<Vec<u8>, SpecError> {
             }
         }
         b.push(r.prefix.length());
-        u32s(&mut b, names.opt(&r.group));
-        u32s(&mut b, names.opt(&r.next_hop));
+        u32s(&mut b, opt_id(r.group.map(|g| g.0)));
+        u32s(&mut b, opt_id(r.next_hop.map(|n| n.0)));
     }
     let h = fnv1a(&b);
     b.extend_from_slice(&h.to_be_bytes());
@@ -250,15 +247,14 @@ impl Reader<'_> {
             ))
         })
     }
-    fn opt_name(&mut self, what: &str) -> Result<Option<String>, SpecError> {
-        let at = self.at;
-        match self.u32(what)? {
-            NONE => Ok(None),
-            _ => {
-                self.at = at;
-                self.name(what).map(Some)
-            }
-        }
+    fn opt_u32(&mut self, what: &str) -> Result<Option<u32>, SpecError> {
+        Ok(Some(self.u32(what)?).filter(|&v| v != NONE))
+    }
+    fn opt_nh(&mut self, what: &str) -> Result<Option<NextHopId>, SpecError> {
+        Ok(self.opt_u32(what)?.map(NextHopId))
+    }
+    fn opt_group(&mut self, what: &str) -> Result<Option<GroupId>, SpecError> {
+        Ok(self.opt_u32(what)?.map(GroupId))
     }
     fn mac(&mut self, what: &str) -> Result<Mac, SpecError> {
         Ok(Mac(self.take(6, what)?.try_into().expect("6")))
@@ -294,6 +290,12 @@ pub fn decode(bytes: &[u8]) -> Result<FibSpec, SpecError> {
         names: Vec::new(),
     };
     let format = r.u16("format")?;
+    if format == 1 {
+        return Err(bad(
+            "format version 1 (references by name) is not supported: this build reads \
+             format 2 (next hops and groups by id); write the FIB again with this build",
+        ));
+    }
     if format != FORMAT {
         return Err(bad(format!(
             "format version {format} is not supported (this build reads {FORMAT})"
@@ -317,12 +319,19 @@ pub fn decode(bytes: &[u8]) -> Result<FibSpec, SpecError> {
         });
     }
     read_next_hops(&mut r, &mut spec)?;
-    for i in 0..r.count(6, "groups")? {
+    for i in 0..r.count(10, "groups")? {
         let w = format!("groups[{i}]");
+        let id = GroupId(r.u32(&w)?);
         let name = r.name(&w)?;
         let n = r.u16(&w)?;
-        let next_hops = (0..n).map(|_| r.name(&w)).collect::<Result<_, _>>()?;
-        spec.groups.push(GroupSpec { name, next_hops });
+        let next_hops = (0..n)
+            .map(|_| r.u32(&w).map(NextHopId))
+            .collect::<Result<_, _>>()?;
+        spec.groups.push(GroupSpec {
+            id,
+            name,
+            next_hops,
+        });
     }
     read_labels(&mut r, &mut spec)?;
     read_routes(&mut r, &mut spec)?;
@@ -333,6 +342,8 @@ pub fn decode(bytes: &[u8]) -> Result<FibSpec, SpecError> {
             r.at
         )));
     }
+    spec.check_ids().map_err(|e| bad(e.to_string()))?;
+    spec.check_references().map_err(|e| bad(e.to_string()))?;
     Ok(spec)
 }
 
@@ -355,8 +366,9 @@ fn read_names(r: &mut Reader) -> Result<(), SpecError> {
 }
 
 fn read_next_hops(r: &mut Reader, spec: &mut FibSpec) -> Result<(), SpecError> {
-    for i in 0..r.count(27, "next_hops")? {
+    for i in 0..r.count(31, "next_hops")? {
         let w = format!("next_hops[{i}]");
+        let id = NextHopId(r.u32(&w)?);
         let name = r.name(&w)?;
         let port = r.name(&w)?;
         let dst_mac = r.mac(&w)?;
@@ -367,8 +379,9 @@ fn read_next_hops(r: &mut Reader, spec: &mut FibSpec) -> Result<(), SpecError> {
         };
         let np = r.u8(&w)?;
         let push = (0..np).map(|_| r.u32(&w)).collect::<Result<_, _>>()?;
-        let backup = r.opt_name(&w)?;
+        let backup = r.opt_nh(&w)?;
         spec.next_hops.push(NextHopSpec {
+            id,
             name,
             port,
             dst_mac,
@@ -400,8 +413,8 @@ fn read_labels(r: &mut Reader, spec: &mut FibSpec) -> Result<(), SpecError> {
             label,
             action,
             out_label,
-            group: r.opt_name("group")?,
-            next_hop: r.opt_name("next_hop")?,
+            group: r.opt_group("group")?,
+            next_hop: r.opt_nh("next_hop")?,
         });
     }
     Ok(())
@@ -422,8 +435,8 @@ fn read_routes(r: &mut Reader, spec: &mut FibSpec) -> Result<(), SpecError> {
         let prefix = Prefix::new(addr, len).map_err(|e| bad(format!("{w}: {addr}/{len}: {e}")))?;
         spec.routes.push(RouteSpec {
             prefix,
-            group: r.opt_name(&w)?,
-            next_hop: r.opt_name(&w)?,
+            group: r.opt_group(&w)?,
+            next_hop: r.opt_nh(&w)?,
         });
     }
     Ok(())
@@ -439,13 +452,13 @@ mod tests {
         s.routes.push(RouteSpec {
             prefix: "2001:db8::/32".parse().unwrap(),
             group: None,
-            next_hop: Some("sat2".into()),
+            next_hop: s.next_hop_named("sat2"),
         });
         s.labels.push(LabelSpec {
             label: 17,
             action: ActionSpec::Swap,
             out_label: Some(18),
-            group: Some("east".into()),
+            group: s.group_named("east"),
             next_hop: None,
         });
         s.next_hops[0].vlan = Some(100);
@@ -510,5 +523,11 @@ mod tests {
         b[n..].copy_from_slice(&h.to_be_bytes());
         let e = decode(&b).unwrap_err().to_string();
         assert!(e.contains("format version 9"), "{e}");
+        // Format 1 carried references by name: refused, saying so.
+        b[5] = 1;
+        let h = fnv1a(&b[..n]);
+        b[n..].copy_from_slice(&h.to_be_bytes());
+        let e = decode(&b).unwrap_err().to_string();
+        assert!(e.contains("format version 1 (references by name)"), "{e}");
     }
 }

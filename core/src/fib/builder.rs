@@ -80,6 +80,9 @@ struct EntryNames {
     ports: Vec<(PortId, String)>,
     nhs: Vec<(u32, String)>,
     groups: Vec<(u32, String)>,
+    /// Ids given by a FIB file, as (entry index, id).
+    nh_ids: Vec<(u32, u32)>,
+    group_ids: Vec<(u32, u32)>,
 }
 
 impl EntryNames {
@@ -95,9 +98,20 @@ impl EntryNames {
             }
             v.into_boxed_slice()
         };
+        let ids = |list: &[(u32, u32)], n: usize| -> Box<[u32]> {
+            let mut v = vec![0; n];
+            for &(i, id) in list {
+                if let Some(slot) = v.get_mut(i as usize) {
+                    *slot = id;
+                }
+            }
+            v.into_boxed_slice()
+        };
         super::ShownNames {
             nhs: by_id(&self.nhs, nhs),
             groups: by_id(&self.groups, groups),
+            nh_ids: ids(&self.nh_ids, nhs),
+            group_ids: ids(&self.group_ids, groups),
         }
     }
     fn find<K: PartialEq>(list: &[(K, String)], k: K) -> Option<&str> {
@@ -149,6 +163,13 @@ impl FibBuilder {
     }
     pub fn name_group(&mut self, g: NhgId, name: &str) {
         self.names.groups.push((g.0, name.to_string()));
+    }
+    /// Records the id a FIB file gave a next hop or group (for `fib show`).
+    pub fn id_next_hop(&mut self, nh: NhId, id: u32) {
+        self.names.nh_ids.push((nh.0, id));
+    }
+    pub fn id_group(&mut self, g: NhgId, id: u32) {
+        self.names.group_ids.push((g.0, id));
     }
 
     pub fn set_version(&mut self, v: u64) {

@@ -181,6 +181,10 @@ pub struct FibSnapshot {
 pub(crate) struct ShownNames {
     pub(crate) nhs: Box<[Option<Box<str>>]>,
     pub(crate) groups: Box<[Option<Box<str>>]>,
+    /// The ids a FIB file gave (`spec::NextHopId`, `spec::GroupId`), 0
+    /// where none was given.
+    pub(crate) nh_ids: Box<[u32]>,
+    pub(crate) group_ids: Box<[u32]>,
 }
 
 impl FibSnapshot {
@@ -276,6 +280,24 @@ impl FibSnapshot {
     /// The name the FIB file gave group `g`, if any.
     pub fn group_name(&self, g: NhgId) -> Option<&str> {
         self.names.groups.get(g.0 as usize)?.as_deref()
+    }
+
+    /// The id the FIB file gave next hop `nh`, if any.
+    pub fn next_hop_id(&self, nh: NhId) -> Option<u32> {
+        self.names
+            .nh_ids
+            .get(nh.0 as usize)
+            .copied()
+            .filter(|&i| i != 0)
+    }
+
+    /// The id the FIB file gave group `g`, if any.
+    pub fn group_id(&self, g: NhgId) -> Option<u32> {
+        self.names
+            .group_ids
+            .get(g.0 as usize)
+            .copied()
+            .filter(|&i| i != 0)
     }
 
     pub fn next_hops_len(&self) -> usize {

@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 /// An IPv4 or IPv6 prefix: no host bits set, length at most the family's
 /// width (32 or 128).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Prefix {
     addr: IpAddr,
     len: u8,

@@ -16,6 +16,7 @@
 //!
 //! [[next_hops]]
 //! name = "sat2"                     # referenced by groups, labels, routes
+//! # id = 12                         # optional stable id (see FibFile)
 //! port = "isl0"
 //! dst_mac = "02:00:00:00:02:01"
 //! src_mac = "02:00:00:00:01:01"
@@ -52,6 +53,13 @@
 //! name against the dataplane's port list (refusing unknown names); `build`
 //! numbers them in the order the file lists them (for offline checks).
 //! Every reference is checked, and errors name the entry and the field.
+//!
+//! Inside [`FibSpec`] next hops and groups are referred to by stable ids
+//! ([`NextHopId`], [`GroupId`]; like `ip nexthop add id N`), so that a
+//! schedule delta ([`crate::schedule::FibDelta`]) can add or remove one
+//! without renumbering the rest; names are what people read and what a
+//! file refers to. [`FibFile`] is the text edge: it resolves names to ids
+//! and documents how ids are given when a file gives none.
 
 pub use super::prefix::Prefix;
 use super::{
@@ -59,7 +67,8 @@ use super::{
 };
 pub use crate::wire::ethernet::{format_mac, parse_mac, Mac};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -101,12 +110,44 @@ fn default_mtu() -> u16 {
     super::DEFAULT_MTU
 }
 
+/// A next hop's id: stable, given by whoever writes the FIB (as with
+/// Linux's `ip nexthop add id N`), so that a schedule delta can add or
+/// remove one next hop without renumbering the others. 1..=[`MAX_ID`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NextHopId(pub u32);
+
+/// A next-hop group's id: stable like [`NextHopId`]. 1..=[`MAX_ID`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct GroupId(pub u32);
+
+impl std::fmt::Display for NextHopId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Display for GroupId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Largest next-hop or group id: the largest positive 32-bit signed
+/// integer, so an id is the same number in every JSON or TOML reader, and
+/// `u32::MAX` stays free to mean "none" in the binary encoding.
+pub const MAX_ID: u32 = i32::MAX as u32;
+
 /// A next hop: out of `port` with these MACs, optionally tagged and
-/// pushing labels, with an optional backup (by name). Read from a file
-/// through [`NextHopFile`].
+/// pushing labels, with an optional backup (by id). `name` labels it for
+/// people (`fib show`, errors) and for references in a FIB file. Its own
+/// serde form (in schedule deltas) carries ids; a whole [`FibSpec`] is
+/// read and written with references by name (see [`FibFile`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "NextHopFile")]
+#[serde(try_from = "NextHopById")]
 pub struct NextHopSpec {
+    pub id: NextHopId,
     pub name: String,
     pub port: String,
     pub dst_mac: Mac,
@@ -116,14 +157,16 @@ pub struct NextHopSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub push: Vec<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backup: Option<String>,
+    pub backup: Option<NextHopId>,
 }
 
+/// ECMP over next hops (by id); `name` as for [`NextHopSpec`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupSpec {
+    pub id: GroupId,
     pub name: String,
-    pub next_hops: Vec<String>,
+    pub next_hops: Vec<NextHopId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +176,7 @@ pub enum ActionSpec {
     Pop,
 }
 
+/// An ILM entry: swap to a group or one next hop (by id), or pop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LabelSpec {
@@ -141,21 +185,20 @@ pub struct LabelSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out_label: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
+    pub group: Option<GroupId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_hop: Option<String>,
+    pub next_hop: Option<NextHopId>,
 }
 
-/// A route: `prefix` to a group or one next hop (by name). Read from a
-/// file through [`RouteFile`].
+/// A route: `prefix` to a group or one next hop (by id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "RouteFile")]
+#[serde(try_from = "RouteById")]
 pub struct RouteSpec {
     pub prefix: Prefix,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
+    pub group: Option<GroupId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_hop: Option<String>,
+    pub next_hop: Option<NextHopId>,
 }
 
 /// Largest FIB version: TOML's integers are signed 64-bit, so a larger
@@ -220,10 +263,11 @@ impl FibFormat {
     }
 }
 
-/// A whole FIB: what a file says, with MACs and prefixes as values. Read
-/// through [`FibFile`] (serde's `try_from`), so a bad value is an error
-/// naming its entry and field wherever the FIB comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// A whole FIB: MACs and prefixes as values, references between entries
+/// by id. Read through [`FibFile`] (serde's `try_from`), so a bad value or
+/// reference is an error naming its entry and field wherever the FIB comes
+/// from; written (`Serialize`) the same way, references by name.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(try_from = "FibFile")]
 pub struct FibSpec {
     pub version: u64,
@@ -238,9 +282,16 @@ pub struct FibSpec {
 }
 
 /// The file model of a FIB: [`FibSpec`] as TOML/JSON carry it, MACs and
-/// prefixes still text. [`FibSpec`]'s `TryFrom` turns it into values, each
-/// bad one an error naming the entry and field ("next hop \"s0\": dst_mac:
-/// ..."), the same text whether the FIB came from a file or a request.
+/// prefixes still text, references by name. [`FibSpec`]'s `TryFrom` turns
+/// it into values, each bad one an error naming the entry and field
+/// ("next hop \"s0\": dst_mac: ..."), the same text whether the FIB came
+/// from a file or a request.
+///
+/// Ids: a next hop or group may give `id = N` (1..=[`MAX_ID`], unique
+/// among next hops, resp. groups); the ones that do not are given, in file
+/// order, the smallest ids from 1 that no entry gives explicitly. A file
+/// with no ids thus numbers its next hops 1, 2, 3... in order, and that is
+/// also the one case in which writing a FIB leaves the ids out.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FibFile {
@@ -257,17 +308,19 @@ pub struct FibFile {
     #[serde(default)]
     next_hops: Vec<NextHopFile>,
     #[serde(default)]
-    groups: Vec<GroupSpec>,
+    groups: Vec<GroupFile>,
     #[serde(default)]
-    labels: Vec<LabelSpec>,
+    labels: Vec<LabelFile>,
     #[serde(default)]
     routes: Vec<RouteFile>,
 }
 
-/// A next hop as a file writes it (see [`NextHopSpec`]).
+/// A next hop as a file writes it (see [`NextHopSpec`]): backup by name.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NextHopFile {
+    #[serde(default)]
+    id: Option<u32>,
     name: String,
     port: String,
     dst_mac: String,
@@ -280,7 +333,31 @@ pub struct NextHopFile {
     backup: Option<String>,
 }
 
-/// A route as a file writes it (see [`RouteSpec`]).
+/// A group as a file writes it (see [`GroupSpec`]): members by name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupFile {
+    #[serde(default)]
+    id: Option<u32>,
+    name: String,
+    next_hops: Vec<String>,
+}
+
+/// A label as a file writes it (see [`LabelSpec`]): targets by name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelFile {
+    label: u32,
+    action: ActionSpec,
+    #[serde(default)]
+    out_label: Option<u32>,
+    #[serde(default)]
+    group: Option<String>,
+    #[serde(default)]
+    next_hop: Option<String>,
+}
+
+/// A route as a file writes it (see [`RouteSpec`]): targets by name.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteFile {
@@ -291,16 +368,56 @@ pub struct RouteFile {
     next_hop: Option<String>,
 }
 
-impl TryFrom<NextHopFile> for NextHopSpec {
+/// A next hop in its own serde form (schedule deltas): ids, MACs as text.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NextHopById {
+    id: NextHopId,
+    name: String,
+    port: String,
+    dst_mac: String,
+    src_mac: String,
+    #[serde(default)]
+    vlan: Option<u16>,
+    #[serde(default)]
+    push: Vec<u32>,
+    #[serde(default)]
+    backup: Option<NextHopId>,
+}
+
+/// A route in its own serde form (schedule deltas): ids, prefix as text.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteById {
+    prefix: String,
+    #[serde(default)]
+    group: Option<GroupId>,
+    #[serde(default)]
+    next_hop: Option<NextHopId>,
+}
+
+fn mac_of(entry: &dyn Fn() -> String, field: &'static str, text: &str) -> Result<Mac, FibError> {
+    text.parse::<Mac>()
+        .map_err(|e| ferr(entry(), field, e.to_string()))
+}
+
+fn prefix_of(text: &str) -> Result<Prefix, FibError> {
+    text.parse().map_err(|e: super::prefix::PrefixError| {
+        ferr(format!("route {text}"), "prefix", e.to_string())
+    })
+}
+
+impl TryFrom<NextHopById> for NextHopSpec {
     type Error = FibError;
 
-    fn try_from(f: NextHopFile) -> Result<NextHopSpec, FibError> {
-        let mac = |field: &'static str, text: &str| {
-            text.parse::<Mac>()
-                .map_err(|e| ferr(format!("next hop {:?}", f.name), field, e.to_string()))
-        };
-        let (dst_mac, src_mac) = (mac("dst_mac", &f.dst_mac)?, mac("src_mac", &f.src_mac)?);
+    fn try_from(f: NextHopById) -> Result<NextHopSpec, FibError> {
+        let e = || format!("next hop {:?}", f.name);
+        let (dst_mac, src_mac) = (
+            mac_of(&e, "dst_mac", &f.dst_mac)?,
+            mac_of(&e, "src_mac", &f.src_mac)?,
+        );
         Ok(NextHopSpec {
+            id: f.id,
             name: f.name,
             port: f.port,
             dst_mac,
@@ -312,18 +429,88 @@ impl TryFrom<NextHopFile> for NextHopSpec {
     }
 }
 
-impl TryFrom<RouteFile> for RouteSpec {
+impl TryFrom<RouteById> for RouteSpec {
     type Error = FibError;
 
-    fn try_from(f: RouteFile) -> Result<RouteSpec, FibError> {
-        let prefix = f.prefix.parse().map_err(|e: super::prefix::PrefixError| {
-            ferr(format!("route {}", f.prefix), "prefix", e.to_string())
-        })?;
+    fn try_from(f: RouteById) -> Result<RouteSpec, FibError> {
         Ok(RouteSpec {
-            prefix,
+            prefix: prefix_of(&f.prefix)?,
             group: f.group,
             next_hop: f.next_hop,
         })
+    }
+}
+
+/// Ids for entries that may give one: given ones as given, the others in
+/// order the smallest from 1 that no entry gives (see [`FibFile`]).
+fn assign_ids(given: impl Iterator<Item = Option<u32>> + Clone) -> Vec<u32> {
+    let taken: HashSet<u32> = given.clone().flatten().collect();
+    let mut next = 1u32;
+    given
+        .map(|g| {
+            g.unwrap_or_else(|| {
+                while taken.contains(&next) {
+                    next += 1;
+                }
+                next += 1;
+                next - 1
+            })
+        })
+        .collect()
+}
+
+/// Names to ids, refusing a name defined twice (`what` = "next hop", "group").
+fn ids_by_name<'a>(
+    names: impl Iterator<Item = &'a str>,
+    ids: &[u32],
+    what: &str,
+) -> Result<HashMap<&'a str, u32>, FibError> {
+    let mut by_name = HashMap::new();
+    for (name, &id) in names.zip(ids) {
+        if by_name.insert(name, id).is_some() {
+            return Err(ferr(format!("{what} {name:?}"), "name", "defined twice"));
+        }
+    }
+    Ok(by_name)
+}
+
+/// Resolves a file's references by name (see [`FibFile`]).
+struct ByName<'a> {
+    nhs: HashMap<&'a str, u32>,
+    groups: HashMap<&'a str, u32>,
+}
+
+impl ByName<'_> {
+    fn nh(
+        &self,
+        e: &dyn Fn() -> String,
+        field: &'static str,
+        n: &str,
+    ) -> Result<NextHopId, FibError> {
+        self.nhs
+            .get(n)
+            .map(|&i| NextHopId(i))
+            .ok_or_else(|| ferr(e(), field, format!("no next hop named {n:?}")))
+    }
+    fn group(&self, e: &dyn Fn() -> String, g: &str) -> Result<GroupId, FibError> {
+        self.groups
+            .get(g)
+            .map(|&i| GroupId(i))
+            .ok_or_else(|| ferr(e(), "group", format!("no group named {g:?}")))
+    }
+    fn opt_nh(
+        &self,
+        e: &dyn Fn() -> String,
+        n: &Option<String>,
+    ) -> Result<Option<NextHopId>, FibError> {
+        n.as_deref().map(|n| self.nh(e, "next_hop", n)).transpose()
+    }
+    fn opt_group(
+        &self,
+        e: &dyn Fn() -> String,
+        g: &Option<String>,
+    ) -> Result<Option<GroupId>, FibError> {
+        g.as_deref().map(|g| self.group(e, g)).transpose()
     }
 }
 
@@ -331,25 +518,278 @@ impl TryFrom<FibFile> for FibSpec {
     type Error = FibError;
 
     fn try_from(f: FibFile) -> Result<FibSpec, FibError> {
-        Ok(FibSpec {
+        let nh_ids = assign_ids(f.next_hops.iter().map(|n| n.id));
+        let group_ids = assign_ids(f.groups.iter().map(|g| g.id));
+        let by = ByName {
+            nhs: ids_by_name(
+                f.next_hops.iter().map(|n| n.name.as_str()),
+                &nh_ids,
+                "next hop",
+            )?,
+            groups: ids_by_name(
+                f.groups.iter().map(|g| g.name.as_str()),
+                &group_ids,
+                "group",
+            )?,
+        };
+        let mut next_hops = Vec::with_capacity(f.next_hops.len());
+        for (n, &id) in f.next_hops.iter().zip(&nh_ids) {
+            let e = || format!("next hop {:?}", n.name);
+            next_hops.push(NextHopSpec {
+                id: NextHopId(id),
+                name: n.name.clone(),
+                port: n.port.clone(),
+                dst_mac: mac_of(&e, "dst_mac", &n.dst_mac)?,
+                src_mac: mac_of(&e, "src_mac", &n.src_mac)?,
+                vlan: n.vlan,
+                push: n.push.clone(),
+                backup: n
+                    .backup
+                    .as_deref()
+                    .map(|b| by.nh(&e, "backup", b))
+                    .transpose()?,
+            });
+        }
+        let mut groups = Vec::with_capacity(f.groups.len());
+        for (g, &id) in f.groups.iter().zip(&group_ids) {
+            let e = || format!("group {:?}", g.name);
+            groups.push(GroupSpec {
+                id: GroupId(id),
+                name: g.name.clone(),
+                next_hops: g
+                    .next_hops
+                    .iter()
+                    .map(|m| by.nh(&e, "next_hops", m))
+                    .collect::<Result<_, _>>()?,
+            });
+        }
+        let mut labels = Vec::with_capacity(f.labels.len());
+        for l in &f.labels {
+            let e = || format!("label {}", l.label);
+            labels.push(LabelSpec {
+                label: l.label,
+                action: l.action,
+                out_label: l.out_label,
+                group: by.opt_group(&e, &l.group)?,
+                next_hop: by.opt_nh(&e, &l.next_hop)?,
+            });
+        }
+        let mut routes = Vec::with_capacity(f.routes.len());
+        for r in &f.routes {
+            let prefix = prefix_of(&r.prefix)?;
+            let e = || format!("route {prefix}");
+            routes.push(RouteSpec {
+                prefix,
+                group: by.opt_group(&e, &r.group)?,
+                next_hop: by.opt_nh(&e, &r.next_hop)?,
+            });
+        }
+        let spec = FibSpec {
             version: f.version,
             ttl_ingress: f.ttl_ingress,
             ttl_egress: f.ttl_egress,
             hash_seed: f.hash_seed,
             ports: f.ports,
-            next_hops: f
+            next_hops,
+            groups,
+            labels,
+            routes,
+        };
+        spec.check_ids()?;
+        Ok(spec)
+    }
+}
+
+/// Refuses an id of 0 or above [`MAX_ID`], or one given twice (`what` =
+/// "next hop", "group").
+fn check_unique_ids<'a>(
+    items: impl Iterator<Item = (u32, &'a str)>,
+    what: &str,
+) -> Result<(), FibError> {
+    let mut seen: HashMap<u32, &str> = HashMap::new();
+    for (id, name) in items {
+        let e = || format!("{what} {name:?}");
+        if id == 0 || id > MAX_ID {
+            return Err(ferr(e(), "id", format!("{id} is outside 1..={MAX_ID}")));
+        }
+        if let Some(other) = seen.insert(id, name) {
+            return Err(ferr(
+                e(),
+                "id",
+                format!("{id} is also the id of {what} {other:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A [`FibSpec`] as written: references by name, ids only where they are
+/// not 1, 2, 3... in order (see [`FibFile`]). A reference to an id no entry
+/// has (possible only in a spec made in code) is written `#<id>`, which
+/// reading back refuses as a name no entry has.
+/// [`FibSpec::written`] gives it, e.g. to compare two FIBs as written.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct WrittenFib<'a> {
+    pub version: u64,
+    pub ttl_ingress: TtlSpec,
+    pub ttl_egress: TtlSpec,
+    pub hash_seed: u32,
+    pub ports: &'a [PortSpec],
+    pub next_hops: Vec<WrittenNextHop<'a>>,
+    pub groups: Vec<WrittenGroup<'a>>,
+    pub labels: Vec<WrittenTarget<'a>>,
+    pub routes: Vec<WrittenTarget<'a>>,
+}
+
+/// A next hop as written (see [`WrittenFib`]).
+#[derive(Debug, PartialEq, Serialize)]
+pub struct WrittenNextHop<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
+    pub name: &'a str,
+    pub port: &'a str,
+    pub dst_mac: Mac,
+    pub src_mac: Mac,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+    #[serde(skip_serializing_if = "<[u32]>::is_empty")]
+    pub push: &'a [u32],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<Cow<'a, str>>,
+}
+
+/// A group as written (see [`WrittenFib`]).
+#[derive(Debug, PartialEq, Serialize)]
+pub struct WrittenGroup<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
+    pub name: &'a str,
+    pub next_hops: Vec<Cow<'a, str>>,
+}
+
+/// A label (`label`, `action`, `out_label`) or a route (`prefix`) as
+/// written, its target by name (see [`WrittenFib`]).
+#[derive(Debug, PartialEq, Serialize)]
+pub struct WrittenTarget<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<ActionSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_label: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<Prefix>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_hop: Option<Cow<'a, str>>,
+}
+
+/// A spec's names by id, for writing references by name.
+struct Names<'a> {
+    nhs: HashMap<NextHopId, &'a str>,
+    groups: HashMap<GroupId, &'a str>,
+}
+
+impl<'a> Names<'a> {
+    fn of(spec: &'a FibSpec) -> Names<'a> {
+        Names {
+            nhs: spec
                 .next_hops
-                .into_iter()
-                .map(NextHopSpec::try_from)
-                .collect::<Result<_, _>>()?,
-            groups: f.groups,
-            labels: f.labels,
-            routes: f
+                .iter()
+                .map(|n| (n.id, n.name.as_str()))
+                .collect(),
+            groups: spec
+                .groups
+                .iter()
+                .map(|g| (g.id, g.name.as_str()))
+                .collect(),
+        }
+    }
+    fn nh(&self, id: NextHopId) -> Cow<'a, str> {
+        self.nhs
+            .get(&id)
+            .map_or_else(|| Cow::Owned(format!("#{id}")), |&n| Cow::Borrowed(n))
+    }
+    fn group(&self, id: GroupId) -> Cow<'a, str> {
+        self.groups
+            .get(&id)
+            .map_or_else(|| Cow::Owned(format!("#{id}")), |&n| Cow::Borrowed(n))
+    }
+}
+
+/// True when `ids` are 1, 2, 3... in order: what reading gives a file
+/// that writes none.
+fn ids_are_implicit(ids: impl Iterator<Item = u32>) -> bool {
+    ids.zip(1..).all(|(id, i)| id == i)
+}
+
+impl Serialize for FibSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.written().serialize(s)
+    }
+}
+
+impl FibSpec {
+    /// The FIB as its file writes it (see [`WrittenFib`]).
+    pub fn written(&self) -> WrittenFib<'_> {
+        let names = Names::of(self);
+        let nh_ids = !ids_are_implicit(self.next_hops.iter().map(|n| n.id.0));
+        let group_ids = !ids_are_implicit(self.groups.iter().map(|g| g.id.0));
+        WrittenFib {
+            version: self.version,
+            ttl_ingress: self.ttl_ingress,
+            ttl_egress: self.ttl_egress,
+            hash_seed: self.hash_seed,
+            ports: &self.ports,
+            next_hops: self
+                .next_hops
+                .iter()
+                .map(|n| WrittenNextHop {
+                    id: nh_ids.then_some(n.id.0),
+                    name: &n.name,
+                    port: &n.port,
+                    dst_mac: n.dst_mac,
+                    src_mac: n.src_mac,
+                    vlan: n.vlan,
+                    push: &n.push,
+                    backup: n.backup.map(|b| names.nh(b)),
+                })
+                .collect(),
+            groups: self
+                .groups
+                .iter()
+                .map(|g| WrittenGroup {
+                    id: group_ids.then_some(g.id.0),
+                    name: &g.name,
+                    next_hops: g.next_hops.iter().map(|&m| names.nh(m)).collect(),
+                })
+                .collect(),
+            labels: self
+                .labels
+                .iter()
+                .map(|l| WrittenTarget {
+                    label: Some(l.label),
+                    action: Some(l.action),
+                    out_label: l.out_label,
+                    prefix: None,
+                    group: l.group.map(|g| names.group(g)),
+                    next_hop: l.next_hop.map(|n| names.nh(n)),
+                })
+                .collect(),
+            routes: self
                 .routes
-                .into_iter()
-                .map(RouteSpec::try_from)
-                .collect::<Result<_, _>>()?,
-        })
+                .iter()
+                .map(|r| WrittenTarget {
+                    label: None,
+                    action: None,
+                    out_label: None,
+                    prefix: Some(r.prefix),
+                    group: r.group.map(|g| names.group(g)),
+                    next_hop: r.next_hop.map(|n| names.nh(n)),
+                })
+                .collect(),
+        }
     }
 }
 
@@ -499,8 +939,85 @@ impl FibSpec {
         self.builder(port_names)?.build()
     }
 
-    /// Resolves every name and returns the builder (not yet validated).
+    /// Refuses a next-hop or group id of 0, above [`MAX_ID`] or given
+    /// twice, naming the entry (reading a file or a binary FIB checks
+    /// this; building checks it again for a spec made in code).
+    pub fn check_ids(&self) -> Result<(), FibError> {
+        check_unique_ids(
+            self.next_hops.iter().map(|n| (n.id.0, n.name.as_str())),
+            "next hop",
+        )?;
+        check_unique_ids(
+            self.groups.iter().map(|g| (g.id.0, g.name.as_str())),
+            "group",
+        )
+    }
+
+    /// The id of the next hop named `name`, if any.
+    pub fn next_hop_named(&self, name: &str) -> Option<NextHopId> {
+        self.next_hops.iter().find(|n| n.name == name).map(|n| n.id)
+    }
+
+    /// The id of the group named `name`, if any.
+    pub fn group_named(&self, name: &str) -> Option<GroupId> {
+        self.groups.iter().find(|g| g.name == name).map(|g| g.id)
+    }
+
+    /// The name of next hop `id`, if the spec has it.
+    pub fn next_hop_name(&self, id: NextHopId) -> Option<&str> {
+        let n = self.next_hops.iter().find(|n| n.id == id);
+        n.map(|n| n.name.as_str())
+    }
+
+    /// The name of group `id`, if the spec has it.
+    pub fn group_name(&self, id: GroupId) -> Option<&str> {
+        self.groups
+            .iter()
+            .find(|g| g.id == id)
+            .map(|g| g.name.as_str())
+    }
+
+    /// Refuses a reference to a next-hop or group id no entry has, naming
+    /// the entry and field (building refuses these too; this is for a FIB
+    /// read from bytes that are not built, e.g. `fib convert`).
+    pub fn check_references(&self) -> Result<(), FibError> {
+        let nhs: HashSet<NextHopId> = self.next_hops.iter().map(|n| n.id).collect();
+        let groups: HashSet<GroupId> = self.groups.iter().map(|g| g.id).collect();
+        let nh = |e: &dyn Fn() -> String, field, id: NextHopId| {
+            if nhs.contains(&id) {
+                Ok(())
+            } else {
+                Err(ferr(e(), field, format!("no next hop with id {id}")))
+            }
+        };
+        let target = |e: &dyn Fn() -> String, g: Option<GroupId>, n: Option<NextHopId>| {
+            if let Some(g) = g.filter(|g| !groups.contains(g)) {
+                return Err(ferr(e(), "group", format!("no group with id {g}")));
+            }
+            n.map_or(Ok(()), |n| nh(e, "next_hop", n))
+        };
+        for n in &self.next_hops {
+            let e = || format!("next hop {:?}", n.name);
+            n.backup.map_or(Ok(()), |b| nh(&e, "backup", b))?;
+        }
+        for g in &self.groups {
+            let e = || format!("group {:?}", g.name);
+            g.next_hops
+                .iter()
+                .try_for_each(|&m| nh(&e, "next_hops", m))?;
+        }
+        for l in &self.labels {
+            target(&|| format!("label {}", l.label), l.group, l.next_hop)?;
+        }
+        for r in &self.routes {
+            target(&|| format!("route {}", r.prefix), r.group, r.next_hop)?;
+        }
+        Ok(())
+    }
+
+    /// Resolves every reference and returns the builder (not yet validated).
     pub fn builder(&self, port_names: &[String]) -> Result<FibBuilder, FibError> {
+        self.check_ids()?;
         let mut b = FibBuilder::new()
             .version(self.version)
             .ttl_models(self.ttl_ingress.into(), self.ttl_egress.into())
@@ -508,27 +1025,27 @@ impl FibSpec {
         let ports = self.add_ports(&mut b, port_names)?;
         let nhs = self.add_next_hops(&mut b, &ports)?;
         let groups = self.add_groups(&mut b, &nhs)?;
-        // `next_hop = "x"` is shorthand for a one-member group, made once.
-        let mut singles: HashMap<String, NhgId> = HashMap::new();
+        // `next_hop = x` is shorthand for a one-member group, made once.
+        let mut singles: HashMap<NextHopId, NhgId> = HashMap::new();
         let mut target = |b: &mut FibBuilder,
                           e: &dyn Fn() -> String,
-                          group: &Option<String>,
-                          nh: &Option<String>|
+                          group: Option<GroupId>,
+                          nh: Option<NextHopId>|
          -> Result<NhgId, FibError> {
             match (group, nh) {
                 (Some(g), None) => groups
-                    .get(g.as_str())
+                    .get(&g)
                     .copied()
-                    .ok_or_else(|| ferr(e(), "group", format!("no group named {g:?}"))),
+                    .ok_or_else(|| ferr(e(), "group", format!("no group with id {g}"))),
                 (None, Some(n)) => {
-                    if let Some(&g) = singles.get(n) {
+                    if let Some(&g) = singles.get(&n) {
                         return Ok(g);
                     }
                     let id = *nhs
-                        .get(n.as_str())
-                        .ok_or_else(|| ferr(e(), "next_hop", format!("no next hop named {n:?}")))?;
+                        .get(&n)
+                        .ok_or_else(|| ferr(e(), "next_hop", format!("no next hop with id {n}")))?;
                     let g = b.group(&[id]);
-                    singles.insert(n.clone(), g);
+                    singles.insert(n, g);
                     Ok(g)
                 }
                 (Some(_), Some(_)) => Err(ferr(
@@ -554,7 +1071,7 @@ impl FibSpec {
                 }
                 ActionSpec::Swap => IlmAction::Swap {
                     out_label: l.out_label.unwrap_or(l.label),
-                    nhg: target(&mut b, &e, &l.group, &l.next_hop)?,
+                    nhg: target(&mut b, &e, l.group, l.next_hop)?,
                 },
             };
             b.label(l.label, action);
@@ -562,7 +1079,7 @@ impl FibSpec {
         for r in &self.routes {
             let e = || format!("route {}", r.prefix);
             let (addr, len) = (r.prefix.addr(), r.prefix.length());
-            let g = target(&mut b, &e, &r.group, &r.next_hop)?;
+            let g = target(&mut b, &e, r.group, r.next_hop)?;
             match addr {
                 IpAddr::V4(a) => b.route_v4(a, len, g),
                 IpAddr::V6(a) => b.route_v6(a, len, g),
@@ -603,13 +1120,15 @@ impl FibSpec {
         Ok(ports)
     }
 
-    /// Next hops by name, out of listed ports, then their backups.
-    fn add_next_hops<'a>(
-        &'a self,
+    /// Next hops by id, out of listed ports, then their backups. Names
+    /// are unique too: a FIB is written with references by name.
+    fn add_next_hops(
+        &self,
         b: &mut FibBuilder,
         ports: &HashMap<&str, u16>,
-    ) -> Result<HashMap<&'a str, NhId>, FibError> {
-        let mut nhs: HashMap<&str, NhId> = HashMap::new();
+    ) -> Result<HashMap<NextHopId, NhId>, FibError> {
+        let mut nhs: HashMap<NextHopId, NhId> = HashMap::new();
+        let mut names: HashSet<&str> = HashSet::new();
         for nh in &self.next_hops {
             let e = || format!("next hop {:?}", nh.name);
             check_name(&e, "name", &nh.name)?;
@@ -628,49 +1147,54 @@ impl FibSpec {
                 push: nh.push.clone(),
                 backup: None,
             });
-            if nhs.insert(&nh.name, id).is_some() {
+            if !names.insert(&nh.name) {
                 return Err(ferr(e(), "name", "defined twice"));
             }
+            nhs.insert(nh.id, id);
             b.name_next_hop(id, &nh.name);
+            b.id_next_hop(id, nh.id.0);
         }
         for nh in &self.next_hops {
-            if let Some(bk) = &nh.backup {
-                let id = *nhs.get(bk.as_str()).ok_or_else(|| {
+            if let Some(bk) = nh.backup {
+                let id = *nhs.get(&bk).ok_or_else(|| {
                     ferr(
                         format!("next hop {:?}", nh.name),
                         "backup",
-                        format!("no next hop named {bk:?}"),
+                        format!("no next hop with id {bk}"),
                     )
                 })?;
-                b.set_backup(nhs[nh.name.as_str()], Some(id));
+                b.set_backup(nhs[&nh.id], Some(id));
             }
         }
         Ok(nhs)
     }
 
-    /// Groups by name, of named next hops.
-    fn add_groups<'a>(
-        &'a self,
+    /// Groups by id, of next hops by id.
+    fn add_groups(
+        &self,
         b: &mut FibBuilder,
-        nhs: &HashMap<&str, NhId>,
-    ) -> Result<HashMap<&'a str, NhgId>, FibError> {
-        let mut groups: HashMap<&str, NhgId> = HashMap::new();
+        nhs: &HashMap<NextHopId, NhId>,
+    ) -> Result<HashMap<GroupId, NhgId>, FibError> {
+        let mut groups: HashMap<GroupId, NhgId> = HashMap::new();
+        let mut names: HashSet<&str> = HashSet::new();
         for g in &self.groups {
             let e = || format!("group {:?}", g.name);
             check_name(&e, "name", &g.name)?;
             let mut members = Vec::with_capacity(g.next_hops.len());
             for m in &g.next_hops {
                 members.push(
-                    *nhs.get(m.as_str()).ok_or_else(|| {
-                        ferr(e(), "next_hops", format!("no next hop named {m:?}"))
+                    *nhs.get(m).ok_or_else(|| {
+                        ferr(e(), "next_hops", format!("no next hop with id {m}"))
                     })?,
                 );
             }
-            let id = b.group(&members);
-            if groups.insert(&g.name, id).is_some() {
+            if !names.insert(&g.name) {
                 return Err(ferr(e(), "name", "defined twice"));
             }
+            let id = b.group(&members);
+            groups.insert(g.id, id);
             b.name_group(id, &g.name);
+            b.id_group(id, g.id.0);
         }
         Ok(groups)
     }
@@ -687,14 +1211,6 @@ impl FibSpec {
                 .get(p as usize)
                 .cloned()
                 .unwrap_or_else(|| format!("port{p}"))
-        };
-        let nh_name = |i: u32| {
-            f.next_hop_name(NhId(i))
-                .map_or_else(|| format!("nh{i}"), str::to_string)
-        };
-        let group_name = |g: u32| {
-            f.group_name(NhgId(g))
-                .map_or_else(|| format!("g{g}"), str::to_string)
         };
         let mut spec = FibSpec {
             version: f.version(),
@@ -718,36 +1234,19 @@ impl FibSpec {
                 .collect(),
             ..FibSpec::default()
         };
-        for i in 0..f.next_hops_len() as u32 {
-            let nh = f.next_hop(NhId(i)).expect("in range");
-            spec.next_hops.push(NextHopSpec {
-                name: nh_name(i),
-                port: pname(nh.port),
-                dst_mac: Mac(nh.dst_mac),
-                src_mac: Mac(nh.src_mac),
-                vlan: nh.vlan,
-                push: nh.push,
-                backup: nh.backup.map(|b| nh_name(b.0)),
-            });
-        }
-        // A group is named only when it has several paths.
-        let target = |g: NhgId| -> (Option<String>, Option<String>) {
-            let m = f.group(g).unwrap_or_default();
-            if m.len() == 1 {
-                (None, Some(nh_name(m[0].0)))
-            } else {
-                (Some(group_name(g.0)), None)
+        let (next_hops, nh_ids) = shown_next_hops(f, &pname);
+        let (groups, group_ids) = shown_groups(f, &nh_ids);
+        (spec.next_hops, spec.groups) = (next_hops, groups);
+        let nh_id = |i: NhId| NextHopId(nh_ids[i.0 as usize]);
+        let target = |g: NhgId| -> (Option<GroupId>, Option<NextHopId>) {
+            match group_ids.get(&g.0) {
+                Some(&id) => (Some(GroupId(id)), None),
+                None => (
+                    None,
+                    f.group(g).unwrap_or_default().first().map(|&n| nh_id(n)),
+                ),
             }
         };
-        for g in 0..f.groups_len() as u32 {
-            let m = f.group(NhgId(g)).unwrap_or_default();
-            if m.len() > 1 {
-                spec.groups.push(GroupSpec {
-                    name: group_name(g),
-                    next_hops: m.iter().map(|n| nh_name(n.0)).collect(),
-                });
-            }
-        }
         for (l, a) in f.ilm_entries() {
             spec.labels.push(match a {
                 IlmAction::Pop => LabelSpec {
@@ -786,6 +1285,68 @@ impl FibSpec {
         }
         spec
     }
+}
+
+/// A snapshot's next hops as [`FibSpec::from_snapshot`] shows them, and
+/// each one's id: the ids its file gave, or 1, 2, 3... for a FIB built in
+/// code without them (so that they are unique either way).
+fn shown_next_hops(f: &FibSnapshot, pname: &dyn Fn(u16) -> String) -> (Vec<NextHopSpec>, Vec<u32>) {
+    let n = f.next_hops_len() as u32;
+    let ids: Vec<u32> = (0..n)
+        .map(|i| f.next_hop_id(NhId(i)))
+        .collect::<Option<_>>()
+        .unwrap_or_else(|| (1..=n).collect());
+    let id = |i: NhId| NextHopId(ids[i.0 as usize]);
+    let hops = (0..n)
+        .map(|i| {
+            let nh = f.next_hop(NhId(i)).expect("in range");
+            NextHopSpec {
+                id: id(NhId(i)),
+                name: f
+                    .next_hop_name(NhId(i))
+                    .map_or_else(|| format!("nh{i}"), str::to_string),
+                port: pname(nh.port),
+                dst_mac: Mac(nh.dst_mac),
+                src_mac: Mac(nh.src_mac),
+                vlan: nh.vlan,
+                push: nh.push,
+                backup: nh.backup.map(id),
+            }
+        })
+        .collect();
+    (hops, ids)
+}
+
+/// A snapshot's groups of several paths (a one-path group is shown as
+/// its next hop), and their ids by group index: as for
+/// [`shown_next_hops`].
+fn shown_groups(f: &FibSnapshot, nh_ids: &[u32]) -> (Vec<GroupSpec>, HashMap<u32, u32>) {
+    let members = |g: u32| f.group(NhgId(g)).unwrap_or_default();
+    let shown: Vec<u32> = (0..f.groups_len() as u32)
+        .filter(|&g| members(g).len() > 1)
+        .collect();
+    let ids: HashMap<u32, u32> = match shown
+        .iter()
+        .map(|&g| f.group_id(NhgId(g)))
+        .collect::<Option<Vec<u32>>>()
+    {
+        Some(ids) => shown.iter().copied().zip(ids).collect(),
+        None => shown.iter().copied().zip(1..).collect(),
+    };
+    let groups = shown
+        .iter()
+        .map(|&g| GroupSpec {
+            id: GroupId(ids[&g]),
+            name: f
+                .group_name(NhgId(g))
+                .map_or_else(|| format!("g{g}"), str::to_string),
+            next_hops: members(g)
+                .iter()
+                .map(|n| NextHopId(nh_ids[n.0 as usize]))
+                .collect(),
+        })
+        .collect();
+    (groups, ids)
 }
 
 #[cfg(test)]
@@ -894,7 +1455,7 @@ next_hop = "sat2"
                 .find(|l| l.label == 16003)
                 .unwrap()
                 .group
-                .as_deref(),
+                .and_then(|g| back.group_name(g)),
             Some("east")
         );
         assert_eq!(
@@ -903,7 +1464,7 @@ next_hop = "sat2"
                 .find(|r| r.prefix.to_string() == "2001:db8::/32")
                 .unwrap()
                 .next_hop
-                .as_deref(),
+                .and_then(|n| back.next_hop_name(n)),
             Some("sat2")
         );
         assert_eq!(
@@ -1097,5 +1658,113 @@ next_hop = "sat2"
         assert!(bad("label = 16001", "label = 5").starts_with("label 5: label: 0-15 are reserved"));
         assert!(bad("version = 7", "versoin = 7").contains("unknown field"));
         assert!(bad("action = \"pop\"", "action = \"push\"").contains("unknown variant"));
+    }
+
+    /// EXAMPLE with `sat2` added after next hop sat2's name, and `sat3`
+    /// after sat3's.
+    fn with_ids(sat2: &str, sat3: &str) -> String {
+        EXAMPLE
+            .replacen("name = \"sat2\"", &format!("name = \"sat2\"\n{sat2}"), 1)
+            .replacen("name = \"sat3\"", &format!("name = \"sat3\"\n{sat3}"), 1)
+    }
+
+    #[test]
+    fn ids_round_trip_through_toml_json_and_binary() {
+        // Given ids are kept; the others take the smallest no entry gives.
+        let t = with_ids("id = 7", "").replacen("name = \"east\"", "name = \"east\"\nid = 40", 1);
+        let spec = FibSpec::parse(&t).unwrap();
+        let ids: Vec<u32> = spec.next_hops.iter().map(|n| n.id.0).collect();
+        assert_eq!(ids, [7, 1]);
+        assert_eq!(spec.groups[0].id, GroupId(40));
+        assert_eq!(spec.groups[0].next_hops, [NextHopId(7), NextHopId(1)]);
+        assert_eq!(spec.next_hops[0].backup, Some(NextHopId(1)));
+        assert_eq!(spec.labels[0].next_hop, Some(NextHopId(7)));
+        assert_eq!(spec.routes[0].group, Some(GroupId(40)));
+        let toml = spec.to_toml();
+        assert!(
+            toml.contains("id = 7") && toml.contains("id = 40"),
+            "{toml}"
+        );
+        assert_eq!(FibSpec::parse(&toml).unwrap(), spec);
+        assert_eq!(FibSpec::parse(&spec.to_json()).unwrap(), spec);
+        assert_eq!(
+            FibSpec::from_bytes(&spec.to_binary().unwrap()).unwrap(),
+            spec
+        );
+        // A built FIB shows the ids its file gave (fib show).
+        let names: Vec<String> = spec.ports.iter().map(|p| p.name.clone()).collect();
+        let shown = FibSpec::from_snapshot(&spec.build().unwrap(), &names);
+        assert_eq!(
+            (&shown.next_hops, &shown.groups),
+            (&spec.next_hops, &spec.groups)
+        );
+        // A file without ids numbers its next hops 1, 2... in file order,
+        // and is written without ids, as it was before ids existed.
+        let plain = FibSpec::parse(EXAMPLE).unwrap();
+        let ids: Vec<u32> = plain.next_hops.iter().map(|n| n.id.0).collect();
+        assert_eq!(
+            (ids.as_slice(), plain.groups[0].id),
+            (&[1, 2][..], GroupId(1))
+        );
+        assert!(!plain.to_toml().contains("id ="), "{}", plain.to_toml());
+        assert!(!plain.to_json().contains("\"id\""), "{}", plain.to_json());
+        // An id given where the rule would give the same is not written.
+        assert_eq!(
+            FibSpec::parse(&with_ids("id = 1", "id = 2"))
+                .unwrap()
+                .to_toml(),
+            plain.to_toml()
+        );
+    }
+
+    #[test]
+    fn zero_duplicate_and_out_of_range_ids_are_refused_naming_the_entry() {
+        let err = |t: &str| FibSpec::parse(t).unwrap_err().to_string();
+        let range = format!("is outside 1..={MAX_ID}");
+        assert_eq!(
+            err(&with_ids("id = 0", "")),
+            format!("next hop \"sat2\": id: 0 {range}")
+        );
+        let over = u64::from(MAX_ID) + 1;
+        assert_eq!(
+            err(&with_ids(&format!("id = {over}"), "")),
+            format!("next hop \"sat2\": id: {over} {range}")
+        );
+        assert_eq!(
+            err(&with_ids("id = 5", "id = 5")),
+            "next hop \"sat3\": id: 5 is also the id of next hop \"sat2\""
+        );
+        assert!(err(&with_ids("id = -1", "")).contains("id"));
+        assert!(err(&with_ids("id = 1e3", "")).contains("id"));
+        let t = EXAMPLE.replacen("name = \"east\"", "name = \"east\"\nid = 0", 1);
+        assert_eq!(err(&t), format!("group \"east\": id: 0 {range}"));
+        // The largest id is accepted.
+        let top = FibSpec::parse(&with_ids(&format!("id = {MAX_ID}"), "")).unwrap();
+        assert_eq!(top.next_hops[0].id, NextHopId(MAX_ID));
+        top.build().unwrap();
+        // A spec made in code: refused by build and by the binary decoder.
+        let mut spec = FibSpec::parse(EXAMPLE).unwrap();
+        spec.next_hops[1].id = NextHopId(1);
+        let e = spec.build().unwrap_err();
+        assert_eq!((e.entry.as_str(), e.field), ("next hop \"sat3\"", "id"));
+        let e = FibSpec::from_bytes(&spec.to_binary().unwrap()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "binary FIB: next hop \"sat3\": id: 1 is also the id of next hop \"sat2\""
+        );
+        // A reference to an id no entry has.
+        let mut spec = FibSpec::parse(EXAMPLE).unwrap();
+        spec.labels[0].next_hop = Some(NextHopId(99));
+        let e = spec.build().unwrap_err().to_string();
+        assert_eq!(e, "label 16002: next_hop: no next hop with id 99");
+        let e = FibSpec::from_bytes(&spec.to_binary().unwrap()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "binary FIB: label 16002: next_hop: no next hop with id 99"
+        );
+        let mut spec = FibSpec::parse(EXAMPLE).unwrap();
+        spec.routes[0].group = Some(GroupId(3));
+        let e = spec.check_references().unwrap_err().to_string();
+        assert_eq!(e, "route 10.2.0.0/16: group: no group with id 3");
     }
 }

@@ -31,7 +31,7 @@ fn routed() -> FibSpec {
         s.routes.push(orbitmesh_core::fib::spec::RouteSpec {
             prefix: p.parse().unwrap(),
             group: None,
-            next_hop: Some("n".into()),
+            next_hop: s.next_hop_named("n"),
         });
     }
     s
