@@ -1,8 +1,8 @@
 //! Compiles a FIB snapshot (core's [`FibSnapshot`]) into the values of the
 //! XDP transit fast path's maps (bpf/fast_maps.h, mirrored by
-//! [`crate::sys::fast_maps`]): one `(key, value)` list per map, which the
-//! loader ([`crate::sys::fast_maps::FastPath::install`]) writes into the idle
-//! bank. Pure and safe; the FIB's tables follow RFC 3031 (ILM -> group ->
+//! [`crate::sys::fast_maps`]): a [`FastFib`], one `(key, value)` list per
+//! map, which the loader ([`crate::sys::fast_maps::FastPath::install`])
+//! writes into the idle bank. Pure and safe; the FIB's tables follow RFC 3031 (ILM -> group ->
 //! NHLFE) and the map values keep that shape.
 //!
 //! Not yet used by orbitmesh-dp: wiring the fast path into the process
@@ -10,22 +10,12 @@
 //! is the next part of issue 16. The differential test
 //! (tests/xdp_differential.rs) runs it against `pipeline::process`.
 
+pub use crate::sys::fast_maps::FastFib;
 use crate::sys::fast_maps::{
     FastGroup, FastIlm, FastNh, FastParams, FAST_ILM_POP, FAST_ILM_SWAP, FAST_MAX_GROUPS,
     FAST_MAX_MEMBERS, FAST_MAX_NHS, FAST_MAX_PORTS, FAST_MAX_PUSH, FAST_NO_BACKUP, FAST_UNTAGGED,
 };
 use orbitmesh_core::fib::{FibSnapshot, IlmAction, NhId, NhgId, TtlModel};
-
-/// The map contents for one FIB: `(key, value)` per map, keys ascending.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FastFib {
-    /// Bound labels only; every other label is zero (unbound) in the map.
-    pub ilm: Vec<(u32, FastIlm)>,
-    pub groups: Vec<(u32, FastGroup)>,
-    pub members: Vec<(u32, u32)>,
-    pub nhs: Vec<(u32, FastNh)>,
-    pub params: FastParams,
-}
 
 /// Why a FIB does not fit the fast path's maps.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

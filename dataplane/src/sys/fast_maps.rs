@@ -1,10 +1,11 @@
 //! The XDP transit fast path (bpf/xdp_fast.c) from Rust: the `#[repr(C)]`
 //! mirror of its map values, whose layout is defined in ONE place,
 //! `dataplane/bpf/fast_maps.h` (sizes and offsets asserted below against
-//! that header), and [`FastPath`], which loads the program with aya, writes
-//! a compiled FIB ([`crate::fast_path::FastFib`]) into the idle bank of maps,
-//! publishes it by one update of `active_bank`, and runs the program on a
-//! frame with `BPF_PROG_TEST_RUN` (aya's `TestRun`).
+//! that header); [`FastFib`], the contents of one bank (made by
+//! `crate::fast_path::compile`); and [`FastPath`], which loads the program
+//! with aya, writes a [`FastFib`] into the idle bank of maps, publishes it
+//! by one update of `active_bank`, and runs the program on a frame with
+//! `BPF_PROG_TEST_RUN` (aya's `TestRun`).
 //!
 //! Not yet used by orbitmesh-dp: attaching it in place of xdp_steer,
 //! `--fast-path`, the scheduled flip and liveness updates from housekeeping
@@ -13,7 +14,6 @@
 //! `Ebpf`, so dropping a [`FastPath`] (also while a test panics) removes
 //! them from the kernel.
 
-use crate::fast_path::FastFib;
 use anyhow::{bail, Context, Result};
 use aya::maps::{Array, DevMap, MapData, PerCpuArray};
 use aya::programs::{TestRun, TestRunOptions, Xdp};
@@ -139,6 +139,18 @@ unsafe impl aya::Pod for FastNh {}
 unsafe impl aya::Pod for FastParams {}
 // SAFETY: see above.
 unsafe impl aya::Pod for FastCounters {}
+
+/// The map contents for one FIB, as `crate::fast_path::compile` makes them
+/// from a snapshot: `(key, value)` per map, keys ascending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FastFib {
+    /// Bound labels only; every other label is zero (unbound) in the map.
+    pub ilm: Vec<(u32, FastIlm)>,
+    pub groups: Vec<(u32, FastGroup)>,
+    pub members: Vec<(u32, u32)>,
+    pub nhs: Vec<(u32, FastNh)>,
+    pub params: FastParams,
+}
 
 /// XDP verdicts (enum xdp_action) as the test run returns them.
 pub mod action {
