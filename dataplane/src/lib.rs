@@ -17,6 +17,8 @@
 //!   the XDP steering program, epoch cells, huge pages, signals, credentials.
 //! - [`schedule`]: the schedule a node holds and follows on its own, kept
 //!   in its state directory.
+//! - [`fast_path`]: a FIB snapshot compiled into the XDP transit fast
+//!   path's map values (not yet used by orbitmesh-dp).
 //! - [`ctl`]: the control socket's server (the protocol is the core's).
 //! - [`watch`]: the port watcher (carrier, interfaces that go away).
 //! - [`config`]: the configuration file and its checks.
@@ -29,6 +31,7 @@
 pub mod config;
 pub mod ctl;
 pub mod delay_line;
+pub mod fast_path;
 pub mod housekeeping;
 pub mod publish;
 pub mod ring;

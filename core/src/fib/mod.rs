@@ -226,6 +226,12 @@ impl FibSnapshot {
         self.egress_ttl
     }
 
+    /// The per-node ECMP hash seed (for engines that must hash alike, such
+    /// as the XDP fast path's map compiler).
+    pub fn hash_seed(&self) -> u32 {
+        self.hash_seed
+    }
+
     /// The action bound to `l`, if any (slow path: `fib show`, tests).
     pub fn ilm(&self, l: Label) -> Option<IlmAction> {
         let e = *self.ilm.get(l as usize)?;

@@ -14,6 +14,8 @@
 //!   fill share) over any ring set, and an in-memory fake of the rings.
 //! - [`xsk`]: the kernel's AF_XDP UMEM and rings (xsk-rs), one set per worker.
 //! - [`xdp`]: loading/attaching the XDP steering program (aya), host addresses.
+//! - [`fast_maps`]: the XDP transit fast path's map layout (mirror of
+//!   bpf/fast_maps.h), its loader and BPF_PROG_TEST_RUN.
 //! - [`tap`]: the TAP interface punted frames are handed to the host through.
 //! - [`alloc`]: a counting global allocator for tests that bound allocation.
 #![allow(unsafe_code)]
@@ -22,6 +24,7 @@ pub mod alloc;
 pub mod clock;
 pub mod cred;
 pub mod epoch;
+pub mod fast_maps;
 pub mod mem;
 pub mod ring;
 pub mod signal;
