@@ -316,3 +316,60 @@ pub fn write(out: &Path, summary: &Summary, pred: &Predicted, ping: &str) -> Res
     std::fs::write(out.join("timeline.svg"), timeline.svg()?)?;
     Ok(md)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Sample;
+
+    #[test]
+    fn fault_losses_follow_the_samples_wall_time() {
+        // One sample a second, but the tick due at 31 s came at 34 s: the
+        // loss of that stalled interval is 31..34 s, not "second 31".
+        let mut samples: Vec<Sample> = (0..31)
+            .map(|i| Sample {
+                from_s: i as f64,
+                to_s: i as f64 + 1.0,
+                delivered: 400,
+                lost: u64::from(i == 5) * 4,
+            })
+            .collect();
+        samples.push(Sample {
+            from_s: 31.0,
+            to_s: 34.0,
+            delivered: 900,
+            lost: 300,
+        });
+        samples.extend((34..60).map(|i| Sample {
+            from_s: i as f64,
+            to_s: i as f64 + 1.0,
+            delivered: 400,
+            lost: u64::from(i == 50),
+        }));
+        let pairs = [PairTrace {
+            samples,
+            ..Default::default()
+        }];
+        let fault = |wall_s: f64| FaultReport {
+            link: (1, 2),
+            at_s: wall_s * 20.0,
+            restored_at_s: None,
+            wall_s,
+            restored_wall_s: None,
+            lost_around: 0,
+            repaired_after_s: None,
+            pairs_on_link: Vec::new(),
+        };
+        // A fault at 35.5 s: its window -1 s..+3 s (34.5..38.5) starts
+        // after the stalled interval, which ends at 34 s.
+        let mut faults = [fault(35.5)];
+        let (after, outside) = fault_losses(&mut faults, &pairs);
+        assert_eq!(faults[0].lost_around, 0);
+        assert_eq!((after, outside), (1, 4 + 300 + 1));
+        // At 34.8 s its window reaches back into the stalled interval.
+        let mut faults = [fault(34.8)];
+        let (after, outside) = fault_losses(&mut faults, &pairs);
+        assert_eq!(faults[0].lost_around, 300);
+        assert_eq!((after, outside), (1, 4 + 1));
+    }
+}
