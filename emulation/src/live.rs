@@ -501,10 +501,19 @@ pub fn cell(s: &Sample) -> String {
     format!("{rate:>6.0}/s lost {:>5}", s.lost)
 }
 
-/// What a late row says about itself (empty when on time).
+/// What a row says about the host: late (the interval it covers), or
+/// overloaded; empty when neither.
 pub fn late_note(h: &HostSample) -> String {
     if h.late_s() == 0.0 {
-        return String::new();
+        return if h.overloaded() {
+            format!(
+                "  <- host overloaded ({:.0}% busy, others {:.0}%)",
+                100.0 * h.busy,
+                100.0 * h.others
+            )
+        } else {
+            String::new()
+        };
     }
     format!(
         "  <- late: this row covers {:.1} s (host {:.0}% busy, others {:.0}%{})",
@@ -567,7 +576,11 @@ mod tests {
             busy: 1.0,
             others,
         };
-        assert_eq!(late_note(&host(12.0, 0.9)), "");
+        assert_eq!(late_note(&host(12.0, 0.1)), "");
+        assert_eq!(
+            late_note(&host(12.0, 0.9)),
+            "  <- host overloaded (100% busy, others 90%)"
+        );
         assert_eq!(
             late_note(&host(14.2, 0.9)),
             "  <- late: this row covers 3.2 s (host 100% busy, others 90%: overloaded)"

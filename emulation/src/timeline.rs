@@ -255,12 +255,20 @@ impl Timeline<'_> {
     /// The mesh and axes, then the overloaded host's and the faults' spans.
     fn underlay(&self, chart: &mut Chart, axes: &Axes) -> Result<()> {
         let (end, ymax) = (self.end(), axes.ymax);
+        // Whole numbers, but a decimal where the axis is short (0..1.1).
+        let y_label = |v: &f64| {
+            if ymax < 5.0 {
+                format!("{v:.1}")
+            } else {
+                format!("{v:.0}")
+            }
+        };
         let mut mesh = chart.configure_mesh();
         mesh.x_labels(16)
             .y_labels(6)
             .y_desc(axes.y_desc)
             .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&y_label)
             .label_style(("sans-serif", 14))
             .axis_desc_style(("sans-serif", 15))
             .light_line_style(WHITE.mix(0.0));
