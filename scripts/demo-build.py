@@ -116,7 +116,7 @@ def main():
         if not msg.get("fresh"):
             compiled += 1
         now = time.monotonic()
-        if now >= next_note and compiled:
+        if now >= next_note and compiled and done < total:
             next_note = now + EVERY_S
             if approx and done >= 0.9 * total:
                 # The count is only an estimate: no guess from it now.
