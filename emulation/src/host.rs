@@ -11,7 +11,7 @@
 use orbitmesh_lab::cpu::{self, CoreTicks, OthersCpu};
 use serde::Serialize;
 
-use super::report::PairTrace;
+use super::report::{PairTrace, Sample};
 
 /// Machine busy (all CPUs) at or above this share, and ...
 pub const BUSY_LIMIT: f64 = 0.9;
@@ -112,40 +112,71 @@ pub struct HostReport {
     /// Highest and mean share of all CPUs the other processes used.
     pub others_max: f64,
     pub others_mean: f64,
-    /// Ticks of the live view that came late, and the longest interval one
-    /// covered (s).
+    /// Ticks of the live view that came late (the emulator stalled), and
+    /// the longest interval one covered (s).
     pub late_ticks: usize,
     pub longest_tick_s: f64,
-    /// Packets lost (all pairs) in samples that overlap an overloaded
-    /// interval, and in all.
-    pub lost_while_overloaded: u64,
+    /// Packets lost (all pairs, sequence gaps) in all, in samples that
+    /// overlap an overloaded interval (a coincidence, not a cause: faults
+    /// fall there too), and of those the ones outside the fault windows.
     pub lost: u64,
+    pub lost_while_overloaded: u64,
+    pub lost_while_overloaded_outside_faults: u64,
+    /// Packets lost in the stalls (late ticks' intervals), and in the
+    /// stalls while the host was overloaded: the latter are the
+    /// overload's (agents and dataplanes stalled with the emulator).
+    pub lost_in_stalls: u64,
+    pub lost_in_overloaded_stalls: u64,
     /// Every reading.
     pub samples: Vec<HostSample>,
 }
 
 impl HostReport {
-    pub fn new(samples: Vec<HostSample>, pairs: &[PairTrace]) -> HostReport {
+    /// `fault_windows`: the wall-s windows the summary charges to faults.
+    pub fn new(
+        samples: Vec<HostSample>,
+        pairs: &[PairTrace],
+        fault_windows: &[(f64, f64)],
+    ) -> HostReport {
         let spans = overloaded_spans(&samples);
-        let all = || pairs.iter().flat_map(|p| &p.samples);
-        let lost_while_overloaded = all()
-            .filter(|s| spans.iter().any(|&(a, b)| s.overlaps(a, b)))
-            .map(|s| s.lost)
-            .sum();
+        let lost_in = |within: &dyn Fn(&Sample) -> bool| -> u64 {
+            pairs
+                .iter()
+                .flat_map(|p| &p.samples)
+                .filter(|s| within(s))
+                .map(|s| s.lost)
+                .sum()
+        };
+        let in_any = |s: &Sample, w: &[(f64, f64)]| w.iter().any(|&(a, b)| s.overlaps(a, b));
+        let stalls: Vec<(f64, f64)> = samples
+            .iter()
+            .filter(|h| h.late_s() > 0.0)
+            .map(|h| (h.from_s, h.to_s))
+            .collect();
+        let overloaded_stalls: Vec<(f64, f64)> = samples
+            .iter()
+            .filter(|h| h.late_s() > 0.0 && h.overloaded())
+            .map(|h| (h.from_s, h.to_s))
+            .collect();
         HostReport {
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             overloaded_s: spans.iter().map(|(a, b)| b - a).sum(),
-            overloaded_spans: spans,
             others_max: samples.iter().map(|s| s.others).fold(0.0, f64::max),
             others_mean: samples.iter().map(|s| s.others).sum::<f64>()
                 / samples.len().max(1) as f64,
-            late_ticks: samples.iter().filter(|s| s.late_s() > 0.0).count(),
+            late_ticks: stalls.len(),
             longest_tick_s: samples
                 .iter()
                 .map(|s| s.to_s - s.from_s)
                 .fold(0.0, f64::max),
-            lost_while_overloaded,
-            lost: all().map(|s| s.lost).sum(),
+            lost: lost_in(&|_| true),
+            lost_while_overloaded: lost_in(&|s| in_any(s, &spans)),
+            lost_while_overloaded_outside_faults: lost_in(&|s| {
+                in_any(s, &spans) && !in_any(s, fault_windows)
+            }),
+            lost_in_stalls: lost_in(&|s| in_any(s, &stalls)),
+            lost_in_overloaded_stalls: lost_in(&|s| in_any(s, &overloaded_stalls)),
+            overloaded_spans: spans,
             samples,
         }
     }
@@ -168,24 +199,35 @@ impl HostReport {
                 .collect();
             format!(
                 "- **host overloaded** for {:.0} s of the run ({}): the {} CPUs were {:.0}%+ busy and \
-                 processes outside the emulation used {:.0}%+ of them (at most {:.0}%); \
-                 {} of the {} packets lost fell in those intervals (the host's doing, not the mesh's)\n",
+                 processes outside the emulation used {:.0}%+ of them (at most {:.0}%, {:.0}% on \
+                 average); of the {} packets lost, {} fell in those intervals, {} of them outside \
+                 the fault windows\n",
                 self.overloaded_s,
                 spans.join(", "),
                 self.cpus,
                 100.0 * BUSY_LIMIT,
                 100.0 * OTHERS_LIMIT,
                 100.0 * self.others_max,
+                100.0 * self.others_mean,
+                self.lost,
                 self.lost_while_overloaded,
-                self.lost
+                self.lost_while_overloaded_outside_faults
             )
         };
-        if self.late_ticks > 0 {
-            s += &format!(
-                "- live view: {} ticks late (the longest covered {:.1} s): the host stalled the emulator\n",
-                self.late_ticks, self.longest_tick_s
-            );
-        }
+        s += &if self.late_ticks == 0 {
+            "- live view: no tick late (the emulator was never stalled for more than 0.5 s)\n"
+                .to_string()
+        } else {
+            format!(
+                "- live view: {} ticks late (the longest covered {:.1} s): the emulator stalled; \
+                 {} packets lost in those intervals, {} of them while the host was overloaded \
+                 (the overload's, not the mesh's)\n",
+                self.late_ticks,
+                self.longest_tick_s,
+                self.lost_in_stalls,
+                self.lost_in_overloaded_stalls
+            )
+        };
         s
     }
 }
@@ -193,7 +235,6 @@ impl HostReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Sample;
 
     fn at(from_s: f64, to_s: f64, busy: f64, others: f64) -> HostSample {
         HostSample {
@@ -243,14 +284,32 @@ mod tests {
             ],
             ..Default::default()
         };
-        let r = HostReport::new(samples, &[pair]);
+        // A fault window over part of the stall.
+        let r = HostReport::new(samples.clone(), std::slice::from_ref(&pair), &[(3.5, 7.0)]);
         assert_eq!((r.lost_while_overloaded, r.lost), (500, 503));
+        assert_eq!(
+            r.lost_while_overloaded_outside_faults, 0,
+            "the stall is in a fault window"
+        );
+        assert_eq!((r.lost_in_stalls, r.lost_in_overloaded_stalls), (500, 500));
         assert_eq!((r.late_ticks, r.longest_tick_s), (1, 3.0));
         assert_eq!(r.overloaded_s, 3.0);
         let md = r.markdown();
         assert!(md.contains("host overloaded** for 3 s"), "{md}");
         assert!(md.contains("1-4 s"), "{md}");
-        assert!(md.contains("500 of the 503 packets lost"), "{md}");
+        assert!(
+            md.contains("of the 503 packets lost, 500 fell in those intervals, 0 of them outside"),
+            "{md}"
+        );
         assert!(md.contains("1 ticks late"), "{md}");
+        assert!(
+            md.contains(
+                "500 packets lost in those intervals, 500 of them while the host was overloaded"
+            ),
+            "{md}"
+        );
+        // Without the fault, the same loss is outside the fault windows.
+        let r = HostReport::new(samples, &[pair], &[]);
+        assert_eq!(r.lost_while_overloaded_outside_faults, 500);
     }
 }

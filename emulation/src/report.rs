@@ -77,6 +77,13 @@ pub struct FaultReport {
     pub pairs_on_link: Vec<String>,
 }
 
+impl FaultReport {
+    /// The wall seconds its loss is counted over: 1 s before to 3 s after.
+    pub fn window(&self) -> (f64, f64) {
+        (self.wall_s - 1.0, self.wall_s + 3.0)
+    }
+}
+
 /// One directed flow at the end.
 #[derive(Debug, Clone, Serialize)]
 pub struct FlowReport {

@@ -192,7 +192,7 @@ pub fn fault_losses(faults: &mut [FaultReport], pairs: &[PairTrace]) -> (u64, u6
     let samples = || pairs.iter().flat_map(|p| &p.samples);
     for f in faults.iter_mut() {
         f.lost_around = samples()
-            .filter(|s| s.overlaps(f.wall_s - 1.0, f.wall_s + 3.0))
+            .filter(|s| s.overlaps(f.window().0, f.window().1))
             .map(|s| s.lost)
             .sum();
     }
@@ -207,7 +207,7 @@ pub fn fault_losses(faults: &mut [FaultReport], pairs: &[PairTrace]) -> (u64, u6
         .filter(|s| {
             !faults
                 .iter()
-                .any(|f| s.overlaps(f.wall_s - 1.0, f.wall_s + 3.0))
+                .any(|f| s.overlaps(f.window().0, f.window().1))
         })
         .map(|s| s.lost)
         .sum();
@@ -240,6 +240,7 @@ pub fn summary(run: Run) -> Summary {
         o.count(&pred.pairs, run.rate);
     }
     let (lost_after_recovery, lost_outside_faults) = fault_losses(&mut seen.faults, &pred.pairs);
+    let fault_windows: Vec<(f64, f64)> = seen.faults.iter().map(FaultReport::window).collect();
     let sent: u64 = flows.iter().map(|f| f.sent).sum();
     let delivered: u64 = flows.iter().map(|f| f.delivered).sum();
     let reports = &ended.run_reports;
@@ -277,7 +278,7 @@ pub fn summary(run: Run) -> Summary {
         link_changes: ended.link_changes,
         outages,
         control_cpu_seconds: seen.ctl_cpu,
-        host: HostReport::new(std::mem::take(&mut seen.host), &pred.pairs),
+        host: HostReport::new(std::mem::take(&mut seen.host), &pred.pairs, &fault_windows),
         orders: ended.orders.clone(),
     }
 }
