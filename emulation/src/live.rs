@@ -110,8 +110,9 @@ pub struct Live<'a> {
     /// Delays last set per link; `None` with `--no-delay`.
     delays: Option<BTreeMap<(u32, u32), u64>>,
     out: &'a Path,
-    /// Per pair: (delivered, lost) at the last tick, and the path shown.
-    prev: Vec<(u64, u64)>,
+    /// Per pair: (delivered, lost, wall s of the reports they came in) at
+    /// the last tick, and the path shown.
+    prev: Vec<(u64, u64, f64)>,
     shown_paths: Vec<Option<Vec<u32>>>,
     next_fault: usize,
     outages: &'a [Outage],
@@ -172,7 +173,7 @@ impl<'a> Live<'a> {
             dp_pids,
             delays,
             out,
-            prev: vec![(0, 0); n],
+            prev: vec![(0, 0, 0.0); n],
             shown_paths: vec![None; n],
             next_fault: 0,
             outages,
@@ -378,7 +379,7 @@ impl<'a> Live<'a> {
         let host = self.host.read(self.last_tick_s, wall);
         self.seen.host.push(host);
         self.last_tick_s = wall;
-        let cells = self.pair_cells(sched_t, host.from_s, wall);
+        let cells = self.pair_cells(sched_t);
         let topo = &self.pred.topo;
         let mut versions = Vec::new();
         for n in topo.nodes() {
@@ -413,36 +414,39 @@ impl<'a> Live<'a> {
         self.check_children()
     }
 
-    /// Each pair's delivered and lost packets since the last tick, from
-    /// `from_s` to `to_s` (recorded in its trace), and a line when its
+    /// Each pair's delivered and lost packets since the last tick, over
+    /// the interval between the agents' reports they came in (recorded in
+    /// its trace: reports that queued up while the emulator stalled count
+    /// over the time they cover, not as a burst), and a line when its
     /// predicted path changed.
-    fn pair_cells(&mut self, sched_t: i64, from_s: f64, to_s: f64) -> Vec<String> {
+    fn pair_cells(&mut self, sched_t: i64) -> Vec<String> {
         let (start_ns, step_ns) = (self.clock.start_ns, self.pred.step_ns);
         let mut cells = Vec::new();
         for (k, p) in self.pred.pairs.iter_mut().enumerate() {
-            let (mut rx, mut lost) = (0u64, 0u64);
+            let (mut rx, mut lost, mut at_ns) = (0u64, 0u64, 0u64);
             for (me, peer) in [(p.a, p.b), (p.b, p.a)] {
-                if let Some(f) = self
-                    .seen
-                    .latest
-                    .get(&(me as u16))
-                    .and_then(|r| r.flows.iter().find(|f| f.src == peer as u16))
-                {
+                let Some(r) = self.seen.latest.get(&(me as u16)) else {
+                    continue;
+                };
+                at_ns = at_ns.max(r.t_ns);
+                if let Some(f) = r.flows.iter().find(|f| f.src == peer as u16) {
                     rx += f.rx;
                     lost += f.seq_end - f.rx;
                 }
             }
+            let at_s = self.clock.wall_s(at_ns.max(self.clock.t_start));
             let prev = &mut self.prev[k];
-            let (drx, dlost) = (rx - prev.0.min(rx), lost.saturating_sub(prev.1));
-            *prev = (rx, lost);
-            let sample = Sample {
-                from_s,
-                to_s,
-                delivered: drx,
-                lost: dlost,
-            };
-            p.samples.push(sample);
-            cells.push(cell(&sample));
+            let sample = (at_s > prev.2 + 1e-3).then(|| Sample {
+                from_s: prev.2,
+                to_s: at_s,
+                delivered: rx - prev.0.min(rx),
+                lost: lost.saturating_sub(prev.1),
+            });
+            if let Some(s) = sample {
+                *prev = (rx, lost, at_s);
+                p.samples.push(s);
+            }
+            cells.push(cell(sample.as_ref()));
             let path = p.path_at(sched_t).map(<[u32]>::to_vec);
             if path != self.shown_paths[k] {
                 let step = ((sched_t - start_ns) / step_ns).max(0) as usize;
@@ -495,10 +499,16 @@ pub fn next_tick_after(t_start: u64, now: u64) -> u64 {
 }
 
 /// A pair's cell of a row: delivered per second over the interval, and
-/// the packets lost in it.
-pub fn cell(s: &Sample) -> String {
-    let rate = s.delivered as f64 / s.secs().max(1e-3);
-    format!("{rate:>6.0}/s lost {:>5}", s.lost)
+/// the packets lost in it; `None`: no report from its agents since the
+/// last row.
+pub fn cell(s: Option<&Sample>) -> String {
+    match s {
+        Some(s) => {
+            let rate = s.delivered as f64 / s.secs().max(1e-3);
+            format!("{rate:>6.0}/s lost {:>5}", s.lost)
+        }
+        None => format!("{:>19}", "no new report"),
+    }
 }
 
 /// What a row says about the host: late (the interval it covers), or
@@ -561,7 +571,7 @@ mod tests {
             delivered: 400,
             lost: 0,
         };
-        assert_eq!(cell(&on_time), "   400/s lost     0");
+        assert_eq!(cell(Some(&on_time)), "   400/s lost     0");
         // 3.2 s of traffic in one row: 1280 packets are 400/s, not 1280/s.
         let late = Sample {
             from_s: 11.0,
@@ -569,7 +579,13 @@ mod tests {
             delivered: 1280,
             lost: 7,
         };
-        assert_eq!(cell(&late), "   400/s lost     7");
+        assert_eq!(cell(Some(&late)), "   400/s lost     7");
+        assert_eq!(cell(None), "      no new report");
+        assert_eq!(
+            cell(None).len(),
+            cell(Some(&late)).len(),
+            "columns stay aligned"
+        );
         let host = |to_s, others| HostSample {
             from_s: 11.0,
             to_s,
