@@ -24,8 +24,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "demo: needs root (network namespaces, XDP)" >&2; exit 1; }
 bash scripts/setup.sh >/dev/null
-echo "== building (release)"
-cargo build -q --release -p dataplane -p control -p emulation
+# cargo's own progress, and an estimate of the time left (the first build
+# compiles ~200 crates: minutes).
+python3 scripts/demo-build.py dataplane control emulation
 OUT=${OUT:-/tmp/orbitmesh-demo}
 exec target/release/orbitmesh-emu run \
   --walker 6:6:70:1500 --min-elevation-deg 10 --max-gsl-m 5000000 \

@@ -190,6 +190,7 @@ pub fn report_for(f: &FaultEvent, pairs: &[PairTrace], wall_s: f64) -> FaultRepo
         at_s: f.at_ns as f64 / 1e9,
         restored_at_s: None,
         wall_s,
+        restored_wall_s: None,
         lost_around: 0,
         repaired_after_s: None,
         pairs_on_link: pairs

@@ -15,7 +15,9 @@
 //!   over the remote channel on a management network (the default), or
 //!   unsigned over the unix sockets (`--unsigned`);
 //! - [`traffic`]: the UDP test flows with sequence numbers and timestamps;
-//! - [`report`]: the live view, the summary table and the SVG.
+//! - [`report`]: the live view's traces and the summary table;
+//!   [`timeline`]: the run plotted over time (`timeline.svg`);
+//!   [`host`]: the host's load (others' processes) during the run.
 //!
 //! Links: all planned ISLs, and every ground link that any step's routing
 //! uses (as next hop or backup). Each carries frames only while the
@@ -35,6 +37,7 @@ pub mod controller;
 pub mod dataplanes;
 pub mod faults;
 pub mod geometry;
+pub mod host;
 pub mod in_force;
 pub mod lab;
 pub mod live;
@@ -46,6 +49,7 @@ pub mod report;
 pub mod session;
 pub mod slice;
 pub mod summarize;
+pub mod timeline;
 pub mod traffic;
 
 use std::collections::BTreeSet;

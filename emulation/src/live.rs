@@ -3,8 +3,11 @@
 //! agents' reports and the control process's events (repairs are timed
 //! from the fault they answer), and once a second prints a line: delivered and
 //! lost packets per pair, any change of predicted path, the FIB versions
-//! in force; it also updates the links' delays and stops the run if a
-//! dataplane or the control process dies.
+//! in force; it also updates the links' delays, reads the host's load
+//! ([`host`](super::host)) and stops the run if a dataplane or the control
+//! process dies. Rows go by wall time: a tick that comes late (the host
+//! stalled us) is one row covering the longer interval, said so, with its
+//! rates divided by the interval's length, never a burst of catch-up rows.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -16,11 +19,12 @@ use anyhow::{bail, Result};
 use super::controller::{Clock, Controller, Incarnation};
 use super::dataplanes::{cpu_seconds, set_link_delays, Sockets};
 use super::faults::{report_for, FaultEvent};
+use super::host::{HostMeter, HostSample};
 use super::in_force::{self, Checker};
 use super::lab::Lab;
 use super::outages::{Outage, OutageReport, Restarts, Target};
 use super::predicted::Predicted;
-use super::report::FaultReport;
+use super::report::{FaultReport, PairTrace, Sample};
 use super::traffic::AgentReport;
 use super::{now_ns, Names};
 use control::events::Event;
@@ -46,6 +50,8 @@ pub struct Observed {
     /// Every control process started, and whether it was stopped by
     /// `--kill-controller-at` (and so wrote no report).
     pub controllers: Vec<(Incarnation, bool)>,
+    /// The host's load, a reading per tick.
+    pub host: Vec<HostSample>,
 }
 
 /// The scheduled activations and repairs the control processes told of
@@ -104,8 +110,9 @@ pub struct Live<'a> {
     /// Delays last set per link; `None` with `--no-delay`.
     delays: Option<BTreeMap<(u32, u32), u64>>,
     out: &'a Path,
-    /// Per pair: (delivered, lost) at the last tick, and the path shown.
-    prev: Vec<(u64, u64)>,
+    /// Per pair: (delivered, lost, wall s of the reports they came in) at
+    /// the last tick, and the path shown.
+    prev: Vec<(u64, u64, f64)>,
     shown_paths: Vec<Option<Vec<u32>>>,
     next_fault: usize,
     outages: &'a [Outage],
@@ -114,6 +121,9 @@ pub struct Live<'a> {
     next_action: usize,
     restarts: Restarts,
     seen: Observed,
+    host: HostMeter,
+    /// Wall s of the last tick (the next row's interval starts there).
+    last_tick_s: f64,
 }
 
 impl<'a> Live<'a> {
@@ -163,7 +173,7 @@ impl<'a> Live<'a> {
             dp_pids,
             delays,
             out,
-            prev: vec![(0, 0); n],
+            prev: vec![(0, 0, 0.0); n],
             shown_paths: vec![None; n],
             next_fault: 0,
             outages,
@@ -171,6 +181,8 @@ impl<'a> Live<'a> {
             next_action: 0,
             restarts,
             seen,
+            host: HostMeter::start(),
+            last_tick_s: 0.0,
         }
     }
 
@@ -191,11 +203,13 @@ impl<'a> Live<'a> {
                 if r.is_final {
                     finals += 1;
                 }
+                let wall = self.clock.wall_s(r.t_ns.max(self.clock.t_start));
+                record_latency(&mut self.pred.pairs, &r, wall);
                 self.seen.latest.insert(r.id, r);
             }
             self.control_news();
             if now >= next_tick {
-                next_tick += 1_000_000_000;
+                next_tick = next_tick_after(self.clock.t_start, now);
                 self.tick(now)?;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -225,6 +239,7 @@ impl<'a> Live<'a> {
             if f.up {
                 if let Some(r) = reports.iter_mut().rev().find(|r| r.link == f.link) {
                     r.restored_at_s = Some(f.at_ns as f64 / 1e9);
+                    r.restored_wall_s = Some(wall);
                 }
             } else {
                 reports.push(report_for(&f, &self.pred.pairs, wall));
@@ -354,15 +369,18 @@ impl<'a> Live<'a> {
         }
     }
 
-    /// The once-a-second work: delays, the pairs' line, health.
+    /// The once-a-second work: delays, the pairs' line, host, health.
     fn tick(&mut self, now: u64) -> Result<()> {
         let sched_t = self.clock.sched_at(now);
         if let Some(last) = &mut self.delays {
             set_link_delays(&self.pred.net, &self.pred.topo, sched_t, self.sockets, last);
         }
+        let wall = self.clock.wall_s(now);
+        let host = self.host.read(self.last_tick_s, wall);
+        self.seen.host.push(host);
+        self.last_tick_s = wall;
         let cells = self.pair_cells(sched_t);
         let topo = &self.pred.topo;
-        let wall = self.clock.wall_s(now);
         let mut versions = Vec::new();
         for n in topo.nodes() {
             if let Some(r) = in_force::read(self.sockets, n) {
@@ -377,12 +395,13 @@ impl<'a> Live<'a> {
             versions.iter().max().copied().unwrap_or(0),
         );
         errln!(
-            "   {:4.0}s {:5.0}s |{}| v{vmin}..v{vmax} ({} of {} answering)",
-            self.clock.wall_s(now),
+            "   {:4.0}s {:5.0}s |{}| v{vmin}..v{vmax} ({} of {} answering){}",
+            wall,
             sched_t as f64 / 1e9,
             cells.join("|"),
             versions.len(),
-            topo.nodes().count()
+            topo.nodes().count(),
+            late_note(&host)
         );
         for (c, &pid) in self.seen.dp_cpu.iter_mut().zip(&self.dp_pids) {
             *c = cpu_seconds(pid).unwrap_or(*c);
@@ -395,30 +414,39 @@ impl<'a> Live<'a> {
         self.check_children()
     }
 
-    /// Each pair's delivered and lost packets in the last second (recorded
-    /// in its trace), and a line when its predicted path changed.
+    /// Each pair's delivered and lost packets since the last tick, over
+    /// the interval between the agents' reports they came in (recorded in
+    /// its trace: reports that queued up while the emulator stalled count
+    /// over the time they cover, not as a burst), and a line when its
+    /// predicted path changed.
     fn pair_cells(&mut self, sched_t: i64) -> Vec<String> {
         let (start_ns, step_ns) = (self.clock.start_ns, self.pred.step_ns);
         let mut cells = Vec::new();
         for (k, p) in self.pred.pairs.iter_mut().enumerate() {
-            let (mut rx, mut lost) = (0u64, 0u64);
+            let (mut rx, mut lost, mut at_ns) = (0u64, 0u64, 0u64);
             for (me, peer) in [(p.a, p.b), (p.b, p.a)] {
-                if let Some(f) = self
-                    .seen
-                    .latest
-                    .get(&(me as u16))
-                    .and_then(|r| r.flows.iter().find(|f| f.src == peer as u16))
-                {
+                let Some(r) = self.seen.latest.get(&(me as u16)) else {
+                    continue;
+                };
+                at_ns = at_ns.max(r.t_ns);
+                if let Some(f) = r.flows.iter().find(|f| f.src == peer as u16) {
                     rx += f.rx;
                     lost += f.seq_end - f.rx;
                 }
             }
+            let at_s = self.clock.wall_s(at_ns.max(self.clock.t_start));
             let prev = &mut self.prev[k];
-            let (drx, dlost) = (rx - prev.0.min(rx), lost.saturating_sub(prev.1));
-            *prev = (rx, lost);
-            p.delivered.push(drx);
-            p.lost.push(dlost);
-            cells.push(format!("{drx:>6}/s lost {dlost:>5}"));
+            let sample = (at_s > prev.2 + 1e-3).then(|| Sample {
+                from_s: prev.2,
+                to_s: at_s,
+                delivered: rx - prev.0.min(rx),
+                lost: lost.saturating_sub(prev.1),
+            });
+            if let Some(s) = sample {
+                *prev = (rx, lost, at_s);
+                p.samples.push(s);
+            }
+            cells.push(cell(sample.as_ref()));
             let path = p.path_at(sched_t).map(<[u32]>::to_vec);
             if path != self.shown_paths[k] {
                 let step = ((sched_t - start_ns) / step_ns).max(0) as usize;
@@ -460,5 +488,147 @@ impl<'a> Live<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// The next tick after wall time `now`: the next whole second after the
+/// start, however many were missed (no catch-up ticks).
+pub fn next_tick_after(t_start: u64, now: u64) -> u64 {
+    const S: u64 = 1_000_000_000;
+    t_start + (now.saturating_sub(t_start) / S + 1) * S
+}
+
+/// A pair's cell of a row: delivered per second over the interval, and
+/// the packets lost in it; `None`: no report from its agents since the
+/// last row.
+pub fn cell(s: Option<&Sample>) -> String {
+    match s {
+        Some(s) => {
+            let rate = s.delivered as f64 / s.secs().max(1e-3);
+            format!("{rate:>6.0}/s lost {:>5}", s.lost)
+        }
+        None => format!("{:>19}", "no new report"),
+    }
+}
+
+/// What a row says about the host: late (the interval it covers), or
+/// overloaded; empty when neither.
+pub fn late_note(h: &HostSample) -> String {
+    if h.late_s() == 0.0 {
+        return if h.overloaded() {
+            format!(
+                "  <- host overloaded ({:.0}% busy, others {:.0}%)",
+                100.0 * h.busy,
+                100.0 * h.others
+            )
+        } else {
+            String::new()
+        };
+    }
+    format!(
+        "  <- late: this row covers {:.1} s (host {:.0}% busy, others {:.0}%{})",
+        h.to_s - h.from_s,
+        100.0 * h.busy,
+        100.0 * h.others,
+        if h.overloaded() { ": overloaded" } else { "" }
+    )
+}
+
+/// Keeps the median latencies of an agent's report (received by `r.id`
+/// from each peer in the second before it) at wall second `wall`.
+fn record_latency(pairs: &mut [PairTrace], r: &AgentReport, wall: f64) {
+    let me = usize::from(r.id);
+    for f in &r.flows {
+        let Some(us) = f.recent_p50_us else { continue };
+        let (a, b) = (me.min(f.src.into()), me.max(f.src.into()));
+        if let Some(p) = pairs.iter_mut().find(|p| (p.a, p.b) == (a, b)) {
+            p.measured_ms.push((wall, us / 1e3));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::OTHERS_LIMIT;
+    use crate::traffic::FlowRx;
+
+    #[test]
+    fn ticks_skip_the_seconds_a_stall_missed() {
+        let s = 1_000_000_000;
+        assert_eq!(next_tick_after(10 * s, 11 * s), 12 * s);
+        // Stalled 3.2 s past the tick due at 11 s: the next is at 15 s, not
+        // 12, 13, 14 one after the other.
+        assert_eq!(next_tick_after(10 * s, 14 * s + s / 5), 15 * s);
+        assert_eq!(next_tick_after(10 * s, 5 * s), 11 * s, "before the start");
+    }
+
+    #[test]
+    fn a_late_row_gives_rates_over_its_interval_and_says_it_is_late() {
+        let on_time = Sample {
+            from_s: 10.0,
+            to_s: 11.0,
+            delivered: 400,
+            lost: 0,
+        };
+        assert_eq!(cell(Some(&on_time)), "   400/s lost     0");
+        // 3.2 s of traffic in one row: 1280 packets are 400/s, not 1280/s.
+        let late = Sample {
+            from_s: 11.0,
+            to_s: 14.2,
+            delivered: 1280,
+            lost: 7,
+        };
+        assert_eq!(cell(Some(&late)), "   400/s lost     7");
+        assert_eq!(cell(None), "      no new report");
+        assert_eq!(
+            cell(None).len(),
+            cell(Some(&late)).len(),
+            "columns stay aligned"
+        );
+        let host = |to_s, others| HostSample {
+            from_s: 11.0,
+            to_s,
+            busy: 1.0,
+            others,
+        };
+        assert_eq!(late_note(&host(12.0, 0.1)), "");
+        assert_eq!(
+            late_note(&host(12.0, 0.9)),
+            "  <- host overloaded (100% busy, others 90%)"
+        );
+        assert_eq!(
+            late_note(&host(14.2, 0.9)),
+            "  <- late: this row covers 3.2 s (host 100% busy, others 90%: overloaded)"
+        );
+        assert!(!late_note(&host(14.2, OTHERS_LIMIT / 2.0)).contains("overloaded"));
+    }
+
+    #[test]
+    fn measured_latency_goes_to_its_pair_at_the_reports_time() {
+        let mut pairs = vec![
+            PairTrace {
+                a: 0,
+                b: 1,
+                ..Default::default()
+            },
+            PairTrace {
+                a: 1,
+                b: 2,
+                ..Default::default()
+            },
+        ];
+        let r = AgentReport {
+            id: 2,
+            flows: vec![FlowRx {
+                src: 1,
+                recent_p50_us: Some(12_500.0),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        record_latency(&mut pairs, &r, 7.5);
+        assert!(pairs[0].measured_ms.is_empty());
+        assert_eq!(pairs[1].measured_ms, vec![(7.5, 12.5)]);
     }
 }

@@ -114,25 +114,22 @@ impl OutageReport {
         }
     }
 
-    /// Counts the traffic of the seconds it lasted (see the fields).
-    /// `rate`: packets per second of each direction of each pair.
+    /// Counts the traffic of the samples that overlap it (see the
+    /// fields). `rate`: packets per second of each direction of each pair.
     pub fn count(&mut self, pairs: &[PairTrace], rate: u32) {
-        let from = self.wall_s.max(0.0) as usize;
-        let to = self
-            .back_wall_s
-            .map_or(usize::MAX, |b| (b + 3.0).ceil() as usize);
-        // The last second is the traffic's partial one: left out.
-        let secs = pairs
-            .iter()
-            .map(|p| p.delivered.len())
-            .max()
-            .unwrap_or(0)
-            .saturating_sub(1);
-        let (from, to) = (from.min(secs), to.min(secs));
-        let sum = |v: &[u64]| -> u64 { v[from.min(v.len())..to.min(v.len())].iter().sum() };
-        self.delivered_during = pairs.iter().map(|p| sum(&p.delivered)).sum();
-        let sent = (to - from) as u64 * u64::from(rate) * 2 * pairs.len() as u64;
-        self.lost_during = sent.saturating_sub(self.delivered_during);
+        let to = self.back_wall_s.map_or(f64::INFINITY, |b| b + 3.0);
+        let (mut delivered, mut secs) = (0u64, 0.0);
+        for p in pairs {
+            // The last sample is the traffic's partial one: left out.
+            let whole = &p.samples[..p.samples.len().saturating_sub(1)];
+            for s in whole.iter().filter(|s| s.overlaps(self.wall_s, to)) {
+                delivered += s.delivered;
+                secs += s.secs();
+            }
+        }
+        self.delivered_during = delivered;
+        let sent = (secs * f64::from(rate) * 2.0).round() as u64;
+        self.lost_during = sent.saturating_sub(delivered);
     }
 }
 

@@ -1,8 +1,7 @@
 //! What an emulation shows: a line per second while it runs (delivered and
 //! lost packets per ground-station pair, the predicted path and latency, the
-//! FIB versions in force), and at the end a summary (Markdown and JSON) and
-//! an SVG of delivered rate and predicted latency over time with marks at
-//! the path changes (FIB swaps) and the faults.
+//! FIB versions in force), and at the end a summary (Markdown and JSON);
+//! the plot of the run over time is [`timeline`](super::timeline).
 
 use serde::Serialize;
 
@@ -16,10 +15,36 @@ pub struct PairTrace {
     pub latency_ms: Vec<f64>,
     /// (schedule ns, path a -> b as node ids) at every change of path.
     pub paths: Vec<(i64, Vec<u32>)>,
-    /// Per wall second: packets delivered (both directions).
-    pub delivered: Vec<u64>,
-    /// Per wall second: packets missing (sequence gaps, both directions).
-    pub lost: Vec<u64>,
+    /// Per tick of the live view: what the pair delivered and lost (both
+    /// directions) over the interval the tick covers (about 1 s; longer
+    /// when the tick was late).
+    pub samples: Vec<Sample>,
+    /// Measured one-way latency: (wall s of the agent's report, median of
+    /// the packets received in the second before it, ms), both directions.
+    pub measured_ms: Vec<(f64, f64)>,
+}
+
+/// What a pair delivered and lost between two ticks of the live view.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Sample {
+    /// Wall seconds of the run the interval starts and ends at.
+    pub from_s: f64,
+    pub to_s: f64,
+    /// Packets delivered, and missing (sequence gaps), in the interval.
+    pub delivered: u64,
+    pub lost: u64,
+}
+
+impl Sample {
+    /// Whether the interval overlaps [a, b] (wall s).
+    pub fn overlaps(&self, a: f64, b: f64) -> bool {
+        self.from_s < b && self.to_s > a
+    }
+
+    /// Seconds the interval covers.
+    pub fn secs(&self) -> f64 {
+        (self.to_s - self.from_s).max(0.0)
+    }
 }
 
 impl PairTrace {
@@ -40,14 +65,23 @@ pub struct FaultReport {
     /// Schedule time of the failure (s) and of the repair (s), if repaired.
     pub at_s: f64,
     pub restored_at_s: Option<f64>,
-    /// Wall second of the emulation when it happened.
+    /// Wall second of the emulation when it happened, and when the link
+    /// came back up, if it did.
     pub wall_s: f64,
+    pub restored_wall_s: Option<f64>,
     /// Packets missing from 1 s before to 3 s after the failure.
     pub lost_around: u64,
     /// Wall seconds from the failure to the control process's repair push.
     pub repaired_after_s: Option<f64>,
     /// Pairs whose predicted path used the link at that instant.
     pub pairs_on_link: Vec<String>,
+}
+
+impl FaultReport {
+    /// The wall seconds its loss is counted over: 1 s before to 3 s after.
+    pub fn window(&self) -> (f64, f64) {
+        (self.wall_s - 1.0, self.wall_s + 3.0)
+    }
 }
 
 /// One directed flow at the end.
@@ -113,6 +147,9 @@ pub struct Summary {
     /// The control process or dataplanes stopped (and started again).
     pub outages: Vec<super::outages::OutageReport>,
     pub control_cpu_seconds: f64,
+    /// The host's load during the run: overloaded intervals, late ticks,
+    /// the losses that fell in them.
+    pub host: super::host::HostReport,
     /// Signed or not, over which channel, and the orders refused.
     pub orders: super::mgmt::Orders,
 }
@@ -177,6 +214,7 @@ impl Summary {
             self.dataplane_cpu_seconds * 1e6 / self.frames_forwarded.max(1) as f64,
             self.control_cpu_seconds,
         );
+        s += &self.host.markdown();
         for c in &self.controllers_without_report {
             s += &format!("- control process {c}\n");
         }
@@ -252,223 +290,6 @@ impl Summary {
     }
 }
 
-const COLORS: &[&str] = &[
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-];
-
-/// One series of a panel: the pair's index (its colour) and its points
-/// (wall second, value; a non-finite value lifts the pen).
-type Series = (usize, Vec<(f64, f64)>);
-
-/// The drawing area: `width` x `height` px, the plots between `left` and
-/// `width - right`, spanning `secs` wall seconds.
-struct Canvas {
-    width: f64,
-    height: f64,
-    left: f64,
-    right: f64,
-    secs: f64,
-}
-
-impl Canvas {
-    /// The x of wall second `s`.
-    fn x(&self, s: f64) -> f64 {
-        self.left + (self.width - self.left - self.right) * s / self.secs
-    }
-
-    /// A panel `height` px tall from `top`: title, axes, 0 and `max`, and
-    /// a line per series.
-    fn panel(
-        &self,
-        out: &mut String,
-        top: f64,
-        height: f64,
-        title: &str,
-        max: f64,
-        series: &[Series],
-    ) {
-        let (left, w, right) = (self.left, self.width, self.right);
-        *out += &format!(
-            "<text x=\"{left}\" y=\"{}\" font-weight=\"bold\">{title}</text>\n\
-             <line x1=\"{left}\" y1=\"{}\" x2=\"{left}\" y2=\"{}\" stroke=\"black\"/>\n\
-             <line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n\
-             <text x=\"{}\" y=\"{}\" text-anchor=\"end\">{max:.1}</text>\n\
-             <text x=\"{}\" y=\"{}\" text-anchor=\"end\">0</text>\n",
-            top - 6.0,
-            top,
-            top + height,
-            top + height,
-            w - right,
-            top + height,
-            left - 4.0,
-            top + 10.0,
-            left - 4.0,
-            top + height
-        );
-        for (k, pts) in series {
-            let mut d = String::new();
-            let mut pen_up = true;
-            for &(t, v) in pts {
-                if !v.is_finite() {
-                    pen_up = true;
-                    continue;
-                }
-                let y = top + height - height * (v / max.max(1e-9)).min(1.0);
-                d += &format!(
-                    "{}{:.1},{:.1} ",
-                    if pen_up { "M" } else { "L" },
-                    self.x(t),
-                    y
-                );
-                pen_up = false;
-            }
-            *out += &format!(
-                "<path d=\"{d}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"/>\n",
-                COLORS[k % COLORS.len()]
-            );
-        }
-    }
-}
-
-/// Two panels over wall time: delivered packets/s per pair, and predicted
-/// one-way latency per pair; grey ticks at path changes, red lines at faults.
-pub fn svg(pairs: &[PairTrace], step_ns: i64, time_scale: f64, faults: &[FaultReport]) -> String {
-    let secs = pairs
-        .iter()
-        .map(|p| p.delivered.len())
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
-    let c = Canvas {
-        width: 900.0,
-        height: 560.0,
-        left: 70.0,
-        right: 20.0,
-        secs,
-    };
-    let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"12\">\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
-        c.width, c.height
-    );
-    let rate = rate_series(pairs);
-    let max_rate = rate
-        .iter()
-        .flat_map(|s| s.1.iter().map(|p| p.1))
-        .fold(1.0, f64::max);
-    c.panel(
-        &mut out,
-        40.0,
-        200.0,
-        "delivered packets/s per pair (both directions)",
-        max_rate,
-        &rate,
-    );
-    let lat = latency_series(pairs, step_ns, time_scale, secs);
-    let max_lat = lat
-        .iter()
-        .flat_map(|s| s.1.iter().map(|p| p.1))
-        .filter(|v| v.is_finite())
-        .fold(1.0, f64::max);
-    c.panel(
-        &mut out,
-        300.0,
-        200.0,
-        "predicted one-way latency (ms); ticks: path changes (FIB swaps)",
-        max_lat * 1.1,
-        &lat,
-    );
-    marks(&c, &mut out, pairs, time_scale, faults);
-    out += &format!(
-        "<text x=\"{}\" y=\"520\" text-anchor=\"middle\">wall-clock seconds (schedule time / {time_scale})</text>\n</svg>\n",
-        (c.left + c.width - c.right) / 2.0
-    );
-    out
-}
-
-/// Delivered packets per wall second, per pair.
-fn rate_series(pairs: &[PairTrace]) -> Vec<Series> {
-    pairs
-        .iter()
-        .enumerate()
-        .map(|(k, p)| {
-            (
-                k,
-                p.delivered
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &v)| (i as f64 + 1.0, v as f64))
-                    .collect(),
-            )
-        })
-        .collect()
-}
-
-/// Predicted latency per pair, schedule steps placed at their wall second
-/// (up to `secs`).
-fn latency_series(pairs: &[PairTrace], step_ns: i64, time_scale: f64, secs: f64) -> Vec<Series> {
-    let to_wall = |t_ns: i64| t_ns as f64 / 1e9 / time_scale;
-    pairs
-        .iter()
-        .enumerate()
-        .map(|(k, p)| {
-            (
-                k,
-                p.latency_ms
-                    .iter()
-                    .enumerate()
-                    // At most ~1000 points a series: the plot is 810 px wide.
-                    .step_by(p.latency_ms.len().div_ceil(1000).max(1))
-                    .map(|(i, &v)| (to_wall(i as i64 * step_ns), v))
-                    .filter(|(t, _)| *t <= secs)
-                    .collect(),
-            )
-        })
-        .collect()
-}
-
-/// Ticks at each pair's path changes, the pairs' legend, and a red line
-/// at each fault.
-fn marks(
-    c: &Canvas,
-    out: &mut String,
-    pairs: &[PairTrace],
-    time_scale: f64,
-    faults: &[FaultReport],
-) {
-    let to_wall = |t_ns: i64| t_ns as f64 / 1e9 / time_scale;
-    for (k, p) in pairs.iter().enumerate() {
-        for (t, _) in p.paths.iter().skip(1) {
-            let xs = c.x(to_wall(*t));
-            if xs <= c.width - c.right {
-                *out += &format!(
-                    "<line x1=\"{xs:.1}\" y1=\"{}\" x2=\"{xs:.1}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"1\"/>\n",
-                    500.0 + 4.0 * k as f64,
-                    506.0 + 4.0 * k as f64,
-                    COLORS[k % COLORS.len()]
-                );
-            }
-        }
-        *out += &format!(
-            "<text x=\"{}\" y=\"{}\" fill=\"{}\">{}</text>\n",
-            c.left + 150.0 * (k % 5) as f64,
-            540.0 + 14.0 * (k / 5) as f64,
-            COLORS[k % COLORS.len()],
-            p.name
-        );
-    }
-    for f in faults {
-        let xs = c.x(f.wall_s);
-        *out += &format!(
-            "<line x1=\"{xs:.1}\" y1=\"40\" x2=\"{xs:.1}\" y2=\"500\" stroke=\"red\" stroke-dasharray=\"4,3\"/>\n\
-             <text x=\"{:.1}\" y=\"52\" fill=\"red\">ISL {}-{} down</text>\n",
-            xs + 3.0,
-            f.link.0,
-            f.link.1
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,23 +304,5 @@ mod tests {
         assert_eq!(p.path_at(499), Some(&[1u32, 2][..]));
         assert_eq!(p.path_at(500), Some(&[1u32, 3, 2][..]));
         assert_eq!(p.path_at(-1), None);
-    }
-
-    #[test]
-    fn svg_is_well_formed_with_gaps() {
-        let p = PairTrace {
-            name: "A-B".into(),
-            latency_ms: vec![10.0, f64::NAN, 12.0],
-            paths: vec![(0, vec![1, 2]), (100, vec![1, 3, 2])],
-            delivered: vec![100, 90, 100],
-            lost: vec![0, 10, 0],
-            ..Default::default()
-        };
-        let s = svg(&[p], 1_000_000_000, 1.0, &[]);
-        assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
-        assert_eq!(s.matches("<path").count(), 2);
-        // The unreachable step lifts the pen: two moves in the latency path.
-        let lat = s.split("<path").nth(2).unwrap();
-        assert_eq!(lat.matches('M').count(), 2);
     }
 }

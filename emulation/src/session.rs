@@ -425,8 +425,9 @@ fn plan_faults(a: &Options, pred: &Predicted) -> Result<Vec<FaultEvent>> {
 fn told_live_header(pred: &Predicted, rate: u32) {
     let n_gs = pred.topo.n_gs;
     errln!(
-        "== running: {} flows at {} pps each; a line per second (delivered/s and lost per pair, \
-         FIB versions in force)",
+        "== running: {} flows at {} pps each; a line per second of wall time (delivered/s and \
+         packets lost per pair, FIB versions in force; a late line covers its longer interval and \
+         says so)",
         n_gs * (n_gs - 1),
         rate
     );

@@ -22,11 +22,13 @@ use anyhow::Result;
 
 use super::controller::{Controller, Incarnation};
 use super::dataplanes::{ask_stats, Sockets};
+use super::host::HostReport;
 use super::in_force::Tally;
 use super::lab::Lab;
 use super::live::Observed;
 use super::predicted::{predicted_mean, Predicted};
-use super::report::{self, FaultReport, FlowReport, PairTrace, Summary};
+use super::report::{FaultReport, FlowReport, PairTrace, Summary};
+use super::timeline::Timeline;
 use super::Topology;
 use control::distribute::NodeReport;
 use orbitmesh_core::errln;
@@ -182,45 +184,32 @@ pub fn flows(seen: &Observed, pred: &Predicted) -> Vec<FlowReport> {
 }
 
 /// What the faults cost: packets missing from 1 s before to 3 s after
-/// each (set in the reports); returns (lost from 2 s after the last fault
-/// to the end, lost outside the fault windows).
+/// each (set in the reports), counted from every sample whose interval
+/// overlaps that window (by wall time, so a late tick's longer interval
+/// counts once, where it was); returns (lost from 2 s after the last
+/// fault to the end, lost outside the fault windows).
 pub fn fault_losses(faults: &mut [FaultReport], pairs: &[PairTrace]) -> (u64, u64) {
-    let secs = pairs.iter().map(|p| p.lost.len()).max().unwrap_or(0);
+    let samples = || pairs.iter().flat_map(|p| &p.samples);
     for f in faults.iter_mut() {
-        let from = (f.wall_s - 1.0).max(0.0) as usize;
-        let to = ((f.wall_s + 3.0).ceil() as usize).min(secs);
-        f.lost_around = pairs
-            .iter()
-            .map(|p| {
-                p.lost[from.min(p.lost.len())..to.min(p.lost.len())]
-                    .iter()
-                    .sum::<u64>()
-            })
+        f.lost_around = samples()
+            .filter(|s| s.overlaps(f.window().0, f.window().1))
+            .map(|s| s.lost)
             .sum();
     }
     let lost_after_recovery = faults.last().map_or(0, |f| {
-        let from = (f.wall_s + 2.0).ceil() as usize;
-        pairs
-            .iter()
-            .map(|p| p.lost[from.min(p.lost.len())..].iter().sum::<u64>())
+        samples()
+            .filter(|s| s.from_s >= f.wall_s + 2.0)
+            .map(|s| s.lost)
             .sum()
     });
     // Loss outside the fault windows: what the scheduled swaps cost.
-    let in_fault = |sec: usize| {
-        faults
-            .iter()
-            .any(|f| (sec as f64) + 1.0 >= f.wall_s - 1.0 && (sec as f64) < f.wall_s + 3.0)
-    };
-    let lost_outside_faults: u64 = pairs
-        .iter()
-        .map(|p| {
-            p.lost
+    let lost_outside_faults = samples()
+        .filter(|s| {
+            !faults
                 .iter()
-                .enumerate()
-                .filter(|(i, _)| !in_fault(*i))
-                .map(|(_, l)| l)
-                .sum::<u64>()
+                .any(|f| s.overlaps(f.window().0, f.window().1))
         })
+        .map(|s| s.lost)
         .sum();
     (lost_after_recovery, lost_outside_faults)
 }
@@ -251,6 +240,7 @@ pub fn summary(run: Run) -> Summary {
         o.count(&pred.pairs, run.rate);
     }
     let (lost_after_recovery, lost_outside_faults) = fault_losses(&mut seen.faults, &pred.pairs);
+    let fault_windows: Vec<(f64, f64)> = seen.faults.iter().map(FaultReport::window).collect();
     let sent: u64 = flows.iter().map(|f| f.sent).sum();
     let delivered: u64 = flows.iter().map(|f| f.delivered).sum();
     let reports = &ended.run_reports;
@@ -288,6 +278,7 @@ pub fn summary(run: Run) -> Summary {
         link_changes: ended.link_changes,
         outages,
         control_cpu_seconds: seen.ctl_cpu,
+        host: HostReport::new(std::mem::take(&mut seen.host), &pred.pairs, &fault_windows),
         orders: ended.orders.clone(),
     }
 }
@@ -309,14 +300,77 @@ pub fn write(out: &Path, summary: &Summary, pred: &Predicted, ping: &str) -> Res
         out.join("summary.json"),
         serde_json::to_string_pretty(summary)?,
     )?;
-    std::fs::write(
-        out.join("timeline.svg"),
-        report::svg(
-            &pred.pairs,
-            pred.step_ns,
-            summary.time_scale,
-            &summary.faults,
-        ),
-    )?;
+    let title = format!(
+        "orbitmesh emulation: {}, {} nodes, x{}",
+        summary.scenario, summary.nodes, summary.time_scale
+    );
+    let timeline = Timeline {
+        title: &title,
+        pairs: &pred.pairs,
+        start_ns: pred.window_ns.0,
+        step_ns: pred.step_ns,
+        time_scale: summary.time_scale,
+        wall_seconds: summary.wall_seconds,
+        faults: &summary.faults,
+        overloaded: &summary.host.overloaded_spans,
+    };
+    std::fs::write(out.join("timeline.svg"), timeline.svg()?)?;
     Ok(md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Sample;
+
+    #[test]
+    fn fault_losses_follow_the_samples_wall_time() {
+        // One sample a second, but the tick due at 31 s came at 34 s: the
+        // loss of that stalled interval is 31..34 s, not "second 31".
+        let mut samples: Vec<Sample> = (0..31)
+            .map(|i| Sample {
+                from_s: i as f64,
+                to_s: i as f64 + 1.0,
+                delivered: 400,
+                lost: u64::from(i == 5) * 4,
+            })
+            .collect();
+        samples.push(Sample {
+            from_s: 31.0,
+            to_s: 34.0,
+            delivered: 900,
+            lost: 300,
+        });
+        samples.extend((34..60).map(|i| Sample {
+            from_s: i as f64,
+            to_s: i as f64 + 1.0,
+            delivered: 400,
+            lost: u64::from(i == 50),
+        }));
+        let pairs = [PairTrace {
+            samples,
+            ..Default::default()
+        }];
+        let fault = |wall_s: f64| FaultReport {
+            link: (1, 2),
+            at_s: wall_s * 20.0,
+            restored_at_s: None,
+            wall_s,
+            restored_wall_s: None,
+            lost_around: 0,
+            repaired_after_s: None,
+            pairs_on_link: Vec::new(),
+        };
+        // A fault at 35.5 s: its window -1 s..+3 s (34.5..38.5) starts
+        // after the stalled interval, which ends at 34 s.
+        let mut faults = [fault(35.5)];
+        let (after, outside) = fault_losses(&mut faults, &pairs);
+        assert_eq!(faults[0].lost_around, 0);
+        assert_eq!((after, outside), (1, 4 + 300 + 1));
+        // At 34.8 s its window reaches back into the stalled interval.
+        let mut faults = [fault(34.8)];
+        let (after, outside) = fault_losses(&mut faults, &pairs);
+        assert_eq!(faults[0].lost_around, 300);
+        assert_eq!((after, outside), (1, 4 + 1));
+    }
 }

@@ -50,6 +50,10 @@ pub struct FlowRx {
     /// One-way latency percentiles in microseconds (final report only).
     #[serde(default)]
     pub latency_us: Option<[f64; 4]>,
+    /// Median one-way latency (us) of the packets received since the
+    /// report before (per-second reports only; `None`: none received).
+    #[serde(default)]
+    pub recent_p50_us: Option<f64>,
 }
 
 /// A report line of an agent.
@@ -69,6 +73,8 @@ struct FlowState {
     rx: FlowRx,
     seen: Vec<u64>,
     lat_us: Vec<f32>,
+    /// `lat_us[reported..]` arrived since the last report.
+    reported: usize,
 }
 
 impl FlowState {
@@ -88,6 +94,13 @@ impl FlowState {
         }
         self.rx.seq_end = self.rx.seq_end.max(seq + 1);
         self.lat_us.push(lat_ns as f32 / 1e3);
+    }
+
+    /// Median latency of what arrived since the last call (us).
+    fn recent_p50(&mut self) -> Option<f64> {
+        let mut recent = self.lat_us[self.reported.min(self.lat_us.len())..].to_vec();
+        self.reported = self.lat_us.len();
+        percentiles(&mut recent).map(|p| p[0])
     }
 }
 
@@ -169,13 +182,17 @@ pub fn run_agent(spec: &AgentSpec, out: &mut dyn Write) -> std::io::Result<()> {
             .collect(),
         flows: flows
             .values_mut()
-            .map(|f| FlowRx {
-                latency_us: if is_final {
-                    percentiles(&mut f.lat_us)
+            .map(|f| {
+                let (latency_us, recent_p50_us) = if is_final {
+                    (percentiles(&mut f.lat_us), None)
                 } else {
-                    None
-                },
-                ..f.rx.clone()
+                    (None, f.recent_p50())
+                };
+                FlowRx {
+                    latency_us,
+                    recent_p50_us,
+                    ..f.rx.clone()
+                }
             })
             .collect(),
     };
@@ -241,7 +258,13 @@ mod tests {
         assert_eq!(f.rx.duplicates, 1);
         assert_eq!(f.rx.reordered, 1, "2 after 3");
         assert_eq!(f.rx.seq_end, 201);
-        assert_eq!(percentiles(&mut f.lat_us), Some([1.0, 1.0, 1.0, 1.0]));
+        assert_eq!(f.recent_p50(), Some(1.0));
+        assert_eq!(f.recent_p50(), None, "nothing new since");
+        f.record(201, 3000);
+        f.record(202, 5000);
+        f.record(203, 4000);
+        assert_eq!(f.recent_p50(), Some(4.0), "only the three new ones");
+        assert_eq!(percentiles(&mut f.lat_us), Some([1.0, 4.0, 5.0, 5.0]));
     }
 
     #[test]

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod command;
+pub mod cpu;
 mod lab;
 mod process;
 
