@@ -17,6 +17,9 @@
 #      REUSE_SATGENPY=1 to keep satgenpy's output in WORK from an earlier run (same arguments),
 #      GEOMETRY=accurate|hypatia (default accurate): orbitmesh's geometry model; hypatia
 #      reproduces satgenpy's PyEphem/libastro geometry (control/src/predict/hypatia.rs).
+# A satgenpy run cut short leaves fstate files only: with REUSE_SATGENPY=1 and DURATION_S
+# at most the steps it finished, the forwarding state and all station pairs' paths are
+# still compared (pair RTTs and speed are skipped).
 # CPU-heavy: runs satgenpy under `nice -n 10`.
 set -euo pipefail
 
@@ -133,9 +136,14 @@ else
 fi
 
 echo "== comparison"
-python3 - "$WORK" "$PAIRS" "$OM" <<'PY'
-import sys, json
-work, pairs, om_dir = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+python3 - "$WORK" "$PAIRS" "$OM" "$DURATION_S" <<'PY'
+import sys, json, os
+work, pairs, om_dir, dur_s = sys.argv[1], sys.argv[2].split(","), sys.argv[3], int(sys.argv[4])
+# A satgenpy run cut short (PARTIAL=1 in the usage) has fstate files but no
+# pair files nor timing: then only the forwarding state is compared.
+if not os.path.exists("%s/satgenpy/pairs" % work):
+    print("satgenpy pairs: not available (partial satgenpy run), pair RTTs not compared")
+    pairs = []
 def rows(path):
     with open(path) as f:
         next(f)
@@ -170,7 +178,8 @@ sched = {}
 for f in glob.glob(om_dir + "/schedule/node-*.json"):
     d = json.load(open(f))
     sched[d["node"]] = d
-times = sorted(int(os.path.basename(f)[7:-4]) for f in glob.glob(work + "/satgenpy/dynamic_state/fstate_*.txt"))
+times = sorted(t for t in (int(os.path.basename(f)[7:-4]) for f in
+               glob.glob(work + "/satgenpy/dynamic_state/fstate_*.txt")) if t < dur_s * 10**9)
 sg = {}
 om = {n: {e["destination"]: e["next_hop"] for e in d["initial"]["entries"]} for n, d in sched.items()}
 cursor = {n: 0 for n in sched}
@@ -221,11 +230,12 @@ print("all station pairs: %d pair-steps, %d differing paths, %d reachability dif
       % (all_pairs, all_paths, all_reach))
 for t, c, dst, nh, mine in first_diffs:
     print("  t=%d node %d -> %d: satgenpy next hop %d, orbitmesh %d" % (t, c, dst, nh, mine))
-el, steps = open(work + "/satgenpy_time.txt").read().split()
-sat_ms = float(el) * 1e3 / int(steps)
 om = json.load(open(om_dir + "/summary.json"))
 print("TOTAL: %d pair-steps, max |RTT diff| %.1f ns, %d differing paths, %d reachability differences"
       % (n_steps, max_diff, n_path_diff, n_reach_diff))
-print("speed: satgenpy %.1f ms/step, orbitmesh %.3f ms/step (1 thread, incl. schedule), ratio %.0fx"
-      % (sat_ms, om["ms_per_step"], sat_ms / om["ms_per_step"]))
+if os.path.exists(work + "/satgenpy_time.txt"):
+    el, steps = open(work + "/satgenpy_time.txt").read().split()
+    sat_ms = float(el) * 1e3 / int(steps)
+    print("speed: satgenpy %.1f ms/step, orbitmesh %.3f ms/step (1 thread, incl. schedule), ratio %.0fx"
+          % (sat_ms, om["ms_per_step"], sat_ms / om["ms_per_step"]))
 PY
