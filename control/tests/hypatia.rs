@@ -343,3 +343,58 @@ fn position_difference_between_the_geometries() {
     eprintln!("largest position difference {max:.1} m (radial {max_radial:.1} m)");
     assert!(max > 1.0 && max < 500.0, "{max}");
 }
+
+/// Input the hypatia geometry cannot honour is refused with a clear error,
+/// and scenario.json carries the choice (default: accurate).
+#[test]
+fn hypatia_geometry_refuses_what_satgenpy_does_not_model() {
+    use control::predict::scenario::Scenario;
+    let cities = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("data/ground_stations/cities_top100.basic.txt");
+    let json = |extra: &str| {
+        format!(
+            r#"{{"walker": ["4:4:53:550"], "ground_stations": {cities:?}, "gs_count": 2,
+            "start": "0s", "duration": "1s", "step": "500ms", "max_gsl_m": null,
+            "max_terminals": 4, "min_los_altitude_km": 80.0, "srgb_base": 16000,
+            "gs_prefix_base": "10.128.0.0/9", "gs_prefix_len": 24, "tle": null,
+            "grid": null{extra}}}"#
+        )
+    };
+    let s: Scenario = serde_json::from_str(&json(r#", "min_elevation_deg": null"#)).unwrap();
+    assert_eq!(s.geometry, Geometry::Accurate);
+    let s: Scenario = serde_json::from_str(&json(
+        r#", "min_elevation_deg": null, "geometry": "hypatia""#,
+    ))
+    .unwrap();
+    assert_eq!(s.geometry, Geometry::Hypatia);
+    assert_eq!(
+        s.build(&Default::default())
+            .unwrap()
+            .net
+            .propagator
+            .geometry(),
+        Geometry::Hypatia
+    );
+    let s: Scenario = serde_json::from_str(&json(
+        r#", "min_elevation_deg": 10.0, "geometry": "hypatia""#,
+    ))
+    .unwrap();
+    let e = s.build(&Default::default()).unwrap_err().to_string();
+    assert!(
+        e.contains("--min-elevation-deg") && e.contains("hypatia"),
+        "{e}"
+    );
+    // A geostationary satellite needs SDP4, which the hypatia geometry refuses.
+    let with_sum = |l: &str| format!("{l}{}", control::predict::tle::checksum(l) % 10);
+    let text = format!(
+        "GEO\n{}\n{}\n",
+        with_sum("1 28884U 05041A   20001.00000000  .00000000  00000-0  00000-0 0  999"),
+        with_sum("2 28884   0.0100 100.0000 0001000  90.0000 270.0000  1.00270000 0000")
+    );
+    let set = control::predict::tle::parse("geo.tle", &text).unwrap();
+    let e = Propagator::with_geometry(&set, Geometry::Hypatia)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("deep-space") && e.contains("hypatia"), "{e}");
+    assert!(Propagator::with_geometry(&set, Geometry::Accurate).is_ok());
+}
