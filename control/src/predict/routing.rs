@@ -18,8 +18,10 @@
 //! satgenpy (it compares `(distance, satellite id)` tuples); with real-valued
 //! geometry they do not occur in practice. Near-ties (two +Grid paths within
 //! metres, common in symmetric Walker shells) follow the computed positions,
-//! which differ from satgenpy's pyephem ones by metres, so a few such decisions
-//! differ (see bench/results/predictor.md).
+//! which with the default geometry differ from satgenpy's pyephem ones by
+//! metres, so a few such decisions differ (see bench/results/predictor.md);
+//! with `--geometry hypatia` the link lengths are satgenpy's own
+//! ([`super::hypatia`]) and the decisions match.
 //!
 //! Fast reroute (RFC 5286, loop-free alternates): for node S with primary next
 //! hop P towards D, a neighbour N != P is a loop-free alternate when
