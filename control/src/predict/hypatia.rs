@@ -38,6 +38,10 @@
 //! their separation only by rounding (below 1e-8 m of ISL length); and
 //! deep-space (SDP4, period >= 225 min) satellites are refused, satgenpy's
 //! scenarios being LEO.
+//!
+//! As in satgenpy, a satellite is left out of a step only where libastro
+//! gives no position (NaN, or more than 365 days from its TLE epoch,
+//! `crazyOp`); a decayed object keeps the position libastro computes.
 
 use super::coords::Vec3;
 use super::ground::GroundStation;
@@ -723,10 +727,11 @@ impl HypatiaModel {
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                Sat::from_tle(&t.line1, &t.line2).map_err(|reason| Error::Tle {
-                    file: format!("satellite {i} ({})", t.name),
-                    line: 0,
-                    reason: format!("--geometry hypatia: {reason}"),
+                Sat::from_tle(&t.line1, &t.line2).map_err(|reason| {
+                    Error::Scenario(format!(
+                        "--geometry hypatia: satellite {i} ({}): {reason}",
+                        t.name
+                    ))
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
