@@ -6,13 +6,20 @@
 # - runs satgenpy's own code: generate_tles_from_scratch_manual, generate_plus_grid_isls,
 #   extend_ground_stations, generate_dynamic_state (algorithm_free_one_only_over_isls),
 #   then its post-analysis get_path / compute_path_length_without_graph per step;
-# - runs `orbitmesh-ctl predict --pairs` on the same scenario;
-# - reports max |RTT difference|, differing paths, and the per-step speed ratio.
+# - runs `orbitmesh-ctl predict --pairs --geometry $GEOMETRY` on the same scenario;
+# - reports max |RTT difference|, differing paths, reachability differences, the
+#   full forwarding state (every node towards every station at every step), and
+#   the per-step speed ratio.
 #
 # Usage: scripts/hypatia-compare.sh [PRESET] [N_GS] [DURATION_S] [STEP_MS] [PAIRS]
 #   defaults: kuiper-k1 10 20 100 "0:3,1:7,2:9,4:6"  (pairs as ground-station indices)
 # Env: VENV (default /tmp/orbitmesh-hypatia-venv), WORK (default target/hypatia-compare),
-#      REUSE_SATGENPY=1 to keep satgenpy's output in WORK from an earlier run (same arguments).
+#      REUSE_SATGENPY=1 to keep satgenpy's output in WORK from an earlier run (same arguments),
+#      GEOMETRY=accurate|hypatia (default accurate): orbitmesh's geometry model; hypatia
+#      reproduces satgenpy's PyEphem/libastro geometry (control/src/predict/hypatia.rs).
+# A satgenpy run cut short leaves fstate files only: with REUSE_SATGENPY=1 and DURATION_S
+# at most the steps it finished, the forwarding state and all station pairs' paths are
+# still compared (pair RTTs and speed are skipped).
 # CPU-heavy: runs satgenpy under `nice -n 10`.
 set -euo pipefail
 
@@ -25,6 +32,8 @@ GS_PAIRS="${5:-0:3,1:7,2:9,4:6}"
 VENV="${VENV:-/tmp/orbitmesh-hypatia-venv}"
 WORK="${WORK:-$ROOT/target/hypatia-compare}"
 CITIES="${CITIES:-$ROOT/control/data/ground_stations/cities_top100.basic.txt}"
+GEOMETRY="${GEOMETRY:-accurate}"
+case "$GEOMETRY" in accurate|hypatia) ;; *) echo "hypatia-compare: GEOMETRY must be accurate or hypatia, got $GEOMETRY" >&2; exit 2 ;; esac
 
 case "$PRESET" in
   kuiper-k1)   NAME=Kuiper-630;   P=34; S=34; INC=51.9;  MM=14.80; GSL="$(python3 -c 'import math;a=630000;c=a/math.tan(math.radians(30));print(repr(math.sqrt(c*c+a*a)))')"; ALT=630000 ;;
@@ -42,7 +51,8 @@ if [ -z "${REUSE_SATGENPY:-}" ]; then
   rm -rf "$WORK"; mkdir -p "$WORK/satgenpy"
   head -n "$N_GS" "$CITIES" > "$WORK/ground_stations.basic.txt"
 fi
-rm -rf "$WORK/orbitmesh"; mkdir -p "$WORK/orbitmesh"
+OM="$WORK/orbitmesh-$GEOMETRY"
+rm -rf "$OM"; mkdir -p "$OM"
 
 # Node-id pairs (satgenpy numbering: ground station i = node N + i).
 N=$((P * S))
@@ -113,22 +123,27 @@ nice -n 10 "$VENV/bin/python" "$WORK/run_satgenpy.py" "$WORK" "$NAME" "$P" "$S" 
   "$DURATION_S" "$STEP_MS" "$PAIRS"
 fi
 
-echo "== orbitmesh"
+echo "== orbitmesh (--geometry $GEOMETRY)"
 (cd "$ROOT" && cargo build --release -q -p control)
 CTL="$ROOT/target/release/orbitmesh-ctl"
 "$CTL" predict --preset "$PRESET" --ground-stations "$WORK/ground_stations.basic.txt" \
-  --duration "${DURATION_S}s" --step "${STEP_MS}ms" --pairs "$PAIRS" --threads 1 --dump-tles "$WORK/orbitmesh/tles.txt" \
-  --out "$WORK/orbitmesh" --quiet
-if cmp -s "$WORK/satgenpy/tles.txt" "$WORK/orbitmesh/tles.txt"; then
+  --duration "${DURATION_S}s" --step "${STEP_MS}ms" --pairs "$PAIRS" --threads 1 --dump-tles "$OM/tles.txt" \
+  --geometry "$GEOMETRY" --out "$OM" --quiet
+if cmp -s "$WORK/satgenpy/tles.txt" "$OM/tles.txt"; then
   echo "TLE text: identical to satgenpy's"
 else
-  echo "TLE text: DIFFERS from satgenpy's ($(diff "$WORK/satgenpy/tles.txt" "$WORK/orbitmesh/tles.txt" | grep -c '^<') lines)"
+  echo "TLE text: DIFFERS from satgenpy's ($(diff "$WORK/satgenpy/tles.txt" "$OM/tles.txt" | grep -c '^<') lines)"
 fi
 
 echo "== comparison"
-python3 - "$WORK" "$PAIRS" <<'PY'
-import sys, json
-work, pairs = sys.argv[1], sys.argv[2].split(",")
+python3 - "$WORK" "$PAIRS" "$OM" "$DURATION_S" <<'PY'
+import sys, json, os
+work, pairs, om_dir, dur_s = sys.argv[1], sys.argv[2].split(","), sys.argv[3], int(sys.argv[4])
+# A satgenpy run cut short (PARTIAL=1 in the usage) has fstate files but no
+# pair files nor timing: then only the forwarding state is compared.
+if not os.path.exists("%s/satgenpy/pairs" % work):
+    print("satgenpy pairs: not available (partial satgenpy run), pair RTTs not compared")
+    pairs = []
 def rows(path):
     with open(path) as f:
         next(f)
@@ -137,9 +152,9 @@ max_diff, n_steps, n_path_diff, n_reach_diff = 0.0, 0, 0, 0
 for pr in pairs:
     a, b = pr.split(":")
     s_rtt = rows("%s/satgenpy/pairs/rtt_%s_to_%s.csv" % (work, a, b))
-    o_rtt = rows("%s/orbitmesh/pairs/rtt_%s_to_%s.csv" % (work, a, b))
+    o_rtt = rows("%s/pairs/rtt_%s_to_%s.csv" % (om_dir, a, b))
     s_path = rows("%s/satgenpy/pairs/path_%s_to_%s.csv" % (work, a, b))
-    o_path = rows("%s/orbitmesh/pairs/path_%s_to_%s.csv" % (work, a, b))
+    o_path = rows("%s/pairs/path_%s_to_%s.csv" % (om_dir, a, b))
     assert len(s_rtt) == len(o_rtt), (len(s_rtt), len(o_rtt))
     pd, md = 0, 0.0
     for (t1, r1), (t2, r2), (_, p1), (_, p2) in zip(s_rtt, o_rtt, s_path, o_path):
@@ -160,14 +175,16 @@ for pr in pairs:
 # every step, satgenpy's fstate_<t>.txt against orbitmesh's schedules replayed.
 import glob, os
 sched = {}
-for f in glob.glob(work + "/orbitmesh/schedule/node-*.json"):
+for f in glob.glob(om_dir + "/schedule/node-*.json"):
     d = json.load(open(f))
     sched[d["node"]] = d
-times = sorted(int(os.path.basename(f)[7:-4]) for f in glob.glob(work + "/satgenpy/dynamic_state/fstate_*.txt"))
+times = sorted(t for t in (int(os.path.basename(f)[7:-4]) for f in
+               glob.glob(work + "/satgenpy/dynamic_state/fstate_*.txt")) if t < dur_s * 10**9)
 sg = {}
 om = {n: {e["destination"]: e["next_hop"] for e in d["initial"]["entries"]} for n, d in sched.items()}
 cursor = {n: 0 for n in sched}
 entries = diffs = 0
+all_pairs = all_reach = all_paths = 0
 first_diffs = []
 for t in times:
     for line in open(work + "/satgenpy/dynamic_state/fstate_%d.txt" % t):
@@ -187,14 +204,38 @@ for t in times:
             diffs += 1
             if len(first_diffs) < 5:
                 first_diffs.append((t, c, dst, nh, mine))
+    # Every ordered station pair's path, followed through both forwarding states.
+    def follow(table, src, dst):
+        path, cur = [src], src
+        while cur != dst:
+            cur = table(cur, dst)
+            if cur is None or cur < 0 or len(path) > len(om) + 1:
+                return None
+            path.append(cur)
+        return path
+    gs_nodes = sorted({dst for (_, dst) in sg})
+    for src in gs_nodes:
+        for dst in gs_nodes:
+            if src == dst:
+                continue
+            p1 = follow(lambda c, d: sg.get((c, d)), src, dst)
+            p2 = follow(lambda c, d: om.get(c, {}).get(d), src, dst)
+            all_pairs += 1
+            if (p1 is None) != (p2 is None):
+                all_reach += 1
+            elif p1 != p2:
+                all_paths += 1
 print("full forwarding state: %d steps, %d (node, destination) entries compared, %d differ" % (len(times), entries, diffs))
+print("all station pairs: %d pair-steps, %d differing paths, %d reachability differences"
+      % (all_pairs, all_paths, all_reach))
 for t, c, dst, nh, mine in first_diffs:
     print("  t=%d node %d -> %d: satgenpy next hop %d, orbitmesh %d" % (t, c, dst, nh, mine))
-el, steps = open(work + "/satgenpy_time.txt").read().split()
-sat_ms = float(el) * 1e3 / int(steps)
-om = json.load(open(work + "/orbitmesh/summary.json"))
+om = json.load(open(om_dir + "/summary.json"))
 print("TOTAL: %d pair-steps, max |RTT diff| %.1f ns, %d differing paths, %d reachability differences"
       % (n_steps, max_diff, n_path_diff, n_reach_diff))
-print("speed: satgenpy %.1f ms/step, orbitmesh %.3f ms/step (1 thread, incl. schedule), ratio %.0fx"
-      % (sat_ms, om["ms_per_step"], sat_ms / om["ms_per_step"]))
+if os.path.exists(work + "/satgenpy_time.txt"):
+    el, steps = open(work + "/satgenpy_time.txt").read().split()
+    sat_ms = float(el) * 1e3 / int(steps)
+    print("speed: satgenpy %.1f ms/step, orbitmesh %.3f ms/step (1 thread, incl. schedule), ratio %.0fx"
+          % (sat_ms, om["ms_per_step"], sat_ms / om["ms_per_step"]))
 PY

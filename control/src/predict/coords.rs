@@ -5,9 +5,14 @@
 //! (AIAA 2006-6753), section "Coordinate systems": TEME is rotated into a
 //! pseudo-Earth-fixed frame by the Greenwich mean sidereal time (GMST, IAU-82
 //! expression, `gstime` in Vallado's code), with UT1 taken equal to UTC and polar
-//! motion ignored, exactly as Hypatia's satgenpy (through pyephem) does. Ground
-//! stations are converted with satgenpy's own `geodetic2cartesian`: the WGS72
-//! ellipsoid, a = 6378135 m, f = 1/298.26.
+//! motion ignored. Ground stations are converted with satgenpy's own
+//! `geodetic2cartesian`: the WGS72 ellipsoid, a = 6378135 m, f = 1/298.26.
+//!
+//! This is NOT what satgenpy's link lengths come from: satgenpy takes them from
+//! PyEphem (libastro), whose SGP4, Earth radius, sidereal time and station
+//! ellipsoid all differ from these, and which stores ranges as f32 (see
+//! [`super::geometry`] for the differences and their size, and
+//! [`super::hypatia`] for that model, `--geometry hypatia`).
 //!
 //! All positions are in metres.
 

@@ -3,7 +3,9 @@
 //! Pipeline (one module per stage, in the field's words):
 //! - [`tle`] / [`walker`]: the constellation, from TLE files or Walker shells
 //!   generated with Hypatia satgenpy's conventions;
-//! - [`propagate`] + [`frames`]: SGP4 (WGS72, AFSPC mode) -> TEME -> ECEF (GMST);
+//! - [`propagate`] + [`coords`]: SGP4 (WGS72, AFSPC mode) -> TEME -> ECEF (GMST);
+//!   or, with `--geometry hypatia` ([`geometry`], [`hypatia`]), satgenpy's
+//!   own PyEphem/libastro geometry, bit for bit;
 //! - [`links`] (+Grid ISLs; [`infer`]: shells and planes of a TLE set
 //!   without a grid header) and [`ground`] (stations, GSL visibility);
 //! - [`routing`]: per step, latency-weighted shortest paths over ISLs only
@@ -32,7 +34,9 @@
 //! bounded by the chunk, not by the window.
 
 pub mod coords;
+pub mod geometry;
 pub mod ground;
+pub mod hypatia;
 pub mod infer;
 pub mod links;
 pub mod output;

@@ -1,7 +1,7 @@
 //! Orbit propagation with SGP4 (the `sgp4` crate, a port of Vallado's revised
 //! SGP4, "Revisiting Spacetrack Report #3", AIAA 2006-6753) in AFSPC
 //! compatibility mode with the WGS72 constants, as the TLEs are fitted with,
-//! then TEME -> ECEF by GMST (see [`super::frames`]).
+//! then TEME -> ECEF by GMST (see [`super::coords`]).
 //!
 //! Time: the scenario epoch is a UTC instant (for Walker shells, and any set
 //! whose TLEs share one epoch, the TLE epoch; otherwise the latest TLE epoch of
@@ -16,6 +16,8 @@
 //! leaves it out of that step (no ISLs, no GSLs, not a relay).
 
 use super::coords::{gmst_rad, julian_date, teme_km_to_ecef_m, Vec3, WGS72_A_M};
+use super::geometry::Geometry;
+use super::hypatia::HypatiaModel;
 use super::tle::TleSet;
 use super::Error;
 
@@ -31,6 +33,9 @@ pub struct Propagator {
     epoch_jd: f64,
     /// The scenario epoch.
     pub epoch: chrono::NaiveDateTime,
+    /// With `--geometry hypatia`: the libastro model routing takes link
+    /// lengths from (positions above stay the accurate ones).
+    hypatia: Option<HypatiaModel>,
 }
 
 impl Propagator {
@@ -64,7 +69,31 @@ impl Propagator {
             labels,
             epoch_jd: julian_date(&epoch),
             epoch,
+            hypatia: None,
         })
+    }
+
+    /// As [`Propagator::new`], with the link geometry of `geometry` (see
+    /// [`super::geometry`]).
+    pub fn with_geometry(set: &TleSet, geometry: Geometry) -> Result<Self, Error> {
+        let mut p = Self::new(set)?;
+        if geometry == Geometry::Hypatia {
+            p.hypatia = Some(HypatiaModel::new(set, p.epoch)?);
+        }
+        Ok(p)
+    }
+
+    /// The geometry model link lengths come from.
+    pub fn geometry(&self) -> Geometry {
+        match self.hypatia {
+            Some(_) => Geometry::Hypatia,
+            None => Geometry::Accurate,
+        }
+    }
+
+    /// The hypatia model, with `--geometry hypatia`.
+    pub fn hypatia(&self) -> Option<&HypatiaModel> {
+        self.hypatia.as_ref()
     }
 
     /// Number of satellites.

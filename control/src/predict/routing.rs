@@ -18,8 +18,10 @@
 //! satgenpy (it compares `(distance, satellite id)` tuples); with real-valued
 //! geometry they do not occur in practice. Near-ties (two +Grid paths within
 //! metres, common in symmetric Walker shells) follow the computed positions,
-//! which differ from satgenpy's pyephem ones by metres, so a few such decisions
-//! differ (see bench/results/predictor.md).
+//! which with the default geometry differ from satgenpy's pyephem ones by
+//! metres, so a few such decisions differ (see bench/results/predictor.md);
+//! with `--geometry hypatia` the link lengths are satgenpy's own
+//! ([`super::hypatia`]) and the decisions match.
 //!
 //! Fast reroute (RFC 5286, loop-free alternates): for node S with primary next
 //! hop P towards D, a neighbour N != P is a loop-free alternate when
@@ -46,6 +48,7 @@ use std::collections::{BTreeSet, BinaryHeap};
 
 use super::coords::Vec3;
 use super::ground::{GroundStation, GslPolicy};
+use super::hypatia::HypatiaStep;
 use super::links::IslPlan;
 use super::propagate::Propagator;
 use super::Error;
@@ -178,6 +181,8 @@ pub struct Scratch {
     direct: Vec<f64>,
     /// Min-heap on (distance bits, node): non-negative f64s order like their bits.
     heap: BinaryHeap<Reverse<(u64, u32)>>,
+    /// With `--geometry hypatia`: the step's libastro geometry.
+    hyp: HypatiaStep,
 }
 
 /// Computes the routing state at `t_ns` into `out` (buffers reused): the
@@ -190,7 +195,22 @@ pub fn compute_step(
     out: &mut StepResult,
 ) -> Result<(), Error> {
     out.t_ns = t_ns;
-    net.propagator.positions_or_left_out(t_ns, &mut s.pos);
+    match net.propagator.hypatia() {
+        // Link lengths from satgenpy's geometry; `pos` holds libastro's
+        // inertial positions (for the line-of-sight check and left-out
+        // satellites).
+        Some(h) => {
+            h.step(t_ns, &net.stations, &mut s.hyp);
+            s.pos.clear();
+            s.pos.extend(
+                s.hyp
+                    .sat_m
+                    .iter()
+                    .map(|p| p.map(|[x, y, z]| Vec3::new(x, y, z))),
+            );
+        }
+        None => net.propagator.positions_or_left_out(t_ns, &mut s.pos),
+    }
     out.left_out.clear();
     out.left_out.extend(
         s.pos
@@ -235,7 +255,13 @@ fn build_isl_graph(net: &Network, s: &mut Scratch) -> u32 {
         let (Some(pa), Some(pb)) = (s.pos[a as usize], s.pos[b as usize]) else {
             continue;
         };
+        let hyp = net.propagator.hypatia().is_some();
         if let Some(w) = net.isls.link(pa, pb) {
+            let w = if hyp {
+                s.hyp.isl_m(a as usize, b as usize)
+            } else {
+                w
+            };
             s.deg[a as usize] += 1;
             s.deg[b as usize] += 1;
             up.push((a, b, w));
@@ -272,7 +298,23 @@ fn build_gsl_candidates(net: &Network, s: &mut Scratch) -> u32 {
     for (g, gs) in net.stations.iter().enumerate() {
         let list = &mut s.gsl[g];
         list.clear();
-        if net.gsl_max_per_sat.is_empty() {
+        if net.propagator.hypatia().is_some() {
+            // satgenpy: in range when the f32 range is <= the maximum.
+            for (sat, p) in s.pos.iter().enumerate() {
+                let max = net
+                    .gsl_max_per_sat
+                    .get(sat)
+                    .copied()
+                    .unwrap_or(net.gsl.max_length_m);
+                if p.is_none() || net.is_failed(sat as u32, (n_sats + g) as u32) {
+                    continue;
+                }
+                let d = s.hyp.gsl_m(g, sat);
+                if d <= max {
+                    list.push((d, sat as u32));
+                }
+            }
+        } else if net.gsl_max_per_sat.is_empty() {
             for (sat, &p) in s.pos.iter().enumerate() {
                 let Some(p) = p else { continue };
                 if net.is_failed(sat as u32, (n_sats + g) as u32) {

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::geometry::Geometry;
 use super::links::IslPlan;
 use super::propagate::Propagator;
 use super::schedule::{self, Ipv4Prefix, ScheduleBuilder};
@@ -93,6 +94,12 @@ pub struct Scenario {
     #[arg(long)]
     #[serde(default)]
     pub sat_destinations: bool,
+    /// Link geometry: accurate (Vallado SGP4, WGS72) or hypatia (satgenpy
+    /// 0.4.0 through PyEphem/libastro, f32 ranges, to reproduce its results
+    /// step for step).
+    #[arg(long, value_enum, default_value_t = Geometry::Accurate)]
+    #[serde(default)]
+    pub geometry: Geometry,
 }
 
 /// A scenario made concrete: the network of satellites and stations, the
@@ -198,7 +205,14 @@ impl Scenario {
             )));
         }
         let min_los_m = self.min_los_altitude_km * 1000.0;
-        let propagator = Propagator::new(&set)?;
+        if self.geometry == Geometry::Hypatia && self.min_elevation_deg.is_some() {
+            return Err(scen(
+                "--min-elevation-deg is not part of satgenpy's model: \
+                 it cannot be used with --geometry hypatia"
+                    .into(),
+            ));
+        }
+        let propagator = Propagator::with_geometry(&set, self.geometry)?;
         let isls = self.isl_plan(grid, &shell_grids, &propagator, min_los_m)?;
         let (gsl, gsl_max_per_sat) = self.gsl_policy(shell_gsl, n_shells)?;
         let stations = self.stations()?;
