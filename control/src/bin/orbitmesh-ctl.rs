@@ -848,8 +848,8 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
     let steps = window.times().len();
     if !a.quiet {
         errln!(
-            "predict: {n_sats} satellites, {n_gs} ground stations, {} planned ISLs, {steps} steps of {} ms, epoch {epoch_utc}",
-            net.isls.pairs.len(),
+            "predict: {n_sats} satellites, {n_gs} ground stations, {}, {steps} steps of {} ms, epoch {epoch_utc}",
+            net.isls.describe(),
             step_ns as f64 / 1e6
         );
     }

@@ -174,13 +174,17 @@ fn shell_links(planes: &[Vec<Orbit>], out: &mut Vec<(u32, u32)>) {
     }
 }
 
-/// What the inference found, for the run's messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the inference found, for the run's messages and inter-shell links.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inferred {
     /// Shells.
     pub shells: usize,
     /// Planes over all shells.
     pub planes: usize,
+    /// Shell of each satellite (shells numbered by altitude, then
+    /// inclination); a satellite that cannot be propagated at the epoch is
+    /// in a shell of its own, numbered after the others.
+    pub shell_of: Vec<u32>,
 }
 
 /// Infers shells and planes from the orbits at the scenario epoch and plans
@@ -202,9 +206,16 @@ pub fn plane_grid(
         shell_links(s, &mut candidates);
     }
     let plan = IslPlan::from_candidates(prop.len(), &candidates, max_terminals, min_los_altitude_m);
+    let mut shell_of = vec![shells.len() as u32; prop.len()];
+    for (k, shell) in shells.iter().enumerate() {
+        for o in shell.iter().flatten() {
+            shell_of[o.sat as usize] = k as u32;
+        }
+    }
     let inferred = Inferred {
         shells: shells.len(),
         planes: shells.iter().map(Vec::len).sum(),
+        shell_of,
     };
     (plan, inferred)
 }

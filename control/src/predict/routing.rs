@@ -189,8 +189,28 @@ pub fn compute_step(
     s: &mut Scratch,
     out: &mut StepResult,
 ) -> Result<(), Error> {
+    compute_step_with(net, t_ns, None, &[], s, out)
+}
+
+/// As [`compute_step`], with the satellites' positions already computed
+/// (`None`: propagate them here) and `dynamic` ISLs (chosen for this step by
+/// the nearest-in-range rule, see [`super::nearest`]) beside the planned ones.
+pub fn compute_step_with(
+    net: &Network,
+    t_ns: i64,
+    pos: Option<&[Option<Vec3>]>,
+    dynamic: &[(u32, u32)],
+    s: &mut Scratch,
+    out: &mut StepResult,
+) -> Result<(), Error> {
     out.t_ns = t_ns;
-    net.propagator.positions_or_left_out(t_ns, &mut s.pos);
+    match pos {
+        Some(p) => {
+            s.pos.clear();
+            s.pos.extend_from_slice(p);
+        }
+        None => net.propagator.positions_or_left_out(t_ns, &mut s.pos),
+    }
     out.left_out.clear();
     out.left_out.extend(
         s.pos
@@ -199,7 +219,7 @@ pub fn compute_step(
             .filter(|(_, p)| p.is_none())
             .map(|(sat, _)| sat as u32),
     );
-    out.isls_up = build_isl_graph(net, s);
+    out.isls_up = build_isl_graph(net, dynamic, s);
     out.gsls_up = build_gsl_candidates(net, s);
     reset_outputs(net, s, out);
     for d in 0..net.n_dests() {
@@ -219,7 +239,7 @@ pub fn compute_step(
 
 /// The ISL graph of the step as CSR (`adj_start`, `adj`), neighbours in plan
 /// order (satgenpy's insertion order); returns the number of ISLs up.
-fn build_isl_graph(net: &Network, s: &mut Scratch) -> u32 {
+fn build_isl_graph(net: &Network, dynamic: &[(u32, u32)], s: &mut Scratch) -> u32 {
     let n_sats = net.n_sats();
     s.deg.clear();
     s.deg.resize(n_sats + 1, 0);
@@ -228,7 +248,7 @@ fn build_isl_graph(net: &Network, s: &mut Scratch) -> u32 {
     // First pass: which links are up, with their lengths.
     let mut up = std::mem::take(&mut s.up);
     up.clear();
-    for &(a, b) in &net.isls.pairs {
+    for &(a, b) in net.isls.pairs.iter().chain(dynamic) {
         if net.is_failed(a, b) {
             continue;
         }

@@ -1,0 +1,369 @@
+//! Laser-terminal ISLs: each satellite links to up to N of its nearest
+//! satellites within a maximum range, with link-stability hysteresis.
+//!
+//! The alternative to +Grid ([`super::links`], [`super::infer`]) for sets
+//! that do not form a regular grid (real TLE sets with raising, decaying and
+//! spare satellites, several shells) and for links between shells. It is the
+//! rule an operator's terminal scheduler applies in spirit (Handley, "Delay is
+//! not an option", HotNets 2018, links lasers to nearby satellites; Chen et
+//! al., "Analysis of inter-satellite link paths for LEO mega-constellation
+//! networks", IEEE TVT 2021, compare nearest-neighbour against +Grid), made
+//! deterministic and stable:
+//!
+//! 1. Candidates: for every satellite, its `terminals + 2` nearest satellites
+//!    within `max_range_m` whose line of sight clears the minimum altitude
+//!    (ties broken by id). Found with a uniform spatial grid of cells
+//!    `max_range_m` wide: a satellite's neighbours within range lie in the 27
+//!    cells around it, so a step costs O(N x satellites within range), not
+//!    all N^2 pairs (Starlink, 3,000 satellites: see bench/results/predictor.md).
+//! 2. Hysteresis: every link up at the previous step that is still in range,
+//!    clear of the atmosphere and not failed is a candidate too, with its
+//!    length counted `(1 - hysteresis)` times shorter.
+//! 3. Greedy matching: candidates in order of (weighted length, lower id,
+//!    higher id); a link is made when both ends still have a free terminal.
+//!
+//! So a link, once up, stays up while it is within range and no candidate
+//! shorter by more than the hysteresis margin claims one of its terminals;
+//! with `hysteresis = 0` the links are recomputed from scratch every step and
+//! two neighbours at nearly equal distance make a link flap at every step.
+//! The first step of a window starts with no links (a cold start), so the
+//! links depend on the window's start; the same window gives the same links.
+//!
+//! Greedy matching is not a maximum matching: a satellite whose nearest
+//! neighbours are all taken may keep a terminal free. It matches how
+//! terminals are paired in practice (shortest first, no global re-plan),
+//! and it is deterministic.
+//!
+//! Pairing: any two satellites ([`DynamicIsls::shell_of`] empty), or only
+//! satellites of different shells (+Grid inside shells, this rule between
+//! them, with its own terminals).
+
+use serde::{Deserialize, Serialize};
+
+use super::coords::{segment_min_radius, Vec3, WGS72_A_M};
+use super::Error;
+
+/// The nearest-in-range rule's parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NearestRule {
+    /// Laser terminals per satellite (links at most).
+    pub terminals: usize,
+    /// Longest link, metres.
+    pub max_range_m: f64,
+    /// Fraction by which a link that is up counts as shorter than it is
+    /// (0 = no hysteresis).
+    pub hysteresis: f64,
+}
+
+/// Most terminals one satellite may have under this rule.
+pub const MAX_TERMINALS: usize = 16;
+
+impl NearestRule {
+    /// Checks the parameters: 1..=16 terminals, a positive finite range
+    /// up to 100,000 km, hysteresis in [0, 1).
+    pub fn new(terminals: usize, max_range_m: f64, hysteresis: f64) -> Result<Self, Error> {
+        if !(1..=MAX_TERMINALS).contains(&terminals) {
+            return Err(Error::Scenario(format!(
+                "ISL terminals per satellite must be in 1..={MAX_TERMINALS}, got {terminals}"
+            )));
+        }
+        if !(max_range_m > 0.0 && max_range_m <= 1e8) {
+            return Err(Error::Scenario(format!(
+                "--isl-range-km must be in (0, 100000], got {}",
+                max_range_m / 1e3
+            )));
+        }
+        if !(0.0..1.0).contains(&hysteresis) {
+            return Err(Error::Scenario(format!(
+                "--isl-hysteresis must be in [0, 1), got {hysteresis}"
+            )));
+        }
+        Ok(Self {
+            terminals,
+            max_range_m,
+            hysteresis,
+        })
+    }
+}
+
+/// ISLs chosen at every step by the nearest-in-range rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DynamicIsls {
+    /// The rule.
+    pub rule: NearestRule,
+    /// Shell of each satellite: when not empty, only satellites of different
+    /// shells are linked (inter-shell links beside a +Grid per shell).
+    pub shell_of: Vec<u32>,
+}
+
+impl DynamicIsls {
+    fn allowed(&self, a: u32, b: u32) -> bool {
+        self.shell_of.is_empty() || self.shell_of[a as usize] != self.shell_of[b as usize]
+    }
+}
+
+/// The links of the previous step and buffers reused across steps.
+#[derive(Debug, Default)]
+pub struct NearestState {
+    current: Vec<(u32, u32)>,
+    /// (cell key, satellite), sorted.
+    cells: Vec<(u64, u32)>,
+    /// (weighted length, a, b) with a < b.
+    cand: Vec<(f64, u32, u32)>,
+    best: Vec<(f64, u32)>,
+    deg: Vec<u32>,
+}
+
+/// Cell coordinates of a position, cells `size` metres wide.
+fn cell(p: Vec3, size: f64) -> [i64; 3] {
+    [p.x, p.y, p.z].map(|c| (c / size).floor() as i64)
+}
+
+/// One key per cell: 21 bits per axis (offset so negatives are positive).
+fn key(c: [i64; 3]) -> u64 {
+    let f = |v: i64| ((v + (1 << 20)) as u64) & ((1 << 21) - 1);
+    (f(c[0]) << 42) | (f(c[1]) << 21) | f(c[2])
+}
+
+impl NearestState {
+    /// The links of the previous step (a < b, ascending).
+    pub fn current(&self) -> &[(u32, u32)] {
+        &self.current
+    }
+
+    /// Chooses this step's links from the positions (`None`: satellite left
+    /// out) and the previous step's links; `failed(a, b)` links are never
+    /// made. Writes them to `out` (a < b, ascending) and remembers them.
+    pub fn step(
+        &mut self,
+        cfg: &DynamicIsls,
+        min_los_altitude_m: f64,
+        pos: &[Option<Vec3>],
+        failed: impl Fn(u32, u32) -> bool,
+        out: &mut Vec<(u32, u32)>,
+    ) {
+        let rule = cfg.rule;
+        let range = rule.max_range_m;
+        let min_radius = WGS72_A_M + min_los_altitude_m;
+        let usable = |a: u32, b: u32, pa: Vec3, pb: Vec3| -> Option<f64> {
+            let d = pa.dist(pb);
+            (d <= range && !failed(a, b) && segment_min_radius(pa, pb) >= min_radius).then_some(d)
+        };
+        self.cand.clear();
+        // Links up at the previous step, weighted shorter.
+        for &(a, b) in &self.current {
+            if let (Some(pa), Some(pb)) = (pos[a as usize], pos[b as usize]) {
+                if let Some(d) = usable(a, b, pa, pb) {
+                    self.cand.push((d * (1.0 - rule.hysteresis), a, b));
+                }
+            }
+        }
+        self.cells.clear();
+        self.cells.extend(
+            pos.iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.map(|p| (key(cell(p, range)), i as u32))),
+        );
+        self.cells.sort_unstable();
+        let keep = rule.terminals + 2;
+        for (a, pa) in pos.iter().enumerate() {
+            let Some(pa) = *pa else { continue };
+            let a = a as u32;
+            self.best.clear();
+            let c = cell(pa, range);
+            for dx in -1..=1 {
+                for dy in -1..=1 {
+                    for dz in -1..=1 {
+                        let k = key([c[0] + dx, c[1] + dy, c[2] + dz]);
+                        let lo = self.cells.partition_point(|e| e.0 < k);
+                        for &(kk, b) in &self.cells[lo..] {
+                            if kk != k {
+                                break;
+                            }
+                            if b == a || !cfg.allowed(a, b) {
+                                continue;
+                            }
+                            let pb = pos[b as usize].expect("in a cell");
+                            let d = pa.dist(pb);
+                            let worse = |w: &(f64, u32)| (d, b) >= *w;
+                            if d > range
+                                || (self.best.len() == keep && self.best.last().is_some_and(worse))
+                            {
+                                continue;
+                            }
+                            if usable(a, b, pa, pb).is_none() {
+                                continue;
+                            }
+                            let at = self.best.partition_point(|w| *w < (d, b));
+                            self.best.insert(at, (d, b));
+                            self.best.truncate(keep);
+                        }
+                    }
+                }
+            }
+            for &(d, b) in &self.best {
+                self.cand.push((d, a.min(b), a.max(b)));
+            }
+        }
+        // One candidate per pair, the lowest weight; then greedy by weight.
+        self.cand
+            .sort_unstable_by(|x, y| (x.1, x.2).cmp(&(y.1, y.2)).then(x.0.total_cmp(&y.0)));
+        self.cand.dedup_by_key(|c| (c.1, c.2));
+        self.cand
+            .sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then((x.1, x.2).cmp(&(y.1, y.2))));
+        self.deg.clear();
+        self.deg.resize(pos.len(), 0);
+        out.clear();
+        let t = rule.terminals as u32;
+        for &(_, a, b) in &self.cand {
+            if self.deg[a as usize] < t && self.deg[b as usize] < t {
+                self.deg[a as usize] += 1;
+                self.deg[b as usize] += 1;
+                out.push((a, b));
+            }
+        }
+        out.sort_unstable();
+        self.current.clear();
+        self.current.extend_from_slice(out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::predict::coords::geodetic_to_ecef;
+
+    fn cfg(terminals: usize, range_km: f64, h: f64) -> DynamicIsls {
+        DynamicIsls {
+            rule: NearestRule::new(terminals, range_km * 1e3, h).unwrap(),
+            shell_of: Vec::new(),
+        }
+    }
+
+    fn at(lat: f64, lon: f64) -> Option<Vec3> {
+        Some(geodetic_to_ecef(lat, lon, 550_000.0))
+    }
+
+    #[test]
+    fn rule_parameters_are_checked() {
+        assert!(NearestRule::new(0, 1e6, 0.1).is_err());
+        assert!(NearestRule::new(17, 1e6, 0.1).is_err());
+        assert!(NearestRule::new(4, 0.0, 0.1).is_err());
+        assert!(NearestRule::new(4, f64::NAN, 0.1).is_err());
+        assert!(NearestRule::new(4, 1e6, 1.0).is_err());
+        assert!(NearestRule::new(4, 1e6, -0.1).is_err());
+        assert!(NearestRule::new(4, 1e6, 0.0).is_ok());
+    }
+
+    /// One terminal each; 1 and 2 sit on either side of 0 at distances that
+    /// swap by 0.04% every step. Without hysteresis the link flips every
+    /// step; with 5% it stays with the first choice.
+    #[test]
+    fn hysteresis_keeps_a_link_when_the_nearest_changes_marginally() {
+        let run = |h: f64| {
+            let c = cfg(1, 2000.0, h);
+            let mut st = NearestState::default();
+            let mut out = Vec::new();
+            let mut seen = Vec::new();
+            for k in 0..10 {
+                let wobble = if k % 2 == 0 { 0.001 } else { -0.001 };
+                let pos = [at(0.0, 0.0), at(0.0, 5.0 + wobble), at(0.0, -5.0 + wobble)];
+                st.step(&c, 80_000.0, &pos, |_, _| false, &mut out);
+                assert_eq!(out.len(), 1, "one terminal on satellite 0: {out:?}");
+                seen.push(out[0]);
+            }
+            seen
+        };
+        let flapping = run(0.0);
+        let changes = flapping.windows(2).filter(|w| w[0] != w[1]).count();
+        assert_eq!(changes, 9, "{flapping:?}");
+        let stable = run(0.05);
+        assert!(stable.iter().all(|&l| l == (0, 2)), "{stable:?}");
+    }
+
+    /// A link that is up is displaced by a candidate shorter by more than the
+    /// margin, and dropped once out of range.
+    #[test]
+    fn clearly_better_candidate_or_range_ends_a_link() {
+        let c = cfg(1, 1000.0, 0.1);
+        let mut st = NearestState::default();
+        let mut out = Vec::new();
+        st.step(
+            &c,
+            80_000.0,
+            &[at(0.0, 0.0), at(0.0, 5.0), at(0.0, -6.0)],
+            |_, _| false,
+            &mut out,
+        );
+        assert_eq!(out, [(0, 1)]);
+        // Satellite 2 comes to half the distance: clearly better.
+        st.step(
+            &c,
+            80_000.0,
+            &[at(0.0, 0.0), at(0.0, 5.0), at(0.0, -2.5)],
+            |_, _| false,
+            &mut out,
+        );
+        assert_eq!(out, [(0, 2)]);
+        // Out of range (1,000 km is about 8 degrees at 550 km).
+        st.step(
+            &c,
+            80_000.0,
+            &[at(0.0, 0.0), at(0.0, 20.0), at(0.0, -20.0)],
+            |_, _| false,
+            &mut out,
+        );
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    /// A random-ish cloud: no satellite exceeds its terminals, no link is
+    /// longer than the range or crosses the atmosphere, failed links are
+    /// not made, and the result is the same whatever the run.
+    #[test]
+    fn terminals_range_and_failures_are_respected() {
+        let mut pos = Vec::new();
+        for i in 0..300u32 {
+            let lat = f64::from((i * 37) % 160) - 80.0;
+            let lon = f64::from((i * 91) % 360) - 180.0;
+            pos.push(at(lat, lon));
+        }
+        pos[7] = None;
+        let c = cfg(3, 3000.0, 0.1);
+        let failed = |a: u32, b: u32| a == 0 || b == 0;
+        let mut st = NearestState::default();
+        let mut out = Vec::new();
+        let mut first = None;
+        for _ in 0..3 {
+            st.step(&c, 80_000.0, &pos, failed, &mut out);
+            first.get_or_insert_with(|| out.clone());
+            let mut deg = vec![0; pos.len()];
+            for &(a, b) in &out {
+                assert!(a < b);
+                deg[a as usize] += 1;
+                deg[b as usize] += 1;
+                let (pa, pb) = (pos[a as usize].unwrap(), pos[b as usize].unwrap());
+                assert!(pa.dist(pb) <= 3_000_000.0);
+                assert!(segment_min_radius(pa, pb) >= WGS72_A_M + 80_000.0);
+            }
+            assert!(deg.iter().all(|&d| d <= 3));
+            assert_eq!(deg[0], 0);
+            assert_eq!(deg[7], 0);
+            assert!(out.len() > 200, "{} links", out.len());
+        }
+        assert_eq!(first.as_ref(), Some(&out));
+    }
+
+    #[test]
+    fn across_shells_only_links_different_shells() {
+        let mut c = cfg(2, 3000.0, 0.0);
+        c.shell_of = vec![0, 0, 1, 1];
+        let pos = [at(0.0, 0.0), at(0.0, 1.0), at(0.0, 3.0), at(0.0, 4.0)];
+        let mut st = NearestState::default();
+        let mut out = Vec::new();
+        st.step(&c, 80_000.0, &pos, |_, _| false, &mut out);
+        assert!(!out.is_empty());
+        assert!(out
+            .iter()
+            .all(|&(a, b)| c.shell_of[a as usize] != c.shell_of[b as usize]));
+    }
+}
