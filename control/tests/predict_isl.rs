@@ -181,6 +181,7 @@ fn cli_nearest_policy_on_real_starlink() {
             "--quiet",
         ])
         .args(["--isl-policy", "nearest", "--out", out.to_str().unwrap()])
+        .args(["--pairs", "3023:3024"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -196,6 +197,25 @@ fn cli_nearest_policy_on_real_starlink() {
             > 30,
         "{json}"
     );
+    let inputs = &json["inputs"];
+    assert_eq!(inputs["geometry"], "accurate", "{json}");
+    assert_eq!(inputs["isl_policy"]["nearest"]["terminals"], 4, "{json}");
+    assert_eq!(
+        inputs["isl_policy"]["nearest"]["max_range_m"], 5e6,
+        "{json}"
+    );
+    assert_eq!(inputs["gsl_rule"]["max_length_m"], 1.26e6, "{json}");
+    assert!(inputs["constellation"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("Starlink.tle"));
+    let pair = &json["pairs"][0];
+    assert_eq!(pair["from"]["name"], "Tokyo", "{json}");
+    assert_eq!(pair["to"]["name"], "Delhi", "{json}");
+    assert_eq!(pair["steps"], 2, "{json}");
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("| 3023:3024 | Tokyo | Delhi |"), "{md}");
+    assert!(md.contains("- ISL policy: nearest-in-range"), "{md}");
     let _ = std::fs::remove_dir_all(&out);
 }
 

@@ -830,6 +830,8 @@ struct PredictArgs {
 
 fn predict_cmd(a: PredictArgs) -> Result<()> {
     let model = a.scenario.build(&Default::default())?;
+    let inputs = a.scenario.inputs(&model)?;
+    let names: Vec<String> = model.net.stations.iter().map(|s| s.name.clone()).collect();
     if let Some(path) = &a.dump_tles {
         std::fs::write(path, &model.tles).with_context(|| format!("writing {}", path.display()))?;
     }
@@ -853,7 +855,7 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
             step_ns as f64 / 1e6
         );
     }
-    let mut rec = output::Recorder::new(n_sats, n_gs, pairs.clone());
+    let mut rec = output::Recorder::new(n_sats, n_gs, pairs.clone()).with_names(names);
     let t0 = Instant::now();
     let mut last_report = Instant::now();
     let quiet = a.quiet;
@@ -892,6 +894,7 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
     let fib_rate = sched.as_ref().map(|s| rate(&s.changes_per_node));
     let primary_rate = sched.as_ref().map(|s| rate(&s.primary_changes_per_node));
     let summary = output::Summary {
+        inputs,
         satellites: n_sats,
         ground_stations: n_gs,
         steps,
@@ -906,6 +909,9 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
             .iter()
             .enumerate()
             .map(|(k, (x, y))| (format!("{x}:{y}"), rec.unreachable(k, window.end_ns)))
+            .collect(),
+        pairs: (0..pairs.len())
+            .map(|k| rec.pair_stats(k, window.end_ns))
             .collect(),
         compute_seconds: compute,
         ms_per_step: compute * 1e3 / steps as f64,

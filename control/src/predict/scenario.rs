@@ -17,7 +17,7 @@ use super::propagate::Propagator;
 use super::schedule::{self, Ipv4Prefix, ScheduleBuilder};
 use super::tle::TleSet;
 use super::walker::WalkerShell;
-use super::{ground, infer, tle, Error, Network, Window};
+use super::{ground, infer, output, tle, Error, Network, Window};
 
 /// The file name beside the node schedules.
 pub const FILE: &str = "scenario.json";
@@ -133,6 +133,9 @@ pub enum IslPolicyKind {
 pub const DEFAULT_ISL_RANGE_KM: f64 = 5000.0;
 /// Default hysteresis of the nearest rule: 10%.
 pub const DEFAULT_ISL_HYSTERESIS: f64 = 0.1;
+
+/// The geometry model of positions, station coordinates and ranges.
+pub const GEOMETRY: &str = "accurate";
 
 fn default_isl_range_km() -> f64 {
     DEFAULT_ISL_RANGE_KM
@@ -317,6 +320,39 @@ impl Scenario {
             )));
         }
         Ok(Some((p, s)))
+    }
+
+    /// What a run of this scenario is computed from, for its summary.
+    pub fn inputs(&self, model: &ScenarioModel) -> Result<output::Inputs, Error> {
+        let mut constellation: Vec<String> = self
+            .preset
+            .iter()
+            .map(|p| format!("preset {p}"))
+            .chain(self.walker.iter().map(|w| format!("walker {w}")))
+            .collect();
+        if let Some(t) = &self.tle {
+            constellation.push(format!("tle {}", t.display()));
+        }
+        let net = &model.net;
+        Ok(output::Inputs {
+            constellation,
+            epoch_utc: model.epoch_utc.clone(),
+            start_ns: model.window.start_ns,
+            end_ns: model.window.end_ns,
+            step_ns: model.window.step_ns,
+            ground_stations: self
+                .ground_stations
+                .as_ref()
+                .map(|g| format!("{} ({} stations)", g.display(), net.stations.len())),
+            gsl_rule: output::GslRule {
+                max_length_m: net.gsl.max_length_m,
+                min_elevation_deg: net.gsl.min_elevation_deg,
+                per_shell: !net.gsl_max_per_sat.is_empty(),
+            },
+            isl_policy: self.isl_policy()?,
+            isls: net.isls.describe(),
+            geometry: GEOMETRY.into(),
+        })
     }
 
     /// The typed ISL policy of the flags.
