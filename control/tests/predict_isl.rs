@@ -32,10 +32,14 @@ fn scenario(args: &[&str]) -> Scenario {
 
 fn run(s: &Scenario) -> Vec<StepResult> {
     let model = s.build(&Default::default()).unwrap();
+    run_window(&model.net, model.window)
+}
+
+fn run_window(net: &predict::Network, window: predict::Window) -> Vec<StepResult> {
     let mut steps = Vec::new();
     predict::simulate(
-        &model.net,
-        model.window,
+        net,
+        window,
         1,
         |st| {
             steps.push(st.clone());
@@ -259,4 +263,75 @@ fn bad_isl_policy_flags_are_clear_errors() {
     .build(&Default::default())
     .unwrap_err();
     assert!(e.to_string().contains("--isl-range-km"), "{e}");
+}
+
+/// A window that starts later (the control process recomputing routes from
+/// time t) replays the link choices from the scenario's start: its steps
+/// equal the full run's.
+#[test]
+fn a_later_window_has_the_links_of_the_full_run() {
+    let s = scenario(&[
+        "--walker",
+        "12:12:53:550",
+        "--isl-policy",
+        "nearest",
+        "--isl-range-km",
+        "2500",
+        "--duration",
+        "40s",
+        "--step",
+        "1s",
+    ]);
+    let model = s.build(&Default::default()).unwrap();
+    let full = run_window(&model.net, model.window);
+    let s = 1_000_000_000;
+    let late = run_window(&model.net, predict::Window::new(25 * s, 40 * s, s).unwrap());
+    assert_eq!(late.len(), 15);
+    for (a, b) in full[25..].iter().zip(&late) {
+        assert_eq!(a.t_ns, b.t_ns);
+        assert_eq!(a.isls_up, b.isls_up, "at {} ns", a.t_ns);
+        assert_eq!(a.next_hop, b.next_hop, "at {} ns", a.t_ns);
+    }
+    // Without the replay (a cold start at 25 s) the links differ: the
+    // replay is what makes the steps equal.
+    let mut cold = model.net;
+    cold.isls.dynamic.as_mut().unwrap().history_from_ns = 25 * s;
+    let late = run_window(&cold, predict::Window::new(25 * s, 40 * s, s).unwrap());
+    assert!(full[25..]
+        .iter()
+        .zip(&late)
+        .any(|(a, b)| a.next_hop != b.next_hop));
+}
+
+/// +Grid over an irregular shell: plane 0 has an extra satellite (9 where
+/// the others have 8). Every satellite of plane 0 is in its ring, no
+/// satellite exceeds four links, and every one has its two ring links.
+#[test]
+fn inferred_grid_takes_an_extra_satellite_into_its_ring() {
+    let shell = predict::walker::WalkerShell::from_spec("6:9:53:550::none").unwrap();
+    let mut set = shell.to_tle_set().unwrap();
+    set.grid = None;
+    // Planes 1..5 lose their last satellite: 9 + 5 x 8 = 49.
+    for plane in (1..6).rev() {
+        set.sats.remove(plane * 9 + 8);
+    }
+    let prop = predict::propagate::Propagator::new(&set).unwrap();
+    let (plan, found) = predict::infer::plane_grid(&prop, 4, 80_000.0);
+    assert_eq!((found.shells, found.planes), (1, 6));
+    let mut deg = [0; 49];
+    let mut ring0 = 0;
+    for &(a, b) in &plan.pairs {
+        deg[a as usize] += 1;
+        deg[b as usize] += 1;
+        ring0 += usize::from(a < 9 && b < 9);
+    }
+    assert_eq!(ring0, 9, "plane 0's ring holds its 9 satellites");
+    assert!(deg.iter().all(|&d| (2..=4).contains(&d)), "{deg:?}");
+    // 49 ring links; across, 49 picks of which some are refused for lack of
+    // terminals: some satellites keep fewer than four links.
+    assert!(
+        plan.pairs.len() > 49 + 40 && plan.pairs.len() < 98,
+        "{}",
+        plan.pairs.len()
+    );
 }

@@ -212,7 +212,7 @@ pub fn simulate(
     for ts in times.chunks(chunk) {
         // Reuse the result buffers of the previous chunk.
         results.resize_with(ts.len(), StepResult::default);
-        pool.install(|| dynamic.choose(net, ts));
+        pool.install(|| dynamic.choose(net, ts, window.step_ns));
         pool.install(|| {
             results
                 .par_iter_mut()
@@ -252,11 +252,24 @@ struct DynamicSteps {
 }
 
 impl DynamicSteps {
-    /// Chooses the links of the steps `ts` (nothing without a dynamic rule).
-    fn choose(&mut self, net: &Network, ts: &[i64]) {
+    /// Chooses the links of the steps `ts` (nothing without a dynamic rule);
+    /// before the first, replays the steps since the scenario's start.
+    fn choose(&mut self, net: &Network, ts: &[i64], step_ns: i64) {
         let Some(rule) = &net.isls.dynamic else {
             return;
         };
+        let failed = |a, b| net.is_failed(a, b);
+        let min_los = net.isls.min_los_altitude_m;
+        if !self.on {
+            let (mut pos, mut links) = (Vec::new(), Vec::new());
+            let first = ts.first().copied().unwrap_or(rule.history_from_ns);
+            let mut t = rule.history_from_ns;
+            while t < first {
+                net.propagator.positions_or_left_out(t, &mut pos);
+                self.state.step(rule, min_los, &pos, failed, &mut links);
+                t += step_ns;
+            }
+        }
         self.on = true;
         self.pos.resize_with(ts.len(), Vec::new);
         self.links.resize_with(ts.len(), Vec::new);
@@ -265,9 +278,7 @@ impl DynamicSteps {
             .zip(ts.par_iter())
             .for_each(|(p, &t)| net.propagator.positions_or_left_out(t, p));
         for (p, l) in self.pos.iter().zip(self.links.iter_mut()) {
-            let failed = |a, b| net.is_failed(a, b);
-            self.state
-                .step(rule, net.isls.min_los_altitude_m, p, failed, l);
+            self.state.step(rule, min_los, p, failed, l);
         }
     }
 

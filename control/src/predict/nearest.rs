@@ -26,8 +26,10 @@
 //! shorter by more than the hysteresis margin claims one of its terminals;
 //! with `hysteresis = 0` the links are recomputed from scratch every step and
 //! two neighbours at nearly equal distance make a link flap at every step.
-//! The first step of a window starts with no links (a cold start), so the
-//! links depend on the window's start; the same window gives the same links.
+//! The scenario's first step starts with no links (a cold start); a later
+//! window replays the choices from the scenario's start
+//! ([`DynamicIsls::history_from_ns`]), so a step's links do not depend on
+//! the window it is computed in.
 //!
 //! Greedy matching is not a maximum matching: a satellite whose nearest
 //! neighbours are all taken may keep a terminal free. It matches how
@@ -94,6 +96,11 @@ pub struct DynamicIsls {
     /// Shell of each satellite: when not empty, only satellites of different
     /// shells are linked (inter-shell links beside a +Grid per shell).
     pub shell_of: Vec<u32>,
+    /// The scenario's first instant, ns: a run over a later window (the
+    /// control process recomputing routes from time t) first replays the
+    /// choices from here at the window's step, so its links carry the same
+    /// history as the prediction's (with the run's failed links left out).
+    pub history_from_ns: i64,
 }
 
 impl DynamicIsls {
@@ -237,6 +244,7 @@ mod tests {
         DynamicIsls {
             rule: NearestRule::new(terminals, range_km * 1e3, h).unwrap(),
             shell_of: Vec::new(),
+            history_from_ns: 0,
         }
     }
 

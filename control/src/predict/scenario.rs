@@ -249,7 +249,7 @@ impl Scenario {
         }
         let min_los_m = self.min_los_altitude_km * 1000.0;
         let propagator = Propagator::new(&set)?;
-        let isls = self.isl_plan(grid, &shell_grids, &propagator, min_los_m)?;
+        let isls = self.isl_plan(grid, &shell_grids, &propagator, min_los_m, start_ns)?;
         let (gsl, gsl_max_per_sat) = self.gsl_policy(shell_gsl, n_shells)?;
         let stations = self.stations()?;
         let tles = tle::to_text(&set);
@@ -386,6 +386,7 @@ impl Scenario {
         shell_grids: &[(usize, usize, usize)],
         propagator: &Propagator,
         min_los_m: f64,
+        start_ns: i64,
     ) -> Result<IslPlan, Error> {
         let inter_shell = match self.isl_policy()? {
             IslPolicy::Nearest(rule) => {
@@ -400,6 +401,7 @@ impl Scenario {
                     dynamic: Some(DynamicIsls {
                         rule,
                         shell_of: Vec::new(),
+                        history_from_ns: start_ns,
                     }),
                 });
             }
@@ -413,7 +415,11 @@ impl Scenario {
                     "warning: --inter-shell-terminals: the constellation has one shell, no links between shells"
                 );
             }
-            plan.dynamic = Some(DynamicIsls { rule, shell_of });
+            plan.dynamic = Some(DynamicIsls {
+                rule,
+                shell_of,
+                history_from_ns: start_ns,
+            });
         }
         Ok(plan)
     }
