@@ -19,11 +19,33 @@
 //!   by argument of latitude form a ring (a plane of two is one link, of one
 //!   none); then each satellite links to the satellite of the next plane
 //!   (by RAAN, wrapping round when the shell has three planes or more) whose
-//!   argument of latitude is nearest. This is +Grid when planes are regular;
-//!   with irregular planes (missing or extra satellites, uneven spacing) a
-//!   satellite of the next plane can be chosen by two neighbours and then
-//!   runs out of terminals, so some satellites get fewer than four links
-//!   rather than links that cross the grid. No links between shells.
+//!   argument of latitude is nearest. This is +Grid when planes are regular.
+//!
+//! Irregular planes, the policy by name: **ring over the gaps, nearest slot
+//! across, first come first served**.
+//! - A missing satellite (decayed, not yet raised, a spare elsewhere): the
+//!   ring closes over the gap, so its two neighbours link directly (a link
+//!   about twice as long); across planes nothing changes, the satellite of
+//!   the previous plane that faced the gap picks the nearest of the two.
+//! - An extra satellite (a plane holding more than its neighbours, uneven
+//!   spacing): it is in its plane's ring like any other; across, two
+//!   satellites may pick the same one in the next plane. Links are made in
+//!   plan order (rings first, then planes by RAAN, each by argument of
+//!   latitude) and one that would give a satellite more than
+//!   `max_terminals` is dropped, so a few satellites keep fewer than four
+//!   links rather than gaining a link that crosses the grid diagonally.
+//! - Rings always win over links across: a plane stays connected whatever
+//!   its neighbours do.
+//!
+//! Why this and not a re-pairing (say, a matching between adjacent planes):
+//! it keeps +Grid's two properties that matter for routing, in-plane links
+//! that never break and cross-plane links to the nearest slot, it is
+//! deterministic (ties by order), and the cost of irregularity is a
+//! handful of missing links, visible in the plan's size. Sets too irregular
+//! for a grid (many shells, satellites still raising) are what the
+//! nearest-in-range policy ([`super::nearest`], `--isl-policy nearest`) is
+//! for; between shells this module makes no links (`--inter-shell-terminals`
+//! adds them by that rule).
 //!
 //! A satellite that cannot be propagated at the epoch is in no plane (no ISL).
 //! Near-equatorial orbits (geostationary satellites) have no meaningful RAAN,
