@@ -798,10 +798,18 @@ Examples:
   # A TLE file in satgenpy's format (header line 'P S' gives the +Grid)
   orbitmesh-ctl predict --tle tles.txt --max-gsl-m 1260000 --ground-stations gs.txt
 
+  # A real TLE set: +Grid per inferred shell, or laser terminals to the nearest
+  # satellites in range (4 per satellite, 5000 km, 10% hysteresis)
+  orbitmesh-ctl predict --tle control/data/tle/Starlink.tle --max-gsl-m 1260000 \
+      --ground-stations gs.txt --infer-grid --inter-shell-terminals 1
+  orbitmesh-ctl predict --tle control/data/tle/Starlink.tle --max-gsl-m 1260000 \
+      --ground-stations gs.txt --isl-policy nearest --isl-range-km 5000 --isl-hysteresis 0.1
+
 Output: <out>/schedule/node-<id>.json (one FIB schedule per node, times in ns since
 the scenario epoch; ground station i is the label edge router for the i-th
 --gs-prefix-len block of --gs-prefix-base), <out>/pairs/{rtt,path}_<a>_to_<b>.csv,
-<out>/pairs/rtt_<a>_to_<b>.svg (RTT over time), <out>/summary.{md,json}.
+<out>/pairs/rtt_<a>_to_<b>.svg (RTT over time), <out>/summary.{md,json} (inputs;
+per pair RTT min/mean/p50/p99/max, path changes, hops, outages).
 Node numbering as satgenpy: satellites 0..N-1, ground station i = node N+i.";
 
 #[derive(Debug, Args)]

@@ -41,10 +41,11 @@
 //! satellites of different shells (+Grid inside shells, this rule between
 //! them, with its own terminals).
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::coords::{segment_min_radius, Vec3, WGS72_A_M};
-use super::Error;
+use super::{Error, NONE};
 
 /// The nearest-in-range rule's parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -118,7 +119,8 @@ pub struct NearestState {
     tree: Vec<(Vec3, u32)>,
     /// (weighted length, a, b) with a < b.
     cand: Vec<(f64, u32, u32)>,
-    best: Vec<(f64, u32)>,
+    /// `terminals + 2` nearest (length, satellite) per satellite.
+    found: Vec<(f64, u32)>,
     deg: Vec<u32>,
 }
 
@@ -149,22 +151,37 @@ fn build(pts: &mut [(Vec3, u32)], depth: usize) {
     build(&mut hi[1..], depth + 1);
 }
 
-/// One nearest-neighbour query: the point, the bound and the best so far.
+/// One nearest-neighbour query: the point, the bound and the best so far
+/// (`best[..len]`, ascending; `best.len()` is how many to keep).
 struct Query<'a, F: Fn(u32, Vec3) -> Option<f64>> {
     at: Vec3,
     range: f64,
-    keep: usize,
     usable: F,
-    best: &'a mut Vec<(f64, u32)>,
+    best: &'a mut [(f64, u32)],
+    len: usize,
 }
 
 impl<F: Fn(u32, Vec3) -> Option<f64>> Query<'_, F> {
     /// Current search radius: the range, or the worst kept candidate.
     fn bound(&self) -> f64 {
-        match self.best.last() {
-            Some(w) if self.best.len() == self.keep => w.0,
-            _ => self.range,
+        if self.len == self.best.len() {
+            self.best[self.len - 1].0
+        } else {
+            self.range
         }
+    }
+
+    /// Keeps `(d, b)` if it is among the best so far.
+    fn offer(&mut self, d: f64, b: u32) {
+        let keep = self.best.len();
+        let at = self.best[..self.len].partition_point(|w| *w < (d, b));
+        if at == keep {
+            return;
+        }
+        let last = self.len.min(keep - 1);
+        self.best.copy_within(at..last, at + 1);
+        self.best[at] = (d, b);
+        self.len = (self.len + 1).min(keep);
     }
 
     fn visit(&mut self, pts: &[(Vec3, u32)], depth: usize) {
@@ -174,12 +191,10 @@ impl<F: Fn(u32, Vec3) -> Option<f64>> Query<'_, F> {
         let mid = pts.len() / 2;
         let (p, b) = pts[mid];
         let d = self.at.dist(p);
-        let full = self.best.len() == self.keep;
-        if d <= self.range && !(full && (d, b) >= *self.best.last().expect("full")) {
+        let full = self.len == self.best.len();
+        if d <= self.range && !(full && (d, b) >= self.best[self.len - 1]) {
             if let Some(d) = (self.usable)(b, p) {
-                let at = self.best.partition_point(|w| *w < (d, b));
-                self.best.insert(at, (d, b));
-                self.best.truncate(self.keep);
+                self.offer(d, b);
             }
         }
         let diff = coord(self.at, depth % 3) - coord(p, depth % 3);
@@ -209,7 +224,7 @@ impl NearestState {
         cfg: &DynamicIsls,
         min_los_altitude_m: f64,
         pos: &[Option<Vec3>],
-        failed: impl Fn(u32, u32) -> bool,
+        failed: impl Fn(u32, u32) -> bool + Sync,
         out: &mut Vec<(u32, u32)>,
     ) {
         let rule = cfg.rule;
@@ -235,24 +250,35 @@ impl NearestState {
                 .filter_map(|(i, p)| p.map(|p| (p, i as u32))),
         );
         build(&mut self.tree, 0);
+        // Each satellite's nearest, in parallel (rayon; `found` holds `keep`
+        // slots per satellite, unused ones NONE).
         let keep = rule.terminals + 2;
-        for (a, pa) in pos.iter().enumerate() {
-            let Some(pa) = *pa else { continue };
+        self.found.clear();
+        self.found.resize(pos.len() * keep, (f64::INFINITY, NONE));
+        let tree = &self.tree;
+        self.found
+            .par_chunks_mut(keep)
+            .zip(pos.par_iter())
+            .enumerate()
+            .for_each(|(a, (slot, pa))| {
+                let Some(pa) = *pa else { return };
+                let a = a as u32;
+                let mut q = Query {
+                    at: pa,
+                    range,
+                    usable: |b: u32, pb: Vec3| {
+                        (b != a && cfg.allowed(a, b))
+                            .then(|| usable(a, b, pa, pb))
+                            .flatten()
+                    },
+                    best: slot,
+                    len: 0,
+                };
+                q.visit(tree, 0);
+            });
+        for (a, slot) in self.found.chunks(keep).enumerate() {
             let a = a as u32;
-            self.best.clear();
-            let mut q = Query {
-                at: pa,
-                range,
-                keep,
-                usable: |b: u32, pb: Vec3| {
-                    (b != a && cfg.allowed(a, b))
-                        .then(|| usable(a, b, pa, pb))
-                        .flatten()
-                },
-                best: &mut self.best,
-            };
-            q.visit(&self.tree, 0);
-            for &(d, b) in &self.best {
+            for &(d, b) in slot.iter().take_while(|f| f.1 != NONE) {
                 self.cand.push((d, a.min(b), a.max(b)));
             }
         }
@@ -427,16 +453,17 @@ mod tests {
                 .collect();
             want.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
             want.truncate(5);
-            let mut best = Vec::new();
+            let mut best = [(0.0, 0); 5];
             let mut q = Query {
                 at: pa,
                 range,
-                keep: 5,
                 usable: |b: u32, pb: Vec3| (b != a).then(|| pa.dist(pb)),
                 best: &mut best,
+                len: 0,
             };
             q.visit(&tree, 0);
-            assert_eq!(best, want, "satellite {a}");
+            let len = q.len;
+            assert_eq!(best[..len], want[..], "satellite {a}");
         }
     }
 
