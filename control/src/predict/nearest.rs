@@ -3,12 +3,12 @@
 //!
 //! The alternative to +Grid ([`super::links`], [`super::infer`]) for sets
 //! that do not form a regular grid (real TLE sets with raising, decaying and
-//! spare satellites, several shells) and for links between shells. It is the
-//! rule an operator's terminal scheduler applies in spirit (Handley, "Delay is
-//! not an option", HotNets 2018, links lasers to nearby satellites; Chen et
-//! al., "Analysis of inter-satellite link paths for LEO mega-constellation
-//! networks", IEEE TVT 2021, compare nearest-neighbour against +Grid), made
-//! deterministic and stable:
+//! spare satellites, several shells) and for links between shells. Lasers
+//! point at whatever satellites are near and in view, not at a grid slot
+//! (Handley, "Delay is Not an Option: Low Latency Routing in Space",
+//! HotNets 2018, argues for links to nearby satellites beyond the grid's
+//! four); this rule is the simplest such scheduler, made deterministic and
+//! stable:
 //!
 //! 1. Candidates: for every satellite, its `terminals + 2` nearest satellites
 //!    within `max_range_m` whose line of sight clears the minimum altitude
@@ -115,8 +115,11 @@ impl DynamicIsls {
 #[derive(Debug, Default)]
 pub struct NearestState {
     current: Vec<(u32, u32)>,
-    /// The step's k-d tree: (position, satellite), median-split by axis.
+    /// The step's k-d trees: (position, satellite), median-split by axis;
+    /// one per shell when only shells are linked, else one.
     tree: Vec<(Vec3, u32)>,
+    /// (shell, start, end) of each tree in `tree`.
+    shells: Vec<(u32, usize, usize)>,
     /// (weighted length, a, b) with a < b.
     cand: Vec<(f64, u32, u32)>,
     /// `terminals + 2` nearest (length, satellite) per satellite.
@@ -211,6 +214,35 @@ impl<F: Fn(u32, Vec3) -> Option<f64>> Query<'_, F> {
 }
 
 impl NearestState {
+    /// The step's k-d trees: one over every satellite, or (links between
+    /// shells only) one per shell, so a query skips its own shell whole
+    /// rather than walking through its nearest, all refused.
+    fn build_trees(&mut self, cfg: &DynamicIsls, pos: &[Option<Vec3>]) {
+        self.tree.clear();
+        self.tree.extend(
+            pos.iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.map(|p| (p, i as u32))),
+        );
+        self.shells.clear();
+        if cfg.shell_of.is_empty() {
+            self.shells.push((0, 0, self.tree.len()));
+        } else {
+            let shell = |e: &(Vec3, u32)| cfg.shell_of[e.1 as usize];
+            self.tree.sort_unstable_by_key(|e| (shell(e), e.1));
+            let mut lo = 0;
+            while lo < self.tree.len() {
+                let s = shell(&self.tree[lo]);
+                let hi = lo + self.tree[lo..].partition_point(|e| shell(e) == s);
+                self.shells.push((s, lo, hi));
+                lo = hi;
+            }
+        }
+        for &(_, lo, hi) in &self.shells {
+            build(&mut self.tree[lo..hi], 0);
+        }
+    }
+
     /// The links of the previous step (a < b, ascending).
     pub fn current(&self) -> &[(u32, u32)] {
         &self.current
@@ -243,19 +275,13 @@ impl NearestState {
                 }
             }
         }
-        self.tree.clear();
-        self.tree.extend(
-            pos.iter()
-                .enumerate()
-                .filter_map(|(i, p)| p.map(|p| (p, i as u32))),
-        );
-        build(&mut self.tree, 0);
+        self.build_trees(cfg, pos);
         // Each satellite's nearest, in parallel (rayon; `found` holds `keep`
         // slots per satellite, unused ones NONE).
         let keep = rule.terminals + 2;
         self.found.clear();
         self.found.resize(pos.len() * keep, (f64::INFINITY, NONE));
-        let tree = &self.tree;
+        let (tree, shells) = (&self.tree, &self.shells);
         self.found
             .par_chunks_mut(keep)
             .zip(pos.par_iter())
@@ -274,7 +300,11 @@ impl NearestState {
                     best: slot,
                     len: 0,
                 };
-                q.visit(tree, 0);
+                for &(shell, lo, hi) in shells {
+                    if cfg.shell_of.is_empty() || cfg.shell_of[a as usize] != shell {
+                        q.visit(&tree[lo..hi], 0);
+                    }
+                }
             });
         for (a, slot) in self.found.chunks(keep).enumerate() {
             let a = a as u32;
@@ -465,6 +495,52 @@ mod tests {
             let len = q.len;
             assert_eq!(best[..len], want[..], "satellite {a}");
         }
+    }
+
+    /// Links between shells from per-shell trees equal a brute-force run of
+    /// the same rule (candidates, dedup, greedy) on 300 points in 3 shells.
+    #[test]
+    fn inter_shell_links_equal_brute_force() {
+        let pos: Vec<Option<Vec3>> = (0..300u32)
+            .map(|i| {
+                at(
+                    f64::from((i * 37) % 160) - 80.0,
+                    f64::from((i * 91) % 360) - 180.0,
+                )
+            })
+            .collect();
+        let mut c = cfg(2, 3000.0, 0.0);
+        c.shell_of = (0..300).map(|i| i % 3).collect();
+        let (mut st, mut out) = (NearestState::default(), Vec::new());
+        st.step(&c, 80_000.0, &pos, |_, _| false, &mut out);
+        let min_r = WGS72_A_M + 80_000.0;
+        let mut cand = Vec::new();
+        for a in 0..300u32 {
+            let pa = pos[a as usize].unwrap();
+            let mut near: Vec<(f64, u32)> = (0..300u32)
+                .filter(|&b| b != a && c.shell_of[a as usize] != c.shell_of[b as usize])
+                .map(|b| (pa.dist(pos[b as usize].unwrap()), b))
+                .filter(|&(d, b)| {
+                    d <= 3_000_000.0 && segment_min_radius(pa, pos[b as usize].unwrap()) >= min_r
+                })
+                .collect();
+            near.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+            cand.extend(near.iter().take(4).map(|&(d, b)| (d, a.min(b), a.max(b))));
+        }
+        cand.sort_by(|x, y| x.0.total_cmp(&y.0).then((x.1, x.2).cmp(&(y.1, y.2))));
+        cand.dedup_by_key(|x| (x.1, x.2));
+        let mut deg = [0; 300];
+        let mut want = Vec::new();
+        for (_, a, b) in cand {
+            if deg[a as usize] < 2 && deg[b as usize] < 2 {
+                deg[a as usize] += 1;
+                deg[b as usize] += 1;
+                want.push((a, b));
+            }
+        }
+        want.sort_unstable();
+        assert!(want.len() > 100, "{}", want.len());
+        assert_eq!(out, want);
     }
 
     #[test]
