@@ -73,6 +73,7 @@ fn fixture_network() -> Network {
         isls: IslPlan {
             pairs,
             min_los_altitude_m: 80_000.0,
+            dynamic: None,
         },
         gsl: GslPolicy {
             max_length_m: 1_500_000.0,

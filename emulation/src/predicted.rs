@@ -43,6 +43,10 @@ pub fn predict(scenario: &Scenario, out: &Path) -> Result<Predicted> {
     if n_gs < 2 {
         bail!("an emulation needs at least 2 ground stations (traffic flows between them)");
     }
+    if net.isls.dynamic.is_some() {
+        // Its wiring is the planned ISLs; links chosen per step are not wired.
+        bail!("the emulation wires planned +Grid ISLs only: use --isl-policy grid without --inter-shell-terminals");
+    }
     if n_sats + n_gs > MAX_NODES {
         bail!(
             "{} nodes: this emulation runs one namespace and one dataplane per node on one box; \

@@ -815,10 +815,18 @@ Examples:
   # A TLE file in satgenpy's format (header line 'P S' gives the +Grid)
   orbitmesh-ctl predict --tle tles.txt --max-gsl-m 1260000 --ground-stations gs.txt
 
+  # A real TLE set: +Grid per inferred shell, or laser terminals to the nearest
+  # satellites in range (4 per satellite, 5000 km, 10% hysteresis)
+  orbitmesh-ctl predict --tle control/data/tle/Starlink.tle --max-gsl-m 1260000 \
+      --ground-stations gs.txt --infer-grid --inter-shell-terminals 1
+  orbitmesh-ctl predict --tle control/data/tle/Starlink.tle --max-gsl-m 1260000 \
+      --ground-stations gs.txt --isl-policy nearest --isl-range-km 5000 --isl-hysteresis 0.1
+
 Output: <out>/schedule/node-<id>.json (one FIB schedule per node, times in ns since
 the scenario epoch; ground station i is the label edge router for the i-th
 --gs-prefix-len block of --gs-prefix-base), <out>/pairs/{rtt,path}_<a>_to_<b>.csv,
-<out>/pairs/rtt_<a>_to_<b>.svg (RTT over time), <out>/summary.{md,json}.
+<out>/pairs/rtt_<a>_to_<b>.svg (RTT over time), <out>/summary.{md,json} (inputs;
+per pair RTT min/mean/p50/p99/max, path changes, hops, outages).
 Node numbering as satgenpy: satellites 0..N-1, ground station i = node N+i.";
 
 #[derive(Debug, Args)]
@@ -847,6 +855,8 @@ struct PredictArgs {
 
 fn predict_cmd(a: PredictArgs) -> Result<()> {
     let model = a.scenario.build(&Default::default())?;
+    let inputs = a.scenario.inputs(&model)?;
+    let names: Vec<String> = model.net.stations.iter().map(|s| s.name.clone()).collect();
     if let Some(path) = &a.dump_tles {
         std::fs::write(path, &model.tles).with_context(|| format!("writing {}", path.display()))?;
     }
@@ -865,12 +875,12 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
     let steps = window.times().len();
     if !a.quiet {
         errln!(
-            "predict: {n_sats} satellites, {n_gs} ground stations, {} planned ISLs, {steps} steps of {} ms, epoch {epoch_utc}",
-            net.isls.pairs.len(),
+            "predict: {n_sats} satellites, {n_gs} ground stations, {}, {steps} steps of {} ms, epoch {epoch_utc}",
+            net.isls.describe(),
             step_ns as f64 / 1e6
         );
     }
-    let mut rec = output::Recorder::new(n_sats, n_gs, pairs.clone());
+    let mut rec = output::Recorder::new(n_sats, n_gs, pairs.clone()).with_names(names);
     let t0 = Instant::now();
     let mut last_report = Instant::now();
     let quiet = a.quiet;
@@ -909,6 +919,7 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
     let fib_rate = sched.as_ref().map(|s| rate(&s.changes_per_node));
     let primary_rate = sched.as_ref().map(|s| rate(&s.primary_changes_per_node));
     let summary = output::Summary {
+        inputs,
         satellites: n_sats,
         ground_stations: n_gs,
         steps,
@@ -923,6 +934,9 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
             .iter()
             .enumerate()
             .map(|(k, (x, y))| (format!("{x}:{y}"), rec.unreachable(k, window.end_ns)))
+            .collect(),
+        pairs: (0..pairs.len())
+            .map(|k| rec.pair_stats(k, window.end_ns))
             .collect(),
         compute_seconds: compute,
         ms_per_step: compute * 1e3 / steps as f64,

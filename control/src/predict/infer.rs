@@ -19,11 +19,33 @@
 //!   by argument of latitude form a ring (a plane of two is one link, of one
 //!   none); then each satellite links to the satellite of the next plane
 //!   (by RAAN, wrapping round when the shell has three planes or more) whose
-//!   argument of latitude is nearest. This is +Grid when planes are regular;
-//!   with irregular planes (missing or extra satellites, uneven spacing) a
-//!   satellite of the next plane can be chosen by two neighbours and then
-//!   runs out of terminals, so some satellites get fewer than four links
-//!   rather than links that cross the grid. No links between shells.
+//!   argument of latitude is nearest. This is +Grid when planes are regular.
+//!
+//! Irregular planes, the policy by name: **ring over the gaps, nearest slot
+//! across, first come first served**.
+//! - A missing satellite (decayed, not yet raised, a spare elsewhere): the
+//!   ring closes over the gap, so its two neighbours link directly (a link
+//!   about twice as long); across planes nothing changes, the satellite of
+//!   the previous plane that faced the gap picks the nearest of the two.
+//! - An extra satellite (a plane holding more than its neighbours, uneven
+//!   spacing): it is in its plane's ring like any other; across, two
+//!   satellites may pick the same one in the next plane. Links are made in
+//!   plan order (rings first, then planes by RAAN, each by argument of
+//!   latitude) and one that would give a satellite more than
+//!   `max_terminals` is dropped, so a few satellites keep fewer than four
+//!   links rather than gaining a link that crosses the grid diagonally.
+//! - Rings always win over links across: a plane stays connected whatever
+//!   its neighbours do.
+//!
+//! Why this and not a re-pairing (say, a matching between adjacent planes):
+//! it keeps +Grid's two properties that matter for routing, in-plane links
+//! that never break and cross-plane links to the nearest slot, it is
+//! deterministic (ties by order), and the cost of irregularity is a
+//! handful of missing links, visible in the plan's size. Sets too irregular
+//! for a grid (many shells, satellites still raising) are what the
+//! nearest-in-range policy ([`super::nearest`], `--isl-policy nearest`) is
+//! for; between shells this module makes no links (`--inter-shell-terminals`
+//! adds them by that rule).
 //!
 //! A satellite that cannot be propagated at the epoch is in no plane (no ISL).
 //! Near-equatorial orbits (geostationary satellites) have no meaningful RAAN,
@@ -174,13 +196,17 @@ fn shell_links(planes: &[Vec<Orbit>], out: &mut Vec<(u32, u32)>) {
     }
 }
 
-/// What the inference found, for the run's messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the inference found, for the run's messages and inter-shell links.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inferred {
     /// Shells.
     pub shells: usize,
     /// Planes over all shells.
     pub planes: usize,
+    /// Shell of each satellite (shells numbered by altitude, then
+    /// inclination); a satellite that cannot be propagated at the epoch is
+    /// in a shell of its own, numbered after the others.
+    pub shell_of: Vec<u32>,
 }
 
 /// Infers shells and planes from the orbits at the scenario epoch and plans
@@ -202,9 +228,16 @@ pub fn plane_grid(
         shell_links(s, &mut candidates);
     }
     let plan = IslPlan::from_candidates(prop.len(), &candidates, max_terminals, min_los_altitude_m);
+    let mut shell_of = vec![shells.len() as u32; prop.len()];
+    for (k, shell) in shells.iter().enumerate() {
+        for o in shell.iter().flatten() {
+            shell_of[o.sat as usize] = k as u32;
+        }
+    }
     let inferred = Inferred {
         shells: shells.len(),
         planes: shells.iter().map(Vec::len).sum(),
+        shell_of,
     };
     (plan, inferred)
 }

@@ -12,9 +12,45 @@
 //! no link through the atmosphere, let alone through the Earth). A satellite has
 //! at most `max_terminals` laser terminals (default 4); links beyond that, in list
 //! order, are not planned.
+//!
+//! Beside these static links a plan may carry links chosen at every step by
+//! the nearest-in-range rule ([`super::nearest`]): all of them (the
+//! `nearest` ISL policy) or only those between shells (the `grid` policy
+//! with `--inter-shell-terminals`).
 
 use super::coords::{segment_min_radius, Vec3, WGS72_A_M};
+use super::nearest::{DynamicIsls, NearestRule};
 use super::Error;
+
+/// How a scenario's ISLs are chosen (`--isl-policy`).
+///
+/// - `grid`: +Grid inside each shell (below; for TLE sets the shells and
+///   planes come from a `P S` header, `--grid` or `--infer-grid`), the
+///   topology of Hypatia and of most LEO routing papers: four links per
+///   satellite that last (in-plane links forever, cross-plane links until a
+///   polar crossing breaks their line of sight), so routes change mostly
+///   because ground links do. It needs a regular grid: real sets with
+///   raising, spare and decaying satellites only approximate one
+///   ([`super::infer`] names its policy for irregular planes), and no +Grid
+///   links shells. `inter_shell`: links between shells by the nearest rule,
+///   on terminals of their own.
+/// - `nearest`: every satellite links to up to `terminals` of its nearest
+///   satellites within `max_range_m`, with hysteresis ([`super::nearest`]).
+///   It needs no structure (any TLE set, any mix of shells, links between
+///   shells come by themselves) and uses short links, but its topology
+///   changes as satellites pass each other, and it may leave terminals
+///   idle or partition where +Grid would not.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IslPolicy {
+    /// +Grid per shell, optionally nearest-in-range links between shells.
+    Grid {
+        /// The rule for links between shells (`None`: no such links).
+        inter_shell: Option<NearestRule>,
+    },
+    /// Nearest satellites within range, with hysteresis.
+    Nearest(NearestRule),
+}
 
 /// The planned (static) ISLs of a constellation.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +59,8 @@ pub struct IslPlan {
     pub pairs: Vec<(u32, u32)>,
     /// Minimum altitude of the line of sight, metres.
     pub min_los_altitude_m: f64,
+    /// Links chosen at every step by the nearest-in-range rule, beside `pairs`.
+    pub dynamic: Option<DynamicIsls>,
 }
 
 impl IslPlan {
@@ -65,6 +103,7 @@ impl IslPlan {
         Ok(Self {
             pairs,
             min_los_altitude_m,
+            dynamic: None,
         })
     }
 
@@ -132,7 +171,25 @@ impl IslPlan {
         Self {
             pairs,
             min_los_altitude_m,
+            dynamic: None,
         }
+    }
+
+    /// The plan in words, for messages: the planned links, and the rule for
+    /// the links chosen at every step.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{} planned ISLs", self.pairs.len());
+        if let Some(d) = &self.dynamic {
+            let r = d.rule;
+            s += &format!(
+                "{} chosen every step: up to {} per satellite to the nearest within {} km, hysteresis {}",
+                if d.shell_of.is_empty() { ", ISLs" } else { ", ISLs between shells" },
+                r.terminals,
+                r.max_range_m / 1e3,
+                r.hysteresis
+            );
+        }
+        s
     }
 
     /// Whether the ISL between two satellite positions can be up now, and its length.

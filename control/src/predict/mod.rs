@@ -25,6 +25,11 @@
 //! Time: integer nanoseconds since the scenario epoch (see [`propagate`]); steps
 //! are `start, start + step, ...` while `< end` (satgenpy's `range`).
 //!
+//! ISLs are planned once (+Grid, [`links`]) or chosen at every step by the
+//! nearest-in-range rule with hysteresis ([`nearest`]); the latter depends
+//! on the previous step, so [`simulate`] chooses those links in time order
+//! before it routes the steps in parallel.
+//!
 //! A satellite that cannot be propagated at a step is left out of it (see
 //! [`routing`]); [`simulate`] warns once per such satellite and counts them
 //! ([`LeftOut`]), so a real TLE file with decayed objects runs to the end.
@@ -39,6 +44,7 @@ pub mod ground;
 pub mod hypatia;
 pub mod infer;
 pub mod links;
+pub mod nearest;
 pub mod output;
 pub mod propagate;
 pub mod routing;
@@ -206,19 +212,23 @@ pub fn simulate(
     let mut results: Vec<StepResult> = Vec::new();
     let mut done = 0;
     let mut left_out = LeftOut::default();
+    let mut dynamic = DynamicSteps::default();
     for ts in times.chunks(chunk) {
         // Reuse the result buffers of the previous chunk.
         results.resize_with(ts.len(), StepResult::default);
+        pool.install(|| dynamic.choose(net, ts, window.step_ns));
         pool.install(|| {
             results
                 .par_iter_mut()
                 .zip(ts.par_iter())
-                .try_for_each(|(out, &t)| {
+                .enumerate()
+                .try_for_each(|(k, (out, &t))| {
                     // One scratch per worker thread, reused for every step it
                     // computes (uncontended lock: only that thread uses it).
                     let i = rayon::current_thread_index().unwrap_or(0) % scratches.len();
                     let mut scratch = scratches[i].lock().unwrap_or_else(|e| e.into_inner());
-                    routing::compute_step(net, t, &mut scratch, out)
+                    let (pos, links) = dynamic.step(k);
+                    routing::compute_step_with(net, t, pos, links, &mut scratch, out)
                 })
         })?;
         for r in &results {
@@ -229,4 +239,59 @@ pub fn simulate(
         progress(done, times.len());
     }
     Ok(left_out)
+}
+
+/// A satellite's position at a step, `None` when it is left out.
+type Positions = Option<coords::Vec3>;
+
+/// The ISLs chosen step by step by the nearest-in-range rule for one chunk
+/// of steps: positions computed in parallel, then the links in time order
+/// (each step's choice depends on the previous step's links).
+#[derive(Debug, Default)]
+struct DynamicSteps {
+    on: bool,
+    state: nearest::NearestState,
+    pos: Vec<Vec<Positions>>,
+    links: Vec<Vec<(u32, u32)>>,
+}
+
+impl DynamicSteps {
+    /// Chooses the links of the steps `ts` (nothing without a dynamic rule);
+    /// before the first, replays the steps since the scenario's start.
+    fn choose(&mut self, net: &Network, ts: &[i64], step_ns: i64) {
+        let Some(rule) = &net.isls.dynamic else {
+            return;
+        };
+        let failed = |a, b| net.is_failed(a, b);
+        let min_los = net.isls.min_los_altitude_m;
+        if !self.on {
+            let (mut pos, mut links) = (Vec::new(), Vec::new());
+            let first = ts.first().copied().unwrap_or(rule.history_from_ns);
+            let mut t = rule.history_from_ns;
+            while t < first {
+                net.propagator.positions_or_left_out(t, &mut pos);
+                self.state.step(rule, min_los, &pos, failed, &mut links);
+                t += step_ns;
+            }
+        }
+        self.on = true;
+        self.pos.resize_with(ts.len(), Vec::new);
+        self.links.resize_with(ts.len(), Vec::new);
+        self.pos
+            .par_iter_mut()
+            .zip(ts.par_iter())
+            .for_each(|(p, &t)| net.propagator.positions_or_left_out(t, p));
+        for (p, l) in self.pos.iter().zip(self.links.iter_mut()) {
+            self.state.step(rule, min_los, p, failed, l);
+        }
+    }
+
+    /// Positions and dynamic links of step `k` of the chunk.
+    fn step(&self, k: usize) -> (Option<&[Positions]>, &[(u32, u32)]) {
+        if self.on {
+            (Some(&self.pos[k]), &self.links[k])
+        } else {
+            (None, &[])
+        }
+    }
 }

@@ -194,22 +194,39 @@ pub fn compute_step(
     s: &mut Scratch,
     out: &mut StepResult,
 ) -> Result<(), Error> {
+    compute_step_with(net, t_ns, None, &[], s, out)
+}
+
+/// As [`compute_step`], with the satellites' positions already computed
+/// (`None`: propagate them here) and `dynamic` ISLs (chosen for this step by
+/// the nearest-in-range rule, see [`super::nearest`]) beside the planned ones.
+pub fn compute_step_with(
+    net: &Network,
+    t_ns: i64,
+    pos: Option<&[Option<Vec3>]>,
+    dynamic: &[(u32, u32)],
+    s: &mut Scratch,
+    out: &mut StepResult,
+) -> Result<(), Error> {
     out.t_ns = t_ns;
-    match net.propagator.hypatia() {
+    if let Some(h) = net.propagator.hypatia() {
         // Link lengths from satgenpy's geometry; `pos` holds libastro's
         // inertial positions (for the line-of-sight check and left-out
-        // satellites).
-        Some(h) => {
-            h.step(t_ns, &net.stations, &mut s.hyp);
-            s.pos.clear();
-            s.pos.extend(
-                s.hyp
-                    .sat_m
-                    .iter()
-                    .map(|p| p.map(|[x, y, z]| Vec3::new(x, y, z))),
-            );
-        }
-        None => net.propagator.positions_or_left_out(t_ns, &mut s.pos),
+        // satellites). Positions a caller computed (the nearest rule's pass)
+        // are the accurate model's, so this step propagates its own.
+        h.step(t_ns, &net.stations, &mut s.hyp);
+        s.pos.clear();
+        s.pos.extend(
+            s.hyp
+                .sat_m
+                .iter()
+                .map(|p| p.map(|[x, y, z]| Vec3::new(x, y, z))),
+        );
+    } else if let Some(p) = pos {
+        s.pos.clear();
+        s.pos.extend_from_slice(p);
+    } else {
+        net.propagator.positions_or_left_out(t_ns, &mut s.pos);
     }
     out.left_out.clear();
     out.left_out.extend(
@@ -219,7 +236,7 @@ pub fn compute_step(
             .filter(|(_, p)| p.is_none())
             .map(|(sat, _)| sat as u32),
     );
-    out.isls_up = build_isl_graph(net, s);
+    out.isls_up = build_isl_graph(net, dynamic, s);
     out.gsls_up = build_gsl_candidates(net, s);
     reset_outputs(net, s, out);
     for d in 0..net.n_dests() {
@@ -239,7 +256,7 @@ pub fn compute_step(
 
 /// The ISL graph of the step as CSR (`adj_start`, `adj`), neighbours in plan
 /// order (satgenpy's insertion order); returns the number of ISLs up.
-fn build_isl_graph(net: &Network, s: &mut Scratch) -> u32 {
+fn build_isl_graph(net: &Network, dynamic: &[(u32, u32)], s: &mut Scratch) -> u32 {
     let n_sats = net.n_sats();
     s.deg.clear();
     s.deg.resize(n_sats + 1, 0);
@@ -248,7 +265,7 @@ fn build_isl_graph(net: &Network, s: &mut Scratch) -> u32 {
     // First pass: which links are up, with their lengths.
     let mut up = std::mem::take(&mut s.up);
     up.clear();
-    for &(a, b) in &net.isls.pairs {
+    for &(a, b) in net.isls.pairs.iter().chain(dynamic) {
         if net.is_failed(a, b) {
             continue;
         }

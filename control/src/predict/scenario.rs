@@ -12,12 +12,13 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::geometry::Geometry;
-use super::links::IslPlan;
+use super::links::{IslPlan, IslPolicy};
+use super::nearest::{DynamicIsls, NearestRule};
 use super::propagate::Propagator;
 use super::schedule::{self, Ipv4Prefix, ScheduleBuilder};
 use super::tle::TleSet;
 use super::walker::WalkerShell;
-use super::{ground, infer, tle, Error, Network, Window};
+use super::{ground, infer, output, tle, Error, Network, Window};
 
 /// The file name beside the node schedules.
 pub const FILE: &str = "scenario.json";
@@ -73,6 +74,26 @@ pub struct Scenario {
     /// Laser terminals per satellite (ISLs per satellite at most).
     #[arg(long, default_value_t = 4)]
     pub max_terminals: usize,
+    /// ISL policy: grid (+Grid per shell) or nearest (each satellite links
+    /// to up to --max-terminals nearest satellites within --isl-range-km,
+    /// with --isl-hysteresis; any constellation, links between shells too).
+    #[arg(long, value_enum, default_value_t = IslPolicyKind::Grid)]
+    #[serde(default)]
+    pub isl_policy: IslPolicyKind,
+    /// Nearest rule (nearest policy, inter-shell links): longest ISL, km.
+    #[arg(long, default_value_t = DEFAULT_ISL_RANGE_KM)]
+    #[serde(default = "default_isl_range_km")]
+    pub isl_range_km: f64,
+    /// Nearest rule: a link that is up stays up unless a candidate shorter
+    /// by this fraction takes one of its terminals (0 = none).
+    #[arg(long, default_value_t = DEFAULT_ISL_HYSTERESIS)]
+    #[serde(default = "default_isl_hysteresis")]
+    pub isl_hysteresis: f64,
+    /// Grid policy with several shells: extra laser terminals per satellite
+    /// for links to other shells by the nearest rule (0 = no such links).
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub inter_shell_terminals: usize,
     /// ISL lines of sight must stay above this altitude (km).
     #[arg(long, default_value_t = 80.0)]
     pub min_los_altitude_km: f64,
@@ -100,6 +121,32 @@ pub struct Scenario {
     #[arg(long, value_enum, default_value_t = Geometry::Accurate)]
     #[serde(default)]
     pub geometry: Geometry,
+}
+
+/// `--isl-policy`'s values (the typed policy is [`IslPolicy`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IslPolicyKind {
+    /// +Grid per shell.
+    #[default]
+    Grid,
+    /// Nearest satellites within range, with hysteresis.
+    Nearest,
+}
+
+/// Default longest ISL of the nearest rule, km: about the longest line of
+/// sight between two satellites at 550 km that clears 80 km of atmosphere
+/// (2 x sqrt(6928^2 - 6458^2) = 5,016 km).
+pub const DEFAULT_ISL_RANGE_KM: f64 = 5000.0;
+/// Default hysteresis of the nearest rule: 10%.
+pub const DEFAULT_ISL_HYSTERESIS: f64 = 0.1;
+
+fn default_isl_range_km() -> f64 {
+    DEFAULT_ISL_RANGE_KM
+}
+
+fn default_isl_hysteresis() -> f64 {
+    DEFAULT_ISL_HYSTERESIS
 }
 
 /// A scenario made concrete: the network of satellites and stations, the
@@ -213,7 +260,7 @@ impl Scenario {
             ));
         }
         let propagator = Propagator::with_geometry(&set, self.geometry)?;
-        let isls = self.isl_plan(grid, &shell_grids, &propagator, min_los_m)?;
+        let isls = self.isl_plan(grid, &shell_grids, &propagator, min_los_m, start_ns)?;
         let (gsl, gsl_max_per_sat) = self.gsl_policy(shell_gsl, n_shells)?;
         let stations = self.stations()?;
         let tles = tle::to_text(&set);
@@ -286,24 +333,134 @@ impl Scenario {
         Ok(Some((p, s)))
     }
 
-    /// The planned ISLs: +Grid per shell, the given grid, an inferred one, or
-    /// none (with a warning).
+    /// What a run of this scenario is computed from, for its summary.
+    pub fn inputs(&self, model: &ScenarioModel) -> Result<output::Inputs, Error> {
+        let mut constellation: Vec<String> = self
+            .preset
+            .iter()
+            .map(|p| format!("preset {p}"))
+            .chain(self.walker.iter().map(|w| format!("walker {w}")))
+            .collect();
+        if let Some(t) = &self.tle {
+            constellation.push(format!("tle {}", t.display()));
+        }
+        let net = &model.net;
+        Ok(output::Inputs {
+            constellation,
+            epoch_utc: model.epoch_utc.clone(),
+            start_ns: model.window.start_ns,
+            end_ns: model.window.end_ns,
+            step_ns: model.window.step_ns,
+            ground_stations: self
+                .ground_stations
+                .as_ref()
+                .map(|g| format!("{} ({} stations)", g.display(), net.stations.len())),
+            gsl_rule: output::GslRule {
+                max_length_m: net.gsl.max_length_m,
+                min_elevation_deg: net.gsl.min_elevation_deg,
+                per_shell: !net.gsl_max_per_sat.is_empty(),
+            },
+            isl_policy: self.isl_policy()?,
+            isls: net.isls.describe(),
+            geometry: net.propagator.geometry(),
+        })
+    }
+
+    /// The typed ISL policy of the flags.
+    pub fn isl_policy(&self) -> Result<IslPolicy, Error> {
+        let rule =
+            |terminals| NearestRule::new(terminals, self.isl_range_km * 1e3, self.isl_hysteresis);
+        Ok(match self.isl_policy {
+            IslPolicyKind::Nearest => {
+                if self.inter_shell_terminals > 0 {
+                    return Err(scen(
+                        "--inter-shell-terminals is for --isl-policy grid; the nearest policy links shells with its own terminals".into(),
+                    ));
+                }
+                IslPolicy::Nearest(rule(self.max_terminals)?)
+            }
+            IslPolicyKind::Grid => IslPolicy::Grid {
+                inter_shell: match self.inter_shell_terminals {
+                    0 => None,
+                    n => Some(rule(n)?),
+                },
+            },
+        })
+    }
+
+    /// The planned ISLs of the policy: +Grid per shell (the given grid, the
+    /// file's, an inferred one, or none with a warning) with links between
+    /// shells, or the nearest rule.
     fn isl_plan(
         &self,
         grid: Option<(usize, usize)>,
         shell_grids: &[(usize, usize, usize)],
         propagator: &Propagator,
         min_los_m: f64,
+        start_ns: i64,
     ) -> Result<IslPlan, Error> {
+        let inter_shell = match self.isl_policy()? {
+            IslPolicy::Nearest(rule) => {
+                if self.infer_grid || self.grid.is_some() {
+                    return Err(scen(
+                        "--infer-grid and --grid give +Grid links: they go with --isl-policy grid, not nearest".into(),
+                    ));
+                }
+                return Ok(IslPlan {
+                    pairs: Vec::new(),
+                    min_los_altitude_m: min_los_m,
+                    dynamic: Some(DynamicIsls {
+                        rule,
+                        shell_of: Vec::new(),
+                        history_from_ns: start_ns,
+                    }),
+                });
+            }
+            IslPolicy::Grid { inter_shell } => inter_shell,
+        };
+        let (mut plan, shell_of) = self.grid_plan(grid, shell_grids, propagator, min_los_m)?;
+        if let Some(rule) = inter_shell {
+            let shells = shell_of.iter().collect::<BTreeSet<_>>().len();
+            if shells < 2 {
+                orbitmesh_core::errln!(
+                    "warning: --inter-shell-terminals: the constellation has one shell, no links between shells"
+                );
+            }
+            plan.dynamic = Some(DynamicIsls {
+                rule,
+                shell_of,
+                history_from_ns: start_ns,
+            });
+        }
+        Ok(plan)
+    }
+
+    /// +Grid per shell and the shell of each satellite.
+    fn grid_plan(
+        &self,
+        grid: Option<(usize, usize)>,
+        shell_grids: &[(usize, usize, usize)],
+        propagator: &Propagator,
+        min_los_m: f64,
+    ) -> Result<(IslPlan, Vec<u32>), Error> {
+        let one_shell = vec![0; propagator.len()];
         Ok(match grid {
             _ if !shell_grids.is_empty() => {
-                IslPlan::plus_grid_shells(shell_grids, self.max_terminals, min_los_m)?
+                let mut shell_of = one_shell;
+                for (k, &(offset, p, s)) in shell_grids.iter().enumerate() {
+                    shell_of[offset..offset + p * s].fill(k as u32);
+                }
+                let plan = IslPlan::plus_grid_shells(shell_grids, self.max_terminals, min_los_m)?;
+                (plan, shell_of)
             }
             Some((p, s)) if self.infer_grid => {
                 let why = format!("the constellation already has a {p} x {s} +Grid");
                 return Err(scen(format!("--infer-grid: {why}, nothing to infer")));
             }
-            Some((p, s)) => IslPlan::plus_grid(p, s, self.max_terminals, min_los_m)?,
+            Some((p, s)) => (
+                IslPlan::plus_grid(p, s, self.max_terminals, min_los_m)?,
+                one_shell,
+            ),
             None if self.infer_grid => {
                 let (plan, found) = infer::plane_grid(propagator, self.max_terminals, min_los_m);
                 orbitmesh_core::errln!(
@@ -312,16 +469,18 @@ impl Scenario {
                     found.planes,
                     plan.pairs.len()
                 );
-                plan
+                (plan, found.shell_of)
             }
             None => {
                 orbitmesh_core::errln!(
-                    "warning: no +Grid structure (no 'P S' header, no --grid, no --infer-grid): no ISLs are planned"
+                    "warning: no +Grid structure (no 'P S' header, no --grid, no --infer-grid): no +Grid ISLs are planned (--isl-policy nearest needs none)"
                 );
-                IslPlan {
+                let plan = IslPlan {
                     pairs: Vec::new(),
                     min_los_altitude_m: min_los_m,
-                }
+                    dynamic: None,
+                };
+                (plan, one_shell)
             }
         })
     }
