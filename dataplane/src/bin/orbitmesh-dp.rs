@@ -96,7 +96,8 @@ struct Args {
     /// Punted frames (router alert, OAM): drop, or host (to a TAP interface).
     #[arg(long, value_parser = parse_punt)]
     punt: Option<PuntPolicy>,
-    /// Log filter (error, warn, info, debug; or RUST_LOG syntax).
+    /// Log filter: error, warn, info, debug, trace or off; or RUST_LOG
+    /// directives (TARGET=LEVEL, comma-separated).
     #[arg(long, default_value = "info")]
     log: String,
     /// Log lines as text, or as JSON objects (one a line: timestamp,
@@ -255,6 +256,7 @@ fn punt_to_host(iface: &str, node: Arc<Node>, stop: Arc<AtomicBool>) -> Result<w
 /// loses the log, never the dataplane (no panic on a failed write).
 fn init_logging(filter: &str, format: LogFormat) -> Result<()> {
     use std::io::IsTerminal;
+    check_log_levels(filter)?;
     let filter = tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| {
         anyhow::anyhow!("--log {filter:?} is not a log filter ({e}); give error, warn, info, debug or RUST_LOG syntax")
     })?;
@@ -267,6 +269,28 @@ fn init_logging(filter: &str, format: LogFormat) -> Result<()> {
     match format {
         LogFormat::Text => fmt.init(),
         LogFormat::Json => fmt.json().with_current_span(false).init(),
+    }
+    Ok(())
+}
+
+/// The levels `--log` takes, alone or after `target=`.
+const LOG_LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+
+/// Refuses a bare `--log` directive that is not a level: RUST_LOG syntax
+/// reads `--log verbose` as "everything from a target named verbose",
+/// which silently hides every line the dataplane logs. A target is given
+/// as `target=level`.
+fn check_log_levels(filter: &str) -> Result<()> {
+    for d in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        if d.contains('=') || d.contains('[') {
+            continue; // target=level or a span filter: EnvFilter checks it
+        }
+        if !LOG_LEVELS.contains(&d.to_ascii_lowercase().as_str()) {
+            bail!(
+                "--log {filter:?}: {d:?} is not a log level (give one of {}, or TARGET=LEVEL)",
+                LOG_LEVELS.join(", ")
+            );
+        }
     }
     Ok(())
 }
