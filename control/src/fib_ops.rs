@@ -540,12 +540,14 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
     let mut out = format!("node {}  FIB version {}\n", s.node, s.fib_version);
     let _ = writeln!(
         out,
-        "{:<12} {:>7} {:>6} {:>14} {:>14} {:>14} {:>14}{}",
+        "{:<12} {:>7} {:>6} {:>14} {:>14} {:>16} {:>16} {:>14} {:>14}{}",
         "port",
         "carrier",
         "admin",
         "rx",
         "tx",
+        "rx_bytes",
+        "tx_bytes",
         "tx_ring_full",
         "fill_empty",
         rates("rx rate", "tx rate")
@@ -554,7 +556,7 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
         let pp = prev.and_then(|x| x.ports.get(i));
         let _ = writeln!(
             out,
-            "{:<12} {:>7} {:>6} {:>14} {:>14} {:>14} {:>14} {} {}",
+            "{:<12} {:>7} {:>6} {:>14} {:>14} {:>16} {:>16} {:>14} {:>14} {} {}",
             p.name,
             match (p.gone, p.carrier) {
                 (true, _) => "gone",
@@ -564,6 +566,8 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
             if p.admin_up { "up" } else { "down" },
             p.counters.rx,
             p.counters.tx,
+            p.counters.rx_bytes,
+            p.counters.tx_bytes,
             p.counters.tx_ring_full,
             p.counters.fill_ring_empty,
             rate(p.counters.rx, pp.map(|x| x.counters.rx)),
@@ -630,6 +634,9 @@ mod tests {
                 port(
                     "p1",
                     PortTotals {
+                        rx: 3,
+                        rx_bytes: 1_514_000_123,
+                        tx_bytes: 64,
                         kernel: KernelStats {
                             rx_ring_full: 864,
                             rx_fill_empty: 2,
@@ -667,6 +674,15 @@ mod tests {
             "p1           kernel socket drops: rx_ring_full 864 fill_empty 2 other 0 invalid_descs 0"
         ));
         assert!(!out.contains("p0           kernel"), "{out}");
+        // Byte counters, in their own columns under their headers.
+        let head = out.lines().nth(1).unwrap();
+        let p1 = out.lines().find(|l| l.starts_with("p1 ")).unwrap();
+        let col = |line: &str, i: usize| line.split_whitespace().nth(i).unwrap().to_string();
+        assert_eq!(
+            (col(head, 5), col(p1, 5)),
+            ("rx_bytes".into(), "1514000123".into())
+        );
+        assert_eq!((col(head, 6), col(p1, 6)), ("tx_bytes".into(), "64".into()));
     }
 
     #[test]

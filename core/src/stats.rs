@@ -226,6 +226,12 @@ impl KernelStats {
 pub struct PortTotals {
     pub rx: u64,
     pub tx: u64,
+    /// Bytes of the frames in `rx` / `tx` (Ethernet header through
+    /// payload, no FCS); 0 from a dataplane that predates them.
+    #[serde(default)]
+    pub rx_bytes: u64,
+    #[serde(default)]
+    pub tx_bytes: u64,
     pub tx_ring_full: u64,
     pub fill_ring_empty: u64,
     /// Kernel drops on the port's sockets (see [`KernelStats`]).

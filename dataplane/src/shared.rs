@@ -10,7 +10,7 @@ use crate::publish::FibHandle;
 use crate::sys::xsk;
 use crossbeam_utils::CachePadded;
 use orbitmesh_core::fib::{FibError, FibSnapshot, FibSpec, MAX_PORTS};
-use orbitmesh_core::stats::{Counters, SharedCounters};
+use orbitmesh_core::stats::{Counters, DropReason, SharedCounters};
 use orbitmesh_core::stats::{KernelStats, PortTotals};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,6 +20,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct PortCounters {
     pub rx: AtomicU64,
     pub tx: AtomicU64,
+    /// Bytes of the frames counted in `rx` / `tx` (Ethernet header to the
+    /// end of the payload, as on the ring: no preamble, no FCS).
+    pub rx_bytes: AtomicU64,
+    pub tx_bytes: AtomicU64,
+    /// Frames that arrived on this port and that the pipeline dropped, by
+    /// reason (the sum over ports is the pipeline's drop counters).
+    pub drops: [AtomicU64; DropReason::COUNT],
     /// Frames dropped because the TX ring was full.
     pub tx_ring_full: AtomicU64,
     /// Times the fill ring could not be refilled (no free frames).
@@ -270,6 +277,8 @@ impl Node {
                     let c = &w.ports[p];
                     t.rx += c.rx.load(Ordering::Relaxed);
                     t.tx += c.tx.load(Ordering::Relaxed);
+                    t.rx_bytes += c.rx_bytes.load(Ordering::Relaxed);
+                    t.tx_bytes += c.tx_bytes.load(Ordering::Relaxed);
                     t.tx_ring_full += c.tx_ring_full.load(Ordering::Relaxed);
                     t.fill_ring_empty += c.fill_ring_empty.load(Ordering::Relaxed);
                     t.kernel.add(&c.kernel.load());
@@ -277,6 +286,18 @@ impl Node {
                 t
             })
             .collect()
+    }
+
+    /// Port `port`'s drops by reason (frames that arrived on it), summed
+    /// over workers.
+    pub fn port_drops(&self, port: usize) -> [u64; DropReason::COUNT] {
+        let mut d = [0; DropReason::COUNT];
+        for w in &self.workers {
+            for (t, c) in d.iter_mut().zip(&w.ports[port].drops) {
+                *t += c.load(Ordering::Relaxed);
+            }
+        }
+        d
     }
 }
 
