@@ -239,9 +239,82 @@ pub struct PortTotals {
     pub kernel: KernelStats,
 }
 
+/// Upper bounds (ns, inclusive) of [`LatenessHistogram`]'s buckets, from
+/// 100 µs to 10 s; a last bucket (+Inf) takes the rest.
+pub const LATENESS_BOUNDS_NS: [u64; 11] = [
+    100_000,
+    1_000_000,
+    5_000_000,
+    10_000_000,
+    20_000_000,
+    50_000_000,
+    100_000_000,
+    500_000_000,
+    1_000_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
+/// How late events came after their instant (a staged FIB's activation):
+/// a Prometheus-style histogram of counts per bucket, written off the fast
+/// path (one writer at a time, relaxed atomics), read by the metrics
+/// endpoint.
+#[derive(Debug, Default)]
+pub struct LatenessHistogram {
+    /// Non-cumulative counts: `buckets[i]` holds observations in
+    /// (`LATENESS_BOUNDS_NS[i-1]`, `LATENESS_BOUNDS_NS[i]`]; the last, above
+    /// every bound.
+    buckets: [AtomicU64; LATENESS_BOUNDS_NS.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+/// One reading of a [`LatenessHistogram`]: cumulative counts per bound
+/// (the last is the total count), and the sum in ns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatenessReading {
+    pub cumulative: [u64; LATENESS_BOUNDS_NS.len() + 1],
+    pub sum_ns: u64,
+}
+
+impl LatenessHistogram {
+    pub fn observe(&self, late_ns: u64) {
+        let i = LATENESS_BOUNDS_NS.partition_point(|&b| b < late_ns);
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(late_ns, Ordering::Relaxed);
+    }
+
+    pub fn read(&self) -> LatenessReading {
+        let mut cumulative = [0; LATENESS_BOUNDS_NS.len() + 1];
+        let mut acc = 0;
+        for (c, b) in cumulative.iter_mut().zip(&self.buckets) {
+            acc += b.load(Ordering::Relaxed);
+            *c = acc;
+        }
+        LatenessReading {
+            cumulative,
+            sum_ns: self.sum_ns.load(Ordering::Relaxed),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lateness_lands_in_the_bucket_whose_bound_it_does_not_exceed() {
+        let h = LatenessHistogram::default();
+        for ns in [0, 100_000, 100_001, 20_000_000, 60_000_000_000] {
+            h.observe(ns);
+        }
+        let r = h.read();
+        assert_eq!(r.cumulative[0], 2, "0 and exactly 100 µs");
+        assert_eq!(r.cumulative[1], 3);
+        assert_eq!(r.cumulative[4], 4, "20 ms is in the 20 ms bucket");
+        assert_eq!(r.cumulative[10], 4);
+        assert_eq!(r.cumulative[11], 5, "one above every bound");
+        assert_eq!(r.sum_ns, 60_020_200_001);
+    }
 
     #[test]
     fn publish_read_and_sum() {

@@ -62,3 +62,12 @@ fn an_unknown_log_level_is_refused_not_read_as_a_target() {
         assert!(e.contains("om-nosuch0"), "{ok}: {e}");
     }
 }
+
+#[test]
+fn a_metrics_address_that_is_not_addr_port_is_refused_by_name() {
+    let e = refused(&["--port", "om-nosuch0", "--metrics-listen", "localhost:9469"]);
+    assert!(
+        e.contains("metrics_listen \"localhost:9469\": expected ADDR:PORT, e.g. 127.0.0.1:9469"),
+        "{e}"
+    );
+}

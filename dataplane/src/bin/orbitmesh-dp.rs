@@ -30,7 +30,8 @@ use std::time::Duration;
     after_help = "Examples:\n  \
       orbitmesh-dp --port veth-a --port veth-b --fib node.fib.toml\n  \
       orbitmesh-dp --config sat-17.toml --core 1 --poll busy\n  \
-      orbitmesh-dp --port eth0 --edge eth1 --fib ler.fib.toml --socket /tmp/ler.sock\n\n\
+      orbitmesh-dp --port eth0 --edge eth1 --fib ler.fib.toml --socket /tmp/ler.sock\n  \
+      orbitmesh-dp --port veth-a --port veth-b --fib node.fib.toml --metrics-listen 127.0.0.1:9469\n\n\
       Control it with the socket (default /run/orbitmesh/NAME.sock); SIGINT/SIGTERM detach the XDP program and exit."
 )]
 struct Args {
@@ -56,6 +57,9 @@ struct Args {
     /// trusted keys in the config.
     #[arg(long, value_name = "ADDR:PORT")]
     remote_listen: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (off by default).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<String>,
     /// Directory for what outlives a restart (the schedule followed).
     #[arg(long)]
     state_dir: Option<PathBuf>,
@@ -170,6 +174,9 @@ fn config(a: &Args) -> Result<Config> {
     }
     if let Some(r) = &a.remote_listen {
         c.remote_listen = Some(r.clone());
+    }
+    if let Some(m) = &a.metrics_listen {
+        c.metrics_listen = Some(m.clone());
     }
     if !a.cores.is_empty() {
         c.cores = a.cores.clone();
@@ -326,6 +333,17 @@ fn run(args: Args) -> Result<()> {
     let mut node = Node::new(&c.name, c.port_names(), fib, queues as usize);
     node.delay_line = args.delay_line;
     let node = Arc::new(node);
+    let stop = Arc::new(AtomicBool::new(false));
+    // Bound before any XDP program is attached: an address in use stops
+    // start-up with nothing to undo.
+    let metrics = match c.metrics_addr()? {
+        Some(addr) => {
+            let m = dataplane::metrics::serve(addr, node.clone(), stop.clone())?;
+            tracing::info!(bound = %m.addr(), "metrics endpoint: GET /metrics");
+            Some(m)
+        }
+        None => None,
+    };
     let mut steering = xdp::Steering::load(
         &c.ports
             .iter()
@@ -338,7 +356,6 @@ fn run(args: Args) -> Result<()> {
     let mut ports = PortWatch::of_config(&c)?;
     let ios = bind_sockets(&c, &mut steering)?;
 
-    let stop = Arc::new(AtomicBool::new(false));
     let follower = follow_schedule(&c, &node, &stop)?;
     let socket = c.socket_path();
     if let Some(dir) = socket.parent() {
@@ -383,6 +400,9 @@ fn run(args: Args) -> Result<()> {
     let _ = ctl.join();
     if let Some(r) = remote {
         r.join();
+    }
+    if let Some(m) = metrics {
+        m.join();
     }
     steering.detach();
     tracing::info!("stopped; XDP programs detached");
