@@ -348,10 +348,11 @@ fn seconds(ns: u64) -> f64 {
 
 /// Why the endpoint could not start.
 #[derive(Debug, thiserror::Error)]
-#[error("metrics endpoint {addr}: cannot listen: {source}")]
+#[error("metrics endpoint {addr}: cannot listen: {error}")]
 pub struct ListenError {
     pub addr: SocketAddr,
-    pub source: std::io::Error,
+    /// Not a `source`: the message says it (once, in the chain).
+    pub error: std::io::Error,
 }
 
 /// The running endpoint.
@@ -368,41 +369,40 @@ impl MetricsServer {
         self.addr
     }
 
-    /// Stops accepting (once `stop` is set) and waits for the accepting
-    /// thread; scrapes in progress finish on their own threads.
+    /// Stops accepting (sets `stop`) and waits for the accepting thread
+    /// (at most [`ACCEPT_POLL`]); scrapes in progress finish on their own
+    /// threads.
     pub fn join(self) {
         self.stop.store(true, Ordering::Relaxed);
-        // Wake the blocking accept: connect to ourselves.
-        let mut wake = self.addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(match wake {
-                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            });
-        }
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
         let _ = self.thread.join();
     }
 }
 
-/// Binds `addr` and serves `GET /metrics` for `node` until `stop` is set
-/// (and [`MetricsServer::join`] wakes the listener). An address in use is
-/// an error here, at start-up.
+/// How often the accepting thread looks at `stop` between connections.
+/// (Not woken by connecting to ourselves: in a namespace whose loopback is
+/// down that connection never arrives.)
+pub const ACCEPT_POLL: Duration = Duration::from_millis(100);
+
+/// Binds `addr` and serves `GET /metrics` for `node` until `stop` is set.
+/// An address in use is an error here, at start-up.
 pub fn serve(
     addr: SocketAddr,
     node: Arc<Node>,
     stop: Arc<AtomicBool>,
 ) -> Result<MetricsServer, ListenError> {
-    let listener = TcpListener::bind(addr).map_err(|source| ListenError { addr, source })?;
+    let listener = TcpListener::bind(addr).map_err(|error| ListenError { addr, error })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|error| ListenError { addr, error })?;
     let bound = listener
         .local_addr()
-        .map_err(|source| ListenError { addr, source })?;
+        .map_err(|error| ListenError { addr, error })?;
     let active = Arc::new(AtomicUsize::new(0));
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
         .name("om-metrics".into())
         .spawn(move || accept_loop(&listener, &node, &flag, &active))
-        .map_err(|source| ListenError { addr, source })?;
+        .map_err(|error| ListenError { addr, error })?;
     Ok(MetricsServer {
         addr: bound,
         thread,
@@ -416,11 +416,18 @@ fn accept_loop(
     stop: &AtomicBool,
     active: &Arc<AtomicUsize>,
 ) {
-    for conn in listener.incoming() {
-        if stop.load(Ordering::Relaxed) {
-            return;
-        }
-        let Ok(mut s) = conn else { continue };
+    while !stop.load(Ordering::Relaxed) {
+        let mut s = match listener.accept() {
+            Ok((s, _)) => s,
+            // Nothing to accept, or a failure (e.g. out of descriptors)
+            // that waiting may cure.
+            Err(_) => {
+                std::thread::sleep(ACCEPT_POLL);
+                continue;
+            }
+        };
+        // Timeouts, not non-blocking reads, bound a connection.
+        s.set_nonblocking(false).ok();
         s.set_write_timeout(Some(WRITE_TIMEOUT)).ok();
         if active.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
             active.fetch_sub(1, Ordering::AcqRel);
@@ -740,6 +747,8 @@ mod tests {
             assert!(t0.elapsed() < 2 * READ_TIMEOUT, "slots never freed: {r}");
             std::thread::sleep(Duration::from_millis(50));
         }
+        let t0 = std::time::Instant::now();
         m.join();
+        assert!(t0.elapsed() < 4 * ACCEPT_POLL, "stops without being woken");
     }
 }
