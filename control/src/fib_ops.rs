@@ -537,7 +537,12 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
         Some(_) => format!(" {a:>14} {b:>14}"),
         None => String::new(),
     };
-    let mut out = format!("node {}  FIB version {}\n", s.node, s.fib_version);
+    let mut out = format!("node {}  FIB version {}", s.node, s.fib_version);
+    if let Some(at) = s.cleared_at_ns {
+        let ago = s.now_ns.saturating_sub(at) as f64 / 1e9;
+        let _ = write!(out, "  counters cleared {ago:.1} s ago");
+    }
+    out.push('\n');
     let _ = writeln!(
         out,
         "{:<12} {:>7} {:>6} {:>14} {:>14} {:>16} {:>16} {:>14} {:>14}{}",
@@ -646,6 +651,7 @@ mod tests {
                     },
                 ),
             ],
+            cleared_at_ns: None,
         };
         let out = render_stats(&s, None);
         assert!(!out.contains("rate"), "no rates on the first draw: {out}");

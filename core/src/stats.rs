@@ -218,6 +218,16 @@ impl KernelStats {
         self.rx_dropped += o.rx_dropped;
         self.invalid_descs += o.invalid_descs;
     }
+
+    /// The growth since `base` (a reading taken earlier).
+    pub fn since(&self, base: &KernelStats) -> KernelStats {
+        KernelStats {
+            rx_ring_full: self.rx_ring_full.saturating_sub(base.rx_ring_full),
+            rx_fill_empty: self.rx_fill_empty.saturating_sub(base.rx_fill_empty),
+            rx_dropped: self.rx_dropped.saturating_sub(base.rx_dropped),
+            invalid_descs: self.invalid_descs.saturating_sub(base.invalid_descs),
+        }
+    }
 }
 
 /// One port's I/O counters summed over workers (what the dataplane's
@@ -237,6 +247,21 @@ pub struct PortTotals {
     /// Kernel drops on the port's sockets (see [`KernelStats`]).
     #[serde(default)]
     pub kernel: KernelStats,
+}
+
+impl PortTotals {
+    /// The growth since `base` (a reading taken earlier).
+    pub fn since(&self, base: &PortTotals) -> PortTotals {
+        PortTotals {
+            rx: self.rx.saturating_sub(base.rx),
+            tx: self.tx.saturating_sub(base.tx),
+            rx_bytes: self.rx_bytes.saturating_sub(base.rx_bytes),
+            tx_bytes: self.tx_bytes.saturating_sub(base.tx_bytes),
+            tx_ring_full: self.tx_ring_full.saturating_sub(base.tx_ring_full),
+            fill_ring_empty: self.fill_ring_empty.saturating_sub(base.fill_ring_empty),
+            kernel: self.kernel.since(&base.kernel),
+        }
+    }
 }
 
 /// Upper bounds (ns, inclusive) of [`LatenessHistogram`]'s buckets, from

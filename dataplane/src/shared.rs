@@ -212,6 +212,10 @@ pub struct Node {
     /// Frames dropped on each port while its link was gone (added once per
     /// batch by the delay line, emulation only).
     pub gone_drops: Vec<AtomicU64>,
+    /// The raw totals when `stats` counters were last cleared
+    /// (`ClearCounters`); `stats` reports the growth since. Only the control
+    /// server takes this lock, never a worker.
+    pub stats_baseline: std::sync::Mutex<Option<orbitmesh_core::protocol::StatsInfo>>,
     /// Whether the workers' I/O is wrapped in a
     /// [`crate::delay_line::DelayLine`] that reads `delay_ns` (emulation
     /// only; otherwise a delay is refused, not silently ignored).
@@ -250,6 +254,7 @@ impl Node {
                 .map(|_| std::sync::atomic::AtomicBool::new(false))
                 .collect(),
             gone_drops: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            stats_baseline: std::sync::Mutex::new(None),
             delay_line: false,
         }
     }
@@ -366,6 +371,53 @@ mod tests {
         );
         assert_eq!(r, Response::Ok { version: 2 });
         assert_eq!(node.fib.current().port_mtu(0), Some(xsk::MAX_L3));
+    }
+
+    #[test]
+    fn clearing_counters_rebases_stats_but_not_the_metrics() {
+        let node = node();
+        let port = &node.workers[0].ports[0];
+        port.rx.store(10, Ordering::Relaxed);
+        port.rx_bytes.store(640, Ordering::Relaxed);
+        let mut c = Counters {
+            rx: 10,
+            ..Counters::default()
+        };
+        node.workers[0].pipeline.publish(&c);
+        let stats = |node: &Node| match handle(node, Request::Stats) {
+            Response::Stats(s) => s,
+            r => panic!("{r:?}"),
+        };
+        assert_eq!(stats(&node).cleared_at_ns, None);
+        assert_eq!(
+            handle(&node, Request::ClearCounters),
+            Response::Ok { version: 1 }
+        );
+        let s = stats(&node);
+        assert!(s.cleared_at_ns.is_some());
+        assert_eq!(
+            (s.ports[0].counters.rx, s.ports[0].counters.rx_bytes),
+            (0, 0)
+        );
+        assert_eq!(s.counters.get(orbitmesh_core::protocol::Counter::Rx), 0);
+        // The workers count on, untouched; stats shows the growth.
+        port.rx.store(13, Ordering::Relaxed);
+        port.rx_bytes.store(832, Ordering::Relaxed);
+        c.rx = 13;
+        node.workers[0].pipeline.publish(&c);
+        let s = stats(&node);
+        assert_eq!(
+            (s.ports[0].counters.rx, s.ports[0].counters.rx_bytes),
+            (3, 192)
+        );
+        assert_eq!(s.counters.get(orbitmesh_core::protocol::Counter::Rx), 3);
+        // Scrapers keep the raw totals: they never go backwards.
+        let m = crate::metrics::render(&node);
+        assert!(
+            m.contains("orbitmesh_port_rx_bytes_total{port=\"isl0\"} 832\n"),
+            "{m}"
+        );
+        assert!(m.contains("orbitmesh_rx_packets_total 13\n"), "{m}");
     }
 
     #[test]
