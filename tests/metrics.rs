@@ -157,6 +157,20 @@ fn scraped_packet_and_byte_counters_match_what_the_sink_received() {
     assert_eq!(v["ports"][0]["counters"]["rx_bytes"], rx_bytes);
     assert_eq!(v["ports"][1]["counters"]["tx_bytes"], tx_bytes);
 
+    // Cleared for stats, not for scrapers: stats counts from zero, the
+    // endpoint keeps its totals.
+    let (code, out, err) = ctl_cmd(&["stats", "--clear", "--json", "--socket", &sock]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ports"][0]["counters"]["rx_bytes"], 0, "{v}");
+    assert!(v["cleared_at_ns"].as_u64().is_some(), "{v}");
+    let after = scrape(&l);
+    assert_eq!(series(&after, rx), COUNT);
+    assert_eq!(
+        series(&after, "orbitmesh_port_rx_bytes_total{port=\"dut0\"}"),
+        rx_bytes
+    );
+
     // Not a scrape: named.
     assert_eq!(get(&l, "/").0, 404);
 
