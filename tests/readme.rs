@@ -527,6 +527,9 @@ fn every_root_readme_command_runs_as_written_in_a_namespace() {
         })
         .collect();
     lab.add_veths(&veths).expect("veths");
+    // A host's loopback is up; a new namespace's is not (the metrics example
+    // scrapes 127.0.0.1).
+    lab.ip_in(&ns, &["link set lo up"]).expect("loopback up");
     let n = run_blocks(Mode::Root, "root", Some((&mut lab, &ns)));
     eprintln!("{n} README commands ran as root in {ns}");
     // The lab removes the namespaces (and anything left running) on drop.

@@ -91,6 +91,23 @@ fn pipeline(c: &mut Criterion) {
         b.iter(|| black_box(ip.run(&fib)))
     });
     assert_eq!(ip.counters.forwarded, ip.counters.rx);
+    // Issue 18: what per-port byte and drop counters add in a worker, and
+    // what per-label (and per-next-hop) packet counters would add; run
+    // beside transit_swap_1M_in_place (bench/results/metrics.md).
+    let mut ip = InPlace::new(&pool, BATCH);
+    let mut t = PortTallies::default();
+    g.bench_function("transit_swap_1M_in_place_port_tallies", |b| {
+        b.iter(|| black_box(ip.run_with_port_tallies(&fib, &mut t)))
+    });
+    assert!(t.rx_bytes > 0 && t.tx_bytes.iter().sum::<u64>() > 0);
+    let mut ip = InPlace::new(&pool, BATCH);
+    let mut counts = vec![0u64; LABELS.next_power_of_two() as usize * 2];
+    let mut per_nh = [0u64; 64];
+    g.bench_function("transit_swap_1M_in_place_label_counters", |b| {
+        b.iter(|| black_box(ip.run_with_label_counters(&fib, &mut counts, &mut per_nh)))
+    });
+    assert!(counts.iter().sum::<u64>() > 0);
+    drop(counts);
     let mut ip = InPlace::new(&pool, BATCH);
     g.bench_function("baseline_bare_swap_1M_in_place", |b| {
         b.iter(|| {

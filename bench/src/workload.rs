@@ -309,6 +309,83 @@ impl InPlace {
     }
 }
 
+/// What a worker tallies per port beside the pipeline's counters (issue
+/// 18): bytes in and out, and drops by reason of the port's batches.
+#[derive(Debug, Default)]
+pub struct PortTallies {
+    pub rx_bytes: u64,
+    pub tx_bytes: [u64; 4],
+    pub drops: [u64; orbitmesh_core::stats::DropReason::COUNT],
+}
+
+impl InPlace {
+    /// [`InPlace::run`] plus the worker's per-batch work for the per-port
+    /// byte and drop counters: sum the batch's lengths in, diff the drop
+    /// counters over the batch, add each forwarded frame's length to its
+    /// output port.
+    #[inline]
+    pub fn run_with_port_tallies(&mut self, fib: &FibSnapshot, t: &mut PortTallies) -> Verdict {
+        let mut frames: SmallVec<[Frame<'_>; 64]> = SmallVec::new();
+        for b in next_batch(&mut self.bufs, &mut self.next, self.batch) {
+            let n = b.len() - HEADROOM;
+            frames.extend(Frame::new(b, HEADROOM, n));
+        }
+        t.rx_bytes += frames.iter().map(|f| f.len() as u64).sum::<u64>();
+        let before = self.counters.drops;
+        process(
+            fib,
+            u64::MAX,
+            &mut frames,
+            &mut self.verdicts,
+            &mut self.counters,
+        );
+        for ((d, a), b) in t.drops.iter_mut().zip(&self.counters.drops).zip(&before) {
+            *d += a - b;
+        }
+        for (f, v) in frames.iter().zip(&self.verdicts) {
+            if let Verdict::Forward(q) = v {
+                t.tx_bytes[*q as usize & 3] += f.len() as u64;
+            }
+        }
+        self.verdicts[0]
+    }
+
+    /// [`InPlace::run`] plus a per-label packet counter: one increment per
+    /// frame in a table indexed by the arriving top label (`counts` as
+    /// long as the label space used), and a per-output counter standing
+    /// for per-next-hop ones (a small table).
+    #[inline]
+    pub fn run_with_label_counters(
+        &mut self,
+        fib: &FibSnapshot,
+        counts: &mut [u64],
+        per_nh: &mut [u64; 64],
+    ) -> Verdict {
+        let mut frames: SmallVec<[Frame<'_>; 64]> = SmallVec::new();
+        let mask = counts.len() - 1;
+        for b in next_batch(&mut self.bufs, &mut self.next, self.batch) {
+            let n = b.len() - HEADROOM;
+            let at = HEADROOM + 14;
+            let label = u32::from_be_bytes([0, b[at], b[at + 1], b[at + 2]]) >> 4;
+            counts[label as usize & mask] += 1;
+            frames.extend(Frame::new(b, HEADROOM, n));
+        }
+        process(
+            fib,
+            u64::MAX,
+            &mut frames,
+            &mut self.verdicts,
+            &mut self.counters,
+        );
+        for v in &self.verdicts[..frames.len()] {
+            if let Verdict::Forward(q) = v {
+                per_nh[*q as usize & 63] += 1;
+            }
+        }
+        self.verdicts[0]
+    }
+}
+
 /// Moves `next` on by one batch of `bufs` and returns that batch, TTLs reset.
 #[inline]
 fn next_batch<'a>(bufs: &'a mut [Vec<u8>], next: &mut usize, batch: usize) -> &'a mut [Vec<u8>] {

@@ -538,15 +538,22 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
         Some(_) => format!(" {a:>14} {b:>14}"),
         None => String::new(),
     };
-    let mut out = format!("node {}  FIB version {}\n", s.node, s.fib_version);
+    let mut out = format!("node {}  FIB version {}", s.node, s.fib_version);
+    if let Some(at) = s.cleared_at_ns {
+        let ago = s.now_ns.saturating_sub(at) as f64 / 1e9;
+        let _ = write!(out, "  counters cleared {ago:.1} s ago");
+    }
+    out.push('\n');
     let _ = writeln!(
         out,
-        "{:<12} {:>7} {:>6} {:>14} {:>14} {:>14} {:>14}{}",
+        "{:<12} {:>7} {:>6} {:>14} {:>14} {:>16} {:>16} {:>14} {:>14}{}",
         "port",
         "carrier",
         "admin",
         "rx",
         "tx",
+        "rx_bytes",
+        "tx_bytes",
         "tx_ring_full",
         "fill_empty",
         rates("rx rate", "tx rate")
@@ -555,7 +562,7 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
         let pp = prev.and_then(|x| x.ports.get(i));
         let _ = writeln!(
             out,
-            "{:<12} {:>7} {:>6} {:>14} {:>14} {:>14} {:>14} {} {}",
+            "{:<12} {:>7} {:>6} {:>14} {:>14} {:>16} {:>16} {:>14} {:>14} {} {}",
             p.name,
             match (p.gone, p.carrier) {
                 (true, _) => "gone",
@@ -565,6 +572,8 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
             if p.admin_up { "up" } else { "down" },
             p.counters.rx,
             p.counters.tx,
+            p.counters.rx_bytes,
+            p.counters.tx_bytes,
             p.counters.tx_ring_full,
             p.counters.fill_ring_empty,
             rate(p.counters.rx, pp.map(|x| x.counters.rx)),
@@ -631,6 +640,9 @@ mod tests {
                 port(
                     "p1",
                     PortTotals {
+                        rx: 3,
+                        rx_bytes: 1_514_000_123,
+                        tx_bytes: 64,
                         kernel: KernelStats {
                             rx_ring_full: 864,
                             rx_fill_empty: 2,
@@ -640,6 +652,7 @@ mod tests {
                     },
                 ),
             ],
+            cleared_at_ns: None,
         };
         let out = render_stats(&s, None);
         assert!(!out.contains("rate"), "no rates on the first draw: {out}");
@@ -668,6 +681,15 @@ mod tests {
             "p1           kernel socket drops: rx_ring_full 864 fill_empty 2 other 0 invalid_descs 0"
         ));
         assert!(!out.contains("p0           kernel"), "{out}");
+        // Byte counters, in their own columns under their headers.
+        let head = out.lines().nth(1).unwrap();
+        let p1 = out.lines().find(|l| l.starts_with("p1 ")).unwrap();
+        let col = |line: &str, i: usize| line.split_whitespace().nth(i).unwrap().to_string();
+        assert_eq!(
+            (col(head, 5), col(p1, 5)),
+            ("rx_bytes".into(), "1514000123".into())
+        );
+        assert_eq!((col(head, 6), col(p1, 6)), ("tx_bytes".into(), "64".into()));
     }
 
     #[test]

@@ -218,6 +218,16 @@ impl KernelStats {
         self.rx_dropped += o.rx_dropped;
         self.invalid_descs += o.invalid_descs;
     }
+
+    /// The growth since `base` (a reading taken earlier).
+    pub fn since(&self, base: &KernelStats) -> KernelStats {
+        KernelStats {
+            rx_ring_full: self.rx_ring_full.saturating_sub(base.rx_ring_full),
+            rx_fill_empty: self.rx_fill_empty.saturating_sub(base.rx_fill_empty),
+            rx_dropped: self.rx_dropped.saturating_sub(base.rx_dropped),
+            invalid_descs: self.invalid_descs.saturating_sub(base.invalid_descs),
+        }
+    }
 }
 
 /// One port's I/O counters summed over workers (what the dataplane's
@@ -226,6 +236,12 @@ impl KernelStats {
 pub struct PortTotals {
     pub rx: u64,
     pub tx: u64,
+    /// Bytes of the frames in `rx` / `tx` (Ethernet header through
+    /// payload, no FCS); 0 from a dataplane that predates them.
+    #[serde(default)]
+    pub rx_bytes: u64,
+    #[serde(default)]
+    pub tx_bytes: u64,
     pub tx_ring_full: u64,
     pub fill_ring_empty: u64,
     /// Kernel drops on the port's sockets (see [`KernelStats`]).
@@ -233,9 +249,97 @@ pub struct PortTotals {
     pub kernel: KernelStats,
 }
 
+impl PortTotals {
+    /// The growth since `base` (a reading taken earlier).
+    pub fn since(&self, base: &PortTotals) -> PortTotals {
+        PortTotals {
+            rx: self.rx.saturating_sub(base.rx),
+            tx: self.tx.saturating_sub(base.tx),
+            rx_bytes: self.rx_bytes.saturating_sub(base.rx_bytes),
+            tx_bytes: self.tx_bytes.saturating_sub(base.tx_bytes),
+            tx_ring_full: self.tx_ring_full.saturating_sub(base.tx_ring_full),
+            fill_ring_empty: self.fill_ring_empty.saturating_sub(base.fill_ring_empty),
+            kernel: self.kernel.since(&base.kernel),
+        }
+    }
+}
+
+/// Upper bounds (ns, inclusive) of [`LatenessHistogram`]'s buckets, from
+/// 100 µs to 10 s; a last bucket (+Inf) takes the rest.
+pub const LATENESS_BOUNDS_NS: [u64; 11] = [
+    100_000,
+    1_000_000,
+    5_000_000,
+    10_000_000,
+    20_000_000,
+    50_000_000,
+    100_000_000,
+    500_000_000,
+    1_000_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
+/// How late events came after their instant (a staged FIB's activation):
+/// a Prometheus-style histogram of counts per bucket, written off the fast
+/// path (one writer at a time, relaxed atomics), read by the metrics
+/// endpoint.
+#[derive(Debug, Default)]
+pub struct LatenessHistogram {
+    /// Non-cumulative counts: `buckets[i]` holds observations in
+    /// (`LATENESS_BOUNDS_NS[i-1]`, `LATENESS_BOUNDS_NS[i]`]; the last, above
+    /// every bound.
+    buckets: [AtomicU64; LATENESS_BOUNDS_NS.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+/// One reading of a [`LatenessHistogram`]: cumulative counts per bound
+/// (the last is the total count), and the sum in ns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatenessReading {
+    pub cumulative: [u64; LATENESS_BOUNDS_NS.len() + 1],
+    pub sum_ns: u64,
+}
+
+impl LatenessHistogram {
+    pub fn observe(&self, late_ns: u64) {
+        let i = LATENESS_BOUNDS_NS.partition_point(|&b| b < late_ns);
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(late_ns, Ordering::Relaxed);
+    }
+
+    pub fn read(&self) -> LatenessReading {
+        let mut cumulative = [0; LATENESS_BOUNDS_NS.len() + 1];
+        let mut acc = 0;
+        for (c, b) in cumulative.iter_mut().zip(&self.buckets) {
+            acc += b.load(Ordering::Relaxed);
+            *c = acc;
+        }
+        LatenessReading {
+            cumulative,
+            sum_ns: self.sum_ns.load(Ordering::Relaxed),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lateness_lands_in_the_bucket_whose_bound_it_does_not_exceed() {
+        let h = LatenessHistogram::default();
+        for ns in [0, 100_000, 100_001, 20_000_000, 60_000_000_000] {
+            h.observe(ns);
+        }
+        let r = h.read();
+        assert_eq!(r.cumulative[0], 2, "0 and exactly 100 µs");
+        assert_eq!(r.cumulative[1], 3);
+        assert_eq!(r.cumulative[4], 4, "20 ms is in the 20 ms bucket");
+        assert_eq!(r.cumulative[10], 4);
+        assert_eq!(r.cumulative[11], 5, "one above every bound");
+        assert_eq!(r.sum_ns, 60_020_200_001);
+    }
 
     #[test]
     fn publish_read_and_sum() {

@@ -10,6 +10,8 @@
 //! # remote_listen = "10.99.0.17:7470"  # remote control channel (TCP; off
 //!                                       # by default; needs trusted_keys)
 //! # remote_reads = true                 # serve version/stats/show_* on it
+//! # metrics_listen = "127.0.0.1:9469"   # Prometheus endpoint, GET /metrics
+//!                                       # (off by default; see `metrics`)
 //! batch = 64                            # frames per batch (1..64)
 //! poll = "sleep-when-idle"              # or "busy"
 //! # busy_poll_budget = 64               # with poll = "busy": kernel busy
@@ -125,6 +127,10 @@ pub struct Config {
     /// stats, show_fib, show_schedule) unsigned; false: orders only.
     #[serde(default = "yes")]
     pub remote_reads: bool,
+    /// The metrics endpoint's address (`crate::metrics`): Prometheus text
+    /// at `GET /metrics`. Off when absent.
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
     #[serde(default = "default_batch")]
     pub batch: usize,
     #[serde(default = "default_poll")]
@@ -207,6 +213,8 @@ pub enum ConfigError {
     RevokedKey { reason: String },
     #[error("remote_listen {addr:?}: expected ADDR:PORT, e.g. 10.99.0.17:7470 or [fd00::11]:7470")]
     RemoteAddress { addr: String },
+    #[error("metrics_listen {addr:?}: expected ADDR:PORT, e.g. 127.0.0.1:9469 or [::1]:9469")]
+    MetricsAddress { addr: String },
     #[error("remote_listen {addr:?}: the remote control channel takes only signed orders; list the ground controller's keys in [[trusted_keys]] first (orbitmesh-ctl keygen)")]
     RemoteWithoutKeys { addr: String },
     #[error("the control socket path {} is {bytes} bytes; a unix socket path holds at most {MAX_SOCKET_PATH} (choose a shorter --socket or --name)", path.display())]
@@ -411,10 +419,21 @@ impl Config {
         Ok(Some(addr))
     }
 
+    /// The metrics endpoint's address, if enabled: an IP address and port.
+    pub fn metrics_addr(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        let Some(a) = &self.metrics_listen else {
+            return Ok(None);
+        };
+        a.parse()
+            .map(Some)
+            .map_err(|_| ConfigError::MetricsAddress { addr: a.clone() })
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_node_name(&self.name)?;
         self.trust()?;
         self.remote_addr()?;
+        self.metrics_addr()?;
         check_socket_path(&self.socket_path())?;
         self.check_ports()?;
         self.check_polling()?;
@@ -756,6 +775,30 @@ mod tests {
         v("punt_iface = \"om-punt\"").unwrap();
         // The default, from the node name, is always valid.
         v("name = \"a-very-long-node-name\"").unwrap();
+    }
+
+    #[test]
+    fn the_metrics_endpoint_is_off_by_default_and_needs_an_address() {
+        let port = "\n[[ports]]\niface = \"a\"";
+        let v = |t: &str| Config::parse(&format!("{t}{port}")).unwrap();
+        assert_eq!(v("").metrics_addr().unwrap(), None);
+        let c = v("metrics_listen = \"[::1]:9469\"");
+        c.validate().unwrap();
+        assert_eq!(
+            c.metrics_addr().unwrap(),
+            Some("[::1]:9469".parse().unwrap())
+        );
+        for bad in ["localhost:9469", "9469", "127.0.0.1", "127.0.0.1:99999"] {
+            let e = v(&format!("metrics_listen = {bad:?}"))
+                .validate()
+                .unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "metrics_listen {bad:?}: expected ADDR:PORT, e.g. 127.0.0.1:9469 or [::1]:9469"
+                )
+            );
+        }
     }
 
     #[test]

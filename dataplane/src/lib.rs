@@ -22,6 +22,8 @@
 //! - [`ctl`]: the control socket's server (the protocol is the core's).
 //! - [`watch`]: the port watcher (carrier, interfaces that go away).
 //! - [`config`]: the configuration file and its checks.
+//! - [`metrics`]: the Prometheus text endpoint (`GET /metrics`, off by
+//!   default), on its own thread.
 //! - [`housekeeping`]: the process's main loop around the workers (port
 //!   watch, FIB promotion and reclamation, worker health).
 //!
@@ -33,6 +35,7 @@ pub mod ctl;
 pub mod delay_line;
 pub mod fast_path;
 pub mod housekeeping;
+pub mod metrics;
 pub mod publish;
 pub mod ring;
 pub mod schedule;

@@ -33,6 +33,7 @@
 use crate::sys::epoch::EpochCell;
 use crossbeam_epoch::Guard;
 use orbitmesh_core::fib::FibSnapshot;
+use orbitmesh_core::stats::LatenessHistogram;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 struct Slot {
@@ -62,6 +63,10 @@ pub struct FibHandle {
     current: EpochCell<Slot>,
     staged: EpochCell<Slot>,
     writer: Mutex<Writer>,
+    /// How late after their instant staged FIBs were promoted (the
+    /// writer's side: workers use a due staged FIB from their first batch
+    /// at or after the instant, promoted or not).
+    pub lateness: LatenessHistogram,
 }
 
 impl FibHandle {
@@ -77,6 +82,7 @@ impl FibHandle {
                 current: Some(fib),
                 ..Writer::default()
             }),
+            lateness: LatenessHistogram::default(),
         }
     }
 
@@ -182,6 +188,7 @@ impl FibHandle {
         }
         let s = w.staged.take().expect("checked above");
         if at_its_time {
+            self.lateness.observe(now.saturating_sub(s.at));
             tracing::info!(
                 version = s.fib.version(),
                 replaced = w.current.as_ref().map(|c| c.version()),
@@ -389,6 +396,19 @@ mod tests {
         );
         assert_eq!(h.previous().unwrap().version(), 1);
         assert!(h.staged().is_none());
+    }
+
+    #[test]
+    fn a_promotion_at_its_time_is_counted_by_lateness_and_a_swap_is_not() {
+        let h = FibHandle::new(fib(1));
+        h.stage(fib(2), 1_000, 0);
+        assert!(h.promote_due(1_000 + 2_000_000)); // 2 ms late
+        h.stage(fib(3), u64::MAX, 0);
+        assert_eq!(h.activate_staged(), Some(3)); // by hand: no instant to be late for
+        let r = h.lateness.read();
+        assert_eq!(r.cumulative.last(), Some(&1));
+        assert_eq!((r.cumulative[1], r.cumulative[2]), (0, 1), "in (1, 5] ms");
+        assert_eq!(r.sum_ns, 2_000_000);
     }
 
     #[test]

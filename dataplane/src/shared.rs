@@ -10,7 +10,7 @@ use crate::publish::FibHandle;
 use crate::sys::xsk;
 use crossbeam_utils::CachePadded;
 use orbitmesh_core::fib::{FibError, FibSnapshot, FibSpec, MAX_PORTS};
-use orbitmesh_core::stats::{Counters, SharedCounters};
+use orbitmesh_core::stats::{Counters, DropReason, SharedCounters};
 use orbitmesh_core::stats::{KernelStats, PortTotals};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,6 +20,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct PortCounters {
     pub rx: AtomicU64,
     pub tx: AtomicU64,
+    /// Bytes of the frames counted in `rx` / `tx` (Ethernet header to the
+    /// end of the payload, as on the ring: no preamble, no FCS).
+    pub rx_bytes: AtomicU64,
+    pub tx_bytes: AtomicU64,
+    /// Frames that arrived on this port and that the pipeline dropped, by
+    /// reason (the sum over ports is the pipeline's drop counters).
+    pub drops: [AtomicU64; DropReason::COUNT],
     /// Frames dropped because the TX ring was full.
     pub tx_ring_full: AtomicU64,
     /// Times the fill ring could not be refilled (no free frames).
@@ -205,6 +212,10 @@ pub struct Node {
     /// Frames dropped on each port while its link was gone (added once per
     /// batch by the delay line, emulation only).
     pub gone_drops: Vec<AtomicU64>,
+    /// The raw totals when `stats` counters were last cleared
+    /// (`ClearCounters`); `stats` reports the growth since. Only the control
+    /// server takes this lock, never a worker.
+    pub stats_baseline: std::sync::Mutex<Option<orbitmesh_core::protocol::StatsInfo>>,
     /// Whether the workers' I/O is wrapped in a
     /// [`crate::delay_line::DelayLine`] that reads `delay_ns` (emulation
     /// only; otherwise a delay is refused, not silently ignored).
@@ -243,6 +254,7 @@ impl Node {
                 .map(|_| std::sync::atomic::AtomicBool::new(false))
                 .collect(),
             gone_drops: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            stats_baseline: std::sync::Mutex::new(None),
             delay_line: false,
         }
     }
@@ -270,6 +282,8 @@ impl Node {
                     let c = &w.ports[p];
                     t.rx += c.rx.load(Ordering::Relaxed);
                     t.tx += c.tx.load(Ordering::Relaxed);
+                    t.rx_bytes += c.rx_bytes.load(Ordering::Relaxed);
+                    t.tx_bytes += c.tx_bytes.load(Ordering::Relaxed);
                     t.tx_ring_full += c.tx_ring_full.load(Ordering::Relaxed);
                     t.fill_ring_empty += c.fill_ring_empty.load(Ordering::Relaxed);
                     t.kernel.add(&c.kernel.load());
@@ -277,6 +291,18 @@ impl Node {
                 t
             })
             .collect()
+    }
+
+    /// Port `port`'s drops by reason (frames that arrived on it), summed
+    /// over workers.
+    pub fn port_drops(&self, port: usize) -> [u64; DropReason::COUNT] {
+        let mut d = [0; DropReason::COUNT];
+        for w in &self.workers {
+            for (t, c) in d.iter_mut().zip(&w.ports[port].drops) {
+                *t += c.load(Ordering::Relaxed);
+            }
+        }
+        d
     }
 }
 
@@ -345,6 +371,53 @@ mod tests {
         );
         assert_eq!(r, Response::Ok { version: 2 });
         assert_eq!(node.fib.current().port_mtu(0), Some(xsk::MAX_L3));
+    }
+
+    #[test]
+    fn clearing_counters_rebases_stats_but_not_the_metrics() {
+        let node = node();
+        let port = &node.workers[0].ports[0];
+        port.rx.store(10, Ordering::Relaxed);
+        port.rx_bytes.store(640, Ordering::Relaxed);
+        let mut c = Counters {
+            rx: 10,
+            ..Counters::default()
+        };
+        node.workers[0].pipeline.publish(&c);
+        let stats = |node: &Node| match handle(node, Request::Stats) {
+            Response::Stats(s) => s,
+            r => panic!("{r:?}"),
+        };
+        assert_eq!(stats(&node).cleared_at_ns, None);
+        assert_eq!(
+            handle(&node, Request::ClearCounters),
+            Response::Ok { version: 1 }
+        );
+        let s = stats(&node);
+        assert!(s.cleared_at_ns.is_some());
+        assert_eq!(
+            (s.ports[0].counters.rx, s.ports[0].counters.rx_bytes),
+            (0, 0)
+        );
+        assert_eq!(s.counters.get(orbitmesh_core::protocol::Counter::Rx), 0);
+        // The workers count on, untouched; stats shows the growth.
+        port.rx.store(13, Ordering::Relaxed);
+        port.rx_bytes.store(832, Ordering::Relaxed);
+        c.rx = 13;
+        node.workers[0].pipeline.publish(&c);
+        let s = stats(&node);
+        assert_eq!(
+            (s.ports[0].counters.rx, s.ports[0].counters.rx_bytes),
+            (3, 192)
+        );
+        assert_eq!(s.counters.get(orbitmesh_core::protocol::Counter::Rx), 3);
+        // Scrapers keep the raw totals: they never go backwards.
+        let m = crate::metrics::render(&node);
+        assert!(
+            m.contains("orbitmesh_port_rx_bytes_total{port=\"isl0\"} 832\n"),
+            "{m}"
+        );
+        assert!(m.contains("orbitmesh_rx_packets_total 13\n"), "{m}");
     }
 
     #[test]

@@ -100,7 +100,9 @@ impl PortWatch {
                 }
             }
             if up != live.carrier(i) {
-                tracing::warn!(port = %w.name, up, "carrier changed");
+                // The audit trail, like a port set up or down by hand.
+                let state = if up { "up" } else { "down" };
+                tracing::info!(port = %w.name, iface = %w.iface, up, "port carrier {state}");
                 live.set_carrier(i, up);
             }
         }

@@ -55,8 +55,13 @@ pub const DEFAULT_COALESCE_US: u32 = 0;
 struct PortTally {
     rx: Vec<u64>,
     tx: Vec<u64>,
+    rx_bytes: Vec<u64>,
+    tx_bytes: Vec<u64>,
     tx_ring_full: Vec<u64>,
     fill_short: Vec<u64>,
+    /// Drops by reason of the frames that arrived on each port: the
+    /// pipeline's drop counters' growth over each of the port's batches.
+    drops: Vec<[u64; DropReason::COUNT]>,
 }
 
 impl PortTally {
@@ -64,8 +69,20 @@ impl PortTally {
         PortTally {
             rx: vec![0; ports],
             tx: vec![0; ports],
+            rx_bytes: vec![0; ports],
+            tx_bytes: vec![0; ports],
             tx_ring_full: vec![0; ports],
             fill_short: vec![0; ports],
+            drops: vec![[0; DropReason::COUNT]; ports],
+        }
+    }
+
+    /// Adds the growth of the pipeline's drop counters from `before` to
+    /// `after` (one batch received on `port`) to that port's drops.
+    #[inline]
+    fn add_drops(&mut self, port: usize, before: &[u64], after: &[u64]) {
+        for ((d, a), b) in self.drops[port].iter_mut().zip(after).zip(before) {
+            *d += a - b;
         }
     }
 
@@ -73,6 +90,11 @@ impl PortTally {
         for (p, c) in stats.ports.iter().enumerate().take(self.rx.len()) {
             c.rx.store(self.rx[p], Ordering::Relaxed);
             c.tx.store(self.tx[p], Ordering::Relaxed);
+            c.rx_bytes.store(self.rx_bytes[p], Ordering::Relaxed);
+            c.tx_bytes.store(self.tx_bytes[p], Ordering::Relaxed);
+            for (cell, v) in c.drops.iter().zip(&self.drops[p]) {
+                cell.store(*v, Ordering::Relaxed);
+            }
             c.tx_ring_full
                 .store(self.tx_ring_full[p], Ordering::Relaxed);
             c.fill_ring_empty
@@ -127,7 +149,10 @@ pub fn run_worker(io: &mut dyn PacketIo, node: &Node, spec: &WorkerSpec, stop: &
             }
             work += n;
             tally.rx[p] += n as u64;
+            tally.rx_bytes[p] += bytes(&b.rx);
+            let before = counters.drops;
             let version = process(io, &mut b, node, now, &mut counters, spec.punt.as_ref());
+            tally.add_drops(p, &before, &counters.drops);
             stats.fib_version.store(version, Ordering::Relaxed);
             dispatch(io, &mut b, &mut tally);
         }
@@ -223,13 +248,24 @@ fn dispatch(io: &mut dyn PacketIo, b: &mut Batches, tally: &mut PortTally) {
             continue;
         }
         let want = out.len();
+        let want_bytes = bytes(out);
         let sent = io.tx(q, out);
         tally.tx[q] += sent as u64;
         if sent < want {
+            // What stays in the batch was not sent.
+            tally.tx_bytes[q] += want_bytes - bytes(out);
             tally.tx_ring_full[q] += (want - sent) as u64;
             io.free(out);
+        } else {
+            tally.tx_bytes[q] += want_bytes;
         }
     }
+}
+
+/// The bytes of a batch's frames (read from the handles, not the frames).
+#[inline]
+fn bytes(b: &Batch) -> u64 {
+    b.bufs().iter().map(|f| f.len() as u64).sum()
 }
 
 /// How one worker runs.
@@ -372,6 +408,23 @@ mod tests {
         );
         assert_eq!(node.port_totals()[1].tx, 100);
         assert_eq!(node.port_totals()[0].rx, 102);
+        // Bytes as on the ring: 100 + 1 frames of 26 bytes and one of 5 in,
+        // the 100 swapped (same length) out.
+        assert_eq!(frame.len(), 26);
+        assert_eq!(node.port_totals()[0].rx_bytes, 101 * 26 + 5);
+        assert_eq!(node.port_totals()[1].tx_bytes, 100 * 26);
+        assert_eq!(
+            (
+                node.port_totals()[1].rx_bytes,
+                node.port_totals()[0].tx_bytes
+            ),
+            (0, 0)
+        );
+        // The malformed frame's drop is the port it arrived on's.
+        let mut want = [0; DropReason::COUNT];
+        want[DropReason::Malformed as usize] = 1;
+        assert_eq!(node.port_drops(0), want);
+        assert_eq!(node.port_drops(1), [0; DropReason::COUNT]);
         assert_eq!(node.workers[0].fib_version.load(Ordering::Relaxed), 3);
     }
 

@@ -45,3 +45,29 @@ fn a_malformed_log_filter_is_refused() {
     let e = refused(&["--port", "om-nosuch0", "--log", "info,[bad"]);
     assert!(e.contains("--log \"info,[bad\" is not a log filter"), "{e}");
 }
+
+#[test]
+fn an_unknown_log_level_is_refused_not_read_as_a_target() {
+    // RUST_LOG syntax would take "verbose" for a target and hide every line.
+    let e = refused(&["--port", "om-nosuch0", "--log", "verbose"]);
+    assert!(
+        e.contains("--log \"verbose\": \"verbose\" is not a log level (give one of error, warn"),
+        "{e}"
+    );
+    let e = refused(&["--port", "om-nosuch0", "--log", "info,chatty"]);
+    assert!(e.contains("\"chatty\" is not a log level"), "{e}");
+    // Levels and TARGET=LEVEL pass the check (and stop at the interface).
+    for ok in ["WARN", "info,dataplane=debug", "off"] {
+        let e = refused(&["--port", "om-nosuch0", "--log", ok]);
+        assert!(e.contains("om-nosuch0"), "{ok}: {e}");
+    }
+}
+
+#[test]
+fn a_metrics_address_that_is_not_addr_port_is_refused_by_name() {
+    let e = refused(&["--port", "om-nosuch0", "--metrics-listen", "localhost:9469"]);
+    assert!(
+        e.contains("metrics_listen \"localhost:9469\": expected ADDR:PORT, e.g. 127.0.0.1:9469"),
+        "{e}"
+    );
+}

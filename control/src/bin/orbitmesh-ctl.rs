@@ -45,7 +45,7 @@ enum Command {
     },
     /// A running dataplane's counters (--watch for live rates).
     #[command(
-        after_help = "Examples:\n  orbitmesh-ctl stats --socket /run/orbitmesh/sat-17.sock\n  orbitmesh-ctl stats --watch 1s\n  orbitmesh-ctl stats --json"
+        after_help = "Examples:\n  orbitmesh-ctl stats --socket /run/orbitmesh/sat-17.sock\n  orbitmesh-ctl stats --watch 1s\n  orbitmesh-ctl stats --json\n  orbitmesh-ctl stats --clear"
     )]
     Stats(StatsArgs),
     /// The control process: drive predicted schedules into running dataplanes.
@@ -292,6 +292,10 @@ struct StatsArgs {
     watch: Option<String>,
     #[arg(long)]
     json: bool,
+    /// Clear the counters first (like a router's "clear counters"): stats
+    /// then counts from now. The metrics endpoint keeps its raw totals.
+    #[arg(long)]
+    clear: bool,
     #[command(flatten)]
     target: Target,
 }
@@ -753,8 +757,9 @@ fn port_cmd(
     }
 }
 
-/// `stats [--json] [--watch INTERVAL]`: the counters once, or redrawn every
-/// interval with rates since the last draw.
+/// `stats [--json] [--watch INTERVAL] [--clear]`: the counters once, or
+/// redrawn every interval with rates since the last draw; with `--clear`,
+/// cleared first.
 fn stats_cmd(a: &StatsArgs) -> Result<(), control::fib_ops::OpError> {
     use control::fib_ops::{self, bad_input};
     use orbitmesh_core::protocol::{Request, Response};
@@ -775,6 +780,12 @@ fn stats_cmd(a: &StatsArgs) -> Result<(), control::fib_ops::OpError> {
             Some(std::time::Duration::from_nanos(ns))
         }
     };
+    if a.clear {
+        let r = fib_ops::call_at(&a.target.endpoint()?, &Request::ClearCounters)?;
+        if !matches!(r, Response::Ok { .. }) {
+            return Err(bad_input("unexpected answer to clear_counters"));
+        }
+    }
     let mut prev: Option<orbitmesh_core::protocol::StatsInfo> = None;
     loop {
         let Response::Stats(s) = fib_ops::call_at(&a.target.endpoint()?, &Request::Stats)? else {

@@ -80,6 +80,12 @@ pub enum Request {
     /// FIB versions (active, staged, previous) and the worker's view.
     Version,
     Stats,
+    /// Start `Stats`' counting afresh, like a router's "clear counters":
+    /// the dataplane keeps the totals of this instant as a baseline and
+    /// `Stats` reports the growth since. The workers' counters are not
+    /// touched (no lock or store on the fast path), and the metrics
+    /// endpoint keeps showing raw totals, which scrapers need monotonic.
+    ClearCounters,
     /// Administrative port state (for tests and fault injection).
     SetPort {
         port: String,
@@ -212,6 +218,10 @@ pub struct StatsInfo {
     /// Every counter ([`Counter::ALL`] from a dataplane of this build).
     pub counters: CounterValues,
     pub ports: Vec<PortInfo>,
+    /// When the counters were last cleared (`ClearCounters`): they count
+    /// from then. `None`: since the dataplane started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleared_at_ns: Option<u64>,
 }
 
 /// Binary FIB request operations (the payload's first byte), and the flag

@@ -31,6 +31,7 @@ use std::time::Duration;
       orbitmesh-dp --name sat-17 --port isl0=veth-isl0 --port isl1=veth-isl1 --fib examples/sat-17.fib.toml\n  \
       orbitmesh-dp --config examples/sat-17.toml --core 1 --poll busy\n  \
       orbitmesh-dp --port isl0=eth0 --edge gsl0=eth1 --fib examples/ler.fib.toml --socket /tmp/ler.sock\n  \
+      orbitmesh-dp --config examples/sat-17.toml --metrics-listen 127.0.0.1:9469\n  \
       orbitmesh-dp --config examples/sat-17.toml --check-config\n\n\
       Control it with the socket (default /run/orbitmesh/NAME.sock); SIGINT/SIGTERM detach the XDP program and exit."
 )]
@@ -68,6 +69,9 @@ struct Args {
     /// trusted keys in the config.
     #[arg(long, value_name = "ADDR:PORT")]
     remote_listen: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (off by default).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<String>,
     /// Directory for what outlives a restart (the schedule followed).
     #[arg(long)]
     state_dir: Option<PathBuf>,
@@ -108,7 +112,8 @@ struct Args {
     /// Punted frames (router alert, OAM): drop, or host (to a TAP interface).
     #[arg(long, value_parser = parse_punt)]
     punt: Option<PuntPolicy>,
-    /// Log filter (error, warn, info, debug; or RUST_LOG syntax).
+    /// Log filter: error, warn, info, debug, trace or off; or RUST_LOG
+    /// directives (TARGET=LEVEL, comma-separated).
     #[arg(long, default_value = "info")]
     log: String,
     /// Log lines as text, or as JSON objects (one a line: timestamp,
@@ -181,6 +186,9 @@ fn config(a: &Args) -> Result<Config> {
     }
     if let Some(r) = &a.remote_listen {
         c.remote_listen = Some(r.clone());
+    }
+    if let Some(m) = &a.metrics_listen {
+        c.metrics_listen = Some(m.clone());
     }
     if !a.cores.is_empty() {
         c.cores = a.cores.clone();
@@ -267,6 +275,7 @@ fn punt_to_host(iface: &str, node: Arc<Node>, stop: Arc<AtomicBool>) -> Result<w
 /// loses the log, never the dataplane (no panic on a failed write).
 fn init_logging(filter: &str, format: LogFormat) -> Result<()> {
     use std::io::IsTerminal;
+    check_log_levels(filter)?;
     let filter = tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| {
         anyhow::anyhow!("--log {filter:?} is not a log filter ({e}); give error, warn, info, debug or RUST_LOG syntax")
     })?;
@@ -279,6 +288,28 @@ fn init_logging(filter: &str, format: LogFormat) -> Result<()> {
     match format {
         LogFormat::Text => fmt.init(),
         LogFormat::Json => fmt.json().with_current_span(false).init(),
+    }
+    Ok(())
+}
+
+/// The levels `--log` takes, alone or after `target=`.
+const LOG_LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+
+/// Refuses a bare `--log` directive that is not a level: RUST_LOG syntax
+/// reads `--log verbose` as "everything from a target named verbose",
+/// which silently hides every line the dataplane logs. A target is given
+/// as `target=level`.
+fn check_log_levels(filter: &str) -> Result<()> {
+    for d in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        if d.contains('=') || d.contains('[') {
+            continue; // target=level or a span filter: EnvFilter checks it
+        }
+        if !LOG_LEVELS.contains(&d.to_ascii_lowercase().as_str()) {
+            bail!(
+                "--log {filter:?}: {d:?} is not a log level (give one of {}, or TARGET=LEVEL)",
+                LOG_LEVELS.join(", ")
+            );
+        }
     }
     Ok(())
 }
@@ -369,6 +400,17 @@ fn run(args: Args) -> Result<()> {
     let mut node = Node::new(&c.name, c.port_names(), fib, queues as usize);
     node.delay_line = args.delay_line;
     let node = Arc::new(node);
+    let stop = Arc::new(AtomicBool::new(false));
+    // Bound before any XDP program is attached: an address in use stops
+    // start-up with nothing to undo.
+    let metrics = match c.metrics_addr()? {
+        Some(addr) => {
+            let m = dataplane::metrics::serve(addr, node.clone(), stop.clone())?;
+            tracing::info!(bound = %m.addr(), "metrics endpoint: GET /metrics");
+            Some(m)
+        }
+        None => None,
+    };
     let mut steering = xdp::Steering::load(
         &c.ports
             .iter()
@@ -381,7 +423,6 @@ fn run(args: Args) -> Result<()> {
     let mut ports = PortWatch::of_config(&c)?;
     let ios = bind_sockets(&c, &mut steering)?;
 
-    let stop = Arc::new(AtomicBool::new(false));
     let follower = follow_schedule(&c, &node, &stop)?;
     let socket = c.socket_path();
     if let Some(dir) = socket.parent() {
@@ -426,6 +467,9 @@ fn run(args: Args) -> Result<()> {
     let _ = ctl.join();
     if let Some(r) = remote {
         r.join();
+    }
+    if let Some(m) = metrics {
+        m.join();
     }
     steering.detach();
     tracing::info!("stopped; XDP programs detached");

@@ -22,6 +22,15 @@ pub fn execute(node: &Node, req: Request) -> Result<Response, CtlError> {
         // Read-only.
         Request::Version => Ok(Response::Version(version_info(node))),
         Request::Stats => Ok(Response::Stats(stats_info(node))),
+        Request::ClearCounters => {
+            let raw = raw_stats(node);
+            *node
+                .stats_baseline
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(raw);
+            tracing::info!(node = %node.name, "stats counters cleared (the metrics endpoint keeps its totals)");
+            version(node.fib.current().version())
+        }
         Request::ShowFib { label, prefix } => {
             let view = show_fib(node, label, prefix.as_deref())?;
             Ok(Response::Fib(Box::new(view)))
@@ -274,7 +283,37 @@ pub fn version_info(node: &Node) -> VersionInfo {
     }
 }
 
+/// The counters as `stats` shows them: since the last `ClearCounters`,
+/// or since start.
 pub fn stats_info(node: &Node) -> StatsInfo {
+    let raw = raw_stats(node);
+    let base = node
+        .stats_baseline
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    match base.as_ref() {
+        Some(b) => since(raw, b),
+        None => raw,
+    }
+}
+
+/// `raw` counted from `base` (same node, same ports, taken earlier).
+fn since(mut raw: StatsInfo, base: &StatsInfo) -> StatsInfo {
+    raw.counters = raw
+        .counters
+        .known()
+        .iter()
+        .map(|&(c, v)| (c, v.saturating_sub(base.counters.get(c))))
+        .collect();
+    for (p, b) in raw.ports.iter_mut().zip(&base.ports) {
+        p.counters = p.counters.since(&b.counters);
+    }
+    raw.cleared_at_ns = Some(base.now_ns);
+    raw
+}
+
+/// Every counter's total since the dataplane started.
+pub fn raw_stats(node: &Node) -> StatsInfo {
     let c: Counters = node.counters();
     let totals = node.port_totals();
     let now = now_ns();
@@ -299,6 +338,7 @@ pub fn stats_info(node: &Node) -> StatsInfo {
                 counters: totals[i],
             })
             .collect(),
+        cleared_at_ns: None,
     }
 }
 
@@ -361,6 +401,7 @@ fn request_name(req: &Request) -> &'static str {
         Request::SetPort { .. } => "set_port",
         Request::SetPortDelay { .. } => "set_port_delay",
         Request::SetLinkGone { .. } => "set_link_gone",
+        Request::ClearCounters => "clear_counters",
         _ => "other",
     }
 }

@@ -63,7 +63,8 @@ pub fn vet(node: &Node, req: &Request, reads: bool) -> Result<(), CtlError> {
         | Request::Exchange
         | Request::SetPort { .. }
         | Request::SetPortDelay { .. }
-        | Request::SetLinkGone { .. } => {
+        | Request::SetLinkGone { .. }
+        | Request::ClearCounters => {
             let r = node
                 .schedule
                 .refuse(orbitmesh_core::sign::Refusal::Unsigned);
