@@ -220,7 +220,8 @@ fn files_named(cmd: &str) -> (Vec<String>, Vec<String>) {
                 .iter()
                 .any(|e| w.ends_with(e));
         let placeholder = w.contains('$') || w.contains("...") || w.contains('<');
-        if file_like && !placeholder && !w.starts_with('-') && !w.starts_with('/') {
+        let url = w.contains("://");
+        if file_like && !placeholder && !url && !w.starts_with('-') && !w.starts_with('/') {
             inputs.push(w.to_string());
         }
     }
