@@ -638,6 +638,20 @@ fn every_example_file_is_checked_by_the_program_that_reads_it() {
     assert!(names.len() >= 5, "examples/: {names:?}");
 }
 
+/// Runs `orbitmesh-dp --config CFG --check-config`, which must exit 1;
+/// returns its stderr.
+fn check_config_refuses(cfg: &Path) -> String {
+    let out = Command::new(bin("orbitmesh-dp"))
+        .arg("--config")
+        .arg(cfg)
+        .arg("--check-config")
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    err
+}
+
 /// `--check-config` refuses a bad configuration, naming the file and the
 /// field, with exit status 1.
 #[test]
@@ -646,14 +660,7 @@ fn check_config_names_the_file_and_field_it_refuses() {
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("bad.toml");
     std::fs::write(&cfg, "name = \"x\"\nbatch = 99\n[[ports]]\niface = \"a\"\n").unwrap();
-    let out = Command::new(bin("orbitmesh-dp"))
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--check-config")
-        .output()
-        .expect("runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = check_config_refuses(&cfg);
     assert!(
         err.contains("bad.toml") && err.contains("batch 99"),
         "{err}"
@@ -666,14 +673,7 @@ fn check_config_names_the_file_and_field_it_refuses() {
         ),
     )
     .unwrap();
-    let out = Command::new(bin("orbitmesh-dp"))
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--check-config")
-        .output()
-        .expect("runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = check_config_refuses(&cfg);
     assert!(
         err.contains("\"isl0\"") && err.contains("no such port"),
         "{err}"

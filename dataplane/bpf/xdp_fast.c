@@ -275,9 +275,11 @@ int xdp_fast(struct xdp_md *ctx)
 	__u32 vlan = nh->vlan;
 	if (bpf_xdp_adjust_head(ctx, (int)18 - (int)hdr))
 		goto slow;
-	/* From here on the frame is rewritten; nothing below can fail for a
+	/* From here on the frame is rewritten; nothing below fails for a
 	 * frame the checks above let through (the bounds tests are for the
-	 * verifier). */
+	 * verifier), and the port has a tx device (the loader never marks a
+	 * port live without one; should it, the frame is dropped, not
+	 * aborted). */
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
 	__u8 *d = data;
@@ -320,7 +322,7 @@ int xdp_fast(struct xdp_md *ctx)
 	c->tx[port] += 1;
 	if (backup)
 		c->backup_used += 1;
-	return bpf_redirect_map(&tx_ports, port, 0);
+	return bpf_redirect_map(&tx_ports, port, XDP_DROP);
 slow:
 	c->punted += 1;
 	return steer(ctx);

@@ -15,8 +15,10 @@
 //! # Off the fast path
 //! One thread (`om-metrics`) accepts; each scrape is answered on its own
 //! short-lived thread, at most [`MAX_CONNECTIONS`] at once (more get 503),
-//! each with a bounded request ([`MAX_REQUEST`] bytes) and a read timeout
-//! ([`READ_TIMEOUT`]). Rendering loads the workers' relaxed counters; no
+//! each with a bounded request ([`MAX_REQUEST`] bytes) that must arrive
+//! whole within [`READ_TIMEOUT`] (one deadline for the whole head, not per
+//! read, so a client trickling a byte at a time cannot hold a slot).
+//! Rendering loads the workers' relaxed counters; no
 //! worker waits for it, and nothing is written that a worker reads.
 //!
 //! # Names (Prometheus conventions)
@@ -34,14 +36,16 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Scrapes answered at once; a connection beyond them gets 503 at once.
 pub const MAX_CONNECTIONS: usize = 4;
 /// The longest request head read (request line and headers).
 pub const MAX_REQUEST: usize = 8192;
-/// How long a request may take to arrive.
+/// How long a whole request head may take to arrive.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a refused connection (431, 503) is drained before it is closed.
+pub const LINGER: Duration = Duration::from_millis(200);
 /// How long the client may take to read the reply.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The exposition format's content type.
@@ -437,6 +441,8 @@ fn accept_loop(
                 "text/plain",
                 b"too many scrapes at once\n",
             );
+            // Bounded by LINGER: the accept loop waits at most that long.
+            linger(&mut s);
             continue;
         }
         let (node, done) = (node.clone(), active.clone());
@@ -488,9 +494,22 @@ pub fn parse_request(head: &[u8]) -> Asked {
     }
 }
 
-/// Reads the request head (bounded in size and time) and answers it.
+/// Reads into `buf` before `deadline`: the socket's timeout is set to the
+/// time left, so a deadline bounds a whole exchange, not each read.
+/// `Ok(0)` when the peer closed or the deadline passed.
+fn read_before(s: &mut TcpStream, deadline: Instant, buf: &mut [u8]) -> std::io::Result<usize> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Ok(0);
+    }
+    s.set_read_timeout(Some(left))?;
+    s.read(buf)
+}
+
+/// Reads the request head (bounded in size, and in time by one deadline)
+/// and answers it.
 fn answer(s: &mut TcpStream, node: &Node) {
-    s.set_read_timeout(Some(READ_TIMEOUT)).ok();
+    let deadline = Instant::now() + READ_TIMEOUT;
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     loop {
@@ -506,8 +525,8 @@ fn answer(s: &mut TcpStream, node: &Node) {
             );
             return linger(s);
         }
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => return, // closed or timed out: nobody to answer
+        match read_before(s, deadline, &mut buf) {
+            Ok(0) | Err(_) => return, // closed or too slow: nobody to answer
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     }
@@ -524,12 +543,20 @@ fn answer(s: &mut TcpStream, node: &Node) {
     };
 }
 
-/// Closes our side and reads (bounded in bytes and time) what the client
-/// still sends, so that closing with unread input does not reset the
-/// connection before the client has read the reply.
+/// Closes our side and reads what the client still sends, for at most
+/// [`LINGER`] and 64 KiB, so that closing with unread input does not reset
+/// the connection before the client has read the reply.
 fn linger(s: &mut TcpStream) {
     let _ = s.shutdown(std::net::Shutdown::Write);
-    let _ = std::io::copy(&mut s.take(64 * 1024), &mut std::io::sink());
+    let deadline = Instant::now() + LINGER;
+    let mut buf = [0u8; 4096];
+    let mut left = 64 * 1024usize;
+    while left > 0 {
+        match read_before(s, deadline, &mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
 }
 
 fn respond(
@@ -750,5 +777,34 @@ mod tests {
         let t0 = std::time::Instant::now();
         m.join();
         assert!(t0.elapsed() < 4 * ACCEPT_POLL, "stops without being woken");
+    }
+
+    /// A client that sends its head a byte at a time, each byte well within
+    /// a per-read timeout, is cut off when the whole head's deadline passes
+    /// (a per-read timeout let such a client hold a slot for hours).
+    #[test]
+    fn a_trickling_client_is_cut_off_at_the_deadline() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let m = serve(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(node()),
+            stop.clone(),
+        )
+        .unwrap();
+        let mut s = TcpStream::connect(m.addr()).unwrap();
+        let t0 = Instant::now();
+        let cut = loop {
+            // Stops succeeding once the server has closed the connection.
+            if s.write_all(b"X").is_err() || t0.elapsed() > 4 * READ_TIMEOUT {
+                break t0.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(
+            cut < READ_TIMEOUT + Duration::from_secs(1),
+            "still connected after {cut:?}"
+        );
+        stop.store(true, Ordering::Relaxed);
+        m.join();
     }
 }

@@ -12,14 +12,7 @@ use orbitmesh_core::fib::*;
 use orbitmesh_core::stats::DropReason;
 
 fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
+    dataplane::sys::cred::euid() == 0
 }
 
 /// Labels `labels` swap to `out` towards `ports.len()` paths (ECMP when

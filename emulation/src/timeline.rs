@@ -125,12 +125,19 @@ pub fn predicted_runs(
 ) -> Vec<Vec<(f64, f64)>> {
     let mut runs = vec![Vec::new()];
     // At most ~2000 points a series: the plot is ~1100 px wide.
+    // A point per chunk of `every` steps: the chunk's first value, or a
+    // break in the line when any step of the chunk is unreachable (so a
+    // one-step outage between two kept points still shows).
     let every = p.latency_ms.len().div_ceil(2000).max(1);
-    for (i, &v) in p.latency_ms.iter().enumerate().step_by(every) {
-        let t = i as f64 * step_ns as f64 / 1e9 / time_scale;
+    for (k, chunk) in p.latency_ms.chunks(every).enumerate() {
+        let t = (k * every) as f64 * step_ns as f64 / 1e9 / time_scale;
         if t > end {
             break;
         }
+        let v = match chunk.iter().all(|v| v.is_finite()) {
+            true => chunk[0],
+            false => f64::NAN,
+        };
         match (v.is_finite(), runs.last_mut()) {
             (true, Some(r)) => r.push((t, v)),
             (false, Some(r)) if !r.is_empty() => runs.push(Vec::new()),
@@ -168,6 +175,19 @@ fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 
 type Area<'b> = DrawingArea<SVGBackend<'b>, Shift>;
 type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// One line per pair, in the pair's colour.
+fn pair_lines(chart: &mut Chart<'_, '_>, series: &[Vec<(f64, f64)>]) -> Result<()> {
+    for (k, pts) in series.iter().enumerate() {
+        chart
+            .draw_series(LineSeries::new(
+                pts.iter().copied(),
+                color(k).stroke_width(2),
+            ))
+            .map_err(plot_err)?;
+    }
+    Ok(())
+}
 
 impl Timeline<'_> {
     /// The wall seconds the plot spans.
@@ -337,14 +357,7 @@ impl Timeline<'_> {
             top_axis: true,
         };
         self.chart(area, axes, |chart| {
-            for (k, pts) in series.iter().enumerate() {
-                chart
-                    .draw_series(LineSeries::new(
-                        pts.iter().copied(),
-                        color(k).stroke_width(2),
-                    ))
-                    .map_err(plot_err)?;
-            }
+            pair_lines(chart, &series)?;
             for ((x, text, c), row) in labels.iter().zip(&rows) {
                 let y = ymax * (1.0 - 0.09 * (*row as f64 + 0.4));
                 let font = ("sans-serif", 15).into_font().color(c);
@@ -372,14 +385,7 @@ impl Timeline<'_> {
             top_axis: false,
         };
         self.chart(area, axes, |chart| {
-            for (k, pts) in series.iter().enumerate() {
-                chart
-                    .draw_series(LineSeries::new(
-                        pts.iter().copied(),
-                        color(k).stroke_width(2),
-                    ))
-                    .map_err(plot_err)?;
-            }
+            pair_lines(chart, &series)?;
             Ok(())
         })
     }
@@ -599,6 +605,21 @@ mod tests {
         );
         // Path changes are placed from the window's start.
         assert_eq!(path_changes(&p, 1_000_000_000, 20.0), vec![52.0]);
+    }
+
+    /// More steps than points: a one-step outage that falls between two
+    /// kept points still breaks the line.
+    #[test]
+    fn a_one_step_outage_between_kept_points_still_breaks_the_line() {
+        let mut latency_ms = vec![10.0; 5000];
+        latency_ms[2501] = f64::NAN; // every = 3: kept points are 2499, 2502
+        let p = PairTrace {
+            latency_ms,
+            ..Default::default()
+        };
+        let runs = predicted_runs(&p, 1_000_000_000, 1.0, f64::INFINITY);
+        assert_eq!(runs.len(), 2, "the outage at step 2501 split the line");
+        assert!(runs.iter().map(Vec::len).sum::<usize>() < 2000);
     }
 
     /// A fixture run: two pairs, a stall, two faults close together (one

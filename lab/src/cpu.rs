@@ -168,16 +168,10 @@ pub fn processes() -> Vec<ProcCpu> {
         .collect()
 }
 
-/// CPU time (ns) used so far by user-space processes other than `ours`
-/// (kernel threads, which do the packet work on veth, are not counted):
-/// the interference from whatever else runs on the machine.
-pub fn foreign_ns(ours: &[u32]) -> u64 {
-    let ticks: u64 = processes()
-        .iter()
-        .filter(|p| !ours.contains(&p.pid))
-        .map(|p| p.ticks)
-        .sum();
-    ticks * 1_000_000_000 / clock_ticks()
+/// `ticks` clock ticks in ns (u128 inside: ticks x 1e9 overflows u64 on a
+/// large, long-running host).
+fn ticks_ns(ticks: u64) -> u64 {
+    (u128::from(ticks) * 1_000_000_000 / u128::from(clock_ticks().max(1))) as u64
 }
 
 /// `root` and every process descended from it, in `procs`.
@@ -201,9 +195,12 @@ pub fn tree(procs: &[ProcCpu], root: u32) -> BTreeSet<u32> {
 /// ns they used since the last, summed per process, so that processes
 /// that started since count and the ones that ended do not subtract
 /// their whole life (their last interval is lost, a slight undercount).
+/// A process once seen in our tree stays ours: a child reparented to init
+/// when its parent exits would otherwise be charged its whole life at once.
 #[derive(Debug, Default)]
 pub struct OthersCpu {
     last: BTreeMap<u32, u64>,
+    ours_ever: BTreeSet<u32>,
 }
 
 impl OthersCpu {
@@ -211,8 +208,14 @@ impl OthersCpu {
     /// (since they started, on the first).
     pub fn since_last(&mut self, root: u32) -> u64 {
         let procs = processes();
-        let ticks = self.advance(&procs, &tree(&procs, root));
-        ticks * 1_000_000_000 / clock_ticks()
+        ticks_ns(self.advance(&procs, &tree(&procs, root)))
+    }
+
+    /// As [`OthersCpu::since_last`], with our processes given by PID
+    /// (kernel threads and other users' processes are not ours).
+    pub fn since_last_of(&mut self, ours: &[u32]) -> u64 {
+        let procs = processes();
+        ticks_ns(self.advance(&procs, &ours.iter().copied().collect()))
     }
 
     /// Clock ticks used by the processes of `procs` not in `ours` since
@@ -220,7 +223,8 @@ impl OthersCpu {
     pub fn advance(&mut self, procs: &[ProcCpu], ours: &BTreeSet<u32>) -> u64 {
         let mut used = 0;
         let mut now = BTreeMap::new();
-        for p in procs.iter().filter(|p| !ours.contains(&p.pid)) {
+        self.ours_ever.extend(ours);
+        for p in procs.iter().filter(|p| !self.ours_ever.contains(&p.pid)) {
             used += p
                 .ticks
                 .saturating_sub(self.last.get(&p.pid).copied().unwrap_or(0));
@@ -280,5 +284,10 @@ mod tests {
         // ours used plenty (not counted).
         let t1 = [p(1, 0, 7), p(10, 1, 400), p(11, 10, 90), p(21, 1, 40)];
         assert_eq!(o.advance(&t1, &tree(&t1, 10)), 2 + 40);
+        // 11 ended and its child 12 was reparented to init: out of our
+        // tree now, but ours, not another's 500 ticks in one interval.
+        let t2 = [p(1, 0, 7), p(10, 1, 450), p(12, 1, 500), p(21, 1, 45)];
+        assert_eq!(tree(&t2, 10), BTreeSet::from([10]));
+        assert_eq!(o.advance(&t2, &tree(&t2, 10)), 5);
     }
 }

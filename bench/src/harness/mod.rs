@@ -191,9 +191,10 @@ impl Bench<'_> {
         let t0 = Instant::now();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         while t0.elapsed() < self.cfg.quiet_wait {
-            let f0 = cpu::foreign_ns(ours);
+            let mut others = cpu::OthersCpu::default();
+            others.since_last_of(ours);
             std::thread::sleep(Duration::from_millis(300));
-            let share = cpu::foreign_ns(ours).saturating_sub(f0) as f64 / (0.3e9 * cores);
+            let share = others.since_last_of(ours) as f64 / (0.3e9 * cores);
             if share <= self.cfg.max_other_load {
                 return Ok(());
             }
@@ -238,11 +239,11 @@ impl Bench<'_> {
         let ours: Vec<u32> = std::iter::once(std::process::id())
             .chain(dut.pid())
             .collect();
-        let (mut f0, mut f1) = (0u64, 0u64);
+        let (mut others, mut foreign) = (cpu::OthersCpu::default(), 0u64);
         let (mut w0, mut w1) = (Instant::now(), Instant::now());
         let stats = self.engine.trial(spec, &mut |ph| match ph {
             Phase::Sending => {
-                f0 = cpu::foreign_ns(&ours);
+                others.since_last_of(&ours);
                 w0 = Instant::now();
                 p0 = dut.process_ns().unwrap_or(0);
                 d0 = cpu::core(dc);
@@ -253,7 +254,7 @@ impl Bench<'_> {
                 d1 = cpu::core(dc);
                 g1 = cpu::core(gc);
                 w1 = Instant::now();
-                f1 = cpu::foreign_ns(&ours);
+                foreign = others.since_last_of(&ours);
             }
         })?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
@@ -265,7 +266,7 @@ impl Bench<'_> {
             dut_core_ns_per_frame: d1.busy_ns_since(&d0) as f64 / delivered,
             dut_core_busy: d1.busy_since(&d0),
             gen_core_busy: g1.busy_since(&g0),
-            other_load: f1.saturating_sub(f0) as f64 / (wall * cores),
+            other_load: foreign as f64 / (wall * cores),
             attempts: 1,
             link_counters: Vec::new(),
             dut_counters: Vec::new(),

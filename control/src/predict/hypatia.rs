@@ -174,9 +174,12 @@ fn tle_fld(l: &str, from: usize, thru: usize) -> Result<f64, String> {
     if s.is_empty() {
         return Ok(0.0);
     }
-    // strtod reads "-.5" and ".5"; Rust does too.
+    // strtod reads "-.5" and ".5"; Rust does too (and "inf", "NaN",
+    // which no TLE holds: refused).
     s.parse::<f64>()
-        .map_err(|_| format!("columns {from}-{thru} ({s:?}) are not a number"))
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| format!("columns {from}-{thru} ({s:?}) are not a number"))
 }
 
 /// `tle_expfld`: an implied-decimal field with exponent, e.g. ` 12345-3`.
@@ -189,7 +192,9 @@ fn tle_expfld(l: &str, start: usize) -> Result<f64, String> {
     } else {
         format!(".{}", mant.trim_end())
             .parse::<f64>()
-            .map_err(|_| format!("field at column {} ({mant:?}) is not a number", start + 1))?
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("field at column {} ({mant:?}) is not a number", start + 1))?
     };
     let mut v = mant * 10f64.powf(tle_fld(l, start + 6, start + 7)?);
     if l.as_bytes().get(start - 1) == Some(&b'-') {
@@ -213,6 +218,15 @@ impl Sat {
         let es_e = (tle_fld(l2, 27, 33)? * 1e-7) as f32;
         let es_ap = tle_fld(l2, 35, 42)? as f32;
         let es_m = tle_fld(l2, 44, 51)? as f32;
+        if es_e <= 0.0 || es_e >= 1.0 {
+            // SGP4's initialisation divides by the eccentricity (c3,
+            // xmcof): e = 0 gives NaN positions, so the satellite would
+            // vanish without a word. satgenpy writes e >= 1e-7 for this.
+            return Err(format!(
+                "eccentricity {es_e} is outside ]0, 1[, which libastro's SGP4 cannot \
+                 propagate"
+            ));
+        }
         let xno = es_n * (2.0 * PI / MPD);
         if xno < 1.0 / 225.0 {
             return Err(format!(
@@ -813,5 +827,21 @@ mod tests {
         assert_eq!(s.bstar, 0.0);
         let drag = "1 25544U 98067A   08264.51782528 -.00002182  00000-0 -11606-4 0  2927";
         assert!((tle_expfld(drag, 54).expect("field") + 0.11606e-4).abs() < 1e-12);
+    }
+
+    /// What libastro's SGP4 would turn into NaN positions (a satellite that
+    /// vanishes without a word) is refused, naming the field.
+    #[test]
+    fn tles_libastro_cannot_propagate_are_refused() {
+        let l1 = "1 00001U 00000ABC 00001.00000000  .00000000  00000-0  00000+0 0    04";
+        let l2 = "2 00001  51.9000   0.0000 0000001   0.0000   0.0000 14.80000000    02";
+        let e0 = l2.replace(" 0000001 ", " 0000000 ");
+        let err = Sat::from_tle(l1, &e0).expect_err("e = 0");
+        assert!(err.contains("eccentricity 0"), "{err}");
+        let nan = l2.replace("14.80000000", "NaN        ");
+        let err = Sat::from_tle(l1, &nan).expect_err("NaN mean motion");
+        assert!(err.contains("not a number"), "{err}");
+        let inf = l2.replace(" 51.9000", "     inf");
+        assert!(Sat::from_tle(l1, &inf).is_err());
     }
 }

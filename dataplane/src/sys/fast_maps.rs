@@ -165,8 +165,11 @@ pub mod action {
 pub struct FastPath {
     bpf: Ebpf,
     /// Per bank: the labels bound by the FIB last written there (cleared
-    /// before the next FIB is written into that bank).
+    /// before the next FIB is written into that bank); after a write that
+    /// failed part way, every label either FIB bound.
     bound: [Vec<u32>; 2],
+    /// Bit p: port p has a tx device ([`FastPath::set_port`]).
+    ports: u64,
 }
 
 impl std::fmt::Debug for FastPath {
@@ -196,6 +199,7 @@ impl FastPath {
         Ok(FastPath {
             bpf,
             bound: [Vec::new(), Vec::new()],
+            ports: 0,
         })
     }
 
@@ -213,6 +217,13 @@ impl FastPath {
     /// Writes `fib` into the idle bank and publishes it with one update of
     /// the active-bank index; returns the new active bank. A frame reads the
     /// index once, so it sees the old FIB or the new one, never a mix.
+    ///
+    /// The idle bank is the one retired by the previous install: a program
+    /// run that read the index before that flip may still be reading it.
+    /// Nothing here waits for such runs (each is one frame in a NAPI poll,
+    /// microseconds); a caller that installs FIBs back to back under
+    /// traffic must leave a grace period between installs (fast_maps.h).
+    /// orbitmesh-dp does not install FIBs here yet (issue 16).
     pub fn install(&mut self, fib: &FastFib) -> Result<u32> {
         let idle = 1 - self.active_bank()?;
         self.write_bank(idle, fib)?;
@@ -244,7 +255,11 @@ impl FastPath {
         }
         let mut params = self.array::<FastParams>("params", bank)?;
         params.set(0, fib.params, 0)?;
-        let stale = std::mem::take(&mut self.bound[bank as usize]);
+        // Until every write succeeds, the bank may hold labels of either
+        // FIB: remember both, so that the next write clears them all.
+        let stale = self.bound[bank as usize].clone();
+        let new: Vec<u32> = fib.ilm.iter().map(|(k, _)| *k).collect();
+        self.bound[bank as usize].extend_from_slice(&new);
         let mut ilm = self.array::<FastIlm>("ilm", bank)?;
         for l in stale {
             ilm.set(l, FastIlm::default(), 0)?;
@@ -252,16 +267,17 @@ impl FastPath {
         for (k, v) in &fib.ilm {
             ilm.set(*k, v, 0)?;
         }
-        self.bound[bank as usize] = fib.ilm.iter().map(|(k, _)| *k).collect();
+        self.bound[bank as usize] = new;
         Ok(())
     }
 
-    /// The liveness mask: bit p set when port p is up and has a tx device
-    /// ([`FastPath::set_port`]).
+    /// The liveness mask: bit p set when port p is up. A port with no tx
+    /// device ([`FastPath::set_port`]) is never live: a redirect to it
+    /// would fail, so its frames take the backup or the slow path.
     pub fn set_live(&mut self, mask: u64) -> Result<()> {
         let mut m: Array<&mut MapData, u64> =
             Array::try_from(self.bpf.map_mut("live_ports").context("live_ports")?)?;
-        m.set(0, mask, 0)?;
+        m.set(0, mask & self.ports, 0)?;
         Ok(())
     }
 
@@ -272,6 +288,7 @@ impl FastPath {
         }
         let mut m = DevMap::try_from(self.bpf.map_mut("tx_ports").context("tx_ports")?)?;
         m.set(port as u32, ifindex, None, 0)?;
+        self.ports |= 1 << port;
         Ok(())
     }
 
