@@ -27,23 +27,7 @@ fn stdout(program: &str, args: &[&str]) -> String {
 
 /// The binaries of every workspace package (cargo metadata).
 fn workspace_binaries() -> Vec<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "metadata",
-            "--no-deps",
-            "--offline",
-            "--format-version",
-            "1",
-        ])
-        .args([
-            "--manifest-path",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
-        ])
-        .output()
-        .expect("cargo metadata runs");
-    assert!(out.status.success());
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let meta = support::metadata();
     let mut bins = Vec::new();
     for p in meta["packages"].as_array().expect("packages") {
         for t in p["targets"].as_array().expect("targets") {

@@ -2,7 +2,9 @@
 //! the top builds every binary (issue 18), so the packages that own them
 //! are default members, not only the root package of end-to-end tests.
 
-use std::process::Command;
+mod support;
+
+use support::metadata;
 
 #[test]
 fn a_plain_cargo_build_builds_every_binary() {
@@ -41,28 +43,6 @@ fn dependencies(meta: &serde_json::Value, package: &str) -> Vec<String> {
         .iter()
         .map(|d| d["name"].as_str().expect("name").to_string())
         .collect()
-}
-
-fn metadata() -> serde_json::Value {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
-    let out = Command::new(cargo)
-        .args([
-            "metadata",
-            "--no-deps",
-            "--offline",
-            "--format-version",
-            "1",
-        ])
-        .args(["--manifest-path", manifest])
-        .output()
-        .expect("cargo metadata runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("cargo metadata JSON")
 }
 
 /// Issue 13: the crates follow the layer line. The core links no OS,

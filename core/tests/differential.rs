@@ -316,14 +316,8 @@ fn model_ip(
 
 #[test]
 fn pipeline_matches_the_reference_model() {
-    let seed: u64 = std::env::var("ORBITMESH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x0eb1_75ee);
-    let cases: usize = std::env::var("ORBITMESH_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
+    let seed: u64 = from_env("ORBITMESH_SEED", 0x0eb1_75ee);
+    let cases: usize = from_env("ORBITMESH_CASES", 300);
     let mut r = StdRng::seed_from_u64(seed);
     let mut seen = std::collections::HashMap::<String, usize>::new();
     for case in 0..cases {

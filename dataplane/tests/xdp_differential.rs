@@ -98,14 +98,8 @@ fn xdp_fast_path_matches_the_pipeline() {
         eprintln!("SKIPPED xdp_fast_path_matches_the_pipeline: needs root (BPF_PROG_TEST_RUN)");
         return;
     }
-    let seed: u64 = std::env::var("ORBITMESH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x0eb1_75ee);
-    let cases: usize = std::env::var("ORBITMESH_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100_000);
+    let seed: u64 = from_env("ORBITMESH_SEED", 0x0eb1_75ee);
+    let cases: usize = from_env("ORBITMESH_CASES", 100_000);
     let t0 = std::time::Instant::now();
     // Dropped at the end of the test, also when it panics: the program and
     // every map are file descriptors of `fp` (nothing is attached or pinned).

@@ -252,3 +252,12 @@ pub fn random_frame(r: &mut StdRng, s: &Spec) -> Vec<u8> {
     }
     f
 }
+
+/// `name` from the environment when it parses (ORBITMESH_SEED replays a
+/// run, ORBITMESH_CASES sets its length), else `default`.
+pub fn from_env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
