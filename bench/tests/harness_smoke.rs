@@ -1,5 +1,5 @@
 //! CI smoke test of the traffic harness: a very short `orbitmesh-bench run`
-//! (orbitmesh only, 64-byte frames, a search of at most four trials from
+//! (orbitmesh and the xdp-min peer, 64-byte frames, a search of at most four trials from
 //! 50 kpps with 1% loss tolerance, so a loaded CI machine passes; one
 //! latency trial, FIB swaps under load) on the real namespace line with
 //! AF_XDP, then checks of what the sink counted. Needs root; skips with a
@@ -35,7 +35,7 @@ fn short_run_counts_every_frame() {
             "--name",
             "smoke",
             "--duts",
-            "orbitmesh",
+            "orbitmesh,xdp-min",
             "--sizes",
             "64",
             "--trial",
@@ -123,6 +123,25 @@ fn short_run_counts_every_frame() {
         "swaps happened"
     );
     assert_eq!(d["swap"]["swap_errors"], 0);
+    // Both FIBs of the swap test forwarded frames, told apart by label.
+    let by_b = d["swap"]["trial"]["stats"]["sink"]["alt_label"]
+        .as_u64()
+        .unwrap();
+    let received = d["swap"]["trial"]["stats"]["sink"]["received"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        by_b > 0 && by_b < received,
+        "frames by FIB B: {by_b} of {received}"
+    );
+    // The minimal XDP peer forwarded every frame of its best trial.
+    let x = &json["duts"][1];
+    assert!(x["error"].is_null(), "xdp-min failed: {}", x["error"]);
+    let s = &x["sizes"][0]["best"]["stats"];
+    assert!(s["sink"]["received"].as_u64().unwrap() > 0, "{s}");
+    let (sent, lost) = (s["sent"].as_u64().unwrap(), s["lost"].as_u64().unwrap());
+    assert_eq!(sent, s["sink"]["received"].as_u64().unwrap() + lost, "{s}");
+    assert_eq!(s["sink"]["wrong_label"], 0, "{s}");
     assert!(
         !std::path::Path::new("/run/netns/obh-gen").exists(),
         "namespaces removed"

@@ -37,6 +37,24 @@ enum Cmd {
     Traffic(TrafficArgs),
     /// Remove obh-* namespaces and the lock a killed run left behind.
     Cleanup,
+    /// The xdp-min peer (the harness starts it in the DUT's namespace):
+    /// attaches bench/bpf/xdp_min.c with a FIB's transit swaps until
+    /// SIGINT/SIGTERM.
+    #[command(hide = true)]
+    PeerXdp(PeerXdpArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct PeerXdpArgs {
+    /// Ingress port (gets the switch).
+    #[arg(long = "in")]
+    ingress: String,
+    /// Egress ports (get an XDP_PASS program, as a redirect target).
+    #[arg(long = "out", value_delimiter = ',')]
+    egress: Vec<String>,
+    /// FIB file (JSON or TOML, as orbitmesh-dp reads): its swaps to one next hop.
+    #[arg(long)]
+    fib: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -44,8 +62,10 @@ struct RunArgs {
     /// Run name (results go to OUT/<date>-NAME/).
     #[arg(long, default_value = "suite")]
     name: String,
-    /// DUTs, in order: orbitmesh, orbitmesh-busy, orbitmesh-ipv4,
-    /// orbitmesh-ipv6, orbitmesh-mixed (MPLS/IPv4/IPv6 by flow), kernel, testpmd.
+    /// DUTs, in order: orbitmesh (AF_XDP only), orbitmesh-xdp (XDP fast
+    /// path), xdp-min (the minimal XDP swap: the in-kernel limit),
+    /// orbitmesh-busy, orbitmesh-ipv4, orbitmesh-ipv6, orbitmesh-mixed
+    /// (MPLS/IPv4/IPv6 by flow), kernel, testpmd.
     #[arg(
         long,
         value_delimiter = ',',
@@ -100,13 +120,18 @@ struct RunArgs {
     /// Load of the swap test (fraction of the first size's throughput).
     #[arg(long, default_value_t = 0.9)]
     swap_load: f64,
+    /// Swaps to make in the swap test (0: --swap-rate x --swap-trial); the
+    /// trial lasts SWAPS / --swap-rate + 0.5 s.
+    #[arg(long, default_value_t = 0)]
+    swaps: u64,
     #[arg(long, default_value_t = 0)]
     gen_core: usize,
     #[arg(long, default_value_t = 1)]
     dut_core: usize,
     /// Threaded NAPI: the DUT's ingress veth receives in a kernel thread on
-    /// the DUT core, the sink's on the generator's core (default: veth runs
-    /// a receiver's NAPI on the sender's core).
+    /// the DUT core, the sink's on the generator's core, both at SCHED_FIFO
+    /// so they run when woken, as softirq would (default: veth runs a
+    /// receiver's NAPI on the sender's core).
     #[arg(long)]
     threaded_napi: bool,
     /// CPU share of other processes (fraction of the machine) above which a
@@ -180,6 +205,7 @@ fn main() {
         Cmd::Run(a) => run(a),
         Cmd::Traffic(a) => traffic(a),
         Cmd::Cleanup => cleanup(),
+        Cmd::PeerXdp(a) => peer_xdp(a),
     };
     if let Err(e) = r {
         errln!("\norbitmesh-bench: {e:#}");
@@ -243,6 +269,7 @@ fn run(a: RunArgs) -> Result<()> {
         swap_rate: a.swap_rate,
         swap_trial: Duration::from_secs_f64(a.swap_trial),
         swap_load: a.swap_load,
+        swaps: a.swaps,
         gen_core: a.gen_core,
         dut_core: a.dut_core,
         threaded_napi: a.threaded_napi,
@@ -250,9 +277,14 @@ fn run(a: RunArgs) -> Result<()> {
         retries: a.retries,
         quiet_wait: Duration::from_secs_f64(a.quiet_wait),
         batch_gap_ns: (a.batch_gap_us * 1e3) as u64,
-        bins: Bins {
-            dp: a.dp_bin.clone().unwrap_or_else(|| sibling("orbitmesh-dp")),
-            dp_args: a.dp_args.split_whitespace().map(String::from).collect(),
+        bins: {
+            let dp = a.dp_bin.clone().unwrap_or_else(|| sibling("orbitmesh-dp"));
+            Bins {
+                fast_path_flag: Bins::has_fast_path_flag(&dp),
+                dp,
+                bench: std::env::current_exe().context("the harness's own path")?,
+                dp_args: a.dp_args.split_whitespace().map(String::from).collect(),
+            }
         },
         out: a.out.clone(),
     };
@@ -311,6 +343,63 @@ fn traffic(a: TrafficArgs) -> Result<()> {
         &mut |_| {},
     )?;
     outln!("{}", serde_json::to_string_pretty(&s)?);
+    Ok(())
+}
+
+/// Loads the xdp-min peer with `a.fib`'s transit swaps and keeps it
+/// attached until SIGINT/SIGTERM. Only what the minimal program can do is
+/// accepted: a swap (or an unchanged label) to one untagged next hop that
+/// pushes nothing.
+fn peer_xdp(a: PeerXdpArgs) -> Result<()> {
+    use bench::sys::xdp_min::{MinLabel, MinNextHop, XdpMin};
+    use orbitmesh_core::fib::spec::{ActionSpec, FibSpec};
+    let bytes = FibSpec::read_file(&a.fib).with_context(|| a.fib.display().to_string())?;
+    let spec = FibSpec::from_file_bytes(&a.fib, &bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.fib.display()))?;
+    let mut nhs = Vec::new();
+    for nh in &spec.next_hops {
+        if nh.vlan.is_some() || !nh.push.is_empty() {
+            bail!(
+                "next hop {:?}: xdp-min takes untagged next hops that push no label",
+                nh.name
+            );
+        }
+        nhs.push(MinNextHop {
+            dst_mac: nh.dst_mac.0,
+            src_mac: nh.src_mac.0,
+            port: nh.port.clone(),
+        });
+    }
+    let mut labels = Vec::with_capacity(spec.labels.len());
+    for l in &spec.labels {
+        let nh = match (&l.action, l.next_hop, &l.group) {
+            (ActionSpec::Swap, Some(id), None) => spec
+                .next_hops
+                .iter()
+                .position(|n| n.id == id)
+                .with_context(|| format!("label {}: no next hop {id:?}", l.label))?,
+            _ => bail!(
+                "label {}: xdp-min takes swaps to one next hop only",
+                l.label
+            ),
+        };
+        labels.push(MinLabel {
+            label: l.label,
+            out: l.out_label.unwrap_or(l.label),
+            nh,
+        });
+    }
+    let _prog = XdpMin::load(&a.ingress, &a.egress, &nhs, &labels)?;
+    outln!(
+        "{} {} labels on {} -> {}",
+        bench::harness::dut::PEER_XDP_READY,
+        labels.len(),
+        a.ingress,
+        a.egress.join(",")
+    );
+    while !dataplane::sys::signal::stop_requested() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     Ok(())
 }
 

@@ -3,7 +3,13 @@
 //!
 //! - `orbitmesh`: orbitmesh-dp, MPLS transit (RFC 3032 swap, a label table
 //!   of `--labels` entries, flows spread over both egress ports),
-//!   sleep-when-idle.
+//!   sleep-when-idle, every frame through the AF_XDP workers
+//!   (`--fast-path off` where the binary has the flag).
+//! - `orbitmesh-xdp`: the same with `--fast-path xdp`: transit swaps in the
+//!   dataplane's XDP program, the rest through AF_XDP.
+//! - `xdp-min`: the in-kernel limit, the least an XDP label switch does
+//!   (bench/bpf/xdp_min.c: TTL, a 2^20-entry label array, MAC rewrite,
+//!   `bpf_redirect`), loaded with the same FIB by `orbitmesh-bench peer-xdp`.
 //! - `orbitmesh-busy`: the same, busy polling with the kernel's preferred
 //!   busy polling (budget 64, as net_af_xdp's default), so the DUT's receive
 //!   NAPI runs in its own syscalls on its own core.
@@ -37,11 +43,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// What `orbitmesh-bench peer-xdp` prints once its programs are attached.
+pub const PEER_XDP_READY: &str = "peer-xdp: forwarding";
+
 /// Which DUT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DutKind {
     Orbitmesh,
+    OrbitmeshXdp,
+    XdpMin,
     OrbitmeshBusy,
     OrbitmeshIpv4,
     OrbitmeshIpv6,
@@ -54,6 +65,8 @@ impl DutKind {
     pub fn parse(s: &str) -> Result<DutKind> {
         Ok(match s {
             "orbitmesh" => DutKind::Orbitmesh,
+            "orbitmesh-xdp" => DutKind::OrbitmeshXdp,
+            "xdp-min" => DutKind::XdpMin,
             "orbitmesh-busy" => DutKind::OrbitmeshBusy,
             "orbitmesh-ipv4" => DutKind::OrbitmeshIpv4,
             "orbitmesh-ipv6" => DutKind::OrbitmeshIpv6,
@@ -61,7 +74,7 @@ impl DutKind {
             "kernel" => DutKind::Kernel,
             "testpmd" => DutKind::Testpmd,
             _ => bail!(
-                "unknown DUT {s:?} (orbitmesh, orbitmesh-busy, orbitmesh-ipv4, orbitmesh-ipv6, orbitmesh-mixed, kernel, testpmd)"
+                "unknown DUT {s:?} (orbitmesh, orbitmesh-xdp, xdp-min, orbitmesh-busy, orbitmesh-ipv4, orbitmesh-ipv6, orbitmesh-mixed, kernel, testpmd)"
             ),
         })
     }
@@ -69,6 +82,8 @@ impl DutKind {
     pub fn name(self) -> &'static str {
         match self {
             DutKind::Orbitmesh => "orbitmesh",
+            DutKind::OrbitmeshXdp => "orbitmesh-xdp",
+            DutKind::XdpMin => "xdp-min",
             DutKind::OrbitmeshBusy => "orbitmesh-busy",
             DutKind::OrbitmeshIpv4 => "orbitmesh-ipv4",
             DutKind::OrbitmeshIpv6 => "orbitmesh-ipv6",
@@ -80,7 +95,11 @@ impl DutKind {
 
     pub fn describe(self) -> &'static str {
         match self {
-            DutKind::Orbitmesh => "orbitmesh-dp, MPLS swap, sleep-when-idle",
+            DutKind::Orbitmesh => "orbitmesh-dp, MPLS swap, sleep-when-idle, AF_XDP only",
+            DutKind::OrbitmeshXdp => {
+                "orbitmesh-dp --fast-path xdp, MPLS swap in XDP, sleep-when-idle"
+            }
+            DutKind::XdpMin => "minimal XDP swap: TTL, 2^20-entry label array, MACs, bpf_redirect",
             DutKind::OrbitmeshBusy => "orbitmesh-dp, MPLS swap, busy poll + kernel busy polling",
             DutKind::OrbitmeshIpv4 => "orbitmesh-dp, IPv4 LPM edge, sleep-when-idle",
             DutKind::OrbitmeshIpv6 => "orbitmesh-dp, IPv6 LPM edge, sleep-when-idle",
@@ -94,7 +113,11 @@ impl DutKind {
 
     pub fn profile(self) -> Profile {
         match self {
-            DutKind::Orbitmesh | DutKind::OrbitmeshBusy | DutKind::Testpmd => Profile::Mpls,
+            DutKind::Orbitmesh
+            | DutKind::OrbitmeshXdp
+            | DutKind::XdpMin
+            | DutKind::OrbitmeshBusy
+            | DutKind::Testpmd => Profile::Mpls,
             DutKind::OrbitmeshIpv4 | DutKind::Kernel => Profile::Ipv4,
             DutKind::OrbitmeshIpv6 => Profile::Ipv6,
             DutKind::OrbitmeshMixed => Profile::Mixed,
@@ -108,10 +131,21 @@ impl DutKind {
         }
     }
 
+    /// True for the orbitmesh-dp DUTs (control socket, FIB swaps).
+    pub fn is_orbitmesh(self) -> bool {
+        !matches!(self, DutKind::Kernel | DutKind::Testpmd | DutKind::XdpMin)
+    }
+
     /// Why this DUT cannot run here, if it cannot.
     pub fn unavailable(self, bins: &Bins) -> Option<String> {
         match self {
+            DutKind::OrbitmeshXdp if bins.dp.is_file() && !bins.fast_path_flag => Some(format!(
+                "{} has no --fast-path flag (an older build)",
+                bins.dp.display()
+            )),
+            DutKind::XdpMin => None,
             DutKind::Orbitmesh
+            | DutKind::OrbitmeshXdp
             | DutKind::OrbitmeshBusy
             | DutKind::OrbitmeshIpv4
             | DutKind::OrbitmeshIpv6
@@ -151,14 +185,33 @@ impl DutKind {
 #[derive(Debug, Clone)]
 pub struct Bins {
     pub dp: PathBuf,
+    /// The harness itself (`peer-xdp` runs the xdp-min peer).
+    pub bench: PathBuf,
+    /// Whether `dp` takes `--fast-path xdp|off`.
+    pub fast_path_flag: bool,
     /// Extra orbitmesh-dp flags, after the harness's own.
     pub dp_args: Vec<String>,
 }
 
-/// A FIB for `plan`: every label swapped to itself towards egress port
-/// `index % egress`, one IPv4 /16 and one IPv6 /48 per egress port for the
-/// IPv4, IPv6 and mixed profiles (next hops push no label).
-pub fn fib_spec(plan: &FlowPlan, version: u64) -> FibSpec {
+impl Bins {
+    /// Whether the orbitmesh-dp at `dp` has the `--fast-path` flag.
+    pub fn has_fast_path_flag(dp: &Path) -> bool {
+        Command::new(dp)
+            .arg("--help")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains("--fast-path"))
+            .unwrap_or(false)
+    }
+}
+
+/// A FIB for `plan`: every label swapped to itself (to itself +
+/// `plan.alt_label_delta` when `alt`: the swap test's second FIB, which
+/// forwards every flow to the same port with a label the sink tells apart)
+/// towards egress port `index % egress`, one IPv4 /16 and one IPv6 /48 per
+/// egress port for the IPv4, IPv6 and mixed profiles (next hops push no
+/// label). Every label is a transit swap on untagged MPLS: what the XDP
+/// fast path forwards itself.
+pub fn fib_spec(plan: &FlowPlan, version: u64, alt: bool) -> FibSpec {
     let ports = [DUT_IN, DUT_OUT[0], DUT_OUT[1]];
     let nh = ["out0", "out1"];
     FibSpec {
@@ -186,7 +239,7 @@ pub fn fib_spec(plan: &FlowPlan, version: u64) -> FibSpec {
             .map(|i| LabelSpec {
                 label: LABEL_BASE + i,
                 action: ActionSpec::Swap,
-                out_label: None,
+                out_label: alt.then(|| LABEL_BASE + i + plan.alt_label_delta),
                 group: None,
                 next_hop: Some(NextHopId(plan.port_of_index(i) as u32 + 1)),
             })
@@ -234,11 +287,15 @@ impl Dut {
         };
         match kind {
             DutKind::Orbitmesh
+            | DutKind::OrbitmeshXdp
             | DutKind::OrbitmeshBusy
             | DutKind::OrbitmeshIpv4
             | DutKind::OrbitmeshIpv6
             | DutKind::OrbitmeshMixed => {
                 dut.start_orbitmesh(plan, bins, core, work, logf)?;
+            }
+            DutKind::XdpMin => {
+                dut.start_xdp_min(plan, bins, work, logf)?;
             }
             DutKind::Kernel => {
                 exec_in(DUT_NS, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
@@ -271,7 +328,7 @@ impl Dut {
     ) -> Result<()> {
         let kind = self.kind;
         let fib = work.join("fib-a.json");
-        std::fs::write(&fib, fib_spec(plan, 1).to_json()).context("writing the FIB")?;
+        std::fs::write(&fib, fib_spec(plan, 1, false).to_json()).context("writing the FIB")?;
         let sock = work.join("dp.sock");
         let _ = std::fs::remove_file(&sock);
         // Pinned from its first instruction: taskset execs the dataplane.
@@ -291,6 +348,12 @@ impl Dut {
                 &["--poll", "busy", "--busy-poll-budget", "64"][..]
             } else {
                 &["--poll", "sleep-when-idle"][..]
+            })
+            .args(match (kind, bins.fast_path_flag) {
+                (DutKind::OrbitmeshXdp, _) => &["--fast-path", "xdp"][..],
+                (_, true) => &["--fast-path", "off"][..],
+                // An orbitmesh-dp without the flag has no fast path.
+                (_, false) => &[][..],
             })
             .args([
                 "--core",
@@ -327,6 +390,43 @@ impl Dut {
 
     /// Starts dpdk-testpmd (MAC forwarding over AF_XDP vdevs) and waits (up
     /// to 30 s) until its log says it forwards.
+    /// Starts `orbitmesh-bench peer-xdp` (the xdp-min peer) in obh-dut with
+    /// the FIB orbitmesh-dp would get, and waits until it has attached.
+    fn start_xdp_min(
+        &mut self,
+        plan: &FlowPlan,
+        bins: &Bins,
+        work: &Path,
+        logf: std::fs::File,
+    ) -> Result<()> {
+        let fib = work.join("fib-a.json");
+        std::fs::write(&fib, fib_spec(plan, 1, false).to_json()).context("writing the FIB")?;
+        let mut cmd = in_netns::<&str>(DUT_NS, &[]);
+        cmd.arg(&bins.bench)
+            .args(["peer-xdp", "--in", DUT_IN, "--out"])
+            .arg(DUT_OUT.join(","))
+            .arg("--fib")
+            .arg(&fib);
+        self.child = Some(spawn(cmd, logf)?);
+        let t0 = Instant::now();
+        loop {
+            self.check_alive()?;
+            if std::fs::read_to_string(&self.log)
+                .unwrap_or_default()
+                .contains(PEER_XDP_READY)
+            {
+                return Ok(());
+            }
+            if t0.elapsed() > Duration::from_secs(60) {
+                bail!(
+                    "peer-xdp did not attach within 60 s; log: {}",
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn start_testpmd(&mut self, core: usize, logf: std::fs::File) -> Result<()> {
         let script = format!(
             "mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec dpdk-testpmd -l {other},{core} --main-lcore {other} \
@@ -471,7 +571,7 @@ mod tests {
     fn edge_fib_routes_every_flow_of_every_kind_to_its_port() {
         for profile in [Profile::Ipv4, Profile::Ipv6, Profile::Mixed] {
             let plan = FlowPlan::new(64, 256, 2, profile);
-            let fib = fib_spec(&plan, 1)
+            let fib = fib_spec(&plan, 1, false)
                 .build()
                 .expect("the generated FIB builds");
             let mut groups = [None, None];
@@ -489,8 +589,59 @@ mod tests {
             }
             assert_ne!(groups[0], groups[1]);
         }
-        for k in ["orbitmesh-ipv6", "orbitmesh-mixed"] {
+        for k in [
+            "orbitmesh-ipv6",
+            "orbitmesh-mixed",
+            "orbitmesh-xdp",
+            "xdp-min",
+        ] {
             assert_eq!(DutKind::parse(k).unwrap().name(), k);
+        }
+    }
+
+    /// The swap test's two FIBs forward every flow to the same next hop,
+    /// B with the label the sink counts as B's, and both are what the XDP
+    /// fast path takes itself: swaps to an untagged next hop that pushes
+    /// nothing, to unreserved labels (no PHP), within the 2^20 label space.
+    #[test]
+    fn swap_fibs_differ_only_in_the_out_label_and_stay_on_the_fast_path() {
+        let plan = FlowPlan::new(64, 1_000_000, 2, Profile::Mpls).with_alt_labels(1);
+        let (a, b) = (fib_spec(&plan, 1, false), fib_spec(&plan, 2, true));
+        assert!(a
+            .next_hops
+            .iter()
+            .all(|n| n.vlan.is_none() && n.push.is_empty()));
+        assert_eq!(a.next_hops, b.next_hops);
+        assert_eq!(a.labels.len(), plan.labels as usize);
+        for (la, lb) in a.labels.iter().zip(&b.labels) {
+            assert_eq!(
+                (la.label, la.action, la.next_hop),
+                (lb.label, lb.action, lb.next_hop)
+            );
+            assert_eq!(la.action, ActionSpec::Swap);
+            assert!(la.out_label.is_none() && la.label >= 16);
+            assert_eq!(lb.out_label, Some(la.label + 1));
+            assert!(la.label + 1 < 1 << 20);
+        }
+        let (fa, fb) = (a.build().expect("A builds"), b.build().expect("B builds"));
+        for f in 0..plan.flows {
+            let l = plan.label(f);
+            use orbitmesh_core::fib::IlmAction;
+            let (
+                Some(IlmAction::Swap {
+                    out_label: oa,
+                    nhg: ga,
+                }),
+                Some(IlmAction::Swap {
+                    out_label: ob,
+                    nhg: gb,
+                }),
+            ) = (fa.ilm(l), fb.ilm(l))
+            else {
+                panic!("flow {f}: label {l} is not a swap in both FIBs");
+            };
+            assert_eq!((oa, ob, ga), (l, l + 1, gb), "flow {f}");
+            assert_eq!(plan.alt_label(f), Some(l + 1));
         }
     }
 }

@@ -49,6 +49,9 @@ pub struct SuiteCfg {
     pub swap_trial: Duration,
     /// Fraction of the 64-byte throughput the swap test runs at.
     pub swap_load: f64,
+    /// Swaps to make in the swap test (0: as many as `swap_rate` x
+    /// `swap_trial`); the trial then lasts long enough for them.
+    pub swaps: u64,
     pub gen_core: usize,
     pub dut_core: usize,
     /// DUT ingress receive in a NAPI thread on the DUT core (sink's on the generator's).
@@ -89,6 +92,12 @@ pub struct TrialRecord {
     pub dut_process_ns_per_frame: Option<f64>,
     /// DUT core non-idle ns per delivered frame (process + softirq on that core).
     pub dut_core_ns_per_frame: f64,
+    /// The generator core's non-idle time per delivered frame: the
+    /// generator's and sink's own work, plus whatever of the DUT's receive
+    /// and the sink's receive the kernel runs there (with default NAPI, a
+    /// veth's receive runs on the sender's core).
+    #[serde(default)]
+    pub gen_core_ns_per_frame: f64,
     pub dut_core_busy: f64,
     pub gen_core_busy: f64,
     /// CPU used by other user-space processes during the sending phase, as
@@ -111,6 +120,9 @@ pub struct SwapResult {
     pub swaps_done: u64,
     pub swap_errors: u64,
     pub fib_version_end: u64,
+    /// Time of one swap request over the control socket (ms): mean, max.
+    pub swap_call_mean_ms: f64,
+    pub swap_call_max_ms: f64,
     pub trial: TrialRecord,
     /// The same trial without swaps, just before.
     pub control: TrialRecord,
@@ -149,6 +161,8 @@ struct Bench<'a> {
     cfg: &'a SuiteCfg,
     trial_no: u16,
     label: String,
+    /// Set while a trial's sending phase runs (the swap test swaps then).
+    sending: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Bench<'_> {
@@ -164,6 +178,21 @@ impl Bench<'_> {
         secs: Duration,
         load: f64,
     ) -> Result<TrialRecord> {
+        self.trial_retrying(dut, plan, mix, rate, secs, load, self.cfg.retries)
+    }
+
+    /// [`Bench::trial`] with at most `retries` re-runs.
+    #[allow(clippy::too_many_arguments)]
+    fn trial_retrying(
+        &mut self,
+        dut: &Dut,
+        plan: FlowPlan,
+        mix: SizeMix,
+        rate: f64,
+        secs: Duration,
+        load: f64,
+        retries: u32,
+    ) -> Result<TrialRecord> {
         let ours: Vec<u32> = std::iter::once(std::process::id())
             .chain(dut.pid())
             .collect();
@@ -177,7 +206,7 @@ impl Bench<'_> {
             rec.dut_counters = topology::deltas(&dp0, &dut.counters());
             attempt += 1;
             rec.attempts = attempt;
-            if rec.other_load <= self.cfg.max_other_load || attempt > self.cfg.retries {
+            if rec.other_load <= self.cfg.max_other_load || attempt > retries {
                 return Ok(rec);
             }
             orbitmesh_core::err!(
@@ -241,8 +270,10 @@ impl Bench<'_> {
             .collect();
         let (mut others, mut foreign) = (cpu::OthersCpu::default(), 0u64);
         let (mut w0, mut w1) = (Instant::now(), Instant::now());
+        let sending = self.sending.clone();
         let stats = self.engine.trial(spec, &mut |ph| match ph {
             Phase::Sending => {
+                sending.store(true, std::sync::atomic::Ordering::SeqCst);
                 others.since_last_of(&ours);
                 w0 = Instant::now();
                 p0 = dut.process_ns().unwrap_or(0);
@@ -250,6 +281,7 @@ impl Bench<'_> {
                 g0 = cpu::core(gc);
             }
             Phase::Draining => {
+                sending.store(false, std::sync::atomic::Ordering::SeqCst);
                 p1 = dut.process_ns().unwrap_or(0);
                 d1 = cpu::core(dc);
                 g1 = cpu::core(gc);
@@ -264,6 +296,7 @@ impl Bench<'_> {
             load,
             dut_process_ns_per_frame: dut.pid().map(|_| p1.saturating_sub(p0) as f64 / delivered),
             dut_core_ns_per_frame: d1.busy_ns_since(&d0) as f64 / delivered,
+            gen_core_ns_per_frame: g1.busy_ns_since(&g0) as f64 / delivered,
             dut_core_busy: d1.busy_since(&d0),
             gen_core_busy: g1.busy_since(&g0),
             other_load: foreign as f64 / (wall * cores),
@@ -470,12 +503,28 @@ fn run_dut(
     let dut = Dut::start(kind, &plan, &cfg.bins, cfg.dut_core, work)?;
     if cfg.threaded_napi {
         topology::threaded_napi(cfg.dut_core, cfg.gen_core)?;
+        if kind == DutKind::Kernel {
+            // dut0's receive thread already runs on the DUT core: RPS would
+            // only queue every packet once more to the same core's backlog.
+            orbitmesh_lab::exec_in(
+                topology::DUT_NS,
+                &[
+                    "sh",
+                    "-c",
+                    &format!(
+                        "echo 0 > /sys/class/net/{}/queues/rx-0/rps_cpus",
+                        topology::DUT_IN
+                    ),
+                ],
+            )?;
+        }
     }
     let mut b = Bench {
         engine,
         cfg,
         trial_no: 0,
         label: kind.name().into(),
+        sending: Default::default(),
     };
     // Probe: a short low-rate trial must get through, else nothing below means anything.
     let probe = b.trial(
@@ -513,7 +562,7 @@ fn run_dut(
                 .push(b.trial(&dut, plan, mix, rate, cfg.latency_trial, load)?);
         }
     }
-    if kind == DutKind::Orbitmesh && cfg.swap_rate > 0.0 {
+    if matches!(kind, DutKind::Orbitmesh | DutKind::OrbitmeshXdp) && cfg.swap_rate > 0.0 {
         let base = r
             .sizes
             .first()
@@ -534,9 +583,13 @@ fn run_dut(
     Ok(())
 }
 
-/// Alternates between two equivalent FIB snapshots (versions 1 and 2,
-/// published with one pointer swap each: `Exchange` re-publishes the
-/// previous one) `swap_rate` times a second while traffic runs.
+/// Alternates between two FIBs that forward every flow to the same port
+/// but with different labels (A: each label to itself, B: to itself + 1;
+/// versions 1 and 2, published with one pointer swap each: `Exchange`
+/// re-publishes the previous one) while traffic runs: `swaps` swaps
+/// (or `swap_rate` a second for `swap_trial`), all inside the trial's
+/// sending phase. The sink counts each frame by the label it carries:
+/// A's or B's is correct, anything else (or the wrong port) misforwarded.
 fn swap_under_load(
     cfg: &SuiteCfg,
     b: &mut Bench<'_>,
@@ -545,73 +598,101 @@ fn swap_under_load(
     mix: SizeMix,
     rate: f64,
 ) -> Result<SwapResult> {
+    use orbitmesh_core::protocol::{call, Request, Response};
+    use std::sync::atomic::Ordering;
+    let name = dut.kind.name();
     let sock = dut
         .socket
         .clone()
         .context("orbitmesh-dp without a control socket")?;
+    let (trial_len, limit) = if cfg.swaps > 0 {
+        // Room for every swap, plus a margin for the first call.
+        let secs = cfg.swaps as f64 / cfg.swap_rate + 0.5;
+        (Duration::from_secs_f64(secs), cfg.swaps)
+    } else {
+        (cfg.swap_trial, u64::MAX)
+    };
     // The same trial without swaps first: loss that is not the swaps' doing.
-    b.label = format!("orbitmesh no swaps at {:.0}%", cfg.swap_load * 100.0);
-    let control = b.trial(dut, plan, mix, rate, cfg.swap_trial, cfg.swap_load)?;
-    let spec_b = dut::fib_spec(&plan, 2);
-    match orbitmesh_core::protocol::call(
+    b.label = format!("{name} no swaps at {:.0}%", cfg.swap_load * 100.0);
+    let control = b.trial(dut, plan, mix, rate, trial_len, cfg.swap_load)?;
+    let plan_ab = plan.with_alt_labels(1);
+    match call(
         &sock,
-        &orbitmesh_core::protocol::Request::LoadFib {
-            fib: spec_b,
+        &Request::LoadFib {
+            fib: dut::fib_spec(&plan_ab, 2, true),
             allow_empty: false,
         },
     ) {
-        Ok(orbitmesh_core::protocol::Response::Ok { .. }) => {}
+        Ok(Response::Ok { .. }) => {}
         other => bail!("loading the second FIB: {other:?}"),
+    }
+    // Back to A, so the trial starts on A and the first swap goes to B.
+    match call(&sock, &Request::Exchange) {
+        Ok(Response::Ok { .. }) => {}
+        other => bail!("swapping back to the first FIB: {other:?}"),
     }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let period = Duration::from_secs_f64(1.0 / cfg.swap_rate);
-    let (s2, sock2) = (stop.clone(), sock.clone());
+    let (s2, sock2, sending) = (stop.clone(), sock.clone(), b.sending.clone());
     let swapper = std::thread::spawn(move || {
-        let (mut done, mut errors) = (0u64, 0u64);
+        let (mut done, mut errors, mut total, mut max) =
+            (0u64, 0u64, Duration::ZERO, Duration::ZERO);
+        while !sending.load(Ordering::SeqCst) {
+            if s2.load(Ordering::SeqCst) {
+                return (done, errors, total, max);
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
         let mut next = Instant::now();
-        while !s2.load(std::sync::atomic::Ordering::Relaxed) {
-            match orbitmesh_core::protocol::call(
-                &sock2,
-                &orbitmesh_core::protocol::Request::Exchange,
-            ) {
-                Ok(orbitmesh_core::protocol::Response::Ok { .. }) => done += 1,
+        while sending.load(Ordering::SeqCst) && !s2.load(Ordering::SeqCst) && done < limit {
+            let t = Instant::now();
+            match call(&sock2, &Request::Exchange) {
+                Ok(Response::Ok { .. }) => done += 1,
                 _ => errors += 1,
             }
+            let took = t.elapsed();
+            total += took;
+            max = max.max(took);
             next += period;
             let now = Instant::now();
             if next > now {
                 std::thread::sleep(next - now);
             }
         }
-        (done, errors)
+        (done, errors, total, max)
     });
     b.label = format!(
-        "orbitmesh swap {:.0}/s at {:.0}%",
+        "{name} swap {:.0}/s at {:.0}%",
         cfg.swap_rate,
         cfg.swap_load * 100.0
     );
-    let rec = b.trial(dut, plan, mix, rate, cfg.swap_trial, cfg.swap_load);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (done, errors) = swapper
+    // No re-run: the swaps happen once, in this trial's sending phase.
+    let rec = b.trial_retrying(dut, plan_ab, mix, rate, trial_len, cfg.swap_load, 0);
+    stop.store(true, Ordering::SeqCst);
+    let (done, errors, total, max) = swapper
         .join()
         .map_err(|_| anyhow::anyhow!("swap thread panicked"))?;
     let rec = rec?;
-    let version =
-        match orbitmesh_core::protocol::call(&sock, &orbitmesh_core::protocol::Request::Stats) {
-            Ok(orbitmesh_core::protocol::Response::Stats(s)) => s.fib_version,
-            _ => 0,
-        };
+    let version = match call(&sock, &Request::Stats) {
+        Ok(Response::Stats(s)) => s.fib_version,
+        _ => 0,
+    };
+    let calls = (done + errors).max(1) as f64;
     orbitmesh_core::errln!(
-        "\r\x1b[Korbitmesh swaps: {done} swaps ({errors} errors) at {:.3} Mpps: lost {}, misforwarded {}",
+        "\r\x1b[K{name} swaps: {done} swaps ({errors} errors) at {:.3} Mpps: sent {}, lost {}, misforwarded {}, by FIB B {}",
         rate / 1e6,
+        rec.stats.sent,
         rec.stats.lost,
-        rec.stats.sink.misforwarded()
+        rec.stats.sink.misforwarded(),
+        rec.stats.sink.alt_label
     );
     Ok(SwapResult {
         swaps_asked_per_s: cfg.swap_rate,
         swaps_done: done,
         swap_errors: errors,
         fib_version_end: version,
+        swap_call_mean_ms: total.as_secs_f64() * 1e3 / calls,
+        swap_call_max_ms: max.as_secs_f64() * 1e3,
         trial: rec,
         control,
     })

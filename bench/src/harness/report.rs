@@ -100,8 +100,9 @@ fn method(s: &mut String, r: &SuiteResult) {
     if c.threaded_napi {
         let _ = writeln!(
             s,
-            "Threaded NAPI: dut0's receive runs in a kernel thread pinned to CPU {} (the DUT's core), sink0/sink1's on CPU {}.  ",
-            c.dut_core, c.gen_core
+            "Threaded NAPI: dut0's receive runs in a kernel thread pinned to CPU {} (the DUT's core), sink0/sink1's on CPU {}, \
+             all at SCHED_FIFO {} (they run when woken, as softirq would); the kernel DUT without RPS (its receive is on the DUT core already).  ",
+            c.dut_core, c.gen_core, super::topology::NAPI_FIFO_PRIO
         );
     }
     let _ = writeln!(
@@ -144,16 +145,16 @@ fn method(s: &mut String, r: &SuiteResult) {
 fn throughput(s: &mut String, r: &SuiteResult) {
     let c = &r.cfg;
     let _ = writeln!(s, "## Throughput (zero loss)\n");
-    let _ = writeln!(s, "| DUT | frame | throughput Mpps | Gbit/s (L1) | limit | DUT core busy | gen core busy | DUT core ns/frame | DUT process ns/frame | reordered | misforwarded | other load |");
+    let _ = writeln!(s, "| DUT | frame | throughput Mpps | Gbit/s (L1) | limit | DUT core busy | gen core busy | DUT core ns/frame | DUT process ns/frame | gen core ns/frame | both cores ns/frame | reordered | misforwarded | other load |");
     let _ = writeln!(
         s,
-        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for d in &r.duts {
         if let Some(why) = &d.skipped {
             let _ = writeln!(
                 s,
-                "| {} | | skipped: {} | | | | | | | | | |",
+                "| {} | | skipped: {} | | | | | | | | | | | |",
                 d.dut_name(),
                 why
             );
@@ -163,7 +164,7 @@ fn throughput(s: &mut String, r: &SuiteResult) {
             if d.sizes.is_empty() {
                 let _ = writeln!(
                     s,
-                    "| {} | | failed: {} | | | | | | | | | |",
+                    "| {} | | failed: {} | | | | | | | | | | | |",
                     d.dut_name(),
                     e.replace('\n', " ")
                 );
@@ -174,7 +175,7 @@ fn throughput(s: &mut String, r: &SuiteResult) {
             let best = z.best.as_ref();
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.3} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {:.3} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 d.dut_name(),
                 z.size,
                 z.search.throughput_pps / 1e6,
@@ -185,6 +186,11 @@ fn throughput(s: &mut String, r: &SuiteResult) {
                 best.map_or("-".into(), |b| format!("{:.0}", b.dut_core_ns_per_frame)),
                 best.and_then(|b| b.dut_process_ns_per_frame)
                     .map_or("-".into(), |v| format!("{v:.0}")),
+                best.map_or("-".into(), |b| format!("{:.0}", b.gen_core_ns_per_frame)),
+                best.map_or("-".into(), |b| format!(
+                    "{:.0}",
+                    b.gen_core_ns_per_frame + b.dut_core_ns_per_frame
+                )),
                 best.map_or("-".into(), |b| b.stats.sink.reordered.to_string()),
                 best.map_or("-".into(), |b| b.stats.sink.misforwarded().to_string()),
                 best.map_or("-".into(), |b| format!("{:.0}%", b.other_load * 100.0)),
@@ -197,8 +203,9 @@ fn throughput(s: &mut String, r: &SuiteResult) {
          path = frames were lost with the DUT's core less busy (on veth the receiver's NAPI runs on the sender's core, so \
          dut0's receive is paid by the generator's core and sink's by the DUT's). DUT core ns/frame = CPU {}'s non-idle time \
          (wall time minus /proc/stat's idle time, which NO_HZ measures exactly) over the sending phase per delivered frame; DUT process ns/frame = the DUT's threads' CPU time \
-         (/proc/PID/task/*/schedstat) per delivered frame (none for the kernel).\n",
-        c.dut_core
+         (/proc/PID/task/*/schedstat) per delivered frame (none for the kernel); gen core ns/frame = the same for CPU {} \
+         (the generator's and sink's own work, plus the receive work the kernel runs there), both cores = the sum.\n",
+        c.dut_core, c.gen_core
     );
 }
 
@@ -322,17 +329,17 @@ fn swaps_under_load(s: &mut String, r: &SuiteResult) {
     let swaps: Vec<&DutResult> = r.duts.iter().filter(|d| d.swap.is_some()).collect();
     if !swaps.is_empty() {
         let _ = writeln!(s, "\n## FIB swaps under load\n");
-        let _ = writeln!(s, "| DUT | frame | load | Mpps | swaps asked/s | swaps done | errors | sent | lost | duplicates | reordered | misforwarded | lost without swaps (same rate, just before) |");
+        let _ = writeln!(s, "| DUT | frame | load | Mpps | swaps asked/s | swaps done | errors | swap call ms (mean / max) | sent | received | by FIB A | by FIB B | lost | duplicates | reordered | misforwarded | lost without swaps (same rate, just before) |");
         let _ = writeln!(
             s,
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for d in swaps {
             let w = d.swap.as_ref().expect("filtered");
             let t = &w.trial.stats;
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.0}% | {:.3} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} of {} |",
+                "| {} | {} | {:.0}% | {:.3} | {:.0} | {} | {} | {:.2} / {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {} of {} |",
                 d.dut_name(),
                 t.size,
                 w.trial.load * 100.0,
@@ -340,7 +347,12 @@ fn swaps_under_load(s: &mut String, r: &SuiteResult) {
                 w.swaps_asked_per_s,
                 w.swaps_done,
                 w.swap_errors,
+                w.swap_call_mean_ms,
+                w.swap_call_max_ms,
                 t.sent,
+                t.sink.received,
+                t.sink.received - t.sink.alt_label - t.sink.wrong_label,
+                t.sink.alt_label,
                 t.lost,
                 t.sink.duplicates,
                 t.sink.reordered,
@@ -349,7 +361,9 @@ fn swaps_under_load(s: &mut String, r: &SuiteResult) {
                 w.control.stats.sent
             );
         }
-        let _ = writeln!(s, "\nEach swap re-publishes the other of two equivalent FIB snapshots (`Exchange` over the control socket: one pointer swap); loss and misforwarding are counted per frame by the sink.");
+        let _ = writeln!(s, "\nEach swap re-publishes the other of two FIB snapshots (`Exchange` over the control socket), both made while the trial sends: \
+             FIB A swaps every label to itself, FIB B to itself + 1, to the same port. The sink counts each frame by the label it carries \
+             (by FIB A, by FIB B); a frame with any other label or on the wrong port is misforwarded; lost = sent - received.");
     }
 }
 

@@ -146,12 +146,25 @@ fn napi_threads() -> Vec<(u32, String)> {
         .collect()
 }
 
+/// Real-time priority of the NAPI threads in threaded mode (SCHED_FIFO;
+/// PREEMPT_RT kernels run their interrupt threads at 50).
+pub const NAPI_FIFO_PRIO: u32 = 50;
+
 /// Threaded NAPI (docs/design.md, "6. Measuring on veth"): the DUT's ingress veth receives in its own
 /// kernel thread pinned to the DUT core (so the DUT's core, not the
 /// generator's, pays for its receive), and the sink's veths in threads on
 /// the generator's core. Call after the DUT is up (a veth has NAPI only with
 /// XDP attached or GRO on). Threads are told apart from other users' by
 /// appearing when we switch threading on.
+///
+/// Every one of these threads runs at SCHED_FIFO [`NAPI_FIFO_PRIO`]: as
+/// softirq receive does, it runs as soon as it is woken, ahead of any user
+/// task on its core. Without it, the sink's threads time-share the
+/// generator's core with the busy generator under CFS and run too late
+/// for the veth's 256-frame ring (bench/results/2026-11-25-suite-threaded),
+/// and dut0's thread waits behind a busy-polling DUT in the same way; the
+/// loss then measured the scheduler, not the DUT. The kernel's real-time
+/// throttling (sched_rt_runtime_us) still leaves 5% of each core to others.
 pub fn threaded_napi(dut_core: usize, gen_core: usize) -> Result<()> {
     let _ = exec_in(DUT_NS, &["ethtool", "-K", DUT_IN, "gro", "on"]);
     let set = |ns: &str, ifs: &[&str], v: u8| -> Result<()> {
@@ -190,6 +203,13 @@ pub fn threaded_napi(dut_core: usize, gen_core: usize) -> Result<()> {
             continue;
         };
         run(&["taskset", "-pc", &core.to_string(), &pid.to_string()])?;
+        run(&[
+            "chrt",
+            "-f",
+            "-p",
+            &NAPI_FIFO_PRIO.to_string(),
+            &pid.to_string(),
+        ])?;
     }
     if dut_threads == 0 {
         bail!("threaded NAPI: no napi/{DUT_IN} thread appeared");

@@ -3,6 +3,8 @@
 //! other module and target of the workspace (root `Cargo.toml` lint table).
 //!
 //! - [`netns`]: moving one thread into a network namespace (`setns`).
+//! - [`xdp_min`]: the in-kernel limit peer's loader (aya; no `unsafe`).
 #![allow(unsafe_code)]
 
 pub mod netns;
+pub mod xdp_min;

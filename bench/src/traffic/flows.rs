@@ -21,8 +21,12 @@ pub struct SinkCounts {
     pub reordered: u64,
     /// Arrived on another egress port than the plan's.
     pub wrong_port: u64,
-    /// Arrived with another top label than the plan's (or labelled when it should not be).
+    /// Arrived with another top label than the plan's (or labelled when it
+    /// should not be), and not the second FIB's label either.
     pub wrong_label: u64,
+    /// Of `received`, those carrying the swap test's second FIB's label
+    /// (`FlowPlan::alt_label`; correct, counted to tell the FIBs apart).
+    pub alt_label: u64,
     /// Test frames of an earlier trial (arrived after its drain time).
     pub stale: u64,
     /// Frames that are not test frames (ARP, IPv6, ...), or out of the plan.
@@ -100,7 +104,11 @@ impl FlowTable {
             self.counts.wrong_port += 1;
         }
         if a.label != self.plan.expected_label(a.flow) {
-            self.counts.wrong_label += 1;
+            if a.label.is_some() && a.label == self.plan.alt_label(a.flow) {
+                self.counts.alt_label += 1;
+            } else {
+                self.counts.wrong_label += 1;
+            }
         }
         self.latency
             .saturating_record(now_ns.saturating_sub(a.tx_ns).max(1));
@@ -179,6 +187,22 @@ mod tests {
         );
         assert_eq!(t.latency.len(), 8);
         assert_eq!(t.latency.max(), 1000);
+    }
+
+    #[test]
+    fn second_fib_label_is_counted_apart_and_only_when_expected() {
+        let one = FlowPlan::new(2, 1000, 2, Profile::Mpls);
+        let two = one.with_alt_labels(1);
+        let l0 = one.expected_label(0).unwrap();
+        for (plan, alt, wrong) in [(one, 0, 2), (two, 1, 1)] {
+            let mut t = FlowTable::new(plan, 9, 100);
+            t.record(0, arr(0, 0, Some(l0)), 200);
+            t.record(0, arr(0, 1, Some(l0 + 1)), 200);
+            t.record(0, arr(0, 2, Some(l0 + 2)), 200);
+            let c = t.counts;
+            assert_eq!((c.received, c.alt_label, c.wrong_label), (3, alt, wrong));
+            assert_eq!(c.misforwarded(), wrong);
+        }
     }
 
     #[test]

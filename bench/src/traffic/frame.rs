@@ -222,6 +222,10 @@ pub struct FlowPlan {
     pub egress: u8,
     /// Whether the DUT rewrites labels (false: it must leave them alone).
     pub profile: Profile,
+    /// During a FIB swap test, the second FIB swaps each label to itself +
+    /// this (0: there is one FIB): a frame carrying either is forwarded
+    /// correctly, and the sink counts which FIB forwarded it.
+    pub alt_label_delta: u32,
 }
 
 impl FlowPlan {
@@ -233,6 +237,16 @@ impl FlowPlan {
             labels,
             egress: egress.clamp(1, 2),
             profile,
+            alt_label_delta: 0,
+        }
+    }
+
+    /// The same plan, with frames forwarded by the second FIB of a swap
+    /// test (labels + `delta`) counted as correct.
+    pub fn with_alt_labels(self, delta: u32) -> FlowPlan {
+        FlowPlan {
+            alt_label_delta: delta,
+            ..self
         }
     }
 
@@ -293,6 +307,15 @@ impl FlowPlan {
         match self.kind(f) {
             FlowKind::Mpls => Some(self.label(f)),
             FlowKind::Ipv4 | FlowKind::Ipv6 => None,
+        }
+    }
+
+    /// The label flow `f` carries when the swap test's second FIB
+    /// forwarded it (None: no second FIB, or an unlabelled flow).
+    pub fn alt_label(&self, f: u16) -> Option<u32> {
+        match self.expected_label(f) {
+            Some(l) if self.alt_label_delta != 0 => Some(l + self.alt_label_delta),
+            _ => None,
         }
     }
 }
