@@ -120,6 +120,10 @@ struct RunArgs {
     /// Load of the swap test (fraction of the first size's throughput).
     #[arg(long, default_value_t = 0.9)]
     swap_load: f64,
+    /// After the search, profile the DUT core (perf record -e cpu-clock -g)
+    /// over one trial at this fraction of the throughput (0: no profile).
+    #[arg(long, default_value_t = 0.0)]
+    profile_load: f64,
     /// Swaps to make in the swap test (0: --swap-rate x --swap-trial); the
     /// trial lasts SWAPS / --swap-rate + 0.5 s.
     #[arg(long, default_value_t = 0)]
@@ -270,6 +274,7 @@ fn run(a: RunArgs) -> Result<()> {
         swap_trial: Duration::from_secs_f64(a.swap_trial),
         swap_load: a.swap_load,
         swaps: a.swaps,
+        profile_load: a.profile_load,
         gen_core: a.gen_core,
         dut_core: a.dut_core,
         threaded_napi: a.threaded_napi,

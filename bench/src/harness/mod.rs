@@ -49,6 +49,10 @@ pub struct SuiteCfg {
     pub swap_trial: Duration,
     /// Fraction of the 64-byte throughput the swap test runs at.
     pub swap_load: f64,
+    /// After the search, one trial at this fraction of the first size's
+    /// throughput with `perf record -e cpu-clock -g` on the DUT core over
+    /// its sending phase (0: none).
+    pub profile_load: f64,
     /// Swaps to make in the swap test (0: as many as `swap_rate` x
     /// `swap_trial`); the trial then lasts long enough for them.
     pub swaps: u64,
@@ -139,6 +143,16 @@ pub struct DutResult {
     /// Trials at `SuiteCfg::cost_rates` (first frame size).
     pub cost: Vec<TrialRecord>,
     pub swap: Option<SwapResult>,
+    #[serde(default)]
+    pub profile: Option<ProfileResult>,
+}
+
+/// Where the DUT core's time went in one trial (`perf record -e cpu-clock`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProfileResult {
+    pub trial: TrialRecord,
+    /// `perf report --no-children --sort dso,sym`: the symbols above 1%.
+    pub top: String,
 }
 
 /// The whole run.
@@ -163,6 +177,9 @@ struct Bench<'a> {
     label: String,
     /// Set while a trial's sending phase runs (the swap test swaps then).
     sending: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Record a cpu-clock profile of the DUT core into this file over the
+    /// next trial's sending phase.
+    perf: Option<PathBuf>,
 }
 
 impl Bench<'_> {
@@ -271,9 +288,22 @@ impl Bench<'_> {
         let (mut others, mut foreign) = (cpu::OthersCpu::default(), 0u64);
         let (mut w0, mut w1) = (Instant::now(), Instant::now());
         let sending = self.sending.clone();
+        let perf_out = self.perf.take();
+        let mut perf: Option<std::process::Child> = None;
         let stats = self.engine.trial(spec, &mut |ph| match ph {
             Phase::Sending => {
                 sending.store(true, std::sync::atomic::Ordering::SeqCst);
+                if let Some(out) = &perf_out {
+                    perf = std::process::Command::new("perf")
+                        .args(["record", "-e", "cpu-clock", "-F", "999", "-g", "-C"])
+                        .arg(dc.to_string())
+                        .arg("-o")
+                        .arg(out)
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .spawn()
+                        .ok();
+                }
                 others.since_last_of(&ours);
                 w0 = Instant::now();
                 p0 = dut.process_ns().unwrap_or(0);
@@ -282,6 +312,13 @@ impl Bench<'_> {
             }
             Phase::Draining => {
                 sending.store(false, std::sync::atomic::Ordering::SeqCst);
+                if let Some(mut p) = perf.take() {
+                    // perf record writes its file on SIGINT.
+                    let _ = std::process::Command::new("kill")
+                        .args(["-INT", &p.id().to_string()])
+                        .status();
+                    let _ = p.wait();
+                }
                 p1 = dut.process_ns().unwrap_or(0);
                 d1 = cpu::core(dc);
                 g1 = cpu::core(gc);
@@ -381,6 +418,7 @@ pub fn run_suite(cfg: SuiteCfg, command: String) -> Result<SuiteResult> {
             sizes: Vec::new(),
             cost: Vec::new(),
             swap: None,
+            profile: None,
         };
         if let Some(why) = kind.unavailable(&cfg.bins) {
             orbitmesh_core::errln!("orbitmesh-bench: skipping {}: {why}", kind.name());
@@ -525,6 +563,7 @@ fn run_dut(
         trial_no: 0,
         label: kind.name().into(),
         sending: Default::default(),
+        perf: None,
     };
     // Probe: a short low-rate trial must get through, else nothing below means anything.
     let probe = b.trial(
@@ -562,6 +601,26 @@ fn run_dut(
                 .push(b.trial(&dut, plan, mix, rate, cfg.latency_trial, load)?);
         }
     }
+    if let (Some(&mix), Some(first)) = (cfg.sizes.first(), r.sizes.first()) {
+        let tput = first.search.throughput_pps;
+        if cfg.profile_load > 0.0 && tput > 0.0 && cpu::have_tool("perf") {
+            let mix = fit(mix);
+            let data = work.join(format!("perf-{}.data", kind.name()));
+            b.label = format!(
+                "{} profile at {:.0}%",
+                kind.name(),
+                cfg.profile_load * 100.0
+            );
+            b.perf = Some(data.clone());
+            let rate = tput * cfg.profile_load;
+            let trial = b.trial(&dut, plan, mix, rate, cfg.latency_trial, cfg.profile_load)?;
+            r.profile = Some(ProfileResult {
+                trial,
+                top: perf_top(&data),
+            });
+            let _ = std::fs::remove_file(&data);
+        }
+    }
     if matches!(kind, DutKind::Orbitmesh | DutKind::OrbitmeshXdp) && cfg.swap_rate > 0.0 {
         let base = r
             .sizes
@@ -581,6 +640,39 @@ fn run_dut(
         }
     }
     Ok(())
+}
+
+/// The symbols above 1% of a cpu-clock profile (`perf report`), or why not.
+fn perf_top(data: &std::path::Path) -> String {
+    let out = std::process::Command::new("perf")
+        .args([
+            "report",
+            "--no-children",
+            "--sort",
+            "dso,sym",
+            "--percent-limit",
+            "1",
+            "--stdio",
+            "-g",
+            "none",
+            "-i",
+        ])
+        .arg(data)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+            .take(30)
+            .map(|l| l.trim_end().to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Ok(o) => format!(
+            "perf report failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => format!("perf report: {e}"),
+    }
 }
 
 /// Alternates between two FIBs that forward every flow to the same port

@@ -70,10 +70,12 @@ pub fn markdown(r: &SuiteResult) -> String {
     let mut s = String::new();
     method(&mut s, r);
     throughput(&mut s, r);
+    paths(&mut s, r);
     losses(&mut s, r);
     latency(&mut s, r);
     cpu_per_frame(&mut s, r);
     swaps_under_load(&mut s, r);
+    profiles(&mut s, r);
     let _ = writeln!(s, "\nPlots: [throughput.svg](throughput.svg), [latency.svg](latency.svg). Every trial: results.json.");
     s
 }
@@ -207,6 +209,48 @@ fn throughput(s: &mut String, r: &SuiteResult) {
          (the generator's and sink's own work, plus the receive work the kernel runs there), both cores = the sum.\n",
         c.dut_core, c.gen_core
     );
+}
+
+/// For the orbitmesh DUTs: how many of the best trial's frames the AF_XDP
+/// workers received (orbitmesh-dp's dut0/rx counter), against those the
+/// sink got; with the fast path on, the rest were switched in XDP.
+fn paths(s: &mut String, r: &SuiteResult) {
+    let rows: Vec<String> = r
+        .duts
+        .iter()
+        .filter(|d| d.dut.is_orbitmesh())
+        .flat_map(|d| d.sizes.iter().map(move |z| (d, z)))
+        .filter_map(|(d, z)| {
+            let b = z.best.as_ref()?;
+            let afxdp = b
+                .dut_counters
+                .iter()
+                .find(|(k, _)| k == &format!("{}/rx", super::topology::DUT_IN))
+                .map_or(0, |x| x.1);
+            let got = b.stats.sink.received;
+            Some(format!(
+                "| {} | {} | {} | {} | {:.1}% |",
+                d.dut.name(),
+                z.size,
+                got,
+                afxdp,
+                afxdp as f64 * 100.0 / got.max(1) as f64
+            ))
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "## Which path forwarded the frames (orbitmesh-dp, best trial)\n"
+    );
+    let _ = writeln!(s, "| DUT | frame | received by the sink | received by the AF_XDP workers on {} | share through AF_XDP |", super::topology::DUT_IN);
+    let _ = writeln!(s, "|---|---|---:|---:|---:|");
+    for row in rows {
+        let _ = writeln!(s, "{row}");
+    }
+    let _ = writeln!(s);
 }
 
 /// Where frames were lost in the failing trial at the lowest offered rate.
@@ -364,6 +408,26 @@ fn swaps_under_load(s: &mut String, r: &SuiteResult) {
         let _ = writeln!(s, "\nEach swap re-publishes the other of two FIB snapshots (`Exchange` over the control socket), both made while the trial sends: \
              FIB A swaps every label to itself, FIB B to itself + 1, to the same port. The sink counts each frame by the label it carries \
              (by FIB A, by FIB B); a frame with any other label or on the wrong port is misforwarded; lost = sent - received.");
+    }
+}
+
+/// The DUT core's cpu-clock profiles (when asked for).
+fn profiles(s: &mut String, r: &SuiteResult) {
+    for d in &r.duts {
+        let Some(p) = &d.profile else { continue };
+        let t = &p.trial;
+        let _ = writeln!(
+            s,
+            "\n## Profile of the DUT core: {} at {:.0}% ({:.3} Mpps sent, loss {:.1e}, DUT core {:.0}% busy)\n\n\
+             `perf record -e cpu-clock -F 999 -g -C {}` over the sending phase; `perf report --no-children --sort dso,sym`, symbols above 1%:\n\n```\n{}\n```",
+            d.dut_name(),
+            t.load * 100.0,
+            t.stats.sent_pps / 1e6,
+            t.stats.loss_ratio,
+            t.dut_core_busy * 100.0,
+            r.cfg.dut_core,
+            p.top
+        );
     }
 }
 
