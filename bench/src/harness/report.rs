@@ -339,13 +339,16 @@ fn latency(s: &mut String, r: &SuiteResult) {
 fn cpu_per_frame(s: &mut String, r: &SuiteResult) {
     if r.duts.iter().any(|d| !d.cost.is_empty()) {
         let _ = writeln!(s, "\n## CPU per frame at the same offered rates\n");
-        let _ = writeln!(s, "| DUT | frame | offered Mpps | delivered Mpps | lost | DUT core busy | DUT core ns/frame | DUT process ns/frame | gen core busy | other load |");
-        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(s, "| DUT | frame | offered Mpps | delivered Mpps | lost | DUT core busy | DUT core ns/frame | DUT process ns/frame | gen core busy | gen core ns/frame | both cores ns/frame | other load |");
+        let _ = writeln!(
+            s,
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
         for d in &r.duts {
             for t in &d.cost {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {:.3} | {:.3} | {} | {:.0}% | {:.0} | {} | {:.0}% | {:.0}% |",
+                    "| {} | {} | {:.3} | {:.3} | {} | {:.0}% | {:.0} | {} | {:.0}% | {:.0} | {:.0} | {:.0}% |",
                     d.dut_name(),
                     t.stats.size,
                     t.stats.offered_pps / 1e6,
@@ -356,6 +359,8 @@ fn cpu_per_frame(s: &mut String, r: &SuiteResult) {
                     t.dut_process_ns_per_frame
                         .map_or("-".into(), |v| format!("{v:.0}")),
                     t.gen_core_busy * 100.0,
+                    t.gen_core_ns_per_frame,
+                    t.gen_core_ns_per_frame + t.dut_core_ns_per_frame,
                     t.other_load * 100.0
                 );
             }
