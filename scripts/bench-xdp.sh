@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The XDP transit fast path against the peers a user would compare it with
+# (issue 16, "Measured in the harness"), all in each orbitmesh-bench run on
+# the same namespace line, 64-byte MPLS frames, a 1M-label FIB:
+#   xdp-min        the minimal XDP swap (bench/bpf/xdp_min.c): the in-kernel limit
+#   orbitmesh-xdp  orbitmesh-dp --fast-path xdp
+#   orbitmesh      orbitmesh-dp --fast-path off (every frame through AF_XDP)
+#   kernel         Linux IPv4 forwarding
+#   testpmd        dpdk-testpmd --forward-mode=mac over net_af_xdp
+# RUNS runs with threaded NAPI (receive on the DUT's core; the NAPI threads
+# at SCHED_FIFO, see orbitmesh-bench --help), each with 1,000 FIB swaps
+# under load at 50% of the zero-loss rate for both orbitmesh DUTs and a
+# cpu-clock profile of the DUT core at 90%; then one run with default NAPI
+# (a veth's receive on the sender's core: where the cost lands).
+# Results: bench/results/<date>-xdp-threaded-N/ and <date>-xdp-default/.
+#   scripts/bench-xdp.sh             # RUNS=2, about 13 minutes on a quiet 2-CPU machine
+#   RUNS=1 DEFAULT=0 scripts/bench-xdp.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+common=(--duts xdp-min,orbitmesh-xdp,orbitmesh,kernel,testpmd --sizes 64 --trial 2
+  --max-mpps 1.5 --latency-loads 0.5 --latency-trial 2 --cost-mpps 0.15)
+for r in $(seq 1 "${RUNS:-2}"); do
+  bash scripts/bench-harness.sh --name "xdp-threaded-$r" --threaded-napi "${common[@]}" \
+    --swap-rate 100 --swaps 1000 --swap-load 0.5 --profile-load 0.9
+done
+if [ "${DEFAULT:-1}" = 1 ]; then
+  bash scripts/bench-harness.sh --name xdp-default "${common[@]}" --swap-rate 0
+fi
