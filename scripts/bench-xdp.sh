@@ -12,17 +12,24 @@
 # under load at 50% of the zero-loss rate for both orbitmesh DUTs and a
 # cpu-clock profile of the DUT core at 90%; then one run with default NAPI
 # (a veth's receive on the sender's core: where the cost lands).
-# Results: bench/results/<date>-xdp-threaded-N/ and <date>-xdp-default/.
+# Results: bench/results/<date>-xdp-threaded-N/ and <date>-xdp-default/; then
+# scripts/bench-xdp-summary.py prints the ratios against the targets.
 #   scripts/bench-xdp.sh             # RUNS=2, about 13 minutes on a quiet 2-CPU machine
 #   RUNS=1 DEFAULT=0 scripts/bench-xdp.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+day=$(date -u +%Y-%m-%d)
+dirs=()
 common=(--duts xdp-min,orbitmesh-xdp,orbitmesh,kernel,testpmd --sizes 64 --trial 2
   --max-mpps 1.5 --latency-loads 0.5 --latency-trial 2 --cost-mpps 0.15)
 for r in $(seq 1 "${RUNS:-2}"); do
   bash scripts/bench-harness.sh --name "xdp-threaded-$r" --threaded-napi "${common[@]}" \
     --swap-rate 100 --swaps 1000 --swap-load 0.5 --profile-load 0.9
+  dirs+=("bench/results/$day-xdp-threaded-$r")
 done
 if [ "${DEFAULT:-1}" = 1 ]; then
   bash scripts/bench-harness.sh --name xdp-default "${common[@]}" --swap-rate 0
+  dirs+=("bench/results/$day-xdp-default")
 fi
+# The ratios to each peer against issue 16's targets, and the swap tests.
+python3 scripts/bench-xdp-summary.py "${dirs[@]}"

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Issue 16's targets from orbitmesh-bench runs (results.json): each peer's
+zero-loss rate, limit and CPU per frame, and orbitmesh-xdp's ratios to
+each peer against the targets (>= 0.9x xdp-min, >= 1.3x the kernel,
+>= 2x testpmd; DUT CPU per frame <= 0.7x the kernel's), plus the swap test.
+  scripts/bench-xdp-summary.py bench/results/2026-11-30-xdp-threaded-1 [...]
+"""
+import json
+import sys
+
+TARGETS = {"xdp-min": 0.9, "kernel": 1.3, "testpmd": 2.0}
+FAST = "orbitmesh-xdp"
+
+
+def row(d):
+    z = d["sizes"][0] if d.get("sizes") else None
+    if not z:
+        return None
+    b = z.get("best") or {}
+    c = d["cost"][0] if d.get("cost") else {}
+    return {
+        "tput": z["search"]["throughput_pps"] / 1e6,
+        "limit": z["search"]["limit"],
+        "dut_busy": b.get("dut_core_busy", 0) * 100,
+        "gen_busy": b.get("gen_core_busy", 0) * 100,
+        "dut_ns": b.get("dut_core_ns_per_frame", 0),
+        "gen_ns": b.get("gen_core_ns_per_frame", 0),
+        "c_rate": c.get("stats", {}).get("offered_pps", 0) / 1e6,
+        "c_lost": c.get("stats", {}).get("lost", 0),
+        "c_dut_ns": c.get("dut_core_ns_per_frame", 0),
+        "c_gen_ns": c.get("gen_core_ns_per_frame", 0),
+    }
+
+
+def main():
+    for path in sys.argv[1:]:
+        r = json.load(open(path.rstrip("/") + "/results.json"))
+        print(f"\n### {r['name']} ({r['started_utc']} UTC, threaded NAPI: {r['cfg']['threaded_napi']})\n")
+        print("| peer | zero-loss Mpps | limit | DUT core busy | gen core busy | DUT core ns/frame | gen core ns/frame | both cores ns/frame | at the same rate: Mpps, lost | DUT core ns/frame | both cores ns/frame |")
+        print("|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|")
+        rows = {}
+        for d in r["duts"]:
+            x = row(d)
+            if x is None:
+                print(f"| {d['dut']} | {d.get('skipped') or d.get('error')} |")
+                continue
+            rows[d["dut"]] = x
+            print(f"| {d['dut']} | {x['tput']:.3f} | {x['limit']} | {x['dut_busy']:.0f}% | {x['gen_busy']:.0f}% | "
+                  f"{x['dut_ns']:.0f} | {x['gen_ns']:.0f} | {x['dut_ns'] + x['gen_ns']:.0f} | "
+                  f"{x['c_rate']:.2f}, {x['c_lost']} | {x['c_dut_ns']:.0f} | {x['c_dut_ns'] + x['c_gen_ns']:.0f} |")
+        f = rows.get(FAST)
+        if f:
+            print(f"\n| {FAST} against | rate ratio | target | met | DUT CPU/frame ratio (at zero-loss rates) | at the same rate |")
+            print("|---|---:|---:|---|---:|---:|")
+            for peer in ["xdp-min", "kernel", "testpmd", "orbitmesh"]:
+                p = rows.get(peer)
+                if not p or p["tput"] == 0:
+                    continue
+                ratio = f["tput"] / p["tput"]
+                t = TARGETS.get(peer)
+                cpu = f["dut_ns"] / p["dut_ns"] if p["dut_ns"] else float("nan")
+                ccpu = f["c_dut_ns"] / p["c_dut_ns"] if p["c_dut_ns"] else float("nan")
+                met = "-" if t is None else ("yes" if ratio >= t else "NO")
+                cpu_t = " (target <= 0.70)" if peer == "kernel" else ""
+                print(f"| {peer} | {ratio:.2f}x | {'-' if t is None else f'>= {t}x'} | {met} | {cpu:.2f}x{cpu_t} | {ccpu:.2f}x |")
+        for d in r["duts"]:
+            w = d.get("swap")
+            if not w:
+                continue
+            t, k = w["trial"]["stats"], w["trial"]["stats"]["sink"]
+            mis = k["wrong_port"] + k["wrong_label"]
+            print(f"\nswaps {d['dut']}: {w['swaps_done']} done, {w['swap_errors']} errors, at {t['sent_pps'] / 1e6:.3f} Mpps: "
+                  f"sent {t['sent']}, received {k['received']} (FIB A {k['received'] - k['alt_label'] - k['wrong_label']}, "
+                  f"FIB B {k['alt_label']}), lost {t['lost']}, misforwarded {mis}; call {w['swap_call_mean_ms']:.2f} ms mean, "
+                  f"{w['swap_call_max_ms']:.2f} max; without swaps just before: lost {w['control']['stats']['lost']} of {w['control']['stats']['sent']}")
+
+
+if __name__ == "__main__":
+    main()
