@@ -10,7 +10,7 @@
 # RUNS runs with threaded NAPI (receive on the DUT's core; the NAPI threads
 # at SCHED_FIFO, see orbitmesh-bench --help), each with 1,000 FIB swaps
 # under load at 50% of the zero-loss rate for both orbitmesh DUTs and a
-# cpu-clock profile of the DUT core at 90%; then one run with default NAPI
+# cpu-clock profile of both cores at 90%; then one run with default NAPI
 # (a veth's receive on the sender's core: where the cost lands).
 # Results: bench/results/<date>-xdp-threaded-N/ and <date>-xdp-default/; then
 # scripts/bench-xdp-summary.py prints the ratios against the targets.

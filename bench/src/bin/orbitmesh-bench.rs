@@ -120,8 +120,9 @@ struct RunArgs {
     /// Load of the swap test (fraction of the first size's throughput).
     #[arg(long, default_value_t = 0.9)]
     swap_load: f64,
-    /// After the search, profile the DUT core (perf record -e cpu-clock -g)
-    /// over one trial at this fraction of the throughput (0: no profile).
+    /// After the search, profile the DUT's and the generator's cores (perf
+    /// record -e cpu-clock -g) over one trial at this fraction of the
+    /// throughput (0: no profile).
     #[arg(long, default_value_t = 0.0)]
     profile_load: f64,
     /// Swaps to make in the swap test (0: --swap-rate x --swap-trial); the

@@ -50,8 +50,8 @@ pub struct SuiteCfg {
     /// Fraction of the 64-byte throughput the swap test runs at.
     pub swap_load: f64,
     /// After the search, one trial at this fraction of the first size's
-    /// throughput with `perf record -e cpu-clock -g` on the DUT core over
-    /// its sending phase (0: none).
+    /// throughput with `perf record -e cpu-clock -g` on the DUT and the
+    /// generator's cores over its sending phase (0: none).
     pub profile_load: f64,
     /// Swaps to make in the swap test (0: as many as `swap_rate` x
     /// `swap_trial`); the trial then lasts long enough for them.
@@ -147,11 +147,12 @@ pub struct DutResult {
     pub profile: Option<ProfileResult>,
 }
 
-/// Where the DUT core's time went in one trial (`perf record -e cpu-clock`).
+/// Where the two cores' time went in one trial (`perf record -e cpu-clock`).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ProfileResult {
     pub trial: TrialRecord,
-    /// `perf report --no-children --sort dso,sym`: the symbols above 1%.
+    /// `perf report --no-children --sort cpu,dso,sym` of both cores: the
+    /// symbols above 1% of the samples.
     pub top: String,
 }
 
@@ -296,7 +297,7 @@ impl Bench<'_> {
                 if let Some(out) = &perf_out {
                     perf = std::process::Command::new("perf")
                         .args(["record", "-e", "cpu-clock", "-F", "999", "-g", "-C"])
-                        .arg(dc.to_string())
+                        .arg(format!("{dc},{gc}"))
                         .arg("-o")
                         .arg(out)
                         .stdout(std::process::Stdio::null())
@@ -649,7 +650,7 @@ fn perf_top(data: &std::path::Path) -> String {
             "report",
             "--no-children",
             "--sort",
-            "dso,sym",
+            "cpu,dso,sym",
             "--percent-limit",
             "1",
             "--stdio",
@@ -663,7 +664,7 @@ fn perf_top(data: &std::path::Path) -> String {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
             .lines()
             .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
-            .take(30)
+            .take(40)
             .map(|l| l.trim_end().to_string())
             .collect::<Vec<_>>()
             .join("\n"),

@@ -416,21 +416,23 @@ fn swaps_under_load(s: &mut String, r: &SuiteResult) {
     }
 }
 
-/// The DUT core's cpu-clock profiles (when asked for).
+/// The cpu-clock profiles of both cores (when asked for).
 fn profiles(s: &mut String, r: &SuiteResult) {
     for d in &r.duts {
         let Some(p) = &d.profile else { continue };
         let t = &p.trial;
         let _ = writeln!(
             s,
-            "\n## Profile of the DUT core: {} at {:.0}% ({:.3} Mpps sent, loss {:.1e}, DUT core {:.0}% busy)\n\n\
-             `perf record -e cpu-clock -F 999 -g -C {}` over the sending phase; `perf report --no-children --sort dso,sym`, symbols above 1%:\n\n```\n{}\n```",
+            "\n## Profile: {} at {:.0}% ({:.3} Mpps sent, loss {:.1e}, DUT core {:.0}% busy)\n\n\
+             `perf record -e cpu-clock -F 999 -g -C {},{}` (the DUT's core, the generator's) over the sending phase; \
+             `perf report --no-children --sort cpu,dso,sym`, symbols above 1% of both cores' samples:\n\n```\n{}\n```",
             d.dut_name(),
             t.load * 100.0,
             t.stats.sent_pps / 1e6,
             t.stats.loss_ratio,
             t.dut_core_busy * 100.0,
             r.cfg.dut_core,
+            r.cfg.gen_core,
             p.top
         );
     }
