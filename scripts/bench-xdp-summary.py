@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Issue 16's targets from orbitmesh-bench runs (results.json): each peer's
-zero-loss rate, limit and CPU per frame, and orbitmesh-xdp's ratios to
+zero-loss rate, limit and CPU per frame (and rate / DUT core busy: what
+the DUT's core could carry at that cost per frame, a projection, not a
+measurement, telling how much room a DUT had when the generator limited), and orbitmesh-xdp's ratios to
 each peer against the targets (>= 0.9x xdp-min, >= 1.3x the kernel,
 >= 2x testpmd; DUT CPU per frame <= 0.7x the kernel's), plus the swap test.
   scripts/bench-xdp-summary.py bench/results/2026-11-30-xdp-threaded-1 [...]
@@ -36,8 +38,8 @@ def main():
     for path in sys.argv[1:]:
         r = json.load(open(path.rstrip("/") + "/results.json"))
         print(f"\n### {r['name']} ({r['started_utc']} UTC, threaded NAPI: {r['cfg']['threaded_napi']})\n")
-        print("| peer | zero-loss Mpps | limit | DUT core busy | gen core busy | DUT core ns/frame | gen core ns/frame | both cores ns/frame | at the same rate: Mpps, lost | DUT core ns/frame | both cores ns/frame |")
-        print("|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|")
+        print("| peer | zero-loss Mpps | limit | DUT core busy | gen core busy | DUT core ns/frame | gen core ns/frame | both cores ns/frame | rate / DUT core busy (Mpps) | at the same rate: Mpps, lost | DUT core ns/frame | both cores ns/frame |")
+        print("|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")
         rows = {}
         for d in r["duts"]:
             x = row(d)
@@ -47,6 +49,7 @@ def main():
             rows[d["dut"]] = x
             print(f"| {d['dut']} | {x['tput']:.3f} | {x['limit']} | {x['dut_busy']:.0f}% | {x['gen_busy']:.0f}% | "
                   f"{x['dut_ns']:.0f} | {x['gen_ns']:.0f} | {x['dut_ns'] + x['gen_ns']:.0f} | "
+                  f"{x['tput'] / max(x['dut_busy'] / 100, 1e-9):.2f} | "
                   f"{x['c_rate']:.2f}, {x['c_lost']} | {x['c_dut_ns']:.0f} | {x['c_dut_ns'] + x['c_gen_ns']:.0f} |")
         f = rows.get(FAST)
         if f:
