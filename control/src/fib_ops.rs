@@ -604,6 +604,10 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
         if v == 0 && !matches!(c, Counter::Rx | Counter::Forwarded) {
             continue;
         }
+        // With the fast path on, these are in the table of both paths.
+        if s.fast_path.is_some() && by_path(c) {
+            continue;
+        }
         let before = prev.map(|p| p.counters.get(c));
         let _ = writeln!(out, "{:<24} {v:>14} {}", c.name(), rate(v, before));
     }
@@ -612,7 +616,90 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
         let before = prev.map(|p| p.counters.unknown_value(name));
         let _ = writeln!(out, "{name:<24} {v:>14} {}", rate(*v, before));
     }
+    match &s.fast_path {
+        Some(f) => render_paths(&mut out, s, f, prev, dt),
+        None => out.push_str("fast path (XDP): off, the AF_XDP workers see every frame\n"),
+    }
     out
+}
+
+/// Counters both paths keep: shown side by side when the fast path is on.
+fn by_path(c: Counter) -> bool {
+    matches!(
+        c,
+        Counter::Forwarded | Counter::BackupUsed | Counter::Drop(_)
+    )
+}
+
+/// The fast path's value of a counter both paths keep ([`by_path`]).
+fn fast_count(f: &orbitmesh_core::stats::FastPathCounters, c: Counter) -> u64 {
+    match c {
+        Counter::Forwarded => f.forwarded,
+        Counter::BackupUsed => f.backup_used,
+        Counter::Drop(r) => f.drop_count(r),
+        _ => 0,
+    }
+}
+
+/// The XDP fast path's counters beside the AF_XDP workers' and their sum,
+/// per port (frames sent) and per counter both keep. Frames the fast path
+/// forwards or drops never reach a worker, so the sum is the node's total;
+/// frames it punts are received and counted again by the workers, so they
+/// get a line of their own and are in no total.
+fn render_paths(
+    out: &mut String,
+    s: &StatsInfo,
+    f: &orbitmesh_core::stats::FastPathCounters,
+    prev: Option<&StatsInfo>,
+    dt: Option<f64>,
+) {
+    let prev_fast = prev.and_then(|p| p.fast_path.as_ref());
+    let rate = |total: u64, before: Option<u64>| match (dt, before) {
+        (Some(d), Some(b)) => format!(" {:>12.0}/s", total.saturating_sub(b) as f64 / d),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "{:<24} {:>14} {:>14} {:>14}{}",
+        "by path",
+        "fast (XDP)",
+        "AF_XDP",
+        "total",
+        if dt.is_some() { "     total rate" } else { "" }
+    );
+    let mut row = |name: &str, fast: u64, afxdp: u64, before: Option<u64>| {
+        let total = fast + afxdp;
+        let _ = writeln!(
+            out,
+            "{name:<24} {fast:>14} {afxdp:>14} {total:>14}{}",
+            rate(total, before)
+        );
+    };
+    for (i, p) in s.ports.iter().enumerate() {
+        let before = prev_fast.zip(prev.and_then(|x| x.ports.get(i)));
+        let before = before.map(|(pf, pp)| pf.port_tx(i) + pp.counters.tx);
+        row(
+            &format!("tx {}", p.name),
+            f.port_tx(i),
+            p.counters.tx,
+            before,
+        );
+    }
+    for &c in Counter::ALL.iter().filter(|&&c| by_path(c)) {
+        let (fast, afxdp) = (fast_count(f, c), s.counters.get(c));
+        if fast + afxdp == 0 && c != Counter::Forwarded {
+            continue;
+        }
+        let before = prev_fast
+            .zip(prev)
+            .map(|(pf, p)| fast_count(pf, c) + p.counters.get(c));
+        row(c.name(), fast, afxdp, before);
+    }
+    let _ = writeln!(
+        out,
+        "{:<24} {:>14}  (received and counted again by AF_XDP; in no total)",
+        "punted to AF_XDP", f.punted
+    );
 }
 
 #[cfg(test)]
@@ -653,6 +740,7 @@ mod tests {
                 ),
             ],
             cleared_at_ns: None,
+            fast_path: None,
         };
         let out = render_stats(&s, None);
         assert!(!out.contains("rate"), "no rates on the first draw: {out}");

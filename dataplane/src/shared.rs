@@ -11,7 +11,7 @@ use crate::sys::xsk;
 use crossbeam_utils::CachePadded;
 use orbitmesh_core::fib::{FibError, FibSnapshot, FibSpec, MAX_PORTS};
 use orbitmesh_core::stats::{Counters, DropReason, SharedCounters};
-use orbitmesh_core::stats::{KernelStats, PortTotals};
+use orbitmesh_core::stats::{FastPathCounters, KernelStats, PortTotals};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Per-port counters of one worker (I/O side; the pipeline's are in
@@ -192,6 +192,33 @@ pub struct PuntCounters {
     pub write_failed: AtomicU64,
 }
 
+/// The XDP fast path's counters as the control socket and the metrics
+/// endpoint read them: housekeeping sums the kernel's per-CPU map and
+/// stores the sum here every 20 ms while the fast path is on. One writer,
+/// rare readers, never a worker: a short lock, off the fast path.
+#[derive(Debug, Default)]
+pub struct FastPathStats {
+    last: std::sync::Mutex<Option<FastPathCounters>>,
+}
+
+impl FastPathStats {
+    /// Records the latest reading (totals since the program was loaded).
+    pub fn store(&self, c: &FastPathCounters) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        match last.as_mut() {
+            // Reuses the per-port vector: no allocation every 20 ms.
+            Some(l) => l.clone_from(c),
+            None => *last = Some(c.clone()),
+        }
+    }
+
+    /// The latest reading; `None` until the first store (the fast path is
+    /// off).
+    pub fn load(&self) -> Option<FastPathCounters> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 /// One dataplane's shared state.
 #[derive(Debug)]
 pub struct Node {
@@ -220,6 +247,8 @@ pub struct Node {
     /// [`crate::delay_line::DelayLine`] that reads `delay_ns` (emulation
     /// only; otherwise a delay is refused, not silently ignored).
     pub delay_line: bool,
+    /// The XDP fast path's counters, when it runs (see [`FastPathStats`]).
+    pub fast: FastPathStats,
 }
 
 impl crate::schedule::Forwarder for Node {
@@ -256,6 +285,7 @@ impl Node {
             gone_drops: (0..n).map(|_| AtomicU64::new(0)).collect(),
             stats_baseline: std::sync::Mutex::new(None),
             delay_line: false,
+            fast: FastPathStats::default(),
         }
     }
 
