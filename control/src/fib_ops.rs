@@ -543,6 +543,9 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
         let ago = s.now_ns.saturating_sub(at) as f64 / 1e9;
         let _ = write!(out, "  counters cleared {ago:.1} s ago");
     }
+    if s.fast_path.is_some() {
+        out.push_str("  fast path XDP on (ports, counters: AF_XDP's; both paths: 'by path')");
+    }
     out.push('\n');
     let _ = writeln!(
         out,
@@ -778,6 +781,131 @@ mod tests {
             ("rx_bytes".into(), "1514000123".into())
         );
         assert_eq!((col(head, 6), col(p1, 6)), ("tx_bytes".into(), "64".into()));
+    }
+
+    /// Two ports; AF_XDP counts 10 forwarded (7 out of p0, 3 out of p1)
+    /// and 2 TTL drops; the fast path, when given, 1000 forwarded (600 and
+    /// 400), 4 TTL drops, 1 MTU drop, 25 punted.
+    fn two_paths(fast: bool) -> StatsInfo {
+        use orbitmesh_core::protocol::PortInfo;
+        use orbitmesh_core::stats::{DropReason, FastPathCounters, PortTotals};
+        let port = |name: &str, tx| PortInfo {
+            name: name.into(),
+            carrier: true,
+            admin_up: true,
+            gone: false,
+            counters: PortTotals {
+                tx,
+                ..Default::default()
+            },
+        };
+        let mut f = FastPathCounters {
+            forwarded: 1000,
+            punted: 25,
+            tx: vec![600, 400],
+            ..Default::default()
+        };
+        f.drops[DropReason::TtlExpired as usize] = 4;
+        f.drops[DropReason::Mtu as usize] = 1;
+        StatsInfo {
+            node: "n".into(),
+            now_ns: 1_000_000_000,
+            fib_version: 2,
+            counters: [
+                (Counter::Rx, 37),
+                (Counter::Forwarded, 10),
+                (
+                    Counter::Drop(orbitmesh_core::stats::DropReason::TtlExpired),
+                    2,
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            ports: vec![port("p0", 7), port("p1", 3)],
+            cleared_at_ns: None,
+            fast_path: fast.then_some(f),
+        }
+    }
+
+    #[test]
+    fn stats_show_both_paths_side_by_side_and_summed() {
+        let out = render_stats(&two_paths(true), None);
+        let row = |name: &str| {
+            let line = out
+                .lines()
+                .find(|l| l.starts_with(&format!("{name}  ")))
+                .unwrap_or_else(|| panic!("no {name} row in\n{out}"));
+            line[name.len()..]
+                .split_whitespace()
+                .map(|v| v.parse::<u64>().unwrap())
+                .collect::<Vec<_>>()
+        };
+        let head = out.lines().find(|l| l.starts_with("by path")).unwrap();
+        assert_eq!(
+            head,
+            format!(
+                "{:<24} {:>14} {:>14} {:>14}",
+                "by path", "fast (XDP)", "AF_XDP", "total"
+            )
+        );
+        assert_eq!(row("tx p0"), [600, 7, 607]);
+        assert_eq!(row("tx p1"), [400, 3, 403]);
+        assert_eq!(row("forwarded"), [1000, 10, 1010]);
+        assert_eq!(row("ttl_expired"), [4, 2, 6]);
+        assert_eq!(row("mtu_exceeded"), [1, 0, 1]);
+        assert!(!out.contains("backup_used"), "zero on both paths: {out}");
+        // Punted frames are received by AF_XDP (in its rx) again: their own
+        // line, in no total, and rx stays the workers' alone.
+        assert!(out.contains(
+            "\npunted to AF_XDP                     25  (received and counted again by AF_XDP; in no total)\n"
+        ), "{out}");
+        assert_eq!(row("rx"), [37]);
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("forwarded ")).count(),
+            1,
+            "forwarded once, in the table of both paths: {out}"
+        );
+        assert!(!out.contains("fast path (XDP): off"), "{out}");
+        assert_eq!(
+            out.lines().next(),
+            Some("node n  FIB version 2  fast path XDP on (ports, counters: AF_XDP's; both paths: 'by path')")
+        );
+
+        // --watch: the total's rate, 1 s later.
+        let mut later = two_paths(true);
+        later.now_ns += 1_000_000_000;
+        later.fast_path.as_mut().unwrap().forwarded += 500;
+        later.fast_path.as_mut().unwrap().tx[0] += 500;
+        later.ports[0].counters.tx += 100;
+        let out = render_stats(&later, Some(&two_paths(true)));
+        let tx0 = out.lines().find(|l| l.starts_with("tx p0 ")).unwrap();
+        assert!(tx0.ends_with(" 1207          600/s"), "{out}");
+        let fwd = out.lines().find(|l| l.starts_with("forwarded ")).unwrap();
+        assert!(fwd.ends_with(" 1510          500/s"), "{out}");
+    }
+
+    #[test]
+    fn stats_without_the_fast_path_are_todays_plus_one_line() {
+        let off = render_stats(&two_paths(false), None);
+        let on = two_paths(true);
+        assert!(
+            off.ends_with("\nfast path (XDP): off, the AF_XDP workers see every frame\n"),
+            "{off}"
+        );
+        assert!(
+            !off.contains("by path") && !off.contains("punted to"),
+            "{off}"
+        );
+        // Every line but the last is what the AF_XDP counters alone give.
+        let lines: Vec<&str> = off.lines().collect();
+        assert!(lines
+            .iter()
+            .any(|l| *l == format!("{:<24} {:>14} ", "forwarded", 10)));
+        assert!(lines
+            .iter()
+            .any(|l| *l == format!("{:<24} {:>14} ", "ttl_expired", 2)));
+        assert_eq!(lines.len(), 1 + 3 + 3 + 1, "{off}");
+        assert!(render_stats(&on, None).lines().count() > lines.len());
     }
 
     #[test]
