@@ -823,7 +823,7 @@ mod tests {
             .collect(),
             ports: vec![port("p0", 7), port("p1", 3)],
             cleared_at_ns: None,
-            fast_path: fast.then_some(f),
+            fast_path: fast.then(|| Box::new(f)),
         }
     }
 

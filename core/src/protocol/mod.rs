@@ -225,9 +225,10 @@ pub struct StatsInfo {
     /// The XDP transit fast path's counters (since `cleared_at_ns` too),
     /// beside `counters` and `ports`, which are the AF_XDP workers'. `None`:
     /// the fast path is off, or the dataplane predates it (the field is
-    /// left out then, so either side of an older peer still parses).
+    /// left out then, so either side of an older peer still parses). Boxed:
+    /// it would double the size of every [`Response`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fast_path: Option<FastPathCounters>,
+    pub fast_path: Option<Box<FastPathCounters>>,
 }
 
 /// Binary FIB request operations (the payload's first byte), and the flag

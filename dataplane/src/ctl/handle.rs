@@ -310,7 +310,7 @@ fn since(mut raw: StatsInfo, base: &StatsInfo) -> StatsInfo {
     }
     // A fast path that started after the clear counts from 0.
     if let Some(f) = raw.fast_path.as_mut() {
-        *f = f.since(base.fast_path.as_ref().unwrap_or(&Default::default()));
+        **f = f.since(base.fast_path.as_deref().unwrap_or(&Default::default()));
     }
     raw.cleared_at_ns = Some(base.now_ns);
     raw
@@ -343,7 +343,7 @@ pub fn raw_stats(node: &Node) -> StatsInfo {
             })
             .collect(),
         cleared_at_ns: None,
-        fast_path: node.fast.load(),
+        fast_path: node.fast.load().map(Box::new),
     }
 }
 
