@@ -206,8 +206,21 @@ impl FastPathStats {
     pub fn store(&self, c: &FastPathCounters) {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         match last.as_mut() {
-            // Reuses the per-port vector: no allocation every 20 ms.
-            Some(l) => l.clone_from(c),
+            // Field by field, so the per-port vector is reused (a derived
+            // clone_from would allocate a new one every 20 ms).
+            // (Destructured whole: a field added later cannot be missed.)
+            Some(l) => {
+                let FastPathCounters {
+                    forwarded,
+                    backup_used,
+                    punted,
+                    drops,
+                    tx,
+                } = c;
+                (l.forwarded, l.backup_used, l.punted) = (*forwarded, *backup_used, *punted);
+                l.drops = *drops;
+                l.tx.clone_from(tx);
+            }
             None => *last = Some(c.clone()),
         }
     }
@@ -401,6 +414,29 @@ mod tests {
         );
         assert_eq!(r, Response::Ok { version: 2 });
         assert_eq!(node.fib.current().port_mtu(0), Some(xsk::MAX_L3));
+    }
+
+    #[test]
+    fn fast_path_stats_are_none_until_stored_then_the_last_store() {
+        let f = FastPathStats::default();
+        assert_eq!(f.load(), None);
+        let mut c = FastPathCounters {
+            forwarded: 5,
+            punted: 1,
+            tx: vec![2, 3],
+            ..FastPathCounters::default()
+        };
+        c.drops[DropReason::Mtu as usize] = 4;
+        f.store(&c);
+        assert_eq!(f.load().as_ref(), Some(&c));
+        let d = FastPathCounters {
+            forwarded: 9,
+            backup_used: 2,
+            tx: vec![4, 5, 6],
+            ..FastPathCounters::default()
+        };
+        f.store(&d);
+        assert_eq!(f.load(), Some(d), "every field replaced");
     }
 
     #[test]
