@@ -232,6 +232,25 @@ impl FastPathStats {
     }
 }
 
+/// The kernel's per-CPU sum ([`crate::sys::fast_maps::FastPath`]'s
+/// counters) as [`FastPathStats::store`] takes it: the drop slots the
+/// pipeline names (the program writes only those, fast_maps.rs asserts
+/// `DropReason::COUNT <= FAST_DROP_SLOTS`) and the first `ports` tx slots.
+pub fn fast_path_counters(
+    c: &crate::sys::fast_maps::FastCounters,
+    ports: usize,
+) -> FastPathCounters {
+    let mut drops = [0; DropReason::COUNT];
+    drops.copy_from_slice(&c.drops[..DropReason::COUNT]);
+    FastPathCounters {
+        forwarded: c.forwarded,
+        backup_used: c.backup_used,
+        punted: c.punted,
+        drops,
+        tx: c.tx[..ports.min(c.tx.len())].to_vec(),
+    }
+}
+
 /// One dataplane's shared state.
 #[derive(Debug)]
 pub struct Node {
@@ -437,6 +456,24 @@ mod tests {
         };
         f.store(&d);
         assert_eq!(f.load(), Some(d), "every field replaced");
+    }
+
+    #[test]
+    fn the_kernels_sum_keeps_the_named_reasons_and_this_nodes_ports() {
+        let mut k = crate::sys::fast_maps::FastCounters {
+            forwarded: 7,
+            backup_used: 1,
+            punted: 2,
+            ..Default::default()
+        };
+        k.drops[DropReason::TtlExpired as usize] = 3;
+        k.tx[0] = 4;
+        k.tx[1] = 3;
+        let c = fast_path_counters(&k, 2);
+        assert_eq!((c.forwarded, c.backup_used, c.punted), (7, 1, 2));
+        assert_eq!(c.drop_count(DropReason::TtlExpired), 3);
+        assert_eq!(c.dropped(), 3);
+        assert_eq!(c.tx, [4, 3]);
     }
 
     #[test]
