@@ -352,7 +352,7 @@ fn stats_show_the_fast_path_beside_af_xdp_and_clear_both() {
     assert_eq!(row(&out, "tx isl0"), [0, 0, 0], "{out}");
     assert_eq!(row(&out, "no_label_route"), [3, 0, 3], "{out}");
     assert!(
-        out.contains("\npunted to AF_XDP                     12  ("),
+        out.contains("\npunted to slow path                  12  ("),
         "{out}"
     );
     let v: serde_json::Value = serde_json::from_str(&stats(&["--json"])).unwrap();
@@ -372,7 +372,7 @@ fn stats_show_the_fast_path_beside_af_xdp_and_clear_both() {
     assert_eq!(row(&out, "tx isl1"), [100, 2, 102], "{out}");
     assert!(out.contains("counters cleared"), "{out}");
     assert!(
-        out.contains("\npunted to AF_XDP                      0  ("),
+        out.contains("\npunted to slow path                   0  ("),
         "{out}"
     );
 }

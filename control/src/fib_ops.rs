@@ -648,7 +648,8 @@ fn fast_count(f: &orbitmesh_core::stats::FastPathCounters, c: Counter) -> u64 {
 /// per port (frames sent) and per counter both keep. Frames the fast path
 /// forwards or drops never reach a worker, so the sum is the node's total;
 /// frames it punts are received and counted again by the workers, so they
-/// get a line of their own and are in no total.
+/// get a line of their own and are in no total (so do those it hands to
+/// the kernel: ARP, neighbour discovery, traffic to the box).
 fn render_paths(
     out: &mut String,
     s: &StatsInfo,
@@ -700,8 +701,9 @@ fn render_paths(
     }
     let _ = writeln!(
         out,
-        "{:<24} {:>14}  (received and counted again by AF_XDP; in no total)",
-        "punted to AF_XDP", f.punted
+        "{:<24} {:>14}  (to the AF_XDP workers, which count them again, or the kernel; \
+         in no total)",
+        "punted to slow path", f.punted
     );
 }
 
@@ -854,10 +856,11 @@ mod tests {
         assert_eq!(row("ttl_expired"), [4, 2, 6]);
         assert_eq!(row("mtu_exceeded"), [1, 0, 1]);
         assert!(!out.contains("backup_used"), "zero on both paths: {out}");
-        // Punted frames are received by AF_XDP (in its rx) again: their own
-        // line, in no total, and rx stays the workers' alone.
+        // Punted frames go to the steering program: the workers count again
+        // those they receive (in their rx), the kernel takes the rest; their
+        // own line, in no total, and rx stays the workers' alone.
         assert!(out.contains(
-            "\npunted to AF_XDP                     25  (received and counted again by AF_XDP; in no total)\n"
+            "\npunted to slow path                  25  (to the AF_XDP workers, which count them again, or the kernel; in no total)\n"
         ), "{out}");
         assert_eq!(row("rx"), [37]);
         assert_eq!(

@@ -270,8 +270,10 @@ impl PortTotals {
 ///
 /// Frames the fast path forwards or drops never reach an AF_XDP worker, so
 /// they add to the workers' [`Counters`] (and to the ports' `tx`); frames it
-/// punts (`punted`) are handed to the workers, which count them again when
-/// they receive them, so `punted` is never added to a total.
+/// punts (`punted`: every frame it hands to the steering program, for the
+/// workers, which count them again when they receive them, or for the
+/// kernel: ARP, neighbour discovery, traffic to the box) are never added to
+/// a total.
 ///
 /// On the wire `drops` is a list of `[reason, value]` pairs named by
 /// [`DropReason::name`], as the `stats` counters are: a reason this build
@@ -284,8 +286,8 @@ pub struct FastPathCounters {
     /// Of those, frames sent to a backup (or another ECMP) next hop because
     /// the chosen port was down.
     pub backup_used: u64,
-    /// Frames handed to the slow path (the AF_XDP workers, which count them
-    /// again).
+    /// Frames handed to the slow path (the steering program: to the AF_XDP
+    /// workers, which count them again, or to the kernel).
     pub punted: u64,
     /// Frames the fast path dropped, by [`DropReason`].
     #[serde(with = "drops_by_name")]

@@ -36,7 +36,9 @@
 //! path has its own, under `orbitmesh_xdp_`: `forwarded_packets_total`,
 //! `fast_reroute_packets_total`, `drops_total{reason}` (the pipeline's
 //! reason names), `port_tx_packets_total{port}`, and
-//! `punted_packets_total` (frames it handed to the workers). Separate names
+//! `punted_packets_total` (frames it handed to the steering program: to the
+//! workers, or to the kernel for ARP, neighbour discovery, traffic to the
+//! box). Separate names
 //! rather than a `path` label: a label would change the identity of every
 //! existing series, and `punted` must not be summed with anything, since
 //! the workers count those frames again in `orbitmesh_rx_packets_total`.
@@ -327,7 +329,7 @@ fn render_fast_path(out: &mut String, node: &Node) {
         ),
         (
             "orbitmesh_xdp_punted_packets_total",
-            "Frames the XDP fast path handed to the AF_XDP workers (counted again in orbitmesh_rx_packets_total).",
+            "Frames the XDP fast path handed to the slow path: to the AF_XDP workers (counted again in orbitmesh_rx_packets_total) or the kernel.",
             fast.as_ref().map(|f| f.punted),
         ),
     ] {
