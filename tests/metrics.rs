@@ -102,7 +102,22 @@ fn scraped_packet_and_byte_counters_match_what_the_sink_received() {
         return;
     }
     let mut l = Line::new("m");
+    l.log = true;
     l.start(&fib_toml(1), &["--metrics-listen", METRICS]);
+    // A dataplane that switches in XDP says so (orbitmesh_fast_path_enabled
+    // is 1 from housekeeping's first store of the fast path's counters).
+    if l.log_text().contains("fast path xdp:") {
+        let t = Instant::now();
+        while series(&scrape(&l), "orbitmesh_fast_path_enabled") == 0 {
+            assert!(
+                t.elapsed() < Duration::from_secs(2),
+                "the fast path runs, yet its counters never reach node.fast \
+                 (housekeeping stores them every tick):\n{}",
+                l.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 
     // 1500 frames of label 16001, swapped out of dut1 to sink0, at 1000/s:
     // about 1.5 s of traffic, scraped as it flows.
