@@ -477,6 +477,12 @@ impl Dut {
             .named()
             .map(|(n, v)| (n.to_string(), v))
             .collect();
+        if let Some(f) = &s.fast_path {
+            // The XDP fast path's own counters (orbitmesh-dp --fast-path xdp).
+            out.push(("fast/forwarded".into(), f.forwarded));
+            out.push(("fast/punted".into(), f.punted));
+            out.push(("fast/dropped".into(), f.dropped()));
+        }
         for p in &s.ports {
             let c = &p.counters;
             for (k, v) in [

@@ -227,12 +227,20 @@ fn paths(s: &mut String, r: &SuiteResult) {
                 .iter()
                 .find(|(k, _)| k == &format!("{}/rx", super::topology::DUT_IN))
                 .map_or(0, |x| x.1);
+            let fast = |name: &str| {
+                b.dut_counters
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map_or(0, |x| x.1)
+            };
             let got = b.stats.sink.received;
             Some(format!(
-                "| {} | {} | {} | {} | {:.1}% |",
+                "| {} | {} | {} | {} | {} | {} | {:.1}% |",
                 d.dut.name(),
                 z.size,
                 got,
+                fast("fast/forwarded"),
+                fast("fast/punted"),
                 afxdp,
                 afxdp as f64 * 100.0 / got.max(1) as f64
             ))
@@ -245,8 +253,8 @@ fn paths(s: &mut String, r: &SuiteResult) {
         s,
         "## Which path forwarded the frames (orbitmesh-dp, best trial)\n"
     );
-    let _ = writeln!(s, "| DUT | frame | received by the sink | received by the AF_XDP workers on {} | share through AF_XDP |", super::topology::DUT_IN);
-    let _ = writeln!(s, "|---|---|---:|---:|---:|");
+    let _ = writeln!(s, "| DUT | frame | received by the sink | switched in XDP (fast path) | punted by the fast path | received by the AF_XDP workers on {} | share through AF_XDP |", super::topology::DUT_IN);
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|");
     for row in rows {
         let _ = writeln!(s, "{row}");
     }
