@@ -231,7 +231,7 @@ fn paths(s: &mut String, r: &SuiteResult) {
                 b.dut_counters
                     .iter()
                     .find(|(k, _)| k == name)
-                    .map_or(0, |x| x.1)
+                    .map_or("-".to_string(), |x| x.1.to_string())
             };
             let got = b.stats.sink.received;
             Some(format!(
@@ -258,7 +258,10 @@ fn paths(s: &mut String, r: &SuiteResult) {
     for row in rows {
         let _ = writeln!(s, "{row}");
     }
-    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "\nThe fast path's columns are its own counters (`Stats`); \"-\": the dataplane did not report them, or they did not move.\n"
+    );
 }
 
 /// Where frames were lost in the failing trial at the lowest offered rate.
