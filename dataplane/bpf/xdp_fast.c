@@ -289,12 +289,13 @@ int xdp_fast(struct xdp_md *ctx)
 		return drop(c, FAST_DROP_MTU);
 	__u32 new_ttl = ttl - 1;
 	__u32 vlan = nh->vlan;
-	if (bpf_xdp_adjust_head(ctx, (int)18 - (int)hdr))
+	/* A plain swap keeps the frame's length: no helper call. */
+	if (hdr != 18 && bpf_xdp_adjust_head(ctx, (int)18 - (int)hdr))
 		goto slow;
 	/* From here on the frame is rewritten; nothing below fails for a
 	 * frame the checks above let through (the bounds tests are for the
-	 * verifier), and the port has a tx device (the loader never marks a
-	 * port live without one; should it, the frame is dropped, not
+	 * verifier), and the port has a tx device (tx_ok is never set for a
+	 * port without one; should it be, the frame is dropped, not
 	 * aborted). */
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
