@@ -47,8 +47,10 @@ pub struct Ended {
     pub in_force_at_end: Option<Tally>,
     /// The ping across the mesh (`ping`'s output).
     pub ping: String,
-    /// Frames forwarded by all dataplanes (packet hops).
+    /// Frames forwarded by all dataplanes (packet hops): AF_XDP workers
+    /// and XDP fast path together, and by the fast path.
     pub forwarded: u64,
+    pub forwarded_fast_path: u64,
     /// Frames sent on links that had gone away (geometry), all dataplanes.
     pub lost_to_gone_links: u64,
     /// Link changes the geometry follower applied.
@@ -221,6 +223,7 @@ pub struct Run<'a> {
     pub time_scale: f64,
     pub wall_seconds: f64,
     pub rate: u32,
+    pub fast_path: crate::dataplanes::FastPath,
     pub pred: &'a Predicted,
     pub seen: Observed,
     pub ended: &'a Ended,
@@ -273,7 +276,10 @@ pub fn summary(run: Run) -> Summary {
         faults: seen.faults,
         lost_after_recovery,
         dataplane_cpu_seconds: seen.dp_cpu.iter().sum(),
+        fast_path: run.fast_path,
         frames_forwarded: ended.forwarded,
+        frames_forwarded_fast_path: ended.forwarded_fast_path,
+        cpu_during_traffic: seen.cpu,
         lost_to_gone_links: ended.lost_to_gone_links,
         link_changes: ended.link_changes,
         outages,
