@@ -1,8 +1,8 @@
 //! The host under the emulation: once a tick of the live view, how busy
 //! the whole machine was (`/proc/stat`) and how much of it the processes
 //! outside this emulation's process tree used (someone else's compiler:
-//! [`orbitmesh_lab::cpu::OthersCpu`], the readings the bench harness
-//! uses to flag disturbed trials). An interval where the machine was
+//! [`procs`](super::procs), which also finds the processes that started
+//! and ended between two readings in their parents' reaped time). An interval where the machine was
 //! saturated and others had a large share of it is *overloaded*: the live
 //! view's ticks and the test traffic stall there, and the summary counts
 //! the packets lost in those intervals against the overload, not against
@@ -23,10 +23,10 @@
 //! of that kind: in the context of whoever sent the frame into the chain
 //! (a station's dataplane, an agent) or of ksoftirqd.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use orbitmesh_lab::cpu::{self, OthersCpu};
+use orbitmesh_lab::cpu;
 use serde::Serialize;
+
+use super::procs::{ProcMeter, ProcTicks};
 
 use super::report::{PairTrace, Sample};
 
@@ -165,20 +165,10 @@ fn split_between(
         cpus,
         busy_s: (capacity - idle - steal).max(0.0),
         dataplanes_s: ticks_s(procs.dataplanes),
-        emulation_other_s: ticks_s(procs.not_dataplanes.saturating_sub(procs.others)),
+        emulation_other_s: ticks_s(procs.emulation),
         others_s: ticks_s(procs.others),
     };
     (share, split)
-}
-
-/// Clock ticks used over an interval by the dataplanes, by every
-/// user-space process but the dataplanes, and by those outside the
-/// emulation.
-#[derive(Debug, Clone, Copy, Default)]
-struct ProcTicks {
-    dataplanes: u64,
-    not_dataplanes: u64,
-    others: u64,
 }
 
 impl HostSample {
@@ -200,10 +190,7 @@ impl HostSample {
 /// Reads the host once a tick.
 #[derive(Debug)]
 pub struct HostMeter {
-    others: OthersCpu,
-    not_dataplanes: OthersCpu,
-    /// Each dataplane's utime + stime at the last reading (ticks).
-    dataplanes: BTreeMap<u32, u64>,
+    procs: ProcMeter,
     machine: MachineTicks,
     cpus: usize,
     root: u32,
@@ -215,44 +202,22 @@ impl HostMeter {
     /// processes, agents are its children) is the emulation; `dp_pids`
     /// are its dataplanes.
     pub fn start(dp_pids: &[u32]) -> HostMeter {
-        let mut m = HostMeter {
-            others: OthersCpu::default(),
-            not_dataplanes: OthersCpu::default(),
-            dataplanes: BTreeMap::new(),
+        let root = std::process::id();
+        let mut procs = ProcMeter::default();
+        procs.since_last(root, dp_pids);
+        HostMeter {
+            procs,
             machine: MachineTicks::read(),
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            root: std::process::id(),
+            root,
             split: CpuSplit::default(),
-        };
-        m.processes(dp_pids);
-        m
-    }
-
-    /// The processes' ticks since the last reading.
-    fn processes(&mut self, dp_pids: &[u32]) -> ProcTicks {
-        let procs = cpu::processes();
-        let dp: BTreeSet<u32> = dp_pids.iter().copied().collect();
-        let mut dataplanes = 0;
-        let mut now = BTreeMap::new();
-        for p in procs.iter().filter(|p| dp.contains(&p.pid)) {
-            // A dataplane started again (--kill-node) counts from its start.
-            dataplanes += p
-                .ticks
-                .saturating_sub(self.dataplanes.get(&p.pid).copied().unwrap_or(0));
-            now.insert(p.pid, p.ticks);
-        }
-        self.dataplanes = now;
-        ProcTicks {
-            dataplanes,
-            not_dataplanes: self.not_dataplanes.advance(&procs, &dp),
-            others: self.others.advance(&procs, &cpu::tree(&procs, self.root)),
         }
     }
 
     /// The interval since the last reading, which the caller places at
     /// wall seconds `from_s`..`to_s`; `dp_pids`: the dataplanes now.
     pub fn read(&mut self, from_s: f64, to_s: f64, dp_pids: &[u32]) -> HostSample {
-        let procs = self.processes(dp_pids);
+        let procs = self.procs.since_last(self.root, dp_pids);
         let now = MachineTicks::read();
         let (busy, split) = split_between(&self.machine, &now, self.cpus, procs);
         self.machine = now;
@@ -427,8 +392,7 @@ mod tests {
         let a = MachineTicks::parse("cpu  10 0 5 1000 20 0 3 7 0 0\ncpu0 1 2 3\n", t0);
         assert_eq!((a.idle, a.steal), (1020, 7));
         // 10 s on 2 CPUs: 5 s idle (+ iowait), 1 s stolen; processes: the
-        // dataplanes 6 s, the emulation's others 3 s (of 5 s not the
-        // dataplanes, 2 s being others').
+        // dataplanes 6 s, the emulation's others 3 s, others' 2 s.
         let b = MachineTicks {
             idle: a.idle + (5.0 * hz) as u64,
             steal: a.steal + hz as u64,
@@ -436,7 +400,7 @@ mod tests {
         };
         let procs = ProcTicks {
             dataplanes: (6.0 * hz) as u64,
-            not_dataplanes: (5.0 * hz) as u64,
+            emulation: (3.0 * hz) as u64,
             others: (2.0 * hz) as u64,
         };
         let (share, c) = split_between(&a, &b, 2, procs);

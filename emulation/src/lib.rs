@@ -55,6 +55,7 @@ pub mod mgmt;
 pub mod os;
 pub mod outages;
 pub mod predicted;
+pub mod procs;
 pub mod report;
 pub mod session;
 pub mod slice;
