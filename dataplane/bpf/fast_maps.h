@@ -5,22 +5,29 @@
  * (#[repr(C)] structs with size/offset assertions citing this file); the
  * compiler from a FIB snapshot is dataplane/src/fast_path.rs.
  *
- * Two banks (suffix _0 / _1) of FIB maps and an active-bank index: a new FIB
- * is written into the idle bank and published by one update of
- * active_bank[0]. The program reads the index once per frame, so a frame
- * sees one bank only. The writer must not rewrite the bank it just retired
- * until every program run that may have read it is over (XDP runs inside
- * an RCU read-side section of one NAPI poll: a grace period, or in practice
- * a few milliseconds; the publisher is not wired yet, see fast_path.rs).
+ * Two banks (suffix _0 / _1) of FIB maps and a control word block: a new
+ * FIB is written into the idle bank and published by one 64-bit store to
+ * fast_ctl.active, or staged for an instant in fast_ctl.sched. The program
+ * reads the block once per frame, so a frame sees one bank only. The writer
+ * (dataplane/src/fast_publish.rs) does not rewrite a bank it retired until
+ * every program run that may have read it is over: XDP runs inside one NAPI
+ * poll, under rcu_read_lock, in microseconds; the writer waits
+ * FAST_GRACE_MS after a bank stops being readable.
+ *
+ * Every map below except tx_ports and fast_stats is BPF_F_MMAPABLE: user
+ * space maps it once and writes values with plain stores (one syscall per
+ * entry would take seconds for 2^20 labels), and the control words with
+ * single aligned 64-bit atomic stores, which the program reads with
+ * READ_ONCE. Array values sit at a stride of their size rounded up to 8
+ * bytes (the kernel's elem_size).
  *
  *   ilm_B[label]       struct fast_ilm   2^20 entries, zero = unbound
  *   groups_B[g]        struct fast_group members_B[start .. start + len]
- *   members_B[i]       __u32             next-hop index
+ *   members_B[i]       __u32             next-hop index (stride 8)
  *   nhs_B[n]           struct fast_nh    port, MACs, VLAN, labels, backup
  *   params_B[0]        struct fast_params hash seed, egress TTL model, MTUs
- *   active_bank[0]     __u32             0 or 1
- *   live_ports[0]      __u64             bit p: port p is up AND has a
- *                                        tx_ports entry
+ *   fast_ctl[0]        struct fast_ctl   enabled, active bank, staged bank
+ *                                        and instant, live ports
  *   tx_ports[p]        DEVMAP            port -> ifindex
  *   fast_stats[0]      per CPU struct fast_counters
  */
@@ -38,6 +45,8 @@
 #define FAST_MAX_PUSH 6
 /* >= stats::DropReason::COUNT; drops[r] counts DropReason r. */
 #define FAST_DROP_SLOTS 16
+/* How long a retired bank stays untouched before it is rewritten. */
+#define FAST_GRACE_MS 10
 
 /* ILM entry, the same encoding as core's IlmEntry: word bits 31..30
  * action (0 none, 1 swap, 2 pop), bit 29 "fast" (ignored here), bits
@@ -72,6 +81,18 @@ struct fast_params {
 	__u32 hash_seed;
 	__u32 egress_uniform; /* 1: RFC 3443 uniform model at egress */
 	__u16 mtu[FAST_MAX_PORTS];
+};
+
+/* The control words, one struct, each written whole by user space. */
+#define FAST_SCHED_BANK (1ull << 63)
+struct fast_ctl {
+	__u64 enabled; /* 0: every frame takes the slow path (start-up; a FIB
+			* the fast path cannot hold) */
+	__u64 active;  /* the bank in force, 0 or 1 */
+	__u64 sched;   /* 0, or a staged bank: bit 63 the bank, bits 62..0 the
+			* CLOCK_MONOTONIC instant (bpf_ktime_get_ns) from which
+			* it is in force */
+	__u64 live;    /* bit p: port p is up AND has a tx_ports entry */
 };
 
 /* Drop reasons the program decides itself (stats::DropReason values). */

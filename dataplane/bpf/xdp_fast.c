@@ -31,30 +31,35 @@
 	struct {                                                                       \
 		__uint(type, BPF_MAP_TYPE_ARRAY);                                      \
 		__uint(max_entries, FAST_LABELS);                                      \
+		__uint(map_flags, BPF_F_MMAPABLE);                                     \
 		__type(key, __u32);                                                    \
 		__type(value, struct fast_ilm);                                        \
 	} ilm_##B SEC(".maps");                                                        \
 	struct {                                                                       \
 		__uint(type, BPF_MAP_TYPE_ARRAY);                                      \
 		__uint(max_entries, FAST_MAX_GROUPS);                                  \
+		__uint(map_flags, BPF_F_MMAPABLE);                                     \
 		__type(key, __u32);                                                    \
 		__type(value, struct fast_group);                                      \
 	} groups_##B SEC(".maps");                                                     \
 	struct {                                                                       \
 		__uint(type, BPF_MAP_TYPE_ARRAY);                                      \
 		__uint(max_entries, FAST_MAX_MEMBERS);                                 \
+		__uint(map_flags, BPF_F_MMAPABLE);                                     \
 		__type(key, __u32);                                                    \
 		__type(value, __u32);                                                  \
 	} members_##B SEC(".maps");                                                    \
 	struct {                                                                       \
 		__uint(type, BPF_MAP_TYPE_ARRAY);                                      \
 		__uint(max_entries, FAST_MAX_NHS);                                     \
+		__uint(map_flags, BPF_F_MMAPABLE);                                     \
 		__type(key, __u32);                                                    \
 		__type(value, struct fast_nh);                                         \
 	} nhs_##B SEC(".maps");                                                        \
 	struct {                                                                       \
 		__uint(type, BPF_MAP_TYPE_ARRAY);                                      \
 		__uint(max_entries, 1);                                                \
+		__uint(map_flags, BPF_F_MMAPABLE);                                     \
 		__type(key, __u32);                                                    \
 		__type(value, struct fast_params);                                     \
 	} params_##B SEC(".maps");
@@ -65,16 +70,10 @@ BANK_MAPS(1)
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, __u32);
-} active_bank SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} live_ports SEC(".maps");
+	__type(value, struct fast_ctl);
+} fast_ctl SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP);
@@ -93,6 +92,8 @@ struct {
 /* The bank's map `name`, looked up at `key`. */
 #define BANK_LOOKUP(bank, name, key)                                                   \
 	((bank) ? bpf_map_lookup_elem(&name##_1, key) : bpf_map_lookup_elem(&name##_0, key))
+
+#define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
 
 static __always_inline __u32 rd32(const __u8 *p)
 {
@@ -205,8 +206,12 @@ int xdp_fast(struct xdp_md *ctx)
 	struct fast_counters *c = bpf_map_lookup_elem(&fast_stats, &zero);
 	__u8 *eth = data;
 
-	if (!c)
+	struct fast_ctl *ctl = bpf_map_lookup_elem(&fast_ctl, &zero);
+
+	if (!c || !ctl)
 		return steer(ctx);
+	if (!READ_ONCE(ctl->enabled))
+		goto slow;
 	if ((void *)(eth + 18) > end || eth[12] != 0x88 || eth[13] != 0x47)
 		goto slow;
 	__u8 *top = eth + 14;
@@ -216,10 +221,12 @@ int xdp_fast(struct xdp_md *ctx)
 		return drop(c, FAST_DROP_TTL_EXPIRED);
 	if (label < 16)
 		goto slow;
-	__u32 *bankp = bpf_map_lookup_elem(&active_bank, &zero);
-	if (!bankp)
-		goto slow;
-	__u32 bank = *bankp & 1;
+	/* The bank in force: the active one, or the staged one from its
+	 * instant on (per frame, without waiting for user space). */
+	__u32 bank = READ_ONCE(ctl->active) & 1;
+	__u64 sched = READ_ONCE(ctl->sched);
+	if (sched && bpf_ktime_get_ns() >= (sched & ~FAST_SCHED_BANK))
+		bank = sched >> 63;
 	struct fast_ilm *e = BANK_LOOKUP(bank, ilm, &label);
 	if (!e)
 		goto slow;
@@ -231,10 +238,9 @@ int xdp_fast(struct xdp_md *ctx)
 	__u32 gid = e->word & FAST_ILM_GROUP_MASK, out = e->out_label;
 	struct fast_params *prm = BANK_LOOKUP(bank, params, &zero);
 	struct fast_group *g = BANK_LOOKUP(bank, groups, &gid);
-	__u64 *livep = bpf_map_lookup_elem(&live_ports, &zero);
-	if (!prm || !g || !livep || g->len == 0)
+	if (!prm || !g || g->len == 0)
 		goto slow;
-	__u64 live = *livep;
+	__u64 live = READ_ONCE(ctl->live);
 	__u32 idx = 0;
 	if (g->len != 1)
 		idx = ((__u64)mpls_hash(top, end, prm->hash_seed) * g->len) >> 32;

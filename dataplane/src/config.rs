@@ -22,6 +22,10 @@
 //! punt = "drop"                         # punted frames (router alert, OAM): "drop",
 //!                                       # or "host": to TAP interface punt_iface
 //! punt_iface = "om-punt"                # (default om-<name>, cut to 15 bytes)
+//! # fast_path = "xdp"                   # MPLS transit switched in XDP, the rest
+//!                                       # by the AF_XDP workers; "off": all by
+//!                                       # the workers (default: xdp where native
+//!                                       # XDP attaches)
 //!
 //! [[ports]]
 //! iface = "veth-isl0"                   # the interface
@@ -99,6 +103,15 @@ pub enum PuntPolicy {
     Host,
 }
 
+/// Whether MPLS transit is switched in XDP (`bpf/xdp_fast.c`) or every
+/// frame goes to the AF_XDP workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FastPathMode {
+    Xdp,
+    Off,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -147,6 +160,9 @@ pub struct Config {
     pub punt: PuntPolicy,
     #[serde(default)]
     pub punt_iface: Option<String>,
+    /// The XDP transit fast path; None: on where native XDP attaches.
+    #[serde(default)]
+    pub fast_path: Option<FastPathMode>,
     #[serde(default)]
     pub ports: Vec<PortConf>,
 }

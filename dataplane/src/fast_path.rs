@@ -5,16 +5,9 @@
 //! writes into the idle bank. Pure and safe; the FIB's tables follow RFC 3031 (ILM -> group ->
 //! NHLFE) and the map values keep that shape.
 //!
-//! Not yet used by orbitmesh-dp: wiring the fast path into the process
-//! (`--fast-path`, publishing every FIB to both engines, scheduled flips)
-//! is the next part of issue 16. The differential test
-//! (tests/xdp_differential.rs) runs it against `pipeline::process`. What
-//! that wiring must do beyond this module: give xdp_fast.o the steering
-//! program's `xsks_map` and `port_cfg` (it includes steer.h, so a separate
-//! load has empty copies and every slow-path frame would go to the kernel
-//! instead of the AF_XDP workers), leave a grace period between installs
-//! (see `FastPath::install`), and write a 2^20-label FIB with batched map
-//! updates (one syscall per entry takes seconds).
+//! `crate::fast_publish` writes what this makes into the kernel; the
+//! differential test (tests/xdp_differential.rs) runs it against
+//! `pipeline::process`.
 
 pub use crate::sys::fast_maps::FastFib;
 use crate::sys::fast_maps::{

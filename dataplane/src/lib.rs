@@ -18,7 +18,10 @@
 //! - [`schedule`]: the schedule a node holds and follows on its own, kept
 //!   in its state directory.
 //! - [`fast_path`]: a FIB snapshot compiled into the XDP transit fast
-//!   path's map values (not yet used by orbitmesh-dp).
+//!   path's map values.
+//! - [`fast_publish`]: keeps the fast path's two banks of maps forwarding
+//!   by the FIB the workers use (published, staged, rolled back), and its
+//!   port liveness.
 //! - [`ctl`]: the control socket's server (the protocol is the core's).
 //! - [`watch`]: the port watcher (carrier, interfaces that go away).
 //! - [`config`]: the configuration file and its checks.
@@ -34,6 +37,7 @@ pub mod config;
 pub mod ctl;
 pub mod delay_line;
 pub mod fast_path;
+pub mod fast_publish;
 pub mod housekeeping;
 pub mod metrics;
 pub mod publish;

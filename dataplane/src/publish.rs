@@ -28,7 +28,9 @@
 //! same snapshot.
 //!
 //! Publication cost does not depend on the FIB's size: one small allocation
-//! and one atomic swap.
+//! and one atomic swap. An [`Observer`] (the XDP fast path's publisher,
+//! `crate::fast_publish`) is told of every change, under the writer lock,
+//! so it sees them in order; its own cost is its own.
 
 use crate::sys::epoch::EpochCell;
 use crossbeam_epoch::Guard;
@@ -48,12 +50,35 @@ pub struct Staged {
     pub at: u64,
 }
 
+/// Told of the current and staged snapshot after every change, under the
+/// writer lock.
+pub type Observer = Box<dyn FnMut(&Arc<FibSnapshot>, Option<&Staged>) + Send>;
+
+#[derive(Default)]
+struct ObserverSlot(Option<Observer>);
+
+impl std::fmt::Debug for ObserverSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
+    }
+}
+
 #[derive(Debug, Default)]
 struct Writer {
     current: Option<Arc<FibSnapshot>>,
     staged: Option<Staged>,
     previous: Option<Arc<FibSnapshot>>,
     retired: Vec<Arc<FibSnapshot>>,
+    observer: ObserverSlot,
+}
+
+impl Writer {
+    /// Tells the observer, if any, what is current and staged now.
+    fn notify(&mut self) {
+        if let (Some(o), Some(cur)) = (self.observer.0.as_mut(), self.current.as_ref()) {
+            o(cur, self.staged.as_ref());
+        }
+    }
 }
 
 /// Where workers find the FIB. Readers never lock; writers serialise on a
@@ -144,6 +169,7 @@ impl FibHandle {
         }
         drop(g);
         Self::reclaim_locked(w);
+        w.notify();
         v
     }
 
@@ -170,6 +196,7 @@ impl FibHandle {
         }
         drop(g);
         Self::reclaim_locked(&mut w);
+        w.notify();
     }
 
     /// Promotes a staged snapshot whose time has come to current. Readers see
@@ -215,6 +242,7 @@ impl FibHandle {
         retire(&mut w.retired, s.fib);
         drop(g);
         Self::reclaim_locked(&mut w);
+        w.notify();
         true
     }
 
@@ -231,6 +259,7 @@ impl FibHandle {
         retire(&mut w.retired, s.fib);
         drop(g);
         Self::reclaim_locked(&mut w);
+        w.notify();
         Some(v)
     }
 
@@ -262,6 +291,19 @@ impl FibHandle {
         let mut w = self.lock();
         let prev = w.previous.clone()?;
         Some(self.install(&mut w, prev, true))
+    }
+
+    /// Sets the observer and tells it the present state at once.
+    pub fn set_observer(&self, o: Observer) {
+        let mut w = self.lock();
+        w.observer = ObserverSlot(Some(o));
+        w.notify();
+    }
+
+    /// Tells the observer the present state again (housekeeping: a
+    /// staged instant re-read against a clock that moved).
+    pub fn notify(&self) {
+        self.lock().notify();
     }
 
     /// The current snapshot (as the writer knows it; a due staged snapshot
@@ -325,6 +367,43 @@ mod tests {
 
     fn version_at(h: &FibHandle, now: u64) -> u64 {
         h.load(now, &crossbeam_epoch::pin()).version()
+    }
+
+    #[test]
+    fn the_observer_sees_every_change_in_order() {
+        let h = FibHandle::new(fib(1));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        h.set_observer(Box::new(move |cur, staged| {
+            s2.lock()
+                .unwrap()
+                .push((cur.version(), staged.map(|s| (s.fib.version(), s.at))));
+        }));
+        h.publish(fib(2));
+        h.stage(fib(3), 100, 50);
+        h.stage(fib(4), 200, 60);
+        h.promote_due(250);
+        h.rollback();
+        h.stage(fib(5), 300, 260);
+        h.unstage(270);
+        h.publish(fib(6));
+        h.exchange();
+        let got = seen.lock().unwrap().clone();
+        assert_eq!(
+            got,
+            vec![
+                (1, None),
+                (2, None),
+                (2, Some((3, 100))),
+                (2, Some((4, 200))),
+                (4, None),
+                (2, None),
+                (2, Some((5, 300))),
+                (2, None),
+                (6, None),
+                (2, None),
+            ]
+        );
     }
 
     #[test]

@@ -64,7 +64,7 @@ fn loaded() -> Option<FastPath> {
     for p in 0..4 {
         fp.set_port(p, 1).unwrap();
     }
-    fp.set_live(u64::MAX).unwrap();
+    fp.set_live(u64::MAX);
     Some(fp)
 }
 
@@ -82,8 +82,12 @@ fn swapped(fp: &FastPath, f: &[u8]) -> Result<u32, u32> {
 #[test]
 fn a_fib_is_seen_only_once_published_and_banks_are_reused_clean() {
     let Some(mut fp) = loaded() else { return };
-    assert_eq!(fp.active_bank().unwrap(), 0);
-    // Nothing installed: bank 0 is empty, every label unbound.
+    assert_eq!(fp.active_bank(), 0);
+    // Nothing installed: the fast path is disabled, every frame goes to
+    // the slow path (steer(): no port configured here, so XDP_PASS).
+    assert_eq!(swapped(&fp, &frame(100)), Err(action::PASS));
+    // Enabled on bank 0, empty: every label unbound.
+    fp.publish(0);
     assert_eq!(swapped(&fp, &frame(100)), Err(action::DROP));
     let a = compile(&fib(&[100, 101], 200, &[0], &[], None)).unwrap();
     let b = compile(&fib(&[100], 300, &[1], &[], None)).unwrap();
@@ -106,4 +110,35 @@ fn a_fib_is_seen_only_once_published_and_banks_are_reused_clean() {
     let c = fp.counters().unwrap();
     assert_eq!(c.drops[DropReason::NoLabelRoute as usize], 4);
     assert_eq!((c.tx[0], c.tx[1], c.forwarded), (2, 2, 4));
+}
+
+#[test]
+fn a_staged_bank_is_in_force_from_its_instant_and_disabled_means_slow() {
+    let Some(mut fp) = loaded() else { return };
+    let a = compile(&fib(&[100], 200, &[0], &[], None)).unwrap();
+    let b = compile(&fib(&[100], 300, &[1], &[], None)).unwrap();
+    assert_eq!(fp.install(&a).unwrap(), 1);
+    fp.write_bank(0, &b).unwrap();
+    // Staged an hour from now: A stays in force.
+    let now = dataplane::sys::clock::monotonic_ns();
+    fp.stage(0, now + 3_600_000_000_000);
+    assert_eq!(fp.staged(), Some((0, now + 3_600_000_000_000)));
+    assert_eq!(swapped(&fp, &frame(100)), Ok(200));
+    assert!(fp.write_bank(0, &a).is_err(), "the staged bank is refused");
+    // Staged for an instant already past: B is in force per frame, with no
+    // change of the active bank.
+    fp.stage(0, now);
+    assert_eq!(swapped(&fp, &frame(100)), Ok(300));
+    assert_eq!(fp.active_bank(), 1);
+    // Unstaged: back to A.
+    fp.unstage();
+    assert_eq!(swapped(&fp, &frame(100)), Ok(200));
+    // Disabled: the slow path, whatever the banks hold.
+    fp.set_enabled(false);
+    assert_eq!(swapped(&fp, &frame(100)), Err(action::PASS));
+    fp.set_enabled(true);
+    assert_eq!(swapped(&fp, &frame(100)), Ok(200));
+    // A port down with no backup: the slow path.
+    fp.set_live(!1);
+    assert_eq!(swapped(&fp, &frame(100)), Err(action::PASS));
 }

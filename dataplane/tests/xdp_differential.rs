@@ -137,7 +137,7 @@ fn xdp_fast_path_matches_the_pipeline() {
                 continue;
             }
             if cur_live != Some(live) {
-                fp.set_live(live).unwrap();
+                fp.set_live(live);
                 cur_live = Some(live);
             }
             let (v, pout, pc) = run(&fib, live, &frame);

@@ -76,6 +76,19 @@ impl Line {
             ),
         ])
         .expect("links");
+        // The sinks' veths take frames the dut redirects in XDP (its fast
+        // path): a veth accepts XDP-redirected frames only when its peer
+        // runs NAPI, i.e. has an XDP program or GRO on (drivers/net/veth.c,
+        // veth_xdp_xmit). A host's real NIC, or another orbitmesh-dp, needs
+        // nothing.
+        for dev in ["sink0", "sink1"] {
+            let st = Command::new("ip")
+                .args(["netns", "exec", &s, "ethtool", "-K", dev, "gro", "on"])
+                .stdout(Stdio::null())
+                .status()
+                .expect("ethtool");
+            assert!(st.success(), "ethtool -K {dev} gro on failed");
+        }
         let dir = std::env::temp_dir().join(format!("om-netns-{tag}"));
         std::fs::create_dir_all(&dir).unwrap();
         Line {

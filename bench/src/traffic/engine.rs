@@ -259,12 +259,14 @@ impl Engine {
             .with_context(|| format!("sink on {}", cfg.sink_ifaces.join(",")))?;
         let ports: Vec<(String, bool)> =
             cfg.sink_ifaces.iter().map(|i| (i.clone(), true)).collect();
-        let mut steering = Steering::load(&ports, false, false).with_context(|| {
-            format!(
-                "sink XDP program on {} (busy interface?)",
-                cfg.sink_ifaces.join(",")
-            )
-        })?;
+        let mut steering =
+            Steering::load(&ports, false, false, dataplane::sys::xdp::Program::Steer)
+                .with_context(|| {
+                    format!(
+                        "sink XDP program on {} (busy interface?)",
+                        cfg.sink_ifaces.join(",")
+                    )
+                })?;
         for slot in 0..ports.len() {
             steering.set_socket(slot, 0, sink.fd(slot))?;
         }

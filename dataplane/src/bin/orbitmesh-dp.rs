@@ -1,15 +1,18 @@
 //! orbitmesh-dp: the AF_XDP label-switching dataplane process.
 //!
 //! One worker per queue index, pinned to a core; each owns one UMEM and one
-//! AF_XDP socket per port. An XDP program steers MPLS (and IP on edge ports)
-//! to the sockets and passes everything else to the kernel. A control socket
+//! AF_XDP socket per port. An XDP program switches MPLS transit frames in
+//! the kernel (the fast path, `--fast-path xdp`), steers the other MPLS
+//! frames (and IP on edge ports) to the sockets, and passes everything else
+//! to the kernel. A control socket
 //! loads, stages, swaps and rolls back FIBs; the main thread's housekeeping
 //! (dataplane::housekeeping) follows carrier and the workers' health.
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use dataplane::config::{Config, PortConf, PuntPolicy};
+use dataplane::config::{Config, FastPathMode, PortConf, PuntPolicy};
 use dataplane::delay_line::DelayLine;
+use dataplane::fast_publish::FastPublisher;
 use dataplane::housekeeping;
 use dataplane::ring::PacketIo;
 use dataplane::shared::Node;
@@ -109,6 +112,12 @@ struct Args {
     /// propagation delay (off: no per-pass cost, and delays are refused).
     #[arg(long)]
     delay_line: bool,
+    /// The XDP transit fast path: xdp (untagged MPLS transit switched in
+    /// the kernel's XDP hook, every other frame by the AF_XDP workers) or
+    /// off (every frame by the workers) [default: xdp where native XDP
+    /// attaches; off with --delay-line or --skb].
+    #[arg(long, value_parser = parse_fast_path, env = "ORBITMESH_FAST_PATH")]
+    fast_path: Option<FastPathMode>,
     /// Punted frames (router alert, OAM): drop, or host (to a TAP interface).
     #[arg(long, value_parser = parse_punt)]
     punt: Option<PuntPolicy>,
@@ -135,6 +144,14 @@ fn parse_punt(s: &str) -> Result<PuntPolicy, String> {
         "drop" => Ok(PuntPolicy::Drop),
         "host" => Ok(PuntPolicy::Host),
         _ => Err(format!("{s:?}: expected drop or host")),
+    }
+}
+
+fn parse_fast_path(s: &str) -> Result<FastPathMode, String> {
+    match s {
+        "xdp" => Ok(FastPathMode::Xdp),
+        "off" => Ok(FastPathMode::Off),
+        _ => Err(format!("{s:?}: expected xdp or off")),
     }
 }
 
@@ -207,6 +224,12 @@ fn config(a: &Args) -> Result<Config> {
     }
     if let Some(p) = a.punt {
         c.punt = p;
+    }
+    if let Some(f) = a.fast_path {
+        c.fast_path = Some(f);
+    }
+    if a.delay_line && c.fast_path == Some(FastPathMode::Xdp) {
+        bail!("--fast-path xdp with --delay-line: frames switched in XDP would skip the delay line; give --fast-path off or leave it unset");
     }
     c.validate()?;
     c.check_cores(&dataplane::config::usable_cores())?;
@@ -411,17 +434,12 @@ fn run(args: Args) -> Result<()> {
         }
         None => None,
     };
-    let mut steering = xdp::Steering::load(
-        &c.ports
-            .iter()
-            .map(|p| (p.iface.clone(), p.edge))
-            .collect::<Vec<_>>(),
-        args.force,
-        args.skb,
-    )?;
+    let mut steering = attach(&c, &args)?;
     // The interfaces XDP is attached to, watched for carrier and deletion.
     let mut ports = PortWatch::of_config(&c)?;
     let ios = bind_sockets(&c, &mut steering)?;
+    // After the sockets: frames the fast path hands on must find them.
+    let fast = fast_path(&c, &mut steering, &node)?;
 
     let follower = follow_schedule(&c, &node, &stop)?;
     let socket = c.socket_path();
@@ -456,7 +474,7 @@ fn run(args: Args) -> Result<()> {
         "forwarding"
     );
 
-    let failed = housekeeping::run(&mut ports, &node, &workers);
+    let failed = housekeeping::run(&mut ports, &node, &workers, fast.as_deref());
     stop.store(true, Ordering::Relaxed);
     node.schedule.wake();
     let _ = follower.join();
@@ -477,6 +495,62 @@ fn run(args: Args) -> Result<()> {
         bail!("worker {i} stopped unexpectedly");
     }
     Ok(())
+}
+
+/// Loads and attaches the XDP program: the fast path in front of the
+/// steering, unless it is off (configured, or implied by the delay line,
+/// or by generic XDP when not asked for explicitly).
+fn attach(c: &Config, args: &Args) -> Result<xdp::Steering> {
+    let ports: Vec<(String, bool)> = c.ports.iter().map(|p| (p.iface.clone(), p.edge)).collect();
+    let off = |why: &str| {
+        tracing::info!(
+            "fast path off ({why}): every MPLS frame (and IP on edge ports) goes to the AF_XDP workers"
+        );
+        xdp::Steering::load(&ports, args.force, args.skb, xdp::Program::Steer)
+    };
+    match c.fast_path {
+        Some(FastPathMode::Off) => return off("fast_path = off"),
+        None if args.delay_line => return off("the delay line needs every frame in a worker"),
+        None if args.skb => return off("--skb: generic XDP"),
+        _ => {}
+    }
+    let s = xdp::Steering::load(&ports, args.force, args.skb, xdp::Program::Fast)?;
+    if c.fast_path.is_none() && s.generic.iter().any(|g| *g) {
+        drop(s);
+        return off("native XDP is not available on every port");
+    }
+    Ok(s)
+}
+
+/// The fast path's publisher, when the attached program has one: told of
+/// every FIB change by the node's FIB handle from now on.
+fn fast_path(
+    c: &Config,
+    steering: &mut xdp::Steering,
+    node: &Arc<Node>,
+) -> Result<Option<Arc<std::sync::Mutex<FastPublisher>>>> {
+    if steering.program() != xdp::Program::Fast {
+        return Ok(None);
+    }
+    let ifindexes = c
+        .ports
+        .iter()
+        .map(|p| xdp::ifindex(&p.iface))
+        .collect::<Result<Vec<_>>>()?;
+    let p = FastPublisher::new(steering.take_fast_path()?, &ifindexes)?;
+    let p = Arc::new(std::sync::Mutex::new(p));
+    let q = p.clone();
+    node.fib.set_observer(Box::new(move |cur, staged| {
+        q.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sync(cur, staged)
+    }));
+    let on = p.lock().unwrap_or_else(|e| e.into_inner()).enabled();
+    tracing::info!(
+        enabled = on,
+        "fast path xdp: untagged MPLS transit (swap, PHP of an outer label, push, ECMP, backup next hop, TTL) is switched in XDP; label edge, pop, reserved labels, VLAN-tagged input and the rest go to the AF_XDP workers"
+    );
+    Ok(Some(p))
 }
 
 /// One AF_XDP socket per port and queue, each registered with the XDP

@@ -2,20 +2,22 @@
 //! mirror of its map values, whose layout is defined in ONE place,
 //! `dataplane/bpf/fast_maps.h` (sizes and offsets asserted below against
 //! that header); [`FastFib`], the contents of one bank (made by
-//! `crate::fast_path::compile`); and [`FastPath`], which loads the program
-//! with aya, writes a [`FastFib`] into the idle bank of maps, publishes it
-//! by one update of `active_bank`, and runs the program on a frame with
+//! `crate::fast_path::compile`); and [`FastPath`], the program's maps
+//! mapped into this process (BPF_F_MMAPABLE): it writes a [`FastFib`] into
+//! a bank with plain stores, publishes or stages a bank with one 64-bit
+//! store to the control block, sets port liveness, reads the per-CPU
+//! counters, and (loaded alone, for tests) runs the program on a frame with
 //! `BPF_PROG_TEST_RUN` (aya's `TestRun`).
 //!
-//! Not yet used by orbitmesh-dp: attaching it in place of xdp_steer,
-//! `--fast-path`, the scheduled flip and liveness updates from housekeeping
-//! are the next steps of issue 16. The program is loaded but never attached
-//! here; every map and the program are file descriptors owned by the aya
-//! `Ebpf`, so dropping a [`FastPath`] (also while a test panics) removes
-//! them from the kernel.
+//! orbitmesh-dp attaches the program through [`super::xdp::Steering`]
+//! (which then owns the program and the steering maps) and takes the fast
+//! path's maps from it with [`FastPath::take`]; `crate::fast_publish`
+//! decides what goes into which bank when. Every map is a file descriptor
+//! or a mapping owned here, so dropping a [`FastPath`] (also while a test
+//! panics) releases them.
 
 use anyhow::{bail, Context, Result};
-use aya::maps::{Array, DevMap, MapData, PerCpuArray};
+use aya::maps::{DevMap, MapData, PerCpuArray};
 use aya::programs::{TestRun, TestRunOptions, Xdp};
 use aya::{include_bytes_aligned, Ebpf};
 
@@ -161,13 +163,225 @@ pub mod action {
     pub const REDIRECT: u32 = 4;
 }
 
-/// The loaded (not attached) fast-path program and its maps.
+/// BPF_F_MMAPABLE (linux/bpf.h): the array map can be mmap()ed.
+const BPF_F_MMAPABLE: u32 = 1 << 10;
+
+/// `struct fast_ctl`: the control words, each written whole by one
+/// aligned 64-bit atomic store.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct FastCtl {
+    enabled: u64,
+    active: u64,
+    sched: u64,
+    live: u64,
+}
+
+/// FAST_SCHED_BANK: bit 63 of `fast_ctl.sched` is the staged bank.
+pub const FAST_SCHED_BANK: u64 = 1 << 63;
+
+/// FAST_GRACE_MS: how long a retired bank is left alone before it is
+/// rewritten (fast_maps.h argues it).
+pub const FAST_GRACE: std::time::Duration = std::time::Duration::from_millis(10);
+
+#[derive(Clone, Copy)]
+enum CtlWord {
+    Enabled = 0,
+    Active = 1,
+    Sched = 2,
+    Live = 3,
+}
+
+const _: () = assert!(std::mem::size_of::<FastCtl>() == 32);
+
+// SAFETY: four u64s, no padding, any bit pattern valid.
+unsafe impl aya::Pod for FastCtl {}
+
+/// One BPF array map mapped into this process: values at a stride of their
+/// size rounded up to 8 bytes (the kernel's elem_size), read and written
+/// with plain volatile loads and stores, no syscall.
+struct Mapped<V> {
+    base: std::ptr::NonNull<u8>,
+    bytes: usize,
+    stride: usize,
+    len: u32,
+    _map: MapData,
+    _v: std::marker::PhantomData<V>,
+}
+
+// SAFETY: the mapping belongs to this value alone (the kernel is the only
+// other party), so moving it to another thread is sound; `&self` methods
+// only read (or store atomically, `ctl_word`).
+unsafe impl<V> Send for Mapped<V> {}
+// SAFETY: as above: shared references only load, or store through atomics.
+unsafe impl<V> Sync for Mapped<V> {}
+
+impl<V: aya::Pod> Mapped<V> {
+    /// Takes map `name` out of `bpf` and maps it; it must be an array of
+    /// `len` values of `V`'s size created with BPF_F_MMAPABLE.
+    fn take(bpf: &mut Ebpf, name: &str, len: u32) -> Result<Mapped<V>> {
+        use std::os::fd::{AsFd, AsRawFd};
+        let map = bpf
+            .take_map(name)
+            .with_context(|| format!("map {name} missing from the XDP object"))?;
+        let aya::maps::Map::Array(data) = map else {
+            bail!("map {name} is not a BPF array");
+        };
+        let info = data.info()?;
+        let size = std::mem::size_of::<V>();
+        if info.value_size() as usize != size
+            || info.max_entries() != len
+            || info.map_flags() & BPF_F_MMAPABLE == 0
+        {
+            bail!(
+                "map {name}: {} x {} bytes, flags {:#x}; expected {len} x {size} bytes, mmapable (fast_maps.h and sys/fast_maps.rs disagree)",
+                info.max_entries(),
+                info.value_size(),
+                info.map_flags()
+            );
+        }
+        let stride = size.div_ceil(8) * 8;
+        let page = 4096;
+        let bytes = (stride * len as usize).div_ceil(page) * page;
+        let fd = data.fd().as_fd().as_raw_fd();
+        // SAFETY: `fd` is a live BPF array map created with BPF_F_MMAPABLE
+        // (checked above); the kernel lets it be mapped MAP_SHARED from
+        // offset 0 for round_up(elem_size * max_entries, PAGE_SIZE) bytes,
+        // which is `bytes`. No Rust object is aliased: the region is new.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            bail!("mmap of map {name}: {}", std::io::Error::last_os_error());
+        }
+        Ok(Mapped {
+            base: std::ptr::NonNull::new(p.cast()).context("mmap returned null")?,
+            bytes,
+            stride,
+            len,
+            _map: data,
+            _v: std::marker::PhantomData,
+        })
+    }
+
+    /// The address of value `i` (panics beyond the map: callers check keys
+    /// against the map's size first).
+    fn slot(&self, i: u32) -> *mut V {
+        assert!(i < self.len, "key {i} beyond the map's {}", self.len);
+        // SAFETY: i < len and stride * len <= bytes, so the offset stays
+        // inside the mapping.
+        unsafe { self.base.as_ptr().add(i as usize * self.stride).cast() }
+    }
+
+    fn set(&mut self, i: u32, v: V) {
+        // SAFETY: `slot` is in bounds and aligned (page-aligned base, a
+        // stride that is a multiple of 8 >= V's alignment); V is Pod, so any
+        // bytes the program reads back are a valid value. The bank written
+        // is one no program run reads (the writer's grace period), and the
+        // store is volatile: memory shared with the kernel is never elided.
+        unsafe { self.slot(i).write_volatile(v) }
+    }
+
+    fn get(&self, i: u32) -> V {
+        // SAFETY: as in `set`; any bit pattern is a valid V.
+        unsafe { self.slot(i).read_volatile() }
+    }
+}
+
+impl Mapped<FastCtl> {
+    /// One control word, as an atomic: user space stores it whole, the
+    /// program loads it once per frame (READ_ONCE).
+    fn word(&self, w: CtlWord) -> &std::sync::atomic::AtomicU64 {
+        // SAFETY: the block is one struct fast_ctl (four u64s, asserted) at
+        // the page-aligned start of a mapping that lives as long as `self`;
+        // AtomicU64 has u64's size and 8-byte alignment; every Rust access
+        // to these words goes through this atomic view.
+        unsafe { &*(self.base.as_ptr().add(8 * w as usize) as *const std::sync::atomic::AtomicU64) }
+    }
+}
+
+impl<V> Drop for Mapped<V> {
+    fn drop(&mut self) {
+        // SAFETY: `base`/`bytes` are exactly what mmap returned, unmapped
+        // once; nothing borrows the region past `self`.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.bytes) };
+    }
+}
+
+/// One bank of FIB maps, mapped.
+struct Bank {
+    ilm: Mapped<FastIlm>,
+    groups: Mapped<FastGroup>,
+    members: Mapped<u32>,
+    nhs: Mapped<FastNh>,
+    params: Mapped<FastParams>,
+    /// The labels bound by the FIB last written here (cleared before the
+    /// next FIB is written).
+    bound: Vec<u32>,
+}
+
+impl Bank {
+    fn take(bpf: &mut Ebpf, b: u32) -> Result<Bank> {
+        Ok(Bank {
+            ilm: Mapped::take(bpf, &format!("ilm_{b}"), FAST_LABELS)?,
+            groups: Mapped::take(bpf, &format!("groups_{b}"), FAST_MAX_GROUPS)?,
+            members: Mapped::take(bpf, &format!("members_{b}"), FAST_MAX_MEMBERS)?,
+            nhs: Mapped::take(bpf, &format!("nhs_{b}"), FAST_MAX_NHS)?,
+            params: Mapped::take(bpf, &format!("params_{b}"), 1)?,
+            bound: Vec::new(),
+        })
+    }
+
+    /// Writes `fib`, after checking every key fits (nothing is written
+    /// otherwise), and unbinds the labels the previous FIB bound.
+    fn write(&mut self, fib: &FastFib) -> Result<()> {
+        fn fits<V>(what: &str, entries: &[(u32, V)], max: u32) -> Result<()> {
+            match entries.iter().map(|e| e.0).max() {
+                Some(k) if k >= max => bail!("{what} key {k} beyond the map's {max}"),
+                _ => Ok(()),
+            }
+        }
+        fits("ilm", &fib.ilm, FAST_LABELS)?;
+        fits("groups", &fib.groups, FAST_MAX_GROUPS)?;
+        fits("members", &fib.members, FAST_MAX_MEMBERS)?;
+        fits("nhs", &fib.nhs, FAST_MAX_NHS)?;
+        for (k, v) in &fib.nhs {
+            self.nhs.set(*k, *v);
+        }
+        for (k, v) in &fib.members {
+            self.members.set(*k, *v);
+        }
+        for (k, v) in &fib.groups {
+            self.groups.set(*k, *v);
+        }
+        self.params.set(0, fib.params);
+        for l in std::mem::take(&mut self.bound) {
+            self.ilm.set(l, FastIlm::default());
+        }
+        for (k, v) in &fib.ilm {
+            self.ilm.set(*k, *v);
+        }
+        self.bound = fib.ilm.iter().map(|e| e.0).collect();
+        Ok(())
+    }
+}
+
+/// The fast path's maps (and, loaded alone, its program).
 pub struct FastPath {
-    bpf: Ebpf,
-    /// Per bank: the labels bound by the FIB last written there (cleared
-    /// before the next FIB is written into that bank); after a write that
-    /// failed part way, every label either FIB bound.
-    bound: [Vec<u32>; 2],
+    /// The program's own `Ebpf` when loaded alone ([`FastPath::load`], for
+    /// test runs); None when [`super::xdp::Steering`] owns it.
+    prog: Option<Ebpf>,
+    banks: [Bank; 2],
+    ctl: Mapped<FastCtl>,
+    tx_ports: DevMap<MapData>,
+    stats: PerCpuArray<MapData, FastCounters>,
     /// Bit p: port p has a tx device ([`FastPath::set_port`]).
     ports: u64,
 }
@@ -178,107 +392,138 @@ impl std::fmt::Debug for FastPath {
     }
 }
 
-fn bank_map<'a>(bpf: &'a mut Ebpf, name: &str, bank: u32) -> Result<&'a mut aya::maps::Map> {
-    let full = format!("{name}_{bank}");
-    bpf.map_mut(&full)
-        .with_context(|| format!("map {full} missing from xdp_fast.o"))
+/// xdp_fast.o's name for its program.
+pub const FAST_PROGRAM: &str = "xdp_fast";
+
+/// The object: the fast path, with the steering (steer.h) for the rest.
+pub(crate) fn object() -> &'static [u8] {
+    FAST_OBJ
 }
 
 impl FastPath {
-    /// Loads xdp_fast.o and its maps into the kernel (needs CAP_BPF /
-    /// root); bank 0 is active and empty, no port is live.
+    /// Loads xdp_fast.o and its maps into the kernel, not attached (needs
+    /// CAP_BPF / root): disabled (every frame to the slow path), bank 0
+    /// active and empty, no port live.
     pub fn load() -> Result<FastPath> {
         super::xdp::raise_memlock();
         let mut bpf = Ebpf::load(FAST_OBJ).context("loading xdp_fast.o")?;
         let prog: &mut Xdp = bpf
-            .program_mut("xdp_fast")
+            .program_mut(FAST_PROGRAM)
             .context("xdp_fast missing from the object")?
             .try_into()?;
         prog.load()
             .context("the kernel refused the XDP fast-path program")?;
+        let mut fp = FastPath::take(&mut bpf)?;
+        fp.prog = Some(bpf);
+        Ok(fp)
+    }
+
+    /// Takes the fast path's maps out of a loaded xdp_fast.o (the steering
+    /// keeps the program and the steering maps it shares).
+    pub fn take(bpf: &mut Ebpf) -> Result<FastPath> {
+        let tx = bpf.take_map("tx_ports").context("tx_ports")?;
+        let st = bpf.take_map("fast_stats").context("fast_stats")?;
         Ok(FastPath {
-            bpf,
-            bound: [Vec::new(), Vec::new()],
+            prog: None,
+            banks: [Bank::take(bpf, 0)?, Bank::take(bpf, 1)?],
+            ctl: Mapped::take(bpf, "fast_ctl", 1)?,
+            tx_ports: DevMap::try_from(tx)?,
+            stats: PerCpuArray::try_from(st)?,
             ports: 0,
         })
     }
 
-    fn array<V: aya::Pod>(&mut self, name: &str, bank: u32) -> Result<Array<&mut MapData, V>> {
-        Ok(Array::try_from(bank_map(&mut self.bpf, name, bank)?)?)
+    fn load_word(&self, w: CtlWord) -> u64 {
+        self.ctl.word(w).load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// The bank frames are forwarded by now.
-    pub fn active_bank(&self) -> Result<u32> {
-        let m: Array<&MapData, u32> =
-            Array::try_from(self.bpf.map("active_bank").context("active_bank")?)?;
-        Ok(m.get(&0, 0)? & 1)
+    fn store_word(&self, w: CtlWord, v: u64) {
+        // Release: every value written into a bank before is visible to a
+        // program run that reads this word.
+        self.ctl
+            .word(w)
+            .store(v, std::sync::atomic::Ordering::Release)
     }
 
-    /// Writes `fib` into the idle bank and publishes it with one update of
-    /// the active-bank index; returns the new active bank. A frame reads the
-    /// index once, so it sees the old FIB or the new one, never a mix.
-    ///
-    /// The idle bank is the one retired by the previous install: a program
-    /// run that read the index before that flip may still be reading it.
-    /// Nothing here waits for such runs (each is one frame in a NAPI poll,
-    /// microseconds); a caller that installs FIBs back to back under
-    /// traffic must leave a grace period between installs (fast_maps.h).
-    /// orbitmesh-dp does not install FIBs here yet (issue 16).
-    pub fn install(&mut self, fib: &FastFib) -> Result<u32> {
-        let idle = 1 - self.active_bank()?;
-        self.write_bank(idle, fib)?;
-        let mut m: Array<&mut MapData, u32> =
-            Array::try_from(self.bpf.map_mut("active_bank").context("active_bank")?)?;
-        m.set(0, idle, 0)?;
-        Ok(idle)
+    /// The active bank (the one in force unless a staged bank is due).
+    pub fn active_bank(&self) -> u32 {
+        (self.load_word(CtlWord::Active) & 1) as u32
     }
 
-    /// Writes `fib` into `bank` (which must not be the active one).
+    /// The staged bank and its CLOCK_MONOTONIC instant, if any.
+    pub fn staged(&self) -> Option<(u32, u64)> {
+        let s = self.load_word(CtlWord::Sched);
+        (s != 0).then_some(((s >> 63) as u32, s & !FAST_SCHED_BANK))
+    }
+
+    /// Whether the program forwards at all (else every frame takes the
+    /// slow path).
+    pub fn enabled(&self) -> bool {
+        self.load_word(CtlWord::Enabled) != 0
+    }
+
+    pub fn set_enabled(&self, on: bool) {
+        self.store_word(CtlWord::Enabled, on as u64);
+    }
+
+    /// Writes `fib` into `bank`, which must be neither active nor staged.
     pub fn write_bank(&mut self, bank: u32, fib: &FastFib) -> Result<()> {
         if bank > 1 {
             bail!("bank {bank} does not exist (0 or 1)");
         }
-        if bank == self.active_bank()? {
+        if bank == self.active_bank() {
             bail!("bank {bank} is active: write the idle bank, then publish");
         }
-        let mut nhs = self.array::<FastNh>("nhs", bank)?;
-        for (k, v) in &fib.nhs {
-            nhs.set(*k, v, 0)?;
+        if self.staged().is_some_and(|(b, _)| b == bank) {
+            bail!("bank {bank} is staged: unstage it first");
         }
-        let mut members = self.array::<u32>("members", bank)?;
-        for (k, v) in &fib.members {
-            members.set(*k, v, 0)?;
-        }
-        let mut groups = self.array::<FastGroup>("groups", bank)?;
-        for (k, v) in &fib.groups {
-            groups.set(*k, v, 0)?;
-        }
-        let mut params = self.array::<FastParams>("params", bank)?;
-        params.set(0, fib.params, 0)?;
-        // Until every write succeeds, the bank may hold labels of either
-        // FIB: remember both, so that the next write clears them all.
-        let stale = self.bound[bank as usize].clone();
-        let new: Vec<u32> = fib.ilm.iter().map(|(k, _)| *k).collect();
-        self.bound[bank as usize].extend_from_slice(&new);
-        let mut ilm = self.array::<FastIlm>("ilm", bank)?;
-        for l in stale {
-            ilm.set(l, FastIlm::default(), 0)?;
-        }
-        for (k, v) in &fib.ilm {
-            ilm.set(*k, v, 0)?;
-        }
-        self.bound[bank as usize] = new;
-        Ok(())
+        self.banks[bank as usize].write(fib)
+    }
+
+    /// Makes `bank` the active one, enabled, with nothing staged: one
+    /// store each; a frame reads them once.
+    pub fn publish(&self, bank: u32) {
+        self.store_word(CtlWord::Active, u64::from(bank & 1));
+        self.store_word(CtlWord::Sched, 0);
+        self.set_enabled(true);
+    }
+
+    /// Puts `bank` in force from CLOCK_MONOTONIC instant `at_mono` (ns,
+    /// bpf_ktime_get_ns), per frame, without user space at the instant.
+    pub fn stage(&self, bank: u32, at_mono: u64) {
+        let at = (at_mono & !FAST_SCHED_BANK).max(1);
+        self.store_word(CtlWord::Sched, u64::from(bank & 1) << 63 | at);
+    }
+
+    /// Drops the staged bank (frames stay on the active one).
+    pub fn unstage(&self) {
+        self.store_word(CtlWord::Sched, 0);
+    }
+
+    /// Writes `fib` into the idle bank and publishes it; returns the new
+    /// active bank. No grace period here: a caller that installs FIBs back
+    /// to back under traffic leaves [`FAST_GRACE`] between installs
+    /// (`crate::fast_publish` does); tests run frames one at a time.
+    pub fn install(&mut self, fib: &FastFib) -> Result<u32> {
+        self.unstage();
+        let idle = 1 - self.active_bank();
+        self.write_bank(idle, fib)?;
+        self.publish(idle);
+        Ok(idle)
+    }
+
+    /// The label bound in `bank` (for tests and `fib show`-style checks).
+    pub fn ilm(&self, bank: u32, label: u32) -> FastIlm {
+        self.banks[(bank & 1) as usize]
+            .ilm
+            .get(label & (FAST_LABELS - 1))
     }
 
     /// The liveness mask: bit p set when port p is up. A port with no tx
     /// device ([`FastPath::set_port`]) is never live: a redirect to it
     /// would fail, so its frames take the backup or the slow path.
-    pub fn set_live(&mut self, mask: u64) -> Result<()> {
-        let mut m: Array<&mut MapData, u64> =
-            Array::try_from(self.bpf.map_mut("live_ports").context("live_ports")?)?;
-        m.set(0, mask & self.ports, 0)?;
-        Ok(())
+    pub fn set_live(&self, mask: u64) {
+        self.store_word(CtlWord::Live, mask & self.ports);
     }
 
     /// Port `port` transmits on interface `ifindex`.
@@ -286,18 +531,15 @@ impl FastPath {
         if port as usize >= FAST_MAX_PORTS {
             bail!("port {port} is beyond the fast path's {FAST_MAX_PORTS}");
         }
-        let mut m = DevMap::try_from(self.bpf.map_mut("tx_ports").context("tx_ports")?)?;
-        m.set(port as u32, ifindex, None, 0)?;
+        self.tx_ports.set(port as u32, ifindex, None, 0)?;
         self.ports |= 1 << port;
         Ok(())
     }
 
     /// The program's counters, summed over CPUs.
     pub fn counters(&self) -> Result<FastCounters> {
-        let m: PerCpuArray<&MapData, FastCounters> =
-            PerCpuArray::try_from(self.bpf.map("fast_stats").context("fast_stats")?)?;
         let mut sum = FastCounters::default();
-        for c in m.get(&0, 0)?.iter() {
+        for c in self.stats.get(&0, 0)?.iter() {
             sum.forwarded += c.forwarded;
             sum.backup_used += c.backup_used;
             sum.punted += c.punted;
@@ -314,11 +556,14 @@ impl FastPath {
     /// Runs the program once on `frame` (BPF_PROG_TEST_RUN, 256 bytes of
     /// XDP headroom); the frame as it leaves is written to `out`. Returns the
     /// XDP action and the output length. Frames shorter than an Ethernet
-    /// header are refused by the kernel (EINVAL).
+    /// header are refused by the kernel (EINVAL). Only for a fast path
+    /// loaded alone ([`FastPath::load`]).
     pub fn test_run(&self, frame: &[u8], out: &mut [u8]) -> Result<(u32, usize)> {
         let prog: &Xdp = self
-            .bpf
-            .program("xdp_fast")
+            .prog
+            .as_ref()
+            .context("test runs need FastPath::load (the program is the steering's)")?
+            .program(FAST_PROGRAM)
             .context("xdp_fast")?
             .try_into()?;
         let r = prog

@@ -1,5 +1,9 @@
-//! Loading and attaching the XDP steering program (bpf/xdp_steer.c, built by
-//! build.rs) with aya, filling its maps, and detaching it again.
+//! Loading and attaching the XDP program (built by build.rs) with aya,
+//! filling its steering maps, and detaching it again. The program is either
+//! the steering alone (bpf/xdp_steer.c: MPLS and edge IP to the AF_XDP
+//! sockets, the rest to the kernel) or the transit fast path in front of
+//! the same steering (bpf/xdp_fast.c, whose own maps
+//! [`Steering::take_fast_path`] hands to `super::fast_maps`).
 //!
 //! Native (driver) mode is tried first, generic (SKB) mode is the fallback
 //! with a warning. A port that already has an XDP program is refused unless
@@ -38,9 +42,35 @@ struct In6 {
 // SAFETY: a #[repr(C)] byte array, no padding, any bit pattern is valid.
 unsafe impl aya::Pod for In6 {}
 
+/// Which program [`Steering::load`] attaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Program {
+    /// bpf/xdp_steer.c: every frame to steer().
+    Steer,
+    /// bpf/xdp_fast.c: MPLS transit switched in XDP, the rest to steer().
+    Fast,
+}
+
+impl Program {
+    fn object(self) -> &'static [u8] {
+        match self {
+            Program::Steer => XDP_OBJ,
+            Program::Fast => super::fast_maps::object(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Program::Steer => "xdp_steer",
+            Program::Fast => super::fast_maps::FAST_PROGRAM,
+        }
+    }
+}
+
 /// The loaded program and where it is attached.
 pub struct Steering {
     bpf: Ebpf,
+    program: Program,
     links: Vec<(String, XdpLinkId)>,
     /// Per port: true when attached in generic (SKB) mode.
     pub generic: Vec<bool>,
@@ -63,8 +93,14 @@ pub fn has_xdp(iface: &str) -> bool {
 }
 
 impl Steering {
-    /// Loads the program. `ports[i] = (ifname, edge)`, slot = i.
-    pub fn load(ports: &[(String, bool)], force: bool, skb_only: bool) -> Result<Steering> {
+    /// Loads `program` and attaches it to every port. `ports[i] = (ifname,
+    /// edge)`, slot = i.
+    pub fn load(
+        ports: &[(String, bool)],
+        force: bool,
+        skb_only: bool,
+        program: Program,
+    ) -> Result<Steering> {
         for (name, _) in ports {
             if has_xdp(name) {
                 if !force {
@@ -80,11 +116,11 @@ impl Steering {
                 }
             }
         }
-        let mut bpf = Ebpf::load(XDP_OBJ).context("loading the XDP object")?;
+        let mut bpf = Ebpf::load(program.object()).context("loading the XDP object")?;
         {
             let prog: &mut Xdp = bpf
-                .program_mut("xdp_steer")
-                .context("xdp_steer missing from the object")?
+                .program_mut(program.name())
+                .with_context(|| format!("{} missing from the object", program.name()))?
                 .try_into()?;
             prog.load().context("the kernel refused the XDP program")?;
         }
@@ -105,6 +141,7 @@ impl Steering {
         }
         let mut s = Steering {
             bpf,
+            program,
             links: Vec::new(),
             generic: Vec::new(),
         };
@@ -112,7 +149,7 @@ impl Steering {
         for (name, _) in ports {
             let prog: &mut Xdp = s
                 .bpf
-                .program_mut("xdp_steer")
+                .program_mut(program.name())
                 .expect("loaded above")
                 .try_into()?;
             let modes: &[XdpMode] = if skb_only {
@@ -173,10 +210,24 @@ impl Steering {
         Ok(())
     }
 
+    /// The attached program.
+    pub fn program(&self) -> Program {
+        self.program
+    }
+
+    /// With [`Program::Fast`]: the fast path's maps (taken once; the
+    /// steering maps stay here).
+    pub fn take_fast_path(&mut self) -> Result<super::fast_maps::FastPath> {
+        if self.program != Program::Fast {
+            bail!("the steering program has no fast path");
+        }
+        super::fast_maps::FastPath::take(&mut self.bpf)
+    }
+
     /// Detaches from every port (also done on drop).
     pub fn detach(&mut self) {
         let links = std::mem::take(&mut self.links);
-        if let Some(p) = self.bpf.program_mut("xdp_steer") {
+        if let Some(p) = self.bpf.program_mut(self.program.name()) {
             if let Ok(prog) = <&mut Xdp>::try_from(p) {
                 for (name, id) in links {
                     if let Err(e) = prog.detach(id) {

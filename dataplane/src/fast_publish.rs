@@ -1,0 +1,213 @@
+//! Keeps the XDP transit fast path (bpf/xdp_fast.c, maps in
+//! bpf/fast_maps.h) forwarding by the same FIB as the AF_XDP workers: the
+//! [`crate::publish::FibHandle`] tells a [`FastPublisher`] of every change
+//! (publish, stage, promotion, rollback), under its writer lock, and the
+//! publisher brings the kernel's two banks to the same state.
+//!
+//! - **Current FIB**: compiled (`crate::fast_path::compile`), written into
+//!   the idle bank, then published by one store of the active-bank word. A
+//!   frame reads the control block once, so it sees one FIB or the other.
+//!   Rollback is a flip back when the idle bank still holds the FIB rolled
+//!   back to (banks are matched to snapshots by identity).
+//! - **Staged FIB** (RFC 9657 time-variant routing): written into the idle
+//!   bank and staged with its instant in the kernel, so the program flips
+//!   per frame at the instant, without waiting for user space. The
+//!   schedule's instants are CLOCK_REALTIME; the program reads
+//!   CLOCK_MONOTONIC (bpf_ktime_get_ns), so the instant is converted with
+//!   the offset between the two clocks read now, and converted again every
+//!   housekeeping tick ([`FastPublisher::tick`]): an NTP step of the real
+//!   time clock moves the kernel's instant with it within 20 ms.
+//! - **Grace**: a bank is rewritten only [`FAST_GRACE`] after it stopped
+//!   being readable (a program run is one frame inside one NAPI poll,
+//!   microseconds; fast_maps.h).
+//! - **A FIB the fast path cannot hold** (more next hops or groups than its
+//!   maps, a port beyond 64): the fast path is disabled (every frame goes to
+//!   the AF_XDP workers, which forward it by that FIB) with a warning, until
+//!   a FIB that fits is installed. Forwarding never stops or diverges.
+//! - **Liveness**: the port mask the workers read is copied into the
+//!   kernel every tick (carrier and admin state, 20 ms as for the workers).
+
+use crate::fast_path::compile;
+use crate::publish::Staged;
+use crate::sys::clock::monotonic_ns;
+use crate::sys::fast_maps::{FastCounters, FastPath, FAST_GRACE};
+use orbitmesh_core::fib::FibSnapshot;
+use orbitmesh_core::time::now_ns;
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+/// A staged instant that moved by more than this (the clocks' offset
+/// changed) is written again.
+const RESYNC_NS: u64 = 100_000;
+
+/// The fast path's FIB state, kept equal to the [`crate::publish::FibHandle`]'s.
+pub struct FastPublisher {
+    maps: FastPath,
+    /// The snapshot each bank holds (identity only: a `Weak` keeps no
+    /// table alive, and pins the allocation so an address is never reused).
+    holds: [Weak<FibSnapshot>; 2],
+    /// When each bank stopped being readable.
+    retired: [Option<Instant>; 2],
+    /// The staged FIB's CLOCK_REALTIME instant, when one is staged.
+    staged_at: Option<u64>,
+    /// Why the fast path is disabled, when it is (logged once).
+    unfit: Option<String>,
+}
+
+impl std::fmt::Debug for FastPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastPublisher")
+            .field("active", &self.maps.active_bank())
+            .field("staged", &self.maps.staged())
+            .field("unfit", &self.unfit)
+            .finish()
+    }
+}
+
+impl FastPublisher {
+    /// Takes the fast path's maps; `ports[i]` is port i's interface index
+    /// (its tx device). The fast path stays disabled until the first
+    /// [`FastPublisher::sync`].
+    pub fn new(mut maps: FastPath, ports: &[u32]) -> anyhow::Result<FastPublisher> {
+        for (i, ifindex) in ports.iter().enumerate() {
+            maps.set_port(i as u16, *ifindex)?;
+        }
+        maps.set_enabled(false);
+        Ok(FastPublisher {
+            maps,
+            holds: [Weak::new(), Weak::new()],
+            retired: [None, None],
+            staged_at: None,
+            unfit: None,
+        })
+    }
+
+    /// Whether frames are switched in XDP now (false: a FIB the fast path
+    /// cannot hold, or before the first sync).
+    pub fn enabled(&self) -> bool {
+        self.maps.enabled()
+    }
+
+    /// Brings the banks to `current` in force and `staged` staged. Errors
+    /// are not returned: a FIB that does not fit disables the fast path.
+    pub fn sync(&mut self, current: &Arc<FibSnapshot>, staged: Option<&Staged>) {
+        match self.try_sync(current, staged) {
+            Ok(()) => {
+                if let Some(why) = self.unfit.take() {
+                    tracing::info!(was = %why, version = current.version(), "XDP fast path on again");
+                }
+            }
+            Err(why) => {
+                self.unstage();
+                self.maps.set_enabled(false);
+                if self.unfit.as_deref() != Some(&why) {
+                    tracing::warn!(reason = %why, "XDP fast path off: every frame goes to the AF_XDP workers until a FIB that fits is installed");
+                }
+                self.unfit = Some(why);
+            }
+        }
+    }
+
+    fn try_sync(&mut self, cur: &Arc<FibSnapshot>, staged: Option<&Staged>) -> Result<(), String> {
+        self.commit_due();
+        let a = self.maps.active_bank();
+        if !(self.holds(a, cur) && self.maps.enabled()) {
+            let o = 1 - a;
+            self.unstage();
+            if !self.holds(o, cur) {
+                self.write(o, cur)?;
+            }
+            self.maps.publish(o);
+            self.retired[a as usize] = Some(Instant::now());
+            tracing::debug!(version = cur.version(), bank = o, "fast path: FIB in force");
+        }
+        let o = 1 - self.maps.active_bank();
+        let Some(s) = staged else {
+            self.unstage();
+            return Ok(());
+        };
+        let staged_here = self.maps.staged().is_some_and(|(b, _)| b == o);
+        if !(staged_here && self.holds(o, &s.fib)) {
+            self.unstage();
+            if !self.holds(o, &s.fib) {
+                self.write(o, &s.fib)?;
+            }
+        }
+        if !staged_here || self.staged_at != Some(s.at) {
+            self.maps.stage(o, to_monotonic(s.at));
+            self.staged_at = Some(s.at);
+            tracing::debug!(
+                version = s.fib.version(),
+                bank = o,
+                at_ns = s.at,
+                "fast path: FIB staged"
+            );
+        }
+        Ok(())
+    }
+
+    /// A staged bank whose instant has passed is in force in the kernel
+    /// already: make it the active one (frames see no change).
+    fn commit_due(&mut self) {
+        if let (Some((b, _)), Some(at)) = (self.maps.staged(), self.staged_at) {
+            if now_ns() >= at {
+                let a = self.maps.active_bank();
+                self.maps.publish(b);
+                self.staged_at = None;
+                if a != b {
+                    self.retired[a as usize] = Some(Instant::now());
+                }
+            }
+        }
+    }
+
+    fn unstage(&mut self) {
+        if let Some((b, _)) = self.maps.staged() {
+            self.maps.unstage();
+            self.retired[b as usize] = Some(Instant::now());
+        }
+        self.staged_at = None;
+    }
+
+    fn holds(&self, bank: u32, fib: &Arc<FibSnapshot>) -> bool {
+        std::ptr::eq(self.holds[bank as usize].as_ptr(), Arc::as_ptr(fib))
+    }
+
+    /// Compiles `fib` and writes it into `bank` once the bank's grace
+    /// period is over.
+    fn write(&mut self, bank: u32, fib: &Arc<FibSnapshot>) -> Result<(), String> {
+        let compiled = compile(fib).map_err(|e| format!("FIB version {}: {e}", fib.version()))?;
+        if let Some(t) = self.retired[bank as usize] {
+            if let Some(left) = FAST_GRACE.checked_sub(t.elapsed()) {
+                std::thread::sleep(left);
+            }
+        }
+        self.holds[bank as usize] = Weak::new();
+        self.maps
+            .write_bank(bank, &compiled)
+            .map_err(|e| format!("FIB version {}: {e:#}", fib.version()))?;
+        self.holds[bank as usize] = Arc::downgrade(fib);
+        Ok(())
+    }
+
+    /// Housekeeping, every tick: the liveness mask, the staged instant
+    /// against the clocks' present offset; returns the program's counters
+    /// (summed over CPUs).
+    pub fn tick(&mut self, live: u64) -> anyhow::Result<FastCounters> {
+        self.maps.set_live(live);
+        if let (Some((b, mono)), Some(at)) = (self.maps.staged(), self.staged_at) {
+            let now_mono = to_monotonic(at);
+            if now_mono.abs_diff(mono) > RESYNC_NS {
+                self.maps.stage(b, now_mono);
+            }
+        }
+        self.maps.counters()
+    }
+}
+
+/// CLOCK_REALTIME instant `at` (ns) on CLOCK_MONOTONIC, by the two
+/// clocks' offset now (an instant already past maps to one past).
+fn to_monotonic(at: u64) -> u64 {
+    let (rt, mono) = (now_ns(), monotonic_ns());
+    (i128::from(at) - i128::from(rt) + i128::from(mono)).max(1) as u64
+}
