@@ -44,7 +44,7 @@ impl FastPath {
     /// `orbitmesh-dp`'s flags for this mode.
     pub fn dp_args(self) -> &'static [&'static str] {
         match self {
-            FastPath::Off => &["--delay-line"],
+            FastPath::Off => &["--delay-line", "--fast-path", "off"],
             FastPath::Xdp => &["--fast-path", "xdp"],
         }
     }
@@ -287,8 +287,10 @@ mod tests {
             argv(&topo, 1, &dp, &sockets).join(" ")
         };
         let off = args(FastPath::Off);
-        assert!(off.contains(" --delay-line"), "{off}");
-        assert!(!off.contains("--fast-path xdp"), "{off}");
+        assert!(
+            off.contains(" --delay-line --fast-path off"),
+            "delay line, fast path off explicitly: {off}"
+        );
         let xdp = args(FastPath::Xdp);
         assert!(xdp.contains(" --fast-path xdp"), "{xdp}");
         assert!(!xdp.contains("--delay-line"), "{xdp}");
