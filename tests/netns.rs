@@ -387,13 +387,14 @@ fn multi_queue_veth_runs_one_worker_per_queue() {
             ],
         )
         .unwrap();
-    let payload = udp4([10, 70, 0, 1], 64, 1000);
+    // A pop to IPv4: the workers' work whether the XDP fast path is on or
+    // off (it switches transit swaps only).
     let frame = cat(&[
         &eth(DUT0, GEN, None, ET_MPLS),
-        &labels(&[(16001, 0, 64)]),
-        &payload,
+        &labels(&[(16002, 0, 64)]),
+        &udp4([10, 60, 0, 9], 50, 1),
     ]);
-    let c0 = l.capture("sink0", 2.0);
+    let c0 = l.capture("sink1", 2.0);
     // From CPU 0 and from CPU 1: RX queues 0 and 1 of dut0.
     l.send_from_cpu(std::slice::from_ref(&frame), 20, Some(0));
     l.send_from_cpu(std::slice::from_ref(&frame), 20, Some(1));
@@ -995,4 +996,52 @@ fn signed_orders_over_the_remote_channel_survive_a_restart() {
         Counter::Order(Refusal::Replayed),
         1,
     );
+}
+
+/// Issue 16: a veth takes frames redirected in XDP only when its peer runs
+/// NAPI. With sink0's GRO off (and no XDP program there) dut1 lacks
+/// NETDEV_XDP_ACT_NDO_XMIT; the dataplane sees that, keeps dut1 out of the
+/// fast path and says so, and the AF_XDP workers carry its frames: none is
+/// lost.
+#[test]
+fn a_port_that_cannot_take_redirected_frames_stays_out_of_the_fast_path() {
+    need_root!();
+    if std::env::var("ORBITMESH_FAST_PATH").as_deref() == Ok("off") {
+        eprintln!("skipping: the fast path is off (ORBITMESH_FAST_PATH=off)");
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut l = Line::new("n");
+    let st = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &l.ns("sink"),
+            "ethtool",
+            "-K",
+            "sink0",
+            "gro",
+            "off",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    l.log = true;
+    l.start(&fib_toml(1), &[]);
+    let frame = cat(&[
+        &eth(DUT0, GEN, None, ET_MPLS),
+        &labels(&[(16001, 0, 64)]),
+        &udp4([10, 70, 0, 1], 64, 1000),
+    ]);
+    let c0 = l.capture("sink0", 4.0);
+    std::thread::sleep(Duration::from_millis(300));
+    l.send_seq(&frame, 1000, 500).wait();
+    let got = collect(c0).len();
+    let log = l.log_text();
+    assert!(
+        log.contains("cannot transmit frames redirected in XDP") && log.contains("port=dut1"),
+        "no warning about dut1: {log}"
+    );
+    assert!(!log.contains("port=dut2"), "dut2's peer has GRO on: {log}");
+    assert_eq!(got, 1000, "sink0 got {got} of 1000");
 }

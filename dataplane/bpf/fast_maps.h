@@ -27,7 +27,8 @@
  *   nhs_B[n]           struct fast_nh    port, MACs, VLAN, labels, backup
  *   params_B[0]        struct fast_params hash seed, egress TTL model, MTUs
  *   fast_ctl[0]        struct fast_ctl   enabled, active bank, staged bank
- *                                        and instant, live ports
+ *                                        and instant, live ports, ports
+ *                                        that take redirected frames
  *   tx_ports[p]        DEVMAP            port -> ifindex
  *   fast_stats[0]      per CPU struct fast_counters
  */
@@ -92,7 +93,10 @@ struct fast_ctl {
 	__u64 sched;   /* 0, or a staged bank: bit 63 the bank, bits 62..0 the
 			* CLOCK_MONOTONIC instant (bpf_ktime_get_ns) from which
 			* it is in force */
-	__u64 live;    /* bit p: port p is up AND has a tx_ports entry */
+	__u64 live;    /* bit p: port p is up (the workers' liveness mask) */
+	__u64 tx_ok;   /* bit p: port p has a tx_ports entry AND takes frames
+			* redirected in XDP; a frame whose next hop's port is
+			* not is left to the slow path */
 };
 
 /* Drop reasons the program decides itself (stats::DropReason values). */

@@ -261,6 +261,10 @@ int xdp_fast(struct xdp_md *ctx)
 			goto slow;
 		backup = 1;
 	}
+	/* A port that cannot take redirected frames (no tx device; a veth
+	 * whose peer runs no NAPI): the workers transmit, by the same choice. */
+	if (!is_up(READ_ONCE(ctl->tx_ok), nh->port))
+		goto slow;
 	int php = out == 3;
 	if (php && bos)
 		goto slow;

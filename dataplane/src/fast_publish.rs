@@ -26,11 +26,21 @@
 //!   a FIB that fits is installed. Forwarding never stops or diverges.
 //! - **Liveness**: the port mask the workers read is copied into the
 //!   kernel every tick (carrier and admin state, 20 ms as for the workers).
+//! - **Ports that cannot take redirected frames**: a device transmits
+//!   frames redirected to it in XDP only if it has NETDEV_XDP_ACT_NDO_XMIT
+//!   (a veth only while its peer runs NAPI: an XDP program or GRO on); a
+//!   redirect to any other fails after the program returned, and the frame
+//!   is lost. Every tick the publisher asks the kernel ([`Netdev`]) and
+//!   marks such ports in the fast path's `tx_ok` word, with a warning: a
+//!   frame whose next hop (chosen by liveness, as the workers choose it) is
+//!   on one goes to the AF_XDP workers, which transmit through the normal
+//!   path.
 
 use crate::fast_path::compile;
 use crate::publish::Staged;
 use crate::sys::clock::monotonic_ns;
 use crate::sys::fast_maps::{FastCounters, FastPath, FAST_GRACE};
+use crate::sys::netdev::{Netdev, XDP_ACT_NDO_XMIT};
 use orbitmesh_core::fib::FibSnapshot;
 use orbitmesh_core::time::now_ns;
 use std::sync::{Arc, Weak};
@@ -52,6 +62,13 @@ pub struct FastPublisher {
     staged_at: Option<u64>,
     /// Why the fast path is disabled, when it is (logged once).
     unfit: Option<String>,
+    /// Port names and interface indexes.
+    ports: Vec<(String, u32)>,
+    /// Asks the kernel which ports take redirected frames (None: a
+    /// kernel without the netdev family; every port is assumed to).
+    netdev: Option<Netdev>,
+    /// Bit p: port p cannot take redirected frames now.
+    no_redirect: u64,
 }
 
 impl std::fmt::Debug for FastPublisher {
@@ -65,13 +82,16 @@ impl std::fmt::Debug for FastPublisher {
 }
 
 impl FastPublisher {
-    /// Takes the fast path's maps; `ports[i]` is port i's interface index
-    /// (its tx device). The fast path stays disabled until the first
-    /// [`FastPublisher::sync`].
-    pub fn new(mut maps: FastPath, ports: &[u32]) -> anyhow::Result<FastPublisher> {
-        for (i, ifindex) in ports.iter().enumerate() {
+    /// Takes the fast path's maps; `ports[i]` is port i's interface (name
+    /// and index: its tx device). The fast path stays disabled until the
+    /// first [`FastPublisher::sync`].
+    pub fn new(mut maps: FastPath, ports: &[(String, u32)]) -> anyhow::Result<FastPublisher> {
+        for (i, (_, ifindex)) in ports.iter().enumerate() {
             maps.set_port(i as u16, *ifindex)?;
         }
+        let netdev = Netdev::open()
+            .map_err(|e| tracing::warn!(error = %e, "cannot ask the kernel which ports take XDP-redirected frames (netdev netlink family, Linux >= 6.3); assuming every port does"))
+            .ok();
         maps.set_enabled(false);
         Ok(FastPublisher {
             maps,
@@ -79,6 +99,9 @@ impl FastPublisher {
             retired: [None, None],
             staged_at: None,
             unfit: None,
+            ports: ports.to_vec(),
+            netdev,
+            no_redirect: 0,
         })
     }
 
@@ -194,6 +217,7 @@ impl FastPublisher {
     /// against the clocks' present offset; returns the program's counters
     /// (summed over CPUs).
     pub fn tick(&mut self, live: u64) -> anyhow::Result<FastCounters> {
+        self.check_redirect();
         self.maps.set_live(live);
         if let (Some((b, mono)), Some(at)) = (self.maps.staged(), self.staged_at) {
             let now_mono = to_monotonic(at);
@@ -202,6 +226,31 @@ impl FastPublisher {
             }
         }
         self.maps.counters()
+    }
+
+    /// Which ports can transmit frames redirected in XDP now; changes
+    /// are logged.
+    fn check_redirect(&mut self) {
+        let Some(n) = self.netdev.as_mut() else {
+            return;
+        };
+        for (p, (name, ifindex)) in self.ports.iter().enumerate() {
+            // An error (the interface went away): the port watcher reports
+            // that; its carrier is down, so it is not live anyway.
+            let Ok(f) = n.xdp_features(*ifindex) else {
+                continue;
+            };
+            let bit = 1u64 << p;
+            let can = f & XDP_ACT_NDO_XMIT != 0;
+            if !can && self.no_redirect & bit == 0 {
+                tracing::warn!(port = %name, "this port cannot transmit frames redirected in XDP (a veth whose peer has neither an XDP program nor GRO on): the fast path leaves its frames to the AF_XDP workers until it can; on a veth, turn GRO on at the peer (ethtool -K PEER gro on)");
+                self.no_redirect |= bit;
+            } else if can && self.no_redirect & bit != 0 {
+                tracing::info!(port = %name, "this port takes frames redirected in XDP again: back in the fast path");
+                self.no_redirect &= !bit;
+            }
+        }
+        self.maps.set_blocked(self.no_redirect);
     }
 }
 

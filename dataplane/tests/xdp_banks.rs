@@ -141,4 +141,10 @@ fn a_staged_bank_is_in_force_from_its_instant_and_disabled_means_slow() {
     // A port down with no backup: the slow path.
     fp.set_live(!1);
     assert_eq!(swapped(&fp, &frame(100)), Err(action::PASS));
+    // A live port that cannot take redirected frames: the slow path too.
+    fp.set_live(u64::MAX);
+    fp.set_blocked(1);
+    assert_eq!(swapped(&fp, &frame(100)), Err(action::PASS));
+    fp.set_blocked(0);
+    assert_eq!(swapped(&fp, &frame(100)), Ok(200));
 }

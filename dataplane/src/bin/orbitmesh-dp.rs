@@ -535,7 +535,7 @@ fn fast_path(
     let ifindexes = c
         .ports
         .iter()
-        .map(|p| xdp::ifindex(&p.iface))
+        .map(|p| Ok((p.iface.clone(), xdp::ifindex(&p.iface)?)))
         .collect::<Result<Vec<_>>>()?;
     let p = FastPublisher::new(steering.take_fast_path()?, &ifindexes)?;
     let p = Arc::new(std::sync::Mutex::new(p));

@@ -175,6 +175,7 @@ struct FastCtl {
     active: u64,
     sched: u64,
     live: u64,
+    tx_ok: u64,
 }
 
 /// FAST_SCHED_BANK: bit 63 of `fast_ctl.sched` is the staged bank.
@@ -190,11 +191,12 @@ enum CtlWord {
     Active = 1,
     Sched = 2,
     Live = 3,
+    TxOk = 4,
 }
 
-const _: () = assert!(std::mem::size_of::<FastCtl>() == 32);
+const _: () = assert!(std::mem::size_of::<FastCtl>() == 40);
 
-// SAFETY: four u64s, no padding, any bit pattern valid.
+// SAFETY: five u64s, no padding, any bit pattern valid.
 unsafe impl aya::Pod for FastCtl {}
 
 /// One BPF array map mapped into this process: values at a stride of their
@@ -299,7 +301,7 @@ impl Mapped<FastCtl> {
     /// One control word, as an atomic: user space stores it whole, the
     /// program loads it once per frame (READ_ONCE).
     fn word(&self, w: CtlWord) -> &std::sync::atomic::AtomicU64 {
-        // SAFETY: the block is one struct fast_ctl (four u64s, asserted) at
+        // SAFETY: the block is one struct fast_ctl (five u64s, asserted) at
         // the page-aligned start of a mapping that lives as long as `self`;
         // AtomicU64 has u64's size and 8-byte alignment; every Rust access
         // to these words goes through this atomic view.
@@ -384,6 +386,8 @@ pub struct FastPath {
     stats: PerCpuArray<MapData, FastCounters>,
     /// Bit p: port p has a tx device ([`FastPath::set_port`]).
     ports: u64,
+    /// Bit p: port p cannot take redirected frames ([`FastPath::set_blocked`]).
+    blocked: u64,
 }
 
 impl std::fmt::Debug for FastPath {
@@ -430,6 +434,7 @@ impl FastPath {
             tx_ports: DevMap::try_from(tx)?,
             stats: PerCpuArray::try_from(st)?,
             ports: 0,
+            blocked: 0,
         })
     }
 
@@ -519,11 +524,18 @@ impl FastPath {
             .get(label & (FAST_LABELS - 1))
     }
 
-    /// The liveness mask: bit p set when port p is up. A port with no tx
-    /// device ([`FastPath::set_port`]) is never live: a redirect to it
-    /// would fail, so its frames take the backup or the slow path.
+    /// The liveness mask: bit p set when port p is up (the next hop is
+    /// chosen by it, primary or backup, as the workers choose).
     pub fn set_live(&self, mask: u64) {
-        self.store_word(CtlWord::Live, mask & self.ports);
+        self.store_word(CtlWord::Live, mask);
+    }
+
+    /// Ports that cannot take frames redirected in XDP now: frames whose
+    /// chosen next hop is on one go to the slow path. So is a port with no
+    /// tx device ([`FastPath::set_port`]).
+    pub fn set_blocked(&mut self, mask: u64) {
+        self.blocked = mask;
+        self.store_word(CtlWord::TxOk, self.ports & !mask);
     }
 
     /// Port `port` transmits on interface `ifindex`.
@@ -533,6 +545,7 @@ impl FastPath {
         }
         self.tx_ports.set(port as u32, ifindex, None, 0)?;
         self.ports |= 1 << port;
+        self.set_blocked(self.blocked);
         Ok(())
     }
 

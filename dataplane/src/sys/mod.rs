@@ -16,6 +16,8 @@
 //! - [`xdp`]: loading/attaching the XDP steering program (aya), host addresses.
 //! - [`fast_maps`]: the XDP transit fast path's map layout (mirror of
 //!   bpf/fast_maps.h), its loader and BPF_PROG_TEST_RUN.
+//! - [`netdev`]: an interface's XDP features (generic netlink), i.e.
+//!   whether frames redirected to it in XDP can leave.
 //! - [`tap`]: the TAP interface punted frames are handed to the host through.
 //! - [`alloc`]: a counting global allocator for tests that bound allocation.
 #![allow(unsafe_code)]
@@ -26,6 +28,7 @@ pub mod cred;
 pub mod epoch;
 pub mod fast_maps;
 pub mod mem;
+pub mod netdev;
 pub mod ring;
 pub mod signal;
 pub mod tap;
