@@ -298,3 +298,127 @@ fn fib_show_uses_the_given_names_and_says_when_nothing_matches() {
         );
     }
 }
+
+/// With the XDP fast path on (its counters stored in `node.fast`, as
+/// housekeeping does every 20 ms), `stats` shows both paths side by side
+/// and summed, `--json` carries them, and `--clear` baselines them too;
+/// with it off, one line says so (issue 16).
+#[test]
+fn stats_show_the_fast_path_beside_af_xdp_and_clear_both() {
+    use orbitmesh_core::stats::{DropReason, FastPathCounters};
+    use std::sync::atomic::Ordering;
+    let dp = TestDataplane::start("ctl-fast", &["isl0", "isl1"]);
+    let sock = dp.socket().to_str().unwrap().to_string();
+    let stats = |args: &[&str]| {
+        let mut a = vec!["stats"];
+        a.extend(args);
+        a.extend(["--socket", &sock]);
+        let (code, out, err) = ctl(&a);
+        assert_eq!(code, Some(0), "{err}");
+        out
+    };
+    let out = stats(&[]);
+    assert!(
+        out.ends_with("\nfast path (XDP): off, the AF_XDP workers see every frame\n"),
+        "{out}"
+    );
+    assert!(!out.contains("by path"), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&stats(&["--json"])).unwrap();
+    assert!(v.get("fast_path").is_none(), "{v}");
+
+    let node = dp.node();
+    let w = &node.workers[0];
+    w.ports[1].tx.store(8, Ordering::Relaxed);
+    let mut f = FastPathCounters {
+        forwarded: 900,
+        punted: 12,
+        tx: vec![0, 900],
+        ..Default::default()
+    };
+    f.drops[DropReason::NoLabelRoute as usize] = 3;
+    node.fast.store(&f);
+    let out = stats(&[]);
+    let row = |out: &str, name: &str| -> Vec<u64> {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}  ")))
+            .unwrap_or_else(|| panic!("no {name} row in\n{out}"));
+        line[name.len()..]
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect()
+    };
+    assert_eq!(row(&out, "tx isl1"), [900, 8, 908], "{out}");
+    assert_eq!(row(&out, "tx isl0"), [0, 0, 0], "{out}");
+    assert_eq!(row(&out, "no_label_route"), [3, 0, 3], "{out}");
+    assert!(
+        out.contains("\npunted to slow path                  12  ("),
+        "{out}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&stats(&["--json"])).unwrap();
+    assert_eq!(v["fast_path"]["forwarded"], 900, "{v}");
+    assert_eq!(v["fast_path"]["tx"][1], 900, "{v}");
+    assert_eq!(v["ports"][1]["counters"]["tx"], 8, "{v}");
+
+    // Cleared, then 100 more through the fast path, 2 through AF_XDP.
+    let v: serde_json::Value = serde_json::from_str(&stats(&["--clear", "--json"])).unwrap();
+    assert_eq!(v["fast_path"]["forwarded"], 0, "{v}");
+    assert_eq!(v["fast_path"]["tx"][1], 0, "{v}");
+    f.forwarded += 100;
+    f.tx[1] += 100;
+    node.fast.store(&f);
+    w.ports[1].tx.store(10, Ordering::Relaxed);
+    let out = stats(&[]);
+    assert_eq!(row(&out, "tx isl1"), [100, 2, 102], "{out}");
+    assert!(out.contains("counters cleared"), "{out}");
+    assert!(
+        out.contains("\npunted to slow path                   0  ("),
+        "{out}"
+    );
+}
+
+/// `stats` against a dataplane that predates the fast path: its reply has
+/// no `fast_path` field; it is shown as before, with the fast path off.
+#[test]
+fn stats_read_a_reply_without_the_fast_path_field() {
+    use orbitmesh_core::protocol::{read_frame_enc, write_frame, ENC_JSON};
+    let dir = std::env::temp_dir().join(format!("om-ctl-old-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("old.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    // A reply as a dataplane of before issue 16 wrote it.
+    let old = r#"{"result":"stats","node":"n9","now_ns":5000000000,"fib_version":4,
+        "counters":[["rx",12],["forwarded",11],["ttl_expired",1]],
+        "ports":[{"name":"isl0","carrier":true,"admin_up":true,"gone":false,
+        "counters":{"rx":12,"tx":11,"rx_bytes":768,"tx_bytes":704,"tx_ring_full":0,
+        "fill_ring_empty":0,"kernel":{"rx_ring_full":0,"rx_fill_empty":0,"rx_dropped":0,
+        "invalid_descs":0}}}]}"#;
+    let server = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut s, _) = listener.accept().unwrap();
+            let (_, req) = read_frame_enc(&mut s).unwrap();
+            assert_eq!(req, br#"{"op":"stats"}"#);
+            write_frame(&mut s, ENC_JSON, old.as_bytes()).unwrap();
+        }
+    });
+    let s = sock.to_str().unwrap();
+    let (code, out, err) = ctl(&["stats", "--socket", s]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("node n9  FIB version 4\n"), "{out}");
+    assert!(
+        out.contains("\nforwarded                            11 \n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("\nfast path (XDP): off, the AF_XDP workers see every frame\n"),
+        "{out}"
+    );
+    let (code, out, err) = ctl(&["stats", "--json", "--socket", s]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["fib_version"], 4);
+    assert!(v.get("fast_path").is_none(), "{v}");
+    server.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -543,6 +543,9 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
         let ago = s.now_ns.saturating_sub(at) as f64 / 1e9;
         let _ = write!(out, "  counters cleared {ago:.1} s ago");
     }
+    if s.fast_path.is_some() {
+        out.push_str("  fast path XDP on (ports, counters: AF_XDP's; both paths: 'by path')");
+    }
     out.push('\n');
     let _ = writeln!(
         out,
@@ -604,6 +607,10 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
         if v == 0 && !matches!(c, Counter::Rx | Counter::Forwarded) {
             continue;
         }
+        // With the fast path on, these are in the table of both paths.
+        if s.fast_path.is_some() && by_path(c) {
+            continue;
+        }
         let before = prev.map(|p| p.counters.get(c));
         let _ = writeln!(out, "{:<24} {v:>14} {}", c.name(), rate(v, before));
     }
@@ -612,7 +619,92 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
         let before = prev.map(|p| p.counters.unknown_value(name));
         let _ = writeln!(out, "{name:<24} {v:>14} {}", rate(*v, before));
     }
+    match &s.fast_path {
+        Some(f) => render_paths(&mut out, s, f, prev, dt),
+        None => out.push_str("fast path (XDP): off, the AF_XDP workers see every frame\n"),
+    }
     out
+}
+
+/// Counters both paths keep: shown side by side when the fast path is on.
+fn by_path(c: Counter) -> bool {
+    matches!(
+        c,
+        Counter::Forwarded | Counter::BackupUsed | Counter::Drop(_)
+    )
+}
+
+/// The fast path's value of a counter both paths keep ([`by_path`]).
+fn fast_count(f: &orbitmesh_core::stats::FastPathCounters, c: Counter) -> u64 {
+    match c {
+        Counter::Forwarded => f.forwarded,
+        Counter::BackupUsed => f.backup_used,
+        Counter::Drop(r) => f.drop_count(r),
+        _ => 0,
+    }
+}
+
+/// The XDP fast path's counters beside the AF_XDP workers' and their sum,
+/// per port (frames sent) and per counter both keep. Frames the fast path
+/// forwards or drops never reach a worker, so the sum is the node's total;
+/// frames it punts are received and counted again by the workers, so they
+/// get a line of their own and are in no total (so do those it hands to
+/// the kernel: ARP, neighbour discovery, traffic to the box).
+fn render_paths(
+    out: &mut String,
+    s: &StatsInfo,
+    f: &orbitmesh_core::stats::FastPathCounters,
+    prev: Option<&StatsInfo>,
+    dt: Option<f64>,
+) {
+    let prev_fast = prev.and_then(|p| p.fast_path.as_ref());
+    let rate = |total: u64, before: Option<u64>| match (dt, before) {
+        (Some(d), Some(b)) => format!(" {:>12.0}/s", total.saturating_sub(b) as f64 / d),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "{:<24} {:>14} {:>14} {:>14}{}",
+        "by path",
+        "fast (XDP)",
+        "AF_XDP",
+        "total",
+        if dt.is_some() { "     total rate" } else { "" }
+    );
+    let mut row = |name: &str, fast: u64, afxdp: u64, before: Option<u64>| {
+        let total = fast + afxdp;
+        let _ = writeln!(
+            out,
+            "{name:<24} {fast:>14} {afxdp:>14} {total:>14}{}",
+            rate(total, before)
+        );
+    };
+    for (i, p) in s.ports.iter().enumerate() {
+        let before = prev_fast.zip(prev.and_then(|x| x.ports.get(i)));
+        let before = before.map(|(pf, pp)| pf.port_tx(i) + pp.counters.tx);
+        row(
+            &format!("tx {}", p.name),
+            f.port_tx(i),
+            p.counters.tx,
+            before,
+        );
+    }
+    for &c in Counter::ALL.iter().filter(|&&c| by_path(c)) {
+        let (fast, afxdp) = (fast_count(f, c), s.counters.get(c));
+        if fast + afxdp == 0 && c != Counter::Forwarded {
+            continue;
+        }
+        let before = prev_fast
+            .zip(prev)
+            .map(|(pf, p)| fast_count(pf, c) + p.counters.get(c));
+        row(c.name(), fast, afxdp, before);
+    }
+    let _ = writeln!(
+        out,
+        "{:<24} {:>14}  (to the AF_XDP workers, which count them again, or the kernel; \
+         in no total)",
+        "punted to slow path", f.punted
+    );
 }
 
 #[cfg(test)]
@@ -653,6 +745,7 @@ mod tests {
                 ),
             ],
             cleared_at_ns: None,
+            fast_path: None,
         };
         let out = render_stats(&s, None);
         assert!(!out.contains("rate"), "no rates on the first draw: {out}");
@@ -690,6 +783,132 @@ mod tests {
             ("rx_bytes".into(), "1514000123".into())
         );
         assert_eq!((col(head, 6), col(p1, 6)), ("tx_bytes".into(), "64".into()));
+    }
+
+    /// Two ports; AF_XDP counts 10 forwarded (7 out of p0, 3 out of p1)
+    /// and 2 TTL drops; the fast path, when given, 1000 forwarded (600 and
+    /// 400), 4 TTL drops, 1 MTU drop, 25 punted.
+    fn two_paths(fast: bool) -> StatsInfo {
+        use orbitmesh_core::protocol::PortInfo;
+        use orbitmesh_core::stats::{DropReason, FastPathCounters, PortTotals};
+        let port = |name: &str, tx| PortInfo {
+            name: name.into(),
+            carrier: true,
+            admin_up: true,
+            gone: false,
+            counters: PortTotals {
+                tx,
+                ..Default::default()
+            },
+        };
+        let mut f = FastPathCounters {
+            forwarded: 1000,
+            punted: 25,
+            tx: vec![600, 400],
+            ..Default::default()
+        };
+        f.drops[DropReason::TtlExpired as usize] = 4;
+        f.drops[DropReason::Mtu as usize] = 1;
+        StatsInfo {
+            node: "n".into(),
+            now_ns: 1_000_000_000,
+            fib_version: 2,
+            counters: [
+                (Counter::Rx, 37),
+                (Counter::Forwarded, 10),
+                (
+                    Counter::Drop(orbitmesh_core::stats::DropReason::TtlExpired),
+                    2,
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            ports: vec![port("p0", 7), port("p1", 3)],
+            cleared_at_ns: None,
+            fast_path: fast.then(|| Box::new(f)),
+        }
+    }
+
+    #[test]
+    fn stats_show_both_paths_side_by_side_and_summed() {
+        let out = render_stats(&two_paths(true), None);
+        let row = |name: &str| {
+            let line = out
+                .lines()
+                .find(|l| l.starts_with(&format!("{name}  ")))
+                .unwrap_or_else(|| panic!("no {name} row in\n{out}"));
+            line[name.len()..]
+                .split_whitespace()
+                .map(|v| v.parse::<u64>().unwrap())
+                .collect::<Vec<_>>()
+        };
+        let head = out.lines().find(|l| l.starts_with("by path")).unwrap();
+        assert_eq!(
+            head,
+            format!(
+                "{:<24} {:>14} {:>14} {:>14}",
+                "by path", "fast (XDP)", "AF_XDP", "total"
+            )
+        );
+        assert_eq!(row("tx p0"), [600, 7, 607]);
+        assert_eq!(row("tx p1"), [400, 3, 403]);
+        assert_eq!(row("forwarded"), [1000, 10, 1010]);
+        assert_eq!(row("ttl_expired"), [4, 2, 6]);
+        assert_eq!(row("mtu_exceeded"), [1, 0, 1]);
+        assert!(!out.contains("backup_used"), "zero on both paths: {out}");
+        // Punted frames go to the steering program: the workers count again
+        // those they receive (in their rx), the kernel takes the rest; their
+        // own line, in no total, and rx stays the workers' alone.
+        assert!(out.contains(
+            "\npunted to slow path                  25  (to the AF_XDP workers, which count them again, or the kernel; in no total)\n"
+        ), "{out}");
+        assert_eq!(row("rx"), [37]);
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("forwarded ")).count(),
+            1,
+            "forwarded once, in the table of both paths: {out}"
+        );
+        assert!(!out.contains("fast path (XDP): off"), "{out}");
+        assert_eq!(
+            out.lines().next(),
+            Some("node n  FIB version 2  fast path XDP on (ports, counters: AF_XDP's; both paths: 'by path')")
+        );
+
+        // --watch: the total's rate, 1 s later.
+        let mut later = two_paths(true);
+        later.now_ns += 1_000_000_000;
+        later.fast_path.as_mut().unwrap().forwarded += 500;
+        later.fast_path.as_mut().unwrap().tx[0] += 500;
+        later.ports[0].counters.tx += 100;
+        let out = render_stats(&later, Some(&two_paths(true)));
+        let tx0 = out.lines().find(|l| l.starts_with("tx p0 ")).unwrap();
+        assert!(tx0.ends_with(" 1207          600/s"), "{out}");
+        let fwd = out.lines().find(|l| l.starts_with("forwarded ")).unwrap();
+        assert!(fwd.ends_with(" 1510          500/s"), "{out}");
+    }
+
+    #[test]
+    fn stats_without_the_fast_path_are_todays_plus_one_line() {
+        let off = render_stats(&two_paths(false), None);
+        let on = two_paths(true);
+        assert!(
+            off.ends_with("\nfast path (XDP): off, the AF_XDP workers see every frame\n"),
+            "{off}"
+        );
+        assert!(
+            !off.contains("by path") && !off.contains("punted to"),
+            "{off}"
+        );
+        // Every line but the last is what the AF_XDP counters alone give.
+        let lines: Vec<&str> = off.lines().collect();
+        assert!(lines
+            .iter()
+            .any(|l| *l == format!("{:<24} {:>14} ", "forwarded", 10)));
+        assert!(lines
+            .iter()
+            .any(|l| *l == format!("{:<24} {:>14} ", "ttl_expired", 2)));
+        assert_eq!(lines.len(), 1 + 3 + 3 + 1, "{off}");
+        assert!(render_stats(&on, None).lines().count() > lines.len());
     }
 
     #[test]

@@ -264,6 +264,95 @@ impl PortTotals {
     }
 }
 
+/// The XDP transit fast path's counters (bpf/fast_maps.h `struct
+/// fast_counters`, per CPU in the kernel, summed by the dataplane), in the
+/// form the control protocol and the metrics endpoint carry them.
+///
+/// Frames the fast path forwards or drops never reach an AF_XDP worker, so
+/// they add to the workers' [`Counters`] (and to the ports' `tx`); frames it
+/// punts (`punted`: every frame it hands to the steering program, for the
+/// workers, which count them again when they receive them, or for the
+/// kernel: ARP, neighbour discovery, traffic to the box) are never added to
+/// a total.
+///
+/// On the wire `drops` is a list of `[reason, value]` pairs named by
+/// [`DropReason::name`], as the `stats` counters are: a reason this build
+/// does not know (a newer dataplane's) is skipped when read, and a reason
+/// absent (an older dataplane's) reads as 0.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FastPathCounters {
+    /// Frames the fast path sent out of a port (`bpf_redirect_map`).
+    pub forwarded: u64,
+    /// Of those, frames sent to a backup (or another ECMP) next hop because
+    /// the chosen port was down.
+    pub backup_used: u64,
+    /// Frames handed to the slow path (the steering program: to the AF_XDP
+    /// workers, which count them again, or to the kernel).
+    pub punted: u64,
+    /// Frames the fast path dropped, by [`DropReason`].
+    #[serde(with = "drops_by_name")]
+    pub drops: [u64; DropReason::COUNT],
+    /// Frames forwarded per port (the FIB's port index); one per port of
+    /// the dataplane.
+    #[serde(default)]
+    pub tx: Vec<u64>,
+}
+
+impl FastPathCounters {
+    pub fn drop_count(&self, r: DropReason) -> u64 {
+        self.drops[r as usize]
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// Frames forwarded out of port `p` (0 for a port beyond `tx`).
+    pub fn port_tx(&self, p: usize) -> u64 {
+        self.tx.get(p).copied().unwrap_or(0)
+    }
+
+    /// The growth since `base` (a reading taken earlier); a port `base`
+    /// does not have counts from 0.
+    pub fn since(&self, base: &FastPathCounters) -> FastPathCounters {
+        let mut drops = self.drops;
+        for (d, b) in drops.iter_mut().zip(base.drops) {
+            *d = d.saturating_sub(b);
+        }
+        FastPathCounters {
+            forwarded: self.forwarded.saturating_sub(base.forwarded),
+            backup_used: self.backup_used.saturating_sub(base.backup_used),
+            punted: self.punted.saturating_sub(base.punted),
+            drops,
+            tx: (0..self.tx.len())
+                .map(|p| self.tx[p].saturating_sub(base.port_tx(p)))
+                .collect(),
+        }
+    }
+}
+
+/// [`FastPathCounters::drops`] on the wire: `[name, value]` pairs.
+mod drops_by_name {
+    use super::DropReason;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &[u64; DropReason::COUNT], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(DropReason::ALL.iter().map(|&r| (r.name(), d[r as usize])))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<[u64; DropReason::COUNT], D::Error> {
+        let mut out = [0; DropReason::COUNT];
+        for (name, v) in Vec::<(String, u64)>::deserialize(d)? {
+            if let Some(r) = DropReason::ALL.iter().find(|r| r.name() == name) {
+                out[*r as usize] = v;
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Upper bounds (ns, inclusive) of [`LatenessHistogram`]'s buckets, from
 /// 100 µs to 10 s; a last bucket (+Inf) takes the rest.
 pub const LATENESS_BOUNDS_NS: [u64; 11] = [
@@ -339,6 +428,42 @@ mod tests {
         assert_eq!(r.cumulative[10], 4);
         assert_eq!(r.cumulative[11], 5, "one above every bound");
         assert_eq!(r.sum_ns, 60_020_200_001);
+    }
+
+    #[test]
+    fn fast_path_counters_since_a_baseline_and_on_the_wire() {
+        let mut base = FastPathCounters {
+            forwarded: 10,
+            punted: 4,
+            tx: vec![6, 4],
+            ..Default::default()
+        };
+        base.drops[DropReason::TtlExpired as usize] = 1;
+        let mut now = FastPathCounters {
+            forwarded: 25,
+            backup_used: 2,
+            punted: 9,
+            tx: vec![16, 8, 1],
+            ..Default::default()
+        };
+        now.drops[DropReason::TtlExpired as usize] = 3;
+        let d = now.since(&base);
+        assert_eq!((d.forwarded, d.backup_used, d.punted), (15, 2, 5));
+        assert_eq!(d.tx, [10, 4, 1], "a port the baseline lacks counts from 0");
+        assert_eq!((d.drop_count(DropReason::TtlExpired), d.dropped()), (2, 2));
+        assert_eq!(base.port_tx(7), 0);
+
+        let json = serde_json::to_string(&now).unwrap();
+        assert!(json.contains(r#"["ttl_expired",3]"#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<FastPathCounters>(&json).unwrap(),
+            now
+        );
+        // A newer dataplane's reason is skipped; a missing one reads 0.
+        let newer = r#"{"forwarded":1,"backup_used":0,"punted":0,
+            "drops":[["mtu_exceeded",2],["warp_core_breach",9]],"tx":[1]}"#;
+        let n: FastPathCounters = serde_json::from_str(newer).unwrap();
+        assert_eq!((n.drop_count(DropReason::Mtu), n.dropped()), (2, 2));
     }
 
     #[test]

@@ -105,6 +105,11 @@ impl FastPublisher {
         })
     }
 
+    /// The maps (tests run frames through them).
+    pub fn maps(&self) -> &FastPath {
+        &self.maps
+    }
+
     /// Whether frames are switched in XDP now (false: a FIB the fast path
     /// cannot hold, or before the first sync).
     pub fn enabled(&self) -> bool {

@@ -27,6 +27,25 @@
 //! Counters are the dataplane's raw totals since start: they only go up
 //! (`orbitmesh-ctl stats --clear` changes what `stats` shows, not these),
 //! so `rate()` never sees a reset except at a restart.
+//!
+//! # Two paths: the XDP fast path and the AF_XDP workers
+//! With `--fast-path xdp` the in-kernel program forwards transit frames
+//! that never reach a worker. The families above keep meaning what they
+//! always meant, the AF_XDP workers' counts (so their series, dashboards
+//! and alerts are the same with the fast path on or off), and the fast
+//! path has its own, under `orbitmesh_xdp_`: `forwarded_packets_total`,
+//! `fast_reroute_packets_total`, `drops_total{reason}` (the pipeline's
+//! reason names), `port_tx_packets_total{port}`, and
+//! `punted_packets_total` (frames it handed to the steering program: to the
+//! workers, or to the kernel for ARP, neighbour discovery, traffic to the
+//! box). Separate names
+//! rather than a `path` label: a label would change the identity of every
+//! existing series, and `punted` must not be summed with anything, since
+//! the workers count those frames again in `orbitmesh_rx_packets_total`.
+//! The node's total is the sum, e.g. frames sent per port:
+//! `orbitmesh_port_tx_packets_total + orbitmesh_xdp_port_tx_packets_total`.
+//! `orbitmesh_fast_path_enabled` is 1 while the fast path runs; with it off
+//! the `orbitmesh_xdp_` families are declared without samples.
 
 use crate::shared::Node;
 use orbitmesh_core::sign::Refusal;
@@ -117,6 +136,7 @@ pub fn render(node: &Node) -> String {
     );
     render_ports(&mut out, node);
     render_pipeline(&mut out, node);
+    render_fast_path(&mut out, node);
     render_fib(&mut out, node);
     out
 }
@@ -281,6 +301,67 @@ fn render_pipeline(out: &mut String, node: &Node) {
     );
     for r in Refusal::ALL {
         sample(out, name, &[("reason", r.name())], node.schedule.refused(r));
+    }
+}
+
+/// The XDP fast path's counters (see the module doc), as housekeeping
+/// last stored them.
+fn render_fast_path(out: &mut String, node: &Node) {
+    let fast = node.fast.load();
+    let name = "orbitmesh_fast_path_enabled";
+    family(
+        out,
+        name,
+        "gauge",
+        "1 while the XDP fast path forwards transit frames in the kernel (--fast-path xdp).",
+    );
+    sample(out, name, &[], u64::from(fast.is_some()));
+    for (name, help, v) in [
+        (
+            "orbitmesh_xdp_forwarded_packets_total",
+            "Frames the XDP fast path forwarded (they never reach an AF_XDP worker).",
+            fast.as_ref().map(|f| f.forwarded),
+        ),
+        (
+            "orbitmesh_xdp_fast_reroute_packets_total",
+            "Of those, frames sent to a backup (or another ECMP) next hop because the chosen port was down.",
+            fast.as_ref().map(|f| f.backup_used),
+        ),
+        (
+            "orbitmesh_xdp_punted_packets_total",
+            "Frames the XDP fast path handed to the slow path: to the AF_XDP workers (counted again in orbitmesh_rx_packets_total) or the kernel.",
+            fast.as_ref().map(|f| f.punted),
+        ),
+    ] {
+        family(out, name, "counter", help);
+        if let Some(v) = v {
+            sample(out, name, &[], v);
+        }
+    }
+    let name = "orbitmesh_xdp_drops_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Frames the XDP fast path dropped, by reason (the pipeline's reason names).",
+    );
+    for r in fast
+        .iter()
+        .flat_map(|f| DropReason::ALL.map(|r| (r, f.drop_count(r))))
+    {
+        sample(out, name, &[("reason", r.0.name())], r.1);
+    }
+    let name = "orbitmesh_xdp_port_tx_packets_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Frames the XDP fast path sent out of the port.",
+    );
+    if let Some(f) = &fast {
+        for (i, p) in node.port_names.iter().enumerate() {
+            sample(out, name, &[("port", p)], f.port_tx(i));
+        }
     }
 }
 
@@ -605,7 +686,17 @@ mod tests {
     /// HELP then TYPE; names follow the conventions.
     #[test]
     fn every_sample_has_its_help_and_type_and_conventional_name() {
-        let text = render(&node());
+        let on = node();
+        on.fast.store(&orbitmesh_core::stats::FastPathCounters {
+            tx: vec![1, 2],
+            ..Default::default()
+        });
+        // With the fast path off, and on (its families with samples).
+        check_conventions(&render(&node()));
+        check_conventions(&render(&on));
+    }
+
+    fn check_conventions(text: &str) {
         let mut kinds: HashMap<String, String> = HashMap::new();
         let mut current: Option<(String, String)> = None;
         let mut help_for: Option<String> = None;
@@ -683,6 +774,41 @@ mod tests {
         assert!(!text.contains("\norbitmesh_fib_staged_version "), "{text}");
         // Not an emulation: no link_gone reason.
         assert!(!text.contains("link_gone\""), "{text}");
+    }
+
+    #[test]
+    fn the_fast_paths_counters_have_their_own_families_once_it_runs() {
+        let node = node();
+        let text = render(&node);
+        assert!(text.contains("\norbitmesh_fast_path_enabled 0\n"), "{text}");
+        assert!(text.contains("# TYPE orbitmesh_xdp_forwarded_packets_total counter"));
+        assert!(
+            !text.contains("\norbitmesh_xdp_"),
+            "off: no samples\n{text}"
+        );
+
+        let mut f = orbitmesh_core::stats::FastPathCounters {
+            forwarded: 1000,
+            backup_used: 3,
+            punted: 17,
+            tx: vec![600, 400],
+            ..Default::default()
+        };
+        f.drops[DropReason::TtlExpired as usize] = 5;
+        node.fast.store(&f);
+        let text = render(&node);
+        let has = |l: &str| assert!(text.lines().any(|x| x == l), "no {l:?} in\n{text}");
+        has("orbitmesh_fast_path_enabled 1");
+        has("orbitmesh_xdp_forwarded_packets_total 1000");
+        has("orbitmesh_xdp_fast_reroute_packets_total 3");
+        has("orbitmesh_xdp_punted_packets_total 17");
+        has("orbitmesh_xdp_drops_total{reason=\"ttl_expired\"} 5");
+        has("orbitmesh_xdp_drops_total{reason=\"mtu_exceeded\"} 0");
+        has("orbitmesh_xdp_port_tx_packets_total{port=\"isl0\"} 600");
+        has("orbitmesh_xdp_port_tx_packets_total{port=\"odd\\\"name\\\\x\"} 400");
+        // The AF_XDP workers' families are unchanged beside them.
+        has("orbitmesh_port_rx_packets_total{port=\"isl0\"} 3");
+        has("orbitmesh_forwarded_packets_total 0");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::sys::xsk;
 use crossbeam_utils::CachePadded;
 use orbitmesh_core::fib::{FibError, FibSnapshot, FibSpec, MAX_PORTS};
 use orbitmesh_core::stats::{Counters, DropReason, SharedCounters};
-use orbitmesh_core::stats::{KernelStats, PortTotals};
+use orbitmesh_core::stats::{FastPathCounters, KernelStats, PortTotals};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Per-port counters of one worker (I/O side; the pipeline's are in
@@ -192,6 +192,65 @@ pub struct PuntCounters {
     pub write_failed: AtomicU64,
 }
 
+/// The XDP fast path's counters as the control socket and the metrics
+/// endpoint read them: housekeeping sums the kernel's per-CPU map and
+/// stores the sum here every 20 ms while the fast path is on. One writer,
+/// rare readers, never a worker: a short lock, off the fast path.
+#[derive(Debug, Default)]
+pub struct FastPathStats {
+    last: std::sync::Mutex<Option<FastPathCounters>>,
+}
+
+impl FastPathStats {
+    /// Records the latest reading (totals since the program was loaded).
+    pub fn store(&self, c: &FastPathCounters) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        match last.as_mut() {
+            // Field by field, so the per-port vector is reused (a derived
+            // clone_from would allocate a new one every 20 ms).
+            // (Destructured whole: a field added later cannot be missed.)
+            Some(l) => {
+                let FastPathCounters {
+                    forwarded,
+                    backup_used,
+                    punted,
+                    drops,
+                    tx,
+                } = c;
+                (l.forwarded, l.backup_used, l.punted) = (*forwarded, *backup_used, *punted);
+                l.drops = *drops;
+                l.tx.clone_from(tx);
+            }
+            None => *last = Some(c.clone()),
+        }
+    }
+
+    /// The latest reading; `None` until the first store (the fast path is
+    /// off).
+    pub fn load(&self) -> Option<FastPathCounters> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The kernel's per-CPU sum ([`crate::sys::fast_maps::FastPath`]'s
+/// counters) as [`FastPathStats::store`] takes it: the drop slots the
+/// pipeline names (the program writes only those, fast_maps.rs asserts
+/// `DropReason::COUNT <= FAST_DROP_SLOTS`) and the first `ports` tx slots.
+pub fn fast_path_counters(
+    c: &crate::sys::fast_maps::FastCounters,
+    ports: usize,
+) -> FastPathCounters {
+    let mut drops = [0; DropReason::COUNT];
+    drops.copy_from_slice(&c.drops[..DropReason::COUNT]);
+    FastPathCounters {
+        forwarded: c.forwarded,
+        backup_used: c.backup_used,
+        punted: c.punted,
+        drops,
+        tx: c.tx[..ports.min(c.tx.len())].to_vec(),
+    }
+}
+
 /// One dataplane's shared state.
 #[derive(Debug)]
 pub struct Node {
@@ -220,6 +279,8 @@ pub struct Node {
     /// [`crate::delay_line::DelayLine`] that reads `delay_ns` (emulation
     /// only; otherwise a delay is refused, not silently ignored).
     pub delay_line: bool,
+    /// The XDP fast path's counters, when it runs (see [`FastPathStats`]).
+    pub fast: FastPathStats,
 }
 
 impl crate::schedule::Forwarder for Node {
@@ -256,6 +317,7 @@ impl Node {
             gone_drops: (0..n).map(|_| AtomicU64::new(0)).collect(),
             stats_baseline: std::sync::Mutex::new(None),
             delay_line: false,
+            fast: FastPathStats::default(),
         }
     }
 
@@ -371,6 +433,47 @@ mod tests {
         );
         assert_eq!(r, Response::Ok { version: 2 });
         assert_eq!(node.fib.current().port_mtu(0), Some(xsk::MAX_L3));
+    }
+
+    #[test]
+    fn fast_path_stats_are_none_until_stored_then_the_last_store() {
+        let f = FastPathStats::default();
+        assert_eq!(f.load(), None);
+        let mut c = FastPathCounters {
+            forwarded: 5,
+            punted: 1,
+            tx: vec![2, 3],
+            ..FastPathCounters::default()
+        };
+        c.drops[DropReason::Mtu as usize] = 4;
+        f.store(&c);
+        assert_eq!(f.load().as_ref(), Some(&c));
+        let d = FastPathCounters {
+            forwarded: 9,
+            backup_used: 2,
+            tx: vec![4, 5, 6],
+            ..FastPathCounters::default()
+        };
+        f.store(&d);
+        assert_eq!(f.load(), Some(d), "every field replaced");
+    }
+
+    #[test]
+    fn the_kernels_sum_keeps_the_named_reasons_and_this_nodes_ports() {
+        let mut k = crate::sys::fast_maps::FastCounters {
+            forwarded: 7,
+            backup_used: 1,
+            punted: 2,
+            ..Default::default()
+        };
+        k.drops[DropReason::TtlExpired as usize] = 3;
+        k.tx[0] = 4;
+        k.tx[1] = 3;
+        let c = fast_path_counters(&k, 2);
+        assert_eq!((c.forwarded, c.backup_used, c.punted), (7, 1, 2));
+        assert_eq!(c.drop_count(DropReason::TtlExpired), 3);
+        assert_eq!(c.dropped(), 3);
+        assert_eq!(c.tx, [4, 3]);
     }
 
     #[test]

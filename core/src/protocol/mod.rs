@@ -23,7 +23,7 @@
 use crate::fib::spec::FibSpec;
 use crate::schedule::Schedule;
 use crate::sign::Signed;
-use crate::stats::PortTotals;
+use crate::stats::{FastPathCounters, PortTotals};
 use serde::{Deserialize, Serialize};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -222,6 +222,13 @@ pub struct StatsInfo {
     /// from then. `None`: since the dataplane started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cleared_at_ns: Option<u64>,
+    /// The XDP transit fast path's counters (since `cleared_at_ns` too),
+    /// beside `counters` and `ports`, which are the AF_XDP workers'. `None`:
+    /// the fast path is off, or the dataplane predates it (the field is
+    /// left out then, so either side of an older peer still parses). Boxed:
+    /// it would double the size of every [`Response`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fast_path: Option<Box<FastPathCounters>>,
 }
 
 /// Binary FIB request operations (the payload's first byte), and the flag

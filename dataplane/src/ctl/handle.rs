@@ -308,6 +308,10 @@ fn since(mut raw: StatsInfo, base: &StatsInfo) -> StatsInfo {
     for (p, b) in raw.ports.iter_mut().zip(&base.ports) {
         p.counters = p.counters.since(&b.counters);
     }
+    // A fast path that started after the clear counts from 0.
+    if let Some(f) = raw.fast_path.as_mut() {
+        **f = f.since(base.fast_path.as_deref().unwrap_or(&Default::default()));
+    }
     raw.cleared_at_ns = Some(base.now_ns);
     raw
 }
@@ -339,6 +343,7 @@ pub fn raw_stats(node: &Node) -> StatsInfo {
             })
             .collect(),
         cleared_at_ns: None,
+        fast_path: node.fast.load().map(Box::new),
     }
 }
 

@@ -871,3 +871,85 @@ fn every_state_change_is_one_info_line_with_its_versions() {
         assert!(line.contains(want), "{line:?} lacks {want:?}");
     }
 }
+
+/// The fast path's counters (stored by housekeeping in `node.fast`) go out
+/// with `stats`, beside the workers', and `ClearCounters` baselines them
+/// too; until a store, the fast path is off and the field is left out.
+#[test]
+fn stats_carry_the_fast_paths_counters_and_clear_baselines_them() {
+    use orbitmesh_core::stats::{DropReason, FastPathCounters};
+    let node = Node::new("t", vec!["a".into(), "b".into()], FibSnapshot::empty(1), 1);
+    let stats = |node: &Node| match handle(node, Request::Stats) {
+        Response::Stats(s) => s,
+        r => panic!("{r:?}"),
+    };
+    let off = stats(&node);
+    assert_eq!(off.fast_path, None);
+    let json = serde_json::to_string(&Response::Stats(off)).unwrap();
+    assert!(!json.contains("fast_path"), "left out when off: {json}");
+
+    let mut f = FastPathCounters {
+        forwarded: 100,
+        backup_used: 1,
+        punted: 9,
+        tx: vec![60, 40],
+        ..Default::default()
+    };
+    f.drops[DropReason::TtlExpired as usize] = 2;
+    node.fast.store(&f);
+    node.workers[0].ports[0].tx.store(5, Ordering::Relaxed);
+    let s = stats(&node);
+    assert_eq!(s.fast_path.as_deref(), Some(&f));
+    assert_eq!(s.ports[0].counters.tx, 5, "the workers' beside it");
+    let json = serde_json::to_string(&Response::Stats(s.clone())).unwrap();
+    match serde_json::from_str::<Response>(&json).unwrap() {
+        Response::Stats(back) => assert_eq!(back, s),
+        r => panic!("{r:?}"),
+    }
+
+    assert!(matches!(
+        handle(&node, Request::ClearCounters),
+        Response::Ok { .. }
+    ));
+    let cleared = stats(&node);
+    assert_eq!(
+        cleared.fast_path.as_deref(),
+        Some(&FastPathCounters {
+            tx: vec![0, 0],
+            ..Default::default()
+        })
+    );
+    f.forwarded += 30;
+    f.punted += 1;
+    f.tx[1] += 30;
+    f.drops[DropReason::TtlExpired as usize] += 4;
+    node.fast.store(&f);
+    let grown = stats(&node).fast_path.unwrap();
+    assert_eq!(
+        (grown.forwarded, grown.punted, grown.backup_used),
+        (30, 1, 0)
+    );
+    assert_eq!(grown.tx, [0, 30]);
+    assert_eq!(grown.drop_count(DropReason::TtlExpired), 4);
+    // The raw totals (the metrics endpoint's) are untouched.
+    assert_eq!(node.fast.load().unwrap().forwarded, 130);
+}
+
+/// A fast path turned on after a clear (no fast counters in the baseline)
+/// counts from 0, not from nothing.
+#[test]
+fn a_fast_path_started_after_a_clear_counts_in_full() {
+    use orbitmesh_core::stats::FastPathCounters;
+    let node = Node::new("t", vec!["a".into()], FibSnapshot::empty(1), 1);
+    handle(&node, Request::ClearCounters);
+    let f = FastPathCounters {
+        forwarded: 7,
+        tx: vec![7],
+        ..Default::default()
+    };
+    node.fast.store(&f);
+    match handle(&node, Request::Stats) {
+        Response::Stats(s) => assert_eq!(s.fast_path.as_deref(), Some(&f)),
+        r => panic!("{r:?}"),
+    }
+}
