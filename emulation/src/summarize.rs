@@ -112,12 +112,21 @@ pub fn wind_down(
     drop(controllers);
     ended.in_force_at_end = seen.in_force.as_mut().map(|c| c.at_end(sockets));
     let ping = std::fs::read_to_string(out.join("logs/ping.log")).unwrap_or_default();
-    let stats: Vec<_> = topo
+    let replies: Vec<_> = topo
         .nodes()
-        .filter_map(|n| ask_stats(&sockets.of(n)).map(|st| st.counters))
+        .filter_map(|n| ask_stats(&sockets.of(n)))
         .collect();
+    let stats: Vec<_> = replies.iter().map(|st| &st.counters).collect();
     let sum = |c: Counter| stats.iter().map(|st| st.get(c)).sum::<u64>();
-    let (forwarded, lost_to_gone_links) = (sum(Counter::Forwarded), sum(Counter::EmuLinkGoneDrops));
+    // The fast path's frames never reach a worker: its forwarded add to
+    // the workers' (its punted are the workers' own again).
+    let forwarded_fast_path: u64 = replies
+        .iter()
+        .filter_map(|st| st.fast_path.as_ref())
+        .map(|f| f.forwarded)
+        .sum();
+    let forwarded = sum(Counter::Forwarded) + forwarded_fast_path;
+    let lost_to_gone_links = sum(Counter::EmuLinkGoneDrops);
     let order_refusals = Refusal::ALL
         .iter()
         .map(|&r| (Counter::Order(r).name().to_string(), sum(Counter::Order(r))))
@@ -126,6 +135,7 @@ pub fn wind_down(
     Ended {
         ping,
         forwarded,
+        forwarded_fast_path,
         lost_to_gone_links,
         order_refusals,
         ..ended
