@@ -84,6 +84,22 @@ fn transit_swap_edge_push_pop_and_ttl_on_real_af_xdp() {
     assert_eq!(s1, vec![want]);
     assert_eq!(l.stat(Counter::Drop(DropReason::TtlExpired)), 1);
     assert_eq!(l.stat(Counter::Forwarded), 2);
+    // The transit swap and the TTL drop are the fast path's when it runs;
+    // the pop to IP is always the workers'.
+    match l.fast_path() {
+        Some(f) => {
+            assert!(
+                fast_path_on(),
+                "the fast path runs with ORBITMESH_FAST_PATH=off"
+            );
+            assert_eq!(
+                (f.forwarded, f.drop_count(DropReason::TtlExpired)),
+                (1, 1),
+                "{f:?}"
+            );
+        }
+        None => assert!(!fast_path_on(), "the fast path is off on veth by default"),
+    }
     drop(l);
 }
 
@@ -1006,7 +1022,7 @@ fn signed_orders_over_the_remote_channel_survive_a_restart() {
 #[test]
 fn a_port_that_cannot_take_redirected_frames_stays_out_of_the_fast_path() {
     need_root!();
-    if std::env::var("ORBITMESH_FAST_PATH").as_deref() == Ok("off") {
+    if !fast_path_on() {
         eprintln!("skipping: the fast path is off (ORBITMESH_FAST_PATH=off)");
         return;
     }

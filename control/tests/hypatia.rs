@@ -15,9 +15,8 @@ use std::path::PathBuf;
 
 use control::predict::{
     geometry::Geometry,
-    ground::{self, GslPolicy},
+    ground,
     hypatia::HypatiaStep,
-    links::IslPlan,
     propagate::Propagator,
     routing::{compute_step, Scratch},
     walker::WalkerShell,
@@ -105,24 +104,16 @@ fn fixture() -> (f64, BTreeMap<i64, Step>) {
 }
 
 fn network(geometry: Geometry, n_gs: usize) -> Network {
-    let shell = WalkerShell::preset("kuiper-k1").unwrap();
-    let set = shell.to_tle_set().unwrap();
     let cities = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("data/ground_stations/cities_top100.basic.txt");
     let mut stations = ground::read(&cities).unwrap();
     stations.truncate(n_gs);
-    Network {
-        propagator: Propagator::with_geometry(&set, geometry).unwrap(),
+    Network::walker(
+        &WalkerShell::preset("kuiper-k1").unwrap(),
         stations,
-        isls: IslPlan::plus_grid(shell.planes, shell.sats_per_plane, 4, 80_000.0).unwrap(),
-        gsl: GslPolicy {
-            max_length_m: shell.max_gsl_length_m,
-            min_elevation_deg: None,
-        },
-        gsl_max_per_sat: Vec::new(),
-        sat_destinations: false,
-        failed: Default::default(),
-    }
+        geometry,
+    )
+    .unwrap()
 }
 
 /// Differences between one step of ours and satgenpy's.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use control::predict::{
     self,
+    geometry::Geometry,
     ground::{self, GroundStation, GslPolicy},
     links::IslPlan,
     output::Recorder,
@@ -97,19 +98,7 @@ fn stations(list: &[(f64, f64)]) -> Vec<GroundStation> {
 
 fn network(preset: &str, gs: &[(f64, f64)]) -> Network {
     let shell = WalkerShell::preset(preset).unwrap();
-    let set = shell.to_tle_set().unwrap();
-    Network {
-        propagator: Propagator::new(&set).unwrap(),
-        stations: stations(gs),
-        isls: IslPlan::plus_grid(shell.planes, shell.sats_per_plane, 4, 80_000.0).unwrap(),
-        gsl: GslPolicy {
-            max_length_m: shell.max_gsl_length_m,
-            min_elevation_deg: None,
-        },
-        gsl_max_per_sat: Vec::new(),
-        sat_destinations: false,
-        failed: Default::default(),
-    }
+    Network::walker(&shell, stations(gs), Geometry::Accurate).unwrap()
 }
 
 fn run(net: &Network, window: Window) -> Vec<StepResult> {

@@ -44,7 +44,11 @@ pub fn run(
                 .unwrap_or_else(|e| e.into_inner())
                 .tick(node.live.mask());
             match r {
-                Ok(_c) => fast_failed = false,
+                Ok(c) => {
+                    let n = node.port_names.len();
+                    node.fast.store(&crate::shared::fast_path_counters(&c, n));
+                    fast_failed = false;
+                }
                 Err(e) if !fast_failed => {
                     fast_failed = true;
                     tracing::warn!(error = %e, "reading the XDP fast path's counters failed");

@@ -163,9 +163,26 @@ impl Line {
         ctl::call(&self.socket, &req).expect("control call")
     }
 
+    /// Counter `c` over both paths: the AF_XDP workers', plus for
+    /// forwarded, backup used and drops the XDP fast path's when it runs
+    /// (the frames it switches never reach a worker).
     pub fn stat(&self, c: ctl::Counter) -> u64 {
+        let Response::Stats(s) = self.call(Request::Stats) else {
+            panic!("no stats reply")
+        };
+        let fast = s.fast_path.as_deref().map_or(0, |f| match c {
+            ctl::Counter::Forwarded => f.forwarded,
+            ctl::Counter::BackupUsed => f.backup_used,
+            ctl::Counter::Drop(r) => f.drop_count(r),
+            _ => 0,
+        });
+        s.counters.get(c) + fast
+    }
+
+    /// The XDP fast path's counters, when it runs.
+    pub fn fast_path(&self) -> Option<orbitmesh_core::stats::FastPathCounters> {
         match self.call(Request::Stats) {
-            Response::Stats(s) => s.counters.get(c),
+            Response::Stats(s) => s.fast_path.map(|f| *f),
             r => panic!("{r:?}"),
         }
     }
@@ -417,6 +434,13 @@ next_hop = "s0-push"
         d1 = mac(&DUT1),
         d2 = mac(&DUT2),
     )
+}
+
+/// Whether orbitmesh-dp runs its XDP fast path here: its default on veth,
+/// unless the suite runs with ORBITMESH_FAST_PATH=off (scripts/test.sh runs
+/// the namespace suites both ways).
+pub fn fast_path_on() -> bool {
+    std::env::var("ORBITMESH_FAST_PATH").as_deref() != Ok("off")
 }
 
 pub fn ctl_bin() -> PathBuf {

@@ -79,6 +79,29 @@ pub struct Network {
 }
 
 impl Network {
+    /// One Walker shell with its +Grid (4 terminals, line of sight clear
+    /// of the atmosphere up to 80 km), GSLs up to the shell's maximum
+    /// length, `stations` as given, no failed link: the network of
+    /// satgenpy's examples, which tests and comparisons start from.
+    pub fn walker(
+        shell: &super::walker::WalkerShell,
+        stations: Vec<GroundStation>,
+        geometry: super::geometry::Geometry,
+    ) -> Result<Network, Error> {
+        Ok(Network {
+            propagator: Propagator::with_geometry(&shell.to_tle_set()?, geometry)?,
+            stations,
+            isls: IslPlan::plus_grid(shell.planes, shell.sats_per_plane, 4, 80_000.0)?,
+            gsl: GslPolicy {
+                max_length_m: shell.max_gsl_length_m,
+                min_elevation_deg: None,
+            },
+            gsl_max_per_sat: Vec::new(),
+            sat_destinations: false,
+            failed: Default::default(),
+        })
+    }
+
     /// Number of satellites N.
     pub fn n_sats(&self) -> usize {
         self.propagator.len()

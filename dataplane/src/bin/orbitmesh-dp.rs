@@ -229,7 +229,7 @@ fn config(a: &Args) -> Result<Config> {
         c.fast_path = Some(f);
     }
     if a.delay_line && c.fast_path == Some(FastPathMode::Xdp) {
-        bail!("--fast-path xdp with --delay-line: frames switched in XDP would skip the delay line; give --fast-path off or leave it unset");
+        bail!("fast path xdp (--fast-path, ORBITMESH_FAST_PATH or fast_path in the config) with --delay-line: frames switched in XDP would skip the delay line; give --fast-path off or leave it unset");
     }
     c.validate()?;
     c.check_cores(&dataplane::config::usable_cores())?;
