@@ -293,8 +293,7 @@ fn the_fast_path_mode_forwards_transit_frames_in_xdp() {
             "measured median {p50} ms vs predicted {predicted} ms: {fl}"
         );
     }
-    // 17,274 packets: 0.5% is 86 (the first second's, on a loaded machine).
-    assert!(f("delivery_ratio_outside_faults") >= 0.995, "{s}");
+    assert!(f("delivery_ratio_outside_faults") >= 0.999, "{s}");
     assert!(f("fib_swaps_verified") >= 20.0, "{s}");
     assert_eq!((f("fib_swaps_late"), f("fib_swaps_failed")), (0.0, 0.0));
     // The satellites forwarded in XDP: at least one fast-path hop per
@@ -315,6 +314,18 @@ fn the_fast_path_mode_forwards_transit_frames_in_xdp() {
         c("dataplanes_s") + c("emulation_other_s") + c("others_s") <= 1.05 * c("busy_s") + 0.5,
         "the processes cannot use more than the machine was busy: {cpu}"
     );
-    assert_in_force(&s, 19);
+    // Every node right at the end. During the run this shell swaps a node's
+    // FIB up to every 8 ms of wall time (6,707 activations in 15 s), so a
+    // reading that races a swap is counted wrong more often than in the 6 x 6
+    // runs: up to 5% here (4 of 304 in a debug run beside other builds).
+    let n = |k: &str, v: &serde_json::Value| v[k].as_u64().unwrap_or_else(|| panic!("{k}: {s}"));
+    let (end, during) = (&s["in_force_at_end"], &s["in_force_during"]);
+    assert_eq!(n("checked", end), 19, "{s}");
+    assert_eq!((n("wrong", end), n("ran_out", end)), (0, 0), "{s}");
+    assert!(n("checked", during) >= 190, "{s}");
+    assert!(
+        n("wrong", during) + n("ran_out", during) <= n("checked", during) / 20,
+        "{s}"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -146,6 +146,12 @@ pub struct Summary {
     pub frames_forwarded: u64,
     /// Of those, by the XDP fast path (in the kernel, no worker woken).
     pub frames_forwarded_fast_path: u64,
+    /// Frames the fast path handed to the workers (a station's IP and
+    /// pop; the workers count them again).
+    pub frames_punted_by_fast_path: u64,
+    /// Frames the dataplanes dropped (both paths), by reason, the reasons
+    /// with any.
+    pub drops: Vec<(String, u64)>,
     /// Where the machine's CPU went during the traffic (the live view):
     /// CPU per hop with the kernel's packet work, wherever it ran.
     pub cpu_during_traffic: crate::host::CpuSplit,
@@ -223,6 +229,7 @@ impl Summary {
             self.dataplane_cpu_seconds * 1e6 / self.frames_forwarded.max(1) as f64,
             self.control_cpu_seconds,
         );
+        s += &self.drops_line();
         s += &self.cpu_line();
         s += &self.host.markdown();
         for c in &self.controllers_without_report {
@@ -283,12 +290,27 @@ impl Summary {
         match self.fast_path {
             FastPath::Off => self.frames_forwarded.to_string(),
             FastPath::Xdp => format!(
-                "{} ({} by the XDP fast path, {} by the AF_XDP workers)",
+                "{} ({} by the XDP fast path, {} by the AF_XDP workers, which took {} frames \
+                 from it)",
                 self.frames_forwarded,
                 self.frames_forwarded_fast_path,
-                self.frames_forwarded - self.frames_forwarded_fast_path.min(self.frames_forwarded)
+                self.frames_forwarded - self.frames_forwarded_fast_path.min(self.frames_forwarded),
+                self.frames_punted_by_fast_path
             ),
         }
+    }
+
+    /// The dataplanes' drops by reason.
+    fn drops_line(&self) -> String {
+        if self.drops.is_empty() {
+            return "- frames dropped by the dataplanes: 0\n".into();
+        }
+        let d: Vec<String> = self.drops.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        format!(
+            "- frames dropped by the dataplanes: {} ({})\n",
+            self.drops.iter().map(|d| d.1).sum::<u64>(),
+            d.join(", ")
+        )
     }
 
     /// How the links behaved: with the delay line, the geometry's changes

@@ -227,11 +227,16 @@ pub fn run(a: &Options) -> Result<i32> {
     let geometry = super::geometry::Follower::start(geo, sockets.clone(), clock);
     let ctls = start_controllers(a.controllers, &mut lab, &restarts, &out, &clock)?;
 
-    // 5. Traffic, from just after the first FIB is in force.
+    // 5. Traffic, from just after the first FIB is in force, once every
+    // node forwards with one (a node still loading its window would drop
+    // the first packets for want of a route: the emulator's, not the mesh's).
     while super::now_ns() < clock.t_start + 100_000_000 {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let traffic_ms = ((end_ns - start_ns) as f64 / 1e6 / a.time_scale) as u64 - 600;
+    let waited_ms = wait_for_first_fibs(&pred.topo, &sockets);
+    let traffic_ms = (((end_ns - start_ns) as f64 / 1e6 / a.time_scale) as u64)
+        .saturating_sub(600 + waited_ms)
+        .max(1000);
     let topo = &pred.topo;
     let reports = agents::start(
         &mut lab,
@@ -305,6 +310,36 @@ fn start_dataplanes(
     let pids = dataplanes::start(lab, &pred.topo, names, dp, &sockets, out)?;
     errln!("   all up in {:.1} s", t.elapsed().as_secs_f64());
     Ok((sockets, wiring_path, pids))
+}
+
+/// Waits (at most 10 s) until every node has a FIB in force; the ms
+/// waited, said when it was more than a tick of the follower's.
+fn wait_for_first_fibs(topo: &super::Topology, sockets: &Sockets) -> u64 {
+    let t = Instant::now();
+    let limit = std::time::Duration::from_secs(10);
+    let without = || {
+        topo.nodes()
+            .filter(|&n| dataplanes::ask_version(&sockets.of(n)).is_none_or(|v| v.active == 0))
+            .count()
+    };
+    let mut left = without();
+    while left > 0 && t.elapsed() < limit && !crate::os::stop_requested() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        left = without();
+    }
+    let waited = t.elapsed();
+    if left > 0 {
+        errln!(
+            "   {left} nodes still have no FIB in force {:.1} s after the start: traffic starts anyway",
+            waited.as_secs_f64()
+        );
+    } else if waited.as_millis() > 50 {
+        errln!(
+            "   traffic waited {:.2} s for every node's first FIB",
+            waited.as_secs_f64()
+        );
+    }
+    waited.as_millis() as u64
 }
 
 /// Refuses options that cannot make a run, before anything is built.

@@ -34,6 +34,7 @@ use control::distribute::NodeReport;
 use orbitmesh_core::errln;
 use orbitmesh_core::protocol::Counter;
 use orbitmesh_core::sign::Refusal;
+use orbitmesh_core::stats::DropReason;
 
 /// What the processes tell at the end.
 #[derive(Debug, Default)]
@@ -51,6 +52,10 @@ pub struct Ended {
     /// and XDP fast path together, and by the fast path.
     pub forwarded: u64,
     pub forwarded_fast_path: u64,
+    /// Frames the fast path handed to the workers (counted by them again).
+    pub punted_by_fast_path: u64,
+    /// Frames dropped by both paths, by reason (the reasons with any).
+    pub drops: Vec<(String, u64)>,
     /// Frames sent on links that had gone away (geometry), all dataplanes.
     pub lost_to_gone_links: u64,
     /// Link changes the geometry follower applied.
@@ -127,6 +132,16 @@ pub fn wind_down(
         .sum();
     let forwarded = sum(Counter::Forwarded) + forwarded_fast_path;
     let lost_to_gone_links = sum(Counter::EmuLinkGoneDrops);
+    let fast = || replies.iter().filter_map(|st| st.fast_path.as_ref());
+    let punted_by_fast_path = fast().map(|f| f.punted).sum();
+    let drops = DropReason::ALL
+        .iter()
+        .map(|&r| {
+            let n = sum(Counter::Drop(r)) + fast().map(|f| f.drop_count(r)).sum::<u64>();
+            (r.name().to_string(), n)
+        })
+        .filter(|d| d.1 > 0)
+        .collect();
     let order_refusals = Refusal::ALL
         .iter()
         .map(|&r| (Counter::Order(r).name().to_string(), sum(Counter::Order(r))))
@@ -136,6 +151,8 @@ pub fn wind_down(
         ping,
         forwarded,
         forwarded_fast_path,
+        punted_by_fast_path,
+        drops,
         lost_to_gone_links,
         order_refusals,
         ..ended
@@ -289,6 +306,8 @@ pub fn summary(run: Run) -> Summary {
         fast_path: run.fast_path,
         frames_forwarded: ended.forwarded,
         frames_forwarded_fast_path: ended.forwarded_fast_path,
+        frames_punted_by_fast_path: ended.punted_by_fast_path,
+        drops: ended.drops.clone(),
         cpu_during_traffic: seen.cpu,
         lost_to_gone_links: ended.lost_to_gone_links,
         link_changes: ended.link_changes,
