@@ -2,8 +2,9 @@
 //! the whole machine was (`/proc/stat`) and how much of it the processes
 //! outside this emulation's process tree used (someone else's compiler:
 //! [`procs`](super::procs), which also finds the processes that started
-//! and ended between two readings in their parents' reaped time). An interval where the machine was
-//! saturated and others had a large share of it is *overloaded*: the live
+//! and ended between two readings in their parents' reaped time). An
+//! interval where the machine was saturated and others had a large share
+//! of it is *overloaded*: the live
 //! view's ticks and the test traffic stall there, and the summary counts
 //! the packets lost in those intervals against the overload, not against
 //! the dataplanes.
@@ -21,13 +22,14 @@
 //! that no process of the emulation was charged for. With the XDP fast
 //! path, a transit frame never wakes a dataplane, so all of its work is
 //! of that kind: in the context of whoever sent the frame into the chain
-//! (a station's dataplane, an agent) or of ksoftirqd.
+//! (a station's dataplane, an agent) or of ksoftirqd. CPU per hop is
+//! therefore (the dataplanes' processes + the busy time no process had) /
+//! every hop (the workers' and the fast path's), in both modes.
 
 use orbitmesh_lab::cpu;
 use serde::Serialize;
 
 use super::procs::{ProcMeter, ProcTicks};
-
 use super::report::{PairTrace, Sample};
 
 /// Machine busy (all CPUs) at or above this share, and ...
