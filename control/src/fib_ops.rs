@@ -543,7 +543,12 @@ pub fn render_stats(s: &StatsInfo, prev: Option<&StatsInfo>) -> String {
         let ago = s.now_ns.saturating_sub(at) as f64 / 1e9;
         let _ = write!(out, "  counters cleared {ago:.1} s ago");
     }
-    if s.fast_path.is_some() {
+    if let Some(why) = &s.fast_path_off {
+        let _ = write!(
+            out,
+            "  fast path XDP loaded but OFF ({why}): every frame to the AF_XDP workers"
+        );
+    } else if s.fast_path.is_some() {
         out.push_str("  fast path XDP on (ports, counters: AF_XDP's; both paths: 'by path')");
     }
     out.push('\n');
@@ -746,6 +751,7 @@ mod tests {
             ],
             cleared_at_ns: None,
             fast_path: None,
+            fast_path_off: None,
         };
         let out = render_stats(&s, None);
         assert!(!out.contains("rate"), "no rates on the first draw: {out}");
@@ -826,7 +832,21 @@ mod tests {
             ports: vec![port("p0", 7), port("p1", 3)],
             cleared_at_ns: None,
             fast_path: fast.then(|| Box::new(f)),
+            fast_path_off: None,
         }
+    }
+
+    #[test]
+    fn a_loaded_fast_path_that_is_off_says_why() {
+        let mut s = two_paths(true);
+        s.fast_path_off = Some("FIB version 9: next hops: 70000 entries".into());
+        let out = render_stats(&s, None);
+        let head = out.lines().next().unwrap();
+        assert!(
+            head.contains("fast path XDP loaded but OFF (FIB version 9: next hops: 70000 entries)"),
+            "{head}"
+        );
+        assert!(!head.contains("fast path XDP on"), "{head}");
     }
 
     #[test]

@@ -8,7 +8,6 @@ use control::predict::{
     self,
     geometry::Geometry,
     ground::{self, GroundStation, GslPolicy},
-    links::IslPlan,
     output::Recorder,
     propagate::Propagator,
     schedule::ScheduleBuilder,
@@ -769,22 +768,10 @@ fn cli_predict_writes_schedules_and_pairs() {
 #[test]
 fn kuiper_matches_satgenpy_golden_values() {
     let shell = WalkerShell::preset("kuiper-k1").unwrap();
-    let set = shell.to_tle_set().unwrap();
     let mut stations =
         ground::read(&repo_data().join("ground_stations/cities_top100.basic.txt")).unwrap();
     stations.truncate(10);
-    let net = Network {
-        propagator: Propagator::new(&set).unwrap(),
-        stations,
-        isls: IslPlan::plus_grid(34, 34, 4, 80_000.0).unwrap(),
-        gsl: GslPolicy {
-            max_length_m: shell.max_gsl_length_m,
-            min_elevation_deg: None,
-        },
-        gsl_max_per_sat: Vec::new(),
-        sat_destinations: false,
-        failed: Default::default(),
-    };
+    let net = Network::walker(&shell, stations, Geometry::Accurate).unwrap();
     // (pair, [(from t in units of 100 ms, path)])
     type PathChanges<'a> = &'a [(i64, &'a str)];
     let paths: &[((usize, usize), PathChanges)] = &[

@@ -11,8 +11,9 @@
  * reads the block once per frame, so a frame sees one bank only. The writer
  * (dataplane/src/fast_publish.rs) does not rewrite a bank it retired until
  * every program run that may have read it is over: XDP runs inside one NAPI
- * poll, under rcu_read_lock, in microseconds; the writer waits
- * FAST_GRACE_MS after a bank stops being readable.
+ * poll, in an RCU read-side section, so the writer waits for an RCU grace
+ * period (membarrier(MEMBARRIER_CMD_GLOBAL), i.e. synchronize_rcu()), or,
+ * where the kernel refuses that (nohz_full), FAST_GRACE_MS.
  *
  * Every map below except tx_ports and fast_stats is BPF_F_MMAPABLE: user
  * space maps it once and writes values with plain stores (one syscall per

@@ -221,12 +221,18 @@ int xdp_fast(struct xdp_md *ctx)
 		return drop(c, FAST_DROP_TTL_EXPIRED);
 	if (label < 16)
 		goto slow;
-	/* The bank in force: the active one, or the staged one from its
-	 * instant on (per frame, without waiting for user space). */
-	__u32 bank = READ_ONCE(ctl->active) & 1;
+	/* The bank in force: the staged one from its instant on (per frame,
+	 * without waiting for user space), else the active one. sched is
+	 * read BEFORE active: user space commits a due staged bank by storing
+	 * active, then clearing sched, so a frame that finds sched cleared
+	 * finds the committed active bank (loads are not reordered with
+	 * each other on x86; other CPUs would need acquire loads). */
 	__u64 sched = READ_ONCE(ctl->sched);
+	__u32 bank;
 	if (sched && bpf_ktime_get_ns() >= (sched & ~FAST_SCHED_BANK))
 		bank = sched >> 63;
+	else
+		bank = READ_ONCE(ctl->active) & 1;
 	struct fast_ilm *e = BANK_LOOKUP(bank, ilm, &label);
 	if (!e)
 		goto slow;
@@ -283,12 +289,13 @@ int xdp_fast(struct xdp_md *ctx)
 		return drop(c, FAST_DROP_MTU);
 	__u32 new_ttl = ttl - 1;
 	__u32 vlan = nh->vlan;
-	if (bpf_xdp_adjust_head(ctx, (int)18 - (int)hdr))
+	/* A plain swap keeps the frame's length: no helper call. */
+	if (hdr != 18 && bpf_xdp_adjust_head(ctx, (int)18 - (int)hdr))
 		goto slow;
 	/* From here on the frame is rewritten; nothing below fails for a
 	 * frame the checks above let through (the bounds tests are for the
-	 * verifier), and the port has a tx device (the loader never marks a
-	 * port live without one; should it, the frame is dropped, not
+	 * verifier), and the port has a tx device (tx_ok is never set for a
+	 * port without one; should it be, the frame is dropped, not
 	 * aborted). */
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;

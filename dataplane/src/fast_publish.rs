@@ -17,15 +17,17 @@
 //!   the offset between the two clocks read now, and converted again every
 //!   housekeeping tick ([`FastPublisher::tick`]): an NTP step of the real
 //!   time clock moves the kernel's instant with it within 20 ms.
-//! - **Grace**: a bank is rewritten only [`FAST_GRACE`] after it stopped
-//!   being readable (a program run is one frame inside one NAPI poll,
-//!   microseconds; fast_maps.h).
+//! - **Grace**: a bank retired since it was last written is rewritten only
+//!   after an RCU grace period (every XDP run is an RCU read-side section;
+//!   `rcu_grace_period`), or [`FAST_GRACE`] where the kernel refuses that.
 //! - **A FIB the fast path cannot hold** (more next hops or groups than its
 //!   maps, a port beyond 64): the fast path is disabled (every frame goes to
 //!   the AF_XDP workers, which forward it by that FIB) with a warning, until
 //!   a FIB that fits is installed. Forwarding never stops or diverges.
 //! - **Liveness**: the port mask the workers read is copied into the
-//!   kernel every tick (carrier and admin state, 20 ms as for the workers).
+//!   kernel every housekeeping tick (carrier and admin state, within 20
+//!   ms), without the publisher's lock, so a long FIB write never holds it
+//!   back.
 //! - **Ports that cannot take redirected frames**: a device transmits
 //!   frames redirected to it in XDP only if it has NETDEV_XDP_ACT_NDO_XMIT
 //!   (a veth only while its peer runs NAPI: an XDP program or GRO on); a
@@ -39,7 +41,7 @@
 use crate::fast_path::compile;
 use crate::publish::Staged;
 use crate::sys::clock::monotonic_ns;
-use crate::sys::fast_maps::{FastCounters, FastPath, FAST_GRACE};
+use crate::sys::fast_maps::{rcu_grace_period, FastPath, FAST_GRACE};
 use crate::sys::netdev::{Netdev, XDP_ACT_NDO_XMIT};
 use orbitmesh_core::fib::FibSnapshot;
 use orbitmesh_core::time::now_ns;
@@ -62,8 +64,9 @@ pub struct FastPublisher {
     staged_at: Option<u64>,
     /// Why the fast path is disabled, when it is (logged once).
     unfit: Option<String>,
-    /// Port names and interface indexes.
-    ports: Vec<(String, u32)>,
+    /// Port names, interface indexes, and whether XDP runs in generic mode
+    /// on them.
+    ports: Vec<(String, u32, bool)>,
     /// Asks the kernel which ports take redirected frames (None: a
     /// kernel without the netdev family; every port is assumed to).
     netdev: Option<Netdev>,
@@ -82,11 +85,11 @@ impl std::fmt::Debug for FastPublisher {
 }
 
 impl FastPublisher {
-    /// Takes the fast path's maps; `ports[i]` is port i's interface (name
-    /// and index: its tx device). The fast path stays disabled until the
-    /// first [`FastPublisher::sync`].
-    pub fn new(mut maps: FastPath, ports: &[(String, u32)]) -> anyhow::Result<FastPublisher> {
-        for (i, (_, ifindex)) in ports.iter().enumerate() {
+    /// Takes the fast path's maps; `ports[i]` is port i's interface (name,
+    /// index: its tx device, and whether XDP is attached in generic mode).
+    /// The fast path stays disabled until the first [`FastPublisher::sync`].
+    pub fn new(mut maps: FastPath, ports: &[(String, u32, bool)]) -> anyhow::Result<FastPublisher> {
+        for (i, (_, ifindex, _)) in ports.iter().enumerate() {
             maps.set_port(i as u16, *ifindex)?;
         }
         let netdev = Netdev::open()
@@ -139,13 +142,21 @@ impl FastPublisher {
     fn try_sync(&mut self, cur: &Arc<FibSnapshot>, staged: Option<&Staged>) -> Result<(), String> {
         self.commit_due();
         let a = self.maps.active_bank();
-        if !(self.holds(a, cur) && self.maps.enabled()) {
+        if self.holds(a, cur) {
+            // Back on after a FIB that did not fit: no write needed.
+            if !self.maps.enabled() {
+                self.maps.set_enabled(true);
+            }
+        } else {
             let o = 1 - a;
-            self.unstage();
             if !self.holds(o, cur) {
+                self.unstage();
                 self.write(o, cur)?;
             }
+            // One store of active, then sched cleared (publish): a frame
+            // sees the staged bank, or the new active one.
             self.maps.publish(o);
+            self.staged_at = None;
             self.retired[a as usize] = Some(Instant::now());
             tracing::debug!(version = cur.version(), bank = o, "fast path: FIB in force");
         }
@@ -205,9 +216,13 @@ impl FastPublisher {
     /// period is over.
     fn write(&mut self, bank: u32, fib: &Arc<FibSnapshot>) -> Result<(), String> {
         let compiled = compile(fib).map_err(|e| format!("FIB version {}: {e}", fib.version()))?;
-        if let Some(t) = self.retired[bank as usize] {
-            if let Some(left) = FAST_GRACE.checked_sub(t.elapsed()) {
-                std::thread::sleep(left);
+        if let Some(t) = self.retired[bank as usize].take() {
+            // A run that read the bank before it was retired may still be
+            // going: wait until none can be (fast_maps.h).
+            if !rcu_grace_period() {
+                if let Some(left) = FAST_GRACE.checked_sub(t.elapsed()) {
+                    std::thread::sleep(left);
+                }
             }
         }
         self.holds[bank as usize] = Weak::new();
@@ -218,19 +233,28 @@ impl FastPublisher {
         Ok(())
     }
 
-    /// Housekeeping, every tick: the liveness mask, the staged instant
-    /// against the clocks' present offset; returns the program's counters
-    /// (summed over CPUs).
-    pub fn tick(&mut self, live: u64) -> anyhow::Result<FastCounters> {
+    /// Housekeeping, every tick it can take the publisher's lock (the
+    /// liveness mask and the counters go through [`FastPublisher::control`],
+    /// which needs none): which ports take redirected frames, and the
+    /// staged instant against the clocks' present offset.
+    pub fn tick(&mut self) {
         self.check_redirect();
-        self.maps.set_live(live);
         if let (Some((b, mono)), Some(at)) = (self.maps.staged(), self.staged_at) {
             let now_mono = to_monotonic(at);
             if now_mono.abs_diff(mono) > RESYNC_NS {
                 self.maps.stage(b, now_mono);
             }
         }
-        self.maps.counters()
+    }
+
+    /// Liveness and counters, lock-free (`FastControl`).
+    pub fn control(&self) -> crate::sys::fast_maps::FastControl {
+        self.maps.control()
+    }
+
+    /// Why the fast path switches nothing now, when it does not.
+    pub fn off_reason(&self) -> Option<&str> {
+        self.unfit.as_deref()
     }
 
     /// Which ports can transmit frames redirected in XDP now; changes
@@ -239,7 +263,11 @@ impl FastPublisher {
         let Some(n) = self.netdev.as_mut() else {
             return;
         };
-        for (p, (name, ifindex)) in self.ports.iter().enumerate() {
+        for (p, (name, ifindex, generic)) in self.ports.iter().enumerate() {
+            // Generic (SKB) XDP redirects through the stack: any device.
+            if *generic {
+                continue;
+            }
             // An error (the interface went away): the port watcher reports
             // that; its carrier is down, so it is not live anyway.
             let Ok(f) = n.xdp_features(*ifindex) else {

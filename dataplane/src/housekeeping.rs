@@ -33,17 +33,15 @@ pub fn run(
     workers: &[JoinHandle<()>],
     fast: Option<&Mutex<FastPublisher>>,
 ) -> Option<usize> {
+    let control = fast.map(|f| f.lock().unwrap_or_else(|e| e.into_inner()).control());
     let mut fast_failed = false;
     while !signal::stop_requested() {
         ports.tick(&node.live);
         node.fib.promote_due(now_ns());
         node.fib.reclaim();
-        if let Some(f) = fast {
-            let r = f
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .tick(node.live.mask());
-            match r {
+        if let (Some(f), Some(control)) = (fast, &control) {
+            control.set_live(node.live.mask());
+            match control.counters() {
                 Ok(c) => {
                     let n = node.port_names.len();
                     node.fast.store(&crate::shared::fast_path_counters(&c, n));
@@ -54,6 +52,11 @@ pub fn run(
                     tracing::warn!(error = %e, "reading the XDP fast path's counters failed");
                 }
                 Err(_) => {}
+            }
+            // Busy writing a FIB: next tick.
+            if let Ok(mut p) = f.try_lock() {
+                p.tick();
+                node.fast.set_off(p.off_reason());
             }
         }
         if let Some(i) = workers.iter().position(|w| w.is_finished()) {

@@ -315,7 +315,12 @@ fn render_fast_path(out: &mut String, node: &Node) {
         "gauge",
         "1 while the XDP fast path forwards transit frames in the kernel (--fast-path xdp).",
     );
-    sample(out, name, &[], u64::from(fast.is_some()));
+    sample(
+        out,
+        name,
+        &[],
+        u64::from(fast.is_some() && node.fast.off().is_none()),
+    );
     for (name, help, v) in [
         (
             "orbitmesh_xdp_forwarded_packets_total",

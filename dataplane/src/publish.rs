@@ -29,8 +29,11 @@
 //!
 //! Publication cost does not depend on the FIB's size: one small allocation
 //! and one atomic swap. An [`Observer`] (the XDP fast path's publisher,
-//! `crate::fast_publish`) is told of every change, under the writer lock,
-//! so it sees them in order; its own cost is its own.
+//! `crate::fast_publish`) is told of every change under the writer lock,
+//! so it sees them in order, and BEFORE the readers' slots are swapped: the
+//! kernel's fast path switches first and the workers a few µs later (the
+//! observer's own cost, e.g. writing a 2^20-label bank, delays both rather
+//! than leaving the two engines on different FIBs meanwhile).
 
 use crate::sys::epoch::EpochCell;
 use crossbeam_epoch::Guard;
@@ -72,11 +75,20 @@ struct Writer {
     observer: ObserverSlot,
 }
 
+impl ObserverSlot {
+    /// Tells the observer, if any, what will be current and staged.
+    fn tell(&mut self, cur: &Arc<FibSnapshot>, staged: Option<&Staged>) {
+        if let Some(o) = self.0.as_mut() {
+            o(cur, staged);
+        }
+    }
+}
+
 impl Writer {
     /// Tells the observer, if any, what is current and staged now.
     fn notify(&mut self) {
-        if let (Some(o), Some(cur)) = (self.observer.0.as_mut(), self.current.as_ref()) {
-            o(cur, self.staged.as_ref());
+        if let Some(cur) = self.current.as_ref() {
+            self.observer.tell(cur, self.staged.as_ref());
         }
     }
 }
@@ -150,6 +162,7 @@ impl FibHandle {
     /// replaced one as the rollback target when `keep_previous` (otherwise
     /// there is none afterwards). Returns the version.
     fn install(&self, w: &mut Writer, fib: Arc<FibSnapshot>, keep_previous: bool) -> u64 {
+        w.observer.tell(&fib, None);
         let g = crossbeam_epoch::pin();
         let v = fib.version();
         self.current.replace(
@@ -169,7 +182,6 @@ impl FibHandle {
         }
         drop(g);
         Self::reclaim_locked(w);
-        w.notify();
         v
     }
 
@@ -183,6 +195,14 @@ impl FibHandle {
     pub fn stage_arc(&self, fib: Arc<FibSnapshot>, at: u64, now: u64) {
         self.promote_due(now);
         let mut w = self.lock();
+        let next = Staged {
+            fib: fib.clone(),
+            at,
+        };
+        let w = &mut *w;
+        if let Some(cur) = w.current.as_ref() {
+            w.observer.tell(cur, Some(&next));
+        }
         let g = crossbeam_epoch::pin();
         self.staged.replace(
             Some(Slot {
@@ -191,12 +211,11 @@ impl FibHandle {
             }),
             &g,
         );
-        if let Some(old) = w.staged.replace(Staged { fib, at }) {
+        if let Some(old) = w.staged.replace(next) {
             retire(&mut w.retired, old.fib);
         }
         drop(g);
-        Self::reclaim_locked(&mut w);
-        w.notify();
+        Self::reclaim_locked(w);
     }
 
     /// Promotes a staged snapshot whose time has come to current. Readers see
@@ -224,6 +243,7 @@ impl FibHandle {
                 "staged FIB activated at its time"
             );
         }
+        w.observer.tell(&s.fib, None);
         let g = crossbeam_epoch::pin();
         // Current first, then clear staged: a reader in between sees the new
         // snapshot through either slot.
@@ -242,7 +262,6 @@ impl FibHandle {
         retire(&mut w.retired, s.fib);
         drop(g);
         Self::reclaim_locked(&mut w);
-        w.notify();
         true
     }
 
@@ -253,13 +272,16 @@ impl FibHandle {
         self.promote_due(now);
         let mut w = self.lock();
         let s = w.staged.take()?;
+        let w = &mut *w;
+        if let Some(cur) = w.current.as_ref() {
+            w.observer.tell(cur, None);
+        }
         let g = crossbeam_epoch::pin();
         self.staged.replace(None, &g);
         let v = s.fib.version();
         retire(&mut w.retired, s.fib);
         drop(g);
-        Self::reclaim_locked(&mut w);
-        w.notify();
+        Self::reclaim_locked(w);
         Some(v)
     }
 

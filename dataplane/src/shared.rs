@@ -199,6 +199,7 @@ pub struct PuntCounters {
 #[derive(Debug, Default)]
 pub struct FastPathStats {
     last: std::sync::Mutex<Option<FastPathCounters>>,
+    off: std::sync::Mutex<Option<String>>,
 }
 
 impl FastPathStats {
@@ -223,6 +224,18 @@ impl FastPathStats {
             }
             None => *last = Some(c.clone()),
         }
+    }
+
+    /// Why the loaded fast path switches nothing now (None: it runs).
+    pub fn set_off(&self, why: Option<&str>) {
+        let mut off = self.off.lock().unwrap_or_else(|p| p.into_inner());
+        if off.as_deref() != why {
+            *off = why.map(str::to_string);
+        }
+    }
+
+    pub fn off(&self) -> Option<String> {
+        self.off.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The latest reading; `None` until the first store (the fast path is

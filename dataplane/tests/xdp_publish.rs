@@ -84,7 +84,7 @@ fn setup() -> Option<(FibHandle, Arc<Mutex<FastPublisher>>)> {
     let fp = FastPath::load().expect("loading xdp_fast.o");
     fp.set_live(u64::MAX);
     let p = Arc::new(Mutex::new(
-        FastPublisher::new(fp, &[("lo".into(), 1)]).unwrap(),
+        FastPublisher::new(fp, &[("lo".into(), 1, false)]).unwrap(),
     ));
     let h = FibHandle::new(fib(1, 1000));
     let q = p.clone();

@@ -229,6 +229,11 @@ pub struct StatsInfo {
     /// it would double the size of every [`Response`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fast_path: Option<Box<FastPathCounters>>,
+    /// Why the loaded fast path switches no frame now (a FIB it cannot
+    /// hold): every frame goes to the AF_XDP workers meanwhile. `None`: it
+    /// runs (or is not loaded, see `fast_path`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fast_path_off: Option<String>,
 }
 
 /// Binary FIB request operations (the payload's first byte), and the flag

@@ -514,7 +514,15 @@ fn attach(c: &Config, args: &Args) -> Result<xdp::Steering> {
         None if args.skb => return off("--skb: generic XDP"),
         _ => {}
     }
-    let s = xdp::Steering::load(&ports, args.force, args.skb, xdp::Program::Fast)?;
+    let s = match xdp::Steering::load(&ports, args.force, args.skb, xdp::Program::Fast) {
+        Ok(s) => s,
+        // Only the default: steering alone still forwards every frame.
+        Err(e) if c.fast_path.is_none() => {
+            tracing::warn!(error = %format!("{e:#}"), "the XDP fast path cannot be loaded");
+            return off("it cannot be loaded here");
+        }
+        Err(e) => return Err(e),
+    };
     if c.fast_path.is_none() && s.generic.iter().any(|g| *g) {
         drop(s);
         return off("native XDP is not available on every port");
@@ -535,7 +543,8 @@ fn fast_path(
     let ifindexes = c
         .ports
         .iter()
-        .map(|p| Ok((p.iface.clone(), xdp::ifindex(&p.iface)?)))
+        .zip(&steering.generic)
+        .map(|(p, g)| Ok((p.iface.clone(), xdp::ifindex(&p.iface)?, *g)))
         .collect::<Result<Vec<_>>>()?;
     let p = FastPublisher::new(steering.take_fast_path()?, &ifindexes)?;
     let p = Arc::new(std::sync::Mutex::new(p));

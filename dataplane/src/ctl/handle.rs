@@ -344,6 +344,7 @@ pub fn raw_stats(node: &Node) -> StatsInfo {
             .collect(),
         cleared_at_ns: None,
         fast_path: node.fast.load().map(Box::new),
+        fast_path_off: node.fast.off(),
     }
 }
 

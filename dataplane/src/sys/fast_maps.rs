@@ -182,8 +182,19 @@ struct FastCtl {
 pub const FAST_SCHED_BANK: u64 = 1 << 63;
 
 /// FAST_GRACE_MS: how long a retired bank is left alone before it is
-/// rewritten (fast_maps.h argues it).
+/// rewritten when [`rcu_grace_period`] is not available (fast_maps.h).
 pub const FAST_GRACE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Waits for an RCU grace period: membarrier(MEMBARRIER_CMD_GLOBAL) is
+/// synchronize_rcu() in the kernel, and every XDP program run is one RCU
+/// read-side section, so once it returns no run that could read a bank
+/// retired before the call is still going. False where the kernel refuses
+/// it (nohz_full CPUs): the caller then waits [`FAST_GRACE`].
+pub fn rcu_grace_period() -> bool {
+    const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
+    // SAFETY: membarrier takes two integers and touches no memory of ours.
+    unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0 }
+}
 
 #[derive(Clone, Copy)]
 enum CtlWord {
@@ -375,15 +386,56 @@ impl Bank {
     }
 }
 
+/// What housekeeping needs without the publisher's lock (which a FIB
+/// write may hold for tens of ms): the liveness word and the counters.
+#[derive(Clone)]
+pub struct FastControl {
+    ctl: std::sync::Arc<Mapped<FastCtl>>,
+    stats: std::sync::Arc<PerCpuArray<MapData, FastCounters>>,
+}
+
+impl std::fmt::Debug for FastControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastControl").finish_non_exhaustive()
+    }
+}
+
+impl FastControl {
+    /// The liveness mask: bit p set when port p is up (the next hop is
+    /// chosen by it, primary or backup, as the workers choose).
+    pub fn set_live(&self, mask: u64) {
+        self.ctl
+            .word(CtlWord::Live)
+            .store(mask, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The program's counters, summed over CPUs.
+    pub fn counters(&self) -> Result<FastCounters> {
+        let mut sum = FastCounters::default();
+        for c in self.stats.get(&0, 0)?.iter() {
+            sum.forwarded += c.forwarded;
+            sum.backup_used += c.backup_used;
+            sum.punted += c.punted;
+            for (s, v) in sum.drops.iter_mut().zip(c.drops) {
+                *s += v;
+            }
+            for (s, v) in sum.tx.iter_mut().zip(c.tx) {
+                *s += v;
+            }
+        }
+        Ok(sum)
+    }
+}
+
 /// The fast path's maps (and, loaded alone, its program).
 pub struct FastPath {
     /// The program's own `Ebpf` when loaded alone ([`FastPath::load`], for
     /// test runs); None when [`super::xdp::Steering`] owns it.
     prog: Option<Ebpf>,
     banks: [Bank; 2],
-    ctl: Mapped<FastCtl>,
+    ctl: std::sync::Arc<Mapped<FastCtl>>,
     tx_ports: DevMap<MapData>,
-    stats: PerCpuArray<MapData, FastCounters>,
+    stats: std::sync::Arc<PerCpuArray<MapData, FastCounters>>,
     /// Bit p: port p has a tx device ([`FastPath::set_port`]).
     ports: u64,
     /// Bit p: port p cannot take redirected frames ([`FastPath::set_blocked`]).
@@ -430,9 +482,9 @@ impl FastPath {
         Ok(FastPath {
             prog: None,
             banks: [Bank::take(bpf, 0)?, Bank::take(bpf, 1)?],
-            ctl: Mapped::take(bpf, "fast_ctl", 1)?,
+            ctl: std::sync::Arc::new(Mapped::take(bpf, "fast_ctl", 1)?),
             tx_ports: DevMap::try_from(tx)?,
-            stats: PerCpuArray::try_from(st)?,
+            stats: std::sync::Arc::new(PerCpuArray::try_from(st)?),
             ports: 0,
             blocked: 0,
         })
@@ -524,10 +576,17 @@ impl FastPath {
             .get(label & (FAST_LABELS - 1))
     }
 
-    /// The liveness mask: bit p set when port p is up (the next hop is
-    /// chosen by it, primary or backup, as the workers choose).
+    /// The handle housekeeping keeps: liveness and counters, lock-free.
+    pub fn control(&self) -> FastControl {
+        FastControl {
+            ctl: self.ctl.clone(),
+            stats: self.stats.clone(),
+        }
+    }
+
+    /// The liveness mask ([`FastControl::set_live`]).
     pub fn set_live(&self, mask: u64) {
-        self.store_word(CtlWord::Live, mask);
+        self.control().set_live(mask)
     }
 
     /// Ports that cannot take frames redirected in XDP now: frames whose
@@ -551,19 +610,7 @@ impl FastPath {
 
     /// The program's counters, summed over CPUs.
     pub fn counters(&self) -> Result<FastCounters> {
-        let mut sum = FastCounters::default();
-        for c in self.stats.get(&0, 0)?.iter() {
-            sum.forwarded += c.forwarded;
-            sum.backup_used += c.backup_used;
-            sum.punted += c.punted;
-            for (s, v) in sum.drops.iter_mut().zip(c.drops) {
-                *s += v;
-            }
-            for (s, v) in sum.tx.iter_mut().zip(c.tx) {
-                *s += v;
-            }
-        }
-        Ok(sum)
+        self.control().counters()
     }
 
     /// Runs the program once on `frame` (BPF_PROG_TEST_RUN, 256 bytes of

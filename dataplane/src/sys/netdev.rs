@@ -140,6 +140,9 @@ impl Netdev {
                 continue; // a late reply to an earlier, timed-out request
             }
             let mlen = (u32::from_ne_bytes([r[0], r[1], r[2], r[3]]) as usize).min(r.len());
+            if mlen < 20 {
+                return Err(io::Error::other("truncated netlink message"));
+            }
             if ty == NLMSG_ERROR {
                 let code = i32::from_ne_bytes([r[16], r[17], r[18], r[19]]);
                 return Err(io::Error::from_raw_os_error(-code));
