@@ -13,10 +13,16 @@
 #    reroute to the backup. Rates are frames per second over each row's
 #    measured interval (a row is about 1.2-1.7 s: the counters and the
 #    control socket are read between sleeps).
+#
+#   scripts/demo-relay.sh                 # transit in the XDP fast path
+#   FAST_PATH=off scripts/demo-relay.sh   # every frame through the AF_XDP workers
+#
 # Needs root. Cleans up everything it creates, also on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "demo: needs root (network namespaces, XDP)" >&2; exit 1; }
+FAST_PATH=${FAST_PATH:-xdp}
+case "$FAST_PATH" in xdp|off) ;; *) echo "demo: FAST_PATH=$FAST_PATH: expected xdp or off" >&2; exit 2 ;; esac
 bash scripts/setup.sh >/dev/null
 python3 scripts/demo-build.py dataplane control
 DP=target/release/orbitmesh-dp; CTL=target/release/orbitmesh-ctl
@@ -47,6 +53,11 @@ for x in "omd-gen gen0 $GEN" "omd-dut dut0 $DUT0" "omd-dut dut1 $DUT1" "omd-dut 
          "omd-sink sink0 $SINK0" "omd-sink sink1 $SINK1"; do
   set -- $x; ip -n $1 link set $2 address $3; ip -n $1 link set $2 up
 done
+# The dut switches transit frames in XDP (its fast path, unless
+# FAST_PATH=off) and redirects them to dut1/dut2; a veth takes a frame
+# redirected in XDP only when its peer runs NAPI (an XDP program or GRO:
+# drivers/net/veth.c, veth_xdp_xmit), so the sinks turn GRO on.
+for d in sink0 sink1; do ip netns exec omd-sink ethtool -K $d gro on >/dev/null; done
 fib() { # version next-hop
   cat <<TOML
 version = $1
@@ -74,7 +85,8 @@ next_hop = "$2"
 TOML
 }
 fib 1 sat-a > "$work/v1.toml"; fib 2 sat-b > "$work/v2.toml"
-ip netns exec omd-dut $DP --port dut0 --port dut1 --port dut2 --fib "$work/v1.toml" $S --name demo --log warn &
+ip netns exec omd-dut $DP --port dut0 --port dut1 --port dut2 --fib "$work/v1.toml" $S --name demo --log warn \
+  --fast-path "$FAST_PATH" &
 pids+=($!)
 for _ in $(seq 50); do [ -S "$work/dp.sock" ] && break; sleep 0.1; done
 $CTL fib show $S
@@ -111,10 +123,11 @@ for t in $(seq 1 12); do
   a0=$a; b0=$b; w0=$w
 done
 kill "$gen" 2>/dev/null || true
-if [ "$rerouted" -gt 0 ]; then
+# About 3 rows at 2,000 frames/s: a handful means the frames went nowhere.
+if [ "$rerouted" -ge 1000 ]; then
   echo "   fast reroute: $rerouted frames reached the backup (sink1) after dut1 went down"
 else
-  echo "   fast reroute: NO frames reached the backup after dut1 went down (see the counters)" >&2
+  echo "   fast reroute: only $rerouted frames reached the backup after dut1 went down (see the counters)" >&2
 fi
 echo "== counters"
 $CTL stats $S

@@ -18,11 +18,21 @@
 #   scripts/demo.sh                      # the standard run (~2.5 minutes)
 #   DURATION=600s scripts/demo.sh        # shorter (30 s of wall time)
 #   scripts/demo.sh --rate 500           # any orbitmesh-emu run flag
+#   FAST_PATH=xdp scripts/demo.sh        # transit satellites switch labels in the
+#                                        # kernel's XDP fast path (--fast-path xdp
+#                                        # --no-delay): no delay line, so links hold
+#                                        # no propagation delay (latency is the host's
+#                                        # only) and do not follow the geometry
 #
 # Needs root. Everything it creates is removed at the end, also on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "demo: needs root (network namespaces, XDP)" >&2; exit 1; }
+case "${FAST_PATH:-off}" in
+  off) fast=() ;;
+  xdp) fast=(--fast-path xdp --no-delay) ;;
+  *) echo "demo: FAST_PATH=$FAST_PATH: expected xdp or off" >&2; exit 2 ;;
+esac
 bash scripts/setup.sh >/dev/null
 # cargo's own progress, and an estimate of the time left (the first build
 # compiles ~200 crates: minutes).
@@ -33,4 +43,4 @@ exec target/release/orbitmesh-emu run \
   --ground-stations control/data/ground_stations/cities_top100.basic.txt --gs-count 4 \
   --duration "${DURATION:-2400s}" --time-scale "${SCALE:-20}" --rate "${RATE:-200}" \
   --random-failures 2 --restore-after 300s --seed 7 \
-  --out "$OUT" "$@"
+  --out "$OUT" ${fast[@]+"${fast[@]}"} "$@"

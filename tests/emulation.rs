@@ -5,7 +5,9 @@
 //! traffic's path failing mid-run; every link holds frames for its predicted
 //! propagation delay; the control process signs every order and reaches
 //! the nodes' remote channels over a management network (the default).
-//! Needs root; skips with a message otherwise.
+//! One smaller run uses the XDP transit fast path instead (`--fast-path
+//! xdp --no-delay`: no delay line). Needs root; skips with a message
+//! otherwise.
 
 mod support;
 use std::path::PathBuf;
@@ -39,28 +41,44 @@ fn assert_in_force(s: &serde_json::Value, nodes: u64) {
     );
 }
 
+/// The test's 6 x 6 shell, 4 stations, 600 s of schedule at x20 (30 s of
+/// wall time), 100 packets/s per flow.
+const SHELL_6X6: &[&str] = &[
+    "--walker",
+    "6:6:70:1500",
+    "--gs-count",
+    "4",
+    "--duration",
+    "600s",
+    "--rate",
+    "100",
+];
+
 /// `orbitmesh-emu run` on the test's 6 x 6 shell with `extra` arguments,
 /// one at a time; the JSON summary, the output directory and the log.
-/// Namespaces are named per process (`om<name><pid>`): a run in another
-/// worktree at the same time must not take this one's for leftovers.
 fn emulate(name: &str, extra: &[&str]) -> (serde_json::Value, PathBuf, String) {
+    emulate_shell(name, SHELL_6X6, extra)
+}
+
+/// `orbitmesh-emu run` on `shell` (walker, stations, duration, rate) at
+/// x20, with `extra` arguments, one at a time. Namespaces are named per
+/// process (`om<name><pid>`): a run in another worktree at the same time
+/// must not take this one's for leftovers.
+fn emulate_shell(
+    name: &str,
+    shell: &[&str],
+    extra: &[&str],
+) -> (serde_json::Value, PathBuf, String) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let out = std::env::temp_dir().join(format!("om-emu-{name}-{}", std::process::id()));
     let prefix = format!("om{name}{}", std::process::id());
     let one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let o = Command::new(bin("orbitmesh-emu"))
-        .args([
-            "run",
-            "--walker",
-            "6:6:70:1500",
-            "--min-elevation-deg",
-            "10",
-        ])
-        .args(["--max-gsl-m", "5000000", "--gs-count", "4"])
+        .args(["run", "--min-elevation-deg", "10", "--max-gsl-m", "5000000"])
+        .args(shell)
         .arg("--ground-stations")
         .arg(root.join("control/data/ground_stations/cities_top100.basic.txt"))
-        .args(["--duration", "600s", "--time-scale", "20", "--rate", "100"])
-        .args(["--prefix", &prefix, "--json"])
+        .args(["--time-scale", "20", "--prefix", &prefix, "--json"])
         .args(extra)
         .arg("--out")
         .arg(&out)
@@ -229,5 +247,73 @@ fn a_constellation_slice_delivers_across_swaps_and_recovers_from_an_isl_failure(
     ] {
         assert!(out.join(file).exists(), "{file}");
     }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// Issue 16: `--fast-path xdp --no-delay` runs every dataplane with the
+/// XDP transit fast path and no delay line. The 6 x 6 shell with 3
+/// stations (39 nodes) for 300 s of schedule (15 s of wall time): it
+/// starts, delivers, the satellites switch the traffic in XDP (every
+/// delivered packet crosses at least one satellite), the latency is the
+/// host's (no propagation delay), every node follows its schedule, and
+/// the CPU during the traffic is measured with the kernel's share.
+#[test]
+fn the_fast_path_mode_forwards_transit_frames_in_xdp() {
+    if !is_root() {
+        eprintln!(
+            "skipping: the emulation needs root (network namespaces, AF_XDP); CI runs it as root"
+        );
+        return;
+    }
+    let shell = [
+        "--walker",
+        "6:6:70:1500",
+        "--gs-count",
+        "3",
+        "--duration",
+        "300s",
+        "--rate",
+        "200",
+    ];
+    let (s, out, log) = emulate_shell("fp", &shell, &["--fast-path", "xdp", "--no-delay"]);
+    eprintln!("{log}");
+    let f = |k: &str| s[k].as_f64().unwrap_or_else(|| panic!("{k} in {s}"));
+    assert_eq!(s["fast_path"], "xdp", "{s}");
+    assert!(log.contains("no delay line"), "{log}");
+    let flows = s["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 6, "{s}");
+    for fl in flows {
+        assert!(fl["delivered"].as_u64().unwrap() > 0, "{fl}");
+        assert_eq!(fl["duplicates"].as_u64(), Some(0), "{fl}");
+        // No delay line: the host's latency, far below the orbits'.
+        let predicted = fl["predicted_ms"].as_f64().unwrap();
+        let p50 = fl["latency_us"][0].as_f64().unwrap() / 1e3;
+        assert!(
+            p50 < 5.0 && p50 < 0.5 * predicted,
+            "measured median {p50} ms vs predicted {predicted} ms: {fl}"
+        );
+    }
+    assert!(f("delivery_ratio_outside_faults") >= 0.999, "{s}");
+    assert!(f("fib_swaps_verified") >= 20.0, "{s}");
+    assert_eq!((f("fib_swaps_late"), f("fib_swaps_failed")), (0.0, 0.0));
+    // The satellites forwarded in XDP: at least one fast-path hop per
+    // packet delivered (a station's push and pop are the workers').
+    let (fast, all) = (f("frames_forwarded_fast_path"), f("frames_forwarded"));
+    assert!(
+        fast >= 0.9 * f("delivered"),
+        "fast path {fast} of {all} hops: {s}"
+    );
+    assert!(all > fast, "the stations' workers forwarded too: {s}");
+    let cpu = &s["cpu_during_traffic"];
+    let c = |k: &str| cpu[k].as_f64().unwrap_or_else(|| panic!("{k} in {cpu}"));
+    assert!(
+        c("wall_s") >= 10.0 && c("busy_s") > 0.0 && c("dataplanes_s") > 0.0,
+        "{cpu}"
+    );
+    assert!(
+        c("dataplanes_s") + c("emulation_other_s") + c("others_s") <= 1.05 * c("busy_s") + 0.5,
+        "the processes cannot use more than the machine was busy: {cpu}"
+    );
+    assert_in_force(&s, 39);
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -4,6 +4,13 @@
 //! by [`mgmt`](super::mgmt): trusted key and remote channel); then, unless `--no-delay`, every link's
 //! propagation delay (an emulation-only delay line in each dataplane, set
 //! over the control socket and updated every second as the orbits move).
+//!
+//! How the dataplanes forward ([`FastPath`]): by default every frame goes
+//! through the AF_XDP workers and their delay line (`--delay-line
+//! --fast-path off`); with `--fast-path xdp` transit frames are switched
+//! in the kernel by the XDP fast path (issue 16) and never reach a worker,
+//! so there is no delay line: no propagation delay and no links that go
+//! away with the geometry.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,12 +18,50 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
+use serde::Serialize;
 
 use super::lab::Lab;
 use super::{Names, Topology};
 use control::distribute::{Link, LocalPort, NodeWiring, Wiring};
 use control::predict::Network;
 use orbitmesh_core::protocol::{call, Request, Response, ScheduleInfo, StatsInfo, VersionInfo};
+
+/// How the dataplanes forward transit frames (`orbitmesh-emu run
+/// --fast-path`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FastPath {
+    /// Every frame through the AF_XDP workers, with the emulation's delay
+    /// line (propagation delay, links gone with the geometry).
+    #[default]
+    Off,
+    /// Transit label switching in the kernel's XDP fast path; no delay
+    /// line.
+    Xdp,
+}
+
+impl FastPath {
+    /// `orbitmesh-dp`'s flags for this mode.
+    pub fn dp_args(self) -> &'static [&'static str] {
+        match self {
+            FastPath::Off => &["--delay-line", "--fast-path", "off"],
+            FastPath::Xdp => &["--fast-path", "xdp"],
+        }
+    }
+
+    /// Whether the dataplanes hold the delay line (propagation delay and
+    /// links gone with the geometry are emulated).
+    pub fn delay_line(self) -> bool {
+        self == FastPath::Off
+    }
+}
+
+/// The dataplane program and how it forwards.
+#[derive(Debug, Clone)]
+pub struct DpProgram {
+    pub bin: PathBuf,
+    pub fast_path: FastPath,
+}
 
 /// Where each node's control socket is: `DIR/n<node>.sock`.
 #[derive(Debug, Clone)]
@@ -80,14 +125,14 @@ pub fn start(
     lab: &mut Lab,
     topo: &Topology,
     names: &Names,
-    dp_bin: &Path,
+    dp: &DpProgram,
     sockets: &Sockets,
     out: &Path,
 ) -> Result<Vec<u32>> {
     let mut pids = Vec::new();
     for n in topo.nodes() {
         let _ = std::fs::remove_dir_all(super::outages::state_dir(out, n));
-        pids.push(spawn_one(lab, topo, names, dp_bin, sockets, out, n)?);
+        pids.push(spawn_one(lab, topo, names, dp, sockets, out, n)?);
     }
     wait_ready(lab, topo, sockets, out)?;
     Ok(pids)
@@ -100,7 +145,7 @@ pub fn spawn_one(
     lab: &mut Lab,
     topo: &Topology,
     names: &Names,
-    dp_bin: &Path,
+    dp: &DpProgram,
     sockets: &Sockets,
     out: &Path,
     n: u32,
@@ -110,7 +155,7 @@ pub fn spawn_one(
         .create(true)
         .append(true)
         .open(out.join(format!("logs/n{n}.log")))?;
-    let mut argv = argv(topo, n, dp_bin, sockets);
+    let mut argv = argv(topo, n, dp, sockets);
     argv.push("--config".into());
     argv.push(super::mgmt::config_path(out, n).display().to_string());
     argv.push("--state-dir".into());
@@ -126,19 +171,19 @@ pub fn spawn_one(
 }
 
 /// `orbitmesh-dp`'s command line for node `n`.
-fn argv(topo: &Topology, n: u32, dp_bin: &Path, sockets: &Sockets) -> Vec<String> {
+fn argv(topo: &Topology, n: u32, dp: &DpProgram, sockets: &Sockets) -> Vec<String> {
     let mut argv: Vec<String> = vec![
-        dp_bin.display().to_string(),
+        dp.bin.display().to_string(),
         "--name".into(),
         format!("n{n}"),
         "--socket".into(),
         sockets.of(n).display().to_string(),
         "--poll".into(),
         "sleep-when-idle".into(),
-        "--delay-line".into(),
         "--log".into(),
         "warn".into(),
     ];
+    argv.extend(dp.fast_path.dp_args().iter().map(|a| a.to_string()));
     for b in topo.neighbors(n) {
         argv.push("--port".into());
         argv.push(Names::port(b));
@@ -224,4 +269,32 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_path_runs_without_the_delay_line_and_the_default_with_it() {
+        let topo = Topology::new(2, 1, &[(0, 1)], Vec::new());
+        let sockets = Sockets(PathBuf::from("/run/x"));
+        let args = |fast_path| {
+            let dp = DpProgram {
+                bin: PathBuf::from("/bin/orbitmesh-dp"),
+                fast_path,
+            };
+            argv(&topo, 1, &dp, &sockets).join(" ")
+        };
+        let off = args(FastPath::Off);
+        assert!(
+            off.contains(" --delay-line --fast-path off"),
+            "delay line, fast path off explicitly: {off}"
+        );
+        let xdp = args(FastPath::Xdp);
+        assert!(xdp.contains(" --fast-path xdp"), "{xdp}");
+        assert!(!xdp.contains("--delay-line"), "{xdp}");
+        assert!(xdp.ends_with("--port p0"), "{xdp}");
+        assert!(FastPath::Off.delay_line() && !FastPath::Xdp.delay_line());
+    }
 }

@@ -1,16 +1,35 @@
 //! The host under the emulation: once a tick of the live view, how busy
 //! the whole machine was (`/proc/stat`) and how much of it the processes
 //! outside this emulation's process tree used (someone else's compiler:
-//! [`orbitmesh_lab::cpu::OthersCpu`], the readings the bench harness
-//! uses to flag disturbed trials). An interval where the machine was
-//! saturated and others had a large share of it is *overloaded*: the live
+//! [`procs`](super::procs), which also finds the processes that started
+//! and ended between two readings in their parents' reaped time). An
+//! interval where the machine was saturated and others had a large share
+//! of it is *overloaded*: the live
 //! view's ticks and the test traffic stall there, and the summary counts
 //! the packets lost in those intervals against the overload, not against
 //! the dataplanes.
+//!
+//! The same readings split the machine's CPU over the live view
+//! ([`CpuSplit`]) so that CPU per packet hop counts the kernel's packet
+//! work too, wherever it ran. A veth has no interrupt: a frame sent on it
+//! is received (NAPI, softirq: the XDP programs, the fast path's label
+//! switching and redirect included) on the sender's CPU, in the sender's
+//! process context when the softirq runs as the send returns (then the
+//! scheduler charges it to that process: this kernel has no
+//! IRQ_TIME_ACCOUNTING), or in ksoftirqd when it runs over its budget. A
+//! dataplane's utime + stime therefore holds the receive work its sends
+//! caused at the next hops, and what ran in kernel threads is busy time
+//! that no process of the emulation was charged for. With the XDP fast
+//! path, a transit frame never wakes a dataplane, so all of its work is
+//! of that kind: in the context of whoever sent the frame into the chain
+//! (a station's dataplane, an agent) or of ksoftirqd. CPU per hop is
+//! therefore (the dataplanes' processes + the busy time no process had) /
+//! every hop (the workers' and the fast path's), in both modes.
 
-use orbitmesh_lab::cpu::{self, CoreTicks, OthersCpu};
+use orbitmesh_lab::cpu;
 use serde::Serialize;
 
+use super::procs::{ProcMeter, ProcTicks};
 use super::report::{PairTrace, Sample};
 
 /// Machine busy (all CPUs) at or above this share, and ...
@@ -32,6 +51,128 @@ pub struct HostSample {
     pub others: f64,
 }
 
+/// Where the machine's CPU went over the live view, in CPU-seconds summed
+/// over the ticks (all CPUs; process times from `/proc/PID/stat`, which
+/// the kernel keeps in step with the scheduler's exact run time; idle and
+/// steal from `/proc/stat`, idle measured exactly with NO_HZ).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct CpuSplit {
+    /// Wall seconds covered, and CPUs.
+    pub wall_s: f64,
+    pub cpus: usize,
+    /// Wall x CPUs - idle (+ iowait) - steal (time the hypervisor ran
+    /// something else: the tasks are not charged for it either).
+    pub busy_s: f64,
+    /// The dataplane processes (utime + stime): their own work and the
+    /// kernel's done in their context (AF_XDP, veth transmit, and the
+    /// receive it runs at the next hop, that hop's XDP included).
+    pub dataplanes_s: f64,
+    /// The emulation's other processes: the emulator, the control
+    /// processes, the traffic agents and ping (with the kernel's work in
+    /// their context: UDP, the station's receive of what they send).
+    pub emulation_other_s: f64,
+    /// User-space processes outside the emulation.
+    pub others_s: f64,
+}
+
+impl CpuSplit {
+    /// Busy time no user-space process was charged for: kernel threads
+    /// (ksoftirqd running the receive work the senders left over,
+    /// kworkers) and interrupts on idle CPUs. Charged to the dataplanes:
+    /// on a quiet machine it is the packet work of the mesh (it also holds
+    /// the little the kernel did for anyone else).
+    pub fn kernel_s(&self) -> f64 {
+        (self.busy_s - self.dataplanes_s - self.emulation_other_s - self.others_s).max(0.0)
+    }
+
+    /// The dataplanes' processes and the kernel work no process was
+    /// charged for: what forwarding cost the machine.
+    pub fn dataplanes_with_kernel_s(&self) -> f64 {
+        self.dataplanes_s + self.kernel_s()
+    }
+
+    fn add(&mut self, other: &CpuSplit) {
+        self.wall_s += other.wall_s;
+        self.cpus = other.cpus;
+        self.busy_s += other.busy_s;
+        self.dataplanes_s += other.dataplanes_s;
+        self.emulation_other_s += other.emulation_other_s;
+        self.others_s += other.others_s;
+    }
+}
+
+/// `/proc/stat`'s line for all CPUs: idle (+ iowait) and steal, in clock
+/// ticks, and when it was read.
+#[derive(Debug, Clone, Copy)]
+struct MachineTicks {
+    idle: u64,
+    steal: u64,
+    at: std::time::Instant,
+}
+
+impl MachineTicks {
+    fn read() -> MachineTicks {
+        let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let at = std::time::Instant::now();
+        MachineTicks::parse(&s, at)
+    }
+
+    /// From `/proc/stat`'s text (user nice system idle iowait irq softirq
+    /// steal ...); zeros where it has no `cpu ` line.
+    fn parse(stat: &str, at: std::time::Instant) -> MachineTicks {
+        let v: Vec<u64> = stat
+            .lines()
+            .find(|l| l.starts_with("cpu "))
+            .map(|l| {
+                l.split_whitespace()
+                    .skip(1)
+                    .filter_map(|x| x.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let get = |i: usize| v.get(i).copied().unwrap_or(0);
+        MachineTicks {
+            idle: get(3) + get(4),
+            steal: get(7),
+            at,
+        }
+    }
+}
+
+/// Clock ticks (`/proc/stat`, `/proc/PID/stat`) in seconds.
+fn ticks_s(ticks: u64) -> f64 {
+    ticks as f64 / cpu::clock_ticks().max(1) as f64
+}
+
+/// The interval from `a` to `b` on `cpus` CPUs, given the CPU ticks the
+/// processes used in it: (share of all CPUs busy, steal excluded or not,
+/// as the overload test has always read it) and the split.
+fn split_between(
+    a: &MachineTicks,
+    b: &MachineTicks,
+    cpus: usize,
+    procs: ProcTicks,
+) -> (f64, CpuSplit) {
+    let wall_s = b.at.saturating_duration_since(a.at).as_secs_f64();
+    let capacity = wall_s * cpus.max(1) as f64;
+    let idle = ticks_s(b.idle.saturating_sub(a.idle));
+    let steal = ticks_s(b.steal.saturating_sub(a.steal));
+    let share = if capacity > 0.0 {
+        (1.0 - idle / capacity).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let split = CpuSplit {
+        wall_s,
+        cpus,
+        busy_s: (capacity - idle - steal).max(0.0),
+        dataplanes_s: ticks_s(procs.dataplanes),
+        emulation_other_s: ticks_s(procs.emulation),
+        others_s: ticks_s(procs.others),
+    };
+    (share, split)
+}
+
 impl HostSample {
     pub fn overloaded(&self) -> bool {
         self.busy >= BUSY_LIMIT && self.others >= OTHERS_LIMIT
@@ -51,41 +192,51 @@ impl HostSample {
 /// Reads the host once a tick.
 #[derive(Debug)]
 pub struct HostMeter {
-    others: OthersCpu,
-    machine: CoreTicks,
+    procs: ProcMeter,
+    machine: MachineTicks,
     cpus: usize,
     root: u32,
+    split: CpuSplit,
 }
 
 impl HostMeter {
     /// Starts measuring: this process's tree (dataplanes, control
-    /// processes, agents are its children) is the emulation.
-    pub fn start() -> HostMeter {
-        let mut others = OthersCpu::default();
+    /// processes, agents are its children) is the emulation; `dp_pids`
+    /// are its dataplanes.
+    pub fn start(dp_pids: &[u32]) -> HostMeter {
         let root = std::process::id();
-        others.since_last(root);
+        let mut procs = ProcMeter::default();
+        procs.since_last(root, dp_pids);
         HostMeter {
-            others,
-            machine: cpu::machine(),
+            procs,
+            machine: MachineTicks::read(),
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             root,
+            split: CpuSplit::default(),
         }
     }
 
     /// The interval since the last reading, which the caller places at
-    /// wall seconds `from_s`..`to_s`.
-    pub fn read(&mut self, from_s: f64, to_s: f64) -> HostSample {
-        let now = cpu::machine();
-        let wall_ns = now.at.saturating_duration_since(self.machine.at).as_nanos() as f64;
-        let others_ns = self.others.since_last(self.root) as f64;
-        let busy = now.share_busy_since(&self.machine, self.cpus);
+    /// wall seconds `from_s`..`to_s`; `dp_pids`: the dataplanes now.
+    pub fn read(&mut self, from_s: f64, to_s: f64, dp_pids: &[u32]) -> HostSample {
+        let procs = self.procs.since_last(self.root, dp_pids);
+        let now = MachineTicks::read();
+        let (busy, split) = split_between(&self.machine, &now, self.cpus, procs);
         self.machine = now;
+        self.split.add(&split);
         HostSample {
             from_s,
             to_s,
             busy,
-            others: (others_ns / (wall_ns.max(1.0) * self.cpus as f64)).min(1.0),
+            others: (split.others_s / (split.wall_s.max(1e-9) * self.cpus as f64)).min(1.0),
         }
+    }
+
+    /// Reads once more (the interval since the last tick) and gives the
+    /// split of the whole time measured.
+    pub fn finish(&mut self, dp_pids: &[u32]) -> CpuSplit {
+        self.read(0.0, 0.0, dp_pids);
+        self.split
     }
 }
 
@@ -235,6 +386,46 @@ impl HostReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_split_charges_the_busy_time_no_process_had_to_the_kernel() {
+        let hz = cpu::clock_ticks() as f64;
+        let t0 = std::time::Instant::now();
+        let a = MachineTicks::parse("cpu  10 0 5 1000 20 0 3 7 0 0\ncpu0 1 2 3\n", t0);
+        assert_eq!((a.idle, a.steal), (1020, 7));
+        // 10 s on 2 CPUs: 5 s idle (+ iowait), 1 s stolen; processes: the
+        // dataplanes 6 s, the emulation's others 3 s, others' 2 s.
+        let b = MachineTicks {
+            idle: a.idle + (5.0 * hz) as u64,
+            steal: a.steal + hz as u64,
+            at: t0 + std::time::Duration::from_secs(10),
+        };
+        let procs = ProcTicks {
+            dataplanes: (6.0 * hz) as u64,
+            emulation: (3.0 * hz) as u64,
+            others: (2.0 * hz) as u64,
+        };
+        let (share, c) = split_between(&a, &b, 2, procs);
+        assert!((share - 0.75).abs() < 1e-9, "{share}");
+        let near = |x: f64, y: f64| (x - y).abs() < 0.02;
+        assert!(near(c.busy_s, 14.0) && near(c.dataplanes_s, 6.0), "{c:?}");
+        assert!(
+            near(c.emulation_other_s, 3.0) && near(c.others_s, 2.0),
+            "{c:?}"
+        );
+        assert!(
+            near(c.kernel_s(), 3.0) && near(c.dataplanes_with_kernel_s(), 9.0),
+            "{c:?}"
+        );
+        // More process time than busy time (rounding): no negative kernel share.
+        let over = CpuSplit {
+            busy_s: 1.0,
+            dataplanes_s: 1.5,
+            ..c
+        };
+        assert_eq!(over.kernel_s(), 0.0);
+        assert_eq!(MachineTicks::parse("", t0).idle, 0);
+    }
 
     fn at(from_s: f64, to_s: f64, busy: f64, others: f64) -> HostSample {
         HostSample {

@@ -17,7 +17,8 @@
 //! - [`traffic`]: the UDP test flows with sequence numbers and timestamps;
 //! - [`report`]: the live view's traces and the summary table;
 //!   [`timeline`]: the run plotted over time (`timeline.svg`);
-//!   [`host`]: the host's load (others' processes) during the run.
+//!   [`host`]: the host's load (others' processes) during the run and
+//!   where the CPU went.
 //!
 //! Links: all planned ISLs, and every ground link that any step's routing
 //! uses (as next hop or backup). Each carries frames only while the
@@ -31,6 +32,15 @@
 //! over the control socket): every second each link's length at that
 //! schedule instant gives its delay, and the measured one-way latency
 //! follows the predicted one (`--no-delay` forwards at once).
+//! Forwarding: by default every frame goes through the dataplanes' AF_XDP
+//! workers (where the delay line is). `--fast-path xdp --no-delay` runs
+//! them with the XDP transit fast path instead (issue 16): transit
+//! satellites switch labels in the kernel and those frames never reach a
+//! worker, so that mode has no delay line: links hold no propagation delay
+//! (the latency measured is the host's only, not the orbits'; hence
+//! `--no-delay` is required) and do not follow the geometry.
+//! CPU per packet hop counts the kernel's packet work wherever it ran
+//! (softirq in the senders' context or in ksoftirqd): [`host`].
 
 pub mod agents;
 pub mod controller;
@@ -45,6 +55,7 @@ pub mod mgmt;
 pub mod os;
 pub mod outages;
 pub mod predicted;
+pub mod procs;
 pub mod report;
 pub mod session;
 pub mod slice;

@@ -19,7 +19,7 @@ use anyhow::{bail, Result};
 use super::controller::{Clock, Controller, Incarnation};
 use super::dataplanes::{cpu_seconds, set_link_delays, Sockets};
 use super::faults::{report_for, FaultEvent};
-use super::host::{HostMeter, HostSample};
+use super::host::{CpuSplit, HostMeter, HostSample};
 use super::in_force::{self, Checker};
 use super::lab::Lab;
 use super::outages::{Outage, OutageReport, Restarts, Target};
@@ -52,6 +52,9 @@ pub struct Observed {
     pub controllers: Vec<(Incarnation, bool)>,
     /// The host's load, a reading per tick.
     pub host: Vec<HostSample>,
+    /// Where the machine's CPU went from the first tick's interval to the
+    /// end of the traffic.
+    pub cpu: CpuSplit,
 }
 
 /// The scheduled activations and repairs the control processes told of
@@ -159,6 +162,7 @@ impl<'a> Live<'a> {
             ..Default::default()
         };
         let actions = super::outages::actions(outages, |t| clock.to_wall(t));
+        let host = HostMeter::start(&dp_pids);
         Live {
             lab,
             pred,
@@ -181,7 +185,7 @@ impl<'a> Live<'a> {
             next_action: 0,
             restarts,
             seen,
-            host: HostMeter::start(),
+            host,
             last_tick_s: 0.0,
         }
     }
@@ -215,6 +219,7 @@ impl<'a> Live<'a> {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.control_news();
+        self.seen.cpu = self.host.finish(&self.dp_pids);
         Ok((self.seen, self.controllers))
     }
 
@@ -300,7 +305,7 @@ impl<'a> Live<'a> {
                         self.lab,
                         &self.pred.topo,
                         self.names,
-                        &r.dp_bin,
+                        &r.dp,
                         self.sockets,
                         self.out,
                         n,
@@ -376,7 +381,7 @@ impl<'a> Live<'a> {
             set_link_delays(&self.pred.net, &self.pred.topo, sched_t, self.sockets, last);
         }
         let wall = self.clock.wall_s(now);
-        let host = self.host.read(self.last_tick_s, wall);
+        let host = self.host.read(self.last_tick_s, wall, &self.dp_pids);
         self.seen.host.push(host);
         self.last_tick_s = wall;
         let cells = self.pair_cells(sched_t);

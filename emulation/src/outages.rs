@@ -178,7 +178,7 @@ pub fn check(outages: &[Outage], window: (i64, i64)) -> Result<()> {
 /// comes back (its links' state lives in its dataplane).
 #[derive(Debug)]
 pub struct Restarts {
-    pub dp_bin: PathBuf,
+    pub dp: super::dataplanes::DpProgram,
     pub ctl_bin: PathBuf,
     /// The namespace the control process runs in.
     pub ctl_ns: String,

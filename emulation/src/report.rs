@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+use crate::dataplanes::FastPath;
+
 /// One ground-station pair (both directions), by station index.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PairTrace {
@@ -137,8 +139,22 @@ pub struct Summary {
     /// Packets lost from 2 s after the last fault to the end (0 = full recovery).
     pub lost_after_recovery: u64,
     pub dataplane_cpu_seconds: f64,
-    /// Frames forwarded by all dataplanes (packet hops).
+    /// How the dataplanes forwarded transit frames.
+    pub fast_path: crate::dataplanes::FastPath,
+    /// Frames forwarded by all dataplanes (packet hops), by their AF_XDP
+    /// workers and by the XDP fast path together.
     pub frames_forwarded: u64,
+    /// Of those, by the XDP fast path (in the kernel, no worker woken).
+    pub frames_forwarded_fast_path: u64,
+    /// Frames the fast path handed to the workers (a station's IP and
+    /// pop; the workers count them again).
+    pub frames_punted_by_fast_path: u64,
+    /// Frames the dataplanes dropped (both paths), by reason, the reasons
+    /// with any.
+    pub drops: Vec<(String, u64)>,
+    /// Where the machine's CPU went during the traffic (the live view):
+    /// CPU per hop with the kernel's packet work, wherever it ran.
+    pub cpu_during_traffic: crate::host::CpuSplit,
     /// Frames sent on links that had gone away by the geometry (a FIB that
     /// was late or stale), summed over the dataplanes.
     pub lost_to_gone_links: u64,
@@ -195,7 +211,7 @@ impl Summary {
              - unscheduled repairs pushed by the control process: {}\n\
              {}\
              - frames forwarded by all dataplanes (packet hops): {}\n\
-             - links following the geometry: {} changes; frames lost to links that had gone away: {}\n\
+             {}\
              - CPU: dataplanes {:.1} s ({:.1} us per hop, idle cost included), control process {:.1} s\n",
             self.sent,
             self.delivered,
@@ -207,13 +223,14 @@ impl Summary {
             self.path_changes,
             self.repairs,
             self.in_force_lines(),
-            self.frames_forwarded,
-            self.link_changes,
-            self.lost_to_gone_links,
+            self.forwarded_detail(),
+            self.forwarding_lines(),
             self.dataplane_cpu_seconds,
             self.dataplane_cpu_seconds * 1e6 / self.frames_forwarded.max(1) as f64,
             self.control_cpu_seconds,
         );
+        s += &self.drops_line();
+        s += &self.cpu_line();
         s += &self.host.markdown();
         for c in &self.controllers_without_report {
             s += &format!("- control process {c}\n");
@@ -268,6 +285,70 @@ impl Summary {
 }
 
 impl Summary {
+    /// The hops, and by which engine when the fast path was on.
+    fn forwarded_detail(&self) -> String {
+        match self.fast_path {
+            FastPath::Off => self.frames_forwarded.to_string(),
+            FastPath::Xdp => format!(
+                "{} ({} by the XDP fast path, {} by the AF_XDP workers, which took {} frames \
+                 from it)",
+                self.frames_forwarded,
+                self.frames_forwarded_fast_path,
+                self.frames_forwarded - self.frames_forwarded_fast_path.min(self.frames_forwarded),
+                self.frames_punted_by_fast_path
+            ),
+        }
+    }
+
+    /// The dataplanes' drops by reason.
+    fn drops_line(&self) -> String {
+        if self.drops.is_empty() {
+            return "- frames dropped by the dataplanes: 0\n".into();
+        }
+        let d: Vec<String> = self.drops.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        format!(
+            "- frames dropped by the dataplanes: {} ({})\n",
+            self.drops.iter().map(|d| d.1).sum::<u64>(),
+            d.join(", ")
+        )
+    }
+
+    /// How the links behaved: with the delay line, the geometry's changes
+    /// and what they cost; with the fast path, what is not emulated.
+    fn forwarding_lines(&self) -> String {
+        match self.fast_path {
+            FastPath::Off => format!(
+                "- links following the geometry: {} changes; frames lost to links that had gone away: {}\n",
+                self.link_changes, self.lost_to_gone_links
+            ),
+            FastPath::Xdp => "- forwarding: transit in the XDP fast path (`--fast-path xdp`), so no delay \
+                 line: links held no propagation delay (the latency measured is the host's only) \
+                 and did not follow the geometry\n"
+                .into(),
+        }
+    }
+
+    /// CPU per hop with the kernel's packet work (see [`crate::host`]).
+    fn cpu_line(&self) -> String {
+        let c = &self.cpu_during_traffic;
+        let hops = self.frames_forwarded.max(1) as f64;
+        format!(
+            "- CPU during the traffic ({:.0} s x {} CPUs): machine busy {:.1} s (steal excluded) = \
+             dataplane processes {:.1} s + kernel threads and interrupts {:.1} s + the emulation's \
+             other processes {:.1} s + processes outside it {:.1} s; **{:.1} us per hop for the \
+             dataplanes with the kernel's packet work** ({:.1} us for their processes alone)\n",
+            c.wall_s,
+            c.cpus,
+            c.busy_s,
+            c.dataplanes_s,
+            c.kernel_s(),
+            c.emulation_other_s,
+            c.others_s,
+            c.dataplanes_with_kernel_s() * 1e6 / hops,
+            c.dataplanes_s * 1e6 / hops,
+        )
+    }
+
     /// The in-force checks as list lines (each ending in a newline).
     fn in_force_lines(&self) -> String {
         let (Some(d), Some(e)) = (&self.in_force_during, &self.in_force_at_end) else {

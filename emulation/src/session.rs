@@ -17,7 +17,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 
 use super::controller::Clock;
-use super::dataplanes::Sockets;
+use super::dataplanes::{DpProgram, FastPath, Sockets};
 use super::faults::{parse_fail, FaultEvent, RandomFailures};
 use super::lab::Lab;
 use super::live::Live;
@@ -95,6 +95,15 @@ pub struct Options {
     /// second, so the measured latency follows the orbits).
     #[arg(long)]
     pub no_delay: bool,
+    /// How the dataplanes forward transit frames. `off`: every frame through
+    /// the AF_XDP workers and their emulation-only delay line. `xdp`: transit
+    /// satellites switch labels in the kernel's XDP fast path (`orbitmesh-dp
+    /// --fast-path xdp`); such frames never reach a worker, so there is no
+    /// delay line: the links hold no propagation delay (measured latency is
+    /// the host's only, not the orbits'; hence it needs --no-delay) and do
+    /// not go away with the geometry.
+    #[arg(long, value_enum, default_value_t = FastPath::Off)]
+    pub fast_path: FastPath,
     /// Run without signed orders, for comparison: the nodes trust no key
     /// and the control process reaches them through their unix sockets from
     /// the first node's namespace (by default it signs every order with a
@@ -169,10 +178,14 @@ pub fn run(a: &Options) -> Result<i32> {
     errln!("   orders: {}", channel.describe());
 
     // 3. Wiring and dataplanes.
+    let dp = DpProgram {
+        bin: programs.dp.clone(),
+        fast_path: a.fast_path,
+    };
     let (sockets, wiring_path, dp_pids) =
-        start_dataplanes(&mut lab, &pred, &names, &channel, &programs.dp, &out)?;
+        start_dataplanes(&mut lab, &pred, &names, &channel, &dp, &out)?;
     let (start_ns, end_ns) = pred.window_ns;
-    let delays = (!a.no_delay).then(|| {
+    let delays = (!a.no_delay && dp.fast_path.delay_line()).then(|| {
         let mut sent = BTreeMap::new();
         dataplanes::set_link_delays(&pred.net, &pred.topo, start_ns, &sockets, &mut sent);
         errln!(
@@ -181,17 +194,26 @@ pub fn run(a: &Options) -> Result<i32> {
         sent
     });
 
-    let geo = super::geometry::plan(&pred.net, &pred.topo, pred.window_ns, pred.step_ns);
-    errln!(
-        "   links follow the geometry: {} gone at the start, {} changes over the window",
-        geo.gone_at_start.len(),
-        geo.changes.len()
-    );
+    let geo = if dp.fast_path.delay_line() {
+        let geo = super::geometry::plan(&pred.net, &pred.topo, pred.window_ns, pred.step_ns);
+        errln!(
+            "   links follow the geometry: {} gone at the start, {} changes over the window",
+            geo.gone_at_start.len(),
+            geo.changes.len()
+        );
+        geo
+    } else {
+        errln!(
+            "   transit frames switch in the XDP fast path: no delay line, so links hold no \
+             propagation delay (latency measured is the host's only) and do not follow the geometry"
+        );
+        super::geometry::Geometry::default()
+    };
 
     // 4. The control process: schedule time `start_ns` at wall `t_start`.
     let clock = Clock::starting_in(2_000_000_000, start_ns, a.time_scale);
     let restarts = super::outages::Restarts {
-        dp_bin: programs.dp.clone(),
+        dp: dp.clone(),
         ctl_bin: programs.ctl.clone(),
         ctl_ns: channel.ctl_ns().to_string(),
         wiring: wiring_path.clone(),
@@ -205,11 +227,16 @@ pub fn run(a: &Options) -> Result<i32> {
     let geometry = super::geometry::Follower::start(geo, sockets.clone(), clock);
     let ctls = start_controllers(a.controllers, &mut lab, &restarts, &out, &clock)?;
 
-    // 5. Traffic, from just after the first FIB is in force.
+    // 5. Traffic, from just after the first FIB is in force, once every
+    // node forwards with one (a node still loading its window would drop
+    // the first packets for want of a route: the emulator's, not the mesh's).
     while super::now_ns() < clock.t_start + 100_000_000 {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let traffic_ms = ((end_ns - start_ns) as f64 / 1e6 / a.time_scale) as u64 - 600;
+    let waited_ms = wait_for_first_fibs(&pred.topo, &sockets);
+    let traffic_ms = (((end_ns - start_ns) as f64 / 1e6 / a.time_scale) as u64)
+        .saturating_sub(600 + waited_ms)
+        .max(1000);
     let topo = &pred.topo;
     let reports = agents::start(
         &mut lab,
@@ -245,6 +272,7 @@ pub fn run(a: &Options) -> Result<i32> {
         time_scale: a.time_scale,
         wall_seconds: wall_s,
         rate: a.rate,
+        fast_path: a.fast_path,
         pred: &pred,
         seen,
         ended: &ended,
@@ -260,7 +288,7 @@ fn start_dataplanes(
     pred: &Predicted,
     names: &Names,
     channel: &mgmt::Channel,
-    dp_bin: &Path,
+    dp: &DpProgram,
     out: &Path,
 ) -> Result<(Sockets, PathBuf, Vec<u32>)> {
     let sockets = Sockets(out.join("sock"));
@@ -271,13 +299,47 @@ fn start_dataplanes(
     std::fs::write(&wiring_path, toml::to_string(&wiring)?)?;
     mgmt::write_configs(&pred.topo, channel, out)?;
     errln!(
-        "== starting {} dataplanes (orbitmesh-dp, sleep-when-idle)",
-        pred.topo.nodes().count()
+        "== starting {} dataplanes (orbitmesh-dp, sleep-when-idle, {})",
+        pred.topo.nodes().count(),
+        match dp.fast_path {
+            FastPath::Off => "every frame through AF_XDP and the delay line",
+            FastPath::Xdp => "transit in the XDP fast path, no delay line",
+        }
     );
     let t = Instant::now();
-    let pids = dataplanes::start(lab, &pred.topo, names, dp_bin, &sockets, out)?;
+    let pids = dataplanes::start(lab, &pred.topo, names, dp, &sockets, out)?;
     errln!("   all up in {:.1} s", t.elapsed().as_secs_f64());
     Ok((sockets, wiring_path, pids))
+}
+
+/// Waits (at most 10 s) until every node has a FIB in force; the ms
+/// waited, said when it was more than a tick of the follower's.
+fn wait_for_first_fibs(topo: &super::Topology, sockets: &Sockets) -> u64 {
+    let t = Instant::now();
+    let limit = std::time::Duration::from_secs(10);
+    let without = || {
+        topo.nodes()
+            .filter(|&n| dataplanes::ask_version(&sockets.of(n)).is_none_or(|v| v.active == 0))
+            .count()
+    };
+    let mut left = without();
+    while left > 0 && t.elapsed() < limit && !crate::os::stop_requested() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        left = without();
+    }
+    let waited = t.elapsed();
+    if left > 0 {
+        errln!(
+            "   {left} nodes still have no FIB in force {:.1} s after the start: traffic starts anyway",
+            waited.as_secs_f64()
+        );
+    } else if waited.as_millis() > 50 {
+        errln!(
+            "   traffic waited {:.2} s for every node's first FIB",
+            waited.as_secs_f64()
+        );
+    }
+    waited.as_millis() as u64
 }
 
 /// Refuses options that cannot make a run, before anything is built.
@@ -287,6 +349,14 @@ fn check_options(a: &Options) -> Result<()> {
     }
     if a.rate == 0 || a.rate > 100_000 {
         bail!("--rate {}: must be 1..100000 packets/s per flow", a.rate);
+    }
+    if a.fast_path == FastPath::Xdp && !a.no_delay {
+        bail!(
+            "--fast-path xdp: transit frames then switch in the kernel and never reach the AF_XDP \
+             workers whose delay line holds them for the links' propagation delay, so that delay \
+             cannot be emulated; add --no-delay (measured latency is then the host's only, not the \
+             orbits')"
+        );
     }
     if a.one_ahead && !a.unsigned {
         bail!("--one-ahead stages FIBs one at a time, which are not signed orders: add --unsigned");

@@ -34,6 +34,7 @@ use control::distribute::NodeReport;
 use orbitmesh_core::errln;
 use orbitmesh_core::protocol::Counter;
 use orbitmesh_core::sign::Refusal;
+use orbitmesh_core::stats::DropReason;
 
 /// What the processes tell at the end.
 #[derive(Debug, Default)]
@@ -47,8 +48,14 @@ pub struct Ended {
     pub in_force_at_end: Option<Tally>,
     /// The ping across the mesh (`ping`'s output).
     pub ping: String,
-    /// Frames forwarded by all dataplanes (packet hops).
+    /// Frames forwarded by all dataplanes (packet hops): AF_XDP workers
+    /// and XDP fast path together, and by the fast path.
     pub forwarded: u64,
+    pub forwarded_fast_path: u64,
+    /// Frames the fast path handed to the workers (counted by them again).
+    pub punted_by_fast_path: u64,
+    /// Frames dropped by both paths, by reason (the reasons with any).
+    pub drops: Vec<(String, u64)>,
     /// Frames sent on links that had gone away (geometry), all dataplanes.
     pub lost_to_gone_links: u64,
     /// Link changes the geometry follower applied.
@@ -110,12 +117,31 @@ pub fn wind_down(
     drop(controllers);
     ended.in_force_at_end = seen.in_force.as_mut().map(|c| c.at_end(sockets));
     let ping = std::fs::read_to_string(out.join("logs/ping.log")).unwrap_or_default();
-    let stats: Vec<_> = topo
+    let replies: Vec<_> = topo
         .nodes()
-        .filter_map(|n| ask_stats(&sockets.of(n)).map(|st| st.counters))
+        .filter_map(|n| ask_stats(&sockets.of(n)))
         .collect();
+    let stats: Vec<_> = replies.iter().map(|st| &st.counters).collect();
     let sum = |c: Counter| stats.iter().map(|st| st.get(c)).sum::<u64>();
-    let (forwarded, lost_to_gone_links) = (sum(Counter::Forwarded), sum(Counter::EmuLinkGoneDrops));
+    // The fast path's frames never reach a worker: its forwarded add to
+    // the workers' (its punted are the workers' own again).
+    let forwarded_fast_path: u64 = replies
+        .iter()
+        .filter_map(|st| st.fast_path.as_ref())
+        .map(|f| f.forwarded)
+        .sum();
+    let forwarded = sum(Counter::Forwarded) + forwarded_fast_path;
+    let lost_to_gone_links = sum(Counter::EmuLinkGoneDrops);
+    let fast = || replies.iter().filter_map(|st| st.fast_path.as_ref());
+    let punted_by_fast_path = fast().map(|f| f.punted).sum();
+    let drops = DropReason::ALL
+        .iter()
+        .map(|&r| {
+            let n = sum(Counter::Drop(r)) + fast().map(|f| f.drop_count(r)).sum::<u64>();
+            (r.name().to_string(), n)
+        })
+        .filter(|d| d.1 > 0)
+        .collect();
     let order_refusals = Refusal::ALL
         .iter()
         .map(|&r| (Counter::Order(r).name().to_string(), sum(Counter::Order(r))))
@@ -124,6 +150,9 @@ pub fn wind_down(
     Ended {
         ping,
         forwarded,
+        forwarded_fast_path,
+        punted_by_fast_path,
+        drops,
         lost_to_gone_links,
         order_refusals,
         ..ended
@@ -221,6 +250,7 @@ pub struct Run<'a> {
     pub time_scale: f64,
     pub wall_seconds: f64,
     pub rate: u32,
+    pub fast_path: crate::dataplanes::FastPath,
     pub pred: &'a Predicted,
     pub seen: Observed,
     pub ended: &'a Ended,
@@ -273,7 +303,12 @@ pub fn summary(run: Run) -> Summary {
         faults: seen.faults,
         lost_after_recovery,
         dataplane_cpu_seconds: seen.dp_cpu.iter().sum(),
+        fast_path: run.fast_path,
         frames_forwarded: ended.forwarded,
+        frames_forwarded_fast_path: ended.forwarded_fast_path,
+        frames_punted_by_fast_path: ended.punted_by_fast_path,
+        drops: ended.drops.clone(),
+        cpu_during_traffic: seen.cpu,
         lost_to_gone_links: ended.lost_to_gone_links,
         link_changes: ended.link_changes,
         outages,

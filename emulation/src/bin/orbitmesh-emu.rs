@@ -23,6 +23,12 @@ const EXAMPLES: &str = "Examples:
   # Random ISL failures on the traffic's paths (restored after 60 s of orbit)
   orbitmesh-emu run --walker 6:6:70:1500 ... --random-failures 3 --restore-after 60s
 
+  # Transit satellites switch labels in the kernel's XDP fast path
+  # (orbitmesh-dp --fast-path xdp). There is no delay line then: no
+  # propagation delay (latency measured is the host's only, hence
+  # --no-delay) and links do not go away with the geometry.
+  orbitmesh-emu run --walker 6:6:70:1500 ... --fast-path xdp --no-delay
+
 Needs root (namespaces, XDP) and orbitmesh-dp / orbitmesh-ctl beside this binary
 (cargo build --release -p dataplane -p control). Everything it creates is removed
 at the end, also on Ctrl-C.";
