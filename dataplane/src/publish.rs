@@ -30,10 +30,13 @@
 //! Publication cost does not depend on the FIB's size: one small allocation
 //! and one atomic swap. An [`Observer`] (the XDP fast path's publisher,
 //! `crate::fast_publish`) is told of every change under the writer lock,
-//! so it sees them in order, and BEFORE the readers' slots are swapped: the
-//! kernel's fast path switches first and the workers a few µs later (the
-//! observer's own cost, e.g. writing a 2^20-label bank, delays both rather
-//! than leaving the two engines on different FIBs meanwhile).
+//! so it sees them in order. A FIB made current now is told BEFORE the
+//! readers' slot is swapped: the kernel's fast path switches first and the
+//! workers a few µs later (the observer's cost, e.g. writing a 2^20-label
+//! bank, delays both rather than leaving the engines on different FIBs). A
+//! staged FIB is told AFTER: the workers must flip at its instant whatever
+//! the observer costs, and the kernel flips per frame at the same instant
+//! once its bank is written.
 
 use crate::sys::epoch::EpochCell;
 use crossbeam_epoch::Guard;
@@ -200,9 +203,6 @@ impl FibHandle {
             at,
         };
         let w = &mut *w;
-        if let Some(cur) = w.current.as_ref() {
-            w.observer.tell(cur, Some(&next));
-        }
         let g = crossbeam_epoch::pin();
         self.staged.replace(
             Some(Slot {
@@ -216,6 +216,11 @@ impl FibHandle {
         }
         drop(g);
         Self::reclaim_locked(w);
+        // Staged: the workers' slot first, so they flip at the instant
+        // whatever the observer costs (a bank write may wait for an RCU
+        // grace period); the kernel flips per frame at the same instant
+        // once its bank is written, normally long before.
+        w.notify();
     }
 
     /// Promotes a staged snapshot whose time has come to current. Readers see
