@@ -87,13 +87,20 @@ fn counts(socket: &Path) -> Counts {
     else {
         panic!("the dataplane did not answer a stats request");
     };
+    // Over both paths: frames the XDP fast path forwards or drops never
+    // reach a worker (those it punts, the workers count).
+    let (f_fwd, f_drop) = st
+        .fast_path
+        .as_deref()
+        .map_or((0, 0), |f| (f.forwarded, f.dropped()));
     Counts {
-        rx: st.counters.get(Counter::Rx),
-        forwarded: st.counters.get(Counter::Forwarded),
+        rx: st.counters.get(Counter::Rx) + f_fwd + f_drop,
+        forwarded: st.counters.get(Counter::Forwarded) + f_fwd,
         dropped: DropReason::ALL
             .iter()
             .map(|r| st.counters.get(Counter::Drop(*r)))
-            .sum(),
+            .sum::<u64>()
+            + f_drop,
         kernel: st.ports.iter().map(|p| p.counters.kernel.total()).sum(),
     }
 }
