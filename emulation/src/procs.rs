@@ -17,55 +17,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A process's `/proc/PID/stat` fields that count here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcStat {
-    pub pid: u32,
-    pub ppid: u32,
-    /// utime + stime, clock ticks.
-    pub own: u64,
-    /// cutime + cstime: its reaped children's (and theirs), clock ticks.
-    pub reaped: u64,
-}
-
-/// Parses one `/proc/PID/stat` line; `None` for a kernel thread or a line
-/// it cannot read.
-pub fn parse_stat(stat: &str) -> Option<ProcStat> {
-    const PF_KTHREAD: u64 = 0x0020_0000;
-    let pid = stat.split_whitespace().next()?.parse().ok()?;
-    // Fields after the command name (which may hold spaces and parentheses):
-    // state, ppid (4), ..., flags (9), ..., utime (14), stime, cutime, cstime.
-    let f: Vec<&str> = stat
-        .get(stat.rfind(')')? + 2..)?
-        .split_whitespace()
-        .collect();
-    let n = |i: usize| f.get(i)?.parse::<u64>().ok();
-    if n(6)? & PF_KTHREAD != 0 {
-        return None;
-    }
-    Some(ProcStat {
-        pid,
-        ppid: f.get(1)?.parse().ok()?,
-        own: n(11)? + n(12)?,
-        reaped: n(13)? + n(14)?,
-    })
-}
-
-/// Every user-space process now.
-pub fn processes() -> Vec<ProcStat> {
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    rd.flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.parse::<u32>().is_ok())
-        })
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter_map(|s| parse_stat(&s))
-        .collect()
-}
+/// A process's `/proc/PID/stat` fields that count here (`ticks`: its own
+/// utime + stime; `reaped`: its reaped children's), as orbitmesh-lab reads
+/// them for the relay harness too.
+pub use orbitmesh_lab::cpu::{parse_stat, processes, ProcCpu as ProcStat};
 
 /// Clock ticks used over an interval, by class.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -121,16 +76,16 @@ impl ProcMeter {
                     _ => break,
                 }
             }
-            *counted_of_gone.entry(ancestor).or_default() += p.own + p.reaped;
+            *counted_of_gone.entry(ancestor).or_default() += p.ticks + p.reaped;
         }
         let mut used = ProcTicks::default();
         for p in procs {
             let (own, reaped) = match self.last.get(&p.pid) {
                 Some(l) => (
-                    p.own.saturating_sub(l.own),
+                    p.ticks.saturating_sub(l.ticks),
                     p.reaped.saturating_sub(l.reaped),
                 ),
-                None => (p.own, p.reaped),
+                None => (p.ticks, p.reaped),
             };
             let unseen = reaped.saturating_sub(counted_of_gone.get(&p.pid).copied().unwrap_or(0));
             *match self.class(p.pid) {
@@ -178,7 +133,7 @@ mod tests {
         ProcStat {
             pid,
             ppid,
-            own,
+            ticks: own,
             reaped,
         }
     }

@@ -128,6 +128,8 @@ pub struct ProcCpu {
     pub ppid: u32,
     /// utime + stime, clock ticks.
     pub ticks: u64,
+    /// cutime + cstime: its reaped children's (and theirs), clock ticks.
+    pub reaped: u64,
 }
 
 /// Parses one `/proc/PID/stat` line; `None` for a kernel thread (which
@@ -138,17 +140,18 @@ pub fn parse_stat(stat: &str) -> Option<ProcCpu> {
     // Fields after the command name (which may hold spaces and parentheses).
     let rest = stat.get(stat.rfind(')')? + 2..)?;
     let f: Vec<&str> = rest.split_whitespace().collect();
-    // rest[0] = state (field 3), ppid = field 4, flags = field 9, utime 14, stime 15.
+    // rest[0] = state (field 3), ppid = field 4, flags = field 9, utime 14,
+    // stime 15, cutime 16, cstime 17.
     let flags: u64 = f.get(6)?.parse().ok()?;
     if flags & PF_KTHREAD != 0 {
         return None;
     }
-    let ut: u64 = f.get(11)?.parse().ok()?;
-    let st: u64 = f.get(12)?.parse().ok()?;
+    let n = |i: usize| f.get(i)?.parse::<u64>().ok();
     Some(ProcCpu {
         pid,
         ppid: f.get(1)?.parse().ok()?,
-        ticks: ut + st,
+        ticks: n(11)? + n(12)?,
+        reaped: n(13)? + n(14)?,
     })
 }
 
@@ -253,7 +256,8 @@ mod tests {
             Some(ProcCpu {
                 pid: 4242,
                 ppid: 17,
-                ticks: 280
+                ticks: 280,
+                reaped: 0
             })
         );
         let kthread = "12 (ksoftirqd/0) S 2 0 0 0 -1 69238848 0 0 0 0 0 900 0 0 20 0 1 0 9 0 0";
@@ -263,7 +267,12 @@ mod tests {
 
     #[test]
     fn others_are_what_is_outside_the_tree_per_process() {
-        let p = |pid, ppid, ticks| ProcCpu { pid, ppid, ticks };
+        let p = |pid, ppid, ticks| ProcCpu {
+            pid,
+            ppid,
+            ticks,
+            reaped: 0,
+        };
         // 10 is us; 11 our child, 12 its child; 20 and 21 someone else's.
         let t0 = [
             p(1, 0, 5),
