@@ -17,6 +17,11 @@
 #      REUSE_SATGENPY=1 to keep satgenpy's output in WORK from an earlier run (same arguments),
 #      GEOMETRY=accurate|hypatia (default accurate): orbitmesh's geometry model; hypatia
 #      reproduces satgenpy's PyEphem/libastro geometry (control/src/predict/hypatia.rs).
+#      CHUNKS=k runs satgenpy's steps in k processes (consecutive time chunks, each a
+#      generate_dynamic_state call with its own offset, starting with a full fstate file).
+#      RESUME=1 (same arguments and WORK) continues a satgenpy run cut short: keeps WORK,
+#      recomputes each gap of missing fstate files plus the last file before it (maybe
+#      truncated), split over CHUNKS processes; satgenpy's CPU time is summed over runs.
 # A satgenpy run cut short leaves fstate files only: with REUSE_SATGENPY=1 and DURATION_S
 # at most the steps it finished, the forwarding state and all station pairs' paths are
 # still compared (pair RTTs and speed are skipped).
@@ -48,7 +53,8 @@ fi
 "$VENV/bin/python" -c 'import satgen' 2>/dev/null || "$VENV/bin/pip" install -q "satgenpy==0.4.0"
 
 if [ -z "${REUSE_SATGENPY:-}" ]; then
-  rm -rf "$WORK"; mkdir -p "$WORK/satgenpy"
+  if [ -z "${RESUME:-}" ]; then rm -rf "$WORK"; fi
+  mkdir -p "$WORK/satgenpy"
   head -n "$N_GS" "$CITIES" > "$WORK/ground_stations.basic.txt"
 fi
 OM="$WORK/orbitmesh-$GEOMETRY"
@@ -59,7 +65,7 @@ N=$((P * S))
 PAIRS="$(echo "$GS_PAIRS" | tr ',' '\n' | awk -F: -v n="$N" '{printf "%s%d:%d", (NR>1?",":""), $1+n, $2+n}')"
 
 if [ -z "${REUSE_SATGENPY:-}" ]; then
-echo "== satgenpy: $PRESET ($N satellites), $N_GS ground stations, ${DURATION_S}s at ${STEP_MS}ms, pairs $PAIRS"
+echo "== satgenpy${RESUME:+ (resumed)}: $PRESET ($N satellites), $N_GS ground stations, ${DURATION_S}s at ${STEP_MS}ms, pairs $PAIRS"
 cat > "$WORK/run_satgenpy.py" <<'PY'
 import sys, time, math
 from satgen.tles.generate_tles_from_scratch import generate_tles_from_scratch_manual
@@ -86,33 +92,99 @@ sats = tles["satellites"]
 generate_simple_gsl_interfaces_info(d + "/gsl_interfaces_info.txt", len(sats), len(gss), 1, 1, 1, 1)
 ifs = read_gsl_interfaces_info(d + "/gsl_interfaces_info.txt", len(sats), len(gss))
 os.makedirs(d + "/dynamic_state", exist_ok=True)
-steps = len(range(0, dur_ns, step_ns))
-# CHUNKS > 1 splits the time range into consecutive chunks, each one a
+times = list(range(0, dur_ns, step_ns))
+steps = len(times)
+
+def ranges_to_compute():
+    """Consecutive step ranges [a, b) (indices into times) still to compute.
+
+    Without RESUME: the whole run. With RESUME=1: every gap of missing
+    fstate_<t>.txt files, each extended back by one step to recompute the
+    last file before the gap, which a killed process may have left truncated
+    (and any file ending mid-line)."""
+    if not os.environ.get("RESUME"):
+        return [(0, steps)]
+    def ok(i):
+        path = d + "/dynamic_state/fstate_%d.txt" % times[i]
+        if not os.path.exists(path):
+            return False
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            if f.tell() == 0:
+                return True
+            f.seek(-1, 2)
+            return f.read(1) == b"\n"
+    have = [ok(i) for i in range(steps)]
+    out, i = [], 0
+    while i < steps:
+        if have[i]:
+            i += 1
+            continue
+        j = i
+        while j < steps and not have[j]:
+            j += 1
+        a = i - 1 if i > 0 and not (out and out[-1][1] == i) else i
+        out.append((a, j))
+        i = j
+    return out
+
+def split(ranges, parts):
+    """Cut the ranges into `parts` pieces of (nearly) equal step counts, in
+    time order; a piece is a list of ranges, each one computed by its own
+    generate_dynamic_state call, so each starts with a full fstate file."""
+    total = sum(b - a for a, b in ranges)
+    parts = max(1, min(parts, total))
+    cuts = [k * total // parts for k in range(parts + 1)]
+    pieces, done = [[] for _ in range(parts)], 0
+    for a, b in ranges:
+        for k in range(parts):
+            lo, hi = max(a, a + cuts[k] - done), min(b, a + cuts[k + 1] - done)
+            if lo < hi:
+                pieces[k].append((lo, hi))
+        done += b - a
+    return pieces
+
+# CHUNKS > 1 splits the steps to compute into consecutive chunks, each one a
 # generate_dynamic_state call with its own offset_ns in its own process, as
 # Hypatia's own main_helper does: every chunk starts with a full fstate file,
 # then writes changes only, so the files read in time order give the same state.
-chunks = max(1, min(int(os.environ.get("CHUNKS", "1")), steps))
-bounds = [(k * steps // chunks) * step_ns for k in range(chunks)] + [dur_ns]
+ranges = ranges_to_compute()
+pieces = split(ranges, int(os.environ.get("CHUNKS", "1")))
+n_compute = sum(b - a for a, b in ranges)
+print("satgenpy: %d of %d steps to compute, as %s" % (n_compute, steps, " | ".join(
+    " ".join("%.1f-%.1fs" % (times[a] / 1e9, times[b - 1] / 1e9) for a, b in pc) for pc in pieces)))
 
-def run_chunk(k):
-    generate_dynamic_state(d + "/dynamic_state", tles["epoch"], bounds[k + 1], step_ns, bounds[k], sats, gss,
-                           list_isls, ifs, gsl, max_isl, "algorithm_free_one_only_over_isls", False)
+def run_piece(k):
+    for a, b in pieces[k]:
+        end_ns = times[b - 1] + step_ns
+        generate_dynamic_state(d + "/dynamic_state", tles["epoch"], end_ns, step_ns, times[a], sats, gss,
+                               list_isls, ifs, gsl, max_isl, "algorithm_free_one_only_over_isls", False)
 
 t0, cpu0 = time.time(), time.process_time()
-if chunks == 1:
-    run_chunk(0)
+if n_compute == 0:
+    cpu = 0.0
+elif len(pieces) == 1:
+    run_piece(0)
     cpu = time.process_time() - cpu0
 else:
     import multiprocessing, resource
-    with multiprocessing.get_context("fork").Pool(chunks) as pool:
-        pool.map(run_chunk, range(chunks))
+    pool = multiprocessing.get_context("fork").Pool(len(pieces))
+    pool.map(run_piece, range(len(pieces)), chunksize=1)
+    pool.close()
+    pool.join()
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = ru.ru_utime + ru.ru_stime
 el = time.time() - t0
-print("satgenpy generate_dynamic_state: %.1f s wall in %d process(es), %.1f s CPU, for %d steps = %.1f ms CPU/step"
-      % (el, chunks, cpu, steps, cpu * 1e3 / steps))
-with open(work + "/satgenpy_time.txt", "w") as f:
-    f.write("%f %d\n" % (cpu, steps))
+if n_compute:
+    print("satgenpy generate_dynamic_state: %.1f s wall in %d process(es), %.1f s CPU, for %d steps = %.1f ms CPU/step"
+          % (el, len(pieces), cpu, n_compute, cpu * 1e3 / n_compute))
+    # One line per invocation (CPU seconds, steps computed); a resumed run
+    # appends, and the speed line sums them. A killed invocation writes none.
+    with open(work + "/satgenpy_time.txt", "a") as f:
+        f.write("%f %d\n" % (cpu, n_compute))
+missing = [t for t in times if not os.path.exists(d + "/dynamic_state/fstate_%d.txt" % t)]
+if missing:
+    sys.exit("satgenpy: %d steps still missing, pair post-analysis skipped" % len(missing))
 # Post-analysis exactly as satgenpy's print_routes_and_rtt (without gnuplot).
 fstate = {}
 out = {pr: ([], []) for pr in pairs.split(",")}
@@ -253,8 +325,13 @@ om = json.load(open(om_dir + "/summary.json"))
 print("TOTAL: %d pair-steps, max |RTT diff| %.1f ns, %d differing paths, %d reachability differences"
       % (n_steps, max_diff, n_path_diff, n_reach_diff))
 if os.path.exists(work + "/satgenpy_time.txt"):
-    el, steps = open(work + "/satgenpy_time.txt").read().split()
-    sat_ms = float(el) * 1e3 / int(steps)
-    print("speed: satgenpy %.1f ms/step, orbitmesh %.3f ms/step (1 thread, incl. schedule), ratio %.0fx"
+    # One "CPU seconds, steps computed" line per satgenpy invocation (a resumed
+    # run appends one); invocations killed before the end wrote none.
+    cpu_s = steps = 0
+    for line in open(work + "/satgenpy_time.txt"):
+        if line.strip():
+            cpu_s, steps = cpu_s + float(line.split()[0]), steps + int(line.split()[1])
+    sat_ms = cpu_s * 1e3 / steps
+    print("speed: satgenpy %.1f ms CPU/step, orbitmesh %.3f ms/step (1 thread, incl. schedule), ratio %.0fx"
           % (sat_ms, om["ms_per_step"], sat_ms / om["ms_per_step"]))
 PY
