@@ -155,10 +155,16 @@ print("satgenpy: %d of %d steps to compute, as %s" % (n_compute, steps, " | ".jo
     " ".join("%.1f-%.1fs" % (times[a] / 1e9, times[b - 1] / 1e9) for a, b in pc) for pc in pieces)))
 
 def run_piece(k):
+    import contextlib
     for a, b in pieces[k]:
         end_ns = times[b - 1] + step_ns
-        generate_dynamic_state(d + "/dynamic_state", tles["epoch"], end_ns, step_ns, times[a], sats, gss,
-                               list_isls, ifs, gsl, max_isl, "algorithm_free_one_only_over_isls", False)
+        # generate_dynamic_state's progress line divides by (steps // 10): a
+        # call of fewer than 10 steps must take its verbose path (print only),
+        # whose output is dropped here.
+        short = b - a < 10
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(null if short else sys.stdout):
+            generate_dynamic_state(d + "/dynamic_state", tles["epoch"], end_ns, step_ns, times[a], sats, gss,
+                                   list_isls, ifs, gsl, max_isl, "algorithm_free_one_only_over_isls", short)
 
 t0, cpu0 = time.time(), time.process_time()
 if n_compute == 0:
