@@ -22,9 +22,10 @@
 #      RESUME=1 (same arguments and WORK) continues a satgenpy run cut short: keeps WORK,
 #      recomputes each gap of missing fstate files plus the last file before it (maybe
 #      truncated), split over CHUNKS processes; satgenpy's CPU time is summed over runs.
-# A satgenpy run cut short leaves fstate files only: with REUSE_SATGENPY=1 and DURATION_S
-# at most the steps it finished, the forwarding state and all station pairs' paths are
-# still compared (pair RTTs and speed are skipped).
+# A satgenpy run cut short leaves fstate files only, maybe with gaps (one run of files
+# per chunk): with REUSE_SATGENPY=1 the forwarding state and all station pairs' paths are
+# compared on exactly the steps whose satgenpy state is known (a full fstate file, then
+# every file up to the step), and the ranges compared are printed; pair RTTs are skipped.
 # CPU-heavy: runs satgenpy under `nice -n 10`.
 set -euo pipefail
 
@@ -233,10 +234,12 @@ else
 fi
 
 echo "== comparison"
-python3 - "$WORK" "$PAIRS" "$OM" "$DURATION_S" <<'PY'
-import sys, json, os
+python3 - "$WORK" "$PAIRS" "$OM" "$DURATION_S" "$STEP_MS" "$N" "$N_GS" <<'PY'
+import sys, json, os, glob, time
 work, pairs, om_dir, dur_s = sys.argv[1], sys.argv[2].split(","), sys.argv[3], int(sys.argv[4])
-# A satgenpy run cut short (PARTIAL=1 in the usage) has fstate files but no
+step_ms, n_sat, n_gs = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+t_start = time.time()
+# A satgenpy run cut short (see the usage) has fstate files but no
 # pair files nor timing: then only the forwarding state is compared.
 if not os.path.exists("%s/satgenpy/pairs" % work):
     print("satgenpy pairs: not available (partial satgenpy run), pair RTTs not compared")
@@ -269,64 +272,139 @@ for pr in pairs:
     max_diff = max(max_diff, md)
     n_path_diff += pd
 # Full forwarding state: every (node, destination ground station) next hop at
-# every step, satgenpy's fstate_<t>.txt against orbitmesh's schedules replayed.
-import glob, os
+# every step whose satgenpy state is known, satgenpy's fstate_<t>.txt against
+# orbitmesh's schedules replayed to that instant.
+#
+# Known steps. satgenpy writes a full fstate file at the first step of every
+# generate_dynamic_state call (the offset) and changes only after, so a step is
+# known when the files from a full one up to it all exist. A full file is
+# recognised by content: satgenpy's writer (fstate_calculation.py, without
+# ground-station relays) emits one line per (satellite, station) and per
+# ordered pair of distinct stations, so n_sat * n_gs + n_gs * (n_gs - 1) lines.
+# A file ending mid-line, or the last file before a gap (a process may still be
+# writing it, or was killed while it did) unless it is a complete full file, is
+# not trusted, nor is anything after it until the next full file.
+n_full = n_sat * n_gs + n_gs * (n_gs - 1)
+step_ns = step_ms * 10**6
+all_times = list(range(0, dur_s * 10**9, step_ns))
+fpath = lambda t: "%s/satgenpy/dynamic_state/fstate_%d.txt" % (work, t)
+exists = [os.path.exists(fpath(t)) for t in all_times]
+known, full_at = [False] * len(all_times), [False] * len(all_times)
+for i, t in enumerate(all_times):
+    if not exists[i]:
+        continue
+    data = open(fpath(t), "rb").read()
+    complete = data == b"" or data.endswith(b"\n")
+    full_at[i] = complete and data.count(b"\n") == n_full
+    last_before_gap = i + 1 < len(all_times) and not exists[i + 1]
+    trusted = complete and (full_at[i] or not last_before_gap)
+    known[i] = trusted and (full_at[i] or (i > 0 and known[i - 1]))
+times = [t for i, t in enumerate(all_times) if known[i]]
+def spans(flags):
+    out, i = [], 0
+    while i < len(flags):
+        if flags[i]:
+            j = i
+            while j + 1 < len(flags) and flags[j + 1]:
+                j += 1
+            out.append("%.1f-%.1f s" % (all_times[i] / 1e9, all_times[j] / 1e9))
+            i = j
+        i += 1
+    return ", ".join(out) or "none"
+# orbitmesh: every node's deltas in one time-ordered list (a node's own deltas
+# keep their order; different nodes touch different keys).
 sched = {}
 for f in glob.glob(om_dir + "/schedule/node-*.json"):
     d = json.load(open(f))
     sched[d["node"]] = d
-times = sorted(t for t in (int(os.path.basename(f)[7:-4]) for f in
-               glob.glob(work + "/satgenpy/dynamic_state/fstate_*.txt")) if t < dur_s * 10**9)
-sg = {}
 om = {n: {e["destination"]: e["next_hop"] for e in d["initial"]["entries"]} for n, d in sched.items()}
-cursor = {n: 0 for n in sched}
+events = sorted(((dl["activate_at_ns"], n, dl["changes"]) for n, d in sched.items() for dl in d["deltas"]),
+                key=lambda e: e[0])
+ev = 0
+# The comparison is incremental: sg holds satgenpy's state, `differ` the keys
+# whose next hops differ, updated only for the keys either side changed at a
+# step (all keys at a full file). Entries are counted as before: every key
+# satgenpy has at that step.
+sg, order, differ = {}, {}, set()
 entries = diffs = 0
 all_pairs = all_reach = all_paths = 0
 first_diffs = []
+gs_nodes = []
+def mine(key):
+    m = om[key[0]].get(key[1])
+    return -1 if m is None else m
+def follow(table, src, dst):
+    path, cur = [src], src
+    while cur != dst:
+        cur = table(cur, dst)
+        if cur is None or cur < 0 or len(path) > len(om) + 1:
+            return None
+        path.append(cur)
+    return path
 for t in times:
-    for line in open(work + "/satgenpy/dynamic_state/fstate_%d.txt" % t):
-        c, dst, nh = map(int, line.split(",")[:3])
-        sg[(c, dst)] = nh
-    for n, d in sched.items():
-        deltas = d["deltas"]
-        while cursor[n] < len(deltas) and deltas[cursor[n]]["activate_at_ns"] <= t:
-            for e in deltas[cursor[n]]["changes"]:
-                om[n][e["destination"]] = e["next_hop"]
-            cursor[n] += 1
-    for (c, dst), nh in sg.items():
-        mine = om[c].get(dst)
-        mine = -1 if mine is None else mine
-        entries += 1
-        if mine != nh:
-            diffs += 1
-            if len(first_diffs) < 5:
-                first_diffs.append((t, c, dst, nh, mine))
-    # Every ordered station pair's path, followed through both forwarding states.
-    def follow(table, src, dst):
-        path, cur = [src], src
-        while cur != dst:
-            cur = table(cur, dst)
-            if cur is None or cur < 0 or len(path) > len(om) + 1:
-                return None
-            path.append(cur)
-        return path
-    gs_nodes = sorted({dst for (_, dst) in sg})
+    changed = set()
+    is_full = False
+    with open(fpath(t)) as f_in:
+        n_lines = 0
+        for line in f_in:
+            c, dst, nh = map(int, line.split(",")[:3])
+            key = (c, dst)
+            if key not in order:
+                order[key] = len(order)
+            sg[key] = nh
+            changed.add(key)
+            n_lines += 1
+        is_full = n_lines == n_full
+    while ev < len(events) and events[ev][0] <= t:
+        _, n, ch = events[ev]
+        for e in ch:
+            om[n][e["destination"]] = e["next_hop"]
+            changed.add((n, e["destination"]))
+        ev += 1
+    if is_full:
+        # A full file starts a known range (maybe after a gap): check every key.
+        differ = {k for k, nh in sg.items() if mine(k) != nh}
+        gs_nodes = sorted({dst for (_, dst) in sg})
+    else:
+        for k in changed:
+            if k in sg:
+                if mine(k) != sg[k]:
+                    differ.add(k)
+                else:
+                    differ.discard(k)
+    entries += len(sg)
+    diffs += len(differ)
+    if differ and len(first_diffs) < 5:
+        for k in sorted(differ, key=order.__getitem__)[:5 - len(first_diffs)]:
+            first_diffs.append((t, k[0], k[1], sg[k], mine(k)))
+    # Every ordered station pair's path, followed through both forwarding
+    # states. When no entry differs the two tables are identical on every key
+    # a walk can visit (satgenpy has every (node, station) key from its full
+    # file on, and `differ` covers them all), so the paths and reachability
+    # are identical: such a step adds its pairs with 0 differences, unwalked.
+    n_gs_pairs = len(gs_nodes) * (len(gs_nodes) - 1)
+    all_pairs += n_gs_pairs
+    if not differ:
+        continue
     for src in gs_nodes:
         for dst in gs_nodes:
             if src == dst:
                 continue
             p1 = follow(lambda c, d: sg.get((c, d)), src, dst)
             p2 = follow(lambda c, d: om.get(c, {}).get(d), src, dst)
-            all_pairs += 1
             if (p1 is None) != (p2 is None):
                 all_reach += 1
             elif p1 != p2:
                 all_paths += 1
+skipped = len(all_times) - len(times)
+print("steps compared: %d of %d (%s), %d skipped%s" % (
+    len(times), len(all_times), spans(known), skipped,
+    " (no known satgenpy state: %s)" % spans([not k for k in known]) if skipped else ""))
 print("full forwarding state: %d steps, %d (node, destination) entries compared, %d differ" % (len(times), entries, diffs))
 print("all station pairs: %d pair-steps, %d differing paths, %d reachability differences"
       % (all_pairs, all_paths, all_reach))
-for t, c, dst, nh, mine in first_diffs:
-    print("  t=%d node %d -> %d: satgenpy next hop %d, orbitmesh %d" % (t, c, dst, nh, mine))
+for t, c, dst, nh, m in first_diffs:
+    print("  t=%d node %d -> %d: satgenpy next hop %d, orbitmesh %d" % (t, c, dst, nh, m))
 om = json.load(open(om_dir + "/summary.json"))
 print("TOTAL: %d pair-steps, max |RTT diff| %.1f ns, %d differing paths, %d reachability differences"
       % (n_steps, max_diff, n_path_diff, n_reach_diff))
@@ -340,4 +418,6 @@ if os.path.exists(work + "/satgenpy_time.txt"):
     sat_ms = cpu_s * 1e3 / steps
     print("speed: satgenpy %.1f ms CPU/step, orbitmesh %.3f ms/step (1 thread, incl. schedule), ratio %.0fx"
           % (sat_ms, om["ms_per_step"], sat_ms / om["ms_per_step"]))
+print("comparison took %.1f s (%.1f ms per compared step)"
+      % (time.time() - t_start, (time.time() - t_start) * 1e3 / max(1, len(times))))
 PY
