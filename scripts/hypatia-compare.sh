@@ -22,6 +22,8 @@
 #      RESUME=1 (same arguments and WORK) continues a satgenpy run cut short: keeps WORK,
 #      recomputes each gap of missing fstate files plus the last file before it (maybe
 #      truncated), split over CHUNKS processes; satgenpy's CPU time is summed over runs.
+#      Start it only once the earlier satgenpy processes have ended (runs of this version
+#      hold WORK/satgenpy.lock and a second one refuses to start; older ones do not).
 # A satgenpy run cut short leaves fstate files only, maybe with gaps (one run of files
 # per chunk): with REUSE_SATGENPY=1 the forwarding state and all station pairs' paths are
 # compared on exactly the steps whose satgenpy state is known (a full fstate file, then
@@ -93,6 +95,13 @@ sats = tles["satellites"]
 generate_simple_gsl_interfaces_info(d + "/gsl_interfaces_info.txt", len(sats), len(gss), 1, 1, 1, 1)
 ifs = read_gsl_interfaces_info(d + "/gsl_interfaces_info.txt", len(sats), len(gss))
 os.makedirs(d + "/dynamic_state", exist_ok=True)
+# One satgenpy run per WORK at a time (the chunk processes inherit the lock).
+import fcntl
+lock = open(work + "/satgenpy.lock", "w")
+try:
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except OSError:
+    sys.exit("satgenpy: another run in %s holds satgenpy.lock; let it end first" % work)
 times = list(range(0, dur_ns, step_ns))
 steps = len(times)
 
