@@ -30,6 +30,10 @@ pub fn process_ns(pid: u32) -> u64 {
 pub struct CoreTicks {
     /// idle + iowait, clock ticks.
     pub idle: u64,
+    /// Time the hypervisor ran something else on this virtual CPU
+    /// (`steal`), clock ticks: counted in busy time, and a stall of
+    /// everything on the core.
+    pub steal: u64,
     pub at: std::time::Instant,
 }
 
@@ -37,6 +41,7 @@ impl Default for CoreTicks {
     fn default() -> Self {
         CoreTicks {
             idle: 0,
+            steal: 0,
             at: std::time::Instant::now(),
         }
     }
@@ -48,6 +53,11 @@ impl CoreTicks {
         let wall = self.at.saturating_duration_since(earlier.at).as_nanos() as u64;
         let idle = self.idle.saturating_sub(earlier.idle) * 1_000_000_000 / clock_ticks();
         wall.saturating_sub(idle)
+    }
+
+    /// Stolen ns since `earlier` (clock-tick resolution).
+    pub fn steal_ns_since(&self, earlier: &CoreTicks) -> u64 {
+        self.steal.saturating_sub(earlier.steal) * 1_000_000_000 / clock_ticks()
     }
 
     /// Fraction of `cpus` CPUs busy since `earlier`, for a reading of
@@ -82,7 +92,11 @@ fn ticks_of(tag: &str) -> CoreTicks {
     let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let at = std::time::Instant::now();
     let Some(line) = s.lines().find(|l| l.starts_with(tag)) else {
-        return CoreTicks { idle: 0, at };
+        return CoreTicks {
+            idle: 0,
+            steal: 0,
+            at,
+        };
     };
     let v: Vec<u64> = line
         .split_whitespace()
@@ -93,6 +107,7 @@ fn ticks_of(tag: &str) -> CoreTicks {
     let get = |i: usize| v.get(i).copied().unwrap_or(0);
     CoreTicks {
         idle: get(3) + get(4),
+        steal: get(7),
         at,
     }
 }

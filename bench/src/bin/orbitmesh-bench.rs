@@ -139,6 +139,12 @@ struct RunArgs {
     /// receiver's NAPI on the sender's core).
     #[arg(long)]
     threaded_napi: bool,
+    /// With --threaded-napi: interrupt coalescing of dut0's and the sinks'
+    /// receive, as NIC drivers do it: after a poll that found frames, poll
+    /// again this many µs later by timer instead of waking the NAPI thread
+    /// per frame (gro_flush_timeout + napi_defer_hard_irqs); 0 = off.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    napi_defer_us: u64,
     /// CPU share of other processes (fraction of the machine) above which a
     /// trial counts as disturbed: it is run again, and waited for before.
     #[arg(long, default_value_t = 0.05)]
@@ -279,6 +285,7 @@ fn run(a: RunArgs) -> Result<()> {
         gen_core: a.gen_core,
         dut_core: a.dut_core,
         threaded_napi: a.threaded_napi,
+        napi_defer_ns: a.napi_defer_us * 1000,
         max_other_load: a.max_other_load,
         retries: a.retries,
         quiet_wait: Duration::from_secs_f64(a.quiet_wait),

@@ -60,6 +60,9 @@ pub struct SuiteCfg {
     pub dut_core: usize,
     /// DUT ingress receive in a NAPI thread on the DUT core (sink's on the generator's).
     pub threaded_napi: bool,
+    /// With threaded NAPI: interrupt coalescing of the line's receivers
+    /// (`topology::threaded_napi`), ns; 0 = a wake-up per notification.
+    pub napi_defer_ns: u64,
     /// Other processes' CPU share above which a trial counts as disturbed.
     pub max_other_load: f64,
     /// Re-runs of a disturbed trial.
@@ -107,6 +110,10 @@ pub struct TrialRecord {
     /// CPU used by other user-space processes during the sending phase, as
     /// a fraction of all cores (interference from the rest of the machine).
     pub other_load: f64,
+    /// Time the hypervisor took the DUT's and the generator's virtual CPUs
+    /// away during the sending phase (`/proc/stat` steal, 10 ms ticks), ms.
+    #[serde(default)]
+    pub steal_ms: [f64; 2],
     /// Runs of this trial (more than 1: earlier runs were disturbed).
     pub attempts: u32,
     /// Interface counters that moved during the trial (ethtool -S of the
@@ -224,13 +231,28 @@ impl Bench<'_> {
             rec.dut_counters = topology::deltas(&dp0, &dut.counters());
             attempt += 1;
             rec.attempts = attempt;
-            if rec.other_load <= self.cfg.max_other_load || attempt > retries {
+            // A trial that lost frames while the hypervisor ran something
+            // else on either core says nothing about the DUT: with the
+            // receiver on another virtual CPU than the sender (threaded
+            // NAPI), a stolen 10 ms on the DUT's core overflows the veth's
+            // 256-frame ring at any rate above 26 kpps. A trial that lost
+            // nothing despite the steal stands.
+            let stolen = rec.stats.loss_ratio > 0.0 && rec.steal_ms.iter().any(|&ms| ms > 0.0);
+            if (rec.other_load <= self.cfg.max_other_load && !stolen) || attempt > retries {
                 return Ok(rec);
             }
-            orbitmesh_core::err!(
-                " -- disturbed (other load {:.0}%), again",
-                rec.other_load * 100.0
-            );
+            if stolen {
+                orbitmesh_core::err!(
+                    " -- disturbed (lost frames while the hypervisor took {:.0}/{:.0} ms of the DUT/generator cores), again",
+                    rec.steal_ms[0],
+                    rec.steal_ms[1]
+                );
+            } else {
+                orbitmesh_core::err!(
+                    " -- disturbed (other load {:.0}%), again",
+                    rec.other_load * 100.0
+                );
+            }
         }
     }
 
@@ -338,6 +360,10 @@ impl Bench<'_> {
             dut_core_busy: d1.busy_since(&d0),
             gen_core_busy: g1.busy_since(&g0),
             other_load: foreign as f64 / (wall * cores),
+            steal_ms: [
+                d1.steal_ns_since(&d0) as f64 / 1e6,
+                g1.steal_ns_since(&g0) as f64 / 1e6,
+            ],
             attempts: 1,
             link_counters: Vec::new(),
             dut_counters: Vec::new(),
@@ -345,7 +371,7 @@ impl Bench<'_> {
         };
         let s = &rec.stats;
         orbitmesh_core::err!(
-            "\r\x1b[K{} trial {:>3}: offered {:>7.3} Mpps, sent {:>7.3}, delivered {:>7.3}, loss {:.2e}, misfwd {}, DUT core {:>3.0}%, gen core {:>3.0}%, other load {:>3.0}%",
+            "\r\x1b[K{} trial {:>3}: offered {:>7.3} Mpps, sent {:>7.3}, delivered {:>7.3}, loss {:.2e}, misfwd {}, DUT core {:>3.0}%, gen core {:>3.0}%, other load {:>3.0}%, steal {:.0}/{:.0} ms",
             self.label,
             s.trial,
             rate / 1e6,
@@ -355,7 +381,9 @@ impl Bench<'_> {
             s.sink.misforwarded(),
             rec.dut_core_busy * 100.0,
             rec.gen_core_busy * 100.0,
-            rec.other_load * 100.0
+            rec.other_load * 100.0,
+            rec.steal_ms[0],
+            rec.steal_ms[1]
         );
         let _ = std::io::stderr().flush();
         Ok(rec)
@@ -541,7 +569,7 @@ fn run_dut(
     let plan = FlowPlan::new(cfg.flows, cfg.labels, kind.egress(), kind.profile());
     let dut = Dut::start(kind, &plan, &cfg.bins, cfg.dut_core, work)?;
     if cfg.threaded_napi {
-        topology::threaded_napi(cfg.dut_core, cfg.gen_core)?;
+        topology::threaded_napi(cfg.dut_core, cfg.gen_core, cfg.napi_defer_ns)?;
         if kind == DutKind::Kernel {
             // dut0's receive thread already runs on the DUT core: RPS would
             // only queue every packet once more to the same core's backlog.

@@ -103,8 +103,21 @@ fn method(s: &mut String, r: &SuiteResult) {
         let _ = writeln!(
             s,
             "Threaded NAPI: dut0's receive runs in a kernel thread pinned to CPU {} (the DUT's core), sink0/sink1's on CPU {}, \
-             all at SCHED_FIFO {} (they run when woken, as softirq would); the kernel DUT without RPS (its receive is on the DUT core already).  ",
-            c.dut_core, c.gen_core, super::topology::NAPI_FIFO_PRIO
+             all at SCHED_FIFO {} (they run when woken, as softirq would); the kernel DUT without RPS (its receive is on the DUT core already); gen0's TSO off. \
+             Interrupt coalescing on dut0, sink0 and sink1: {}.  ",
+            c.dut_core,
+            c.gen_core,
+            super::topology::NAPI_FIFO_PRIO,
+            if c.napi_defer_ns > 0 {
+                format!(
+                    "after a poll that found frames, the next poll by timer {} µs later, until {} empty polls in a row \
+                     (gro_flush_timeout, napi_defer_hard_irqs)",
+                    c.napi_defer_ns / 1000,
+                    super::topology::NAPI_DEFER_POLLS
+                )
+            } else {
+                "off (a wake-up per notification)".into()
+            }
         );
     }
     let _ = writeln!(
@@ -136,7 +149,9 @@ fn method(s: &mut String, r: &SuiteResult) {
     let _ = writeln!(
         s,
         "Policy: before each trial the harness waits up to {:.0} s for other processes to use less than {:.0}% of the machine, \
-         and runs a trial again (up to {} times) when they used more during it.\n",
+         and runs a trial again (up to {} times) when they used more during it, or when it lost frames while the hypervisor \
+         ran something else on the DUT's or the generator's virtual CPU (`/proc/stat` steal, 10 ms ticks; every trial's \
+         steal is in results.json).\n",
         c.quiet_wait.as_secs_f64(),
         c.max_other_load * 100.0,
         c.retries

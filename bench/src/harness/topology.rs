@@ -150,6 +150,12 @@ fn napi_threads() -> Vec<(u32, String)> {
 /// PREEMPT_RT kernels run their interrupt threads at 50).
 pub const NAPI_FIFO_PRIO: u32 = 50;
 
+/// Consecutive empty polls a NAPI instance keeps polling by timer, with
+/// notifications off, before it waits for a notification again
+/// (`napi_defer_hard_irqs`; with a 50 µs timer, 1 ms of polling after the
+/// last frame).
+pub const NAPI_DEFER_POLLS: u32 = 20;
+
 /// Threaded NAPI (docs/design.md, "6. Measuring on veth"): the DUT's ingress veth receives in its own
 /// kernel thread pinned to the DUT core (so the DUT's core, not the
 /// generator's, pays for its receive), and the sink's veths in threads on
@@ -165,26 +171,53 @@ pub const NAPI_FIFO_PRIO: u32 = 50;
 /// and dut0's thread waits behind a busy-polling DUT in the same way; the
 /// loss then measured the scheduler, not the DUT. The kernel's real-time
 /// throttling (sched_rt_runtime_us) still leaves 5% of each core to others.
-pub fn threaded_napi(dut_core: usize, gen_core: usize) -> Result<()> {
+///
+/// `defer_ns` (> 0) is interrupt coalescing, as every NIC driver does it:
+/// a NAPI instance that found work is polled again by a timer `defer_ns`
+/// later (`gro_flush_timeout`), with the sender's notifications off, until
+/// [`NAPI_DEFER_POLLS`] polls in a row find nothing. Without it, a veth
+/// whose receiver runs on another core costs one cross-core wake-up per
+/// notification: the NAPI thread empties the ring faster than the
+/// generator fills it, sleeps after almost every frame, and the sender
+/// (the generator for dut0, the DUT for the sinks) pays a remote wake-up
+/// per frame while the woken core pays a context switch per frame; one
+/// late wake-up then overflows the 256-frame ring at a few percent of what
+/// the DUT can do (bench/results/xdp-fast-path.md, 2026-11-30 17:30). The
+/// same setting applies to dut0 and the sinks whatever the DUT is.
+///
+/// gen0's TSO is switched off: veth hands a frame to the receiver's NAPI
+/// only when it could be aggregated (`veth_skb_is_eligible_for_gro`), and
+/// with TSO on, the generator's AF_XDP frames went to `netif_rx` on the
+/// generator's core instead, so the kernel DUT (no XDP program on dut0)
+/// never received on the DUT's core. An XDP program on dut0 takes every
+/// frame through NAPI either way.
+pub fn threaded_napi(dut_core: usize, gen_core: usize, defer_ns: u64) -> Result<()> {
     let _ = exec_in(DUT_NS, &["ethtool", "-K", DUT_IN, "gro", "on"]);
-    let set = |ns: &str, ifs: &[&str], v: u8| -> Result<()> {
-        for i in ifs {
-            exec_in(
-                ns,
-                &[
-                    "sh",
-                    "-c",
-                    &format!("echo {v} > /sys/class/net/{i}/threaded"),
-                ],
-            )?;
-        }
-        Ok(())
+    exec_in(GEN_NS, &["ethtool", "-K", GEN_IF, "tso", "off"])
+        .context("switching gen0's TSO off")?;
+    let sysfs = |ns: &str, i: &str, file: &str, v: String| -> Result<()> {
+        exec_in(
+            ns,
+            &["sh", "-c", &format!("echo {v} > /sys/class/net/{i}/{file}")],
+        )
+        .map(|_| ())
+        .with_context(|| format!("writing {v} to {i}'s {file}"))
     };
-    set(DUT_NS, &[DUT_IN], 0)?;
-    set(GEN_NS, &SINK_IFS, 0)?;
+    let polls = if defer_ns > 0 { NAPI_DEFER_POLLS } else { 0 };
+    let lines = [
+        (DUT_NS, DUT_IN),
+        (GEN_NS, SINK_IFS[0]),
+        (GEN_NS, SINK_IFS[1]),
+    ];
+    for (ns, i) in lines {
+        sysfs(ns, i, "gro_flush_timeout", defer_ns.to_string())?;
+        sysfs(ns, i, "napi_defer_hard_irqs", polls.to_string())?;
+        sysfs(ns, i, "threaded", "0".into())?;
+    }
     let before: Vec<u32> = napi_threads().into_iter().map(|t| t.0).collect();
-    set(DUT_NS, &[DUT_IN], 1)?;
-    set(GEN_NS, &SINK_IFS, 1)?;
+    for (ns, i) in lines {
+        sysfs(ns, i, "threaded", "1".into())?;
+    }
     std::thread::sleep(std::time::Duration::from_millis(300));
     let mut dut_threads = 0;
     for (pid, comm) in napi_threads()
