@@ -55,6 +55,12 @@ struct PeerXdpArgs {
     /// FIB file (JSON or TOML, as orbitmesh-dp reads): its swaps to one next hop.
     #[arg(long)]
     fib: PathBuf,
+    /// Run the ingress port's NAPI (and so the program) by kernel busy
+    /// polling in this process, as a busy-polling AF_XDP forwarder does:
+    /// an AF_XDP socket on the ingress port's queue 0 that receives nothing,
+    /// polled with a non-blocking recvfrom in a loop (pin the process).
+    #[arg(long)]
+    busy_poll: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -143,6 +149,10 @@ struct RunArgs {
     /// receive, as NIC drivers do it: after a poll that found frames, poll
     /// again this many µs later by timer instead of waking the NAPI thread
     /// per frame (gro_flush_timeout + napi_defer_hard_irqs); 0 = off.
+    /// Preferred busy polling (testpmd's net_af_xdp default,
+    /// orbitmesh-xdp-busy) needs it to keep the kernel's NAPI thread away;
+    /// a DUT that sleeps when idle pays ~10% of its core at 10 kpps for the
+    /// timer (bench/results/xdp-fast-path.md, 2026-11-30 19:40-20:30).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=1000))]
     napi_defer_us: u64,
     /// CPU share of other processes (fraction of the machine) above which a
@@ -341,6 +351,7 @@ fn traffic(a: TrafficArgs) -> Result<()> {
             gen: parse_mac(&a.src_mac)?,
             dut_in: parse_mac(&a.dst_mac)?,
         },
+        sink_busy_poll: false,
     })?;
     let plan = FlowPlan::new(a.flows, a.labels, a.rx.len() as u8, profile);
     let s = engine.trial(
@@ -403,6 +414,18 @@ fn peer_xdp(a: PeerXdpArgs) -> Result<()> {
         });
     }
     let _prog = XdpMin::load(&a.ingress, &a.egress, &nhs, &labels)?;
+    let poller = if a.busy_poll {
+        let cfg = dataplane::sys::xsk::XskConfig {
+            busy_poll_budget: Some(64),
+            ..Default::default()
+        };
+        Some(
+            dataplane::sys::xsk::XskIo::new(std::slice::from_ref(&a.ingress), 0, cfg)
+                .with_context(|| format!("busy-poll socket on {}", a.ingress))?,
+        )
+    } else {
+        None
+    };
     outln!(
         "{} {} labels on {} -> {}",
         bench::harness::dut::PEER_XDP_READY,
@@ -411,7 +434,10 @@ fn peer_xdp(a: PeerXdpArgs) -> Result<()> {
         a.egress.join(",")
     );
     while !dataplane::sys::signal::stop_requested() {
-        std::thread::sleep(Duration::from_millis(100));
+        match &poller {
+            Some(io) => bench::sys::busy::busy_poll(io.fd(0)),
+            None => std::thread::sleep(Duration::from_millis(100)),
+        }
     }
     Ok(())
 }

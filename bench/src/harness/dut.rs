@@ -10,6 +10,13 @@
 //! - `xdp-min`: the in-kernel limit, the least an XDP label switch does
 //!   (bench/bpf/xdp_min.c: TTL, a 2^20-entry label array, MAC rewrite,
 //!   `bpf_redirect`), loaded with the same FIB by `orbitmesh-bench peer-xdp`.
+//! - `orbitmesh-xdp-busy`: `orbitmesh-xdp` with the worker busy polling
+//!   (`--poll busy --busy-poll-budget 64`): its syscalls run dut0's NAPI,
+//!   and so the XDP program, on the DUT core, as net_af_xdp's default does
+//!   for testpmd; no NAPI thread wake-ups.
+//! - `xdp-min-busy`: `xdp-min` with its loader busy polling dut0's NAPI
+//!   on the DUT core (`peer-xdp --busy-poll`): the in-kernel limit driven
+//!   the way `orbitmesh-xdp-busy` and testpmd drive theirs.
 //! - `orbitmesh-busy`: the same, busy polling with the kernel's preferred
 //!   busy polling (budget 64, as net_af_xdp's default), so the DUT's receive
 //!   NAPI runs in its own syscalls on its own core.
@@ -52,7 +59,9 @@ pub const PEER_XDP_READY: &str = "peer-xdp: forwarding";
 pub enum DutKind {
     Orbitmesh,
     OrbitmeshXdp,
+    OrbitmeshXdpBusy,
     XdpMin,
+    XdpMinBusy,
     OrbitmeshBusy,
     OrbitmeshIpv4,
     OrbitmeshIpv6,
@@ -66,7 +75,9 @@ impl DutKind {
         Ok(match s {
             "orbitmesh" => DutKind::Orbitmesh,
             "orbitmesh-xdp" => DutKind::OrbitmeshXdp,
+            "orbitmesh-xdp-busy" => DutKind::OrbitmeshXdpBusy,
             "xdp-min" => DutKind::XdpMin,
+            "xdp-min-busy" => DutKind::XdpMinBusy,
             "orbitmesh-busy" => DutKind::OrbitmeshBusy,
             "orbitmesh-ipv4" => DutKind::OrbitmeshIpv4,
             "orbitmesh-ipv6" => DutKind::OrbitmeshIpv6,
@@ -74,7 +85,7 @@ impl DutKind {
             "kernel" => DutKind::Kernel,
             "testpmd" => DutKind::Testpmd,
             _ => bail!(
-                "unknown DUT {s:?} (orbitmesh, orbitmesh-xdp, xdp-min, orbitmesh-busy, orbitmesh-ipv4, orbitmesh-ipv6, orbitmesh-mixed, kernel, testpmd)"
+                "unknown DUT {s:?} (orbitmesh, orbitmesh-xdp, orbitmesh-xdp-busy, xdp-min, xdp-min-busy, orbitmesh-busy, orbitmesh-ipv4, orbitmesh-ipv6, orbitmesh-mixed, kernel, testpmd)"
             ),
         })
     }
@@ -83,7 +94,9 @@ impl DutKind {
         match self {
             DutKind::Orbitmesh => "orbitmesh",
             DutKind::OrbitmeshXdp => "orbitmesh-xdp",
+            DutKind::OrbitmeshXdpBusy => "orbitmesh-xdp-busy",
             DutKind::XdpMin => "xdp-min",
+            DutKind::XdpMinBusy => "xdp-min-busy",
             DutKind::OrbitmeshBusy => "orbitmesh-busy",
             DutKind::OrbitmeshIpv4 => "orbitmesh-ipv4",
             DutKind::OrbitmeshIpv6 => "orbitmesh-ipv6",
@@ -99,7 +112,11 @@ impl DutKind {
             DutKind::OrbitmeshXdp => {
                 "orbitmesh-dp --fast-path xdp, MPLS swap in XDP, sleep-when-idle"
             }
+            DutKind::OrbitmeshXdpBusy => {
+                "orbitmesh-dp --fast-path xdp, MPLS swap in XDP, busy poll + kernel busy polling"
+            }
             DutKind::XdpMin => "minimal XDP swap: TTL, 2^20-entry label array, MACs, bpf_redirect",
+            DutKind::XdpMinBusy => "minimal XDP swap, its NAPI busy polled on the DUT core",
             DutKind::OrbitmeshBusy => "orbitmesh-dp, MPLS swap, busy poll + kernel busy polling",
             DutKind::OrbitmeshIpv4 => "orbitmesh-dp, IPv4 LPM edge, sleep-when-idle",
             DutKind::OrbitmeshIpv6 => "orbitmesh-dp, IPv6 LPM edge, sleep-when-idle",
@@ -115,7 +132,9 @@ impl DutKind {
         match self {
             DutKind::Orbitmesh
             | DutKind::OrbitmeshXdp
+            | DutKind::OrbitmeshXdpBusy
             | DutKind::XdpMin
+            | DutKind::XdpMinBusy
             | DutKind::OrbitmeshBusy
             | DutKind::Testpmd => Profile::Mpls,
             DutKind::OrbitmeshIpv4 | DutKind::Kernel => Profile::Ipv4,
@@ -133,19 +152,27 @@ impl DutKind {
 
     /// True for the orbitmesh-dp DUTs (control socket, FIB swaps).
     pub fn is_orbitmesh(self) -> bool {
-        !matches!(self, DutKind::Kernel | DutKind::Testpmd | DutKind::XdpMin)
+        !matches!(
+            self,
+            DutKind::Kernel | DutKind::Testpmd | DutKind::XdpMin | DutKind::XdpMinBusy
+        )
     }
 
     /// Why this DUT cannot run here, if it cannot.
     pub fn unavailable(self, bins: &Bins) -> Option<String> {
         match self {
-            DutKind::OrbitmeshXdp if bins.dp.is_file() && !bins.fast_path_flag => Some(format!(
-                "{} has no --fast-path flag (an older build)",
-                bins.dp.display()
-            )),
-            DutKind::XdpMin => None,
+            DutKind::OrbitmeshXdp | DutKind::OrbitmeshXdpBusy
+                if bins.dp.is_file() && !bins.fast_path_flag =>
+            {
+                Some(format!(
+                    "{} has no --fast-path flag (an older build)",
+                    bins.dp.display()
+                ))
+            }
+            DutKind::XdpMin | DutKind::XdpMinBusy => None,
             DutKind::Orbitmesh
             | DutKind::OrbitmeshXdp
+            | DutKind::OrbitmeshXdpBusy
             | DutKind::OrbitmeshBusy
             | DutKind::OrbitmeshIpv4
             | DutKind::OrbitmeshIpv6
@@ -288,6 +315,7 @@ impl Dut {
         match kind {
             DutKind::Orbitmesh
             | DutKind::OrbitmeshXdp
+            | DutKind::OrbitmeshXdpBusy
             | DutKind::OrbitmeshBusy
             | DutKind::OrbitmeshIpv4
             | DutKind::OrbitmeshIpv6
@@ -295,7 +323,10 @@ impl Dut {
                 dut.start_orbitmesh(plan, bins, core, work, logf)?;
             }
             DutKind::XdpMin => {
-                dut.start_xdp_min(plan, bins, work, logf)?;
+                dut.start_xdp_min(plan, bins, work, logf, None)?;
+            }
+            DutKind::XdpMinBusy => {
+                dut.start_xdp_min(plan, bins, work, logf, Some(core))?;
             }
             DutKind::Kernel => {
                 exec_in(DUT_NS, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
@@ -344,13 +375,20 @@ impl Dut {
         }
         cmd.args(["--port", DUT_OUT[0], "--port", DUT_OUT[1], "--fib"])
             .arg(&fib)
-            .args(if self.kind == DutKind::OrbitmeshBusy {
-                &["--poll", "busy", "--busy-poll-budget", "64"][..]
-            } else {
-                &["--poll", "sleep-when-idle"][..]
-            })
+            .args(
+                if matches!(
+                    self.kind,
+                    DutKind::OrbitmeshBusy | DutKind::OrbitmeshXdpBusy
+                ) {
+                    &["--poll", "busy", "--busy-poll-budget", "64"][..]
+                } else {
+                    &["--poll", "sleep-when-idle"][..]
+                },
+            )
             .args(match (kind, bins.fast_path_flag) {
-                (DutKind::OrbitmeshXdp, _) => &["--fast-path", "xdp"][..],
+                (DutKind::OrbitmeshXdp | DutKind::OrbitmeshXdpBusy, _) => {
+                    &["--fast-path", "xdp"][..]
+                }
                 (_, true) => &["--fast-path", "off"][..],
                 // An orbitmesh-dp without the flag has no fast path.
                 (_, false) => &[][..],
@@ -398,15 +436,23 @@ impl Dut {
         bins: &Bins,
         work: &Path,
         logf: std::fs::File,
+        busy_core: Option<usize>,
     ) -> Result<()> {
         let fib = work.join("fib-a.json");
         std::fs::write(&fib, fib_spec(plan, 1, false).to_json()).context("writing the FIB")?;
-        let mut cmd = in_netns::<&str>(DUT_NS, &[]);
+        let mut cmd = match busy_core {
+            // Pinned from its first instruction, as the other DUTs.
+            Some(c) => in_netns(DUT_NS, &["taskset", "-c", &c.to_string()]),
+            None => in_netns::<&str>(DUT_NS, &[]),
+        };
         cmd.arg(&bins.bench)
             .args(["peer-xdp", "--in", DUT_IN, "--out"])
             .arg(DUT_OUT.join(","))
             .arg("--fib")
             .arg(&fib);
+        if busy_core.is_some() {
+            cmd.arg("--busy-poll");
+        }
         self.child = Some(spawn(cmd, logf)?);
         let t0 = Instant::now();
         loop {

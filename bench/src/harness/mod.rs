@@ -435,6 +435,7 @@ pub fn run_suite(cfg: SuiteCfg, command: String) -> Result<SuiteResult> {
             gen: topology::MAC_GEN,
             dut_in: topology::MAC_DUT0,
         },
+        sink_busy_poll: cfg.threaded_napi,
     })
     .context("starting the generator and sink")?;
     let mut duts = Vec::new();
@@ -650,7 +651,11 @@ fn run_dut(
             let _ = std::fs::remove_file(&data);
         }
     }
-    if matches!(kind, DutKind::Orbitmesh | DutKind::OrbitmeshXdp) && cfg.swap_rate > 0.0 {
+    if matches!(
+        kind,
+        DutKind::Orbitmesh | DutKind::OrbitmeshXdp | DutKind::OrbitmeshXdpBusy
+    ) && cfg.swap_rate > 0.0
+    {
         let base = r
             .sizes
             .first()

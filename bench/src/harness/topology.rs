@@ -156,6 +156,12 @@ pub const NAPI_FIFO_PRIO: u32 = 50;
 /// last frame).
 pub const NAPI_DEFER_POLLS: u32 = 20;
 
+/// The sinks' `gro_flush_timeout` and `napi_defer_hard_irqs` in threaded
+/// mode, where the sink busy polls its ports (DPDK's net_af_xdp guide for
+/// preferred busy polling: 200 µs, 2).
+pub const SINK_FLUSH_NS: u64 = 200_000;
+pub const SINK_DEFER_POLLS: u32 = 2;
+
 /// Threaded NAPI (docs/design.md, "6. Measuring on veth"): the DUT's ingress veth receives in its own
 /// kernel thread pinned to the DUT core (so the DUT's core, not the
 /// generator's, pays for its receive), and the sink's veths in threads on
@@ -183,7 +189,12 @@ pub const NAPI_DEFER_POLLS: u32 = 20;
 /// per frame while the woken core pays a context switch per frame; one
 /// late wake-up then overflows the 256-frame ring at a few percent of what
 /// the DUT can do (bench/results/xdp-fast-path.md, 2026-11-30 17:30). The
-/// same setting applies to dut0 and the sinks whatever the DUT is.
+/// same setting applies to dut0 whatever the DUT is; a DUT with preferred
+/// busy polling (testpmd's net_af_xdp, orbitmesh-xdp-busy) needs it to keep
+/// the NAPI thread off while it polls. The sinks are busy polled by the
+/// sink itself (its NAPI in the sink's own system calls, no thread, no
+/// wake-up) with [`SINK_FLUSH_NS`] and [`SINK_DEFER_POLLS`]; their NAPI
+/// threads only run when the sink falls behind.
 ///
 /// gen0's TSO is switched off: veth hands a frame to the receiver's NAPI
 /// only when it could be aggregated (`veth_skb_is_eligible_for_gro`), and
@@ -210,8 +221,16 @@ pub fn threaded_napi(dut_core: usize, gen_core: usize, defer_ns: u64) -> Result<
         (GEN_NS, SINK_IFS[1]),
     ];
     for (ns, i) in lines {
-        sysfs(ns, i, "gro_flush_timeout", defer_ns.to_string())?;
-        sysfs(ns, i, "napi_defer_hard_irqs", polls.to_string())?;
+        // The sink busy polls its ports in threaded mode (the engine's
+        // `sink_busy_poll`): preferred busy polling wants the kernel to
+        // leave the NAPI alone while it polls, as net_af_xdp's guide sets.
+        let (flush, n) = if i == DUT_IN {
+            (defer_ns, polls)
+        } else {
+            (SINK_FLUSH_NS, SINK_DEFER_POLLS)
+        };
+        sysfs(ns, i, "gro_flush_timeout", flush.to_string())?;
+        sysfs(ns, i, "napi_defer_hard_irqs", n.to_string())?;
         sysfs(ns, i, "threaded", "0".into())?;
     }
     let before: Vec<u32> = napi_threads().into_iter().map(|t| t.0).collect();

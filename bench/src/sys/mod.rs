@@ -2,9 +2,11 @@
 //! pattern the dataplane follows too); `unsafe_code` is denied for every
 //! other module and target of the workspace (root `Cargo.toml` lint table).
 //!
+//! - [`busy`]: kernel busy polling of the sink's sockets (`recvfrom`).
 //! - [`netns`]: moving one thread into a network namespace (`setns`).
 //! - [`xdp_min`]: the in-kernel limit peer's loader (aya; no `unsafe`).
 #![allow(unsafe_code)]
 
+pub mod busy;
 pub mod netns;
 pub mod xdp_min;

@@ -46,6 +46,11 @@ pub struct EngineCfg {
     /// Egress port i of the DUT is received on `sink_ifaces[i]`.
     pub sink_ifaces: Vec<String>,
     pub macs: Macs,
+    /// The sink runs its ports' receive NAPI itself, by kernel busy
+    /// polling (`SO_PREFER_BUSY_POLL`, budget 64) in its own thread,
+    /// instead of leaving it to softirq or NAPI threads on its core, which
+    /// cost a cross-core wake-up and a context switch per notification.
+    pub sink_busy_poll: bool,
 }
 
 /// One trial.
@@ -205,6 +210,9 @@ impl Drop for EngineHandle {
     }
 }
 
+/// NAPI budget of the sink's busy polling (net_af_xdp's default).
+const SINK_BUSY_POLL_BUDGET: u32 = 64;
+
 struct Engine {
     // Sockets before the XDP program: nothing is redirected to a closed socket.
     /// The generator: a transmit-only socket on `gen_iface`, port 0.
@@ -224,6 +232,8 @@ struct Engine {
     templates_for: Option<(u16, u32, u8, Profile, SizeMix)>,
     passes: u32,
     sink_got: usize,
+    /// The sink's socket descriptors, when it busy polls.
+    sink_busy: Vec<i32>,
 }
 
 impl Engine {
@@ -255,7 +265,11 @@ impl Engine {
         };
         let tx = XskIo::new(std::slice::from_ref(&cfg.gen_iface), 0, gen_cfg)
             .with_context(|| format!("generator on {} (does it exist, is it up, is another AF_XDP socket bound to it?)", cfg.gen_iface))?;
-        let sink = XskIo::new(&cfg.sink_ifaces, 0, XskConfig::default())
+        let sink_cfg = XskConfig {
+            busy_poll_budget: cfg.sink_busy_poll.then_some(SINK_BUSY_POLL_BUDGET),
+            ..XskConfig::default()
+        };
+        let sink = XskIo::new(&cfg.sink_ifaces, 0, sink_cfg)
             .with_context(|| format!("sink on {}", cfg.sink_ifaces.join(",")))?;
         let ports: Vec<(String, bool)> =
             cfg.sink_ifaces.iter().map(|i| (i.clone(), true)).collect();
@@ -270,6 +284,11 @@ impl Engine {
         for slot in 0..ports.len() {
             steering.set_socket(slot, 0, sink.fd(slot))?;
         }
+        let sink_busy = if cfg.sink_busy_poll {
+            (0..ports.len()).map(|p| sink.fd(p)).collect()
+        } else {
+            Vec::new()
+        };
         Ok(Engine {
             tx,
             tx_batch: Batch::new(),
@@ -284,6 +303,7 @@ impl Engine {
             templates_for: None,
             passes: 0,
             sink_got: 1,
+            sink_busy,
         })
     }
 
@@ -315,6 +335,9 @@ impl Engine {
         if self.sink_got > 0 || self.passes & 63 == 0 {
             let mut short = [0u64; orbitmesh_core::fib::MAX_PORTS];
             self.sink.reclaim_and_refill(&mut short);
+        }
+        for &fd in &self.sink_busy {
+            crate::sys::busy::busy_poll(fd);
         }
         let mut got = 0;
         for p in 0..self.sink_ports {

@@ -301,11 +301,6 @@ impl<V: aya::Pod> Mapped<V> {
         // store is volatile: memory shared with the kernel is never elided.
         unsafe { self.slot(i).write_volatile(v) }
     }
-
-    fn get(&self, i: u32) -> V {
-        // SAFETY: as in `set`; any bit pattern is a valid V.
-        unsafe { self.slot(i).read_volatile() }
-    }
 }
 
 impl Mapped<FastCtl> {
@@ -567,13 +562,6 @@ impl FastPath {
         self.write_bank(idle, fib)?;
         self.publish(idle);
         Ok(idle)
-    }
-
-    /// The label bound in `bank` (for tests and `fib show`-style checks).
-    pub fn ilm(&self, bank: u32, label: u32) -> FastIlm {
-        self.banks[(bank & 1) as usize]
-            .ilm
-            .get(label & (FAST_LABELS - 1))
     }
 
     /// The handle housekeeping keeps: liveness and counters, lock-free.
