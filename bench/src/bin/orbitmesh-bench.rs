@@ -140,13 +140,15 @@ struct RunArgs {
     #[arg(long, default_value_t = 1)]
     dut_core: usize,
     /// Threaded NAPI: the DUT's ingress veth receives in a kernel thread on
-    /// the DUT core, the sink's on the generator's core, both at SCHED_FIFO
-    /// so they run when woken, as softirq would (default: veth runs a
-    /// receiver's NAPI on the sender's core).
+    /// the DUT core at SCHED_FIFO, so it runs when woken, as softirq would;
+    /// the sink busy polls its own ports on the generator's core; gen0's
+    /// TSO is off so the kernel DUT receives through that thread too
+    /// (default: veth runs a receiver's NAPI on the sender's core).
     #[arg(long)]
     threaded_napi: bool,
-    /// With --threaded-napi: interrupt coalescing of dut0's and the sinks'
-    /// receive, as NIC drivers do it: after a poll that found frames, poll
+    /// With --threaded-napi: interrupt coalescing of dut0's receive (the
+    /// sink's ports get 200 µs for its busy polling), as NIC drivers do
+    /// it: after a poll that found frames, poll
     /// again this many µs later by timer instead of waking the NAPI thread
     /// per frame (gro_flush_timeout + napi_defer_hard_irqs); 0 = off.
     /// Preferred busy polling (testpmd's net_af_xdp default,
