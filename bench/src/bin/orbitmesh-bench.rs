@@ -418,7 +418,7 @@ fn peer_xdp(a: PeerXdpArgs) -> Result<()> {
     let _prog = XdpMin::load(&a.ingress, &a.egress, &nhs, &labels)?;
     let poller = if a.busy_poll {
         let cfg = dataplane::sys::xsk::XskConfig {
-            busy_poll_budget: Some(64),
+            busy_poll_budget: Some(bench::sys::busy::BUDGET),
             ..Default::default()
         };
         Some(

@@ -373,6 +373,8 @@ impl Dut {
         } else {
             cmd.args(["--port", DUT_IN]);
         }
+        let budget = crate::sys::busy::BUDGET.to_string();
+        let busy = ["--poll", "busy", "--busy-poll-budget", &budget];
         cmd.args(["--port", DUT_OUT[0], "--port", DUT_OUT[1], "--fib"])
             .arg(&fib)
             .args(
@@ -380,7 +382,7 @@ impl Dut {
                     self.kind,
                     DutKind::OrbitmeshBusy | DutKind::OrbitmeshXdpBusy
                 ) {
-                    &["--poll", "busy", "--busy-poll-budget", "64"][..]
+                    &busy[..]
                 } else {
                     &["--poll", "sleep-when-idle"][..]
                 },

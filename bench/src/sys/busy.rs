@@ -9,6 +9,10 @@
 
 use std::os::fd::RawFd;
 
+/// NAPI budget of every busy poller the bench runs or starts (the sink,
+/// xdp-min-busy, the orbitmesh-dp busy DUTs): net_af_xdp's default.
+pub const BUDGET: u32 = 64;
+
 /// One busy-poll round on `fd`'s NAPI instance: received frames land on
 /// the socket's RX ring. The result is ignored (EAGAIN: nothing to read;
 /// the RX ring is read separately).

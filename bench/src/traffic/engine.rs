@@ -210,9 +210,6 @@ impl Drop for EngineHandle {
     }
 }
 
-/// NAPI budget of the sink's busy polling (net_af_xdp's default).
-const SINK_BUSY_POLL_BUDGET: u32 = 64;
-
 struct Engine {
     // Sockets before the XDP program: nothing is redirected to a closed socket.
     /// The generator: a transmit-only socket on `gen_iface`, port 0.
@@ -232,8 +229,8 @@ struct Engine {
     templates_for: Option<(u16, u32, u8, Profile, SizeMix)>,
     passes: u32,
     sink_got: usize,
-    /// The sink's socket descriptors, when it busy polls.
-    sink_busy: Vec<i32>,
+    /// The sink busy polls its ports ([`EngineCfg::sink_busy_poll`]).
+    sink_busy_poll: bool,
 }
 
 impl Engine {
@@ -266,7 +263,7 @@ impl Engine {
         let tx = XskIo::new(std::slice::from_ref(&cfg.gen_iface), 0, gen_cfg)
             .with_context(|| format!("generator on {} (does it exist, is it up, is another AF_XDP socket bound to it?)", cfg.gen_iface))?;
         let sink_cfg = XskConfig {
-            busy_poll_budget: cfg.sink_busy_poll.then_some(SINK_BUSY_POLL_BUDGET),
+            busy_poll_budget: cfg.sink_busy_poll.then_some(crate::sys::busy::BUDGET),
             ..XskConfig::default()
         };
         let sink = XskIo::new(&cfg.sink_ifaces, 0, sink_cfg)
@@ -284,11 +281,6 @@ impl Engine {
         for slot in 0..ports.len() {
             steering.set_socket(slot, 0, sink.fd(slot))?;
         }
-        let sink_busy = if cfg.sink_busy_poll {
-            (0..ports.len()).map(|p| sink.fd(p)).collect()
-        } else {
-            Vec::new()
-        };
         Ok(Engine {
             tx,
             tx_batch: Batch::new(),
@@ -303,7 +295,7 @@ impl Engine {
             templates_for: None,
             passes: 0,
             sink_got: 1,
-            sink_busy,
+            sink_busy_poll: cfg.sink_busy_poll,
         })
     }
 
@@ -336,8 +328,10 @@ impl Engine {
             let mut short = [0u64; orbitmesh_core::fib::MAX_PORTS];
             self.sink.reclaim_and_refill(&mut short);
         }
-        for &fd in &self.sink_busy {
-            crate::sys::busy::busy_poll(fd);
+        if self.sink_busy_poll {
+            for p in 0..self.sink_ports {
+                crate::sys::busy::busy_poll(self.sink.fd(p));
+            }
         }
         let mut got = 0;
         for p in 0..self.sink_ports {
