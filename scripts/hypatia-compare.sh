@@ -104,6 +104,33 @@ def _memo_time_str(self):
     return hit[1]
 _atc.TimeBase.__str__ = _memo_time_str
 
+# Speed only, bit-identical: networkx's floyd_warshall_numpy (a third of
+# satgenpy's CPU per step) allocates two n x n arrays per pivot. The same
+# arithmetic in place: for pivot i, A = min(A, A[i,:] + A[:,i]) computed into
+# one scratch array, then written back; row and column i do not change at
+# pivot i (A[i,i] = 0 and x + 0.0 == x), so reading them from A as it is
+# updated gives the original's values. 1.3-1.4x faster here (1156 nodes).
+# The first call and every 100th also run networkx's own and must be equal
+# bit for bit, or the run stops.
+import networkx as _nx
+import numpy as _np
+_nx_fw = _nx.floyd_warshall_numpy
+_fw_calls = [0]
+def _fw_in_place(G, nodelist=None, weight="weight"):
+    A = _nx.to_numpy_array(G, nodelist, multigraph_weight=min, weight=weight, nonedge=_np.inf)
+    _np.fill_diagonal(A, 0)
+    tmp = _np.empty_like(A)
+    for i in range(A.shape[0]):
+        _np.add(A[i, :][_np.newaxis, :], A[:, i][:, _np.newaxis], out=tmp)
+        _np.minimum(A, tmp, out=A)
+    _fw_calls[0] += 1
+    if _fw_calls[0] % 100 == 1:
+        ref = _nx_fw(G, nodelist=nodelist, weight=weight)
+        if ref.shape != A.shape or ref.tobytes() != A.tobytes():
+            sys.exit("satgenpy: in-place Floyd-Warshall differs from networkx's")
+    return A
+_nx.floyd_warshall_numpy = _fw_in_place
+
 (work, name, p, s, inc, mm, alt, gsl, dur_s, step_ms, pairs) = sys.argv[1:]
 p, s, inc, mm, alt, gsl = int(p), int(s), float(inc), float(mm), float(alt), float(gsl)
 dur_ns, step_ns = int(dur_s) * 10**9, int(step_ms) * 10**6
