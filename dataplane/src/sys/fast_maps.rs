@@ -601,6 +601,32 @@ impl FastPath {
         self.control().counters()
     }
 
+    /// Runs the program `repeat` times on `frame` in one BPF_PROG_TEST_RUN
+    /// and returns its action and the kernel's mean time per run (the
+    /// syscall and copies not included). The frame is NOT reset between
+    /// runs: the program sees its own output again, so a swap must map its
+    /// label to itself and have TTL to spare (`repeat` < the TTL) to stay
+    /// a swap. For the program's cost per frame (bench/examples).
+    pub fn time_run(&self, frame: &[u8], repeat: u32) -> Result<(u32, std::time::Duration)> {
+        let prog: &Xdp = self
+            .prog
+            .as_ref()
+            .context("test runs need FastPath::load (the program is the steering's)")?
+            .program(FAST_PROGRAM)
+            .context("xdp_fast")?
+            .try_into()?;
+        let mut out = vec![0u8; frame.len() + 256];
+        let r = prog
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                repeat,
+                ..TestRunOptions::default()
+            })
+            .context("BPF_PROG_TEST_RUN")?;
+        Ok((r.return_value, r.duration))
+    }
+
     /// Runs the program once on `frame` (BPF_PROG_TEST_RUN, 256 bytes of
     /// XDP headroom); the frame as it leaves is written to `out`. Returns the
     /// XDP action and the output length. Frames shorter than an Ethernet
