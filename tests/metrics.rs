@@ -75,10 +75,17 @@ fn xdp(s: &HashMap<String, f64>, name: &str) -> u64 {
 }
 
 /// Frames that arrived on dut0, by both paths: the AF_XDP workers' and
-/// those the fast path forwarded or dropped (it has no receive counter;
-/// frames it punts are in the workers' rx already). On this line every
-/// frame arrives on dut0.
+/// those the fast path finished (forwarded or dropped; frames it punts are
+/// in the workers' rx already).
 fn arrived(s: &HashMap<String, f64>) -> u64 {
+    series(s, "orbitmesh_port_rx_packets_total{port=\"dut0\"}")
+        + xdp(s, "orbitmesh_xdp_port_rx_packets_total{port=\"dut0\"}")
+}
+
+/// Frames the fast path finished, from its forwarded and drop counters.
+/// On this line every frame arrives on dut0, so it is the fast path's rx
+/// on dut0.
+fn fast_finished(s: &HashMap<String, f64>) -> u64 {
     let drops: u64 = orbitmesh_core::stats::DropReason::ALL
         .iter()
         .map(|r| {
@@ -88,9 +95,7 @@ fn arrived(s: &HashMap<String, f64>) -> u64 {
             )
         })
         .sum();
-    series(s, "orbitmesh_port_rx_packets_total{port=\"dut0\"}")
-        + xdp(s, "orbitmesh_xdp_forwarded_packets_total")
-        + drops
+    xdp(s, "orbitmesh_xdp_forwarded_packets_total") + drops
 }
 
 #[test]
@@ -160,26 +165,34 @@ fn scraped_packet_and_byte_counters_match_what_the_sink_received() {
     );
 
     // In: exactly what gen sent (only MPLS reaches the relay on dut0),
-    // by both paths; bytes are counted by the AF_XDP workers only (with
-    // the fast path off, all of them).
+    // frames and bytes, by both paths.
     let fast = series(&s, "orbitmesh_fast_path_enabled") == 1;
     if std::env::var("ORBITMESH_FAST_PATH").as_deref() == Ok("off") {
         assert!(!fast, "ORBITMESH_FAST_PATH=off, yet the fast path runs");
     }
     assert_eq!(arrived(&s), COUNT);
+    assert_eq!(
+        xdp(&s, "orbitmesh_xdp_port_rx_packets_total{port=\"dut0\"}"),
+        fast_finished(&s),
+        "the fast path's rx on dut0 is every frame it finished"
+    );
+    assert_eq!(xdp(&s, "orbitmesh_xdp_rx_unknown_port_packets_total"), 0);
     let rx_bytes = series(&s, "orbitmesh_port_rx_bytes_total{port=\"dut0\"}");
+    let fast_rx_bytes = xdp(&s, "orbitmesh_xdp_port_rx_bytes_total{port=\"dut0\"}");
     assert_eq!(rx_bytes, series(&s, rx) * len);
-    // Out: what sink0 received, frame for frame (by both paths) and byte
-    // for byte (those the workers sent; every frame out is as long).
+    assert_eq!(rx_bytes + fast_rx_bytes, COUNT * len);
+    // Out: what sink0 received, frame for frame and byte for byte, by both
+    // paths (every frame out is as long).
     let sink_bytes: u64 = sink.iter().map(|f| f.len() as u64).sum();
     let afxdp_tx = series(&s, "orbitmesh_port_tx_packets_total{port=\"dut1\"}");
     let tx = afxdp_tx + xdp(&s, "orbitmesh_xdp_port_tx_packets_total{port=\"dut1\"}");
     let tx_bytes = series(&s, "orbitmesh_port_tx_bytes_total{port=\"dut1\"}");
+    let fast_tx_bytes = xdp(&s, "orbitmesh_xdp_port_tx_bytes_total{port=\"dut1\"}");
     let out_len = sink.first().map_or(0, |f| f.len() as u64);
     assert!(sink.iter().all(|f| f.len() as u64 == out_len));
     assert_eq!(
-        (tx, tx_bytes),
-        (sink.len() as u64, afxdp_tx * out_len),
+        (tx, tx_bytes, tx_bytes + fast_tx_bytes),
+        (sink.len() as u64, afxdp_tx * out_len, sink_bytes),
         "dut1's counters against sink0's capture"
     );
     if fast {
@@ -187,8 +200,7 @@ fn scraped_packet_and_byte_counters_match_what_the_sink_received() {
         // it punts here is ARP, neighbour discovery and these scrapes).
         assert_eq!(xdp(&s, "orbitmesh_xdp_forwarded_packets_total"), tx);
         assert_eq!(series(&s, rx), 0);
-    } else {
-        assert_eq!(tx_bytes, sink_bytes);
+        assert_eq!(fast_rx_bytes, COUNT * len);
     }
     assert!(
         sink.len() as u64 >= COUNT * 99 / 100,
@@ -224,7 +236,11 @@ fn scraped_packet_and_byte_counters_match_what_the_sink_received() {
     assert_eq!(v["ports"][1]["counters"]["tx_bytes"], tx_bytes);
     let fast_tx = xdp(&s, "orbitmesh_xdp_port_tx_packets_total{port=\"dut1\"}");
     match fast {
-        true => assert_eq!(v["fast_path"]["tx"][1], fast_tx, "{v}"),
+        true => {
+            assert_eq!(v["fast_path"]["tx"][1], fast_tx, "{v}");
+            assert_eq!(v["fast_path"]["tx_bytes"][1], fast_tx_bytes, "{v}");
+            assert_eq!(v["fast_path"]["rx_bytes"][0], fast_rx_bytes, "{v}");
+        }
         false => assert!(v.get("fast_path").is_none(), "{v}"),
     }
 
@@ -238,6 +254,7 @@ fn scraped_packet_and_byte_counters_match_what_the_sink_received() {
     if fast {
         assert_eq!(v["fast_path"]["forwarded"], 0, "{v}");
         assert_eq!(v["fast_path"]["tx"][1], 0, "{v}");
+        assert_eq!(v["fast_path"]["rx"][0], 0, "{v}");
     }
     let after = scrape(&l);
     assert_eq!(arrived(&after), COUNT);

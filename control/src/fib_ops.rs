@@ -650,7 +650,8 @@ fn fast_count(f: &orbitmesh_core::stats::FastPathCounters, c: Counter) -> u64 {
 }
 
 /// The XDP fast path's counters beside the AF_XDP workers' and their sum,
-/// per port (frames sent) and per counter both keep. Frames the fast path
+/// per port (frames and bytes received and sent; the fast path's rx are the
+/// frames it finished, not those it punted) and per counter both keep. Frames the fast path
 /// forwards or drops never reach a worker, so the sum is the node's total;
 /// frames it punts are received and counted again by the workers, so they
 /// get a line of their own and are in no total (so do those it hands to
@@ -684,15 +685,32 @@ fn render_paths(
             rate(total, before)
         );
     };
+    type Fast = orbitmesh_core::stats::FastPathCounters;
+    type Port = orbitmesh_core::stats::PortTotals;
+    /// A per-port counter: its row name, the fast path's value, the AF_XDP
+    /// workers' value.
+    type PerPort = (&'static str, fn(&Fast, usize) -> u64, fn(&Port) -> u64);
+    let per_port: [PerPort; 4] = [
+        ("rx", Fast::port_rx, |c| c.rx),
+        ("tx", Fast::port_tx, |c| c.tx),
+        ("rx_bytes", Fast::port_rx_bytes, |c| c.rx_bytes),
+        ("tx_bytes", Fast::port_tx_bytes, |c| c.tx_bytes),
+    ];
     for (i, p) in s.ports.iter().enumerate() {
-        let before = prev_fast.zip(prev.and_then(|x| x.ports.get(i)));
-        let before = before.map(|(pf, pp)| pf.port_tx(i) + pp.counters.tx);
-        row(
-            &format!("tx {}", p.name),
-            f.port_tx(i),
-            p.counters.tx,
-            before,
-        );
+        for (name, fast, afxdp) in per_port {
+            let before = prev_fast.zip(prev.and_then(|x| x.ports.get(i)));
+            let before = before.map(|(pf, pp)| fast(pf, i) + afxdp(&pp.counters));
+            row(
+                &format!("{name} {}", p.name),
+                fast(f, i),
+                afxdp(&p.counters),
+                before,
+            );
+        }
+    }
+    if f.rx_unknown_port > 0 {
+        let before = prev_fast.zip(prev).map(|(pf, _)| pf.rx_unknown_port);
+        row("rx unknown port", f.rx_unknown_port, 0, before);
     }
     for &c in Counter::ALL.iter().filter(|&&c| by_path(c)) {
         let (fast, afxdp) = (fast_count(f, c), s.counters.get(c));
@@ -792,8 +810,10 @@ mod tests {
     }
 
     /// Two ports; AF_XDP counts 10 forwarded (7 out of p0, 3 out of p1)
-    /// and 2 TTL drops; the fast path, when given, 1000 forwarded (600 and
-    /// 400), 4 TTL drops, 1 MTU drop, 25 punted.
+    /// and 2 TTL drops, 40 frames in on p0 (64 bytes each); the fast path,
+    /// when given, 1000 forwarded (600 and 400, 128 bytes each), 4 TTL
+    /// drops, 1 MTU drop (finished: 1005 in on p0, 132 bytes each), 25
+    /// punted.
     fn two_paths(fast: bool) -> StatsInfo {
         use orbitmesh_core::protocol::PortInfo;
         use orbitmesh_core::stats::{DropReason, FastPathCounters, PortTotals};
@@ -804,6 +824,8 @@ mod tests {
             gone: false,
             counters: PortTotals {
                 tx,
+                rx: if name == "p0" { 40 } else { 0 },
+                rx_bytes: if name == "p0" { 40 * 64 } else { 0 },
                 ..Default::default()
             },
         };
@@ -811,6 +833,9 @@ mod tests {
             forwarded: 1000,
             punted: 25,
             tx: vec![600, 400],
+            tx_bytes: vec![600 * 128, 400 * 128],
+            rx: vec![1005, 0],
+            rx_bytes: vec![1005 * 132, 0],
             ..Default::default()
         };
         f.drops[DropReason::TtlExpired as usize] = 4;
@@ -872,6 +897,11 @@ mod tests {
         );
         assert_eq!(row("tx p0"), [600, 7, 607]);
         assert_eq!(row("tx p1"), [400, 3, 403]);
+        assert_eq!(row("rx p0"), [1005, 40, 1045]);
+        assert_eq!(row("rx_bytes p0"), [1005 * 132, 40 * 64, 1005 * 132 + 2560]);
+        assert_eq!(row("tx_bytes p1"), [400 * 128, 0, 400 * 128]);
+        assert_eq!(row("rx p1"), [0, 0, 0]);
+        assert!(!out.contains("unknown port"), "none: no row: {out}");
         assert_eq!(row("forwarded"), [1000, 10, 1010]);
         assert_eq!(row("ttl_expired"), [4, 2, 6]);
         assert_eq!(row("mtu_exceeded"), [1, 0, 1]);
@@ -905,6 +935,12 @@ mod tests {
         assert!(tx0.ends_with(" 1207          600/s"), "{out}");
         let fwd = out.lines().find(|l| l.starts_with("forwarded ")).unwrap();
         assert!(fwd.ends_with(" 1510          500/s"), "{out}");
+
+        // Frames from an interface the fast path cannot name get a row.
+        let mut odd = two_paths(true);
+        odd.fast_path.as_mut().unwrap().rx_unknown_port = 3;
+        let out = render_stats(&odd, None);
+        assert!(out.contains("\nrx unknown port "), "{out}");
     }
 
     #[test]

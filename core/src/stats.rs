@@ -296,6 +296,21 @@ pub struct FastPathCounters {
     /// the dataplane.
     #[serde(default)]
     pub tx: Vec<u64>,
+    /// Their bytes as sent, per port (empty from a dataplane that predates
+    /// them, as are the three below).
+    #[serde(default)]
+    pub tx_bytes: Vec<u64>,
+    /// Frames the fast path finished (forwarded or dropped), per port they
+    /// came in on, and their bytes as received. Punted frames are not in
+    /// them: the AF_XDP workers count those in the ports' `rx`.
+    #[serde(default)]
+    pub rx: Vec<u64>,
+    #[serde(default)]
+    pub rx_bytes: Vec<u64>,
+    /// Frames finished that came in on an interface the fast path could
+    /// not name (see bpf/fast_maps.h, `rx_ports`).
+    #[serde(default)]
+    pub rx_unknown_port: u64,
 }
 
 impl FastPathCounters {
@@ -307,9 +322,23 @@ impl FastPathCounters {
         self.drops.iter().sum()
     }
 
-    /// Frames forwarded out of port `p` (0 for a port beyond `tx`).
+    /// Frames forwarded out of port `p` (0 for a port beyond `tx`; so
+    /// for the three below).
     pub fn port_tx(&self, p: usize) -> u64 {
         self.tx.get(p).copied().unwrap_or(0)
+    }
+
+    pub fn port_tx_bytes(&self, p: usize) -> u64 {
+        self.tx_bytes.get(p).copied().unwrap_or(0)
+    }
+
+    /// Frames finished (forwarded or dropped) that came in on port `p`.
+    pub fn port_rx(&self, p: usize) -> u64 {
+        self.rx.get(p).copied().unwrap_or(0)
+    }
+
+    pub fn port_rx_bytes(&self, p: usize) -> u64 {
+        self.rx_bytes.get(p).copied().unwrap_or(0)
     }
 
     /// The growth since `base` (a reading taken earlier); a port `base`
@@ -319,14 +348,21 @@ impl FastPathCounters {
         for (d, b) in drops.iter_mut().zip(base.drops) {
             *d = d.saturating_sub(b);
         }
+        let each = |now: &[u64], at: fn(&FastPathCounters, usize) -> u64| -> Vec<u64> {
+            (0..now.len())
+                .map(|p| now[p].saturating_sub(at(base, p)))
+                .collect()
+        };
         FastPathCounters {
             forwarded: self.forwarded.saturating_sub(base.forwarded),
             backup_used: self.backup_used.saturating_sub(base.backup_used),
             punted: self.punted.saturating_sub(base.punted),
             drops,
-            tx: (0..self.tx.len())
-                .map(|p| self.tx[p].saturating_sub(base.port_tx(p)))
-                .collect(),
+            tx: each(&self.tx, FastPathCounters::port_tx),
+            tx_bytes: each(&self.tx_bytes, FastPathCounters::port_tx_bytes),
+            rx: each(&self.rx, FastPathCounters::port_rx),
+            rx_bytes: each(&self.rx_bytes, FastPathCounters::port_rx_bytes),
+            rx_unknown_port: self.rx_unknown_port.saturating_sub(base.rx_unknown_port),
         }
     }
 }
@@ -436,6 +472,9 @@ mod tests {
             forwarded: 10,
             punted: 4,
             tx: vec![6, 4],
+            rx: vec![5, 5],
+            rx_bytes: vec![500, 640],
+            rx_unknown_port: 1,
             ..Default::default()
         };
         base.drops[DropReason::TtlExpired as usize] = 1;
@@ -444,6 +483,10 @@ mod tests {
             backup_used: 2,
             punted: 9,
             tx: vec![16, 8, 1],
+            tx_bytes: vec![1600, 800, 64],
+            rx: vec![9, 14, 2],
+            rx_bytes: vec![900, 1792, 128],
+            rx_unknown_port: 4,
             ..Default::default()
         };
         now.drops[DropReason::TtlExpired as usize] = 3;
@@ -452,6 +495,16 @@ mod tests {
         assert_eq!(d.tx, [10, 4, 1], "a port the baseline lacks counts from 0");
         assert_eq!((d.drop_count(DropReason::TtlExpired), d.dropped()), (2, 2));
         assert_eq!(base.port_tx(7), 0);
+        assert_eq!(d.tx_bytes, [1600, 800, 64], "no baseline: from 0");
+        assert_eq!(
+            (&d.rx[..], &d.rx_bytes[..]),
+            (&[4, 9, 2][..], &[400, 1152, 128][..])
+        );
+        assert_eq!(d.rx_unknown_port, 3);
+        assert_eq!(
+            (d.port_rx(1), d.port_rx_bytes(2), d.port_rx(3)),
+            (9, 128, 0)
+        );
 
         let json = serde_json::to_string(&now).unwrap();
         assert!(json.contains(r#"["ttl_expired",3]"#), "{json}");
@@ -464,6 +517,11 @@ mod tests {
             "drops":[["mtu_exceeded",2],["warp_core_breach",9]],"tx":[1]}"#;
         let n: FastPathCounters = serde_json::from_str(newer).unwrap();
         assert_eq!((n.drop_count(DropReason::Mtu), n.dropped()), (2, 2));
+        // An older dataplane's reading has no byte or rx counters: 0.
+        assert_eq!(
+            (n.port_tx_bytes(0), n.port_rx(0), n.rx_unknown_port),
+            (0, 0, 0)
+        );
     }
 
     #[test]

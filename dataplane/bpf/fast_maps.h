@@ -31,6 +31,9 @@
  *                                        and instant, live ports, ports
  *                                        that take redirected frames
  *   tx_ports[p]        DEVMAP            port -> ifindex
+ *   rx_ports[i & (FAST_RX_SLOTS-1)]  struct fast_rx_port  ifindex -> port
+ *                                        (direct-mapped; written once at
+ *                                        attach, not per bank)
  *   fast_stats[0]      per CPU struct fast_counters
  */
 #ifndef ORBITMESH_FAST_MAPS_H
@@ -47,6 +50,10 @@
 #define FAST_MAX_PUSH 6
 /* >= stats::DropReason::COUNT; drops[r] counts DropReason r. */
 #define FAST_DROP_SLOTS 16
+/* Slots of rx_ports, a direct-mapped table from the ingress ifindex to
+ * the port (a power of two). A port whose ifindex shares a slot with an
+ * earlier port's is not in it; its frames count in rx[FAST_MAX_PORTS]. */
+#define FAST_RX_SLOTS 4096
 /* How long a retired bank stays untouched before it is rewritten. */
 #define FAST_GRACE_MS 10
 
@@ -100,6 +107,12 @@ struct fast_ctl {
 			* not is left to the slow path */
 };
 
+/* An rx_ports slot: ifindex 0 (no interface has it) = empty. */
+struct fast_rx_port {
+	__u32 ifindex;
+	__u32 port;
+};
+
 /* Drop reasons the program decides itself (stats::DropReason values). */
 #define FAST_DROP_MALFORMED 0
 #define FAST_DROP_TTL_EXPIRED 2
@@ -112,6 +125,13 @@ struct fast_counters {
 	__u64 punted;	   /* handed to the slow path (AF_XDP / steering) */
 	__u64 drops[FAST_DROP_SLOTS];
 	__u64 tx[FAST_MAX_PORTS]; /* forwarded, by port */
+	__u64 tx_bytes[FAST_MAX_PORTS]; /* their bytes as sent */
+	/* Frames the program finished (forwarded or dropped; not punted: the
+	 * AF_XDP workers count those when they receive them) and their bytes
+	 * as received, by ingress port (rx_ports); [FAST_MAX_PORTS]: an
+	 * interface not in rx_ports. */
+	__u64 rx[FAST_MAX_PORTS + 1];
+	__u64 rx_bytes[FAST_MAX_PORTS + 1];
 };
 
 #endif

@@ -89,6 +89,13 @@ struct {
 	__type(value, struct fast_counters);
 } fast_stats SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FAST_RX_SLOTS);
+	__type(key, __u32);
+	__type(value, struct fast_rx_port);
+} rx_ports SEC(".maps");
+
 /* The bank's map `name`, looked up at `key`. */
 #define BANK_LOOKUP(bank, name, key)                                                   \
 	((bank) ? bpf_map_lookup_elem(&name##_1, key) : bpf_map_lookup_elem(&name##_0, key))
@@ -185,8 +192,23 @@ static __always_inline __u32 mpls_hash(__u8 *top, void *end, __u32 seed)
 	return finish(h);
 }
 
-static __always_inline int drop(struct fast_counters *c, __u32 reason)
+/* Counts a frame the program finished (forwarded or dropped) against
+ * its ingress port: `len` bytes as received. */
+static __always_inline void count_rx(struct xdp_md *ctx, struct fast_counters *c, __u32 len)
 {
+	__u32 ifindex = ctx->ingress_ifindex;
+	__u32 slot = ifindex & (FAST_RX_SLOTS - 1);
+	struct fast_rx_port *rp = bpf_map_lookup_elem(&rx_ports, &slot);
+	__u32 p = FAST_MAX_PORTS;
+	if (rp && rp->ifindex == ifindex && rp->port < FAST_MAX_PORTS)
+		p = rp->port;
+	c->rx[p] += 1;
+	c->rx_bytes[p] += len;
+}
+
+static __always_inline int drop(struct xdp_md *ctx, struct fast_counters *c, __u32 reason)
+{
+	count_rx(ctx, c, ctx->data_end - ctx->data);
 	if (reason < FAST_DROP_SLOTS)
 		c->drops[reason] += 1;
 	return XDP_DROP;
@@ -218,7 +240,7 @@ int xdp_fast(struct xdp_md *ctx)
 	__u32 lse = rd32(top);
 	__u32 label = lse >> 12, tc = lse >> 9 & 7, bos = lse >> 8 & 1, ttl = lse & 0xff;
 	if (ttl <= 1)
-		return drop(c, FAST_DROP_TTL_EXPIRED);
+		return drop(ctx, c, FAST_DROP_TTL_EXPIRED);
 	if (label < 16)
 		goto slow;
 	/* The bank in force: the staged one from its instant on (per frame,
@@ -240,7 +262,7 @@ int xdp_fast(struct xdp_md *ctx)
 	if (action == FAST_ILM_POP)
 		goto slow;
 	if (action != FAST_ILM_SWAP)
-		return drop(c, FAST_DROP_NO_LABEL_ROUTE);
+		return drop(ctx, c, FAST_DROP_NO_LABEL_ROUTE);
 	__u32 gid = e->word & FAST_ILM_GROUP_MASK, out = e->out_label;
 	struct fast_params *prm = BANK_LOOKUP(bank, params, &zero);
 	struct fast_group *g = BANK_LOOKUP(bank, groups, &gid);
@@ -275,7 +297,7 @@ int xdp_fast(struct xdp_md *ctx)
 	if (php && bos)
 		goto slow;
 	if (php && (void *)(top + 8) > end)
-		return drop(c, FAST_DROP_MALFORMED);
+		return drop(ctx, c, FAST_DROP_MALFORMED);
 	__u32 n_push = nh->n_push;
 	if (n_push > FAST_MAX_PUSH)
 		goto slow;
@@ -286,7 +308,7 @@ int xdp_fast(struct xdp_md *ctx)
 	__u32 len = (__u32)((long)end - (long)data);
 	/* pipeline::fit: the L3 part (labels included) must fit the MTU. */
 	if (len - 18 + hdr - l2 > prm->mtu[port])
-		return drop(c, FAST_DROP_MTU);
+		return drop(ctx, c, FAST_DROP_MTU);
 	__u32 new_ttl = ttl - 1;
 	__u32 vlan = nh->vlan;
 	/* A plain swap keeps the frame's length: no helper call. */
@@ -335,8 +357,10 @@ int xdp_fast(struct xdp_md *ctx)
 			return XDP_ABORTED;
 		nx[3] = new_ttl;
 	}
+	count_rx(ctx, c, len);
 	c->forwarded += 1;
 	c->tx[port] += 1;
+	c->tx_bytes[port] += (__u32)((long)end - (long)data);
 	if (backup)
 		c->backup_used += 1;
 	return bpf_redirect_map(&tx_ports, port, XDP_DROP);

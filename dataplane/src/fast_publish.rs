@@ -89,8 +89,14 @@ impl FastPublisher {
     /// index: its tx device, and whether XDP is attached in generic mode).
     /// The fast path stays disabled until the first [`FastPublisher::sync`].
     pub fn new(mut maps: FastPath, ports: &[(String, u32, bool)]) -> anyhow::Result<FastPublisher> {
-        for (i, (_, ifindex, _)) in ports.iter().enumerate() {
-            maps.set_port(i as u16, *ifindex)?;
+        for (i, (name, ifindex, _)) in ports.iter().enumerate() {
+            if !maps.set_port(i as u16, *ifindex)? {
+                tracing::warn!(
+                    port = %name,
+                    ifindex,
+                    "the fast path counts this port's received frames as from an unknown port (its ifindex shares an rx_ports slot with an earlier port's, FAST_RX_SLOTS in bpf/fast_maps.h); forwarding is unaffected"
+                );
+            }
         }
         let netdev = Netdev::open()
             .map_err(|e| tracing::warn!(error = %e, "cannot ask the kernel which ports take XDP-redirected frames (netdev netlink family, Linux >= 6.3); assuming every port does"))

@@ -35,7 +35,9 @@
 //! and alerts are the same with the fast path on or off), and the fast
 //! path has its own, under `orbitmesh_xdp_`: `forwarded_packets_total`,
 //! `fast_reroute_packets_total`, `drops_total{reason}` (the pipeline's
-//! reason names), `port_tx_packets_total{port}`, and
+//! reason names), `port_tx_packets_total{port}`, `port_tx_bytes_total`,
+//! `port_rx_packets_total` and `port_rx_bytes_total` (the frames it
+//! finished, by the port they came in on), and
 //! `punted_packets_total` (frames it handed to the steering program: to the
 //! workers, or to the kernel for ARP, neighbour discovery, traffic to the
 //! box). Separate names
@@ -43,7 +45,9 @@
 //! existing series, and `punted` must not be summed with anything, since
 //! the workers count those frames again in `orbitmesh_rx_packets_total`.
 //! The node's total is the sum, e.g. frames sent per port:
-//! `orbitmesh_port_tx_packets_total + orbitmesh_xdp_port_tx_packets_total`.
+//! `orbitmesh_port_tx_packets_total + orbitmesh_xdp_port_tx_packets_total`,
+//! and received: `orbitmesh_port_rx_packets_total +
+//! orbitmesh_xdp_port_rx_packets_total`.
 //! `orbitmesh_fast_path_enabled` is 1 while the fast path runs; with it off
 //! the `orbitmesh_xdp_` families are declared without samples.
 
@@ -356,17 +360,48 @@ fn render_fast_path(out: &mut String, node: &Node) {
     {
         sample(out, name, &[("reason", r.0.name())], r.1);
     }
-    let name = "orbitmesh_xdp_port_tx_packets_total";
+    type Fast = orbitmesh_core::stats::FastPathCounters;
+    /// A per-port family: name, help, the value for port i.
+    type PerPort = (&'static str, &'static str, fn(&Fast, usize) -> u64);
+    let per_port: [PerPort; 4] = [
+        (
+            "orbitmesh_xdp_port_tx_packets_total",
+            "Frames the XDP fast path sent out of the port.",
+            Fast::port_tx,
+        ),
+        (
+            "orbitmesh_xdp_port_tx_bytes_total",
+            "Bytes of those frames as sent (Ethernet header to the end of the payload).",
+            Fast::port_tx_bytes,
+        ),
+        (
+            "orbitmesh_xdp_port_rx_packets_total",
+            "Frames that came in on the port and that the XDP fast path finished (forwarded or dropped; punted frames are in orbitmesh_port_rx_packets_total when a worker receives them).",
+            Fast::port_rx,
+        ),
+        (
+            "orbitmesh_xdp_port_rx_bytes_total",
+            "Bytes of those frames as received.",
+            Fast::port_rx_bytes,
+        ),
+    ];
+    for (name, help, value) in per_port {
+        family(out, name, "counter", help);
+        if let Some(f) = &fast {
+            for (i, p) in node.port_names.iter().enumerate() {
+                sample(out, name, &[("port", p)], value(f, i));
+            }
+        }
+    }
+    let name = "orbitmesh_xdp_rx_unknown_port_packets_total";
     family(
         out,
         name,
         "counter",
-        "Frames the XDP fast path sent out of the port.",
+        "Frames the XDP fast path finished that came in on an interface it could not name (its ifindex shares an rx_ports slot with another port's).",
     );
     if let Some(f) = &fast {
-        for (i, p) in node.port_names.iter().enumerate() {
-            sample(out, name, &[("port", p)], f.port_tx(i));
-        }
+        sample(out, name, &[], f.rx_unknown_port);
     }
 }
 
@@ -797,6 +832,10 @@ mod tests {
             backup_used: 3,
             punted: 17,
             tx: vec![600, 400],
+            tx_bytes: vec![600 * 64, 400 * 68],
+            rx: vec![0, 1005],
+            rx_bytes: vec![0, 1005 * 64],
+            rx_unknown_port: 2,
             ..Default::default()
         };
         f.drops[DropReason::TtlExpired as usize] = 5;
@@ -811,6 +850,10 @@ mod tests {
         has("orbitmesh_xdp_drops_total{reason=\"mtu_exceeded\"} 0");
         has("orbitmesh_xdp_port_tx_packets_total{port=\"isl0\"} 600");
         has("orbitmesh_xdp_port_tx_packets_total{port=\"odd\\\"name\\\\x\"} 400");
+        has("orbitmesh_xdp_port_tx_bytes_total{port=\"isl0\"} 38400");
+        has("orbitmesh_xdp_port_rx_packets_total{port=\"odd\\\"name\\\\x\"} 1005");
+        has("orbitmesh_xdp_port_rx_bytes_total{port=\"isl0\"} 0");
+        has("orbitmesh_xdp_rx_unknown_port_packets_total 2");
         // The AF_XDP workers' families are unchanged beside them.
         has("orbitmesh_port_rx_packets_total{port=\"isl0\"} 3");
         has("orbitmesh_forwarded_packets_total 0");

@@ -217,10 +217,18 @@ impl FastPathStats {
                     punted,
                     drops,
                     tx,
+                    tx_bytes,
+                    rx,
+                    rx_bytes,
+                    rx_unknown_port,
                 } = c;
                 (l.forwarded, l.backup_used, l.punted) = (*forwarded, *backup_used, *punted);
                 l.drops = *drops;
+                l.rx_unknown_port = *rx_unknown_port;
                 l.tx.clone_from(tx);
+                l.tx_bytes.clone_from(tx_bytes);
+                l.rx.clone_from(rx);
+                l.rx_bytes.clone_from(rx_bytes);
             }
             None => *last = Some(c.clone()),
         }
@@ -248,19 +256,27 @@ impl FastPathStats {
 /// The kernel's per-CPU sum ([`crate::sys::fast_maps::FastPath`]'s
 /// counters) as [`FastPathStats::store`] takes it: the drop slots the
 /// pipeline names (the program writes only those, fast_maps.rs asserts
-/// `DropReason::COUNT <= FAST_DROP_SLOTS`) and the first `ports` tx slots.
+/// `DropReason::COUNT <= FAST_DROP_SLOTS`) and the first `ports` slots of
+/// the per-port counters.
 pub fn fast_path_counters(
     c: &crate::sys::fast_maps::FastCounters,
     ports: usize,
 ) -> FastPathCounters {
     let mut drops = [0; DropReason::COUNT];
     drops.copy_from_slice(&c.drops[..DropReason::COUNT]);
+    let n = ports.min(crate::sys::fast_maps::FAST_MAX_PORTS);
     FastPathCounters {
         forwarded: c.forwarded,
         backup_used: c.backup_used,
         punted: c.punted,
         drops,
-        tx: c.tx[..ports.min(c.tx.len())].to_vec(),
+        tx: c.tx[..n].to_vec(),
+        tx_bytes: c.tx_bytes[..n].to_vec(),
+        rx: c.rx[..n].to_vec(),
+        rx_bytes: c.rx_bytes[..n].to_vec(),
+        // The slot for interfaces rx_ports does not name, and any beyond
+        // this dataplane's ports (none are registered there).
+        rx_unknown_port: c.rx[n..].iter().sum(),
     }
 }
 

@@ -88,8 +88,25 @@ fn delta(a: &FastCounters, b: &FastCounters) -> FastCounters {
     }
     for i in 0..d.tx.len() {
         d.tx[i] = b.tx[i] - a.tx[i];
+        d.tx_bytes[i] = b.tx_bytes[i] - a.tx_bytes[i];
+    }
+    for i in 0..d.rx.len() {
+        d.rx[i] = b.rx[i] - a.rx[i];
+        d.rx_bytes[i] = b.rx_bytes[i] - a.rx_bytes[i];
     }
     d
+}
+
+/// A frame the program finished (forwarded or dropped) counts once in
+/// port 0's rx, with its length as received, and nowhere else.
+fn assert_finished_on_port_0(d: &FastCounters, len: usize, ctx: &dyn Fn() -> String) {
+    assert_eq!((d.rx[0], d.rx_bytes[0]), (1, len as u64), "rx: {}", ctx());
+    assert_eq!(
+        (d.rx.iter().sum::<u64>(), d.rx_bytes.iter().sum::<u64>()),
+        (1, len as u64),
+        "rx on port 0 only: {}",
+        ctx()
+    );
 }
 
 #[test]
@@ -106,8 +123,10 @@ fn xdp_fast_path_matches_the_pipeline() {
     let mut fp = FastPath::load().expect("loading xdp_fast.o (root, kernel with BTF/XDP)");
     // Every port a random FIB may use transmits on lo: the test run never
     // sends, but the DEVMAP entry must exist for the redirect to succeed.
+    // BPF_PROG_TEST_RUN without a context runs on lo (ifindex 1) too, so
+    // every frame comes in on port 0, the first port lo is registered as.
     for p in 0..6 {
-        fp.set_port(p, 1).expect("tx_ports");
+        assert!(fp.set_port(p, 1).expect("tx_ports"), "rx_ports slot");
     }
     let mut r = StdRng::seed_from_u64(seed);
     let mut split = BTreeMap::<&'static str, Split>::new();
@@ -163,6 +182,13 @@ fn xdp_fast_path_matches_the_pipeline() {
                         ctx()
                     );
                     assert_eq!(d.tx.iter().sum::<u64>(), 1, "{}", ctx());
+                    assert_eq!(
+                        (d.tx_bytes[p as usize], d.tx_bytes.iter().sum::<u64>()),
+                        (n as u64, n as u64),
+                        "tx bytes: {}",
+                        ctx()
+                    );
+                    assert_finished_on_port_0(&d, frame.len(), &ctx);
                     assert_eq!(d.backup_used, pc.backup_used, "backup count: {}", ctx());
                     backups += d.backup_used as usize;
                     e.forwarded += 1;
@@ -174,6 +200,7 @@ fn xdp_fast_path_matches_the_pipeline() {
                     assert_eq!(d.drops[reason as usize], 1, "drop reason: {}", ctx());
                     assert_eq!(d.drops.iter().sum::<u64>(), 1, "{}", ctx());
                     assert_eq!((d.forwarded, d.punted), (0, 0), "{}", ctx());
+                    assert_finished_on_port_0(&d, frame.len(), &ctx);
                     *reasons.entry(format!("{reason:?}")).or_default() += 1;
                     e.dropped += 1;
                 }
@@ -186,6 +213,12 @@ fn xdp_fast_path_matches_the_pipeline() {
                     );
                     assert_eq!((d.punted, d.forwarded), (1, 0), "{}", ctx());
                     assert_eq!(d.drops.iter().sum::<u64>(), 0, "{}", ctx());
+                    assert_eq!(
+                        d.rx.iter().chain(&d.rx_bytes).sum::<u64>(),
+                        0,
+                        "a punted frame is the workers' to count: {}",
+                        ctx()
+                    );
                     e.slow += 1;
                 }
                 other => panic!("unexpected XDP action {other}: {}", ctx()),

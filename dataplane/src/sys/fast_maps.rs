@@ -33,6 +33,9 @@ pub const FAST_MAX_NHS: u32 = 65536;
 pub const FAST_MAX_PORTS: usize = 64;
 pub const FAST_MAX_PUSH: usize = 6;
 pub const FAST_DROP_SLOTS: usize = 16;
+/// FAST_RX_SLOTS in fast_maps.h: slots of the direct-mapped ifindex -> port
+/// table `rx_ports`.
+pub const FAST_RX_SLOTS: u32 = 4096;
 /// FAST_ILM_SWAP / FAST_ILM_POP (bits 31..30 of `FastIlm::word`).
 pub const FAST_ILM_SWAP: u32 = 1;
 pub const FAST_ILM_POP: u32 = 2;
@@ -88,6 +91,11 @@ pub struct FastCounters {
     pub punted: u64,
     pub drops: [u64; FAST_DROP_SLOTS],
     pub tx: [u64; FAST_MAX_PORTS],
+    pub tx_bytes: [u64; FAST_MAX_PORTS],
+    /// Frames finished in XDP (forwarded or dropped) by ingress port;
+    /// `[FAST_MAX_PORTS]`: an interface not in `rx_ports`.
+    pub rx: [u64; FAST_MAX_PORTS + 1],
+    pub rx_bytes: [u64; FAST_MAX_PORTS + 1],
 }
 
 impl Default for FastCounters {
@@ -98,8 +106,38 @@ impl Default for FastCounters {
             punted: 0,
             drops: [0; FAST_DROP_SLOTS],
             tx: [0; FAST_MAX_PORTS],
+            tx_bytes: [0; FAST_MAX_PORTS],
+            rx: [0; FAST_MAX_PORTS + 1],
+            rx_bytes: [0; FAST_MAX_PORTS + 1],
         }
     }
+}
+
+impl FastCounters {
+    /// Adds `other` field by field (the per-CPU sum).
+    pub fn add(&mut self, other: &FastCounters) {
+        fn add_all(sum: &mut [u64], v: &[u64]) {
+            for (s, v) in sum.iter_mut().zip(v) {
+                *s += v;
+            }
+        }
+        self.forwarded += other.forwarded;
+        self.backup_used += other.backup_used;
+        self.punted += other.punted;
+        add_all(&mut self.drops, &other.drops);
+        add_all(&mut self.tx, &other.tx);
+        add_all(&mut self.tx_bytes, &other.tx_bytes);
+        add_all(&mut self.rx, &other.rx);
+        add_all(&mut self.rx_bytes, &other.rx_bytes);
+    }
+}
+
+/// `struct fast_rx_port`: an `rx_ports` slot (ifindex 0 = empty).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FastRxPort {
+    pub ifindex: u32,
+    pub port: u32,
 }
 
 // The layout of fast_maps.h, checked at compile time.
@@ -115,9 +153,18 @@ const _: () = {
     assert!(offset_of!(FastNh, backup) == 44);
     assert!(size_of::<FastParams>() == 136);
     assert!(offset_of!(FastParams, mtu) == 8);
-    assert!(size_of::<FastCounters>() == 8 * (3 + FAST_DROP_SLOTS + FAST_MAX_PORTS));
+    assert!(size_of::<FastCounters>() == 8 * (3 + FAST_DROP_SLOTS + 2 * FAST_MAX_PORTS + 2 * 65));
+    assert!(FAST_MAX_PORTS + 1 == 65);
     assert!(offset_of!(FastCounters, drops) == 24);
     assert!(offset_of!(FastCounters, tx) == 24 + 8 * FAST_DROP_SLOTS);
+    assert!(offset_of!(FastCounters, tx_bytes) == 24 + 8 * (FAST_DROP_SLOTS + FAST_MAX_PORTS));
+    assert!(offset_of!(FastCounters, rx) == 24 + 8 * (FAST_DROP_SLOTS + 2 * FAST_MAX_PORTS));
+    assert!(
+        offset_of!(FastCounters, rx_bytes)
+            == 24 + 8 * (FAST_DROP_SLOTS + 2 * FAST_MAX_PORTS + FAST_MAX_PORTS + 1)
+    );
+    assert!(size_of::<FastRxPort>() == 8);
+    assert!(FAST_RX_SLOTS.is_power_of_two());
     // DropReason values the program writes itself (FAST_DROP_*).
     use orbitmesh_core::stats::DropReason as D;
     assert!(D::Malformed as usize == 0);
@@ -127,7 +174,7 @@ const _: () = {
     assert!(D::COUNT <= FAST_DROP_SLOTS);
 };
 
-// The five map value types below: each is #[repr(C)], made only of
+// The six map value types below: each is #[repr(C)], made only of
 // integers and integer arrays laid out without implicit padding (the
 // explicit `pad` in FastNh; the sizes are asserted above), so every bit
 // pattern is a valid value and no uninitialised byte is read.
@@ -141,6 +188,8 @@ unsafe impl aya::Pod for FastNh {}
 unsafe impl aya::Pod for FastParams {}
 // SAFETY: see above.
 unsafe impl aya::Pod for FastCounters {}
+// SAFETY: see above.
+unsafe impl aya::Pod for FastRxPort {}
 
 /// The map contents for one FIB, as `crate::fast_path::compile` makes them
 /// from a snapshot: `(key, value)` per map, keys ascending.
@@ -408,15 +457,7 @@ impl FastControl {
     pub fn counters(&self) -> Result<FastCounters> {
         let mut sum = FastCounters::default();
         for c in self.stats.get(&0, 0)?.iter() {
-            sum.forwarded += c.forwarded;
-            sum.backup_used += c.backup_used;
-            sum.punted += c.punted;
-            for (s, v) in sum.drops.iter_mut().zip(c.drops) {
-                *s += v;
-            }
-            for (s, v) in sum.tx.iter_mut().zip(c.tx) {
-                *s += v;
-            }
+            sum.add(c);
         }
         Ok(sum)
     }
@@ -430,6 +471,7 @@ pub struct FastPath {
     banks: [Bank; 2],
     ctl: std::sync::Arc<Mapped<FastCtl>>,
     tx_ports: DevMap<MapData>,
+    rx_ports: aya::maps::Array<MapData, FastRxPort>,
     stats: std::sync::Arc<PerCpuArray<MapData, FastCounters>>,
     /// Bit p: port p has a tx device ([`FastPath::set_port`]).
     ports: u64,
@@ -473,12 +515,14 @@ impl FastPath {
     /// keeps the program and the steering maps it shares).
     pub fn take(bpf: &mut Ebpf) -> Result<FastPath> {
         let tx = bpf.take_map("tx_ports").context("tx_ports")?;
+        let rx = bpf.take_map("rx_ports").context("rx_ports")?;
         let st = bpf.take_map("fast_stats").context("fast_stats")?;
         Ok(FastPath {
             prog: None,
             banks: [Bank::take(bpf, 0)?, Bank::take(bpf, 1)?],
             ctl: std::sync::Arc::new(Mapped::take(bpf, "fast_ctl", 1)?),
             tx_ports: DevMap::try_from(tx)?,
+            rx_ports: aya::maps::Array::try_from(rx)?,
             stats: std::sync::Arc::new(PerCpuArray::try_from(st)?),
             ports: 0,
             blocked: 0,
@@ -585,15 +629,35 @@ impl FastPath {
         self.store_word(CtlWord::TxOk, self.ports & !mask);
     }
 
-    /// Port `port` transmits on interface `ifindex`.
-    pub fn set_port(&mut self, port: u16, ifindex: u32) -> Result<()> {
+    /// Port `port` is interface `ifindex`: frames redirected to the port
+    /// go out of it, and frames the program finishes that came in on it
+    /// count in the port's `rx`. Returns false when the interface could not
+    /// take an `rx_ports` slot (an earlier port's ifindex holds it, the
+    /// same modulo FAST_RX_SLOTS): its frames then count in
+    /// `rx[FAST_MAX_PORTS]`, and forwarding is unaffected.
+    pub fn set_port(&mut self, port: u16, ifindex: u32) -> Result<bool> {
         if port as usize >= FAST_MAX_PORTS {
             bail!("port {port} is beyond the fast path's {FAST_MAX_PORTS}");
+        }
+        if ifindex == 0 {
+            bail!("port {port}: ifindex 0 names no interface");
         }
         self.tx_ports.set(port as u32, ifindex, None, 0)?;
         self.ports |= 1 << port;
         self.set_blocked(self.blocked);
-        Ok(())
+        let slot = ifindex & (FAST_RX_SLOTS - 1);
+        let held = self.rx_ports.get(&slot, 0)?;
+        if held.ifindex != 0 && held.ifindex != ifindex {
+            return Ok(false);
+        }
+        if held.ifindex == 0 {
+            let v = FastRxPort {
+                ifindex,
+                port: port.into(),
+            };
+            self.rx_ports.set(slot, v, 0)?;
+        }
+        Ok(true)
     }
 
     /// The program's counters, summed over CPUs.
