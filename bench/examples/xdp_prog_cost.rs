@@ -87,9 +87,12 @@ fn main() -> anyhow::Result<()> {
         ("drop, TTL expired", mpls(100, 1), action::DROP),
         ("IPv4 to the slow path", ip_frame, action::PASS),
     ];
-    println!(
+    orbitmesh_core::outln!(
         "{:<24} {:>8} {:>8} {:>8}  (ns per run; {calls} calls x {REPEAT} runs)",
-        "case", "p10", "median", "p90"
+        "case",
+        "p10",
+        "median",
+        "p90"
     );
     for (name, frame, want) in cases {
         let mut ns = Vec::with_capacity(calls);
@@ -100,7 +103,7 @@ fn main() -> anyhow::Result<()> {
         }
         ns.sort_unstable();
         let q = |p: usize| ns[(ns.len() - 1) * p / 100];
-        println!("{name:<24} {:>8} {:>8} {:>8}", q(10), q(50), q(90));
+        orbitmesh_core::outln!("{name:<24} {:>8} {:>8} {:>8}", q(10), q(50), q(90));
     }
     Ok(())
 }

@@ -672,22 +672,8 @@ impl FastPath {
     /// label to itself and have TTL to spare (`repeat` < the TTL) to stay
     /// a swap. For the program's cost per frame (bench/examples).
     pub fn time_run(&self, frame: &[u8], repeat: u32) -> Result<(u32, std::time::Duration)> {
-        let prog: &Xdp = self
-            .prog
-            .as_ref()
-            .context("test runs need FastPath::load (the program is the steering's)")?
-            .program(FAST_PROGRAM)
-            .context("xdp_fast")?
-            .try_into()?;
         let mut out = vec![0u8; frame.len() + 256];
-        let r = prog
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                data_out: Some(&mut out),
-                repeat,
-                ..TestRunOptions::default()
-            })
-            .context("BPF_PROG_TEST_RUN")?;
+        let r = self.run(frame, &mut out, repeat)?;
         Ok((r.return_value, r.duration))
     }
 
@@ -697,6 +683,16 @@ impl FastPath {
     /// header are refused by the kernel (EINVAL). Only for a fast path
     /// loaded alone ([`FastPath::load`]).
     pub fn test_run(&self, frame: &[u8], out: &mut [u8]) -> Result<(u32, usize)> {
+        let r = self.run(frame, out, 1)?;
+        Ok((r.return_value, r.data_size_out as usize))
+    }
+
+    fn run(
+        &self,
+        frame: &[u8],
+        out: &mut [u8],
+        repeat: u32,
+    ) -> Result<aya::programs::TestRunResult> {
         let prog: &Xdp = self
             .prog
             .as_ref()
@@ -704,13 +700,12 @@ impl FastPath {
             .program(FAST_PROGRAM)
             .context("xdp_fast")?
             .try_into()?;
-        let r = prog
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                data_out: Some(out),
-                ..TestRunOptions::default()
-            })
-            .context("BPF_PROG_TEST_RUN")?;
-        Ok((r.return_value, r.data_size_out as usize))
+        prog.test_run(TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(out),
+            repeat,
+            ..TestRunOptions::default()
+        })
+        .context("BPF_PROG_TEST_RUN")
     }
 }
