@@ -14,9 +14,11 @@
 //! Dijkstra per destination station (sources: the satellites in range of D,
 //! seeded with their GSL length) over the ISL graph gives the same distances and
 //! next hops in O(E log V), with a binary heap and buffers reused across steps.
-//! Exact float ties between equal-length paths may be broken differently from
-//! satgenpy (it compares `(distance, satellite id)` tuples); with real-valued
-//! geometry they do not occur in practice. Near-ties (two +Grid paths within
+//! A ground station's first satellite is chosen as satgenpy chooses it, by
+//! `(distance, satellite id)`, so exact ties go to the lower id (they occur
+//! with `--geometry hypatia`'s float32 ranges; see `best_two`). Other exact
+//! float ties between equal-length paths may be broken differently from
+//! satgenpy; none was seen in the comparisons (bench/results/predictor.md). Near-ties (two +Grid paths within
 //! metres, common in symmetric Walker shells) follow the computed positions,
 //! which with the default geometry differ from satgenpy's pyephem ones by
 //! metres, so a few such decisions differ (see bench/results/predictor.md);
@@ -473,6 +475,28 @@ fn satellite_alternates(net: &Network, s: &Scratch, d: usize, out: &mut StepResu
     }
 }
 
+/// The best and second-best finite `(distance, satellite)` candidates, in
+/// satgenpy's order: sorted `(distance, satellite id)` tuples, so equal
+/// distances go to the lower satellite id whatever order they come in.
+/// Exact ties do happen with `--geometry hypatia`: ranges are float32, and a
+/// satellite in range of both stations offers `GSL(S, a) + GSL(a, D)`, two
+/// float32 values whose sums collide (Kuiper K1, 100 stations, t = 37.6 s:
+/// 1207 -> 1241 via 250 or 616, both 1,638,597.125 m; satgenpy takes 250).
+fn best_two(cands: impl Iterator<Item = (f64, u32)>) -> ((f64, u32), (f64, u32)) {
+    let precedes = |a: (f64, u32), b: (f64, u32)| a.0 < b.0 || (a.0 == b.0 && a.1 < b.1);
+    let mut first = (f64::INFINITY, NONE);
+    let mut second = (f64::INFINITY, NONE);
+    for c in cands.filter(|c| c.0.is_finite()) {
+        if precedes(c, first) {
+            second = first;
+            first = c;
+        } else if precedes(c, second) {
+            second = c;
+        }
+    }
+    (first, second)
+}
+
 /// Ground stations towards destination index `d`: the best first satellite
 /// is the next hop, the second best the alternate.
 fn station_hops(net: &Network, s: &Scratch, d: usize, out: &mut StepResult) {
@@ -482,24 +506,42 @@ fn station_hops(net: &Network, s: &Scratch, d: usize, out: &mut StepResult) {
         if h == d && d < n_gs {
             continue;
         }
-        let mut first = (f64::INFINITY, NONE);
-        let mut second = (f64::INFINITY, NONE);
-        for &(len, sat) in &s.gsl[h] {
-            let total = len + s.dist[sat as usize];
-            if !total.is_finite() {
-                continue;
-            }
-            if total < first.0 {
-                second = first;
-                first = (total, sat);
-            } else if total < second.0 {
-                second = (total, sat);
-            }
-        }
+        let (first, second) = best_two(
+            s.gsl[h]
+                .iter()
+                .map(|&(len, sat)| (len + s.dist[sat as usize], sat)),
+        );
         out.next_hop[base + n_sats + h] = first.1;
         out.backup[base + n_sats + h] = second.1;
         if d < n_gs {
             out.gs_dist[d * n_gs + h] = first.0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_distances_go_to_the_lower_satellite_id_as_in_satgenpy() {
+        // The Kuiper K1 tie (t = 37.6 s, 1207 -> 1241), in the order the
+        // GSL list holds them (by range: 616 is nearer) and reversed.
+        let tie = [
+            (1_638_597.125, 616),
+            (1_638_597.125, 250),
+            (1_925_009.25, 582),
+        ];
+        for order in [tie, [tie[2], tie[1], tie[0]]] {
+            let (first, second) = best_two(order.into_iter());
+            assert_eq!((first.1, second.1), (250, 616), "{order:?}");
+        }
+        // A strictly shorter distance still wins over a lower id.
+        let (first, second) = best_two([(5.0, 9), (4.0, 10)].into_iter());
+        assert_eq!((first, second), ((4.0, 10), (5.0, 9)));
+        // Unreachable candidates are none; with none, NONE.
+        let (first, second) = best_two([(f64::INFINITY, 1), (7.0, 3)].into_iter());
+        assert_eq!((first, second.1), ((7.0, 3), NONE));
+        assert_eq!(best_two(std::iter::empty()).0 .1, NONE);
     }
 }
