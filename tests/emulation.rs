@@ -311,8 +311,9 @@ fn the_fast_path_mode_forwards_transit_frames_in_xdp() {
         "{cpu}"
     );
     assert!(
-        c("dataplanes_s") + c("emulation_other_s") + c("others_s") <= 1.05 * c("busy_s") + 0.5,
-        "the processes cannot use more than the machine was busy: {cpu}"
+        c("dataplanes_s") + c("emulation_other_s") + c("others_s")
+            <= 1.05 * (c("busy_s") + c("steal_s")) + 0.5,
+        "the processes cannot use more than the machine was not idle: {cpu}"
     );
     assert_in_force(&s, 39);
     let _ = std::fs::remove_dir_all(&out);

@@ -63,6 +63,8 @@ pub struct CpuSplit {
     /// Wall x CPUs - idle (+ iowait) - steal (time the hypervisor ran
     /// something else: the tasks are not charged for it either).
     pub busy_s: f64,
+    /// The steal left out of `busy_s` (`/proc/stat`, sampled at ticks).
+    pub steal_s: f64,
     /// The dataplane processes (utime + stime): their own work and the
     /// kernel's done in their context (AF_XDP, veth transmit, and the
     /// receive it runs at the next hop, that hop's XDP included).
@@ -85,6 +87,16 @@ impl CpuSplit {
         (self.busy_s - self.dataplanes_s - self.emulation_other_s - self.others_s).max(0.0)
     }
 
+    /// Wall x CPUs - idle: what no process can exceed, whatever the
+    /// hypervisor did. `busy_s` is smaller by the steal, which the guest
+    /// samples at ticks and keeps out of the tasks' run time only as far as
+    /// its paravirtual steal clock reaches (steal during a short idle exit,
+    /// or with the clock off, is in both), so the processes' sum can pass
+    /// `busy_s` on a host that steals but never this.
+    pub fn not_idle_s(&self) -> f64 {
+        self.busy_s + self.steal_s
+    }
+
     /// The dataplanes' processes and the kernel work no process was
     /// charged for: what forwarding cost the machine.
     pub fn dataplanes_with_kernel_s(&self) -> f64 {
@@ -95,6 +107,7 @@ impl CpuSplit {
         self.wall_s += other.wall_s;
         self.cpus = other.cpus;
         self.busy_s += other.busy_s;
+        self.steal_s += other.steal_s;
         self.dataplanes_s += other.dataplanes_s;
         self.emulation_other_s += other.emulation_other_s;
         self.others_s += other.others_s;
@@ -166,6 +179,7 @@ fn split_between(
         wall_s,
         cpus,
         busy_s: (capacity - idle - steal).max(0.0),
+        steal_s: steal.min((capacity - idle).max(0.0)),
         dataplanes_s: ticks_s(procs.dataplanes),
         emulation_other_s: ticks_s(procs.emulation),
         others_s: ticks_s(procs.others),
@@ -409,6 +423,7 @@ mod tests {
         assert!((share - 0.75).abs() < 1e-9, "{share}");
         let near = |x: f64, y: f64| (x - y).abs() < 0.02;
         assert!(near(c.busy_s, 14.0) && near(c.dataplanes_s, 6.0), "{c:?}");
+        assert!(near(c.steal_s, 1.0) && near(c.not_idle_s(), 15.0), "{c:?}");
         assert!(
             near(c.emulation_other_s, 3.0) && near(c.others_s, 2.0),
             "{c:?}"

@@ -333,13 +333,14 @@ impl Summary {
         let c = &self.cpu_during_traffic;
         let hops = self.frames_forwarded.max(1) as f64;
         format!(
-            "- CPU during the traffic ({:.0} s x {} CPUs): machine busy {:.1} s (steal excluded) = \
+            "- CPU during the traffic ({:.0} s x {} CPUs): machine busy {:.1} s (steal {:.1} s excluded) = \
              dataplane processes {:.1} s + kernel threads and interrupts {:.1} s + the emulation's \
              other processes {:.1} s + processes outside it {:.1} s; **{:.1} us per hop for the \
              dataplanes with the kernel's packet work** ({:.1} us for their processes alone)\n",
             c.wall_s,
             c.cpus,
             c.busy_s,
+            c.steal_s,
             c.dataplanes_s,
             c.kernel_s(),
             c.emulation_other_s,
