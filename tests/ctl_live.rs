@@ -305,7 +305,8 @@ fn fib_show_uses_the_given_names_and_says_when_nothing_matches() {
 /// with it off, one line says so (issue 16).
 #[test]
 fn stats_show_the_fast_path_beside_af_xdp_and_clear_both() {
-    use orbitmesh_core::stats::{DropReason, FastPathCounters};
+    use dataplane::sys::fast_maps::FastCounters;
+    use orbitmesh_core::stats::DropReason;
     use std::sync::atomic::Ordering;
     let dp = TestDataplane::start("ctl-fast", &["isl0", "isl1"]);
     let sock = dp.socket().to_str().unwrap().to_string();
@@ -329,14 +330,14 @@ fn stats_show_the_fast_path_beside_af_xdp_and_clear_both() {
     let node = dp.node();
     let w = &node.workers[0];
     w.ports[1].tx.store(8, Ordering::Relaxed);
-    let mut f = FastPathCounters {
+    let mut f = FastCounters {
         forwarded: 900,
         punted: 12,
-        tx: vec![0, 900],
         ..Default::default()
     };
+    f.tx[1] = 900;
     f.drops[DropReason::NoLabelRoute as usize] = 3;
-    node.fast.store(&f);
+    node.fast.store(&f, 2);
     let out = stats(&[]);
     let row = |out: &str, name: &str| -> Vec<u64> {
         let line = out
@@ -366,7 +367,7 @@ fn stats_show_the_fast_path_beside_af_xdp_and_clear_both() {
     assert_eq!(v["fast_path"]["tx"][1], 0, "{v}");
     f.forwarded += 100;
     f.tx[1] += 100;
-    node.fast.store(&f);
+    node.fast.store(&f, 2);
     w.ports[1].tx.store(10, Ordering::Relaxed);
     let out = stats(&[]);
     assert_eq!(row(&out, "tx isl1"), [100, 2, 102], "{out}");

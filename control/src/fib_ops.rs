@@ -697,9 +697,9 @@ fn render_paths(
         ("tx_bytes", Fast::port_tx_bytes, |c| c.tx_bytes),
     ];
     for (i, p) in s.ports.iter().enumerate() {
+        let prev_port = prev_fast.zip(prev.and_then(|x| x.ports.get(i)));
         for (name, fast, afxdp) in per_port {
-            let before = prev_fast.zip(prev.and_then(|x| x.ports.get(i)));
-            let before = before.map(|(pf, pp)| fast(pf, i) + afxdp(&pp.counters));
+            let before = prev_port.map(|(pf, pp)| fast(pf, i) + afxdp(&pp.counters));
             row(
                 &format!("{name} {}", p.name),
                 fast(f, i),

@@ -43,8 +43,7 @@ pub fn run(
             control.set_live(node.live.mask());
             match control.counters() {
                 Ok(c) => {
-                    let n = node.port_names.len();
-                    node.fast.store(&crate::shared::fast_path_counters(&c, n));
+                    node.fast.store(&c, node.port_names.len());
                     fast_failed = false;
                 }
                 Err(e) if !fast_failed => {

@@ -727,10 +727,9 @@ mod tests {
     #[test]
     fn every_sample_has_its_help_and_type_and_conventional_name() {
         let on = node();
-        on.fast.store(&orbitmesh_core::stats::FastPathCounters {
-            tx: vec![1, 2],
-            ..Default::default()
-        });
+        let mut k = crate::sys::fast_maps::FastCounters::default();
+        k.tx[..2].copy_from_slice(&[1, 2]);
+        on.fast.store(&k, 2);
         // With the fast path off, and on (its families with samples).
         check_conventions(&render(&node()));
         check_conventions(&render(&on));
@@ -827,19 +826,20 @@ mod tests {
             "off: no samples\n{text}"
         );
 
-        let mut f = orbitmesh_core::stats::FastPathCounters {
+        let mut k = crate::sys::fast_maps::FastCounters {
             forwarded: 1000,
             backup_used: 3,
             punted: 17,
-            tx: vec![600, 400],
-            tx_bytes: vec![600 * 64, 400 * 68],
-            rx: vec![0, 1005],
-            rx_bytes: vec![0, 1005 * 64],
-            rx_unknown_port: 2,
             ..Default::default()
         };
-        f.drops[DropReason::TtlExpired as usize] = 5;
-        node.fast.store(&f);
+        k.tx[..2].copy_from_slice(&[600, 400]);
+        k.tx_bytes[..2].copy_from_slice(&[600 * 64, 400 * 68]);
+        k.rx[..2].copy_from_slice(&[0, 1005]);
+        k.rx_bytes[..2].copy_from_slice(&[0, 1005 * 64]);
+        // The slot for an interface rx_ports does not name.
+        k.rx[crate::sys::fast_maps::FAST_MAX_PORTS] = 2;
+        k.drops[DropReason::TtlExpired as usize] = 5;
+        node.fast.store(&k, 2);
         let text = render(&node);
         let has = |l: &str| assert!(text.lines().any(|x| x == l), "no {l:?} in\n{text}");
         has("orbitmesh_fast_path_enabled 1");

@@ -203,35 +203,12 @@ pub struct FastPathStats {
 }
 
 impl FastPathStats {
-    /// Records the latest reading (totals since the program was loaded).
-    pub fn store(&self, c: &FastPathCounters) {
+    /// Records the latest reading of the kernel's per-CPU sum (totals
+    /// since the program was loaded) for this node's `ports`, in place: the
+    /// per-port vectors are reused, not allocated again every 20 ms.
+    pub fn store(&self, c: &crate::sys::fast_maps::FastCounters, ports: usize) {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        match last.as_mut() {
-            // Field by field, so the per-port vector is reused (a derived
-            // clone_from would allocate a new one every 20 ms).
-            // (Destructured whole: a field added later cannot be missed.)
-            Some(l) => {
-                let FastPathCounters {
-                    forwarded,
-                    backup_used,
-                    punted,
-                    drops,
-                    tx,
-                    tx_bytes,
-                    rx,
-                    rx_bytes,
-                    rx_unknown_port,
-                } = c;
-                (l.forwarded, l.backup_used, l.punted) = (*forwarded, *backup_used, *punted);
-                l.drops = *drops;
-                l.rx_unknown_port = *rx_unknown_port;
-                l.tx.clone_from(tx);
-                l.tx_bytes.clone_from(tx_bytes);
-                l.rx.clone_from(rx);
-                l.rx_bytes.clone_from(rx_bytes);
-            }
-            None => *last = Some(c.clone()),
-        }
+        fast_path_counters_into(c, ports, last.get_or_insert_with(Default::default));
     }
 
     /// Why the loaded fast path switches nothing now (None: it runs).
@@ -254,7 +231,7 @@ impl FastPathStats {
 }
 
 /// The kernel's per-CPU sum ([`crate::sys::fast_maps::FastPath`]'s
-/// counters) as [`FastPathStats::store`] takes it: the drop slots the
+/// counters) as [`FastPathStats`] keeps it: the drop slots the
 /// pipeline names (the program writes only those, fast_maps.rs asserts
 /// `DropReason::COUNT <= FAST_DROP_SLOTS`) and the first `ports` slots of
 /// the per-port counters.
@@ -262,22 +239,45 @@ pub fn fast_path_counters(
     c: &crate::sys::fast_maps::FastCounters,
     ports: usize,
 ) -> FastPathCounters {
-    let mut drops = [0; DropReason::COUNT];
-    drops.copy_from_slice(&c.drops[..DropReason::COUNT]);
-    let n = ports.min(crate::sys::fast_maps::FAST_MAX_PORTS);
-    FastPathCounters {
-        forwarded: c.forwarded,
-        backup_used: c.backup_used,
-        punted: c.punted,
+    let mut out = FastPathCounters::default();
+    fast_path_counters_into(c, ports, &mut out);
+    out
+}
+
+/// As [`fast_path_counters`], into `out` (its vectors reused). Every field
+/// is written: `out` is destructured whole, so a field added later cannot
+/// be missed.
+fn fast_path_counters_into(
+    c: &crate::sys::fast_maps::FastCounters,
+    ports: usize,
+    out: &mut FastPathCounters,
+) {
+    let FastPathCounters {
+        forwarded,
+        backup_used,
+        punted,
         drops,
-        tx: c.tx[..n].to_vec(),
-        tx_bytes: c.tx_bytes[..n].to_vec(),
-        rx: c.rx[..n].to_vec(),
-        rx_bytes: c.rx_bytes[..n].to_vec(),
-        // The slot for interfaces rx_ports does not name, and any beyond
-        // this dataplane's ports (none are registered there).
-        rx_unknown_port: c.rx[n..].iter().sum(),
+        tx,
+        tx_bytes,
+        rx,
+        rx_bytes,
+        rx_unknown_port,
+    } = out;
+    let n = ports.min(crate::sys::fast_maps::FAST_MAX_PORTS);
+    (*forwarded, *backup_used, *punted) = (c.forwarded, c.backup_used, c.punted);
+    drops.copy_from_slice(&c.drops[..DropReason::COUNT]);
+    for (v, from) in [
+        (tx, &c.tx[..]),
+        (tx_bytes, &c.tx_bytes),
+        (rx, &c.rx),
+        (rx_bytes, &c.rx_bytes),
+    ] {
+        v.clear();
+        v.extend_from_slice(&from[..n]);
     }
+    // The slot for interfaces rx_ports does not name, and any beyond this
+    // dataplane's ports (none are registered there).
+    *rx_unknown_port = c.rx[n..].iter().sum();
 }
 
 /// One dataplane's shared state.
@@ -468,23 +468,28 @@ mod tests {
     fn fast_path_stats_are_none_until_stored_then_the_last_store() {
         let f = FastPathStats::default();
         assert_eq!(f.load(), None);
-        let mut c = FastPathCounters {
+        let mut k = crate::sys::fast_maps::FastCounters {
             forwarded: 5,
             punted: 1,
-            tx: vec![2, 3],
-            ..FastPathCounters::default()
+            ..Default::default()
         };
-        c.drops[DropReason::Mtu as usize] = 4;
-        f.store(&c);
-        assert_eq!(f.load().as_ref(), Some(&c));
-        let d = FastPathCounters {
+        k.tx[..3].copy_from_slice(&[2, 3, 7]);
+        k.rx[1] = 8;
+        k.drops[DropReason::Mtu as usize] = 4;
+        f.store(&k, 3);
+        assert_eq!(f.load(), Some(fast_path_counters(&k, 3)));
+        let mut k = crate::sys::fast_maps::FastCounters {
             forwarded: 9,
             backup_used: 2,
-            tx: vec![4, 5, 6],
-            ..FastPathCounters::default()
+            ..Default::default()
         };
-        f.store(&d);
-        assert_eq!(f.load(), Some(d), "every field replaced");
+        k.tx[..2].copy_from_slice(&[4, 5]);
+        k.rx[2] = 6;
+        f.store(&k, 2);
+        let d = f.load().unwrap();
+        assert_eq!(d, fast_path_counters(&k, 2), "every field replaced");
+        assert_eq!((d.tx.len(), d.rx_unknown_port, d.punted), (2, 6, 0));
+        assert_eq!(d.drops, [0; DropReason::COUNT]);
     }
 
     #[test]

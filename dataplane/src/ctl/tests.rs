@@ -877,7 +877,8 @@ fn every_state_change_is_one_info_line_with_its_versions() {
 /// too; until a store, the fast path is off and the field is left out.
 #[test]
 fn stats_carry_the_fast_paths_counters_and_clear_baselines_them() {
-    use orbitmesh_core::stats::{DropReason, FastPathCounters};
+    use crate::sys::fast_maps::FastCounters;
+    use orbitmesh_core::stats::DropReason;
     let node = Node::new("t", vec!["a".into(), "b".into()], FibSnapshot::empty(1), 1);
     let stats = |node: &Node| match handle(node, Request::Stats) {
         Response::Stats(s) => s,
@@ -888,15 +889,17 @@ fn stats_carry_the_fast_paths_counters_and_clear_baselines_them() {
     let json = serde_json::to_string(&Response::Stats(off)).unwrap();
     assert!(!json.contains("fast_path"), "left out when off: {json}");
 
-    let mut f = FastPathCounters {
+    let mut k = FastCounters {
         forwarded: 100,
         backup_used: 1,
         punted: 9,
-        tx: vec![60, 40],
         ..Default::default()
     };
-    f.drops[DropReason::TtlExpired as usize] = 2;
-    node.fast.store(&f);
+    k.tx[..2].copy_from_slice(&[60, 40]);
+    k.drops[DropReason::TtlExpired as usize] = 2;
+    node.fast.store(&k, 2);
+    let f = crate::shared::fast_path_counters(&k, 2);
+    assert_eq!((f.forwarded, f.tx.as_slice()), (100, &[60, 40][..]));
     node.workers[0].ports[0].tx.store(5, Ordering::Relaxed);
     let s = stats(&node);
     assert_eq!(s.fast_path.as_deref(), Some(&f));
@@ -914,16 +917,16 @@ fn stats_carry_the_fast_paths_counters_and_clear_baselines_them() {
     let cleared = stats(&node);
     assert_eq!(
         cleared.fast_path.as_deref(),
-        Some(&FastPathCounters {
-            tx: vec![0, 0],
-            ..Default::default()
-        })
+        Some(&crate::shared::fast_path_counters(
+            &FastCounters::default(),
+            2
+        ))
     );
-    f.forwarded += 30;
-    f.punted += 1;
-    f.tx[1] += 30;
-    f.drops[DropReason::TtlExpired as usize] += 4;
-    node.fast.store(&f);
+    k.forwarded += 30;
+    k.punted += 1;
+    k.tx[1] += 30;
+    k.drops[DropReason::TtlExpired as usize] += 4;
+    node.fast.store(&k, 2);
     let grown = stats(&node).fast_path.unwrap();
     assert_eq!(
         (grown.forwarded, grown.punted, grown.backup_used),
@@ -939,15 +942,16 @@ fn stats_carry_the_fast_paths_counters_and_clear_baselines_them() {
 /// counts from 0, not from nothing.
 #[test]
 fn a_fast_path_started_after_a_clear_counts_in_full() {
-    use orbitmesh_core::stats::FastPathCounters;
     let node = Node::new("t", vec!["a".into()], FibSnapshot::empty(1), 1);
     handle(&node, Request::ClearCounters);
-    let f = FastPathCounters {
+    let mut k = crate::sys::fast_maps::FastCounters {
         forwarded: 7,
-        tx: vec![7],
         ..Default::default()
     };
-    node.fast.store(&f);
+    k.tx[0] = 7;
+    node.fast.store(&k, 1);
+    let f = crate::shared::fast_path_counters(&k, 1);
+    assert_eq!((f.forwarded, f.tx.as_slice()), (7, &[7][..]));
     match handle(&node, Request::Stats) {
         Response::Stats(s) => assert_eq!(s.fast_path.as_deref(), Some(&f)),
         r => panic!("{r:?}"),
