@@ -97,6 +97,11 @@ struct {
 } rx_ports SEC(".maps");
 
 /* The bank's map `name`, looked up at `key`. */
+/* `bank` must be a constant where this is expanded (see switch_in): then
+ * each lookup names its map directly and the verifier turns it into an
+ * inline array load. With a bank known only at run time, clang merges the
+ * two calls into one with a selected map pointer, which the verifier
+ * cannot inline: a helper call per lookup. */
 #define BANK_LOOKUP(bank, name, key)                                                   \
 	((bank) ? bpf_map_lookup_elem(&name##_1, key) : bpf_map_lookup_elem(&name##_0, key))
 
@@ -219,42 +224,25 @@ static __always_inline int is_up(__u64 live, __u32 port)
 	return port < FAST_MAX_PORTS && (live >> port & 1);
 }
 
-SEC("xdp")
-int xdp_fast(struct xdp_md *ctx)
+static __always_inline int punt(struct xdp_md *ctx, struct fast_counters *c)
+{
+	c->punted += 1;
+	return steer(ctx);
+}
+
+/* The labelled frame's switching in FIB bank `bank` (a constant in each
+ * call, see BANK_LOOKUP) from its top entry `lse` on: a swap redirected
+ * to the next hop's port, a drop, or the slow path. */
+static __always_inline int switch_in(struct xdp_md *ctx, struct fast_counters *c,
+				     struct fast_ctl *ctl, __u32 lse, const __u32 bank)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 	__u32 zero = 0;
-	struct fast_counters *c = bpf_map_lookup_elem(&fast_stats, &zero);
-	__u8 *eth = data;
-
-	struct fast_ctl *ctl = bpf_map_lookup_elem(&fast_ctl, &zero);
-
-	if (!c || !ctl)
-		return steer(ctx);
-	if (!READ_ONCE(ctl->enabled))
-		goto slow;
-	if ((void *)(eth + 18) > end || eth[12] != 0x88 || eth[13] != 0x47)
-		goto slow;
-	__u8 *top = eth + 14;
-	__u32 lse = rd32(top);
+	__u8 *top = (__u8 *)data + 14;
+	if ((void *)(top + 4) > end)
+		return XDP_ABORTED; /* checked by the caller: for the verifier */
 	__u32 label = lse >> 12, tc = lse >> 9 & 7, bos = lse >> 8 & 1, ttl = lse & 0xff;
-	if (ttl <= 1)
-		return drop(ctx, c, FAST_DROP_TTL_EXPIRED);
-	if (label < 16)
-		goto slow;
-	/* The bank in force: the staged one from its instant on (per frame,
-	 * without waiting for user space), else the active one. sched is
-	 * read BEFORE active: user space commits a due staged bank by storing
-	 * active, then clearing sched, so a frame that finds sched cleared
-	 * finds the committed active bank (loads are not reordered with
-	 * each other on x86; other CPUs would need acquire loads). */
-	__u64 sched = READ_ONCE(ctl->sched);
-	__u32 bank;
-	if (sched && bpf_ktime_get_ns() >= (sched & ~FAST_SCHED_BANK))
-		bank = sched >> 63;
-	else
-		bank = READ_ONCE(ctl->active) & 1;
 	struct fast_ilm *e = BANK_LOOKUP(bank, ilm, &label);
 	if (!e)
 		goto slow;
@@ -365,8 +353,51 @@ int xdp_fast(struct xdp_md *ctx)
 		c->backup_used += 1;
 	return bpf_redirect_map(&tx_ports, port, XDP_DROP);
 slow:
-	c->punted += 1;
-	return steer(ctx);
+	return punt(ctx, c);
+}
+
+SEC("xdp")
+int xdp_fast(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	__u32 zero = 0;
+	struct fast_counters *c = bpf_map_lookup_elem(&fast_stats, &zero);
+	__u8 *eth = data;
+
+	struct fast_ctl *ctl = bpf_map_lookup_elem(&fast_ctl, &zero);
+
+	if (!c || !ctl)
+		return steer(ctx);
+	if (!READ_ONCE(ctl->enabled))
+		goto slow;
+	if ((void *)(eth + 18) > end || eth[12] != 0x88 || eth[13] != 0x47)
+		goto slow;
+	__u8 *top = eth + 14;
+	__u32 lse = rd32(top);
+	__u32 label = lse >> 12, ttl = lse & 0xff;
+	if (ttl <= 1)
+		return drop(ctx, c, FAST_DROP_TTL_EXPIRED);
+	if (label < 16)
+		goto slow;
+	/* The bank in force: the staged one from its instant on (per frame,
+	 * without waiting for user space), else the active one. sched is
+	 * read BEFORE active: user space commits a due staged bank by storing
+	 * active, then clearing sched, so a frame that finds sched cleared
+	 * finds the committed active bank (loads are not reordered with
+	 * each other on x86; other CPUs would need acquire loads). */
+	__u64 sched = READ_ONCE(ctl->sched);
+	__u32 bank;
+	if (sched && bpf_ktime_get_ns() >= (sched & ~FAST_SCHED_BANK))
+		bank = sched >> 63;
+	else
+		bank = READ_ONCE(ctl->active) & 1;
+	/* One copy of the rest per bank, each with its maps as constants. */
+	if (bank)
+		return switch_in(ctx, c, ctl, lse, 1);
+	return switch_in(ctx, c, ctl, lse, 0);
+slow:
+	return punt(ctx, c);
 }
 
 char _license[] SEC("license") = "GPL";
