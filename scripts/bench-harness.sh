@@ -4,7 +4,7 @@
 # throughput per frame size, latency percentiles at 10/50/90/99% of it, FIB
 # swaps under load, and the peers in the same run: the kernel's IPv4
 # forwarding and dpdk-testpmd --forward-mode=mac over net_af_xdp.
-# Installs what the peers need (Debian's dpdk, librte-net-af-xdp23,
+# Installs what the peers need (Debian's dpdk, dpdk-dev for dpdk-testpmd, librte-net-af-xdp23,
 # hugepages), builds, runs, and writes bench/results/<date>-NAME/
 # (results.json, README.md, throughput.svg, latency.svg).
 #   scripts/bench-harness.sh                    # the standard suite (~10 minutes)
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
 
 need=()
-for p in dpdk librte-net-af-xdp23; do
+for p in dpdk dpdk-dev librte-net-af-xdp23; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -185,7 +185,7 @@ impl DutKind {
             DutKind::Kernel => None,
             DutKind::Testpmd => {
                 if !super::cpu::have_tool("dpdk-testpmd") {
-                    return Some("dpdk-testpmd not installed (apt-get install dpdk librte-net-af-xdp23; scripts/bench-harness.sh does it)".into());
+                    return Some("dpdk-testpmd not installed (apt-get install dpdk-dev librte-net-af-xdp23; scripts/bench-harness.sh does it)".into());
                 }
                 let hp: u64 = std::fs::read_to_string("/proc/sys/vm/nr_hugepages")
                     .ok()
