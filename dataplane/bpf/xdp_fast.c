@@ -96,12 +96,12 @@ struct {
 	__type(value, struct fast_rx_port);
 } rx_ports SEC(".maps");
 
-/* The bank's map `name`, looked up at `key`. */
-/* `bank` must be a constant where this is expanded (see switch_in): then
- * each lookup names its map directly and the verifier turns it into an
- * inline array load. With a bank known only at run time, clang merges the
- * two calls into one with a selected map pointer, which the verifier
- * cannot inline: a helper call per lookup. */
+/* The bank's map `name`, looked up at `key`. `bank` must be a constant
+ * where this is expanded (see switch_in): then each lookup names its map
+ * directly and the verifier turns it into an inline array load. With a
+ * bank known only at run time, clang merges the two calls into one with a
+ * selected map pointer, which the verifier cannot inline: a helper call
+ * per lookup. */
 #define BANK_LOOKUP(bank, name, key)                                                   \
 	((bank) ? bpf_map_lookup_elem(&name##_1, key) : bpf_map_lookup_elem(&name##_0, key))
 
@@ -233,15 +233,12 @@ static __always_inline int punt(struct xdp_md *ctx, struct fast_counters *c)
 /* The labelled frame's switching in FIB bank `bank` (a constant in each
  * call, see BANK_LOOKUP) from its top entry `lse` on: a swap redirected
  * to the next hop's port, a drop, or the slow path. */
-static __always_inline int switch_in(struct xdp_md *ctx, struct fast_counters *c,
-				     struct fast_ctl *ctl, __u32 lse, const __u32 bank)
+static __always_inline int switch_in(struct xdp_md *ctx, void *data, void *end,
+				     struct fast_counters *c, struct fast_ctl *ctl, __u32 lse,
+				     const __u32 bank)
 {
-	void *data = (void *)(long)ctx->data;
-	void *end = (void *)(long)ctx->data_end;
 	__u32 zero = 0;
-	__u8 *top = (__u8 *)data + 14;
-	if ((void *)(top + 4) > end)
-		return XDP_ABORTED; /* checked by the caller: for the verifier */
+	__u8 *top = (__u8 *)data + 14; /* the caller checked data + 18 <= end */
 	__u32 label = lse >> 12, tc = lse >> 9 & 7, bos = lse >> 8 & 1, ttl = lse & 0xff;
 	struct fast_ilm *e = BANK_LOOKUP(bank, ilm, &label);
 	if (!e)
@@ -394,8 +391,8 @@ int xdp_fast(struct xdp_md *ctx)
 		bank = READ_ONCE(ctl->active) & 1;
 	/* One copy of the rest per bank, each with its maps as constants. */
 	if (bank)
-		return switch_in(ctx, c, ctl, lse, 1);
-	return switch_in(ctx, c, ctl, lse, 0);
+		return switch_in(ctx, data, end, c, ctl, lse, 1);
+	return switch_in(ctx, data, end, c, ctl, lse, 0);
 slow:
 	return punt(ctx, c);
 }
