@@ -18,10 +18,11 @@
 //! `(distance, satellite id)`, so exact ties go to the lower id (they occur
 //! with `--geometry hypatia`'s float32 ranges; see `best_two`). Other exact
 //! float ties between equal-length paths may be broken differently from
-//! satgenpy; none was seen in the comparisons (bench/results/predictor.md). Near-ties (two +Grid paths within
-//! metres, common in symmetric Walker shells) follow the computed positions,
-//! which with the default geometry differ from satgenpy's pyephem ones by
-//! metres, so a few such decisions differ (see bench/results/predictor.md);
+//! satgenpy; none was seen in the comparisons (bench/results/predictor.md).
+//! Near-ties (two +Grid paths within metres, common in symmetric Walker
+//! shells) follow the computed positions, which with the default geometry
+//! differ from satgenpy's pyephem ones by metres, so a few such decisions
+//! differ (see bench/results/predictor.md);
 //! with `--geometry hypatia` the link lengths are satgenpy's own
 //! ([`super::hypatia`]) and the decisions match.
 //!
