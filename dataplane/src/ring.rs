@@ -254,8 +254,9 @@ pub trait PacketIo {
     /// Blocks until a port has frames or `timeout_ms` passes.
     fn wait(&mut self, timeout_ms: i32);
 
-    /// Busy mode, idle pass: a zero-timeout poll() that lets the kernel run
-    /// the driver's receive (SO_PREFER_BUSY_POLL busy polling). Nothing by default.
+    /// Busy mode, idle pass: lets the kernel run the ports' receive in this
+    /// call (with SO_PREFER_BUSY_POLL busy polling, the driver's NAPI on
+    /// this core). Nothing by default.
     fn busy_poll(&mut self) {}
 
     /// The kernel's statistics of a port's socket (a syscall: read every

@@ -78,6 +78,11 @@ pub unsafe trait Rings {
     unsafe fn with_chunks(&mut self, addrs: &[u32], f: &mut dyn FnMut(&mut [&mut [u8]]));
     /// Blocks until some port has received frames or `timeout_ms` passes.
     fn poll(&mut self, timeout_ms: i32);
+    /// Busy mode, idle pass: lets the kernel run the ports' receive in this
+    /// call (a zero-timeout [`Rings::poll`] unless the rings know better).
+    fn busy_poll(&mut self) {
+        self.poll(0)
+    }
     fn kernel_stats(&self, _port: usize) -> Option<KernelStats> {
         None
     }
@@ -341,8 +346,7 @@ impl<R: Rings> PacketIo for RingIo<R> {
     }
 
     fn busy_poll(&mut self) {
-        // A zero-timeout poll() runs the driver's NAPI when busy polling is on.
-        self.rings.poll(0);
+        self.rings.busy_poll();
     }
 
     fn kernel_stats(&self, port: usize) -> Option<KernelStats> {

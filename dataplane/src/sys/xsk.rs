@@ -101,6 +101,8 @@ pub struct XskRings {
     ring_size: u32,
     /// Whether the kernel bound the sockets in zero-copy mode.
     zero_copy: bool,
+    /// Kernel busy polling was asked for ([`XskConfig::busy_poll_budget`]).
+    busy_polling: bool,
     /// xsk-rs descriptors for one ring operation (a fill ring's worth).
     descs: Vec<FrameDesc>,
 }
@@ -224,6 +226,7 @@ impl XskRings {
             chunk: cfg.frame_size,
             ring_size: cfg.ring_size,
             zero_copy,
+            busy_polling: cfg.busy_poll_budget.is_some(),
             descs: vec![FrameDesc::default(); (cfg.ring_size as usize).max(MAX_BATCH * 4)],
         })
     }
@@ -406,6 +409,39 @@ unsafe impl Rings for XskRings {
         // SAFETY: `fds` is a valid array of pollfd for the duration of the
         // call and its length is passed with it.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    }
+
+    /// With kernel busy polling: one non-blocking `recvfrom` per port, which
+    /// runs the port's NAPI (up to the budget) in this call on this core
+    /// (`xsk_recvmsg` -> `sk_busy_loop`), as DPDK's net_af_xdp does with its
+    /// `busy_budget`. Not `poll()`: it busy polls only with the global
+    /// `net.core.busy_poll` sysctl, and in copy mode it runs every socket's
+    /// transmit path (`xsk_poll` -> `xsk_generic_xmit`) even with nothing
+    /// to send. Without busy polling, a zero-timeout `poll()` as before.
+    fn busy_poll(&mut self) {
+        if !self.busy_polling {
+            self.poll(0);
+            return;
+        }
+        for p in &self.ports {
+            let fd = p.rx.fd().as_raw_fd();
+            // SAFETY: a zero-length receive into a null buffer with null
+            // address arguments: the kernel copies nothing out (len 0, no
+            // address asked for) and MSG_DONTWAIT keeps it from blocking.
+            // `fd` is this port's socket, open for as long as `self`. The
+            // result is ignored: received frames land on the RX ring, read
+            // by the next pass (EAGAIN only says none was ready).
+            unsafe {
+                libc::recvfrom(
+                    fd,
+                    std::ptr::null_mut(),
+                    0,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                )
+            };
+        }
     }
 
     fn kernel_stats(&self, port: usize) -> Option<KernelStats> {
