@@ -55,10 +55,11 @@ struct PeerXdpArgs {
     /// FIB file (JSON or TOML, as orbitmesh-dp reads): its swaps to one next hop.
     #[arg(long)]
     fib: PathBuf,
-    /// Run the ingress port's NAPI (and so the program) by kernel busy
-    /// polling in this process, as a busy-polling AF_XDP forwarder does:
-    /// an AF_XDP socket on the ingress port's queue 0 that receives nothing,
-    /// polled with a non-blocking recvfrom in a loop (pin the process).
+    /// Run the ports' NAPI (and so the program) by kernel busy polling in
+    /// this process, as a busy-polling AF_XDP forwarder does: an AF_XDP
+    /// socket on queue 0 of every port (ingress and egress, the ports
+    /// orbitmesh-dp polls) that receives nothing, each polled in turn with
+    /// a non-blocking recvfrom in a loop (pin the process).
     #[arg(long)]
     busy_poll: bool,
 }
@@ -421,9 +422,13 @@ fn peer_xdp(a: PeerXdpArgs) -> Result<()> {
             busy_poll_budget: Some(bench::sys::busy::BUDGET),
             ..Default::default()
         };
+        let ports: Vec<String> = std::iter::once(&a.ingress)
+            .chain(&a.egress)
+            .cloned()
+            .collect();
         Some(
-            dataplane::sys::xsk::XskIo::new(std::slice::from_ref(&a.ingress), 0, cfg)
-                .with_context(|| format!("busy-poll socket on {}", a.ingress))?,
+            dataplane::sys::xsk::XskIo::new(&ports, 0, cfg)
+                .with_context(|| format!("busy-poll sockets on {}", ports.join(",")))?,
         )
     } else {
         None
@@ -437,7 +442,7 @@ fn peer_xdp(a: PeerXdpArgs) -> Result<()> {
     );
     while !dataplane::sys::signal::stop_requested() {
         match &poller {
-            Some(io) => bench::sys::busy::busy_poll(io.fd(0)),
+            Some(io) => (0..=a.egress.len()).for_each(|p| bench::sys::busy::busy_poll(io.fd(p))),
             None => std::thread::sleep(Duration::from_millis(100)),
         }
     }

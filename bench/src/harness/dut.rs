@@ -14,9 +14,10 @@
 //!   (`--poll busy --busy-poll-budget 64`): its syscalls run dut0's NAPI,
 //!   and so the XDP program, on the DUT core, as net_af_xdp's default does
 //!   for testpmd; no NAPI thread wake-ups.
-//! - `xdp-min-busy`: `xdp-min` with its loader busy polling dut0's NAPI
-//!   on the DUT core (`peer-xdp --busy-poll`): the in-kernel limit driven
-//!   the way `orbitmesh-xdp-busy` and testpmd drive theirs.
+//! - `xdp-min-busy`: `xdp-min` with its loader busy polling the NAPI of
+//!   dut0, dut1 and dut2 in turn on the DUT core (`peer-xdp --busy-poll`):
+//!   the in-kernel limit driven the way `orbitmesh-xdp-busy` drives its
+//!   ports (a `recvfrom` per port per pass) and testpmd its own.
 //! - `orbitmesh-busy`: the same, busy polling with the kernel's preferred
 //!   busy polling (budget 64, as net_af_xdp's default), so the DUT's receive
 //!   NAPI runs in its own syscalls on its own core.
