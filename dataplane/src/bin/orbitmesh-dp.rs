@@ -87,7 +87,9 @@ struct Args {
     /// busy | sleep-when-idle
     #[arg(long, value_parser = parse_poll)]
     poll: Option<PollMode>,
-    /// With --poll busy: kernel busy polling (SO_PREFER_BUSY_POLL), NAPI budget.
+    /// With --poll busy: kernel busy polling (SO_PREFER_BUSY_POLL), NAPI
+    /// budget; an idle pass runs each port's NAPI in the worker's own
+    /// recvfrom, on the worker's core.
     #[arg(long)]
     busy_poll_budget: Option<u32>,
     /// With sleep-when-idle: after a wake-up, let frames gather this many µs
