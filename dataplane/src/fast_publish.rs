@@ -112,7 +112,7 @@ impl FastPublisher {
             maps,
             holds: [Weak::new(), Weak::new()],
             retired: [None, None],
-            grace: GraceTimer::start()?,
+            grace: GraceTimer::start(bank_grace)?,
             staged_at: None,
             unfit: None,
             ports: ports.to_vec(),
@@ -303,7 +303,15 @@ fn to_monotonic(at: u64) -> u64 {
     (i128::from(at) - i128::from(rt) + i128::from(mono)).max(1) as u64
 }
 
-/// RCU grace periods run ahead of need: [`GraceTimer::ask`] (when a bank
+/// One grace period for a retired bank: an RCU grace period, or
+/// [`FAST_GRACE`] where the kernel refuses to wait for one.
+fn bank_grace() {
+    if !rcu_grace_period() {
+        std::thread::sleep(FAST_GRACE);
+    }
+}
+
+/// Grace periods run ahead of need: [`GraceTimer::ask`] (when a bank
 /// is retired) returns a ticket for one that begins after the call,
 /// [`GraceTimer::wait`] (before the bank is written again) waits until it
 /// is over. One thread runs them back to back while tickets are
@@ -328,13 +336,14 @@ fn lock(m: &Mutex<GraceState>) -> MutexGuard<'_, GraceState> {
 }
 
 impl GraceTimer {
-    fn start() -> anyhow::Result<GraceTimer> {
+    /// `grace` waits for one grace period ([`bank_grace`]).
+    fn start(grace: fn()) -> anyhow::Result<GraceTimer> {
         use anyhow::Context;
         let shared = Arc::new((Mutex::new(GraceState::default()), Condvar::new()));
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("fast-grace".into())
-            .spawn(move || Self::run(&s))
+            .spawn(move || Self::run(&s, grace))
             .context("starting the fast path's grace period thread")?;
         Ok(GraceTimer {
             shared,
@@ -342,7 +351,7 @@ impl GraceTimer {
         })
     }
 
-    fn run(shared: &(Mutex<GraceState>, Condvar)) {
+    fn run(shared: &(Mutex<GraceState>, Condvar), grace: fn()) {
         let (m, cv) = shared;
         loop {
             let mut g = lock(m);
@@ -355,9 +364,7 @@ impl GraceTimer {
             // Read before the grace period begins: it serves these tickets.
             let serves = g.asked;
             drop(g);
-            if !rcu_grace_period() {
-                std::thread::sleep(FAST_GRACE);
-            }
+            grace();
             lock(m).done = serves;
             cv.notify_all();
         }
@@ -395,24 +402,44 @@ impl Drop for GraceTimer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 
+    /// Grace periods begun and ended by [`slow_grace`].
+    static BEGUN: AtomicU64 = AtomicU64::new(0);
+    static ENDED: AtomicU64 = AtomicU64::new(0);
+
+    /// A grace period long enough to ask for a ticket while it runs.
+    fn slow_grace() {
+        BEGUN.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(100));
+        ENDED.fetch_add(1, Ordering::SeqCst);
+    }
+
     #[test]
-    fn a_ticket_is_served_by_a_grace_period_that_began_after_it() {
-        let g = GraceTimer::start().unwrap();
+    fn a_ticket_asked_during_a_grace_period_waits_for_the_next_one() {
+        let g = GraceTimer::start(slow_grace).unwrap();
         let a = g.ask();
-        g.wait(a);
-        assert!(lock(&g.shared.0).done >= a);
-        // Asked after the first was served: needs a grace period of its own.
+        // Until a's grace period has begun.
+        while BEGUN.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // A run may have read the bank b retires after a's grace period
+        // began: that one cannot serve b.
         let b = g.ask();
-        assert!(b > a);
+        g.wait(a);
+        assert!(ENDED.load(Ordering::SeqCst) >= 1);
         g.wait(b);
-        assert!(lock(&g.shared.0).done >= b);
+        assert_eq!(
+            ENDED.load(Ordering::SeqCst),
+            2,
+            "b waited for a grace period that began after it was asked"
+        );
     }
 
     #[test]
     fn a_grace_period_started_early_is_not_waited_for_again() {
-        let mut g = GraceTimer::start().unwrap();
+        let mut g = GraceTimer::start(bank_grace).unwrap();
         let t = g.ask();
         g.wait(t);
         // With the thread stopped, no grace period can end any more: a
@@ -433,7 +460,7 @@ mod tests {
 
     #[test]
     fn dropping_the_timer_stops_its_thread() {
-        let g = GraceTimer::start().unwrap();
+        let g = GraceTimer::start(bank_grace).unwrap();
         let _ = g.ask();
         drop(g); // joins: a thread that never stopped would hang the test
     }
