@@ -9,6 +9,7 @@ use bench::harness::{self, dut::Bins, dut::DutKind, rfc2544::SearchCfg, SuiteCfg
 use bench::traffic::engine::{EngineCfg, EngineHandle, TrialSpec};
 use bench::traffic::frame::{FlowPlan, Macs, Profile, SizeMix};
 use clap::{Parser, Subcommand};
+use dataplane::ring::PacketIo;
 use orbitmesh_core::{errln, outln};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -417,7 +418,7 @@ fn peer_xdp(a: PeerXdpArgs) -> Result<()> {
         });
     }
     let _prog = XdpMin::load(&a.ingress, &a.egress, &nhs, &labels)?;
-    let poller = if a.busy_poll {
+    let mut poller = if a.busy_poll {
         let cfg = dataplane::sys::xsk::XskConfig {
             busy_poll_budget: Some(bench::sys::busy::BUDGET),
             ..Default::default()
@@ -441,8 +442,9 @@ fn peer_xdp(a: PeerXdpArgs) -> Result<()> {
         a.egress.join(",")
     );
     while !dataplane::sys::signal::stop_requested() {
-        match &poller {
-            Some(io) => (0..=a.egress.len()).for_each(|p| bench::sys::busy::busy_poll(io.fd(p))),
+        match &mut poller {
+            // A non-blocking recvfrom per port (XskIo with a busy-poll budget).
+            Some(io) => io.busy_poll(),
             None => std::thread::sleep(Duration::from_millis(100)),
         }
     }

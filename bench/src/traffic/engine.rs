@@ -329,9 +329,8 @@ impl Engine {
             self.sink.reclaim_and_refill(&mut short);
         }
         if self.sink_busy_poll {
-            for p in 0..self.sink_ports {
-                crate::sys::busy::busy_poll(self.sink.fd(p));
-            }
+            // A non-blocking recvfrom per port: its NAPI runs here.
+            self.sink.busy_poll();
         }
         let mut got = 0;
         for p in 0..self.sink_ports {
