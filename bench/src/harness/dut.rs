@@ -11,16 +11,16 @@
 //!   (bench/bpf/xdp_min.c: TTL, a 2^20-entry label array, MAC rewrite,
 //!   `bpf_redirect`), loaded with the same FIB by `orbitmesh-bench peer-xdp`.
 //! - `orbitmesh-xdp-busy`: `orbitmesh-xdp` with the worker busy polling
-//!   (`--poll busy --busy-poll-budget 64`): its syscalls run dut0's NAPI,
-//!   and so the XDP program, on the DUT core, as net_af_xdp's default does
-//!   for testpmd; no NAPI thread wake-ups.
-//! - `xdp-min-busy`: `xdp-min` with its loader busy polling the NAPI of
-//!   dut0, dut1 and dut2 in turn on the DUT core (`peer-xdp --busy-poll`):
-//!   the in-kernel limit driven the way `orbitmesh-xdp-busy` drives its
-//!   ports (a `recvfrom` per port per pass) and testpmd its own.
+//!   (`--poll busy --busy-poll-budget 64`): a non-blocking `recvfrom` per
+//!   port per idle pass, which runs the port's NAPI in the worker's call
+//!   where the driver gives the socket one (as net_af_xdp does for
+//!   testpmd), and the worker never sleeps.
+//! - `xdp-min-busy`: `xdp-min` with its loader busy polling dut0, dut1 and
+//!   dut2 in turn on the DUT core (`peer-xdp --busy-poll`): the in-kernel
+//!   limit driven the way `orbitmesh-xdp-busy` drives its ports.
 //! - `orbitmesh-busy`: the same, busy polling with the kernel's preferred
-//!   busy polling (budget 64, as net_af_xdp's default), so the DUT's receive
-//!   NAPI runs in its own syscalls on its own core.
+//!   busy polling (budget 64, as net_af_xdp's default), every frame
+//!   through AF_XDP.
 //! - `orbitmesh-ipv4`: orbitmesh-dp as a label edge, IPv4 longest-prefix
 //!   match to a next hop without labels (the kernel's job, done in user space).
 //! - `orbitmesh-ipv6`: the same for IPv6 (RFC 8200; hop limit decremented),
@@ -37,6 +37,14 @@
 //! A DUT whose tool is missing (no testpmd, no hugepages) is skipped with
 //! the reason. Processes are stopped on drop (SIGTERM, then SIGKILL), by
 //! their own PID.
+//!
+//! On veth (Linux 6.18, measured 2026-12-01) kernel busy polling runs
+//! nothing: an AF_XDP socket there has no NAPI instance
+//! (`SO_INCOMING_NAPI_ID` 0, orbitmesh-dp warns), and `perf` shows no
+//! `napi_busy_loop` under the busy pollers' `recvfrom`. The `-busy` peers
+//! and testpmd therefore keep the DUT core from ever sleeping, and dut0's
+//! receive runs where it runs for every peer (its NAPI thread in
+//! `--threaded-napi`, softirq on the sender's core otherwise).
 
 use super::topology::{
     self, mac, DUT_IN, DUT_NS, DUT_OUT, MAC_DUT1, MAC_DUT2, MAC_SINK0, MAC_SINK1,
@@ -117,7 +125,7 @@ impl DutKind {
                 "orbitmesh-dp --fast-path xdp, MPLS swap in XDP, busy poll + kernel busy polling"
             }
             DutKind::XdpMin => "minimal XDP swap: TTL, 2^20-entry label array, MACs, bpf_redirect",
-            DutKind::XdpMinBusy => "minimal XDP swap, its NAPI busy polled on the DUT core",
+            DutKind::XdpMinBusy => "minimal XDP swap, its loader busy polling on the DUT core",
             DutKind::OrbitmeshBusy => "orbitmesh-dp, MPLS swap, busy poll + kernel busy polling",
             DutKind::OrbitmeshIpv4 => "orbitmesh-dp, IPv4 LPM edge, sleep-when-idle",
             DutKind::OrbitmeshIpv6 => "orbitmesh-dp, IPv6 LPM edge, sleep-when-idle",

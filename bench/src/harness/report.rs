@@ -103,8 +103,8 @@ fn method(s: &mut String, r: &SuiteResult) {
         let _ = writeln!(
             s,
             "Threaded NAPI: dut0's receive runs in a kernel thread pinned to CPU {} (the DUT's core), sink0/sink1's on CPU {}, \
-             all at SCHED_FIFO {} (they run when woken, as softirq would); the sink busy polls sink0/sink1 itself, so their threads \
-             run only when it falls behind; the kernel DUT without RPS (its receive is on the DUT core already); gen0's TSO off. \
+             all at SCHED_FIFO {} (they run when woken, as softirq would); the sink spins on sink0/sink1 (busy polling, which on veth runs \
+             no NAPI: their threads receive); the kernel DUT without RPS (its receive is on the DUT core already); gen0's TSO off. \
              Interrupt coalescing on dut0: {}.  ",
             c.dut_core,
             c.gen_core,

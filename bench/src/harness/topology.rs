@@ -191,10 +191,11 @@ pub const SINK_DEFER_POLLS: u32 = 2;
 /// the DUT can do (bench/results/xdp-fast-path.md, 2026-11-30 17:30). The
 /// same setting applies to dut0 whatever the DUT is; a DUT with preferred
 /// busy polling (testpmd's net_af_xdp, orbitmesh-xdp-busy) needs it to keep
-/// the NAPI thread off while it polls. The sinks are busy polled by the
-/// sink itself (its NAPI in the sink's own system calls, no thread, no
-/// wake-up) with [`SINK_FLUSH_NS`] and [`SINK_DEFER_POLLS`]; their NAPI
-/// threads only run when the sink falls behind.
+/// the NAPI thread off while it polls, where busy polling runs the NAPI.
+/// The sink busy polls its ports with [`SINK_FLUSH_NS`] and
+/// [`SINK_DEFER_POLLS`]. On veth busy polling runs no NAPI (its AF_XDP
+/// sockets have no NAPI instance, `harness::dut`): every veth's receive
+/// runs in its NAPI thread, and a busy poller only keeps its core awake.
 ///
 /// gen0's TSO is switched off: veth hands a frame to the receiver's NAPI
 /// only when it could be aggregated (`veth_skb_is_eligible_for_gro`), and

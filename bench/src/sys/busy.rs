@@ -7,6 +7,8 @@
 //! and wakes nothing for it while it polls: what DPDK's net_af_xdp does by
 //! default (its `busy_budget`), and what the sink does here. The call is
 //! the dataplane's own (`XskIo::busy_poll` with a busy-poll budget set).
+//! Where the driver gives the socket no NAPI instance (veth: see
+//! `harness::dut`), the call runs nothing and the poller only spins.
 
 /// NAPI budget of every busy poller the bench runs or starts (the sink,
 /// xdp-min-busy, the orbitmesh-dp busy DUTs): net_af_xdp's default.

@@ -89,7 +89,8 @@ struct Args {
     poll: Option<PollMode>,
     /// With --poll busy: kernel busy polling (SO_PREFER_BUSY_POLL), NAPI
     /// budget; an idle pass runs each port's NAPI in the worker's own
-    /// recvfrom, on the worker's core.
+    /// recvfrom, on the worker's core, where the driver gives the socket a
+    /// NAPI instance (veth does not; a warning says so).
     #[arg(long)]
     busy_poll_budget: Option<u32>,
     /// With sleep-when-idle: after a wake-up, let frames gather this many µs

@@ -201,8 +201,9 @@ impl XskRings {
             })?;
             ports.push(Port { tx, rx, fq, cq });
         }
+        let mut busy_polling = cfg.busy_poll_budget.is_some();
         if let Some(budget) = cfg.busy_poll_budget {
-            for p in &ports {
+            for (p, name) in ports.iter().zip(ifaces) {
                 let fd = p.rx.fd().as_raw_fd();
                 for (opt, val) in [
                     (libc::SO_PREFER_BUSY_POLL, 1),
@@ -210,8 +211,12 @@ impl XskRings {
                     (libc::SO_BUSY_POLL_BUDGET, budget as i32),
                 ] {
                     if let Err(e) = set_sock_opt(fd, opt, val) {
-                        tracing::warn!(option = opt, error = %e, "busy polling option refused; interrupts drive reception");
+                        tracing::warn!(port = %name, option = opt, error = %e, "busy polling option refused; interrupts drive reception");
+                        busy_polling = false;
                     }
+                }
+                if napi_id(fd) == 0 {
+                    tracing::warn!(port = %name, "kernel busy polling has no NAPI instance to run for this port (SO_INCOMING_NAPI_ID 0: the driver registers none for AF_XDP sockets; veth does not); the worker polls its rings without sleeping and the port's receive runs in the driver's own context (softirq or its NAPI thread)");
                 }
             }
         }
@@ -226,7 +231,7 @@ impl XskRings {
             chunk: cfg.frame_size,
             ring_size: cfg.ring_size,
             zero_copy,
-            busy_polling: cfg.busy_poll_budget.is_some(),
+            busy_polling,
             descs: vec![FrameDesc::default(); (cfg.ring_size as usize).max(MAX_BATCH * 4)],
         })
     }
@@ -248,6 +253,34 @@ fn set_sock_opt(fd: i32, opt: libc::c_int, val: i32) -> std::io::Result<()> {
         Ok(())
     } else {
         Err(std::io::Error::last_os_error())
+    }
+}
+
+/// SO_INCOMING_NAPI_ID (include/uapi/asm-generic/socket.h, which x86-64
+/// and arm64 use).
+const SO_INCOMING_NAPI_ID: libc::c_int = 56;
+
+/// The NAPI instance kernel busy polling runs for the socket `fd`
+/// (`sk_napi_id`); 0 when it has none (then a busy-poll `recvfrom` runs
+/// nothing) or the kernel does not say.
+fn napi_id(fd: i32) -> u32 {
+    let mut id: u32 = 0;
+    let mut len = std::mem::size_of::<u32>() as libc::socklen_t;
+    // SAFETY: `id` and `len` are valid and sized for an int option;
+    // `fd` is an open socket owned by the caller.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            SO_INCOMING_NAPI_ID,
+            (&mut id as *mut u32).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 {
+        id
+    } else {
+        0
     }
 }
 
@@ -413,7 +446,9 @@ unsafe impl Rings for XskRings {
 
     /// With kernel busy polling: one non-blocking `recvfrom` per port, which
     /// runs the port's NAPI (up to the budget) in this call on this core
-    /// (`xsk_recvmsg` -> `sk_busy_loop`), as DPDK's net_af_xdp does with its
+    /// (`xsk_recvmsg` -> `sk_busy_loop`) where the socket has a NAPI
+    /// instance ([`napi_id`]; veth gives none, and then the call does
+    /// nothing but return), as DPDK's net_af_xdp does with its
     /// `busy_budget`. Not `poll()`: it busy polls only with the global
     /// `net.core.busy_poll` sysctl, and in copy mode it runs every socket's
     /// transmit path (`xsk_poll` -> `xsk_generic_xmit`) even with nothing
