@@ -23,7 +23,8 @@
 //!   The grace period starts when the bank is retired, on a thread of its
 //!   own ([`GraceTimer`]), so a write waits only for what is left of it:
 //!   nothing when the FIB changes less often than a grace period lasts
-//!   (6-16 ms here, mostly 6-8), instead of a whole one under the FIB's writer lock.
+//!   (6-16 ms here, mostly 6-8), instead of a whole one under the FIB's
+//!   writer lock.
 //! - **A FIB the fast path cannot hold** (more next hops or groups than its
 //!   maps, a port beyond 64): the fast path is disabled (every frame goes to
 //!   the AF_XDP workers, which forward it by that FIB) with a warning, until
