@@ -760,7 +760,15 @@ fn swap_under_load(
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let period = Duration::from_secs_f64(1.0 / cfg.swap_rate);
     let (s2, sock2, sending) = (stop.clone(), sock.clone(), b.sending.clone());
+    let gen_core = cfg.gen_core;
     let swapper = std::thread::spawn(move || {
+        // The harness's own work stays on the generator's core: a swap
+        // call run on the DUT's core would take its time from the DUT.
+        if !core_affinity::set_for_current(core_affinity::CoreId { id: gen_core }) {
+            orbitmesh_core::errln!(
+                "swap thread: could not pin to CPU {gen_core}; it runs where the scheduler puts it"
+            );
+        }
         let (mut done, mut errors, mut total, mut max) =
             (0u64, 0u64, Duration::ZERO, Duration::ZERO);
         while !sending.load(Ordering::SeqCst) {
