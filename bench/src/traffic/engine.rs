@@ -329,7 +329,8 @@ impl Engine {
             self.sink.reclaim_and_refill(&mut short);
         }
         if self.sink_busy_poll {
-            // A non-blocking recvfrom per port: its NAPI runs here.
+            // A non-blocking recvfrom per port: its NAPI runs here where
+            // the socket has one (not on veth: harness::dut).
             self.sink.busy_poll();
         }
         let mut got = 0;

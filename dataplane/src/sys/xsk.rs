@@ -101,7 +101,8 @@ pub struct XskRings {
     ring_size: u32,
     /// Whether the kernel bound the sockets in zero-copy mode.
     zero_copy: bool,
-    /// Kernel busy polling was asked for ([`XskConfig::busy_poll_budget`]).
+    /// Kernel busy polling was asked for ([`XskConfig::busy_poll_budget`])
+    /// and every socket took its options.
     busy_polling: bool,
     /// xsk-rs descriptors for one ring operation (a fill ring's worth).
     descs: Vec<FrameDesc>,
