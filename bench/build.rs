@@ -1,6 +1,6 @@
-//! Compiles the harness's in-kernel limit peer (bpf/xdp_min.c) with clang
-//! into OUT_DIR (orbitmesh-bpf-build); `orbitmesh-bench peer-xdp` embeds
-//! the object and loads it with aya.
+//! Compiles the harness's in-kernel limit peer (bpf/xdp_min.c) and its XDP
+//! relay generator (bpf/gen_relay.c) with clang into OUT_DIR (orbitmesh-bpf-build);
+//! the harness embeds the objects and loads them with aya.
 //!
 //! Why at build time rather than clang at run time (as scripts/bench-veth.sh
 //! does for its drop program): the harness starts this peer itself in the
@@ -11,4 +11,5 @@
 
 fn main() {
     orbitmesh_bpf_build::compile("xdp_min", &[]);
+    orbitmesh_bpf_build::compile("gen_relay", &[]);
 }

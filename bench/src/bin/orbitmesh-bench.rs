@@ -5,7 +5,7 @@
 //! on the same namespace line. See `orbitmesh-bench --help`.
 
 use anyhow::{bail, Context, Result};
-use bench::harness::{self, dut::Bins, dut::DutKind, rfc2544::SearchCfg, SuiteCfg};
+use bench::harness::{self, dut::Bins, dut::DutKind, rfc2544::SearchCfg, GenKind, SuiteCfg};
 use bench::traffic::engine::{EngineCfg, EngineHandle, TrialSpec};
 use bench::traffic::frame::{FlowPlan, Macs, Profile, SizeMix};
 use clap::{Parser, Subcommand};
@@ -148,6 +148,13 @@ struct RunArgs {
     /// (default: veth runs a receiver's NAPI on the sender's core).
     #[arg(long)]
     threaded_napi: bool,
+    /// How frames reach dut0: `xsk` (the AF_XDP socket sends on gen0; on
+    /// veth each frame is a socket buffer, which an XDP DUT must copy into
+    /// a page) or `relay` (the socket sends on relay-src, whose peer
+    /// redirects every frame to gen0 by XDP: dut0 receives XDP frames, as
+    /// from a NIC, and the copy is made on the generator's core).
+    #[arg(long, default_value = "xsk", value_parser = GenKind::parse)]
+    gen: GenKind,
     /// With --threaded-napi: interrupt coalescing of dut0's receive (the
     /// sink's ports get 200 µs for its busy polling), as NIC drivers do
     /// it: after a poll that found frames, poll
@@ -299,6 +306,7 @@ fn run(a: RunArgs) -> Result<()> {
         gen_core: a.gen_core,
         dut_core: a.dut_core,
         threaded_napi: a.threaded_napi,
+        gen: a.gen,
         napi_defer_ns: a.napi_defer_us * 1000,
         max_other_load: a.max_other_load,
         retries: a.retries,
@@ -356,6 +364,7 @@ fn traffic(a: TrafficArgs) -> Result<()> {
             dut_in: parse_mac(&a.dst_mac)?,
         },
         sink_busy_poll: false,
+        relay: None,
     })?;
     let plan = FlowPlan::new(a.flows, a.labels, a.rx.len() as u8, profile);
     let s = engine.trial(

@@ -17,7 +17,7 @@ pub mod report;
 pub mod rfc2544;
 pub mod topology;
 
-use crate::traffic::engine::{EngineCfg, EngineHandle, Phase, TrialSpec, TrialStats};
+use crate::traffic::engine::{EngineCfg, EngineHandle, Phase, Relay, TrialSpec, TrialStats};
 use crate::traffic::frame::{FlowPlan, Macs, SizeMix};
 use anyhow::{bail, Context, Result};
 use dut::{Bins, Dut, DutKind};
@@ -25,6 +25,29 @@ use rfc2544::{Outcome, SearchCfg};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+/// How the generator's frames reach dut0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GenKind {
+    /// The AF_XDP socket sends on gen0: on veth (copy mode) each frame is
+    /// a socket buffer, which an XDP program on dut0 must copy into a page.
+    #[default]
+    Xsk,
+    /// Through the relay pair (`topology::RELAY_SRC` -> `RELAY_IN`, XDP
+    /// redirect to gen0): dut0 receives XDP frames, as from a NIC.
+    Relay,
+}
+
+impl GenKind {
+    pub fn parse(s: &str) -> Result<GenKind, String> {
+        match s {
+            "xsk" => Ok(GenKind::Xsk),
+            "relay" => Ok(GenKind::Relay),
+            _ => Err(format!("unknown generator {s:?} (xsk or relay)")),
+        }
+    }
+}
 
 /// What to run.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -60,6 +83,8 @@ pub struct SuiteCfg {
     pub dut_core: usize,
     /// DUT ingress receive in a NAPI thread on the DUT core (sink's on the generator's).
     pub threaded_napi: bool,
+    /// How the generator puts frames on gen0 (`--gen`).
+    pub gen: GenKind,
     /// With threaded NAPI: interrupt coalescing of the line's receivers
     /// (`topology::threaded_napi`), ns; 0 = a wake-up per notification.
     pub napi_defer_ns: u64,
@@ -436,6 +461,10 @@ pub fn run_suite(cfg: SuiteCfg, command: String) -> Result<SuiteResult> {
             dut_in: topology::MAC_DUT0,
         },
         sink_busy_poll: cfg.threaded_napi,
+        relay: (cfg.gen == GenKind::Relay).then(|| Relay {
+            src: topology::RELAY_SRC.into(),
+            peer: topology::RELAY_IN.into(),
+        }),
     })
     .context("starting the generator and sink")?;
     let mut duts = Vec::new();
@@ -569,8 +598,16 @@ fn run_dut(
 ) -> Result<()> {
     let plan = FlowPlan::new(cfg.flows, cfg.labels, kind.egress(), kind.profile());
     let dut = Dut::start(kind, &plan, &cfg.bins, cfg.dut_core, work)?;
+    if cfg.gen == GenKind::Relay {
+        topology::accept_xdp_frames()?;
+    }
     if cfg.threaded_napi {
-        topology::threaded_napi(cfg.dut_core, cfg.gen_core, cfg.napi_defer_ns)?;
+        topology::threaded_napi(
+            cfg.dut_core,
+            cfg.gen_core,
+            cfg.napi_defer_ns,
+            cfg.gen == GenKind::Relay,
+        )?;
         if kind == DutKind::Kernel {
             // dut0's receive thread already runs on the DUT core: RPS would
             // only queue every packet once more to the same core's backlog.

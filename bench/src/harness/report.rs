@@ -99,6 +99,18 @@ fn method(s: &mut String, r: &SuiteResult) {
         c.gen_core,
         c.dut_core
     );
+    if c.gen == super::GenKind::Relay {
+        let _ = writeln!(
+            s,
+            "Generator: through the relay (`--gen relay`): the AF_XDP socket sends on {}, whose veth peer {} redirects every frame \
+             to gen0 by XDP, so dut0 receives XDP frames (as from a NIC), not socket buffers; the skb-to-page copy is made in {}'s \
+             NAPI on CPU {} (the generator's); dut0's GRO on, so that a DUT without an XDP program takes XDP frames too.  ",
+            super::topology::RELAY_SRC,
+            super::topology::RELAY_IN,
+            super::topology::RELAY_IN,
+            c.gen_core
+        );
+    }
     if c.threaded_napi {
         let _ = writeln!(
             s,

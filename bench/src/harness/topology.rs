@@ -37,6 +37,9 @@ pub const MAC_SINK0: [u8; 6] = [0x02, 0x6f, 0x68, 0, 2, 0x00];
 pub const MAC_SINK1: [u8; 6] = [0x02, 0x6f, 0x68, 0, 2, 0x01];
 
 pub const GEN_IF: &str = "gen0";
+/// The relay pair (`--gen relay`), both ends in the generator's namespace.
+pub const RELAY_SRC: &str = "relay-src";
+pub const RELAY_IN: &str = "relay-in";
 pub const SINK_IFS: [&str; 2] = ["sink0", "sink1"];
 pub const DUT_IN: &str = "dut0";
 pub const DUT_OUT: [&str; 2] = ["dut1", "dut2"];
@@ -106,6 +109,11 @@ fn build(lab: &mut Lab) -> Result<()> {
     let dut = |dev: &str, m: [u8; 6], addr: &str| VethEnd::new(DUT_NS, dev).mac(mac(&m)).addr(addr);
     lab.add_veths(&[
         Veth::new(gen(GEN_IF, MAC_GEN), dut(DUT_IN, MAC_DUT0, "10.99.0.2/24")).up(),
+        Veth::new(
+            VethEnd::new(GEN_NS, RELAY_SRC),
+            VethEnd::new(GEN_NS, RELAY_IN),
+        )
+        .up(),
         Veth::new(
             gen(SINK_IFS[0], MAC_SINK0),
             dut(DUT_OUT[0], MAC_DUT1, "10.98.1.2/24"),
@@ -203,7 +211,12 @@ pub const SINK_DEFER_POLLS: u32 = 2;
 /// generator's core instead, so the kernel DUT (no XDP program on dut0)
 /// never received on the DUT's core. An XDP program on dut0 takes every
 /// frame through NAPI either way.
-pub fn threaded_napi(dut_core: usize, gen_core: usize, defer_ns: u64) -> Result<()> {
+///
+/// With `relay` (`--gen relay`), relay-in's NAPI gets a thread on the
+/// generator's core as well, at the same priority and without coalescing:
+/// in softirq it would run in ksoftirqd behind the spinning generator and
+/// pass frames on to dut0 in bursts its ring cannot hold.
+pub fn threaded_napi(dut_core: usize, gen_core: usize, defer_ns: u64, relay: bool) -> Result<()> {
     let _ = exec_in(DUT_NS, &["ethtool", "-K", DUT_IN, "gro", "on"]);
     exec_in(GEN_NS, &["ethtool", "-K", GEN_IF, "tso", "off"])
         .context("switching gen0's TSO off")?;
@@ -216,17 +229,22 @@ pub fn threaded_napi(dut_core: usize, gen_core: usize, defer_ns: u64) -> Result<
         .with_context(|| format!("writing {v} to {i}'s {file}"))
     };
     let polls = if defer_ns > 0 { NAPI_DEFER_POLLS } else { 0 };
-    let lines = [
+    let mut lines = vec![
         (DUT_NS, DUT_IN),
         (GEN_NS, SINK_IFS[0]),
         (GEN_NS, SINK_IFS[1]),
     ];
-    for (ns, i) in lines {
+    if relay {
+        lines.push((GEN_NS, RELAY_IN));
+    }
+    for &(ns, i) in &lines {
         // The sink busy polls its ports in threaded mode (the engine's
         // `sink_busy_poll`): preferred busy polling wants the kernel to
         // leave the NAPI alone while it polls, as net_af_xdp's guide sets.
         let (flush, n) = if i == DUT_IN {
             (defer_ns, polls)
+        } else if i == RELAY_IN {
+            (0, 0)
         } else {
             (SINK_FLUSH_NS, SINK_DEFER_POLLS)
         };
@@ -235,7 +253,7 @@ pub fn threaded_napi(dut_core: usize, gen_core: usize, defer_ns: u64) -> Result<
         sysfs(ns, i, "threaded", "0".into())?;
     }
     let before: Vec<u32> = napi_threads().into_iter().map(|t| t.0).collect();
-    for (ns, i) in lines {
+    for &(ns, i) in &lines {
         sysfs(ns, i, "threaded", "1".into())?;
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -249,6 +267,7 @@ pub fn threaded_napi(dut_core: usize, gen_core: usize, defer_ns: u64) -> Result<
             dut_core
         } else if SINK_IFS
             .iter()
+            .chain(relay.then_some(&RELAY_IN))
             .any(|s| comm.starts_with(&format!("napi/{s}-")))
         {
             gen_core
@@ -270,13 +289,24 @@ pub fn threaded_napi(dut_core: usize, gen_core: usize, defer_ns: u64) -> Result<
     Ok(())
 }
 
+/// Lets dut0 take the relay's XDP frames whatever the DUT: veth hands XDP
+/// frames only to a peer whose NAPI is enabled (`veth_xdp_xmit`), i.e. one
+/// with an XDP program or with GRO on; the kernel DUT has no program, so
+/// GRO goes on (its frames then become socket buffers in dut0's NAPI,
+/// `veth_xdp_rcv_one`, as a NIC driver builds them).
+pub fn accept_xdp_frames() -> Result<()> {
+    exec_in(DUT_NS, &["ethtool", "-K", DUT_IN, "gro", "on"])
+        .map(|_| ())
+        .context("switching dut0's GRO on (the relay generator needs dut0's NAPI)")
+}
+
 /// Counters of every interface of the line that can say where frames went
 /// missing (`ethtool -S` of the veths, and rx/tx_dropped), as "iface/name".
 pub fn link_counters() -> Vec<(String, u64)> {
     let mut out = Vec::new();
     let sets: [(&str, &[&str]); 2] = [
         (DUT_NS, &[DUT_IN, DUT_OUT[0], DUT_OUT[1]]),
-        (GEN_NS, &[GEN_IF, SINK_IFS[0], SINK_IFS[1]]),
+        (GEN_NS, &[GEN_IF, SINK_IFS[0], SINK_IFS[1], RELAY_IN]),
     ];
     for (ns, ifs) in sets {
         for i in ifs {

@@ -3,10 +3,12 @@
 //! other module and target of the workspace (root `Cargo.toml` lint table).
 //!
 //! - [`busy`]: kernel busy polling of the sink's sockets (`recvfrom`).
+//! - [`gen_relay`]: the relay generator's XDP redirect (aya; no `unsafe`).
 //! - [`netns`]: moving one thread into a network namespace (`setns`).
 //! - [`xdp_min`]: the in-kernel limit peer's loader (aya; no `unsafe`).
 #![allow(unsafe_code)]
 
 pub mod busy;
+pub mod gen_relay;
 pub mod netns;
 pub mod xdp_min;

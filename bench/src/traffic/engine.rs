@@ -16,9 +16,16 @@
 //! batch's TX time; the sink reads the clock once per received batch.
 //! After the sending phase the sink keeps draining for `drain` (RFC 2544
 //! section 23: wait for frames in flight before counting).
+//!
+//! With a [`Relay`] the socket sends on one end of a veth pair whose other
+//! end redirects every frame by XDP to the generator's port
+//! ([`crate::sys::gen_relay`]): the DUT then receives XDP frames, as from a
+//! NIC, instead of socket buffers (the skb-to-page copy an XDP DUT pays on
+//! veth moves to the generator's core).
 
 use super::flows::{FlowTable, SinkCounts};
 use super::frame::{self, FlowPlan, Macs, Profile, SizeMix};
+use crate::sys::gen_relay::GenRelay;
 use anyhow::{Context, Result};
 use dataplane::ring::{Batch, PacketIo, MAX_BATCH};
 use dataplane::sys::xdp::Steering;
@@ -34,6 +41,14 @@ const GEN_FRAMES: u32 = 4096;
 
 /// Default of [`TrialSpec::batch_gap_ns`].
 pub const MAX_BATCH_GAP_NS: u64 = 50_000;
+
+/// A relay in front of the generator's port: the socket sends on `src`,
+/// whose veth peer `peer` redirects every frame out of the generator's port.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    pub src: String,
+    pub peer: String,
+}
 
 /// Where the traffic thread runs and which interfaces it uses.
 #[derive(Debug, Clone)]
@@ -51,6 +66,8 @@ pub struct EngineCfg {
     /// instead of leaving it to softirq or NAPI threads on its core, which
     /// cost a cross-core wake-up and a context switch per notification.
     pub sink_busy_poll: bool,
+    /// Send through a relay (None: the socket sends on `gen_iface`).
+    pub relay: Option<Relay>,
 }
 
 /// One trial.
@@ -222,6 +239,7 @@ struct Engine {
     sink: XskIo,
     sink_batch: Batch,
     _steering: Steering,
+    _relay: Option<GenRelay>,
     sink_ports: usize,
     macs: Macs,
     base: Instant,
@@ -244,7 +262,11 @@ impl Engine {
             }
         }
         dataplane::sys::xdp::raise_memlock();
-        for i in std::iter::once(&cfg.gen_iface).chain(&cfg.sink_ifaces) {
+        let relay_ifs = cfg.relay.iter().flat_map(|r| [&r.src, &r.peer]);
+        for i in std::iter::once(&cfg.gen_iface)
+            .chain(&cfg.sink_ifaces)
+            .chain(relay_ifs)
+        {
             if dataplane::sys::xdp::ifindex(i).is_err() {
                 anyhow::bail!(
                     "interface {i} does not exist{}",
@@ -260,8 +282,13 @@ impl Engine {
             receive: false,
             ..XskConfig::default()
         };
-        let tx = XskIo::new(std::slice::from_ref(&cfg.gen_iface), 0, gen_cfg)
-            .with_context(|| format!("generator on {} (does it exist, is it up, is another AF_XDP socket bound to it?)", cfg.gen_iface))?;
+        let gen_on = cfg.relay.as_ref().map_or(&cfg.gen_iface, |r| &r.src);
+        let tx = XskIo::new(std::slice::from_ref(gen_on), 0, gen_cfg)
+            .with_context(|| format!("generator on {gen_on} (does it exist, is it up, is another AF_XDP socket bound to it?)"))?;
+        let relay = match &cfg.relay {
+            Some(r) => Some(GenRelay::attach(&r.peer, &cfg.gen_iface)?),
+            None => None,
+        };
         let sink_cfg = XskConfig {
             busy_poll_budget: cfg.sink_busy_poll.then_some(crate::sys::busy::BUDGET),
             ..XskConfig::default()
@@ -288,6 +315,7 @@ impl Engine {
             sink,
             sink_batch: Batch::new(),
             _steering: steering,
+            _relay: relay,
             sink_ports: ports.len(),
             macs: cfg.macs,
             base: Instant::now(),
