@@ -30,6 +30,28 @@ struct Cli {
     cmd: Cmd,
 }
 
+fn parse_check_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v == 0.0 || (0.1..=600.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?}: seconds, 0 (skip) or 0.1 to 600")),
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct StallsArgs {
+    /// The core to watch (the DUT's).
+    #[arg(long, default_value_t = 1)]
+    dut_core: usize,
+    /// The core kept busy meanwhile (the generator's).
+    #[arg(long, default_value_t = 0)]
+    gen_core: usize,
+    #[arg(long, default_value_t = 10.0, value_parser = parse_check_secs)]
+    secs: f64,
+    /// Leave the other core idle (for comparison).
+    #[arg(long)]
+    no_load: bool,
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Build the namespace line, benchmark each DUT, write the report.
@@ -38,6 +60,9 @@ enum Cmd {
     Traffic(TrafficArgs),
     /// Remove obh-* namespaces and the lock a killed run left behind.
     Cleanup,
+    /// The testbed check alone: spin on one core with the other busy and
+    /// count the gaps (how long a DUT's vCPU goes missing; prints JSON).
+    Stalls(StallsArgs),
     /// The xdp-min peer (the harness starts it in the DUT's namespace):
     /// attaches bench/bpf/xdp_min.c with a FIB's transit swaps until
     /// SIGINT/SIGTERM.
@@ -176,6 +201,10 @@ struct RunArgs {
     /// Seconds to wait for a quiet machine before each trial.
     #[arg(long, default_value_t = 20.0)]
     quiet_wait: f64,
+    /// Seconds of the testbed check before the first DUT: how long the
+    /// DUT's vCPU goes missing while the generator's core is busy (0: skip).
+    #[arg(long, default_value_t = 3.0, value_parser = parse_check_secs)]
+    stall_check: f64,
     /// The generator sends what falls due in this many µs as one batch (at most 32 frames).
     #[arg(long, default_value_t = 50.0)]
     batch_gap_us: f64,
@@ -237,6 +266,7 @@ fn main() {
         Cmd::Run(a) => run(a),
         Cmd::Traffic(a) => traffic(a),
         Cmd::Cleanup => cleanup(),
+        Cmd::Stalls(a) => stalls(a),
         Cmd::PeerXdp(a) => peer_xdp(a),
     };
     if let Err(e) = r {
@@ -311,6 +341,7 @@ fn run(a: RunArgs) -> Result<()> {
         max_other_load: a.max_other_load,
         retries: a.retries,
         quiet_wait: Duration::from_secs_f64(a.quiet_wait),
+        stall_check: a.stall_check,
         batch_gap_ns: (a.batch_gap_us * 1e3) as u64,
         bins: {
             let dp = a.dp_bin.clone().unwrap_or_else(|| sibling("orbitmesh-dp"));
@@ -456,6 +487,19 @@ fn peer_xdp(a: PeerXdpArgs) -> Result<()> {
             Some(io) => io.busy_poll(),
             None => std::thread::sleep(Duration::from_millis(100)),
         }
+    }
+    Ok(())
+}
+
+fn stalls(a: StallsArgs) -> Result<()> {
+    let s = harness::stalls::check(a.dut_core, (!a.no_load).then_some(a.gen_core), a.secs)?;
+    outln!("{}", serde_json::to_string_pretty(&s)?);
+    if let Some(pps) = s.ring_limit_pps() {
+        errln!(
+            "the longest away gap ({} µs) overflows a 256-frame veth ring above {:.3} Mpps",
+            s.away_max_us,
+            pps / 1e6
+        );
     }
     Ok(())
 }

@@ -9,12 +9,14 @@
 //! - [`dut`]: orbitmesh-dp, kernel forwarding, dpdk-testpmd.
 //! - [`rfc2544`]: the search.
 //! - [`cpu`]: CPU time from /proc for CPU time per packet.
+//! - [`stalls`]: the testbed check (how long the DUT's vCPU goes missing).
 //! - [`report`]: the output files.
 
 pub mod cpu;
 pub mod dut;
 pub mod report;
 pub mod rfc2544;
+pub mod stalls;
 pub mod topology;
 
 use crate::traffic::engine::{EngineCfg, EngineHandle, Phase, Relay, TrialSpec, TrialStats};
@@ -96,6 +98,8 @@ pub struct SuiteCfg {
     pub quiet_wait: Duration,
     /// The generator's batching interval (see `TrialSpec::batch_gap_ns`).
     pub batch_gap_ns: u64,
+    /// Seconds of the testbed check ([`stalls`]) before the first DUT (0: none).
+    pub stall_check: f64,
     #[serde(skip)]
     pub bins: Bins,
     #[serde(skip)]
@@ -198,6 +202,8 @@ pub struct SuiteResult {
     pub load_before: String,
     pub load_after: String,
     pub generator_zero_copy: bool,
+    /// The testbed check, if run.
+    pub stalls: Option<stalls::Stalls>,
     pub cfg: SuiteCfg,
     pub duts: Vec<DutResult>,
 }
@@ -451,6 +457,22 @@ pub fn run_suite(cfg: SuiteCfg, command: String) -> Result<SuiteResult> {
     let started = report::utc_now();
     let topo = topology::Topology::create()?;
     let work = tempdir()?;
+    let stalls = if cfg.stall_check > 0.0 {
+        let s = stalls::check(cfg.dut_core, Some(cfg.gen_core), cfg.stall_check)
+            .context("the testbed check")?;
+        orbitmesh_core::errln!(
+            "testbed: in {:.0} s with CPU {} busy, CPU {} was away {} times (longest {} µs, {} over 1 ms)",
+            s.secs,
+            cfg.gen_core,
+            cfg.dut_core,
+            s.away_gaps,
+            s.away_max_us,
+            s.away_over_1ms
+        );
+        Some(s)
+    } else {
+        None
+    };
     let engine = EngineHandle::start(EngineCfg {
         netns: Some(topology::GEN_NS.into()),
         core: Some(cfg.gen_core),
@@ -504,6 +526,7 @@ pub fn run_suite(cfg: SuiteCfg, command: String) -> Result<SuiteResult> {
         load_before,
         load_after: cpu::load_note(),
         generator_zero_copy: engine.zero_copy,
+        stalls,
         cfg,
         duts,
     };

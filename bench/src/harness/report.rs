@@ -99,6 +99,33 @@ fn method(s: &mut String, r: &SuiteResult) {
         c.gen_core,
         c.dut_core
     );
+    if let Some(st) = &r.stalls {
+        let _ = writeln!(
+            s,
+            "Testbed check ({:.0} s before the first DUT, CPU {} spinning, CPU {} busy; `orbitmesh-bench stalls`): CPU {} was away \
+             (no guest task ran: the vCPU was not running, or in interrupt work) {} times for more than {} µs, {} of them over 1 ms, \
+             longest {} µs, {} µs in all; another task ran in {} gaps (longest {} µs). {}  ",
+            st.secs,
+            c.dut_core,
+            c.gen_core,
+            c.dut_core,
+            st.away_gaps,
+            super::stalls::GAP_NS / 1000,
+            st.away_over_1ms,
+            st.away_max_us,
+            st.away_total_us,
+            st.guest_gaps,
+            st.guest_max_us,
+            match st.ring_limit_pps() {
+                Some(pps) => format!(
+                    "A gap that long during a trial overflows dut0's 256-frame ring above {:.3} Mpps whatever the DUT, so zero-loss \
+                     figures above that rate hold only for trials no such gap hit.",
+                    pps / 1e6
+                ),
+                None => "No gap long enough to overflow dut0's ring was seen.".into(),
+            }
+        );
+    }
     if c.gen == super::GenKind::Relay {
         let _ = writeln!(
             s,
