@@ -39,7 +39,13 @@ def row(d):
 def main():
     for path in sys.argv[1:]:
         r = json.load(open(path.rstrip("/") + "/results.json"))
-        print(f"\n### {r['name']} ({r['started_utc']} UTC, threaded NAPI: {r['cfg']['threaded_napi']})\n")
+        print(f"\n### {r['name']} ({r['started_utc']} UTC, threaded NAPI: {r['cfg']['threaded_napi']}, "
+              f"generator: {r['cfg'].get('gen', 'xsk')})\n")
+        st = r.get("stalls")
+        if st:
+            print(f"Testbed check: DUT core away {st['away_gaps']} times in {st['secs']:.0f} s, {st['away_over_1ms']} over 1 ms, "
+                  f"longest {st['away_max_us']} us (256 frames / that = "
+                  f"{256 / (st['away_max_us'] * 1e-6) / 1e6 if st['away_max_us'] else float('inf'):.3f} Mpps)\n")
         print("| peer | zero-loss Mpps | limit | DUT core busy | gen core busy | DUT core ns/frame | gen core ns/frame | both cores ns/frame | rate / DUT core busy (Mpps) | at the same rate: Mpps, lost | DUT core ns/frame | both cores ns/frame |")
         print("|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")
         rows = {}
