@@ -1,5 +1,6 @@
 //! Compiles the harness's in-kernel limit peer (bpf/xdp_min.c) and its XDP
-//! relay generator (bpf/gen_relay.c) with clang into OUT_DIR (orbitmesh-bpf-build);
+//! relay generator (bpf/gen_relay.c) and its watch on dut0's receive
+//! (bpf/napi_gap.c) with clang into OUT_DIR (orbitmesh-bpf-build);
 //! the harness embeds the objects and loads them with aya.
 //!
 //! Why at build time rather than clang at run time (as scripts/bench-veth.sh
@@ -12,4 +13,5 @@
 fn main() {
     orbitmesh_bpf_build::compile("xdp_min", &[]);
     orbitmesh_bpf_build::compile("gen_relay", &[]);
+    orbitmesh_bpf_build::compile("napi_gap", &[]);
 }

@@ -171,13 +171,20 @@ fn short_run_counts_every_frame() {
 /// `--gen relay`: every frame reaches dut0 as an XDP frame through gen0's
 /// `ndo_xdp_xmit` (veth counts those as gen0's `tx_queue_0_xdp_xmit`;
 /// frames from the AF_XDP socket on gen0 are not counted there), for an
-/// XDP DUT and for the kernel (dut0 without an XDP program).
+/// XDP DUT and for the kernel (dut0 without an XDP program). With
+/// threaded NAPI, so the watch on dut0's polls (on the DUT's core) counts
+/// every frame the sink received, and no more than were sent.
 #[test]
 fn relay_generator_sends_xdp_frames() {
-    let Some((dir, json)) = smoke_run("relay", "xdp-min,kernel", &["--gen", "relay"]) else {
+    let Some((dir, json)) = smoke_run(
+        "relay",
+        "xdp-min,kernel",
+        &["--gen", "relay", "--threaded-napi", "--stall-check", "0.5"],
+    ) else {
         return;
     };
     assert_eq!(json["cfg"]["gen"], "relay", "{}", json["cfg"]);
+    assert!(json["stalls"]["secs"].as_f64().unwrap() >= 0.5, "testbed check ran");
     for d in json["duts"].as_array().expect("DUTs") {
         assert!(d["error"].is_null(), "{} failed: {}", d["dut"], d["error"]);
         let best = &d["sizes"][0]["best"];
@@ -191,6 +198,13 @@ fn relay_generator_sends_xdp_frames() {
             .find(|c| c[0] == "gen0/tx_queue_0_xdp_xmit")
             .map_or(0, |c| c[1].as_u64().unwrap());
         assert_eq!(via_xdp, sent, "{}: {}", d["dut"], best["link_counters"]);
+        let polled = best["dut0_polls"]["frames"].as_u64().expect("dut0 watched");
+        let received = best["stats"]["sink"]["received"].as_u64().unwrap();
+        assert!(
+            polled >= received && polled <= sent,
+            "{}: dut0 polled {polled} frames, sink received {received} of {sent}",
+            d["dut"]
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

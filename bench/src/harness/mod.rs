@@ -151,6 +151,13 @@ pub struct TrialRecord {
     /// The DUT's own counters that moved (orbitmesh-dp: per port rx, tx,
     /// tx_ring_full, fill_ring_empty, and the pipeline's drop reasons).
     pub dut_counters: Vec<(String, u64)>,
+    /// dut0's NAPI polls on the DUT's core over the sending phase (threaded
+    /// NAPI): the longest time between the ends of two polls. Its NAPI
+    /// thread runs at SCHED_FIFO there, so a gap much longer than one poll
+    /// (at most 64 frames) is the core being away, and while frames arrive
+    /// the ring fills meanwhile (2026-12-01-vcpu-stalls.md).
+    #[serde(default)]
+    pub dut0_polls: Option<crate::sys::napi_gap::PollGaps>,
 }
 
 /// FIB swaps under load.
@@ -219,6 +226,8 @@ struct Bench<'a> {
     /// Record a cpu-clock profile of the DUT core into this file over the
     /// next trial's sending phase.
     perf: Option<PathBuf>,
+    /// The watch on dut0's NAPI polls (threaded NAPI only).
+    gaps: Option<crate::sys::napi_gap::NapiGap>,
 }
 
 impl Bench<'_> {
@@ -343,6 +352,8 @@ impl Bench<'_> {
         let (mut w0, mut w1) = (Instant::now(), Instant::now());
         let sending = self.sending.clone();
         let perf_out = self.perf.take();
+        let gaps = &mut self.gaps;
+        let mut polls = None;
         let mut perf: Option<std::process::Child> = None;
         let stats = self.engine.trial(spec, &mut |ph| match ph {
             Phase::Sending => {
@@ -357,6 +368,9 @@ impl Bench<'_> {
                         .stderr(std::process::Stdio::null())
                         .spawn()
                         .ok();
+                }
+                if let Some(g) = gaps.as_mut() {
+                    let _ = g.take();
                 }
                 others.since_last_of(&ours);
                 w0 = Instant::now();
@@ -378,6 +392,7 @@ impl Bench<'_> {
                 g1 = cpu::core(gc);
                 w1 = Instant::now();
                 foreign = others.since_last_of(&ours);
+                polls = gaps.as_mut().and_then(|g| g.take().ok());
             }
         })?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
@@ -398,6 +413,7 @@ impl Bench<'_> {
             attempts: 1,
             link_counters: Vec::new(),
             dut_counters: Vec::new(),
+            dut0_polls: polls,
             stats,
         };
         let s = &rec.stats;
@@ -654,6 +670,15 @@ fn run_dut(
         label: kind.name().into(),
         sending: Default::default(),
         perf: None,
+        gaps: if cfg.threaded_napi {
+            crate::sys::napi_gap::NapiGap::attach(cfg.dut_core as u32, topology::DUT_IN)
+                .map_err(|e| {
+                    orbitmesh_core::errln!("orbitmesh-bench: no watch on dut0's polls: {e:#}")
+                })
+                .ok()
+        } else {
+            None
+        },
     };
     // Probe: a short low-rate trial must get through, else nothing below means anything.
     let probe = b.trial(

@@ -325,8 +325,8 @@ fn losses(s: &mut String, r: &SuiteResult) {
         s,
         "## Where frames were lost (the failing trial at the lowest offered rate)\n"
     );
-    let _ = writeln!(s, "| DUT | frame | offered Mpps | sent Mpps | lost | DUT core busy | counters that moved (largest first) |");
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---|");
+    let _ = writeln!(s, "| DUT | frame | offered Mpps | sent Mpps | lost | DUT core busy | dut0 unpolled, longest (µs) | frames arriving meanwhile (dut0's ring: 256) | counters that moved (largest first) |");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---|");
     for d in &r.duts {
         for z in &d.sizes {
             let Some(f) = &z.first_fail else { continue };
@@ -346,9 +346,16 @@ fn losses(s: &mut String, r: &SuiteResult) {
                 .take(5)
                 .map(|(k, v)| format!("{k} {v}"))
                 .collect();
+            let (gap, fill) = match &f.dut0_polls {
+                Some(p) if p.polls > 1 => (
+                    format!("{}", p.max_gap_ns / 1000),
+                    format!("{:.0}", p.max_gap_ns as f64 * f.stats.sent_pps / 1e9),
+                ),
+                _ => ("-".into(), "-".into()),
+            };
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.3} | {:.3} | {} | {:.0}% | {} |",
+                "| {} | {} | {:.3} | {:.3} | {} | {:.0}% | {gap} | {fill} | {} |",
                 d.dut.name(),
                 z.size,
                 f.stats.offered_pps / 1e6,
@@ -363,7 +370,13 @@ fn losses(s: &mut String, r: &SuiteResult) {
             );
         }
     }
-    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "\n\"dut0 unpolled\": the longest time between the ends of two of dut0's NAPI polls on the DUT's core over the sending phase \
+         (threaded NAPI only; tracepoint napi:napi_poll). Its NAPI thread runs there at SCHED_FIFO, so a gap far longer than one poll \
+         (at most 64 frames) is the core being away; when more frames than dut0's ring holds arrive meanwhile, that gap alone \
+         explains the loss, whatever the DUT (bench/results/2026-12-01-vcpu-stalls.md).\n"
+    );
 }
 
 /// One-way latency percentiles at fractions of the throughput.

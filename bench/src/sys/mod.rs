@@ -4,11 +4,13 @@
 //!
 //! - [`busy`]: kernel busy polling of the sink's sockets (`recvfrom`).
 //! - [`gen_relay`]: the relay generator's XDP redirect (aya; no `unsafe`).
+//! - [`napi_gap`]: the watch on dut0's NAPI polls (aya; no `unsafe`).
 //! - [`netns`]: moving one thread into a network namespace (`setns`).
 //! - [`xdp_min`]: the in-kernel limit peer's loader (aya; no `unsafe`).
 #![allow(unsafe_code)]
 
 pub mod busy;
 pub mod gen_relay;
+pub mod napi_gap;
 pub mod netns;
 pub mod xdp_min;
