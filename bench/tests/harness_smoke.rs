@@ -184,7 +184,10 @@ fn relay_generator_sends_xdp_frames() {
         return;
     };
     assert_eq!(json["cfg"]["gen"], "relay", "{}", json["cfg"]);
-    assert!(json["stalls"]["secs"].as_f64().unwrap() >= 0.5, "testbed check ran");
+    assert!(
+        json["stalls"]["secs"].as_f64().unwrap() >= 0.5,
+        "testbed check ran"
+    );
     for d in json["duts"].as_array().expect("DUTs") {
         assert!(d["error"].is_null(), "{} failed: {}", d["dut"], d["error"]);
         let best = &d["sizes"][0]["best"];

@@ -213,9 +213,10 @@ pub const SINK_DEFER_POLLS: u32 = 2;
 /// frame through NAPI either way.
 ///
 /// With `relay` (`--gen relay`), relay-in's NAPI gets a thread on the
-/// generator's core as well, at the same priority and without coalescing:
-/// in softirq it would run in ksoftirqd behind the spinning generator and
-/// pass frames on to dut0 in bursts its ring cannot hold.
+/// generator's core as well, at the same priority and without coalescing,
+/// so that it passes frames on as soon as they are sent, as the sinks'
+/// threads take them, rather than in softirq whenever the spinning
+/// generator's core gets to it (ksoftirqd runs at normal priority).
 pub fn threaded_napi(dut_core: usize, gen_core: usize, defer_ns: u64, relay: bool) -> Result<()> {
     let _ = exec_in(DUT_NS, &["ethtool", "-K", DUT_IN, "gro", "on"]);
     exec_in(GEN_NS, &["ethtool", "-K", GEN_IF, "tso", "off"])
