@@ -191,7 +191,10 @@ fn method(s: &mut String, r: &SuiteResult) {
         "Policy: before each trial the harness waits up to {:.0} s for other processes to use less than {:.0}% of the machine, \
          and runs a trial again (up to {} times) when they used more during it, or when it lost frames while the hypervisor \
          ran something else on the DUT's or the generator's virtual CPU (`/proc/stat` steal, 10 ms ticks; every trial's \
-         steal is in results.json).\n",
+         steal is in results.json), or (threaded NAPI) when it lost frames in dut0's ring while dut0's NAPI went unpolled on \
+         the DUT's core for at least 1 ms with more frames arriving meanwhile than the ring holds (the core was away; \
+         every trial's longest gap is in results.json). A search whose failing trial lost so in every attempt names the \
+         testbed as its limit.\n",
         c.quiet_wait.as_secs_f64(),
         c.max_other_load * 100.0,
         c.retries

@@ -40,6 +40,9 @@ pub struct Outcome {
     pub dut_core_busy: f64,
     /// Busy fraction of the generator's core during the trial (0..1).
     pub gen_core_busy: f64,
+    /// The loss came in a testbed stall (`harness::ring_loss_in_a_stall`).
+    #[serde(default)]
+    pub stalled: bool,
 }
 
 /// Which side stopped the rate from going higher.
@@ -52,6 +55,9 @@ pub enum Limit {
     DutCpu,
     /// Frames were lost while the DUT's core had time left.
     Path,
+    /// Frames were lost in dut0's ring while the DUT's core was away
+    /// (the testbed's doing, in every attempt of the trial).
+    Testbed,
     /// The maximum rate asked for passed.
     MaxRate,
     /// Even the lowest rate lost frames.
@@ -64,6 +70,7 @@ impl Limit {
             Limit::Generator => "generator",
             Limit::DutCpu => "DUT CPU",
             Limit::Path => "path (DUT core not saturated)",
+            Limit::Testbed => "testbed (DUT core away, dut0's ring overflowed)",
             Limit::MaxRate => "max rate asked",
             Limit::NoPass => "no rate passed",
         }
@@ -84,7 +91,9 @@ pub struct SearchResult {
 /// Frames were lost in `fail`: at the rate actually sent (even if short
 /// of the offered one), so the DUT side is the limit.
 fn classify(fail: &Outcome) -> Limit {
-    if fail.dut_core_busy >= 0.9 {
+    if fail.stalled {
+        Limit::Testbed
+    } else if fail.dut_core_busy >= 0.9 {
         Limit::DutCpu
     } else {
         Limit::Path
@@ -197,6 +206,7 @@ mod tests {
                 gen_limited: sent < r * 0.98,
                 dut_core_busy: if sent > cap { 1.0 } else { sent / cap },
                 gen_core_busy: 1.0,
+                stalled: false,
             })
         }
     }
@@ -236,6 +246,27 @@ mod tests {
         .unwrap();
         assert_eq!(r.limit, Limit::DutCpu);
         assert!(r.throughput_pps >= 0.98e6, "{}", r.throughput_pps);
+    }
+
+    #[test]
+    fn a_loss_in_a_stall_names_the_testbed() {
+        // The DUT carries 1 Mpps, but above 0.3 Mpps every failing trial
+        // came with the DUT's core away (its core half idle).
+        let r = search(&cfg(), |rate| {
+            let lossy = rate > 0.3e6;
+            Ok::<_, ()>(Outcome {
+                offered_pps: rate,
+                sent_pps: rate,
+                delivered_pps: if lossy { rate * 0.999 } else { rate },
+                loss_ratio: if lossy { 0.001 } else { 0.0 },
+                dut_core_busy: 0.5,
+                stalled: lossy,
+                ..Default::default()
+            })
+        })
+        .unwrap();
+        assert_eq!(r.limit, Limit::Testbed);
+        assert!(r.throughput_pps <= 0.3e6, "{}", r.throughput_pps);
     }
 
     #[test]
