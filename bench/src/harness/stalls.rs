@@ -59,6 +59,9 @@ pub fn check(dut_core: usize, load_core: Option<usize>, secs: f64) -> Result<Sta
     if !(0.1..=600.0).contains(&secs) {
         bail!("the stall check runs 0.1 to 600 s, not {secs}");
     }
+    if load_core == Some(dut_core) {
+        bail!("the stall check's load must run on another core than CPU {dut_core}");
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let load = match load_core {
         Some(core) => {
@@ -183,8 +186,9 @@ mod tests {
 
     #[test]
     fn a_short_check_runs_and_refuses_nonsense() {
-        assert!(check(0, Some(0), 0.0).is_err());
+        assert!(check(0, Some(1), 0.0).is_err());
         assert!(check(0, None, f64::NAN).is_err());
+        assert!(check(0, Some(0), 1.0).is_err(), "one core for both");
         if dataplane::sys::cred::euid() != 0 {
             eprintln!(
                 "skipping the run: the stall probe needs root (SCHED_FIFO); CI runs it as root"
@@ -192,7 +196,7 @@ mod tests {
             return;
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let s = check(0, Some(cores.min(2) - 1), 0.2).expect("check");
+        let s = check(0, (cores > 1).then_some(1), 0.2).expect("check");
         assert!(s.secs > 0.19);
         assert!(s.away_total_us >= s.away_max_us && s.away_gaps >= s.away_over_1ms);
     }
