@@ -169,11 +169,13 @@ fn short_run_counts_every_frame() {
 }
 
 /// `--gen relay`: every frame reaches dut0 as an XDP frame through gen0's
-/// `ndo_xdp_xmit` (veth counts those as gen0's `tx_queue_0_xdp_xmit`;
+/// `ndo_xdp_xmit` (veth counts those as gen0's `tx_queue_0_xdp_xmit`, and
+/// those dut0's full ring refused as `..._xdp_xmit_errors`;
 /// frames from the AF_XDP socket on gen0 are not counted there), for an
 /// XDP DUT and for the kernel (dut0 without an XDP program). With
 /// threaded NAPI, so the watch on dut0's polls (on the DUT's core) counts
-/// every frame the sink received, and no more than were sent.
+/// the frames the sink received (but those polled after the sending
+/// phase), and no more than were sent.
 #[test]
 fn relay_generator_sends_xdp_frames() {
     let Some((dir, json)) = smoke_run(
@@ -194,17 +196,24 @@ fn relay_generator_sends_xdp_frames() {
         assert!(!best.is_null(), "{}: some rate passed", d["dut"]);
         balanced(&best["stats"]);
         let sent = best["stats"]["sent"].as_u64().unwrap();
-        let via_xdp = best["link_counters"]
+        // Handed to dut0's ring by ndo_xdp_xmit, or refused there (ring
+        // full: the smoke run tolerates 1% loss).
+        let via_xdp: u64 = best["link_counters"]
             .as_array()
             .expect("link counters")
             .iter()
-            .find(|c| c[0] == "gen0/tx_queue_0_xdp_xmit")
-            .map_or(0, |c| c[1].as_u64().unwrap());
+            .filter(|c| {
+                c[0] == "gen0/tx_queue_0_xdp_xmit" || c[0] == "gen0/tx_queue_0_xdp_xmit_errors"
+            })
+            .map(|c| c[1].as_u64().unwrap())
+            .sum();
         assert_eq!(via_xdp, sent, "{}: {}", d["dut"], best["link_counters"]);
         let polled = best["dut0_polls"]["frames"].as_u64().expect("dut0 watched");
         let received = best["stats"]["sink"]["received"].as_u64().unwrap();
+        // The watch counts the polls that end within the sending phase:
+        // the last frames sent may be polled just after it.
         assert!(
-            polled >= received && polled <= sent,
+            polled >= received - received / 100 && polled <= sent,
             "{}: dut0 polled {polled} frames, sink received {received} of {sent}",
             d["dut"]
         );
