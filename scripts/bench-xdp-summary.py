@@ -36,6 +36,17 @@ def row(d):
     }
 
 
+def away(t):
+    """The swap trial's gaps of >= 1 ms in dut0's polls, if watched."""
+    p = t.get("dut0_polls")
+    if not p or "stalls" not in p:
+        return ""
+    arriving = p["stalled_ns"] * t["stats"]["sent_pps"] / 1e9
+    beyond = max(arriving - 256 * p["stalls"], 0)
+    return (f"; dut0 away {p['stalls']} times for {p['stalled_ns'] / 1e6:.1f} ms in all, "
+            f"{beyond:.0f} frames beyond its ring")
+
+
 def main():
     for path in sys.argv[1:]:
         r = json.load(open(path.rstrip("/") + "/results.json"))
@@ -87,7 +98,8 @@ def main():
             print(f"\nswaps {d['dut']}: {w['swaps_done']} done, {w['swap_errors']} errors, at {t['sent_pps'] / 1e6:.3f} Mpps: "
                   f"sent {t['sent']}, received {k['received']} (FIB A {k['received'] - k['alt_label'] - k['wrong_label']}, "
                   f"FIB B {k['alt_label']}), lost {t['lost']}, misforwarded {mis}; call {w['swap_call_mean_ms']:.2f} ms mean, "
-                  f"{w['swap_call_max_ms']:.2f} max; without swaps just before: lost {w['control']['stats']['lost']} of {w['control']['stats']['sent']}")
+                  f"{w['swap_call_max_ms']:.2f} max; without swaps just before: lost {w['control']['stats']['lost']} of {w['control']['stats']['sent']}"
+                  + away(w["trial"]))
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@
  * and dut0's 256-frame ring filled meanwhile.
  *
  * Map layout, mirrored by bench/src/sys/napi_gap.rs:
- *   gap_cfg[0]    struct gap_cfg    8 bytes: cpu to watch, device name (4 bytes, "dut0")
- *   gap_state[0]  struct gap_state  32 bytes: last poll, longest gap (ns), polls, frames
+ *   gap_cfg[0]    struct gap_cfg    16 bytes: cpu to watch, device name (4 bytes, "dut0"),
+ *                                   shortest gap counted as a stall (ns)
+ *   gap_state[0]  struct gap_state  48 bytes: last poll, longest gap (ns), polls, frames,
+ *                                   stalls (gaps at least that long), their sum (ns)
  * Only the watched CPU writes gap_state; user space zeroes it between trials.
  */
 #include <linux/bpf.h>
@@ -19,6 +21,7 @@
 struct gap_cfg {
 	__u32 cpu;
 	char dev[4];
+	__u64 stall_ns;
 };
 
 struct gap_state {
@@ -26,6 +29,8 @@ struct gap_state {
 	__u64 max_gap_ns;
 	__u64 polls;
 	__u64 frames;
+	__u64 stalls;
+	__u64 stalled_ns;
 };
 
 /* The tracepoint's record (/sys/kernel/tracing/events/napi/napi_poll/format). */
@@ -66,8 +71,13 @@ int napi_gap(struct napi_poll_args *ctx)
 	    name[3] != c->dev[3] || name[4] != 0)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
-	if (s->last_ns && now - s->last_ns > s->max_gap_ns)
-		s->max_gap_ns = now - s->last_ns;
+	__u64 gap = s->last_ns ? now - s->last_ns : 0;
+	if (gap > s->max_gap_ns)
+		s->max_gap_ns = gap;
+	if (c->stall_ns && gap >= c->stall_ns) {
+		s->stalls++;
+		s->stalled_ns += gap;
+	}
 	s->last_ns = now;
 	s->polls++;
 	if (ctx->work > 0)

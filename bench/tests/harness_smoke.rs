@@ -208,6 +208,15 @@ fn relay_generator_sends_xdp_frames() {
             .map(|c| c[1].as_u64().unwrap())
             .sum();
         assert_eq!(via_xdp, sent, "{}: {}", d["dut"], best["link_counters"]);
+        let p = &best["dut0_polls"];
+        let (stalls, stalled) = (
+            p["stalls"].as_u64().unwrap(),
+            p["stalled_ns"].as_u64().unwrap(),
+        );
+        assert!(
+            stalled >= stalls * 1_000_000 && stalled <= p["max_gap_ns"].as_u64().unwrap() * stalls,
+            "stalls are gaps of 1 ms or more, none longer than the longest: {p}"
+        );
         let polled = best["dut0_polls"]["frames"].as_u64().expect("dut0 watched");
         let received = best["stats"]["sink"]["received"].as_u64().unwrap();
         // The watch counts the polls that end within the sending phase:

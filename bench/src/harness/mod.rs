@@ -707,11 +707,13 @@ fn run_dut(
         sending: Default::default(),
         perf: None,
         gaps: if cfg.threaded_napi {
-            crate::sys::napi_gap::NapiGap::attach(cfg.dut_core as u32, topology::DUT_IN)
-                .map_err(|e| {
-                    orbitmesh_core::errln!("orbitmesh-bench: no watch on dut0's polls: {e:#}")
-                })
-                .ok()
+            crate::sys::napi_gap::NapiGap::attach(
+                cfg.dut_core as u32,
+                topology::DUT_IN,
+                STALL_MIN_NS,
+            )
+            .map_err(|e| orbitmesh_core::errln!("orbitmesh-bench: no watch on dut0's polls: {e:#}"))
+            .ok()
         } else {
             None
         },
@@ -967,6 +969,7 @@ mod tests {
             max_gap_ns: gap_us * 1000,
             polls: 1000,
             frames: 100_000,
+            ..PollGaps::default()
         });
         r
     }

@@ -18,6 +18,12 @@ pub struct PollGaps {
     pub max_gap_ns: u64,
     pub polls: u64,
     pub frames: u64,
+    /// Gaps at least as long as the `stall_ns` given to [`NapiGap::attach`],
+    /// and their sum (ns).
+    #[serde(default)]
+    pub stalls: u64,
+    #[serde(default)]
+    pub stalled_ns: u64,
 }
 
 /// The attached watch.
@@ -33,9 +39,10 @@ impl std::fmt::Debug for NapiGap {
 
 impl NapiGap {
     /// Watches the NAPI polls of `dev` (a name of exactly 4 bytes, such as
-    /// "dut0") that run on `cpu`. Needs tracefs (aya finds it under
-    /// /sys/kernel/tracing or /sys/kernel/debug/tracing).
-    pub fn attach(cpu: u32, dev: &str) -> Result<NapiGap> {
+    /// "dut0") that run on `cpu`, counting gaps of at least `stall_ns` as
+    /// stalls. Needs tracefs (aya finds it under /sys/kernel/tracing or
+    /// /sys/kernel/debug/tracing).
+    pub fn attach(cpu: u32, dev: &str, stall_ns: u64) -> Result<NapiGap> {
         let name: [u8; 4] = dev
             .as_bytes()
             .try_into()
@@ -43,11 +50,12 @@ impl NapiGap {
             .with_context(|| format!("napi_gap watches 4-byte device names, not {dev:?}"))?;
         let mut bpf = Ebpf::load(OBJ).context("loading napi_gap.o")?;
         {
-            let mut cfg: Array<_, [u8; 8]> =
+            let mut cfg: Array<_, [u8; 16]> =
                 Array::try_from(bpf.map_mut("gap_cfg").context("gap_cfg map")?)?;
-            let mut v = [0u8; 8];
+            let mut v = [0u8; 16];
             v[..4].copy_from_slice(&cpu.to_ne_bytes());
-            v[4..].copy_from_slice(&name);
+            v[4..8].copy_from_slice(&name);
+            v[8..].copy_from_slice(&stall_ns.to_ne_bytes());
             cfg.set(0, v, 0)?;
         }
         let p: &mut TracePoint = bpf
@@ -63,15 +71,17 @@ impl NapiGap {
 
     /// What was seen since the last call, and a fresh start.
     pub fn take(&mut self) -> Result<PollGaps> {
-        let mut m: Array<_, [u8; 32]> =
+        let mut m: Array<_, [u8; 48]> =
             Array::try_from(self.bpf.map_mut("gap_state").context("gap_state map")?)?;
         let v = m.get(&0, 0)?;
-        m.set(0, [0u8; 32], 0)?;
+        m.set(0, [0u8; 48], 0)?;
         let at = |i: usize| u64::from_ne_bytes(v[i..i + 8].try_into().expect("8 bytes"));
         Ok(PollGaps {
             max_gap_ns: at(8),
             polls: at(16),
             frames: at(24),
+            stalls: at(32),
+            stalled_ns: at(40),
         })
     }
 }
