@@ -20,6 +20,16 @@ pub fn process_ns(pid: u32) -> u64 {
         .sum()
 }
 
+/// The calling thread's schedstat (`/proc/thread-self/schedstat`): ns on
+/// CPU and ns waited on a run queue (zeros when unreadable).
+pub fn thread_schedstat() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let mut f = text
+        .split_whitespace()
+        .map(|v| v.parse::<u64>().unwrap_or(0));
+    (f.next().unwrap_or(0), f.next().unwrap_or(0))
+}
+
 /// One reading of a core's idle time (`/proc/stat`: idle + iowait) and the
 /// clock. With NO_HZ the kernel measures idle time exactly (from idle
 /// entry to exit; an interrupt's and its softirq's time are not idle), while
@@ -261,6 +271,17 @@ pub fn machine() -> CoreTicks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_threads_cpu_time_grows_while_it_spins() {
+        let (on0, _) = thread_schedstat();
+        let t = std::time::Instant::now();
+        while t.elapsed() < std::time::Duration::from_millis(20) {
+            std::hint::spin_loop();
+        }
+        let (on1, _) = thread_schedstat();
+        assert!(on1 >= on0 + 5_000_000, "{on0} -> {on1} ns on CPU");
+    }
 
     #[test]
     fn stat_lines_parse_and_kernel_threads_are_left_out() {

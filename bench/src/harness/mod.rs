@@ -674,7 +674,7 @@ fn run_dut(
     let plan = FlowPlan::new(cfg.flows, cfg.labels, kind.egress(), kind.profile());
     let dut = Dut::start(kind, &plan, &cfg.bins, cfg.dut_core, work)?;
     if cfg.gen == GenKind::Relay {
-        topology::accept_xdp_frames()?;
+        topology::dut0_napi()?;
     }
     if cfg.threaded_napi {
         topology::threaded_napi(

@@ -142,32 +142,19 @@ fn spin(dur: Duration) -> Stalls {
     }
 }
 
-/// Puts the calling thread at the NAPI threads' SCHED_FIFO priority (chrt,
-/// as `topology` does for them).
+/// Puts the calling thread at the NAPI threads' SCHED_FIFO priority.
 fn realtime() -> Result<()> {
     let me = std::fs::read_link("/proc/thread-self")?;
     let tid = me
         .file_name()
-        .and_then(|t| t.to_str())
-        .context("/proc/thread-self names no thread")?
-        .to_string();
-    let prio = super::topology::NAPI_FIFO_PRIO.to_string();
-    let st = std::process::Command::new("chrt")
-        .args(["-f", "-p", &prio, &tid])
-        .status()
-        .context("running chrt (util-linux)")?;
-    if !st.success() {
-        bail!("chrt -f -p {prio} {tid} failed (root needed for SCHED_FIFO)");
-    }
-    Ok(())
+        .and_then(|t| t.to_str()?.parse().ok())
+        .context("/proc/thread-self names no thread")?;
+    super::topology::napi_priority(tid)
 }
 
 /// ns this thread has waited on a run queue (schedstat's second field).
 fn run_queue_wait_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|t| t.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
+    super::cpu::thread_schedstat().1
 }
 
 #[cfg(test)]

@@ -218,7 +218,7 @@ pub const SINK_DEFER_POLLS: u32 = 2;
 /// threads take them, rather than in softirq whenever the spinning
 /// generator's core gets to it (ksoftirqd runs at normal priority).
 pub fn threaded_napi(dut_core: usize, gen_core: usize, defer_ns: u64, relay: bool) -> Result<()> {
-    let _ = exec_in(DUT_NS, &["ethtool", "-K", DUT_IN, "gro", "on"]);
+    let _ = dut0_napi();
     exec_in(GEN_NS, &["ethtool", "-K", GEN_IF, "tso", "off"])
         .context("switching gen0's TSO off")?;
     let sysfs = |ns: &str, i: &str, file: &str, v: String| -> Result<()> {
@@ -276,13 +276,7 @@ pub fn threaded_napi(dut_core: usize, gen_core: usize, defer_ns: u64, relay: boo
             continue;
         };
         run(&["taskset", "-pc", &core.to_string(), &pid.to_string()])?;
-        run(&[
-            "chrt",
-            "-f",
-            "-p",
-            &NAPI_FIFO_PRIO.to_string(),
-            &pid.to_string(),
-        ])?;
+        napi_priority(pid)?;
     }
     if dut_threads == 0 {
         bail!("threaded NAPI: no napi/{DUT_IN} thread appeared");
@@ -290,15 +284,29 @@ pub fn threaded_napi(dut_core: usize, gen_core: usize, defer_ns: u64, relay: boo
     Ok(())
 }
 
-/// Lets dut0 take the relay's XDP frames whatever the DUT: veth hands XDP
-/// frames only to a peer whose NAPI is enabled (`veth_xdp_xmit`), i.e. one
-/// with an XDP program or with GRO on; the kernel DUT has no program, so
-/// GRO goes on (its frames then become socket buffers in dut0's NAPI,
-/// `veth_xdp_rcv_one`, as a NIC driver builds them).
-pub fn accept_xdp_frames() -> Result<()> {
+/// Gives dut0 a NAPI instance whatever the DUT: a veth has one only with
+/// an XDP program or with GRO on, and the kernel DUT has no program, so
+/// GRO goes on. Threaded NAPI needs it for dut0's thread; the relay
+/// generator because veth hands XDP frames only to a peer with NAPI
+/// (`veth_xdp_xmit`; the kernel DUT's frames then become socket buffers in
+/// dut0's NAPI, `veth_xdp_rcv_one`, as a NIC driver builds them).
+pub fn dut0_napi() -> Result<()> {
     exec_in(DUT_NS, &["ethtool", "-K", DUT_IN, "gro", "on"])
         .map(|_| ())
-        .context("switching dut0's GRO on (the relay generator needs dut0's NAPI)")
+        .context("switching dut0's GRO on (to give it a NAPI instance)")
+}
+
+/// Puts thread `tid` at [`NAPI_FIFO_PRIO`] (SCHED_FIFO, `chrt`).
+pub fn napi_priority(tid: u32) -> Result<()> {
+    run(&[
+        "chrt",
+        "-f",
+        "-p",
+        &NAPI_FIFO_PRIO.to_string(),
+        &tid.to_string(),
+    ])
+    .map(|_| ())
+    .with_context(|| format!("chrt -f -p {NAPI_FIFO_PRIO} {tid} (root needed for SCHED_FIFO)"))
 }
 
 /// Counters of every interface of the line that can say where frames went

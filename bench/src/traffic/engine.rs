@@ -577,10 +577,7 @@ fn latency_of(h: &hdrhistogram::Histogram<u64>) -> Latency {
     }
 }
 
-/// CPU time of the calling thread (ns on CPU, /proc/thread-self/schedstat).
+/// CPU time of the calling thread (ns on CPU).
 pub fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+    orbitmesh_lab::cpu::thread_schedstat().0
 }
