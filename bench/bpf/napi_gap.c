@@ -8,12 +8,47 @@
  * gap means the core itself was away (bench/results/2026-12-01-vcpu-stalls.md)
  * and dut0's 256-frame ring filled meanwhile.
  *
+ * Three more programs settle whose a lost frame is:
+ *   heartbeat  a cpu-clock perf event on the DUT's core every period (the
+ *              program itself does nothing): it keeps an hrtimer
+ *              (perf_swevent_hrtimer) firing there, busy or idle;
+ *   beat       timer:hrtimer_expire_entry of that timer on the DUT's core:
+ *              whatever the interval between two expiries has beyond one
+ *              period is time the core was missing: the hypervisor held
+ *              its timer interrupt back, which in a guest nothing else
+ *              does for long (a trace of 0.3 Mpps: at most 500 us between
+ *              two timers, but for the stalls in dut0's polls). In some
+ *              stalls the core is not gone outright but crawls: timers
+ *              200-350 us late one after another, one frame polled in 2.7 ms;
+ *              so the missing time is summed, not just the longest silence;
+ *   refused_*  the frames gen0 could not hand to dut0 because its ring was
+ *              full, counted on the generator's core where they are refused:
+ *              the AF_XDP generator's, freed in veth_xmit (skb:kfree_skb
+ *              with a location inside veth_xmit), or the relay's, dropped
+ *              by the devmap flush (xdp:xdp_devmap_xmit).
+ * Each poll of dut0 files the frames refused since the last poll under the
+ * gap it ends: a stall's ("refused_stalled"), and the testbed's
+ * ("refused_away") when the core was also missing for at least away_ns of
+ * it; the rest are the DUT's. (A DUT that holds its own core, e.g. in a
+ * long system call under PREEMPT_NONE, keeps dut0's NAPI thread off it but
+ * not the timers: that stall is charged to it.) The frames not yet filed
+ * when the watch is read count as the DUT's.
+ *
  * Map layout, mirrored by bench/src/sys/napi_gap.rs:
- *   gap_cfg[0]    struct gap_cfg    16 bytes: cpu to watch, device name (4 bytes, "dut0"),
- *                                   shortest gap counted as a stall (ns)
- *   gap_state[0]  struct gap_state  48 bytes: last poll, longest gap (ns), polls, frames,
- *                                   stalls (gaps at least that long), their sum (ns)
- * Only the watched CPU writes gap_state; user space zeroes it between trials.
+ *   gap_cfg[0]    struct gap_cfg    80 bytes: cpu to watch, device name (4 bytes, "dut0"),
+ *                                   shortest gap counted as a stall (ns), the generator's
+ *                                   cpu, two [lo, hi) address ranges (veth_xmit and its
+ *                                   .cold part), missing time that makes a stall the
+ *                                   testbed's (ns), perf_swevent_hrtimer's address, the
+ *                                   heartbeat's period (ns)
+ *   gap_state[0]  struct gap_state  120 bytes: last poll, longest gap (ns), polls, frames,
+ *                                   stalls (gaps at least that long), their sum (ns),
+ *                                   frames refused, of them filed, filed in a stall, filed
+ *                                   in a stall with the core missing, last beat, missing
+ *                                   time (ns), of it filed, silences of 3 periods or more,
+ *                                   their sum (ns)
+ * Only the watched CPU writes gap_state, but for "refused", which the
+ * generator's CPU adds to atomically; user space zeroes it between trials.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -22,6 +57,12 @@ struct gap_cfg {
 	__u32 cpu;
 	char dev[4];
 	__u64 stall_ns;
+	__u32 gen_cpu;
+	__u32 pad;
+	__u64 xmit_lo, xmit_hi, cold_lo, cold_hi;
+	__u64 away_ns;
+	__u64 beat_fn;
+	__u64 period_ns;
 };
 
 struct gap_state {
@@ -31,6 +72,23 @@ struct gap_state {
 	__u64 frames;
 	__u64 stalls;
 	__u64 stalled_ns;
+	__u64 refused;
+	__u64 refused_filed;
+	__u64 refused_stalled;
+	__u64 refused_away;
+	__u64 beat_ns;
+	__u64 missing_ns;
+	__u64 missing_filed;
+	__u64 aways;
+	__u64 away_sum_ns;
+};
+
+/* timer:hrtimer_expire_entry's record. */
+struct hrtimer_expire_args {
+	__u64 common;
+	void *hrtimer;
+	__s64 now;
+	__u64 function;
 };
 
 /* The tracepoint's record (/sys/kernel/tracing/events/napi/napi_poll/format). */
@@ -40,6 +98,27 @@ struct napi_poll_args {
 	__u32 dev_name; /* __data_loc: offset in the low 16 bits */
 	int work;
 	int budget;
+};
+
+/* skb:kfree_skb's record. */
+struct kfree_skb_args {
+	__u64 common;
+	void *skbaddr;
+	__u64 location;
+	void *rx_sk;
+	__u16 protocol;
+	__u32 reason;
+};
+
+/* xdp:xdp_devmap_xmit's record. */
+struct devmap_xmit_args {
+	__u64 common;
+	int from_ifindex;
+	__u32 act;
+	int to_ifindex;
+	int drops;
+	int sent;
+	int err;
 };
 
 struct {
@@ -78,10 +157,87 @@ int napi_gap(struct napi_poll_args *ctx)
 		s->stalls++;
 		s->stalled_ns += gap;
 	}
+	/* The frames refused since the last poll, and the time the core was
+	 * missing (including a silence still lasting: the poll may run before
+	 * the late timer does), filed under this gap. */
+	__u64 refused = s->refused;
+	__u64 fresh = refused - s->refused_filed;
+	__u64 silent = s->beat_ns ? now - s->beat_ns : 0;
+	__u64 missing = s->missing_ns + (silent > c->period_ns ? silent - c->period_ns : 0);
+	__u64 missing_here = missing - s->missing_filed;
+	s->refused_filed = refused;
+	s->missing_filed = missing;
+	if (fresh && s->last_ns && c->stall_ns && gap >= c->stall_ns) {
+		s->refused_stalled += fresh;
+		if (c->away_ns && missing_here >= c->away_ns)
+			s->refused_away += fresh;
+	}
 	s->last_ns = now;
 	s->polls++;
 	if (ctx->work > 0)
 		s->frames += ctx->work;
+	return 0;
+}
+
+static struct gap_state *gen_side(void)
+{
+	__u32 zero = 0;
+	struct gap_cfg *c = bpf_map_lookup_elem(&gap_cfg, &zero);
+
+	if (!c || bpf_get_smp_processor_id() != c->gen_cpu)
+		return 0;
+	return bpf_map_lookup_elem(&gap_state, &zero);
+}
+
+SEC("perf_event")
+int heartbeat(void *ctx)
+{
+	return 0;
+}
+
+SEC("tracepoint/timer/hrtimer_expire_entry")
+int beat(struct hrtimer_expire_args *ctx)
+{
+	__u32 zero = 0;
+	struct gap_cfg *c = bpf_map_lookup_elem(&gap_cfg, &zero);
+	struct gap_state *s = bpf_map_lookup_elem(&gap_state, &zero);
+
+	if (!c || !s || ctx->function != c->beat_fn || bpf_get_smp_processor_id() != c->cpu)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 gap = s->beat_ns ? now - s->beat_ns : 0;
+	if (gap > c->period_ns)
+		s->missing_ns += gap - c->period_ns;
+	if (gap >= 3 * c->period_ns) {
+		s->aways++;
+		s->away_sum_ns += gap;
+	}
+	s->beat_ns = now;
+	return 0;
+}
+
+SEC("tracepoint/skb/kfree_skb")
+int refused_skb(struct kfree_skb_args *ctx)
+{
+	__u32 zero = 0;
+	struct gap_cfg *c = bpf_map_lookup_elem(&gap_cfg, &zero);
+	struct gap_state *s = gen_side();
+
+	if (!c || !s)
+		return 0;
+	__u64 at = ctx->location;
+	if ((at >= c->xmit_lo && at < c->xmit_hi) || (at >= c->cold_lo && at < c->cold_hi))
+		__sync_fetch_and_add(&s->refused, 1);
+	return 0;
+}
+
+SEC("tracepoint/xdp/xdp_devmap_xmit")
+int refused_xdp(struct devmap_xmit_args *ctx)
+{
+	struct gap_state *s = gen_side();
+
+	if (s && ctx->drops > 0)
+		__sync_fetch_and_add(&s->refused, ctx->drops);
 	return 0;
 }
 

@@ -101,6 +101,16 @@ fn smoke_run(name: &str, duts: &str, extra: &[&str]) -> Option<(PathBuf, serde_j
     Some((dir, json))
 }
 
+/// A trial's interface counter (0 if it did not move).
+fn counter(t: &serde_json::Value, name: &str) -> u64 {
+    t["link_counters"]
+        .as_array()
+        .expect("link counters")
+        .iter()
+        .find(|c| c[0] == name)
+        .map_or(0, |c| c[1].as_u64().unwrap())
+}
+
 /// The books of one trial balance; nothing misforwarded or duplicated.
 fn balanced(s: &serde_json::Value) {
     let sent = s["sent"].as_u64().unwrap();
@@ -175,13 +185,24 @@ fn short_run_counts_every_frame() {
 /// XDP DUT and for the kernel (dut0 without an XDP program). With
 /// threaded NAPI, so the watch on dut0's polls (on the DUT's core) counts
 /// the frames the sink received (but those polled after the sending
-/// phase), and no more than were sent.
+/// phase), and no more than were sent; and the frames dut0's ring refused,
+/// as many as veth's own counter, in every watched trial: among them a
+/// cost trial at 1 Mpps, more than the kernel forwards here, where the
+/// ring overflows.
 #[test]
 fn relay_generator_sends_xdp_frames() {
     let Some((dir, json)) = smoke_run(
         "relay",
         "xdp-min,kernel",
-        &["--gen", "relay", "--threaded-napi", "--stall-check", "0.5"],
+        &[
+            "--gen",
+            "relay",
+            "--threaded-napi",
+            "--stall-check",
+            "0.5",
+            "--cost-mpps",
+            "0.02,1",
+        ],
     ) else {
         return;
     };
@@ -226,6 +247,38 @@ fn relay_generator_sends_xdp_frames() {
             "{}: dut0 polled {polled} frames, sink received {received} of {sent}",
             d["dut"]
         );
+        let mut watched = vec![best, &d["sizes"][0]["first_fail"]];
+        watched.extend(d["cost"].as_array().expect("cost trials"));
+        for t in watched.into_iter().filter(|t| !t.is_null()) {
+            let p = &t["dut0_polls"];
+            let refused = p["refused"].as_u64().expect("refusals watched");
+            assert_eq!(
+                refused,
+                counter(t, "gen0/tx_queue_0_xdp_xmit_errors"),
+                "{}: the watch counts what veth counts: {p}",
+                d["dut"]
+            );
+            let (stalled, away) = (
+                p["refused_stalled"].as_u64().unwrap(),
+                p["refused_away"].as_u64().unwrap(),
+            );
+            assert!(away <= stalled && stalled <= refused, "{p}");
+            assert!(away <= t["stats"]["lost"].as_u64().unwrap(), "{t}");
+        }
     }
+    let kernel = &json["duts"][1];
+    assert_eq!(kernel["dut"], "kernel");
+    // (A repeated --cost-mpps adds its rates: 0.02 twice, then 1.)
+    let at_1m = kernel["cost"]
+        .as_array()
+        .expect("cost trials")
+        .iter()
+        .find(|t| t["stats"]["offered_pps"].as_f64().unwrap() > 0.5e6)
+        .expect("a cost trial at 1 Mpps");
+    assert!(
+        counter(at_1m, "gen0/tx_queue_0_xdp_xmit_errors") > 0,
+        "at 1 Mpps dut0's ring overflowed: {}",
+        at_1m["link_counters"]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -711,6 +711,11 @@ fn run_dut(
                 cfg.dut_core as u32,
                 topology::DUT_IN,
                 STALL_MIN_NS,
+                cfg.gen_core as u32,
+                match cfg.gen {
+                    GenKind::Xsk => crate::sys::napi_gap::Refusals::Xsk,
+                    GenKind::Relay => crate::sys::napi_gap::Refusals::Relay,
+                },
             )
             .map_err(|e| orbitmesh_core::errln!("orbitmesh-bench: no watch on dut0's polls: {e:#}"))
             .ok()

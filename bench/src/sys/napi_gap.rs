@@ -1,12 +1,17 @@
 //! Loads the harness's watch on dut0's receive (bench/bpf/napi_gap.c,
 //! built by build.rs) with aya: the longest gap between two NAPI polls of
 //! one device on one CPU, and the polls and frames, between two
-//! [`NapiGap::take`] calls. aya attaches through a perf link, so the
-//! program goes when [`NapiGap`] is dropped or the process dies.
+//! [`NapiGap::take`] calls; a heartbeat on that CPU (a cpu-clock perf event
+//! every [`BEAT_NS`] keeps an hrtimer firing there; whatever its intervals
+//! have beyond one period is time the hypervisor held the CPU); and the frames
+//! the generator's port could not hand to the device, filed under the gap
+//! in which they were refused. aya attaches through perf links, so the
+//! programs go when [`NapiGap`] is dropped or the process dies.
 
 use anyhow::{bail, Context, Result};
 use aya::maps::Array;
-use aya::programs::TracePoint;
+use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
+use aya::programs::{PerfEvent, TracePoint};
 use aya::{include_bytes_aligned, Ebpf};
 
 static OBJ: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/napi_gap.o"));
@@ -24,6 +29,52 @@ pub struct PollGaps {
     pub stalls: u64,
     #[serde(default)]
     pub stalled_ns: u64,
+    /// Frames the generator's port could not hand to the device (its ring
+    /// was full); of them the ones refused in a stall (a gap of at least
+    /// `stall_ns`), and of those the ones in a stall during which the CPU
+    /// was missing for at least [`AWAY_NS`] in all (the heartbeat's
+    /// intervals beyond its period): the testbed's. The rest are the DUT's.
+    #[serde(default)]
+    pub refused: u64,
+    #[serde(default)]
+    pub refused_away: u64,
+    /// Frames refused in a stall, whether the CPU was seen away in it or not.
+    #[serde(default)]
+    pub refused_stalled: u64,
+    /// Times no heartbeat came for three periods or more, and the sum of
+    /// those intervals (ns).
+    #[serde(default)]
+    pub aways: u64,
+    #[serde(default)]
+    pub away_ns: u64,
+    /// Time the CPU was missing in all: the heartbeat's intervals beyond
+    /// its period, summed (ns).
+    #[serde(default)]
+    pub missing_ns: u64,
+}
+
+/// The heartbeat's period on the watched CPU: 4,000 timer interrupts a
+/// second, busy or idle, each a few hundred ns of it; on an idle core
+/// /proc/stat saw no difference within its 10-ms ticks (2-4 of 500).
+pub const BEAT_NS: u64 = 250_000;
+/// Missing time (the heartbeat's intervals beyond its period, summed) in a
+/// stall that makes it the hypervisor's: two periods. In a 2.5-s trace of
+/// a 0.3-Mpps trial two timers were at most 500 µs apart (at most 250 µs
+/// missing) but in the stalls of dut0's polls; there the core was gone
+/// 0.7-4.2 ms at once, or crawled (timers 200-350 µs late one after
+/// another, about 1 ms missing in a 2.7-ms stall).
+pub const AWAY_NS: u64 = 2 * BEAT_NS;
+
+/// How the generator hands frames to the watched device's peer, which
+/// decides where a refused frame is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusals {
+    /// The AF_XDP generator's socket sends on the peer: a refused frame is
+    /// a socket buffer freed in veth_xmit (skb:kfree_skb).
+    Xsk,
+    /// The relay redirects into the peer: refused frames are the devmap
+    /// flush's drops (xdp:xdp_devmap_xmit).
+    Relay,
 }
 
 /// The attached watch.
@@ -40,9 +91,17 @@ impl std::fmt::Debug for NapiGap {
 impl NapiGap {
     /// Watches the NAPI polls of `dev` (a name of exactly 4 bytes, such as
     /// "dut0") that run on `cpu`, counting gaps of at least `stall_ns` as
-    /// stalls. Needs tracefs (aya finds it under /sys/kernel/tracing or
-    /// /sys/kernel/debug/tracing).
-    pub fn attach(cpu: u32, dev: &str, stall_ns: u64) -> Result<NapiGap> {
+    /// stalls, and the frames refused on `gen_cpu` as `refusals` says.
+    /// Needs tracefs (aya finds it under /sys/kernel/tracing or
+    /// /sys/kernel/debug/tracing) and, for [`Refusals::Xsk`], veth_xmit's
+    /// addresses in /proc/kallsyms.
+    pub fn attach(
+        cpu: u32,
+        dev: &str,
+        stall_ns: u64,
+        gen_cpu: u32,
+        refusals: Refusals,
+    ) -> Result<NapiGap> {
         let name: [u8; 4] = dev
             .as_bytes()
             .try_into()
@@ -50,12 +109,23 @@ impl NapiGap {
             .with_context(|| format!("napi_gap watches 4-byte device names, not {dev:?}"))?;
         let mut bpf = Ebpf::load(OBJ).context("loading napi_gap.o")?;
         {
-            let mut cfg: Array<_, [u8; 16]> =
+            let mut cfg: Array<_, [u8; 80]> =
                 Array::try_from(bpf.map_mut("gap_cfg").context("gap_cfg map")?)?;
-            let mut v = [0u8; 16];
+            let mut v = [0u8; 80];
             v[..4].copy_from_slice(&cpu.to_ne_bytes());
             v[4..8].copy_from_slice(&name);
-            v[8..].copy_from_slice(&stall_ns.to_ne_bytes());
+            v[8..16].copy_from_slice(&stall_ns.to_ne_bytes());
+            v[16..20].copy_from_slice(&gen_cpu.to_ne_bytes());
+            let k = std::fs::read_to_string("/proc/kallsyms").context("reading /proc/kallsyms")?;
+            if refusals == Refusals::Xsk {
+                let [main, cold] = veth_xmit_ranges(&k)?;
+                for (i, a) in [main.0, main.1, cold.0, cold.1].into_iter().enumerate() {
+                    v[24 + 8 * i..32 + 8 * i].copy_from_slice(&a.to_ne_bytes());
+                }
+            }
+            v[56..64].copy_from_slice(&AWAY_NS.to_ne_bytes());
+            v[64..72].copy_from_slice(&symbol(&k, "perf_swevent_hrtimer")?.0.to_ne_bytes());
+            v[72..80].copy_from_slice(&BEAT_NS.to_ne_bytes());
             cfg.set(0, v, 0)?;
         }
         let p: &mut TracePoint = bpf
@@ -66,15 +136,46 @@ impl NapiGap {
         if let Err(e) = p.attach("napi", "napi_poll") {
             bail!("attaching to the napi:napi_poll tracepoint (is tracefs mounted?): {e}");
         }
+        let (prog, category, event) = match refusals {
+            Refusals::Xsk => ("refused_skb", "skb", "kfree_skb"),
+            Refusals::Relay => ("refused_xdp", "xdp", "xdp_devmap_xmit"),
+        };
+        let p: &mut TracePoint = bpf
+            .program_mut(prog)
+            .with_context(|| format!("{prog} missing from napi_gap.o"))?
+            .try_into()?;
+        p.load()
+            .with_context(|| format!("the kernel refused {prog}"))?;
+        p.attach(category, event)
+            .with_context(|| format!("attaching {prog} to {category}:{event}"))?;
+        let p: &mut TracePoint = bpf
+            .program_mut("beat")
+            .context("beat missing from napi_gap.o")?
+            .try_into()?;
+        p.load().context("the kernel refused beat")?;
+        p.attach("timer", "hrtimer_expire_entry")
+            .context("attaching beat to timer:hrtimer_expire_entry")?;
+        let p: &mut PerfEvent = bpf
+            .program_mut("heartbeat")
+            .context("heartbeat missing from napi_gap.o")?
+            .try_into()?;
+        p.load().context("the kernel refused heartbeat")?;
+        p.attach(
+            PerfEventConfig::Software(SoftwareEvent::CpuClock),
+            PerfEventScope::AllProcessesOneCpu { cpu },
+            SamplePolicy::Period(BEAT_NS),
+            false,
+        )
+        .with_context(|| format!("attaching heartbeat to a cpu-clock event on CPU {cpu}"))?;
         Ok(NapiGap { bpf })
     }
 
     /// What was seen since the last call, and a fresh start.
     pub fn take(&mut self) -> Result<PollGaps> {
-        let mut m: Array<_, [u8; 48]> =
+        let mut m: Array<_, [u8; 120]> =
             Array::try_from(self.bpf.map_mut("gap_state").context("gap_state map")?)?;
         let v = m.get(&0, 0)?;
-        m.set(0, [0u8; 48], 0)?;
+        m.set(0, [0u8; 120], 0)?;
         let at = |i: usize| u64::from_ne_bytes(v[i..i + 8].try_into().expect("8 bytes"));
         Ok(PollGaps {
             max_gap_ns: at(8),
@@ -82,6 +183,75 @@ impl NapiGap {
             frames: at(24),
             stalls: at(32),
             stalled_ns: at(40),
+            refused: at(48),
+            refused_stalled: at(64),
+            refused_away: at(72),
+            aways: at(104),
+            away_ns: at(112),
+            missing_ns: at(88),
         })
+    }
+}
+
+/// `[start, end)` of veth_xmit and of its `.cold` part (`(0, 0)` if it has
+/// none) in a /proc/kallsyms text: where the AF_XDP generator's refused
+/// frames are freed.
+fn veth_xmit_ranges(kallsyms: &str) -> Result<[(u64, u64); 2]> {
+    Ok([
+        symbol(kallsyms, "veth_xmit")?,
+        symbol(kallsyms, "veth_xmit.cold").unwrap_or((0, 0)),
+    ])
+}
+
+/// `[start, end)` of a kernel symbol in a /proc/kallsyms text: it ends
+/// where the next symbol starts.
+fn symbol(kallsyms: &str, name: &str) -> Result<(u64, u64)> {
+    let mut syms: Vec<(u64, &str)> = kallsyms
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let a = u64::from_str_radix(f.next()?, 16).ok()?;
+            let _kind = f.next()?;
+            Some((a, f.next()?))
+        })
+        .collect();
+    syms.sort_unstable();
+    let i = syms.iter().position(|&(a, n)| n == name && a != 0);
+    let end = i.and_then(|i| {
+        syms[i + 1..]
+            .iter()
+            .map(|&(a, _)| a)
+            .find(|&a| a > syms[i].0)
+    });
+    match (i, end) {
+        (Some(i), Some(end)) => Ok((syms[i].0, end)),
+        _ => bail!(
+            "{name} has no address in /proc/kallsyms (not in this kernel, or hidden: kernel.kptr_restrict must be 0 or 1)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn veth_xmit_ends_where_the_next_symbol_starts() {
+        let k = "ffffffff81e0a850 t __pfx_veth_set_channels\n\
+                 ffffffff8123b96c t veth_xmit.cold\n\
+                 ffffffff81e0a530 t veth_xmit\n\
+                 ffffffff8123b98d t veth_set_channels.cold\n";
+        let [main, cold] = veth_xmit_ranges(k).unwrap();
+        assert_eq!(main, (0xffffffff81e0a530, 0xffffffff81e0a850));
+        assert_eq!(cold, (0xffffffff8123b96c, 0xffffffff8123b98d));
+        let hidden = "0000000000000000 t veth_xmit\n0000000000000000 t veth_open\n";
+        assert!(veth_xmit_ranges(hidden).is_err());
+        assert!(veth_xmit_ranges("ffffffff81e0a850 t veth_open\n").is_err());
+        // The last symbol has no end.
+        assert!(symbol(k, "__pfx_veth_set_channels").is_err());
+        assert_eq!(
+            symbol(k, "veth_xmit.cold").unwrap(),
+            (0xffffffff8123b96c, 0xffffffff8123b98d)
+        );
     }
 }
