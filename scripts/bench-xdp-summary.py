@@ -36,22 +36,32 @@ def row(d):
     }
 
 
-def away(t):
-    """The swap trial's gaps of >= 1 ms in dut0's polls, if watched."""
+def testbed(t):
+    """Frames of a trial dut0's full ring refused while the DUT's core was
+    away (the harness's TrialRecord::testbed_lost), None if not watched."""
     p = t.get("dut0_polls")
-    if not p or "stalls" not in p:
+    if not p or "refused_away" not in p:
+        return None
+    return min(p["refused_away"], t["stats"]["lost"])
+
+
+def away(t):
+    """The swap trial's stalls and the frames the testbed lost, if watched."""
+    p = t.get("dut0_polls")
+    lost = testbed(t)
+    if lost is None:
         return ""
-    arriving = p["stalled_ns"] * t["stats"]["sent_pps"] / 1e9
-    beyond = max(arriving - 256 * p["stalls"], 0)
-    return (f"; dut0 away {p['stalls']} times for {p['stalled_ns'] / 1e6:.1f} ms in all, "
-            f"{beyond:.0f} frames beyond its ring")
+    return (f"; dut0 stalled {p['stalls']} times for {p['stalled_ns'] / 1e6:.1f} ms in all; of the frames lost "
+            f"{lost} were refused by dut0's ring while the DUT's core was away: lost by the DUT "
+            f"{t['stats']['lost'] - lost}")
 
 
 def main():
     for path in sys.argv[1:]:
         r = json.load(open(path.rstrip("/") + "/results.json"))
         print(f"\n### {r['name']} ({r['started_utc']} UTC, threaded NAPI: {r['cfg']['threaded_napi']}, "
-              f"generator: {r['cfg'].get('gen', 'xsk')})\n")
+              f"generator: {r['cfg'].get('gen', 'xsk')}, zero loss by the "
+              f"{'DUT and the testbed' if r['cfg'].get('charge_testbed', True) else 'DUT (the refusals of the testbed left out)'})\n")
         st = r.get("stalls")
         if st:
             print(f"Testbed check: DUT core away {st['away_gaps']} times in {st['secs']:.0f} s, {st['away_over_1ms']} over 1 ms, "
@@ -99,6 +109,7 @@ def main():
                   f"sent {t['sent']}, received {k['received']} (FIB A {k['received'] - k['alt_label'] - k['wrong_label']}, "
                   f"FIB B {k['alt_label']}), lost {t['lost']}, misforwarded {mis}; call {w['swap_call_mean_ms']:.2f} ms mean, "
                   f"{w['swap_call_max_ms']:.2f} max; without swaps just before: lost {w['control']['stats']['lost']} of {w['control']['stats']['sent']}"
+                  + ("" if testbed(w["control"]) is None else f" ({testbed(w['control'])} by the testbed)")
                   + away(w["trial"]))
 
 

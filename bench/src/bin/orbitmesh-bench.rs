@@ -205,6 +205,14 @@ struct RunArgs {
     /// DUT's vCPU goes missing while the generator's core is busy (0: skip).
     #[arg(long, default_value_t = 3.0, value_parser = parse_check_secs)]
     stall_check: f64,
+    /// Charge the DUT with the frames dut0's ring refused while the DUT's
+    /// core was away (RFC 2544's raw zero loss). By default (threaded NAPI,
+    /// where the harness watches dut0) the search leaves them out: the
+    /// watch counts them one by one, a frame refused while the core was
+    /// there, or lost anywhere else, still fails the trial, and the report
+    /// shows how many were left out.
+    #[arg(long)]
+    charge_testbed: bool,
     /// The generator sends what falls due in this many µs as one batch (at most 32 frames).
     #[arg(long, default_value_t = 50.0)]
     batch_gap_us: f64,
@@ -342,6 +350,7 @@ fn run(a: RunArgs) -> Result<()> {
         retries: a.retries,
         quiet_wait: Duration::from_secs_f64(a.quiet_wait),
         stall_check: a.stall_check,
+        charge_testbed: a.charge_testbed,
         batch_gap_ns: (a.batch_gap_us * 1e3) as u64,
         bins: {
             let dp = a.dp_bin.clone().unwrap_or_else(|| sibling("orbitmesh-dp"));

@@ -33,14 +33,20 @@ pub struct Outcome {
     pub offered_pps: f64,
     pub sent_pps: f64,
     pub delivered_pps: f64,
+    /// The loss the search judges by: all frames lost, or those the DUT
+    /// lost (without `testbed_lost`), as the harness is set.
     pub loss_ratio: f64,
+    /// Frames the testbed lost before the DUT (`TrialRecord::testbed_lost`).
+    #[serde(default)]
+    pub testbed_lost: u64,
     /// The generator could not offer the rate.
     pub gen_limited: bool,
     /// Busy fraction of the DUT's core during the trial (0..1).
     pub dut_core_busy: f64,
     /// Busy fraction of the generator's core during the trial (0..1).
     pub gen_core_busy: f64,
-    /// The loss came in a testbed stall (`harness::ring_loss_in_a_stall`).
+    /// The loss came in a testbed stall (`harness::ring_loss_in_a_stall`)
+    /// and counts against the DUT.
     #[serde(default)]
     pub stalled: bool,
 }
@@ -55,8 +61,9 @@ pub enum Limit {
     DutCpu,
     /// Frames were lost while the DUT's core had time left.
     Path,
-    /// Frames were lost in dut0's ring while the DUT's core was away
-    /// (the testbed's doing, in every attempt of the trial).
+    /// Frames were refused by dut0's ring while the DUT's core was away
+    /// (the testbed's doing) in every attempt of the trial, and counted
+    /// against the DUT (`--charge-testbed`; by default they are not).
     Testbed,
     /// The maximum rate asked for passed.
     MaxRate,
@@ -207,6 +214,7 @@ mod tests {
                 dut_core_busy: if sent > cap { 1.0 } else { sent / cap },
                 gen_core_busy: 1.0,
                 stalled: false,
+                testbed_lost: 0,
             })
         }
     }
