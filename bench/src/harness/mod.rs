@@ -411,9 +411,19 @@ impl Bench<'_> {
                 g1 = cpu::core(gc);
                 w1 = Instant::now();
                 foreign = others.since_last_of(&ours);
-                polls = gaps.as_mut().and_then(|g| g.take().ok());
+                polls = gaps.as_mut().and_then(|g| g.peek().ok());
             }
         })?;
+        // The frames refused in a stall that lasts past the sending phase
+        // are filed by the polls that drain dut0's ring after it: take the
+        // refusals after the drain (the gaps as the sending phase ended).
+        if let (Some(p), Some(g)) = (polls.as_mut(), self.gaps.as_mut()) {
+            if let Ok(later) = g.peek() {
+                p.refused = later.refused;
+                p.refused_stalled = later.refused_stalled;
+                p.refused_away = later.refused_away;
+            }
+        }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         let wall = w1.duration_since(w0).as_nanos().max(1) as f64;
         let delivered = stats.sink.received.max(1) as f64;

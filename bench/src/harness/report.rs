@@ -187,28 +187,34 @@ fn method(s: &mut String, r: &SuiteResult) {
         if worst < 0.05 { "quiet" } else { "NOT quiet: treat the affected rows with care" }
     );
     let stall_rule = if c.charge_testbed {
-        "or (threaded NAPI) when frames were refused by dut0's full ring while the DUT's core was away (the watch on dut0 \
-         counts them: refused in a gap of at least 1 ms between dut0's polls in which no timer fired on the DUT's core for \
-         0.75 ms). A search whose failing trial lost so in every attempt names the testbed as its limit"
+        format!(
+            ", or (threaded NAPI) when frames were refused by dut0's full ring while the DUT's core was away (the watch \
+             on dut0 counts them: {AWAY_RULE}). A search whose failing trial lost so in every attempt names the testbed as \
+             its limit"
+        )
     } else {
-        "Frames refused by dut0's full ring while the DUT's core was away (threaded NAPI: the watch on dut0 counts them one \
-         by one, refused in a gap of at least 1 ms between dut0's polls in which no timer fired on the DUT's core for 0.75 ms, \
-         the hypervisor holding that core) are the testbed's loss, not the DUT's: the search judges a trial by the frames \
-         lost without them (every other loss, and a frame refused while the core was there, still fails it), and the tables \
-         show how many there were (`--charge-testbed` charges them to the DUT)"
+        format!(
+            ". Frames refused by dut0's full ring while the DUT's core was away (threaded NAPI: the watch on dut0 counts \
+             them one by one, {AWAY_RULE}) are the testbed's loss, not the DUT's: the search judges a trial by the frames \
+             lost without them (every other loss, and a frame refused while the core was there, still fails it), and the \
+             tables show how many there were (`--charge-testbed` charges them to the DUT)"
+        )
     };
     let _ = writeln!(
         s,
         "Policy: before each trial the harness waits up to {:.0} s for other processes to use less than {:.0}% of the machine, \
          and runs a trial again (up to {} times) when they used more during it, or when it lost frames while the hypervisor \
          ran something else on the DUT's or the generator's virtual CPU (`/proc/stat` steal, 10 ms ticks; every trial's \
-         steal is in results.json){}. {stall_rule}.\n",
+         steal is in results.json){stall_rule}.\n",
         c.quiet_wait.as_secs_f64(),
         c.max_other_load * 100.0,
         c.retries,
-        if c.charge_testbed { "," } else { "" }
     );
 }
+
+/// Which refused frames the watch files as the testbed's (bench/bpf/napi_gap.c).
+const AWAY_RULE: &str = "refused in a gap of at least 1 ms between dut0's polls during which the DUT's core was \
+     missing for at least 0.5 ms in all (a 250-µs timer there came that much late: the hypervisor held the core)";
 
 /// RFC 2544 zero-loss throughput per DUT and frame size, with the limit named.
 fn throughput(s: &mut String, r: &SuiteResult) {
@@ -392,9 +398,8 @@ fn losses(s: &mut String, r: &SuiteResult) {
     let _ = writeln!(
         s,
         "\n\"refused by dut0's ring\": frames gen0 could not hand to dut0, its 256-frame ring being full (counted where they are \
-         refused: skb:kfree_skb in veth_xmit, or the relay's devmap flush), and of them those refused in a gap of at least 1 ms \
-         between dut0's polls in which no timer fired on the DUT's core for 0.75 ms: the hypervisor had that core, whatever \
-         the DUT (bench/bpf/napi_gap.c, bench/results/2026-12-01-vcpu-stalls.md). \"dut0 unpolled\": the longest time between \
+         refused: skb:kfree_skb in veth_xmit, or the relay's devmap flush), and of them those {AWAY_RULE}, whatever the DUT \
+         (bench/bpf/napi_gap.c, bench/results/2026-12-01-vcpu-stalls.md). \"dut0 unpolled\": the longest time between \
          the ends of two of dut0's NAPI polls on the DUT's core over the sending phase (threaded NAPI only; tracepoint \
          napi:napi_poll).\n"
     );

@@ -170,12 +170,20 @@ impl NapiGap {
         Ok(NapiGap { bpf })
     }
 
-    /// What was seen since the last call, and a fresh start.
+    /// What was seen since the last [`NapiGap::take`], and a fresh start.
     pub fn take(&mut self) -> Result<PollGaps> {
+        let seen = self.peek()?;
         let mut m: Array<_, [u8; 120]> =
             Array::try_from(self.bpf.map_mut("gap_state").context("gap_state map")?)?;
-        let v = m.get(&0, 0)?;
         m.set(0, [0u8; 120], 0)?;
+        Ok(seen)
+    }
+
+    /// What was seen since the last [`NapiGap::take`], counting on.
+    pub fn peek(&self) -> Result<PollGaps> {
+        let m: Array<_, [u8; 120]> =
+            Array::try_from(self.bpf.map("gap_state").context("gap_state map")?)?;
+        let v = m.get(&0, 0)?;
         let at = |i: usize| u64::from_ne_bytes(v[i..i + 8].try_into().expect("8 bytes"));
         Ok(PollGaps {
             max_gap_ns: at(8),
