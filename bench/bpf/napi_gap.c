@@ -164,9 +164,10 @@ int napi_gap(struct napi_poll_args *ctx)
 	__u64 fresh = refused - s->refused_filed;
 	__u64 silent = s->beat_ns ? now - s->beat_ns : 0;
 	__u64 missing = s->missing_ns + (silent > c->period_ns ? silent - c->period_ns : 0);
-	__u64 missing_here = missing - s->missing_filed;
+	__u64 missing_here = missing > s->missing_filed ? missing - s->missing_filed : 0;
 	s->refused_filed = refused;
-	s->missing_filed = missing;
+	if (missing > s->missing_filed)
+		s->missing_filed = missing;
 	if (fresh && s->last_ns && c->stall_ns && gap >= c->stall_ns) {
 		s->refused_stalled += fresh;
 		if (c->away_ns && missing_here >= c->away_ns)

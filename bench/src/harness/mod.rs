@@ -469,8 +469,9 @@ impl Bench<'_> {
 /// Frames were lost in dut0's ring (gen0 could not hand them over) while
 /// the DUT's core was away: the watch counted them one by one
 /// ([`TrialRecord::testbed_lost`]): refused in a gap of at least
-/// [`STALL_MIN_NS`] between dut0's polls during which no timer fired on the
-/// DUT's core for [`crate::sys::napi_gap::AWAY_NS`] (the hypervisor had it;
+/// [`STALL_MIN_NS`] between dut0's polls during which the DUT's core was
+/// missing for at least [`crate::sys::napi_gap::AWAY_NS`] in all (its
+/// heartbeat timer came that much late: the hypervisor held it;
 /// 2026-12-01-vcpu-stalls.md).
 pub fn ring_loss_in_a_stall(r: &TrialRecord) -> bool {
     r.testbed_lost() > 0

@@ -61,7 +61,7 @@ pub const BEAT_NS: u64 = 250_000;
 /// stall that makes it the hypervisor's: two periods. In a 2.5-s trace of
 /// a 0.3-Mpps trial two timers were at most 500 µs apart (at most 250 µs
 /// missing) but in the stalls of dut0's polls; there the core was gone
-/// 0.7-4.2 ms at once, or crawled (timers 200-350 µs late one after
+/// 0.9-8.3 ms at once, or crawled (timers 200-350 µs late one after
 /// another, about 1 ms missing in a 2.7-ms stall).
 pub const AWAY_NS: u64 = 2 * BEAT_NS;
 
@@ -93,8 +93,8 @@ impl NapiGap {
     /// "dut0") that run on `cpu`, counting gaps of at least `stall_ns` as
     /// stalls, and the frames refused on `gen_cpu` as `refusals` says.
     /// Needs tracefs (aya finds it under /sys/kernel/tracing or
-    /// /sys/kernel/debug/tracing) and, for [`Refusals::Xsk`], veth_xmit's
-    /// addresses in /proc/kallsyms.
+    /// /sys/kernel/debug/tracing) and kernel addresses in /proc/kallsyms
+    /// (perf_swevent_hrtimer's; for [`Refusals::Xsk`] veth_xmit's).
     pub fn attach(
         cpu: u32,
         dev: &str,
