@@ -203,8 +203,8 @@ fn method(s: &mut String, r: &SuiteResult) {
     let _ = writeln!(
         s,
         "Policy: before each trial the harness waits up to {:.0} s for other processes to use less than {:.0}% of the machine, \
-         and runs a trial again (up to {} times) when they used more during it, or when it lost frames while the hypervisor \
-         ran something else on the DUT's or the generator's virtual CPU (`/proc/stat` steal, 10 ms ticks; every trial's \
+         and runs a trial again (up to {} times) when they used more during it, or when it lost frames (charged to the DUT) \
+         while the hypervisor ran something else on the DUT's or the generator's virtual CPU (`/proc/stat` steal, 10 ms ticks; every trial's \
          steal is in results.json){stall_rule}.\n",
         c.quiet_wait.as_secs_f64(),
         c.max_other_load * 100.0,
@@ -483,7 +483,7 @@ fn swaps_under_load(s: &mut String, r: &SuiteResult) {
     let swaps: Vec<&DutResult> = r.duts.iter().filter(|d| d.swap.is_some()).collect();
     if !swaps.is_empty() {
         let _ = writeln!(s, "\n## FIB swaps under load\n");
-        let _ = writeln!(s, "| DUT | frame | load | Mpps | swaps asked/s | swaps done | errors | swap call ms (mean / max) | sent | received | by FIB A | by FIB B | lost | duplicates | reordered | misforwarded | of them by the testbed | lost by the DUT | lost without swaps (same rate, just before) | dut0 stalls (gaps >= 1 ms): count, ms |");
+        let _ = writeln!(s, "| DUT | frame | load | Mpps | swaps asked/s | swaps done | errors | swap call ms (mean / max) | sent | received | by FIB A | by FIB B | lost | of them by the testbed | lost by the DUT | duplicates | reordered | misforwarded | lost without swaps (same rate, just before) | dut0 stalls (gaps >= 1 ms): count, ms |");
         let _ = writeln!(
             s,
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
