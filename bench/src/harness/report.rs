@@ -189,8 +189,8 @@ fn method(s: &mut String, r: &SuiteResult) {
     let stall_rule = if c.charge_testbed {
         format!(
             ", or (threaded NAPI) when frames were refused by dut0's full ring while the DUT's core was away (the watch \
-             on dut0 counts them: {AWAY_RULE}). A search whose failing trial lost so in every attempt names the testbed as \
-             its limit"
+             on dut0 counts them: {AWAY_RULE}), when they were all it lost. A search whose failing trial lost so in every \
+             attempt names the testbed as its limit"
         )
     } else {
         format!(
@@ -214,7 +214,8 @@ fn method(s: &mut String, r: &SuiteResult) {
 
 /// Which refused frames the watch files as the testbed's (bench/bpf/napi_gap.c).
 const AWAY_RULE: &str = "refused in a gap of at least 1 ms between dut0's polls during which the DUT's core was \
-     missing for at least 0.5 ms in all (a 250-µs timer there came that much late: the hypervisor held the core)";
+     missing for at least 0.5 ms and a quarter of the gap in all (a 250-µs timer there came that much late: the \
+     hypervisor held the core)";
 
 /// RFC 2544 zero-loss throughput per DUT and frame size, with the limit named.
 fn throughput(s: &mut String, r: &SuiteResult) {

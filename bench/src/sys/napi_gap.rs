@@ -32,8 +32,9 @@ pub struct PollGaps {
     /// Frames the generator's port could not hand to the device (its ring
     /// was full); of them the ones refused in a stall (a gap of at least
     /// `stall_ns`), and of those the ones in a stall during which the CPU
-    /// was missing for at least [`AWAY_NS`] in all (the heartbeat's
-    /// intervals beyond its period): the testbed's. The rest are the DUT's.
+    /// was missing for at least [`AWAY_NS`] in all and a quarter of the
+    /// gap (the heartbeat's intervals beyond its period): the testbed's.
+    /// The rest are the DUT's.
     #[serde(default)]
     pub refused: u64,
     #[serde(default)]
