@@ -191,12 +191,13 @@ int napi_gap(struct napi_poll_args *ctx)
 	return 0;
 }
 
-static struct gap_state *gen_side(void)
+/* The state, when this runs on the generator's core (cfg at *c). */
+static struct gap_state *gen_side(struct gap_cfg **c)
 {
 	__u32 zero = 0;
-	struct gap_cfg *c = bpf_map_lookup_elem(&gap_cfg, &zero);
 
-	if (!c || bpf_get_smp_processor_id() != c->gen_cpu)
+	*c = bpf_map_lookup_elem(&gap_cfg, &zero);
+	if (!*c || bpf_get_smp_processor_id() != (*c)->gen_cpu)
 		return 0;
 	return bpf_map_lookup_elem(&gap_state, &zero);
 }
@@ -231,11 +232,10 @@ int beat(struct hrtimer_expire_args *ctx)
 SEC("tracepoint/skb/kfree_skb")
 int refused_skb(struct kfree_skb_args *ctx)
 {
-	__u32 zero = 0;
-	struct gap_cfg *c = bpf_map_lookup_elem(&gap_cfg, &zero);
-	struct gap_state *s = gen_side();
+	struct gap_cfg *c;
+	struct gap_state *s = gen_side(&c);
 
-	if (!c || !s)
+	if (!s)
 		return 0;
 	__u64 at = ctx->location;
 	if ((at >= c->xmit_lo && at < c->xmit_hi) || (at >= c->cold_lo && at < c->cold_hi))
@@ -246,7 +246,8 @@ int refused_skb(struct kfree_skb_args *ctx)
 SEC("tracepoint/xdp/xdp_devmap_xmit")
 int refused_xdp(struct devmap_xmit_args *ctx)
 {
-	struct gap_state *s = gen_side();
+	struct gap_cfg *c;
+	struct gap_state *s = gen_side(&c);
 
 	if (s && ctx->drops > 0)
 		__sync_fetch_and_add(&s->refused, ctx->drops);

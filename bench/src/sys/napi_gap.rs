@@ -117,7 +117,9 @@ impl NapiGap {
             v[4..8].copy_from_slice(&name);
             v[8..16].copy_from_slice(&stall_ns.to_ne_bytes());
             v[16..20].copy_from_slice(&gen_cpu.to_ne_bytes());
-            let k = std::fs::read_to_string("/proc/kallsyms").context("reading /proc/kallsyms")?;
+            let text =
+                std::fs::read_to_string("/proc/kallsyms").context("reading /proc/kallsyms")?;
+            let k = Kallsyms::parse(&text);
             if refusals == Refusals::Xsk {
                 let [main, cold] = veth_xmit_ranges(&k)?;
                 for (i, a) in [main.0, main.1, cold.0, cold.1].into_iter().enumerate() {
@@ -125,37 +127,16 @@ impl NapiGap {
                 }
             }
             v[56..64].copy_from_slice(&AWAY_NS.to_ne_bytes());
-            v[64..72].copy_from_slice(&symbol(&k, "perf_swevent_hrtimer")?.0.to_ne_bytes());
+            v[64..72].copy_from_slice(&k.range("perf_swevent_hrtimer")?.0.to_ne_bytes());
             v[72..80].copy_from_slice(&BEAT_NS.to_ne_bytes());
             cfg.set(0, v, 0)?;
         }
-        let p: &mut TracePoint = bpf
-            .program_mut("napi_gap")
-            .context("napi_gap missing from napi_gap.o")?
-            .try_into()?;
-        p.load().context("the kernel refused napi_gap")?;
-        if let Err(e) = p.attach("napi", "napi_poll") {
-            bail!("attaching to the napi:napi_poll tracepoint (is tracefs mounted?): {e}");
+        tracepoint(&mut bpf, "napi_gap", "napi", "napi_poll")?;
+        match refusals {
+            Refusals::Xsk => tracepoint(&mut bpf, "refused_skb", "skb", "kfree_skb")?,
+            Refusals::Relay => tracepoint(&mut bpf, "refused_xdp", "xdp", "xdp_devmap_xmit")?,
         }
-        let (prog, category, event) = match refusals {
-            Refusals::Xsk => ("refused_skb", "skb", "kfree_skb"),
-            Refusals::Relay => ("refused_xdp", "xdp", "xdp_devmap_xmit"),
-        };
-        let p: &mut TracePoint = bpf
-            .program_mut(prog)
-            .with_context(|| format!("{prog} missing from napi_gap.o"))?
-            .try_into()?;
-        p.load()
-            .with_context(|| format!("the kernel refused {prog}"))?;
-        p.attach(category, event)
-            .with_context(|| format!("attaching {prog} to {category}:{event}"))?;
-        let p: &mut TracePoint = bpf
-            .program_mut("beat")
-            .context("beat missing from napi_gap.o")?
-            .try_into()?;
-        p.load().context("the kernel refused beat")?;
-        p.attach("timer", "hrtimer_expire_entry")
-            .context("attaching beat to timer:hrtimer_expire_entry")?;
+        tracepoint(&mut bpf, "beat", "timer", "hrtimer_expire_entry")?;
         let p: &mut PerfEvent = bpf
             .program_mut("heartbeat")
             .context("heartbeat missing from napi_gap.o")?
@@ -202,41 +183,63 @@ impl NapiGap {
     }
 }
 
+/// Loads program `prog` of napi_gap.o and attaches it to tracepoint
+/// `category:event`.
+fn tracepoint(bpf: &mut Ebpf, prog: &str, category: &str, event: &str) -> Result<()> {
+    let p: &mut TracePoint = bpf
+        .program_mut(prog)
+        .with_context(|| format!("{prog} missing from napi_gap.o"))?
+        .try_into()?;
+    p.load()
+        .with_context(|| format!("the kernel refused {prog}"))?;
+    p.attach(category, event)
+        .with_context(|| format!("attaching {prog} to {category}:{event} (is tracefs mounted?)"))?;
+    Ok(())
+}
+
 /// `[start, end)` of veth_xmit and of its `.cold` part (`(0, 0)` if it has
-/// none) in a /proc/kallsyms text: where the AF_XDP generator's refused
-/// frames are freed.
-fn veth_xmit_ranges(kallsyms: &str) -> Result<[(u64, u64); 2]> {
+/// none): where the AF_XDP generator's refused frames are freed.
+fn veth_xmit_ranges(k: &Kallsyms) -> Result<[(u64, u64); 2]> {
     Ok([
-        symbol(kallsyms, "veth_xmit")?,
-        symbol(kallsyms, "veth_xmit.cold").unwrap_or((0, 0)),
+        k.range("veth_xmit")?,
+        k.range("veth_xmit.cold").unwrap_or((0, 0)),
     ])
 }
 
-/// `[start, end)` of a kernel symbol in a /proc/kallsyms text: it ends
-/// where the next symbol starts.
-fn symbol(kallsyms: &str, name: &str) -> Result<(u64, u64)> {
-    let mut syms: Vec<(u64, &str)> = kallsyms
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let a = u64::from_str_radix(f.next()?, 16).ok()?;
-            let _kind = f.next()?;
-            Some((a, f.next()?))
-        })
-        .collect();
-    syms.sort_unstable();
-    let i = syms.iter().position(|&(a, n)| n == name && a != 0);
-    let end = i.and_then(|i| {
-        syms[i + 1..]
-            .iter()
-            .map(|&(a, _)| a)
-            .find(|&a| a > syms[i].0)
-    });
-    match (i, end) {
-        (Some(i), Some(end)) => Ok((syms[i].0, end)),
-        _ => bail!(
-            "{name} has no address in /proc/kallsyms (not in this kernel, or hidden: kernel.kptr_restrict must be 0 or 1)"
-        ),
+/// A /proc/kallsyms text's symbols, sorted by address.
+struct Kallsyms<'a>(Vec<(u64, &'a str)>);
+
+impl<'a> Kallsyms<'a> {
+    fn parse(text: &'a str) -> Kallsyms<'a> {
+        let mut syms: Vec<(u64, &str)> = text
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let a = u64::from_str_radix(f.next()?, 16).ok()?;
+                let _kind = f.next()?;
+                Some((a, f.next()?))
+            })
+            .collect();
+        syms.sort_unstable();
+        Kallsyms(syms)
+    }
+
+    /// `[start, end)` of symbol `name`: it ends where the next symbol starts.
+    fn range(&self, name: &str) -> Result<(u64, u64)> {
+        let syms = &self.0;
+        let i = syms.iter().position(|&(a, n)| n == name && a != 0);
+        let end = i.and_then(|i| {
+            syms[i + 1..]
+                .iter()
+                .map(|&(a, _)| a)
+                .find(|&a| a > syms[i].0)
+        });
+        match (i, end) {
+            (Some(i), Some(end)) => Ok((syms[i].0, end)),
+            _ => bail!(
+                "{name} has no address in /proc/kallsyms (not in this kernel, or hidden: kernel.kptr_restrict must be 0 or 1)"
+            ),
+        }
     }
 }
 
@@ -246,20 +249,21 @@ mod tests {
 
     #[test]
     fn veth_xmit_ends_where_the_next_symbol_starts() {
-        let k = "ffffffff81e0a850 t __pfx_veth_set_channels\n\
-                 ffffffff8123b96c t veth_xmit.cold\n\
-                 ffffffff81e0a530 t veth_xmit\n\
-                 ffffffff8123b98d t veth_set_channels.cold\n";
-        let [main, cold] = veth_xmit_ranges(k).unwrap();
+        let text = "ffffffff81e0a850 t __pfx_veth_set_channels\n\
+                    ffffffff8123b96c t veth_xmit.cold\n\
+                    ffffffff81e0a530 t veth_xmit\n\
+                    ffffffff8123b98d t veth_set_channels.cold\n";
+        let k = Kallsyms::parse(text);
+        let [main, cold] = veth_xmit_ranges(&k).unwrap();
         assert_eq!(main, (0xffffffff81e0a530, 0xffffffff81e0a850));
         assert_eq!(cold, (0xffffffff8123b96c, 0xffffffff8123b98d));
         let hidden = "0000000000000000 t veth_xmit\n0000000000000000 t veth_open\n";
-        assert!(veth_xmit_ranges(hidden).is_err());
-        assert!(veth_xmit_ranges("ffffffff81e0a850 t veth_open\n").is_err());
+        assert!(veth_xmit_ranges(&Kallsyms::parse(hidden)).is_err());
+        assert!(veth_xmit_ranges(&Kallsyms::parse("ffffffff81e0a850 t veth_open\n")).is_err());
         // The last symbol has no end.
-        assert!(symbol(k, "__pfx_veth_set_channels").is_err());
+        assert!(k.range("__pfx_veth_set_channels").is_err());
         assert_eq!(
-            symbol(k, "veth_xmit.cold").unwrap(),
+            k.range("veth_xmit.cold").unwrap(),
             (0xffffffff8123b96c, 0xffffffff8123b98d)
         );
     }
