@@ -4,10 +4,12 @@ zero-loss rate, limit and CPU per frame (and rate / DUT core busy: what
 the DUT's core could carry at that cost per frame, a projection, not a
 measurement, telling how much room a DUT had when the generator limited), and orbitmesh-xdp's ratios to
 each peer against the targets (>= 0.9x xdp-min, >= 1.3x the kernel,
->= 2x testpmd; DUT CPU per frame <= 0.7x the kernel's), plus the swap test.
+>= 2x testpmd; DUT CPU per frame <= 0.7x the kernel's, at every offered cost rate),
+plus the swap test.
   scripts/bench-xdp-summary.py bench/results/2026-11-30-xdp-threaded-1 [...]
 """
 import json
+import statistics
 import sys
 
 TARGETS = {"xdp-min": 0.9, "xdp-min-busy": 0.9, "kernel": 1.3, "testpmd": 2.0}
@@ -33,7 +35,38 @@ def row(d):
         "c_lost": c.get("stats", {}).get("lost", 0),
         "c_dut_ns": c.get("dut_core_ns_per_frame", 0),
         "c_gen_ns": c.get("gen_core_ns_per_frame", 0),
+        "costs": costs(d),
     }
+
+
+def costs(d):
+    """DUT core ns per delivered frame by offered Mpps (the median where a
+    rate was offered more than once)."""
+    by = {}
+    for c in d.get("cost") or []:
+        rate = round(c.get("stats", {}).get("offered_pps", 0) / 1e6, 3)
+        by.setdefault(rate, []).append(c.get("dut_core_ns_per_frame", 0))
+    return {k: statistics.median(v) for k, v in by.items()}
+
+
+def cost_table(rows):
+    """Every offered cost rate: each peer's DUT core ns per frame, and the
+    fast path's ratio to the kernel's (target <= 0.7x) and xdp-min's."""
+    rates = sorted({k for x in rows.values() for k in x["costs"]})
+    if len(rates) < 2:
+        return
+    print("\n| DUT core ns/frame at | " + " | ".join(f"{k:.3f} Mpps" for k in rates) + " |")
+    print("|---|" + "---:|" * len(rates))
+    for name, x in rows.items():
+        print(f"| {name} | " + " | ".join(f"{x['costs'][k]:.0f}" if k in x["costs"] else "-" for k in rates) + " |")
+    for fast in FAST:
+        for peer, t in [("kernel", " (target <= 0.70)"), ("xdp-min", "")]:
+            f, p = rows.get(fast), rows.get(peer)
+            if not f or not p:
+                continue
+            cells = [f"{f['costs'][k] / p['costs'][k]:.2f}x" if f["costs"].get(k) and p["costs"].get(k) else "-" for k in rates]
+            if any(c != "-" for c in cells):
+                print(f"| {fast} / {peer}{t} | " + " | ".join(cells) + " |")
 
 
 def testbed(t):
@@ -99,6 +132,7 @@ def main():
                 met = "-" if t is None else ("yes" if ratio >= t else "NO")
                 cpu_t = " (target <= 0.70)" if peer == "kernel" else ""
                 print(f"| {peer} | {ratio:.2f}x | {'-' if t is None else f'>= {t}x'} | {met} | {cpu:.2f}x{cpu_t} | {ccpu:.2f}x |")
+        cost_table(rows)
         for d in r["duts"]:
             w = d.get("swap")
             if not w:

@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 day=$(date -u +%Y-%m-%d)
 dirs=()
 common=(--duts xdp-min,xdp-min-busy,orbitmesh-xdp,orbitmesh-xdp-busy,orbitmesh,kernel,testpmd --sizes 64 --trial 2
-  --max-mpps 1.5 --latency-loads 0.5 --latency-trial 2 --cost-mpps 0.15 ${GEN:+--gen "$GEN"})
+  --max-mpps 1.5 --latency-loads 0.5 --latency-trial 2 --cost-mpps 0.15,0.3 ${GEN:+--gen "$GEN"})
 for r in $(seq 1 "${RUNS:-2}"); do
   bash scripts/bench-harness.sh --name "xdp${TAG:+-$TAG}-threaded-$r" --threaded-napi "${common[@]}" \
     --swap-rate 100 --swaps 1000 --swap-load 0.5 --profile-load 0.9
