@@ -32,26 +32,35 @@
  * intervals shrink and the missing time is undercounted, which only
  * charges more to the DUT.
  * Each poll of dut0 files the frames refused since the last poll under the
- * gap it ends: a stall's ("refused_stalled"), and the testbed's
- * ("refused_away") when the core was also missing for at least away_ns of
- * it and a quarter of it; the rest are the DUT's. (A DUT that holds its own core, e.g. in a
- * long system call under PREEMPT_NONE, keeps dut0's NAPI thread off it but
- * not the timers: that stall is charged to it.) The frames not yet filed
- * when the watch is read count as the DUT's.
+ * gap it ends: a stall's ("refused_stalled", a gap of stall_ns or more),
+ * and the testbed's ("refused_away") when the core was missing for at
+ * least away_ns of the gap and a quarter of it, however long the gap; the
+ * rest are the DUT's. (A DUT that holds its own core, e.g. in a long
+ * system call under PREEMPT_NONE, keeps dut0's NAPI thread off it but not
+ * the timers: that stall is charged to it.) A gap of the testbed's
+ * leaves dut0's ring full behind it, and the poll that ends it may have
+ * emptied the ring before the core went (the tracepoint fires as a poll
+ * ends, after the core came back): frames refused after it, until the DUT
+ * has polled backlog_frames more or a poll found the ring empty (work
+ * below budget), are that gap's too ("refused_backlog", also counted in
+ * "refused_away"; a stall of the DUT's own ends the backlog). The frames
+ * not yet filed when the watch is read count as the DUT's.
  *
  * Map layout, mirrored by bench/src/sys/napi_gap.rs:
- *   gap_cfg[0]    struct gap_cfg    80 bytes: cpu to watch, device name (4 bytes, "dut0"),
+ *   gap_cfg[0]    struct gap_cfg    88 bytes: cpu to watch, device name (4 bytes, "dut0"),
  *                                   shortest gap counted as a stall (ns), the generator's
  *                                   cpu, two [lo, hi) address ranges (veth_xmit and its
  *                                   .cold part), missing time that makes a stall the
  *                                   testbed's (ns), perf_swevent_hrtimer's address, the
- *                                   heartbeat's period (ns)
- *   gap_state[0]  struct gap_state  120 bytes: last poll, longest gap (ns), polls, frames,
+ *                                   heartbeat's period (ns), frames a testbed's stall
+ *                                   leaves to drain (backlog_frames)
+ *   gap_state[0]  struct gap_state  136 bytes: last poll, longest gap (ns), polls, frames,
  *                                   stalls (gaps at least that long), their sum (ns),
  *                                   frames refused, of them filed, filed in a stall, filed
  *                                   in a stall with the core missing, last beat, missing
  *                                   time (ns), of it filed, silences of 3 periods or more,
- *                                   their sum (ns)
+ *                                   their sum (ns), backlog frames still to poll, frames
+ *                                   refused in a backlog
  * Only the watched CPU writes gap_state, but for "refused", which the
  * generator's CPU adds to atomically; user space zeroes it between trials.
  */
@@ -68,6 +77,7 @@ struct gap_cfg {
 	__u64 away_ns;
 	__u64 beat_fn;
 	__u64 period_ns;
+	__u64 backlog_frames;
 };
 
 struct gap_state {
@@ -86,6 +96,8 @@ struct gap_state {
 	__u64 missing_filed;
 	__u64 aways;
 	__u64 away_sum_ns;
+	__u64 backlog_left;
+	__u64 refused_backlog;
 };
 
 /* timer:hrtimer_expire_entry's record. */
@@ -175,19 +187,32 @@ int napi_gap(struct napi_poll_args *ctx)
 	s->refused_filed = refused;
 	if (missing > s->missing_filed)
 		s->missing_filed = missing;
-	if (fresh && s->last_ns && c->stall_ns && gap >= c->stall_ns) {
+	int stall = s->last_ns && c->stall_ns && gap >= c->stall_ns;
+	/* At least away_ns (a timer a whole period late), and a quarter of
+	 * the gap: in a long stall of the DUT's own the timers' ordinary
+	 * lateness (a few us each) could add up to away_ns; the host's
+	 * stalls measured had 31-100% of the gap missing. */
+	int away = s->last_ns && c->away_ns && missing_here >= c->away_ns && missing_here * 4 >= gap;
+	if (fresh && stall) {
 		s->refused_stalled += fresh;
-		/* At least away_ns, and a quarter of the gap: in a long
-		 * stall of the DUT's own the timers' ordinary lateness could
-		 * add up to away_ns (the host's stalls measured had 37-100%
-		 * of the gap missing). */
-		if (c->away_ns && missing_here >= c->away_ns && missing_here * 4 >= gap)
+		if (away)
 			s->refused_away += fresh;
+	} else if (fresh && s->backlog_left) {
+		s->refused_away += fresh;
+		s->refused_backlog += fresh;
 	}
+	/* The backlog a testbed's gap leaves; this poll's work does not
+	 * count against it (it may have been done before the stall). */
+	__u64 work = ctx->work > 0 ? ctx->work : 0;
+	if (away)
+		s->backlog_left = c->backlog_frames;
+	else if (stall || work < (__u64)ctx->budget || work >= s->backlog_left)
+		s->backlog_left = 0;
+	else
+		s->backlog_left -= work;
 	s->last_ns = now;
 	s->polls++;
-	if (ctx->work > 0)
-		s->frames += ctx->work;
+	s->frames += work;
 	return 0;
 }
 

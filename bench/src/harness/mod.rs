@@ -422,6 +422,7 @@ impl Bench<'_> {
                 p.refused = later.refused;
                 p.refused_stalled = later.refused_stalled;
                 p.refused_away = later.refused_away;
+                p.refused_backlog = later.refused_backlog;
             }
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
@@ -468,11 +469,13 @@ impl Bench<'_> {
 
 /// Frames were lost in dut0's ring (gen0 could not hand them over) while
 /// the DUT's core was away: the watch counted them one by one
-/// ([`TrialRecord::testbed_lost`]): refused in a gap of at least
-/// [`STALL_MIN_NS`] between dut0's polls during which the DUT's core was
+/// ([`TrialRecord::testbed_lost`]): refused in a gap between dut0's
+/// polls during which the DUT's core was
 /// missing for at least [`crate::sys::napi_gap::AWAY_NS`] in all and a
 /// quarter of the gap (its heartbeat timer came that much late: the
-/// hypervisor held it; 2026-12-01-vcpu-stalls.md).
+/// hypervisor held it; 2026-12-01-vcpu-stalls.md), or while the DUT
+/// drained the full ring such a gap left
+/// ([`crate::sys::napi_gap::BACKLOG_FRAMES`]).
 /// Only when every frame lost was so: a DUT that lost frames by itself
 /// as well would lose them in another attempt too.
 pub fn ring_loss_in_a_stall(r: &TrialRecord) -> bool {

@@ -213,9 +213,10 @@ fn method(s: &mut String, r: &SuiteResult) {
 }
 
 /// Which refused frames the watch files as the testbed's (bench/bpf/napi_gap.c).
-const AWAY_RULE: &str = "refused in a gap of at least 1 ms between dut0's polls during which the DUT's core was \
-     missing for at least 0.5 ms and a quarter of the gap in all (a 250-µs timer there came that much late: the \
-     hypervisor held the core)";
+const AWAY_RULE: &str = "refused in a gap between dut0's polls during which the DUT's core was \
+     missing for at least 250 µs and a quarter of the gap in all (a 250-µs timer there came that much late: the \
+     hypervisor held the core), or in the polls after such a gap until the DUT had drained the full ring it left (512 \
+     frames polled, or a poll that found the ring empty)";
 
 /// RFC 2544 zero-loss throughput per DUT and frame size, with the limit named.
 fn throughput(s: &mut String, r: &SuiteResult) {

@@ -16,6 +16,9 @@ use aya::{include_bytes_aligned, Ebpf};
 
 static OBJ: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/napi_gap.o"));
 
+/// struct gap_state's size (bench/bpf/napi_gap.c).
+const STATE_BYTES: usize = 136;
+
 /// What the watch saw since the last [`NapiGap::take`].
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct PollGaps {
@@ -30,16 +33,21 @@ pub struct PollGaps {
     #[serde(default)]
     pub stalled_ns: u64,
     /// Frames the generator's port could not hand to the device (its ring
-    /// was full); of them the ones refused in a stall (a gap of at least
-    /// `stall_ns`), and of those the ones in a stall during which the CPU
+    /// was full); of them the ones refused in a gap during which the CPU
     /// was missing for at least [`AWAY_NS`] in all and a quarter of the
-    /// gap (the heartbeat's intervals beyond its period): the testbed's.
-    /// The rest are the DUT's.
+    /// gap (the heartbeat's intervals beyond its period), or in the
+    /// backlog such a gap left: the testbed's. The rest are the DUT's.
+    /// `refused_away` also holds `refused_backlog`.
     #[serde(default)]
     pub refused: u64,
     #[serde(default)]
     pub refused_away: u64,
-    /// Frames refused in a stall, whether the CPU was seen away in it or not.
+    /// Frames refused after a stall of the testbed's, while the DUT
+    /// drained the ring it left full ([`BACKLOG_FRAMES`]): that stall's.
+    #[serde(default)]
+    pub refused_backlog: u64,
+    /// Frames refused in a stall (a gap of at least `stall_ns`), whether
+    /// the CPU was seen away in it or not.
     #[serde(default)]
     pub refused_stalled: u64,
     /// Times no heartbeat came for three periods or more, and the sum of
@@ -59,12 +67,23 @@ pub struct PollGaps {
 /// /proc/stat saw no difference within its 10-ms ticks (2-4 of 500).
 pub const BEAT_NS: u64 = 250_000;
 /// Missing time (the heartbeat's intervals beyond its period, summed) in a
-/// stall that makes it the hypervisor's: two periods. In a 2.5-s trace of
-/// a 0.3-Mpps trial two timers were at most 500 µs apart (at most 250 µs
-/// missing) but in the stalls of dut0's polls; there the core was gone
-/// 0.9-8.3 ms at once, or crawled (timers 200-350 µs late one after
-/// another, about 1 ms missing in a 2.7-ms stall).
-pub const AWAY_NS: u64 = 2 * BEAT_NS;
+/// gap between two of dut0's polls that makes it the hypervisor's, with a
+/// quarter of the gap: one period, a timer a whole period late (ordinary
+/// lateness is a few µs a timer). In a 2.5-s trace of a 0.3-Mpps trial two
+/// timers were at most 500 µs apart (at most 250 µs missing) but in the
+/// stalls of dut0's polls; there the core was gone 0.9-8.3 ms at once, or
+/// crawled (timers 200-600 µs late one after another: about 1 ms missing
+/// in a 2.7-ms stall, 473 µs in a 1.5-ms one that polled 15 frames).
+pub const AWAY_NS: u64 = BEAT_NS;
+/// Frames the DUT may poll after a stall of the testbed's before what its
+/// ring refuses is its own again (unless a poll finds the ring empty
+/// first): the full ring the stall left, twice. The poll that ends such a
+/// stall may have emptied the ring before the core went (the tracepoint
+/// fires as a poll ends), so the ring is full after it and refuses frames
+/// until the next polls drain it: in a 10-s trace at 0.3 Mpps
+/// (bench/results/2026-12-01-vcpu-stalls.md) 103 of the 108 frames refused
+/// outside the stalls were refused in the first polls after one.
+pub const BACKLOG_FRAMES: u64 = 2 * 256;
 
 /// How the generator hands frames to the watched device's peer, which
 /// decides where a refused frame is counted.
@@ -110,9 +129,9 @@ impl NapiGap {
             .with_context(|| format!("napi_gap watches 4-byte device names, not {dev:?}"))?;
         let mut bpf = Ebpf::load(OBJ).context("loading napi_gap.o")?;
         {
-            let mut cfg: Array<_, [u8; 80]> =
+            let mut cfg: Array<_, [u8; 88]> =
                 Array::try_from(bpf.map_mut("gap_cfg").context("gap_cfg map")?)?;
-            let mut v = [0u8; 80];
+            let mut v = [0u8; 88];
             v[..4].copy_from_slice(&cpu.to_ne_bytes());
             v[4..8].copy_from_slice(&name);
             v[8..16].copy_from_slice(&stall_ns.to_ne_bytes());
@@ -129,6 +148,7 @@ impl NapiGap {
             v[56..64].copy_from_slice(&AWAY_NS.to_ne_bytes());
             v[64..72].copy_from_slice(&k.range("perf_swevent_hrtimer")?.0.to_ne_bytes());
             v[72..80].copy_from_slice(&BEAT_NS.to_ne_bytes());
+            v[80..88].copy_from_slice(&BACKLOG_FRAMES.to_ne_bytes());
             cfg.set(0, v, 0)?;
         }
         tracepoint(&mut bpf, "napi_gap", "napi", "napi_poll")?;
@@ -155,15 +175,15 @@ impl NapiGap {
     /// What was seen since the last [`NapiGap::take`], and a fresh start.
     pub fn take(&mut self) -> Result<PollGaps> {
         let seen = self.peek()?;
-        let mut m: Array<_, [u8; 120]> =
+        let mut m: Array<_, [u8; STATE_BYTES]> =
             Array::try_from(self.bpf.map_mut("gap_state").context("gap_state map")?)?;
-        m.set(0, [0u8; 120], 0)?;
+        m.set(0, [0u8; STATE_BYTES], 0)?;
         Ok(seen)
     }
 
     /// What was seen since the last [`NapiGap::take`], counting on.
     pub fn peek(&self) -> Result<PollGaps> {
-        let m: Array<_, [u8; 120]> =
+        let m: Array<_, [u8; STATE_BYTES]> =
             Array::try_from(self.bpf.map("gap_state").context("gap_state map")?)?;
         let v = m.get(&0, 0)?;
         let at = |i: usize| u64::from_ne_bytes(v[i..i + 8].try_into().expect("8 bytes"));
@@ -179,6 +199,7 @@ impl NapiGap {
             aways: at(104),
             away_ns: at(112),
             missing_ns: at(88),
+            refused_backlog: at(128),
         })
     }
 }
