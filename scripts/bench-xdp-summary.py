@@ -36,6 +36,7 @@ def row(d):
         "c_dut_ns": c.get("dut_core_ns_per_frame", 0),
         "c_gen_ns": c.get("gen_core_ns_per_frame", 0),
         "costs": costs(d),
+        "own": own_losses(d),
     }
 
 
@@ -47,6 +48,17 @@ def costs(d):
         rate = round(c.get("stats", {}).get("offered_pps", 0) / 1e6, 3)
         by.setdefault(rate, []).append(c.get("dut_core_ns_per_frame", 0))
     return {k: statistics.median(v) for k, v in by.items()}
+
+
+def own_losses(d):
+    """Frames lost by the DUT itself (lost less the testbed's) by offered
+    Mpps, every trial at that rate; None where dut0 was not watched."""
+    by = {}
+    for c in d.get("cost") or []:
+        rate = round(c.get("stats", {}).get("offered_pps", 0) / 1e6, 3)
+        tb = testbed(c)
+        by.setdefault(rate, []).append(None if tb is None else c["stats"]["lost"] - tb)
+    return by
 
 
 def cost_table(rows):
@@ -67,6 +79,13 @@ def cost_table(rows):
             cells = [f"{f['costs'][k] / p['costs'][k]:.2f}x" if f["costs"].get(k) and p["costs"].get(k) else "-" for k in rates]
             if any(c != "-" for c in cells):
                 print(f"| {fast} / {peer}{t} | " + " | ".join(cells) + " |")
+    # What each lost of its own at the same rates, where a zero-loss search
+    # turns on single trials.
+    print("\n| frames lost by the DUT itself at | " + " | ".join(f"{k:.3f} Mpps" for k in rates) + " |")
+    print("|---|" + "---:|" * len(rates))
+    for name, x in rows.items():
+        cells = [", ".join("-" if v is None else str(v) for v in x["own"][k]) if k in x["own"] else "-" for k in rates]
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 def testbed(t):

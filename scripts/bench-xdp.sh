@@ -12,7 +12,9 @@
 # RUNS runs with threaded NAPI (receive on the DUT's core; the NAPI threads
 # at SCHED_FIFO, see orbitmesh-bench --help), each with 1,000 FIB swaps
 # under load at 50% of the zero-loss rate for both orbitmesh DUTs and a
-# cpu-clock profile of both cores at 90%; then one run with default NAPI
+# cpu-clock profile of both cores at 90%, and every peer offered 0.15, 0.3,
+# 0.5 and 0.7 Mpps (CPU per frame, and the frames each lost of its own at
+# the same rate); then one run with default NAPI
 # (a veth's receive on the sender's core: where the cost lands).
 # Results: bench/results/<date>-xdp-threaded-N/ and <date>-xdp-default/; then
 # scripts/bench-xdp-summary.py prints the ratios against the targets.
@@ -25,7 +27,7 @@ cd "$(dirname "$0")/.."
 day=$(date -u +%Y-%m-%d)
 dirs=()
 common=(--duts xdp-min,xdp-min-busy,orbitmesh-xdp,orbitmesh-xdp-busy,orbitmesh,kernel,testpmd --sizes 64 --trial 2
-  --max-mpps 1.5 --latency-loads 0.5 --latency-trial 2 --cost-mpps 0.15,0.3 ${GEN:+--gen "$GEN"})
+  --max-mpps 1.5 --latency-loads 0.5 --latency-trial 2 --cost-mpps 0.15,0.3,0.5,0.7 ${GEN:+--gen "$GEN"})
 for r in $(seq 1 "${RUNS:-2}"); do
   bash scripts/bench-harness.sh --name "xdp${TAG:+-$TAG}-threaded-$r" --threaded-napi "${common[@]}" \
     --swap-rate 100 --swaps 1000 --swap-load 0.5 --profile-load 0.9

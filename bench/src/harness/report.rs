@@ -446,21 +446,22 @@ fn latency(s: &mut String, r: &SuiteResult) {
 fn cpu_per_frame(s: &mut String, r: &SuiteResult) {
     if r.duts.iter().any(|d| !d.cost.is_empty()) {
         let _ = writeln!(s, "\n## CPU per frame at the same offered rates\n");
-        let _ = writeln!(s, "| DUT | frame | offered Mpps | delivered Mpps | lost | DUT core busy | DUT core ns/frame | DUT process ns/frame | gen core busy | gen core ns/frame | both cores ns/frame | other load |");
+        let _ = writeln!(s, "| DUT | frame | offered Mpps | delivered Mpps | lost | of them by the testbed | DUT core busy | DUT core ns/frame | DUT process ns/frame | gen core busy | gen core ns/frame | both cores ns/frame | other load |");
         let _ = writeln!(
             s,
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for d in &r.duts {
             for t in &d.cost {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {:.3} | {:.3} | {} | {:.0}% | {:.0} | {} | {:.0}% | {:.0} | {:.0} | {:.0}% |",
+                    "| {} | {} | {:.3} | {:.3} | {} | {} | {:.0}% | {:.0} | {} | {:.0}% | {:.0} | {:.0} | {:.0}% |",
                     d.dut_name(),
                     t.stats.size,
                     t.stats.offered_pps / 1e6,
                     t.stats.delivered_pps / 1e6,
                     t.stats.lost,
+                    testbed(t),
                     t.dut_core_busy * 100.0,
                     t.dut_core_ns_per_frame,
                     t.dut_process_ns_per_frame
@@ -475,7 +476,10 @@ fn cpu_per_frame(s: &mut String, r: &SuiteResult) {
         let _ = writeln!(
             s,
             "\nEvery DUT offered the same rates (first frame size): the DUT core's non-idle time per delivered frame \
-             compares what each DUT costs below saturation (a busy-polling DUT keeps its core at 100% whatever the load)."
+             compares what each DUT costs below saturation (a busy-polling DUT keeps its core at 100% whatever the load), \
+             and the frames lost but the testbed's (\"by the testbed\": refused by dut0's ring while the DUT's core was \
+             away, see \"Where frames were lost\"; \"-\": not watched) what each DUT lost of its own at the same rate, \
+             where a zero-loss search turns on single trials."
         );
     }
 }
