@@ -81,7 +81,7 @@ pub const AWAY_NS: u64 = BEAT_NS;
 /// stall may have emptied the ring before the core went (the tracepoint
 /// fires as a poll ends), so the ring is full after it and refuses frames
 /// until the next polls drain it: in a 10-s trace at 0.3 Mpps
-/// (bench/results/2026-12-01-vcpu-stalls.md) 103 of the 108 frames refused
+/// (bench/results/2026-12-01-vcpu-stalls.md) 104 of the 109 frames refused
 /// outside the stalls were refused in the first polls after one.
 pub const BACKLOG_FRAMES: u64 = 2 * 256;
 
