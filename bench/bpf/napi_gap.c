@@ -50,9 +50,9 @@
  *   gap_cfg[0]    struct gap_cfg    88 bytes: cpu to watch, device name (4 bytes, "dut0"),
  *                                   shortest gap counted as a stall (ns), the generator's
  *                                   cpu, two [lo, hi) address ranges (veth_xmit and its
- *                                   .cold part), missing time that makes a stall the
+ *                                   .cold part), missing time that makes a gap the
  *                                   testbed's (ns), perf_swevent_hrtimer's address, the
- *                                   heartbeat's period (ns), frames a testbed's stall
+ *                                   heartbeat's period (ns), frames a testbed's gap
  *                                   leaves to drain (backlog_frames)
  *   gap_state[0]  struct gap_state  136 bytes: last poll, longest gap (ns), polls, frames,
  *                                   stalls (gaps at least that long), their sum (ns),
@@ -193,11 +193,11 @@ int napi_gap(struct napi_poll_args *ctx)
 	 * lateness (a few us each) could add up to away_ns; the host's
 	 * stalls measured had 31-100% of the gap missing. */
 	int away = s->last_ns && c->away_ns && missing_here >= c->away_ns && missing_here * 4 >= gap;
-	if (fresh && stall) {
+	if (fresh && stall)
 		s->refused_stalled += fresh;
-		if (away)
-			s->refused_away += fresh;
-	} else if (fresh && s->backlog_left) {
+	if (fresh && away) {
+		s->refused_away += fresh;
+	} else if (fresh && s->backlog_left && !stall) {
 		s->refused_away += fresh;
 		s->refused_backlog += fresh;
 	}
@@ -206,7 +206,7 @@ int napi_gap(struct napi_poll_args *ctx)
 	__u64 work = ctx->work > 0 ? ctx->work : 0;
 	if (away)
 		s->backlog_left = c->backlog_frames;
-	else if (stall || work < (__u64)ctx->budget || work >= s->backlog_left)
+	else if (stall || ctx->work < ctx->budget || work >= s->backlog_left)
 		s->backlog_left = 0;
 	else
 		s->backlog_left -= work;

@@ -1,4 +1,4 @@
-"""Replays the watch's filing (bench/bpf/napi_gap.c, f548a50) on a trace of
+"""Replays the watch's filing (bench/bpf/napi_gap.c as of this commit) on a trace of
 refusals-trace.sh: each poll of dut0 files the frames refused since the
 last under the gap it ends; they are the testbed's when the heartbeat was
 missing 250 us and a quarter of the gap in it ("away"), or when they fall
@@ -37,7 +37,7 @@ for t,k,w in ev:
         stall=last and gap>=STALL
         away=last and mh>=AWAY and mh*4>=gap and (gap>=STALL or not OLD)
         if fresh:
-            kind='away' if away else ('backlog' if back else 'dut')
+            kind='away' if away else ('backlog' if back and not stall else 'dut')
             tot[kind]+=fresh
             if kind!='away': print('%.6f gap %5.0f missing %5.0f refused %4d %s back %d'%(t,gap*1e6,mh*1e6,fresh,kind,back))
         if away: back=BACK

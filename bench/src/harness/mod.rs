@@ -510,7 +510,9 @@ impl TrialRecord {
     }
 }
 
-/// The shortest gap in dut0's polls [`ring_loss_in_a_stall`] counts.
+/// The shortest gap in dut0's polls counted as a stall (the watch's
+/// `stalls`, `refused_stalled`, and the report's "dut0 stalls"); a gap of
+/// the testbed's may be shorter.
 pub const STALL_MIN_NS: u64 = 1_000_000;
 
 fn outcome(r: &TrialRecord, charge_testbed: bool) -> Outcome {

@@ -42,8 +42,8 @@ pub struct PollGaps {
     pub refused: u64,
     #[serde(default)]
     pub refused_away: u64,
-    /// Frames refused after a stall of the testbed's, while the DUT
-    /// drained the ring it left full ([`BACKLOG_FRAMES`]): that stall's.
+    /// Frames refused after a gap of the testbed's, while the DUT
+    /// drained the ring it left full ([`BACKLOG_FRAMES`]): that gap's.
     #[serde(default)]
     pub refused_backlog: u64,
     /// Frames refused in a stall (a gap of at least `stall_ns`), whether
@@ -75,10 +75,10 @@ pub const BEAT_NS: u64 = 250_000;
 /// crawled (timers 200-600 µs late one after another: about 1 ms missing
 /// in a 2.7-ms stall, 473 µs in a 1.5-ms one that polled 15 frames).
 pub const AWAY_NS: u64 = BEAT_NS;
-/// Frames the DUT may poll after a stall of the testbed's before what its
+/// Frames the DUT may poll after a gap of the testbed's before what its
 /// ring refuses is its own again (unless a poll finds the ring empty
-/// first): the full ring the stall left, twice. The poll that ends such a
-/// stall may have emptied the ring before the core went (the tracepoint
+/// first): the full ring the gap left, twice. The poll that ends such a
+/// gap may have emptied the ring before the core went (the tracepoint
 /// fires as a poll ends), so the ring is full after it and refuses frames
 /// until the next polls drain it: in a 10-s trace at 0.3 Mpps
 /// (bench/results/2026-12-01-vcpu-stalls.md) 104 of the 109 frames refused
