@@ -389,7 +389,7 @@ impl Bench<'_> {
                         .ok();
                 }
                 if let Some(g) = gaps.as_mut() {
-                    let _ = g.take();
+                    let _ = g.reset();
                 }
                 others.since_last_of(&ours);
                 w0 = Instant::now();
@@ -414,15 +414,11 @@ impl Bench<'_> {
                 polls = gaps.as_mut().and_then(|g| g.peek().ok());
             }
         })?;
-        // The frames refused in a stall that lasts past the sending phase
-        // are filed by the polls that drain dut0's ring after it: take the
-        // refusals after the drain (the gaps as the sending phase ended).
-        if let (Some(p), Some(g)) = (polls.as_mut(), self.gaps.as_mut()) {
+        // The refusals as filed after the drain (the gaps as the sending
+        // phase ended).
+        if let (Some(p), Some(g)) = (polls.as_mut(), self.gaps.as_ref()) {
             if let Ok(later) = g.peek() {
-                p.refused = later.refused;
-                p.refused_stalled = later.refused_stalled;
-                p.refused_away = later.refused_away;
-                p.refused_backlog = later.refused_backlog;
+                p.refusals_from(&later);
             }
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;

@@ -1,7 +1,7 @@
 //! Loads the harness's watch on dut0's receive (bench/bpf/napi_gap.c,
 //! built by build.rs) with aya: the longest gap between two NAPI polls of
 //! one device on one CPU, and the polls and frames, between two
-//! [`NapiGap::take`] calls; a heartbeat on that CPU (a cpu-clock perf event
+//! [`NapiGap::reset`]s; a heartbeat on that CPU (a cpu-clock perf event
 //! every [`BEAT_NS`] keeps an hrtimer firing there; whatever its intervals
 //! have beyond one period is time the hypervisor held the CPU); and the frames
 //! the generator's port could not hand to the device, filed under the gap
@@ -16,10 +16,11 @@ use aya::{include_bytes_aligned, Ebpf};
 
 static OBJ: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/napi_gap.o"));
 
-/// struct gap_state's size (bench/bpf/napi_gap.c).
+/// struct gap_cfg's and struct gap_state's sizes (bench/bpf/napi_gap.c).
+const CFG_BYTES: usize = 88;
 const STATE_BYTES: usize = 136;
 
-/// What the watch saw since the last [`NapiGap::take`].
+/// What the watch saw since the last [`NapiGap::reset`].
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct PollGaps {
     /// Longest time between two polls, ns (0: fewer than two polls).
@@ -60,6 +61,19 @@ pub struct PollGaps {
     /// its period, summed (ns).
     #[serde(default)]
     pub missing_ns: u64,
+}
+
+impl PollGaps {
+    /// Takes the refused frames and their filing from `later`, a read of
+    /// the same watch after this one: a stall lasting past the sending
+    /// phase files its refusals with the polls that drain the ring after
+    /// it, while the gaps stay those of the sending phase.
+    pub fn refusals_from(&mut self, later: &PollGaps) {
+        self.refused = later.refused;
+        self.refused_stalled = later.refused_stalled;
+        self.refused_away = later.refused_away;
+        self.refused_backlog = later.refused_backlog;
+    }
 }
 
 /// The heartbeat's period on the watched CPU: 4,000 timer interrupts a
@@ -129,9 +143,9 @@ impl NapiGap {
             .with_context(|| format!("napi_gap watches 4-byte device names, not {dev:?}"))?;
         let mut bpf = Ebpf::load(OBJ).context("loading napi_gap.o")?;
         {
-            let mut cfg: Array<_, [u8; 88]> =
+            let mut cfg: Array<_, [u8; CFG_BYTES]> =
                 Array::try_from(bpf.map_mut("gap_cfg").context("gap_cfg map")?)?;
-            let mut v = [0u8; 88];
+            let mut v = [0u8; CFG_BYTES];
             v[..4].copy_from_slice(&cpu.to_ne_bytes());
             v[4..8].copy_from_slice(&name);
             v[8..16].copy_from_slice(&stall_ns.to_ne_bytes());
@@ -172,16 +186,15 @@ impl NapiGap {
         Ok(NapiGap { bpf })
     }
 
-    /// What was seen since the last [`NapiGap::take`], and a fresh start.
-    pub fn take(&mut self) -> Result<PollGaps> {
-        let seen = self.peek()?;
+    /// A fresh start: what is seen from now on.
+    pub fn reset(&mut self) -> Result<()> {
         let mut m: Array<_, [u8; STATE_BYTES]> =
             Array::try_from(self.bpf.map_mut("gap_state").context("gap_state map")?)?;
         m.set(0, [0u8; STATE_BYTES], 0)?;
-        Ok(seen)
+        Ok(())
     }
 
-    /// What was seen since the last [`NapiGap::take`], counting on.
+    /// What was seen since the last [`NapiGap::reset`], counting on.
     pub fn peek(&self) -> Result<PollGaps> {
         let m: Array<_, [u8; STATE_BYTES]> =
             Array::try_from(self.bpf.map("gap_state").context("gap_state map")?)?;
