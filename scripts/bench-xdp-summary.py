@@ -41,33 +41,34 @@ def row(d):
     }
 
 
+def by_rate(d):
+    """A DUT's cost trials grouped by offered Mpps."""
+    by = {}
+    for c in d.get("cost") or []:
+        by.setdefault(round(c["stats"]["offered_pps"] / 1e6, 3), []).append(c)
+    return by
+
+
 def costs(d):
     """DUT core ns per delivered frame by offered Mpps (the median where a
     rate was offered more than once)."""
-    by = {}
-    for c in d.get("cost") or []:
-        rate = round(c.get("stats", {}).get("offered_pps", 0) / 1e6, 3)
-        by.setdefault(rate, []).append(c.get("dut_core_ns_per_frame", 0))
-    return {k: statistics.median(v) for k, v in by.items()}
+    return {k: statistics.median(c.get("dut_core_ns_per_frame", 0) for c in v)
+            for k, v in by_rate(d).items()}
 
 
 def short_rates(d):
     """The offered cost rates (Mpps) at which the generator sent under 97%
     of the rate (the relay generator tops out near 0.6 Mpps): those cells
     do not compare peers at the same rate."""
-    return {round(c["stats"]["offered_pps"] / 1e6, 3) for c in d.get("cost") or []
-            if c["stats"].get("sent_pps", 0) < 0.97 * c["stats"]["offered_pps"]}
+    return {k for k, v in by_rate(d).items()
+            if any(c["stats"].get("sent_pps", 0) < 0.97 * c["stats"]["offered_pps"] for c in v)}
 
 
 def own_losses(d):
     """Frames lost by the DUT itself (lost less the testbed's) by offered
     Mpps, every trial at that rate; None where dut0 was not watched."""
-    by = {}
-    for c in d.get("cost") or []:
-        rate = round(c.get("stats", {}).get("offered_pps", 0) / 1e6, 3)
-        tb = testbed(c)
-        by.setdefault(rate, []).append(None if tb is None else c["stats"]["lost"] - tb)
-    return by
+    return {k: [None if testbed(c) is None else c["stats"]["lost"] - testbed(c) for c in v]
+            for k, v in by_rate(d).items()}
 
 
 def cost_table(rows):
