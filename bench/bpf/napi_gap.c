@@ -12,7 +12,8 @@
  *   heartbeat  a cpu-clock perf event on the DUT's core every period (the
  *              program itself does nothing): it keeps an hrtimer
  *              (perf_swevent_hrtimer) firing there, busy or idle;
- *   beat       timer:hrtimer_expire_entry of that timer on the DUT's core:
+ *   beat       timer:hrtimer_expire_entry of that timer on the DUT's core
+ *              (a raw tracepoint, so that it is never skipped; below):
  *              whatever the interval between two expiries has beyond one
  *              period is time the core was missing: the hypervisor held
  *              its timer interrupt back, which in a guest nothing else
@@ -54,18 +55,19 @@
  *                                   testbed's (ns), perf_swevent_hrtimer's address, the
  *                                   heartbeat's period (ns), frames a testbed's gap
  *                                   leaves to drain (backlog_frames)
- *   gap_state[0]  struct gap_state  136 bytes: last poll, longest gap (ns), polls, frames,
+ *   gap_state[0]  struct gap_state  144 bytes: last poll, longest gap (ns), polls, frames,
  *                                   stalls (gaps at least that long), their sum (ns),
  *                                   frames refused, of them filed, filed in a stall, filed
  *                                   in a stall with the core missing, last beat, missing
  *                                   time (ns), of it filed, silences of 3 periods or more,
  *                                   their sum (ns), backlog frames still to poll, frames
- *                                   refused in a backlog
+ *                                   refused in a backlog, beats
  * Only the watched CPU writes gap_state, but for "refused", which the
  * generator's CPU adds to atomically; user space zeroes it between trials.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 
 struct gap_cfg {
 	__u32 cpu;
@@ -98,15 +100,15 @@ struct gap_state {
 	__u64 away_sum_ns;
 	__u64 backlog_left;
 	__u64 refused_backlog;
+	__u64 beats;
 };
 
-/* timer:hrtimer_expire_entry's record. */
-struct hrtimer_expire_args {
-	__u64 common;
-	void *hrtimer;
-	__s64 now;
-	__u64 function;
-};
+/* The one field of the kernel's struct hrtimer that beat reads; its
+ * offset is the running kernel's (a CO-RE relocation, which aya resolves
+ * against /sys/kernel/btf/vmlinux when it loads the object). */
+struct hrtimer {
+	void *function;
+} __attribute__((preserve_access_index));
 
 /* The tracepoint's record (/sys/kernel/tracing/events/napi/napi_poll/format). */
 struct napi_poll_args {
@@ -115,27 +117,6 @@ struct napi_poll_args {
 	__u32 dev_name; /* __data_loc: offset in the low 16 bits */
 	int work;
 	int budget;
-};
-
-/* skb:kfree_skb's record. */
-struct kfree_skb_args {
-	__u64 common;
-	void *skbaddr;
-	__u64 location;
-	void *rx_sk;
-	__u16 protocol;
-	__u32 reason;
-};
-
-/* xdp:xdp_devmap_xmit's record. */
-struct devmap_xmit_args {
-	__u64 common;
-	int from_ifindex;
-	__u32 act;
-	int to_ifindex;
-	int drops;
-	int sent;
-	int err;
 };
 
 struct {
@@ -233,14 +214,25 @@ int heartbeat(void *ctx)
 	return 0;
 }
 
-SEC("tracepoint/timer/hrtimer_expire_entry")
-int beat(struct hrtimer_expire_args *ctx)
+/* Raw tracepoints, not classic ones: a classic tracepoint's program is
+ * skipped while any other BPF tracing program runs on the CPU (the
+ * kernel's per-CPU bpf_prog_active guard), e.g. when the timer interrupt
+ * lands in napi_gap; a skipped beat would read as a period missing. A raw
+ * tracepoint's guard is per program, and this program does not nest in
+ * itself. The arguments are the tracepoints' TP_PROTO
+ * (include/trace/events/timer.h, skb.h, xdp.h). */
+SEC("raw_tracepoint/hrtimer_expire_entry")
+int beat(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u32 zero = 0;
 	struct gap_cfg *c = bpf_map_lookup_elem(&gap_cfg, &zero);
 	struct gap_state *s = bpf_map_lookup_elem(&gap_state, &zero);
 
-	if (!c || !s || ctx->function != c->beat_fn || bpf_get_smp_processor_id() != c->cpu)
+	if (!c || !s || bpf_get_smp_processor_id() != c->cpu)
+		return 0;
+	struct hrtimer *t = (struct hrtimer *)ctx->args[0];
+	__u64 function = 0;
+	if (bpf_core_read(&function, sizeof(function), &t->function) || function != c->beat_fn)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	__u64 gap = s->beat_ns ? now - s->beat_ns : 0;
@@ -251,31 +243,35 @@ int beat(struct hrtimer_expire_args *ctx)
 		s->away_sum_ns += gap;
 	}
 	s->beat_ns = now;
+	s->beats++;
 	return 0;
 }
 
-SEC("tracepoint/skb/kfree_skb")
-int refused_skb(struct kfree_skb_args *ctx)
+/* skb:kfree_skb (skb, location, reason, rx_sk). */
+SEC("raw_tracepoint/kfree_skb")
+int refused_skb(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct gap_cfg *c;
 	struct gap_state *s = gen_side(&c);
 
 	if (!s)
 		return 0;
-	__u64 at = ctx->location;
+	__u64 at = ctx->args[1];
 	if ((at >= c->xmit_lo && at < c->xmit_hi) || (at >= c->cold_lo && at < c->cold_hi))
 		__sync_fetch_and_add(&s->refused, 1);
 	return 0;
 }
 
-SEC("tracepoint/xdp/xdp_devmap_xmit")
-int refused_xdp(struct devmap_xmit_args *ctx)
+/* xdp:xdp_devmap_xmit (from_dev, to_dev, sent, drops, err). */
+SEC("raw_tracepoint/xdp_devmap_xmit")
+int refused_xdp(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct gap_cfg *c;
 	struct gap_state *s = gen_side(&c);
+	int drops = (int)ctx->args[3];
 
-	if (s && ctx->drops > 0)
-		__sync_fetch_and_add(&s->refused, ctx->drops);
+	if (s && drops > 0)
+		__sync_fetch_and_add(&s->refused, drops);
 	return 0;
 }
 

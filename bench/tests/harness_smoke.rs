@@ -280,6 +280,16 @@ fn relay_generator_sends_xdp_frames() {
                 "{p}"
             );
             assert!(away <= t["stats"]["lost"].as_u64().unwrap(), "{t}");
+            // The heartbeat ran: its periods (250 us) and the time seen
+            // missing between them cover most of the sending phase.
+            let beats = p["beats"].as_u64().unwrap() as f64;
+            let covered = beats * 250e-6 + p["missing_ns"].as_u64().unwrap() as f64 * 1e-9;
+            let secs = t["stats"]["seconds"].as_f64().unwrap();
+            assert!(
+                covered >= 0.8 * secs,
+                "{}: heartbeats cover {covered:.3} s of {secs:.3}: {p}",
+                d["dut"]
+            );
         }
     }
     let kernel = &json["duts"][1];

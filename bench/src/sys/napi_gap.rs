@@ -11,14 +11,14 @@
 use anyhow::{bail, Context, Result};
 use aya::maps::Array;
 use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
-use aya::programs::{PerfEvent, TracePoint};
+use aya::programs::{PerfEvent, RawTracePoint, TracePoint};
 use aya::{include_bytes_aligned, Ebpf};
 
 static OBJ: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/napi_gap.o"));
 
 /// struct gap_cfg's and struct gap_state's sizes (bench/bpf/napi_gap.c).
 const CFG_BYTES: usize = 88;
-const STATE_BYTES: usize = 136;
+const STATE_BYTES: usize = 144;
 
 /// What the watch saw since the last [`NapiGap::reset`].
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
@@ -61,6 +61,11 @@ pub struct PollGaps {
     /// its period, summed (ns).
     #[serde(default)]
     pub missing_ns: u64,
+    /// Heartbeats seen: with `missing_ns`, about the watched time over
+    /// [`BEAT_NS`] (0 would mean the heartbeat never ran and nothing was
+    /// seen missing).
+    #[serde(default)]
+    pub beats: u64,
 }
 
 impl PollGaps {
@@ -167,10 +172,10 @@ impl NapiGap {
         }
         tracepoint(&mut bpf, "napi_gap", "napi", "napi_poll")?;
         match refusals {
-            Refusals::Xsk => tracepoint(&mut bpf, "refused_skb", "skb", "kfree_skb")?,
-            Refusals::Relay => tracepoint(&mut bpf, "refused_xdp", "xdp", "xdp_devmap_xmit")?,
+            Refusals::Xsk => raw_tracepoint(&mut bpf, "refused_skb", "kfree_skb")?,
+            Refusals::Relay => raw_tracepoint(&mut bpf, "refused_xdp", "xdp_devmap_xmit")?,
         }
-        tracepoint(&mut bpf, "beat", "timer", "hrtimer_expire_entry")?;
+        raw_tracepoint(&mut bpf, "beat", "hrtimer_expire_entry")?;
         let p: &mut PerfEvent = bpf
             .program_mut("heartbeat")
             .context("heartbeat missing from napi_gap.o")?
@@ -213,6 +218,7 @@ impl NapiGap {
             away_ns: at(112),
             missing_ns: at(88),
             refused_backlog: at(128),
+            beats: at(136),
         })
     }
 }
@@ -228,6 +234,22 @@ fn tracepoint(bpf: &mut Ebpf, prog: &str, category: &str, event: &str) -> Result
         .with_context(|| format!("the kernel refused {prog}"))?;
     p.attach(category, event)
         .with_context(|| format!("attaching {prog} to {category}:{event} (is tracefs mounted?)"))?;
+    Ok(())
+}
+
+/// Loads program `prog` of napi_gap.o and attaches it to raw tracepoint
+/// `event`: the kernel skips it only if it would nest in itself on a CPU,
+/// where it skips a classic tracepoint's program whenever any other
+/// tracing program runs on the CPU (the watch's own, interrupted).
+fn raw_tracepoint(bpf: &mut Ebpf, prog: &str, event: &str) -> Result<()> {
+    let p: &mut RawTracePoint = bpf
+        .program_mut(prog)
+        .with_context(|| format!("{prog} missing from napi_gap.o"))?
+        .try_into()?;
+    p.load()
+        .with_context(|| format!("the kernel refused {prog}"))?;
+    p.attach(event)
+        .with_context(|| format!("attaching {prog} to raw tracepoint {event}"))?;
     Ok(())
 }
 
