@@ -8,12 +8,15 @@
 //! `cargo run --release -p bench --example xdp_prog_cost [CALLS]`
 //!
 //! Cases: a swap (one next hop), a swap over 4 ECMP members (the label
-//! hash), a TTL-expired drop, and an IPv4 frame handed to the slow path.
+//! hash), a TTL-expired drop, and an IPv4 frame handed to the slow path;
+//! then the harness's minimal XDP swap (bench/bpf/xdp_min.c) on the same
+//! swap frame.
 //! The frame is not reset between a call's runs, so the swaps map their
 //! label to itself and carry TTL 255 for 200 runs per call. Prints, per
 //! case, the median and the 10th/90th percentile over CALLS calls of the
 //! kernel's mean ns per run.
 
+use bench::sys::xdp_min::{MinLabel, MinNextHop, XdpMinTest};
 use dataplane::fast_path::compile;
 use dataplane::sys::fast_maps::{action, FastPath};
 use orbitmesh_core::fib::*;
@@ -95,15 +98,46 @@ fn main() -> anyhow::Result<()> {
         "p90"
     );
     for (name, frame, want) in cases {
-        let mut ns = Vec::with_capacity(calls);
-        for _ in 0..calls {
+        report(name, calls, || {
             let (act, d) = fp.time_run(&frame, REPEAT)?;
             anyhow::ensure!(act == want, "{name}: action {act}, expected {want}");
-            ns.push(d.as_nanos() as u64);
-        }
-        ns.sort_unstable();
-        let q = |p: usize| ns[(ns.len() - 1) * p / 100];
-        orbitmesh_core::outln!("{name:<24} {:>8} {:>8} {:>8}", q(10), q(50), q(90));
+            Ok(d)
+        })?;
     }
+    // The in-kernel limit peer on the same swap, for the difference.
+    let min = XdpMinTest::load(
+        &[MinNextHop {
+            dst_mac: [2, 0, 0, 0, 9, 0],
+            src_mac: [2, 0, 0, 0, 8, 0],
+            port: "lo".into(),
+        }],
+        &[MinLabel {
+            label: 100,
+            out: 100,
+            nh: 0,
+        }],
+    )?;
+    let frame = mpls(100, 255);
+    report("xdp-min swap", calls, || {
+        let (act, d) = min.time_run(&frame, REPEAT)?;
+        anyhow::ensure!(act == action::REDIRECT, "xdp-min swap: action {act}");
+        Ok(d)
+    })?;
+    Ok(())
+}
+
+/// Prints the 10th, 50th and 90th percentile of `calls` timings.
+fn report(
+    name: &str,
+    calls: usize,
+    mut run: impl FnMut() -> anyhow::Result<std::time::Duration>,
+) -> anyhow::Result<()> {
+    let mut ns = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        ns.push(run()?.as_nanos() as u64);
+    }
+    ns.sort_unstable();
+    let q = |p: usize| ns[(ns.len() - 1) * p / 100];
+    orbitmesh_core::outln!("{name:<24} {:>8} {:>8} {:>8}", q(10), q(50), q(90));
     Ok(())
 }

@@ -10,7 +10,7 @@
 
 use anyhow::{bail, Context, Result};
 use aya::maps::Array;
-use aya::programs::{Xdp, XdpMode};
+use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::{include_bytes_aligned, Ebpf};
 
 static OBJ: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xdp_min.o"));
@@ -57,36 +57,7 @@ impl XdpMin {
         nhs: &[MinNextHop],
         labels: &[MinLabel],
     ) -> Result<XdpMin> {
-        if nhs.len() > MAX_NHS {
-            bail!("{} next hops; xdp_min holds {MAX_NHS}", nhs.len());
-        }
-        let mut bpf = Ebpf::load(OBJ).context("loading xdp_min.o")?;
-        {
-            let mut m: Array<_, [u8; 16]> =
-                Array::try_from(bpf.map_mut("min_nhs").context("min_nhs map")?)?;
-            for (i, nh) in nhs.iter().enumerate() {
-                let mut v = [0u8; 16];
-                v[..6].copy_from_slice(&nh.dst_mac);
-                v[6..12].copy_from_slice(&nh.src_mac);
-                v[12..].copy_from_slice(&dataplane::sys::xdp::ifindex(&nh.port)?.to_ne_bytes());
-                m.set(i as u32, v, 0)?;
-            }
-        }
-        {
-            let mut m: Array<_, [u32; 2]> =
-                Array::try_from(bpf.map_mut("min_labels").context("min_labels map")?)?;
-            for l in labels {
-                if l.label >= LABELS || l.out >= LABELS || l.nh >= nhs.len() {
-                    bail!(
-                        "label {} -> {} via next hop {} does not fit",
-                        l.label,
-                        l.out,
-                        l.nh
-                    );
-                }
-                m.set(l.label, [l.out, l.nh as u32 + 1], 0)?;
-            }
-        }
+        let mut bpf = filled(nhs, labels)?;
         for (prog, ifs) in [
             ("xdp_min", vec![ingress.to_string()]),
             (
@@ -106,5 +77,88 @@ impl XdpMin {
             }
         }
         Ok(XdpMin { _bpf: bpf })
+    }
+}
+
+/// xdp_min.o loaded into aya (its programs not yet in the kernel) with
+/// its maps filled.
+fn filled(nhs: &[MinNextHop], labels: &[MinLabel]) -> Result<Ebpf> {
+    if nhs.len() > MAX_NHS {
+        bail!("{} next hops; xdp_min holds {MAX_NHS}", nhs.len());
+    }
+    let mut bpf = Ebpf::load(OBJ).context("loading xdp_min.o")?;
+    {
+        let mut m: Array<_, [u8; 16]> =
+            Array::try_from(bpf.map_mut("min_nhs").context("min_nhs map")?)?;
+        for (i, nh) in nhs.iter().enumerate() {
+            let mut v = [0u8; 16];
+            v[..6].copy_from_slice(&nh.dst_mac);
+            v[6..12].copy_from_slice(&nh.src_mac);
+            v[12..].copy_from_slice(&dataplane::sys::xdp::ifindex(&nh.port)?.to_ne_bytes());
+            m.set(i as u32, v, 0)?;
+        }
+    }
+    {
+        let mut m: Array<_, [u32; 2]> =
+            Array::try_from(bpf.map_mut("min_labels").context("min_labels map")?)?;
+        for l in labels {
+            if l.label >= LABELS || l.out >= LABELS || l.nh >= nhs.len() {
+                bail!(
+                    "label {} -> {} via next hop {} does not fit",
+                    l.label,
+                    l.out,
+                    l.nh
+                );
+            }
+            m.set(l.label, [l.out, l.nh as u32 + 1], 0)?;
+        }
+    }
+    Ok(bpf)
+}
+
+/// xdp_min loaded but attached nowhere, for timing it against the fast
+/// path with BPF_PROG_TEST_RUN (bench/examples/xdp_prog_cost.rs).
+pub struct XdpMinTest {
+    bpf: Ebpf,
+}
+
+impl std::fmt::Debug for XdpMinTest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("XdpMinTest")
+    }
+}
+
+impl XdpMinTest {
+    /// Loads xdp_min with `nhs` and `labels` (as [`XdpMin::load`]) into
+    /// the kernel, attached nowhere.
+    pub fn load(nhs: &[MinNextHop], labels: &[MinLabel]) -> Result<XdpMinTest> {
+        let mut bpf = filled(nhs, labels)?;
+        let p: &mut Xdp = bpf
+            .program_mut("xdp_min")
+            .context("xdp_min missing from xdp_min.o")?
+            .try_into()?;
+        p.load().context("the kernel refused xdp_min")?;
+        Ok(XdpMinTest { bpf })
+    }
+
+    /// Runs the program `repeat` times on `frame` in one BPF_PROG_TEST_RUN
+    /// (the frame is not reset between runs) and returns its action and
+    /// the kernel's mean time per run.
+    pub fn time_run(&self, frame: &[u8], repeat: u32) -> Result<(u32, std::time::Duration)> {
+        let p: &Xdp = self
+            .bpf
+            .program("xdp_min")
+            .context("xdp_min missing")?
+            .try_into()?;
+        let mut out = vec![0u8; frame.len() + 256];
+        let r = p
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                repeat,
+                ..TestRunOptions::default()
+            })
+            .context("BPF_PROG_TEST_RUN")?;
+        Ok((r.return_value, r.duration))
     }
 }
