@@ -216,6 +216,12 @@ struct RunArgs {
     /// The generator sends what falls due in this many µs as one batch (at most 32 frames).
     #[arg(long, default_value_t = 50.0)]
     batch_gap_us: f64,
+    /// Frames the generator may fall behind its schedule and still send,
+    /// as fast as it can, once it runs again; beyond that it skips them
+    /// (counted). After the host held its core this is the burst the DUT
+    /// gets (dut0's ring holds 256).
+    #[arg(long, default_value_t = bench::traffic::engine::MAX_DEFICIT, value_parser = clap::value_parser!(u64).range(1..))]
+    gen_catch_up: u64,
     /// orbitmesh-dp binary (default: next to this one).
     #[arg(long)]
     dp_bin: Option<PathBuf>,
@@ -265,6 +271,12 @@ struct TrafficArgs {
     /// The generator sends what falls due in this many µs as one batch (at most 32 frames).
     #[arg(long, default_value_t = 50.0)]
     batch_gap_us: f64,
+    /// Frames the generator may fall behind its schedule and still send,
+    /// as fast as it can, once it runs again; beyond that it skips them
+    /// (counted). After the host held its core this is the burst the DUT
+    /// gets (dut0's ring holds 256).
+    #[arg(long, default_value_t = bench::traffic::engine::MAX_DEFICIT, value_parser = clap::value_parser!(u64).range(1..))]
+    gen_catch_up: u64,
 }
 
 fn main() {
@@ -352,6 +364,7 @@ fn run(a: RunArgs) -> Result<()> {
         stall_check: a.stall_check,
         charge_testbed: a.charge_testbed,
         batch_gap_ns: (a.batch_gap_us * 1e3) as u64,
+        catch_up: a.gen_catch_up,
         bins: {
             let dp = a.dp_bin.clone().unwrap_or_else(|| sibling("orbitmesh-dp"));
             Bins {
@@ -416,6 +429,7 @@ fn traffic(a: TrafficArgs) -> Result<()> {
             mix,
             plan,
             batch_gap_ns: (a.batch_gap_us * 1e3) as u64,
+            catch_up: a.gen_catch_up,
         },
         &mut |_| {},
     )?;

@@ -98,6 +98,8 @@ pub struct SuiteCfg {
     pub quiet_wait: Duration,
     /// The generator's batching interval (see `TrialSpec::batch_gap_ns`).
     pub batch_gap_ns: u64,
+    /// Frames the generator catches up on (see `TrialSpec::catch_up`).
+    pub catch_up: u64,
     /// Seconds of the testbed check ([`stalls`]) before the first DUT (0: none).
     pub stall_check: f64,
     /// Charge the DUT with the frames dut0's ring refused while the DUT's
@@ -359,6 +361,7 @@ impl Bench<'_> {
             mix,
             plan,
             batch_gap_ns: self.cfg.batch_gap_ns,
+            catch_up: self.cfg.catch_up,
         };
         let (mut p0, mut p1) = (0u64, 0u64);
         let (mut d0, mut d1) = (cpu::CoreTicks::default(), cpu::CoreTicks::default());

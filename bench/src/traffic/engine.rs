@@ -9,7 +9,8 @@
 //! the dataplane's own I/O ([`dataplane::ring::PacketIo`] over
 //! [`XskIo`]): the generator allocates frames from its UMEM's pool, writes
 //! them in place and transmits them as a batch; the sink receives batches. If the generator
-//! falls behind by more than [`MAX_DEFICIT`] frames the excess is not sent
+//! falls behind by more than [`TrialSpec::catch_up`] frames (default
+//! [`MAX_DEFICIT`]) the excess is not sent
 //! but counted (`gen_skipped`): the offered rate was not reached and the
 //! result names the generator as the limit (RFC 2544 section 26.1 asks for
 //! the offered rate to be the one actually offered). Frames carry the
@@ -33,7 +34,8 @@ use dataplane::sys::xsk::{XskConfig, XskIo};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Frames the generator may lag behind its schedule before it gives up on them.
+/// Default of [`TrialSpec::catch_up`]: frames the generator may lag behind
+/// its schedule before it gives up on them.
 pub const MAX_DEFICIT: u64 = 512;
 
 /// Chunks of the generator's UMEM (all for sending: its socket receives nothing).
@@ -83,6 +85,11 @@ pub struct TrialSpec {
     /// frames) into one batch, so a low rate does not cost one system call
     /// per frame; smaller = smoother, larger = cheaper.
     pub batch_gap_ns: u64,
+    /// Frames the generator may lag behind its schedule and still send
+    /// (as fast as it can, a batch per pass); beyond that it skips them.
+    /// After the host held the generator's core, this is the burst the
+    /// DUT receives (bench/results/2026-12-01-busy-polls/); at least 1.
+    pub catch_up: u64,
 }
 
 /// Latency percentiles of a trial (ns), from the HDR histogram.
@@ -519,9 +526,9 @@ impl Engine {
             }
             let due = ((t as f64) * rate / 1e9) as u64;
             let mut deficit = due.saturating_sub(sent + skipped);
-            if deficit > MAX_DEFICIT {
-                skipped += deficit - MAX_DEFICIT;
-                deficit = MAX_DEFICIT;
+            if deficit > spec.catch_up {
+                skipped += deficit - spec.catch_up;
+                deficit = spec.catch_up;
             }
             let want = deficit.min(MAX_BATCH as u64).min(budget - sent - skipped) as usize;
             if want >= min_batch || (want > 0 && dur_ns - t < 1_000_000) {
