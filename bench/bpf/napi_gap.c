@@ -11,7 +11,10 @@
  * Three more programs settle whose a lost frame is:
  *   heartbeat  a cpu-clock perf event on the DUT's core every period (the
  *              program itself does nothing): it keeps an hrtimer
- *              (perf_swevent_hrtimer) firing there, busy or idle;
+ *              (perf_swevent_hrtimer) firing there, busy or idle; another
+ *              on the generator's core, whose missing time is only
+ *              reported (the generator catches up on its schedule after
+ *              it, a burst the DUT's ring must take);
  *   beat       timer:hrtimer_expire_entry of that timer on the DUT's core
  *              (a raw tracepoint, so that it is never skipped; below):
  *              whatever the interval between two expiries has beyond one
@@ -55,15 +58,18 @@
  *                                   testbed's (ns), perf_swevent_hrtimer's address, the
  *                                   heartbeat's period (ns), frames a testbed's gap
  *                                   leaves to drain (backlog_frames)
- *   gap_state[0]  struct gap_state  144 bytes: last poll, longest gap (ns), polls, frames,
+ *   gap_state[0]  struct gap_state  168 bytes: last poll, longest gap (ns), polls, frames,
  *                                   stalls (gaps at least that long), their sum (ns),
  *                                   frames refused, of them filed, filed in a stall, filed
  *                                   in a stall with the core missing, last beat, missing
  *                                   time (ns), of it filed, silences of 3 periods or more,
  *                                   their sum (ns), backlog frames still to poll, frames
- *                                   refused in a backlog, beats
+ *                                   refused in a backlog, beats; on the generator's
+ *                                   core: last beat, missing time, longest interval
+ *                                   between two beats (ns)
  * Only the watched CPU writes gap_state, but for "refused", which the
- * generator's CPU adds to atomically; user space zeroes it between trials.
+ * generator's CPU adds to atomically, and the generator's core's beat
+ * fields, which only it writes; user space zeroes it between trials.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -101,6 +107,9 @@ struct gap_state {
 	__u64 backlog_left;
 	__u64 refused_backlog;
 	__u64 beats;
+	__u64 gen_beat_ns;
+	__u64 gen_missing_ns;
+	__u64 gen_max_silence_ns;
 };
 
 /* The one field of the kernel's struct hrtimer that beat reads; its
@@ -228,13 +237,26 @@ int beat(struct bpf_raw_tracepoint_args *ctx)
 	struct gap_cfg *c = bpf_map_lookup_elem(&gap_cfg, &zero);
 	struct gap_state *s = bpf_map_lookup_elem(&gap_state, &zero);
 
-	if (!c || !s || bpf_get_smp_processor_id() != c->cpu)
+	if (!c || !s)
+		return 0;
+	__u32 cpu = bpf_get_smp_processor_id();
+	if (cpu != c->cpu && cpu != c->gen_cpu)
 		return 0;
 	struct hrtimer *t = (struct hrtimer *)ctx->args[0];
 	__u64 function = 0;
 	if (bpf_core_read(&function, sizeof(function), &t->function) || function != c->beat_fn)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
+	if (cpu != c->cpu) {
+		/* The generator's core: only how long it went missing. */
+		__u64 silence = s->gen_beat_ns ? now - s->gen_beat_ns : 0;
+		if (silence > c->period_ns)
+			s->gen_missing_ns += silence - c->period_ns;
+		if (silence > s->gen_max_silence_ns)
+			s->gen_max_silence_ns = silence;
+		s->gen_beat_ns = now;
+		return 0;
+	}
 	__u64 gap = s->beat_ns ? now - s->beat_ns : 0;
 	if (gap > c->period_ns)
 		s->missing_ns += gap - c->period_ns;

@@ -290,6 +290,12 @@ fn relay_generator_sends_xdp_frames() {
                 "{}: heartbeats cover {covered:.3} s of {secs:.3}: {p}",
                 d["dut"]
             );
+            // And the one on the generator's core ran (a beat every 250 us).
+            assert!(
+                p["gen_max_silence_ns"].as_u64().unwrap() >= 200_000,
+                "{}: no heartbeat on the generator's core: {p}",
+                d["dut"]
+            );
         }
     }
     let kernel = &json["duts"][1];

@@ -286,11 +286,14 @@ impl Bench<'_> {
             // nothing despite the steal stands.
             let lossy = rec.charged_lost(self.cfg.charge_testbed) > 0;
             let stolen = lossy && rec.steal_ms.iter().any(|&ms| ms > 0.0);
+            // The same, seen by the watch's heartbeat on the generator's
+            // core at a finer grain than steal's 10-ms ticks.
+            let gen_held = lossy && gen_core_held(&rec);
             // The frames dut0's ring refused while the DUT's core was away,
             // if they are charged to the DUT: its luck with the host, which
             // another attempt may not repeat.
             let stalled = self.cfg.charge_testbed && ring_loss_in_a_stall(&rec);
-            if (rec.other_load <= self.cfg.max_other_load && !stolen && !stalled)
+            if (rec.other_load <= self.cfg.max_other_load && !stolen && !stalled && !gen_held)
                 || attempt > retries
             {
                 return Ok(rec);
@@ -301,6 +304,12 @@ impl Bench<'_> {
                     " -- disturbed ({} frames refused by dut0's ring while the DUT's core was away, longest gap {} µs), again",
                     p.refused_away,
                     p.max_gap_ns / 1000
+                );
+            } else if gen_held {
+                let p = rec.dut0_polls.unwrap_or_default();
+                orbitmesh_core::err!(
+                    " -- disturbed (lost frames after the host held the generator's core {} µs), again",
+                    p.gen_max_silence_ns / 1000
                 );
             } else if stolen {
                 orbitmesh_core::err!(
@@ -479,6 +488,21 @@ impl Bench<'_> {
 /// as well would lose them in another attempt too.
 pub fn ring_loss_in_a_stall(r: &TrialRecord) -> bool {
     r.testbed_lost() > 0 && r.testbed_lost() == r.stats.lost
+}
+
+/// Whether the host held the generator's core, in one piece, long enough
+/// that the frames falling due meanwhile alone fill dut0's ring: the
+/// generator sends them as one burst when it runs again (up to
+/// `--gen-catch-up`), and a DUT that loses frames to it loses them to the
+/// testbed (bench/results/2026-12-01-busy-polls/). Measured by the watch's
+/// heartbeat on the generator's core (threaded NAPI only).
+pub fn gen_core_held(r: &TrialRecord) -> bool {
+    r.dut0_polls.is_some_and(|p| {
+        let missing = p
+            .gen_max_silence_ns
+            .saturating_sub(crate::sys::napi_gap::BEAT_NS);
+        missing as f64 * r.stats.offered_pps / 1e9 >= stalls::RING_FRAMES
+    })
 }
 
 impl TrialRecord {
@@ -1020,6 +1044,27 @@ mod tests {
             ..PollGaps::default()
         });
         r
+    }
+
+    #[test]
+    fn a_generator_held_long_enough_to_fill_the_ring_disturbs_the_trial() {
+        let mut r = lossy(3, 0);
+        r.stats.offered_pps = 500_000.0;
+        let held = |r: &mut TrialRecord, silence_ns: u64| {
+            r.dut0_polls.as_mut().unwrap().gen_max_silence_ns = silence_ns;
+            gen_core_held(r)
+        };
+        // 256 frames at 0.5 Mpps fall due in 512 us, beyond the 250-us beat.
+        assert!(held(&mut r, 762_000));
+        assert!(!held(&mut r, 761_000));
+        // At 0.15 Mpps it takes 1.7 ms more than a beat.
+        r.stats.offered_pps = 150_000.0;
+        assert!(!held(&mut r, 1_900_000));
+        assert!(held(&mut r, 1_957_000));
+        // Beats on time, or no watch: nothing seen.
+        assert!(!held(&mut r, 250_000));
+        r.dut0_polls = None;
+        assert!(!gen_core_held(&r));
     }
 
     #[test]

@@ -205,7 +205,8 @@ fn method(s: &mut String, r: &SuiteResult) {
         "Policy: before each trial the harness waits up to {:.0} s for other processes to use less than {:.0}% of the machine, \
          and runs a trial again (up to {} times) when they used more during it, or when it lost frames (charged to the DUT) \
          while the hypervisor ran something else on the DUT's or the generator's virtual CPU (`/proc/stat` steal, 10 ms ticks; every trial's \
-         steal is in results.json){stall_rule}.\n",
+         steal is in results.json; with threaded NAPI also when the watch's heartbeat on the generator's core stopped long enough for the \
+         frames falling due meanwhile to fill dut0's 256-frame ring, which the generator then sends in one burst: `gen_max_silence_ns`){stall_rule}.\n",
         c.quiet_wait.as_secs_f64(),
         c.max_other_load * 100.0,
         c.retries,

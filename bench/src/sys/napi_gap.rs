@@ -3,7 +3,8 @@
 //! one device on one CPU, and the polls and frames, between two
 //! [`NapiGap::reset`]s; a heartbeat on that CPU (a cpu-clock perf event
 //! every [`BEAT_NS`] keeps an hrtimer firing there; whatever its intervals
-//! have beyond one period is time the hypervisor held the CPU); and the frames
+//! have beyond one period is time the hypervisor held the CPU), and one on
+//! the generator's CPU (reported only); and the frames
 //! the generator's port could not hand to the device, filed under the gap
 //! in which they were refused. aya attaches through perf links, so the
 //! programs go when [`NapiGap`] is dropped or the process dies.
@@ -18,7 +19,7 @@ static OBJ: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/napi_gap.o
 
 /// struct gap_cfg's and struct gap_state's sizes (bench/bpf/napi_gap.c).
 const CFG_BYTES: usize = 88;
-const STATE_BYTES: usize = 144;
+const STATE_BYTES: usize = 168;
 
 /// What the watch saw since the last [`NapiGap::reset`].
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
@@ -66,6 +67,14 @@ pub struct PollGaps {
     /// seen missing).
     #[serde(default)]
     pub beats: u64,
+    /// The generator's core, by a heartbeat there too: the time it was
+    /// missing in all, and the longest interval between two beats (ns).
+    /// After such a gap the generator sends what fell due meanwhile (up to
+    /// `--gen-catch-up` frames) as fast as it can.
+    #[serde(default)]
+    pub gen_missing_ns: u64,
+    #[serde(default)]
+    pub gen_max_silence_ns: u64,
 }
 
 impl PollGaps {
@@ -181,13 +190,22 @@ impl NapiGap {
             .context("heartbeat missing from napi_gap.o")?
             .try_into()?;
         p.load().context("the kernel refused heartbeat")?;
-        p.attach(
-            PerfEventConfig::Software(SoftwareEvent::CpuClock),
-            PerfEventScope::AllProcessesOneCpu { cpu },
-            SamplePolicy::Period(BEAT_NS),
-            false,
-        )
-        .with_context(|| format!("attaching heartbeat to a cpu-clock event on CPU {cpu}"))?;
+        // (One event per core: a second on the DUT's core would halve its
+        // intervals.)
+        let cores = if gen_cpu == cpu {
+            vec![cpu]
+        } else {
+            vec![cpu, gen_cpu]
+        };
+        for c in cores {
+            p.attach(
+                PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                PerfEventScope::AllProcessesOneCpu { cpu: c },
+                SamplePolicy::Period(BEAT_NS),
+                false,
+            )
+            .with_context(|| format!("attaching heartbeat to a cpu-clock event on CPU {c}"))?;
+        }
         Ok(NapiGap { bpf })
     }
 
@@ -219,6 +237,8 @@ impl NapiGap {
             missing_ns: at(88),
             refused_backlog: at(128),
             beats: at(136),
+            gen_missing_ns: at(152),
+            gen_max_silence_ns: at(160),
         })
     }
 }
