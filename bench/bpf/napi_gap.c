@@ -12,9 +12,10 @@
  *   heartbeat  a cpu-clock perf event on the DUT's core every period (the
  *              program itself does nothing): it keeps an hrtimer
  *              (perf_swevent_hrtimer) firing there, busy or idle; another
- *              on the generator's core, whose missing time is only
- *              reported (the generator catches up on its schedule after
- *              it, a burst the DUT's ring must take);
+ *              on the generator's core, whose missing time is measured
+ *              but files no refusals (the generator catches up on its
+ *              schedule after it, a burst the DUT's ring must take; the
+ *              harness runs a trial again when that alone could fill it);
  *   beat       timer:hrtimer_expire_entry of that timer on the DUT's core
  *              (a raw tracepoint, so that it is never skipped; below):
  *              whatever the interval between two expiries has beyond one

@@ -4,7 +4,7 @@
 # addresses from /proc/kallsyms) on any CPU. Run from the repository root,
 # as root, with nothing else running; the trace covers 12 s from 1 s after
 # the start (the harness may run a disturbed trial again after it).
-# usage: bash bench/results/2026-12-01-vcpu-stalls/refusals-trace.sh OUT DUT RATE_MPPS
+# usage: [SCHED_ALL=1] bash bench/results/2026-12-01-vcpu-stalls/refusals-trace.sh OUT DUT RATE_MPPS
 set -u
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 OUT=$(realpath -m "$1")
@@ -18,6 +18,9 @@ range() { awk -v s="$1" '$3==s{a=$1; getline; print "location >= 0x" a " && loca
 main=$(range veth_xmit); cold=$(range veth_xmit.cold)
 cd $T && echo 0 > tracing_on && echo > trace && echo 3 > tracing_cpumask && echo 262144 > buffer_size_kb && echo mono > trace_clock
 for e in $EV; do echo 'CPU == 1' > events/$e/filter; echo 1 > events/$e/enable; done
+# SCHED_ALL=1: the scheduler's switches on both cores (what ran on the
+# generator's core while dut0 got nothing; ../2026-12-01-busy-polls/).
+[ "${SCHED_ALL:-0}" = 1 ] && echo 0 > events/sched/sched_switch/filter
 echo "($main)${cold:+ || ($cold)}" > events/skb/kfree_skb/filter; echo 1 > events/skb/kfree_skb/enable
 cd "$ROOT" && rm -rf /tmp/refusals-probe
 (sleep 1; echo 1 > $T/tracing_on; sleep 12; echo 0 > $T/tracing_on) &

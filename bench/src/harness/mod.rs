@@ -288,7 +288,7 @@ impl Bench<'_> {
             let stolen = lossy && rec.steal_ms.iter().any(|&ms| ms > 0.0);
             // The same, seen by the watch's heartbeat on the generator's
             // core at a finer grain than steal's 10-ms ticks.
-            let gen_held = lossy && gen_core_held(&rec);
+            let gen_held = lossy && gen_core_held(&rec, self.cfg.catch_up);
             // The frames dut0's ring refused while the DUT's core was away,
             // if they are charged to the DUT: its luck with the host, which
             // another attempt may not repeat.
@@ -492,16 +492,17 @@ pub fn ring_loss_in_a_stall(r: &TrialRecord) -> bool {
 
 /// Whether the host held the generator's core, in one piece, long enough
 /// that the frames falling due meanwhile alone fill dut0's ring: the
-/// generator sends them as one burst when it runs again (up to
-/// `--gen-catch-up`), and a DUT that loses frames to it loses them to the
-/// testbed (bench/results/2026-12-01-busy-polls/). Measured by the watch's
-/// heartbeat on the generator's core (threaded NAPI only).
-pub fn gen_core_held(r: &TrialRecord) -> bool {
+/// generator sends them (up to `catch_up`, [`TrialSpec::catch_up`]) as
+/// one burst when it runs again, and a DUT that loses frames to it loses
+/// them to the testbed (bench/results/2026-12-01-busy-polls/). Measured
+/// by the watch's heartbeat on the generator's core (threaded NAPI only).
+pub fn gen_core_held(r: &TrialRecord, catch_up: u64) -> bool {
     r.dut0_polls.is_some_and(|p| {
         let missing = p
             .gen_max_silence_ns
             .saturating_sub(crate::sys::napi_gap::BEAT_NS);
-        missing as f64 * r.stats.offered_pps / 1e9 >= stalls::RING_FRAMES
+        let burst = (missing as f64 * r.stats.offered_pps / 1e9).min(catch_up as f64);
+        burst >= stalls::RING_FRAMES
     })
 }
 
@@ -1052,7 +1053,7 @@ mod tests {
         r.stats.offered_pps = 500_000.0;
         let held = |r: &mut TrialRecord, silence_ns: u64| {
             r.dut0_polls.as_mut().unwrap().gen_max_silence_ns = silence_ns;
-            gen_core_held(r)
+            gen_core_held(r, 512)
         };
         // 256 frames at 0.5 Mpps fall due in 512 us, beyond the 250-us beat.
         assert!(held(&mut r, 762_000));
@@ -1061,10 +1062,13 @@ mod tests {
         r.stats.offered_pps = 150_000.0;
         assert!(!held(&mut r, 1_900_000));
         assert!(held(&mut r, 1_957_000));
+        // A generator that catches up on fewer than a ring's frames sends
+        // no burst that could fill it, however long the hold.
+        assert!(!gen_core_held(&r, 255) && gen_core_held(&r, 256));
         // Beats on time, or no watch: nothing seen.
         assert!(!held(&mut r, 250_000));
         r.dut0_polls = None;
-        assert!(!gen_core_held(&r));
+        assert!(!gen_core_held(&r, 512));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! [`NapiGap::reset`]s; a heartbeat on that CPU (a cpu-clock perf event
 //! every [`BEAT_NS`] keeps an hrtimer firing there; whatever its intervals
 //! have beyond one period is time the hypervisor held the CPU), and one on
-//! the generator's CPU (reported only); and the frames
+//! the generator's CPU (its holds only reported: the harness runs a trial
+//! again after a long one); and the frames
 //! the generator's port could not hand to the device, filed under the gap
 //! in which they were refused. aya attaches through perf links, so the
 //! programs go when [`NapiGap`] is dropped or the process dies.
