@@ -10,7 +10,7 @@
 
 use anyhow::{bail, Context, Result};
 use aya::maps::Array;
-use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
+use aya::programs::{Xdp, XdpMode};
 use aya::{include_bytes_aligned, Ebpf};
 
 static OBJ: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xdp_min.o"));
@@ -150,15 +150,6 @@ impl XdpMinTest {
             .program("xdp_min")
             .context("xdp_min missing")?
             .try_into()?;
-        let mut out = vec![0u8; frame.len() + 256];
-        let r = p
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                data_out: Some(&mut out),
-                repeat,
-                ..TestRunOptions::default()
-            })
-            .context("BPF_PROG_TEST_RUN")?;
-        Ok((r.return_value, r.duration))
+        dataplane::sys::xdp::time_run(p, frame, repeat)
     }
 }

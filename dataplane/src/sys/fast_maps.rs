@@ -7,7 +7,7 @@
 //! a bank with plain stores, publishes or stages a bank with one 64-bit
 //! store to the control block, sets port liveness, reads the per-CPU
 //! counters, and (loaded alone, for tests) runs the program on a frame with
-//! `BPF_PROG_TEST_RUN` (aya's `TestRun`).
+//! `BPF_PROG_TEST_RUN` ([`super::xdp::test_run`]).
 //!
 //! orbitmesh-dp attaches the program through [`super::xdp::Steering`]
 //! (which then owns the program and the steering maps) and takes the fast
@@ -18,7 +18,7 @@
 
 use anyhow::{bail, Context, Result};
 use aya::maps::{DevMap, MapData, PerCpuArray};
-use aya::programs::{TestRun, TestRunOptions, Xdp};
+use aya::programs::Xdp;
 use aya::{include_bytes_aligned, Ebpf};
 
 static FAST_OBJ: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xdp_fast.o"));
@@ -674,9 +674,7 @@ impl FastPath {
     /// label to itself and have TTL to spare (`repeat` < the TTL) to stay
     /// a swap. For the program's cost per frame (bench/examples).
     pub fn time_run(&self, frame: &[u8], repeat: u32) -> Result<(u32, std::time::Duration)> {
-        let mut out = vec![0u8; frame.len() + 256];
-        let r = self.run(frame, &mut out, repeat)?;
-        Ok((r.return_value, r.duration))
+        super::xdp::time_run(self.program()?, frame, repeat)
     }
 
     /// Runs the program once on `frame` (BPF_PROG_TEST_RUN, 256 bytes of
@@ -685,29 +683,18 @@ impl FastPath {
     /// header are refused by the kernel (EINVAL). Only for a fast path
     /// loaded alone ([`FastPath::load`]).
     pub fn test_run(&self, frame: &[u8], out: &mut [u8]) -> Result<(u32, usize)> {
-        let r = self.run(frame, out, 1)?;
+        let r = super::xdp::test_run(self.program()?, frame, out, 1)?;
         Ok((r.return_value, r.data_size_out as usize))
     }
 
-    fn run(
-        &self,
-        frame: &[u8],
-        out: &mut [u8],
-        repeat: u32,
-    ) -> Result<aya::programs::TestRunResult> {
-        let prog: &Xdp = self
+    /// The program, when loaded alone.
+    fn program(&self) -> Result<&Xdp> {
+        Ok(self
             .prog
             .as_ref()
             .context("test runs need FastPath::load (the program is the steering's)")?
             .program(FAST_PROGRAM)
             .context("xdp_fast")?
-            .try_into()?;
-        prog.test_run(TestRunOptions {
-            data_in: Some(frame),
-            data_out: Some(out),
-            repeat,
-            ..TestRunOptions::default()
-        })
-        .context("BPF_PROG_TEST_RUN")
+            .try_into()?)
     }
 }

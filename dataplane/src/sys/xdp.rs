@@ -8,12 +8,13 @@
 //! Native (driver) mode is tried first, generic (SKB) mode is the fallback
 //! with a warning. A port that already has an XDP program is refused unless
 //! `force` is set. aya attaches through BPF links, so the program is also
-//! removed when the process dies.
+//! removed when the process dies. [`test_run`] runs a loaded XDP program
+//! on a frame in the kernel (BPF_PROG_TEST_RUN), for tests and for timing.
 
 use anyhow::{bail, Context, Result};
 use aya::maps::{HashMap as BpfHashMap, XskMap};
 use aya::programs::xdp::XdpLinkId;
-use aya::programs::{ProgramError, Xdp, XdpMode};
+use aya::programs::{ProgramError, TestRun, TestRunOptions, TestRunResult, Xdp, XdpMode};
 use aya::{include_bytes_aligned, Ebpf};
 use std::net::IpAddr;
 
@@ -341,4 +342,25 @@ pub fn raise_memlock() {
         limit_kib = cur.rlim_max / 1024,
         "could not raise RLIMIT_MEMLOCK to unlimited; continuing"
     );
+}
+
+/// Runs the loaded XDP program `prog` `repeat` times on `frame` in one
+/// BPF_PROG_TEST_RUN (256 bytes of XDP headroom; the frame is not reset
+/// between runs); the frame as it leaves is written to `out`.
+pub fn test_run(prog: &Xdp, frame: &[u8], out: &mut [u8], repeat: u32) -> Result<TestRunResult> {
+    prog.test_run(TestRunOptions {
+        data_in: Some(frame),
+        data_out: Some(out),
+        repeat,
+        ..TestRunOptions::default()
+    })
+    .context("BPF_PROG_TEST_RUN")
+}
+
+/// [`test_run`] for the program's cost: its action and the kernel's mean
+/// time per run (the syscall and copies not included).
+pub fn time_run(prog: &Xdp, frame: &[u8], repeat: u32) -> Result<(u32, std::time::Duration)> {
+    let mut out = vec![0u8; frame.len() + 256];
+    let r = test_run(prog, frame, &mut out, repeat)?;
+    Ok((r.return_value, r.duration))
 }
