@@ -224,6 +224,18 @@ int heartbeat(void *ctx)
 	return 0;
 }
 
+/* A beat at `now` on a core whose last beat was at *last: adds what the
+ * interval has beyond one period to *missing, and returns the interval
+ * (0 for the first beat). */
+static __always_inline __u64 beat_on(__u64 *last, __u64 *missing, __u64 now, __u64 period)
+{
+	__u64 interval = *last ? now - *last : 0;
+	if (interval > period)
+		*missing += interval - period;
+	*last = now;
+	return interval;
+}
+
 /* Raw tracepoints, not classic ones: a classic tracepoint's program is
  * skipped while any other BPF tracing program runs on the CPU (the
  * kernel's per-CPU bpf_prog_active guard), e.g. when the timer interrupt
@@ -250,22 +262,16 @@ int beat(struct bpf_raw_tracepoint_args *ctx)
 	__u64 now = bpf_ktime_get_ns();
 	if (cpu != c->cpu) {
 		/* The generator's core: only how long it went missing. */
-		__u64 silence = s->gen_beat_ns ? now - s->gen_beat_ns : 0;
-		if (silence > c->period_ns)
-			s->gen_missing_ns += silence - c->period_ns;
+		__u64 silence = beat_on(&s->gen_beat_ns, &s->gen_missing_ns, now, c->period_ns);
 		if (silence > s->gen_max_silence_ns)
 			s->gen_max_silence_ns = silence;
-		s->gen_beat_ns = now;
 		return 0;
 	}
-	__u64 gap = s->beat_ns ? now - s->beat_ns : 0;
-	if (gap > c->period_ns)
-		s->missing_ns += gap - c->period_ns;
+	__u64 gap = beat_on(&s->beat_ns, &s->missing_ns, now, c->period_ns);
 	if (gap >= 3 * c->period_ns) {
 		s->aways++;
 		s->away_sum_ns += gap;
 	}
-	s->beat_ns = now;
 	s->beats++;
 	return 0;
 }
