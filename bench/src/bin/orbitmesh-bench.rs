@@ -90,6 +90,26 @@ struct PeerXdpArgs {
     busy_poll: bool,
 }
 
+/// How the generator paces its frames (`run` and `traffic`).
+#[derive(clap::Args, Debug)]
+struct PacingArgs {
+    /// The generator sends what falls due in this many µs as one batch (at most 32 frames).
+    #[arg(long, default_value_t = 50.0)]
+    batch_gap_us: f64,
+    /// Frames the generator may fall behind its schedule and still send,
+    /// as fast as it can, once it runs again; beyond that it skips them
+    /// (counted). After the host held its core this is the burst the DUT
+    /// gets (dut0's ring holds 256).
+    #[arg(long, default_value_t = bench::traffic::engine::MAX_DEFICIT, value_parser = clap::value_parser!(u64).range(1..))]
+    gen_catch_up: u64,
+}
+
+impl PacingArgs {
+    fn batch_gap_ns(&self) -> u64 {
+        (self.batch_gap_us * 1e3) as u64
+    }
+}
+
 #[derive(clap::Args, Debug)]
 struct RunArgs {
     /// Run name (results go to OUT/<date>-NAME/).
@@ -213,15 +233,8 @@ struct RunArgs {
     /// shows how many were left out.
     #[arg(long)]
     charge_testbed: bool,
-    /// The generator sends what falls due in this many µs as one batch (at most 32 frames).
-    #[arg(long, default_value_t = 50.0)]
-    batch_gap_us: f64,
-    /// Frames the generator may fall behind its schedule and still send,
-    /// as fast as it can, once it runs again; beyond that it skips them
-    /// (counted). After the host held its core this is the burst the DUT
-    /// gets (dut0's ring holds 256).
-    #[arg(long, default_value_t = bench::traffic::engine::MAX_DEFICIT, value_parser = clap::value_parser!(u64).range(1..))]
-    gen_catch_up: u64,
+    #[command(flatten)]
+    pacing: PacingArgs,
     /// orbitmesh-dp binary (default: next to this one).
     #[arg(long)]
     dp_bin: Option<PathBuf>,
@@ -268,15 +281,8 @@ struct TrafficArgs {
     netns: Option<String>,
     #[arg(long)]
     core: Option<usize>,
-    /// The generator sends what falls due in this many µs as one batch (at most 32 frames).
-    #[arg(long, default_value_t = 50.0)]
-    batch_gap_us: f64,
-    /// Frames the generator may fall behind its schedule and still send,
-    /// as fast as it can, once it runs again; beyond that it skips them
-    /// (counted). After the host held its core this is the burst the DUT
-    /// gets (dut0's ring holds 256).
-    #[arg(long, default_value_t = bench::traffic::engine::MAX_DEFICIT, value_parser = clap::value_parser!(u64).range(1..))]
-    gen_catch_up: u64,
+    #[command(flatten)]
+    pacing: PacingArgs,
 }
 
 fn main() {
@@ -363,8 +369,8 @@ fn run(a: RunArgs) -> Result<()> {
         quiet_wait: Duration::from_secs_f64(a.quiet_wait),
         stall_check: a.stall_check,
         charge_testbed: a.charge_testbed,
-        batch_gap_ns: (a.batch_gap_us * 1e3) as u64,
-        catch_up: a.gen_catch_up,
+        batch_gap_ns: a.pacing.batch_gap_ns(),
+        catch_up: a.pacing.gen_catch_up,
         bins: {
             let dp = a.dp_bin.clone().unwrap_or_else(|| sibling("orbitmesh-dp"));
             Bins {
@@ -428,8 +434,8 @@ fn traffic(a: TrafficArgs) -> Result<()> {
             drain: Duration::from_millis(300),
             mix,
             plan,
-            batch_gap_ns: (a.batch_gap_us * 1e3) as u64,
-            catch_up: a.gen_catch_up,
+            batch_gap_ns: a.pacing.batch_gap_ns(),
+            catch_up: a.pacing.gen_catch_up,
         },
         &mut |_| {},
     )?;
