@@ -14,4 +14,5 @@ fn main() {
     orbitmesh_bpf_build::compile("xdp_min", &[]);
     orbitmesh_bpf_build::compile("gen_relay", &[]);
     orbitmesh_bpf_build::compile("napi_gap", &[]);
+    orbitmesh_bpf_build::compile("gen_live", &[]);
 }

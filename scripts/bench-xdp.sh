@@ -21,13 +21,14 @@
 #   scripts/bench-xdp.sh             # RUNS=2, about 13 minutes on a quiet 2-CPU machine
 #   RUNS=1 DEFAULT=0 scripts/bench-xdp.sh
 #   GEN=relay TAG=relay scripts/bench-xdp.sh  # frames reach dut0 as XDP frames (orbitmesh-bench run --gen)
+#   GEN=live MAX_MPPS=2 TAG=live scripts/bench-xdp.sh  # XDP frames made by the kernel: no copy on either core, ~1.5 Mpps on this VM
 #   TAG=mine scripts/bench-xdp.sh    # results in <date>-xdp-mine-threaded-N/ (a TAG keeps a run from overwriting an earlier one of the same day)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 day=$(date -u +%Y-%m-%d)
 dirs=()
 common=(--duts xdp-min,xdp-min-busy,orbitmesh-xdp,orbitmesh-xdp-busy,orbitmesh,kernel,testpmd --sizes 64 --trial 2
-  --max-mpps 1.5 --latency-loads 0.5 --latency-trial 2 --cost-mpps 0.15,0.3,0.5,0.7 ${GEN:+--gen "$GEN"})
+  --max-mpps "${MAX_MPPS:-1.5}" --latency-loads 0.5 --latency-trial 2 --cost-mpps 0.15,0.3,0.5,0.7 ${GEN:+--gen "$GEN"})
 for r in $(seq 1 "${RUNS:-2}"); do
   bash scripts/bench-harness.sh --name "xdp${TAG:+-$TAG}-threaded-$r" --threaded-napi "${common[@]}" \
     --swap-rate 100 --swaps 1000 --swap-load 0.5 --profile-load 0.9

@@ -197,7 +197,9 @@ struct RunArgs {
     /// veth each frame is a socket buffer, which an XDP DUT must copy into
     /// a page) or `relay` (the socket sends on relay-src, whose peer
     /// redirects every frame to gen0 by XDP: dut0 receives XDP frames, as
-    /// from a NIC, and the copy is made on the generator's core).
+    /// from a NIC, and the copy is made on the generator's core) or `live`
+    /// (the kernel makes XDP frames itself, BPF_PROG_TEST_RUN with live
+    /// frames: no socket buffer, no copy; MPLS and IPv4, one frame size).
     #[arg(long, default_value = "xsk", value_parser = GenKind::parse)]
     gen: GenKind,
     /// With --threaded-napi: interrupt coalescing of dut0's receive (the
@@ -424,6 +426,7 @@ fn traffic(a: TrafficArgs) -> Result<()> {
         },
         sink_busy_poll: false,
         relay: None,
+        live: false,
     })?;
     let plan = FlowPlan::new(a.flows, a.labels, a.rx.len() as u8, profile);
     let s = engine.trial(

@@ -20,7 +20,7 @@ pub mod stalls;
 pub mod topology;
 
 use crate::traffic::engine::{EngineCfg, EngineHandle, Phase, Relay, TrialSpec, TrialStats};
-use crate::traffic::frame::{FlowPlan, Macs, SizeMix};
+use crate::traffic::frame::{self, FlowPlan, Macs, Profile, SizeMix};
 use anyhow::{bail, Context, Result};
 use dut::{Bins, Dut, DutKind};
 use rfc2544::{Outcome, SearchCfg};
@@ -39,6 +39,10 @@ pub enum GenKind {
     /// Through the relay pair (`topology::RELAY_SRC` -> `RELAY_IN`, XDP
     /// redirect to gen0): dut0 receives XDP frames, as from a NIC.
     Relay,
+    /// The kernel makes the frames (`crate::sys::gen_live`, live frames
+    /// redirected to gen0): XDP frames as from a NIC, and no copy on
+    /// either core; MPLS and IPv4 profiles, one frame size.
+    Live,
 }
 
 impl GenKind {
@@ -46,9 +50,55 @@ impl GenKind {
         match s {
             "xsk" => Ok(GenKind::Xsk),
             "relay" => Ok(GenKind::Relay),
-            _ => Err(format!("unknown generator {s:?} (xsk or relay)")),
+            "live" => Ok(GenKind::Live),
+            _ => Err(format!("unknown generator {s:?} (xsk, relay or live)")),
         }
     }
+}
+
+impl GenKind {
+    /// Whether the generator can send `size`-byte frames (FCS included) of
+    /// `profile`: the live one writes frames of at most
+    /// [`crate::sys::gen_live::LIVE_MAX_LEN`] bytes, a multiple of 4, and
+    /// stamps that need no UDP checksum update (no IPv6).
+    pub fn sends(self, profile: Profile, size: SizeMix) -> Result<(), String> {
+        if self != GenKind::Live {
+            return Ok(());
+        }
+        if matches!(profile, Profile::Ipv6 | Profile::Mixed) {
+            return Err("MPLS and IPv4 flows only (its stamps need no checksum update)".into());
+        }
+        match size {
+            SizeMix::Fixed(n)
+                if usize::from(n) >= 64
+                    && usize::from(n) - frame::FCS_LEN <= crate::sys::gen_live::LIVE_MAX_LEN
+                    && n.is_multiple_of(4) =>
+            {
+                Ok(())
+            }
+            _ => Err(format!(
+                "one frame size per trial, a multiple of 4 from 64 to {} bytes, not {}",
+                crate::sys::gen_live::LIVE_MAX_LEN + frame::FCS_LEN,
+                size.label()
+            )),
+        }
+    }
+}
+
+/// Refuses a suite the generator cannot send, before anything is built.
+fn live_fits(cfg: &SuiteCfg) -> Result<()> {
+    for d in &cfg.duts {
+        for &size in &cfg.sizes {
+            if let Err(e) = cfg.gen.sends(d.profile(), size) {
+                bail!(
+                    "--gen live cannot send {}'s frames at --sizes {}: {e}",
+                    d.name(),
+                    size.label()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What to run.
@@ -572,6 +622,7 @@ pub fn preflight() -> Result<()> {
 
 /// Runs the suite; `command` is recorded in the results.
 pub fn run_suite(cfg: SuiteCfg, command: String) -> Result<SuiteResult> {
+    live_fits(&cfg)?;
     preflight()?;
     let load_before = cpu::load_note();
     let started = report::utc_now();
@@ -607,6 +658,7 @@ pub fn run_suite(cfg: SuiteCfg, command: String) -> Result<SuiteResult> {
             src: topology::RELAY_SRC.into(),
             peer: topology::RELAY_IN.into(),
         }),
+        live: cfg.gen == GenKind::Live,
     })
     .context("starting the generator and sink")?;
     let mut duts = Vec::new();
@@ -741,7 +793,7 @@ fn run_dut(
 ) -> Result<()> {
     let plan = FlowPlan::new(cfg.flows, cfg.labels, kind.egress(), kind.profile());
     let dut = Dut::start(kind, &plan, &cfg.bins, cfg.dut_core, work)?;
-    if cfg.gen == GenKind::Relay {
+    if cfg.gen != GenKind::Xsk {
         topology::dut0_napi()?;
     }
     if cfg.threaded_napi {
@@ -782,7 +834,7 @@ fn run_dut(
                 cfg.gen_core as u32,
                 match cfg.gen {
                     GenKind::Xsk => crate::sys::napi_gap::Refusals::Xsk,
-                    GenKind::Relay => crate::sys::napi_gap::Refusals::Relay,
+                    GenKind::Relay | GenKind::Live => crate::sys::napi_gap::Refusals::Relay,
                 },
             )
             .map_err(|e| orbitmesh_core::errln!("orbitmesh-bench: no watch on dut0's polls: {e:#}"))
@@ -1032,6 +1084,23 @@ fn swap_under_load(
 mod tests {
     use super::*;
     use crate::sys::napi_gap::PollGaps;
+
+    #[test]
+    fn the_live_generator_refuses_what_it_cannot_stamp() {
+        let live = GenKind::Live;
+        assert!(live.sends(Profile::Mpls, SizeMix::Fixed(64)).is_ok());
+        assert!(live.sends(Profile::Ipv4, SizeMix::Fixed(132)).is_ok());
+        for (p, s) in [
+            (Profile::Ipv6, SizeMix::Fixed(64)),
+            (Profile::Mixed, SizeMix::Fixed(64)),
+            (Profile::Mpls, SizeMix::Fixed(136)),
+            (Profile::Mpls, SizeMix::Fixed(66)),
+            (Profile::Mpls, SizeMix::Imix),
+        ] {
+            assert!(live.sends(p, s).is_err(), "{p:?} {s:?}");
+            assert!(GenKind::Xsk.sends(p, s).is_ok());
+        }
+    }
 
     fn lossy(lost: u64, refused_away: u64) -> TrialRecord {
         let mut r = TrialRecord::default();

@@ -3,6 +3,7 @@
 //! other module and target of the workspace (root `Cargo.toml` lint table).
 //!
 //! - [`busy`]: kernel busy polling of the sink's sockets (`recvfrom`).
+//! - [`gen_live`]: the in-kernel generator (aya; `unsafe`: its stop signal).
 //! - [`gen_relay`]: the relay generator's XDP redirect (aya; no `unsafe`).
 //! - [`napi_gap`]: the watch on dut0's NAPI polls (aya; no `unsafe`).
 //! - [`netns`]: moving one thread into a network namespace (`setns`).
@@ -10,6 +11,7 @@
 #![allow(unsafe_code)]
 
 pub mod busy;
+pub mod gen_live;
 pub mod gen_relay;
 pub mod napi_gap;
 pub mod netns;

@@ -23,11 +23,20 @@
 //! ([`crate::sys::gen_relay`]): the DUT then receives XDP frames, as from a
 //! NIC, instead of socket buffers (the skb-to-page copy an XDP DUT pays on
 //! veth moves to the generator's core).
+//!
+//! With [`EngineCfg::live`] the frames come from the kernel itself
+//! ([`crate::sys::gen_live`]: BPF_PROG_TEST_RUN with live frames, the same
+//! schedule and stamps): XDP frames as from a NIC, with no socket buffer
+//! and no copy on either core. Its one call per trial runs on a second
+//! thread pinned to the same core, and this thread sinks meanwhile at
+//! SCHED_FIFO [`LIVE_SINK_PRIO`], sleeping in poll() when nothing came:
+//! it runs as soon as frames arrive, the generator the rest of the time.
 
 use super::flows::{FlowTable, SinkCounts};
 use super::frame::{self, FlowPlan, Macs, Profile, SizeMix};
+use crate::sys::gen_live::{GenLive, Interrupt, LiveCfg, LIVE_MAX_LEN};
 use crate::sys::gen_relay::GenRelay;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use dataplane::ring::{Batch, PacketIo, MAX_BATCH};
 use dataplane::sys::xdp::Steering;
 use dataplane::sys::xsk::{XskConfig, XskIo};
@@ -40,6 +49,10 @@ pub const MAX_DEFICIT: u64 = 512;
 
 /// Chunks of the generator's UMEM (all for sending: its socket receives nothing).
 const GEN_FRAMES: u32 = 4096;
+
+/// The sink's SCHED_FIFO priority while the live generator runs: below
+/// the NAPI threads' (harness::topology::NAPI_FIFO_PRIO, 50), which feed it.
+pub const LIVE_SINK_PRIO: u32 = 40;
 
 /// Default of [`TrialSpec::batch_gap_ns`].
 pub const MAX_BATCH_GAP_NS: u64 = 50_000;
@@ -70,6 +83,8 @@ pub struct EngineCfg {
     pub sink_busy_poll: bool,
     /// Send through a relay (None: the socket sends on `gen_iface`).
     pub relay: Option<Relay>,
+    /// The kernel generates the frames (`--gen live`; not with `relay`).
+    pub live: bool,
 }
 
 /// One trial.
@@ -247,9 +262,15 @@ struct Engine {
     sink_batch: Batch,
     _steering: Steering,
     _relay: Option<GenRelay>,
+    /// The in-kernel generator, and the flows its templates are for.
+    live: Option<GenLive>,
+    live_for: Option<(u16, u32, u8, Profile, SizeMix)>,
+    core: Option<usize>,
     sink_ports: usize,
     macs: Macs,
     base: Instant,
+    /// CLOCK_MONOTONIC at `base` (the live generator's stamps).
+    base_mono: u64,
     templates: Vec<Vec<u8>>,
     templates_for: Option<(u16, u32, u8, Profile, SizeMix)>,
     passes: u32,
@@ -296,6 +317,13 @@ impl Engine {
             Some(r) => Some(GenRelay::attach(&r.peer, &cfg.gen_iface)?),
             None => None,
         };
+        if cfg.live && cfg.relay.is_some() {
+            bail!("the live generator sends on the generator's port itself: no relay with it");
+        }
+        let live = match cfg.live {
+            true => Some(GenLive::load(&cfg.gen_iface)?),
+            false => None,
+        };
         let sink_cfg = XskConfig {
             busy_poll_budget: cfg.sink_busy_poll.then_some(crate::sys::busy::BUDGET),
             ..XskConfig::default()
@@ -323,9 +351,13 @@ impl Engine {
             sink_batch: Batch::new(),
             _steering: steering,
             _relay: relay,
+            live,
+            live_for: None,
+            core: cfg.core,
             sink_ports: ports.len(),
             macs: cfg.macs,
             base: Instant::now(),
+            base_mono: dataplane::sys::clock::monotonic_ns(),
             templates: Vec::new(),
             templates_for: None,
             passes: 0,
@@ -455,9 +487,14 @@ impl Engine {
         let cpu0 = thread_cpu_ns();
         on_phase(Phase::Sending);
         let t0 = self.now_ns();
-        let (sent, skipped) = self.send_paced(spec, budget, t0, &mut table)?;
+        let (sent, skipped, live_cpu) = if self.live.is_some() {
+            self.send_live(spec, budget, t0, &mut table)?
+        } else {
+            let (sent, skipped) = self.send_paced(spec, budget, t0, &mut table)?;
+            (sent, skipped, 0)
+        };
         let t_send = (self.now_ns() - t0) as f64 / 1e9;
-        let cpu1 = thread_cpu_ns();
+        let cpu1 = thread_cpu_ns() + live_cpu;
         on_phase(Phase::Draining);
         let end = self.now_ns() + spec.drain.as_nanos() as u64;
         while self.now_ns() < end {
@@ -477,7 +514,12 @@ impl Engine {
             offered_pps: spec.rate_pps,
             seconds: t_send,
             sent,
-            completed: self.tx.completed() - completed0,
+            // (The live generator's frames have no completion ring.)
+            completed: if self.live.is_some() {
+                sent
+            } else {
+                self.tx.completed() - completed0
+            },
             gen_skipped: skipped,
             sent_pps: sent as f64 / t_send.max(1e-9),
             lost,
@@ -490,6 +532,127 @@ impl Engine {
             sink: table.counts,
             latency,
             gen_thread_cpu_ns: cpu1.saturating_sub(cpu0),
+        })
+    }
+
+    /// The live generator's schedule for this trial (the same as
+    /// [`Engine::send_paced`]'s), its templates written when the flows
+    /// changed. Refused: frame sizes that vary (IMIX), frames over
+    /// [`LIVE_MAX_LEN`], stamps that need a checksum update (IPv6).
+    fn live_cfg(&mut self, spec: &TrialSpec, budget: u64, t0: u64) -> Result<LiveCfg> {
+        let plan = spec.plan;
+        if !matches!(spec.mix, SizeMix::Fixed(_)) {
+            bail!(
+                "--gen live sends one frame size per trial, not {}",
+                spec.mix.label()
+            );
+        }
+        let at = plan.stamp_at(0);
+        if at.udp_csum.is_some() || (0..plan.flows).any(|f| plan.stamp_at(f) != at) {
+            bail!("--gen live writes stamps that need no checksum update: MPLS or IPv4 flows only");
+        }
+        let key = (plan.flows, plan.labels, plan.egress, plan.profile, spec.mix);
+        let len = self.templates.first().map_or(0, Vec::len);
+        if len > LIVE_MAX_LEN || at.at + frame::STAMP_LEN > len {
+            bail!("--gen live sends frames of up to {LIVE_MAX_LEN} bytes, not {len}");
+        }
+        let live = self.live.as_mut().context("no live generator")?;
+        if self.live_for != Some(key) {
+            live.set_templates(&self.templates)?;
+            self.live_for = Some(key);
+        }
+        // 32.32 fixed point frames per ns; the program multiplies it by
+        // the time since t0 (< 2^37 ns) in 64 bits.
+        let rate = (spec.rate_pps / 1e9 * 4_294_967_296.0) as u64;
+        let dur = spec.duration.as_nanos() as u64;
+        if rate >= 1 << 26 || dur >= 1 << 37 {
+            bail!("--gen live: a rate under 67 Gpps and trials under 137 s");
+        }
+        let start = self.base_mono + t0;
+        Ok(LiveCfg {
+            t0: start,
+            end: start + dur,
+            base: self.base_mono,
+            rate,
+            budget,
+            catch_up: spec.catch_up,
+            flows: u32::from(plan.flows),
+            words: (len / 4) as u32,
+            stamp_at: at.at as u32,
+            trial: u32::from(spec.trial),
+        })
+    }
+
+    /// The sending phase with the live generator: its call on a second
+    /// thread pinned to this core, this thread sinking at SCHED_FIFO
+    /// [`LIVE_SINK_PRIO`] meanwhile, asleep in poll() when nothing came.
+    /// Returns (sent, skipped, the generator thread's CPU ns).
+    fn send_live(
+        &mut self,
+        spec: &TrialSpec,
+        budget: u64,
+        t0: u64,
+        table: &mut FlowTable,
+    ) -> Result<(u64, u64, u64)> {
+        let cfg = self.live_cfg(spec, budget, t0)?;
+        let mut live = self.live.take().context("no live generator")?;
+        let r = live
+            .start(&cfg)
+            .and_then(|()| self.run_live(&live, &cfg, table));
+        let state = live.state();
+        self.live = Some(live);
+        let cpu = r?;
+        let st = state?;
+        Ok((st.sent, st.skipped, cpu))
+    }
+
+    fn run_live(&mut self, live: &GenLive, cfg: &LiveCfg, table: &mut FlowTable) -> Result<u64> {
+        let stop = Interrupt::default();
+        let core = self.core;
+        let end = cfg.end - self.base_mono;
+        std::thread::scope(|sc| {
+            let gen = std::thread::Builder::new()
+                .name("obh-live-gen".into())
+                .spawn_scoped(sc, || -> Result<u64> {
+                    if let Some(c) = core {
+                        if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
+                            bail!("cannot pin the live generator to CPU {c}");
+                        }
+                    }
+                    let c0 = thread_cpu_ns();
+                    live.run(&stop)?;
+                    Ok(thread_cpu_ns().saturating_sub(c0))
+                })
+                .context("spawning the live generator's thread")?;
+            let fifo = sched_fifo(Some(LIVE_SINK_PRIO));
+            let mut checks = 0u32;
+            while self.now_ns() < end && !gen.is_finished() {
+                if self.sink_pass(table) == 0 {
+                    self.sink.wait(1);
+                }
+                checks += 1;
+                if checks & 1023 == 0 && dataplane::sys::signal::stop_requested() {
+                    break;
+                }
+            }
+            // The program sends nothing after `end`; end its call.
+            while !gen.is_finished() {
+                stop.fire();
+                if self.sink_pass(table) == 0 {
+                    self.sink.wait(1);
+                }
+            }
+            if fifo.is_ok() {
+                let _ = sched_fifo(None);
+            }
+            let cpu = gen
+                .join()
+                .map_err(|_| anyhow::anyhow!("the live generator's thread panicked"))??;
+            fifo.context("the sink's SCHED_FIFO for the live generator (root needed)")?;
+            if dataplane::sys::signal::stop_requested() {
+                bail!("interrupted");
+            }
+            Ok(cpu)
         })
     }
 
@@ -582,6 +745,33 @@ fn latency_of(h: &hdrhistogram::Histogram<u64>) -> Latency {
         max: h.max(),
         mean: h.mean(),
     }
+}
+
+/// Puts the calling thread at SCHED_FIFO `prio`, or back to SCHED_OTHER
+/// (None), with `chrt`.
+fn sched_fifo(prio: Option<u32>) -> Result<()> {
+    let me = std::fs::read_link("/proc/thread-self")?;
+    let tid = me
+        .file_name()
+        .and_then(|t| t.to_str())
+        .context("/proc/thread-self names no thread")?
+        .to_string();
+    let args: Vec<String> = match prio {
+        Some(p) => vec!["-f".into(), "-p".into(), p.to_string(), tid],
+        None => vec!["-o".into(), "-p".into(), "0".into(), tid],
+    };
+    let out = std::process::Command::new("chrt")
+        .args(&args)
+        .output()
+        .context("running chrt")?;
+    if !out.status.success() {
+        bail!(
+            "chrt {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
 }
 
 /// CPU time of the calling thread (ns on CPU).
