@@ -141,7 +141,10 @@ fn method(s: &mut String, r: &SuiteResult) {
     if c.gen == super::GenKind::Live {
         let _ = writeln!(
             s,
-            "Generator: in the kernel (`--gen live`): BPF_PROG_TEST_RUN with live frames on CPU {}, one call per trial, paced by              the clock, redirecting every frame to gen0, so dut0 receives XDP frames (as from a NIC) and neither core copies a              socket buffer into a page; the sink runs beside it at SCHED_FIFO {}, asleep in poll() when idle; dut0's GRO on.  ",
+            "Generator: in the kernel (`--gen live`): BPF_PROG_TEST_RUN with live frames on CPU {}, one call per trial, \
+             paced by the clock, redirecting every frame to gen0, so dut0 receives XDP frames (as from a NIC) and neither \
+             core copies a socket buffer into a page; the sink runs beside it at SCHED_FIFO {}, asleep in poll() when idle; \
+             dut0's GRO on.  ",
             c.gen_core,
             crate::traffic::engine::LIVE_SINK_PRIO
         );
