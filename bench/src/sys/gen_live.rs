@@ -16,7 +16,7 @@
 //! (both in [`Interrupt`]).
 
 use anyhow::{bail, Context, Result};
-use aya::maps::{Array, DevMap, MapData};
+use aya::maps::{Array, MapData};
 use aya::programs::{ProgramError, TestRun, TestRunAttrs, TestRunOptions, Xdp};
 use aya::{include_bytes_aligned, Ebpf, Pod};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -85,18 +85,7 @@ impl std::fmt::Debug for GenLive {
 impl GenLive {
     /// Loads the program, its frames redirected out of `to`.
     pub fn load(to: &str) -> Result<GenLive> {
-        let mut bpf = Ebpf::load(OBJ).context("loading gen_live.o")?;
-        {
-            let mut m: DevMap<_> =
-                DevMap::try_from(bpf.map_mut("live_port").context("live_port map")?)?;
-            m.set(0, dataplane::sys::xdp::ifindex(to)?, None, 0)
-                .with_context(|| format!("live_port -> {to}"))?;
-        }
-        let p: &mut Xdp = bpf
-            .program_mut("gen_live")
-            .context("gen_live missing from gen_live.o")?
-            .try_into()?;
-        p.load().context("the kernel refused gen_live")?;
+        let bpf = super::gen_relay::load_to(OBJ, "gen_live", "live_port", to)?;
         Ok(GenLive {
             bpf,
             first: Vec::new(),

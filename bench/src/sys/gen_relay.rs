@@ -27,20 +27,31 @@ impl GenRelay {
     /// Attaches the relay to `from` (native mode), sending every frame it
     /// receives out of `to`.
     pub fn attach(from: &str, to: &str) -> Result<GenRelay> {
-        let mut bpf = Ebpf::load(OBJ).context("loading gen_relay.o")?;
-        {
-            let mut m: DevMap<_> =
-                DevMap::try_from(bpf.map_mut("relay_port").context("relay_port map")?)?;
-            m.set(0, dataplane::sys::xdp::ifindex(to)?, None, 0)
-                .with_context(|| format!("relay_port -> {to}"))?;
-        }
+        let mut bpf = load_to(OBJ, "gen_relay", "relay_port", to)?;
         let p: &mut Xdp = bpf
             .program_mut("gen_relay")
-            .context("gen_relay missing from gen_relay.o")?
+            .context("gen_relay")?
             .try_into()?;
-        p.load().context("the kernel refused gen_relay")?;
         p.attach(from, XdpMode::Driver)
             .with_context(|| format!("attaching gen_relay to {from} in native mode"))?;
         Ok(GenRelay { _bpf: bpf })
     }
+}
+
+/// Loads object `obj` with its XDP program `prog`, the one slot of its
+/// DEVMAP `map` set to interface `to`: the relay's and the live
+/// generator's shared start (every frame redirected out of `to`).
+pub(super) fn load_to(obj: &[u8], prog: &str, map: &str, to: &str) -> Result<Ebpf> {
+    let mut bpf = Ebpf::load(obj).with_context(|| format!("loading {prog}.o"))?;
+    let mut m: DevMap<_> =
+        DevMap::try_from(bpf.map_mut(map).with_context(|| format!("{map} map"))?)?;
+    m.set(0, dataplane::sys::xdp::ifindex(to)?, None, 0)
+        .with_context(|| format!("{map} -> {to}"))?;
+    let p: &mut Xdp = bpf
+        .program_mut(prog)
+        .with_context(|| format!("{prog} missing from {prog}.o"))?
+        .try_into()?;
+    p.load()
+        .with_context(|| format!("the kernel refused {prog}"))?;
+    Ok(bpf)
 }
