@@ -54,6 +54,10 @@ const GEN_FRAMES: u32 = 4096;
 /// the NAPI threads' (harness::topology::NAPI_FIFO_PRIO, 50), which feed it.
 pub const LIVE_SINK_PRIO: u32 = 40;
 
+/// How long after the live generator's call is made its schedule starts
+/// (the call first waits for an RCU grace period: 12-24 ms measured).
+pub const LIVE_LEAD: Duration = Duration::from_millis(100);
+
 /// Default of [`TrialSpec::batch_gap_ns`].
 pub const MAX_BATCH_GAP_NS: u64 = 50_000;
 
@@ -485,17 +489,18 @@ impl Engine {
         table.counts = SinkCounts::default();
         let completed0 = self.tx.completed();
         let cpu0 = thread_cpu_ns();
-        on_phase(Phase::Sending);
-        let t0 = self.now_ns();
-        let (sent, skipped, live_cpu) = if self.live.is_some() {
-            self.send_live(spec, budget, t0, &mut table)?
+        let (t0, sent, skipped, live_cpu, t_end) = if self.live.is_some() {
+            self.send_live(spec, budget, &mut table, on_phase)?
         } else {
+            on_phase(Phase::Sending);
+            let t0 = self.now_ns();
             let (sent, skipped) = self.send_paced(spec, budget, t0, &mut table)?;
-            (sent, skipped, 0)
+            let t_end = self.now_ns();
+            on_phase(Phase::Draining);
+            (t0, sent, skipped, 0, t_end)
         };
-        let t_send = (self.now_ns() - t0) as f64 / 1e9;
+        let t_send = (t_end - t0) as f64 / 1e9;
         let cpu1 = thread_cpu_ns() + live_cpu;
-        on_phase(Phase::Draining);
         let end = self.now_ns() + spec.drain.as_nanos() as u64;
         while self.now_ns() < end {
             self.tx_service();
@@ -586,29 +591,43 @@ impl Engine {
     /// The sending phase with the live generator: its call on a second
     /// thread pinned to this core, this thread sinking at SCHED_FIFO
     /// [`LIVE_SINK_PRIO`] meanwhile, asleep in poll() when nothing came.
-    /// Returns (sent, skipped, the generator thread's CPU ns).
+    /// The schedule starts [`LIVE_LEAD`] after the call is made (which
+    /// first swaps the program into the XDP dispatcher: an RCU grace
+    /// period, 12-24 ms here), so its first frames are not a catch-up
+    /// burst; the sending phase (`Phase::Sending` to `Phase::Draining`)
+    /// is the schedule's, not the call's. Returns (its start and end on
+    /// this clock, sent, skipped, the generator thread's CPU ns) as
+    /// (t0, sent, skipped, cpu, t_end).
     fn send_live(
         &mut self,
         spec: &TrialSpec,
         budget: u64,
-        t0: u64,
         table: &mut FlowTable,
-    ) -> Result<(u64, u64, u64)> {
+        on_phase: &mut dyn FnMut(Phase),
+    ) -> Result<(u64, u64, u64, u64, u64)> {
+        let t0 = self.now_ns() + LIVE_LEAD.as_nanos() as u64;
         let cfg = self.live_cfg(spec, budget, t0)?;
         let mut live = self.live.take().context("no live generator")?;
         let r = live
             .start(&cfg)
-            .and_then(|()| self.run_live(&live, &cfg, table));
+            .and_then(|()| self.run_live(&live, &cfg, table, on_phase));
         let state = live.state();
         self.live = Some(live);
-        let cpu = r?;
+        let (cpu, t_end) = r?;
         let st = state?;
-        Ok((st.sent, st.skipped, cpu))
+        Ok((t0, st.sent, st.skipped, cpu, t_end))
     }
 
-    fn run_live(&mut self, live: &GenLive, cfg: &LiveCfg, table: &mut FlowTable) -> Result<u64> {
+    fn run_live(
+        &mut self,
+        live: &GenLive,
+        cfg: &LiveCfg,
+        table: &mut FlowTable,
+        on_phase: &mut dyn FnMut(Phase),
+    ) -> Result<(u64, u64)> {
         let stop = Interrupt::default();
         let core = self.core;
+        let start = cfg.t0 - self.base_mono;
         let end = cfg.end - self.base_mono;
         std::thread::scope(|sc| {
             let gen = std::thread::Builder::new()
@@ -625,6 +644,12 @@ impl Engine {
                 })
                 .context("spawning the live generator's thread")?;
             let fifo = sched_fifo(Some(LIVE_SINK_PRIO));
+            while self.now_ns() < start && !gen.is_finished() {
+                if self.sink_pass(table) == 0 {
+                    self.sink.wait(1);
+                }
+            }
+            on_phase(Phase::Sending);
             let mut checks = 0u32;
             while self.now_ns() < end && !gen.is_finished() {
                 if self.sink_pass(table) == 0 {
@@ -636,6 +661,8 @@ impl Engine {
                 }
             }
             // The program sends nothing after `end`; end its call.
+            let t_end = self.now_ns().min(end);
+            on_phase(Phase::Draining);
             while !gen.is_finished() {
                 stop.fire();
                 if self.sink_pass(table) == 0 {
@@ -652,7 +679,7 @@ impl Engine {
             if dataplane::sys::signal::stop_requested() {
                 bail!("interrupted");
             }
-            Ok(cpu)
+            Ok((cpu, t_end))
         })
     }
 
