@@ -17,7 +17,7 @@
 //! profile has no sample at all inside such gaps). Called "away" below.
 //! Nothing else of the harness runs during the check.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -144,12 +144,7 @@ fn spin(dur: Duration) -> Stalls {
 
 /// Puts the calling thread at the NAPI threads' SCHED_FIFO priority.
 fn realtime() -> Result<()> {
-    let me = std::fs::read_link("/proc/thread-self")?;
-    let tid = me
-        .file_name()
-        .and_then(|t| t.to_str()?.parse().ok())
-        .context("/proc/thread-self names no thread")?;
-    super::topology::napi_priority(tid)
+    crate::sys::sched::this_thread(Some(super::topology::NAPI_FIFO_PRIO))
 }
 
 /// ns this thread has waited on a run queue (schedstat's second field).

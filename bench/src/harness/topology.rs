@@ -298,15 +298,7 @@ pub fn dut0_napi() -> Result<()> {
 
 /// Puts thread `tid` at [`NAPI_FIFO_PRIO`] (SCHED_FIFO, `chrt`).
 pub fn napi_priority(tid: u32) -> Result<()> {
-    run(&[
-        "chrt",
-        "-f",
-        "-p",
-        &NAPI_FIFO_PRIO.to_string(),
-        &tid.to_string(),
-    ])
-    .map(|_| ())
-    .with_context(|| format!("chrt -f -p {NAPI_FIFO_PRIO} {tid} (root needed for SCHED_FIFO)"))
+    crate::sys::sched::set_fifo(tid, Some(NAPI_FIFO_PRIO))
 }
 
 /// Counters of every interface of the line that can say where frames went

@@ -7,6 +7,7 @@
 //! - [`gen_relay`]: the relay generator's XDP redirect (aya; no `unsafe`).
 //! - [`napi_gap`]: the watch on dut0's NAPI polls (aya; no `unsafe`).
 //! - [`netns`]: moving one thread into a network namespace (`setns`).
+//! - [`sched`]: SCHED_FIFO for the harness's threads (`chrt`; no `unsafe`).
 //! - [`xdp_min`]: the in-kernel limit peer's loader (aya; no `unsafe`).
 #![allow(unsafe_code)]
 
@@ -15,4 +16,5 @@ pub mod gen_live;
 pub mod gen_relay;
 pub mod napi_gap;
 pub mod netns;
+pub mod sched;
 pub mod xdp_min;

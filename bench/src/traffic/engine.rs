@@ -36,6 +36,7 @@ use super::flows::{FlowTable, SinkCounts};
 use super::frame::{self, FlowPlan, Macs, Profile, SizeMix};
 use crate::sys::gen_live::{GenLive, Interrupt, LiveCfg, LIVE_MAX_LEN};
 use crate::sys::gen_relay::GenRelay;
+use crate::sys::sched;
 use anyhow::{bail, Context, Result};
 use dataplane::ring::{Batch, PacketIo, MAX_BATCH};
 use dataplane::sys::xdp::Steering;
@@ -643,7 +644,7 @@ impl Engine {
                     Ok(thread_cpu_ns().saturating_sub(c0))
                 })
                 .context("spawning the live generator's thread")?;
-            let fifo = sched_fifo(Some(LIVE_SINK_PRIO));
+            let fifo = sched::this_thread(Some(LIVE_SINK_PRIO));
             while self.now_ns() < start && !gen.is_finished() {
                 if self.sink_pass(table) == 0 {
                     self.sink.wait(1);
@@ -670,7 +671,7 @@ impl Engine {
                 }
             }
             if fifo.is_ok() {
-                let _ = sched_fifo(None);
+                let _ = sched::this_thread(None);
             }
             let cpu = gen
                 .join()
@@ -772,33 +773,6 @@ fn latency_of(h: &hdrhistogram::Histogram<u64>) -> Latency {
         max: h.max(),
         mean: h.mean(),
     }
-}
-
-/// Puts the calling thread at SCHED_FIFO `prio`, or back to SCHED_OTHER
-/// (None), with `chrt`.
-fn sched_fifo(prio: Option<u32>) -> Result<()> {
-    let me = std::fs::read_link("/proc/thread-self")?;
-    let tid = me
-        .file_name()
-        .and_then(|t| t.to_str())
-        .context("/proc/thread-self names no thread")?
-        .to_string();
-    let args: Vec<String> = match prio {
-        Some(p) => vec!["-f".into(), "-p".into(), p.to_string(), tid],
-        None => vec!["-o".into(), "-p".into(), "0".into(), tid],
-    };
-    let out = std::process::Command::new("chrt")
-        .args(&args)
-        .output()
-        .context("running chrt")?;
-    if !out.status.success() {
-        bail!(
-            "chrt {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
 }
 
 /// CPU time of the calling thread (ns on CPU).
