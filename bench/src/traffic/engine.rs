@@ -34,7 +34,7 @@
 
 use super::flows::{FlowTable, SinkCounts};
 use super::frame::{self, FlowPlan, Macs, Profile, SizeMix};
-use crate::sys::gen_live::{GenLive, Interrupt, LiveCfg, LIVE_MAX_LEN};
+use crate::sys::gen_live::{GenLive, Interrupt, LiveCfg};
 use crate::sys::gen_relay::GenRelay;
 use crate::sys::sched;
 use anyhow::{bail, Context, Result};
@@ -267,9 +267,8 @@ struct Engine {
     sink_batch: Batch,
     _steering: Steering,
     _relay: Option<GenRelay>,
-    /// The in-kernel generator, and the flows its templates are for.
+    /// The in-kernel generator (its templates are `templates`).
     live: Option<GenLive>,
-    live_for: Option<(u16, u32, u8, Profile, SizeMix)>,
     core: Option<usize>,
     sink_ports: usize,
     macs: Macs,
@@ -357,7 +356,6 @@ impl Engine {
             _steering: steering,
             _relay: relay,
             live,
-            live_for: None,
             core: cfg.core,
             sink_ports: ports.len(),
             macs: cfg.macs,
@@ -376,10 +374,14 @@ impl Engine {
         self.base.elapsed().as_nanos() as u64
     }
 
-    fn prepare(&mut self, plan: &FlowPlan, mix: SizeMix) {
+    /// Builds the flows' frames when they changed, and hands them to the
+    /// live generator if there is one (which refuses frames of more than
+    /// one length, or too long: then nothing is kept, and the next trial
+    /// tries again).
+    fn prepare(&mut self, plan: &FlowPlan, mix: SizeMix) -> Result<()> {
         let key = (plan.flows, plan.labels, plan.egress, plan.profile, mix);
         if self.templates_for == Some(key) {
-            return;
+            return Ok(());
         }
         let classes = mix.classes();
         self.templates = (0..plan.flows)
@@ -387,7 +389,21 @@ impl Engine {
             .map(|(f, s)| frame::build(plan, &self.macs, f, s))
             .collect();
         self.held.fill(u32::MAX);
+        self.templates_for = None;
+        if let Some(live) = self.live.as_mut() {
+            live.set_templates(&self.templates)?;
+        }
         self.templates_for = Some(key);
+        Ok(())
+    }
+
+    /// A sink pass, or, when it found nothing, up to 1 ms asleep in poll()
+    /// until frames come (the live generator's sink, which must leave the
+    /// core to the generator while idle).
+    fn sink_or_sleep(&mut self, table: &mut FlowTable) {
+        if self.sink_pass(table) == 0 {
+            self.sink.wait(1);
+        }
     }
 
     /// One sink pass over every port; returns frames received.
@@ -476,7 +492,7 @@ impl Engine {
 
     fn run(&mut self, spec: &TrialSpec, on_phase: &mut dyn FnMut(Phase)) -> Result<TrialStats> {
         let plan = spec.plan;
-        self.prepare(&plan, spec.mix);
+        self.prepare(&plan, spec.mix)?;
         let flows = plan.flows as u64;
         let budget = (spec.rate_pps * spec.duration.as_secs_f64()).ceil() as u64;
         let per_flow = (budget / flows + 2) as u32;
@@ -542,30 +558,19 @@ impl Engine {
     }
 
     /// The live generator's schedule for this trial (the same as
-    /// [`Engine::send_paced`]'s), its templates written when the flows
-    /// changed. Refused: frame sizes that vary (IMIX), frames over
-    /// [`LIVE_MAX_LEN`], stamps that need a checksum update (IPv6).
-    fn live_cfg(&mut self, spec: &TrialSpec, budget: u64, t0: u64) -> Result<LiveCfg> {
+    /// [`Engine::send_paced`]'s; its templates are [`Engine::prepare`]'s,
+    /// one length at most [`crate::sys::gen_live::LIVE_MAX_LEN`]).
+    /// Refused: stamps that need a checksum update (IPv6), or that do not
+    /// fit the frame.
+    fn live_cfg(&self, spec: &TrialSpec, budget: u64, t0: u64) -> Result<LiveCfg> {
         let plan = spec.plan;
-        if !matches!(spec.mix, SizeMix::Fixed(_)) {
-            bail!(
-                "--gen live sends one frame size per trial, not {}",
-                spec.mix.label()
-            );
-        }
         let at = plan.stamp_at(0);
         if at.udp_csum.is_some() || (0..plan.flows).any(|f| plan.stamp_at(f) != at) {
             bail!("--gen live writes stamps that need no checksum update: MPLS or IPv4 flows only");
         }
-        let key = (plan.flows, plan.labels, plan.egress, plan.profile, spec.mix);
         let len = self.templates.first().map_or(0, Vec::len);
-        if len > LIVE_MAX_LEN || at.at + frame::STAMP_LEN > len {
-            bail!("--gen live sends frames of up to {LIVE_MAX_LEN} bytes, not {len}");
-        }
-        let live = self.live.as_mut().context("no live generator")?;
-        if self.live_for != Some(key) {
-            live.set_templates(&self.templates)?;
-            self.live_for = Some(key);
+        if at.at + frame::STAMP_LEN > len {
+            bail!("--gen live: a {len}-byte frame has no room for its stamp");
         }
         // 32.32 fixed point frames per ns; the program multiplies it by
         // the time since t0 (< 2^37 ns) in 64 bits.
@@ -646,16 +651,12 @@ impl Engine {
                 .context("spawning the live generator's thread")?;
             let fifo = sched::this_thread(Some(LIVE_SINK_PRIO));
             while self.now_ns() < start && !gen.is_finished() {
-                if self.sink_pass(table) == 0 {
-                    self.sink.wait(1);
-                }
+                self.sink_or_sleep(table);
             }
             on_phase(Phase::Sending);
             let mut checks = 0u32;
             while self.now_ns() < end && !gen.is_finished() {
-                if self.sink_pass(table) == 0 {
-                    self.sink.wait(1);
-                }
+                self.sink_or_sleep(table);
                 checks += 1;
                 if checks & 1023 == 0 && dataplane::sys::signal::stop_requested() {
                     break;
@@ -666,9 +667,7 @@ impl Engine {
             on_phase(Phase::Draining);
             while !gen.is_finished() {
                 stop.fire();
-                if self.sink_pass(table) == 0 {
-                    self.sink.wait(1);
-                }
+                self.sink_or_sleep(table);
             }
             if fifo.is_ok() {
                 let _ = sched::this_thread(None);
