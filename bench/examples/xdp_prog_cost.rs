@@ -5,16 +5,27 @@
 //! resolve on a noisy VM (a frame's whole trip over veth is ~2,000-3,000
 //! ns; the program is tens). Root only.
 //!
-//! `cargo run --release -p bench --example xdp_prog_cost [CALLS]`
+//! `cargo run --release -p bench --example xdp_prog_cost [CALLS [CASE]]`
+//! (CASE: run only the case of that name as printed, e.g. `swap` or
+//! `xdp-min swap`, for a profile of one case under `perf record`).
 //!
 //! Cases: a swap (one next hop), a swap over 4 ECMP members (the label
 //! hash), a TTL-expired drop, and an IPv4 frame handed to the slow path;
 //! then the harness's minimal XDP swap (bench/bpf/xdp_min.c) on the same
 //! swap frame.
 //! The frame is not reset between a call's runs, so the swaps map their
-//! label to itself and carry TTL 255 for 200 runs per call. Prints, per
-//! case, the median and the 10th/90th percentile over CALLS calls of the
-//! kernel's mean ns per run.
+//! label to itself and carry TTL 255 for 200 runs per call. The cases take
+//! turns, one call each. Prints, per case, the median and the 10th/90th
+//! percentile over CALLS calls of the kernel's mean ns per run, then per
+//! fast-path case its excess over the minimal swap's call of the same turn
+//! (the figure that holds still on a noisy host).
+//!
+//! Both programs are held in the kernel's XDP dispatcher while they are
+//! timed (attached in generic mode to a veth pair in a network namespace
+//! of the example's own, `unshare --net`): a program attached nowhere is
+//! patched into the dispatcher and out again around every call, ~24 ms a
+//! call here, after which the call's runs start with cold caches. Figures
+//! before 2026-12-02 were taken that way and read ~20-40 ns higher.
 
 use bench::sys::xdp_min::{MinLabel, MinNextHop, XdpMinTest};
 use dataplane::fast_path::compile;
@@ -22,6 +33,51 @@ use dataplane::sys::fast_maps::{action, FastPath};
 use orbitmesh_core::fib::*;
 
 const REPEAT: u32 = 200;
+
+/// The cases, as named in the output and on the command line.
+const CASES: [&str; 5] = [
+    "swap",
+    "swap, 4-way ECMP",
+    "drop, TTL expired",
+    "IPv4 to the slow path",
+    "xdp-min swap",
+];
+
+/// Set in the copy of this process that runs in a network namespace of its
+/// own (`unshare --net`), where the veth pair below is made; the namespace,
+/// the pair and the programs attached to it go when that process exits.
+const PRIVATE: &str = "ORBITMESH_PROG_COST_NETNS";
+const HOLD_PORTS: [&str; 2] = ["pc0", "pc1"];
+
+/// Runs this example again under `unshare --net`, with the same arguments,
+/// and exits with its status.
+fn in_private_netns() -> anyhow::Result<()> {
+    let me = std::env::current_exe()?;
+    let status = std::process::Command::new("unshare")
+        .arg("--net")
+        .arg(&me)
+        .args(std::env::args_os().skip(1))
+        .env(PRIVATE, "1")
+        .status()
+        .map_err(|e| anyhow::anyhow!("cannot run unshare (util-linux): {e}"))?;
+    // The copy has said what went wrong.
+    std::process::exit(status.code().unwrap_or(1));
+}
+
+/// The interfaces the programs are held on (see `FastPath::hold`): a veth
+/// pair, up, in this process's private namespace.
+fn make_hold_ports() -> anyhow::Result<()> {
+    let [a, b] = HOLD_PORTS;
+    for args in [
+        vec!["link", "add", a, "type", "veth", "peer", "name", b],
+        vec!["link", "set", a, "up"],
+        vec!["link", "set", b, "up"],
+    ] {
+        let st = std::process::Command::new("ip").args(&args).status()?;
+        anyhow::ensure!(st.success(), "ip {}: {st}", args.join(" "));
+    }
+    Ok(())
+}
 
 fn fib() -> FibSnapshot {
     let mut b = FibBuilder::new().hash_seed(7);
@@ -76,36 +132,23 @@ fn main() -> anyhow::Result<()> {
             .map_err(|_| anyhow::anyhow!("CALLS must be a count of calls, got {a:?}"))?,
     };
     anyhow::ensure!(calls > 0, "CALLS must be at least 1");
+    let only = std::env::args().nth(2).unwrap_or_default();
+    anyhow::ensure!(
+        only.is_empty() || CASES.contains(&only.as_str()),
+        "CASE must be one of {CASES:?}, got {only:?}"
+    );
+    if std::env::var_os(PRIVATE).is_none() {
+        return in_private_netns();
+    }
+    make_hold_ports()?;
     let mut fp = FastPath::load()?;
     for p in 0..4 {
         fp.set_port(p, 1)?;
     }
     fp.set_live(u64::MAX);
     fp.install(&compile(&fib())?)?;
-    let mut ip_frame = vec![2, 0, 0, 0, 8, 0, 2, 0, 0, 0, 7, 0, 0x08, 0x00];
-    ip_frame.extend_from_slice(&ipv4_udp());
-    let cases = [
-        ("swap", mpls(100, 255), action::REDIRECT),
-        ("swap, 4-way ECMP", mpls(200, 255), action::REDIRECT),
-        ("drop, TTL expired", mpls(100, 1), action::DROP),
-        ("IPv4 to the slow path", ip_frame, action::PASS),
-    ];
-    orbitmesh_core::outln!(
-        "{:<24} {:>8} {:>8} {:>8}  (ns per run; {calls} calls x {REPEAT} runs)",
-        "case",
-        "p10",
-        "median",
-        "p90"
-    );
-    for (name, frame, want) in cases {
-        report(name, calls, || {
-            let (act, d) = fp.time_run(&frame, REPEAT)?;
-            anyhow::ensure!(act == want, "{name}: action {act}, expected {want}");
-            Ok(d)
-        })?;
-    }
     // The in-kernel limit peer on the same swap, for the difference.
-    let min = XdpMinTest::load(
+    let mut min = XdpMinTest::load(
         &[MinNextHop {
             dst_mac: [2, 0, 0, 0, 9, 0],
             src_mac: [2, 0, 0, 0, 8, 0],
@@ -117,27 +160,67 @@ fn main() -> anyhow::Result<()> {
             nh: 0,
         }],
     )?;
-    let frame = mpls(100, 255);
-    report("xdp-min swap", calls, || {
-        let (act, d) = min.time_run(&frame, REPEAT)?;
-        anyhow::ensure!(act == action::REDIRECT, "xdp-min swap: action {act}");
-        Ok(d)
-    })?;
+    fp.hold(HOLD_PORTS[0])?;
+    min.hold(HOLD_PORTS[1])?;
+    let mut ip_frame = vec![2, 0, 0, 0, 8, 0, 2, 0, 0, 0, 7, 0, 0x08, 0x00];
+    ip_frame.extend_from_slice(&ipv4_udp());
+    let cases = [
+        (CASES[0], Prog::Fast, mpls(100, 255), action::REDIRECT),
+        (CASES[1], Prog::Fast, mpls(200, 255), action::REDIRECT),
+        (CASES[2], Prog::Fast, mpls(100, 1), action::DROP),
+        (CASES[3], Prog::Fast, ip_frame, action::PASS),
+        (CASES[4], Prog::Min, mpls(100, 255), action::REDIRECT),
+    ];
+    let cases: Vec<_> = cases
+        .into_iter()
+        .filter(|c| only.is_empty() || c.0 == only)
+        .collect();
+    // Round robin: call i of every case runs close in time to the others'
+    // call i, so the host's drifts (this VM's swing by 20-30% over
+    // seconds) move every case alike and the paired differences below
+    // hold still when the absolute figures do not.
+    let mut ns = vec![Vec::with_capacity(calls); cases.len()];
+    for _ in 0..calls {
+        for ((name, prog, frame, want), out) in cases.iter().zip(ns.iter_mut()) {
+            let (act, d) = match prog {
+                Prog::Fast => fp.time_run(frame, REPEAT)?,
+                Prog::Min => min.time_run(frame, REPEAT)?,
+            };
+            anyhow::ensure!(act == *want, "{name}: action {act}, expected {want}");
+            out.push(d.as_nanos() as i64);
+        }
+    }
+    orbitmesh_core::outln!(
+        "{:<32} {:>8} {:>8} {:>8}  (ns per run; {calls} calls x {REPEAT} runs)",
+        "case",
+        "p10",
+        "median",
+        "p90"
+    );
+    for ((name, ..), v) in cases.iter().zip(&ns) {
+        report(name, v.clone());
+    }
+    // Each fast-path case less the minimal swap's call of the same round.
+    if let Some(m) = cases.iter().position(|c| matches!(c.1, Prog::Min)) {
+        for (i, (name, prog, ..)) in cases.iter().enumerate() {
+            if matches!(prog, Prog::Fast) {
+                let d = ns[i].iter().zip(&ns[m]).map(|(a, b)| a - b).collect();
+                report(&format!("{name} - xdp-min"), d);
+            }
+        }
+    }
     Ok(())
 }
 
-/// Prints the 10th, 50th and 90th percentile of `calls` timings.
-fn report(
-    name: &str,
-    calls: usize,
-    mut run: impl FnMut() -> anyhow::Result<std::time::Duration>,
-) -> anyhow::Result<()> {
-    let mut ns = Vec::with_capacity(calls);
-    for _ in 0..calls {
-        ns.push(run()?.as_nanos() as u64);
-    }
+/// Which program a case runs.
+enum Prog {
+    Fast,
+    Min,
+}
+
+/// Prints the 10th, 50th and 90th percentile of `ns`.
+fn report(name: &str, mut ns: Vec<i64>) {
     ns.sort_unstable();
     let q = |p: usize| ns[(ns.len() - 1) * p / 100];
-    orbitmesh_core::outln!("{name:<24} {:>8} {:>8} {:>8}", q(10), q(50), q(90));
-    Ok(())
+    orbitmesh_core::outln!("{name:<32} {:>8} {:>8} {:>8}", q(10), q(50), q(90));
 }

@@ -141,6 +141,20 @@ impl XdpMinTest {
         Ok(XdpMinTest { bpf })
     }
 
+    /// Attaches the program in generic (SKB) mode to `iface` until this
+    /// value is dropped, so test runs find it in the XDP dispatcher (as
+    /// `dataplane::sys::fast_maps::FastPath::hold`).
+    pub fn hold(&mut self, iface: &str) -> Result<()> {
+        let p: &mut Xdp = self
+            .bpf
+            .program_mut("xdp_min")
+            .context("xdp_min missing")?
+            .try_into()?;
+        p.attach(iface, XdpMode::Skb)
+            .with_context(|| format!("attaching xdp_min to {iface} (generic mode)"))?;
+        Ok(())
+    }
+
     /// Runs the program `repeat` times on `frame` in one BPF_PROG_TEST_RUN
     /// (the frame is not reset between runs) and returns its action and
     /// the kernel's mean time per run.

@@ -18,7 +18,7 @@
 
 use anyhow::{bail, Context, Result};
 use aya::maps::{DevMap, MapData, PerCpuArray};
-use aya::programs::Xdp;
+use aya::programs::{Xdp, XdpMode};
 use aya::{include_bytes_aligned, Ebpf};
 
 static FAST_OBJ: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xdp_fast.o"));
@@ -685,6 +685,26 @@ impl FastPath {
     pub fn test_run(&self, frame: &[u8], out: &mut [u8]) -> Result<(u32, usize)> {
         let r = super::xdp::test_run(self.program()?, frame, out, 1)?;
         Ok((r.return_value, r.data_size_out as usize))
+    }
+
+    /// Attaches the program, loaded alone, in generic (SKB) mode to
+    /// `iface` until this value is dropped. For timing only: while a
+    /// program is attached somewhere it stays in the kernel's XDP
+    /// dispatcher, so BPF_PROG_TEST_RUN does not patch it in and out around
+    /// every call (text poking and RCU waits, ~24 ms a call on the test VM,
+    /// which also leaves caches cold for the runs that follow). Use an
+    /// interface of a private network namespace (bench/examples).
+    pub fn hold(&mut self, iface: &str) -> Result<()> {
+        let prog: &mut Xdp = self
+            .prog
+            .as_mut()
+            .context("hold needs FastPath::load (the program is the steering's)")?
+            .program_mut(FAST_PROGRAM)
+            .context("xdp_fast")?
+            .try_into()?;
+        prog.attach(iface, XdpMode::Skb)
+            .with_context(|| format!("attaching xdp_fast to {iface} (generic mode)"))?;
+        Ok(())
     }
 
     /// The program, when loaded alone.
