@@ -175,6 +175,26 @@ fn main() -> anyhow::Result<()> {
         .into_iter()
         .filter(|c| only.is_empty() || c.0 == only)
         .collect();
+    // The action alone does not tell a swap from a hand-off to AF_XDP
+    // (both redirect): one call per case, checked by the counters.
+    for (name, prog, frame, _) in &cases {
+        if let Prog::Fast = prog {
+            let before = fp.counters()?;
+            fp.time_run(frame, REPEAT)?;
+            let after = fp.counters()?;
+            let fwd = after.forwarded - before.forwarded;
+            let punted = after.punted - before.punted;
+            let want = match *name {
+                n if n.starts_with("swap") => (u64::from(REPEAT), 0),
+                n if n.starts_with("IPv4") => (0, u64::from(REPEAT)),
+                _ => (0, 0),
+            };
+            anyhow::ensure!(
+                (fwd, punted) == want,
+                "{name}: {fwd} forwarded and {punted} handed off in {REPEAT} runs, expected {want:?}"
+            );
+        }
+    }
     // Round robin: call i of every case runs close in time to the others'
     // call i, so the host's drifts (this VM's swing by 20-30% over
     // seconds) move every case alike and the paired differences below
