@@ -29,8 +29,17 @@ pub fn compile(name: &str, headers: &[&str]) {
     // Debian keeps asm/*.h under the multiarch directory; the bpf target
     // has no default sysroot.
     let arch = env::var("CARGO_CFG_TARGET_ARCH").expect("cargo sets the target arch");
+    // -enable-tail-merge=false: LLVM's branch folding otherwise merges
+    // calls of one helper from different paths into one call site whose
+    // map argument is chosen at run time (xdp_fast.c's redirect to
+    // tx_ports and steer()'s to xsks_map became one). The verifier turns
+    // a bpf_redirect_map call into a direct call of the map's own redirect
+    // function only when the site sees one map; a merged site stays the
+    // generic helper, which makes an indirect call (a retpoline here):
+    // ~10 ns more per forwarded frame (bench/results/xdp-fast-path.md).
     let status = Command::new(&clang)
         .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
+        .args(["-mllvm", "-enable-tail-merge=false"])
         .arg(format!("-I/usr/include/{arch}-linux-gnu"))
         .arg("-c")
         .arg(&src)

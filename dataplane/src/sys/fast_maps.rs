@@ -718,3 +718,28 @@ impl FastPath {
             .try_into()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// bpf_redirect_map call sites in a BPF object: the instruction
+    /// BPF_JMP | BPF_CALL (0x85), no registers, imm 51 (BPF_FUNC_redirect_map),
+    /// little-endian, at the 8-byte instruction grid (ELF sections of BPF
+    /// code are 8-aligned).
+    fn redirect_map_calls(obj: &[u8]) -> usize {
+        let call = [0x85u8, 0, 0, 0, 51, 0, 0, 0];
+        obj.chunks_exact(8).filter(|i| *i == call).count()
+    }
+
+    #[test]
+    fn each_redirect_has_a_call_site_of_its_own() {
+        // The fast path redirects through tx_ports (one site per bank) and
+        // steer() through xsks_map. Merged into one site (bpf-build's
+        // -enable-tail-merge=false is why they are not), the verifier
+        // cannot call each map's redirect directly and every frame pays
+        // an indirect call.
+        let n = redirect_map_calls(FAST_OBJ);
+        assert!(n >= 3, "xdp_fast.o has {n} bpf_redirect_map call site(s)");
+    }
+}
