@@ -25,7 +25,8 @@
 //! of the example's own, `unshare --net`): a program attached nowhere is
 //! patched into the dispatcher and out again around every call, ~24 ms a
 //! call here, after which the call's runs start with cold caches. Figures
-//! before 2026-12-02 were taken that way and read ~20-40 ns higher.
+//! before 2026-12-02 were taken that way: the swap read 15-40 ns higher,
+//! the minimal swap ~5.
 
 use bench::sys::xdp_min::{MinLabel, MinNextHop, XdpMinTest};
 use dataplane::fast_path::compile;
