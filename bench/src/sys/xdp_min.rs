@@ -116,8 +116,9 @@ fn filled(nhs: &[MinNextHop], labels: &[MinLabel]) -> Result<Ebpf> {
     Ok(bpf)
 }
 
-/// xdp_min loaded but attached nowhere, for timing it against the fast
-/// path with BPF_PROG_TEST_RUN (bench/examples/xdp_prog_cost.rs).
+/// xdp_min loaded for timing against the fast path with BPF_PROG_TEST_RUN
+/// (bench/examples/xdp_prog_cost.rs): attached nowhere, or held on an
+/// interface ([`XdpMinTest::hold`]).
 pub struct XdpMinTest {
     bpf: Ebpf,
 }
