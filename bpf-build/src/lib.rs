@@ -36,7 +36,7 @@ pub fn compile(name: &str, headers: &[&str]) {
     // a bpf_redirect_map call into a direct call of the map's own redirect
     // function only when the site sees one map; a merged site stays the
     // generic helper, which makes an indirect call (a retpoline here):
-    // ~10 ns more per forwarded frame (bench/results/xdp-fast-path.md).
+    // 13-17 ns more per forwarded frame (bench/results/xdp-fast-path.md).
     let status = Command::new(&clang)
         .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
         .args(["-mllvm", "-enable-tail-merge=false"])
