@@ -1062,3 +1062,82 @@ fn a_port_that_cannot_take_redirected_frames_stays_out_of_the_fast_path() {
     assert!(!log.contains("port=dut2"), "dut2's peer has GRO on: {log}");
     assert_eq!(got, 1000, "sink0 got {got} of 1000");
 }
+
+/// Issue 16: the same while forwarding. The kernel notifies the dataplane
+/// when dut1's XDP features change (sink0's GRO switched on, then off),
+/// and the fast path takes dut1 in and out within a few housekeeping
+/// ticks, not at its 5-s safety ask (fast_publish::ASK_EVERY); frames
+/// sent after the last change all arrive.
+#[test]
+fn a_port_that_gains_or_loses_redirect_is_followed_at_once() {
+    need_root!();
+    if !fast_path_on() {
+        eprintln!("skipping: the fast path is off (ORBITMESH_FAST_PATH=off)");
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut l = Line::new("n");
+    let gro = |l: &Line, on: &str| {
+        let st = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &l.ns("sink"),
+                "ethtool",
+                "-K",
+                "sink0",
+                "gro",
+                on,
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success(), "ethtool -K sink0 gro {on}");
+    };
+    let lost = "cannot transmit frames redirected in XDP";
+    let back = "takes frames redirected in XDP again";
+    // Waits for the log to hold `n` lines with `what` about dut1; returns
+    // how long that took.
+    let wait_for = |l: &Line, what: &str, n: usize| {
+        let t = std::time::Instant::now();
+        loop {
+            let log = l.log_text();
+            let k = log
+                .lines()
+                .filter(|x| x.contains(what) && x.contains("port=dut1"))
+                .count();
+            if k >= n {
+                return t.elapsed();
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "no {what:?} #{n}: {log}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    gro(&l, "off");
+    l.log = true;
+    l.start(&fib_toml(1), &[]);
+    wait_for(&l, lost, 1);
+    gro(&l, "on");
+    let on = wait_for(&l, back, 1);
+    gro(&l, "off");
+    let off = wait_for(&l, lost, 2);
+    eprintln!("dut1 followed gro on in {on:?}, gro off in {off:?}");
+    for (what, t) in [("gro on", on), ("gro off", off)] {
+        assert!(
+            t < Duration::from_millis(500),
+            "{what} followed after {t:?}"
+        );
+    }
+    let frame = cat(&[
+        &eth(DUT0, GEN, None, ET_MPLS),
+        &labels(&[(16001, 0, 64)]),
+        &udp4([10, 70, 0, 1], 64, 1000),
+    ]);
+    let c0 = l.capture("sink0", 4.0);
+    std::thread::sleep(Duration::from_millis(300));
+    l.send_seq(&frame, 1000, 500).wait();
+    let got = collect(c0).len();
+    assert_eq!(got, 1000, "sink0 got {got} of 1000");
+}

@@ -37,8 +37,11 @@
 //!   frames redirected to it in XDP only if it has NETDEV_XDP_ACT_NDO_XMIT
 //!   (a veth only while its peer runs NAPI: an XDP program or GRO on); a
 //!   redirect to any other fails after the program returned, and the frame
-//!   is lost. Every tick the publisher asks the kernel ([`Netdev`]) and
-//!   marks such ports in the fast path's `tx_ok` word, with a warning: a
+//!   is lost. The publisher asks the kernel ([`Netdev`]) on its first tick,
+//!   on the tick after the kernel notifies a device change
+//!   ([`NetdevEvents`]; every tick where it cannot subscribe), and every
+//!   [`ASK_EVERY`] ticks regardless, and marks such ports in the fast
+//!   path's `tx_ok` word, with a warning: a
 //!   frame whose next hop (chosen by liveness, as the workers choose it) is
 //!   on one goes to the AF_XDP workers, which transmit through the normal
 //!   path.
@@ -47,7 +50,7 @@ use crate::fast_path::compile;
 use crate::publish::Staged;
 use crate::sys::clock::monotonic_ns;
 use crate::sys::fast_maps::{rcu_grace_period, FastPath, FAST_GRACE};
-use crate::sys::netdev::{Netdev, XDP_ACT_NDO_XMIT};
+use crate::sys::netdev::{Netdev, NetdevEvents, XDP_ACT_NDO_XMIT};
 use orbitmesh_core::fib::FibSnapshot;
 use orbitmesh_core::time::now_ns;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
@@ -56,6 +59,12 @@ use std::thread::JoinHandle;
 /// A staged instant that moved by more than this (the clocks' offset
 /// changed) is written again.
 const RESYNC_NS: u64 = 100_000;
+
+/// Housekeeping ticks (5 s) after which the ports' XDP features are asked
+/// again without a notification: a net under the notifications, not
+/// their replacement (asking every tick cost two netlink round trips per
+/// port, 50 times a second, in every dataplane of the emulation).
+pub const ASK_EVERY: u32 = 250;
 
 /// The fast path's FIB state, kept equal to the [`crate::publish::FibHandle`]'s.
 pub struct FastPublisher {
@@ -77,6 +86,11 @@ pub struct FastPublisher {
     /// Asks the kernel which ports take redirected frames (None: a
     /// kernel without the netdev family; every port is assumed to).
     netdev: Option<Netdev>,
+    /// The kernel's notifications of device changes (None: ask every
+    /// tick).
+    events: Option<NetdevEvents>,
+    /// Ticks since the ports were last asked.
+    unasked: u32,
     /// Bit p: port p cannot take redirected frames now.
     no_redirect: u64,
 }
@@ -108,6 +122,12 @@ impl FastPublisher {
         let netdev = Netdev::open()
             .map_err(|e| tracing::warn!(error = %e, "cannot ask the kernel which ports take XDP-redirected frames (netdev netlink family, Linux >= 6.3); assuming every port does"))
             .ok();
+        // Subscribed before the first ask, so no change falls between.
+        let events = netdev.as_ref().and_then(|n| {
+            n.events()
+                .map_err(|e| tracing::info!(error = %e, "no notifications of XDP feature changes; asking the kernel every housekeeping tick"))
+                .ok()
+        });
         maps.set_enabled(false);
         Ok(FastPublisher {
             maps,
@@ -118,6 +138,8 @@ impl FastPublisher {
             unfit: None,
             ports: ports.to_vec(),
             netdev,
+            events,
+            unasked: ASK_EVERY,
             no_redirect: 0,
         })
     }
@@ -267,12 +289,22 @@ impl FastPublisher {
         self.unfit.as_deref()
     }
 
-    /// Which ports can transmit frames redirected in XDP now; changes
-    /// are logged.
+    /// Which ports can transmit frames redirected in XDP now, when the
+    /// kernel may have changed that (see the module's doc); changes are
+    /// logged.
     fn check_redirect(&mut self) {
         let Some(n) = self.netdev.as_mut() else {
             return;
         };
+        let notified = match self.events.as_mut() {
+            Some(e) => e.pending(),
+            None => true,
+        };
+        self.unasked = self.unasked.saturating_add(1);
+        if !notified && self.unasked < ASK_EVERY {
+            return;
+        }
+        self.unasked = 0;
         for (p, (name, ifindex, generic)) in self.ports.iter().enumerate() {
             // Generic (SKB) XDP redirects through the stack: any device.
             if *generic {
