@@ -1015,20 +1015,9 @@ fn signed_orders_over_the_remote_channel_survive_a_restart() {
     );
 }
 
-/// Issue 16: a veth takes frames redirected in XDP only when its peer runs
-/// NAPI. With sink0's GRO off (and no XDP program there) dut1 lacks
-/// NETDEV_XDP_ACT_NDO_XMIT; the dataplane sees that, keeps dut1 out of the
-/// fast path and says so, and the AF_XDP workers carry its frames: none is
-/// lost.
-#[test]
-fn a_port_that_cannot_take_redirected_frames_stays_out_of_the_fast_path() {
-    need_root!();
-    if !fast_path_on() {
-        eprintln!("skipping: the fast path is off (ORBITMESH_FAST_PATH=off)");
-        return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let mut l = Line::new("n");
+/// Switches GRO on sink0 (dut1's peer) `on` or `off`: with it off (and no
+/// XDP program there) dut1 lacks NETDEV_XDP_ACT_NDO_XMIT.
+fn sink0_gro(l: &Line, on: &str) {
     let st = std::process::Command::new("ip")
         .args([
             "netns",
@@ -1038,13 +1027,16 @@ fn a_port_that_cannot_take_redirected_frames_stays_out_of_the_fast_path() {
             "-K",
             "sink0",
             "gro",
-            "off",
+            on,
         ])
         .status()
         .unwrap();
-    assert!(st.success());
-    l.log = true;
-    l.start(&fib_toml(1), &[]);
+    assert!(st.success(), "ethtool -K sink0 gro {on}");
+}
+
+/// Sends 1,000 frames for label 16001 (out on dut1) and requires all at
+/// sink0.
+fn all_1000_reach_sink0(l: &Line) {
     let frame = cat(&[
         &eth(DUT0, GEN, None, ET_MPLS),
         &labels(&[(16001, 0, 64)]),
@@ -1054,13 +1046,50 @@ fn a_port_that_cannot_take_redirected_frames_stays_out_of_the_fast_path() {
     std::thread::sleep(Duration::from_millis(300));
     l.send_seq(&frame, 1000, 500).wait();
     let got = collect(c0).len();
+    assert_eq!(got, 1000, "sink0 got {got} of 1000");
+}
+
+const NO_REDIRECT: &str = "cannot transmit frames redirected in XDP";
+
+/// The line with sink0's GRO off and orbitmesh-dp started (logging), under
+/// the serial lock; None (the test skips, saying why) without root or with
+/// the fast path off.
+fn dut1_without_redirect() -> Option<(std::sync::MutexGuard<'static, ()>, Line)> {
+    if !is_root() {
+        eprintln!(
+            "skipping: this test needs root (network namespaces, AF_XDP); CI runs it as root"
+        );
+        return None;
+    }
+    if !fast_path_on() {
+        eprintln!("skipping: the fast path is off (ORBITMESH_FAST_PATH=off)");
+        return None;
+    }
+    let g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut l = Line::new("n");
+    sink0_gro(&l, "off");
+    l.log = true;
+    l.start(&fib_toml(1), &[]);
+    Some((g, l))
+}
+
+/// Issue 16: a veth takes frames redirected in XDP only when its peer runs
+/// NAPI. With sink0's GRO off (and no XDP program there) dut1 lacks
+/// NETDEV_XDP_ACT_NDO_XMIT; the dataplane sees that, keeps dut1 out of the
+/// fast path and says so, and the AF_XDP workers carry its frames: none is
+/// lost.
+#[test]
+fn a_port_that_cannot_take_redirected_frames_stays_out_of_the_fast_path() {
+    let Some((_g, l)) = dut1_without_redirect() else {
+        return;
+    };
+    all_1000_reach_sink0(&l);
     let log = l.log_text();
     assert!(
-        log.contains("cannot transmit frames redirected in XDP") && log.contains("port=dut1"),
+        log.contains(NO_REDIRECT) && log.contains("port=dut1"),
         "no warning about dut1: {log}"
     );
     assert!(!log.contains("port=dut2"), "dut2's peer has GRO on: {log}");
-    assert_eq!(got, 1000, "sink0 got {got} of 1000");
 }
 
 /// Issue 16: the same while forwarding. The kernel notifies the dataplane
@@ -1070,31 +1099,9 @@ fn a_port_that_cannot_take_redirected_frames_stays_out_of_the_fast_path() {
 /// sent after the last change all arrive.
 #[test]
 fn a_port_that_gains_or_loses_redirect_is_followed_at_once() {
-    need_root!();
-    if !fast_path_on() {
-        eprintln!("skipping: the fast path is off (ORBITMESH_FAST_PATH=off)");
+    let Some((_g, l)) = dut1_without_redirect() else {
         return;
-    }
-    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let mut l = Line::new("n");
-    let gro = |l: &Line, on: &str| {
-        let st = std::process::Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &l.ns("sink"),
-                "ethtool",
-                "-K",
-                "sink0",
-                "gro",
-                on,
-            ])
-            .status()
-            .unwrap();
-        assert!(st.success(), "ethtool -K sink0 gro {on}");
     };
-    let lost = "cannot transmit frames redirected in XDP";
-    let back = "takes frames redirected in XDP again";
     // Waits for the log to hold `n` lines with `what` about dut1; returns
     // how long that took.
     let wait_for = |l: &Line, what: &str, n: usize| {
@@ -1115,14 +1122,11 @@ fn a_port_that_gains_or_loses_redirect_is_followed_at_once() {
             std::thread::sleep(Duration::from_millis(5));
         }
     };
-    gro(&l, "off");
-    l.log = true;
-    l.start(&fib_toml(1), &[]);
-    wait_for(&l, lost, 1);
-    gro(&l, "on");
-    let on = wait_for(&l, back, 1);
-    gro(&l, "off");
-    let off = wait_for(&l, lost, 2);
+    wait_for(&l, NO_REDIRECT, 1);
+    sink0_gro(&l, "on");
+    let on = wait_for(&l, "takes frames redirected in XDP again", 1);
+    sink0_gro(&l, "off");
+    let off = wait_for(&l, NO_REDIRECT, 2);
     eprintln!("dut1 followed gro on in {on:?}, gro off in {off:?}");
     for (what, t) in [("gro on", on), ("gro off", off)] {
         assert!(
@@ -1130,14 +1134,5 @@ fn a_port_that_gains_or_loses_redirect_is_followed_at_once() {
             "{what} followed after {t:?}"
         );
     }
-    let frame = cat(&[
-        &eth(DUT0, GEN, None, ET_MPLS),
-        &labels(&[(16001, 0, 64)]),
-        &udp4([10, 70, 0, 1], 64, 1000),
-    ]);
-    let c0 = l.capture("sink0", 4.0);
-    std::thread::sleep(Duration::from_millis(300));
-    l.send_seq(&frame, 1000, 500).wait();
-    let got = collect(c0).len();
-    assert_eq!(got, 1000, "sink0 got {got} of 1000");
+    all_1000_reach_sink0(&l);
 }
