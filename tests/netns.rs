@@ -1052,15 +1052,9 @@ fn all_1000_reach_sink0(l: &Line) {
 const NO_REDIRECT: &str = "cannot transmit frames redirected in XDP";
 
 /// The line with sink0's GRO off and orbitmesh-dp started (logging), under
-/// the serial lock; None (the test skips, saying why) without root or with
-/// the fast path off.
+/// the serial lock; None (the test skips, saying why) with the fast path
+/// off. The caller checks for root first (`need_root!`).
 fn dut1_without_redirect() -> Option<(std::sync::MutexGuard<'static, ()>, Line)> {
-    if !is_root() {
-        eprintln!(
-            "skipping: this test needs root (network namespaces, AF_XDP); CI runs it as root"
-        );
-        return None;
-    }
     if !fast_path_on() {
         eprintln!("skipping: the fast path is off (ORBITMESH_FAST_PATH=off)");
         return None;
@@ -1080,6 +1074,7 @@ fn dut1_without_redirect() -> Option<(std::sync::MutexGuard<'static, ()>, Line)>
 /// lost.
 #[test]
 fn a_port_that_cannot_take_redirected_frames_stays_out_of_the_fast_path() {
+    need_root!();
     let Some((_g, l)) = dut1_without_redirect() else {
         return;
     };
@@ -1099,6 +1094,7 @@ fn a_port_that_cannot_take_redirected_frames_stays_out_of_the_fast_path() {
 /// sent after the last change all arrive.
 #[test]
 fn a_port_that_gains_or_loses_redirect_is_followed_at_once() {
+    need_root!();
     let Some((_g, l)) = dut1_without_redirect() else {
         return;
     };
